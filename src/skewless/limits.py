@@ -1,0 +1,57 @@
+"""Every bound and timeout of Skewless, in one place.
+
+Names carry their unit, most significant word first (``timeout_ms``, ``hint_window_ms_max``).
+Each has a one-line reason. Relationships between limits are asserted at import time.
+"""
+
+# --- CQL native protocol -------------------------------------------------------------
+cql_frame_bytes_max = 256 * 1024 * 1024  # the protocol's own ceiling (native_protocol_v4.spec)
+cql_frame_body_bytes_max = 16 * 1024 * 1024  # Cassandra's native_transport_max_frame_size default
+cql_streams_inflight_max = 1024  # per connection; beyond this we answer Overloaded
+cql_connections_max = 1024  # per node; a driver opens 1-2 per host, cqlsh 2
+cql_page_rows_default = 5000  # the drivers' default fetch_size
+cql_page_rows_max = 100_000  # bounds the memory of one page
+cql_batch_statements_max = 10_000  # bounds the memory of one BATCH
+cql_prepared_statements_max = 10_000  # prepared cache entries per node (LRU beyond)
+cql_batch_warn_bytes = 5 * 1024  # Cassandra's batch_size_warn_threshold (5 KiB)
+cql_batch_fail_bytes = 50 * 1024  # Cassandra's batch_size_fail_threshold (50 KiB)
+
+# --- Coordinator -----------------------------------------------------------------------
+write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)
+read_timeout_ms = 5000  # Cassandra's read_request_timeout (5 s)
+range_timeout_ms = 10000  # Cassandra's range_request_timeout (10 s)
+truncate_timeout_ms = 60000  # Cassandra's truncate_request_timeout (60 s)
+coordinator_requests_inflight_max = 4096  # per node; more are answered Overloaded
+scan_rows_per_replica_request_max = 1000  # one range-scan round trip per replica
+
+# --- Internode messaging -----------------------------------------------------------------
+internode_frame_bytes_max = 64 * 1024 * 1024  # one message; a mutation is bounded by the CQL frame
+internode_queue_messages_max = 8192  # per peer outbound; full means backpressure
+internode_reconnect_delay_ms_min = 50  # first reconnect attempt
+internode_reconnect_delay_ms_max = 5000  # cap of the exponential backoff (full jitter)
+internode_connect_timeout_ms = 2000  # a peer that does not accept in 2 s is treated as down
+
+# --- Failure detection and gossip ----------------------------------------------------------
+gossip_interval_ms = 1000  # Cassandra gossips once a second
+failure_detector_convict_ms = 4000  # no heartbeat for 4 s: down (≈ phi 8 at 1 s intervals)
+tick_interval_ms = 50  # the node's timer resolution
+
+# --- Hints ---------------------------------------------------------------------------------
+hint_window_ms_max = 3 * 3600 * 1000  # Cassandra's max_hint_window (3 h)
+hints_per_target_max = 1_000_000  # a hint log is bounded; beyond it repair is needed
+hint_replay_batch_max = 128  # hints sent per replay round trip
+hint_replay_interval_ms = 1000  # how often a node looks for targets that came back
+
+# --- Storage -------------------------------------------------------------------------------
+commitlog_periodic_sync_ms = 10000  # Cassandra's commitlog_sync_period (10 s)
+commitlog_group_window_ms = 2  # batch mode: writes arriving within this share one fsync
+gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
+
+# --- Clocks --------------------------------------------------------------------------------
+clock_offset_ms_max_option = 24 * 3600 * 1000  # --clock-offset-ms beyond a day is a typo
+
+assert write_timeout_ms < read_timeout_ms <= range_timeout_ms
+assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
+assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
+assert cql_page_rows_default <= cql_page_rows_max
+assert cql_batch_warn_bytes < cql_batch_fail_bytes
