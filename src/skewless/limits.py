@@ -55,3 +55,11 @@ assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
 assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
 assert cql_page_rows_default <= cql_page_rows_max
 assert cql_batch_warn_bytes < cql_batch_fail_bytes
+
+# --- Local clusters, node options and internode details (runtime, cli) ----------------------
+internode_handshake_bytes_max = 4096  # the first frame only names a version, an id and an address
+internode_message_expiry_ms = 60000  # a message queued longer outlived truncate, the longest timeout
+cluster_start_wait_ms = 60000  # `skewless cluster start` gives every node a minute to accept CQL
+cluster_stop_grace_ms = 10000  # SIGTERM, then SIGKILL if the node is still there after this
+clock_drift_ppm_max_option = 100000  # --clock-drift-ppm beyond 10 % is a typo
+num_tokens_max = 1536  # Cassandra refuses more vnodes per node than this

@@ -1,0 +1,391 @@
+"""The ``skewless`` command: run a node, manage a local cluster, show a cluster's status."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from skewless import __version__, limits
+from skewless.config import (
+    COMMITLOG_SYNCS,
+    LOG_LEVELS,
+    TIMESTAMP_POLICIES,
+    build_config,
+    load_config,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+# Options of `skewless node` whose value, when given on the command line, overrides the file's.
+_NODE_OPTION_TO_FIELD = {
+    "address": "address",
+    "seeds": "seeds",
+    "data_dir": "data_dir",
+    "cql_port": "cql_port",
+    "internode_port": "internode_port",
+    "dc": "dc",
+    "rack": "rack",
+    "num_tokens": "num_tokens",
+    "timestamp_policy": "timestamp_policy",
+    "clock_offset_ms": "clock_offset_ms",
+    "clock_drift_ppm": "clock_drift_ppm",
+    "commitlog_sync": "commitlog_sync",
+    "commitlog_periodic_ms": "commitlog_periodic_ms",
+    "max_hint_window_ms": "max_hint_window_ms",
+    "cluster_name": "cluster_name",
+    "metrics_port": "metrics_port",
+    "log_level": "log_level",
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="skewless")
+def main() -> None:
+    """Skewless: a Cassandra-compatible leaderless replicated database."""
+
+
+# --- skewless node ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML file of options (keys as the long options, with _ for -).")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Internode, CQL and broadcast address.")
+@click.option("--seeds", default="127.0.0.1", show_default=True,
+              help="Comma-separated seed addresses.")
+@click.option("--data-dir", default="data", show_default=True,
+              help="Where this node keeps its data.")
+@click.option("--cql-port", type=int, default=9042, show_default=True)
+@click.option("--internode-port", type=int, default=7000, show_default=True)
+@click.option("--dc", default="datacenter1", show_default=True)
+@click.option("--rack", default="rack1", show_default=True)
+@click.option("--num-tokens", type=int, default=16, show_default=True)
+@click.option("--timestamp-policy", type=click.Choice(TIMESTAMP_POLICIES), default="hlc",
+              show_default=True, help="How coordinators stamp writes.")
+@click.option("--clock-offset-ms", type=float, default=0.0, show_default=True,
+              help="Shift this node's real-time clock (skew experiments).")
+@click.option("--clock-drift-ppm", type=float, default=0.0, show_default=True,
+              help="Make this node's real-time clock run fast (+) or slow (-).")
+@click.option("--commitlog-sync", type=click.Choice(COMMITLOG_SYNCS), default="batch",
+              show_default=True)
+@click.option("--commitlog-periodic-ms", type=int, default=limits.commitlog_periodic_sync_ms,
+              show_default=True)
+@click.option("--no-hints", is_flag=True, default=False, help="Disable hinted handoff.")
+@click.option("--max-hint-window-ms", type=int, default=limits.hint_window_ms_max,
+              show_default=True)
+@click.option("--cluster-name", default="Skewless Cluster", show_default=True)
+@click.option("--metrics-port", type=int, default=0, show_default=True,
+              help="Prometheus metrics port (0: off).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="INFO",
+              show_default=True)
+@click.pass_context
+def node(ctx: click.Context, /, config_file: str | None, no_hints: bool, **options: Any) -> None:
+    """Run one node in the foreground until SIGINT or SIGTERM."""
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            file_values = load_config(config_file)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--config") from None
+    overrides: dict[str, Any] = {}
+    for option, field in _NODE_OPTION_TO_FIELD.items():
+        source = ctx.get_parameter_source(option)
+        given = source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+        if given or field not in file_values:
+            overrides[field] = options[option]
+    if no_hints:
+        overrides["hinted_handoff_enabled"] = False
+    try:
+        config = build_config(file_values, overrides)
+    except ValueError as e:
+        raise _bad_parameter(str(e)) from None
+    logging.basicConfig(
+        level=config.log_level_number,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from skewless.runtime.server import run_node  # lazily: the CLI loads without the server
+
+    run_node(config)
+
+
+def _bad_parameter(message: str) -> click.BadParameter:
+    """A config ValueError (``"field: what is wrong"``) as the matching option's BadParameter."""
+    field, sep, _ = message.partition(":")
+    if sep and " " not in field:
+        return click.BadParameter(message, param_hint="--" + field.replace("_", "-"))
+    return click.BadParameter(message)
+
+
+# --- skewless cluster ------------------------------------------------------------------------
+
+
+@main.group()
+def cluster() -> None:
+    """Start, stop and inspect a local cluster (node i on 127.0.0.i)."""
+
+
+def _parse_clock_offsets(values: Iterable[str], nodes: int) -> dict[int, float]:
+    offsets: dict[int, float] = {}
+    for value in values:
+        node_text, sep, ms_text = value.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            index = int(node_text)
+            ms = float(ms_text)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r}: expected NODE=MS, e.g. 2=-150", param_hint="--clock-offset"
+            ) from None
+        if not 1 <= index <= nodes:
+            raise click.BadParameter(
+                f"{value!r}: node must be between 1 and {nodes}", param_hint="--clock-offset"
+            )
+        if ms != ms or abs(ms) > limits.clock_offset_ms_max_option:
+            raise click.BadParameter(
+                f"{value!r}: offset must be within ±{limits.clock_offset_ms_max_option} ms",
+                param_hint="--clock-offset",
+            )
+        offsets[index] = ms
+    return offsets
+
+
+@cluster.command("start")
+@click.option("--nodes", "-n", type=click.IntRange(1, 254), default=3, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default="data", show_default=True)
+@click.option("--timestamp-policy", type=click.Choice(TIMESTAMP_POLICIES), default=None,
+              help="Passed to every node (default: the node's own default).")
+@click.option("--clock-offset", "clock_offsets", multiple=True, metavar="NODE=MS",
+              help="Skew node NODE's clock by MS milliseconds (repeatable).")
+@click.option("--foreground", is_flag=True, default=False,
+              help="Stay attached; Ctrl-C stops every node.")
+@click.option("--cql-port", type=click.IntRange(1, 65535), default=9042, show_default=True)
+@click.option("--internode-port", type=click.IntRange(1, 65535), default=7000, show_default=True)
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default=None)
+def cluster_start(
+    nodes: int,
+    data_dir: str,
+    timestamp_policy: str | None,
+    clock_offsets: tuple[str, ...],
+    foreground: bool,
+    cql_port: int,
+    internode_port: int,
+    log_level: str | None,
+) -> None:
+    """Start NODES local nodes, wait until each accepts CQL, and print them."""
+    from skewless.runtime import cluster as local
+
+    offsets = _parse_clock_offsets(clock_offsets, nodes)
+    extra: dict[int, list[str]] = {}
+    for i in range(1, nodes + 1):
+        args: list[str] = []
+        if timestamp_policy is not None:
+            args += ["--timestamp-policy", timestamp_policy]
+        if i in offsets:
+            args += ["--clock-offset-ms", repr(offsets[i])]
+        if log_level is not None:
+            args += ["--log-level", log_level.upper()]
+        extra[i] = args
+    try:
+        procs = local.start_local_cluster(
+            nodes, Path(data_dir), extra, None, cql_port=cql_port, internode_port=internode_port
+        )
+    except local.ClusterStartError as e:
+        err_console.print(f"[red]cluster start failed:[/red] {e.message}")
+        if e.log_tail:
+            err_console.print(f"--- last lines of {e.log_path} ---", highlight=False)
+            err_console.print(e.log_tail, markup=False, highlight=False)
+        sys.exit(1)
+    console.print(_nodes_table(procs, offsets))
+    if not foreground:
+        console.print(
+            f"Connect with: cqlsh {procs[0].address} {cql_port}    "
+            f"Stop with: skewless cluster stop --data-dir {data_dir}"
+        )
+        return
+    sys.exit(_stay_attached(procs))
+
+
+def _nodes_table(procs: Iterable[Any], offsets: Mapping[int, float]) -> Table:
+    table = Table(title="Skewless local cluster")
+    for column in ("Node", "Address", "CQL port", "PID", "Clock offset", "Log"):
+        table.add_column(column)
+    for p in procs:
+        offset = offsets.get(p.index, 0.0)
+        table.add_row(
+            f"node{p.index}", p.address, str(p.cql_port), str(p.pid), f"{offset:+g} ms",
+            str(p.log_path),
+        )
+    return table
+
+
+def _stay_attached(procs: list[Any]) -> int:
+    """Wait for SIGINT/SIGTERM, then stop every node; returns the exit code."""
+    from skewless.runtime import cluster as local
+
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    console.print("Running in the foreground; press Ctrl-C to stop every node.")
+    reported: set[int] = set()
+    code = 0
+    try:
+        while not stop.wait(0.5):
+            for p in procs:
+                rc = p.returncode()
+                if rc is not None and p.index not in reported:
+                    reported.add(p.index)
+                    err_console.print(
+                        f"[red]node{p.index} ({p.address}) exited with code {rc}[/red]; "
+                        f"see {p.log_path}"
+                    )
+            if len(reported) == len(procs):
+                err_console.print("every node has exited")
+                code = 1
+                break
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if received:
+            console.print(f"{signal.Signals(received[0]).name}: stopping {len(procs)} nodes…")
+        results = local.stop_nodes(procs, limits.cluster_stop_grace_ms / 1000)
+        for line in results:
+            console.print(line, highlight=False)
+    return code
+
+
+@cluster.command("stop")
+@click.option("--data-dir", type=click.Path(file_okay=False), default="data", show_default=True)
+def cluster_stop(data_dir: str) -> None:
+    """Stop the nodes of a local cluster by their recorded pids (SIGTERM, then SIGKILL)."""
+    from skewless.runtime import cluster as local
+
+    if not Path(data_dir).is_dir():
+        raise click.BadParameter(f"{data_dir!r} is not a directory", param_hint="--data-dir")
+    lines = local.stop_by_pid_files(Path(data_dir), limits.cluster_stop_grace_ms / 1000)
+    if not lines:
+        console.print(f"no pid files under {data_dir}: nothing to stop")
+    for line in lines:
+        console.print(line, highlight=False)
+
+
+# --- skewless status -------------------------------------------------------------------------
+
+STATUS_COLUMNS = (
+    "Status", "Address", "Load", "Tokens", "Owns", "Host ID", "Rack", "DC", "Clock offset",
+)
+
+
+def format_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.2f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def status_cells(row: Any) -> list[str]:
+    """One row of ``system.skewless_status`` as nodetool-status-like cells.
+
+    ``owns`` is the fraction (0..1) of the ring this node replicates, shown as a percentage.
+    """
+    up = getattr(row, "up", None)
+    owns = getattr(row, "owns", None)
+    offset = getattr(row, "clock_offset_ms", None)
+    tokens = getattr(row, "tokens", None)
+    return [
+        "UN" if up else "DN",
+        str(getattr(row, "address", "?")),
+        format_bytes(getattr(row, "load_bytes", None)),
+        "?" if tokens is None else str(tokens),
+        "?" if owns is None else f"{owns * 100:.1f}%",
+        str(getattr(row, "host_id", "?")),
+        str(getattr(row, "rack", "?")),
+        str(getattr(row, "dc", "?")),
+        "?" if offset is None else f"{offset:+.1f} ms",
+    ]
+
+
+def status_table(rows: Iterable[Any]) -> Table:
+    table = Table(title="Status=Up/Down, State=Normal")
+    for column in STATUS_COLUMNS:
+        right = column in ("Load", "Tokens", "Owns")
+        table.add_column(column, justify="right" if right else "left")
+    for cells in sorted((status_cells(r) for r in rows), key=lambda c: _address_key(c[1])):
+        style = None if cells[0] == "UN" else "red"
+        table.add_row(*cells, style=style)
+    return table
+
+
+def _address_key(address: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in address.split("."))
+    except ValueError:
+        return (1 << 16,)
+
+
+def _print_status(host: str, port: int) -> None:
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    profile = ExecutionProfile(
+        load_balancing_policy=WhiteListRoundRobinPolicy([host]), request_timeout=10.0
+    )
+    driver = Cluster(
+        contact_points=[host], port=port, protocol_version=4, connect_timeout=5.0,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )
+    try:
+        session = driver.connect()
+        rows = list(session.execute("SELECT * FROM system.skewless_status"))
+    except NoHostAvailable as e:
+        raise click.ClickException(f"cannot reach a Skewless node at {host}:{port}: {e}") from None
+    except Exception as e:  # the driver's server errors (InvalidRequest, timeouts…)
+        raise click.ClickException(
+            f"{host}:{port} could not answer the status query: {e}"
+        ) from None
+    finally:
+        driver.shutdown()
+    console.print(f"Datacenters and nodes as seen by {host}:{port}")
+    console.print(status_table(rows))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=9042, show_default=True)
+def status(host: str, port: int) -> None:
+    """Show every node's state, like nodetool status (asks one node over CQL)."""
+    _print_status(host, port)
+
+
+@cluster.command("status")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=9042, show_default=True)
+def cluster_status(host: str, port: int) -> None:
+    """Same as `skewless status`."""
+    _print_status(host, port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""A node's configuration: the options of ``skewless node``, optionally read from a TOML file.
+
+The file's keys mirror the long command-line options with ``_`` for ``-`` (``cql_port``,
+``timestamp_policy``; ``seeds`` is a list or a comma-separated string). Values given on the
+command line override the file's. Every value is checked in ``NodeConfig.__post_init__``, which
+raises ``ValueError`` naming the option and what it accepts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from skewless import limits
+
+TimestampPolicy = Literal["hlc", "wallclock"]
+CommitlogSync = Literal["batch", "periodic"]
+
+TIMESTAMP_POLICIES: tuple[TimestampPolicy, ...] = ("hlc", "wallclock")
+COMMITLOG_SYNCS: tuple[CommitlogSync, ...] = ("batch", "periodic")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    address: str = "127.0.0.1"  # internode, CQL and broadcast address (ccm: node i on 127.0.0.i)
+    seeds: tuple[str, ...] = ("127.0.0.1",)
+    data_dir: str = "data"
+    cql_port: int = 9042
+    internode_port: int = 7000
+    dc: str = "datacenter1"
+    rack: str = "rack1"
+    num_tokens: int = 16
+    timestamp_policy: TimestampPolicy = "hlc"
+    clock_offset_ms: float = 0.0  # added to this node's real-time clock (skew experiments)
+    clock_drift_ppm: float = 0.0  # this node's real-time clock runs fast (+) or slow (-)
+    commitlog_sync: CommitlogSync = "batch"
+    commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
+    hinted_handoff_enabled: bool = True
+    max_hint_window_ms: int = limits.hint_window_ms_max
+    cluster_name: str = "Skewless Cluster"
+    metrics_port: int = 0  # 0: no Prometheus endpoint
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        _check_ipv4("address", self.address)
+        if not self.seeds:
+            raise ValueError("seeds: at least one seed address is needed")
+        for seed in self.seeds:
+            _check_ipv4("seeds", seed)
+        if not self.data_dir:
+            raise ValueError("data_dir: must not be empty")
+        _check_port("cql_port", self.cql_port, allow_zero=False)
+        _check_port("internode_port", self.internode_port, allow_zero=False)
+        _check_port("metrics_port", self.metrics_port, allow_zero=True)
+        if self.cql_port == self.internode_port:
+            raise ValueError(f"cql_port and internode_port must differ (both {self.cql_port})")
+        for name in ("dc", "rack", "cluster_name"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name}: must be a non-empty string, got {value!r}")
+        _check_int("num_tokens", self.num_tokens, 1, limits.num_tokens_max)
+        if self.timestamp_policy not in TIMESTAMP_POLICIES:
+            raise ValueError(
+                f"timestamp_policy: must be one of {', '.join(TIMESTAMP_POLICIES)}, "
+                f"got {self.timestamp_policy!r}"
+            )
+        _check_number("clock_offset_ms", self.clock_offset_ms, limits.clock_offset_ms_max_option)
+        _check_number("clock_drift_ppm", self.clock_drift_ppm, limits.clock_drift_ppm_max_option)
+        if self.commitlog_sync not in COMMITLOG_SYNCS:
+            raise ValueError(
+                f"commitlog_sync: must be one of {', '.join(COMMITLOG_SYNCS)}, "
+                f"got {self.commitlog_sync!r}"
+            )
+        _check_int("commitlog_periodic_ms", self.commitlog_periodic_ms, 1, 3600 * 1000)
+        if not isinstance(self.hinted_handoff_enabled, bool):
+            raise ValueError(
+                "hinted_handoff_enabled: must be true or false, "
+                f"got {self.hinted_handoff_enabled!r}"
+            )
+        _check_int("max_hint_window_ms", self.max_hint_window_ms, 0, limits.hint_window_ms_max)
+        if not isinstance(self.log_level, str) or self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(
+                f"log_level: must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
+        object.__setattr__(self, "log_level", self.log_level.upper())
+
+    @property
+    def log_level_number(self) -> int:
+        return cast(int, logging.getLevelName(self.log_level))
+
+
+OPTION_NAMES = frozenset(f.name for f in fields(NodeConfig))
+
+
+def _check_ipv4(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected an IPv4 address, got {value!r}")
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not an IPv4 address") from None
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name}: expected an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name}: must be between {low} and {high}, got {value}")
+
+
+def _check_port(name: str, value: object, *, allow_zero: bool) -> None:
+    _check_int(name, value, 0 if allow_zero else 1, 65535)
+
+
+def _check_number(name: str, value: object, magnitude_max: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    if value != value or abs(value) > magnitude_max:  # NaN compares unequal to itself
+        raise ValueError(f"{name}: must be within ±{magnitude_max:g}, got {value}")
+
+
+def parse_seeds(value: object) -> tuple[str, ...]:
+    """``"a,b"``, ``["a", "b"]`` or ``("a",)`` -> ``("a", "b")`` (blanks dropped, order kept)."""
+    if isinstance(value, str):
+        items = [s.strip() for s in value.split(",")]
+    elif isinstance(value, (list, tuple)):
+        if not all(isinstance(s, str) for s in value):
+            raise ValueError(f"seeds: expected addresses, got {value!r}")
+        items = [s.strip() for s in value]
+    else:
+        raise ValueError(f"seeds: expected a list or a comma-separated string, got {value!r}")
+    return tuple(s for s in items if s)
+
+
+def normalize_options(values: dict[str, Any]) -> dict[str, Any]:
+    """Accept ``-`` or ``_`` in names, reject unknown names, coerce seeds and integral floats."""
+    out: dict[str, Any] = {}
+    for raw_name, value in values.items():
+        name = raw_name.replace("-", "_")
+        if name not in OPTION_NAMES:
+            known = ", ".join(sorted(OPTION_NAMES))
+            raise ValueError(f"unknown option {raw_name!r} (known: {known})")
+        if name == "seeds":
+            value = parse_seeds(value)
+        elif name in ("clock_offset_ms", "clock_drift_ppm") and isinstance(value, int):
+            if not isinstance(value, bool):
+                value = float(value)
+        elif name == "data_dir" and isinstance(value, Path):
+            value = str(value)
+        out[name] = value
+    return out
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file of node options; returns them normalised (not yet validated together).
+
+    Raises ``ValueError`` for a missing file, bad TOML or an unknown key.
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"config file {str(p)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config file {str(p)!r} is not valid TOML: {e}") from None
+    # A [node] table is accepted as well as top-level keys.
+    if set(data) == {"node"} and isinstance(data["node"], dict):
+        data = data["node"]
+    try:
+        return normalize_options(data)
+    except ValueError as e:
+        raise ValueError(f"config file {str(p)!r}: {e}") from None
+
+
+def build_config(file_values: dict[str, Any], overrides: dict[str, Any]) -> NodeConfig:
+    """Defaults, then the file's values, then ``overrides`` (options given on the command line)."""
+    merged = normalize_options(file_values)
+    merged.update(normalize_options(overrides))
+    return NodeConfig(**merged)
