@@ -1,0 +1,51 @@
+"""The node core's outputs: a Ready batch of effects, with their order stated.
+
+The runtime (and the simulator) carry out a Ready batch in this order:
+
+1. if ``must_sync``: make every storage write done so far durable (one fsync for the whole
+   batch: group commit) BEFORE anything below leaves the node;
+2. send ``sends`` to peers;
+3. answer ``replies`` to CQL clients and push ``events`` to the connections registered for them.
+
+Mutations are applied to storage by the core itself (unsynced writes); step 1 is what makes an
+acknowledgement (a MutationResponse or a CQL reply) mean "durable" in batch commit-log mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from skewless.node.messages import Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    conn: int
+    stream: int
+    body: object  # a cql.results.Result, a Prepared result, or a CqlError
+    warnings: tuple[str, ...] = ()
+    custom_payload: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterEvent:
+    """A CQL event for registered connections: kind TOPOLOGY_CHANGE / STATUS_CHANGE with
+    change NEW_NODE / REMOVED_NODE / UP / DOWN and the node's address, or SCHEMA_CHANGE with a
+    results.SchemaChange in ``schema_change``."""
+
+    kind: str
+    change: str = ""
+    address: str = ""
+    port: int = 0
+    schema_change: object = None
+
+
+@dataclass
+class Ready:
+    must_sync: bool = False
+    sends: list[tuple[str, Envelope]] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+    events: list[ClusterEvent] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.must_sync or self.sends or self.replies or self.events)

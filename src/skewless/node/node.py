@@ -1,0 +1,466 @@
+"""The node core: one replica and coordinator, synchronous, driven by inputs, emitting Ready.
+
+Theory of operation
+-------------------
+A ``Node`` owns the node's protocol state: membership (gossip and failure detection), the
+schema, the timestamp source, in-flight coordinator requests, hint replay, and the replica side
+of reads and writes. Its inputs are method calls: ``peer_message`` (an internode envelope),
+``tick`` (timers), and the CQL entry points of ``node.executor.Executor`` which call ``write``,
+``read`` and ``change_schema`` here. Its outputs accumulate in a ``Ready`` batch that the runtime
+or simulator takes with ``take_ready`` and carries out in the order ``node.effects`` states
+(sync, then send, then reply).
+
+Everything nondeterministic is injected: ``clock`` (monotonic and real time apart), ``rng`` (a
+seeded ``random.Random`` for host ids and tokens) and ``storage`` (RocksDB or memory). The same
+code runs in a node process and, N at a time, in the simulator.
+
+Clock: every envelope we send carries our timestamp source's reading; every envelope received,
+mutation applied and read result merged is ``observe``d, so under ``hlc`` a node stamps every
+write above anything it has seen (see ``skewless.clock``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import replace
+from collections.abc import Callable, Sequence
+
+from skewless import limits
+from skewless.clock import Clock, TimestampSource
+from skewless.config import NodeConfig
+from skewless.errors import CqlError, Overloaded, RemoteProtocolError, Unavailable
+from skewless.node import consistency as cl_mod
+from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
+from skewless.node.effects import ClusterEvent, Ready, Reply
+from skewless.node.membership import Change, Membership
+from skewless.node.messages import (
+    Envelope, Heartbeat, Message, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
+    ScanRequest, ScanResponse, SchemaPull, SchemaPush,
+)
+from skewless.node.placement import dc_factors, random_tokens
+from skewless.node.schema_codec import decode_schema, encode_schema
+from skewless.node.stamps import max_timestamp
+from skewless.ring import token_of
+from skewless.schema import KeyspaceDef, Schema
+from skewless.storage import codec, merge
+from skewless.storage.engine import Slice, Storage
+from skewless.storage.model import PartitionUpdate, Shadowed
+
+log = logging.getLogger("skewless.node")
+
+WriteDone = Callable[[CqlError | None, tuple[Shadowed, ...]], None]
+ReadDone = Callable[[CqlError | None, PartitionUpdate | None], None]
+
+
+class Node:
+    def __init__(self, config: NodeConfig, clock: Clock, rng: random.Random,
+                 storage: Storage) -> None:
+        self.config = config
+        self.address = config.address
+        self.clock = clock
+        self.rng = rng
+        self.storage = storage
+        self.ready = Ready()
+        self._next_req_id = 1
+        self.ops: dict[int, WriteOp | ReadOp] = {}
+        self.repairs: dict[int, ReadOp] = {}
+        self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline
+        self.host_id, tokens, generation = self._identity()
+        self.ts = TimestampSource(config.timestamp_policy)
+        self.schema, self.schema_ts_us = self._load_schema()
+        self.beat = 0
+        self.membership = Membership(self._heartbeat(tokens, generation), config.seeds)
+        self._last_gossip_ns = -(10**18)
+        self._last_hint_round_ns = -(10**18)
+        self.shadowed_total = 0
+
+    # ------------------------------------------------------------------ identity and schema
+
+    def _identity(self) -> tuple[uuid.UUID, tuple[int, ...], int]:
+        raw = self.storage.get_meta("host_id")
+        if raw is None:
+            host_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
+            tokens = random_tokens([self.rng.getrandbits(64) for _ in range(self.config.num_tokens)])
+            self.storage.put_meta("host_id", host_id.bytes)
+            self.storage.put_meta("tokens", ",".join(map(str, tokens)).encode())
+        else:
+            host_id = uuid.UUID(bytes=raw)
+            tokens_raw = self.storage.get_meta("tokens")
+            assert tokens_raw is not None
+            tokens = tuple(int(t) for t in tokens_raw.decode().split(","))
+        generation = self.clock.real_time_us()
+        self.storage.put_meta("generation", str(generation).encode())
+        self.storage.sync()
+        return host_id, tokens, generation
+
+    def _load_schema(self) -> tuple[Schema, int]:
+        raw = self.storage.get_meta("schema")
+        ts = self.storage.get_meta("schema_ts")
+        if raw is None or ts is None:
+            return Schema().with_version(), 0
+        return decode_schema(raw), int(ts.decode())
+
+    def _heartbeat(self, tokens: tuple[int, ...], generation: int) -> Heartbeat:
+        return Heartbeat(
+            self.address, str(self.host_id), generation, self.beat, self.config.dc,
+            self.config.rack, tokens, self.config.cql_port, str(self.schema.version),
+            self.schema_ts_us, (), self.storage.size_bytes())
+
+    def change_schema(self, schema: Schema) -> None:
+        """Adopt a schema made by DDL here: persist it and push it to every peer."""
+        self.schema_ts_us = self.ts.next(self.clock.real_time_us())
+        self._adopt_schema(schema, self.schema_ts_us)
+        push = SchemaPush(self.schema_ts_us, encode_schema(schema))
+        for addr in self.membership.gossip_targets():
+            self.send(addr, push)
+
+    def _adopt_schema(self, schema: Schema, ts_us: int) -> None:
+        self.schema = schema.with_version()
+        self.schema_ts_us = ts_us
+        self.storage.put_meta("schema", encode_schema(self.schema))
+        self.storage.put_meta("schema_ts", str(ts_us).encode())
+        self.ready.must_sync = True
+        local = self.membership.local
+        self.membership.update_local(self._heartbeat(local.tokens, local.generation))
+
+    # ------------------------------------------------------------------ outputs
+
+    def take_ready(self) -> Ready:
+        r, self.ready = self.ready, Ready()
+        return r
+
+    def send(self, address: str, message: Message) -> None:
+        assert address != self.address
+        env = Envelope(self.ts.peek(self.clock.real_time_us()), message)
+        self.ready.sends.append((address, env))
+
+    def reply(self, reply: Reply) -> None:
+        self.ready.replies.append(reply)
+
+    def event(self, event: ClusterEvent) -> None:
+        self.ready.events.append(event)
+
+    def new_req_id(self) -> int:
+        self._next_req_id += 1
+        return self._next_req_id
+
+    # ------------------------------------------------------------------ inputs
+
+    def peer_message(self, sender: str, env: Envelope) -> None:
+        self.ts.observe(env.sender_ts_us)
+        m = env.message
+        if isinstance(m, Heartbeat):
+            self._on_heartbeat(m)
+        elif isinstance(m, MutationRequest):
+            self._on_mutation(sender, m)
+        elif isinstance(m, MutationResponse):
+            self._on_mutation_response(sender, m)
+        elif isinstance(m, ReadRequest):
+            self._on_read(sender, m)
+        elif isinstance(m, ReadResponse):
+            self._on_read_response(sender, m)
+        elif isinstance(m, ScanRequest):
+            self._on_scan(sender, m)
+        elif isinstance(m, ScanResponse):
+            log.debug("scan response %s from %s", m.req_id, sender)
+        elif isinstance(m, SchemaPull):
+            if self.schema_ts_us > m.known_ts_us:
+                self.send(sender, SchemaPush(self.schema_ts_us, encode_schema(self.schema)))
+        elif isinstance(m, SchemaPush):
+            if m.schema_ts_us > self.schema_ts_us:
+                self._adopt_schema(decode_schema(m.schema), m.schema_ts_us)
+
+    def tick(self) -> None:
+        now_ns = self.clock.monotonic_ns()
+        for change in self.membership.tick(now_ns):
+            self._membership_event(change)
+        self._expire_ops(now_ns)
+        if now_ns - self._last_gossip_ns >= limits.gossip_interval_ms * 1_000_000:
+            self._last_gossip_ns = now_ns
+            self._gossip()
+        if now_ns - self._last_hint_round_ns >= limits.hint_replay_interval_ms * 1_000_000:
+            self._last_hint_round_ns = now_ns
+            self._replay_hints(now_ns)
+
+    # ------------------------------------------------------------------ gossip
+
+    def _gossip(self) -> None:
+        self.beat += 1
+        local = self.membership.local
+        hb = replace(self._heartbeat(local.tokens, local.generation),
+                     known=self.membership.known_addresses())
+        self.membership.update_local(hb)
+        for addr in self.membership.gossip_targets():
+            self.send(addr, hb)
+
+    def _on_heartbeat(self, hb: Heartbeat) -> None:
+        if hb.address == self.address:
+            return
+        for change in self.membership.on_heartbeat(hb, self.clock.monotonic_ns()):
+            self._membership_event(change)
+        if hb.schema_ts_us > self.schema_ts_us:
+            self.send(hb.address, SchemaPull(self.schema_ts_us))
+
+    def _membership_event(self, change: Change) -> None:
+        log.info("peer %s: %s", change.address, change.kind)
+        port = self.config.cql_port
+        if change.kind == "NEW_NODE":
+            self.event(ClusterEvent("TOPOLOGY_CHANGE", "NEW_NODE", change.address, port))
+        elif change.kind in ("UP", "DOWN"):
+            self.event(ClusterEvent("STATUS_CHANGE", change.kind, change.address, port))
+
+    # ------------------------------------------------------------------ replica side
+
+    def _now_s(self) -> int:
+        return self.clock.real_time_us() // 1_000_000
+
+    def apply_local(self, update: PartitionUpdate) -> tuple[Shadowed, ...]:
+        self.ts.observe(max_timestamp(update))
+        report = self.storage.apply(update, self._now_s())
+        self.ready.must_sync = True
+        self.shadowed_total += len(report.shadowed)
+        return report.shadowed
+
+    def _on_mutation(self, sender: str, m: MutationRequest) -> None:
+        try:
+            update = codec.decode_update(m.update)
+        except RemoteProtocolError as e:
+            self.send(sender, MutationResponse(m.req_id, str(e), ()))
+            return
+        if self.schema.table_by_key(update.table) is None:
+            self.send(sender, MutationResponse(m.req_id, f"unknown table {update.table}", ()))
+            return
+        shadowed = self.apply_local(update)
+        wire = tuple((s.clustering, s.column, s.path, s.incoming_ts_us, s.existing_ts_us)
+                     for s in shadowed)
+        self.send(sender, MutationResponse(m.req_id, "", wire))
+
+    def read_local(self, r: ReadRequest) -> PartitionUpdate:
+        slices = [Slice(*s) for s in r.slices] or None
+        return self.storage.read(r.table, r.key, self._now_s(), slices=slices,
+                                 reverse=r.reverse, row_limit=r.row_limit or None)
+
+    def _on_read(self, sender: str, r: ReadRequest) -> None:
+        if self.schema.table_by_key(r.table) is None:
+            self.send(sender, ReadResponse(r.req_id, f"unknown table {r.table}", b"", b""))
+            return
+        data = self.read_local(r)
+        if r.digest:
+            self.send(sender, ReadResponse(r.req_id, "", b"", merge.digest(data)))
+        else:
+            self.send(sender, ReadResponse(r.req_id, "", codec.encode_update(data), b""))
+
+    def _on_scan(self, sender: str, s: ScanRequest) -> None:
+        parts = self.storage.scan(
+            s.table, s.token_start_exclusive, s.token_end_inclusive, self._now_s(),
+            s.partition_limit, s.row_limit, s.start_after_key or None)
+        self.send(sender, ScanResponse(s.req_id, "", tuple(codec.encode_update(p) for p in parts)))
+
+    # ------------------------------------------------------------------ coordinator: writes
+
+    def replicas_for(self, ks: KeyspaceDef, key: bytes) -> list[str]:
+        return self.membership.ring().replicas(token_of(key), ks.replication_map())
+
+    def _check_capacity(self) -> None:
+        if len(self.ops) >= limits.coordinator_requests_inflight_max:
+            raise Overloaded("Too many in-flight requests on this coordinator")
+
+    def write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int,
+              write_type: str, done: WriteDone) -> None:
+        """Replicate ``updates`` (stamped already); ``done`` fires once ``cl`` is met or not.
+
+        Raises Unavailable (before anything is sent) when too few replicas are alive."""
+        assert updates
+        self._check_capacity()
+        factors = dc_factors(ks.replication_map(), self.config.dc)
+        need = cl_mod.requirement(cl, factors, self.config.dc, write=True)
+        plans = []
+        for u in updates:
+            replicas = self.replicas_for(ks, u.key)
+            alive = [a for a in replicas if self.membership.is_alive(a)]
+            dc_of = {a: self.membership.dc_of(a) for a in replicas}
+            if cl != cl_mod.ANY and not need.satisfied(alive, dc_of):
+                raise Unavailable(
+                    "Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
+                    need.block_for, len(alive))
+            plans.append((u, replicas, alive, dc_of))
+        shadowed_all: list[Shadowed] = []
+
+        def joined(error: CqlError | None, results: list[object]) -> None:
+            done(error, tuple(shadowed_all))
+
+        join = Join(len(plans), joined)
+        for i, (u, replicas, alive, dc_of) in enumerate(plans):
+            part = join.part(i)
+
+            def one(error: CqlError | None, sh: tuple[Shadowed, ...],
+                    part: Callable[[CqlError | None, object], None] = part) -> None:
+                shadowed_all.extend(sh)
+                part(error, None)
+
+            self._write_one(u, replicas, alive, dc_of, need, cl, write_type, one)
+
+    def _write_one(self, u: PartitionUpdate, replicas: list[str], alive: list[str],
+                   dc_of: dict[str, str], need: cl_mod.Requirement, cl: int, write_type: str,
+                   done: WriteDone) -> None:
+        req_id = self.new_req_id()
+        now_ns = self.clock.monotonic_ns()
+        payload = codec.encode_update(u)
+        op = WriteOp(req_id, tuple(alive), need, dc_of,
+                     now_ns + limits.write_timeout_ms * 1_000_000, cl, write_type, done, payload)
+        self.ops[req_id] = op
+        for a in replicas:
+            if a not in alive:
+                self._hint(a, payload, now_ns)
+        if cl == cl_mod.ANY and not alive:
+            op.finished = True
+            done(None, ())
+        for a in alive:
+            if a == self.address:
+                op.on_ack(a, self.apply_local(u), "")
+            else:
+                self.send(a, MutationRequest(req_id, payload, False))
+        self._retire_if_complete(req_id)
+
+    def _on_mutation_response(self, sender: str, m: MutationResponse) -> None:
+        if m.req_id in self.hint_replays:
+            target, hint_id, _ = self.hint_replays.pop(m.req_id)
+            if not m.error and target == sender:
+                self.storage.remove_hints(target, [hint_id])
+            return
+        if m.req_id in self.repairs:
+            self.repairs.pop(m.req_id).on_repair_ack(m.req_id)
+            return
+        op = self.ops.get(m.req_id)
+        if not isinstance(op, WriteOp) or sender not in op.targets:
+            return  # late response to an expired request
+        shadowed = tuple(Shadowed(*s) for s in m.shadowed)
+        op.on_ack(sender, shadowed, m.error)
+        self._retire_if_complete(m.req_id)
+
+    def _retire_if_complete(self, req_id: int) -> None:
+        op = self.ops.get(req_id)
+        if isinstance(op, WriteOp) and op.complete():
+            del self.ops[req_id]
+
+    # ------------------------------------------------------------------ hints
+
+    def _hint(self, target: str, payload: bytes, now_ns: int) -> None:
+        if not self.config.hinted_handoff_enabled:
+            return
+        if self.membership.down_for_ns(target, now_ns) > self.config.max_hint_window_ms * 10**6:
+            return  # down longer than max_hint_window: repair must bring it back
+        if self.storage.add_hint(target, self.clock.real_time_us(), payload):
+            self.ready.must_sync = True
+        else:
+            log.warning("hint log for %s is full; dropping a hint", target)
+
+    def _replay_hints(self, now_ns: int) -> None:
+        inflight = {t for t, _, _ in self.hint_replays.values()}
+        for target in self.storage.hint_targets():
+            if target in inflight or not self.membership.is_alive(target):
+                continue
+            if target == self.address:
+                continue
+            for hint_id, _created, payload in self.storage.hints(
+                    target, limits.hint_replay_batch_max):
+                rid = self.new_req_id()
+                deadline = now_ns + limits.write_timeout_ms * 1_000_000
+                self.hint_replays[rid] = (target, hint_id, deadline)
+                self.send(target, MutationRequest(rid, payload, True))
+
+    # ------------------------------------------------------------------ coordinator: reads
+
+    def read(self, ks: KeyspaceDef, request: ReadRequest, cl: int, done: ReadDone) -> None:
+        """Read one partition at ``cl`` (``request.req_id`` is ignored and reassigned)."""
+        self._check_capacity()
+        factors = dc_factors(ks.replication_map(), self.config.dc)
+        need = cl_mod.requirement(cl, factors, self.config.dc, write=False)
+        replicas = self.replicas_for(ks, request.key)
+        alive = [a for a in replicas if self.membership.is_alive(a)]
+        dc_of = {a: self.membership.dc_of(a) for a in replicas}
+        targets = self._read_targets(alive, dc_of, need)
+        if targets is None:
+            raise Unavailable("Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
+                              need.block_for, len(alive))
+        req_id = self.new_req_id()
+        req = ReadRequest(req_id, request.table, request.key, request.slices, request.reverse,
+                          request.row_limit, False)
+        deadline = self.clock.monotonic_ns() + limits.read_timeout_ms * 1_000_000
+
+        def finished(error: CqlError | None, data: PartitionUpdate | None) -> None:
+            self.ops.pop(req_id, None)
+            if data is not None:
+                self.ts.observe(max_timestamp(data))
+            done(error, data)
+
+        op = ReadOp(req_id, req, tuple(targets), len(targets), deadline, cl,
+                    self._repair_id_for_op, finished)
+        self.ops[req_id] = op
+        self._dispatch_read(op, op.first_sends())
+
+    def _repair_id_for_op(self) -> int:
+        return self.new_req_id()
+
+    def _read_targets(self, alive: list[str], dc_of: dict[str, str],
+                      need: cl_mod.Requirement) -> list[str] | None:
+        """The fewest live replicas meeting ``need``: this node first, then its datacenter."""
+        order = sorted(alive, key=lambda a: (a != self.address, dc_of[a] != self.config.dc, a))
+        chosen: list[str] = []
+        for dc, n in need.per_dc.items():
+            chosen.extend([a for a in order if dc_of[a] == dc][:n])
+        for a in order:
+            if len(chosen) >= need.block_for:
+                break
+            if a not in chosen:
+                chosen.append(a)
+        if not need.satisfied(chosen, dc_of) or len(chosen) < need.block_for:
+            return None
+        return sorted(chosen, key=order.index)
+
+    def _dispatch_read(self, op: ReadOp, sends: list[Send]) -> None:
+        for addr, msg in sends:
+            if isinstance(msg, MutationRequest):
+                self.repairs[msg.req_id] = op
+                if addr == self.address:
+                    self.apply_local(codec.decode_update(msg.update))
+                    self.repairs.pop(msg.req_id)
+                    op.on_repair_ack(msg.req_id)
+                else:
+                    self.send(addr, msg)
+            elif addr == self.address:
+                assert isinstance(msg, ReadRequest)
+                data = self.read_local(msg)
+                more = op.on_response(addr, None if msg.digest else data,
+                                      merge.digest(data) if msg.digest else b"")
+                self._dispatch_read(op, more)
+            else:
+                self.send(addr, msg)
+
+    def _on_read_response(self, sender: str, m: ReadResponse) -> None:
+        op = self.ops.get(m.req_id)
+        if not isinstance(op, ReadOp):
+            return
+        if m.error:
+            log.warning("read %s failed on %s: %s", m.req_id, sender, m.error)
+            return
+        data = codec.decode_update(m.data) if m.data else None
+        self._dispatch_read(op, op.on_response(sender, data, m.digest))
+
+    # ------------------------------------------------------------------ timeouts
+
+    def _expire_ops(self, now_ns: int) -> None:
+        for req_id in [r for r, op in self.ops.items() if op.deadline_ns <= now_ns]:
+            op = self.ops.pop(req_id)
+            if isinstance(op, WriteOp):
+                op.expire()
+                for a in op.unacknowledged():
+                    self._hint(a, op.payload, now_ns)
+            else:
+                for rid in [r for r, o in self.repairs.items() if o is op]:
+                    del self.repairs[rid]
+                op.expire()
+        for rid in [r for r, (_, _, d) in self.hint_replays.items() if d <= now_ns]:
+            del self.hint_replays[rid]

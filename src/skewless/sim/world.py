@@ -1,0 +1,238 @@
+"""The deterministic simulator: N nodes of the production code on virtual time, one process.
+
+Theory of operation
+-------------------
+``World`` owns virtual time (``now_ns``), a heap of scheduled events ordered by (time, sequence
+number) and one ``random.Random`` seeded from the run's seed; every other random source (each
+node's, the network's) is derived from it, so one seed fixes the whole run. Nothing here reads
+the real clock.
+
+Each simulated node is the real ``skewless.node.node.Node`` with its ``Executor``, over the real
+storage engine on ``MemoryKV`` (which models fsync: ``crash`` keeps only synced data), with a
+``SimClock``: monotonic time is the world's time; real time is the world's time plus the node's
+own offset, drift and steps (only real time is ever skewed, as in TigerBeetle's TimeSim).
+
+Messages between nodes go through the real wire codec (``node.messages.encode``/``decode``) and
+a ``SimNetwork`` that delays (a seeded latency), drops, duplicates or cuts them (partitions). A
+node's Ready batch is carried out exactly as the runtime does: sync, then send, then reply.
+
+Every event appends one line to ``trace``: the same seed and options give a byte-identical
+trace (tests check it), and a failing run is reproduced from its seed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from skewless import limits
+from skewless.config import NodeConfig
+from skewless.node.effects import Reply
+from skewless.node.executor import Executor
+from skewless.node.messages import decode, encode
+from skewless.node.node import Node
+from skewless.storage.engine import Storage
+from skewless.storage.kv import MemoryKV
+
+EPOCH_US = 1_750_000_000_000_000  # virtual real time starts here (2025-06-15), any fixed value
+
+
+@dataclass
+class SimClock:
+    world: World
+    offset_us: int = 0
+    drift_ppm: float = 0.0
+
+    def monotonic_ns(self) -> int:
+        return self.world.now_ns
+
+    def real_time_us(self) -> int:
+        elapsed_us = self.world.now_ns // 1000
+        return EPOCH_US + elapsed_us + self.offset_us + int(elapsed_us * self.drift_ppm / 1e6)
+
+
+@dataclass
+class SimNetwork:
+    rng: random.Random
+    latency_us_min: int = 100
+    latency_us_max: int = 2000
+    drop_per_million: int = 0
+    duplicate_per_million: int = 0
+    cut: set[tuple[str, str]] = field(default_factory=set)  # one-way (src, dst) pairs
+
+    def partition(self, a: str, b: str, both_ways: bool = True) -> None:
+        self.cut.add((a, b))
+        if both_ways:
+            self.cut.add((b, a))
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    def isolate(self, a: str, others: list[str]) -> None:
+        for b in others:
+            if b != a:
+                self.partition(a, b)
+
+    def deliveries(self, src: str, dst: str) -> list[int]:
+        """Latencies (µs) of the copies of one message that arrive: none if cut or dropped."""
+        if (src, dst) in self.cut:
+            return []
+        if self.rng.randrange(1_000_000) < self.drop_per_million:
+            return []
+        copies = 2 if self.rng.randrange(1_000_000) < self.duplicate_per_million else 1
+        return [self.rng.randint(self.latency_us_min, self.latency_us_max) for _ in range(copies)]
+
+
+@dataclass
+class SimNode:
+    address: str
+    config: NodeConfig
+    clock: SimClock
+    kv: MemoryKV
+    node: Node
+    executor: Executor
+    up: bool = True
+    paused: bool = False
+
+
+class World:
+    def __init__(self, seed: int, n_nodes: int = 3, timestamp_policy: str = "hlc",
+                 trace_enabled: bool = True) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.now_ns = 0
+        self._queue: list[tuple[int, int, Callable[[], None]]] = []
+        self._seq = 0
+        self.trace: list[str] = []
+        self.trace_enabled = trace_enabled
+        self.network = SimNetwork(random.Random(self.rng.getrandbits(64)))
+        self.nodes: dict[str, SimNode] = {}
+        self.replies: dict[int, Callable[[Reply], None]] = {}
+        self.policy = timestamp_policy
+        addresses = [f"127.0.0.{i}" for i in range(1, n_nodes + 1)]
+        for a in addresses:
+            self._boot(a, MemoryKV(), SimClock(self))
+
+    # ------------------------------------------------------------------ scheduling
+
+    def at(self, delay_ns: int, fn: Callable[[], None]) -> None:
+        assert delay_ns >= 0
+        self._seq += 1
+        heapq.heappush(self._queue, (self.now_ns + delay_ns, self._seq, fn))
+
+    def log(self, line: str) -> None:
+        if self.trace_enabled:
+            self.trace.append(f"{self.now_ns:>14} {line}")
+
+    def run_for(self, duration_ns: int) -> None:
+        end = self.now_ns + duration_ns
+        events_max = duration_ns // 1000 + 1_000_000  # a bound on the loop, far above need
+        for _ in range(events_max):
+            if not self._queue or self._queue[0][0] > end:
+                break
+            t, _, fn = heapq.heappop(self._queue)
+            self.now_ns = t
+            fn()
+        else:
+            raise AssertionError("simulation event bound reached")
+        self.now_ns = end
+
+    def run_until(self, cond: Callable[[], bool], timeout_ns: int) -> bool:
+        step = limits.tick_interval_ms * 1_000_000
+        waited = 0
+        while not cond():
+            if waited >= timeout_ns:
+                return False
+            self.run_for(step)
+            waited += step
+        return True
+
+    # ------------------------------------------------------------------ nodes
+
+    def _boot(self, address: str, kv: MemoryKV, clock: SimClock) -> None:
+        cfg = NodeConfig(address=address, seeds=("127.0.0.1",), data_dir=f"sim/{address}",
+                         timestamp_policy=self.policy)  # type: ignore[arg-type]
+        node = Node(cfg, clock, random.Random(self.rng.getrandbits(64)), Storage(kv))
+        sn = SimNode(address, cfg, clock, kv, node, Executor(node, random.Random(self.rng.getrandbits(64))))
+        self.nodes[address] = sn
+        self.log(f"{address} boot host_id={node.host_id}")
+        self._flush(sn)
+        self._schedule_tick(sn, node.membership.local.generation)
+
+    def _schedule_tick(self, sn: SimNode, generation: int) -> None:
+        def tick() -> None:
+            if not sn.up or sn.node.membership.local.generation != generation:
+                return
+            if not sn.paused:
+                sn.node.tick()
+                self._flush(sn)
+            self._schedule_tick(sn, generation)
+        self.at(limits.tick_interval_ms * 1_000_000, tick)
+
+    def _flush(self, sn: SimNode) -> None:
+        """Carry out a node's Ready batch: sync, then send, then reply (as the runtime does)."""
+        ready = sn.node.take_ready()
+        if ready.must_sync:
+            sn.kv.sync()
+        for dst, env in ready.sends:
+            data = encode(env)
+            for latency_us in self.network.deliveries(sn.address, dst):
+                self.at(latency_us * 1000, self._deliverer(sn.address, dst, data))
+        for r in ready.replies:
+            cb = self.replies.get(r.conn)
+            if cb is not None:
+                cb(r)
+
+    def _deliverer(self, src: str, dst: str, data: bytes) -> Callable[[], None]:
+        def deliver() -> None:
+            target = self.nodes.get(dst)
+            if target is None or not target.up:
+                return
+            if target.paused:
+                self.at(limits.tick_interval_ms * 1_000_000, deliver)
+                return
+            env = decode(data)
+            self.log(f"{src}->{dst} {type(env.message).__name__} ts={env.sender_ts_us}")
+            target.node.peer_message(src, env)
+            self._flush(target)
+        return deliver
+
+    def crash(self, address: str) -> None:
+        """Kill -9: the node stops; its storage keeps only what was synced."""
+        sn = self.nodes[address]
+        sn.up = False
+        sn.kv = sn.kv.crash()
+        self.log(f"{address} crash")
+
+    def restart(self, address: str) -> None:
+        sn = self.nodes[address]
+        assert not sn.up
+        self.log(f"{address} restart")
+        self._boot(address, sn.kv, sn.clock)
+
+    def pause(self, address: str, paused: bool) -> None:
+        self.nodes[address].paused = paused
+        self.log(f"{address} {'pause' if paused else 'resume'}")
+
+    # ------------------------------------------------------------------ clients
+
+    def client_query(self, address: str, conn: int, query: str, cl: int,
+                     on_reply: Callable[[Reply], None], keyspace: str | None = None,
+                     timestamp_us: int | None = None) -> None:
+        """A CQL QUERY from a client connection ``conn`` to node ``address``."""
+        sn = self.nodes[address]
+        self.replies[conn] = on_reply
+        self.log(f"client{conn}->{address} {query}")
+        if not sn.up:
+            return
+        sn.executor.simple_query(conn, 0, query, cl, keyspace, timestamp_us)
+        self._flush(sn)
+
+    def stabilize(self, timeout_ns: int = 10 * 10**9) -> bool:
+        """Run until every node sees every other node up."""
+        def all_up() -> bool:
+            ups = [n for n in self.nodes.values() if n.up]
+            return all(all(x.node.membership.is_alive(y.address) for y in ups) for x in ups)
+        return self.run_until(all_up, timeout_ns)
