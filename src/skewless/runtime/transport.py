@@ -1,0 +1,455 @@
+"""Internode messaging over TCP: framed, ordered per connection, bounded, self-healing.
+
+Theory of operation
+-------------------
+Every node listens on ``listen_host:port`` for *inbound* connections and opens at most one
+*outbound* connection to each peer, lazily, when it first has something to send there. Messages
+to a peer travel only over our outbound connection to it, so a pair of nodes uses two TCP
+connections, one per direction (as Cassandra does). Messages on one connection arrive in the order
+they were sent; nothing is promised across a reconnection (delivery is at most once: the protocol
+layers above time out and retry, or hint).
+
+Wire format: every frame is a 4-byte big-endian length followed by that many payload bytes. The
+first frame on a connection, in each direction, is the handshake, always msgpack:
+``["skewless-internode", PROTOCOL_VERSION, sender_id, sender_host, sender_port]``. The connecting
+side sends it; the accepting side checks it and answers with its own; only then is the peer
+reported up. Every later frame carries one message in the pluggable codec (``encode``/``decode``;
+default: msgpack of plain data).
+
+A peer that breaks the protocol (wrong handshake or version, a frame over
+``limits.internode_frame_bytes_max``, a payload the codec rejects) has that one connection closed
+with a log line; the transport keeps serving everyone else. Nothing a peer sends can raise out of
+this module.
+
+Outbound messages wait in a bounded per-peer queue (``limits.internode_queue_messages_max``):
+``send`` never blocks and returns False when the queue is full (backpressure the caller acts on)
+or the message is too large. A writer task per peer connects (with a timeout), drains the queue
+in batches with ``StreamWriter.drain`` for TCP backpressure, and after a failure reconnects with
+capped exponential backoff and full jitter, drawn from the injected ``random.Random``. Messages
+that waited longer than ``limits.internode_message_expiry_ms`` are dropped unsent: whoever sent
+them has timed out.
+
+Addresses: a peer is named by its host alone when it listens on our own port (ccm's layout: every
+node on port 7000 of its own 127.0.0.i), else by ``host:port``. ``on_message`` and
+``on_peer_state`` receive peers named the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgpack
+
+from skewless import limits
+from skewless.errors import RemoteProtocolError
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+HANDSHAKE_MAGIC = "skewless-internode"
+_HEADER_BYTES = 4
+_BATCH_MESSAGES_MAX = 256  # messages written before one drain
+
+M = TypeVar("M")
+
+
+class MonotonicClock(Protocol):
+    def monotonic_ns(self) -> int: ...
+
+
+def msgpack_encode(message: Any) -> bytes:
+    """The default codec: plain data (dicts, lists, str, bytes, numbers) as msgpack."""
+    data: bytes = msgpack.packb(message, use_bin_type=True)
+    return data
+
+
+def msgpack_decode(payload: bytes) -> Any:
+    return msgpack.unpackb(payload, raw=False, strict_map_key=False)
+
+
+@dataclass
+class TransportStats:
+    sent: int = 0  # frames written to a socket
+    received: int = 0  # messages delivered to on_message
+    dropped_queue_full: int = 0  # send() returned False: the peer's queue was full
+    dropped_oversize: int = 0  # send() returned False: the encoded message exceeds the frame limit
+    dropped_expired: int = 0  # queued past internode_message_expiry_ms, never sent
+    connections_opened: int = 0
+    connect_failures: int = 0
+    protocol_errors: int = 0  # inbound connections closed for a protocol violation
+
+
+@dataclass
+class _Peer:
+    name: str
+    host: str
+    port: int
+    queue: deque[tuple[int, bytes]] = field(default_factory=deque)  # (enqueued at ns, payload)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    up: bool | None = None  # None: never tried
+    attempt: int = 0  # consecutive failed connects
+
+
+def _frame(payload: bytes) -> bytes:
+    return len(payload).to_bytes(_HEADER_BYTES, "big") + payload
+
+
+async def _read_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes | None:
+    """One frame's payload; None at a clean EOF between frames. Raises RemoteProtocolError."""
+    try:
+        header = await reader.readexactly(_HEADER_BYTES)
+    except asyncio.IncompleteReadError as e:
+        if not e.partial:
+            return None
+        raise RemoteProtocolError("connection closed inside a frame header") from None
+    length = int.from_bytes(header, "big")
+    if length > max_bytes:
+        raise RemoteProtocolError(f"frame of {length} bytes exceeds the limit of {max_bytes}")
+    try:
+        return await reader.readexactly(length)
+    except asyncio.IncompleteReadError:
+        raise RemoteProtocolError("connection closed inside a frame") from None
+
+
+def _handshake(local_id: str, host: str, port: int) -> bytes:
+    data: bytes = msgpack.packb(
+        [HANDSHAKE_MAGIC, PROTOCOL_VERSION, local_id, host, port], use_bin_type=True
+    )
+    return data
+
+
+def _parse_handshake(payload: bytes) -> tuple[int, str, str, int]:
+    """(version, sender id, sender host, sender port); RemoteProtocolError if it is not one."""
+    try:
+        hs = msgpack.unpackb(payload, raw=False)
+    except Exception as e:  # msgpack raises several unrelated types on garbage
+        raise RemoteProtocolError(f"handshake is not msgpack: {e}") from None
+    if not isinstance(hs, list) or len(hs) < 2 or hs[0] != HANDSHAKE_MAGIC:
+        raise RemoteProtocolError("first frame is not a Skewless internode handshake")
+    version = hs[1]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RemoteProtocolError(f"handshake version {version!r} is not an integer")
+    if version != PROTOCOL_VERSION:
+        return version, "", "", 0  # the caller reports the mismatch
+    if len(hs) != 5 or not all(isinstance(x, str) for x in hs[2:4]) or \
+            not isinstance(hs[4], int) or not 0 < hs[4] < 65536:
+        raise RemoteProtocolError(f"malformed handshake {hs!r}")
+    return version, hs[2], hs[3], hs[4]
+
+
+class Transport(Generic[M]):
+    """Internode messaging of one node. Call ``start`` and ``close`` on its event loop."""
+
+    def __init__(
+        self,
+        local_id: str,
+        listen_host: str,
+        port: int,
+        on_message: Callable[[str, M], None],
+        on_peer_state: Callable[[str, bool], None] | None,
+        clock: MonotonicClock,
+        *,
+        encode: Callable[[M], bytes] = msgpack_encode,
+        decode: Callable[[bytes], M] = msgpack_decode,
+        rng: random.Random | None = None,
+        queue_messages_max: int = limits.internode_queue_messages_max,
+        frame_bytes_max: int = limits.internode_frame_bytes_max,
+        connect_timeout_ms: int = limits.internode_connect_timeout_ms,
+        reconnect_delay_ms_min: int = limits.internode_reconnect_delay_ms_min,
+        reconnect_delay_ms_max: int = limits.internode_reconnect_delay_ms_max,
+        message_expiry_ms: int = limits.internode_message_expiry_ms,
+    ) -> None:
+        assert queue_messages_max > 0 and frame_bytes_max > 0
+        assert 0 < reconnect_delay_ms_min <= reconnect_delay_ms_max
+        self.local_id = local_id
+        self.listen_host = listen_host
+        self.port = port
+        self.on_message = on_message
+        self.on_peer_state = on_peer_state
+        self.clock = clock
+        self.encode = encode
+        self.decode = decode
+        self.rng = rng if rng is not None else random.Random()
+        self.queue_messages_max = queue_messages_max
+        self.frame_bytes_max = frame_bytes_max
+        self.connect_timeout_s = connect_timeout_ms / 1000
+        self.reconnect_delay_ms_min = reconnect_delay_ms_min
+        self.reconnect_delay_ms_max = reconnect_delay_ms_max
+        self.message_expiry_ns = message_expiry_ms * 1_000_000
+        self.stats = TransportStats()
+        self._peers: dict[str, _Peer] = {}
+        self._server: asyncio.Server | None = None
+        self._inbound: set[asyncio.Task[None]] = set()
+        self._inbound_writers: set[asyncio.StreamWriter] = set()
+        self._closing = False
+
+    @property
+    def address(self) -> str:
+        """How peers name this node (host alone: every node listens on the same port)."""
+        return self.listen_host
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        assert self._server is None, "already started"
+        self._server = await asyncio.start_server(
+            self._accept, self.listen_host, self.port, reuse_address=True
+        )
+        if self.port == 0:  # tests: an ephemeral port
+            self.port = self._server.sockets[0].getsockname()[1]
+        log.info("internode: %s listening on %s:%d", self.local_id, self.listen_host, self.port)
+
+    async def close(self) -> None:
+        """Stop listening, drop every connection and queued message; bounded in time."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        tasks = [p.task for p in self._peers.values() if p.task is not None]
+        tasks += list(self._inbound)
+        for w in list(self._inbound_writers):
+            w.close()
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.connect_timeout_s + 1)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), self.connect_timeout_s)
+        for p in self._peers.values():
+            p.queue.clear()
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def peer_name(self, host: str, port: int) -> str:
+        return host if port == self.port else f"{host}:{port}"
+
+    def _peer(self, peer_address: str) -> _Peer:
+        peer = self._peers.get(peer_address)
+        if peer is not None:
+            return peer
+        host, sep, port_text = peer_address.rpartition(":")
+        if sep and port_text.isdigit():
+            port = int(port_text)
+        else:
+            host, port = peer_address, self.port
+        name = self.peer_name(host, port)
+        peer = self._peers.get(name)
+        if peer is None:
+            peer = self._peers[name] = _Peer(name, host, port)
+        self._peers[peer_address] = peer  # an alias for the spelling the caller used
+        return peer
+
+    def send(self, peer_address: str, message: M) -> bool:
+        """Queue ``message`` for ``peer_address`` without blocking; False when it was dropped.
+
+        It is dropped when that peer's queue is full (backpressure: the peer or the network is
+        slower than we produce) or when its encoding exceeds the frame limit. An unencodable
+        message is the caller's bug and raises from the codec.
+        """
+        assert self._server is not None and not self._closing, "transport not running"
+        peer = self._peer(peer_address)
+        if len(peer.queue) >= self.queue_messages_max:
+            self.stats.dropped_queue_full += 1
+            return False
+        payload = self.encode(message)
+        if len(payload) > self.frame_bytes_max:
+            self.stats.dropped_oversize += 1
+            log.error(
+                "internode: message of %d bytes to %s exceeds the frame limit; dropped",
+                len(payload), peer.name,
+            )
+            return False
+        peer.queue.append((self.clock.monotonic_ns(), payload))
+        peer.wakeup.set()
+        if peer.task is None or peer.task.done():
+            peer.task = asyncio.get_running_loop().create_task(self._run_peer(peer))
+        return True
+
+    def queued(self, peer_address: str) -> int:
+        peer = self._peers.get(peer_address)
+        return 0 if peer is None else len(peer.queue)
+
+    def is_up(self, peer_address: str) -> bool | None:
+        """True/False as last seen by our outbound connection; None if never tried."""
+        peer = self._peers.get(peer_address)
+        return None if peer is None else peer.up
+
+    def _set_up(self, peer: _Peer, up: bool) -> None:
+        if peer.up is up:
+            return
+        peer.up = up
+        log.info("internode: peer %s is %s", peer.name, "up" if up else "down")
+        if self.on_peer_state is not None:
+            try:
+                self.on_peer_state(peer.name, up)
+            except Exception:
+                log.exception("internode: on_peer_state(%s, %s) raised", peer.name, up)
+
+    def _backoff_s(self, attempt: int) -> float:
+        """Full jitter: uniform over [0, min(max, min * 2**attempt)]."""
+        exponential = self.reconnect_delay_ms_min * 2 ** min(attempt, 30)
+        ceiling = min(self.reconnect_delay_ms_max, exponential)
+        return self.rng.uniform(0, ceiling) / 1000
+
+    async def _run_peer(self, peer: _Peer) -> None:
+        """The writer task of one peer: connect, pump its queue, reconnect; ends on close."""
+        while not self._closing:
+            if not peer.queue:
+                peer.wakeup.clear()
+                await peer.wakeup.wait()
+                continue
+            try:
+                reader, writer = await self._connect(peer)
+            except (OSError, TimeoutError, RemoteProtocolError) as e:
+                self.stats.connect_failures += 1
+                log.debug("internode: connecting to %s failed: %s", peer.name, e)
+                self._set_up(peer, False)
+                await asyncio.sleep(self._backoff_s(peer.attempt))
+                peer.attempt += 1
+                continue
+            peer.attempt = 0
+            self.stats.connections_opened += 1
+            self._set_up(peer, True)
+            try:
+                await self._pump(peer, reader, writer)
+            except (OSError, RemoteProtocolError) as e:
+                log.info("internode: connection to %s lost: %s", peer.name, e)
+            finally:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), self.connect_timeout_s)
+            if not self._closing:
+                self._set_up(peer, False)
+                await asyncio.sleep(self._backoff_s(0))
+
+    async def _connect(self, peer: _Peer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        async def handshake() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            reader, writer = await asyncio.open_connection(
+                peer.host, peer.port, local_addr=(self.listen_host, 0)
+            )
+            try:
+                writer.write(_frame(_handshake(self.local_id, self.listen_host, self.port)))
+                await writer.drain()
+                payload = await _read_frame(reader, limits.internode_handshake_bytes_max)
+                if payload is None:
+                    raise RemoteProtocolError("peer closed the connection during the handshake")
+                version, _, _, _ = _parse_handshake(payload)
+                if version != PROTOCOL_VERSION:
+                    log.error(
+                        "internode: %s speaks protocol version %d, we speak %d; closing",
+                        peer.name, version, PROTOCOL_VERSION,
+                    )
+                    raise RemoteProtocolError(f"protocol version mismatch ({version})")
+            except BaseException:
+                writer.close()
+                raise
+            return reader, writer
+
+        return await asyncio.wait_for(handshake(), self.connect_timeout_s)
+
+    async def _pump(
+        self, peer: _Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        lost = asyncio.get_running_loop().create_future()
+
+        async def watch() -> None:
+            # The peer never writes after its handshake: any byte or EOF ends the connection.
+            try:
+                data = await reader.read(1)
+                reason = "unexpected data" if data else "closed by peer"
+            except OSError as e:
+                reason = str(e)
+            if not lost.done():
+                lost.set_result(reason)
+            peer.wakeup.set()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            while not self._closing:
+                if lost.done():
+                    raise RemoteProtocolError(lost.result())
+                if not peer.queue:
+                    peer.wakeup.clear()
+                    await peer.wakeup.wait()
+                    continue
+                now_ns = self.clock.monotonic_ns()
+                batch = 0
+                while peer.queue and batch < _BATCH_MESSAGES_MAX:
+                    queued_ns, payload = peer.queue.popleft()
+                    if now_ns - queued_ns > self.message_expiry_ns:
+                        self.stats.dropped_expired += 1
+                        continue
+                    writer.write(_frame(payload))
+                    batch += 1
+                if batch:
+                    await writer.drain()
+                    self.stats.sent += batch
+        finally:
+            watcher.cancel()
+
+    # --- receiving ----------------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inbound.add(task)
+        self._inbound_writers.add(writer)
+        peername = writer.get_extra_info("peername")
+        try:
+            await self._serve_inbound(reader, writer, peername)
+        except asyncio.CancelledError:
+            pass
+        except RemoteProtocolError as e:
+            self.stats.protocol_errors += 1
+            log.warning("internode: closing connection from %s: RemoteProtocolError: %s",
+                        peername, e)
+        except (OSError, TimeoutError) as e:
+            log.info("internode: connection from %s ended: %s", peername, e)
+        except Exception:  # never let one connection take the node down
+            log.exception("internode: connection from %s failed", peername)
+        finally:
+            self._inbound.discard(task)
+            self._inbound_writers.discard(writer)
+            writer.close()
+
+    async def _serve_inbound(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peername: object
+    ) -> None:
+        payload = await asyncio.wait_for(
+            _read_frame(reader, limits.internode_handshake_bytes_max), self.connect_timeout_s
+        )
+        if payload is None:
+            return
+        version, sender_id, host, port = _parse_handshake(payload)
+        if version != PROTOCOL_VERSION:
+            log.error(
+                "internode: %s speaks protocol version %d, we speak %d; closing",
+                peername, version, PROTOCOL_VERSION,
+            )
+            self.stats.protocol_errors += 1
+            return
+        sender = self.peer_name(host, port)
+        writer.write(_frame(_handshake(self.local_id, self.listen_host, self.port)))
+        await writer.drain()
+        log.debug("internode: inbound connection from %s (%s)", sender, sender_id)
+        while not self._closing:
+            payload = await _read_frame(reader, self.frame_bytes_max)
+            if payload is None:
+                return
+            try:
+                message = self.decode(payload)
+            except Exception as e:  # the codec rejected the peer's bytes
+                raise RemoteProtocolError(f"undecodable message from {sender}: {e!r}") from None
+            self.stats.received += 1
+            try:
+                self.on_message(sender, message)
+            except Exception:
+                log.exception("internode: on_message from %s raised", sender)
