@@ -24,8 +24,8 @@ from skewless.config import (
     load_config,
 )
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 # Options of `skewless node` whose value, when given on the command line, overrides the file's.
 _NODE_OPTION_TO_FIELD = {
