@@ -1,0 +1,195 @@
+"""msgpack encoding of the storage model: PartitionUpdates on the wire, cells on disk.
+
+A PartitionUpdate is one msgpack array ``[version, table, key, deletion, range_tombstones,
+static_row, rows]``. A cell is ``[ts_us, value]`` with ``ttl_s, expires_s, deleted_s`` appended
+only when one of them is non-zero, so the common cell costs a few bytes. The encoding of a given
+PartitionUpdate is deterministic (fields in order, tuples in order), which makes it usable as the
+canonical form ``merge.digest`` hashes.
+
+Decoding checks every type and shape: a malformed message raises ``RemoteProtocolError`` (the
+peer's fault), never a stray ``TypeError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from skewless.errors import RemoteProtocolError
+from skewless.storage.model import (
+    Cell,
+    CellWrite,
+    Deletion,
+    PartitionUpdate,
+    RangeTombstone,
+    Row,
+)
+
+VERSION = 1
+
+
+# --- encoding ----------------------------------------------------------------------------------
+def cell_fields(c: Cell) -> list[Any]:
+    if c.ttl_s or c.expires_s or c.deleted_s:
+        return [c.ts_us, c.value, c.ttl_s, c.expires_s, c.deleted_s]
+    return [c.ts_us, c.value]
+
+
+def deletion_fields(d: Deletion | None) -> list[int] | None:
+    return None if d is None else [d.ts_us, d.deleted_s]
+
+
+def row_fields(r: Row | None) -> list[Any] | None:
+    if r is None:
+        return None
+    return [
+        r.clustering,
+        None if r.marker is None else cell_fields(r.marker),
+        deletion_fields(r.deletion),
+        [[w.column, w.path, cell_fields(w.cell)] for w in r.cells],
+        [[col, deletion_fields(d)] for col, d in r.column_deletions],
+    ]
+
+
+def encode_update(p: PartitionUpdate) -> bytes:
+    rts = [
+        [t.start, t.start_inclusive, t.end, t.end_inclusive, deletion_fields(t.deletion)]
+        for t in p.range_tombstones
+    ]
+    body = [
+        VERSION, p.table, p.key, deletion_fields(p.deletion), rts, row_fields(p.static_row),
+        [row_fields(r) for r in p.rows],
+    ]
+    out: bytes = msgpack.packb(body, use_bin_type=True)
+    return out
+
+
+def encode_cell(c: Cell) -> bytes:
+    out: bytes = msgpack.packb(cell_fields(c), use_bin_type=True)
+    return out
+
+
+def encode_deletion(d: Deletion) -> bytes:
+    out: bytes = msgpack.packb(deletion_fields(d), use_bin_type=True)
+    return out
+
+
+# --- decoding ----------------------------------------------------------------------------------
+def _int(x: object) -> int:
+    if type(x) is not int:
+        raise RemoteProtocolError(f"expected an integer, got {type(x).__name__}")
+    return x
+
+
+def _bytes(x: object) -> bytes:
+    if type(x) is not bytes:
+        raise RemoteProtocolError(f"expected bytes, got {type(x).__name__}")
+    return x
+
+
+def _str(x: object) -> str:
+    if type(x) is not str:
+        raise RemoteProtocolError(f"expected a string, got {type(x).__name__}")
+    return x
+
+
+def _bool(x: object) -> bool:
+    if type(x) is not bool:
+        raise RemoteProtocolError(f"expected a boolean, got {type(x).__name__}")
+    return x
+
+
+def _list(x: object, size: int | None = None) -> list[Any]:
+    if type(x) is not list or (size is not None and len(x) != size):
+        raise RemoteProtocolError(f"expected a list of {size} items")
+    return x
+
+
+def cell_from(x: object) -> Cell:
+    f = _list(x)
+    if len(f) not in (2, 5):
+        raise RemoteProtocolError("a cell has 2 or 5 fields")
+    value = None if f[1] is None else _bytes(f[1])
+    if len(f) == 2:
+        return Cell(_int(f[0]), value)
+    return Cell(_int(f[0]), value, _int(f[2]), _int(f[3]), _int(f[4]))
+
+
+def deletion_from(x: object) -> Deletion | None:
+    if x is None:
+        return None
+    f = _list(x, 2)
+    return Deletion(_int(f[0]), _int(f[1]))
+
+
+def _required_deletion(x: object) -> Deletion:
+    d = deletion_from(x)
+    if d is None:
+        raise RemoteProtocolError("missing deletion")
+    return d
+
+
+def row_from(x: object) -> Row | None:
+    if x is None:
+        return None
+    f = _list(x, 5)
+    cells = tuple(
+        CellWrite(_str(c[0]), _bytes(c[1]), cell_from(c[2])) for c in map(_cell_write, _list(f[3]))
+    )
+    column_deletions = tuple(
+        (_str(cd[0]), _required_deletion(cd[1])) for cd in (_list(y, 2) for y in _list(f[4]))
+    )
+    return Row(
+        clustering=_bytes(f[0]),
+        marker=None if f[1] is None else cell_from(f[1]),
+        deletion=deletion_from(f[2]),
+        cells=cells,
+        column_deletions=column_deletions,
+    )
+
+
+def _cell_write(x: object) -> list[Any]:
+    return _list(x, 3)
+
+
+def _range_tombstone(x: object) -> RangeTombstone:
+    f = _list(x, 5)
+    return RangeTombstone(
+        _bytes(f[0]), _bool(f[1]), _bytes(f[2]), _bool(f[3]), _required_deletion(f[4])
+    )
+
+
+def _required_row(x: object) -> Row:
+    r = row_from(x)
+    if r is None:
+        raise RemoteProtocolError("missing row")
+    return r
+
+
+def decode_update(b: bytes) -> PartitionUpdate:
+    """The PartitionUpdate ``encode_update`` encoded; RemoteProtocolError if malformed."""
+    try:
+        body = msgpack.unpackb(b, raw=False, use_list=True)
+    except (ValueError, TypeError, msgpack.UnpackException) as e:
+        raise RemoteProtocolError(f"undecodable partition update: {e}") from e
+    f = _list(body, 7)
+    if _int(f[0]) != VERSION:
+        raise RemoteProtocolError(f"unknown partition update version {f[0]}")
+    return PartitionUpdate(
+        table=_str(f[1]),
+        key=_bytes(f[2]),
+        deletion=deletion_from(f[3]),
+        range_tombstones=tuple(_range_tombstone(t) for t in _list(f[4])),
+        static_row=row_from(f[5]),
+        rows=tuple(_required_row(r) for r in _list(f[6])),
+    )
+
+
+def decode_cell(b: bytes) -> Cell:
+    """A cell stored by ``encode_cell`` (storage's own bytes: corruption is an assertion)."""
+    return cell_from(msgpack.unpackb(b, raw=False))
+
+
+def decode_deletion(b: bytes) -> Deletion:
+    return _required_deletion(msgpack.unpackb(b, raw=False))
