@@ -15,6 +15,7 @@ cql_batch_statements_max = 10_000  # bounds the memory of one BATCH
 cql_prepared_statements_max = 10_000  # prepared cache entries per node (LRU beyond)
 cql_batch_warn_bytes = 5 * 1024  # Cassandra's batch_size_warn_threshold (5 KiB)
 cql_batch_fail_bytes = 50 * 1024  # Cassandra's batch_size_fail_threshold (50 KiB)
+cql_ttl_s_max = 20 * 365 * 86400  # Cassandra's MAX_TTL (20 years); larger TTLs are refused
 cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recursion
 
 # --- Coordinator -----------------------------------------------------------------------
@@ -59,7 +60,7 @@ assert cql_batch_warn_bytes < cql_batch_fail_bytes
 
 # --- Local clusters, node options and internode details (runtime, cli) ----------------------
 internode_handshake_bytes_max = 4096  # the first frame only names a version, an id and an address
-internode_message_expiry_ms = 60000  # a message queued longer outlived truncate, the longest timeout
+internode_message_expiry_ms = 60000  # a queued message older than truncate_timeout is useless
 cluster_start_wait_ms = 60000  # `skewless cluster start` gives every node a minute to accept CQL
 cluster_stop_grace_ms = 10000  # SIGTERM, then SIGKILL if the node is still there after this
 clock_drift_ppm_max_option = 100000  # --clock-drift-ppm beyond 10 % is a typo
