@@ -15,6 +15,7 @@ cql_batch_statements_max = 10_000  # bounds the memory of one BATCH
 cql_prepared_statements_max = 10_000  # prepared cache entries per node (LRU beyond)
 cql_batch_warn_bytes = 5 * 1024  # Cassandra's batch_size_warn_threshold (5 KiB)
 cql_batch_fail_bytes = 50 * 1024  # Cassandra's batch_size_fail_threshold (50 KiB)
+cql_ttl_s_max = 20 * 365 * 86400  # Cassandra's MAX_TTL (20 years); larger TTLs are refused
 cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recursion
 
 # --- Coordinator -----------------------------------------------------------------------
