@@ -11,10 +11,14 @@ the LALR parser reduces it. The finished statement comes out of ``Lark.parse`` d
 Keywords. Every keyword is a case-insensitive string terminal, and identifiers (NAME) are
 case-insensitive too. lark's contextual lexer only offers the terminals that the current parser
 state can accept, and turns a NAME into a keyword only when that keyword is acceptable there.
-So ``key``, ``type``, ``value``, ``timestamp``, ``count``, ``token``, ``list``, ... are column
-names wherever a keyword of that spelling cannot appear, without a hand-kept list of
-"unreserved keywords". Function-like words (count, token, writetime, ttl, cast, keys, ...) are
-identifiers followed by "(" and are recognised by name in the builder.
+Because LALR merges lookahead sets, that alone is too eager (``"tags" set<text>`` would lex
+``set`` as the SET of UPDATE), so parser_lexer.py replays the pending reductions for each
+keyword token and demotes it to a NAME when only a NAME can be shifted there. The result: a word
+is a keyword exactly where the grammar can use it as one, and ``key``, ``type``, ``value``,
+``timestamp``, ``count``, ``token``, ``set``, ``list``, ... are column names everywhere else,
+without a hand-kept list of "unreserved keywords". Function-like words (count, token,
+writetime, ttl, cast, keys, ...) are identifiers followed by "(", recognised by name in the
+builder.
 
 Bind markers. LALR reduces the leaves of a statement left to right, so ``?`` and ``:name`` are
 met in the order they appear; the builder numbers them with a counter that ``parse`` resets
@@ -40,7 +44,7 @@ from lark import Lark, Token, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, parser_lexer
 from skewless.cql.parser_statements import Qualified, StatementBuilder
 
 __all__ = ["parse"]
@@ -130,13 +134,15 @@ class _Builder(StatementBuilder):
 
 def _build_parser(builder: _Builder) -> Lark:
     grammar = resources.files("skewless.cql").joinpath("grammar.lark").read_text("utf-8")
-    return Lark(
+    parser = Lark(
         grammar,
         parser="lalr",
         lexer="contextual",
         maybe_placeholders=True,
         transformer=builder,
     )
+    parser_lexer.install(parser)
+    return parser
 
 
 _BUILDER = _Builder()
