@@ -57,7 +57,9 @@ class WriteTimeout(CqlError):
     code = 0x1100
     # write_type must be one the drivers know: SIMPLE, BATCH, UNLOGGED_BATCH, COUNTER,
     # BATCH_LOG, CAS, VIEW, CDC.
-    WRITE_TYPES = ("SIMPLE", "BATCH", "UNLOGGED_BATCH", "COUNTER", "BATCH_LOG", "CAS", "VIEW", "CDC")
+    WRITE_TYPES = (
+        "SIMPLE", "BATCH", "UNLOGGED_BATCH", "COUNTER", "BATCH_LOG", "CAS", "VIEW", "CDC",
+    )
 
     def __init__(
         self, message: str, consistency: int, received: int, block_for: int, write_type: str

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal as Lit
-from typing import Union
 
 # ---------------------------------------------------------------- terms (values in statements)
 
@@ -81,9 +80,16 @@ class TypeHint:
     term: Term
 
 
-Term = Union[
-    Constant, BindMarker, CollectionLiteral, TupleLiteral, UdtLiteral, FunctionCall, Cast, TypeHint
-]
+Term = (
+    Constant
+    | BindMarker
+    | CollectionLiteral
+    | TupleLiteral
+    | UdtLiteral
+    | FunctionCall
+    | Cast
+    | TypeHint
+)
 
 # ---------------------------------------------------------------- selectors
 
@@ -120,7 +126,13 @@ class SelectorTerm:
     term: Term
 
 
-SelectorExpr = Union[ColumnRef, CountStar, SelectorCall, SelectorCast, SelectorTerm]
+SelectorExpr = (
+    ColumnRef
+    | CountStar
+    | SelectorCall
+    | SelectorCast
+    | SelectorTerm
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +291,7 @@ class DropKeyspace:
     if_exists: bool = False
 
 
-OptionValue = Union[str, int, float, bool, tuple[tuple[str, str], ...]]
+OptionValue = str | int | float | bool | tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,11 +391,27 @@ class Unsupported:
     feature: str
 
 
-Statement = Union[
-    Select, Insert, Update, Delete, Batch, Use, CreateKeyspace, AlterKeyspace, DropKeyspace,
-    CreateTable, AlterTable, DropTable, Truncate, CreateType, DropType, CreateIndex, DropIndex,
-    Describe, Unsupported,
-]
+Statement = (
+    Select
+    | Insert
+    | Update
+    | Delete
+    | Batch
+    | Use
+    | CreateKeyspace
+    | AlterKeyspace
+    | DropKeyspace
+    | CreateTable
+    | AlterTable
+    | DropTable
+    | Truncate
+    | CreateType
+    | DropType
+    | CreateIndex
+    | DropIndex
+    | Describe
+    | Unsupported
+)
 
 
 @dataclass(frozen=True, slots=True)

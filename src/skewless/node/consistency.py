@@ -65,5 +65,5 @@ def check_cl(cl: int) -> None:
     if cl not in NAMES:
         raise InvalidRequest(f"Unknown consistency level {cl}")
     if cl in (SERIAL, LOCAL_SERIAL):
-        raise InvalidRequest(f"{NAMES[cl]} is not supported as conditional update commit consistency"
-                             " outside lightweight transactions, which Skewless has not built yet")
+        raise InvalidRequest(
+            f"{NAMES[cl]} is only for lightweight transactions, which Skewless has not built yet")

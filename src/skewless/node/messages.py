@@ -12,7 +12,7 @@ transport drops the connection.
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, fields
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import msgpack
 
@@ -110,10 +110,17 @@ class SchemaPush:
     schema: bytes  # node.schema_codec.encode_schema
 
 
-Message = Union[
-    Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse, ScanRequest,
-    ScanResponse, SchemaPull, SchemaPush,
-]
+Message = (
+    Heartbeat
+    | MutationRequest
+    | MutationResponse
+    | ReadRequest
+    | ReadResponse
+    | ScanRequest
+    | ScanResponse
+    | SchemaPull
+    | SchemaPush
+)
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,

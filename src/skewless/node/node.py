@@ -24,8 +24,8 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from skewless import limits
 from skewless.clock import Clock, TimestampSource
@@ -36,8 +36,17 @@ from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.membership import Change, Membership
 from skewless.node.messages import (
-    Envelope, Heartbeat, Message, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-    ScanRequest, ScanResponse, SchemaPull, SchemaPush,
+    Envelope,
+    Heartbeat,
+    Message,
+    MutationRequest,
+    MutationResponse,
+    ReadRequest,
+    ReadResponse,
+    ScanRequest,
+    ScanResponse,
+    SchemaPull,
+    SchemaPush,
 )
 from skewless.node.placement import dc_factors, random_tokens
 from skewless.node.schema_codec import decode_schema, encode_schema
@@ -82,7 +91,8 @@ class Node:
         raw = self.storage.get_meta("host_id")
         if raw is None:
             host_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
-            tokens = random_tokens([self.rng.getrandbits(64) for _ in range(self.config.num_tokens)])
+            draws = [self.rng.getrandbits(64) for _ in range(self.config.num_tokens)]
+            tokens = random_tokens(draws)
             self.storage.put_meta("host_id", host_id.bytes)
             self.storage.put_meta("tokens", ",".join(map(str, tokens)).encode())
         else:
@@ -138,6 +148,9 @@ class Node:
 
     def reply(self, reply: Reply) -> None:
         self.ready.replies.append(reply)
+
+    def reply_error(self, conn: int, stream: int, error: CqlError) -> None:
+        self.ready.replies.append(Reply(conn, stream, error))
 
     def event(self, event: ClusterEvent) -> None:
         self.ready.events.append(event)

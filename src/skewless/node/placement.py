@@ -117,7 +117,8 @@ def dc_factors(replication: Mapping[str, str], local_dc: str) -> dict[str, int]:
     """Replicas per datacenter (SimpleStrategy counts as all in the local one)."""
     cls = replication.get("class", SIMPLE)
     if cls == NTS:
-        return {k: int(v) for k, v in replication.items() if k not in ("class", "replication_factor")}
+        skip = ("class", "replication_factor")
+        return {k: int(v) for k, v in replication.items() if k not in skip}
     return {local_dc: replication_factor(replication)}
 
 

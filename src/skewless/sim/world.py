@@ -155,7 +155,8 @@ class World:
         cfg = NodeConfig(address=address, seeds=("127.0.0.1",), data_dir=f"sim/{address}",
                          timestamp_policy=self.policy)  # type: ignore[arg-type]
         node = Node(cfg, clock, random.Random(self.rng.getrandbits(64)), Storage(kv))
-        sn = SimNode(address, cfg, clock, kv, node, Executor(node, random.Random(self.rng.getrandbits(64))))
+        executor = Executor(node, random.Random(self.rng.getrandbits(64)))
+        sn = SimNode(address, cfg, clock, kv, node, executor)
         self.nodes[address] = sn
         self.log(f"{address} boot host_id={node.host_id}")
         self._flush(sn)

@@ -1,0 +1,5 @@
+"""``python -m skewless``: the command line."""
+
+from skewless.cli import main
+
+main()

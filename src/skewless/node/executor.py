@@ -1,0 +1,411 @@
+"""CQL statement execution on a coordinator: QUERY, PREPARE, EXECUTE and BATCH.
+
+Theory of operation
+-------------------
+The runtime decodes a CQL request and calls one entry point here with the connection id, the
+stream id and the connection's current keyspace. The executor parses (with a bounded cache),
+resolves the statement against the schema, and either answers at once (USE, DDL, system tables,
+errors) or starts coordinator work on the ``Node`` (``write``/``read``) with a continuation that
+answers when the work completes. Every answer is a ``Reply`` put in the node's Ready batch; a
+request gets exactly one.
+
+Write timestamps, in order of precedence: ``USING TIMESTAMP``; the timestamp the client sent in
+the request (the drivers' default client-side timestamps); otherwise one issued by the node's
+timestamp source (``hlc`` or ``wallclock``: see ``skewless.clock``). A BATCH uses one timestamp
+for all its statements.
+
+Pure: time comes from the node's injected clock, randomness (uuid()) from the injected rng.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from skewless import limits
+from skewless.cql import ast, dml, paging, select
+from skewless.cql.parser import parse
+from skewless.cql.results import ColumnSpec, Result, RowsResult, SchemaChange, SetKeyspace, Void
+from skewless.cql.terms import UNSET, EvalContext, Unset
+from skewless.errors import CqlError, InvalidRequest, ServerError, Unprepared, unsupported
+from skewless.node import consistency as cl_mod
+from skewless.node import ddl, describe, virtual_select
+from skewless.node.effects import ClusterEvent, Reply
+from skewless.node.info import NodeInfo
+from skewless.node.messages import ReadRequest
+from skewless.node.node import Node
+from skewless.node.system_tables import SystemContext
+from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
+from skewless.storage import merge
+from skewless.storage.model import PartitionUpdate, Shadowed
+
+log = logging.getLogger("skewless.executor")
+
+Value = bytes | None | Unset
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """The parts of QUERY/EXECUTE/BATCH parameters the executor uses."""
+
+    consistency: int = cl_mod.ONE
+    values: tuple[Value, ...] = ()
+    names: tuple[str, ...] | None = None
+    page_size: int | None = None
+    paging_state: bytes | None = None
+    serial_consistency: int | None = None
+    timestamp: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedResult:
+    statement_id: bytes
+    bind_columns: tuple[ColumnSpec, ...]
+    pk_indexes: tuple[int, ...]
+    result_columns: tuple[ColumnSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    query: str
+    keyspace: str | None
+    parsed: ast.Parsed
+
+
+class Executor:
+    def __init__(self, node: Node, rng: random.Random) -> None:
+        self.node = node
+        self.rng = rng
+        self._parsed: OrderedDict[str, ast.Parsed] = OrderedDict()
+        self.prepared: OrderedDict[bytes, _Prepared] = OrderedDict()
+
+    # ------------------------------------------------------------------ entry points
+
+    def query(self, conn: int, stream: int, query: str, params: Params,
+              keyspace: str | None) -> None:
+        self._guard(conn, stream, lambda: self._run(conn, stream, self._parse(query),
+                                                    params, keyspace))
+
+    def simple_query(self, conn: int, stream: int, query: str, cl: int, keyspace: str | None,
+                     timestamp_us: int | None = None) -> None:
+        self.query(conn, stream, query, Params(consistency=cl, timestamp=timestamp_us), keyspace)
+
+    def prepare(self, conn: int, stream: int, query: str, keyspace: str | None) -> None:
+        self._guard(conn, stream, lambda: self._prepare(conn, stream, query, keyspace))
+
+    def execute(self, conn: int, stream: int, statement_id: bytes, params: Params,
+                keyspace: str | None) -> None:
+        def run() -> None:
+            p = self.prepared.get(statement_id)
+            if p is None:
+                raise Unprepared(f"Prepared query with ID {statement_id.hex()} not found",
+                                 statement_id)
+            self.prepared.move_to_end(statement_id)
+            self._run(conn, stream, p.parsed, params, p.keyspace or keyspace)
+        self._guard(conn, stream, run)
+
+    def batch(self, conn: int, stream: int, kind: int,
+              entries: Sequence[tuple[str | bytes, tuple[Value, ...]]], params: Params,
+              keyspace: str | None) -> None:
+        self._guard(conn, stream, lambda: self._batch(conn, stream, kind, entries, params,
+                                                      keyspace))
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _guard(self, conn: int, stream: int, fn: object) -> None:
+        assert callable(fn)
+        try:
+            fn()
+        except CqlError as e:
+            self._answer(conn, stream, e)
+        except Exception as e:  # a bug in one statement must not take the node down
+            log.exception("internal error executing a request")
+            self._answer(conn, stream, ServerError(f"Internal error: {type(e).__name__}: {e}"))
+
+    def _answer(self, conn: int, stream: int, body: object,
+                warnings: tuple[str, ...] = ()) -> None:
+        self.node.reply(Reply(conn, stream, body, warnings))
+
+    def _parse(self, query: str) -> ast.Parsed:
+        parsed = self._parsed.get(query)
+        if parsed is None:
+            parsed = parse(query)
+            self._parsed[query] = parsed
+            if len(self._parsed) > limits.cql_prepared_statements_max:
+                self._parsed.popitem(last=False)
+        else:
+            self._parsed.move_to_end(query)
+        return parsed
+
+    def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
+        now_us = self.node.clock.real_time_us()
+        return EvalContext(now_us, self.rng.randbytes, tuple(values), keyspace,
+                           node_id=self.node.host_id.int & (2**48 - 1),
+                           clock_seq=(self.node.host_id.int >> 48) & 0x3FFF)
+
+    def _values(self, parsed: ast.Parsed, params: Params) -> tuple[Value, ...]:
+        if params.names is None:
+            values = params.values
+        else:
+            by_name = dict(zip(params.names, params.values, strict=True))
+            values = tuple(by_name.get(n or "", UNSET) for n in parsed.bind_names)
+        if len(values) != parsed.bind_count:
+            raise InvalidRequest(
+                f"There were {parsed.bind_count} markers(?) in CQL but {len(values)} bound "
+                "variables")
+        return values
+
+    def _keyspace_of(self, stmt_ks: str | None, keyspace: str | None) -> str:
+        ks = stmt_ks or keyspace
+        if not ks:
+            raise InvalidRequest(
+                "No keyspace has been specified. USE a keyspace, or explicitly specify "
+                "keyspace.tablename")
+        return ks
+
+    def _table(self, stmt_ks: str | None, name: str, keyspace: str | None
+               ) -> tuple[KeyspaceDef, TableDef]:
+        ks_name = self._keyspace_of(stmt_ks, keyspace)
+        ks = self.node.schema.keyspace(ks_name)
+        if ks is None:
+            raise InvalidRequest(f"Keyspace '{ks_name}' does not exist")
+        table = self.node.schema.table(ks_name, name)
+        if table is None:
+            raise InvalidRequest(f"unconfigured table {name}")
+        return ks, table
+
+    def system_context(self) -> SystemContext:
+        node = self.node
+        peers = []
+        for addr, p in sorted(node.membership.peers.items()):
+            s = p.state
+            peers.append(NodeInfo(
+                host_id=uuid.UUID(s.host_id), address=addr, cql_port=s.cql_port,
+                internode_port=node.config.internode_port, dc=s.dc, rack=s.rack,
+                tokens=s.tokens, schema_version=uuid.UUID(s.schema_version),
+                up=p.up, load_bytes=s.load_bytes))
+        local_hb = node.membership.local
+        local = NodeInfo(node.host_id, node.address, node.config.cql_port,
+                         node.config.internode_port, node.config.dc, node.config.rack,
+                         local_hb.tokens, node.schema.version, load_bytes=local_hb.load_bytes)
+        own = node.membership.ring().primary_ownership()
+        ownership = {local.host_id: own.get(local.address, 0.0)}
+        ownership.update({p.host_id: own.get(p.address, 0.0) for p in peers})
+        return SystemContext(local=local, peers=tuple(peers), schema=node.schema,
+                             cluster_name=node.config.cluster_name, ownership=ownership)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _run(self, conn: int, stream: int, parsed: ast.Parsed, params: Params,
+             keyspace: str | None) -> None:
+        stmt = parsed.statement
+        values = self._values(parsed, params)
+        if isinstance(stmt, ast.Select):
+            self._select(conn, stream, stmt, values, params, keyspace)
+        elif isinstance(stmt, ast.Insert | ast.Update | ast.Delete):
+            self._write(conn, stream, [stmt], [values], params, keyspace, "SIMPLE")
+        elif isinstance(stmt, ast.Batch):
+            self._write(conn, stream, list(stmt.statements), [values] * len(stmt.statements),
+                        params, keyspace, "BATCH" if stmt.kind == "LOGGED" else "UNLOGGED_BATCH",
+                        batch_using=stmt.using)
+        elif isinstance(stmt, ast.Use):
+            if self.node.schema.keyspace(stmt.keyspace) is None and \
+                    stmt.keyspace not in SYSTEM_KEYSPACES:
+                raise InvalidRequest(f"Keyspace '{stmt.keyspace}' does not exist")
+            self._answer(conn, stream, SetKeyspace(stmt.keyspace))
+        elif isinstance(stmt, ast.Describe):
+            self._answer(conn, stream, describe.describe(stmt, self.system_context(), keyspace))
+        elif isinstance(stmt, ast.Unsupported):
+            raise unsupported(stmt.feature)
+        elif isinstance(stmt, ast.Truncate):
+            raise unsupported("TRUNCATE")
+        else:
+            self._ddl(conn, stream, stmt, keyspace)
+
+    def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None) -> None:
+        new_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
+        schema, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id)  # type: ignore[arg-type]
+        if change is None:
+            self._answer(conn, stream, Void())
+            return
+        self.node.change_schema(schema)
+        self.node.event(ClusterEvent("SCHEMA_CHANGE", schema_change=change))
+        self._answer(conn, stream, change)
+
+    # ------------------------------------------------------------------ writes
+
+    def _timestamp(self, stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
+                   values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
+                   batch_using: ast.Using | None) -> int:
+        if batch_using is not None and batch_using.timestamp is not None:
+            probe = ast.Insert(None, "", (), (), batch_using)
+            ts = dml.using_timestamp(probe, self._ctx(values[0], keyspace))
+            assert ts is not None
+            return ts
+        for stmt, vals in zip(stmts, values, strict=True):
+            ts = dml.using_timestamp(stmt, self._ctx(vals, keyspace))
+            if ts is not None:
+                return ts
+        if params.timestamp is not None:
+            return params.timestamp
+        return self.node.ts.next(self.node.clock.real_time_us())
+
+    def _write(self, conn: int, stream: int,
+               stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
+               values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
+               write_type: str, batch_using: ast.Using | None = None) -> None:
+        if len(stmts) > limits.cql_batch_statements_max:
+            raise InvalidRequest(f"Batch with {len(stmts)} statements is too large")
+        cl_mod.check_cl(params.consistency)
+        ts = self._timestamp(stmts, values, params, keyspace, batch_using)
+        now_s = self.node.clock.real_time_us() // 1_000_000
+        by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
+        for stmt, vals in zip(stmts, values, strict=True):
+            ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
+            if ks.name in SYSTEM_KEYSPACES:
+                raise InvalidRequest(f"{ks.name} keyspace is not user-modifiable")
+            ups = dml.build_mutations(stmt, table, self.node.schema, self._ctx(vals, keyspace),
+                                      ts, now_s)
+            by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
+        groups = [(ks, _merge_same_partition(ups)) for ks, ups in by_ks.values()]
+        pending = [len(groups)]
+        shadowed: list[Shadowed] = []
+        failed: list[CqlError] = []
+
+        def done(error: CqlError | None, sh: tuple[Shadowed, ...]) -> None:
+            shadowed.extend(sh)
+            if error is not None and not failed:
+                failed.append(error)
+                self._answer(conn, stream, error)
+            pending[0] -= 1
+            if pending[0] == 0 and not failed:
+                self._answer(conn, stream, Void())
+
+        for ks, ups in groups:
+            if not ups:
+                done(None, ())
+                continue
+            self.node.write(ks, ups, params.consistency, write_type, done)
+
+    # ------------------------------------------------------------------ reads
+
+    def _select(self, conn: int, stream: int, stmt: ast.Select, values: tuple[Value, ...],
+                params: Params, keyspace: str | None) -> None:
+        ks_name = self._keyspace_of(stmt.keyspace, keyspace)
+        if ks_name in SYSTEM_KEYSPACES:
+            rows = virtual_select.select_virtual(
+                stmt, [None if isinstance(v, Unset) else v for v in values],
+                self.system_context(), params.page_size, params.paging_state)
+            self._answer(conn, stream, rows)
+            return
+        ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
+        cl_mod.check_cl(params.consistency)
+        ctx = self._ctx(values, keyspace)
+        plan = select.plan_select(stmt, table, self.node.schema, ctx,
+                                  page_size=params.page_size, paging_state=params.paging_state)
+        self._read_plan(conn, stream, ks, table, plan, params)
+
+    def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, table: TableDef,
+                   plan: select.ReadPlan, params: Params) -> None:
+        keys = list(plan.partition_keys)
+        if not keys:
+            self._answer(conn, stream, select.render(plan, [], self._now_s()).result)
+            return
+        if plan.token_range is not None:
+            raise unsupported("SELECT without a partition key (token-range scans)")
+        results: list[PartitionUpdate | None] = [None] * len(keys)
+        remaining = [len(keys)]
+        failed: list[CqlError] = []
+
+        def one(i: int):  # type: ignore[no-untyped-def]
+            def cb(error: CqlError | None, data: PartitionUpdate | None) -> None:
+                if failed:
+                    return
+                if error is not None:
+                    failed.append(error)
+                    self._answer(conn, stream, error)
+                    return
+                results[i] = data
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    parts = [r for r in results if r is not None]
+                    self._answer(conn, stream, select.render(plan, parts, self._now_s()).result)
+            return cb
+
+        for i, key in enumerate(keys):
+            req = ReadRequest(0, table.table_key, key, tuple(
+                (s.start, s.start_inclusive, s.end, s.end_inclusive) for s in plan.slices),
+                plan.reverse, plan.row_limit or 0, False)
+            self.node.read(ks, req, params.consistency, one(i))
+
+    def _now_s(self) -> int:
+        return self.node.clock.real_time_us() // 1_000_000
+
+    # ------------------------------------------------------------------ prepare and batch
+
+    def _prepare(self, conn: int, stream: int, query: str, keyspace: str | None) -> None:
+        parsed = self._parse(query)
+        stmt = parsed.statement
+        statement_id = hashlib.md5(((keyspace or "") + query).encode()).digest()
+        binds: tuple[ColumnSpec, ...] = ()
+        pk: tuple[int, ...] = ()
+        result_cols: tuple[ColumnSpec, ...] = ()
+        if isinstance(stmt, ast.Select | ast.Insert | ast.Update | ast.Delete):
+            ks_name = self._keyspace_of(stmt.keyspace, keyspace)
+            if isinstance(stmt, ast.Select) and ks_name in SYSTEM_KEYSPACES:
+                binds = tuple(ColumnSpec(ks_name, stmt.table, f"[bind{i}]", "text")
+                              for i in range(parsed.bind_count))
+            else:
+                _, table = self._table(stmt.keyspace, stmt.table, keyspace)
+                binds, pk = paging.bind_metadata(stmt, parsed, table, self.node.schema)
+                if isinstance(stmt, ast.Select):
+                    result_cols = select.select_result_columns(stmt, table, self.node.schema)
+        elif isinstance(stmt, ast.Batch):
+            raise InvalidRequest("A BATCH cannot be prepared; prepare its statements")
+        self.prepared[statement_id] = _Prepared(query, keyspace, parsed)
+        if len(self.prepared) > limits.cql_prepared_statements_max:
+            self.prepared.popitem(last=False)
+        self._answer(conn, stream, PreparedResult(statement_id, binds, pk, result_cols))
+
+    def _batch(self, conn: int, stream: int, kind: int,
+               entries: Sequence[tuple[str | bytes, tuple[Value, ...]]], params: Params,
+               keyspace: str | None) -> None:
+        stmts: list[ast.Insert | ast.Update | ast.Delete] = []
+        values: list[tuple[Value, ...]] = []
+        for query_or_id, vals in entries:
+            if isinstance(query_or_id, bytes):
+                p = self.prepared.get(query_or_id)
+                if p is None:
+                    raise Unprepared(f"Prepared query with ID {query_or_id.hex()} not found",
+                                     query_or_id)
+                parsed = p.parsed
+            else:
+                parsed = self._parse(query_or_id)
+            s = parsed.statement
+            if not isinstance(s, ast.Insert | ast.Update | ast.Delete):
+                raise InvalidRequest("Invalid statement in batch: only UPDATE, INSERT and DELETE "
+                                     "statements are allowed.")
+            stmts.append(s)
+            values.append(self._values(parsed, Params(values=vals)))
+        if kind == 2:
+            raise unsupported("COUNTER BATCH")
+        write_type = "BATCH" if kind == 0 else "UNLOGGED_BATCH"
+        self._write(conn, stream, stmts, values, params, keyspace, write_type)
+
+
+def _merge_same_partition(updates: list[PartitionUpdate]) -> list[PartitionUpdate]:
+    """One update per (table, partition key): a batch touching a row twice merges by timestamp."""
+    out: dict[tuple[str, bytes], PartitionUpdate] = {}
+    for u in updates:
+        k = (u.table, u.key)
+        out[k] = merge.merge(out[k], u) if k in out else u
+    return list(out.values())
+
+
+Answer = Result | PreparedResult | CqlError
+__all__ = ["Executor", "Params", "PreparedResult", "RowsResult", "SchemaChange"]

@@ -1,0 +1,238 @@
+"""The node process: one uvloop event loop around one synchronous ``Node``.
+
+Theory of operation
+-------------------
+This is the only place where the node meets real I/O. It owns:
+
+* the CQL listener: each client connection is a sans-I/O ``cql.connection.ServerConnection``
+  fed with the bytes read from the socket; OPTIONS, STARTUP and REGISTER are answered here,
+  QUERY/PREPARE/EXECUTE/BATCH go to the ``Executor``;
+* the internode ``Transport``, whose messages go to ``Node.peer_message``;
+* a ticker that calls ``Node.tick`` every ``limits.tick_interval_ms``;
+* the flusher, which carries out the node's Ready batches in the stated order: when a batch
+  must be durable (batch commit-log mode), one fsync in a worker thread covers every write
+  made since the previous flush (group commit: requests arriving during an fsync share the
+  next one), then the messages are sent, then clients are answered and events pushed;
+* in periodic commit-log mode, a task that fsyncs every ``commitlog_periodic_ms`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from skewless import limits
+from skewless.config import NodeConfig
+from skewless.cql import protocol as proto
+from skewless.cql import protocol_responses as rr
+from skewless.cql.connection import ProtocolViolation, RequestReceived, ServerConnection
+from skewless.errors import Overloaded
+from skewless.node import messages
+from skewless.node.effects import ClusterEvent, Ready, Reply
+from skewless.node.executor import Executor
+from skewless.node.node import Node
+from skewless.runtime.realclock import RealClock
+from skewless.runtime.responses import event_frame, request_to_call, response_for
+from skewless.runtime.transport import Transport
+from skewless.storage.engine import Storage
+from skewless.storage.kv import RocksKV
+
+log = logging.getLogger("skewless.server")
+
+
+@dataclass
+class ClientConn:
+    conn_id: int
+    protocol: ServerConnection
+    writer: asyncio.StreamWriter
+    keyspace: str | None = None
+    registered: set[str] = field(default_factory=set)
+    inflight: int = 0
+
+
+class NodeServer:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.clock = RealClock(config.clock_offset_ms, config.clock_drift_ppm)
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        self.storage = Storage(RocksKV(str(Path(config.data_dir) / "db")))
+        seed = int.from_bytes(os.urandom(8), "big")
+        self.node = Node(config, self.clock, random.Random(seed), self.storage)
+        self.executor = Executor(self.node, random.Random(seed + 1))
+        self.transport: Transport[messages.Envelope] = Transport(
+            config.address, config.address, config.internode_port, self._on_peer_message, None,
+            self.clock, encode=messages.encode, decode=messages.decode,
+            rng=random.Random(seed + 2))
+        self.clients: dict[int, ClientConn] = {}
+        self._next_conn = 0
+        self._kick = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._cql_server: asyncio.Server | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        await self.transport.start()
+        self._cql_server = await asyncio.start_server(
+            self._serve_client, self.config.address, self.config.cql_port, reuse_address=True)
+        log.info("node %s serving CQL on %s:%d (host id %s, policy %s)", self.config.address,
+                 self.config.address, self.config.cql_port, self.node.host_id,
+                 self.config.timestamp_policy)
+        tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._flusher())]
+        if self.config.commitlog_sync == "periodic":
+            tasks.append(asyncio.create_task(self._periodic_sync()))
+        self.node.tick()
+        self._kick.set()
+        await self._stopping.wait()
+        log.info("node %s stopping", self.config.address)
+        self._cql_server.close()
+        for c in list(self.clients.values()):
+            c.writer.close()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.transport.close()
+        self.storage.sync()
+        self.storage.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ------------------------------------------------------------------ loops
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(limits.tick_interval_ms / 1000)
+            self.node.tick()
+            self._kick.set()
+
+    async def _periodic_sync(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.commitlog_periodic_ms / 1000)
+            await loop.run_in_executor(None, self.storage.sync)
+
+    async def _flusher(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            ready = self.node.take_ready()
+            if ready.empty():
+                continue
+            if ready.must_sync and self.config.commitlog_sync == "batch":
+                await loop.run_in_executor(None, self.storage.sync)
+            self._carry_out(ready)
+
+    def _carry_out(self, ready: Ready) -> None:
+        for address, env in ready.sends:
+            if not self.transport.send(address, env):
+                log.debug("internode queue to %s full; message dropped", address)
+        for r in ready.replies:
+            self._reply(r)
+        for e in ready.events:
+            self._push_event(e)
+
+    # ------------------------------------------------------------------ internode
+
+    def _on_peer_message(self, sender: str, env: messages.Envelope) -> None:
+        self.node.peer_message(sender, env)
+        self._kick.set()
+
+    # ------------------------------------------------------------------ CQL clients
+
+    async def _serve_client(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> None:
+        if len(self.clients) >= limits.cql_connections_max:
+            writer.close()
+            return
+        self._next_conn += 1
+        conn = ClientConn(self._next_conn, ServerConnection(), writer)
+        self.clients[conn.conn_id] = conn
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                if not self._on_client_data(conn, data):
+                    break
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.clients.pop(conn.conn_id, None)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    def _on_client_data(self, conn: ClientConn, data: bytes) -> bool:
+        """Handle bytes from a client; False when the connection must close."""
+        for ev in conn.protocol.receive_data(data):
+            if isinstance(ev, ProtocolViolation):
+                conn.writer.write(ev.error)
+                if ev.close:
+                    return False
+                continue
+            assert isinstance(ev, RequestReceived)
+            self._on_request(conn, ev)
+        self._kick.set()
+        return True
+
+    def _on_request(self, conn: ClientConn, ev: RequestReceived) -> None:
+        req = ev.request
+        if isinstance(req, proto.Options):
+            conn.writer.write(conn.protocol.send_response(ev.stream, rr.Supported(SUPPORTED)))
+        elif isinstance(req, proto.Startup):
+            conn.writer.write(conn.protocol.send_response(ev.stream, rr.Ready()))
+        elif isinstance(req, proto.Register):
+            conn.registered.update(req.events)
+            conn.writer.write(conn.protocol.send_response(ev.stream, rr.Ready()))
+        elif conn.inflight >= limits.cql_streams_inflight_max:
+            body = response_for(Overloaded("Too many in-flight requests on this connection"))
+            conn.writer.write(conn.protocol.send_response(ev.stream, body))
+        else:
+            conn.inflight += 1
+            request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace)
+
+    def _reply(self, r: Reply) -> None:
+        conn = self.clients.get(r.conn)
+        if conn is None:
+            return
+        conn.inflight -= 1
+        from skewless.cql.results import SetKeyspace
+        if isinstance(r.body, SetKeyspace):
+            conn.keyspace = r.body.keyspace
+        data = conn.protocol.send_response(
+            r.stream, response_for(r.body), warnings=r.warnings,
+            custom_payload=dict(r.custom_payload) or None)
+        conn.writer.write(data)
+
+    def _push_event(self, e: ClusterEvent) -> None:
+        for conn in self.clients.values():
+            if e.kind in conn.registered:
+                conn.writer.write(conn.protocol.send_event(event_frame(e)))
+
+
+SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"], "PROTOCOL_VERSIONS": ["4/v4"]}
+
+
+def run_node(config: NodeConfig) -> None:
+    """Run one node in the foreground until SIGINT or SIGTERM."""
+    import uvloop
+
+    logging.basicConfig(level=config.log_level_number,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        server = NodeServer(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.stop)
+        await server.run()
+
+    uvloop.run(main())
