@@ -14,6 +14,7 @@ from skewless.cql.results import RowsResult
 from skewless.node.ddl import apply_ddl
 from skewless.node.describe import describe
 from skewless.node.info import NodeInfo
+from skewless.node.schema_cql import java_double
 from skewless.node.system_tables import SystemContext, rows_for
 from skewless.node.virtual_select import cql_type
 from skewless.schema import Schema
@@ -181,3 +182,11 @@ def test_matches_driver_export_from_system_schema_rows() -> None:
     assert driver == ours
     (described, index) = texts(run("DESCRIBE TABLE ks.t", ctx))
     assert described[3] == TABLE_T and index[3] == "CREATE INDEX by_m ON ks.t (values(m));"
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.01, "0.01"), (1.0, "1.0"), (1e-05, "1.0E-5"), (1.5e-05, "1.5E-5"),
+    (12345678.0, "1.2345678E7"), (-2.5e-07, "-2.5E-7"),
+])
+def test_doubles_print_as_java_does(value: float, text: str) -> None:
+    assert java_double(value) == text

@@ -8,6 +8,8 @@ sorted keys, identifiers quoted only when needed.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from skewless.node.identifiers import quote_if_needed, quote_string
 from skewless.schema import IndexDef, KeyspaceDef, TableDef, UserType
 
@@ -124,11 +126,8 @@ def java_double(x: float) -> str:
     if x == 0.0 or 1e-3 <= abs(x) < 1e7:
         text = repr(x)
         return text if "e" not in text else f"{x:.1f}"
-    mantissa, exponent = f"{x:e}".split("e")
-    digits = mantissa.rstrip("0")
-    if digits.endswith("."):
-        digits += "0"
-    short = repr(x).split("e")[0] if "e" in repr(x) else digits
-    if "." not in short:
-        short += ".0"
-    return f"{short}E{int(exponent)}"
+    sign, digit_tuple, exponent = Decimal(repr(x)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    digits = "".join(map(str, digit_tuple))
+    mantissa = digits[0] + "." + (digits[1:] or "0")
+    return f"{'-' if sign else ''}{mantissa}E{len(digits) - 1 + exponent}"
