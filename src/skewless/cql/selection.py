@@ -1,0 +1,345 @@
+"""SELECT lists: selectors compiled against a table, evaluated per row, aggregated.
+
+``compile_selection`` needs no bound values, so result metadata is known at PREPARE time. A
+compiled ``Selector`` reads a ``RowData`` (partition key values, clustering values and the row's
+live cells, static ones included) and returns serialized bytes or None. Aggregates (count, min,
+max, sum, avg) fold every row into one; a plain column next to an aggregate takes its value from
+the first row, as Cassandra does.
+"""
+
+from __future__ import annotations
+
+import decimal
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cmp_to_key
+
+from skewless import errors
+from skewless.cql import ast
+from skewless.cql import types as cqltypes
+from skewless.cql.results import ColumnSpec
+from skewless.cql.terms import Shape, pack_collection, pack_udt, resolve_type, shape_of
+from skewless.ring import token_of
+from skewless.schema import ColumnDef, Schema, TableDef
+from skewless.storage import keys
+from skewless.storage.model import Cell
+
+AGGREGATES = frozenset({"count", "min", "max", "sum", "avg"})
+NUMERIC = frozenset({"tinyint", "smallint", "int", "bigint", "counter", "varint", "float",
+                     "double", "decimal"})
+INT_BITS = {"tinyint": 8, "smallint": 16, "int": 32, "bigint": 64, "counter": 64}
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """One compiled select-list item. ``kind``: column, writetime, ttl, token, count_star,
+    count, min, max, sum, avg, cast."""
+
+    kind: str
+    name: str
+    type: str
+    column: ColumnDef | None = None
+    inner: Selector | None = None
+
+    @property
+    def is_aggregate(self) -> bool:
+        return self.kind in AGGREGATES or self.kind == "count_star"
+
+
+@dataclass
+class RowData:
+    """One CQL row as read: partition key and clustering values, live cells by column."""
+
+    pk: Sequence[bytes]
+    ck: Sequence[bytes]
+    cells: dict[str, list[tuple[bytes, Cell]]]
+    key: bytes = b""
+
+
+@dataclass
+class Types:
+    """Resolved CqlTypes and shapes of one table's columns (cached)."""
+
+    schema: Schema
+    keyspace: str
+    _types: dict[str, cqltypes.CqlType] = field(default_factory=dict)
+    _shapes: dict[str, Shape] = field(default_factory=dict)
+
+    def ctype(self, text: str) -> cqltypes.CqlType:
+        if text not in self._types:
+            self._types[text] = resolve_type(text, self.schema, self.keyspace)
+        return self._types[text]
+
+    def shape(self, text: str) -> Shape:
+        if text not in self._shapes:
+            self._shapes[text] = shape_of(text, self.schema, self.keyspace)
+        return self._shapes[text]
+
+
+# ---------------------------------------------------------------- compiling
+
+
+def star_columns(table: TableDef) -> list[ColumnDef]:
+    """``*``: partition key, clustering, then static and regular columns each by name."""
+    rest = sorted(table.regular, key=lambda c: (c.kind != "static", c.name))
+    return [*table.partition_key, *table.clustering, *rest]
+
+
+def compile_selection(stmt: ast.Select, table: TableDef) -> tuple[Selector, ...]:
+    if not stmt.selectors:
+        return tuple(Selector("column", c.name, c.type, c) for c in star_columns(table))
+    out = []
+    for s in stmt.selectors:
+        sel = _compile(s.expr, table)
+        out.append(sel if s.alias is None else Selector(sel.kind, s.alias, sel.type, sel.column,
+                                                        sel.inner))
+    return tuple(out)
+
+
+def _column(expr: ast.SelectorExpr, table: TableDef, fn: str) -> ColumnDef:
+    if not isinstance(expr, ast.ColumnRef):
+        raise errors.unsupported(f"nested selector in {fn}()")
+    col = table.column(expr.name)
+    if col is None:
+        raise errors.InvalidRequest(f"Undefined column name {expr.name}")
+    return col
+
+
+def _compile(expr: ast.SelectorExpr, table: TableDef) -> Selector:
+    if isinstance(expr, ast.ColumnRef):
+        col = _column(expr, table, "")
+        return Selector("column", col.name, col.type, col)
+    if isinstance(expr, ast.CountStar):
+        return Selector("count_star", "count", "bigint")
+    if isinstance(expr, ast.SelectorCast):
+        inner = _compile(expr.expr, table)
+        check_cast(inner.type, expr.type)
+        return Selector("cast", f"cast({inner.name} as {expr.type})", expr.type, inner=inner)
+    if isinstance(expr, ast.SelectorCall):
+        return _compile_call(expr, table)
+    raise errors.unsupported("terms in the select clause")
+
+
+def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
+    name = call.name.removeprefix("system.")
+    if name == "token":
+        cols = [_column(a, table, name) for a in call.args]
+        if [c.name for c in cols] != [c.name for c in table.partition_key]:
+            raise errors.InvalidRequest(
+                "token() selector must be given the partition key columns in order")
+        return Selector("token", f"system.token({', '.join(c.name for c in cols)})", "bigint")
+    if len(call.args) != 1:
+        raise errors.InvalidRequest(f"Invalid number of arguments in call to function {name}: 1 "
+                                    f"required but {len(call.args)} provided")
+    if name in ("writetime", "ttl"):
+        col = _column(call.args[0], table, name)
+        label = "writeTime" if name == "writetime" else "ttl"
+        if col.kind in ("partition_key", "clustering"):
+            raise errors.InvalidRequest(
+                f"Cannot use selection function {label} on PRIMARY KEY part {col.name}")
+        if keys.parse_type(col.type)[1] and not col.type.startswith("frozen<"):
+            raise errors.InvalidRequest(
+                f"Cannot use selection function {label} on non-frozen collection {col.name}")
+        return Selector(name, f"{name}({col.name})", "bigint" if name == "writetime" else "int",
+                        col)
+    if name in AGGREGATES:
+        if name == "count" and isinstance(call.args[0], ast.CountStar | ast.SelectorTerm):
+            return Selector("count_star", "count", "bigint")
+        inner = _compile(call.args[0], table)
+        if name in ("sum", "avg") and keys.parse_type(inner.type)[0] not in NUMERIC:
+            raise errors.InvalidRequest(f"Invalid call to function {name}: argument of type "
+                                        f"{inner.type} is not numeric")
+        rtype = "bigint" if name == "count" else inner.type
+        return Selector(name, f"system.{name}({inner.name})", rtype, inner.column, inner)
+    raise errors.unsupported(f"function {name} in a select clause")
+
+
+def check_cast(source: str, target: str) -> None:
+    s = keys.parse_type(source)[0]
+    if target in ("text", "ascii", "varchar") or (s in NUMERIC and target in NUMERIC) or (
+            s == target):
+        return
+    raise errors.InvalidRequest(f"{source} cannot be cast to {target}")
+
+
+def result_columns(selectors: Sequence[Selector], table: TableDef) -> tuple[ColumnSpec, ...]:
+    return tuple(ColumnSpec(table.keyspace, table.name, s.name, s.type) for s in selectors)
+
+
+# ---------------------------------------------------------------- per-row values
+
+
+def column_value(col: ColumnDef, row: RowData, types: Types) -> bytes | None:
+    if col.kind == "partition_key":
+        return row.pk[col.position]
+    if col.kind == "clustering":
+        return row.ck[col.position] if col.position < len(row.ck) else None
+    cells = row.cells.get(col.name)
+    if not cells:
+        return None
+    shape = types.shape(col.type)
+    if not shape.multicell:
+        return cells[0][1].value
+    return _assemble(shape, cells, types)
+
+
+def _assemble(shape: Shape, cells: list[tuple[bytes, Cell]], types: Types) -> bytes:
+    """A non-frozen collection or UDT value from its element cells."""
+    if shape.kind == "udt":
+        fields: list[bytes | None] = [None] * len(shape.fields)
+        for path, cell in cells:
+            i = int(struct.unpack(">h", path)[0])
+            if 0 <= i < len(fields):
+                fields[i] = cell.value
+        return pack_udt(fields)
+    if shape.kind == "list":
+        return pack_collection([c.value or b"" for _, c in sorted(cells, key=lambda pc: pc[0])])
+    ktype = types.ctype(shape.args[0])
+
+    def cmp(a: tuple[bytes, Cell], b: tuple[bytes, Cell]) -> int:
+        return ktype.compare(a[0], b[0])
+
+    ordered = sorted(cells, key=cmp_to_key(cmp))
+    if shape.kind == "set":
+        return pack_collection([p for p, _ in ordered])
+    return pack_collection([x for p, c in ordered for x in (p, c.value or b"")])
+
+
+def _first_cell(sel: Selector, row: RowData) -> Cell | None:
+    assert sel.column is not None
+    cells = row.cells.get(sel.column.name)
+    return cells[0][1] if cells else None
+
+
+def evaluate_row(sel: Selector, row: RowData, types: Types, now_s: int) -> bytes | None:
+    """A non-aggregate selector's value for one row."""
+    if sel.kind == "column":
+        assert sel.column is not None
+        return column_value(sel.column, row, types)
+    if sel.kind == "writetime":
+        cell = _first_cell(sel, row)
+        return None if cell is None else struct.pack(">q", cell.ts_us)
+    if sel.kind == "ttl":
+        cell = _first_cell(sel, row)
+        if cell is None or not cell.expires_s:
+            return None
+        return struct.pack(">i", max(cell.expires_s - now_s, 0))
+    if sel.kind == "token":
+        return struct.pack(">q", token_of(row.key))
+    if sel.kind == "cast":
+        assert sel.inner is not None
+        return cast_value(evaluate_row(sel.inner, row, types, now_s), sel.inner.type, sel.type,
+                          types)
+    assert sel.inner is not None, sel
+    return evaluate_row(sel.inner, row, types, now_s)
+
+
+def cast_value(v: bytes | None, source: str, target: str, types: Types) -> bytes | None:
+    if v is None or source == target:
+        return v
+    value = types.ctype(source).deserialize(v)
+    if target in ("text", "ascii", "varchar"):
+        text = value if isinstance(value, str) else cqltypes.cql_literal(types.ctype(source),
+                                                                         value)
+        if not isinstance(value, str) and text.startswith("'") and text.endswith("'"):
+            text = text[1:-1]
+        return types.ctype(target).serialize(text)
+    return types.ctype(target).serialize(_convert_number(value, target))
+
+
+def _convert_number(value: object, target: str) -> object:
+    assert isinstance(value, int | float | decimal.Decimal), value
+    if target in ("float", "double"):
+        return float(value)
+    if target == "decimal":
+        return decimal.Decimal(value)
+    n = int(value)
+    if target in INT_BITS:
+        return _wrap(n, INT_BITS[target])
+    return n
+
+
+def _wrap(n: int, bits: int) -> int:
+    n &= (1 << bits) - 1
+    return n - (1 << bits) if n >> (bits - 1) else n
+
+
+# ---------------------------------------------------------------- aggregates
+
+
+@dataclass
+class Aggregator:
+    """Folds rows into one result row for a selection containing aggregates."""
+
+    selectors: Sequence[Selector]
+    types: Types
+    now_s: int
+    first: list[bytes | None] | None = None
+    counts: list[int] = field(default_factory=list)
+    acc: list[list[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * len(self.selectors)
+        self.acc = [[] for _ in self.selectors]
+
+    def add(self, row: RowData) -> None:
+        values = [None if s.kind == "count_star" else evaluate_row(s, row, self.types,
+                                                                     self.now_s)
+                  for s in self.selectors]
+        if self.first is None:
+            self.first = values
+        for i, (s, v) in enumerate(zip(self.selectors, values, strict=True)):
+            if s.kind == "count_star" or (v is not None and s.kind in AGGREGATES):
+                self.counts[i] += 1
+                if s.kind in ("min", "max", "sum", "avg") and v is not None:
+                    self.acc[i].append(v)
+
+    def result(self) -> tuple[bytes | None, ...]:
+        out: list[bytes | None] = []
+        for i, s in enumerate(self.selectors):
+            if s.kind in ("count", "count_star"):
+                out.append(struct.pack(">q", self.counts[i]))
+            elif s.kind in ("min", "max", "sum", "avg"):
+                out.append(self._fold(s, self.acc[i]))
+            else:
+                out.append(None if self.first is None else self.first[i])
+        return tuple(out)
+
+    def _fold(self, s: Selector, values: list[bytes]) -> bytes | None:
+        ctype = self.types.ctype(s.type)
+        if s.kind in ("min", "max"):
+            if not values:
+                return None
+            ordered = sorted(values, key=cmp_to_key(ctype.compare))
+            return ordered[0] if s.kind == "min" else ordered[-1]
+        base = keys.parse_type(s.type)[0]
+        nums = [ctype.deserialize(v) for v in values if v]
+        total = _sum(nums, base, wrap=s.kind == "sum")
+        if s.kind == "avg":
+            total = _average(total, len(nums), base)
+        return ctype.serialize(total)
+
+
+def _sum(nums: list[object], base: str, wrap: bool) -> object:
+    if base in ("float", "double"):
+        return float(sum(float(str(n)) if not isinstance(n, float) else n for n in nums))
+    if base == "decimal":
+        return sum((decimal.Decimal(str(n)) for n in nums), decimal.Decimal(0))
+    total = sum(int(str(n)) for n in nums)
+    return _wrap(total, INT_BITS[base]) if wrap and base in INT_BITS else total
+
+
+def _average(total: object, n: int, base: str) -> object:
+    if n == 0:
+        return _convert_number(0, base)
+    if base in ("float", "double"):
+        assert isinstance(total, float)
+        return total / n
+    if base == "decimal":
+        assert isinstance(total, decimal.Decimal)
+        with decimal.localcontext(decimal.Context(prec=34)):
+            return total / n
+    assert isinstance(total, int)
+    q = abs(total) // n
+    return q if total >= 0 else -q
