@@ -123,7 +123,7 @@ def deletion_from(x: object) -> Deletion | None:
     return Deletion(_int(f[0]), _int(f[1]))
 
 
-def _required_deletion(x: object) -> Deletion:
+def required_deletion(x: object) -> Deletion:
     d = deletion_from(x)
     if d is None:
         raise RemoteProtocolError("missing deletion")
@@ -138,7 +138,7 @@ def row_from(x: object) -> Row | None:
         CellWrite(_str(c[0]), _bytes(c[1]), cell_from(c[2])) for c in map(_cell_write, _list(f[3]))
     )
     column_deletions = tuple(
-        (_str(cd[0]), _required_deletion(cd[1])) for cd in (_list(y, 2) for y in _list(f[4]))
+        (_str(cd[0]), required_deletion(cd[1])) for cd in (_list(y, 2) for y in _list(f[4]))
     )
     return Row(
         clustering=_bytes(f[0]),
@@ -156,7 +156,7 @@ def _cell_write(x: object) -> list[Any]:
 def _range_tombstone(x: object) -> RangeTombstone:
     f = _list(x, 5)
     return RangeTombstone(
-        _bytes(f[0]), _bool(f[1]), _bytes(f[2]), _bool(f[3]), _required_deletion(f[4])
+        _bytes(f[0]), _bool(f[1]), _bytes(f[2]), _bool(f[3]), required_deletion(f[4])
     )
 
 
@@ -192,4 +192,4 @@ def decode_cell(b: bytes) -> Cell:
 
 
 def decode_deletion(b: bytes) -> Deletion:
-    return _required_deletion(msgpack.unpackb(b, raw=False))
+    return required_deletion(msgpack.unpackb(b, raw=False))

@@ -112,6 +112,13 @@ def escape(value: bytes) -> bytes:
     return value.replace(b"\x00", b"\x00\xff") + b"\x00\x01"
 
 
+def unescape(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The inverse of ``escape`` for the encoding starting at ``pos``: (value, end position)."""
+    reader = _Reader(data, pos, False)
+    value = reader.unescape()
+    return value, reader.pos
+
+
 def _check_width(name: str, value: bytes, width: int) -> None:
     if len(value) != width:
         raise ValueError(f"a {name} value is {width} bytes, got {len(value)}")

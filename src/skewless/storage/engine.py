@@ -1,0 +1,478 @@
+"""The storage engine: partitions, meta and hints over an ordered key-value store.
+
+Theory of operation
+-------------------
+Every piece of a partition is one KV entry, so a single-cell write touches one key and a
+partition is one contiguous key range. Data keys are::
+
+    'd' | u8 len(table) | table | token (8 bytes, sign bit flipped) | u32 len(key) | key | suffix
+
+so partitions of a table sort by token (Murmur3, ``ring.token_of``) and a token range is a key
+range. The suffix addresses a piece of the partition:
+
+* ``00``: the partition header, ``[partition deletion, [range tombstones]]``;
+* ``02`` + row entry: the static row;
+* ``03`` + escape(clustering) + row entry: a row. ``keys.escape`` is order-preserving and
+  prefix-free, so rows sort by clustering and a clustering range is a key range;
+
+and a row entry is ``00`` (row header: ``[marker, row deletion]``), ``01`` + escape(column) +
+``00`` (a column deletion) or ``01`` + escape(column) + ``01`` + path (a cell).
+
+``apply`` is a read-modify-write over the entries an update touches: it reads them (the whole
+partition when the update carries a partition deletion or range tombstones), merges with
+``merge.merge`` and writes back the entries that changed, deleting those the merge removed
+(data a new deletion shadows). Stored partitions therefore stay *normalised* (``merge.normalize``)
+and equal on replicas that saw the same writes in any order. ``apply`` never syncs: the caller
+applies a group of mutations, calls ``sync`` once (one WAL fsync), then acknowledges them all.
+
+``read`` returns a partition's contents including tombstones, restricted to slices, with TTL'd
+cells past ``now_s`` turned into tombstones; ``row_limit`` counts live rows only.
+
+Meta entries are ``'m' | name``; hints are ``'h' | u8 len(target) | target | hint id`` with
+hint id = created_us (8 bytes, sign-flipped) + a sequence number (8 bytes), so a target's hints
+sort oldest first. A per-target counter (``'c' | target``) and the sequence (``'s'``) are written
+in the same batch as the hints they count.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import msgpack
+
+from skewless import limits
+from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
+from skewless.storage import codec, keys
+from skewless.storage.kv import KV
+from skewless.storage.merge import expired_as_tombstone, is_live, merge, normalize, purge
+from skewless.storage.merge import shadowed_by as find_shadowed
+from skewless.storage.model import (
+    ApplyReport,
+    Cell,
+    CellWrite,
+    Deletion,
+    PartitionUpdate,
+    RangeTombstone,
+    Row,
+)
+
+_DATA, _META, _HINT, _HINT_COUNT, _HINT_SEQ = b"d", b"m", b"h", b"c", b"s"
+_HEADER, _STATIC, _ROWS, _ROWS_END = b"\x00", b"\x02", b"\x03", b"\x04"
+_ROW_HEADER, _COLUMN = b"\x00", b"\x01"
+_PARTITION_END = b"\x05"  # above every suffix
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Clustering prefixes; ``b''`` is unbounded on its side."""
+
+    start: bytes
+    start_inclusive: bool
+    end: bytes
+    end_inclusive: bool
+
+
+# --- keys --------------------------------------------------------------------------------------
+def _table_prefix(table: str) -> bytes:
+    name = table.encode()
+    assert 0 < len(name) < 256, table
+    return _DATA + bytes((len(name),)) + name
+
+
+def _token_bytes(token: int) -> bytes:
+    return struct.pack(">Q", token + (1 << 63))
+
+
+def partition_prefix(table: str, key: bytes) -> bytes:
+    return _table_prefix(table) + _token_bytes(token_of(key)) + struct.pack(">I", len(key)) + key
+
+
+def _row_prefix(ck: bytes) -> bytes:
+    return _ROWS + keys.escape(ck)
+
+
+def _row_entries(prefix: bytes, row: Row) -> Iterator[tuple[bytes, bytes]]:
+    if row.marker is not None or row.deletion is not None:
+        marker = None if row.marker is None else codec.cell_fields(row.marker)
+        header = [marker, codec.deletion_fields(row.deletion)]
+        yield prefix + _ROW_HEADER, msgpack.packb(header, use_bin_type=True)
+    for col, d in row.column_deletions:
+        yield prefix + _COLUMN + keys.escape(col.encode()) + b"\x00", codec.encode_deletion(d)
+    for w in row.cells:
+        col_key = prefix + _COLUMN + keys.escape(w.column.encode()) + b"\x01" + w.path
+        yield col_key, codec.encode_cell(w.cell)
+
+
+def entries_of(p: PartitionUpdate) -> dict[bytes, bytes]:
+    """The KV entries (suffix -> value) holding ``p``."""
+    out: dict[bytes, bytes] = {}
+    if p.deletion is not None or p.range_tombstones:
+        rts = [
+            [t.start, t.start_inclusive, t.end, t.end_inclusive, codec.deletion_fields(t.deletion)]
+            for t in p.range_tombstones
+        ]
+        header = [codec.deletion_fields(p.deletion), rts]
+        out[_HEADER] = msgpack.packb(header, use_bin_type=True)
+    if p.static_row is not None:
+        out.update(_row_entries(_STATIC, p.static_row))
+    for r in p.rows:
+        out.update(_row_entries(_row_prefix(r.clustering), r))
+    return out
+
+
+@dataclass
+class _RowAcc:
+    marker: Cell | None = None
+    deletion: Deletion | None = None
+    cells: list[CellWrite] = field(default_factory=list)
+    column_deletions: list[tuple[str, Deletion]] = field(default_factory=list)
+
+    def add(self, entry: bytes, value: bytes) -> None:
+        if entry[:1] == _ROW_HEADER:
+            marker, deletion = msgpack.unpackb(value, raw=False)
+            self.marker = None if marker is None else codec.cell_from(marker)
+            self.deletion = codec.deletion_from(deletion)
+            return
+        assert entry[:1] == _COLUMN, entry
+        col, pos = keys.unescape(entry, 1)
+        if entry[pos] == 0:
+            self.column_deletions.append((col.decode(), codec.decode_deletion(value)))
+        else:
+            self.cells.append(CellWrite(col.decode(), entry[pos + 1 :], codec.decode_cell(value)))
+
+    def row(self, ck: bytes) -> Row:
+        return Row(
+            ck, self.marker, self.deletion, tuple(sorted(self.cells, key=_address)),
+            tuple(sorted(self.column_deletions)),
+        )
+
+
+def _address(w: CellWrite) -> tuple[str, bytes]:
+    return w.column, w.path
+
+
+def _header_from(value: bytes) -> tuple[Deletion | None, tuple[RangeTombstone, ...]]:
+    deletion, rts = msgpack.unpackb(value, raw=False)
+    return codec.deletion_from(deletion), tuple(
+        RangeTombstone(s, si, e, ei, codec.required_deletion(d)) for s, si, e, ei, d in rts
+    )
+
+
+def decode_entries(
+    table: str, key: bytes, items: Iterable[tuple[bytes, bytes]]
+) -> PartitionUpdate:
+    """The PartitionUpdate stored in entries (suffix, value), in any order."""
+    deletion: Deletion | None = None
+    rts: tuple[RangeTombstone, ...] = ()
+    static: _RowAcc | None = None
+    rows: dict[bytes, _RowAcc] = {}
+    for suffix, value in items:
+        kind = suffix[:1]
+        if kind == _HEADER:
+            deletion, rts = _header_from(value)
+        elif kind == _STATIC:
+            static = static or _RowAcc()
+            static.add(suffix[1:], value)
+        else:
+            assert kind == _ROWS, suffix
+            ck, pos = keys.unescape(suffix, 1)
+            rows.setdefault(ck, _RowAcc()).add(suffix[pos:], value)
+    return PartitionUpdate(
+        table, key, deletion, rts, None if static is None else static.row(b""),
+        tuple(rows[ck].row(ck) for ck in sorted(rows)),
+    )
+
+
+def _expire(row: Row, now_s: int) -> Row:
+    """Cells and marker whose TTL has passed read as tombstones."""
+    cells = tuple(
+        CellWrite(w.column, w.path, expired_as_tombstone(w.cell, now_s)) for w in row.cells
+    )
+    marker = None if row.marker is None else expired_as_tombstone(row.marker, now_s)
+    return Row(row.clustering, marker, row.deletion, cells, row.column_deletions)
+
+
+def _row_is_live(row: Row, now_s: int) -> bool:
+    marker_live = row.marker is not None and is_live(row.marker, now_s)
+    return marker_live or any(is_live(w.cell, now_s) for w in row.cells)
+
+
+def _slice_ranges(slices: Sequence[Slice] | None) -> list[tuple[bytes, bytes | None]]:
+    """Disjoint, ascending clustering byte ranges covering the slices."""
+    if slices is None:
+        return [(b"", None)]
+    ranges = sorted(
+        r for s in slices
+        if (r := keys.clustering_range(s.start, s.start_inclusive, s.end, s.end_inclusive))
+    )
+    out: list[tuple[bytes, bytes | None]] = []
+    for lo, hi in ranges:
+        prev_hi = out[-1][1] if out else b""
+        if out and (prev_hi is None or lo <= prev_hi):
+            out[-1] = (out[-1][0], None if hi is None or prev_hi is None else max(prev_hi, hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _rt_overlaps(t: RangeTombstone, ranges: list[tuple[bytes, bytes | None]]) -> bool:
+    rng = keys.clustering_range(t.start, t.start_inclusive, t.end, t.end_inclusive)
+    if rng is None:
+        return False
+    lo, hi = rng
+    return any((hi is None or s_lo < hi) and (s_hi is None or lo < s_hi) for s_lo, s_hi in ranges)
+
+
+class Storage:
+    """Partitions, meta and hints of one node over a ``KV``."""
+
+    def __init__(self, kv: KV) -> None:
+        self._kv = kv
+        seq = kv.get(_HINT_SEQ)
+        self._hint_seq = 0 if seq is None else struct.unpack(">Q", seq)[0]
+        self._hint_counts: dict[str, int] = {}
+
+    # --- writes ------------------------------------------------------------------------------
+    def _stored(self, prefix: bytes, update: PartitionUpdate) -> dict[bytes, bytes]:
+        """The stored entries ``update`` may change (suffix -> value)."""
+        if update.deletion is not None or update.range_tombstones:
+            return self._entries(prefix, b"", _PARTITION_END)
+        out: dict[bytes, bytes] = {}
+        header = self._kv.get(prefix + _HEADER)
+        if header is not None:
+            out[_HEADER] = header
+        if update.static_row is not None:
+            out.update(self._entries(prefix, _STATIC, _ROWS))
+        for r in update.rows:
+            start = _row_prefix(r.clustering)
+            out.update(self._entries(prefix, start, keys.prefix_successor(start)))
+        return out
+
+    def _entries(self, prefix: bytes, lo: bytes, hi: bytes | None) -> dict[bytes, bytes]:
+        end = prefix + (_PARTITION_END if hi is None else hi)
+        n = len(prefix)
+        return {k[n:]: v for k, v in self._kv.iter_from(prefix + lo, end)}
+
+    def apply(self, update: PartitionUpdate, now_s: int) -> ApplyReport:
+        """Merge ``update`` into the stored partition; report what did not take effect. No fsync."""
+        prefix = partition_prefix(update.table, update.key)
+        stored = self._stored(prefix, update)
+        existing = decode_entries(update.table, update.key, stored.items())
+        shadowed = find_shadowed(existing, update)
+        merged = entries_of(merge(existing, update))
+        batch: list[tuple[bytes, bytes | None]] = [
+            (prefix + s, v) for s, v in merged.items() if stored.get(s) != v
+        ]
+        batch.extend((prefix + s, None) for s in stored if s not in merged)
+        if batch:
+            self._kv.write(batch)
+        return ApplyReport(shadowed)
+
+    # --- reads -------------------------------------------------------------------------------
+    def read(
+        self, table: str, key: bytes, now_s: int, slices: Sequence[Slice] | None = None,
+        reverse: bool = False, row_limit: int | None = None,
+    ) -> PartitionUpdate:
+        """Partition contents with tombstones, within ``slices``, up to ``row_limit`` live rows.
+
+        With ``reverse`` the *last* rows are selected when limited; rows are always returned in
+        ascending clustering order."""
+        assert row_limit is None or row_limit > 0
+        prefix = partition_prefix(table, key)
+        header = self._kv.get(prefix + _HEADER)
+        deletion, rts = (None, ()) if header is None else _header_from(header)
+        ranges = _slice_ranges(slices)
+        static = decode_entries(table, key, self._entries(prefix, _STATIC, _ROWS).items())
+        rows = self._read_rows(prefix, ranges, reverse, row_limit, now_s)
+        p = PartitionUpdate(
+            table, key, deletion, tuple(t for t in rts if _rt_overlaps(t, ranges)),
+            None if static.static_row is None else _expire(static.static_row, now_s),
+            tuple(sorted(rows, key=lambda r: r.clustering)),
+        )
+        return normalize(p)
+
+    def _read_rows(
+        self, prefix: bytes, ranges: list[tuple[bytes, bytes | None]], reverse: bool,
+        row_limit: int | None, now_s: int,
+    ) -> list[Row]:
+        rows: list[Row] = []
+        live = 0
+        for ck, acc in self._row_stream(prefix, ranges, reverse):
+            row = _expire(acc.row(ck), now_s)
+            rows.append(row)
+            live += _row_is_live(row, now_s)
+            if row_limit is not None and live >= row_limit:
+                break
+        return rows
+
+    def _row_stream(
+        self, prefix: bytes, ranges: list[tuple[bytes, bytes | None]], reverse: bool
+    ) -> Iterator[tuple[bytes, _RowAcc]]:
+        """Rows (clustering, entries) in the ranges, grouped, in (reverse) clustering order."""
+        n = len(prefix)
+        for lo, hi in reversed(ranges) if reverse else ranges:
+            end = prefix + (_ROWS_END if hi is None else _row_prefix(hi))
+            current: tuple[bytes, _RowAcc] | None = None
+            for k, v in self._kv.iter_from(prefix + _row_prefix(lo), end, reverse):
+                ck, pos = keys.unescape(k, n + 1)
+                if current is None or current[0] != ck:
+                    if current is not None:
+                        yield current
+                    current = (ck, _RowAcc())
+                current[1].add(k[pos:], v)
+            if current is not None:
+                yield current
+
+    def scan(
+        self, table: str, token_start_exclusive: int, token_end_inclusive: int, now_s: int,
+        partition_limit: int, row_limit: int, start_after_key: bytes | None = None,
+    ) -> list[PartitionUpdate]:
+        """Partitions of the token range (start, end] in ring order; wraps when start >= end.
+
+        ``partition_limit`` counts partitions with live rows, ``row_limit`` live rows in all;
+        partitions holding only tombstones are returned but not counted."""
+        assert partition_limit > 0 and row_limit > 0
+        out: list[PartitionUpdate] = []
+        rows_left, partitions_left = row_limit, partition_limit
+        for key in self._partition_keys(table, token_start_exclusive, token_end_inclusive,
+                                        start_after_key):
+            p = self.read(table, key, now_s, row_limit=rows_left)
+            out.append(p)
+            live_rows = sum(_row_is_live(r, now_s) for r in p.rows)
+            has_static = p.static_row is not None and _row_is_live(p.static_row, now_s)
+            rows_left -= live_rows
+            partitions_left -= 1 if live_rows or has_static else 0
+            if rows_left <= 0 or partitions_left <= 0:
+                break
+        return out
+
+    def _partition_keys(
+        self, table: str, start: int, end: int, start_after_key: bytes | None
+    ) -> Iterator[bytes]:
+        tp = _table_prefix(table)
+        segments = [(start, end)] if start < end else [(start, MAX_TOKEN), (MIN_TOKEN, end)]
+        resume = None
+        if start_after_key is not None:
+            resume = partition_prefix(table, start_after_key) + _PARTITION_END
+        for lo, hi in segments:
+            if lo >= hi:
+                continue
+            lo_key = tp + _token_bytes(lo + 1)
+            hi_key = tp + _token_bytes(hi + 1) if hi < MAX_TOKEN else keys.prefix_successor(tp)
+            if resume is not None and lo_key <= resume and (hi_key is None or resume < hi_key):
+                lo_key, resume = resume, None
+            elif resume is not None:
+                continue  # the resume point lies in a later segment
+            yield from self._keys_between(len(tp), lo_key, hi_key)
+
+    def _keys_between(self, n: int, lo: bytes, hi: bytes | None) -> Iterator[bytes]:
+        while True:
+            first = next(self._kv.iter_from(lo, hi), None)
+            if first is None:
+                return
+            (length,) = struct.unpack_from(">I", first[0], n + 8)
+            key = first[0][n + 12 : n + 12 + length]
+            yield key
+            lo = first[0][: n + 12 + length] + _PARTITION_END
+
+    # --- maintenance ---------------------------------------------------------------------------
+    def purge_tombstones(self, table: str, gc_grace_s: int, now_s: int) -> int:
+        """Drop tombstones older than gc_grace and what they shadow; returns entries removed."""
+        removed = 0
+        tp = _table_prefix(table)
+        for key in list(self._keys_between(len(tp), tp, keys.prefix_successor(tp))):
+            prefix = partition_prefix(table, key)
+            stored = self._entries(prefix, b"", _PARTITION_END)
+            p = decode_entries(table, key, stored.items())
+            kept = entries_of(purge(p, now_s, gc_grace_s))
+            batch: list[tuple[bytes, bytes | None]] = [
+                (prefix + s, v) for s, v in kept.items() if stored.get(s) != v
+            ]
+            gone = [s for s in stored if s not in kept]
+            batch.extend((prefix + s, None) for s in gone)
+            removed += len(gone)
+            if batch:
+                self._kv.write(batch)
+        return removed
+
+    def truncate(self, table: str) -> None:
+        tp = _table_prefix(table)
+        end = keys.prefix_successor(tp)
+        assert end is not None
+        self._kv.delete_range(tp, end)
+
+    def drop_table(self, table: str) -> None:
+        self.truncate(table)
+
+    def sync(self) -> None:
+        self._kv.sync()
+
+    def close(self) -> None:
+        self._kv.close()
+
+    def size_bytes(self) -> int:
+        return self._kv.size_bytes()
+
+    # --- meta ----------------------------------------------------------------------------------
+    def get_meta(self, name: str) -> bytes | None:
+        return self._kv.get(_META + name.encode())
+
+    def put_meta(self, name: str, value: bytes) -> None:
+        self._kv.write([(_META + name.encode(), value)])
+
+    # --- hints ---------------------------------------------------------------------------------
+    @staticmethod
+    def _hint_prefix(target: str) -> bytes:
+        name = target.encode()
+        assert 0 < len(name) < 256, target
+        return _HINT + bytes((len(name),)) + name
+
+    def hint_count(self, target: str) -> int:
+        if target not in self._hint_counts:
+            raw = self._kv.get(_HINT_COUNT + target.encode())
+            self._hint_counts[target] = 0 if raw is None else struct.unpack(">Q", raw)[0]
+        return self._hint_counts[target]
+
+    def _count_batch(self, target: str, count: int) -> tuple[bytes, bytes | None]:
+        self._hint_counts[target] = count
+        return _HINT_COUNT + target.encode(), struct.pack(">Q", count) if count else None
+
+    def add_hint(self, target: str, created_us: int, payload: bytes) -> bool:
+        """Store a hint for ``target``; False (nothing stored) when its hint log is full."""
+        count = self.hint_count(target)
+        if count >= limits.hints_per_target_max:
+            return False
+        self._hint_seq += 1
+        hint_id = _token_bytes(created_us) + struct.pack(">Q", self._hint_seq)
+        self._kv.write([
+            (self._hint_prefix(target) + hint_id, payload),
+            (_HINT_SEQ, struct.pack(">Q", self._hint_seq)),
+            self._count_batch(target, count + 1),
+        ])
+        return True
+
+    def hints(self, target: str, limit: int) -> list[tuple[bytes, int, bytes]]:
+        """Up to ``limit`` (hint id, created_us, payload), oldest first."""
+        prefix = self._hint_prefix(target)
+        out = []
+        for k, v in self._kv.iter_from(prefix, keys.prefix_successor(prefix)):
+            hint_id = k[len(prefix) :]
+            out.append((hint_id, struct.unpack(">Q", hint_id[:8])[0] - (1 << 63), v))
+            if len(out) >= limit:
+                break
+        return out
+
+    def remove_hints(self, target: str, ids: Sequence[bytes]) -> None:
+        prefix = self._hint_prefix(target)
+        present = [i for i in set(ids) if self._kv.get(prefix + i) is not None]
+        if not present:
+            return
+        batch: list[tuple[bytes, bytes | None]] = [(prefix + i, None) for i in present]
+        batch.append(self._count_batch(target, self.hint_count(target) - len(present)))
+        self._kv.write(batch)
+
+    def hint_targets(self) -> list[str]:
+        end = keys.prefix_successor(_HINT_COUNT)
+        return [k[1:].decode() for k, _ in self._kv.iter_from(_HINT_COUNT, end)]
