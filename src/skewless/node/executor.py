@@ -24,7 +24,7 @@ import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from skewless import limits
@@ -300,29 +300,36 @@ class Executor:
         if ks_name in SYSTEM_KEYSPACES:
             rows = virtual_select.select_virtual(
                 stmt, [None if isinstance(v, Unset) else v for v in values],
-                self.system_context(), params.page_size, params.paging_state)
+                self.system_context(), params.page_size, params.paging_state, keyspace)
             self._answer(conn, stream, rows)
             return
         ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
         cl_mod.check_cl(params.consistency)
         ctx = self._ctx(values, keyspace)
-        plan = select.plan_select(stmt, table, self.node.schema, ctx,
-                                  page_size=params.page_size, paging_state=params.paging_state)
-        self._read_plan(conn, stream, ks, table, plan, params)
+        state = paging.decode_paging_state(params.paging_state) if params.paging_state else None
+        page_size = params.page_size if params.page_size and params.page_size > 0 else None
+        plan = select.plan_select(stmt, table, self.node.schema, ctx, paging=state,
+                                  page_size=page_size)
+        self._read_plan(conn, stream, ks, plan, params)
 
-    def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, table: TableDef,
-                   plan: select.ReadPlan, params: Params) -> None:
+    def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, plan: select.ReadPlan,
+                   params: Params) -> None:
+        if plan.partition_keys is None:
+            raise unsupported("SELECT without a partition key (token-range scans)")
         keys = list(plan.partition_keys)
         if not keys:
-            self._answer(conn, stream, select.render(plan, [], self._now_s()).result)
+            self._answer(conn, stream, self._page(plan, []))
             return
-        if plan.token_range is not None:
-            raise unsupported("SELECT without a partition key (token-range scans)")
         results: list[PartitionUpdate | None] = [None] * len(keys)
         remaining = [len(keys)]
         failed: list[CqlError] = []
+        limits_ = [x for x in (plan.limit, plan.per_partition_limit, plan.page_size)
+                   if x is not None]
+        row_limit = 0 if plan.filters or plan.aggregate or plan.distinct or not limits_ \
+            else min(limits_)
+        slices = tuple((s.start, s.start_inclusive, s.end, s.end_inclusive) for s in plan.slices)
 
-        def one(i: int):  # type: ignore[no-untyped-def]
+        def part(i: int) -> Callable[[CqlError | None, PartitionUpdate | None], None]:
             def cb(error: CqlError | None, data: PartitionUpdate | None) -> None:
                 if failed:
                     return
@@ -334,14 +341,21 @@ class Executor:
                 remaining[0] -= 1
                 if remaining[0] == 0:
                     parts = [r for r in results if r is not None]
-                    self._answer(conn, stream, select.render(plan, parts, self._now_s()).result)
+                    self._guard(conn, stream,
+                                lambda: self._answer(conn, stream, self._page(plan, parts)))
             return cb
 
         for i, key in enumerate(keys):
-            req = ReadRequest(0, table.table_key, key, tuple(
-                (s.start, s.start_inclusive, s.end, s.end_inclusive) for s in plan.slices),
-                plan.reverse, plan.row_limit or 0, False)
-            self.node.read(ks, req, params.consistency, one(i))
+            req = ReadRequest(0, plan.table.table_key, key, slices, plan.reversed, row_limit,
+                              False)
+            self.node.read(ks, req, params.consistency, part(i))
+
+    def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
+        page = select.render(plan, parts, self._now_s())
+        state = None
+        if page.more and page.state is not None:
+            state = paging.encode_paging_state(page.state)
+        return RowsResult(plan.columns, page.rows, state)
 
     def _now_s(self) -> int:
         return self.node.clock.real_time_us() // 1_000_000

@@ -1,0 +1,74 @@
+"""Real local clusters for integration tests: node processes on 127.0.0.x, stopped by pid."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from cassandra.cluster import Cluster, Session
+from cassandra.policies import RoundRobinPolicy, WhiteListRoundRobinPolicy
+
+from skewless.runtime.cluster import NodeProcess, start_local_cluster, stop_nodes
+
+CQL_PORT = 19042  # not 9042: a developer's own cluster may be running
+INTERNODE_PORT = 17000
+
+
+class LocalCluster:
+    def __init__(self, tmp: Path, n: int, extra: Sequence[Sequence[str]] | None = None,
+                 env: Sequence[dict[str, str]] | None = None) -> None:
+        self.nodes: list[NodeProcess] = start_local_cluster(
+            n, tmp, extra, env, cql_port=CQL_PORT, internode_port=INTERNODE_PORT)
+        self.clusters: list[Cluster] = []
+
+    def wait_gossip(self, expected_up: int, timeout_s: float = 30.0) -> None:
+        """Wait until node 1 reports ``expected_up`` peers up in system.peers."""
+        session = self.session_to(self.nodes[0].address)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            rows = list(session.execute("SELECT * FROM system.skewless_status"))
+            if sum(1 for r in rows if r.up) >= expected_up:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"gossip did not converge to {expected_up} nodes up")
+
+    def session(self, **kw: object) -> Session:
+        """A session with the stock driver's DEFAULT settings (token-aware, metadata on)."""
+        c = Cluster([n.address for n in self.nodes], port=CQL_PORT, protocol_version=4, **kw)
+        self.clusters.append(c)
+        return c.connect()
+
+    def session_to(self, address: str, **kw: object) -> Session:
+        c = Cluster([address], port=CQL_PORT, protocol_version=4,
+                    load_balancing_policy=WhiteListRoundRobinPolicy([address]), **kw)
+        self.clusters.append(c)
+        return c.connect()
+
+    def round_robin_session(self, **kw: object) -> Session:
+        c = Cluster([n.address for n in self.nodes], port=CQL_PORT, protocol_version=4,
+                    load_balancing_policy=RoundRobinPolicy(), **kw)
+        self.clusters.append(c)
+        return c.connect()
+
+    def close(self) -> None:
+        for c in self.clusters:
+            c.shutdown()
+        stop_nodes(self.nodes, 10.0)
+
+
+@pytest.fixture
+def cluster_factory(tmp_path: Path) -> Iterator[object]:
+    made: list[LocalCluster] = []
+
+    def make(n: int = 3, extra: Sequence[Sequence[str]] | None = None,
+             env: Sequence[dict[str, str]] | None = None) -> LocalCluster:
+        c = LocalCluster(tmp_path, n, extra, env)
+        made.append(c)
+        c.wait_gossip(n)
+        return c
+
+    yield make
+    for c in made:
+        c.close()

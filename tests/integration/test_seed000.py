@@ -1,0 +1,58 @@
+"""Seed 000 reproduced and fixed: a coordinator whose clock is 200 ms slow, through the driver.
+
+The flow of the post: INSERT (Write A), SELECT (Read A), LOGGED BATCH into another table, UPDATE
+(Write B) of the same row, with server-side timestamps and round-robin coordinators. Under
+``wallclock`` (Cassandra's behaviour) an UPDATE coordinated by the slow node is stamped below
+Write A and silently lost; under ``hlc`` replication has carried Write A's timestamp into the slow
+node's clock before it stamps Write B.
+"""
+
+from __future__ import annotations
+
+import pytest
+from cassandra import ConsistencyLevel
+from cassandra.query import BatchStatement, BatchType
+
+ITERATIONS = 1000
+
+
+def _run_flow(cluster_factory, policy: str, iterations: int) -> int:  # type: ignore[no-untyped-def]
+    extra = [["--timestamp-policy", policy]] * 3
+    extra[1] = extra[1] + ["--clock-offset-ms", "-200"]
+    c = cluster_factory(3, extra=extra)
+    s = c.round_robin_session()
+    s.use_client_timestamp = False  # server-side timestamps, as in the post
+    s.execute("CREATE KEYSPACE app WITH replication = "
+              "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+    s.execute("CREATE TABLE app.table1 (id int PRIMARY KEY, status text)")
+    s.execute("CREATE TABLE app.table2 (id int, n int, PRIMARY KEY (id, n))")
+    q = ConsistencyLevel.QUORUM
+    write_a = s.prepare("INSERT INTO app.table1 (id, status) VALUES (?, 'created')")
+    read = s.prepare("SELECT status FROM app.table1 WHERE id = ?")
+    item = s.prepare("INSERT INTO app.table2 (id, n) VALUES (?, ?)")
+    write_b = s.prepare("UPDATE app.table1 SET status = 'processed' WHERE id = ?")
+    for p in (write_a, read, item, write_b):
+        p.consistency_level = q
+    lost = 0
+    for i in range(iterations):
+        s.execute(write_a, (i,))
+        assert s.execute(read, (i,)).one().status == "created"
+        batch = BatchStatement(BatchType.LOGGED, consistency_level=q)
+        batch.add(item, (i, 1))
+        batch.add(item, (i, 2))
+        s.execute(batch)
+        s.execute(write_b, (i,))
+        if s.execute(read, (i,)).one().status != "processed":
+            lost += 1
+    return lost
+
+
+@pytest.mark.parametrize("policy", ["wallclock", "hlc"])
+def test_seed000_slow_coordinator(cluster_factory, policy: str) -> None:  # type: ignore[no-untyped-def]
+    lost = _run_flow(cluster_factory, policy, ITERATIONS)
+    print(f"\n{policy}: {lost} of {ITERATIONS} UPDATEs silently lost "
+          f"({100 * lost / ITERATIONS:.1f}%)")
+    if policy == "wallclock":
+        assert lost > 0
+    else:
+        assert lost == 0
