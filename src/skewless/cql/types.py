@@ -31,18 +31,15 @@ from skewless.cql.types_native import (
     NATIVE_TYPES,
     BlobType,
     BooleanType,
-    DateType,
     DecimalType,
-    DurationType,
     FloatType,
     InetType,
     IntType,
     StringType,
-    TimestampType,
-    TimeType,
     UuidType,
     VarintType,
 )
+from skewless.cql.types_temporal import DateType, DurationType, TimestampType, TimeType
 
 __all__ = [
     "CqlType", "Duration", "ListType", "MapType", "SetType", "TupleType", "UdtType", "IntType",

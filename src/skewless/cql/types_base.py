@@ -69,6 +69,25 @@ def read_count(data: bytes, what: str) -> tuple[int, bytes]:
     return n, data[4:]
 
 
+def need_size(data: bytes, size: int, type_name: str) -> None:
+    if len(data) != size:
+        raise errors.InvalidRequest(f"Expected {size} or 0 byte {type_name} ({len(data)})")
+
+
+def varint_pack(n: int) -> bytes:
+    """Minimal big-endian two's complement (0 -> 00, 128 -> 0080, -1 -> ff)."""
+    size = (n + (n < 0)).bit_length() // 8 + 1
+    return n.to_bytes(size, "big", signed=True)
+
+
+def varint_unpack(data: bytes) -> int:
+    return int.from_bytes(data, "big", signed=True)
+
+
+def quote_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def sign(n: int) -> int:
     return (n > 0) - (n < 0)
 
