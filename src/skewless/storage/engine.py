@@ -204,8 +204,9 @@ def _slice_ranges(slices: Sequence[Slice] | None) -> list[tuple[bytes, bytes | N
     if slices is None:
         return [(b"", None)]
     ranges = sorted(
-        r for s in slices
-        if (r := keys.clustering_range(s.start, s.start_inclusive, s.end, s.end_inclusive))
+        (r for s in slices
+         if (r := keys.clustering_range(s.start, s.start_inclusive, s.end, s.end_inclusive))),
+        key=lambda r: (r[0], r[1] is None, r[1] or b""),
     )
     out: list[tuple[bytes, bytes | None]] = []
     for lo, hi in ranges:
