@@ -862,3 +862,28 @@ def test_word_salad_never_escapes(words: list[str]) -> None:
     except (errors.SyntaxException, errors.InvalidRequest):
         return
     assert parsed.bind_count == len(parsed.bind_names)
+
+
+def test_scylla_timeout_suffix_on_metadata_queries() -> None:
+    assert stmt("SELECT * FROM system_schema.keyspaces USING TIMEOUT 2000ms") == sel(
+        "keyspaces", keyspace="system_schema", using=ast.Using(timeout=C("duration", "2000ms"))
+    )
+    got = stmt(
+        "SELECT peer, data_center, host_id, rack, release_version, rpc_address, "
+        "schema_version, tokens FROM system.peers USING TIMEOUT 2000ms"
+    )
+    assert isinstance(got, ast.Select) and len(got.selectors) == 8
+    assert got.using.timeout == C("duration", "2000ms")
+
+
+def test_repeated_text_gives_equal_result_and_long_text_parses() -> None:
+    text = "SELECT * FROM t WHERE k = ? AND c = :c"
+    assert parse(text) == parse(text) == ast.Parsed(
+        sel("t", where=(R("k", "=", B(0)), R("c", "=", B(1, "c")))), 2, (None, "c")
+    )
+    values = ", ".join(str(n) for n in range(2000))
+    got = stmt(f"SELECT * FROM t WHERE k IN ({values})")
+    assert isinstance(got, ast.Select)
+    assert got.where[0].rhs == tuple(i(n) for n in range(2000))
+    with pytest.raises(errors.SyntaxException):
+        parse(f"SELECT * FROM t WHERE k IN ({values}")

@@ -20,6 +20,9 @@ without a hand-kept list of "unreserved keywords". Function-like words (count, t
 writetime, ttl, cast, keys, ...) are identifiers followed by "(", recognised by name in the
 builder.
 
+Results of short texts are kept in a small LRU cache (an ``ast.Parsed`` is immutable), because
+drivers send the same unprepared statements over and over.
+
 Bind markers. LALR reduces the leaves of a statement left to right, so ``?`` and ``:name`` are
 met in the order they appear; the builder numbers them with a counter that ``parse`` resets
 before each statement. That per-parse state is why ``parse`` holds a lock: the parser object
@@ -37,6 +40,7 @@ The parser does no I/O after import, reads no clock and draws no randomness.
 
 from __future__ import annotations
 
+import functools
 import threading
 from importlib import resources
 
@@ -50,6 +54,10 @@ from skewless.cql.parser_statements import Qualified, StatementBuilder
 __all__ = ["parse"]
 
 _CONTEXT_CHARS_MAX = 40  # how much of the text before an error the message quotes
+# Drivers repeat the same unprepared text (system.local, schema agreement polls every 0.2 s).
+# Results are immutable, so recent ones are kept; only short texts, to bound the memory.
+_CACHE_ENTRIES_MAX = 512
+_CACHE_TEXT_CHARS_MAX = 2048
 _STATEMENT_CLASSES = (
     ast.Select, ast.Insert, ast.Update, ast.Delete, ast.Batch, ast.Use, ast.CreateKeyspace,
     ast.AlterKeyspace, ast.DropKeyspace, ast.CreateTable, ast.AlterTable, ast.DropTable,
@@ -155,6 +163,17 @@ def parse(text: str) -> ast.Parsed:
 
     Raises errors.SyntaxException for text that is not CQL and errors.InvalidRequest for CQL
     that breaks a rule Cassandra checks before looking at the schema."""
+    if len(text) <= _CACHE_TEXT_CHARS_MAX:
+        return _parse_cached(text)
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=_CACHE_ENTRIES_MAX)
+def _parse_cached(text: str) -> ast.Parsed:
+    return _parse(text)
+
+
+def _parse(text: str) -> ast.Parsed:
     with _LOCK:
         _BUILDER.reset()
         try:
