@@ -65,7 +65,7 @@ __all__ = [
     "ResultRows", "ResultSchemaChange", "ResultSetKeyspace", "ResultVoid", "RowsMetadata",
     "SchemaChangeEvent", "StatusChangeEvent", "Startup", "Supported", "TopologyChangeEvent",
     "UNSET", "Unset", "Value", "decode_header", "decode_request", "encode_envelope",
-    "encode_event_frame", "lz4_compress", "lz4_decompress", "version_error_frame",
+    "encode_event_frame", "error_frame", "lz4_compress", "lz4_decompress", "version_error_frame",
     "OPCODE_NAMES",
 ]
 
