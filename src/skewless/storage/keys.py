@@ -114,6 +114,9 @@ def escape(value: bytes) -> bytes:
 
 def unescape(data: bytes, pos: int) -> tuple[bytes, int]:
     """The inverse of ``escape`` for the encoding starting at ``pos``: (value, end position)."""
+    end = data.find(b"\x00", pos)
+    if 0 <= end < len(data) - 1 and data[end + 1] == 0x01:  # fast path: no escaped zero
+        return data[pos:end], end + 2
     reader = _Reader(data, pos, False)
     value = reader.unescape()
     return value, reader.pos
