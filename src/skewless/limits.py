@@ -33,6 +33,8 @@ internode_reconnect_delay_ms_min = 50  # first reconnect attempt
 internode_reconnect_delay_ms_max = 5000  # cap of the exponential backoff (full jitter)
 internode_connect_timeout_ms = 2000  # a peer that does not accept in 2 s is treated as down
 
+schema_agreement_wait_ms = 5000  # DDL answers once live peers hold the schema, or after this
+
 # --- Failure detection and gossip ----------------------------------------------------------
 gossip_interval_ms = 1000  # Cassandra gossips once a second
 failure_detector_convict_ms = 4000  # no heartbeat for 4 s: down (≈ phi 8 at 1 s intervals)

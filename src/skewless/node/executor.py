@@ -35,6 +35,7 @@ from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import CqlError, InvalidRequest, ServerError, Unprepared, unsupported
 from skewless.node import consistency as cl_mod
 from skewless.node import ddl, describe, virtual_select
+from skewless.node.binds import bind_metadata
 from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
@@ -233,9 +234,11 @@ class Executor:
         if change is None:
             self._answer(conn, stream, Void())
             return
-        self.node.change_schema(schema)
-        self.node.event(ClusterEvent("SCHEMA_CHANGE", schema_change=change))
-        self._answer(conn, stream, change)
+        def agreed() -> None:
+            self.node.event(ClusterEvent("SCHEMA_CHANGE", schema_change=change))
+            self._answer(conn, stream, change)
+
+        self.node.change_schema(schema, agreed)
 
     # ------------------------------------------------------------------ writes
 
@@ -376,7 +379,7 @@ class Executor:
                               for i in range(parsed.bind_count))
             else:
                 _, table = self._table(stmt.keyspace, stmt.table, keyspace)
-                binds, pk = paging.bind_metadata(stmt, parsed, table, self.node.schema)
+                binds, pk = bind_metadata(stmt, parsed, table, self.node.schema)
                 if isinstance(stmt, ast.Select):
                     result_cols = select.select_result_columns(stmt, table, self.node.schema)
         elif isinstance(stmt, ast.Batch):

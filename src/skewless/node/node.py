@@ -84,6 +84,7 @@ class Node:
         self._last_gossip_ns = -(10**18)
         self._last_hint_round_ns = -(10**18)
         self.shadowed_total = 0
+        self.schema_waiters: list[tuple[str, int, Callable[[], None]]] = []
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -118,13 +119,31 @@ class Node:
             self.config.rack, tokens, self.config.cql_port, str(self.schema.version),
             self.schema_ts_us, (), self.storage.size_bytes())
 
-    def change_schema(self, schema: Schema) -> None:
-        """Adopt a schema made by DDL here: persist it and push it to every peer."""
+    def change_schema(self, schema: Schema, done: Callable[[], None]) -> None:
+        """Adopt a schema made by DDL here, push it to every peer, and call ``done`` once every
+        live peer reports it (or after ``schema_agreement_wait_ms``), so that a statement sent
+        to any node right after the DDL's answer sees the new schema."""
         self.schema_ts_us = self.ts.next(self.clock.real_time_us())
         self._adopt_schema(schema, self.schema_ts_us)
         push = SchemaPush(self.schema_ts_us, encode_schema(schema))
         for addr in self.membership.gossip_targets():
             self.send(addr, push)
+        deadline = self.clock.monotonic_ns() + limits.schema_agreement_wait_ms * 1_000_000
+        self.schema_waiters.append((str(self.schema.version), deadline, done))
+        self._check_schema_waiters()
+
+    def _check_schema_waiters(self) -> None:
+        if not self.schema_waiters:
+            return
+        now_ns = self.clock.monotonic_ns()
+        alive = [p.state for p in self.membership.peers.values() if p.up]
+        keep = []
+        for version, deadline, done in self.schema_waiters:
+            if now_ns >= deadline or all(s.schema_version == version for s in alive):
+                done()
+            else:
+                keep.append((version, deadline, done))
+        self.schema_waiters = keep
 
     def _adopt_schema(self, schema: Schema, ts_us: int) -> None:
         self.schema = schema.with_version()
@@ -184,12 +203,14 @@ class Node:
         elif isinstance(m, SchemaPush):
             if m.schema_ts_us > self.schema_ts_us:
                 self._adopt_schema(decode_schema(m.schema), m.schema_ts_us)
+                self._gossip()  # tell everyone at once: the DDL's coordinator is waiting
 
     def tick(self) -> None:
         now_ns = self.clock.monotonic_ns()
         for change in self.membership.tick(now_ns):
             self._membership_event(change)
         self._expire_ops(now_ns)
+        self._check_schema_waiters()
         if now_ns - self._last_gossip_ns >= limits.gossip_interval_ms * 1_000_000:
             self._last_gossip_ns = now_ns
             self._gossip()
@@ -215,6 +236,7 @@ class Node:
             self._membership_event(change)
         if hb.schema_ts_us > self.schema_ts_us:
             self.send(hb.address, SchemaPull(self.schema_ts_us))
+        self._check_schema_waiters()
 
     def _membership_event(self, change: Change) -> None:
         log.info("peer %s: %s", change.address, change.kind)
