@@ -21,26 +21,11 @@ from typing import Literal
 from skewless import errors
 from skewless.cql import ast
 from skewless.cql import types as cqltypes
+from skewless.cql.protocol import UNSET as UNSET  # the wire decoder's sentinel, re-exported
+from skewless.cql.protocol import Unset as Unset
 from skewless.schema import Schema
 from skewless.storage import keys
 
-
-class Unset:
-    """The type of ``UNSET``: a bound value the client marked as not set."""
-
-    __slots__ = ()
-    _instance: Unset | None = None
-
-    def __new__(cls) -> Unset:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET = Unset()
 Value = bytes | None | Unset
 
 UUID_EPOCH_TICKS = 0x01B21DD213814000  # 100 ns ticks from 1582-10-15 to 1970-01-01
