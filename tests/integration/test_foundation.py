@@ -74,8 +74,10 @@ def test_kill9_during_load_then_hints_replayed(cluster_factory) -> None:  # type
         try:
             s.execute(ins, (i, f"v{i}"))
             acked.append(i)
-        except Exception:
+        except Exception as e:
             failed += 1
+            if failed <= 3:
+                print(f"write {i} failed: {e!r}")
     written_while_down = [i for i in acked if i >= 1000]
     print(f"\nacked {len(acked)} of 3000 writes, {failed} failed; "
           f"{len(written_while_down)} acked while node 3 was down")
@@ -85,11 +87,15 @@ def test_kill9_during_load_then_hints_replayed(cluster_factory) -> None:  # type
         assert s.execute(sel, (i,)).one().v == f"v{i}", i
     victim.restart()
     c.wait_gossip(3)
-    time.sleep(6)  # hints are replayed once gossip sees the node up (interval 1 s)
-    c.nodes[0].terminate()
-    c.nodes[1].terminate()
     only3 = c.session_to(victim.address)
     one = _prepared(only3, "SELECT v FROM ks.kv WHERE k = ?", ConsistencyLevel.ONE)
+    deadline = time.monotonic() + 60  # hints replay once gossip sees the node up
+    missing = list(written_while_down)
+    while missing and time.monotonic() < deadline:
+        time.sleep(1)
+        missing = [i for i in missing if only3.execute(one, (i,)).one() is None]
+    c.nodes[0].terminate()
+    c.nodes[1].terminate()
     missing = [i for i in written_while_down if only3.execute(one, (i,)).one() is None]
     print(f"node 3 alone serves {len(written_while_down) - len(missing)} of "
           f"{len(written_while_down)} writes it missed")

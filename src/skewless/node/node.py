@@ -364,6 +364,8 @@ class Node:
             target, hint_id, _ = self.hint_replays.pop(m.req_id)
             if not m.error and target == sender:
                 self.storage.remove_hints(target, [hint_id])
+                if all(t != target for t, _, _ in self.hint_replays.values()):
+                    self._replay_hints(self.clock.monotonic_ns())  # the next batch at once
             return
         if m.req_id in self.repairs:
             self.repairs.pop(m.req_id).on_repair_ack(m.req_id)
