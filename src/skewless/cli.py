@@ -387,5 +387,18 @@ def cluster_status(host: str, port: int) -> None:
     _print_status(host, port)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=9042, show_default=True)
+@click.option("--ops", type=click.IntRange(1, 10_000_000), default=20_000, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=64, show_default=True)
+def bench(host: str, port: int, ops: int, concurrency: int) -> None:
+    """QUORUM write then read throughput and latency (RF=3) through the stock driver."""
+    from skewless.bench import run_bench
+
+    for line in run_bench(host, port, ops, concurrency):
+        click.echo(line)
+
+
 if __name__ == "__main__":
     main()

@@ -66,7 +66,7 @@ def test_seed000_in_simulation() -> None:
         def on_reply(r: Reply, out: list[object] = out) -> None:
             out.append(r.body)
 
-        def q(node: str, text: str) -> None:
+        def q(node: str, text: str, w: World = w) -> None:
             w.client_query(node, 1, text, QUORUM, on_reply)
             w.run_for(20 * 10**6)  # the next statement follows 20 ms later
 

@@ -326,11 +326,7 @@ class Executor:
         results: list[PartitionUpdate | None] = [None] * len(keys)
         remaining = [len(keys)]
         failed: list[CqlError] = []
-        limits_ = [x for x in (plan.limit, plan.per_partition_limit, plan.page_size)
-                   if x is not None]
-        row_limit = 0 if plan.filters or plan.aggregate or plan.distinct or not limits_ \
-            else min(limits_)
-        slices = tuple((s.start, s.start_inclusive, s.end, s.end_inclusive) for s in plan.slices)
+        row_limit = plan.row_limit_hint() or 0
 
         def part(i: int) -> Callable[[CqlError | None, PartitionUpdate | None], None]:
             def cb(error: CqlError | None, data: PartitionUpdate | None) -> None:
@@ -349,6 +345,8 @@ class Executor:
             return cb
 
         for i, key in enumerate(keys):
+            slices = tuple((x.start, x.start_inclusive, x.end, x.end_inclusive)
+                           for x in plan.slices_for(key))
             req = ReadRequest(0, plan.table.table_key, key, slices, plan.reversed, row_limit,
                               False)
             self.node.read(ks, req, params.consistency, part(i))
