@@ -123,7 +123,9 @@ class Node:
         """Adopt a schema made by DDL here, push it to every peer, and call ``done`` once every
         live peer reports it (or after ``schema_agreement_wait_ms``), so that a statement sent
         to any node right after the DDL's answer sees the new schema."""
-        self.schema_ts_us = self.ts.next(self.clock.real_time_us())
+        # Above the current schema's stamp whatever this node's clock says (under wallclock a
+        # slow node would otherwise stamp its DDL below the last one, and peers would drop it).
+        self.schema_ts_us = max(self.ts.next(self.clock.real_time_us()), self.schema_ts_us + 1)
         self._adopt_schema(schema, self.schema_ts_us)
         push = SchemaPush(self.schema_ts_us, encode_schema(schema))
         for addr in self.membership.gossip_targets():
