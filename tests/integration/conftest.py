@@ -23,9 +23,9 @@ class LocalCluster:
             n, tmp, extra, env, cql_port=CQL_PORT, internode_port=INTERNODE_PORT)
         self.clusters: list[Cluster] = []
 
-    def wait_gossip(self, expected_up: int, timeout_s: float = 30.0) -> None:
-        """Wait until node 1 reports ``expected_up`` peers up in system.peers."""
-        session = self.session_to(self.nodes[0].address)
+    def wait_gossip(self, expected_up: int, timeout_s: float = 30.0, via: str = "") -> None:
+        """Wait until node ``via`` (node 1 by default) sees ``expected_up`` nodes up."""
+        session = self.session_to(via or self.nodes[0].address)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             rows = list(session.execute("SELECT * FROM system.skewless_status"))

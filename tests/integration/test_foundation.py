@@ -115,6 +115,7 @@ def test_blocking_read_repair_without_hints(cluster_factory) -> None:  # type: i
         s.execute(ins, (i, f"v{i}"))
     victim.restart()
     c.wait_gossip(3)
+    c.wait_gossip(3, via=victim.address)
     via3 = c.session_to(victim.address)
     q = _prepared(via3, "SELECT v FROM ks.kv WHERE k = ?")
     for i in range(200):

@@ -22,6 +22,11 @@ def _run_flow(cluster_factory, policy: str, iterations: int) -> int:  # type: ig
     c = cluster_factory(3, extra=extra)
     s = c.round_robin_session()
     s.use_client_timestamp = False  # server-side timestamps, as in the post
+    # One session per coordinator: iteration i sends Write A to node i % 3 and rotates the
+    # other statements, so Write B always goes through a different node than Write A.
+    per_node = [c.session_to(n.address) for n in c.nodes]
+    for x in per_node:
+        x.use_client_timestamp = False
     s.execute("CREATE KEYSPACE app WITH replication = "
               "{'class': 'SimpleStrategy', 'replication_factor': 3}")
     s.execute("CREATE TABLE app.table1 (id int PRIMARY KEY, status text)")
@@ -35,13 +40,14 @@ def _run_flow(cluster_factory, policy: str, iterations: int) -> int:  # type: ig
         p.consistency_level = q
     lost = 0
     for i in range(iterations):
-        s.execute(write_a, (i,))
-        assert s.execute(read, (i,)).one().status == "created"
+        a = i % 3
+        per_node[a].execute(write_a, (i,))
+        assert per_node[(a + 1) % 3].execute(read, (i,)).one().status == "created"
         batch = BatchStatement(BatchType.LOGGED, consistency_level=q)
         batch.add(item, (i, 1))
         batch.add(item, (i, 2))
-        s.execute(batch)
-        s.execute(write_b, (i,))
+        per_node[(a + 2) % 3].execute(batch)
+        per_node[(a + 1) % 3].execute(write_b, (i,))
         if s.execute(read, (i,)).one().status != "processed":
             lost += 1
     return lost
