@@ -39,8 +39,19 @@ def _run_flow(cluster_factory, policy: str, iterations: int) -> int:  # type: ig
     for p in (write_a, read, item, write_b):
         p.consistency_level = q
     lost = 0
+    def prep(x, text):  # type: ignore[no-untyped-def]
+        st = x.prepare(text)
+        st.consistency_level = q
+        return st
+
+    texts = (write_a.query_string, read.query_string, item.query_string, write_b.query_string)
+    stmts = [[prep(x, t) for t in texts] for x in per_node]
     for i in range(iterations):
         a = i % 3
+        write_a, _, _, _ = stmts[a]
+        _, read, _, _ = stmts[(a + 1) % 3]
+        _, _, item, _ = stmts[(a + 2) % 3]
+        _, _, _, write_b = stmts[(a + 1) % 3]
         per_node[a].execute(write_a, (i,))
         assert per_node[(a + 1) % 3].execute(read, (i,)).one().status == "created"
         batch = BatchStatement(BatchType.LOGGED, consistency_level=q)
@@ -48,7 +59,8 @@ def _run_flow(cluster_factory, policy: str, iterations: int) -> int:  # type: ig
         batch.add(item, (i, 2))
         per_node[(a + 2) % 3].execute(batch)
         per_node[(a + 1) % 3].execute(write_b, (i,))
-        if s.execute(read, (i,)).one().status != "processed":
+        if per_node[(a + 2) % 3].execute(stmts[(a + 2) % 3][1], (i,)).one().status \
+                != "processed":
             lost += 1
     return lost
 
