@@ -62,8 +62,9 @@ def run_bench(host: str, port: int, ops: int, concurrency: int) -> list[str]:
         p.consistency_level = ConsistencyLevel.QUORUM
     lines = []
     value = b"x" * 100
-    for name, stmt, args in (("write", ins, [(i, value) for i in range(ops)]),
-                             ("read", sel, [(i,) for i in range(ops)])):
+    writes: list[tuple[object, ...]] = [(i, value) for i in range(ops)]
+    reads: list[tuple[object, ...]] = [(i,) for i in range(ops)]
+    for name, stmt, args in (("write", ins, writes), ("read", sel, reads)):
         secs, h, errors = _phase(session, stmt, args, concurrency)
         lines.append(
             f"QUORUM {name:5}: {ops / secs:8.0f} ops/s"

@@ -490,14 +490,12 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
     """All updates of a BATCH, those of one partition merged into one ``PartitionUpdate``
     (in order of first appearance). A statement's own USING TIMESTAMP overrides
     ``timestamp_us``; tables are looked up in the statement's keyspace or ``ctx.keyspace``."""
-    from skewless.storage.merge import merge
-
     if batch.kind == "COUNTER":
         raise errors.unsupported("counter")
     if batch.using.ttl is not None:
         raise errors.InvalidRequest("Global TTL on the BATCH statement is not supported.")
     batch_ts = batch.using.timestamp is not None
-    merged: dict[tuple[str, bytes], PartitionUpdate] = {}
+    updates: list[PartitionUpdate] = []
     for stmt in batch.statements:
         own_ts = using_timestamp(stmt, ctx)
         if batch_ts and stmt.using.timestamp is not None:
@@ -505,9 +503,19 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
                 "Timestamp must be set either on BATCH or individual statements")
         table = _table(stmt, schema, ctx)
         ts = timestamp_us if own_ts is None else own_ts
-        for u in build_mutations(stmt, table, schema, ctx, ts, now_s):
-            key = (u.table, u.key)
-            merged[key] = merge(merged[key], u) if key in merged else u
+        updates.extend(build_mutations(stmt, table, schema, ctx, ts, now_s))
+    return merge_by_partition(updates)
+
+
+def merge_by_partition(updates: Sequence[PartitionUpdate]) -> list[PartitionUpdate]:
+    """One update per (table, partition key), in order of first appearance: a batch that
+    touches a partition twice sends one mutation, merged by Cassandra's rules."""
+    from skewless.storage.merge import merge
+
+    merged: dict[tuple[str, bytes], PartitionUpdate] = {}
+    for u in updates:
+        key = (u.table, u.key)
+        merged[key] = merge(merged[key], u) if key in merged else u
     return list(merged.values())
 
 

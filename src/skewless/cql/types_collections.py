@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cmp_to_key
+from typing import ClassVar
 
 from skewless import errors
 from skewless.cql.types_base import (
@@ -75,13 +76,17 @@ def _not_text(value: object, what: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class ListType(CqlType):
+class _ElementCollection(CqlType):
+    """What list and set share: one element type, frozen or not, a counted cell sequence."""
+
     element: CqlType
     is_frozen: bool = False
+    KIND: ClassVar[str] = ""
+    OPTION_ID: ClassVar[int] = 0
 
     @property
     def name(self) -> str:
-        inner = f"list<{self.element.name}>"
+        inner = f"{self.KIND}<{self.element.name}>"
         return f"frozen<{inner}>" if self.is_frozen else inner
 
     @property
@@ -99,22 +104,17 @@ class ListType(CqlType):
     def frozen(self) -> CqlType:
         return replace(self, is_frozen=True)
 
-    def serialize(self, value: object) -> bytes:
-        _not_text(value, "list")
+    def members(self, value: object) -> list[bytes]:
+        _not_text(value, self.KIND)
         assert isinstance(value, Iterable)
-        return _pack_collection([_serialize_member(self.element, v, "list") for v in value])
+        return [_serialize_member(self.element, v, self.KIND) for v in value]
 
     def cells(self, data: bytes) -> list[bytes]:
-        count, rest = read_count(data, "list")
-        return _no_nulls(read_cells(rest, count, "list"), "list")
-
-    def deserialize(self, data: bytes) -> object:
-        if not data:
-            return None
-        return [self.element.deserialize(c) for c in self.cells(data)]
+        count, rest = read_count(data, self.KIND)
+        return _no_nulls(read_cells(rest, count, self.KIND), self.KIND)
 
     def option_bytes(self) -> bytes:
-        return pack_short(0x0020) + self.element.option_bytes()
+        return pack_short(self.OPTION_ID) + self.element.option_bytes()
 
     def compare(self, a: bytes, b: bytes) -> int:
         empty = check_empty_compare(a, b)
@@ -122,6 +122,20 @@ class ListType(CqlType):
             return empty
         ca, cb = self.cells(a), self.cells(b)
         return _compare_sequences([self.element] * max(len(ca), len(cb)), ca, cb)
+
+
+@dataclass(frozen=True, slots=True)
+class ListType(_ElementCollection):
+    KIND: ClassVar[str] = "list"
+    OPTION_ID: ClassVar[int] = 0x0020
+
+    def serialize(self, value: object) -> bytes:
+        return _pack_collection(self.members(value))
+
+    def deserialize(self, data: bytes) -> object:
+        if not data:
+            return None
+        return [self.element.deserialize(c) for c in self.cells(data)]
 
     def literal(self, value: object) -> str:
         assert isinstance(value, Iterable)
@@ -133,55 +147,18 @@ class ListType(CqlType):
 
 
 @dataclass(frozen=True, slots=True)
-class SetType(CqlType):
-    element: CqlType
-    is_frozen: bool = False
-
-    @property
-    def name(self) -> str:
-        inner = f"set<{self.element.name}>"
-        return f"frozen<{inner}>" if self.is_frozen else inner
-
-    @property
-    def is_collection(self) -> bool:
-        return True
-
-    @property
-    def is_multicell(self) -> bool:
-        return not self.is_frozen
-
-    @property
-    def subtypes(self) -> tuple[CqlType, ...]:
-        return (self.element,)
-
-    def frozen(self) -> CqlType:
-        return replace(self, is_frozen=True)
+class SetType(_ElementCollection):
+    KIND: ClassVar[str] = "set"
+    OPTION_ID: ClassVar[int] = 0x0022
 
     def serialize(self, value: object) -> bytes:
-        _not_text(value, "set")
-        assert isinstance(value, Iterable)
-        members = [_serialize_member(self.element, v, "set") for v in value]
-        return _pack_collection(_sorted_unique(self.element, members))
-
-    def cells(self, data: bytes) -> list[bytes]:
-        count, rest = read_count(data, "set")
-        return _no_nulls(read_cells(rest, count, "set"), "set")
+        return _pack_collection(_sorted_unique(self.element, self.members(value)))
 
     def deserialize(self, data: bytes) -> object:
         if not data:
             return None
         el = self.element
         return {el.hashable(el.deserialize(c)) for c in self.cells(data)}
-
-    def option_bytes(self) -> bytes:
-        return pack_short(0x0022) + self.element.option_bytes()
-
-    def compare(self, a: bytes, b: bytes) -> int:
-        empty = check_empty_compare(a, b)
-        if empty is not None:
-            return empty
-        ca, cb = self.cells(a), self.cells(b)
-        return _compare_sequences([self.element] * max(len(ca), len(cb)), ca, cb)
 
     def literal(self, value: object) -> str:
         cells = self.cells(self.serialize(value))

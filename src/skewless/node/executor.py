@@ -30,19 +30,19 @@ from dataclasses import dataclass
 from skewless import limits
 from skewless.cql import ast, dml, paging, select
 from skewless.cql.parser import parse
-from skewless.cql.results import ColumnSpec, Result, RowsResult, SchemaChange, SetKeyspace, Void
+from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
 from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import CqlError, InvalidRequest, ServerError, Unprepared, unsupported
 from skewless.node import consistency as cl_mod
 from skewless.node import ddl, describe, virtual_select
 from skewless.node.binds import bind_metadata
+from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
 from skewless.node.node import Node
 from skewless.node.system_tables import SystemContext
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
-from skewless.storage import merge
 from skewless.storage.model import PartitionUpdate, Shadowed
 
 log = logging.getLogger("skewless.executor")
@@ -82,14 +82,13 @@ class Executor:
     def __init__(self, node: Node, rng: random.Random) -> None:
         self.node = node
         self.rng = rng
-        self._parsed: OrderedDict[str, ast.Parsed] = OrderedDict()
         self.prepared: OrderedDict[bytes, _Prepared] = OrderedDict()
 
     # ------------------------------------------------------------------ entry points
 
     def query(self, conn: int, stream: int, query: str, params: Params,
               keyspace: str | None) -> None:
-        self._guard(conn, stream, lambda: self._run(conn, stream, self._parse(query),
+        self._guard(conn, stream, lambda: self._run(conn, stream, parse(query),
                                                     params, keyspace))
 
     def simple_query(self, conn: int, stream: int, query: str, cl: int, keyspace: str | None,
@@ -118,8 +117,7 @@ class Executor:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _guard(self, conn: int, stream: int, fn: object) -> None:
-        assert callable(fn)
+    def _guard(self, conn: int, stream: int, fn: Callable[[], None]) -> None:
         try:
             fn()
         except CqlError as e:
@@ -131,17 +129,6 @@ class Executor:
     def _answer(self, conn: int, stream: int, body: object,
                 warnings: tuple[str, ...] = ()) -> None:
         self.node.reply(Reply(conn, stream, body, warnings))
-
-    def _parse(self, query: str) -> ast.Parsed:
-        parsed = self._parsed.get(query)
-        if parsed is None:
-            parsed = parse(query)
-            self._parsed[query] = parsed
-            if len(self._parsed) > limits.cql_prepared_statements_max:
-                self._parsed.popitem(last=False)
-        else:
-            self._parsed.move_to_end(query)
-        return parsed
 
     def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
         now_us = self.node.clock.real_time_us()
@@ -213,7 +200,7 @@ class Executor:
         elif isinstance(stmt, ast.Batch):
             self._write(conn, stream, list(stmt.statements), [values] * len(stmt.statements),
                         params, keyspace, "BATCH" if stmt.kind == "LOGGED" else "UNLOGGED_BATCH",
-                        batch_using=stmt.using)
+                        batch=stmt)
         elif isinstance(stmt, ast.Use):
             if self.node.schema.keyspace(stmt.keyspace) is None and \
                     stmt.keyspace not in SYSTEM_KEYSPACES:
@@ -244,12 +231,11 @@ class Executor:
 
     def _timestamp(self, stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
                    values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
-                   batch_using: ast.Using | None) -> int:
-        if batch_using is not None and batch_using.timestamp is not None:
-            probe = ast.Insert(None, "", (), (), batch_using)
-            ts = dml.using_timestamp(probe, self._ctx(values[0], keyspace))
-            assert ts is not None
-            return ts
+                   batch: ast.Batch | None) -> int:
+        if batch is not None:
+            ts = dml.using_timestamp(batch, self._ctx(values[0], keyspace))
+            if ts is not None:
+                return ts
         for stmt, vals in zip(stmts, values, strict=True):
             ts = dml.using_timestamp(stmt, self._ctx(vals, keyspace))
             if ts is not None:
@@ -261,11 +247,11 @@ class Executor:
     def _write(self, conn: int, stream: int,
                stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
                values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
-               write_type: str, batch_using: ast.Using | None = None) -> None:
+               write_type: str, batch: ast.Batch | None = None) -> None:
         if len(stmts) > limits.cql_batch_statements_max:
             raise InvalidRequest(f"Batch with {len(stmts)} statements is too large")
         cl_mod.check_cl(params.consistency)
-        ts = self._timestamp(stmts, values, params, keyspace, batch_using)
+        ts = self._timestamp(stmts, values, params, keyspace, batch)
         now_s = self.node.clock.real_time_us() // 1_000_000
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
         for stmt, vals in zip(stmts, values, strict=True):
@@ -275,25 +261,17 @@ class Executor:
             ups = dml.build_mutations(stmt, table, self.node.schema, self._ctx(vals, keyspace),
                                       ts, now_s)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
-        groups = [(ks, _merge_same_partition(ups)) for ks, ups in by_ks.values()]
-        pending = [len(groups)]
-        shadowed: list[Shadowed] = []
-        failed: list[CqlError] = []
+        groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
+        if not groups:
+            self._answer(conn, stream, Void())
+            return
 
-        def done(error: CqlError | None, sh: tuple[Shadowed, ...]) -> None:
-            shadowed.extend(sh)
-            if error is not None and not failed:
-                failed.append(error)
-                self._answer(conn, stream, error)
-            pending[0] -= 1
-            if pending[0] == 0 and not failed:
-                self._answer(conn, stream, Void())
+        def finished(error: CqlError | None, _results: list[object]) -> None:
+            self._answer(conn, stream, error if error is not None else Void())
 
-        for ks, ups in groups:
-            if not ups:
-                done(None, ())
-                continue
-            self.node.write(ks, ups, params.consistency, write_type, done)
+        join = Join(len(groups), finished)
+        for i, (ks, ups) in enumerate(groups):
+            self.node.write(ks, ups, params.consistency, write_type, _ignore_shadowed(join, i))
 
     # ------------------------------------------------------------------ reads
 
@@ -323,33 +301,22 @@ class Executor:
         if not keys:
             self._answer(conn, stream, self._page(plan, []))
             return
-        results: list[PartitionUpdate | None] = [None] * len(keys)
-        remaining = [len(keys)]
-        failed: list[CqlError] = []
         row_limit = plan.row_limit_hint() or 0
 
-        def part(i: int) -> Callable[[CqlError | None, PartitionUpdate | None], None]:
-            def cb(error: CqlError | None, data: PartitionUpdate | None) -> None:
-                if failed:
-                    return
-                if error is not None:
-                    failed.append(error)
-                    self._answer(conn, stream, error)
-                    return
-                results[i] = data
-                remaining[0] -= 1
-                if remaining[0] == 0:
-                    parts = [r for r in results if r is not None]
-                    self._guard(conn, stream,
-                                lambda: self._answer(conn, stream, self._page(plan, parts)))
-            return cb
+        def finished(error: CqlError | None, results: list[object]) -> None:
+            if error is not None:
+                self._answer(conn, stream, error)
+                return
+            parts = [r for r in results if isinstance(r, PartitionUpdate)]
+            self._guard(conn, stream, lambda: self._answer(conn, stream, self._page(plan, parts)))
 
+        join = Join(len(keys), finished)
         for i, key in enumerate(keys):
             slices = tuple((x.start, x.start_inclusive, x.end, x.end_inclusive)
                            for x in plan.slices_for(key))
             req = ReadRequest(0, plan.table.table_key, key, slices, plan.reversed, row_limit,
                               False)
-            self.node.read(ks, req, params.consistency, part(i))
+            self.node.read(ks, req, params.consistency, join.part(i))
 
     def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
         page = select.render(plan, parts, self._now_s())
@@ -364,7 +331,7 @@ class Executor:
     # ------------------------------------------------------------------ prepare and batch
 
     def _prepare(self, conn: int, stream: int, query: str, keyspace: str | None) -> None:
-        parsed = self._parse(query)
+        parsed = parse(query)
         stmt = parsed.statement
         statement_id = hashlib.md5(((keyspace or "") + query).encode()).digest()
         binds: tuple[ColumnSpec, ...] = ()
@@ -400,7 +367,7 @@ class Executor:
                                      query_or_id)
                 parsed = p.parsed
             else:
-                parsed = self._parse(query_or_id)
+                parsed = parse(query_or_id)
             s = parsed.statement
             if not isinstance(s, ast.Insert | ast.Update | ast.Delete):
                 raise InvalidRequest("Invalid statement in batch: only UPDATE, INSERT and DELETE "
@@ -413,14 +380,11 @@ class Executor:
         self._write(conn, stream, stmts, values, params, keyspace, write_type)
 
 
-def _merge_same_partition(updates: list[PartitionUpdate]) -> list[PartitionUpdate]:
-    """One update per (table, partition key): a batch touching a row twice merges by timestamp."""
-    out: dict[tuple[str, bytes], PartitionUpdate] = {}
-    for u in updates:
-        k = (u.table, u.key)
-        out[k] = merge.merge(out[k], u) if k in out else u
-    return list(out.values())
+def _ignore_shadowed(join: Join, i: int) -> Callable[[CqlError | None, tuple[Shadowed, ...]], None]:
+    """A write continuation for part ``i`` of ``join`` (shadowing reports come with issue 4)."""
+    part = join.part(i)
 
+    def done(error: CqlError | None, _shadowed: tuple[Shadowed, ...]) -> None:
+        part(error, None)
 
-Answer = Result | PreparedResult | CqlError
-__all__ = ["Executor", "Params", "PreparedResult", "RowsResult", "SchemaChange"]
+    return done

@@ -78,28 +78,8 @@ class ReadResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class ScanRequest:
-    KIND: ClassVar[int] = 6
-    req_id: int
-    table: str
-    token_start_exclusive: int
-    token_end_inclusive: int
-    start_after_key: bytes  # b'': from the start of the range
-    partition_limit: int
-    row_limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class ScanResponse:
-    KIND: ClassVar[int] = 7
-    req_id: int
-    error: str
-    partitions: tuple[bytes, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class SchemaPull:
-    KIND: ClassVar[int] = 8
+    KIND: ClassVar[int] = 8  # kinds 6 and 7 are kept for the range scans of a later version
     known_ts_us: int
 
 
@@ -116,15 +96,13 @@ Message = (
     | MutationResponse
     | ReadRequest
     | ReadResponse
-    | ScanRequest
-    | ScanResponse
     | SchemaPull
     | SchemaPush
 )
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-              ScanRequest, ScanResponse, SchemaPull, SchemaPush)
+              SchemaPull, SchemaPush)
 }
 
 
@@ -136,12 +114,15 @@ class Envelope:
 
 def encode(env: Envelope) -> bytes:
     m = env.message
-    return msgpack.packb([WIRE_VERSION, m.KIND, env.sender_ts_us, *astuple(m)], use_bin_type=True)
+    data: bytes = msgpack.packb([WIRE_VERSION, m.KIND, env.sender_ts_us, *astuple(m)],
+                                use_bin_type=True)
+    return data
 
 
-def _tupled(v: Any) -> Any:
+def tupled(v: Any) -> Any:
+    """msgpack gives lists back: turn them (recursively) into the tuples our values hold."""
     if isinstance(v, list):
-        return tuple(_tupled(x) for x in v)
+        return tuple(tupled(x) for x in v)
     return v
 
 
@@ -158,7 +139,7 @@ def decode(data: bytes) -> Envelope:
     cls = _BY_KIND.get(kind) if isinstance(kind, int) else None
     if cls is None or not isinstance(ts, int):
         raise RemoteProtocolError(f"unknown internode message kind {kind!r}")
-    args = [_tupled(x) for x in items[3:]]
+    args = [tupled(x) for x in items[3:]]
     if len(args) != len(fields(cls)):
         raise RemoteProtocolError(f"internode message {cls.__name__} has {len(args)} fields")
     try:

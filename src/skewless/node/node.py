@@ -43,8 +43,6 @@ from skewless.node.messages import (
     MutationResponse,
     ReadRequest,
     ReadResponse,
-    ScanRequest,
-    ScanResponse,
     SchemaPull,
     SchemaPush,
 )
@@ -83,7 +81,6 @@ class Node:
         self.membership = Membership(self._heartbeat(tokens, generation), config.seeds)
         self._last_gossip_ns = -(10**18)
         self._last_hint_round_ns = -(10**18)
-        self.shadowed_total = 0
         self.schema_waiters: list[tuple[str, int, Callable[[], None]]] = []
 
     # ------------------------------------------------------------------ identity and schema
@@ -96,15 +93,13 @@ class Node:
             tokens = random_tokens(draws)
             self.storage.put_meta("host_id", host_id.bytes)
             self.storage.put_meta("tokens", ",".join(map(str, tokens)).encode())
+            self.storage.sync()
         else:
             host_id = uuid.UUID(bytes=raw)
             tokens_raw = self.storage.get_meta("tokens")
             assert tokens_raw is not None
             tokens = tuple(int(t) for t in tokens_raw.decode().split(","))
-        generation = self.clock.real_time_us()
-        self.storage.put_meta("generation", str(generation).encode())
-        self.storage.sync()
-        return host_id, tokens, generation
+        return host_id, tokens, self.clock.real_time_us()
 
     def _load_schema(self) -> tuple[Schema, int]:
         raw = self.storage.get_meta("schema")
@@ -195,10 +190,6 @@ class Node:
             self._on_read(sender, m)
         elif isinstance(m, ReadResponse):
             self._on_read_response(sender, m)
-        elif isinstance(m, ScanRequest):
-            self._on_scan(sender, m)
-        elif isinstance(m, ScanResponse):
-            log.debug("scan response %s from %s", m.req_id, sender)
         elif isinstance(m, SchemaPull):
             if self.schema_ts_us > m.known_ts_us:
                 self.send(sender, SchemaPush(self.schema_ts_us, encode_schema(self.schema)))
@@ -257,7 +248,6 @@ class Node:
         self.ts.observe(max_timestamp(update))
         report = self.storage.apply(update, self._now_s())
         self.ready.must_sync = True
-        self.shadowed_total += len(report.shadowed)
         return report.shadowed
 
     def _on_mutation(self, sender: str, m: MutationRequest) -> None:
@@ -288,12 +278,6 @@ class Node:
             self.send(sender, ReadResponse(r.req_id, "", b"", merge.digest(data)))
         else:
             self.send(sender, ReadResponse(r.req_id, "", codec.encode_update(data), b""))
-
-    def _on_scan(self, sender: str, s: ScanRequest) -> None:
-        parts = self.storage.scan(
-            s.table, s.token_start_exclusive, s.token_end_inclusive, self._now_s(),
-            s.partition_limit, s.row_limit, s.start_after_key or None)
-        self.send(sender, ScanResponse(s.req_id, "", tuple(codec.encode_update(p) for p in parts)))
 
     # ------------------------------------------------------------------ coordinator: writes
 
@@ -436,12 +420,9 @@ class Node:
             done(error, data)
 
         op = ReadOp(req_id, req, tuple(targets), len(targets), deadline, cl,
-                    self._repair_id_for_op, finished)
+                    self.new_req_id, finished)
         self.ops[req_id] = op
         self._dispatch_read(op, op.first_sends())
-
-    def _repair_id_for_op(self) -> int:
-        return self.new_req_id()
 
     def _read_targets(self, alive: list[str], dc_of: dict[str, str],
                       need: cl_mod.Requirement) -> list[str] | None:

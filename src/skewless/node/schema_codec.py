@@ -9,6 +9,7 @@ from typing import Any
 import msgpack
 
 from skewless.errors import RemoteProtocolError
+from skewless.node.messages import tupled
 from skewless.schema import ColumnDef, IndexDef, KeyspaceDef, Schema, TableDef, UserType
 
 _VERSION = 1
@@ -26,12 +27,6 @@ def _ext(code: int, data: bytes) -> object:
     return msgpack.ExtType(code, data)
 
 
-def _t(v: Any) -> Any:
-    if isinstance(v, list):
-        return tuple(_t(x) for x in v)
-    return v
-
-
 def encode_schema(s: Schema) -> bytes:
     body = [
         _VERSION,
@@ -41,7 +36,8 @@ def encode_schema(s: Schema) -> bytes:
         [astuple(u) for u in s.types],
         [astuple(i) for i in s.indexes],
     ]
-    return msgpack.packb(body, use_bin_type=True, default=_default)
+    data: bytes = msgpack.packb(body, use_bin_type=True, default=_default)
+    return data
 
 
 def decode_schema(data: bytes) -> Schema:
@@ -50,12 +46,12 @@ def decode_schema(data: bytes) -> Schema:
             data, raw=False, ext_hook=_ext, strict_map_key=False)
         assert v == _VERSION
         schema = Schema(
-            keyspaces=tuple(KeyspaceDef(k[0], _t(k[1]), k[2]) for k in ks),
+            keyspaces=tuple(KeyspaceDef(k[0], tupled(k[1]), k[2]) for k in ks),
             tables=tuple(
-                TableDef(t[0], t[1], t[2], tuple(ColumnDef(*c) for c in t[3]), _t(t[4]))
+                TableDef(t[0], t[1], t[2], tuple(ColumnDef(*c) for c in t[3]), tupled(t[4]))
                 for t in tables),
-            types=tuple(UserType(u[0], u[1], _t(u[2]), _t(u[3])) for u in types),
-            indexes=tuple(IndexDef(i[0], i[1], i[2], i[3], _t(i[4])) for i in indexes),
+            types=tuple(UserType(u[0], u[1], tupled(u[2]), tupled(u[3])) for u in types),
+            indexes=tuple(IndexDef(i[0], i[1], i[2], i[3], tupled(i[4])) for i in indexes),
         )
     except (ValueError, TypeError, IndexError, AssertionError, msgpack.UnpackException) as e:
         raise RemoteProtocolError(f"undecodable schema: {e}") from e

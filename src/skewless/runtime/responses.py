@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from skewless.cql import protocol as p
 from skewless.cql import protocol_responses as r
 from skewless.cql import results
@@ -70,6 +68,3 @@ def event_frame(e: ClusterEvent) -> r.Event:
     if e.kind == "TOPOLOGY_CHANGE":
         return r.TopologyChangeEvent(e.change, e.address, e.port)  # type: ignore[arg-type]
     return r.StatusChangeEvent(e.change, e.address, e.port)  # type: ignore[arg-type]
-
-
-__all__ = ["event_frame", "request_to_call", "response_for", "uuid"]

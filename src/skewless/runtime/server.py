@@ -32,6 +32,7 @@ from skewless.config import NodeConfig
 from skewless.cql import protocol as proto
 from skewless.cql import protocol_responses as rr
 from skewless.cql.connection import ProtocolViolation, RequestReceived, ServerConnection
+from skewless.cql.results import SetKeyspace
 from skewless.errors import Overloaded
 from skewless.node import messages
 from skewless.node.effects import ClusterEvent, Ready, Reply
@@ -204,7 +205,6 @@ class NodeServer:
         if conn is None:
             return
         conn.inflight -= 1
-        from skewless.cql.results import SetKeyspace
         if isinstance(r.body, SetKeyspace):
             conn.keyspace = r.body.keyspace
         data = conn.protocol.send_response(
