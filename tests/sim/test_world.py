@@ -80,3 +80,31 @@ def test_seed000_in_simulation() -> None:
         rows = out[-1]
         status = rows.rows[0][0]  # type: ignore[attr-defined]
         assert (status == b"created") == expect_lost, (policy, status)
+
+
+def test_batch_statement_timestamps() -> None:
+    """A statement's own USING TIMESTAMP applies to it alone; the rest share one timestamp."""
+    w = World(11, n_nodes=3)
+    assert w.stabilize()
+    out: list[object] = []
+
+    def q(text: str) -> None:
+        w.client_query("127.0.0.1", 1, text, QUORUM, lambda r: out.append(r.body))
+        w.run_for(200 * 10**6)
+
+    q("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
+      "'replication_factor': 3}")
+    q("CREATE TABLE ks.kv (k int PRIMARY KEY, v int)")
+    q("BEGIN BATCH INSERT INTO ks.kv (k, v) VALUES (1, 1) USING TIMESTAMP 5; "
+      "INSERT INTO ks.kv (k, v) VALUES (2, 2); INSERT INTO ks.kv (k, v) VALUES (3, 3); "
+      "APPLY BATCH")
+    stamps = []
+    for k in (1, 2, 3):
+        q(f"SELECT writetime(v) FROM ks.kv WHERE k = {k}")
+        stamps.append(int.from_bytes(out[-1].rows[0][0], "big", signed=True))  # type: ignore[attr-defined]
+    assert stamps[0] == 5
+    assert stamps[1] == stamps[2] > 5
+    q("BEGIN BATCH USING TIMESTAMP 7 INSERT INTO ks.kv (k, v) VALUES (1, 1) USING TIMESTAMP 5; "
+      "APPLY BATCH")
+    assert isinstance(out[-1], CqlError)
+    assert "either on BATCH or individual statements" in str(out[-1])

@@ -9,10 +9,10 @@ errors) or starts coordinator work on the ``Node`` (``write``/``read``) with a c
 answers when the work completes. Every answer is a ``Reply`` put in the node's Ready batch; a
 request gets exactly one.
 
-Write timestamps, in order of precedence: ``USING TIMESTAMP``; the timestamp the client sent in
-the request (the drivers' default client-side timestamps); otherwise one issued by the node's
-timestamp source (``hlc`` or ``wallclock``: see ``skewless.clock``). A BATCH uses one timestamp
-for all its statements.
+Write timestamps, in order of precedence: the statement's ``USING TIMESTAMP``; the BATCH's;
+the timestamp the client sent in the request (the drivers' default client-side timestamps);
+otherwise one issued by the node's timestamp source (``hlc`` or ``wallclock``: see
+``skewless.clock``). The statements of a BATCH without their own share one timestamp.
 
 Pure: time comes from the node's injected clock, randomness (uuid()) from the injected rng.
 """
@@ -229,15 +229,12 @@ class Executor:
 
     # ------------------------------------------------------------------ writes
 
-    def _timestamp(self, stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
-                   values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
-                   batch: ast.Batch | None) -> int:
+    def _default_timestamp(self, batch: ast.Batch | None, values: tuple[Value, ...],
+                           params: Params, keyspace: str | None) -> int:
+        """The timestamp of every statement without its own USING TIMESTAMP: the batch's,
+        else the client's, else one from this node's timestamp source."""
         if batch is not None:
-            ts = dml.using_timestamp(batch, self._ctx(values[0], keyspace))
-            if ts is not None:
-                return ts
-        for stmt, vals in zip(stmts, values, strict=True):
-            ts = dml.using_timestamp(stmt, self._ctx(vals, keyspace))
+            ts = dml.using_timestamp(batch, self._ctx(values, keyspace))
             if ts is not None:
                 return ts
         if params.timestamp is not None:
@@ -251,15 +248,23 @@ class Executor:
         if len(stmts) > limits.cql_batch_statements_max:
             raise InvalidRequest(f"Batch with {len(stmts)} statements is too large")
         cl_mod.check_cl(params.consistency)
-        ts = self._timestamp(stmts, values, params, keyspace, batch)
         now_s = self.node.clock.real_time_us() // 1_000_000
+        default_ts: int | None = None
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
         for stmt, vals in zip(stmts, values, strict=True):
             ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
             if ks.name in SYSTEM_KEYSPACES:
                 raise InvalidRequest(f"{ks.name} keyspace is not user-modifiable")
-            ups = dml.build_mutations(stmt, table, self.node.schema, self._ctx(vals, keyspace),
-                                      ts, now_s)
+            ctx = self._ctx(vals, keyspace)
+            ts = dml.using_timestamp(stmt, ctx)
+            if ts is None:
+                if default_ts is None:
+                    default_ts = self._default_timestamp(batch, values[0], params, keyspace)
+                ts = default_ts
+            elif batch is not None and batch.using.timestamp is not None:
+                raise InvalidRequest(
+                    "Timestamp must be set either on BATCH or individual statements")
+            ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
         if not groups:
