@@ -5,26 +5,19 @@ Each has a one-line reason. Relationships between limits are asserted at import 
 """
 
 # --- CQL native protocol -------------------------------------------------------------
-cql_frame_bytes_max = 256 * 1024 * 1024  # the protocol's own ceiling (native_protocol_v4.spec)
 cql_frame_body_bytes_max = 16 * 1024 * 1024  # Cassandra's native_transport_max_frame_size default
 cql_streams_inflight_max = 1024  # per connection; beyond this we answer Overloaded
 cql_connections_max = 1024  # per node; a driver opens 1-2 per host, cqlsh 2
-cql_page_rows_default = 5000  # the drivers' default fetch_size
-cql_page_rows_max = 100_000  # bounds the memory of one page
+cql_page_rows_max = 100_000  # a larger fetch_size is served in pages of this many rows
 cql_batch_statements_max = 10_000  # bounds the memory of one BATCH
 cql_prepared_statements_max = 10_000  # prepared cache entries per node (LRU beyond)
-cql_batch_warn_bytes = 5 * 1024  # Cassandra's batch_size_warn_threshold (5 KiB)
-cql_batch_fail_bytes = 50 * 1024  # Cassandra's batch_size_fail_threshold (50 KiB)
 cql_ttl_s_max = 20 * 365 * 86400  # Cassandra's MAX_TTL (20 years); larger TTLs are refused
 cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recursion
 
 # --- Coordinator -----------------------------------------------------------------------
 write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)
 read_timeout_ms = 5000  # Cassandra's read_request_timeout (5 s)
-range_timeout_ms = 10000  # Cassandra's range_request_timeout (10 s)
-truncate_timeout_ms = 60000  # Cassandra's truncate_request_timeout (60 s)
 coordinator_requests_inflight_max = 4096  # per node; more are answered Overloaded
-scan_rows_per_replica_request_max = 1000  # one range-scan round trip per replica
 
 # --- Internode messaging -----------------------------------------------------------------
 internode_frame_bytes_max = 64 * 1024 * 1024  # one message; a mutation is bounded by the CQL frame
@@ -48,21 +41,21 @@ hint_replay_interval_ms = 1000  # how often a node looks for targets that came b
 
 # --- Storage -------------------------------------------------------------------------------
 commitlog_periodic_sync_ms = 10000  # Cassandra's commitlog_sync_period (10 s)
-commitlog_group_window_ms = 2  # batch mode: writes arriving within this share one fsync
 gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
+
+# --- Tools -------------------------------------------------------------------------------------
+bench_phase_s_max = 600  # a bench phase that has not finished by then reports what it did
 
 # --- Clocks --------------------------------------------------------------------------------
 clock_offset_ms_max_option = 24 * 3600 * 1000  # --clock-offset-ms beyond a day is a typo
 
-assert write_timeout_ms < read_timeout_ms <= range_timeout_ms
+assert write_timeout_ms < read_timeout_ms
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
 assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
-assert cql_page_rows_default <= cql_page_rows_max
-assert cql_batch_warn_bytes < cql_batch_fail_bytes
 
 # --- Local clusters, node options and internode details (runtime, cli) ----------------------
 internode_handshake_bytes_max = 4096  # the first frame only names a version, an id and an address
-internode_message_expiry_ms = 60000  # a queued message older than truncate_timeout is useless
+internode_message_expiry_ms = 60000  # a message queued a minute outlived every request timeout
 cluster_start_wait_ms = 60000  # `skewless cluster start` gives every node a minute to accept CQL
 cluster_stop_grace_ms = 10000  # SIGTERM, then SIGKILL if the node is still there after this
 clock_drift_ppm_max_option = 100000  # --clock-drift-ppm beyond 10 % is a typo

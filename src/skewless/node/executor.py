@@ -293,7 +293,9 @@ class Executor:
         cl_mod.check_cl(params.consistency)
         ctx = self._ctx(values, keyspace)
         state = paging.decode_paging_state(params.paging_state) if params.paging_state else None
-        page_size = params.page_size if params.page_size and params.page_size > 0 else None
+        page_size = None
+        if params.page_size is not None and params.page_size > 0:
+            page_size = min(params.page_size, limits.cql_page_rows_max)
         plan = select.plan_select(stmt, table, self.node.schema, ctx, paging=state,
                                   page_size=page_size)
         self._read_plan(conn, stream, ks, plan, params)

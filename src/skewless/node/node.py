@@ -73,7 +73,7 @@ class Node:
         self._next_req_id = 1
         self.ops: dict[int, WriteOp | ReadOp] = {}
         self.repairs: dict[int, ReadOp] = {}
-        self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline
+        self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline_ns
         self.host_id, tokens, generation = self._identity()
         self.ts = TimestampSource(config.timestamp_policy)
         self.schema, self.schema_ts_us = self._load_schema()
@@ -125,8 +125,8 @@ class Node:
         push = SchemaPush(self.schema_ts_us, encode_schema(schema))
         for addr in self.membership.gossip_targets():
             self.send(addr, push)
-        deadline = self.clock.monotonic_ns() + limits.schema_agreement_wait_ms * 1_000_000
-        self.schema_waiters.append((str(self.schema.version), deadline, done))
+        deadline_ns = self.clock.monotonic_ns() + limits.schema_agreement_wait_ms * 1_000_000
+        self.schema_waiters.append((str(self.schema.version), deadline_ns, done))
         self._check_schema_waiters()
 
     def _check_schema_waiters(self) -> None:
@@ -135,11 +135,11 @@ class Node:
         now_ns = self.clock.monotonic_ns()
         alive = [p.state for p in self.membership.peers.values() if p.up]
         keep = []
-        for version, deadline, done in self.schema_waiters:
-            if now_ns >= deadline or all(s.schema_version == version for s in alive):
+        for version, deadline_ns, done in self.schema_waiters:
+            if now_ns >= deadline_ns or all(s.schema_version == version for s in alive):
                 done()
             else:
-                keep.append((version, deadline, done))
+                keep.append((version, deadline_ns, done))
         self.schema_waiters = keep
 
     def _adopt_schema(self, schema: Schema, ts_us: int) -> None:
@@ -390,8 +390,8 @@ class Node:
             for hint_id, _created, payload in self.storage.hints(
                     target, limits.hint_replay_batch_max):
                 rid = self.new_req_id()
-                deadline = now_ns + limits.write_timeout_ms * 1_000_000
-                self.hint_replays[rid] = (target, hint_id, deadline)
+                deadline_ns = now_ns + limits.write_timeout_ms * 1_000_000
+                self.hint_replays[rid] = (target, hint_id, deadline_ns)
                 self.send(target, MutationRequest(rid, payload, True))
 
     # ------------------------------------------------------------------ coordinator: reads
@@ -411,7 +411,7 @@ class Node:
         req_id = self.new_req_id()
         req = ReadRequest(req_id, request.table, request.key, request.slices, request.reverse,
                           request.row_limit, False)
-        deadline = self.clock.monotonic_ns() + limits.read_timeout_ms * 1_000_000
+        deadline_ns = self.clock.monotonic_ns() + limits.read_timeout_ms * 1_000_000
 
         def finished(error: CqlError | None, data: PartitionUpdate | None) -> None:
             self.ops.pop(req_id, None)
@@ -419,7 +419,7 @@ class Node:
                 self.ts.observe(max_timestamp(data))
             done(error, data)
 
-        op = ReadOp(req_id, req, tuple(targets), len(targets), deadline, cl,
+        op = ReadOp(req_id, req, tuple(targets), len(targets), deadline_ns, cl,
                     self.new_req_id, finished)
         self.ops[req_id] = op
         self._dispatch_read(op, op.first_sends())

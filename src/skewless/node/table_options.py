@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from skewless import errors
+from skewless import errors, limits
 from skewless.cql import ast
 
 Pairs = tuple[tuple[str, str], ...]
@@ -37,7 +37,7 @@ DEFAULTS: dict[str, object] = {
     "crc_check_chance": 1.0,
     "default_time_to_live": 0,
     "extensions": (),
-    "gc_grace_seconds": 864000,
+    "gc_grace_seconds": limits.gc_grace_seconds_default,
     "incremental_backups": True,
     "max_index_interval": 2048,
     "memtable": "default",
