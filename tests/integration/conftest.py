@@ -66,7 +66,10 @@ def cluster_factory(tmp_path: Path) -> Iterator[object]:
              env: Sequence[dict[str, str]] | None = None) -> LocalCluster:
         c = LocalCluster(tmp_path, n, extra, env)
         made.append(c)
-        c.wait_gossip(n)
+        # Every node must see every other before a driver connects: the driver keeps only the
+        # hosts its control node lists, and that may be any node.
+        for node in c.nodes:
+            c.wait_gossip(n, via=node.address)
         return c
 
     yield make
