@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,8 +13,11 @@ from cassandra.policies import RoundRobinPolicy, WhiteListRoundRobinPolicy
 
 from skewless.runtime.cluster import NodeProcess, start_local_cluster, stop_nodes
 
-CQL_PORT = 19042  # not 9042: a developer's own cluster may be running
-INTERNODE_PORT = 17000
+# Not 9042/7000: a developer's own cluster may be running. SKEWLESS_TEST_PORT_OFFSET moves both,
+# so that two checkouts can run their integration tests side by side on one machine.
+PORT_OFFSET = int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+CQL_PORT = 19042 + PORT_OFFSET
+INTERNODE_PORT = 17000 + PORT_OFFSET
 
 
 class LocalCluster:
