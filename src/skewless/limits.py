@@ -48,6 +48,9 @@ bench_phase_s_max = 600  # a bench phase that has not finished by then reports w
 
 # --- Clocks --------------------------------------------------------------------------------
 clock_offset_ms_max_option = 24 * 3600 * 1000  # --clock-offset-ms beyond a day is a typo
+clock_samples_per_peer_max = 64  # ping/pong samples kept per peer (the best round trip wins)
+clock_sample_window_ms = 30000  # older samples no longer describe a peer's clock
+clock_drift_ppm_max = 200  # two quartz clocks drift apart by at most this (error bound growth)
 
 assert write_timeout_ms < read_timeout_ms
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max

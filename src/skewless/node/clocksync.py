@@ -1,0 +1,157 @@
+"""Cluster time: measuring peers' clocks and agreeing on one time by interval intersection.
+
+Theory of operation
+-------------------
+**Measuring one peer.** A node pings a peer with its own real time ``t1``; the peer answers with
+``t1`` echoed, its receive time ``t2`` and its send time ``t3``; the node notes ``t4`` on
+receipt. With ``t4`` derived from ``t1`` plus the *monotonic* time that elapsed (so a step of
+the local wall clock in between cannot fake a round trip), the peer's clock minus ours is::
+
+    offset = ((t2 - t1) + (t3 - t4)) / 2        round trip = (t4 - t1) - (t3 - t2)
+
+and the true offset lies within ``offset +- round_trip / 2`` whatever the split of the round
+trip between the two directions (NTP's reasoning). ``PeerClock`` keeps the samples of a recent
+window and uses the one with the smallest round trip, its error bound widened by the drift two
+clocks may accumulate since it was taken (``clock_drift_ppm_max``).
+
+**Agreeing (Marzullo).** Each measured peer gives an interval ``[offset - error, offset +
+error]`` that holds the peer's clock relative to ours; our own clock is the interval ``[0, 0]``.
+``smallest_interval`` finds the interval where the most sources agree (the smallest among ties),
+as NTP and TigerBeetle do. If those sources are a majority of the cluster, cluster time is our
+clock plus the interval's midpoint: a node whose clock is 200 ms slow finds its two peers
+agreeing at +200 ms and corrects by +200 ms, while its peers find the slow node alone and keep
+their own time. Without a majority there is no agreement.
+
+This module is pure: times are passed in (``real_us``: wall clock, µs; ``mono_ns``: monotonic).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from skewless import limits
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One ping/pong exchange: the peer's clock minus ours, and the exchange's round trip."""
+
+    offset_us: float
+    round_trip_us: int
+    taken_mono_ns: int
+
+
+def measure(t1_real_us: int, t2_peer_us: int, t3_peer_us: int, elapsed_mono_ns: int,
+            taken_mono_ns: int) -> Sample | None:
+    """A sample from the four timestamps of one exchange (``t4 = t1 + elapsed``).
+
+    ``None`` when the exchange is impossible (the peer claims to have held the ping longer than
+    the whole round trip): a broken peer clock or a reordered message, not a measurement."""
+    assert elapsed_mono_ns >= 0, elapsed_mono_ns
+    t4_real_us = t1_real_us + elapsed_mono_ns // 1000
+    held_us = t3_peer_us - t2_peer_us
+    round_trip_us = (t4_real_us - t1_real_us) - held_us
+    if held_us < 0 or round_trip_us < 0:
+        return None
+    offset_us = ((t2_peer_us - t1_real_us) + (t3_peer_us - t4_real_us)) / 2
+    return Sample(offset_us, round_trip_us, taken_mono_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A peer clock relative to ours, ``[lower_us, upper_us]``."""
+
+    lower_us: float
+    upper_us: float
+
+    @property
+    def midpoint_us(self) -> float:
+        return (self.lower_us + self.upper_us) / 2
+
+    @property
+    def error_us(self) -> float:
+        return (self.upper_us - self.lower_us) / 2
+
+
+class PeerClock:
+    """The recent samples of one peer's clock, bounded in count and age."""
+
+    def __init__(self) -> None:
+        self.samples: deque[Sample] = deque(maxlen=limits.clock_samples_per_peer_max)
+
+    def add(self, sample: Sample) -> None:
+        self.samples.append(sample)
+
+    def best(self, now_mono_ns: int) -> Interval | None:
+        """The interval from the sample with the smallest error bound now, or None if every
+        sample is older than the window."""
+        window_ns = limits.clock_sample_window_ms * 1_000_000
+        best: Interval | None = None
+        for s in self.samples:
+            age_ns = now_mono_ns - s.taken_mono_ns
+            assert age_ns >= 0, age_ns
+            if age_ns > window_ns:
+                continue
+            drift_us = age_ns / 1000 * limits.clock_drift_ppm_max / 1_000_000
+            error_us = s.round_trip_us / 2 + drift_us
+            if best is None or error_us < best.error_us:
+                best = Interval(s.offset_us - error_us, s.offset_us + error_us)
+        return best
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """The interval most sources agree on, and how many do."""
+
+    interval: Interval
+    sources_true: int
+    sources_false: int
+
+
+def smallest_interval(intervals: Sequence[Interval]) -> Agreement:
+    """Marzullo's algorithm: the smallest interval consistent with the most sources."""
+    assert intervals, "at least our own clock is a source"
+    edges: list[tuple[float, int]] = []
+    for iv in intervals:
+        assert iv.lower_us <= iv.upper_us, iv
+        edges.append((iv.lower_us, -1))  # opening edges sort first at equal offsets
+        edges.append((iv.upper_us, +1))
+    edges.sort()
+    best_count = 0
+    best = Interval(0.0, 0.0)
+    count = 0
+    for i, (offset, kind) in enumerate(edges):
+        count -= kind
+        if kind == -1 and count >= best_count:
+            upper = edges[i + 1][0]  # the next edge closes this region
+            if count > best_count or upper - offset < best.upper_us - best.lower_us:
+                best_count, best = count, Interval(offset, upper)
+    assert 1 <= best_count <= len(intervals)
+    return Agreement(best, best_count, len(intervals) - best_count)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterTime:
+    """A node's view of cluster time: what to add to its own clock, and whether to trust it."""
+
+    offset_us: float  # cluster time minus this node's clock
+    uncertainty_us: float  # half the width of the agreed interval
+    sources_true: int
+    sources_total: int
+    agreed: bool  # a majority of the cluster's nodes agree
+
+    @property
+    def correction_us(self) -> int:
+        return round(self.offset_us) if self.agreed else 0
+
+
+def cluster_time(peers: Iterable[Interval | None], cluster_size: int) -> ClusterTime:
+    """Agree on cluster time from the peers' current intervals (None: no recent sample)."""
+    assert cluster_size >= 1
+    intervals = [Interval(0.0, 0.0)] + [iv for iv in peers if iv is not None]
+    a = smallest_interval(intervals)
+    agreed = a.sources_true > cluster_size // 2
+    return ClusterTime(a.interval.midpoint_us, a.interval.error_us, a.sources_true,
+                       len(intervals), agreed)

@@ -1,0 +1,92 @@
+"""Clock measurement and Marzullo agreement (pure)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skewless import limits
+from skewless.node.clocksync import (
+    Interval,
+    PeerClock,
+    Sample,
+    cluster_time,
+    measure,
+    smallest_interval,
+)
+
+
+def test_measure_symmetric_exchange() -> None:
+    # Peer 200 ms ahead; 1 ms each way; the peer holds the ping 100 µs.
+    t1 = 1_000_000_000
+    t2 = t1 + 1000 + 200_000
+    t3 = t2 + 100
+    s = measure(t1, t2, t3, elapsed_mono_ns=2100 * 1000, taken_mono_ns=5)
+    assert s is not None
+    assert s.offset_us == 200_000
+    assert s.round_trip_us == 2000
+
+
+@given(offset=st.integers(-10**7, 10**7), out_us=st.integers(0, 50_000),
+       back_us=st.integers(0, 50_000), held_us=st.integers(0, 5000))
+def test_true_offset_within_error_bound(offset: int, out_us: int, back_us: int,
+                                        held_us: int) -> None:
+    t1 = 10**12
+    t2 = t1 + out_us + offset
+    t3 = t2 + held_us
+    s = measure(t1, t2, t3, (out_us + held_us + back_us) * 1000, 0)
+    assert s is not None
+    assert abs(s.offset_us - offset) <= s.round_trip_us / 2
+
+
+def test_impossible_exchange_is_not_a_sample() -> None:
+    assert measure(0, 100, 50, 1000, 0) is None  # peer sent before it received
+    assert measure(0, 100, 5100, 1000_000, 0) is None  # held 5 ms of a 1 ms round trip
+
+
+def test_peer_clock_prefers_smallest_round_trip_and_forgets_old_samples() -> None:
+    pc = PeerClock()
+    window_ns = limits.clock_sample_window_ms * 1_000_000
+    for rtt_us, offset in ((9000, 50.0), (1000, 70.0), (5000, 60.0)):
+        pc.add(Sample(offset, rtt_us, 0))
+    best = pc.best(0)
+    assert best is not None and best.midpoint_us == 70.0 and best.error_us == 500
+    later = pc.best(window_ns)
+    assert later is not None and later.error_us > 500  # drift widens an aging sample
+    assert pc.best(window_ns + 1) is None
+
+
+def test_marzullo_majority_and_smallest() -> None:
+    a = smallest_interval([Interval(8, 12), Interval(11, 13), Interval(10, 12)])
+    assert (a.interval.lower_us, a.interval.upper_us) == (11, 12)
+    assert (a.sources_true, a.sources_false) == (3, 0)
+    a = smallest_interval([Interval(8, 9), Interval(10, 12), Interval(11, 13)])
+    assert (a.interval.lower_us, a.interval.upper_us, a.sources_true) == (11, 12, 2)
+
+
+def test_slow_node_corrects_and_healthy_nodes_keep_their_time() -> None:
+    # Node 2 is 200 ms slow: its peers read +200 ms; each healthy node reads -200 ms for it.
+    slow = cluster_time([Interval(199_000, 201_000), Interval(199_500, 200_500)], 3)
+    assert slow.agreed and slow.correction_us == 200_000 and slow.sources_true == 2
+    healthy = cluster_time([Interval(-201_000, -199_000), Interval(-500, 500)], 3)
+    assert healthy.agreed and healthy.correction_us == 0
+
+
+def test_no_majority_no_agreement() -> None:
+    ct = cluster_time([Interval(1_000_000, 1_001_000), Interval(-2_000_000, -1_999_000)], 3)
+    assert not ct.agreed and ct.correction_us == 0
+    assert cluster_time([], 1).agreed  # a single node is its own majority
+
+
+@given(st.lists(st.tuples(st.integers(-10**6, 10**6), st.integers(0, 10**5)), min_size=1,
+                max_size=9))
+def test_agreement_is_inside_every_agreeing_interval(raw: list[tuple[int, int]]) -> None:
+    ivs = [Interval(m - e, m + e) for m, e in raw]
+    a = smallest_interval(ivs)
+    inside = [iv for iv in ivs
+              if iv.lower_us <= a.interval.lower_us and a.interval.upper_us <= iv.upper_us]
+    assert len(inside) == a.sources_true
+    # No point is covered by more intervals than the answer claims.
+    for iv in ivs:
+        for x in (iv.lower_us, iv.upper_us):
+            assert sum(1 for j in ivs if j.lower_us <= x <= j.upper_us) <= a.sources_true
