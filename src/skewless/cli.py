@@ -40,6 +40,8 @@ _NODE_OPTION_TO_FIELD = {
     "timestamp_policy": "timestamp_policy",
     "clock_offset_ms": "clock_offset_ms",
     "clock_drift_ppm": "clock_drift_ppm",
+    "clock_alarm_ms": "clock_alarm_ms",
+    "max_offset_ms": "max_offset_ms",
     "commitlog_sync": "commitlog_sync",
     "commitlog_periodic_ms": "commitlog_periodic_ms",
     "max_hint_window_ms": "max_hint_window_ms",
@@ -78,6 +80,12 @@ def main() -> None:
               help="Shift this node's real-time clock (skew experiments).")
 @click.option("--clock-drift-ppm", type=float, default=0.0, show_default=True,
               help="Make this node's real-time clock run fast (+) or slow (-).")
+@click.option("--clock-alarm-ms", type=float, default=50.0, show_default=True,
+              help="Alarm when this node's clock is further than this from cluster time.")
+@click.option("--max-offset-ms", type=float, default=500.0, show_default=True,
+              help="A clock further than this from cluster time is out of bounds.")
+@click.option("--no-clock-compensation", is_flag=True, default=False,
+              help="Test only: stamp with the raw clock instead of cluster time.")
 @click.option("--commitlog-sync", type=click.Choice(COMMITLOG_SYNCS), default="batch",
               show_default=True)
 @click.option("--commitlog-periodic-ms", type=int, default=limits.commitlog_periodic_sync_ms,
@@ -91,7 +99,8 @@ def main() -> None:
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="INFO",
               show_default=True)
 @click.pass_context
-def node(ctx: click.Context, /, config_file: str | None, no_hints: bool, **options: Any) -> None:
+def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
+         no_clock_compensation: bool, **options: Any) -> None:
     """Run one node in the foreground until SIGINT or SIGTERM."""
     file_values: dict[str, Any] = {}
     if config_file is not None:
@@ -107,6 +116,8 @@ def node(ctx: click.Context, /, config_file: str | None, no_hints: bool, **optio
             overrides[field] = options[option]
     if no_hints:
         overrides["hinted_handoff_enabled"] = False
+    if no_clock_compensation:
+        overrides["clock_compensation"] = False
     try:
         config = build_config(file_values, overrides)
     except ValueError as e:
@@ -313,6 +324,7 @@ def status_cells(row: Any) -> list[str]:
     up = getattr(row, "up", None)
     owns = getattr(row, "owns", None)
     offset = getattr(row, "clock_offset_ms", None)
+    alarm = " ALARM" if getattr(row, "clock_alarm", False) else ""
     tokens = getattr(row, "tokens", None)
     return [
         "UN" if up else "DN",
@@ -323,7 +335,7 @@ def status_cells(row: Any) -> list[str]:
         str(getattr(row, "host_id", "?")),
         str(getattr(row, "rack", "?")),
         str(getattr(row, "dc", "?")),
-        "?" if offset is None else f"{offset:+.1f} ms",
+        "?" if offset is None else f"{offset:+.1f} ms{alarm}",
     ]
 
 

@@ -38,6 +38,9 @@ class NodeConfig:
     timestamp_policy: TimestampPolicy = "hlc"
     clock_offset_ms: float = 0.0  # added to this node's real-time clock (skew experiments)
     clock_drift_ppm: float = 0.0  # this node's real-time clock runs fast (+) or slow (-)
+    clock_alarm_ms: float = 50.0  # alarm when this clock is further than this from cluster time
+    max_offset_ms: float = 500.0  # beyond this from cluster time a clock is out of bounds
+    clock_compensation: bool = True  # stamp with cluster time (raw clock + measured offset)
     commitlog_sync: CommitlogSync = "batch"
     commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
     hinted_handoff_enabled: bool = True
@@ -71,6 +74,14 @@ class NodeConfig:
             )
         _check_number("clock_offset_ms", self.clock_offset_ms, limits.clock_offset_ms_max_option)
         _check_number("clock_drift_ppm", self.clock_drift_ppm, limits.clock_drift_ppm_max_option)
+        _check_number("max_offset_ms", self.max_offset_ms, limits.clock_offset_ms_max_option)
+        _check_number("clock_alarm_ms", self.clock_alarm_ms, limits.clock_offset_ms_max_option)
+        if not 0 < self.clock_alarm_ms <= self.max_offset_ms:
+            raise ValueError(f"clock_alarm_ms: must be > 0 and <= max_offset_ms "
+                             f"({self.max_offset_ms:g}), got {self.clock_alarm_ms:g}")
+        if not isinstance(self.clock_compensation, bool):
+            raise ValueError(f"clock_compensation: must be true or false, "
+                             f"got {self.clock_compensation!r}")
         if self.commitlog_sync not in COMMITLOG_SYNCS:
             raise ValueError(
                 f"commitlog_sync: must be one of {', '.join(COMMITLOG_SYNCS)}, "
@@ -147,7 +158,8 @@ def normalize_options(values: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"unknown option {raw_name!r} (known: {known})")
         if name == "seeds":
             value = parse_seeds(value)
-        elif name in ("clock_offset_ms", "clock_drift_ppm") and isinstance(value, int):
+        elif name in ("clock_offset_ms", "clock_drift_ppm", "clock_alarm_ms",
+                      "max_offset_ms") and isinstance(value, int):
             if not isinstance(value, bool):
                 value = float(value)
         elif name == "data_dir" and isinstance(value, Path):

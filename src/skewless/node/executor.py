@@ -131,7 +131,7 @@ class Executor:
         self.node.reply(Reply(conn, stream, body, warnings))
 
     def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
-        now_us = self.node.clock.real_time_us()
+        now_us = self.node.physical_us()
         return EvalContext(now_us, self.rng.randbytes, tuple(values), keyspace,
                            node_id=self.node.host_id.int & (2**48 - 1),
                            clock_seq=(self.node.host_id.int >> 48) & 0x3FFF)
@@ -169,18 +169,27 @@ class Executor:
 
     def system_context(self) -> SystemContext:
         node = self.node
+        now_ns = node.clock.monotonic_ns()
+        alarm_us = node.config.clock_alarm_ms * 1000
         peers = []
         for addr, p in sorted(node.membership.peers.items()):
             s = p.state
+            offset = node.clocks.peer_offset_us(addr, now_ns)
+            peer_error = node.clocks.peer_error_us(addr, now_ns)
             peers.append(NodeInfo(
                 host_id=uuid.UUID(s.host_id), address=addr, cql_port=s.cql_port,
                 internode_port=node.config.internode_port, dc=s.dc, rack=s.rack,
                 tokens=s.tokens, schema_version=uuid.UUID(s.schema_version),
-                up=p.up, load_bytes=s.load_bytes))
+                up=p.up, load_bytes=s.load_bytes,
+                clock_offset_us=round(offset or 0), clock_uncertainty_us=round(peer_error or 0),
+                clock_alarm=offset is not None and abs(offset) > alarm_us))
         local_hb = node.membership.local
+        view = node.clocks.view()
         local = NodeInfo(node.host_id, node.address, node.config.cql_port,
                          node.config.internode_port, node.config.dc, node.config.rack,
-                         local_hb.tokens, node.schema.version, load_bytes=local_hb.load_bytes)
+                         local_hb.tokens, node.schema.version, load_bytes=local_hb.load_bytes,
+                         clock_offset_us=round(view.offset_us),
+                         clock_uncertainty_us=round(view.uncertainty_us), clock_alarm=view.alarm)
         own = node.membership.ring().primary_ownership()
         ownership = {local.host_id: own.get(local.address, 0.0)}
         ownership.update({p.host_id: own.get(p.address, 0.0) for p in peers})
@@ -239,7 +248,7 @@ class Executor:
                 return ts
         if params.timestamp is not None:
             return params.timestamp
-        return self.node.ts.next(self.node.clock.real_time_us())
+        return self.node.ts.next(self.node.physical_us())
 
     def _write(self, conn: int, stream: int,
                stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
@@ -248,7 +257,7 @@ class Executor:
         if len(stmts) > limits.cql_batch_statements_max:
             raise InvalidRequest(f"Batch with {len(stmts)} statements is too large")
         cl_mod.check_cl(params.consistency)
-        now_s = self.node.clock.real_time_us() // 1_000_000
+        now_s = self.node.physical_us() // 1_000_000
         default_ts: int | None = None
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
         for stmt, vals in zip(stmts, values, strict=True):
@@ -333,7 +342,7 @@ class Executor:
         return RowsResult(plan.columns, page.rows, state)
 
     def _now_s(self) -> int:
-        return self.node.clock.real_time_us() // 1_000_000
+        return self.node.physical_us() // 1_000_000
 
     # ------------------------------------------------------------------ prepare and batch
 

@@ -23,5 +23,7 @@ class NodeInfo:
     schema_version: uuid.UUID
     release_version: str = RELEASE_VERSION
     up: bool = True
-    clock_offset_us: int = 0  # measured offset of this node's clock from the cluster (issue 4)
+    clock_offset_us: int = 0  # this node's clock minus cluster time, as the answering node sees it
+    clock_uncertainty_us: int = 0  # error bound of that measurement
+    clock_alarm: bool = False  # offset beyond clock_alarm_ms, or no agreement on cluster time
     load_bytes: int = 0

@@ -90,6 +90,23 @@ class SchemaPush:
     schema: bytes  # node.schema_codec.encode_schema
 
 
+@dataclass(frozen=True, slots=True)
+class ClockPing:
+    """Clock measurement: our raw real time and monotonic time, echoed by the pong."""
+
+    KIND: ClassVar[int] = 15
+    t1_real_us: int
+    t1_mono_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClockPong:
+    KIND: ClassVar[int] = 16
+    t1_real_us: int
+    t1_mono_ns: int
+    t2_real_us: int  # the answering node's raw real time when it answered
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -98,11 +115,15 @@ Message = (
     | ReadResponse
     | SchemaPull
     | SchemaPush
+    | ClockPing
+    | ClockPong
 )
+
+
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-              SchemaPull, SchemaPush)
+              SchemaPull, SchemaPush, ClockPing, ClockPong)
 }
 
 

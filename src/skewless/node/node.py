@@ -32,10 +32,13 @@ from skewless.clock import Clock, TimestampSource
 from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, RemoteProtocolError, Unavailable
 from skewless.node import consistency as cl_mod
+from skewless.node.clockwatch import ClockWatch
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.membership import Change, Membership
 from skewless.node.messages import (
+    ClockPing,
+    ClockPong,
     Envelope,
     Heartbeat,
     Message,
@@ -76,6 +79,9 @@ class Node:
         self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline_ns
         self.host_id, tokens, generation = self._identity()
         self.ts = TimestampSource(config.timestamp_policy)
+        # Under `wallclock` (Cassandra's behaviour) nodes stamp with their raw clocks.
+        self.clocks = ClockWatch(config.clock_alarm_ms, config.max_offset_ms,
+                                 config.clock_compensation and config.timestamp_policy == "hlc")
         self.schema, self.schema_ts_us = self._load_schema()
         self.beat = 0
         self.membership = Membership(self._heartbeat(tokens, generation), config.seeds)
@@ -120,7 +126,7 @@ class Node:
         to any node right after the DDL's answer sees the new schema."""
         # Above the current schema's stamp whatever this node's clock says (under wallclock a
         # slow node would otherwise stamp its DDL below the last one, and peers would drop it).
-        self.schema_ts_us = max(self.ts.next(self.clock.real_time_us()), self.schema_ts_us + 1)
+        self.schema_ts_us = max(self.ts.next(self.physical_us()), self.schema_ts_us + 1)
         self._adopt_schema(schema, self.schema_ts_us)
         push = SchemaPush(self.schema_ts_us, encode_schema(schema))
         for addr in self.membership.gossip_targets():
@@ -159,8 +165,13 @@ class Node:
 
     def send(self, address: str, message: Message) -> None:
         assert address != self.address
-        env = Envelope(self.ts.peek(self.clock.real_time_us()), message)
+        env = Envelope(self.ts.peek(self.physical_us()), message)
         self.ready.sends.append((address, env))
+
+    def physical_us(self) -> int:
+        """Cluster time: the raw real-time clock corrected by its measured offset (see
+        ``node.clockwatch``). What feeds the timestamp source and TTL expiry."""
+        return self.clock.real_time_us() + self.clocks.correction_us()
 
     def reply(self, reply: Reply) -> None:
         self.ready.replies.append(reply)
@@ -197,6 +208,10 @@ class Node:
             if m.schema_ts_us > self.schema_ts_us:
                 self._adopt_schema(decode_schema(m.schema), m.schema_ts_us)
                 self._gossip()  # tell everyone at once: the DDL's coordinator is waiting
+        elif isinstance(m, ClockPing):
+            self.send(sender, self.clocks.pong(m, self.clock.real_time_us()))
+        elif isinstance(m, ClockPong):
+            self.clocks.on_pong(sender, m, self.clock.monotonic_ns())
 
     def tick(self) -> None:
         now_ns = self.clock.monotonic_ns()
@@ -207,6 +222,7 @@ class Node:
         if now_ns - self._last_gossip_ns >= limits.gossip_interval_ms * 1_000_000:
             self._last_gossip_ns = now_ns
             self._gossip()
+        self._watch_clocks(now_ns)
         if now_ns - self._last_hint_round_ns >= limits.hint_replay_interval_ms * 1_000_000:
             self._last_hint_round_ns = now_ns
             self._replay_hints(now_ns)
@@ -222,6 +238,21 @@ class Node:
         for addr in self.membership.gossip_targets():
             self.send(addr, hb)
 
+    def _watch_clocks(self, now_ns: int) -> None:
+        live = [a for a, p in self.membership.peers.items() if p.up]
+        if self.clocks.pings_due(now_ns):
+            ping = self.clocks.ping(self.clock.real_time_us(), now_ns)
+            for addr in live:
+                self.send(addr, ping)
+        before = self.clocks.view()
+        self.clocks.update(len(self.membership.peers) + 1, live, now_ns)
+        after = self.clocks.view()
+        if after.alarm != before.alarm or after.in_bounds != before.in_bounds:
+            log.warning("clock: offset from cluster time %+.1f ms (+-%.1f ms), %d of %d clocks "
+                        "agree, alarm %s, in bounds %s", after.offset_us / 1000,
+                        after.uncertainty_us / 1000, after.sources_true, after.sources_total,
+                        "ON" if after.alarm else "off", after.in_bounds)
+
     def _on_heartbeat(self, hb: Heartbeat) -> None:
         if hb.address == self.address:
             return
@@ -233,6 +264,8 @@ class Node:
 
     def _membership_event(self, change: Change) -> None:
         log.info("peer %s: %s", change.address, change.kind)
+        if change.kind == "RESTARTED":
+            self.clocks.forget(change.address)
         port = self.config.cql_port
         if change.kind == "NEW_NODE":
             self.event(ClusterEvent("TOPOLOGY_CHANGE", "NEW_NODE", change.address, port))
@@ -242,7 +275,7 @@ class Node:
     # ------------------------------------------------------------------ replica side
 
     def _now_s(self) -> int:
-        return self.clock.real_time_us() // 1_000_000
+        return self.physical_us() // 1_000_000
 
     def apply_local(self, update: PartitionUpdate) -> tuple[Shadowed, ...]:
         self.ts.observe(max_timestamp(update))
@@ -375,7 +408,7 @@ class Node:
             return
         if self.membership.down_for_ns(target, now_ns) > self.config.max_hint_window_ms * 10**6:
             return  # down longer than max_hint_window: repair must bring it back
-        if self.storage.add_hint(target, self.clock.real_time_us(), payload):
+        if self.storage.add_hint(target, self.physical_us(), payload):
             self.ready.must_sync = True
         else:
             log.warning("hint log for %s is full; dropping a hint", target)

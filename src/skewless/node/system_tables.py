@@ -103,7 +103,8 @@ _SYSTEM_TABLES: tuple[_Spec, ...] = (
     ("skewless_status", ("address",), (), (
         ("address", "inet"), ("up", "boolean"), ("dc", "text"), ("rack", "text"),
         ("load_bytes", "bigint"), ("owns", "double"), ("host_id", "uuid"),
-        ("clock_offset_ms", "double"), ("tokens", "int"))),
+        ("clock_offset_ms", "double"), ("tokens", "int"), ("clock_uncertainty_ms", "double"),
+        ("clock_alarm", "boolean"))),
 )
 
 _TRACES_TABLES: tuple[_Spec, ...] = (
@@ -254,6 +255,8 @@ def _status_rows(ctx: SystemContext) -> list[Row]:
         "owns": ctx.ownership.get(n.host_id),
         "host_id": n.host_id,
         "clock_offset_ms": n.clock_offset_us / 1000.0,
+        "clock_uncertainty_ms": n.clock_uncertainty_us / 1000.0,
+        "clock_alarm": n.clock_alarm,
         "tokens": len(n.tokens),
     } for n in (ctx.local, *ctx.peers)]
 

@@ -1,0 +1,112 @@
+"""A node's watch over clocks: ping peers, measure their offsets, agree on cluster time.
+
+Theory of operation
+-------------------
+Every ``clock_ping_interval_ms`` the node sends each live peer a ``ClockPing`` holding its raw
+real time and its monotonic time; the peer answers at once with a ``ClockPong`` that echoes
+both and adds its own raw real time. On the pong the node has the four timestamps of
+``clocksync.measure`` (receive and send at the peer coincide: the core answers in the same
+step) and files the sample under the peer.
+
+All measurements compare *raw* clocks (what the OS says, with no correction), so every node
+measures the same thing; ``ClusterTime`` then says what this node must add to its raw clock to
+read cluster time (``correction_us``), and ``offset_us`` (raw minus cluster time) is what
+operators see: -200 ms for a node whose clock is 200 ms slow. A node alarms when its offset
+exceeds ``alarm_ms``; it is *out of bounds* when no majority agrees on cluster time or when its
+offset exceeds ``max_offset_ms``: such a node must not stamp writes.
+
+Pure: every time is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from skewless import limits
+from skewless.node.clocksync import ClusterTime, PeerClock, cluster_time, measure
+from skewless.node.messages import ClockPing, ClockPong
+
+
+@dataclass(frozen=True, slots=True)
+class ClockView:
+    """What ``skewless status``/``skewless clocks`` show about one node's clock."""
+
+    offset_us: float  # this clock minus cluster time
+    uncertainty_us: float
+    sources_true: int
+    sources_total: int
+    agreed: bool
+    alarm: bool
+    in_bounds: bool
+
+
+class ClockWatch:
+    def __init__(self, alarm_ms: float, max_offset_ms: float, compensate: bool) -> None:
+        assert 0 < alarm_ms <= max_offset_ms, (alarm_ms, max_offset_ms)
+        self.alarm_ms = alarm_ms
+        self.max_offset_ms = max_offset_ms
+        self.compensate = compensate
+        self.peers: dict[str, PeerClock] = {}
+        self.current = ClusterTime(0.0, 0.0, 1, 1, True)
+        self._last_ping_ns = -(10**18)
+
+    # ------------------------------------------------------------------ messages
+
+    def pings_due(self, now_mono_ns: int) -> bool:
+        if now_mono_ns - self._last_ping_ns < limits.clock_ping_interval_ms * 1_000_000:
+            return False
+        self._last_ping_ns = now_mono_ns
+        return True
+
+    @staticmethod
+    def ping(raw_real_us: int, now_mono_ns: int) -> ClockPing:
+        return ClockPing(raw_real_us, now_mono_ns)
+
+    @staticmethod
+    def pong(m: ClockPing, raw_real_us: int) -> ClockPong:
+        return ClockPong(m.t1_real_us, m.t1_mono_ns, raw_real_us)
+
+    def on_pong(self, sender: str, m: ClockPong, now_mono_ns: int) -> None:
+        elapsed_ns = now_mono_ns - m.t1_mono_ns
+        if elapsed_ns < 0 or elapsed_ns > limits.clock_sample_window_ms * 1_000_000:
+            return  # not a pong to one of our pings of this process (or a very late one)
+        sample = measure(m.t1_real_us, m.t2_real_us, m.t2_real_us, elapsed_ns, now_mono_ns)
+        if sample is not None:
+            self.peers.setdefault(sender, PeerClock()).add(sample)
+
+    # ------------------------------------------------------------------ agreement
+
+    def update(self, cluster_size: int, live_peers: Iterable[str], now_mono_ns: int) -> None:
+        """Recompute cluster time from the live peers' recent samples."""
+        intervals = [self.peers[a].best(now_mono_ns) if a in self.peers else None
+                     for a in live_peers]
+        self.current = cluster_time(intervals, cluster_size)
+
+    def forget(self, address: str) -> None:
+        """A restarted peer's clock is a new clock."""
+        self.peers.pop(address, None)
+
+    def correction_us(self) -> int:
+        """What to add to the raw clock to read cluster time (0 without compensation)."""
+        return self.current.correction_us if self.compensate else 0
+
+    def view(self) -> ClockView:
+        offset_us = -self.current.offset_us if self.current.agreed else 0.0
+        alarm = abs(offset_us) > self.alarm_ms * 1000 or not self.current.agreed
+        in_bounds = self.current.agreed and abs(offset_us) <= self.max_offset_ms * 1000
+        return ClockView(offset_us, self.current.uncertainty_us, self.current.sources_true,
+                         self.current.sources_total, self.current.agreed, alarm, in_bounds)
+
+    def peer_error_us(self, address: str, now_mono_ns: int) -> float | None:
+        pc = self.peers.get(address)
+        best = pc.best(now_mono_ns) if pc is not None else None
+        return None if best is None else best.error_us + self.current.uncertainty_us
+
+    def peer_offset_us(self, address: str, now_mono_ns: int) -> float | None:
+        """A peer's clock minus cluster time, as this node measures it (None: no sample)."""
+        pc = self.peers.get(address)
+        best = pc.best(now_mono_ns) if pc is not None else None
+        if best is None:
+            return None
+        return best.midpoint_us - self.current.offset_us
