@@ -138,8 +138,8 @@ class ClusterTime:
 
     offset_us: float  # cluster time minus this node's clock
     uncertainty_us: float  # half the width of the agreed interval
-    sources_true: int
-    sources_total: int
+    sources_true: int  # clocks (ours included) inside the agreed interval
+    cluster_size: int  # nodes in the cluster, measured or not
     agreed: bool  # a majority of the cluster's nodes agree
 
     @property
@@ -154,4 +154,4 @@ def cluster_time(peers: Iterable[Interval | None], cluster_size: int) -> Cluster
     a = smallest_interval(intervals)
     agreed = a.sources_true > cluster_size // 2
     return ClusterTime(a.interval.midpoint_us, a.interval.error_us, a.sources_true,
-                       len(intervals), agreed)
+                       cluster_size, agreed)

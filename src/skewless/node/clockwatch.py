@@ -35,7 +35,7 @@ class ClockView:
     offset_us: float  # this clock minus cluster time
     uncertainty_us: float
     sources_true: int
-    sources_total: int
+    cluster_size: int
     agreed: bool
     alarm: bool
     in_bounds: bool
@@ -96,7 +96,7 @@ class ClockWatch:
         alarm = abs(offset_us) > self.alarm_ms * 1000 or not self.current.agreed
         in_bounds = self.current.agreed and abs(offset_us) <= self.max_offset_ms * 1000
         return ClockView(offset_us, self.current.uncertainty_us, self.current.sources_true,
-                         self.current.sources_total, self.current.agreed, alarm, in_bounds)
+                         self.current.cluster_size, self.current.agreed, alarm, in_bounds)
 
     def peer_error_us(self, address: str, now_mono_ns: int) -> float | None:
         pc = self.peers.get(address)

@@ -250,7 +250,7 @@ class Node:
         if after.alarm != before.alarm or after.in_bounds != before.in_bounds:
             log.warning("clock: offset from cluster time %+.1f ms (+-%.1f ms), %d of %d clocks "
                         "agree, alarm %s, in bounds %s", after.offset_us / 1000,
-                        after.uncertainty_us / 1000, after.sources_true, after.sources_total,
+                        after.uncertainty_us / 1000, after.sources_true, after.cluster_size,
                         "ON" if after.alarm else "off", after.in_bounds)
 
     def _on_heartbeat(self, hb: Heartbeat) -> None:
