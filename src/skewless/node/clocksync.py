@@ -142,9 +142,6 @@ class ClusterTime:
     cluster_size: int  # nodes in the cluster, measured or not
     agreed: bool  # a majority of the cluster's nodes agree
 
-    @property
-    def correction_us(self) -> int:
-        return round(self.offset_us) if self.agreed else 0
 
 
 def cluster_time(peers: Iterable[Interval | None], cluster_size: int) -> ClusterTime:

@@ -88,8 +88,12 @@ class ClockWatch:
         self.peers.pop(address, None)
 
     def correction_us(self) -> int:
-        """What to add to the raw clock to read cluster time (0 without compensation)."""
-        return self.current.correction_us if self.compensate else 0
+        """What to add to the raw clock to read cluster time: 0 without compensation, without
+        agreement, or when the correction would exceed ``max_offset_ms`` (a correction that
+        large is not trusted: such a node is out of bounds)."""
+        if not self.compensate or not self.view().in_bounds:
+            return 0
+        return round(self.current.offset_us)
 
     def view(self) -> ClockView:
         offset_us = -self.current.offset_us if self.current.agreed else 0.0

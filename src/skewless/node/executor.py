@@ -248,7 +248,7 @@ class Executor:
                 return ts
         if params.timestamp is not None:
             return params.timestamp
-        return self.node.ts.next(self.node.physical_us())
+        return self.node.next_timestamp()
 
     def _write(self, conn: int, stream: int,
                stmts: Sequence[ast.Insert | ast.Update | ast.Delete],

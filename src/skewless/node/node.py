@@ -78,7 +78,8 @@ class Node:
         self.repairs: dict[int, ReadOp] = {}
         self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline_ns
         self.host_id, tokens, generation = self._identity()
-        self.ts = TimestampSource(config.timestamp_policy)
+        self.ts = TimestampSource(config.timestamp_policy, self._stamp_floor())
+        self.far_future_ignored = 0  # remote timestamps too far ahead to fold into the clock
         # Under `wallclock` (Cassandra's behaviour) nodes stamp with their raw clocks.
         self.clocks = ClockWatch(config.clock_alarm_ms, config.max_offset_ms,
                                  config.clock_compensation and config.timestamp_policy == "hlc")
@@ -107,6 +108,36 @@ class Node:
             tokens = tuple(int(t) for t in tokens_raw.decode().split(","))
         return host_id, tokens, self.clock.real_time_us()
 
+    def _stamp_floor(self) -> int:
+        """Under ``hlc``, the highest timestamp this node issued before it last stopped: it
+        never stamps below it again, whatever its clock says after a restart."""
+        raw = self.storage.get_meta("stamp_floor")
+        if raw is None or self.config.timestamp_policy != "hlc":
+            return 0
+        return int(raw.decode())
+
+    def next_timestamp(self) -> int:
+        """A new write timestamp (see ``skewless.clock``), durable before it is used: it is
+        recorded with the writes of this Ready batch, synced before anything leaves."""
+        ts = self.ts.next(self.physical_us())
+        if self.config.timestamp_policy == "hlc":
+            self.storage.put_meta("stamp_floor", str(ts).encode())
+            self.ready.must_sync = True
+        return ts
+
+    def observe(self, ts_us: int) -> None:
+        """Fold a timestamp seen elsewhere into our clock, unless it is further ahead of
+        cluster time than ``max_offset_ms``: one bad clock must not drag every node's clock
+        into the future (the data itself is still applied; only the clock ignores it)."""
+        if ts_us > self.physical_us() + int(self.config.max_offset_ms * 1000):
+            self.far_future_ignored += 1
+            if self.far_future_ignored & (self.far_future_ignored - 1) == 0:  # 1, 2, 4, 8...
+                log.warning("ignored %d timestamps more than max_offset_ms (%g) ahead of "
+                            "cluster time (latest %d)", self.far_future_ignored,
+                            self.config.max_offset_ms, ts_us)
+            return
+        self.ts.observe(ts_us)
+
     def _load_schema(self) -> tuple[Schema, int]:
         raw = self.storage.get_meta("schema")
         ts = self.storage.get_meta("schema_ts")
@@ -126,7 +157,7 @@ class Node:
         to any node right after the DDL's answer sees the new schema."""
         # Above the current schema's stamp whatever this node's clock says (under wallclock a
         # slow node would otherwise stamp its DDL below the last one, and peers would drop it).
-        self.schema_ts_us = max(self.ts.next(self.physical_us()), self.schema_ts_us + 1)
+        self.schema_ts_us = max(self.next_timestamp(), self.schema_ts_us + 1)
         self._adopt_schema(schema, self.schema_ts_us)
         push = SchemaPush(self.schema_ts_us, encode_schema(schema))
         for addr in self.membership.gossip_targets():
@@ -189,7 +220,7 @@ class Node:
     # ------------------------------------------------------------------ inputs
 
     def peer_message(self, sender: str, env: Envelope) -> None:
-        self.ts.observe(env.sender_ts_us)
+        self.observe(env.sender_ts_us)
         m = env.message
         if isinstance(m, Heartbeat):
             self._on_heartbeat(m)
@@ -278,7 +309,7 @@ class Node:
         return self.physical_us() // 1_000_000
 
     def apply_local(self, update: PartitionUpdate) -> tuple[Shadowed, ...]:
-        self.ts.observe(max_timestamp(update))
+        self.observe(max_timestamp(update))
         report = self.storage.apply(update, self._now_s())
         self.ready.must_sync = True
         return report.shadowed
@@ -449,7 +480,7 @@ class Node:
         def finished(error: CqlError | None, data: PartitionUpdate | None) -> None:
             self.ops.pop(req_id, None)
             if data is not None:
-                self.ts.observe(max_timestamp(data))
+                self.observe(max_timestamp(data))
             done(error, data)
 
         op = ReadOp(req_id, req, tuple(targets), len(targets), deadline_ns, cl,
