@@ -340,45 +340,22 @@ def status_cells(row: Any) -> list[str]:
 
 
 def status_table(rows: Iterable[Any]) -> Table:
+    from skewless.clocks_view import address_key
+
     table = Table(title="Status=Up/Down, State=Normal")
     for column in STATUS_COLUMNS:
         right = column in ("Load", "Tokens", "Owns")
         table.add_column(column, justify="right" if right else "left")
-    for cells in sorted((status_cells(r) for r in rows), key=lambda c: _address_key(c[1])):
+    for cells in sorted((status_cells(r) for r in rows), key=lambda c: address_key(c[1])):
         style = None if cells[0] == "UN" else "red"
         table.add_row(*cells, style=style)
     return table
 
 
-def _address_key(address: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in address.split("."))
-    except ValueError:
-        return (1 << 16,)
-
-
 def _print_status(host: str, port: int) -> None:
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
-    from cassandra.policies import WhiteListRoundRobinPolicy
+    from skewless.clocks_view import fetch_status
 
-    profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy([host]), request_timeout=10.0
-    )
-    driver = Cluster(
-        contact_points=[host], port=port, protocol_version=4, connect_timeout=5.0,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-    )
-    try:
-        session = driver.connect()
-        rows = list(session.execute("SELECT * FROM system.skewless_status"))
-    except NoHostAvailable as e:
-        raise click.ClickException(f"cannot reach a Skewless node at {host}:{port}: {e}") from None
-    except Exception as e:  # the driver's server errors (InvalidRequest, timeouts…)
-        raise click.ClickException(
-            f"{host}:{port} could not answer the status query: {e}"
-        ) from None
-    finally:
-        driver.shutdown()
+    rows = fetch_status(host, port)
     console.print(f"Datacenters and nodes as seen by {host}:{port}")
     console.print(status_table(rows))
 
@@ -397,6 +374,16 @@ def status(host: str, port: int) -> None:
 def cluster_status(host: str, port: int) -> None:
     """Same as `skewless status`."""
     _print_status(host, port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=9042, show_default=True)
+def clocks(host: str, port: int) -> None:
+    """Every node's clock: its offset from cluster time, alarm, bounds, and peers' measurements."""
+    from skewless.clocks_view import clocks_table, collect_views
+
+    console.print(clocks_table(collect_views(host, port)))
 
 
 @main.command()

@@ -43,6 +43,10 @@ hint_replay_interval_ms = 1000  # how often a node looks for targets that came b
 commitlog_periodic_sync_ms = 10000  # Cassandra's commitlog_sync_period (10 s)
 gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
 
+# --- Metrics ------------------------------------------------------------------------------
+metrics_request_bytes_max = 8192  # a scrape's request head; longer is not a Prometheus scrape
+metrics_request_timeout_ms = 5000  # a scraper that sends nothing for 5 s is dropped
+
 # --- Tools -------------------------------------------------------------------------------------
 bench_phase_s_max = 600  # a bench phase that has not finished by then reports what it did
 

@@ -182,14 +182,17 @@ class Executor:
                 tokens=s.tokens, schema_version=uuid.UUID(s.schema_version),
                 up=p.up, load_bytes=s.load_bytes,
                 clock_offset_us=round(offset or 0), clock_uncertainty_us=round(peer_error or 0),
-                clock_alarm=offset is not None and abs(offset) > alarm_us))
+                clock_alarm=offset is not None and abs(offset) > alarm_us,
+                clock_in_bounds=offset is not None
+                and abs(offset) <= node.config.max_offset_ms * 1000))
         local_hb = node.membership.local
         view = node.clocks.view()
         local = NodeInfo(node.host_id, node.address, node.config.cql_port,
                          node.config.internode_port, node.config.dc, node.config.rack,
                          local_hb.tokens, node.schema.version, load_bytes=local_hb.load_bytes,
                          clock_offset_us=round(view.offset_us),
-                         clock_uncertainty_us=round(view.uncertainty_us), clock_alarm=view.alarm)
+                         clock_uncertainty_us=round(view.uncertainty_us), clock_alarm=view.alarm,
+                         clock_in_bounds=view.in_bounds)
         own = node.membership.ring().primary_ownership()
         ownership = {local.host_id: own.get(local.address, 0.0)}
         ownership.update({p.host_id: own.get(p.address, 0.0) for p in peers})

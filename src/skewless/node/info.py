@@ -26,4 +26,5 @@ class NodeInfo:
     clock_offset_us: int = 0  # this node's clock minus cluster time, as the answering node sees it
     clock_uncertainty_us: int = 0  # error bound of that measurement
     clock_alarm: bool = False  # offset beyond clock_alarm_ms, or no agreement on cluster time
+    clock_in_bounds: bool = True  # agreed and within max_offset_ms: may stamp writes
     load_bytes: int = 0

@@ -104,7 +104,7 @@ _SYSTEM_TABLES: tuple[_Spec, ...] = (
         ("address", "inet"), ("up", "boolean"), ("dc", "text"), ("rack", "text"),
         ("load_bytes", "bigint"), ("owns", "double"), ("host_id", "uuid"),
         ("clock_offset_ms", "double"), ("tokens", "int"), ("clock_uncertainty_ms", "double"),
-        ("clock_alarm", "boolean"))),
+        ("clock_alarm", "boolean"), ("clock_in_bounds", "boolean"))),
 )
 
 _TRACES_TABLES: tuple[_Spec, ...] = (
@@ -257,6 +257,7 @@ def _status_rows(ctx: SystemContext) -> list[Row]:
         "clock_offset_ms": n.clock_offset_us / 1000.0,
         "clock_uncertainty_ms": n.clock_uncertainty_us / 1000.0,
         "clock_alarm": n.clock_alarm,
+        "clock_in_bounds": n.clock_in_bounds,
         "tokens": len(n.tokens),
     } for n in (ctx.local, *ctx.peers)]
 

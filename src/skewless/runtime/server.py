@@ -38,6 +38,7 @@ from skewless.node import messages
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
+from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.responses import event_frame, request_to_call, response_for
 from skewless.runtime.transport import Transport
@@ -75,6 +76,8 @@ class NodeServer:
         self._kick = asyncio.Event()
         self._stopping = asyncio.Event()
         self._cql_server: asyncio.Server | None = None
+        self.metrics = (MetricsServer(self.node, config.address, config.metrics_port)
+                        if config.metrics_port else None)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -85,6 +88,8 @@ class NodeServer:
         log.info("node %s serving CQL on %s:%d (host id %s, policy %s)", self.config.address,
                  self.config.address, self.config.cql_port, self.node.host_id,
                  self.config.timestamp_policy)
+        if self.metrics is not None:
+            await self.metrics.start()
         tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._flusher())]
         if self.config.commitlog_sync == "periodic":
             tasks.append(asyncio.create_task(self._periodic_sync()))
@@ -93,6 +98,8 @@ class NodeServer:
         await self._stopping.wait()
         log.info("node %s stopping", self.config.address)
         self._cql_server.close()
+        if self.metrics is not None:
+            self.metrics.close()
         for c in list(self.clients.values()):
             c.writer.close()
         for t in tasks:

@@ -1,0 +1,104 @@
+"""Prometheus metrics of one node, served over HTTP from the node's own event loop.
+
+The collector reads the node's state when scraped; serving from the event loop (not
+prometheus_client's server thread) means the scrape never races the node's single thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from skewless import limits
+from skewless.node.node import Node
+
+log = logging.getLogger("skewless.metrics")
+
+
+class NodeCollector(Collector):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def collect(self) -> Iterator[Metric]:
+        node = self.node
+        view = node.clocks.view()
+        yield _gauge("skewless_clock_offset_seconds",
+                     "This node's clock minus cluster time", view.offset_us / 1e6)
+        yield _gauge("skewless_clock_uncertainty_seconds",
+                     "Error bound of the cluster-time agreement", view.uncertainty_us / 1e6)
+        yield _gauge("skewless_clock_alarm",
+                     "1 when this clock is further than clock_alarm_ms from cluster time",
+                     float(view.alarm))
+        yield _gauge("skewless_clock_in_bounds",
+                     "1 when a majority agrees on cluster time within max_offset_ms",
+                     float(view.in_bounds))
+        yield _gauge("skewless_clock_agreeing_nodes",
+                     "Clocks (this one included) inside the agreed interval",
+                     float(view.sources_true))
+        now_ns = node.clock.monotonic_ns()
+        peers = GaugeMetricFamily("skewless_peer_clock_offset_seconds",
+                                  "A peer's clock minus cluster time, measured here",
+                                  labels=["peer"])
+        for address in sorted(node.membership.peers):
+            offset = node.clocks.peer_offset_us(address, now_ns)
+            if offset is not None:
+                peers.add_metric([address], offset / 1e6)
+        yield peers
+        yield CounterMetricFamily(
+            "skewless_remote_timestamps_ignored",
+            "Timestamps more than max_offset_ms ahead of cluster time, not folded into the clock",
+            value=node.far_future_ignored)
+        yield _gauge("skewless_peers_up", "Peers this node sees up",
+                     float(sum(1 for p in node.membership.peers.values() if p.up)))
+        yield _gauge("skewless_coordinator_requests_inflight",
+                     "Requests this node coordinates now", float(len(node.ops)))
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+class MetricsServer:
+    """``GET /metrics`` on ``address:port``; anything else is a 404."""
+
+    def __init__(self, node: Node, address: str, port: int) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(NodeCollector(node))
+        self.address = address
+        self.port = port
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._serve, self.address, self.port, reuse_address=True,
+            limit=limits.metrics_request_bytes_max)
+        log.info("metrics on http://%s:%d/metrics", self.address, self.port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(
+                reader.readuntil(b"\r\n\r\n"), limits.metrics_request_timeout_ms / 1000)
+            parts = head.split(b"\r\n", 1)[0].split()
+            if len(parts) >= 2 and parts[0] == b"GET" and parts[1].split(b"?")[0] == b"/metrics":
+                body = generate_latest(self.registry)
+                status, ctype = b"200 OK", CONTENT_TYPE_LATEST.encode()
+            else:
+                body, status, ctype = b"not found\n", b"404 Not Found", b"text/plain"
+            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: " + ctype
+                         + b"\r\nContent-Length: " + str(len(body)).encode()
+                         + b"\r\nConnection: close\r\n\r\n" + body)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
+                ConnectionError):
+            pass  # a client that hangs up or sends garbage gets nothing
+        finally:
+            writer.close()
