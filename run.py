@@ -57,6 +57,30 @@ def ensure_installed() -> None:
     MARKER.write_text(want + "\n")
 
 
+FAKETIME_GLOB = "/usr/lib/*/faketime/libfaketimeMT.so.1"
+
+
+def ensure_libfaketime() -> None:
+    """The clock-fault tests preload libfaketime into node and client processes. Install
+    Debian's package when it is missing and we may (root with apt-get); otherwise those tests
+    skip, saying why."""
+    import glob
+
+    if glob.glob(FAKETIME_GLOB):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print("run.py: libfaketime is not installed (apt-get install libfaketime); "
+              "the clock-fault tests will be skipped", flush=True)
+        return
+    print("run.py: installing libfaketime (apt-get install libfaketime)", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "libfaketime"]):
+        if subprocess.run(cmd, env=env).returncode != 0:
+            print(f"run.py: {' '.join(cmd)} failed; the clock-fault tests will be skipped",
+                  flush=True)
+            return
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("cluster", "test"):
         print(__doc__.strip(), file=sys.stderr)
@@ -73,6 +97,7 @@ def main(argv: list[str]) -> int:
         args = [exe, "cluster", "start", "--nodes", "3", "--data-dir", "./data", "--foreground"]
         sys.stdout.flush()
         os.execv(exe, args + rest)
+    ensure_libfaketime()
     code = subprocess.run([str(VENV_PYTHON), "-m", "pytest", "-q", *rest], cwd=ROOT).returncode
     if code == PYTEST_NO_TESTS:
         print("run.py: pytest collected no tests (exit code 5); treating that as a failure",

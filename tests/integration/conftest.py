@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -79,3 +80,35 @@ def cluster_factory(tmp_path: Path) -> Iterator[object]:
     yield make
     for c in made:
         c.close()
+
+
+class FakeTime:
+    """libfaketime for one node process: its real-time clock (not its monotonic clock) reads
+    the offset written in a file, re-read every second, so a test can step it while it runs."""
+
+    LIBRARY_GLOB = "/usr/lib/*/faketime/libfaketimeMT.so.1"
+
+    def __init__(self, path: Path, offset_s: float) -> None:
+        found = sorted(glob.glob(self.LIBRARY_GLOB))
+        if not found:
+            pytest.skip("libfaketime is not installed (apt-get install libfaketime; "
+                        "run.py installs it when it runs as root)")
+        self.library = found[0]
+        self.path = path
+        self.set_offset_s(offset_s)
+
+    def env(self) -> dict[str, str]:
+        return {"LD_PRELOAD": self.library, "FAKETIME_TIMESTAMP_FILE": str(self.path),
+                "FAKETIME_CACHE_DURATION": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+    def set_offset_s(self, offset_s: float) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(f"{offset_s:+.6f}\n")  # FAKETIME's relative format, in seconds
+        tmp.replace(self.path)
+
+
+@pytest.fixture
+def faketime(tmp_path: Path) -> object:
+    def make(name: str, offset_s: float) -> FakeTime:
+        return FakeTime(tmp_path / f"faketime-{name}.txt", offset_s)
+    return make

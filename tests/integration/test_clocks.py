@@ -62,3 +62,28 @@ def test_slow_node_is_measured_and_alarmed(cluster_factory) -> None:  # type: ig
     assert clocks.returncode == 0, clocks.stderr
     line = next(x for x in clocks.stdout.splitlines() if "│ 127.0.0.2 │" in x)
     assert "ALARM" in line and _near_minus_200(line) == 3, clocks.stdout
+
+
+def test_libfaketime_clock_is_measured_and_its_return_seen(cluster_factory, faketime) -> None:  # type: ignore[no-untyped-def]
+    """Node 2's OS clock (libfaketime) 200 ms slow: measured and alarmed; when the clock is
+    fixed (the file libfaketime re-reads), the alarm clears by itself."""
+    ft = faketime("node2", -0.2)
+    c = cluster_factory(3, env=[{}, ft.env(), {}])
+    s = c.session_to("127.0.0.1")
+
+    def node2() -> object:
+        return _status(s)["127.0.0.2"]
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not node2().clock_alarm:  # type: ignore[attr-defined]
+        time.sleep(0.5)
+    row = node2()
+    assert row.clock_alarm and abs(row.clock_offset_ms + 200) < 20, row  # type: ignore[attr-defined]
+    ft.set_offset_s(0.0)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and node2().clock_alarm:  # type: ignore[attr-defined]
+        time.sleep(0.5)
+    row = node2()
+    assert not row.clock_alarm and abs(row.clock_offset_ms) < 20, row  # type: ignore[attr-defined]
+    own = _status(c.session_to("127.0.0.2"))["127.0.0.2"]
+    assert not own.clock_alarm and abs(own.clock_offset_ms) < 20, own  # type: ignore[attr-defined]

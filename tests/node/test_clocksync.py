@@ -90,3 +90,15 @@ def test_agreement_is_inside_every_agreeing_interval(raw: list[tuple[int, int]])
     for iv in ivs:
         for x in (iv.lower_us, iv.upper_us):
             assert sum(1 for j in ivs if j.lower_us <= x <= j.upper_us) <= a.sources_true
+
+
+def test_a_stepped_clock_replaces_the_old_samples() -> None:
+    pc = PeerClock()
+    pc.add(Sample(-200_000.0, 400, 0))
+    pc.add(Sample(-200_100.0, 2000, 10**9))
+    best = pc.best(10**9)
+    assert best is not None and best.midpoint_us == -200_000.0  # the smaller round trip
+    pc.add(Sample(1_000.0, 3000, 2 * 10**9))  # the clock stepped by +201 ms
+    best = pc.best(2 * 10**9)
+    assert best is not None and best.midpoint_us == 1_000.0
+    assert len(pc.samples) == 1

@@ -12,7 +12,8 @@ the local wall clock in between cannot fake a round trip), the peer's clock minu
 and the true offset lies within ``offset +- round_trip / 2`` whatever the split of the round
 trip between the two directions (NTP's reasoning). ``PeerClock`` keeps the samples of a recent
 window and uses the one with the smallest round trip, its error bound widened by the drift two
-clocks may accumulate since it was taken (``clock_drift_ppm_max``).
+clocks may accumulate since it was taken (``clock_drift_ppm_max``). A sample that contradicts
+the best one (no overlap) means a clock stepped: the older samples are forgotten.
 
 **Agreeing (Marzullo).** Each measured peer gives an interval ``[offset - error, offset +
 error]`` that holds the peer's clock relative to ours; our own clock is the interval ``[0, 0]``.
@@ -82,6 +83,14 @@ class PeerClock:
         self.samples: deque[Sample] = deque(maxlen=limits.clock_samples_per_peer_max)
 
     def add(self, sample: Sample) -> None:
+        """File a sample. One that contradicts the current best (their intervals do not
+        overlap) means the peer's clock or ours stepped: the older samples describe a clock
+        that no longer exists and are dropped."""
+        best = self.best(sample.taken_mono_ns)
+        half = sample.round_trip_us / 2
+        if best is not None and (sample.offset_us + half < best.lower_us
+                                 or sample.offset_us - half > best.upper_us):
+            self.samples.clear()
         self.samples.append(sample)
 
     def best(self, now_mono_ns: int) -> Interval | None:
