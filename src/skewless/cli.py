@@ -42,6 +42,9 @@ _NODE_OPTION_TO_FIELD = {
     "clock_drift_ppm": "clock_drift_ppm",
     "clock_alarm_ms": "clock_alarm_ms",
     "max_offset_ms": "max_offset_ms",
+    "max_future_timestamp_ms": "max_future_timestamp_ms",
+    "max_past_timestamp_ms": "max_past_timestamp_ms",
+    "past_timestamps": "past_timestamps",
     "commitlog_sync": "commitlog_sync",
     "commitlog_periodic_ms": "commitlog_periodic_ms",
     "max_hint_window_ms": "max_hint_window_ms",
@@ -84,6 +87,12 @@ def main() -> None:
               help="Alarm when this node's clock is further than this from cluster time.")
 @click.option("--max-offset-ms", type=float, default=500.0, show_default=True,
               help="A clock further than this from cluster time is out of bounds.")
+@click.option("--max-future-timestamp-ms", type=float, default=500.0, show_default=True,
+              help="Refuse client timestamps further ahead of cluster time.")
+@click.option("--max-past-timestamp-ms", type=float, default=10000.0, show_default=True,
+              help="Warn (or fail) on client timestamps further behind cluster time.")
+@click.option("--past-timestamps", type=click.Choice(["warn", "fail"]), default="warn",
+              show_default=True, help="What a client timestamp too far behind gets.")
 @click.option("--no-clock-compensation", is_flag=True, default=False,
               help="Test only: stamp with the raw clock instead of cluster time.")
 @click.option("--commitlog-sync", type=click.Choice(COMMITLOG_SYNCS), default="batch",
@@ -381,9 +390,11 @@ def cluster_status(host: str, port: int) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=9042, show_default=True)
 def clocks(host: str, port: int) -> None:
     """Every node's clock: its offset from cluster time, alarm, bounds, and peers' measurements."""
-    from skewless.clocks_view import clocks_table, collect_views
+    from skewless.clocks_view import clients_table, clocks_table, collect_clients, collect_views
 
-    console.print(clocks_table(collect_views(host, port)))
+    views = collect_views(host, port)
+    console.print(clocks_table(views))
+    console.print(clients_table(collect_clients(sorted(views), port)))
 
 
 @main.command()

@@ -15,8 +15,9 @@ import click
 from rich.table import Table
 
 
-def fetch_status(host: str, port: int) -> list[Any]:
-    """The rows of ``system.skewless_status`` as node ``host`` sees them."""
+def fetch_status(host: str, port: int,
+                 query: str = "SELECT * FROM system.skewless_status") -> list[Any]:
+    """The rows of ``system.skewless_status`` (or ``query``) as node ``host`` sees them."""
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
     from cassandra.policies import WhiteListRoundRobinPolicy
 
@@ -29,7 +30,7 @@ def fetch_status(host: str, port: int) -> list[Any]:
     )
     try:
         session = driver.connect()
-        return list(session.execute("SELECT * FROM system.skewless_status"))
+        return list(session.execute(query))
     except NoHostAvailable as e:
         raise click.ClickException(f"cannot reach a Skewless node at {host}:{port}: {e}") from None
     except Exception as e:  # the driver's server errors (InvalidRequest, timeouts…)
@@ -68,6 +69,31 @@ def clocks_table(views: Mapping[str, Sequence[Any]]) -> Table:
         alarmed = own is not None and (own.clock_alarm or not own.clock_in_bounds)
         table.add_row(*cells, style="red" if alarmed else None)
     return table
+
+
+def clients_table(clients: Mapping[str, Sequence[Any]]) -> Table:
+    """Each node's CQL clients and their clocks (estimated from the drivers' timestamps)."""
+    table = Table(title="Clients: clock offset from cluster time (from their timestamps)")
+    for column in ("Node", "Client", "Offset", "Samples", "Alarm"):
+        table.add_column(column, justify="left" if column in ("Node", "Client") else "right")
+    for node in sorted(clients, key=address_key):
+        for r in clients[node]:
+            if r.clock_offset_ms is None:
+                continue  # a connection that sent no client timestamp (control connections)
+            table.add_row(node, f"{r.address}:{r.port}", _ms(r.clock_offset_ms),
+                          str(r.clock_samples), "ALARM" if r.clock_alarm else "-",
+                          style="red" if r.clock_alarm else None)
+    return table
+
+
+def collect_clients(hosts: Sequence[str], port: int) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for host in hosts:
+        try:
+            out[host] = fetch_status(host, port, "SELECT * FROM system.skewless_clients")
+        except click.ClickException:
+            continue
+    return out
 
 
 def address_key(address: str) -> tuple[int, ...]:

@@ -41,6 +41,9 @@ class NodeConfig:
     clock_alarm_ms: float = 50.0  # alarm when this clock is further than this from cluster time
     max_offset_ms: float = 500.0  # beyond this from cluster time a clock is out of bounds
     clock_compensation: bool = True  # stamp with cluster time (raw clock + measured offset)
+    max_future_timestamp_ms: float = 500.0  # client timestamps further ahead are refused
+    max_past_timestamp_ms: float = 10000.0  # client timestamps further behind: past_timestamps
+    past_timestamps: str = "warn"  # warn | fail
     commitlog_sync: CommitlogSync = "batch"
     commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
     hinted_handoff_enabled: bool = True
@@ -79,6 +82,12 @@ class NodeConfig:
         if not 0 < self.clock_alarm_ms <= self.max_offset_ms:
             raise ValueError(f"clock_alarm_ms: must be > 0 and <= max_offset_ms "
                              f"({self.max_offset_ms:g}), got {self.clock_alarm_ms:g}")
+        for name in ("max_future_timestamp_ms", "max_past_timestamp_ms"):
+            _check_number(name, getattr(self, name), limits.clock_offset_ms_max_option)
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must not be negative, got {getattr(self, name)}")
+        if self.past_timestamps not in ("warn", "fail"):
+            raise ValueError(f"past_timestamps: must be warn or fail, got {self.past_timestamps!r}")
         if not isinstance(self.clock_compensation, bool):
             raise ValueError(f"clock_compensation: must be true or false, "
                              f"got {self.clock_compensation!r}")
@@ -158,8 +167,9 @@ def normalize_options(values: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"unknown option {raw_name!r} (known: {known})")
         if name == "seeds":
             value = parse_seeds(value)
-        elif name in ("clock_offset_ms", "clock_drift_ppm", "clock_alarm_ms",
-                      "max_offset_ms") and isinstance(value, int):
+        elif name in ("clock_offset_ms", "clock_drift_ppm", "clock_alarm_ms", "max_offset_ms",
+                      "max_future_timestamp_ms", "max_past_timestamp_ms") \
+                and isinstance(value, int):
             if not isinstance(value, bool):
                 value = float(value)
         elif name == "data_dir" and isinstance(value, Path):

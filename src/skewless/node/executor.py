@@ -33,8 +33,8 @@ from skewless.cql.parser import parse
 from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
 from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import CqlError, InvalidRequest, ServerError, Unprepared, unsupported
+from skewless.node import client_clocks, ddl, describe, virtual_select
 from skewless.node import consistency as cl_mod
-from skewless.node import ddl, describe, virtual_select
 from skewless.node.binds import bind_metadata
 from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
@@ -83,6 +83,11 @@ class Executor:
         self.node = node
         self.rng = rng
         self.prepared: OrderedDict[bytes, _Prepared] = OrderedDict()
+        self.client_clocks = client_clocks.ClientClocks()
+        cfg = node.config
+        self.timestamp_rules = client_clocks.TimestampRules(
+            cfg.max_future_timestamp_ms, cfg.max_past_timestamp_ms,
+            "fail" if cfg.past_timestamps == "fail" else "warn")
 
     # ------------------------------------------------------------------ entry points
 
@@ -196,8 +201,10 @@ class Executor:
         own = node.membership.ring().primary_ownership()
         ownership = {local.host_id: own.get(local.address, 0.0)}
         ownership.update({p.host_id: own.get(p.address, 0.0) for p in peers})
+        clients = self.client_clocks.views(now_ns, node.config.clock_alarm_ms)
         return SystemContext(local=local, peers=tuple(peers), schema=node.schema,
-                             cluster_name=node.config.cluster_name, ownership=ownership)
+                             cluster_name=node.config.cluster_name, ownership=ownership,
+                             clients=tuple(clients))
 
     # ------------------------------------------------------------------ dispatch
 
@@ -241,17 +248,28 @@ class Executor:
 
     # ------------------------------------------------------------------ writes
 
-    def _default_timestamp(self, batch: ast.Batch | None, values: tuple[Value, ...],
-                           params: Params, keyspace: str | None) -> int:
+    def _default_timestamp(self, conn: int, batch: ast.Batch | None, values: tuple[Value, ...],
+                           params: Params, keyspace: str | None, warnings: list[str]) -> int:
         """The timestamp of every statement without its own USING TIMESTAMP: the batch's,
-        else the client's, else one from this node's timestamp source."""
+        else the client's, else one from this node's timestamp source. A client's timestamp
+        is checked against cluster time (``node.client_clocks``)."""
         if batch is not None:
             ts = dml.using_timestamp(batch, self._ctx(values, keyspace))
             if ts is not None:
+                self._check_client_timestamp(ts, "USING TIMESTAMP", warnings)
                 return ts
         if params.timestamp is not None:
+            self.client_clocks.sample(conn, params.timestamp, self.node.physical_us(),
+                                      self.node.clock.monotonic_ns())
+            self._check_client_timestamp(params.timestamp, "Client timestamp", warnings)
             return params.timestamp
         return self.node.next_timestamp()
+
+    def _check_client_timestamp(self, ts: int, source: str, warnings: list[str]) -> None:
+        warning = client_clocks.check(ts, self.node.physical_us(), self.timestamp_rules, source)
+        if warning is not None and warning not in warnings:
+            log.warning("%s", warning)
+            warnings.append(warning)
 
     def _write(self, conn: int, stream: int,
                stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
@@ -262,6 +280,7 @@ class Executor:
         cl_mod.check_cl(params.consistency)
         now_s = self.node.physical_us() // 1_000_000
         default_ts: int | None = None
+        warnings: list[str] = []
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
         for stmt, vals in zip(stmts, values, strict=True):
             ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
@@ -271,20 +290,23 @@ class Executor:
             ts = dml.using_timestamp(stmt, ctx)
             if ts is None:
                 if default_ts is None:
-                    default_ts = self._default_timestamp(batch, values[0], params, keyspace)
+                    default_ts = self._default_timestamp(conn, batch, values[0], params,
+                                                         keyspace, warnings)
                 ts = default_ts
             elif batch is not None and batch.using.timestamp is not None:
                 raise InvalidRequest(
                     "Timestamp must be set either on BATCH or individual statements")
+            else:
+                self._check_client_timestamp(ts, "USING TIMESTAMP", warnings)
             ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
         if not groups:
-            self._answer(conn, stream, Void())
+            self._answer(conn, stream, Void(), tuple(warnings))
             return
 
         def finished(error: CqlError | None, _results: list[object]) -> None:
-            self._answer(conn, stream, error if error is not None else Void())
+            self._answer(conn, stream, error if error is not None else Void(), tuple(warnings))
 
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from skewless.node.client_clocks import ClientClockView
 from skewless.node.info import CQL_VERSION, PARTITIONER, NodeInfo
 from skewless.node.table_options import as_python, default_items
 from skewless.schema import ColumnDef, KeyspaceDef, Schema, TableDef
@@ -105,6 +106,9 @@ _SYSTEM_TABLES: tuple[_Spec, ...] = (
         ("load_bytes", "bigint"), ("owns", "double"), ("host_id", "uuid"),
         ("clock_offset_ms", "double"), ("tokens", "int"), ("clock_uncertainty_ms", "double"),
         ("clock_alarm", "boolean"), ("clock_in_bounds", "boolean"))),
+    ("skewless_clients", ("address",), ("connection",), (
+        ("address", "inet"), ("connection", "int"), ("port", "int"),
+        ("clock_offset_ms", "double"), ("clock_samples", "int"), ("clock_alarm", "boolean"))),
 )
 
 _TRACES_TABLES: tuple[_Spec, ...] = (
@@ -180,6 +184,7 @@ class SystemContext:
     schema: Schema
     cluster_name: str
     ownership: dict[uuid.UUID, float] = field(default_factory=dict)
+    clients: tuple[ClientClockView, ...] = ()  # CQL connections and their clocks' estimates
 
 
 # ---------------------------------------------------------------- rows
@@ -262,6 +267,19 @@ def _status_rows(ctx: SystemContext) -> list[Row]:
     } for n in (ctx.local, *ctx.peers)]
 
 
+def _client_rows(ctx: SystemContext) -> list[Row]:
+    rows: list[Row] = []
+    for c in ctx.clients:
+        host, _, port = c.address.rpartition(":")
+        rows.append({
+            "address": host or c.address, "connection": c.conn,
+            "port": int(port) if port.isdigit() else None,
+            "clock_offset_ms": None if c.offset_us is None else c.offset_us / 1000.0,
+            "clock_samples": c.samples, "clock_alarm": c.alarm,
+        })
+    return rows
+
+
 def _keyspace_rows(ctx: SystemContext) -> list[Row]:
     return [{
         "keyspace_name": k.name,
@@ -321,6 +339,7 @@ _BUILDERS: dict[tuple[str, str], Callable[[SystemContext], list[Row]]] = {
     ("system", "local"): _local_rows,
     ("system", "peers"): _peer_rows,
     ("system", "skewless_status"): _status_rows,
+    ("system", "skewless_clients"): _client_rows,
     ("system_schema", "keyspaces"): _keyspace_rows,
     ("system_schema", "tables"): _table_rows,
     ("system_schema", "columns"): _column_rows,

@@ -163,6 +163,9 @@ class NodeServer:
         self._next_conn += 1
         conn = ClientConn(self._next_conn, ServerConnection(), writer)
         self.clients[conn.conn_id] = conn
+        peer = writer.get_extra_info("peername")
+        address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.executor.client_clocks.connected(conn.conn_id, address)
         try:
             while True:
                 data = await reader.read(65536)
@@ -175,6 +178,7 @@ class NodeServer:
             pass
         finally:
             self.clients.pop(conn.conn_id, None)
+            self.executor.client_clocks.closed(conn.conn_id)
             with contextlib.suppress(Exception):
                 writer.close()
 
