@@ -45,6 +45,7 @@ _NODE_OPTION_TO_FIELD = {
     "max_future_timestamp_ms": "max_future_timestamp_ms",
     "max_past_timestamp_ms": "max_past_timestamp_ms",
     "past_timestamps": "past_timestamps",
+    "shadowed_writes": "shadowed_writes",
     "commitlog_sync": "commitlog_sync",
     "commitlog_periodic_ms": "commitlog_periodic_ms",
     "max_hint_window_ms": "max_hint_window_ms",
@@ -93,6 +94,8 @@ def main() -> None:
               help="Warn (or fail) on client timestamps further behind cluster time.")
 @click.option("--past-timestamps", type=click.Choice(["warn", "fail"]), default="warn",
               show_default=True, help="What a client timestamp too far behind gets.")
+@click.option("--shadowed-writes", type=click.Choice(["warn", "fail"]), default="warn",
+              show_default=True, help="What a write that newer data shadowed gets.")
 @click.option("--no-clock-compensation", is_flag=True, default=False,
               help="Test only: stamp with the raw clock instead of cluster time.")
 @click.option("--commitlog-sync", type=click.Choice(COMMITLOG_SYNCS), default="batch",

@@ -44,6 +44,7 @@ class NodeConfig:
     max_future_timestamp_ms: float = 500.0  # client timestamps further ahead are refused
     max_past_timestamp_ms: float = 10000.0  # client timestamps further behind: past_timestamps
     past_timestamps: str = "warn"  # warn | fail
+    shadowed_writes: str = "warn"  # warn | fail: what a write that was partly shadowed gets
     commitlog_sync: CommitlogSync = "batch"
     commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
     hinted_handoff_enabled: bool = True
@@ -86,6 +87,8 @@ class NodeConfig:
             _check_number(name, getattr(self, name), limits.clock_offset_ms_max_option)
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative, got {getattr(self, name)}")
+        if self.shadowed_writes not in ("warn", "fail"):
+            raise ValueError(f"shadowed_writes: must be warn or fail, got {self.shadowed_writes!r}")
         if self.past_timestamps not in ("warn", "fail"):
             raise ValueError(f"past_timestamps: must be warn or fail, got {self.past_timestamps!r}")
         if not isinstance(self.clock_compensation, bool):

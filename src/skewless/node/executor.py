@@ -33,7 +33,7 @@ from skewless.cql.parser import parse
 from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
 from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import CqlError, InvalidRequest, ServerError, Unprepared, unsupported
-from skewless.node import client_clocks, ddl, describe, virtual_select
+from skewless.node import client_clocks, ddl, describe, shadowing, virtual_select
 from skewless.node import consistency as cl_mod
 from skewless.node.binds import bind_metadata
 from skewless.node.coordinator import Join
@@ -41,9 +41,10 @@ from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
 from skewless.node.node import Node
+from skewless.node.shadowing import ShadowReport
 from skewless.node.system_tables import SystemContext
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
-from skewless.storage.model import PartitionUpdate, Shadowed
+from skewless.storage.model import PartitionUpdate
 
 log = logging.getLogger("skewless.executor")
 
@@ -305,12 +306,36 @@ class Executor:
             self._answer(conn, stream, Void(), tuple(warnings))
             return
 
+        reports: list[ShadowReport] = []
+
         def finished(error: CqlError | None, _results: list[object]) -> None:
+            if error is None and reports:
+                error = self._shadowed(reports, warnings)
             self._answer(conn, stream, error if error is not None else Void(), tuple(warnings))
 
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):
-            self.node.write(ks, ups, params.consistency, write_type, _ignore_shadowed(join, i))
+            self.node.write(ks, ups, params.consistency, write_type,
+                            _collect_shadowed(join, i, reports))
+
+    def _shadowed(self, reports: list[ShadowReport], warnings: list[str]) -> CqlError | None:
+        """Warn about (or, under ``shadowed_writes = fail``, refuse) a write whose replicas
+        reported parts that did not take effect (see ``node.shadowing``)."""
+        error: CqlError | None = None
+        by_table: dict[str, list[ShadowReport]] = {}
+        for r in reports:
+            by_table.setdefault(r.table, []).append(r)
+        for table_id, rs in by_table.items():
+            table = self.node.schema.table_by_key(table_id)
+            name = f"{table.keyspace}.{table.name}" if table is not None else table_id
+            text = shadowing.warning_text(name, rs)
+            log.warning("%s", text)
+            option = dict(table.options).get("shadowed_writes") if table is not None else None
+            if "fail" in (self.node.config.shadowed_writes, option):
+                error = InvalidRequest(text + " (shadowed_writes = fail)")
+            else:
+                warnings.append(text)
+        return error
 
     # ------------------------------------------------------------------ reads
 
@@ -421,11 +446,13 @@ class Executor:
         self._write(conn, stream, stmts, values, params, keyspace, write_type)
 
 
-def _ignore_shadowed(join: Join, i: int) -> Callable[[CqlError | None, tuple[Shadowed, ...]], None]:
-    """A write continuation for part ``i`` of ``join`` (shadowing reports come with issue 4)."""
+def _collect_shadowed(join: Join, i: int, into: list[ShadowReport]
+                      ) -> Callable[[CqlError | None, tuple[ShadowReport, ...]], None]:
+    """A write continuation for part ``i`` of ``join`` that keeps the shadowing reports."""
     part = join.part(i)
 
-    def done(error: CqlError | None, _shadowed: tuple[Shadowed, ...]) -> None:
+    def done(error: CqlError | None, reports: tuple[ShadowReport, ...]) -> None:
+        into.extend(reports)
         part(error, None)
 
     return done

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -51,6 +52,7 @@ from skewless.node.messages import (
 )
 from skewless.node.placement import dc_factors, random_tokens
 from skewless.node.schema_codec import decode_schema, encode_schema
+from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.stamps import max_timestamp
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema
@@ -60,7 +62,8 @@ from skewless.storage.model import PartitionUpdate, Shadowed
 
 log = logging.getLogger("skewless.node")
 
-WriteDone = Callable[[CqlError | None, tuple[Shadowed, ...]], None]
+WriteDone = Callable[[CqlError | None, tuple[Shadowed, ...]], None]  # one partition's replicas
+WritesDone = Callable[[CqlError | None, tuple[ShadowReport, ...]], None]  # a whole write
 ReadDone = Callable[[CqlError | None, PartitionUpdate | None], None]
 
 
@@ -80,6 +83,7 @@ class Node:
         self.host_id, tokens, generation = self._identity()
         self.ts = TimestampSource(config.timestamp_policy, self._stamp_floor())
         self.far_future_ignored = 0  # remote timestamps too far ahead to fold into the clock
+        self.shadowed_writes: Counter[str] = Counter()  # table id -> cells reported shadowed
         # Under `wallclock` (Cassandra's behaviour) nodes stamp with their raw clocks.
         self.clocks = ClockWatch(config.clock_alarm_ms, config.max_offset_ms,
                                  config.clock_compensation and config.timestamp_policy == "hlc")
@@ -353,8 +357,9 @@ class Node:
             raise Overloaded("Too many in-flight requests on this coordinator")
 
     def write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int,
-              write_type: str, done: WriteDone) -> None:
-        """Replicate ``updates`` (stamped already); ``done`` fires once ``cl`` is met or not.
+              write_type: str, done: WritesDone) -> None:
+        """Replicate ``updates`` (stamped already); ``done`` fires once ``cl`` is met or not,
+        with what the acknowledging replicas reported shadowed (``node.shadowing``).
 
         Raises Unavailable (before anything is sent) when too few replicas are alive."""
         assert updates
@@ -371,18 +376,22 @@ class Node:
                     "Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
                     need.block_for, len(alive))
             plans.append((u, replicas, alive, dc_of))
-        shadowed_all: list[Shadowed] = []
+        shadowed_all: list[ShadowReport] = []
 
         def joined(error: CqlError | None, results: list[object]) -> None:
-            done(error, tuple(shadowed_all))
+            reports = unique(shadowed_all)
+            for r in reports:
+                self.shadowed_writes[r.table] += 1
+            done(error, tuple(reports))
 
         join = Join(len(plans), joined)
         for i, (u, replicas, alive, dc_of) in enumerate(plans):
             part = join.part(i)
 
             def one(error: CqlError | None, sh: tuple[Shadowed, ...],
-                    part: Callable[[CqlError | None, object], None] = part) -> None:
-                shadowed_all.extend(sh)
+                    part: Callable[[CqlError | None, object], None] = part,
+                    u: PartitionUpdate = u) -> None:
+                shadowed_all.extend(ShadowReport(u.table, u.key, s) for s in sh)
                 part(error, None)
 
             self._write_one(u, replicas, alive, dc_of, need, cl, write_type, one)

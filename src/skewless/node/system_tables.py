@@ -44,7 +44,7 @@ _SCHEMA_TABLES: tuple[_Spec, ...] = (
         ("max_index_interval", "int"), ("memtable", "text"),
         ("memtable_flush_period_in_ms", "int"), ("min_index_interval", "int"),
         ("read_repair", "text"), ("read_repair_chance", "double"),
-        ("speculative_retry", "text"))),
+        ("shadowed_writes", "text"), ("speculative_retry", "text"))),
     ("columns", ("keyspace_name",), ("table_name", "column_name"), (
         ("keyspace_name", "text"), ("table_name", "text"), ("column_name", "text"),
         ("clustering_order", "text"), ("column_name_bytes", "blob"), ("kind", "text"),

@@ -45,6 +45,8 @@ DEFAULTS: dict[str, object] = {
     "min_index_interval": 128,
     "read_repair": "BLOCKING",
     "speculative_retry": "99p",
+    # Skewless's own (see node.shadowing): 'fail' refuses a write newer data shadowed.
+    "shadowed_writes": "warn",
 }
 
 # Accepted and ignored, as Cassandra 4+ does (with a warning there).
@@ -71,6 +73,7 @@ OPTION_TYPES: dict[str, str] = {
     "min_index_interval": "int",
     "read_repair": "text",
     "speculative_retry": "text",
+    "shadowed_writes": "text",
 }
 
 _INT_OPTIONS = frozenset(k for k, t in OPTION_TYPES.items() if t == "int")
@@ -124,6 +127,12 @@ def _normalise(name: str, value: ast.OptionValue) -> object:
         return _retry_policy(name, _as_str(name, value))
     if name == "read_repair":
         return _read_repair(_as_str(name, value))
+    if name == "shadowed_writes":
+        text = _as_str(name, value).lower()
+        if text not in ("warn", "fail"):
+            raise errors.ConfigurationException(
+                f"Invalid value {text} for option 'shadowed_writes': 'warn' or 'fail'")
+        return text
     return _as_str(name, value)
 
 

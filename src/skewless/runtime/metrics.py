@@ -53,6 +53,15 @@ class NodeCollector(Collector):
             "skewless_remote_timestamps_ignored",
             "Timestamps more than max_offset_ms ahead of cluster time, not folded into the clock",
             value=node.far_future_ignored)
+        shadowed = CounterMetricFamily(
+            "skewless_shadowed_writes",
+            "Cells of writes coordinated here that newer data shadowed (did not take effect)",
+            labels=["keyspace", "table"])
+        for table_id, count in sorted(node.shadowed_writes.items()):
+            t = node.schema.table_by_key(table_id)
+            shadowed.add_metric([t.keyspace, t.name] if t is not None else ["?", table_id],
+                                count)
+        yield shadowed
         yield _gauge("skewless_peers_up", "Peers this node sees up",
                      float(sum(1 for p in node.membership.peers.values() if p.up)))
         yield _gauge("skewless_coordinator_requests_inflight",
