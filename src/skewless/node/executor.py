@@ -32,7 +32,14 @@ from skewless.cql import ast, dml, paging, select
 from skewless.cql.parser import parse
 from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
 from skewless.cql.terms import UNSET, EvalContext, Unset
-from skewless.errors import CqlError, InvalidRequest, ServerError, Unprepared, unsupported
+from skewless.errors import (
+    CqlError,
+    InvalidRequest,
+    Overloaded,
+    ServerError,
+    Unprepared,
+    unsupported,
+)
 from skewless.node import client_clocks, ddl, describe, shadowing, virtual_select
 from skewless.node import consistency as cl_mod
 from skewless.node.binds import bind_metadata
@@ -250,7 +257,8 @@ class Executor:
     # ------------------------------------------------------------------ writes
 
     def _default_timestamp(self, conn: int, batch: ast.Batch | None, values: tuple[Value, ...],
-                           params: Params, keyspace: str | None, warnings: list[str]) -> int:
+                           params: Params, keyspace: str | None, warnings: list[str],
+                           node_ts: int | None) -> int:
         """The timestamp of every statement without its own USING TIMESTAMP: the batch's,
         else the client's, else one from this node's timestamp source. A client's timestamp
         is checked against cluster time (``node.client_clocks``)."""
@@ -264,6 +272,10 @@ class Executor:
                                       self.node.clock.monotonic_ns())
             self._check_client_timestamp(params.timestamp, "Client timestamp", warnings)
             return params.timestamp
+        if node_ts is not None:
+            return node_ts
+        if self.node.stamping.fenced():
+            raise _NeedStamp()
         return self.node.next_timestamp()
 
     def _check_client_timestamp(self, ts: int, source: str, warnings: list[str]) -> None:
@@ -276,6 +288,24 @@ class Executor:
                stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
                values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
                write_type: str, batch: ast.Batch | None = None) -> None:
+        """Stamp and replicate a write. A node whose clock is fenced (``node.stamping``) has
+        a healthy peer stamp it first, then writes as usual."""
+        try:
+            self._write_stamped(conn, stream, stmts, values, params, keyspace, write_type, batch,
+                                None)
+        except _NeedStamp:
+            def stamped(ts: int | None, why: str) -> None:
+                if ts is None:
+                    self._answer(conn, stream, Overloaded(why))
+                    return
+                self._guard(conn, stream, lambda: self._write_stamped(
+                    conn, stream, stmts, values, params, keyspace, write_type, batch, ts))
+            self.node.stamping.stamp(0, stamped)
+
+    def _write_stamped(self, conn: int, stream: int,
+                       stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
+                       values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
+                       write_type: str, batch: ast.Batch | None, node_ts: int | None) -> None:
         if len(stmts) > limits.cql_batch_statements_max:
             raise InvalidRequest(f"Batch with {len(stmts)} statements is too large")
         cl_mod.check_cl(params.consistency)
@@ -292,7 +322,7 @@ class Executor:
             if ts is None:
                 if default_ts is None:
                     default_ts = self._default_timestamp(conn, batch, values[0], params,
-                                                         keyspace, warnings)
+                                                         keyspace, warnings, node_ts)
                 ts = default_ts
             elif batch is not None and batch.using.timestamp is not None:
                 raise InvalidRequest(
@@ -444,6 +474,10 @@ class Executor:
             raise unsupported("COUNTER BATCH")
         write_type = "BATCH" if kind == 0 else "UNLOGGED_BATCH"
         self._write(conn, stream, stmts, values, params, keyspace, write_type)
+
+
+class _NeedStamp(Exception):
+    """Raised while building a write on a fenced node: a peer must stamp it first."""
 
 
 def _collect_shadowed(join: Join, i: int, into: list[ShadowReport]

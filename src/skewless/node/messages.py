@@ -107,6 +107,23 @@ class ClockPong:
     t2_real_us: int  # the answering node's raw real time when it answered
 
 
+@dataclass(frozen=True, slots=True)
+class StampRequest:
+    """A fenced node asks a peer with a clock in bounds for a write timestamp above a floor."""
+
+    KIND: ClassVar[int] = 17
+    req_id: int
+    floor_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class StampResponse:
+    KIND: ClassVar[int] = 18
+    req_id: int
+    ts_us: int
+    error: str  # '' when ts_us is a timestamp
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -117,13 +134,15 @@ Message = (
     | SchemaPush
     | ClockPing
     | ClockPong
+    | StampRequest
+    | StampResponse
 )
 
 
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-              SchemaPull, SchemaPush, ClockPing, ClockPong)
+              SchemaPull, SchemaPush, ClockPing, ClockPong, StampRequest, StampResponse)
 }
 
 

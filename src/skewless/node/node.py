@@ -29,11 +29,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from skewless import limits
-from skewless.clock import Clock, TimestampSource
+from skewless.clock import Clock
 from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, RemoteProtocolError, Unavailable
 from skewless.node import consistency as cl_mod
-from skewless.node.clockwatch import ClockWatch
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.membership import Change, Membership
@@ -49,10 +48,13 @@ from skewless.node.messages import (
     ReadResponse,
     SchemaPull,
     SchemaPush,
+    StampRequest,
+    StampResponse,
 )
 from skewless.node.placement import dc_factors, random_tokens
 from skewless.node.schema_codec import decode_schema, encode_schema
 from skewless.node.shadowing import ShadowReport, unique
+from skewless.node.stamping import Stamping
 from skewless.node.stamps import max_timestamp
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema
@@ -81,12 +83,10 @@ class Node:
         self.repairs: dict[int, ReadOp] = {}
         self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline_ns
         self.host_id, tokens, generation = self._identity()
-        self.ts = TimestampSource(config.timestamp_policy, self._stamp_floor())
-        self.far_future_ignored = 0  # remote timestamps too far ahead to fold into the clock
+        self.stamping = Stamping(self)
+        self.ts = self.stamping.ts
+        self.clocks = self.stamping.clocks
         self.shadowed_writes: Counter[str] = Counter()  # table id -> cells reported shadowed
-        # Under `wallclock` (Cassandra's behaviour) nodes stamp with their raw clocks.
-        self.clocks = ClockWatch(config.clock_alarm_ms, config.max_offset_ms,
-                                 config.clock_compensation and config.timestamp_policy == "hlc")
         self.schema, self.schema_ts_us = self._load_schema()
         self.beat = 0
         self.membership = Membership(self._heartbeat(tokens, generation), config.seeds)
@@ -112,35 +112,11 @@ class Node:
             tokens = tuple(int(t) for t in tokens_raw.decode().split(","))
         return host_id, tokens, self.clock.real_time_us()
 
-    def _stamp_floor(self) -> int:
-        """Under ``hlc``, the highest timestamp this node issued before it last stopped: it
-        never stamps below it again, whatever its clock says after a restart."""
-        raw = self.storage.get_meta("stamp_floor")
-        if raw is None or self.config.timestamp_policy != "hlc":
-            return 0
-        return int(raw.decode())
-
     def next_timestamp(self) -> int:
-        """A new write timestamp (see ``skewless.clock``), durable before it is used: it is
-        recorded with the writes of this Ready batch, synced before anything leaves."""
-        ts = self.ts.next(self.physical_us())
-        if self.config.timestamp_policy == "hlc":
-            self.storage.put_meta("stamp_floor", str(ts).encode())
-            self.ready.must_sync = True
-        return ts
+        return self.stamping.next_timestamp()
 
     def observe(self, ts_us: int) -> None:
-        """Fold a timestamp seen elsewhere into our clock, unless it is further ahead of
-        cluster time than ``max_offset_ms``: one bad clock must not drag every node's clock
-        into the future (the data itself is still applied; only the clock ignores it)."""
-        if ts_us > self.physical_us() + int(self.config.max_offset_ms * 1000):
-            self.far_future_ignored += 1
-            if self.far_future_ignored & (self.far_future_ignored - 1) == 0:  # 1, 2, 4, 8...
-                log.warning("ignored %d timestamps more than max_offset_ms (%g) ahead of "
-                            "cluster time (latest %d)", self.far_future_ignored,
-                            self.config.max_offset_ms, ts_us)
-            return
-        self.ts.observe(ts_us)
+        self.stamping.observe(ts_us)
 
     def _load_schema(self) -> tuple[Schema, int]:
         raw = self.storage.get_meta("schema")
@@ -200,13 +176,12 @@ class Node:
 
     def send(self, address: str, message: Message) -> None:
         assert address != self.address
-        env = Envelope(self.ts.peek(self.physical_us()), message)
+        env = Envelope(self.stamping.peek(), message)
         self.ready.sends.append((address, env))
 
     def physical_us(self) -> int:
-        """Cluster time: the raw real-time clock corrected by its measured offset (see
-        ``node.clockwatch``). What feeds the timestamp source and TTL expiry."""
-        return self.clock.real_time_us() + self.clocks.correction_us()
+        """Cluster time as this node reads it (see ``node.stamping``)."""
+        return self.stamping.physical_us()
 
     def reply(self, reply: Reply) -> None:
         self.ready.replies.append(reply)
@@ -243,10 +218,8 @@ class Node:
             if m.schema_ts_us > self.schema_ts_us:
                 self._adopt_schema(decode_schema(m.schema), m.schema_ts_us)
                 self._gossip()  # tell everyone at once: the DDL's coordinator is waiting
-        elif isinstance(m, ClockPing):
-            self.send(sender, self.clocks.pong(m, self.clock.real_time_us()))
-        elif isinstance(m, ClockPong):
-            self.clocks.on_pong(sender, m, self.clock.monotonic_ns())
+        elif isinstance(m, ClockPing | ClockPong | StampRequest | StampResponse):
+            self.stamping.on_message(sender, m)
 
     def tick(self) -> None:
         now_ns = self.clock.monotonic_ns()
@@ -257,7 +230,7 @@ class Node:
         if now_ns - self._last_gossip_ns >= limits.gossip_interval_ms * 1_000_000:
             self._last_gossip_ns = now_ns
             self._gossip()
-        self._watch_clocks(now_ns)
+        self.stamping.tick(now_ns)
         if now_ns - self._last_hint_round_ns >= limits.hint_replay_interval_ms * 1_000_000:
             self._last_hint_round_ns = now_ns
             self._replay_hints(now_ns)
@@ -272,21 +245,6 @@ class Node:
         self.membership.update_local(hb)
         for addr in self.membership.gossip_targets():
             self.send(addr, hb)
-
-    def _watch_clocks(self, now_ns: int) -> None:
-        live = [a for a, p in self.membership.peers.items() if p.up]
-        if self.clocks.pings_due(now_ns):
-            ping = self.clocks.ping(self.clock.real_time_us(), now_ns)
-            for addr in live:
-                self.send(addr, ping)
-        before = self.clocks.view()
-        self.clocks.update(len(self.membership.peers) + 1, live, now_ns)
-        after = self.clocks.view()
-        if after.alarm != before.alarm or after.in_bounds != before.in_bounds:
-            log.warning("clock: offset from cluster time %+.1f ms (+-%.1f ms), %d of %d clocks "
-                        "agree, alarm %s, in bounds %s", after.offset_us / 1000,
-                        after.uncertainty_us / 1000, after.sources_true, after.cluster_size,
-                        "ON" if after.alarm else "off", after.in_bounds)
 
     def _on_heartbeat(self, hb: Heartbeat) -> None:
         if hb.address == self.address:

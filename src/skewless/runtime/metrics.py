@@ -52,7 +52,13 @@ class NodeCollector(Collector):
         yield CounterMetricFamily(
             "skewless_remote_timestamps_ignored",
             "Timestamps more than max_offset_ms ahead of cluster time, not folded into the clock",
-            value=node.far_future_ignored)
+            value=node.stamping.far_future_ignored)
+        yield CounterMetricFamily(
+            "skewless_remote_stamps",
+            "Write timestamps this node asked a peer for because its own clock was out of bounds",
+            value=node.stamping.remote_stamps)
+        yield _gauge("skewless_clock_fenced", "1 while this node does not stamp writes itself",
+                     float(node.stamping.fenced()))
         shadowed = CounterMetricFamily(
             "skewless_shadowed_writes",
             "Cells of writes coordinated here that newer data shadowed (did not take effect)",

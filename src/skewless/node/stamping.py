@@ -1,0 +1,189 @@
+"""Where write timestamps come from: cluster time, the hybrid logical clock, and fencing.
+
+Theory of operation
+-------------------
+A node reads *cluster time*: its raw real-time clock plus the correction that clock agreement
+measured (``node.clockwatch``), when compensation is on and the node's clock is in bounds. That
+reading feeds the timestamp source (``skewless.clock.TimestampSource``: ``hlc`` or
+``wallclock``), which issues write timestamps.
+
+* **Monotonic across restarts.** Under ``hlc`` each issued timestamp is recorded in the node's
+  storage (metadata ``stamp_floor``) with the writes of the same Ready batch, so it is durable
+  before anything it stamped leaves the node; after a restart the source starts above it.
+* **Far-future timestamps.** A timestamp seen elsewhere more than ``max_offset_ms`` ahead of
+  cluster time is not folded into the clock: one bad clock must not drag every node's clock
+  into the future (the data is still applied).
+* **Fencing.** Under ``hlc`` a node whose clock is out of bounds (no majority agrees on cluster
+  time, or its offset exceeds ``max_offset_ms``) does not stamp. ``stamp`` then asks a peer
+  whose clock it measured in bounds for a timestamp (``StampRequest``/``StampResponse``: one
+  round trip), so the client still gets its answer; with no such peer, or no answer in time,
+  the write fails with Overloaded naming the clock problem (the drivers try the next host).
+  The node stamps again by itself as soon as its clock is back in bounds.
+
+Under ``wallclock`` (Cassandra's behaviour) there is no correction, no floor and no fencing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from skewless import limits
+from skewless.clock import TimestampSource
+from skewless.node.clockwatch import ClockWatch
+from skewless.node.messages import ClockPing, ClockPong, StampRequest, StampResponse
+
+if TYPE_CHECKING:
+    from skewless.node.node import Node
+
+log = logging.getLogger("skewless.stamping")
+
+StampDone = Callable[[int | None, str], None]  # (timestamp, or None and why not)
+
+
+@dataclass
+class _Pending:
+    peer: str
+    deadline_ns: int
+    done: StampDone
+
+
+class Stamping:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        cfg = node.config
+        self.hlc = cfg.timestamp_policy == "hlc"
+        self.ts = TimestampSource(cfg.timestamp_policy, self._stamp_floor())
+        # Under `wallclock` (Cassandra's behaviour) nodes stamp with their raw clocks.
+        self.clocks = ClockWatch(cfg.clock_alarm_ms, cfg.max_offset_ms,
+                                 cfg.clock_compensation and self.hlc)
+        self.far_future_ignored = 0  # remote timestamps too far ahead to fold into the clock
+        self.remote_stamps = 0  # timestamps this node asked a peer for while fenced
+        self.pending: dict[int, _Pending] = {}
+
+    def _stamp_floor(self) -> int:
+        raw = self.node.storage.get_meta("stamp_floor")
+        if raw is None or not self.hlc:
+            return 0
+        return int(raw.decode())
+
+    # ------------------------------------------------------------------ reading time
+
+    def physical_us(self) -> int:
+        """Cluster time: the raw clock corrected by its measured offset (when trusted)."""
+        return self.node.clock.real_time_us() + self.clocks.correction_us()
+
+    def fenced(self) -> bool:
+        return self.hlc and not self.clocks.view().in_bounds
+
+    def next_timestamp(self) -> int:
+        """A new timestamp from this node's own source, recorded durably (see above)."""
+        ts = self.ts.next(self.physical_us())
+        if self.hlc:
+            self.node.storage.put_meta("stamp_floor", str(ts).encode())
+            self.node.ready.must_sync = True
+        return ts
+
+    def observe(self, ts_us: int) -> None:
+        if ts_us > self.physical_us() + int(self.node.config.max_offset_ms * 1000):
+            self.far_future_ignored += 1
+            if self.far_future_ignored & (self.far_future_ignored - 1) == 0:  # 1, 2, 4, 8...
+                log.warning("ignored %d timestamps more than max_offset_ms (%g) ahead of "
+                            "cluster time (latest %d)", self.far_future_ignored,
+                            self.node.config.max_offset_ms, ts_us)
+            return
+        self.ts.observe(ts_us)
+
+    def peek(self) -> int:
+        return self.ts.peek(self.physical_us())
+
+    # ------------------------------------------------------------------ stamping a write
+
+    def stamp(self, floor_us: int, done: StampDone) -> None:
+        """A write timestamp above ``floor_us``: our own, or a healthy peer's when fenced."""
+        if not self.fenced():
+            self.observe(floor_us)
+            done(self.next_timestamp(), "")
+            return
+        peer = self._healthy_peer()
+        if peer is None:
+            done(None, self.fence_reason() + "; no peer with a clock in bounds to stamp for it")
+            return
+        req_id = self.node.new_req_id()
+        deadline_ns = self.node.clock.monotonic_ns() + limits.stamp_request_timeout_ms * 10**6
+        self.pending[req_id] = _Pending(peer, deadline_ns, done)
+        self.remote_stamps += 1
+        self.node.send(peer, StampRequest(req_id, floor_us))
+
+    def fence_reason(self) -> str:
+        v = self.clocks.view()
+        node = self.node
+        if not v.agreed:
+            what = (f"no majority of the cluster's clocks agree with it "
+                    f"({v.sources_true} of {v.cluster_size})")
+        else:
+            what = (f"it is {v.offset_us / 1000:+.1f} ms from cluster time, beyond "
+                    f"max_offset_ms = {node.config.max_offset_ms:g}")
+        return f"The clock of node {node.address} is out of bounds: {what}"
+
+    def _healthy_peer(self) -> str | None:
+        now_ns = self.node.clock.monotonic_ns()
+        bound_us = self.node.config.max_offset_ms * 1000
+        best: tuple[float, str] | None = None
+        for addr, p in self.node.membership.peers.items():
+            offset = self.clocks.peer_offset_us(addr, now_ns) if p.up else None
+            if offset is None or abs(offset) > bound_us:
+                continue
+            if best is None or (abs(offset), addr) < best:
+                best = (abs(offset), addr)
+        return best[1] if best is not None else None
+
+    # ------------------------------------------------------------------ messages and timers
+
+    def on_message(self, sender: str, m: ClockPing | ClockPong | StampRequest | StampResponse
+                   ) -> None:
+        node = self.node
+        if isinstance(m, ClockPing):
+            node.send(sender, self.clocks.pong(m, node.clock.real_time_us()))
+        elif isinstance(m, ClockPong):
+            self.clocks.on_pong(sender, m, node.clock.monotonic_ns())
+        elif isinstance(m, StampRequest):
+            if self.fenced():
+                node.send(sender, StampResponse(m.req_id, 0, self.fence_reason()))
+            else:
+                self.observe(m.floor_us)
+                node.send(sender, StampResponse(m.req_id, self.next_timestamp(), ""))
+        else:
+            pending = self.pending.pop(m.req_id, None)
+            if pending is None or pending.peer != sender:
+                return  # late, or not ours
+            if m.error:
+                pending.done(None, f"{self.fence_reason()}; {sender} could not stamp for it: "
+                                   f"{m.error}")
+            else:
+                pending.done(m.ts_us, "")
+
+    def tick(self, now_ns: int) -> None:
+        for req_id in [r for r, p in self.pending.items() if p.deadline_ns <= now_ns]:
+            p = self.pending.pop(req_id)
+            p.done(None, f"{self.fence_reason()}; {p.peer} did not answer a timestamp "
+                         f"request in {limits.stamp_request_timeout_ms} ms")
+        self._watch_clocks(now_ns)
+
+    def _watch_clocks(self, now_ns: int) -> None:
+        node = self.node
+        live = [a for a, p in node.membership.peers.items() if p.up]
+        if self.clocks.pings_due(now_ns):
+            ping = self.clocks.ping(node.clock.real_time_us(), now_ns)
+            for addr in live:
+                node.send(addr, ping)
+        before = self.clocks.view()
+        self.clocks.update(len(node.membership.peers) + 1, live, now_ns)
+        after = self.clocks.view()
+        if after.alarm != before.alarm or after.in_bounds != before.in_bounds:
+            log.warning("clock: offset from cluster time %+.1f ms (+-%.1f ms), %d of %d clocks "
+                        "agree, alarm %s, in bounds %s", after.offset_us / 1000,
+                        after.uncertainty_us / 1000, after.sources_true, after.cluster_size,
+                        "ON" if after.alarm else "off", after.in_bounds)

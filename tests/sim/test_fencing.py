@@ -1,0 +1,65 @@
+"""Fencing in the simulator: a node 2 s slow (beyond max_offset_ms) stamps nothing itself."""
+
+from __future__ import annotations
+
+from skewless.errors import CqlError, Overloaded
+from skewless.node.consistency import ONE, QUORUM
+from skewless.node.effects import Reply
+from skewless.sim.world import World
+
+SLOW = "127.0.0.2"
+
+
+def _setup(seed: int) -> tuple[World, list[Reply]]:
+    w = World(seed, n_nodes=3)
+    w.nodes[SLOW].clock.offset_us = -2_000_000
+    assert w.stabilize()
+    w.run_for(3 * 10**9)
+    out: list[Reply] = []
+    for text in ("CREATE KEYSPACE app WITH replication = "
+                 "{'class': 'SimpleStrategy', 'replication_factor': 3}",
+                 "CREATE TABLE app.t (id int PRIMARY KEY, status text)"):
+        w.client_query("127.0.0.1", 1, text, QUORUM, out.append)
+        w.run_for(2 * 10**9)
+    return w, out
+
+
+def test_fenced_node_has_a_peer_stamp_its_writes() -> None:
+    w, out = _setup(41)
+    slow = w.nodes[SLOW].node
+    assert slow.stamping.fenced() and not w.nodes["127.0.0.1"].node.stamping.fenced()
+    lost = 0
+    for i in range(20):
+        w.client_query("127.0.0.1", 1, f"INSERT INTO app.t (id, status) VALUES ({i}, 'a')",
+                       QUORUM, out.append)
+        w.run_for(20 * 10**6)
+        w.client_query(SLOW, 2, f"UPDATE app.t SET status = 'b' WHERE id = {i}", QUORUM,
+                       out.append)
+        w.run_for(20 * 10**6)
+        assert not isinstance(out[-1].body, CqlError), out[-1].body
+        w.client_query("127.0.0.3", 3, f"SELECT status FROM app.t WHERE id = {i}", QUORUM,
+                       out.append)
+        w.run_for(20 * 10**6)
+        lost += out[-1].body.rows[0][0] != b"b"  # type: ignore[attr-defined]
+    assert lost == 0
+    assert slow.stamping.remote_stamps == 20
+    # The clock comes back: the node stamps by itself again.
+    w.nodes[SLOW].clock.offset_us = 0
+    w.run_for(3 * 10**9)
+    assert not slow.stamping.fenced()
+    w.client_query(SLOW, 2, "UPDATE app.t SET status = 'c' WHERE id = 0", QUORUM, out.append)
+    w.run_for(50 * 10**6)
+    assert not isinstance(out[-1].body, CqlError)
+    assert slow.stamping.remote_stamps == 20
+
+
+def test_fenced_node_alone_fails_naming_its_clock() -> None:
+    w, out = _setup(42)
+    w.crash("127.0.0.1")
+    w.crash("127.0.0.3")
+    w.run_for(6 * 10**9)
+    w.client_query(SLOW, 2, "INSERT INTO app.t (id, status) VALUES (1, 'x')", ONE, out.append)
+    w.run_for(50 * 10**6)
+    err = out[-1].body
+    assert isinstance(err, Overloaded), err
+    assert "The clock of node 127.0.0.2 is out of bounds" in str(err)
