@@ -38,6 +38,7 @@ from skewless.errors import (
     Overloaded,
     ServerError,
     Unprepared,
+    WriteTimeout,
     unsupported,
 )
 from skewless.node import client_clocks, ddl, describe, shadowing, virtual_select
@@ -48,6 +49,7 @@ from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
 from skewless.node.node import Node
+from skewless.node.ordered import FloorJoin
 from skewless.node.shadowing import ShadowReport
 from skewless.node.system_tables import SystemContext
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
@@ -130,7 +132,7 @@ class Executor:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _guard(self, conn: int, stream: int, fn: Callable[[], None]) -> None:
+    def _guard(self, conn: int, stream: int, fn: Callable[[], object]) -> None:
         try:
             fn()
         except CqlError as e:
@@ -258,7 +260,7 @@ class Executor:
 
     def _default_timestamp(self, conn: int, batch: ast.Batch | None, values: tuple[Value, ...],
                            params: Params, keyspace: str | None, warnings: list[str],
-                           node_ts: int | None) -> int:
+                           node_ts: int | None, ordered: bool) -> int:
         """The timestamp of every statement without its own USING TIMESTAMP: the batch's,
         else the client's, else one from this node's timestamp source. A client's timestamp
         is checked against cluster time (``node.client_clocks``)."""
@@ -274,8 +276,8 @@ class Executor:
             return params.timestamp
         if node_ts is not None:
             return node_ts
-        if self.node.stamping.fenced():
-            raise _NeedStamp()
+        if ordered or self.node.stamping.fenced():
+            raise _NeedStamp(ordered)
         return self.node.next_timestamp()
 
     def _check_client_timestamp(self, ts: int, source: str, warnings: list[str]) -> None:
@@ -288,27 +290,53 @@ class Executor:
                stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
                values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
                write_type: str, batch: ast.Batch | None = None) -> None:
-        """Stamp and replicate a write. A node whose clock is fenced (``node.stamping``) has
-        a healthy peer stamp it first, then writes as usual."""
+        """Stamp and replicate a write. Before stamping, a write to an ``ordered_writes``
+        table asks the replicas for their newest timestamp (``node.ordered``), and a node whose
+        clock is fenced has a healthy peer stamp it (``node.stamping``)."""
         try:
             self._write_stamped(conn, stream, stmts, values, params, keyspace, write_type, batch,
                                 None)
-        except _NeedStamp:
-            def stamped(ts: int | None, why: str) -> None:
-                if ts is None:
-                    self._answer(conn, stream, Overloaded(why))
-                    return
-                self._guard(conn, stream, lambda: self._write_stamped(
-                    conn, stream, stmts, values, params, keyspace, write_type, batch, ts))
+            return
+        except _NeedStamp as need:
+            ordered = need.ordered
+
+        def stamped(ts: int | None, why: str) -> None:
+            if ts is None:
+                self._answer(conn, stream, Overloaded(why))
+                return
+            self._guard(conn, stream, lambda: self._write_stamped(
+                conn, stream, stmts, values, params, keyspace, write_type, batch, ts))
+
+        if not ordered:
             self.node.stamping.stamp(0, stamped)
+            return
+        # The partitions written do not depend on the timestamp: build them once to ask.
+        groups = self._write_stamped(conn, stream, stmts, values, params, keyspace, write_type,
+                                     batch, 0, dry_run=True)
+
+        def floor_known(floor: int | None, why: str) -> None:
+            if floor is None:
+                self._answer(conn, stream, WriteTimeout(why, params.consistency, 0, 1,
+                                                        "SIMPLE"))
+                return
+            self.node.stamping.stamp(floor, stamped)
+
+        join = FloorJoin(len(groups), floor_known)
+        for ks, ups in groups:
+            self.node.ordered.floor(ks, ups, params.consistency, join.part_done)
 
     def _write_stamped(self, conn: int, stream: int,
                        stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
                        values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
-                       write_type: str, batch: ast.Batch | None, node_ts: int | None) -> None:
+                       write_type: str, batch: ast.Batch | None, node_ts: int | None,
+                       dry_run: bool = False) -> list[tuple[KeyspaceDef, list[PartitionUpdate]]]:
+        """Build the write's mutations and (unless ``dry_run``) replicate them; returns them
+        grouped by keyspace."""
         if len(stmts) > limits.cql_batch_statements_max:
             raise InvalidRequest(f"Batch with {len(stmts)} statements is too large")
         cl_mod.check_cl(params.consistency)
+        ordered = any(dict(self._table(s.keyspace, s.table, keyspace)[1].options)
+                      .get("ordered_writes") is True for s in stmts)
         now_s = self.node.physical_us() // 1_000_000
         default_ts: int | None = None
         warnings: list[str] = []
@@ -322,7 +350,7 @@ class Executor:
             if ts is None:
                 if default_ts is None:
                     default_ts = self._default_timestamp(conn, batch, values[0], params,
-                                                         keyspace, warnings, node_ts)
+                                                         keyspace, warnings, node_ts, ordered)
                 ts = default_ts
             elif batch is not None and batch.using.timestamp is not None:
                 raise InvalidRequest(
@@ -332,9 +360,11 @@ class Executor:
             ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
+        if dry_run:
+            return groups
         if not groups:
             self._answer(conn, stream, Void(), tuple(warnings))
-            return
+            return groups
 
         reports: list[ShadowReport] = []
 
@@ -347,6 +377,7 @@ class Executor:
         for i, (ks, ups) in enumerate(groups):
             self.node.write(ks, ups, params.consistency, write_type,
                             _collect_shadowed(join, i, reports))
+        return groups
 
     def _shadowed(self, reports: list[ShadowReport], warnings: list[str]) -> CqlError | None:
         """Warn about (or, under ``shadowed_writes = fail``, refuse) a write whose replicas
@@ -477,7 +508,12 @@ class Executor:
 
 
 class _NeedStamp(Exception):
-    """Raised while building a write on a fenced node: a peer must stamp it first."""
+    """Raised while building a write that needs a timestamp this node cannot issue at once:
+    an ordered write (the replicas' floor first) or a fenced node (a peer stamps)."""
+
+    def __init__(self, ordered: bool) -> None:
+        super().__init__("a write timestamp must be obtained first")
+        self.ordered = ordered
 
 
 def _collect_shadowed(join: Join, i: int, into: list[ShadowReport]

@@ -124,6 +124,24 @@ class StampResponse:
     error: str  # '' when ts_us is a timestamp
 
 
+@dataclass(frozen=True, slots=True)
+class FloorQuery:
+    """Ordered writes: the newest timestamp a replica holds in a partition."""
+
+    KIND: ClassVar[int] = 19
+    req_id: int
+    table: str
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FloorReply:
+    KIND: ClassVar[int] = 20
+    req_id: int
+    max_ts_us: int
+    error: str
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -136,13 +154,16 @@ Message = (
     | ClockPong
     | StampRequest
     | StampResponse
+    | FloorQuery
+    | FloorReply
 )
 
 
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-              SchemaPull, SchemaPush, ClockPing, ClockPong, StampRequest, StampResponse)
+              SchemaPull, SchemaPush, ClockPing, ClockPong, StampRequest, StampResponse,
+              FloorQuery, FloorReply)
 }
 
 

@@ -40,6 +40,8 @@ from skewless.node.messages import (
     ClockPing,
     ClockPong,
     Envelope,
+    FloorQuery,
+    FloorReply,
     Heartbeat,
     Message,
     MutationRequest,
@@ -51,6 +53,7 @@ from skewless.node.messages import (
     StampRequest,
     StampResponse,
 )
+from skewless.node.ordered import OrderedWrites
 from skewless.node.placement import dc_factors, random_tokens
 from skewless.node.schema_codec import decode_schema, encode_schema
 from skewless.node.shadowing import ShadowReport, unique
@@ -84,6 +87,7 @@ class Node:
         self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline_ns
         self.host_id, tokens, generation = self._identity()
         self.stamping = Stamping(self)
+        self.ordered = OrderedWrites(self)
         self.ts = self.stamping.ts
         self.clocks = self.stamping.clocks
         self.shadowed_writes: Counter[str] = Counter()  # table id -> cells reported shadowed
@@ -220,6 +224,8 @@ class Node:
                 self._gossip()  # tell everyone at once: the DDL's coordinator is waiting
         elif isinstance(m, ClockPing | ClockPong | StampRequest | StampResponse):
             self.stamping.on_message(sender, m)
+        elif isinstance(m, FloorQuery | FloorReply):
+            self.ordered.on_message(sender, m)
 
     def tick(self) -> None:
         now_ns = self.clock.monotonic_ns()
@@ -231,6 +237,7 @@ class Node:
             self._last_gossip_ns = now_ns
             self._gossip()
         self.stamping.tick(now_ns)
+        self.ordered.tick(now_ns)
         if now_ns - self._last_hint_round_ns >= limits.hint_replay_interval_ms * 1_000_000:
             self._last_hint_round_ns = now_ns
             self._replay_hints(now_ns)

@@ -41,7 +41,7 @@ _SCHEMA_TABLES: tuple[_Spec, ...] = (
         ("dclocal_read_repair_chance", "double"), ("default_time_to_live", "int"),
         ("extensions", "frozen<map<text, blob>>"), ("flags", "frozen<set<text>>"),
         ("gc_grace_seconds", "int"), ("id", "uuid"), ("incremental_backups", "boolean"),
-        ("max_index_interval", "int"), ("memtable", "text"),
+        ("max_index_interval", "int"), ("memtable", "text"), ("ordered_writes", "boolean"),
         ("memtable_flush_period_in_ms", "int"), ("min_index_interval", "int"),
         ("read_repair", "text"), ("read_repair_chance", "double"),
         ("shadowed_writes", "text"), ("speculative_retry", "text"))),

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, object] = {
     "speculative_retry": "99p",
     # Skewless's own (see node.shadowing): 'fail' refuses a write newer data shadowed.
     "shadowed_writes": "warn",
+    # Skewless's own (see node.ordered): stamp above the replicas' newest timestamp.
+    "ordered_writes": False,
 }
 
 # Accepted and ignored, as Cassandra 4+ does (with a warning there).
@@ -74,6 +76,7 @@ OPTION_TYPES: dict[str, str] = {
     "read_repair": "text",
     "speculative_retry": "text",
     "shadowed_writes": "text",
+    "ordered_writes": "boolean",
 }
 
 _INT_OPTIONS = frozenset(k for k, t in OPTION_TYPES.items() if t == "int")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from skewless import limits
@@ -99,7 +99,8 @@ class SimNode:
 
 class World:
     def __init__(self, seed: int, n_nodes: int = 3, timestamp_policy: str = "hlc",
-                 trace_enabled: bool = True) -> None:
+                 trace_enabled: bool = True,
+                 node_options: Mapping[str, object] | None = None) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.now_ns = 0
@@ -111,6 +112,7 @@ class World:
         self.nodes: dict[str, SimNode] = {}
         self.replies: dict[int, Callable[[Reply], None]] = {}
         self.policy = timestamp_policy
+        self.node_options = dict(node_options or {})  # more NodeConfig fields, for every node
         addresses = [f"127.0.0.{i}" for i in range(1, n_nodes + 1)]
         for a in addresses:
             self._boot(a, MemoryKV(), SimClock(self))
@@ -153,7 +155,8 @@ class World:
 
     def _boot(self, address: str, kv: MemoryKV, clock: SimClock) -> None:
         cfg = NodeConfig(address=address, seeds=("127.0.0.1",), data_dir=f"sim/{address}",
-                         timestamp_policy=self.policy)  # type: ignore[arg-type]
+                         timestamp_policy=self.policy,  # type: ignore[arg-type]
+                         **self.node_options)  # type: ignore[arg-type]
         node = Node(cfg, clock, random.Random(self.rng.getrandbits(64)), Storage(kv))
         executor = Executor(node, random.Random(self.rng.getrandbits(64)))
         sn = SimNode(address, cfg, clock, kv, node, executor)
