@@ -41,7 +41,14 @@ from skewless.errors import (
     WriteTimeout,
     unsupported,
 )
-from skewless.node import client_clocks, ddl, describe, shadowing, virtual_select
+from skewless.node import (
+    client_clocks,
+    ddl,
+    describe,
+    session_token,
+    shadowing,
+    virtual_select,
+)
 from skewless.node import consistency as cl_mod
 from skewless.node.binds import bind_metadata
 from skewless.node.coordinator import Join
@@ -51,6 +58,7 @@ from skewless.node.messages import ReadRequest
 from skewless.node.node import Node
 from skewless.node.ordered import FloorJoin
 from skewless.node.shadowing import ShadowReport
+from skewless.node.stamps import max_timestamp
 from skewless.node.system_tables import SystemContext
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
 from skewless.storage.model import PartitionUpdate
@@ -71,6 +79,7 @@ class Params:
     paging_state: bytes | None = None
     serial_consistency: int | None = None
     timestamp: int | None = None
+    token_us: int | None = None  # the client's session token (node.session_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +151,9 @@ class Executor:
             self._answer(conn, stream, ServerError(f"Internal error: {type(e).__name__}: {e}"))
 
     def _answer(self, conn: int, stream: int, body: object,
-                warnings: tuple[str, ...] = ()) -> None:
-        self.node.reply(Reply(conn, stream, body, warnings))
+                warnings: tuple[str, ...] = (), token_us: int | None = None) -> None:
+        payload = session_token.encode(token_us) if token_us else ()
+        self.node.reply(Reply(conn, stream, body, warnings, payload))
 
     def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
         now_us = self.node.physical_us()
@@ -278,6 +288,10 @@ class Executor:
             return node_ts
         if ordered or self.node.stamping.fenced():
             raise _NeedStamp(ordered)
+        if params.token_us is not None:
+            session_token.check(params.token_us, self.node.physical_us(),
+                                self.node.config.max_offset_ms)
+            self.node.ts.observe(params.token_us)  # within bounds: checked just above
         return self.node.next_timestamp()
 
     def _check_client_timestamp(self, ts: int, source: str, warnings: list[str]) -> None:
@@ -307,8 +321,9 @@ class Executor:
             self._guard(conn, stream, lambda: self._write_stamped(
                 conn, stream, stmts, values, params, keyspace, write_type, batch, ts))
 
+        token = params.token_us or 0
         if not ordered:
-            self.node.stamping.stamp(0, stamped)
+            self.node.stamping.stamp(token, stamped)
             return
         # The partitions written do not depend on the timestamp: build them once to ask.
         groups = self._write_stamped(conn, stream, stmts, values, params, keyspace, write_type,
@@ -319,7 +334,7 @@ class Executor:
                 self._answer(conn, stream, WriteTimeout(why, params.consistency, 0, 1,
                                                         "SIMPLE"))
                 return
-            self.node.stamping.stamp(floor, stamped)
+            self.node.stamping.stamp(max(floor, token), stamped)
 
         join = FloorJoin(len(groups), floor_known)
         for ks, ups in groups:
@@ -339,6 +354,7 @@ class Executor:
                       .get("ordered_writes") is True for s in stmts)
         now_s = self.node.physical_us() // 1_000_000
         default_ts: int | None = None
+        max_ts = 0  # the response's session token
         warnings: list[str] = []
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
         for stmt, vals in zip(stmts, values, strict=True):
@@ -357,13 +373,14 @@ class Executor:
                     "Timestamp must be set either on BATCH or individual statements")
             else:
                 self._check_client_timestamp(ts, "USING TIMESTAMP", warnings)
+            max_ts = max(max_ts, ts)
             ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
         if dry_run:
             return groups
         if not groups:
-            self._answer(conn, stream, Void(), tuple(warnings))
+            self._answer(conn, stream, Void(), tuple(warnings), max_ts)
             return groups
 
         reports: list[ShadowReport] = []
@@ -371,7 +388,8 @@ class Executor:
         def finished(error: CqlError | None, _results: list[object]) -> None:
             if error is None and reports:
                 error = self._shadowed(reports, warnings)
-            self._answer(conn, stream, error if error is not None else Void(), tuple(warnings))
+            self._answer(conn, stream, error if error is not None else Void(), tuple(warnings),
+                         max_ts if error is None else None)
 
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):
@@ -435,7 +453,9 @@ class Executor:
                 self._answer(conn, stream, error)
                 return
             parts = [r for r in results if isinstance(r, PartitionUpdate)]
-            self._guard(conn, stream, lambda: self._answer(conn, stream, self._page(plan, parts)))
+            token = max([params.token_us or 0] + [max_timestamp(p) for p in parts])
+            self._guard(conn, stream, lambda: self._answer(conn, stream, self._page(plan, parts),
+                                                           token_us=token))
 
         join = Join(len(keys), finished)
         for i, key in enumerate(keys):
@@ -443,7 +463,10 @@ class Executor:
                            for x in plan.slices_for(key))
             req = ReadRequest(0, plan.table.table_key, key, slices, plan.reversed, row_limit,
                               False)
-            self.node.read(ks, req, params.consistency, join.part(i))
+            cl = params.consistency
+            if params.token_us is not None:
+                cl = session_token.read_consistency(cl)
+            self.node.read(ks, req, cl, join.part(i))
 
     def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
         page = select.render(plan, parts, self._now_s())

@@ -2,34 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from skewless.cql import protocol as p
 from skewless.cql import protocol_responses as r
 from skewless.cql import results
 from skewless.cql.types import parse_type
 from skewless.errors import CqlError, ServerError
+from skewless.node import session_token
 from skewless.node.effects import ClusterEvent
 from skewless.node.executor import Executor, Params, PreparedResult
 
 
-def _params(q: p.QueryParams) -> Params:
+def _params(q: p.QueryParams, token_us: int | None) -> Params:
     return Params(q.consistency, q.values, q.names, q.page_size, q.paging_state,
-                  q.serial_consistency, q.timestamp)
+                  q.serial_consistency, q.timestamp, token_us)
 
 
 def request_to_call(ex: Executor, conn: int, stream: int, req: p.Request,
-                    keyspace: str | None) -> None:
+                    keyspace: str | None,
+                    custom_payload: Mapping[str, bytes | None] | None = None) -> None:
     """Hand a QUERY/PREPARE/EXECUTE/BATCH to the executor (it answers through the node)."""
+    try:
+        token_us = session_token.decode(custom_payload)
+    except CqlError as e:
+        ex.node.reply_error(conn, stream, e)
+        return
     if isinstance(req, p.Query):
-        ex.query(conn, stream, req.query, _params(req.params), keyspace)
+        ex.query(conn, stream, req.query, _params(req.params, token_us), keyspace)
     elif isinstance(req, p.Prepare):
         ex.prepare(conn, stream, req.query, keyspace)
     elif isinstance(req, p.Execute):
-        ex.execute(conn, stream, req.query_id, _params(req.params), keyspace)
+        ex.execute(conn, stream, req.query_id, _params(req.params, token_us), keyspace)
     elif isinstance(req, p.Batch):
         entries = [(e.statement, e.values) for e in req.entries]
         ex.batch(conn, stream, req.kind, entries,
                  Params(req.consistency, timestamp=req.timestamp,
-                        serial_consistency=req.serial_consistency), keyspace)
+                        serial_consistency=req.serial_consistency, token_us=token_us), keyspace)
     else:
         ex.node.reply_error(conn, stream, ServerError(f"unexpected request {type(req).__name__}"))
 

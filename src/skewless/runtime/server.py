@@ -209,7 +209,8 @@ class NodeServer:
             conn.writer.write(conn.protocol.send_response(ev.stream, body))
         else:
             conn.inflight += 1
-            request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace)
+            request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
+                            ev.custom_payload)
 
     def _reply(self, r: Reply) -> None:
         conn = self.clients.get(r.conn)
