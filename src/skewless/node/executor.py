@@ -35,6 +35,7 @@ from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import CqlError, InvalidRequest, ServerError, Unprepared, unsupported
 from skewless.node import consistency as cl_mod
 from skewless.node import ddl, describe, virtual_select
+from skewless.node.batchlog import batch_warnings
 from skewless.node.binds import bind_metadata
 from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
@@ -270,9 +271,20 @@ class Executor:
         if not groups:
             self._answer(conn, stream, Void())
             return
+        warnings: tuple[str, ...] = ()
+        if write_type in ("BATCH", "UNLOGGED_BATCH"):
+            warnings = batch_warnings(self.node.schema, [(ks.name, u) for ks, ups in groups
+                                                         for u in ups], write_type == "BATCH")
+
+        def answer(error: CqlError | None) -> None:
+            self._answer(conn, stream, error if error is not None else Void(), warnings)
+
+        if write_type == "BATCH" and sum(len(ups) for _, ups in groups) > 1:
+            self.node.batchlog.write_atomic(groups, params.consistency, answer)
+            return
 
         def finished(error: CqlError | None, _results: list[object]) -> None:
-            self._answer(conn, stream, error if error is not None else Void())
+            answer(error)
 
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):

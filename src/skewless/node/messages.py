@@ -90,6 +90,31 @@ class SchemaPush:
     schema: bytes  # node.schema_codec.encode_schema
 
 
+@dataclass(frozen=True, slots=True)
+class BatchlogStore:
+    """Coordinator -> batchlog replica: keep this LOGGED batch durably, then ack."""
+
+    KIND: ClassVar[int] = 10
+    req_id: int
+    batch_id: bytes  # 16 bytes, chosen by the coordinator
+    mutations: bytes  # node.batchlog.encode_mutations: the batch's (keyspace, update) pairs
+
+
+@dataclass(frozen=True, slots=True)
+class BatchlogAck:
+    KIND: ClassVar[int] = 11
+    req_id: int
+    error: str  # '' when stored and synced
+
+
+@dataclass(frozen=True, slots=True)
+class BatchlogRemove:
+    """Coordinator -> batchlog replica: the batch's mutations met their consistency level."""
+
+    KIND: ClassVar[int] = 12
+    batch_id: bytes
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -98,11 +123,14 @@ Message = (
     | ReadResponse
     | SchemaPull
     | SchemaPush
+    | BatchlogStore
+    | BatchlogAck
+    | BatchlogRemove
 )
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-              SchemaPull, SchemaPush)
+              SchemaPull, SchemaPush, BatchlogStore, BatchlogAck, BatchlogRemove)
 }
 
 
