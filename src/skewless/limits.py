@@ -43,6 +43,7 @@ hint_replay_interval_ms = 1000  # how often a node looks for targets that came b
 batchlog_replay_delay_ms = 2 * write_timeout_ms  # Cassandra replays batches older than this
 batchlog_replay_interval_ms = 1000  # how often a node looks for old batches (Cassandra: 10 s)
 batchlog_replay_delay_ms_max_option = 24 * 3600 * 1000  # beyond a day is a typo
+batchlog_replay_startup_delay_ms = 5000  # learn the ring by gossip first (Cassandra: RING_DELAY)
 batchlog_entries_max = 100_000  # per node; a full batchlog refuses new LOGGED batches
 batchlog_replays_inflight_max = 64  # batches one node replays at a time; the rest wait a round
 batchlog_endpoints_max = 2  # Cassandra writes the batchlog to two live nodes, two racks

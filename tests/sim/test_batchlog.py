@@ -152,3 +152,20 @@ def test_crash_and_replay_trace_is_deterministic() -> None:
         assert _present(w, "127.0.0.2") == set(KEYS)
         traces.append(hashlib.sha256("\n".join(w.trace).encode()).hexdigest())
     assert traces[0] == traces[1]
+
+
+def test_batchlog_survives_its_endpoint_restart() -> None:
+    """Only node 2 holds the batch; the coordinator dies, node 2 crashes and restarts (its
+    synced batchlog kept) and replays to every replica once it knows the ring again."""
+    w = _setup(30)
+    w.network.partition("127.0.0.1", "127.0.0.3", both_ways=False)
+    _q(w, "127.0.0.1", BATCH, wait_ns=50_000_000)
+    w.crash("127.0.0.1")
+    w.network.heal()
+    w.crash("127.0.0.2")
+    w.run_for(REPLAY_WAIT_NS)  # down past the replay delay: due at once when it restarts
+    w.restart("127.0.0.2")
+    assert w.nodes["127.0.0.2"].node.storage.batch_count() == 1
+    w.run_for(REPLAY_WAIT_NS + limits.batchlog_replay_startup_delay_ms * 1_000_000)
+    assert _present(w, "127.0.0.3", ONE) == set(KEYS)
+    assert _batchlog_sizes(w) == [0, 0]

@@ -22,10 +22,11 @@ or WriteTimeout with write type BATCH_LOG before any mutation was sent, and asks
 drop the entry (best effort: an entry that survives is replayed, which is still all-or-nothing).
 A failure in step 3 answers the error and leaves the entries: the batch will be replayed.
 
-Endpoint: every ``batchlog_replay_interval_ms`` a node replays the entries it has kept longer than
-``NodeConfig.batchlog_replay_delay_ms`` (by its own clock, from when it stored them): each
-mutation goes to every replica of its partition (applied here when this node is one; hinted for a
-replica that is down or does not answer within the write timeout), then the entry is removed.
+Endpoint: every ``batchlog_replay_interval_ms`` (the first time ``batchlog_replay_startup_delay_ms``
+after it started, once gossip has shown it the ring) a node replays the entries it has kept
+longer than ``NodeConfig.batchlog_replay_delay_ms`` (by its own clock, from when it stored them):
+each mutation goes to every replica of its partition (applied here when this node is one; hinted
+for a replica that is down or does not answer within the write timeout), then the entry goes.
 Mutations carry their timestamps, so applying one twice (both endpoints replay, or the
 coordinator finished after all) changes nothing. Hence every mutation of a batch is eventually
 applied, or none is (the coordinator died before an endpoint stored the batch).
@@ -222,6 +223,7 @@ class Batchlog:
         self.replays: dict[bytes, _Replay] = {}
         self.replay_reqs: dict[int, bytes] = {}  # mutation request id -> batch id
         self._last_round_ns = -(10**18)
+        self._started_ns: int | None = None  # the first tick: replay waits to know the ring
         self.crash_name, self.crash_nth = parse_crash_point(node.config.crash_point)
         self._crash_hits = 0
 
@@ -361,6 +363,10 @@ class Batchlog:
                 self.replay_reqs.pop(rid, None)
                 self.node._hint(target, data, now_ns)
             self.node.storage.remove_batch(batch_id)
+        if self._started_ns is None:
+            self._started_ns = now_ns
+        if now_ns - self._started_ns < limits.batchlog_replay_startup_delay_ms * 1_000_000:
+            return  # right after a restart this node does not know its peers yet
         if now_ns - self._last_round_ns >= limits.batchlog_replay_interval_ms * 1_000_000:
             self._last_round_ns = now_ns
             self._replay_round(now_ns)

@@ -14,6 +14,9 @@ the timestamp the client sent in the request (the drivers' default client-side t
 otherwise one issued by the node's timestamp source (``hlc`` or ``wallclock``: see
 ``skewless.clock``). The statements of a BATCH without their own share one timestamp.
 
+BATCH: Cassandra's size and unlogged-partition checks answer warnings (or "Batch too large"); a
+LOGGED batch of more than one partition update goes through the batchlog (``node.batchlog``).
+
 Pure: time comes from the node's injected clock, randomness (uuid()) from the injected rng.
 """
 

@@ -296,7 +296,7 @@ class Node:
         return self.membership.ring().replicas(token_of(key), ks.replication_map())
 
     def _check_capacity(self) -> None:
-        if len(self.ops) >= limits.coordinator_requests_inflight_max:
+        if len(self.ops) + len(self.batchlog.stores) >= limits.coordinator_requests_inflight_max:
             raise Overloaded("Too many in-flight requests on this coordinator")
 
     def write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int,
