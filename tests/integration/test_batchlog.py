@@ -130,7 +130,11 @@ def test_logged_batches_all_or_nothing_when_coordinator_killed(cluster_factory) 
         killer = None
         if how == "kill9":
             delay = rng.uniform(0.3, 1.5)
-            killer = threading.Timer(delay, lambda: (stop.set(), victim.kill9()))
+            def kill(stop: threading.Event = stop) -> None:
+                stop.set()
+                victim.kill9()
+
+            killer = threading.Timer(delay, kill)
             killer.start()
         sent, acked = _stream(session, trial, stop)
         if killer is not None:
