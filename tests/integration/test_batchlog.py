@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import re
-import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from cassandra.cluster import Cluster, Session
 from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import BatchStatement, BatchType
 
-from skewless import limits
+from skewless import bench_batch, limits
 
 REPLAY_DELAY_MS = 1500
 PARTS = 4  # partitions per batch
@@ -201,16 +200,5 @@ def test_batch_warnings_reach_the_stock_driver_and_latency(cluster_factory) -> N
         "logged batch for atomicity, or asynchronous writes for performance."]
     assert _warnings_of(s, batch(BatchType.LOGGED, eleven)) == []
     assert _warnings_of(s, batch(BatchType.UNLOGGED, eleven[:10])) == []
-    # Added latency of the batchlog: 4-partition batches, one at a time (printed only).
-    n = 300
-    for kind in (BatchType.UNLOGGED, BatchType.LOGGED) * 2:  # the first round warms up
-        lat = []
-        for i in range(n):
-            b = batch(kind, [(1000 + 4 * i + j, "v") for j in range(4)])
-            t0 = time.perf_counter()
-            s.execute(b)
-            lat.append((time.perf_counter() - t0) * 1000)
-        lat.sort()
-        print(f"{kind.name} 4-partition batch at QUORUM, {n} sequential: "
-              f"mean {statistics.mean(lat):.2f} ms, p50 {lat[n // 2]:.2f} ms, "
-              f"p99 {lat[int(n * 0.99)]:.2f} ms")
+    # The latency the batchlog adds (printed, not asserted): the bench_batch tool's measurement.
+    print(bench_batch.report(*bench_batch.measure(s, 300, 4), 4))
