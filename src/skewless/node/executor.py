@@ -254,6 +254,7 @@ class Executor:
         cl_mod.check_cl(params.consistency)
         now_s = self.node.clock.real_time_us() // 1_000_000
         default_ts: int | None = None
+        warnings: list[str] = []
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
         for stmt, vals in zip(stmts, values, strict=True):
             ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
@@ -274,21 +275,17 @@ class Executor:
         if not groups:
             self._answer(conn, stream, Void())
             return
-        warnings: tuple[str, ...] = ()
         if write_type in ("BATCH", "UNLOGGED_BATCH"):
-            warnings = batch_warnings(self.node.schema, [(ks.name, u) for ks, ups in groups
-                                                         for u in ups], write_type == "BATCH")
-
-        def answer(error: CqlError | None) -> None:
-            self._answer(conn, stream, error if error is not None else Void(), warnings)
-
-        if write_type == "BATCH" and sum(len(ups) for _, ups in groups) > 1:
-            self.node.batchlog.write_atomic(groups, params.consistency, answer)
-            return
+            warnings.extend(batch_warnings(self.node.schema, [
+                (ks.name, u) for ks, ups in groups for u in ups], write_type == "BATCH"))
 
         def finished(error: CqlError | None, _results: list[object]) -> None:
-            answer(error)
+            self._answer(conn, stream, error if error is not None else Void(), tuple(warnings))
 
+        if write_type == "BATCH" and sum(len(ups) for _, ups in groups) > 1:
+            self.node.batchlog.write_atomic(groups, params.consistency,
+                                            lambda error: finished(error, []))
+            return
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):
             self.node.write(ks, ups, params.consistency, write_type, _ignore_shadowed(join, i))
