@@ -52,6 +52,8 @@ _NODE_OPTION_TO_FIELD = {
     "cluster_name": "cluster_name",
     "metrics_port": "metrics_port",
     "log_level": "log_level",
+    "batchlog_replay_delay_ms": "batchlog_replay_delay_ms",
+    "crash_point": "crash_point",
 }
 
 
@@ -110,6 +112,11 @@ def main() -> None:
               help="Prometheus metrics port (0: off).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="INFO",
               show_default=True)
+@click.option("--batchlog-replay-delay-ms", type=int, default=limits.batchlog_replay_delay_ms,
+              show_default=True, help="Replay LOGGED batches kept longer than this.")
+@click.option("--crash-point", default="", metavar="POINT[:N]",
+              help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
+                   "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
 @click.pass_context
 def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
          no_clock_compensation: bool, **options: Any) -> None:

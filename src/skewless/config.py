@@ -52,6 +52,8 @@ class NodeConfig:
     cluster_name: str = "Skewless Cluster"
     metrics_port: int = 0  # 0: no Prometheus endpoint
     log_level: str = "INFO"
+    batchlog_replay_delay_ms: int = limits.batchlog_replay_delay_ms  # replay LOGGED batches older
+    crash_point: str = ""  # TEST ONLY: SIGKILL this node at a named point (node.batchlog)
 
     def __post_init__(self) -> None:
         _check_ipv4("address", self.address)
@@ -111,6 +113,13 @@ class NodeConfig:
                 f"log_level: must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
             )
         object.__setattr__(self, "log_level", self.log_level.upper())
+        _check_int("batchlog_replay_delay_ms", self.batchlog_replay_delay_ms, 0,
+                   limits.batchlog_replay_delay_ms_max_option)
+        if not isinstance(self.crash_point, str):
+            raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
+        from skewless.node.batchlog import parse_crash_point  # raises ValueError
+
+        parse_crash_point(self.crash_point)
 
     @property
     def log_level_number(self) -> int:

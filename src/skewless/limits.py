@@ -39,6 +39,18 @@ hints_per_target_max = 1_000_000  # a hint log is bounded; beyond it repair is n
 hint_replay_batch_max = 128  # hints sent per replay round trip
 hint_replay_interval_ms = 1000  # how often a node looks for targets that came back
 
+# --- Batches and the batchlog (LOGGED batches) ----------------------------------------------
+batchlog_replay_delay_ms = 2 * write_timeout_ms  # Cassandra replays batches older than this
+batchlog_replay_interval_ms = 1000  # how often a node looks for old batches (Cassandra: 10 s)
+batchlog_replay_delay_ms_max_option = 24 * 3600 * 1000  # beyond a day is a typo
+batchlog_replay_startup_delay_ms = 5000  # learn the ring by gossip first (Cassandra: RING_DELAY)
+batchlog_entries_max = 100_000  # per node; a full batchlog refuses new LOGGED batches
+batchlog_replays_inflight_max = 64  # batches one node replays at a time; the rest wait a round
+batchlog_endpoints_max = 2  # Cassandra writes the batchlog to two live nodes, two racks
+batch_size_bytes_warn = 5 * 1024  # Cassandra's batch_size_warn_threshold (5 KiB)
+batch_size_bytes_fail = 50 * 1024  # batch_size_fail_threshold (50 KiB): "Batch too large"
+batch_unlogged_partitions_warn = 10  # unlogged_batch_across_partitions_warn_threshold
+
 # --- Storage -------------------------------------------------------------------------------
 commitlog_periodic_sync_ms = 10000  # Cassandra's commitlog_sync_period (10 s)
 gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
@@ -60,6 +72,7 @@ stamp_request_timeout_ms = 1000  # a fenced node waits this long for a peer's ti
 clock_ping_interval_ms = 500  # each node pings each live peer's clock twice a second
 
 assert write_timeout_ms < read_timeout_ms
+assert batch_size_bytes_warn < batch_size_bytes_fail
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
 assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
 

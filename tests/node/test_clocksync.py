@@ -14,6 +14,7 @@ from skewless.node.clocksync import (
     measure,
     smallest_interval,
 )
+from skewless.node.clockwatch import ClockWatch
 
 
 def test_measure_symmetric_exchange() -> None:
@@ -102,3 +103,31 @@ def test_a_stepped_clock_replaces_the_old_samples() -> None:
     best = pc.best(2 * 10**9)
     assert best is not None and best.midpoint_us == 1_000.0
     assert len(pc.samples) == 1
+
+
+def test_lost_peers_keep_the_last_agreement_while_drift_allows() -> None:
+    cw = ClockWatch(alarm_ms=50, max_offset_ms=500, compensate=True)
+    for peer in ("b", "c"):
+        cw.peers[peer] = PeerClock()
+        cw.peers[peer].add(Sample(100_000.0, 1000, 0))  # we are 100 ms slow
+    cw.update(3, ["b", "c"], 0)
+    assert cw.view().in_bounds and cw.correction_us() == 100_000
+    # Both peers go down: no majority can be measured, the agreement holds...
+    cw.update(3, [], 10**9)
+    assert cw.view().in_bounds and cw.correction_us() == 100_000
+    # ...until the drift bound (200 ppm) exceeds max_offset: (500 - 100.5) ms / 200 ppm ~ 2000 s.
+    cw.update(3, [], 2_100 * 10**9)
+    assert not cw.view().in_bounds and cw.correction_us() == 0
+
+
+def test_disagreeing_peers_do_not_hold_the_old_agreement() -> None:
+    cw = ClockWatch(alarm_ms=50, max_offset_ms=500, compensate=True)
+    cw.peers["b"], cw.peers["c"] = PeerClock(), PeerClock()
+    cw.peers["b"].add(Sample(0.0, 1000, 0))
+    cw.peers["c"].add(Sample(0.0, 1000, 0))
+    cw.update(3, ["b", "c"], 0)
+    assert cw.view().in_bounds
+    cw.peers["b"].add(Sample(3_000_000.0, 1000, 10**9))  # both peers now disagree with us
+    cw.peers["c"].add(Sample(-3_000_000.0, 1000, 10**9))  # and with each other
+    cw.update(3, ["b", "c"], 10**9)
+    assert not cw.view().agreed and not cw.view().in_bounds

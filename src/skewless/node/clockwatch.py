@@ -13,7 +13,9 @@ measures the same thing; ``ClusterTime`` then says what this node must add to it
 read cluster time (``correction_us``), and ``offset_us`` (raw minus cluster time) is what
 operators see: -200 ms for a node whose clock is 200 ms slow. A node alarms when its offset
 exceeds ``alarm_ms``; it is *out of bounds* when no majority agrees on cluster time or when its
-offset exceeds ``max_offset_ms``: such a node must not stamp writes.
+offset exceeds ``max_offset_ms``: such a node must not stamp writes. A node that agreed once and
+then cannot measure a majority (peers down) keeps its last agreement while the drift bound
+allows (see ``update``): losing peers is not evidence against its clock.
 
 Pure: every time is passed in.
 """
@@ -49,6 +51,7 @@ class ClockWatch:
         self.compensate = compensate
         self.peers: dict[str, PeerClock] = {}
         self.current = ClusterTime(0.0, 0.0, 1, 1, True)
+        self._agreed_at: tuple[ClusterTime, int] | None = None  # last agreement and when
         self._last_ping_ns = -(10**18)
 
     # ------------------------------------------------------------------ messages
@@ -78,10 +81,32 @@ class ClockWatch:
     # ------------------------------------------------------------------ agreement
 
     def update(self, cluster_size: int, live_peers: Iterable[str], now_mono_ns: int) -> None:
-        """Recompute cluster time from the live peers' recent samples."""
+        """Recompute cluster time from the live peers' recent samples.
+
+        When too few peers are measurable to make a majority (they are down or unreachable:
+        not a disagreement), the last agreement holds, its error bound widened by the drift
+        two clocks may accumulate since; it lapses once that bound reaches ``max_offset_ms``."""
         intervals = [self.peers[a].best(now_mono_ns) if a in self.peers else None
                      for a in live_peers]
-        self.current = cluster_time(intervals, cluster_size)
+        measured = 1 + sum(1 for iv in intervals if iv is not None)
+        fresh = cluster_time(intervals, cluster_size)
+        if fresh.agreed:
+            self.current = fresh
+            self._agreed_at = (fresh, now_mono_ns)
+            return
+        held = self._hold(now_mono_ns) if measured <= cluster_size // 2 else None
+        self.current = held if held is not None else fresh
+
+    def _hold(self, now_mono_ns: int) -> ClusterTime | None:
+        if self._agreed_at is None:
+            return None
+        last, at_ns = self._agreed_at
+        drift_us = (now_mono_ns - at_ns) / 1000 * limits.clock_drift_ppm_max / 1_000_000
+        uncertainty_us = last.uncertainty_us + drift_us
+        if abs(last.offset_us) + uncertainty_us > self.max_offset_ms * 1000:
+            return None
+        return ClusterTime(last.offset_us, uncertainty_us, last.sources_true, last.cluster_size,
+                           True)
 
     def forget(self, address: str) -> None:
         """A restarted peer's clock is a new clock."""

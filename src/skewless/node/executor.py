@@ -14,6 +14,9 @@ the timestamp the client sent in the request (the drivers' default client-side t
 otherwise one issued by the node's timestamp source (``hlc`` or ``wallclock``: see
 ``skewless.clock``). The statements of a BATCH without their own share one timestamp.
 
+BATCH: Cassandra's size and unlogged-partition checks answer warnings (or "Batch too large"); a
+LOGGED batch of more than one partition update goes through the batchlog (``node.batchlog``).
+
 Pure: time comes from the node's injected clock, randomness (uuid()) from the injected rng.
 """
 
@@ -50,6 +53,7 @@ from skewless.node import (
     virtual_select,
 )
 from skewless.node import consistency as cl_mod
+from skewless.node.batchlog import batch_warnings
 from skewless.node.binds import bind_metadata
 from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
@@ -382,7 +386,9 @@ class Executor:
         if not groups:
             self._answer(conn, stream, Void(), tuple(warnings), max_ts)
             return groups
-
+        if write_type in ("BATCH", "UNLOGGED_BATCH"):
+            warnings.extend(batch_warnings(self.node.schema, [
+                (ks.name, u) for ks, ups in groups for u in ups], write_type == "BATCH"))
         reports: list[ShadowReport] = []
 
         def finished(error: CqlError | None, _results: list[object]) -> None:
@@ -391,6 +397,12 @@ class Executor:
             self._answer(conn, stream, error if error is not None else Void(), tuple(warnings),
                          max_ts if error is None else None)
 
+        if write_type == "BATCH" and sum(len(ups) for _, ups in groups) > 1:
+            def logged(error: CqlError | None, shadowed: tuple[ShadowReport, ...]) -> None:
+                reports.extend(shadowed)
+                finished(error, [])
+            self.node.batchlog.write_atomic(groups, params.consistency, logged)
+            return groups
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):
             self.node.write(ks, ups, params.consistency, write_type,

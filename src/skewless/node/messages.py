@@ -91,6 +91,31 @@ class SchemaPush:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchlogStore:
+    """Coordinator -> batchlog replica: keep this LOGGED batch durably, then ack."""
+
+    KIND: ClassVar[int] = 10
+    req_id: int
+    batch_id: bytes  # 16 bytes, chosen by the coordinator
+    mutations: bytes  # node.batchlog.encode_mutations: the batch's (keyspace, update) pairs
+
+
+@dataclass(frozen=True, slots=True)
+class BatchlogAck:
+    KIND: ClassVar[int] = 11
+    req_id: int
+    error: str  # '' when stored and synced
+
+
+@dataclass(frozen=True, slots=True)
+class BatchlogRemove:
+    """Coordinator -> batchlog replica: the batch's mutations met their consistency level."""
+
+    KIND: ClassVar[int] = 12
+    batch_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ClockPing:
     """Clock measurement: our raw real time and monotonic time, echoed by the pong."""
 
@@ -150,6 +175,9 @@ Message = (
     | ReadResponse
     | SchemaPull
     | SchemaPush
+    | BatchlogStore
+    | BatchlogAck
+    | BatchlogRemove
     | ClockPing
     | ClockPong
     | StampRequest
@@ -162,8 +190,8 @@ Message = (
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-              SchemaPull, SchemaPush, ClockPing, ClockPong, StampRequest, StampResponse,
-              FloorQuery, FloorReply)
+              SchemaPull, SchemaPush, BatchlogStore, BatchlogAck, BatchlogRemove, ClockPing,
+              ClockPong, StampRequest, StampResponse, FloorQuery, FloorReply)
 }
 
 

@@ -33,10 +33,14 @@ from skewless.clock import Clock
 from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, RemoteProtocolError, Unavailable
 from skewless.node import consistency as cl_mod
+from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.membership import Change, Membership
 from skewless.node.messages import (
+    BatchlogAck,
+    BatchlogRemove,
+    BatchlogStore,
     ClockPing,
     ClockPong,
     Envelope,
@@ -70,6 +74,8 @@ log = logging.getLogger("skewless.node")
 WriteDone = Callable[[CqlError | None, tuple[Shadowed, ...]], None]  # one partition's replicas
 WritesDone = Callable[[CqlError | None, tuple[ShadowReport, ...]], None]  # a whole write
 ReadDone = Callable[[CqlError | None, PartitionUpdate | None], None]
+# One mutation ready to send: the update, its replicas, the live ones, their DCs, the need.
+PlannedWrite = tuple[PartitionUpdate, list[str], list[str], dict[str, str], cl_mod.Requirement]
 
 
 class Node:
@@ -97,6 +103,8 @@ class Node:
         self._last_gossip_ns = -(10**18)
         self._last_hint_round_ns = -(10**18)
         self.schema_waiters: list[tuple[str, int, Callable[[], None]]] = []
+        self.crash_point_reached = ""  # set by a test-only crash point: the runtime kills us
+        self.batchlog = Batchlog(self)
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -218,6 +226,8 @@ class Node:
         elif isinstance(m, SchemaPull):
             if self.schema_ts_us > m.known_ts_us:
                 self.send(sender, SchemaPush(self.schema_ts_us, encode_schema(self.schema)))
+        elif isinstance(m, BatchlogStore | BatchlogAck | BatchlogRemove):
+            self.batchlog.on_message(sender, m)
         elif isinstance(m, SchemaPush):
             if m.schema_ts_us > self.schema_ts_us:
                 self._adopt_schema(decode_schema(m.schema), m.schema_ts_us)
@@ -241,6 +251,7 @@ class Node:
         if now_ns - self._last_hint_round_ns >= limits.hint_replay_interval_ms * 1_000_000:
             self._last_hint_round_ns = now_ns
             self._replay_hints(now_ns)
+        self.batchlog.tick(now_ns)
 
     # ------------------------------------------------------------------ gossip
 
@@ -318,7 +329,7 @@ class Node:
         return self.membership.ring().replicas(token_of(key), ks.replication_map())
 
     def _check_capacity(self) -> None:
-        if len(self.ops) >= limits.coordinator_requests_inflight_max:
+        if len(self.ops) + len(self.batchlog.stores) >= limits.coordinator_requests_inflight_max:
             raise Overloaded("Too many in-flight requests on this coordinator")
 
     def write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int,
@@ -329,9 +340,14 @@ class Node:
         Raises Unavailable (before anything is sent) when too few replicas are alive."""
         assert updates
         self._check_capacity()
+        self.write_planned(self.plan_write(ks, updates, cl), cl, write_type, done)
+
+    def plan_write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int
+                   ) -> list[PlannedWrite]:
+        """Where each update goes; raises Unavailable when too few replicas are alive."""
         factors = dc_factors(ks.replication_map(), self.config.dc)
         need = cl_mod.requirement(cl, factors, self.config.dc, write=True)
-        plans = []
+        plans: list[PlannedWrite] = []
         for u in updates:
             replicas = self.replicas_for(ks, u.key)
             alive = [a for a in replicas if self.membership.is_alive(a)]
@@ -340,7 +356,12 @@ class Node:
                 raise Unavailable(
                     "Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
                     need.block_for, len(alive))
-            plans.append((u, replicas, alive, dc_of))
+            plans.append((u, replicas, alive, dc_of, need))
+        return plans
+
+    def write_planned(self, plans: Sequence[PlannedWrite], cl: int, write_type: str,
+                      done: WritesDone) -> None:
+        """Send planned mutations (see ``plan_write``); ``done`` fires once ``cl`` is met."""
         shadowed_all: list[ShadowReport] = []
 
         def joined(error: CqlError | None, results: list[object]) -> None:
@@ -350,7 +371,7 @@ class Node:
             done(error, tuple(reports))
 
         join = Join(len(plans), joined)
-        for i, (u, replicas, alive, dc_of) in enumerate(plans):
+        for i, (u, replicas, alive, dc_of, need) in enumerate(plans):
             part = join.part(i)
 
             def one(error: CqlError | None, sh: tuple[Shadowed, ...],
@@ -384,6 +405,8 @@ class Node:
         self._retire_if_complete(req_id)
 
     def _on_mutation_response(self, sender: str, m: MutationResponse) -> None:
+        if self.batchlog.on_mutation_response(sender, m):
+            return
         if m.req_id in self.hint_replays:
             target, hint_id, _ = self.hint_replays.pop(m.req_id)
             if not m.error and target == sender:

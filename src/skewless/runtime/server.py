@@ -132,11 +132,26 @@ class NodeServer:
             await self._kick.wait()
             self._kick.clear()
             ready = self.node.take_ready()
-            if ready.empty():
+            crash = self.node.crash_point_reached  # reached by the calls this Ready holds
+            if ready.empty() and not crash:
                 continue
             if ready.must_sync and self.config.commitlog_sync == "batch":
                 await loop.run_in_executor(None, self.storage.sync)
             self._carry_out(ready)
+            if crash:
+                await self._crash(ready, crash)
+
+    async def _crash(self, ready: Ready, point: str) -> None:
+        """A test-only crash point (``--crash-point``) was reached: let this Ready's messages
+        reach the kernel (bounded wait), then die as kill -9 would."""
+        loop = asyncio.get_running_loop()
+        peers = {address for address, _ in ready.sends}
+        deadline = loop.time() + 1.0
+        while any(self.transport.queued(a) for a in peers) and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)  # the peer writer tasks' last write
+        log.warning("crash point %s reached: SIGKILL (test option --crash-point)", point)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def _carry_out(self, ready: Ready) -> None:
         for address, env in ready.sends:

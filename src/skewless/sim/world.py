@@ -25,10 +25,11 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from skewless import limits
 from skewless.config import NodeConfig
+from skewless.node.batchlog import Batchlog
 from skewless.node.effects import Reply
 from skewless.node.executor import Executor
 from skewless.node.messages import decode, encode
@@ -188,6 +189,9 @@ class World:
             cb = self.replies.get(r.conn)
             if cb is not None:
                 cb(r)
+        if sn.node.crash_point_reached and sn.up:
+            self.log(f"{sn.address} crash point {sn.node.crash_point_reached}")
+            self.crash(sn.address)
 
     def _deliverer(self, src: str, dst: str, data: bytes) -> Callable[[], None]:
         def deliver() -> None:
@@ -215,6 +219,13 @@ class World:
         assert not sn.up
         self.log(f"{address} restart")
         self._boot(address, sn.kv, sn.clock)
+
+    def set_crash_point(self, address: str, point: str) -> None:
+        """Test-only ``--crash-point`` for one node (its current process only)."""
+        sn = self.nodes[address]
+        sn.node.config = replace(sn.node.config, crash_point=point)
+        sn.node.batchlog = Batchlog(sn.node)
+        self.log(f"{address} crash point set: {point}")
 
     def pause(self, address: str, paused: bool) -> None:
         self.nodes[address].paused = paused

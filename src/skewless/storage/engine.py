@@ -32,6 +32,10 @@ Meta entries are ``'m' | name``; hints are ``'h' | u8 len(target) | target | hin
 hint id = created_us (8 bytes, sign-flipped) + a sequence number (8 bytes), so a target's hints
 sort oldest first. A per-target counter (``'c' | target``) and the sequence (``'s'``) are written
 in the same batch as the hints they count.
+
+Batchlog entries (LOGGED batches this node keeps for their coordinator, ``node.batchlog``) are
+``'b' | created_us (8 bytes, sign-flipped) | batch id`` -> the batch's mutations, so the oldest
+sort first, with an index ``'B' | batch id`` -> created_us to remove one by id.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from skewless.storage.model import (
 )
 
 _DATA, _META, _HINT, _HINT_COUNT, _HINT_SEQ = b"d", b"m", b"h", b"c", b"s"
+_BATCH, _BATCH_INDEX = b"b", b"B"
 _HEADER, _STATIC, _ROWS, _ROWS_END = b"\x00", b"\x02", b"\x03", b"\x04"
 _ROW_HEADER, _COLUMN = b"\x00", b"\x01"
 _PARTITION_END = b"\x05"  # above every suffix
@@ -234,6 +239,7 @@ class Storage:
         seq = kv.get(_HINT_SEQ)
         self._hint_seq = 0 if seq is None else struct.unpack(">Q", seq)[0]
         self._hint_counts: dict[str, int] = {}
+        self._batch_count: int | None = None
 
     # --- writes ------------------------------------------------------------------------------
     def _stored(self, prefix: bytes, update: PartitionUpdate) -> dict[bytes, bytes]:
@@ -477,3 +483,42 @@ class Storage:
     def hint_targets(self) -> list[str]:
         end = keys.prefix_successor(_HINT_COUNT)
         return [k[1:].decode() for k, _ in self._kv.iter_from(_HINT_COUNT, end)]
+
+    # --- batchlog ------------------------------------------------------------------------------
+    def batch_count(self) -> int:
+        if self._batch_count is None:  # counted once: at most batchlog_entries_max keys
+            end = keys.prefix_successor(_BATCH_INDEX)
+            self._batch_count = sum(1 for _ in self._kv.iter_from(_BATCH_INDEX, end))
+        return self._batch_count
+
+    def add_batch(self, batch_id: bytes, created_us: int, payload: bytes) -> bool:
+        """Keep a LOGGED batch; False (nothing stored) when the batchlog is full. No fsync."""
+        if self._kv.get(_BATCH_INDEX + batch_id) is not None:
+            return True  # a duplicated store
+        count = self.batch_count()
+        if count >= limits.batchlog_entries_max:
+            return False
+        created = _token_bytes(created_us)
+        self._kv.write([(_BATCH + created + batch_id, payload),
+                        (_BATCH_INDEX + batch_id, created)])
+        self._batch_count = count + 1
+        return True
+
+    def batches_before(self, cutoff_us: int, limit: int) -> list[tuple[bytes, int, bytes]]:
+        """Up to ``limit`` (batch id, created_us, payload) created before ``cutoff_us``, oldest
+        first."""
+        out: list[tuple[bytes, int, bytes]] = []
+        for k, v in self._kv.iter_from(_BATCH, _BATCH + _token_bytes(cutoff_us)):
+            if len(out) >= limit:
+                break
+            created_us = struct.unpack(">Q", k[1:9])[0] - (1 << 63)
+            out.append((k[9:], created_us, v))
+        return out
+
+    def remove_batch(self, batch_id: bytes) -> None:
+        created = self._kv.get(_BATCH_INDEX + batch_id)
+        if created is None:
+            return
+        count = self.batch_count()
+        self._kv.write([(_BATCH + created + batch_id, None), (_BATCH_INDEX + batch_id, None)])
+        self._batch_count = count - 1
