@@ -43,6 +43,11 @@ hint_replay_interval_ms = 1000  # how often a node looks for targets that came b
 commitlog_periodic_sync_ms = 10000  # Cassandra's commitlog_sync_period (10 s)
 gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
 
+# --- Tracing -------------------------------------------------------------------------------
+trace_sessions_open_max = 1000  # per coordinator; beyond it a traced request runs untraced
+trace_events_per_session_max = 1000  # a session's events (coordinator's plus replicas')
+trace_replica_wait_ms = 500  # after the answer, replicas still answering get this long
+
 # --- Tools -------------------------------------------------------------------------------------
 bench_phase_s_max = 600  # a bench phase that has not finished by then reports what it did
 

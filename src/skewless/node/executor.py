@@ -42,6 +42,8 @@ from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
 from skewless.node.node import Node
 from skewless.node.system_tables import SystemContext
+from skewless.node.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
+from skewless.node.tracing import Trace
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
 from skewless.storage.model import PartitionUpdate, Shadowed
 
@@ -61,6 +63,8 @@ class Params:
     paging_state: bytes | None = None
     serial_consistency: int | None = None
     timestamp: int | None = None
+    tracing: bool = False  # the request frame's tracing flag
+    client: str = ""  # the client's address (for a tracing session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +87,22 @@ class Executor:
         self.node = node
         self.rng = rng
         self.prepared: OrderedDict[bytes, _Prepared] = OrderedDict()
+        self.traces: dict[tuple[int, int], Trace] = {}  # (conn, stream) -> open session
 
     # ------------------------------------------------------------------ entry points
 
     def query(self, conn: int, stream: int, query: str, params: Params,
               keyspace: str | None) -> None:
-        self._guard(conn, stream, lambda: self._run(conn, stream, parse(query),
-                                                    params, keyspace))
+        trace = self._begin_trace(conn, stream, params, "Execute CQL3 query", query)
+
+        def run() -> None:
+            if trace is not None:
+                trace.event(f"Parsing {query}")
+            parsed = parse(query)
+            if trace is not None:
+                trace.event("Preparing statement")
+            self._run(conn, stream, parsed, params, keyspace)
+        self._guard(conn, stream, run)
 
     def simple_query(self, conn: int, stream: int, query: str, cl: int, keyspace: str | None,
                      timestamp_us: int | None = None) -> None:
@@ -100,6 +113,10 @@ class Executor:
 
     def execute(self, conn: int, stream: int, statement_id: bytes, params: Params,
                 keyspace: str | None) -> None:
+        p = self.prepared.get(statement_id)
+        self._begin_trace(conn, stream, params, "Execute CQL3 prepared query",
+                          p.query if p is not None else "")
+
         def run() -> None:
             p = self.prepared.get(statement_id)
             if p is None:
@@ -112,8 +129,31 @@ class Executor:
     def batch(self, conn: int, stream: int, kind: int,
               entries: Sequence[tuple[str | bytes, tuple[Value, ...]]], params: Params,
               keyspace: str | None) -> None:
+        self._begin_trace(conn, stream, params, "Execute batch of CQL3 queries", "")
         self._guard(conn, stream, lambda: self._batch(conn, stream, kind, entries, params,
                                                       keyspace))
+
+    # ------------------------------------------------------------------ tracing
+
+    def _begin_trace(self, conn: int, stream: int, params: Params, request: str,
+                     query: str) -> Trace | None:
+        """Open a tracing session for a request with the tracing flag (None otherwise)."""
+        if not params.tracing:
+            return None
+        parameters = {"consistency_level": cl_mod.NAMES.get(params.consistency, "?")}
+        if query:
+            parameters["query"] = query
+        if params.page_size is not None:
+            parameters["page_size"] = str(params.page_size)
+        if params.serial_consistency is not None:
+            parameters["serial_consistency_level"] = cl_mod.NAMES.get(
+                params.serial_consistency, "?")
+        if params.timestamp is not None:
+            parameters["user_timestamp"] = str(params.timestamp)
+        trace = self.node.tracer.begin(params.client, request, parameters)
+        if trace is not None:
+            self.traces[(conn, stream)] = trace
+        return trace
 
     # ------------------------------------------------------------------ plumbing
 
@@ -128,7 +168,14 @@ class Executor:
 
     def _answer(self, conn: int, stream: int, body: object,
                 warnings: tuple[str, ...] = ()) -> None:
-        self.node.reply(Reply(conn, stream, body, warnings))
+        trace = self.traces.pop((conn, stream), None)
+        if trace is None:
+            self.node.reply(Reply(conn, stream, body, warnings))
+            return
+        what = type(body).__name__ if isinstance(body, CqlError) else "result"
+        trace.event(f"Sending {what} to client {trace.client or '(unknown)'}")
+        self.node.tracer.finish(trace)
+        self.node.reply(Reply(conn, stream, body, warnings, tracing_id=trace.session_id))
 
     def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
         now_us = self.node.clock.real_time_us()
@@ -159,10 +206,13 @@ class Executor:
     def _table(self, stmt_ks: str | None, name: str, keyspace: str | None
                ) -> tuple[KeyspaceDef, TableDef]:
         ks_name = self._keyspace_of(stmt_ks, keyspace)
-        ks = self.node.schema.keyspace(ks_name)
+        ks: KeyspaceDef | None
+        if ks_name == TRACES_KEYSPACE:  # system tables stored as data (node.tracer)
+            ks, table = traces_keyspace(), traces_table(name)
+        else:
+            ks, table = self.node.schema.keyspace(ks_name), self.node.schema.table(ks_name, name)
         if ks is None:
             raise InvalidRequest(f"Keyspace '{ks_name}' does not exist")
-        table = self.node.schema.table(ks_name, name)
         if table is None:
             raise InvalidRequest(f"unconfigured table {name}")
         return ks, table
@@ -230,16 +280,16 @@ class Executor:
     # ------------------------------------------------------------------ writes
 
     def _default_timestamp(self, batch: ast.Batch | None, values: tuple[Value, ...],
-                           params: Params, keyspace: str | None) -> int:
-        """The timestamp of every statement without its own USING TIMESTAMP: the batch's,
-        else the client's, else one from this node's timestamp source."""
+                           params: Params, keyspace: str | None) -> tuple[int, str]:
+        """The timestamp of every statement without its own USING TIMESTAMP (the batch's,
+        else the client's, else one from this node's timestamp source) and its source."""
         if batch is not None:
             ts = dml.using_timestamp(batch, self._ctx(values, keyspace))
             if ts is not None:
-                return ts
+                return ts, "BATCH USING TIMESTAMP"
         if params.timestamp is not None:
-            return params.timestamp
-        return self.node.ts.next(self.node.clock.real_time_us())
+            return params.timestamp, "client timestamp"
+        return self.node.ts.next(self.node.clock.real_time_us()), self.node.ts.policy
 
     def _write(self, conn: int, stream: int,
                stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
@@ -249,7 +299,8 @@ class Executor:
             raise InvalidRequest(f"Batch with {len(stmts)} statements is too large")
         cl_mod.check_cl(params.consistency)
         now_s = self.node.clock.real_time_us() // 1_000_000
-        default_ts: int | None = None
+        trace = self.traces.get((conn, stream))
+        default_ts: tuple[int, str] | None = None
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
         for stmt, vals in zip(stmts, values, strict=True):
             ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
@@ -257,13 +308,16 @@ class Executor:
                 raise InvalidRequest(f"{ks.name} keyspace is not user-modifiable")
             ctx = self._ctx(vals, keyspace)
             ts = dml.using_timestamp(stmt, ctx)
+            source = "USING TIMESTAMP"
             if ts is None:
                 if default_ts is None:
                     default_ts = self._default_timestamp(batch, values[0], params, keyspace)
-                ts = default_ts
+                ts, source = default_ts
             elif batch is not None and batch.using.timestamp is not None:
                 raise InvalidRequest(
                     "Timestamp must be set either on BATCH or individual statements")
+            if trace is not None:
+                trace.write_timestamp(ts, source)
             ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
@@ -276,14 +330,15 @@ class Executor:
 
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):
-            self.node.write(ks, ups, params.consistency, write_type, _ignore_shadowed(join, i))
+            self.node.write(ks, ups, params.consistency, write_type, _ignore_shadowed(join, i),
+                            trace)
 
     # ------------------------------------------------------------------ reads
 
     def _select(self, conn: int, stream: int, stmt: ast.Select, values: tuple[Value, ...],
                 params: Params, keyspace: str | None) -> None:
         ks_name = self._keyspace_of(stmt.keyspace, keyspace)
-        if ks_name in SYSTEM_KEYSPACES:
+        if ks_name in SYSTEM_KEYSPACES and ks_name != TRACES_KEYSPACE:
             rows = virtual_select.select_virtual(
                 stmt, [None if isinstance(v, Unset) else v for v in values],
                 self.system_context(), params.page_size, params.paging_state, keyspace)
@@ -302,6 +357,7 @@ class Executor:
 
     def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, plan: select.ReadPlan,
                    params: Params) -> None:
+        trace = self.traces.get((conn, stream))
         if plan.partition_keys is None:
             raise unsupported("SELECT without a partition key (token-range scans)")
         keys = list(plan.partition_keys)
@@ -323,7 +379,7 @@ class Executor:
                            for x in plan.slices_for(key))
             req = ReadRequest(0, plan.table.table_key, key, slices, plan.reversed, row_limit,
                               False)
-            self.node.read(ks, req, params.consistency, join.part(i))
+            self.node.read(ks, req, params.consistency, join.part(i), trace)
 
     def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
         page = select.render(plan, parts, self._now_s())
@@ -346,7 +402,8 @@ class Executor:
         result_cols: tuple[ColumnSpec, ...] = ()
         if isinstance(stmt, ast.Select | ast.Insert | ast.Update | ast.Delete):
             ks_name = self._keyspace_of(stmt.keyspace, keyspace)
-            if isinstance(stmt, ast.Select) and ks_name in SYSTEM_KEYSPACES:
+            if isinstance(stmt, ast.Select) and ks_name in SYSTEM_KEYSPACES and \
+                    ks_name != TRACES_KEYSPACE:
                 binds = tuple(ColumnSpec(ks_name, stmt.table, f"[bind{i}]", "text")
                               for i in range(parsed.bind_count))
             else:

@@ -11,25 +11,27 @@ from skewless.node.effects import ClusterEvent
 from skewless.node.executor import Executor, Params, PreparedResult
 
 
-def _params(q: p.QueryParams) -> Params:
+def _params(q: p.QueryParams, tracing: bool, client: str) -> Params:
     return Params(q.consistency, q.values, q.names, q.page_size, q.paging_state,
-                  q.serial_consistency, q.timestamp)
+                  q.serial_consistency, q.timestamp, tracing, client)
 
 
 def request_to_call(ex: Executor, conn: int, stream: int, req: p.Request,
-                    keyspace: str | None) -> None:
-    """Hand a QUERY/PREPARE/EXECUTE/BATCH to the executor (it answers through the node)."""
+                    keyspace: str | None, tracing: bool = False, client: str = "") -> None:
+    """Hand a QUERY/PREPARE/EXECUTE/BATCH to the executor (it answers through the node).
+    ``tracing``: the frame's tracing flag (PREPARE is not traced); ``client``: its address."""
     if isinstance(req, p.Query):
-        ex.query(conn, stream, req.query, _params(req.params), keyspace)
+        ex.query(conn, stream, req.query, _params(req.params, tracing, client), keyspace)
     elif isinstance(req, p.Prepare):
         ex.prepare(conn, stream, req.query, keyspace)
     elif isinstance(req, p.Execute):
-        ex.execute(conn, stream, req.query_id, _params(req.params), keyspace)
+        ex.execute(conn, stream, req.query_id, _params(req.params, tracing, client), keyspace)
     elif isinstance(req, p.Batch):
         entries = [(e.statement, e.values) for e in req.entries]
         ex.batch(conn, stream, req.kind, entries,
                  Params(req.consistency, timestamp=req.timestamp,
-                        serial_consistency=req.serial_consistency), keyspace)
+                        serial_consistency=req.serial_consistency, tracing=tracing,
+                        client=client), keyspace)
     else:
         ex.node.reply_error(conn, stream, ServerError(f"unexpected request {type(req).__name__}"))
 
