@@ -458,6 +458,9 @@ class Node:
             self.ops.pop(req_id, None)
             if data is not None:
                 self.ts.observe(max_timestamp(data))
+            if trace is not None:
+                trace.event(f"Read failed: {error}" if error is not None else
+                            f"Read complete: {len(data.rows) if data else 0} rows")
             done(error, data)
 
         op = ReadOp(req_id, req, tuple(targets), len(targets), deadline_ns, cl,
@@ -486,7 +489,7 @@ class Node:
 
     def _dispatch_read(self, op: ReadOp, sends: list[Send]) -> None:
         trace = op.trace
-        if trace is not None and op.phase != "first":
+        if trace is not None and op.phase in _PHASE_NOTES:
             trace.note_once(f"{op.req_id} {op.phase}", _PHASE_NOTES[op.phase])
         for addr, msg in sends:
             if isinstance(msg, MutationRequest):
@@ -544,7 +547,6 @@ class Node:
 _PHASE_NOTES = {
     "full": "Digest mismatch: reading full data from every contacted replica",
     "repair": "Replicas differ: blocking read repair",
-    "finished": "Read complete",
 }
 
 
