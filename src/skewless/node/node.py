@@ -371,6 +371,8 @@ class Node:
         for a in replicas:
             if a not in alive:
                 self._hint(a, payload, now_ns)
+                if trace is not None:
+                    trace.event(f"{a} is down: storing a hint for it")
         if cl == cl_mod.ANY and not alive:
             op.finished = True
             done(None, ())

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from skewless import limits
-from skewless.errors import CqlError
+from skewless.errors import CqlError, RemoteProtocolError
 from skewless.node import consistency as cl_mod
 from skewless.node.messages import (
     Message,
@@ -106,7 +106,11 @@ class Tracer:
     def on_response(self, sender: str, m: TracedResponse) -> Message | None:
         """Record a replica's part of a session; the inner response, for the node to process."""
         t4 = self.node.clock.real_time_us()
-        inner = unpack(m.response)
+        try:
+            inner = unpack(m.response)
+        except RemoteProtocolError as e:
+            log.warning("bad traced response from %s: %s", sender, e)
+            return None
         trace = self.sessions.get(m.session_id)
         if trace is not None and not trace.persisted:
             est = estimate_offset(m.coordinator_send_us, m.replica_recv_us, m.replica_send_us, t4)
@@ -169,7 +173,11 @@ class Tracer:
         node = self.node
         clock = node.clock
         rt = ReplicaTrace(clock, node.address, clock.real_time_us(), clock.monotonic_ns())
-        inner = unpack(m.request)
+        try:
+            inner = unpack(m.request)
+        except RemoteProtocolError as e:
+            log.warning("bad traced request from %s: %s", sender, e)
+            return
         peer = self._peer(sender)
         rt.event(f"{_VERB.get(type(inner), '?')} message received from {peer}", THREAD_MESSAGING)
         response: MutationResponse | ReadResponse
