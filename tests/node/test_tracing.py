@@ -38,6 +38,8 @@ def test_symmetric_exchange_gives_the_exact_offset() -> None:
     t4 = t1 + 300 + 50 + 300
     e = estimate_offset(t1, t2, t3, t4)
     assert e == OffsetEstimate(-200_000.0, 300.0)
+    assert estimate_offset(t1, t2, t2 - 1, t4) is None  # the peer answered before receiving
+    assert estimate_offset(t1, t2, t2 + 10_000, t4) is None  # held longer than the round trip
     assert format_offset(e) == "-200.0 ms (+-0.3 ms)"
     assert format_offset(OffsetEstimate(1_250.0, 40.0)) == "1.2 ms (+-0.0 ms)"
 
@@ -51,7 +53,7 @@ def test_true_offset_always_within_the_bound(theta: int, out_us: int, back_us: i
     t3 = t2 + work_us
     t4 = t3 - theta + back_us
     e = estimate_offset(t1, t2, t3, t4)
-    assert e.low_us <= theta <= e.high_us
+    assert e is not None and e.low_us <= theta <= e.high_us
     assert e.error_us == (out_us + back_us) / 2
 
 
@@ -67,10 +69,10 @@ def test_best_keeps_the_tighter_estimate() -> None:
 
 def test_traced_messages_round_trip() -> None:
     inner = MutationRequest(7, b"\x01\x02", False)
-    req = TracedRequest(uuid.uuid1().bytes, 123, pack(inner))
+    req = TracedRequest(uuid.uuid1().bytes, 123, 456_000, pack(inner))
     assert decode(encode(Envelope(5, req))) == Envelope(5, req)
     assert unpack(req.request) == inner
-    resp = TracedResponse(req.session_id, 123, 99, 101,
+    resp = TracedResponse(req.session_id, 123, 456_000, 99, 101,
                           ((100, 0, "received", "Messaging-EventLoop-1"),),
                           pack(ReadResponse(7, "", b"d", b"")))
     assert decode(encode(Envelope(6, resp))) == Envelope(6, resp)
@@ -113,12 +115,15 @@ def test_replica_events_move_onto_the_coordinator_clock_and_ids_are_ordered() ->
     clock.mono_ns += 2_000_000
     clock.real_us += 2_000
     t.clock_offset("127.0.0.2", est)
+    t.clock_offset("127.0.0.3", None)
     t.finish()
     rows = t.event_rows()
     assert [e.activity for _, e in rows] == [
         "Parsing", "Assigned write timestamp 1732540800123456 (hlc) on 127.0.0.1",
         "received", "applied",
-        "Clock offset of 127.0.0.2 relative to coordinator: -200.0 ms (+-0.4 ms)"]
+        "Clock offset of 127.0.0.2 relative to coordinator: -200.0 ms (+-0.4 ms)",
+        "Clock offset of 127.0.0.3 not measured: inconsistent timestamps (a clock stepped "
+        "during the exchange)"]
     assert rows[2][1].at_us == clock.real_us - 2_000 + 700
     ids = [i for i, _ in rows]
     assert len(set(ids)) == len(ids) and all(i.version == 1 for i in ids)

@@ -98,6 +98,7 @@ class TracedRequest:
     KIND: ClassVar[int] = 13
     session_id: bytes  # the tracing session's uuid (16 bytes)
     coordinator_send_us: int  # the coordinator's physical clock when it sent this (t1)
+    coordinator_send_mono_ns: int  # its monotonic clock then (t4 = t1 + monotonic elapsed)
     request: bytes  # pack(the inner request)
 
 
@@ -109,6 +110,7 @@ class TracedResponse:
     KIND: ClassVar[int] = 14
     session_id: bytes
     coordinator_send_us: int  # echoed t1
+    coordinator_send_mono_ns: int  # echoed
     replica_recv_us: int  # t2
     replica_send_us: int  # t3
     events: tuple[tuple[int, int, str, str], ...]  # (real µs, elapsed µs, activity, thread)

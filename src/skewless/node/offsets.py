@@ -15,7 +15,9 @@ own processing time ``((t4 - t1) - (t3 - t2)) / 2``, is a hard error bound (it h
 asymmetry of the path). Anything the runtime does between a reading and the bytes leaving
 (an fsync before a send) only widens the interval; it never makes the bound false.
 
-These must be the nodes' *physical* clock readings: an envelope's ``sender_ts_us`` under the
+The caller should derive ``t4`` from ``t1`` plus the *monotonic* time elapsed, so that a step of
+its own wall clock during the exchange cannot fake a round trip. These must be the nodes'
+*physical* clock readings: an envelope's ``sender_ts_us`` under the
 ``hlc`` policy is the hybrid clock (which follows the fastest clock it has seen), not the
 node's own clock, so it cannot measure an offset.
 
@@ -43,12 +45,16 @@ class OffsetEstimate:
         return self.offset_us + self.error_us
 
 
-def estimate_offset(t1_us: int, t2_us: int, t3_us: int, t4_us: int) -> OffsetEstimate:
+def estimate_offset(t1_us: int, t2_us: int, t3_us: int, t4_us: int) -> OffsetEstimate | None:
     """The peer's offset from one exchange: local send ``t1``, peer receive ``t2``, peer send
-    ``t3``, local receive ``t4`` (see the module docstring)."""
-    offset = ((t2_us - t1_us) + (t3_us - t4_us)) / 2
-    delay = (t4_us - t1_us) - (t3_us - t2_us)  # the round trip minus the peer's processing
-    return OffsetEstimate(offset, max(delay, 0) / 2)
+    ``t3``, local receive ``t4`` (see the module docstring). None for an impossible exchange
+    (the peer held the message for longer than the round trip, or for negative time): a clock
+    stepped during it, so it measures nothing."""
+    held = t3_us - t2_us
+    delay = (t4_us - t1_us) - held  # the round trip minus the peer's processing
+    if held < 0 or delay < 0:
+        return None
+    return OffsetEstimate(((t2_us - t1_us) + (t3_us - t4_us)) / 2, delay / 2)
 
 
 def best(a: OffsetEstimate | None, b: OffsetEstimate) -> OffsetEstimate:

@@ -43,7 +43,7 @@ from skewless.node.messages import (
     pack,
     unpack,
 )
-from skewless.node.offsets import estimate_offset
+from skewless.node.offsets import OffsetEstimate, estimate_offset
 from skewless.node.trace_store import trace_mutations, traces_keyspace
 from skewless.node.tracing import (
     THREAD_MESSAGING,
@@ -100,12 +100,16 @@ class Tracer:
         trace.event(f"Sending {_VERB[type(message)]} message to {self._peer(address)} "
                     f"message size {len(inner)} bytes", THREAD_MESSAGING)
         trace.pending += 1
-        self.node.send(address, TracedRequest(trace.session_id.bytes,
-                                              self.node.clock.real_time_us(), inner))
+        clock = self.node.clock
+        self.node.send(address, TracedRequest(trace.session_id.bytes, clock.real_time_us(),
+                                              clock.monotonic_ns(), inner))
 
     def on_response(self, sender: str, m: TracedResponse) -> Message | None:
         """Record a replica's part of a session; the inner response, for the node to process."""
-        t4 = self.node.clock.real_time_us()
+        # t4 from t1 and the monotonic time elapsed: a step of our wall clock meanwhile
+        # cannot fake a round trip.
+        elapsed_ns = max(self.node.clock.monotonic_ns() - m.coordinator_send_mono_ns, 0)
+        t4 = m.coordinator_send_us + elapsed_ns // 1000
         try:
             inner = unpack(m.response)
         except RemoteProtocolError as e:
@@ -115,7 +119,7 @@ class Tracer:
         if trace is not None and not trace.persisted:
             est = estimate_offset(m.coordinator_send_us, m.replica_recv_us, m.replica_send_us, t4)
             trace.pending -= 1
-            trace.replica_events(sender, est, m.events)
+            trace.replica_events(sender, est or OffsetEstimate(0.0, 0.0), m.events)
             verb = _VERB.get(type(inner), type(inner).__name__)
             trace.event(f"{verb} message received from {self._peer(sender)}", THREAD_MESSAGING)
             trace.clock_offset(sender, est)
@@ -191,6 +195,7 @@ class Tracer:
             return
         rt.event(f"Enqueuing response to {peer}", stage)
         rt.event(f"Sending {_VERB[type(response)]} message to {peer}", THREAD_MESSAGING)
-        node.send(sender, TracedResponse(m.session_id, m.coordinator_send_us, rt.recv_us,
+        node.send(sender, TracedResponse(m.session_id, m.coordinator_send_us,
+                                         m.coordinator_send_mono_ns, rt.recv_us,
                                          clock.real_time_us(), tuple(rt.events), pack(response)))
 

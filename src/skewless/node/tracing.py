@@ -128,7 +128,11 @@ class Trace:
             self._add(TraceEvent(round(real_us - estimate.offset_us), source, elapsed_us,
                                  activity, thread))
 
-    def clock_offset(self, source: str, estimate: OffsetEstimate) -> None:
+    def clock_offset(self, source: str, estimate: OffsetEstimate | None) -> None:
+        if estimate is None:
+            self.event(f"Clock offset of {source} not measured: inconsistent timestamps "
+                       "(a clock stepped during the exchange)", THREAD_RESPONSE)
+            return
         self.offsets[source] = best(self.offsets.get(source), estimate)
         self.event(f"Clock offset of {source} relative to coordinator: "
                    f"{format_offset(estimate)}", THREAD_RESPONSE)
