@@ -15,8 +15,6 @@ from pathlib import Path
 from cassandra import ConsistencyLevel
 from cassandra.query import QueryTrace, SimpleStatement
 
-from tests.integration.conftest import CQL_PORT
-
 SLOW = "127.0.0.2"
 OFFSET_RE = re.compile(r"Clock offset of (\S+) relative to coordinator: (\S+) ms \(\+-(\S+) ms\)")
 
@@ -103,12 +101,12 @@ def test_traced_update_and_select_through_the_driver(cluster_factory) -> None:  
 
 
 def test_cqlsh_tracing_on_prints_the_trace(cluster_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _cluster(cluster_factory)
+    c, _ = _cluster(cluster_factory)
     cqlsh = Path(sys.executable).parent / "cqlsh"
     script = ("CONSISTENCY ALL; TRACING ON; UPDATE app.t SET v = 7 WHERE k = 2; "
               "SELECT v FROM app.t WHERE k = 2;")
     env = dict(os.environ, HOME=str(tmp_path))
-    out = subprocess.run([str(cqlsh), "127.0.0.1", str(CQL_PORT), "-e", script],
+    out = subprocess.run([str(cqlsh), "127.0.0.1", str(c.nodes[0].cql_port), "-e", script],
                          capture_output=True, text=True, timeout=120, env=env, check=False)
     assert out.returncode == 0, out.stderr
     text = out.stdout
