@@ -58,6 +58,10 @@ gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
 # --- Metrics ------------------------------------------------------------------------------
 metrics_request_bytes_max = 8192  # a scrape's request head; longer is not a Prometheus scrape
 metrics_request_timeout_ms = 5000  # a scraper that sends nothing for 5 s is dropped
+# --- Tracing -------------------------------------------------------------------------------
+trace_sessions_open_max = 1000  # per coordinator; beyond it a traced request runs untraced
+trace_events_per_session_max = 1000  # a session's events (coordinator's plus replicas')
+trace_replica_wait_ms = 500  # after the answer, replicas still answering get this long
 
 # --- Tools -------------------------------------------------------------------------------------
 bench_phase_s_max = 600  # a bench phase that has not finished by then reports what it did

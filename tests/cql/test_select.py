@@ -333,3 +333,17 @@ def test_bind_metadata_names_and_routing_indexes() -> None:
     assert meta("UPDATE t SET st = st + ?, v = ? WHERE k IN ? AND c = ?", T) == (
         [("st", "set<int>"), ("v", "text"), ("in(k)", "list<int>"), ("c", "int")], ())
     assert meta("DELETE FROM cp WHERE x = ? AND y = 1", CP)[1] == ()
+
+
+def test_map_values_count_entries_as_the_drivers_decode_them() -> None:
+    """A map value's count is its number of entries (not of keys and values), frozen or not."""
+    from cassandra.cqltypes import lookup_casstype
+
+    m = tdef("m", col("k", "int", "partition_key", 0), col("m", "map<text, int>", "regular"),
+             col("f", "frozen<map<text, int>>", "regular"))
+    s = Store()
+    s.run("INSERT INTO m (k, m, f) VALUES (1, {'a': 1, 'b': 2}, {'x': 9})", m)
+    (got,) = rows(s, "SELECT m, f FROM m WHERE k = 1", m)
+    driver_map = lookup_casstype("MapType(UTF8Type, Int32Type)")
+    assert dict(driver_map.deserialize(got[0], 4)) == {"a": 1, "b": 2}
+    assert dict(driver_map.deserialize(got[1], 4)) == {"x": 9}

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from skewless.errors import CqlError, ReadTimeout, WriteFailure, WriteTimeout
 from skewless.node.consistency import Requirement
 from skewless.node.messages import Message, MutationRequest, ReadRequest
+from skewless.node.tracing import Trace
 from skewless.storage import codec, merge
 from skewless.storage.model import PartitionUpdate, Shadowed
 
@@ -110,6 +111,7 @@ class ReadOp:
     digests: dict[str, bytes] = field(default_factory=dict)
     repairs_pending: set[int] = field(default_factory=set)
     merged: PartitionUpdate | None = None
+    trace: Trace | None = None  # the tracing session of a traced request
 
     def first_sends(self) -> list[Send]:
         sends: list[Send] = [(self.targets[0], self.request)]

@@ -13,6 +13,7 @@ acknowledgement (a MutationResponse or a CQL reply) mean "durable" in batch comm
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from skewless.node.messages import Envelope
@@ -25,6 +26,7 @@ class Reply:
     body: object  # a cql.results.Result, a Prepared result, or a CqlError
     warnings: tuple[str, ...] = ()
     custom_payload: tuple[tuple[str, bytes], ...] = ()
+    tracing_id: uuid.UUID | None = None  # the tracing session of a traced request
 
 
 @dataclass(frozen=True, slots=True)

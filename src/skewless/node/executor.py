@@ -64,6 +64,8 @@ from skewless.node.ordered import FloorJoin
 from skewless.node.shadowing import ShadowReport
 from skewless.node.stamps import max_timestamp
 from skewless.node.system_tables import SystemContext
+from skewless.node.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
+from skewless.node.tracing import Trace
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
 from skewless.storage.model import PartitionUpdate
 
@@ -84,6 +86,8 @@ class Params:
     serial_consistency: int | None = None
     timestamp: int | None = None
     token_us: int | None = None  # the client's session token (node.session_token)
+    tracing: bool = False  # the request frame's tracing flag
+    client: str = ""  # the client's address (for a tracing session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +115,22 @@ class Executor:
         self.timestamp_rules = client_clocks.TimestampRules(
             cfg.max_future_timestamp_ms, cfg.max_past_timestamp_ms,
             "fail" if cfg.past_timestamps == "fail" else "warn")
+        self.traces: dict[tuple[int, int], Trace] = {}  # (conn, stream) -> open session
 
     # ------------------------------------------------------------------ entry points
 
     def query(self, conn: int, stream: int, query: str, params: Params,
               keyspace: str | None) -> None:
-        self._guard(conn, stream, lambda: self._run(conn, stream, parse(query),
-                                                    params, keyspace))
+        trace = self._begin_trace(conn, stream, params, "Execute CQL3 query", query)
+
+        def run() -> None:
+            if trace is not None:
+                trace.event(f"Parsing {query}")
+            parsed = parse(query)
+            if trace is not None:
+                trace.event("Preparing statement")
+            self._run(conn, stream, parsed, params, keyspace)
+        self._guard(conn, stream, run)
 
     def simple_query(self, conn: int, stream: int, query: str, cl: int, keyspace: str | None,
                      timestamp_us: int | None = None) -> None:
@@ -128,6 +141,10 @@ class Executor:
 
     def execute(self, conn: int, stream: int, statement_id: bytes, params: Params,
                 keyspace: str | None) -> None:
+        p = self.prepared.get(statement_id)
+        self._begin_trace(conn, stream, params, "Execute CQL3 prepared query",
+                          p.query if p is not None else "")
+
         def run() -> None:
             p = self.prepared.get(statement_id)
             if p is None:
@@ -140,8 +157,31 @@ class Executor:
     def batch(self, conn: int, stream: int, kind: int,
               entries: Sequence[tuple[str | bytes, tuple[Value, ...]]], params: Params,
               keyspace: str | None) -> None:
+        self._begin_trace(conn, stream, params, "Execute batch of CQL3 queries", "")
         self._guard(conn, stream, lambda: self._batch(conn, stream, kind, entries, params,
                                                       keyspace))
+
+    # ------------------------------------------------------------------ tracing
+
+    def _begin_trace(self, conn: int, stream: int, params: Params, request: str,
+                     query: str) -> Trace | None:
+        """Open a tracing session for a request with the tracing flag (None otherwise)."""
+        if not params.tracing:
+            return None
+        parameters = {"consistency_level": cl_mod.NAMES.get(params.consistency, "?")}
+        if query:
+            parameters["query"] = query
+        if params.page_size is not None:
+            parameters["page_size"] = str(params.page_size)
+        if params.serial_consistency is not None:
+            parameters["serial_consistency_level"] = cl_mod.NAMES.get(
+                params.serial_consistency, "?")
+        if params.timestamp is not None:
+            parameters["user_timestamp"] = str(params.timestamp)
+        trace = self.node.tracer.begin(params.client, request, parameters)
+        if trace is not None:
+            self.traces[(conn, stream)] = trace
+        return trace
 
     # ------------------------------------------------------------------ plumbing
 
@@ -157,7 +197,15 @@ class Executor:
     def _answer(self, conn: int, stream: int, body: object,
                 warnings: tuple[str, ...] = (), token_us: int | None = None) -> None:
         payload = session_token.encode(token_us) if token_us else ()
-        self.node.reply(Reply(conn, stream, body, warnings, payload))
+        trace = self.traces.pop((conn, stream), None)
+        if trace is None:
+            self.node.reply(Reply(conn, stream, body, warnings, payload))
+            return
+        what = type(body).__name__ if isinstance(body, CqlError) else "result"
+        trace.event(f"Sending {what} to client {trace.client or '(unknown)'}")
+        self.node.tracer.finish(trace)
+        self.node.reply(Reply(conn, stream, body, warnings, payload,
+                              tracing_id=trace.session_id))
 
     def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
         now_us = self.node.physical_us()
@@ -188,10 +236,13 @@ class Executor:
     def _table(self, stmt_ks: str | None, name: str, keyspace: str | None
                ) -> tuple[KeyspaceDef, TableDef]:
         ks_name = self._keyspace_of(stmt_ks, keyspace)
-        ks = self.node.schema.keyspace(ks_name)
+        ks: KeyspaceDef | None
+        if ks_name == TRACES_KEYSPACE:  # system tables stored as data (node.tracer)
+            ks, table = traces_keyspace(), traces_table(name)
+        else:
+            ks, table = self.node.schema.keyspace(ks_name), self.node.schema.table(ks_name, name)
         if ks is None:
             raise InvalidRequest(f"Keyspace '{ks_name}' does not exist")
-        table = self.node.schema.table(ks_name, name)
         if table is None:
             raise InvalidRequest(f"unconfigured table {name}")
         return ks, table
@@ -274,29 +325,31 @@ class Executor:
 
     def _default_timestamp(self, conn: int, batch: ast.Batch | None, values: tuple[Value, ...],
                            params: Params, keyspace: str | None, warnings: list[str],
-                           node_ts: int | None, ordered: bool) -> int:
+                           node_ts: int | None, ordered: bool) -> tuple[int, str]:
         """The timestamp of every statement without its own USING TIMESTAMP: the batch's,
-        else the client's, else one from this node's timestamp source. A client's timestamp
-        is checked against cluster time (``node.client_clocks``)."""
+        else the client's, else one from this node's timestamp source, with where it came from
+        (for tracing). A client's timestamp is checked against cluster time
+        (``node.client_clocks``)."""
         if batch is not None:
             ts = dml.using_timestamp(batch, self._ctx(values, keyspace))
             if ts is not None:
                 self._check_client_timestamp(ts, "USING TIMESTAMP", warnings)
-                return ts
+                return ts, "BATCH USING TIMESTAMP"
         if params.timestamp is not None:
             self.client_clocks.sample(conn, params.timestamp, self.node.physical_us(),
                                       self.node.clock.monotonic_ns())
             self._check_client_timestamp(params.timestamp, "Client timestamp", warnings)
-            return params.timestamp
+            return params.timestamp, "client timestamp"
         if node_ts is not None:
-            return node_ts
+            why = "ordered write" if ordered else "stamped by a peer: this node's clock is fenced"
+            return node_ts, f"{self.node.ts.policy}, {why}"
         if ordered or self.node.stamping.fenced():
             raise _NeedStamp(ordered)
         if params.token_us is not None:
             session_token.check(params.token_us, self.node.physical_us(),
                                 self.node.config.max_offset_ms)
             self.node.ts.observe(params.token_us)  # within bounds: checked just above
-        return self.node.next_timestamp()
+        return self.node.next_timestamp(), self.node.ts.policy
 
     def _check_client_timestamp(self, ts: int, source: str, warnings: list[str]) -> None:
         warning = client_clocks.check(ts, self.node.physical_us(), self.timestamp_rules, source)
@@ -357,7 +410,8 @@ class Executor:
         ordered = any(dict(self._table(s.keyspace, s.table, keyspace)[1].options)
                       .get("ordered_writes") is True for s in stmts)
         now_s = self.node.physical_us() // 1_000_000
-        default_ts: int | None = None
+        trace = self.traces.get((conn, stream))
+        default_ts: tuple[int, str] | None = None
         max_ts = 0  # the response's session token
         warnings: list[str] = []
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
@@ -367,17 +421,20 @@ class Executor:
                 raise InvalidRequest(f"{ks.name} keyspace is not user-modifiable")
             ctx = self._ctx(vals, keyspace)
             ts = dml.using_timestamp(stmt, ctx)
+            source = "USING TIMESTAMP"
             if ts is None:
                 if default_ts is None:
                     default_ts = self._default_timestamp(conn, batch, values[0], params,
                                                          keyspace, warnings, node_ts, ordered)
-                ts = default_ts
+                ts, source = default_ts
             elif batch is not None and batch.using.timestamp is not None:
                 raise InvalidRequest(
                     "Timestamp must be set either on BATCH or individual statements")
             else:
                 self._check_client_timestamp(ts, "USING TIMESTAMP", warnings)
             max_ts = max(max_ts, ts)
+            if trace is not None and not dry_run:
+                trace.write_timestamp(ts, source)
             ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
@@ -406,7 +463,7 @@ class Executor:
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):
             self.node.write(ks, ups, params.consistency, write_type,
-                            _collect_shadowed(join, i, reports))
+                            _collect_shadowed(join, i, reports), trace)
         return groups
 
     def _shadowed(self, reports: list[ShadowReport], warnings: list[str]) -> CqlError | None:
@@ -433,7 +490,7 @@ class Executor:
     def _select(self, conn: int, stream: int, stmt: ast.Select, values: tuple[Value, ...],
                 params: Params, keyspace: str | None) -> None:
         ks_name = self._keyspace_of(stmt.keyspace, keyspace)
-        if ks_name in SYSTEM_KEYSPACES:
+        if ks_name in SYSTEM_KEYSPACES and ks_name != TRACES_KEYSPACE:
             rows = virtual_select.select_virtual(
                 stmt, [None if isinstance(v, Unset) else v for v in values],
                 self.system_context(), params.page_size, params.paging_state, keyspace)
@@ -452,6 +509,7 @@ class Executor:
 
     def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, plan: select.ReadPlan,
                    params: Params) -> None:
+        trace = self.traces.get((conn, stream))
         if plan.partition_keys is None:
             raise unsupported("SELECT without a partition key (token-range scans)")
         keys = list(plan.partition_keys)
@@ -478,7 +536,7 @@ class Executor:
             cl = params.consistency
             if params.token_us is not None:
                 cl = session_token.read_consistency(cl)
-            self.node.read(ks, req, cl, join.part(i))
+            self.node.read(ks, req, cl, join.part(i), trace)
 
     def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
         page = select.render(plan, parts, self._now_s())
@@ -501,7 +559,8 @@ class Executor:
         result_cols: tuple[ColumnSpec, ...] = ()
         if isinstance(stmt, ast.Select | ast.Insert | ast.Update | ast.Delete):
             ks_name = self._keyspace_of(stmt.keyspace, keyspace)
-            if isinstance(stmt, ast.Select) and ks_name in SYSTEM_KEYSPACES:
+            if isinstance(stmt, ast.Select) and ks_name in SYSTEM_KEYSPACES and \
+                    ks_name != TRACES_KEYSPACE:
                 binds = tuple(ColumnSpec(ks_name, stmt.table, f"[bind{i}]", "text")
                               for i in range(parsed.bind_count))
             else:

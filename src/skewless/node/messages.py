@@ -167,6 +167,33 @@ class FloorReply:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class TracedRequest:
+    """A MutationRequest or ReadRequest of a traced CQL request (``node.tracer``): untraced
+    requests travel bare and pay nothing."""
+
+    KIND: ClassVar[int] = 13
+    session_id: bytes  # the tracing session's uuid (16 bytes)
+    coordinator_send_us: int  # the coordinator's physical clock when it sent this (t1)
+    coordinator_send_mono_ns: int  # its monotonic clock then (t4 = t1 + monotonic elapsed)
+    request: bytes  # pack(the inner request)
+
+
+@dataclass(frozen=True, slots=True)
+class TracedResponse:
+    """The answer to a TracedRequest: the inner response, the replica's trace events and its
+    physical clock at receipt (t2) and send (t3), for the clock offset estimate."""
+
+    KIND: ClassVar[int] = 14
+    session_id: bytes
+    coordinator_send_us: int  # echoed t1
+    coordinator_send_mono_ns: int  # echoed
+    replica_recv_us: int  # t2
+    replica_send_us: int  # t3
+    events: tuple[tuple[int, int, str, str], ...]  # (real µs, elapsed µs, activity, thread)
+    response: bytes  # pack(the inner response)
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -184,14 +211,17 @@ Message = (
     | StampResponse
     | FloorQuery
     | FloorReply
+    | TracedRequest
+    | TracedResponse
 )
 
 
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-              SchemaPull, SchemaPush, BatchlogStore, BatchlogAck, BatchlogRemove, ClockPing,
-              ClockPong, StampRequest, StampResponse, FloorQuery, FloorReply)
+              SchemaPull, SchemaPush, BatchlogStore, BatchlogAck, BatchlogRemove, TracedRequest,
+              TracedResponse, ClockPing, ClockPong, StampRequest, StampResponse, FloorQuery,
+              FloorReply)
 }
 
 
@@ -215,6 +245,36 @@ def tupled(v: Any) -> Any:
     return v
 
 
+def pack(m: Message) -> bytes:
+    """One message without an envelope (what a Traced* message carries inside)."""
+    data: bytes = msgpack.packb([m.KIND, *astuple(m)], use_bin_type=True)
+    return data
+
+
+def unpack(data: bytes) -> Message:
+    try:
+        items = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception as e:  # msgpack raises several unrelated types on garbage
+        raise RemoteProtocolError(f"undecodable internode message: {e}") from e
+    if not isinstance(items, list) or not items:
+        raise RemoteProtocolError("packed internode message is not a list")
+    return _message(items[0], items[1:])
+
+
+def _message(kind: object, items: list[Any]) -> Message:
+    cls = _BY_KIND.get(kind) if isinstance(kind, int) else None
+    if cls is None:
+        raise RemoteProtocolError(f"unknown internode message kind {kind!r}")
+    args = [tupled(x) for x in items]
+    if len(args) != len(fields(cls)):
+        raise RemoteProtocolError(f"internode message {cls.__name__} has {len(args)} fields")
+    try:
+        msg: Message = cls(*args)
+    except TypeError as e:
+        raise RemoteProtocolError(f"bad {cls.__name__}: {e}") from e
+    return msg
+
+
 def decode(data: bytes) -> Envelope:
     try:
         items = msgpack.unpackb(data, raw=False, strict_map_key=False)
@@ -225,14 +285,6 @@ def decode(data: bytes) -> Envelope:
     version, kind, ts = items[0], items[1], items[2]
     if version != WIRE_VERSION:
         raise RemoteProtocolError(f"internode wire version {version}, expected {WIRE_VERSION}")
-    cls = _BY_KIND.get(kind) if isinstance(kind, int) else None
-    if cls is None or not isinstance(ts, int):
-        raise RemoteProtocolError(f"unknown internode message kind {kind!r}")
-    args = [tupled(x) for x in items[3:]]
-    if len(args) != len(fields(cls)):
-        raise RemoteProtocolError(f"internode message {cls.__name__} has {len(args)} fields")
-    try:
-        msg = cls(*args)
-    except TypeError as e:
-        raise RemoteProtocolError(f"bad {cls.__name__}: {e}") from e
-    return Envelope(ts, msg)
+    if not isinstance(ts, int):
+        raise RemoteProtocolError("internode envelope timestamp is not an integer")
+    return Envelope(ts, _message(kind, items[3:]))

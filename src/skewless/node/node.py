@@ -56,6 +56,8 @@ from skewless.node.messages import (
     SchemaPush,
     StampRequest,
     StampResponse,
+    TracedRequest,
+    TracedResponse,
 )
 from skewless.node.ordered import OrderedWrites
 from skewless.node.placement import dc_factors, random_tokens
@@ -63,8 +65,11 @@ from skewless.node.schema_codec import decode_schema, encode_schema
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.stamping import Stamping
 from skewless.node.stamps import max_timestamp
+from skewless.node.trace_store import traces_table_by_key
+from skewless.node.tracer import Tracer
+from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, ReplicaTrace, Trace
 from skewless.ring import token_of
-from skewless.schema import KeyspaceDef, Schema
+from skewless.schema import KeyspaceDef, Schema, TableDef
 from skewless.storage import codec, merge
 from skewless.storage.engine import Slice, Storage
 from skewless.storage.model import PartitionUpdate, Shadowed
@@ -105,6 +110,7 @@ class Node:
         self.schema_waiters: list[tuple[str, int, Callable[[], None]]] = []
         self.crash_point_reached = ""  # set by a test-only crash point: the runtime kills us
         self.batchlog = Batchlog(self)
+        self.tracer = Tracer(self)
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -236,12 +242,22 @@ class Node:
             self.stamping.on_message(sender, m)
         elif isinstance(m, FloorQuery | FloorReply):
             self.ordered.on_message(sender, m)
+        elif isinstance(m, TracedRequest):
+            self.tracer.on_request(sender, m)
+        elif isinstance(m, TracedResponse):
+            inner = self.tracer.on_response(sender, m)
+            if isinstance(inner, MutationResponse):
+                self._on_mutation_response(sender, inner)
+            elif isinstance(inner, ReadResponse):
+                self._on_read_response(sender, inner)
+            self.tracer.settle(self.clock.monotonic_ns())
 
     def tick(self) -> None:
         now_ns = self.clock.monotonic_ns()
         for change in self.membership.tick(now_ns):
             self._membership_event(change)
         self._expire_ops(now_ns)
+        self.tracer.settle(now_ns)
         self._check_schema_waiters()
         if now_ns - self._last_gossip_ns >= limits.gossip_interval_ms * 1_000_000:
             self._last_gossip_ns = now_ns
@@ -294,19 +310,29 @@ class Node:
         self.ready.must_sync = True
         return report.shadowed
 
+    def table_by_key(self, table_key: str) -> TableDef | None:
+        """A user table, or a system_traces table (the system tables stored as data)."""
+        return self.schema.table_by_key(table_key) or traces_table_by_key(table_key)
+
     def _on_mutation(self, sender: str, m: MutationRequest) -> None:
+        self.send(sender, self.mutation_reply(m))
+
+    def mutation_reply(self, m: MutationRequest, rt: ReplicaTrace | None = None
+                       ) -> MutationResponse:
         try:
             update = codec.decode_update(m.update)
         except RemoteProtocolError as e:
-            self.send(sender, MutationResponse(m.req_id, str(e), ()))
-            return
-        if self.schema.table_by_key(update.table) is None:
-            self.send(sender, MutationResponse(m.req_id, f"unknown table {update.table}", ()))
-            return
+            return MutationResponse(m.req_id, str(e), ())
+        table = self.table_by_key(update.table)
+        if table is None:
+            return MutationResponse(m.req_id, f"unknown table {update.table}", ())
         shadowed = self.apply_local(update)
+        if rt is not None:
+            rt.event(f"Applied mutation to {table.keyspace}.{table.name} "
+                     f"({len(update.rows)} rows){_shadow_note(shadowed)}", THREAD_MUTATION)
         wire = tuple((s.clustering, s.column, s.path, s.incoming_ts_us, s.existing_ts_us)
                      for s in shadowed)
-        self.send(sender, MutationResponse(m.req_id, "", wire))
+        return MutationResponse(m.req_id, "", wire)
 
     def read_local(self, r: ReadRequest) -> PartitionUpdate:
         slices = [Slice(*s) for s in r.slices] or None
@@ -314,14 +340,21 @@ class Node:
                                  reverse=r.reverse, row_limit=r.row_limit or None)
 
     def _on_read(self, sender: str, r: ReadRequest) -> None:
-        if self.schema.table_by_key(r.table) is None:
-            self.send(sender, ReadResponse(r.req_id, f"unknown table {r.table}", b"", b""))
-            return
+        self.send(sender, self.read_reply(r))
+
+    def read_reply(self, r: ReadRequest, rt: ReplicaTrace | None = None) -> ReadResponse:
+        table = self.table_by_key(r.table)
+        if table is None:
+            return ReadResponse(r.req_id, f"unknown table {r.table}", b"", b"")
+        if rt is not None:
+            rt.event(f"Executing single-partition query on {table.name}", THREAD_READ)
         data = self.read_local(r)
+        if rt is not None:
+            rt.event(f"Read {len(data.rows)} rows" + (", digest computed" if r.digest else ""),
+                     THREAD_READ)
         if r.digest:
-            self.send(sender, ReadResponse(r.req_id, "", b"", merge.digest(data)))
-        else:
-            self.send(sender, ReadResponse(r.req_id, "", codec.encode_update(data), b""))
+            return ReadResponse(r.req_id, "", b"", merge.digest(data))
+        return ReadResponse(r.req_id, "", codec.encode_update(data), b"")
 
     # ------------------------------------------------------------------ coordinator: writes
 
@@ -333,14 +366,14 @@ class Node:
             raise Overloaded("Too many in-flight requests on this coordinator")
 
     def write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int,
-              write_type: str, done: WritesDone) -> None:
+              write_type: str, done: WritesDone, trace: Trace | None = None) -> None:
         """Replicate ``updates`` (stamped already); ``done`` fires once ``cl`` is met or not,
         with what the acknowledging replicas reported shadowed (``node.shadowing``).
 
         Raises Unavailable (before anything is sent) when too few replicas are alive."""
         assert updates
         self._check_capacity()
-        self.write_planned(self.plan_write(ks, updates, cl), cl, write_type, done)
+        self.write_planned(self.plan_write(ks, updates, cl), cl, write_type, done, trace)
 
     def plan_write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int
                    ) -> list[PlannedWrite]:
@@ -360,7 +393,7 @@ class Node:
         return plans
 
     def write_planned(self, plans: Sequence[PlannedWrite], cl: int, write_type: str,
-                      done: WritesDone) -> None:
+                      done: WritesDone, trace: Trace | None = None) -> None:
         """Send planned mutations (see ``plan_write``); ``done`` fires once ``cl`` is met."""
         shadowed_all: list[ShadowReport] = []
 
@@ -380,11 +413,14 @@ class Node:
                 shadowed_all.extend(ShadowReport(u.table, u.key, s) for s in sh)
                 part(error, None)
 
-            self._write_one(u, replicas, alive, dc_of, need, cl, write_type, one)
+            if trace is not None:
+                trace.event(f"Determining replicas for mutation: {', '.join(replicas)} "
+                            f"(alive: {', '.join(alive) or 'none'})")
+            self._write_one(u, replicas, alive, dc_of, need, cl, write_type, one, trace)
 
     def _write_one(self, u: PartitionUpdate, replicas: list[str], alive: list[str],
                    dc_of: dict[str, str], need: cl_mod.Requirement, cl: int, write_type: str,
-                   done: WriteDone) -> None:
+                   done: WriteDone, trace: Trace | None = None) -> None:
         req_id = self.new_req_id()
         now_ns = self.clock.monotonic_ns()
         payload = codec.encode_update(u)
@@ -394,14 +430,20 @@ class Node:
         for a in replicas:
             if a not in alive:
                 self._hint(a, payload, now_ns)
+                if trace is not None:
+                    trace.event(f"{a} is down: storing a hint for it")
         if cl == cl_mod.ANY and not alive:
             op.finished = True
             done(None, ())
         for a in alive:
             if a == self.address:
-                op.on_ack(a, self.apply_local(u), "")
+                shadowed = self.apply_local(u)
+                if trace is not None:
+                    trace.event(f"Applied mutation locally ({len(u.rows)} rows)"
+                                f"{_shadow_note(shadowed)}", THREAD_MUTATION)
+                op.on_ack(a, shadowed, "")
             else:
-                self.send(a, MutationRequest(req_id, payload, False))
+                self.tracer.send(a, MutationRequest(req_id, payload, False), trace)
         self._retire_if_complete(req_id)
 
     def _on_mutation_response(self, sender: str, m: MutationResponse) -> None:
@@ -457,7 +499,8 @@ class Node:
 
     # ------------------------------------------------------------------ coordinator: reads
 
-    def read(self, ks: KeyspaceDef, request: ReadRequest, cl: int, done: ReadDone) -> None:
+    def read(self, ks: KeyspaceDef, request: ReadRequest, cl: int, done: ReadDone,
+             trace: Trace | None = None) -> None:
         """Read one partition at ``cl`` (``request.req_id`` is ignored and reassigned)."""
         self._check_capacity()
         factors = dc_factors(ks.replication_map(), self.config.dc)
@@ -478,11 +521,17 @@ class Node:
             self.ops.pop(req_id, None)
             if data is not None:
                 self.observe(max_timestamp(data))
+            if trace is not None:
+                trace.event(f"Read failed: {error}" if error is not None else
+                            f"Read complete: {len(data.rows) if data else 0} rows")
             done(error, data)
 
         op = ReadOp(req_id, req, tuple(targets), len(targets), deadline_ns, cl,
-                    self.new_req_id, finished)
+                    self.new_req_id, finished, trace=trace)
         self.ops[req_id] = op
+        if trace is not None:
+            trace.event(f"Determining replicas to query: {', '.join(targets)} "
+                        f"(of {', '.join(replicas)})")
         self._dispatch_read(op, op.first_sends())
 
     def _read_targets(self, alive: list[str], dc_of: dict[str, str],
@@ -502,23 +551,34 @@ class Node:
         return sorted(chosen, key=order.index)
 
     def _dispatch_read(self, op: ReadOp, sends: list[Send]) -> None:
+        trace = op.trace
+        if trace is not None and op.phase in _PHASE_NOTES:
+            trace.note_once(f"{op.req_id} {op.phase}", _PHASE_NOTES[op.phase])
         for addr, msg in sends:
             if isinstance(msg, MutationRequest):
                 self.repairs[msg.req_id] = op
+                if trace is not None:
+                    trace.event(f"Read repair: sending the missing data to {addr}")
                 if addr == self.address:
                     self.apply_local(codec.decode_update(msg.update))
                     self.repairs.pop(msg.req_id)
                     op.on_repair_ack(msg.req_id)
                 else:
-                    self.send(addr, msg)
-            elif addr == self.address:
-                assert isinstance(msg, ReadRequest)
+                    self.tracer.send(addr, msg, trace)
+                continue
+            assert isinstance(msg, ReadRequest)
+            if trace is not None:
+                what = "digest" if msg.digest else "data"
+                trace.event(f"reading {what} from {addr}")
+            if addr == self.address:
                 data = self.read_local(msg)
+                if trace is not None:
+                    trace.event(f"Read {len(data.rows)} rows locally", THREAD_READ)
                 more = op.on_response(addr, None if msg.digest else data,
                                       merge.digest(data) if msg.digest else b"")
                 self._dispatch_read(op, more)
             else:
-                self.send(addr, msg)
+                self.tracer.send(addr, msg, trace)
 
     def _on_read_response(self, sender: str, m: ReadResponse) -> None:
         op = self.ops.get(m.req_id)
@@ -545,3 +605,18 @@ class Node:
                 op.expire()
         for rid in [r for r, (_, _, d) in self.hint_replays.items() if d <= now_ns]:
             del self.hint_replays[rid]
+
+
+_PHASE_NOTES = {
+    "full": "Digest mismatch: reading full data from every contacted replica",
+    "repair": "Replicas differ: blocking read repair",
+}
+
+
+def _shadow_note(shadowed: tuple[Shadowed, ...]) -> str:
+    """Cells a mutation did not change because newer data was there (clock safety's concern)."""
+    if not shadowed:
+        return ""
+    s = shadowed[0]
+    return (f"; {len(shadowed)} cells not applied, newer data present (e.g. existing "
+            f"timestamp {s.existing_ts_us} > incoming {s.incoming_ts_us})")

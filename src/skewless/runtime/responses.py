@@ -14,31 +14,37 @@ from skewless.node.effects import ClusterEvent
 from skewless.node.executor import Executor, Params, PreparedResult
 
 
-def _params(q: p.QueryParams, token_us: int | None) -> Params:
+def _params(q: p.QueryParams, token_us: int | None, tracing: bool, client: str) -> Params:
     return Params(q.consistency, q.values, q.names, q.page_size, q.paging_state,
-                  q.serial_consistency, q.timestamp, token_us)
+                  q.serial_consistency, q.timestamp, token_us, tracing, client)
 
 
 def request_to_call(ex: Executor, conn: int, stream: int, req: p.Request,
                     keyspace: str | None,
-                    custom_payload: Mapping[str, bytes | None] | None = None) -> None:
-    """Hand a QUERY/PREPARE/EXECUTE/BATCH to the executor (it answers through the node)."""
+                    custom_payload: Mapping[str, bytes | None] | None = None,
+                    tracing: bool = False, client: str = "") -> None:
+    """Hand a QUERY/PREPARE/EXECUTE/BATCH to the executor (it answers through the node).
+    ``custom_payload``: the frame's (a session token may be in it); ``tracing``: the frame's
+    tracing flag (PREPARE is not traced); ``client``: its address."""
     try:
         token_us = session_token.decode(custom_payload)
     except CqlError as e:
         ex.node.reply_error(conn, stream, e)
         return
     if isinstance(req, p.Query):
-        ex.query(conn, stream, req.query, _params(req.params, token_us), keyspace)
+        ex.query(conn, stream, req.query, _params(req.params, token_us, tracing, client),
+                 keyspace)
     elif isinstance(req, p.Prepare):
         ex.prepare(conn, stream, req.query, keyspace)
     elif isinstance(req, p.Execute):
-        ex.execute(conn, stream, req.query_id, _params(req.params, token_us), keyspace)
+        ex.execute(conn, stream, req.query_id, _params(req.params, token_us, tracing, client),
+                   keyspace)
     elif isinstance(req, p.Batch):
         entries = [(e.statement, e.values) for e in req.entries]
         ex.batch(conn, stream, req.kind, entries,
                  Params(req.consistency, timestamp=req.timestamp,
-                        serial_consistency=req.serial_consistency, token_us=token_us), keyspace)
+                        serial_consistency=req.serial_consistency, token_us=token_us,
+                        tracing=tracing, client=client), keyspace)
     else:
         ex.node.reply_error(conn, stream, ServerError(f"unexpected request {type(req).__name__}"))
 

@@ -56,6 +56,7 @@ class ClientConn:
     keyspace: str | None = None
     registered: set[str] = field(default_factory=set)
     inflight: int = 0
+    peer: str = ""  # the client's address
 
 
 class NodeServer:
@@ -176,7 +177,8 @@ class NodeServer:
             writer.close()
             return
         self._next_conn += 1
-        conn = ClientConn(self._next_conn, ServerConnection(), writer)
+        conn = ClientConn(self._next_conn, ServerConnection(), writer,
+                          peer=_peer_address(writer))
         self.clients[conn.conn_id] = conn
         peer = writer.get_extra_info("peername")
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -224,8 +226,9 @@ class NodeServer:
             conn.writer.write(conn.protocol.send_response(ev.stream, body))
         else:
             conn.inflight += 1
+            client = conn.peer if ev.tracing else ""
             request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
-                            ev.custom_payload)
+                            ev.custom_payload, ev.tracing, client)
 
     def _reply(self, r: Reply) -> None:
         conn = self.clients.get(r.conn)
@@ -235,7 +238,7 @@ class NodeServer:
         if isinstance(r.body, SetKeyspace):
             conn.keyspace = r.body.keyspace
         data = conn.protocol.send_response(
-            r.stream, response_for(r.body), warnings=r.warnings,
+            r.stream, response_for(r.body), tracing_id=r.tracing_id, warnings=r.warnings,
             custom_payload=dict(r.custom_payload) or None)
         conn.writer.write(data)
 
@@ -243,6 +246,11 @@ class NodeServer:
         for conn in self.clients.values():
             if e.kind in conn.registered:
                 conn.writer.write(conn.protocol.send_event(event_frame(e)))
+
+
+def _peer_address(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
 SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"], "PROTOCOL_VERSIONS": ["4/v4"]}

@@ -31,7 +31,7 @@ from skewless import limits
 from skewless.config import NodeConfig
 from skewless.node.batchlog import Batchlog
 from skewless.node.effects import Reply
-from skewless.node.executor import Executor
+from skewless.node.executor import Executor, Params
 from skewless.node.messages import decode, encode
 from skewless.node.node import Node
 from skewless.storage.engine import Storage
@@ -235,14 +235,17 @@ class World:
 
     def client_query(self, address: str, conn: int, query: str, cl: int,
                      on_reply: Callable[[Reply], None], keyspace: str | None = None,
-                     timestamp_us: int | None = None) -> None:
-        """A CQL QUERY from a client connection ``conn`` to node ``address``."""
+                     timestamp_us: int | None = None, tracing: bool = False) -> None:
+        """A CQL QUERY from a client connection ``conn`` to node ``address`` (with the tracing
+        flag if ``tracing``; the client's address is then 10.0.0.``conn``)."""
         sn = self.nodes[address]
         self.replies[conn] = on_reply
         self.log(f"client{conn}->{address} {query}")
         if not sn.up:
             return
-        sn.executor.simple_query(conn, 0, query, cl, keyspace, timestamp_us)
+        client = f"10.0.0.{conn % 256}" if tracing else ""
+        sn.executor.query(conn, 0, query, Params(consistency=cl, timestamp=timestamp_us,
+                                                 tracing=tracing, client=client), keyspace)
         self._flush(sn)
 
     def stabilize(self, timeout_ns: int = 10 * 10**9) -> bool:
