@@ -62,6 +62,8 @@ class Stamping:
         self.far_future_ignored = 0  # remote timestamps too far ahead to fold into the clock
         self.remote_stamps = 0  # timestamps this node asked a peer for while fenced
         self.pending: dict[int, _Pending] = {}
+        self._anchor: tuple[int, int, int] | None = None  # cluster time, raw µs, monotonic ns
+        self.step_suspected = False
 
     def _stamp_floor(self) -> int:
         raw = self.node.storage.get_meta("stamp_floor")
@@ -72,8 +74,44 @@ class Stamping:
     # ------------------------------------------------------------------ reading time
 
     def physical_us(self) -> int:
-        """Cluster time: the raw clock corrected by its measured offset (when trusted)."""
-        return self.node.clock.real_time_us() + self.clocks.correction_us()
+        """Cluster time: the raw clock corrected by its measured offset (when trusted).
+
+        If the raw clock stepped since the last agreement (leap second, NTP step, a VM
+        resumed) and the correction has not been re-measured since, the old correction no
+        longer applies: cluster time is extrapolated from the last good reading by monotonic
+        time until the peers' samples show the new offset."""
+        return self._reading(self.node.clock.monotonic_ns())[0]
+
+    def _reading(self, now_ns: int) -> tuple[int, bool]:
+        """(cluster time, whether it is the raw clock's corrected reading)."""
+        raw = self.node.clock.real_time_us()
+        candidate = raw + self.clocks.correction_us()
+        if self._anchor is None:
+            return candidate, True
+        at_candidate, at_raw, at_ns = self._anchor
+        elapsed_us = (now_ns - at_ns) // 1000
+        raw_step = raw - (at_raw + elapsed_us)
+        expected = at_candidate + elapsed_us
+        if abs(raw_step) > limits.clock_step_us_min and \
+                abs(candidate - expected) > limits.clock_step_us_min:
+            if not self.step_suspected:
+                self.step_suspected = True
+                log.warning("clock: the real-time clock stepped by %+.1f ms; following the "
+                            "monotonic clock until peers measure it again", raw_step / 1000)
+            return expected, False
+        return candidate, True
+
+    def _reanchor(self, now_ns: int) -> None:
+        """After each agreement: the reading monotonic time extrapolates from (see above)."""
+        if not self.hlc or not self.clocks.compensate:
+            return
+        reading, direct = self._reading(now_ns)
+        if not direct:
+            return  # stepped and not yet re-measured: keep extrapolating from the old anchor
+        self._anchor = (reading, self.node.clock.real_time_us(), now_ns)
+        if self.step_suspected:
+            self.step_suspected = False
+            log.warning("clock: real-time clock and cluster time agree again")
 
     def fenced(self) -> bool:
         return self.hlc and not self.clocks.view().in_bounds
@@ -181,6 +219,7 @@ class Stamping:
                 node.send(addr, ping)
         before = self.clocks.view()
         self.clocks.update(len(node.membership.peers) + 1, live, now_ns)
+        self._reanchor(now_ns)
         after = self.clocks.view()
         if after.alarm != before.alarm or after.in_bounds != before.in_bounds:
             log.warning("clock: offset from cluster time %+.1f ms (+-%.1f ms), %d of %d clocks "
