@@ -1,13 +1,17 @@
 """Seed 000 reproduced and fixed: a coordinator whose clock is 200 ms slow, through the driver.
 
 The flow of the post: INSERT (Write A), SELECT (Read A), LOGGED BATCH into another table, UPDATE
-(Write B) of the same row, with server-side timestamps and round-robin coordinators. Under
-``wallclock`` (Cassandra's behaviour) an UPDATE coordinated by the slow node is stamped below
-Write A and silently lost; under ``hlc`` replication has carried Write A's timestamp into the slow
-node's clock before it stamps Write B.
+(Write B) of the same row, with server-side timestamps and round-robin coordinators; node 2's OS
+clock is 200 ms slow (libfaketime). Under ``wallclock`` (Cassandra's behaviour) an UPDATE
+coordinated by the slow node is stamped below Write A and silently lost; under ``hlc`` (the
+default) node 2 stamps with cluster time (its measured offset corrects its clock) above
+everything it has seen, so none is. Either way node 1 reports node 2's clock 200 ms off, with
+the alarm.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from cassandra import ConsistencyLevel
@@ -16,10 +20,13 @@ from cassandra.query import BatchStatement, BatchType
 ITERATIONS = 1000
 
 
-def _run_flow(cluster_factory, policy: str, iterations: int) -> int:  # type: ignore[no-untyped-def]
+def _run_flow(cluster_factory, faketime, policy: str, iterations: int  # type: ignore[no-untyped-def]
+              ) -> tuple[int, object]:
+    """(UPDATEs lost, node 2's row of system.skewless_status as node 1 sees it)."""
     extra = [["--timestamp-policy", policy]] * 3
-    extra[1] = extra[1] + ["--clock-offset-ms", "-200"]
-    c = cluster_factory(3, extra=extra)
+    ft = faketime("node2", -0.2)  # node 2's OS clock 200 ms slow (libfaketime), as in the post
+    c = cluster_factory(3, extra=extra, env=[{}, ft.env(), {}])
+    time.sleep(1.5)  # a few clock-ping rounds
     s = c.round_robin_session()
     s.use_client_timestamp = False  # server-side timestamps, as in the post
     # One session per coordinator: iteration i sends Write A to node i % 3 and rotates the
@@ -62,14 +69,18 @@ def _run_flow(cluster_factory, policy: str, iterations: int) -> int:  # type: ig
         if per_node[(a + 2) % 3].execute(stmts[(a + 2) % 3][1], (i,)).one().status \
                 != "processed":
             lost += 1
-    return lost
+    status = {r.address: r for r in s.execute("SELECT * FROM system.skewless_status")}
+    return lost, status["127.0.0.2"]
 
 
 @pytest.mark.parametrize("policy", ["wallclock", "hlc"])
-def test_seed000_slow_coordinator(cluster_factory, policy: str) -> None:  # type: ignore[no-untyped-def]
-    lost = _run_flow(cluster_factory, policy, ITERATIONS)
+def test_seed000_slow_coordinator(cluster_factory, faketime, policy: str) -> None:  # type: ignore[no-untyped-def]
+    lost, node2 = _run_flow(cluster_factory, faketime, policy, ITERATIONS)
     print(f"\n{policy}: {lost} of {ITERATIONS} UPDATEs silently lost "
-          f"({100 * lost / ITERATIONS:.1f}%)")
+          f"({100 * lost / ITERATIONS:.1f}%); node 2 as node 1 sees it: clock offset "
+          f"{node2.clock_offset_ms:+.1f} ms, alarm {node2.clock_alarm}")  # type: ignore[attr-defined]
+    # Both policies measure node 2's clock; only hlc stamps with cluster time.
+    assert abs(node2.clock_offset_ms + 200) < 20 and node2.clock_alarm  # type: ignore[attr-defined]
     if policy == "wallclock":
         assert lost > 0
     else:
