@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
+from skewless import limits
 from skewless.cql import ast, dml
 from skewless.cql.parser import parse
 from skewless.cql.results import RowsResult
@@ -59,18 +62,24 @@ def _ints(r: RowsResult) -> list[tuple[int, ...]]:
     return [tuple(int.from_bytes(v or b"", "big", signed=True) for v in row) for row in r.rows]
 
 
-def test_pages_across_coordinators_return_every_row_once_in_token_order() -> None:
-    c = _setup(11)
+def _pages(c: Client, q: str, size: int) -> list[tuple[int, ...]]:
+    """Every page of ``q``, each from the next coordinator in turn."""
     got: list[tuple[int, ...]] = []
     state = None
-    for page in range(100):
-        r = c.ask(NODES[page % 3], "SELECT k, c FROM ks.t", QUORUM, page_size=7, state=state)
+    for page in range(200):
+        r = c.ask(NODES[page % 3], q, QUORUM, page_size=size, state=state)
         assert isinstance(r, RowsResult), r
-        assert len(r.rows) <= 7
+        assert len(r.rows) <= size
         got.extend(_ints(r))
         state = r.paging_state
         if state is None:
-            break
+            return got
+    raise AssertionError("too many pages")
+
+
+def test_pages_across_coordinators_return_every_row_once_in_token_order() -> None:
+    c = _setup(11)
+    got = _pages(c, "SELECT k, c FROM ks.t", 7)
     assert sorted(got) == [(k, i) for k in range(40) for i in range(3)]
     assert len(got) == 120
     tokens = [token_of(k.to_bytes(4, "big", signed=True)) for k, _ in got]
@@ -85,6 +94,14 @@ def test_pages_across_coordinators_return_every_row_once_in_token_order() -> Non
         (5, 0), (5, 1), (5, 2)]
     assert c.rows(NODES[0], f"SELECT k FROM ks.t WHERE token(k) > {t5} AND token(k) < {t5}"
                   ).rows == ()
+    by_token = sorted(range(40), key=lambda k: token_of(k.to_bytes(4, "big", signed=True)))
+    assert _pages(c, "SELECT k, c FROM ks.t WHERE c >= 1 ALLOW FILTERING", 4) == [
+        (k, i) for k in by_token for i in (1, 2)]
+    assert _pages(c, "SELECT k, c FROM ks.t PER PARTITION LIMIT 2", 5) == [
+        (k, i) for k in by_token for i in (0, 1)]
+    assert _pages(c, "SELECT k, c FROM ks.t WHERE c < 2 LIMIT 33 ALLOW FILTERING", 10) == [
+        (k, i) for k in by_token for i in (0, 1)][:33]
+    assert _pages(c, "SELECT DISTINCT k FROM ks.t", 6) == [(k,) for k in by_token]
 
 
 def test_quorum_scan_merges_replicas_and_repairs_the_stale_one() -> None:
@@ -139,3 +156,15 @@ def test_same_seed_same_scan_trace() -> None:
         return hashlib.sha256("\n".join(c.w.trace).encode()).hexdigest()
 
     assert run(21) == run(21)
+
+
+@pytest.mark.parametrize("cl", [ONE, QUORUM])
+def test_many_small_rounds(cl: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replicas answer one row per round: a filtered scan and COUNT(*) take hundreds of rounds
+    (completing at once at ONE, where this node is the replica asked), cut anywhere."""
+    c = _setup(14, partitions=40, rows=3)
+    monkeypatch.setattr(limits, "scan_response_rows_max", 1)
+    by_token = sorted(range(40), key=lambda k: token_of(k.to_bytes(4, "big", signed=True)))
+    r = c.rows(NODES[1], "SELECT k, c FROM ks.t WHERE v >= 1000 ALLOW FILTERING", cl)
+    assert _ints(r) == [(k, i) for k in by_token if k >= 10 for i in range(3)]
+    assert _ints(c.rows(NODES[2], "SELECT COUNT(*) FROM ks.t", cl)) == [(120,)]
