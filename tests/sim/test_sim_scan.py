@@ -10,7 +10,7 @@ from skewless import limits
 from skewless.cql import ast, dml
 from skewless.cql.parser import parse
 from skewless.cql.results import RowsResult
-from skewless.errors import CqlError, ReadTimeout, Unavailable
+from skewless.errors import CqlError, InvalidRequest, ReadTimeout, Unavailable
 from skewless.node.consistency import ALL, ONE, QUORUM
 from skewless.node.effects import Reply
 from skewless.node.executor import Params
@@ -102,6 +102,10 @@ def test_pages_across_coordinators_return_every_row_once_in_token_order() -> Non
     assert _pages(c, "SELECT k, c FROM ks.t WHERE c < 2 LIMIT 33 ALLOW FILTERING", 10) == [
         (k, i) for k in by_token for i in (0, 1)][:33]
     assert _pages(c, "SELECT DISTINCT k FROM ks.t", 6) == [(k,) for k in by_token]
+    for q in ("SELECT * FROM ks.t WHERE c = 1", "SELECT * FROM ks.t WHERE v = 1"):
+        refused = c.ask(NODES[0], q)
+        assert isinstance(refused, InvalidRequest) and refused.message.startswith(
+            "Cannot execute this query as it might involve data filtering"), refused
 
 
 def test_quorum_scan_merges_replicas_and_repairs_the_stale_one() -> None:
