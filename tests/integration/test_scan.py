@@ -8,6 +8,8 @@ clustering order.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ import pytest
 from cassandra import ConsistencyLevel, InvalidRequest
 from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.query import SimpleStatement
-from conftest import LocalCluster
+from conftest import CQL_PORT, LocalCluster
 
 from skewless.ring import token_of
 
@@ -151,6 +153,23 @@ def test_paging_state_continues_on_another_coordinator(cluster: LocalCluster) ->
         assert pages < 100
     _expect_each_once(got)
     assert pages >= 12
+
+
+def test_cqlsh_copy_to_exports_every_row(cluster: LocalCluster, tmp_path: Path) -> None:
+    """cqlsh's COPY TO reads the table by token ranges, in parallel, from the token map."""
+    cqlsh = Path(sys.executable).with_name("cqlsh")
+    assert cqlsh.exists(), "cqlsh==6.2.2 is in the test extra"
+    out = tmp_path / "t.csv"
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(cqlsh), cluster.nodes[0].address, str(CQL_PORT), "-e",
+         f"COPY ks.t (k, c, v) TO '{out}'"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [tuple(line.split(",")) for line in out.read_text().splitlines()]
+    _expect_each_once([(int(k), int(c)) for k, c, _ in rows])
+    assert all(v == f"v{k}.{c}" for k, c, v in rows)
+    print(f"\ncqlsh COPY TO of {len(rows)} rows: {time.monotonic() - started:.1f} s")
 
 
 def test_one_large_partition_in_clustering_order(cluster: LocalCluster) -> None:
