@@ -138,7 +138,7 @@ def _round(targets: tuple[str, ...]) -> tuple[scan.RangeRound, list[object]]:
     done: list[object] = []
     ids = iter(range(100, 200))
     op = scan.RangeRound(1, _req(scan.Pos(MIN_TOKEN), rows=4), targets, 0, 4,
-                         lambda: next(ids), lambda e, r: done.append(e or r))
+                         lambda: next(ids), lambda e, r: done.append(e or r), NOW_S)
     return op, done
 
 
@@ -197,3 +197,29 @@ def test_segments_join_ring_ranges_with_the_same_replicas() -> None:
     mid = scan.Pos(token_of(k), k, None)
     seg_end, _ = scan.next_segment(ring, mid, MAX_TOKEN, owner(1))
     assert seg_end >= token_of(k)
+
+
+def test_short_read_under_a_partition_row_limit_stops_where_the_limited_replica_did() -> None:
+    a = _store({1: [0, 1]}, ts=1000)  # has both rows
+    b = _store({1: [0]}, ts=1000)  # missed row 1, and deleted row 0 later
+    write(b, "DELETE FROM ks.t WHERE k = 1 AND c = 0", 2000)
+    start = scan.Pos(MIN_TOKEN)
+    op, done = _round(("a", "b"))
+    op.request = _req(start, rows=4, per=1)
+    op.on_response("a", scan.serve_range(a, SCHEMA, _req(start, rows=4, per=1), NOW_S))
+    op.on_response("b", scan.serve_range(b, SCHEMA, _req(start, rows=4, per=1), NOW_S))
+    (first,) = done
+    assert isinstance(first, scan.RoundResult) and not first.done
+    k = _key(1)
+    assert first.covered.key == k and first.covered.clustering is not None
+    assert first.partitions[0].rows[0].deletion is not None  # row 0: deleted, nothing live
+    nxt = _req(first.covered, rows=4, per=1)
+    op, done = _round(("a", "b"))
+    op.request = nxt
+    op.on_response("a", scan.serve_range(a, SCHEMA, nxt, NOW_S))
+    op.on_response("b", scan.serve_range(b, SCHEMA, nxt, NOW_S))
+    (second,) = done
+    assert isinstance(second, scan.RoundResult) and second.done
+    (p,) = second.partitions
+    (row,) = merge.live_view(p, NOW_S).rows  # row 1, which only a had
+    assert keys.decode_clustering([("int", False)], row.clustering) == [(1).to_bytes(4, "big")]

@@ -27,6 +27,11 @@ versions of each partition by timestamp (``storage.merge``), and reports ``P`` (
 when every replica reached it) as the next round's start. Each replica that did not reach the
 end returned at least one partition past the start, so every round makes progress.
 
+Short reads: with a per-partition row limit (DISTINCT, PER PARTITION LIMIT), a replica may stop
+inside a partition whose rows another replica deleted; when a merged partition holds fewer
+live rows than the limit, it is kept only up to the last row each limited replica sent, and the
+next round resumes there (as Cassandra's short read protection does).
+
 Read repair: a replica whose version of a kept partition lacks something the merge has is sent
 the difference (a MutationRequest nobody waits for: not blocking, unlike point reads).
 Identical answers (the common case) are decoded once and neither merged nor diffed.
@@ -172,6 +177,7 @@ class RangeRound:
     cl: int
     repair_id: Callable[[], int]
     done: RoundDone
+    now_s: int  # the coordinator's time, to count live rows for short reads
     answers: dict[str, RangeReadResponse] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     finished: bool = False
@@ -216,17 +222,26 @@ class RangeRound:
         sends: list[Send] = []
         for key in sorted(versions, key=partition_order):
             cut = covered.clustering if covered.key == key else None
-            merged, repairs = self._merge(versions[key], cut)
-            parts.append(merged)
+            merged, repairs, short = self._merge(versions[key], cut)
             sends.extend(repairs)
+            if short is not None:  # rows a limited replica did not send may be missing
+                parts.append(_trim(merged, short))
+                covered = Pos(token_of(key), key, short)
+                break
+            parts.append(merged)
         done = covered.order() >= Pos(self.request.end_token).order()
         return RoundResult(tuple(parts), covered, done), sends
 
     def _merge(self, by_addr: dict[str, bytes], cut: bytes | None
-               ) -> tuple[PartitionUpdate, list[Send]]:
+               ) -> tuple[PartitionUpdate, list[Send], bytes | None]:
+        """The merged partition, the repairs it asks for, and where a short read stops it.
+
+        Short reads: a replica that stopped at the partition row limit may have more rows, and
+        if the merge holds fewer live rows than the limit (another replica deleted some), the
+        merged partition is only complete up to the last row every such replica sent."""
         encodings = set(by_addr.values())
         if len(encodings) == 1 and len(by_addr) == len(self.targets):
-            return _trim(codec.decode_update(next(iter(encodings))), cut), []
+            return _trim(codec.decode_update(next(iter(encodings))), cut), [], None
         decoded = {a: _trim(codec.decode_update(d), cut) for a, d in by_addr.items()}
         first = next(iter(decoded.values()))
         merged = first
@@ -239,7 +254,16 @@ class RangeRound:
             if missing is not None:
                 sends.append((a, MutationRequest(self.repair_id(),
                                                  codec.encode_update(missing), False)))
-        return merged, sends
+        return merged, sends, self._short_read(merged, list(decoded.values()))
+
+    def _short_read(self, merged: PartitionUpdate, versions: list[PartitionUpdate]
+                    ) -> bytes | None:
+        per = self.request.partition_row_limit
+        if not per or _live_rows(merged, self.now_s) >= per:
+            return None
+        limited = [p.rows[-1].clustering for p in versions
+                   if p.rows and _live_rows(p, self.now_s) >= per]
+        return min(limited) if limited else None
 
     def expire(self) -> None:
         if self.finished:
@@ -363,15 +387,15 @@ def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos
                 result = RoundResult(result.partitions, result.covered, False)
         done(error, result)
 
-    op = RangeRound(req_id, req, tuple(chosen), deadline_ns, cl, node.new_req_id,
-                    finished)
+    now_s = node.clock.real_time_us() // 1_000_000
+    op = RangeRound(req_id, req, tuple(chosen), deadline_ns, cl, node.new_req_id, finished,
+                    now_s)
     node.ops[req_id] = op
     for addr in chosen:
         if addr != node.address:
             node.send(addr, req)
     if node.address in chosen:
-        dispatch(node, op, node.address, serve_range(node.storage, node.schema, req,
-                                                     node.clock.real_time_us() // 1_000_000))
+        dispatch(node, op, node.address, serve_range(node.storage, node.schema, req, now_s))
 
 
 def dispatch(node: Node, op: RangeRound, sender: str, resp: RangeReadResponse) -> None:
