@@ -102,6 +102,11 @@ def test_pages_across_coordinators_return_every_row_once_in_token_order() -> Non
     assert _pages(c, "SELECT k, c FROM ks.t WHERE c < 2 LIMIT 33 ALLOW FILTERING", 10) == [
         (k, i) for k in by_token for i in (0, 1)][:33]
     assert _pages(c, "SELECT DISTINCT k FROM ks.t", 6) == [(k,) for k in by_token]
+    assert _pages(c, "SELECT k, c FROM ks.t WHERE k > 35 AND c = 2 ALLOW FILTERING", 2) == [
+        (k, 2) for k in by_token if k > 35]
+    t0 = token_of(by_token[20].to_bytes(4, "big", signed=True))
+    assert _pages(c, f"SELECT DISTINCT k FROM ks.t WHERE token(k) >= {t0}", 3) == [
+        (k,) for k in by_token[20:]]
     for q in ("SELECT * FROM ks.t WHERE c = 1", "SELECT * FROM ks.t WHERE v = 1"):
         refused = c.ask(NODES[0], q)
         assert isinstance(refused, InvalidRequest) and refused.message.startswith(
