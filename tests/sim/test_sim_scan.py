@@ -40,6 +40,14 @@ class Client:
         assert len(out) == 1
         return out[0]
 
+    def warnings(self, node: str, q: str) -> tuple[str, ...]:
+        out: list[Reply] = []
+        self.conn += 1
+        self.w.client_execute(node, self.conn, q, Params(consistency=QUORUM), out.append)
+        assert self.w.run_until(lambda: bool(out), 20 * 10**9), q
+        assert isinstance(out[0].body, RowsResult), out[0].body
+        return out[0].warnings
+
     def rows(self, node: str, q: str, cl: int = QUORUM) -> RowsResult:
         r = self.ask(node, q, cl)
         assert isinstance(r, RowsResult), r
@@ -107,6 +115,10 @@ def test_pages_across_coordinators_return_every_row_once_in_token_order() -> Non
     t0 = token_of(by_token[20].to_bytes(4, "big", signed=True))
     assert _pages(c, f"SELECT DISTINCT k FROM ks.t WHERE token(k) >= {t0}", 3) == [
         (k,) for k in by_token[20:]]
+    warn = ("Aggregation query used without partition key",)
+    assert c.warnings(NODES[0], "SELECT COUNT(*) FROM ks.t") == warn  # as Cassandra warns
+    assert c.warnings(NODES[0], f"SELECT COUNT(*) FROM ks.t WHERE token(k) > {t0}") == ()
+    assert c.warnings(NODES[0], "SELECT k FROM ks.t") == ()
     for q in ("SELECT * FROM ks.t WHERE c = 1", "SELECT * FROM ks.t WHERE v = 1"):
         refused = c.ask(NODES[0], q)
         assert isinstance(refused, InvalidRequest) and refused.message.startswith(

@@ -304,7 +304,8 @@ class Executor:
                    params: Params) -> None:
         if plan.partition_keys is None:
             def answered(error: CqlError | None, rows: RowsResult | None) -> None:
-                self._answer(conn, stream, error if error is not None else rows)
+                self._answer(conn, stream, error if error is not None else rows,
+                             scan_page.warnings_of(plan))
 
             scan_page.read_scan(self.node, ks, plan, params.consistency, self._now_s(),
                                 answered)

@@ -45,6 +45,16 @@ log = logging.getLogger("skewless.scan")
 PageDone = Callable[[CqlError | None, RowsResult | None], None]
 
 
+AGGREGATE_WARNING = "Aggregation query used without partition key"
+
+
+def warnings_of(plan: select.ReadPlan) -> tuple[str, ...]:
+    """Cassandra's client warning for an aggregate without a partition key or token bound."""
+    whole_ring = plan.token_start == (MIN_TOKEN, False) and plan.token_end == (MAX_TOKEN, True)
+    pk_filter = any(f.column.kind == "partition_key" for f in plan.filters)
+    return (AGGREGATE_WARNING,) if plan.aggregate and whole_ring and not pk_filter else ()
+
+
 def read_scan(node: Node, ks: KeyspaceDef, plan: select.ReadPlan, cl: int, now_s: int,
               done: PageDone) -> None:
     """Answer one page of the scan ``plan`` at ``cl`` through ``done``. Raises Unavailable
