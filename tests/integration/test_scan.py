@@ -122,7 +122,9 @@ def test_token_range_scan_split_from_the_driver_token_map(cluster: LocalCluster)
 def test_count_star_and_distinct_of_the_whole_table(cluster: LocalCluster) -> None:
     s = cluster.session()
     started = time.monotonic()
-    assert s.execute(_stmt("SELECT COUNT(*) FROM ks.t")).one()[0] == PARTITIONS * ROWS_PER
+    rs = s.execute(_stmt("SELECT COUNT(*) FROM ks.t"))
+    assert rs.one()[0] == PARTITIONS * ROWS_PER
+    assert rs.response_future.warnings == ["Aggregation query used without partition key"]
     print(f"\nSELECT COUNT(*) of {PARTITIONS * ROWS_PER} rows: {time.monotonic() - started:.2f} s")
     distinct = [r.k for r in s.execute(_stmt("SELECT DISTINCT k FROM ks.t", 300))]
     assert sorted(distinct) == list(range(PARTITIONS))
