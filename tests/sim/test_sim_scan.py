@@ -102,6 +102,8 @@ def test_pages_across_coordinators_return_every_row_once_in_token_order() -> Non
         (5, 0), (5, 1), (5, 2)]
     assert c.rows(NODES[0], f"SELECT k FROM ks.t WHERE token(k) > {t5} AND token(k) < {t5}"
                   ).rows == ()
+    assert _ints(c.rows(NODES[0], f"SELECT COUNT(*) FROM ks.t WHERE token(k) > {t5} "
+                               f"AND token(k) < {t5}")) == [(0,)]
     by_token = sorted(range(40), key=lambda k: token_of(k.to_bytes(4, "big", signed=True)))
     assert _pages(c, "SELECT k, c FROM ks.t WHERE c >= 1 ALLOW FILTERING", 4) == [
         (k, i) for k in by_token for i in (1, 2)]

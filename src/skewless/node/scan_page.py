@@ -90,7 +90,9 @@ class ScanPage:
 
     def start(self) -> None:
         """The first round's Unavailable propagates to the caller (the executor answers it)."""
-        if self.pos.order() >= self.end.order():
+        if self.pos.order() >= self.end.order():  # an empty token range
+            if self.agg is not None:
+                self.rows.append(self.agg.result())
             self._answer(None)
             return
         self._loop(first=True)
