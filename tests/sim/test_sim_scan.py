@@ -191,3 +191,13 @@ def test_many_small_rounds(cl: int, monkeypatch: pytest.MonkeyPatch) -> None:
     r = c.rows(NODES[1], "SELECT k, c FROM ks.t WHERE v >= 1000 ALLOW FILTERING", cl)
     assert _ints(r) == [(k, i) for k in by_token if k >= 10 for i in range(3)]
     assert _ints(c.rows(NODES[2], "SELECT COUNT(*) FROM ks.t", cl)) == [(120,)]
+
+
+def test_unpaged_scan_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    c = _setup(15, partitions=6, rows=2)
+    monkeypatch.setattr(limits, "cql_page_rows_max", 12)
+    assert len(c.rows(NODES[0], "SELECT * FROM ks.t").rows) == 12  # no page size: all rows
+    c.ask(NODES[0], "INSERT INTO ks.t (k, c, v) VALUES (100, 0, 0)")
+    refused = c.ask(NODES[0], "SELECT * FROM ks.t")
+    assert isinstance(refused, InvalidRequest) and "set a fetch size" in refused.message
+    assert len(c.rows(NODES[0], "SELECT * FROM ks.t LIMIT 12").rows) == 12

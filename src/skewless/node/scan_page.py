@@ -71,7 +71,7 @@ class ScanPage:
         self.node, self.ks, self.cl, self.now_s, self.done = node, ks, cl, now_s, done
         self.unpaged = plan.page_size is None and not plan.aggregate
         if self.unpaged:
-            plan = replace(plan, page_size=limits.cql_page_rows_max)
+            plan = replace(plan, page_size=limits.cql_page_rows_max + 1)  # one more: refuse
         self.page_size = plan.page_size
         self.plan = plan
         self.end = scan_end(*plan.token_end)
@@ -183,7 +183,7 @@ class ScanPage:
 
     def _answer(self, state: paging.PagingState | None) -> None:
         self.finished = True
-        if state is not None and self.unpaged:
+        if self.unpaged and (state is not None or len(self.rows) > limits.cql_page_rows_max):
             self.done(InvalidRequest(
                 f"A scan without paging returns at most {limits.cql_page_rows_max} rows; "
                 "set a fetch size (page size) to read more"), None)
