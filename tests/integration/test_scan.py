@@ -138,6 +138,26 @@ def test_count_star_and_distinct_of_the_whole_table(cluster: LocalCluster) -> No
         s.execute("SELECT * FROM ks.t WHERE v = 'v1.1'")
 
 
+def test_cqlengine_count_of_a_whole_table(cluster: LocalCluster) -> None:
+    """CQLEngine's Model.objects.count() sends SELECT COUNT(*) FROM ks.t."""
+    from cassandra.cqlengine import columns, connection
+    from cassandra.cqlengine.models import Model
+
+    class Row(Model):  # type: ignore[misc]
+        __keyspace__ = "ks"
+        __table_name__ = "t"
+        k = columns.Integer(partition_key=True)
+        c = columns.Integer(primary_key=True)
+        v = columns.Text()
+
+    connection.set_session(cluster.session())
+    try:
+        assert Row.objects.count() == PARTITIONS * ROWS_PER
+        assert Row.objects.filter(k=5).count() == ROWS_PER
+    finally:
+        connection.unregister_connection("default")
+
+
 def test_paging_state_continues_on_another_coordinator(cluster: LocalCluster) -> None:
     nodes = [n.address for n in cluster.nodes]
     sessions = [cluster.session_to(a) for a in nodes]
