@@ -88,7 +88,8 @@ def _ring_ranges(s) -> list[tuple[str, tuple[int, ...]]]:  # type: ignore[no-unt
     """The token ranges Spark/DSBulk issue: (t_i, t_i+1], then the wrap split in two."""
     tokens = sorted(t.value for t in s.cluster.metadata.token_map.ring)
     assert len(tokens) >= 3
-    out = [("token(k) > ? AND token(k) <= ?", (a, b)) for a, b in pairwise(tokens)]
+    out: list[tuple[str, tuple[int, ...]]] = [
+        ("token(k) > ? AND token(k) <= ?", (a, b)) for a, b in pairwise(tokens)]
     out.append(("token(k) > ?", (tokens[-1],)))
     out.append(("token(k) <= ?", (tokens[0],)))
     return out
