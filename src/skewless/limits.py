@@ -18,6 +18,9 @@ cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recurs
 write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)
 read_timeout_ms = 5000  # Cassandra's read_request_timeout (5 s)
 coordinator_requests_inflight_max = 4096  # per node; more are answered Overloaded
+range_read_timeout_ms = 10000  # Cassandra's range_request_timeout (10 s), per range-read round
+scan_response_rows_max = 5000  # live rows one replica sends per range-read round
+scan_response_bytes_max = 4 * 1024 * 1024  # encoded partitions per range-read response
 
 # --- Internode messaging -----------------------------------------------------------------
 internode_frame_bytes_max = 64 * 1024 * 1024  # one message; a mutation is bounded by the CQL frame
@@ -76,8 +79,9 @@ stamp_request_timeout_ms = 1000  # a fenced node waits this long for a peer's ti
 clock_step_us_min = 20_000  # a raw clock jump beyond this between ticks is a step, not drift
 clock_ping_interval_ms = 500  # each node pings each live peer's clock twice a second
 
-assert write_timeout_ms < read_timeout_ms
+assert write_timeout_ms < read_timeout_ms <= range_read_timeout_ms
 assert batch_size_bytes_warn < batch_size_bytes_fail
+assert scan_response_bytes_max < internode_frame_bytes_max // 2  # one partition may overshoot
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
 assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
 

@@ -48,6 +48,7 @@ from skewless.node import (
     client_clocks,
     ddl,
     describe,
+    scan_page,
     session_token,
     shadowing,
     virtual_select,
@@ -511,7 +512,13 @@ class Executor:
                    params: Params) -> None:
         trace = self.traces.get((conn, stream))
         if plan.partition_keys is None:
-            raise unsupported("SELECT without a partition key (token-range scans)")
+            def answered(error: CqlError | None, rows: RowsResult | None) -> None:
+                self._answer(conn, stream, error if error is not None else rows,
+                             scan_page.warnings_of(plan))
+
+            scan_page.read_scan(self.node, ks, plan, params.consistency, self._now_s(),
+                                answered)
+            return
         keys = list(plan.partition_keys)
         if not keys:
             self._answer(conn, stream, self._page(plan, []))

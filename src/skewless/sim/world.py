@@ -248,6 +248,17 @@ class World:
                                                  tracing=tracing, client=client), keyspace)
         self._flush(sn)
 
+    def client_execute(self, address: str, conn: int, query: str, params: Params,
+                       on_reply: Callable[[Reply], None]) -> None:
+        """A CQL QUERY with full parameters (page size, paging state) from connection ``conn``."""
+        sn = self.nodes[address]
+        self.replies[conn] = on_reply
+        self.log(f"client{conn}->{address} {query} page_size={params.page_size}")
+        if not sn.up:
+            return
+        sn.executor.query(conn, 0, query, params, None)
+        self._flush(sn)
+
     def stabilize(self, timeout_ns: int = 10 * 10**9) -> bool:
         """Run until every node sees every other node up."""
         def all_up() -> bool:
