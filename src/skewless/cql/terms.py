@@ -140,6 +140,12 @@ def pack_collection(items: Sequence[bytes]) -> bytes:
     return b"".join([struct.pack(">i", len(items)), *(pack_cell(i) for i in items)])
 
 
+def pack_map(pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """Protocol v3+ map body: int32 count of entries, then key and value cells alternating."""
+    return b"".join([struct.pack(">i", len(pairs)),
+                     *(pack_cell(x) for kv in pairs for x in kv)])
+
+
 def split_collection(data: bytes, kind: str) -> list[bytes]:
     """The serialized items of a collection value (map: keys and values alternate)."""
     try:
@@ -302,7 +308,7 @@ class Elements:
     def serialized(self) -> bytes:
         if self.values is None:
             return pack_collection(self.items)
-        return pack_collection([x for kv in zip(self.items, self.values, strict=True) for x in kv])
+        return pack_map(list(zip(self.items, self.values, strict=True)))
 
 
 def elements_of(term: ast.Term, shape: Shape, env: Env, receiver: str

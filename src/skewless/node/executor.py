@@ -248,10 +248,44 @@ class Executor:
         if len(stmts) > limits.cql_batch_statements_max:
             raise InvalidRequest(f"Batch with {len(stmts)} statements is too large")
         cl_mod.check_cl(params.consistency)
+        reads = []
+        for i, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
+            ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
+            for key, cks in dml.list_reads(stmt, table, self.node.schema,
+                                           self._ctx(vals, keyspace)):
+                reads.append((i, ks, ReadRequest(0, table.table_key, key, tuple(
+                    (c, True, c, True) for c in cks), False, 0, False)))
+        if not reads:
+            self._write_built(conn, stream, stmts, values, params, keyspace, write_type, batch)
+            return
+
+        def read(error: CqlError | None, results: list[object]) -> None:
+            if error is not None:
+                self._answer(conn, stream, error)
+                return
+            current: list[list[PartitionUpdate]] = [[] for _ in stmts]
+            for (i, _, _), r in zip(reads, results, strict=True):
+                if isinstance(r, PartitionUpdate):
+                    current[i].append(r)
+            self._guard(conn, stream, lambda: self._write_built(
+                conn, stream, stmts, values, params, keyspace, write_type, batch, current))
+
+        # List operations that need the list's elements read them first (as Cassandra does),
+        # at the statement's consistency level (ONE for ANY, which cannot read).
+        join = Join(len(reads), read)
+        read_cl = params.consistency if params.consistency != cl_mod.ANY else cl_mod.ONE
+        for j, (_, ks, req) in enumerate(reads):
+            self.node.read(ks, req, read_cl, join.part(j))
+
+    def _write_built(self, conn: int, stream: int,
+                     stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
+                     values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
+                     write_type: str, batch: ast.Batch | None,
+                     current: Sequence[Sequence[PartitionUpdate]] = ()) -> None:
         now_s = self.node.clock.real_time_us() // 1_000_000
         default_ts: int | None = None
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
-        for stmt, vals in zip(stmts, values, strict=True):
+        for n, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
             ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
             if ks.name in SYSTEM_KEYSPACES:
                 raise InvalidRequest(f"{ks.name} keyspace is not user-modifiable")
@@ -264,7 +298,8 @@ class Executor:
             elif batch is not None and batch.using.timestamp is not None:
                 raise InvalidRequest(
                     "Timestamp must be set either on BATCH or individual statements")
-            ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s)
+            ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s,
+                                      current[n] if current else ())
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
         if not groups:
