@@ -448,6 +448,10 @@ def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: Ev
     ``timestamp_us`` (the coordinator's choice, USING TIMESTAMP already applied). ``current``:
     the partitions ``list_reads`` named, as read (list operations apply to their elements)."""
     _refuse_unsupported(stmt, table)
+    if isinstance(stmt, ast.Insert) and stmt.json is not None:
+        from skewless.cql.insert_json import as_insert
+
+        stmt, ctx = as_insert(stmt, table, Env(ctx, schema, table.keyspace))
     ttl = using_ttl(stmt, ctx, table) if not isinstance(stmt, ast.Delete) else 0
     w = _Writer(Env(ctx, schema, table.keyspace), timestamp_us, now_s, ttl)
     w.current = {p.key: live_view(p, now_s) for p in current}
@@ -468,8 +472,6 @@ def _refuse_unsupported(stmt: Modification, table: TableDef) -> None:
     if isinstance(stmt, ast.Insert):
         if stmt.if_not_exists:
             raise errors.unsupported(LWT)
-        if stmt.json is not None:
-            raise errors.unsupported("INSERT JSON")
     elif stmt.if_exists or stmt.conditions:
         raise errors.unsupported(LWT)
     if any(keys.parse_type(c.type)[0] == "counter" for c in table.columns):
