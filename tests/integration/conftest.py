@@ -79,3 +79,16 @@ def cluster_factory(tmp_path: Path) -> Iterator[object]:
     yield make
     for c in made:
         c.close()
+
+
+@pytest.fixture(scope="session")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One 3-node cluster shared by the test modules that only need a healthy cluster (client
+    compatibility checks), so the suite starts few clusters. Tests use their own keyspaces."""
+    c = LocalCluster(tmp_path_factory.mktemp("shared"), 3)
+    try:
+        for node in c.nodes:
+            c.wait_gossip(3, via=node.address)
+        yield c
+    finally:
+        c.close()

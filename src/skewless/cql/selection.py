@@ -58,6 +58,9 @@ class Selector:
 
     @property
     def is_aggregate(self) -> bool:
+        """An aggregate, or a cast or function applied to one (``CAST(avg(n) AS double)``)."""
+        if self.kind in ("cast", "function") and self.inner is not None:
+            return self.inner.is_aggregate
         return self.kind in AGGREGATES or self.kind == "count_star"
 
 
@@ -106,8 +109,7 @@ def compile_selection(stmt: ast.Select, table: TableDef) -> tuple[Selector, ...]
     out = []
     for s in stmt.selectors:
         sel = _compile(s.expr, table)
-        out.append(sel if s.alias is None else Selector(sel.kind, s.alias, sel.type, sel.column,
-                                                        sel.inner))
+        out.append(sel if s.alias is None else replace(sel, name=s.alias))
     return tuple(out)
 
 
@@ -161,6 +163,8 @@ def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
             raise errors.InvalidRequest(
                 "token() selector must be given the partition key columns in order")
         return Selector("token", f"system.token({', '.join(c.name for c in cols)})", "bigint")
+    if is_scalar(name):
+        return _compile_scalar(name, call, table)
     if len(call.args) != 1:
         raise errors.InvalidRequest(f"Invalid number of arguments in call to function {name}: 1 "
                                     f"required but {len(call.args)} provided")
@@ -184,8 +188,6 @@ def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
                                         f"{inner.type} is not numeric")
         rtype = "bigint" if name == "count" else inner.type
         return Selector(name, f"system.{name}({inner.name})", rtype, inner.column, inner)
-    if is_scalar(name):
-        return _compile_scalar(name, call, table)
     raise errors.unsupported(f"function {name} in a select clause")
 
 
@@ -344,14 +346,21 @@ class Aggregator:
     counts: list[int] = field(default_factory=list)
     acc: list[list[bytes]] = field(default_factory=list)
 
+    wrapped: dict[int, Aggregator] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self.counts = [0] * len(self.selectors)
         self.acc = [[] for _ in self.selectors]
+        for i, s in enumerate(self.selectors):
+            if s.kind in ("cast", "function") and s.is_aggregate:
+                assert s.inner is not None
+                self.wrapped[i] = Aggregator([s.inner], self.types, self.now_s)
 
     def add(self, row: RowData) -> None:
-        values = [None if s.kind == "count_star" else evaluate_row(s, row, self.types,
-                                                                     self.now_s)
-                  for s in self.selectors]
+        for sub in self.wrapped.values():
+            sub.add(row)
+        values = [None if s.kind == "count_star" or i in self.wrapped else evaluate_row(
+            s, row, self.types, self.now_s) for i, s in enumerate(self.selectors)]
         if self.first is None:
             self.first = values
         for i, (s, v) in enumerate(zip(self.selectors, values, strict=True)):
@@ -363,13 +372,22 @@ class Aggregator:
     def result(self) -> tuple[bytes | None, ...]:
         out: list[bytes | None] = []
         for i, s in enumerate(self.selectors):
-            if s.kind in ("count", "count_star"):
+            if i in self.wrapped:
+                out.append(self._outer(s, self.wrapped[i].result()[0]))
+            elif s.kind in ("count", "count_star"):
                 out.append(struct.pack(">q", self.counts[i]))
             elif s.kind in ("min", "max", "sum", "avg"):
                 out.append(self._fold(s, self.acc[i]))
             else:
                 out.append(None if self.first is None else self.first[i])
         return tuple(out)
+
+    def _outer(self, s: Selector, v: bytes | None) -> bytes | None:
+        """A cast or function applied to an aggregate's result."""
+        assert s.inner is not None
+        if s.kind == "cast":
+            return cast_value(v, s.inner.type, s.type, self.types)
+        return apply(s.fn, v, s.inner.type, self.types.ctype)
 
     def _fold(self, s: Selector, values: list[bytes]) -> bytes | None:
         ctype = self.types.ctype(s.type)

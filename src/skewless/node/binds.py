@@ -94,7 +94,10 @@ class _Binds:
         t = self.column_type(a.column)
         kind, args = split_type(t)
         if a.op == "set_key" and a.key is not None:
-            self.term(a.key, f"key({a.column})", "int" if kind == "list" else args[0])
+            if kind == "list":
+                self.term(a.key, f"idx({a.column})", "int")
+            else:
+                self.term(a.key, f"key({a.column})", args[0])
             self.term(a.value, f"value({a.column})", args[-1])
         elif a.op == "sub" and kind == "map":
             self.term(a.value, a.column, f"set<{args[0]}>")
@@ -122,7 +125,11 @@ def bind_metadata(stmt: Modification, parsed: ast.Parsed, table: TableDef, schem
         if isinstance(stmt, ast.Delete):
             for t in stmt.targets:
                 if t.key is not None:
-                    b.term(t.key, f"key({t.column})", "text")
+                    kind, args = split_type(b.column_type(t.column))
+                    if kind == "list":
+                        b.term(t.key, f"idx({t.column})", "int")
+                    else:
+                        b.term(t.key, f"key({t.column})", args[0] if args else "text")
         for r in stmt.where:
             b.relation(r)
         if isinstance(stmt, ast.Select):
