@@ -238,7 +238,7 @@ def test_concurrent_set_adds_from_two_clients_keep_both(shared_cluster: LocalClu
                                                          session: Session) -> None:
     _ks(session, "conc")
     session.execute("CREATE TABLE conc.t (k int PRIMARY KEY, s set<text>)")
-    rounds = 60
+    rounds = 200
     clients = [shared_cluster.session_to(n.address) for n in shared_cluster.nodes[:2]]
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
