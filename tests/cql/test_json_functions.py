@@ -64,7 +64,7 @@ class Store:
         return list(render(plan, parts, NOW_S).rows)
 
 
-ROW = (f"INSERT INTO j (k, c, m, s, l, ts, b, a, f, \"Mixed\", tu) VALUES (1, 'x\"y', "
+ROW = ("INSERT INTO j (k, c, m, s, l, ts, b, a, f, \"Mixed\", tu) VALUES (1, 'x\"y', "
        "{2: 'b', 1: 'a'}, {'q', 'p'}, [3, 1], '2024-01-02 03:04:05.678+0000', 0x0102, "
        "{street: 'Main', zip: 5}, 1e10, 9, 13814000-1dd2-11b2-8080-808080808080)")
 
