@@ -107,6 +107,10 @@ def test_cqlengine_models_as_seed000_uses_them(shared_cluster: LocalCluster) -> 
         Item.objects(id=pid, seq=2).delete()
         Item.objects.get(id=pid, seq=3).delete()
         assert Item.objects.filter(id=pid).count() == 3
+        Item.create(id=uuid.uuid4(), seq=1, name="c")
+        assert Item.objects.count() == 4  # SELECT COUNT(*) over the whole table (a scan)
+        assert Item.objects.filter(name="c").count() == 2  # = on the indexed column
+        assert {i.seq for i in Item.objects.all()} == {1, 4, 5}
         with pytest.raises(Item.DoesNotExist):
             Item.objects.get(id=pid, seq=2)
 
