@@ -183,3 +183,14 @@ def test_function_argument_errors_and_casts_over_aggregates() -> None:
                    ("SELECT toDate(ts, ts) FROM j WHERE k = 1", "1 required but 2 provided")]:
         with pytest.raises(errors.InvalidRequest, match=msg):
             st.select(q)
+
+
+def test_from_json_as_a_value() -> None:
+    st = Store()
+    st.run("INSERT INTO j (k, c, m, l, ts) VALUES (fromJson('3'), fromJson('\"a\"'), "
+           "fromJson('{\"1\": \"x\"}'), fromJson(?), fromJson('\"2024-01-02 00:00:00.000Z\"'))",
+           b"[5, 6]")
+    (row,) = st.select("SELECT JSON m, l, ts FROM j WHERE k = 3")
+    assert row[0] == b'{"m": {"1": "x"}, "l": [5, 6], "ts": "2024-01-02 00:00:00.000Z"}'
+    with pytest.raises(errors.InvalidRequest, match="Could not decode JSON"):
+        st.run("INSERT INTO j (k, c, f) VALUES (3, 'a', fromJson('nope'))")
