@@ -17,6 +17,7 @@ from cassandra.cluster import Session
 from cassandra.cqlengine import columns, connection, management
 from cassandra.cqlengine.models import Model
 from cassandra.cqlengine.query import BatchQuery
+from cassandra.cqlengine.usertype import UserType
 from cassandra.query import SimpleStatement
 from conftest import CQL_PORT, LocalCluster
 
@@ -66,6 +67,21 @@ class ItemV2(Model):
     hist = columns.List(columns.Integer)
     created = columns.DateTime()
     extra = columns.Text()
+
+
+class Address(UserType):
+    street = columns.Text()
+    zipcode = columns.Integer()
+
+
+class Person(Model):
+    """User types (frozen, and in a list), a timeuuid key, a TTL'd create."""
+
+    __keyspace__ = "cqe"
+    id = columns.TimeUUID(primary_key=True, default=uuid.uuid1)
+    addr = columns.UserDefinedType(Address)
+    moves = columns.List(columns.UserDefinedType(Address))
+    scores = columns.Map(columns.Text, columns.List(columns.Integer))
 
 
 def test_cqlengine_models_as_seed000_uses_them(shared_cluster: LocalCluster) -> None:
@@ -123,6 +139,15 @@ def test_cqlengine_models_as_seed000_uses_them(shared_cluster: LocalCluster) -> 
         ItemV2.objects(id=pid, seq=1).update(extra="more")
         assert ItemV2.objects.get(id=pid, seq=1).extra == "more"
         assert Item.objects.get(id=pid, seq=1).name == "c"  # the old model still reads
+        management.sync_table(Person)  # creates the user type first
+        management.sync_table(Person)
+        p = Person.ttl(600).create(addr=Address(street="Main", zipcode=1),
+                                   moves=[Address(street="Old", zipcode=2)],
+                                   scores={"a": [1, 2]})
+        Person.objects(id=p.id).update(moves__append=[Address(street="New", zipcode=3)])
+        got = Person.objects.get(id=p.id)
+        assert (got.addr.street, got.addr.zipcode, got.scores) == ("Main", 1, {"a": [1, 2]})
+        assert [(m.street, m.zipcode) for m in got.moves] == [("Old", 2), ("New", 3)]
         management.drop_table(ItemV2)
         assert "item" not in connection.get_cluster().metadata.keyspaces["cqe"].tables
     finally:
@@ -199,6 +224,23 @@ def test_export_as_string_matches_create(shared_cluster: LocalCluster, session: 
 
 
 # ---------------------------------------------------------------- collections
+
+
+def test_user_type_values_prepared_and_literal(session: Session) -> None:
+    _ks(session, "udt")
+    session.execute("CREATE TYPE udt.addr (street text, zip int)")
+    session.execute("CREATE TABLE udt.t (k int PRIMARY KEY, a frozen<addr>, b addr, "
+                    "l list<frozen<addr>>)")
+    ins = session.prepare("INSERT INTO udt.t (k, a, b, l) VALUES (?, ?, ?, ?)")
+    ins.consistency_level = Q
+    assert [c.type.typename for c in ins.column_metadata] == ["int", "addr", "addr", "list"]
+    session.execute(ins, (1, ("x", 1), ("y", None), [(None, 3)]))  # the driver's tuple form
+    _q(session, "UPDATE udt.t SET b.zip = 7, l = l + [{street: 'z'}] WHERE k = 1")
+    sel = session.prepare("SELECT a, b, l FROM udt.t WHERE k = ?")
+    sel.consistency_level = Q
+    row = session.execute(sel, (1,)).one()
+    assert (row.a.street, row.a.zip, row.b.street, row.b.zip) == ("x", 1, "y", 7)
+    assert [(e.street, e.zip) for e in row.l] == [(None, 3), ("z", None)]
 
 
 def test_collection_element_operations(session: Session) -> None:
