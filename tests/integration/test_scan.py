@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def _ring_ranges(s) -> list[tuple[str, tuple[int, ...]]]:  # type: ignore[no-unt
     """The token ranges Spark/DSBulk issue: (t_i, t_i+1], then the wrap split in two."""
     tokens = sorted(t.value for t in s.cluster.metadata.token_map.ring)
     assert len(tokens) >= 3
-    out = [("token(k) > ? AND token(k) <= ?", (a, b)) for a, b in zip(tokens, tokens[1:])]
+    out = [("token(k) > ? AND token(k) <= ?", (a, b)) for a, b in pairwise(tokens)]
     out.append(("token(k) > ?", (tokens[-1],)))
     out.append(("token(k) <= ?", (tokens[0],)))
     return out

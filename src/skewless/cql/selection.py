@@ -335,6 +335,9 @@ def _wrap(n: int, bits: int) -> int:
 # ---------------------------------------------------------------- aggregates
 
 
+AGGREGATE_FOLD_VALUES = 1024  # min/max/sum values kept before folding them into one
+
+
 @dataclass
 class Aggregator:
     """Folds rows into one result row for a selection containing aggregates."""
@@ -368,6 +371,11 @@ class Aggregator:
                 self.counts[i] += 1
                 if s.kind in ("min", "max", "sum", "avg") and v is not None:
                     self.acc[i].append(v)
+                    if s.kind != "avg" and len(self.acc[i]) >= AGGREGATE_FOLD_VALUES:
+                        # bounded memory over a whole-table scan; min/max/sum of partial
+                        # results in row order is exact (sum wraps modulo the type's width)
+                        folded = self._fold(s, self.acc[i])
+                        self.acc[i] = [] if folded is None else [folded]
 
     def result(self) -> tuple[bytes | None, ...]:
         out: list[bytes | None] = []

@@ -101,7 +101,10 @@ def _after(slices: Sequence[Slice] | None, c: bytes) -> list[Slice]:
 
 
 def _live_rows(p: PartitionUpdate, now_s: int) -> int:
-    return len(merge.live_view(p, now_s).rows)
+    """Live rows of a partition as ``Storage.read`` returns it (normalized: nothing shadowed
+    is left, so a row is live when its marker or a cell is)."""
+    return sum(1 for r in p.rows if (r.marker is not None and merge.is_live(r.marker, now_s))
+               or any(merge.is_live(w.cell, now_s) for w in r.cells))
 
 
 def serve_range(storage: Storage, schema: Schema, r: RangeReadRequest, now_s: int
