@@ -386,6 +386,9 @@ def test_select_json_and_insert_json(session: Session) -> None:
     row = _q(session, "SELECT f, ok, s, ts FROM js.t WHERE k = 2")[0]
     assert (row.f, row.ok, row.s) == (None, False, None)
     assert row.ts == datetime.datetime(2024, 1, 2, 3, 4, 5, 678000)
+    assert json.loads(_q(session, "SELECT JSON count(*) FROM js.t")[0][0]) == {"count": 2}
+    assert sorted(json.loads(r[0])["k"] for r in _q(session, "SELECT JSON k FROM js.t")) == [
+        1, 2]  # scans render JSON too
     with pytest.raises(InvalidRequest, match="unrecognized column: nope"):
         _q(session, "INSERT INTO js.t JSON '{\"k\": 3, \"c\": \"a\", \"nope\": 1}'")
     with pytest.raises(InvalidRequest, match="Error decoding JSON value for f"):

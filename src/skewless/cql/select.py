@@ -378,6 +378,14 @@ def render(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: int
         return page
     from dataclasses import replace
 
+    return replace(page, rows=json_rows(plan, page.rows))
+
+
+def json_rows(plan: ReadPlan, rows: Sequence[tuple[bytes | None, ...]]
+              ) -> tuple[tuple[bytes | None, ...], ...]:
+    """SELECT JSON: each rendered row as one ``[json]`` text value (unchanged otherwise)."""
+    if not plan.json:
+        return tuple(rows)
     from skewless.cql.json_codec import row_json
     from skewless.cql.selection import Types
     from skewless.cql.types_collections import quote_identifier
@@ -386,8 +394,7 @@ def render(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: int
     names = [quote_identifier(s.name) if s.kind == "column" else s.name
              for s in plan.selectors]
     ctypes = [types.ctype(s.type) for s in plan.selectors]
-    rows = tuple((row_json(names, ctypes, r).encode(),) for r in page.rows)
-    return replace(page, rows=rows)
+    return tuple((row_json(names, ctypes, r).encode(),) for r in rows)
 
 
 @dataclass(frozen=True, slots=True)
