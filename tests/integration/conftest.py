@@ -81,10 +81,12 @@ def cluster_factory(tmp_path: Path) -> Iterator[object]:
         c.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    """One 3-node cluster shared by the test modules that only need a healthy cluster (client
-    compatibility checks), so the suite starts few clusters. Tests use their own keyspaces."""
+    """One 3-node cluster for all the tests of a module that only need a healthy cluster
+    (client compatibility checks), so the suite starts few clusters; tests use their own
+    keyspaces. Module-scoped: it is stopped before the next module starts its clusters on
+    the same ports."""
     c = LocalCluster(tmp_path_factory.mktemp("shared"), 3)
     try:
         for node in c.nodes:

@@ -28,9 +28,7 @@ What each statement writes, all stamped with the coordinator's ``timestamp_us``:
 List operations that need the list's current content (``l[i] = v``, ``DELETE l[i]``,
 ``l = l - [...]``) are read before the write, as in Cassandra: ``list_reads`` names the rows to
 read, the coordinator reads them (at the statement's consistency level) and passes their
-contents to ``build_mutations`` (``current``); an index op then overwrites or deletes the cell
-of the element at that position (same path, the statement's timestamp), a removal deletes every
-element equal to a removed value.
+contents to ``build_mutations`` (``current``), which applies them (``cql.list_ops``).
 
 Lightweight transactions and counters are refused (``unsupported``).
 """
@@ -44,6 +42,7 @@ from dataclasses import dataclass, field
 
 from skewless import errors, limits
 from skewless.cql import ast
+from skewless.cql.list_ops import ListOp, apply_list_op
 from skewless.cql.slices import clustering_prefixes, clustering_slices, encode_prefix
 from skewless.cql.terms import (
     Elements,
@@ -117,18 +116,6 @@ def using_ttl(stmt: Modification, ctx: EvalContext, table: TableDef) -> int:
 # ---------------------------------------------------------------- row content
 
 
-@dataclass(frozen=True, slots=True)
-class ListOp:
-    """A list operation that needs the list's current elements: ``set_index`` (``l[i] = v``),
-    ``delete_index`` (``DELETE l[i]``) or ``discard`` (``l = l - [...]``, ``values``)."""
-
-    column: str
-    kind: str
-    index: int = 0
-    value: bytes | None = None
-    values: tuple[bytes, ...] = ()
-
-
 @dataclass
 class _RowContent:
     marker: Cell | None = None
@@ -195,28 +182,9 @@ class _Writer:
         for op in content.list_ops:
             elements = [] if live is None else [
                 (c.path, c.cell) for c in live.cells if c.column == op.column]
-            _apply_list_op(self, out, op, elements)
+            for path, cell in apply_list_op(op, elements, self.live, self.tombstone).items():
+                out.cells[(op.column, path)] = cell
         return out.row(clustering)
-
-
-def _apply_list_op(w: _Writer, out: _RowContent, op: ListOp,
-                   elements: list[tuple[bytes, Cell]]) -> None:
-    """One read-before-write list operation against the list's current elements (in order)."""
-    if op.kind == "discard":
-        drop = set(op.values)
-        for path, cell in elements:
-            if cell.value in drop:
-                out.cells[(op.column, path)] = w.tombstone()
-        return
-    if not elements:
-        what = "set an element on" if op.kind == "set_index" else "delete an element from"
-        raise errors.InvalidRequest(f"Attempted to {what} a list which is null")
-    if not 0 <= op.index < len(elements):
-        raise errors.InvalidRequest(
-            f"List index {op.index} out of bound, list has size {len(elements)}")
-    path = elements[op.index][0]
-    value = op.value if op.kind == "set_index" else None
-    out.cells[(op.column, path)] = w.tombstone() if value is None else w.live(value)
 
 
 def list_path(ts_us: int, index: int, ctx: EvalContext, prepend: bool = False) -> bytes:
