@@ -152,6 +152,9 @@ def _native_json(t: CqlType, data: bytes) -> str:
     if name == "duration":
         assert isinstance(value, Duration)
         return quote(tv.format_duration(value))
+    if name == "inet" and len(data) == 16:  # Java's form: every group, no compression
+        return quote(":".join(f"{int.from_bytes(data[i:i + 2], 'big'):x}"
+                              for i in range(0, 16, 2)))
     return quote(str(value))  # uuid, timeuuid, inet
 
 
@@ -211,8 +214,11 @@ def _from_json(t: CqlType, value: object) -> bytes:
 
         return pack_map([(k, by_key[k]) for k in keys])
     if isinstance(t, TupleType):
-        if not isinstance(value, list) or len(value) > len(t.items):
-            raise _bad(t, f"a list representation of a tuple with {len(t.items)} items", value)
+        if not isinstance(value, list):
+            raise _bad(t, "a list representation of a tuple", value)
+        if len(value) != len(t.items):
+            raise errors.InvalidRequest("Tuple contains extra items" if len(value) > len(
+                t.items) else "Tuple is missing items")
         return _pack_fields([from_json(st, v) for st, v in zip(t.items, value, strict=False)])
     if isinstance(t, UdtType):
         return _udt(t, value)
