@@ -128,7 +128,8 @@ def test_java_double_text(x: float, single: bool, text: str) -> None:
 def test_json_values_per_type() -> None:
     assert quote('a"\\\n\x01é') == '"a\\"\\\\\\n\\u0001é"'
     cases = [("int", "7", 7), ("varint", "12345678901234567890", 12345678901234567890),
-             ("boolean", "true", True), ("inet", '"0:0:0:0:0:0:0:1"', "::1"), ("inet", '"10.0.0.1"', "10.0.0.1"), ("uuid", f'"{U}"', U),
+             ("boolean", "true", True), ("inet", '"0:0:0:0:0:0:0:1"', "::1"),
+             ("inet", '"10.0.0.1"', "10.0.0.1"), ("uuid", f'"{U}"', U),
              ("date", '"2024-01-02"', "2024-01-02"), ("time", '"01:02:03.000000004"',
                                                       "01:02:03.000000004"),
              ("duration", '"1h2m"', "1h2m"), ("tuple<int, text>", '[1, null]', [1, None]),
