@@ -183,7 +183,8 @@ def test_function_argument_errors_and_casts_over_aggregates() -> None:
     assert row == (struct.pack(">q", 5000000001), b"2", b"1.0E10")
     for q, msg in [("SELECT toDate(k) FROM j WHERE k = 1", "cannot be passed as argument 0"),
                    ("SELECT now(k) FROM j WHERE k = 1", "0 required but 1 provided"),
-                   ("SELECT toDate(ts, ts) FROM j WHERE k = 1", "1 required but 2 provided")]:
+                   ("SELECT toDate(ts, ts) FROM j WHERE k = 1", "1 required but 2 provided"),
+                   ("SELECT fromJson(c) FROM j WHERE k = 1", "cannot be used in the selection")]:
         with pytest.raises(errors.InvalidRequest, match=msg):
             st.select(q)
 
@@ -197,3 +198,5 @@ def test_from_json_as_a_value() -> None:
     assert row[0] == b'{"m": {"1": "x"}, "l": [5, 6], "ts": "2024-01-02 00:00:00.000Z"}'
     with pytest.raises(errors.InvalidRequest, match="Could not decode JSON"):
         st.run("INSERT INTO j (k, c, f) VALUES (3, 'a', fromJson('nope'))")
+    with pytest.raises(errors.InvalidRequest, match="only be used within the selection"):
+        st.run("INSERT INTO j (k, c, m) VALUES (3, 'a', toJson(?))", b"1")

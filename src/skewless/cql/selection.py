@@ -188,6 +188,8 @@ def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
                                         f"{inner.type} is not numeric")
         rtype = "bigint" if name == "count" else inner.type
         return Selector(name, f"system.{name}({inner.name})", rtype, inner.column, inner)
+    if name == "fromjson":
+        raise errors.InvalidRequest("fromJson() cannot be used in the selection clause")
     raise errors.unsupported(f"function {name} in a select clause")
 
 

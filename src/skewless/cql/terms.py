@@ -472,6 +472,8 @@ def call_function(call: ast.FunctionCall, env: Env, receiver: str) -> tuple[byte
         one = _one_arg(name, args[0], env, receiver)
         if one is not None:
             return one
+    if name == "tojson":
+        raise errors.InvalidRequest("toJson() may only be used within the selection clause")
     raise errors.InvalidRequest(f"Unknown function {call.name} called with {len(args)} "
                                 f"argument(s)")
 
