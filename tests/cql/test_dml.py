@@ -10,7 +10,14 @@ from cassandra import util
 
 from skewless import errors
 from skewless.cql import ast
-from skewless.cql.dml import batch_mutations, build_mutations, list_path, using_timestamp, using_ttl
+from skewless.cql.dml import (
+    batch_mutations,
+    build_mutations,
+    list_path,
+    list_reads,
+    using_timestamp,
+    using_ttl,
+)
 from skewless.cql.paging import PagingState, decode_paging_state, encode_paging_state
 from skewless.cql.parser import parse
 from skewless.cql.terms import UNSET, Env, EvalContext, Value, evaluate
@@ -266,8 +273,33 @@ def test_list_append_and_prepend_order_by_path() -> None:
     prepended = later.rows[0].cells[0].path
     assert prepended < row.cells[0].path < row.cells[1].path
     assert list_path(TS, 0, ctx()) < list_path(TS + 1, 0, ctx())
-    invalid("UPDATE coll SET l[0] = 1 WHERE k = 1", "list index set is not supported", C)
-    invalid("UPDATE coll SET l = l - [1] WHERE k = 1", "list element removal is not supported", C)
+    invalid("UPDATE coll SET l[0] = 1 WHERE k = 1", "set an element on a list which is null", C)
+
+
+def _with_list(q: str, *values: int) -> PartitionUpdate:
+    """``q`` written against partition k=1 whose list l holds ``values`` (read before write)."""
+    current = PartitionUpdate(C.table_key, i32(1), rows=(Row(b"", cells=tuple(
+        CellWrite("l", bytes([i]), Cell(TS - 100, i32(v))) for i, v in enumerate(values))),))
+    stmt = parse(q).statement
+    assert isinstance(stmt, ast.Update | ast.Delete)
+    assert list_reads(stmt, C, SCHEMA, ctx()) == [(i32(1), ())]
+    (u,) = build_mutations(stmt, C, SCHEMA, ctx(), TS, NOW_S, current=[current])
+    return u
+
+
+def test_list_ops_that_read_before_write() -> None:
+    assert _with_list("UPDATE coll SET l[1] = 9 WHERE k = 1", 5, 6, 7).rows[0].cells == (
+        CellWrite("l", bytes([1]), live(i32(9))),)
+    assert _with_list("DELETE l[2] FROM coll WHERE k = 1", 5, 6, 7).rows[0].cells == (
+        CellWrite("l", bytes([2]), TOMB),)
+    assert _with_list("UPDATE coll SET l = l - [5, 7] WHERE k = 1", 5, 6, 7, 5).rows[0].cells == (
+        CellWrite("l", bytes([0]), TOMB), CellWrite("l", bytes([2]), TOMB),
+        CellWrite("l", bytes([3]), TOMB))
+    with pytest.raises(errors.InvalidRequest, match="List index 3 out of bound, list has size 3"):
+        _with_list("UPDATE coll SET l[3] = 9 WHERE k = 1", 5, 6, 7)
+    stmt = parse("UPDATE coll SET l = l + [1] WHERE k = 1").statement
+    assert isinstance(stmt, ast.Update)
+    assert list_reads(stmt, C, SCHEMA, ctx()) == []
 
 
 def test_frozen_list_is_one_cell_and_udt_fields_are_cells() -> None:

@@ -112,3 +112,18 @@ def faketime(tmp_path: Path) -> object:
     def make(name: str, offset_s: float) -> FakeTime:
         return FakeTime(tmp_path / f"faketime-{name}.txt", offset_s)
     return make
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One 3-node cluster for all the tests of a module that only need a healthy cluster
+    (client compatibility checks), so the suite starts few clusters; tests use their own
+    keyspaces. Module-scoped: it is stopped before the next module starts its clusters on
+    the same ports."""
+    c = LocalCluster(tmp_path_factory.mktemp("shared"), 3)
+    try:
+        for node in c.nodes:
+            c.wait_gossip(3, via=node.address)
+        yield c
+    finally:
+        c.close()

@@ -25,8 +25,12 @@ What each statement writes, all stamped with the coordinator's ``timestamp_us``:
 * TTL (``USING TTL`` or the table's default_time_to_live): live cells and the marker get
   ``ttl_s`` and ``expires_s = now_s + ttl``; tombstones get ``deleted_s = now_s``.
 
-Lightweight transactions and counters are refused (``unsupported``); list operations that need
-a read before the write (index set/delete, removal by value) are refused too.
+List operations that need the list's current content (``l[i] = v``, ``DELETE l[i]``,
+``l = l - [...]``) are read before the write, as in Cassandra: ``list_reads`` names the rows to
+read, the coordinator reads them (at the statement's consistency level) and passes their
+contents to ``build_mutations`` (``current``), which applies them (``cql.list_ops``).
+
+Lightweight transactions and counters are refused (``unsupported``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from dataclasses import dataclass, field
 
 from skewless import errors, limits
 from skewless.cql import ast
+from skewless.cql.list_ops import ListOp, apply_list_op
 from skewless.cql.slices import clustering_prefixes, clustering_slices, encode_prefix
 from skewless.cql.terms import (
     Elements,
@@ -54,6 +59,7 @@ from skewless.cql.terms import (
 from skewless.cql.where import Restrictions, collect, column_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage import keys
+from skewless.storage.merge import LiveRow, LiveView, live_view
 from skewless.storage.model import (
     Cell,
     CellWrite,
@@ -116,9 +122,11 @@ class _RowContent:
     deletion: Deletion | None = None
     cells: dict[tuple[str, bytes], Cell] = field(default_factory=dict)
     column_deletions: dict[str, Deletion] = field(default_factory=dict)
+    list_ops: list[ListOp] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.marker or self.deletion or self.cells or self.column_deletions)
+        return not (self.marker or self.deletion or self.cells or self.column_deletions
+                    or self.list_ops)
 
     def row(self, clustering: bytes) -> Row:
         return Row(
@@ -138,6 +146,7 @@ class _Writer:
     ttl: int
     regular: _RowContent = field(default_factory=_RowContent)
     static: _RowContent = field(default_factory=_RowContent)
+    current: dict[bytes, LiveView] = field(default_factory=dict)  # read before the write
 
     def live(self, value: bytes) -> Cell:
         if self.ttl:
@@ -157,6 +166,25 @@ class _Writer:
     def delete_column(self, col: ColumnDef, overwrite: bool) -> None:
         ts = self.ts - 1 if overwrite else self.ts
         self.target(col).column_deletions[col.name] = Deletion(ts, self.now_s)
+
+    def row(self, content: _RowContent, key: bytes, clustering: bytes, static: bool) -> Row:
+        """``content`` as the row at ``clustering`` of partition ``key``, its list operations
+        applied to the list elements read before the write."""
+        if not content.list_ops:
+            return content.row(clustering)
+        view = self.current.get(key)
+        live: LiveRow | None = None
+        if view is not None:
+            live = view.static_row if static else next(
+                (r for r in view.rows if r.clustering == clustering), None)
+        out = _RowContent(content.marker, content.deletion, dict(content.cells),
+                          dict(content.column_deletions))
+        for op in content.list_ops:
+            elements = [] if live is None else [
+                (c.path, c.cell) for c in live.cells if c.column == op.column]
+            for path, cell in apply_list_op(op, elements, self.live, self.tombstone).items():
+                out.cells[(op.column, path)] = cell
+        return out.row(clustering)
 
 
 def list_path(ts_us: int, index: int, ctx: EvalContext, prepend: bool = False) -> bytes:
@@ -239,7 +267,11 @@ def _assign(w: _Writer, a: ast.Assignment, table: TableDef) -> None:
 def _set_key(w: _Writer, col: ColumnDef, shape: Shape, a: ast.Assignment) -> None:
     assert a.key is not None
     if shape.kind == "list" and shape.multicell:
-        raise errors.unsupported("list index set")
+        v = evaluate(a.value, shape.args[0], w.env, f"value({col.name})")
+        if not isinstance(v, Unset):
+            w.target(col).list_ops.append(
+                ListOp(col.name, "set_index", _list_index(a.key, w, col), v))
+        return
     if shape.kind != "map":
         raise errors.InvalidRequest(f"Invalid operation ({col.name}[?] = ?) for non map column "
                                     f"{col.name}")
@@ -252,6 +284,13 @@ def _set_key(w: _Writer, col: ColumnDef, shape: Shape, a: ast.Assignment) -> Non
     v = evaluate(a.value, shape.args[1], w.env, f"value({col.name})")
     if not isinstance(v, Unset):
         w.put(col, key, v)
+
+
+def _list_index(term: ast.Term, w: _Writer, col: ColumnDef) -> int:
+    v = evaluate_defined(term, "int", w.env, f"idx({col.name})")
+    if v is None:
+        raise errors.InvalidRequest("Invalid null value for list index")
+    return int(struct.unpack(">i", v)[0])
 
 
 def _set_field(w: _Writer, col: ColumnDef, shape: Shape, a: ast.Assignment) -> None:
@@ -292,7 +331,11 @@ def _add_or_sub(w: _Writer, col: ColumnDef, shape: Shape, a: ast.Assignment) -> 
 
 def _subtract(w: _Writer, col: ColumnDef, shape: Shape, term: ast.Term) -> None:
     if shape.kind == "list":
-        raise errors.unsupported("list element removal")
+        elems = elements_of(term, shape, w.env, col.name)
+        if elems is not None and not isinstance(elems, Unset):
+            w.target(col).list_ops.append(ListOp(col.name, "discard",
+                                                 values=tuple(elems.items)))
+        return
     key_shape = Shape("set", "set", shape.args[:1])
     elems = elements_of(term, key_shape, w.env, col.name)
     if elems is None or isinstance(elems, Unset):
@@ -319,7 +362,9 @@ def _delete_target(w: _Writer, t: ast.DeleteTarget, table: TableDef) -> None:
             shape.kind != "list" else f"Invalid deletion operation for frozen collection "
             f"column {col.name}")
     if shape.kind == "list":
-        raise errors.unsupported("list index deletion")
+        w.target(col).list_ops.append(
+            ListOp(col.name, "delete_index", _list_index(t.key, w, col)))
+        return
     key = evaluate_defined(t.key, shape.args[0], w.env, f"key({col.name})")
     if key is None:
         raise errors.InvalidRequest(f"Invalid null value for {col.name} element")
@@ -365,12 +410,19 @@ def _check_key_columns_only(r: Restrictions) -> None:
 
 
 def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: EvalContext,
-                    timestamp_us: int, now_s: int) -> list[PartitionUpdate]:
+                    timestamp_us: int, now_s: int,
+                    current: Sequence[PartitionUpdate] = ()) -> list[PartitionUpdate]:
     """The partition updates one INSERT/UPDATE/DELETE writes, one per partition, stamped with
-    ``timestamp_us`` (the coordinator's choice, USING TIMESTAMP already applied)."""
+    ``timestamp_us`` (the coordinator's choice, USING TIMESTAMP already applied). ``current``:
+    the partitions ``list_reads`` named, as read (list operations apply to their elements)."""
     _refuse_unsupported(stmt, table)
+    if isinstance(stmt, ast.Insert) and stmt.json is not None:
+        from skewless.cql.insert_json import as_insert
+
+        stmt, ctx = as_insert(stmt, table, Env(ctx, schema, table.keyspace))
     ttl = using_ttl(stmt, ctx, table) if not isinstance(stmt, ast.Delete) else 0
     w = _Writer(Env(ctx, schema, table.keyspace), timestamp_us, now_s, ttl)
+    w.current = {p.key: live_view(p, now_s) for p in current}
     if isinstance(stmt, ast.Insert):
         return _insert(stmt, table, w)
     r = collect(stmt.where, table, w.env)
@@ -388,8 +440,6 @@ def _refuse_unsupported(stmt: Modification, table: TableDef) -> None:
     if isinstance(stmt, ast.Insert):
         if stmt.if_not_exists:
             raise errors.unsupported(LWT)
-        if stmt.json is not None:
-            raise errors.unsupported("INSERT JSON")
     elif stmt.if_exists or stmt.conditions:
         raise errors.unsupported(LWT)
     if any(keys.parse_type(c.type)[0] == "counter" for c in table.columns):
@@ -443,9 +493,13 @@ def _rows_update(r: Restrictions, table: TableDef, w: _Writer, pkeys: list[bytes
         raise _missing("Some clustering keys are missing", cols[n:])
     else:
         clusterings = sorted({encode_prefix(table, p) for p in prefixes})
-    rows = () if w.regular.empty() else tuple(w.regular.row(c) for c in clusterings)
-    static = None if w.static.empty() else w.static.row(b"")
-    return [PartitionUpdate(table.table_key, k, static_row=static, rows=rows) for k in pkeys]
+    out = []
+    for k in pkeys:
+        rows = () if w.regular.empty() else tuple(w.row(w.regular, k, c, False)
+                                                  for c in clusterings)
+        static = None if w.static.empty() else w.row(w.static, k, b"", True)
+        out.append(PartitionUpdate(table.table_key, k, static_row=static, rows=rows))
+    return out
 
 
 def _delete(stmt: ast.Delete, r: Restrictions, table: TableDef, w: _Writer,
@@ -475,6 +529,32 @@ def _delete(stmt: ast.Delete, r: Restrictions, table: TableDef, w: _Writer,
         return [PartitionUpdate(table.table_key, k, rows=rows) for k in pkeys]
     rts = tuple(RangeTombstone(*s, deletion=d) for s in slices)
     return [PartitionUpdate(table.table_key, k, range_tombstones=rts) for k in pkeys]
+
+
+def list_reads(stmt: Modification, table: TableDef, schema: Schema, ctx: EvalContext
+               ) -> list[tuple[bytes, tuple[bytes, ...]]]:
+    """The (partition key, clusterings) to read before ``stmt`` can be written: non-empty
+    only for list operations that need the list's current elements. Clusterings ``()``: read
+    the whole partition (a table without clustering columns, or a static list)."""
+    if isinstance(stmt, ast.Insert):
+        return []
+    env = Env(ctx, schema, table.keyspace)
+    if isinstance(stmt, ast.Update):
+        named = [a.column for a in stmt.assignments if a.op in ("set_key", "sub")]
+    else:
+        named = [t.column for t in stmt.targets if t.key is not None]
+    cols = [c for n in named if (c := table.column(n)) is not None]
+    lists = [c for c in cols if (sh := env.shape(c.type)).kind == "list" and sh.multicell]
+    if not lists:
+        return []
+    r = collect(stmt.where, table, env)
+    pkeys = partition_keys(r, table)
+    prefixes, n = clustering_prefixes(r, table)
+    if not table.clustering or any(c.kind == "static" for c in lists) or n < len(
+            table.clustering):
+        return [(k, ()) for k in pkeys]
+    clusterings = tuple(sorted({encode_prefix(table, p) for p in prefixes}))
+    return [(k, clusterings) for k in pkeys]
 
 
 def _restricts_all(r: Restrictions, table: TableDef) -> bool:

@@ -38,7 +38,12 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
-from skewless.cql.selection import Selector, compile_selection, result_columns
+from skewless.cql.selection import (
+    Selector,
+    bind_selectors,
+    compile_selection,
+    result_columns,
+)
 from skewless.cql.slices import clustering_slices
 from skewless.cql.terms import Env, EvalContext, Unset, evaluate
 from skewless.cql.types import CqlType
@@ -95,6 +100,7 @@ class ReadPlan:
     aggregate: bool = False
     sort_across_partitions: bool = False  # IN on the partition key with ORDER BY
     start: PagingState | None = None  # resume after this position
+    json: bool = False  # SELECT JSON: each row rendered as one JSON object
 
     @property
     def is_scan(self) -> bool:
@@ -142,7 +148,14 @@ def column_specs(plan: ReadPlan) -> tuple[ColumnSpec, ...]:
 def select_result_columns(stmt: ast.Select, table: TableDef, schema: Schema
                           ) -> tuple[ColumnSpec, ...]:
     """The result metadata of a SELECT, known without bound values (PREPARE)."""
+    if stmt.json:
+        return (json_column(table),)
     return result_columns(compile_selection(stmt, table), table)
+
+
+def json_column(table: TableDef) -> ColumnSpec:
+    """SELECT JSON answers one text column, ``[json]``."""
+    return ColumnSpec(table.keyspace, table.name, "[json]", "text")
 
 
 # ---------------------------------------------------------------- planning
@@ -151,13 +164,11 @@ def select_result_columns(stmt: ast.Select, table: TableDef, schema: Schema
 def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalContext,
                 paging: PagingState | None = None, page_size: int | None = None) -> ReadPlan:
     """The read plan of a SELECT; ``paging`` resumes after a previous page's last row."""
-    if stmt.json:
-        raise errors.unsupported("SELECT JSON")
     if stmt.group_by:
         raise errors.unsupported("GROUP BY")
-    selectors = compile_selection(stmt, table)
-    aggregate = any(s.is_aggregate for s in selectors)
     env = Env(ctx, schema, table.keyspace)
+    selectors = bind_selectors(compile_selection(stmt, table), env)
+    aggregate = any(s.is_aggregate for s in selectors)
     r = collect(stmt.where, table, env)
     filters = list(r.filters)
     _check_filtering(stmt, table, schema, r, filters)
@@ -174,7 +185,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         raise errors.InvalidRequest(ORDER_BY_IN_PAGING_MSG)
     plan = ReadPlan(
         table=table, schema=schema, selectors=selectors,
-        columns=result_columns(selectors, table),
+        columns=(json_column(table),) if stmt.json else result_columns(selectors, table),
         partition_keys=None if pkeys is None else tuple(pkeys),
         token_start=r.token_lower or (MIN_TOKEN, False),
         token_end=r.token_upper or (MAX_TOKEN, True),
@@ -184,7 +195,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
             f.column.kind in ("regular", "clustering") for f in filters),
         reversed=reverse, filters=tuple(filters), limit=limit, per_partition_limit=pplimit,
         page_size=None if aggregate else page_size, distinct=stmt.distinct, aggregate=aggregate,
-        sort_across_partitions=sort_across,
+        sort_across_partitions=sort_across, json=stmt.json,
     )
     return plan if paging is None else resume(plan, paging)
 
@@ -362,7 +373,28 @@ def render(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: int
     """The result rows of ``partitions`` (merged, in plan order) under ``plan``."""
     from skewless.cql.select_render import render_page
 
-    return render_page(plan, partitions, now_s)
+    page = render_page(plan, partitions, now_s)
+    if not plan.json:
+        return page
+    from dataclasses import replace
+
+    return replace(page, rows=json_rows(plan, page.rows))
+
+
+def json_rows(plan: ReadPlan, rows: Sequence[tuple[bytes | None, ...]]
+              ) -> tuple[tuple[bytes | None, ...], ...]:
+    """SELECT JSON: each rendered row as one ``[json]`` text value (unchanged otherwise)."""
+    if not plan.json:
+        return tuple(rows)
+    from skewless.cql.json_codec import row_json
+    from skewless.cql.selection import Types
+    from skewless.cql.types_collections import quote_identifier
+
+    types = Types(plan.schema, plan.table.keyspace)
+    names = [quote_identifier(s.name) if s.kind == "column" else s.name
+             for s in plan.selectors]
+    ctypes = [types.ctype(s.type) for s in plan.selectors]
+    return tuple((row_json(names, ctypes, r).encode(),) for r in rows)
 
 
 @dataclass(frozen=True, slots=True)

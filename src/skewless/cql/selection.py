@@ -12,15 +12,19 @@ from __future__ import annotations
 import decimal
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cmp_to_key
 
 from skewless import errors
 from skewless.cql import ast
 from skewless.cql import types as cqltypes
 from skewless.cql.results import ColumnSpec
+from skewless.cql.select_functions import ZERO_ARGS, apply, is_scalar, param_type, signature
 from skewless.cql.terms import (
+    Env,
     Shape,
+    call_function,
+    evaluate_defined,
     pack_collection,
     pack_map,
     pack_udt,
@@ -48,9 +52,15 @@ class Selector:
     type: str
     column: ColumnDef | None = None
     inner: Selector | None = None
+    fn: str = ""  # kind "function": the function; "const": the zero-argument function
+    term: ast.Term | None = None  # kind "const" with a constant argument
+    value: bytes | None = None  # kind "const", once bound (``bind_selectors``)
 
     @property
     def is_aggregate(self) -> bool:
+        """An aggregate, or a cast or function applied to one (``CAST(avg(n) AS double)``)."""
+        if self.kind in ("cast", "function") and self.inner is not None:
+            return self.inner.is_aggregate
         return self.kind in AGGREGATES or self.kind == "count_star"
 
 
@@ -99,9 +109,26 @@ def compile_selection(stmt: ast.Select, table: TableDef) -> tuple[Selector, ...]
     out = []
     for s in stmt.selectors:
         sel = _compile(s.expr, table)
-        out.append(sel if s.alias is None else Selector(sel.kind, s.alias, sel.type, sel.column,
-                                                        sel.inner))
+        out.append(sel if s.alias is None else replace(sel, name=s.alias))
     return tuple(out)
+
+
+def bind_selectors(selectors: tuple[Selector, ...], env: Env) -> tuple[Selector, ...]:
+    """The selectors with their per-statement parts evaluated: constant arguments and the
+    functions without arguments (now(), uuid(), currentTimestamp(), ...)."""
+    return tuple(_bind(s, env) for s in selectors)
+
+
+def _bind(s: Selector, env: Env) -> Selector:
+    if s.kind == "const":
+        if s.term is not None:
+            v = evaluate_defined(s.term, s.type, env, s.name)
+        else:
+            v, _ = call_function(ast.FunctionCall(s.fn, ()), env, s.name)
+        return replace(s, value=v)
+    if s.inner is not None:
+        return replace(s, inner=_bind(s.inner, env))
+    return s
 
 
 def _column(expr: ast.SelectorExpr, table: TableDef, fn: str) -> ColumnDef:
@@ -136,6 +163,8 @@ def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
             raise errors.InvalidRequest(
                 "token() selector must be given the partition key columns in order")
         return Selector("token", f"system.token({', '.join(c.name for c in cols)})", "bigint")
+    if is_scalar(name):
+        return _compile_scalar(name, call, table)
     if len(call.args) != 1:
         raise errors.InvalidRequest(f"Invalid number of arguments in call to function {name}: 1 "
                                     f"required but {len(call.args)} provided")
@@ -159,7 +188,34 @@ def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
                                         f"{inner.type} is not numeric")
         rtype = "bigint" if name == "count" else inner.type
         return Selector(name, f"system.{name}({inner.name})", rtype, inner.column, inner)
+    if name == "fromjson":
+        raise errors.InvalidRequest("fromJson() cannot be used in the selection clause")
     raise errors.unsupported(f"function {name} in a select clause")
+
+
+def _compile_scalar(name: str, call: ast.SelectorCall, table: TableDef) -> Selector:
+    label = f"system.{name}"
+    if not call.args:
+        signature(name, [])
+        return Selector("const", f"{label}()", ZERO_ARGS[name], fn=name)
+    if len(call.args) != 1:
+        signature(name, ["?"] * len(call.args))
+    arg = call.args[0]
+    if isinstance(arg, ast.SelectorTerm):
+        if isinstance(arg.term, ast.BindMarker):
+            raise errors.unsupported("bind markers in a select clause")
+        ptype = param_type(name)
+        inner = Selector("const", _term_text(arg.term), ptype, term=arg.term)
+    else:
+        inner = _compile(arg, table)
+    rtype = signature(name, [inner.type])
+    return Selector("function", f"{label}({inner.name})", rtype, inner.column, inner, fn=name)
+
+
+def _term_text(term: ast.Term) -> str:
+    if isinstance(term, ast.Constant):
+        return "'" + term.text.replace("'", "''") + "'" if term.kind == "string" else term.text
+    return "?"
 
 
 def check_cast(source: str, target: str) -> None:
@@ -234,6 +290,12 @@ def evaluate_row(sel: Selector, row: RowData, types: Types, now_s: int) -> bytes
         return struct.pack(">i", max(cell.expires_s - now_s, 0))
     if sel.kind == "token":
         return struct.pack(">q", token_of(row.key))
+    if sel.kind == "const":
+        return sel.value
+    if sel.kind == "function":
+        assert sel.inner is not None
+        arg = evaluate_row(sel.inner, row, types, now_s)
+        return apply(sel.fn, arg, sel.inner.type, types.ctype)
     if sel.kind == "cast":
         assert sel.inner is not None
         return cast_value(evaluate_row(sel.inner, row, types, now_s), sel.inner.type, sel.type,
@@ -289,14 +351,21 @@ class Aggregator:
     counts: list[int] = field(default_factory=list)
     acc: list[list[bytes]] = field(default_factory=list)
 
+    wrapped: dict[int, Aggregator] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self.counts = [0] * len(self.selectors)
         self.acc = [[] for _ in self.selectors]
+        for i, s in enumerate(self.selectors):
+            if s.kind in ("cast", "function") and s.is_aggregate:
+                assert s.inner is not None
+                self.wrapped[i] = Aggregator([s.inner], self.types, self.now_s)
 
     def add(self, row: RowData) -> None:
-        values = [None if s.kind == "count_star" else evaluate_row(s, row, self.types,
-                                                                     self.now_s)
-                  for s in self.selectors]
+        for sub in self.wrapped.values():
+            sub.add(row)
+        values = [None if s.kind == "count_star" or i in self.wrapped else evaluate_row(
+            s, row, self.types, self.now_s) for i, s in enumerate(self.selectors)]
         if self.first is None:
             self.first = values
         for i, (s, v) in enumerate(zip(self.selectors, values, strict=True)):
@@ -313,13 +382,22 @@ class Aggregator:
     def result(self) -> tuple[bytes | None, ...]:
         out: list[bytes | None] = []
         for i, s in enumerate(self.selectors):
-            if s.kind in ("count", "count_star"):
+            if i in self.wrapped:
+                out.append(self._outer(s, self.wrapped[i].result()[0]))
+            elif s.kind in ("count", "count_star"):
                 out.append(struct.pack(">q", self.counts[i]))
             elif s.kind in ("min", "max", "sum", "avg"):
                 out.append(self._fold(s, self.acc[i]))
             else:
                 out.append(None if self.first is None else self.first[i])
         return tuple(out)
+
+    def _outer(self, s: Selector, v: bytes | None) -> bytes | None:
+        """A cast or function applied to an aggregate's result."""
+        assert s.inner is not None
+        if s.kind == "cast":
+            return cast_value(v, s.inner.type, s.type, self.types)
+        return apply(s.fn, v, s.inner.type, self.types.ctype)
 
     def _fold(self, s: Selector, values: list[bytes]) -> bytes | None:
         ctype = self.types.ctype(s.type)

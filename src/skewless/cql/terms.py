@@ -220,6 +220,8 @@ def evaluate(term: ast.Term, type_text: str, env: Env, receiver: str) -> Value:
         return bound_value(term, type_text, env, receiver)
     if isinstance(term, ast.CollectionLiteral | ast.TupleLiteral | ast.UdtLiteral):
         return _evaluate_literal(term, type_text, env, receiver)
+    if isinstance(term, ast.FunctionCall) and term.name.removeprefix("system.") == "fromjson":
+        return _from_json_call(term, type_text, env, receiver)
     if isinstance(term, ast.FunctionCall):
         value, result_type = call_function(term, env, receiver)
         check_assignable(result_type, type_text, f"function system.{term.name}", receiver)
@@ -228,6 +230,25 @@ def evaluate(term: ast.Term, type_text: str, env: Env, receiver: str) -> Value:
         check_assignable(term.type, type_text, "type hint", receiver)
         return evaluate(term.term, term.type, env, receiver)
     raise errors.unsupported("CAST in a value")
+
+
+def _from_json_call(term: ast.FunctionCall, type_text: str, env: Env, receiver: str) -> Value:
+    """fromJson('...'): the JSON text decoded as the receiver's type (json_codec)."""
+    import json
+
+    from skewless.cql.json_codec import from_json
+
+    if len(term.args) != 1:
+        raise errors.InvalidRequest(f"Invalid number of arguments in call to function "
+                                    f"system.fromjson: 1 required but {len(term.args)} provided")
+    raw = evaluate(term.args[0], "text", env, receiver)
+    if raw is None or isinstance(raw, Unset):
+        return raw
+    try:
+        value = json.loads(raw.decode("utf-8", "replace"))
+    except ValueError as e:
+        raise errors.InvalidRequest(f"Could not decode JSON string '{raw.decode()}': {e}") from None
+    return from_json(env.ctype(type_text), value)
 
 
 def evaluate_defined(term: ast.Term, type_text: str, env: Env, receiver: str) -> bytes | None:
@@ -451,6 +472,8 @@ def call_function(call: ast.FunctionCall, env: Env, receiver: str) -> tuple[byte
         one = _one_arg(name, args[0], env, receiver)
         if one is not None:
             return one
+    if name == "tojson":
+        raise errors.InvalidRequest("toJson() may only be used within the selection clause")
     raise errors.InvalidRequest(f"Unknown function {call.name} called with {len(args)} "
                                 f"argument(s)")
 

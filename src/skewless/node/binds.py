@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from skewless.cql import ast
 from skewless.cql.results import ColumnSpec
-from skewless.cql.types import parse_type
+from skewless.cql.terms import resolve_type
 from skewless.schema import Schema, TableDef
 from skewless.storage.keys import parse_type as split_type
 
@@ -20,8 +20,9 @@ Modification = ast.Insert | ast.Update | ast.Delete | ast.Select
 
 
 class _Binds:
-    def __init__(self, table: TableDef) -> None:
+    def __init__(self, table: TableDef, schema: Schema) -> None:
         self.table = table
+        self.schema = schema
         self.specs: dict[int, ColumnSpec] = {}
         self.eq: dict[str, int] = {}
 
@@ -30,7 +31,7 @@ class _Binds:
 
     def term(self, t: object, name: str, type_text: str) -> None:
         if isinstance(t, ast.BindMarker):
-            self.specs[t.index] = self.spec(name, parse_type(type_text).name)
+            self.specs[t.index] = self.spec(name, self._normal(type_text))
         elif isinstance(t, ast.TypeHint):
             self.term(t.term, name, t.type)
         elif isinstance(t, ast.CollectionLiteral):
@@ -44,6 +45,10 @@ class _Binds:
         elif isinstance(t, ast.FunctionCall):
             for a in t.args:
                 self.term(a, name, "text")
+
+    def _normal(self, type_text: str) -> str:
+        """Cassandra's text of a type (user types resolved in the table's keyspace)."""
+        return resolve_type(type_text, self.schema, self.table.keyspace).name
 
     def column_type(self, name: str) -> str:
         col = self.table.column(name)
@@ -94,7 +99,10 @@ class _Binds:
         t = self.column_type(a.column)
         kind, args = split_type(t)
         if a.op == "set_key" and a.key is not None:
-            self.term(a.key, f"key({a.column})", "int" if kind == "list" else args[0])
+            if kind == "list":
+                self.term(a.key, f"idx({a.column})", "int")
+            else:
+                self.term(a.key, f"key({a.column})", args[0])
             self.term(a.value, f"value({a.column})", args[-1])
         elif a.op == "sub" and kind == "map":
             self.term(a.value, a.column, f"set<{args[0]}>")
@@ -104,7 +112,7 @@ class _Binds:
 
 def bind_metadata(stmt: Modification, parsed: ast.Parsed, table: TableDef, schema: Schema
                   ) -> tuple[tuple[ColumnSpec, ...], tuple[int, ...]]:
-    b = _Binds(table)
+    b = _Binds(table, schema)
     if isinstance(stmt, ast.Insert):
         for name, value in zip(stmt.columns, stmt.values, strict=True):
             b.term(value, name, b.column_type(name))
@@ -122,7 +130,11 @@ def bind_metadata(stmt: Modification, parsed: ast.Parsed, table: TableDef, schem
         if isinstance(stmt, ast.Delete):
             for t in stmt.targets:
                 if t.key is not None:
-                    b.term(t.key, f"key({t.column})", "text")
+                    kind, args = split_type(b.column_type(t.column))
+                    if kind == "list":
+                        b.term(t.key, f"idx({t.column})", "int")
+                    else:
+                        b.term(t.key, f"key({t.column})", args[0] if args else "text")
         for r in stmt.where:
             b.relation(r)
         if isinstance(stmt, ast.Select):
@@ -133,5 +145,4 @@ def bind_metadata(stmt: Modification, parsed: ast.Parsed, table: TableDef, schem
     specs = tuple(b.specs.get(i, b.spec(f"[bind{i}]", "blob")) for i in range(parsed.bind_count))
     pk = [b.eq.get(c.name) for c in table.partition_key]
     pk_indexes = tuple(i for i in pk if i is not None) if None not in pk else ()
-    del schema
     return specs, pk_indexes

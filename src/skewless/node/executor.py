@@ -362,12 +362,49 @@ class Executor:
                stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
                values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
                write_type: str, batch: ast.Batch | None = None) -> None:
-        """Stamp and replicate a write. Before stamping, a write to an ``ordered_writes``
-        table asks the replicas for their newest timestamp (``node.ordered``), and a node whose
-        clock is fenced has a healthy peer stamp it (``node.stamping``)."""
+        """Read what list operations by index or value need (as Cassandra does), then stamp
+        and replicate the write (``_write_read``)."""
+        reads = []
+        for i, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
+            ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
+            for key, cks in dml.list_reads(stmt, table, self.node.schema,
+                                           self._ctx(vals, keyspace)):
+                reads.append((i, ks, ReadRequest(0, table.table_key, key, tuple(
+                    (c, True, c, True) for c in cks), False, 0, False)))
+        if not reads:
+            self._write_read(conn, stream, stmts, values, params, keyspace, write_type, batch, ())
+            return
+
+        def read(error: CqlError | None, results: list[object]) -> None:
+            if error is not None:
+                self._answer(conn, stream, error)
+                return
+            current: list[list[PartitionUpdate]] = [[] for _ in stmts]
+            for (i, _, _), r in zip(reads, results, strict=True):
+                if isinstance(r, PartitionUpdate):
+                    current[i].append(r)
+            self._guard(conn, stream, lambda: self._write_read(
+                conn, stream, stmts, values, params, keyspace, write_type, batch, current))
+
+        # List operations that need the list's elements read them first (as Cassandra does),
+        # at the statement's consistency level (ONE for ANY, which cannot read).
+        join = Join(len(reads), read)
+        read_cl = params.consistency if params.consistency != cl_mod.ANY else cl_mod.ONE
+        for j, (_, ks, req) in enumerate(reads):
+            self.node.read(ks, req, read_cl, join.part(j))
+
+    def _write_read(self, conn: int, stream: int,
+                    stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
+                    values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
+                    write_type: str, batch: ast.Batch | None,
+                    current: Sequence[Sequence[PartitionUpdate]]) -> None:
+        """Stamp and replicate a write whose list reads are done (``current``). Before
+        stamping, a write to an ``ordered_writes`` table asks the replicas for their newest
+        timestamp (``node.ordered``), and a node whose clock is fenced has a healthy peer stamp
+        it (``node.stamping``)."""
         try:
             self._write_stamped(conn, stream, stmts, values, params, keyspace, write_type, batch,
-                                None)
+                                None, current)
             return
         except _NeedStamp as need:
             ordered = need.ordered
@@ -377,7 +414,7 @@ class Executor:
                 self._answer(conn, stream, Overloaded(why))
                 return
             self._guard(conn, stream, lambda: self._write_stamped(
-                conn, stream, stmts, values, params, keyspace, write_type, batch, ts))
+                conn, stream, stmts, values, params, keyspace, write_type, batch, ts, current))
 
         token = params.token_us or 0
         if not ordered:
@@ -385,7 +422,7 @@ class Executor:
             return
         # The partitions written do not depend on the timestamp: build them once to ask.
         groups = self._write_stamped(conn, stream, stmts, values, params, keyspace, write_type,
-                                     batch, 0, dry_run=True)
+                                     batch, 0, current, dry_run=True)
 
         def floor_known(floor: int | None, why: str) -> None:
             if floor is None:
@@ -402,6 +439,7 @@ class Executor:
                        stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
                        values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
                        write_type: str, batch: ast.Batch | None, node_ts: int | None,
+                       current: Sequence[Sequence[PartitionUpdate]] = (),
                        dry_run: bool = False) -> list[tuple[KeyspaceDef, list[PartitionUpdate]]]:
         """Build the write's mutations and (unless ``dry_run``) replicate them; returns them
         grouped by keyspace."""
@@ -416,7 +454,7 @@ class Executor:
         max_ts = 0  # the response's session token
         warnings: list[str] = []
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
-        for stmt, vals in zip(stmts, values, strict=True):
+        for n, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
             ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
             if ks.name in SYSTEM_KEYSPACES:
                 raise InvalidRequest(f"{ks.name} keyspace is not user-modifiable")
@@ -436,7 +474,8 @@ class Executor:
             max_ts = max(max_ts, ts)
             if trace is not None and not dry_run:
                 trace.write_timestamp(ts, source)
-            ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s)
+            ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s,
+                                      current[n] if current else ())
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
         if dry_run:

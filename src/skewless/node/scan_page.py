@@ -165,7 +165,7 @@ class ScanPage:
         if self.agg is not None:
             aggregate_into(self.agg, self.plan, result.partitions, self.now_s)
             if result.done:
-                self.rows.append(self.agg.result())
+                self.rows.extend(select.json_rows(self.plan, (self.agg.result(),)))
                 self._answer(None)
             return not result.done
         page = select.render(self.plan, result.partitions, self.now_s)

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from skewless.cql import protocol as p
 from skewless.cql import protocol_responses as r
 from skewless.cql import results
-from skewless.cql.types import parse_type
+from skewless.cql.terms import resolve_type
 from skewless.errors import CqlError, ServerError
 from skewless.node import session_token
 from skewless.node.effects import ClusterEvent
 from skewless.node.executor import Executor, Params, PreparedResult
+from skewless.schema import Schema
 
 
 def _params(q: p.QueryParams, token_us: int | None, tracing: bool, client: str) -> Params:
@@ -49,8 +50,11 @@ def request_to_call(ex: Executor, conn: int, stream: int, req: p.Request,
         ex.node.reply_error(conn, stream, ServerError(f"unexpected request {type(req).__name__}"))
 
 
-def _specs(cols: tuple[results.ColumnSpec, ...]) -> tuple[r.ColumnSpec, ...]:
-    return tuple(r.ColumnSpec(c.keyspace, c.table, c.name, parse_type(c.type)) for c in cols)
+def _specs(cols: tuple[results.ColumnSpec, ...], schema: Schema) -> tuple[r.ColumnSpec, ...]:
+    """Column specs with their types resolved (user types from ``schema``, by keyspace)."""
+    return tuple(r.ColumnSpec(c.keyspace, c.table, c.name, resolve_type(c.type, schema,
+                                                                        c.keyspace))
+                 for c in cols)
 
 
 def _schema_change(c: results.SchemaChange) -> r.ResultSchemaChange:
@@ -58,21 +62,25 @@ def _schema_change(c: results.SchemaChange) -> r.ResultSchemaChange:
                                 c.arg_types)
 
 
-def response_for(body: object) -> r.Response:
+def response_for(body: object, schema: Schema | None = None) -> r.Response:
+    """The protocol response for an executor answer; ``schema`` resolves user types in
+    result and bind metadata."""
+    schema = schema if schema is not None else Schema()
     if isinstance(body, CqlError):
         return r.ErrorResponse(body)
     if isinstance(body, results.Void):
         return r.ResultVoid()
     if isinstance(body, results.RowsResult):
-        meta = r.RowsMetadata(_specs(body.columns), body.paging_state)
+        meta = r.RowsMetadata(_specs(body.columns, schema), body.paging_state)
         return r.ResultRows(meta, body.rows)
     if isinstance(body, results.SetKeyspace):
         return r.ResultSetKeyspace(body.keyspace)
     if isinstance(body, results.SchemaChange):
         return _schema_change(body)
     if isinstance(body, PreparedResult):
-        return r.ResultPrepared(body.statement_id, _specs(body.bind_columns), body.pk_indexes,
-                                r.RowsMetadata(_specs(body.result_columns)))
+        return r.ResultPrepared(body.statement_id, _specs(body.bind_columns, schema),
+                                body.pk_indexes, r.RowsMetadata(_specs(body.result_columns,
+                                                                       schema)))
     raise AssertionError(f"no response for {type(body).__name__}")
 
 

@@ -1,0 +1,45 @@
+"""List operations that need the list's current elements (read before the write).
+
+``l[i] = v``, ``DELETE l[i]`` and ``l = l - [...]`` name elements by position or value, but a
+non-frozen list is stored as one cell per element keyed by a time-ordered path (see
+``dml.list_path``). As in Cassandra, the coordinator reads the list first; then an index
+operation overwrites or deletes the cell of the element at that position (same path, the
+statement's timestamp), and a removal deletes every element equal to a removed value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from skewless import errors
+from skewless.storage.model import Cell
+
+
+@dataclass(frozen=True, slots=True)
+class ListOp:
+    """``set_index`` (``l[i] = v``; ``value`` None deletes), ``delete_index`` (``DELETE l[i]``)
+    or ``discard`` (``l = l - [...]``, ``values``)."""
+
+    column: str
+    kind: str
+    index: int = 0
+    value: bytes | None = None
+    values: tuple[bytes, ...] = ()
+
+
+def apply_list_op(op: ListOp, elements: Sequence[tuple[bytes, Cell]], live: Callable[[bytes], Cell],
+          tombstone: Callable[[], Cell]) -> dict[bytes, Cell]:
+    """The cells (by path) ``op`` writes, given the list's live elements in order."""
+    if op.kind == "discard":
+        drop = set(op.values)
+        return {path: tombstone() for path, cell in elements if cell.value in drop}
+    if not elements:
+        what = "set an element on" if op.kind == "set_index" else "delete an element from"
+        raise errors.InvalidRequest(f"Attempted to {what} a list which is null")
+    if not 0 <= op.index < len(elements):
+        raise errors.InvalidRequest(
+            f"List index {op.index} out of bound, list has size {len(elements)}")
+    path = elements[op.index][0]
+    value = op.value if op.kind == "set_index" else None
+    return {path: tombstone() if value is None else live(value)}
