@@ -19,7 +19,7 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql import types as cqltypes
 from skewless.cql.results import ColumnSpec
-from skewless.cql.terms import Shape, pack_collection, pack_udt, resolve_type, shape_of
+from skewless.cql.terms import Shape, pack_collection, pack_map, pack_udt, resolve_type, shape_of
 from skewless.ring import token_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage import keys
@@ -203,7 +203,7 @@ def _assemble(shape: Shape, cells: list[tuple[bytes, Cell]], types: Types) -> by
     ordered = sorted(cells, key=cmp_to_key(cmp))
     if shape.kind == "set":
         return pack_collection([p for p, _ in ordered])
-    return pack_collection([x for p, c in ordered for x in (p, c.value or b"")])
+    return pack_map([p for p, _ in ordered], [c.value or b"" for _, c in ordered])
 
 
 def _first_cell(sel: Selector, row: RowData) -> Cell | None:

@@ -140,6 +140,13 @@ def pack_collection(items: Sequence[bytes]) -> bytes:
     return b"".join([struct.pack(">i", len(items)), *(pack_cell(i) for i in items)])
 
 
+def pack_map(keys: Sequence[bytes], values: Sequence[bytes]) -> bytes:
+    """Protocol v3+ map body: int32 count of ENTRIES, then key and value cells alternating."""
+    assert len(keys) == len(values), (len(keys), len(values))
+    flat = [x for kv in zip(keys, values, strict=True) for x in kv]
+    return b"".join([struct.pack(">i", len(keys)), *(pack_cell(i) for i in flat)])
+
+
 def split_collection(data: bytes, kind: str) -> list[bytes]:
     """The serialized items of a collection value (map: keys and values alternate)."""
     try:
@@ -302,7 +309,7 @@ class Elements:
     def serialized(self) -> bytes:
         if self.values is None:
             return pack_collection(self.items)
-        return pack_collection([x for kv in zip(self.items, self.values, strict=True) for x in kv])
+        return pack_map(self.items, self.values)
 
 
 def elements_of(term: ast.Term, shape: Shape, env: Env, receiver: str
