@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import uuid
 
@@ -31,7 +32,7 @@ from skewless.ring import MAX_TOKEN, token_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage.keys import composite_partition_key, encode_clustering
 from skewless.storage.merge import merge
-from skewless.storage.model import PartitionUpdate
+from skewless.storage.model import PartitionUpdate, Row
 
 NOW_S = 1_700_000_000
 
@@ -333,3 +334,37 @@ def test_bind_metadata_names_and_routing_indexes() -> None:
     assert meta("UPDATE t SET st = st + ?, v = ? WHERE k IN ? AND c = ?", T) == (
         [("st", "set<int>"), ("v", "text"), ("in(k)", "list<int>"), ("c", "int")], ())
     assert meta("DELETE FROM cp WHERE x = ? AND y = 1", CP)[1] == ()
+
+
+def _replica_rows(p: ReadPlan, part: PartitionUpdate) -> tuple[Row, ...]:
+    """The rows a replica reads: those inside the plan's slices for the partition."""
+    def inside(c: bytes) -> bool:
+        for sl in p.slices_for(part.key):
+            rng = sl.byte_range()
+            if rng is not None and rng[0] <= c and (rng[1] is None or c < rng[1]):
+                return True
+        return False
+    return tuple(r for r in part.rows if inside(r.clustering))
+
+
+def test_full_page_from_row_limited_replicas_says_more() -> None:
+    """Replicas return at most row_limit_hint() rows per partition: a page filled by them must
+    carry a paging state (the driver fetches the rest), not end the result."""
+    s = Store()
+    for a in range(10):
+        s.run(f"INSERT INTO d (k, a, b, v) VALUES (0, {a}, 0, 0)", D)
+    out: list[tuple[bytes | None, ...]] = []
+    state: PagingState | None = None
+    for _ in range(10):
+        p = plan("SELECT a FROM d WHERE k = 0", D, page_size=4, paging=state)
+        limit = p.row_limit_hint()
+        assert limit == 4
+        parts = [dataclasses.replace(part, rows=_replica_rows(p, part)[:limit])
+                 for part in s.read(p)]
+        page = render(p, parts, NOW_S)
+        out.extend(page.rows)
+        if not page.more:
+            break
+        assert page.state is not None
+        state = decode_paging_state(encode_paging_state(page.state))
+    assert out == [(i32(a),) for a in range(10)]
