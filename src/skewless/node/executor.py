@@ -34,7 +34,7 @@ from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
 from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import CqlError, InvalidRequest, ServerError, Unprepared, unsupported
 from skewless.node import consistency as cl_mod
-from skewless.node import ddl, describe, virtual_select
+from skewless.node import ddl, describe, thresholds, virtual_select
 from skewless.node.binds import bind_metadata
 from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
@@ -271,8 +271,13 @@ class Executor:
             self._answer(conn, stream, Void())
             return
 
+        warnings = () if write_type == "SIMPLE" else thresholds.batch_warnings(
+            [f"{s.keyspace or keyspace}.{s.table}" for s in stmts],
+            [u for _, ups in groups for u in ups])
+
         def finished(error: CqlError | None, _results: list[object]) -> None:
-            self._answer(conn, stream, error if error is not None else Void())
+            self._answer(conn, stream, error if error is not None else Void(),
+                         () if error is not None else warnings)
 
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):
@@ -315,7 +320,7 @@ class Executor:
                 self._answer(conn, stream, error)
                 return
             parts = [r for r in results if isinstance(r, PartitionUpdate)]
-            self._guard(conn, stream, lambda: self._answer(conn, stream, self._page(plan, parts)))
+            self._guard(conn, stream, lambda: self._answer_page(conn, stream, plan, parts))
 
         join = Join(len(keys), finished)
         for i, key in enumerate(keys):
@@ -324,6 +329,12 @@ class Executor:
             req = ReadRequest(0, plan.table.table_key, key, slices, plan.reversed, row_limit,
                               False)
             self.node.read(ks, req, params.consistency, join.part(i))
+
+    def _answer_page(self, conn: int, stream: int, plan: select.ReadPlan,
+                     parts: list[PartitionUpdate]) -> None:
+        page = self._page(plan, parts)
+        name = f"{plan.table.keyspace}.{plan.table.name}"
+        self._answer(conn, stream, page, thresholds.read_warnings(parts, len(page.rows), name))
 
     def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
         page = select.render(plan, parts, self._now_s())

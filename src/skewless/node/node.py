@@ -32,6 +32,7 @@ from skewless.clock import Clock, TimestampSource
 from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, RemoteProtocolError, Unavailable
 from skewless.node import consistency as cl_mod
+from skewless.node import thresholds
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.membership import Change, Membership
@@ -269,11 +270,20 @@ class Node:
         return self.storage.read(r.table, r.key, self._now_s(), slices=slices,
                                  reverse=r.reverse, row_limit=r.row_limit or None)
 
+    def _refusal(self, r: ReadRequest, data: PartitionUpdate) -> str | None:
+        table = self.schema.table_by_key(r.table)
+        name = r.table if table is None else f"{table.keyspace}.{table.name}"
+        return thresholds.overwhelming(data, name)
+
     def _on_read(self, sender: str, r: ReadRequest) -> None:
         if self.schema.table_by_key(r.table) is None:
             self.send(sender, ReadResponse(r.req_id, f"unknown table {r.table}", b"", b""))
             return
         data = self.read_local(r)
+        refusal = self._refusal(r, data)
+        if refusal is not None:
+            self.send(sender, ReadResponse(r.req_id, refusal, b"", b""))
+            return
         if r.digest:
             self.send(sender, ReadResponse(r.req_id, "", b"", merge.digest(data)))
         else:
@@ -453,6 +463,11 @@ class Node:
             elif addr == self.address:
                 assert isinstance(msg, ReadRequest)
                 data = self.read_local(msg)
+                refusal = self._refusal(msg, data)
+                if refusal is not None:
+                    log.warning("read %s refused locally: %s", msg.req_id, refusal)
+                    op.on_failure(addr)
+                    continue
                 more = op.on_response(addr, None if msg.digest else data,
                                       merge.digest(data) if msg.digest else b"")
                 self._dispatch_read(op, more)
@@ -465,6 +480,7 @@ class Node:
             return
         if m.error:
             log.warning("read %s failed on %s: %s", m.req_id, sender, m.error)
+            op.on_failure(sender)
             return
         data = codec.decode_update(m.data) if m.data else None
         self._dispatch_read(op, op.on_response(sender, data, m.digest))

@@ -72,6 +72,7 @@ class NodeServer:
             rng=random.Random(seed + 2))
         self.clients: dict[int, ClientConn] = {}
         self._next_conn = 0
+        self.inflight_total = 0  # client requests handed to the executor, not yet answered
         self._kick = asyncio.Event()
         self._stopping = asyncio.Event()
         self._cql_server: asyncio.Server | None = None
@@ -196,11 +197,19 @@ class NodeServer:
         elif conn.inflight >= limits.cql_streams_inflight_max:
             body = response_for(Overloaded("Too many in-flight requests on this connection"))
             conn.writer.write(conn.protocol.send_response(ev.stream, body))
+        elif self.inflight_total >= limits.cql_requests_inflight_max:
+            # Bounded backpressure: answer at once rather than queue (Cassandra's wording).
+            body = response_for(Overloaded(OVERLOADED_MESSAGE))
+            conn.writer.write(conn.protocol.send_response(ev.stream, body))
         else:
             conn.inflight += 1
+            self.inflight_total += 1
             request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace)
 
     def _reply(self, r: Reply) -> None:
+        if r.conn > 0:  # a client's request (ids start at 1) gets exactly one reply, even
+            self.inflight_total -= 1  # when its connection has gone meanwhile
+            assert self.inflight_total >= 0
         conn = self.clients.get(r.conn)
         if conn is None:
             return
@@ -218,6 +227,7 @@ class NodeServer:
                 conn.writer.write(conn.protocol.send_event(event_frame(e)))
 
 
+OVERLOADED_MESSAGE = "Server is in overloaded state. Cannot accept more requests at this point"
 SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"], "PROTOCOL_VERSIONS": ["4/v4"]}
 
 
