@@ -19,6 +19,9 @@ cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recurs
 write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)
 read_timeout_ms = 5000  # Cassandra's read_request_timeout (5 s)
 coordinator_requests_inflight_max = 4096  # per node; more are answered Overloaded
+range_read_timeout_ms = 10000  # Cassandra's range_request_timeout (10 s), per range-read round
+scan_response_rows_max = 5000  # live rows one replica sends per range-read round
+scan_response_bytes_max = 4 * 1024 * 1024  # encoded partitions per range-read response
 
 read_tombstones_warn = 1000  # Cassandra's tombstone_warn_threshold: the client gets a warning
 read_tombstones_max = 100_000  # Cassandra's tombstone_failure_threshold: the replica refuses
@@ -54,7 +57,8 @@ bench_phase_s_max = 600  # a bench phase that has not finished by then reports w
 # --- Clocks --------------------------------------------------------------------------------
 clock_offset_ms_max_option = 24 * 3600 * 1000  # --clock-offset-ms beyond a day is a typo
 
-assert write_timeout_ms < read_timeout_ms
+assert write_timeout_ms < read_timeout_ms <= range_read_timeout_ms
+assert scan_response_bytes_max < internode_frame_bytes_max // 2  # one partition may overshoot
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
 assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
 

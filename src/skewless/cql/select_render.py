@@ -67,6 +67,19 @@ def render_page(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: in
                         page.limit_reached())
 
 
+def aggregator(plan: ReadPlan, now_s: int) -> Aggregator:
+    """An empty aggregation of ``plan``'s selection, fed by ``aggregate_into``."""
+    return Aggregator(plan.selectors, Types(plan.schema, plan.table.keyspace), now_s)
+
+
+def aggregate_into(agg: Aggregator, plan: ReadPlan, partitions: Sequence[PartitionUpdate],
+                   now_s: int) -> None:
+    """Fold the rows of ``partitions`` selected by ``plan`` into ``agg`` (a scan aggregates
+    its partitions a round at a time)."""
+    for rd, _, _ in _candidates(plan, partitions, agg.types, now_s):
+        agg.add(rd)
+
+
 def _sorted_across(plan: ReadPlan, rows: list[tuple[RowData, bytes | None, int | None]]
                    ) -> list[tuple[RowData, bytes | None, int | None]]:
     return sorted(rows, key=lambda r: r[1] or b"", reverse=plan.reversed)

@@ -34,7 +34,7 @@ from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
 from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import CqlError, InvalidRequest, ServerError, Unprepared, unsupported
 from skewless.node import consistency as cl_mod
-from skewless.node import ddl, describe, thresholds, virtual_select
+from skewless.node import ddl, describe, scan_page, thresholds, virtual_select
 from skewless.node.binds import bind_metadata
 from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
@@ -308,7 +308,12 @@ class Executor:
     def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, plan: select.ReadPlan,
                    params: Params) -> None:
         if plan.partition_keys is None:
-            raise unsupported("SELECT without a partition key (token-range scans)")
+            def answered(error: CqlError | None, rows: RowsResult | None) -> None:
+                self._answer(conn, stream, error if error is not None else rows)
+
+            scan_page.read_scan(self.node, ks, plan, params.consistency, self._now_s(),
+                                answered)
+            return
         keys = list(plan.partition_keys)
         if not keys:
             self._answer(conn, stream, self._page(plan, []))

@@ -78,8 +78,37 @@ class ReadResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class RangeReadRequest:
+    """A replica's partitions of the token range (start_token, end_token], in ring order,
+    resuming after ``start_key`` (b'': from the range start), inside it after
+    ``resume_clustering`` when that is not None (see ``node.scan``)."""
+
+    KIND: ClassVar[int] = 6
+    req_id: int
+    table: str
+    start_token: int  # exclusive
+    end_token: int  # inclusive, > start_token
+    start_key: bytes
+    resume_clustering: bytes | None
+    slices: tuple[tuple[bytes, bool, bytes, bool], ...]  # empty: whole partitions
+    row_limit: int  # live rows in the response (a partition without any counts as one)
+    partition_row_limit: int  # 0: no limit; more rows of a partition are not wanted
+    byte_limit: int  # stop after the partition that reaches this many encoded bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RangeReadResponse:
+    KIND: ClassVar[int] = 7
+    req_id: int
+    error: str
+    partitions: tuple[tuple[bytes, bytes], ...]  # (key, storage.codec.encode_update)
+    last_clustering: bytes | None  # the last partition stopped after this row (None: complete)
+    exhausted: bool  # the response reaches the end of the requested range
+
+
+@dataclass(frozen=True, slots=True)
 class SchemaPull:
-    KIND: ClassVar[int] = 8  # kinds 6 and 7 are kept for the range scans of a later version
+    KIND: ClassVar[int] = 8
     known_ts_us: int
 
 
@@ -96,13 +125,15 @@ Message = (
     | MutationResponse
     | ReadRequest
     | ReadResponse
+    | RangeReadRequest
+    | RangeReadResponse
     | SchemaPull
     | SchemaPush
 )
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-              SchemaPull, SchemaPush)
+              RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush)
 }
 
 

@@ -32,7 +32,7 @@ from skewless.clock import Clock, TimestampSource
 from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, RemoteProtocolError, Unavailable
 from skewless.node import consistency as cl_mod
-from skewless.node import thresholds
+from skewless.node import scan, thresholds
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.membership import Change, Membership
@@ -42,6 +42,8 @@ from skewless.node.messages import (
     Message,
     MutationRequest,
     MutationResponse,
+    RangeReadRequest,
+    RangeReadResponse,
     ReadRequest,
     ReadResponse,
     SchemaPull,
@@ -72,7 +74,7 @@ class Node:
         self.storage = storage
         self.ready = Ready()
         self._next_req_id = 1
-        self.ops: dict[int, WriteOp | ReadOp] = {}
+        self.ops: dict[int, WriteOp | ReadOp | scan.RangeRound] = {}
         self.repairs: dict[int, ReadOp] = {}
         self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline_ns
         self.host_id, tokens, generation = self._identity()
@@ -191,6 +193,10 @@ class Node:
             self._on_read(sender, m)
         elif isinstance(m, ReadResponse):
             self._on_read_response(sender, m)
+        elif isinstance(m, RangeReadRequest):
+            self.send(sender, scan.serve_range(self.storage, self.schema, m, self._now_s()))
+        elif isinstance(m, RangeReadResponse):
+            scan.on_range_response(self, sender, m)
         elif isinstance(m, SchemaPull):
             if self.schema_ts_us > m.known_ts_us:
                 self.send(sender, SchemaPush(self.schema_ts_us, encode_schema(self.schema)))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from skewless import limits
 from skewless.config import NodeConfig
 from skewless.node.effects import Reply
-from skewless.node.executor import Executor
+from skewless.node.executor import Executor, Params
 from skewless.node.messages import decode, encode
 from skewless.node.node import Node
 from skewless.storage.engine import Storage
@@ -229,6 +229,17 @@ class World:
         if not sn.up:
             return
         sn.executor.simple_query(conn, 0, query, cl, keyspace, timestamp_us)
+        self._flush(sn)
+
+    def client_execute(self, address: str, conn: int, query: str, params: Params,
+                       on_reply: Callable[[Reply], None]) -> None:
+        """A CQL QUERY with full parameters (page size, paging state) from connection ``conn``."""
+        sn = self.nodes[address]
+        self.replies[conn] = on_reply
+        self.log(f"client{conn}->{address} {query} page_size={params.page_size}")
+        if not sn.up:
+            return
+        sn.executor.query(conn, 0, query, params, None)
         self._flush(sn)
 
     def stabilize(self, timeout_ns: int = 10 * 10**9) -> bool:

@@ -349,6 +349,13 @@ class Storage:
                 break
         return out
 
+    def partition_keys(
+        self, table: str, start: int, end: int, start_after_key: bytes | None = None
+    ) -> Iterator[bytes]:
+        """Keys of the stored partitions in the token range (start, end], lazily, in ring order
+        (wrapping when start >= end), after ``start_after_key`` if given."""
+        return self._partition_keys(table, start, end, start_after_key)
+
     def _partition_keys(
         self, table: str, start: int, end: int, start_after_key: bytes | None
     ) -> Iterator[bytes]:
