@@ -1,8 +1,8 @@
 """cqlsh 6.2.2 (the venv's own, run as a subprocess with -e / -f) against a real 3-node cluster.
 
 Each test runs cqlsh non-interactively and checks its printed output: DESCRIBE (server side),
-SELECT formatting of many types, paging, SOURCE, COPY FROM / COPY TO. cqlsh's HOME is a fresh
-directory so no user cqlshrc or history is read.
+SELECT formatting of many types, paging, SOURCE, COPY FROM / COPY TO, server warnings. cqlsh's
+HOME is a fresh directory so no user cqlshrc or history is read.
 """
 
 from __future__ import annotations
@@ -232,3 +232,14 @@ def test_copy_to_csv_round_trip(cluster: Any, home: Path) -> None:
     assert _read_csv(out2) == _read_csv(out1)
     count = table_lines(run_cqlsh(home, "-e", "SELECT count(*) FROM ks.round2").stdout)
     assert count[2].strip() == str(n)
+
+
+def test_server_warnings_are_printed(cluster: Any, home: Path) -> None:
+    x = "x" * 3000
+    script = home / "big_batch.cql"
+    script.write_text("BEGIN UNLOGGED BATCH\n"
+                      f"INSERT INTO ks.t (k, l) VALUES ('w1', ['{x}']);\n"
+                      f"INSERT INTO ks.t (k, l) VALUES ('w2', ['{x}']);\nAPPLY BATCH;\n")
+    out = run_cqlsh(home, "-f", str(script)).stdout
+    assert "Warnings :\nBatch for [ks.t] is of size " in out
+    assert "exceeding specified threshold of 5.000KiB" in out
