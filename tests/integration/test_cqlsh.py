@@ -24,6 +24,14 @@ CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_f
 CREATE TABLE ks.t (k text PRIMARY KEY, i int, b bigint, u uuid, ts timestamp, s set<int>,
     m map<text, int>, l list<text>, bl blob, bo boolean, d decimal, db double);
 CREATE TABLE ks.c (k int, c text, v int, PRIMARY KEY (k, c)) WITH CLUSTERING ORDER BY (c DESC);
+CREATE TYPE ks.addr (street text, n int);
+CREATE TABLE ks.more (k int PRIMARY KEY, dt date, tm time, ip inet, vi varint, f float,
+    si smallint, ti tinyint, tu timeuuid, tp tuple<int, text>, a frozen<addr>, a2 addr,
+    du duration, fm frozen<map<int, text>>, ls list<frozen<set<int>>>, asc ascii);
+INSERT INTO ks.more (k, dt, tm, ip, vi, f, si, ti, tu, tp, a, a2, du, fm, ls, asc) VALUES (1,
+    '2024-02-29', '13:14:15.123456789', '10.0.0.1', 123456789012345678901234567890, 1.5, -3, 7,
+    50554d6e-29bb-11e5-b345-feff819cdc9f, (1, 'a'), {street: 'main', n: 5},
+    {street: 'side', n: 6}, 1h2m3s, {2: 'b', 1: 'a'}, [{3, 1}, {2}], 'asc');
 """
 
 ROW_A = ("INSERT INTO ks.t (k, i, b, u, ts, s, m, l, bl, bo, d, db) VALUES ('a', 1, 9000000000, "
@@ -119,6 +127,22 @@ def test_select_formats_types(cluster: Any, home: Path) -> None:
                       "{'x': 1, 'y': 2}", "{1, 2}", "2024-01-02 03:04:05.678000+0000",
                       "550e8400-e29b-41d4-a716-446655440000"]
     assert lines[-1] == "(1 rows)"
+
+
+def test_select_formats_more_types(cluster: Any, home: Path) -> None:
+    """Dates, times, inet, varint, small ints, timeuuid, tuple, user types (frozen or not),
+    duration and nested collections; a user type in a result once stopped the node's replies."""
+    out = run_cqlsh(home, "-e", "SELECT * FROM ks.more WHERE k = 1").stdout
+    lines = table_lines(out)
+    header = [h.strip() for h in lines[0].split("|")]
+    assert header == ["k", "a", "a2", "asc", "dt", "du", "f", "fm", "ip", "ls", "si", "ti", "tm",
+                      "tp", "tu", "vi"]
+    values = [v.strip() for v in lines[2].split("|")]
+    assert values == ["1", "{street: 'main', n: 5}", "{street: 'side', n: 6}", "asc",
+                      "2024-02-29", "1h2m3s", "1.5", "{1: 'a', 2: 'b'}", "10.0.0.1",
+                      "[{1, 3}, {2}]", "-3", "7", "13:14:15.123456789", "(1, 'a')",
+                      "50554d6e-29bb-11e5-b345-feff819cdc9f", "123456789012345678901234567890"]
+    run_cqlsh(home, "-e", "SHOW VERSION")  # the node still answers
 
 
 def test_select_nulls_and_missing_rows(cluster: Any, home: Path) -> None:
@@ -243,3 +267,18 @@ def test_server_warnings_are_printed(cluster: Any, home: Path) -> None:
     out = run_cqlsh(home, "-f", str(script)).stdout
     assert "Warnings :\nBatch for [ks.t] is of size " in out
     assert "exceeding specified threshold of 5.000KiB" in out
+
+
+def test_driver_prepares_statements_on_user_types(cluster: Any) -> None:
+    """Bind and result metadata of user-typed columns (the stock driver, prepared)."""
+    s = cluster.session_to(cluster.nodes[0].address)
+
+    class Addr:
+        def __init__(self, street: str, n: int) -> None:
+            self.street, self.n = street, n
+
+    s.cluster.register_user_type("ks", "addr", Addr)
+    ins = s.prepare("INSERT INTO ks.more (k, a, a2) VALUES (?, ?, ?)")
+    s.execute(ins, (2, Addr("x", 1), Addr("y", 2)))
+    row = s.execute(s.prepare("SELECT a, a2 FROM ks.more WHERE k = ?"), (2,)).one()
+    assert (row.a.street, row.a.n, row.a2.street, row.a2.n) == ("x", 1, "y", 2)

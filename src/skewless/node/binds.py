@@ -13,10 +13,20 @@ from __future__ import annotations
 from skewless.cql import ast
 from skewless.cql.results import ColumnSpec
 from skewless.cql.types import parse_type
+from skewless.errors import InvalidRequest
 from skewless.schema import Schema, TableDef
 from skewless.storage.keys import parse_type as split_type
 
 Modification = ast.Insert | ast.Update | ast.Delete | ast.Select
+
+
+def _normalised(type_text: str) -> str:
+    """The type text as Cassandra writes it; a text naming user types is kept as it is (the
+    response encoder resolves them in the table's keyspace)."""
+    try:
+        return parse_type(type_text).name
+    except InvalidRequest:
+        return type_text
 
 
 class _Binds:
@@ -30,7 +40,7 @@ class _Binds:
 
     def term(self, t: object, name: str, type_text: str) -> None:
         if isinstance(t, ast.BindMarker):
-            self.specs[t.index] = self.spec(name, parse_type(type_text).name)
+            self.specs[t.index] = self.spec(name, _normalised(type_text))
         elif isinstance(t, ast.TypeHint):
             self.term(t.term, name, t.type)
         elif isinstance(t, ast.CollectionLiteral):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from skewless.cql import protocol as p
 from skewless.cql import protocol_responses as r
 from skewless.cql import results
-from skewless.cql.types import parse_type
+from skewless.cql.types import CqlType, parse_type
 from skewless.errors import CqlError, ServerError
+from skewless.node.ddl_columns import parsed_type
 from skewless.node.effects import ClusterEvent
 from skewless.node.executor import Executor, Params, PreparedResult
+from skewless.schema import Schema
 
 
 def _params(q: p.QueryParams) -> Params:
@@ -34,8 +36,14 @@ def request_to_call(ex: Executor, conn: int, stream: int, req: p.Request,
         ex.node.reply_error(conn, stream, ServerError(f"unexpected request {type(req).__name__}"))
 
 
-def _specs(cols: tuple[results.ColumnSpec, ...]) -> tuple[r.ColumnSpec, ...]:
-    return tuple(r.ColumnSpec(c.keyspace, c.table, c.name, parse_type(c.type)) for c in cols)
+def _specs(cols: tuple[results.ColumnSpec, ...], schema: Schema | None
+           ) -> tuple[r.ColumnSpec, ...]:
+    """Result/bind metadata; user types are resolved in each column's keyspace."""
+    def ctype(c: results.ColumnSpec) -> CqlType:
+        if schema is None:
+            return parse_type(c.type)
+        return parsed_type(schema, c.keyspace, c.type)
+    return tuple(r.ColumnSpec(c.keyspace, c.table, c.name, ctype(c)) for c in cols)
 
 
 def _schema_change(c: results.SchemaChange) -> r.ResultSchemaChange:
@@ -43,21 +51,22 @@ def _schema_change(c: results.SchemaChange) -> r.ResultSchemaChange:
                                 c.arg_types)
 
 
-def response_for(body: object) -> r.Response:
+def response_for(body: object, schema: Schema | None = None) -> r.Response:
     if isinstance(body, CqlError):
         return r.ErrorResponse(body)
     if isinstance(body, results.Void):
         return r.ResultVoid()
     if isinstance(body, results.RowsResult):
-        meta = r.RowsMetadata(_specs(body.columns), body.paging_state)
+        meta = r.RowsMetadata(_specs(body.columns, schema), body.paging_state)
         return r.ResultRows(meta, body.rows)
     if isinstance(body, results.SetKeyspace):
         return r.ResultSetKeyspace(body.keyspace)
     if isinstance(body, results.SchemaChange):
         return _schema_change(body)
     if isinstance(body, PreparedResult):
-        return r.ResultPrepared(body.statement_id, _specs(body.bind_columns), body.pk_indexes,
-                                r.RowsMetadata(_specs(body.result_columns)))
+        result_meta = r.RowsMetadata(_specs(body.result_columns, schema))
+        return r.ResultPrepared(body.statement_id, _specs(body.bind_columns, schema),
+                                body.pk_indexes, result_meta)
     raise AssertionError(f"no response for {type(body).__name__}")
 
 

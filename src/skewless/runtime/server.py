@@ -33,7 +33,7 @@ from skewless.cql import protocol as proto
 from skewless.cql import protocol_responses as rr
 from skewless.cql.connection import ProtocolViolation, RequestReceived, ServerConnection
 from skewless.cql.results import SetKeyspace
-from skewless.errors import Overloaded
+from skewless.errors import Overloaded, ServerError
 from skewless.node import messages
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
@@ -216,9 +216,14 @@ class NodeServer:
         conn.inflight -= 1
         if isinstance(r.body, SetKeyspace):
             conn.keyspace = r.body.keyspace
-        data = conn.protocol.send_response(
-            r.stream, response_for(r.body), warnings=r.warnings,
-            custom_payload=dict(r.custom_payload) or None)
+        try:
+            data = conn.protocol.send_response(
+                r.stream, response_for(r.body, self.node.schema), warnings=r.warnings,
+                custom_payload=dict(r.custom_payload) or None)
+        except Exception as e:  # one unencodable answer must not stop the flusher (the node)
+            log.exception("cannot encode the answer to stream %d", r.stream)
+            data = conn.protocol.send_response(r.stream, response_for(
+                ServerError(f"Internal error encoding the response: {type(e).__name__}: {e}")))
         conn.writer.write(data)
 
     def _push_event(self, e: ClusterEvent) -> None:
