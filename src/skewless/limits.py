@@ -7,6 +7,7 @@ Each has a one-line reason. Relationships between limits are asserted at import 
 # --- CQL native protocol -------------------------------------------------------------
 cql_frame_body_bytes_max = 16 * 1024 * 1024  # Cassandra's native_transport_max_frame_size default
 cql_streams_inflight_max = 1024  # per connection; beyond this we answer Overloaded
+cql_requests_inflight_max = 2048  # per node, all connections; beyond it Overloaded, not a queue
 cql_connections_max = 1024  # per node; a driver opens 1-2 per host, cqlsh 2
 cql_page_rows_max = 100_000  # a larger fetch_size is served in pages of this many rows
 cql_batch_statements_max = 10_000  # bounds the memory of one BATCH
@@ -21,6 +22,9 @@ coordinator_requests_inflight_max = 4096  # per node; more are answered Overload
 range_read_timeout_ms = 10000  # Cassandra's range_request_timeout (10 s), per range-read round
 scan_response_rows_max = 5000  # live rows one replica sends per range-read round
 scan_response_bytes_max = 4 * 1024 * 1024  # encoded partitions per range-read response
+
+read_tombstones_warn = 1000  # Cassandra's tombstone_warn_threshold: the client gets a warning
+read_tombstones_max = 100_000  # Cassandra's tombstone_failure_threshold: the replica refuses
 
 # --- Internode messaging -----------------------------------------------------------------
 internode_frame_bytes_max = 64 * 1024 * 1024  # one message; a mutation is bounded by the CQL frame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import uuid
 
@@ -31,7 +32,7 @@ from skewless.ring import MAX_TOKEN, token_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage.keys import composite_partition_key, encode_clustering
 from skewless.storage.merge import merge
-from skewless.storage.model import PartitionUpdate
+from skewless.storage.model import PartitionUpdate, Row
 
 NOW_S = 1_700_000_000
 
@@ -347,3 +348,37 @@ def test_map_values_count_entries_as_the_drivers_decode_them() -> None:
     driver_map = lookup_casstype("MapType(UTF8Type, Int32Type)")
     assert dict(driver_map.deserialize(got[0], 4)) == {"a": 1, "b": 2}
     assert dict(driver_map.deserialize(got[1], 4)) == {"x": 9}
+
+
+def _replica_rows(p: ReadPlan, part: PartitionUpdate) -> tuple[Row, ...]:
+    """The rows a replica reads: those inside the plan's slices for the partition."""
+    def inside(c: bytes) -> bool:
+        for sl in p.slices_for(part.key):
+            rng = sl.byte_range()
+            if rng is not None and rng[0] <= c and (rng[1] is None or c < rng[1]):
+                return True
+        return False
+    return tuple(r for r in part.rows if inside(r.clustering))
+
+
+def test_full_page_from_row_limited_replicas_says_more() -> None:
+    """Replicas return at most row_limit_hint() rows per partition: a page filled by them must
+    carry a paging state (the driver fetches the rest), not end the result."""
+    s = Store()
+    for a in range(10):
+        s.run(f"INSERT INTO d (k, a, b, v) VALUES (0, {a}, 0, 0)", D)
+    out: list[tuple[bytes | None, ...]] = []
+    state: PagingState | None = None
+    for _ in range(10):
+        p = plan("SELECT a FROM d WHERE k = 0", D, page_size=4, paging=state)
+        limit = p.row_limit_hint()
+        assert limit == 4
+        parts = [dataclasses.replace(part, rows=_replica_rows(p, part)[:limit])
+                 for part in s.read(p)]
+        page = render(p, parts, NOW_S)
+        out.extend(page.rows)
+        if not page.more:
+            break
+        assert page.state is not None
+        state = decode_paging_state(encode_paging_state(page.state))
+    assert out == [(i32(a),) for a in range(10)]

@@ -127,3 +127,21 @@ def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCl
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture(scope="module")
+def module_cluster_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """As ``cluster_factory``, but the clusters live for the whole test module."""
+    made: list[LocalCluster] = []
+
+    def make(n: int = 3, extra: Sequence[Sequence[str]] | None = None,
+             env: Sequence[dict[str, str]] | None = None) -> LocalCluster:
+        c = LocalCluster(tmp_path_factory.mktemp("cluster"), n, extra, env)
+        made.append(c)
+        for node in c.nodes:
+            c.wait_gossip(n, via=node.address)
+        return c
+
+    yield make
+    for c in made:
+        c.close()

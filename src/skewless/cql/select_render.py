@@ -60,6 +60,8 @@ def render_page(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: in
         page.state = PagingState(rd.key, None if done_partition else clustering,
                                  page.remaining, part_left)
     else:
+        # A page that filled exactly may have rows after it (the replicas were asked for at most
+        # page_size rows per partition): say so, and the next page finds out (perhaps empty).
         page.more = page.full() and not page.limit_reached()
     return RenderedPage(tuple(page.rows), page.state, page.more and not page.limit_reached(),
                         page.limit_reached())

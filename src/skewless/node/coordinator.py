@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from skewless.errors import CqlError, ReadTimeout, WriteFailure, WriteTimeout
+from skewless.errors import CqlError, ReadFailure, ReadTimeout, WriteFailure, WriteTimeout
 from skewless.node.consistency import Requirement
 from skewless.node.messages import Message, MutationRequest, ReadRequest
 from skewless.node.tracing import Trace
@@ -112,6 +112,7 @@ class ReadOp:
     repairs_pending: set[int] = field(default_factory=set)
     merged: PartitionUpdate | None = None
     trace: Trace | None = None  # the tracing session of a traced request
+    failed: set[str] = field(default_factory=set)
 
     def first_sends(self) -> list[Send]:
         sends: list[Send] = [(self.targets[0], self.request)]
@@ -165,6 +166,18 @@ class ReadOp:
         else:
             self.phase = "repair"
         return sends
+
+    def on_failure(self, address: str) -> None:
+        """A replica answered with an error: ReadFailure once block_for is out of reach."""
+        if self.phase in ("repair", "finished") or address not in self.targets:
+            return
+        self.failed.add(address)
+        if len(self.targets) - len(self.failed) < self.block_for:
+            received = len([a for a in self.digests if a not in self.failed])
+            self._finish(ReadFailure(
+                f"Operation failed - received {received} responses and {len(self.failed)} "
+                "failures", self.cl, received, self.block_for, len(self.failed),
+                bool(self.data)), None)
 
     def on_repair_ack(self, repair_id: int) -> None:
         self.repairs_pending.discard(repair_id)

@@ -51,6 +51,7 @@ from skewless.node import (
     scan_page,
     session_token,
     shadowing,
+    thresholds,
     virtual_select,
 )
 from skewless.node import consistency as cl_mod
@@ -488,6 +489,7 @@ class Executor:
                 (ks.name, u) for ks, ups in groups for u in ups], write_type == "BATCH"))
         reports: list[ShadowReport] = []
 
+
         def finished(error: CqlError | None, _results: list[object]) -> None:
             if error is None and reports:
                 error = self._shadowed(reports, warnings)
@@ -570,8 +572,7 @@ class Executor:
                 return
             parts = [r for r in results if isinstance(r, PartitionUpdate)]
             token = max([params.token_us or 0] + [max_timestamp(p) for p in parts])
-            self._guard(conn, stream, lambda: self._answer(conn, stream, self._page(plan, parts),
-                                                           token_us=token))
+            self._guard(conn, stream, lambda: self._answer_page(conn, stream, plan, parts, token))
 
         join = Join(len(keys), finished)
         for i, key in enumerate(keys):
@@ -583,6 +584,13 @@ class Executor:
             if params.token_us is not None:
                 cl = session_token.read_consistency(cl)
             self.node.read(ks, req, cl, join.part(i), trace)
+
+    def _answer_page(self, conn: int, stream: int, plan: select.ReadPlan,
+                     parts: list[PartitionUpdate], token_us: int) -> None:
+        page = self._page(plan, parts)
+        name = f"{plan.table.keyspace}.{plan.table.name}"
+        self._answer(conn, stream, page, thresholds.read_warnings(parts, len(page.rows), name),
+                     token_us)
 
     def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
         page = select.render(plan, parts, self._now_s())

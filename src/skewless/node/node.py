@@ -33,7 +33,7 @@ from skewless.clock import Clock
 from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, RemoteProtocolError, Unavailable
 from skewless.node import consistency as cl_mod
-from skewless.node import scan
+from skewless.node import scan, thresholds
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
@@ -346,6 +346,11 @@ class Node:
         return self.storage.read(r.table, r.key, self._now_s(), slices=slices,
                                  reverse=r.reverse, row_limit=r.row_limit or None)
 
+    def _refusal(self, r: ReadRequest, data: PartitionUpdate) -> str | None:
+        table = self.schema.table_by_key(r.table)
+        name = r.table if table is None else f"{table.keyspace}.{table.name}"
+        return thresholds.overwhelming(data, name)
+
     def _on_read(self, sender: str, r: ReadRequest) -> None:
         self.send(sender, self.read_reply(r))
 
@@ -356,6 +361,9 @@ class Node:
         if rt is not None:
             rt.event(f"Executing single-partition query on {table.name}", THREAD_READ)
         data = self.read_local(r)
+        refusal = self._refusal(r, data)
+        if refusal is not None:
+            return ReadResponse(r.req_id, refusal, b"", b"")
         if rt is not None:
             rt.event(f"Read {len(data.rows)} rows" + (", digest computed" if r.digest else ""),
                      THREAD_READ)
@@ -579,6 +587,11 @@ class Node:
                 trace.event(f"reading {what} from {addr}")
             if addr == self.address:
                 data = self.read_local(msg)
+                refusal = self._refusal(msg, data)
+                if refusal is not None:
+                    log.warning("read %s refused locally: %s", msg.req_id, refusal)
+                    op.on_failure(addr)
+                    continue
                 if trace is not None:
                     trace.event(f"Read {len(data.rows)} rows locally", THREAD_READ)
                 more = op.on_response(addr, None if msg.digest else data,
@@ -593,6 +606,7 @@ class Node:
             return
         if m.error:
             log.warning("read %s failed on %s: %s", m.req_id, sender, m.error)
+            op.on_failure(sender)
             return
         data = codec.decode_update(m.data) if m.data else None
         self._dispatch_read(op, op.on_response(sender, data, m.digest))

@@ -74,6 +74,7 @@ class NodeServer:
             rng=random.Random(seed + 2))
         self.clients: dict[int, ClientConn] = {}
         self._next_conn = 0
+        self.inflight_total = 0  # client requests handed to the executor, not yet answered
         self._kick = asyncio.Event()
         self._stopping = asyncio.Event()
         self._cql_server: asyncio.Server | None = None
@@ -224,13 +225,21 @@ class NodeServer:
         elif conn.inflight >= limits.cql_streams_inflight_max:
             body = response_for(Overloaded("Too many in-flight requests on this connection"))
             conn.writer.write(conn.protocol.send_response(ev.stream, body))
+        elif self.inflight_total >= limits.cql_requests_inflight_max:
+            # Bounded backpressure: answer at once rather than queue (Cassandra's wording).
+            body = response_for(Overloaded(OVERLOADED_MESSAGE))
+            conn.writer.write(conn.protocol.send_response(ev.stream, body))
         else:
             conn.inflight += 1
+            self.inflight_total += 1
             client = conn.peer if ev.tracing else ""
             request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
                             ev.custom_payload, ev.tracing, client)
 
     def _reply(self, r: Reply) -> None:
+        if r.conn > 0:  # a client's request (ids start at 1) gets exactly one reply, even
+            self.inflight_total -= 1  # when its connection has gone meanwhile
+            assert self.inflight_total >= 0
         conn = self.clients.get(r.conn)
         if conn is None:
             return
@@ -241,8 +250,8 @@ class NodeServer:
             data = conn.protocol.send_response(
                 r.stream, response_for(r.body, self.node.schema), tracing_id=r.tracing_id,
                 warnings=r.warnings, custom_payload=dict(r.custom_payload) or None)
-        except Exception as e:  # an answer that cannot be encoded still gets an answer
-            log.exception("cannot encode the response to stream %d", r.stream)
+        except Exception as e:  # one unencodable answer must not stop the flusher (the node)
+            log.exception("cannot encode the answer to stream %d", r.stream)
             data = conn.protocol.send_response(r.stream, response_for(
                 ServerError(f"Internal error encoding the response: {type(e).__name__}: {e}")))
         conn.writer.write(data)
@@ -258,6 +267,7 @@ def _peer_address(writer: asyncio.StreamWriter) -> str:
     return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
+OVERLOADED_MESSAGE = "Server is in overloaded state. Cannot accept more requests at this point"
 SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"], "PROTOCOL_VERSIONS": ["4/v4"]}
 
 
