@@ -19,6 +19,7 @@ from skewless.stress.report import (
     OTHER_KIND,
     OpTally,
     document,
+    heading,
     latency_stats,
     notes,
     summary_table,
@@ -203,7 +204,8 @@ def test_document_and_summary_agree() -> None:
     console = Console(record=True, width=120)
     console.print(summary_table(doc))
     text = console.export_text()
-    for word in ("write", "read", "total", "60", "121"):
+    text += heading(doc)
+    for word in ("write", "read", "total", "60", "121", "mixed: QUORUM, RF=3"):
         assert word in text
     assert notes(doc) == ["write errors: WriteTimeout 1",
                           "read: 4 keys not found (write them first, with the same --keys)"]

@@ -19,6 +19,8 @@ from skewless.stress.options import (
     build_options,
 )
 
+SUMMARY_WIDTH_MIN = 110  # columns the summary table needs without folding a cell
+
 
 @click.command("stress")
 @click.argument("workload", type=click.Choice(WORKLOADS))
@@ -61,10 +63,13 @@ def stress(workload: str, json_path: str | None, **kwargs: Any) -> None:
     except ValueError as e:
         option, _, message = str(e).partition(": ")
         raise click.BadParameter(message, param_hint=option) from None
-    console = Console(stderr=json_path == "-", soft_wrap=True)
+    console = Console(stderr=json_path == "-")
+    if not console.is_terminal:  # a pipe or file: room for the whole table, not 80 columns
+        console.width = max(console.width, SUMMARY_WIDTH_MIN)
     doc = _run(options, console)
-    from skewless.stress.report import notes, summary_table
+    from skewless.stress.report import heading, notes, summary_table
 
+    console.print(heading(doc), style="bold", highlight=False)
     console.print(summary_table(doc))
     for line in notes(doc):
         console.print(line, highlight=False)

@@ -124,9 +124,10 @@ def _cell(key: str, value: Any) -> str:
     return f"{value:,}"
 
 
-def stats_table(rows: dict[str, dict[str, Any]], title: str) -> Table:
+def stats_table(rows: dict[str, dict[str, Any]], title: str | None) -> Table:
     """A table with one row per operation type (latencies in ms), from ``op_stats`` dicts."""
-    table = Table(title=title, caption="latencies in milliseconds", box=box.SIMPLE_HEAVY)
+    table = Table(title=title, caption="latencies in milliseconds", box=box.SIMPLE_HEAVY,
+                  caption_justify="left")
     table.add_column("op")
     for header, _ in SUMMARY_COLUMNS:
         table.add_column(header, justify="right")
@@ -136,15 +137,19 @@ def stats_table(rows: dict[str, dict[str, Any]], title: str) -> Table:
     return table
 
 
-def summary_table(doc: dict[str, Any]) -> Table:
+def heading(doc: dict[str, Any]) -> str:
+    """One line naming the run above its summary table."""
     o = doc["options"]
-    title = (f"skewless stress {o['workload']}: {o['consistency']}, RF={o['replication_factor']}, "
-             f"concurrency {o['concurrency']}, {o['value_size']}-byte values, "
-             f"{doc['elapsed_s']:.1f} s (stopped by {doc['stopped_by']})")
+    return (f"skewless stress {o['workload']}: {o['consistency']}, RF={o['replication_factor']}, "
+            f"concurrency {o['concurrency']}, {o['value_size']}-byte values, "
+            f"{doc['elapsed_s']:.1f} s (stopped by {doc['stopped_by']})")
+
+
+def summary_table(doc: dict[str, Any]) -> Table:
     rows = dict(doc["operations"])
     if len(rows) > 1:
         rows["total"] = doc["total"]
-    return stats_table(rows, title)
+    return stats_table(rows, None)
 
 
 def notes(doc: dict[str, Any]) -> list[str]:
