@@ -77,10 +77,6 @@ class Engine:
             self.stopping = True
             self._check_idle()
 
-    def in_flight(self) -> int:
-        with self._lock:
-            return self.issued - self.finished
-
     def snapshot(self) -> tuple[int, dict[str, dict[str, Any]]]:
         """(finished, per-op live numbers) for the progress display."""
         with self._lock:
@@ -129,15 +125,15 @@ class Engine:
                              callback_args=(op, key, started), errback_args=(op, started))
 
     def _on_result(self, rows: Any, op: str, key: int, started: float) -> None:
-        try:
-            miss = mismatch = False
-            if op == "read":
+        error, miss, mismatch = None, False, False
+        if op == "read":
+            try:
                 row = rows[0] if rows else None
                 miss = row is None
                 mismatch = row is not None and row.v != value_for(key, self._options.value_size)
-            self._finish(op, started, None, miss, mismatch)
-        except Exception as e:  # noqa: BLE001 - the driver would swallow it and lose the slot
-            self._finish(op, started, f"client {type(e).__name__}")
+            except Exception as e:  # noqa: BLE001 - the driver would swallow it, and the slot
+                error = f"client {type(e).__name__}"
+        self._finish(op, started, error, miss, mismatch)
 
     def _on_error(self, error: BaseException, op: str, started: float) -> None:
         self._finish(op, started, type(error).__name__)
