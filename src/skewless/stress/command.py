@@ -19,7 +19,7 @@ from skewless.stress.options import (
     build_options,
 )
 
-SUMMARY_WIDTH_MIN = 110  # columns the summary table needs without folding a cell
+SUMMARY_WIDTH_COLUMNS_MIN = 110  # columns the summary table needs without folding a cell
 
 
 @click.command("stress")
@@ -65,7 +65,7 @@ def stress(workload: str, json_path: str | None, **kwargs: Any) -> None:
         raise click.BadParameter(message, param_hint=option) from None
     console = Console(stderr=json_path == "-")
     if not console.is_terminal:  # a pipe or file: room for the whole table, not 80 columns
-        console.width = max(console.width, SUMMARY_WIDTH_MIN)
+        console.width = max(console.width, SUMMARY_WIDTH_COLUMNS_MIN)
     doc = _run(options, console)
     from skewless.stress.report import heading, notes, summary_table
 
