@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,18 +19,22 @@ pytestmark = pytest.mark.timeout(300)
 LATENCIES = ("p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
 
 
-def _stress(c: Any, *args: str) -> tuple[int, dict[str, Any], str]:
-    """(exit code, the --json report, stderr) of one bounded run against cluster ``c``."""
+def _stress(c: Any, *args: str, json_file: Path | None = None) -> tuple[int, dict[str, Any], str]:
+    """(exit code, the --json report, the tables) of one bounded run against cluster ``c``.
+
+    The report is read from stdout (``--json -``, the tables then go to stderr), or from
+    ``json_file`` when one is given (the tables then go to stdout)."""
     cmd = [sys.executable, "-m", "skewless.cli", "stress", *args,
            "--hosts", ",".join(n.address for n in c.nodes), "--port", str(c.nodes[0].cql_port),
-           "--json", "-"]
+           "--json", "-" if json_file is None else str(json_file)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-    assert out.stdout.strip(), f"no JSON report; exit {out.returncode}; stderr:\n{out.stderr}"
-    return out.returncode, json.loads(out.stdout), out.stderr
+    report = out.stdout if json_file is None else json_file.read_text(encoding="utf-8")
+    assert report.strip(), f"no JSON report; exit {out.returncode}; stderr:\n{out.stderr}"
+    return out.returncode, json.loads(report), out.stderr if json_file is None else out.stdout
 
 
-def _check_clean(code: int, doc: dict[str, Any], stderr: str, expected: dict[str, int]) -> None:
-    assert code == 0, stderr
+def _check_clean(code: int, doc: dict[str, Any], tables: str, expected: dict[str, int]) -> None:
+    assert code == 0, tables
     assert doc["stopped_by"] == "ops" and doc["unfinished"] == 0
     assert {op: s["ops"] for op, s in doc["operations"].items()} == expected
     assert doc["total"]["ops"] == sum(expected.values()) == doc["options"]["ops"]
@@ -39,10 +44,10 @@ def _check_clean(code: int, doc: dict[str, Any], stderr: str, expected: dict[str
         assert values == sorted(values) and values[0] > 0, (op, values)
         assert s["ops_per_s"] > 0
     for op in doc["operations"]:
-        assert op in stderr  # the summary table, on stderr since the JSON took stdout
+        assert op in tables
 
 
-def test_write_read_mixed_and_failures_through_stress(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+def test_write_read_mixed_and_failures_through_stress(cluster_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     c = cluster_factory(3)
     common = ["--keys", "300", "--concurrency", "16", "--value-size", "100",
               "--replication-factor", "3", "--consistency", "QUORUM"]
@@ -58,7 +63,7 @@ def test_write_read_mixed_and_failures_through_stress(cluster_factory) -> None: 
                                      consistency_level=ConsistencyLevel.ALL))
     assert {r.k: r.v for r in rows} == {k: value_for(k, 100) for k in (0, 7, 299)}
 
-    code, doc, err = _stress(c, "read", "--ops", "300", *common)
+    code, doc, err = _stress(c, "read", "--ops", "300", *common, json_file=tmp_path / "r.json")
     _check_clean(code, doc, err, {"read": 300})
     assert doc["operations"]["read"]["not_found"] == 0
     assert doc["operations"]["read"]["mismatched"] == 0
