@@ -1,6 +1,6 @@
 """Source hygiene: protocol code never reads real time, randomness or the network by itself.
 
-Everything outside ``skewless.runtime`` (and the CLI and benchmarks, which are runtime too) gets
+Everything outside ``skewless.runtime`` (and the CLI, which is runtime too) gets
 its clock, random source and I/O injected, so that the simulator can replay any run exactly. A
 line may still do so deliberately when it carries ``# allow-real-clock``.
 
@@ -33,8 +33,6 @@ def scanned_files() -> list[Path]:
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC)
         if rel.parts[0] == "runtime" or rel.as_posix() == "cli.py":
-            continue
-        if rel.parts[0].startswith("bench"):
             continue
         files.append(path)
     return files

@@ -1,4 +1,4 @@
-"""The ``skewless`` command: run a node, manage a local cluster, show a cluster's status."""
+"""The ``skewless`` command: run a node, manage a local cluster, show its status, stress it."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from skewless.config import (
     build_config,
     load_config,
 )
+from skewless.stress.command import stress
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -407,17 +408,7 @@ def clocks(host: str, port: int) -> None:
     console.print(clients_table(collect_clients(sorted(views), port)))
 
 
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=9042, show_default=True)
-@click.option("--ops", type=click.IntRange(1, 10_000_000), default=20_000, show_default=True)
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=64, show_default=True)
-def bench(host: str, port: int, ops: int, concurrency: int) -> None:
-    """QUORUM write then read throughput and latency (RF=3) through the stock driver."""
-    from skewless.bench import run_bench
-
-    for line in run_bench(host, port, ops, concurrency):
-        click.echo(line)
+main.add_command(stress)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,17 @@ trace_events_per_session_max = 1000  # a session's events (coordinator's plus re
 trace_replica_wait_ms = 500  # after the answer, replicas still answering get this long
 
 # --- Tools -------------------------------------------------------------------------------------
-bench_phase_s_max = 600  # a bench phase that has not finished by then reports what it did
+stress_ops_max = 100_000_000  # operations of one `skewless stress` run, also of a --duration run
+stress_run_s_max = 3600  # a stress run stops issuing after an hour; longer is a soak test
+stress_drain_s_max = 15  # after a stop, requests in flight get this long (> the request timeout)
+stress_request_timeout_s = 10  # the driver's default: the server answers its own timeouts first
+stress_connect_timeout_s = 5  # a contact point that does not accept in 5 s is not serving
+stress_concurrency_max = 1024  # requests in flight; the server's streams per connection
+stress_value_bytes_max = 1024 * 1024  # one value; far below the CQL frame limit
+stress_keys_default_max = 1_000_000  # --keys defaults to --ops, capped here
+stress_ratio_weight_max = 1000  # a mix cycle (sum of weights) stays short
+stress_error_kinds_max = 32  # distinct error kinds kept per operation; the rest count as other
+stress_replication_factor_max = 32  # --replication-factor; more is a typo on a local cluster
 
 # --- Clocks --------------------------------------------------------------------------------
 clock_offset_ms_max_option = 24 * 3600 * 1000  # --clock-offset-ms beyond a day is a typo
@@ -86,6 +96,8 @@ clock_ping_interval_ms = 500  # each node pings each live peer's clock twice a s
 assert write_timeout_ms < read_timeout_ms <= range_read_timeout_ms
 assert batch_size_bytes_warn < batch_size_bytes_fail
 assert scan_response_bytes_max < internode_frame_bytes_max // 2  # one partition may overshoot
+assert read_timeout_ms < stress_request_timeout_s * 1000 < stress_drain_s_max * 1000
+assert stress_value_bytes_max < cql_frame_body_bytes_max
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
 assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
 
