@@ -99,6 +99,8 @@ def main() -> None:
               show_default=True, help="What a client timestamp too far behind gets.")
 @click.option("--shadowed-writes", type=click.Choice(["warn", "fail"]), default="warn",
               show_default=True, help="What a write that newer data shadowed gets.")
+@click.option("--commit-wait", is_flag=True, default=False,
+              help="Acknowledge a write only once cluster time is certainly past its timestamp.")
 @click.option("--no-clock-compensation", is_flag=True, default=False,
               help="Test only: stamp with the raw clock instead of cluster time.")
 @click.option("--commitlog-sync", type=click.Choice(COMMITLOG_SYNCS), default="batch",
@@ -120,7 +122,7 @@ def main() -> None:
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
 @click.pass_context
 def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
-         no_clock_compensation: bool, **options: Any) -> None:
+         no_clock_compensation: bool, commit_wait: bool, **options: Any) -> None:
     """Run one node in the foreground until SIGINT or SIGTERM."""
     file_values: dict[str, Any] = {}
     if config_file is not None:
@@ -138,6 +140,8 @@ def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
         overrides["hinted_handoff_enabled"] = False
     if no_clock_compensation:
         overrides["clock_compensation"] = False
+    if commit_wait:
+        overrides["commit_wait"] = True
     try:
         config = build_config(file_values, overrides)
     except ValueError as e:

@@ -48,6 +48,8 @@ class Ready:
     sends: list[tuple[str, Envelope]] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     events: list[ClusterEvent] = field(default_factory=list)
+    wake_after_ns: int = 0  # >0: call Node.tick again after this long (a timer, e.g. commit wait)
 
     def empty(self) -> bool:
-        return not (self.must_sync or self.sends or self.replies or self.events)
+        return not (self.must_sync or self.sends or self.replies or self.events
+                    or self.wake_after_ns)

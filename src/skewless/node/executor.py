@@ -493,6 +493,11 @@ class Executor:
         def finished(error: CqlError | None, _results: list[object]) -> None:
             if error is None and reports:
                 error = self._shadowed(reports, warnings)
+            if error is None and self.node.config.commit_wait:
+                # Commit wait: acknowledge once cluster time is certainly past the stamp.
+                self.node.stamping.after_certainly_past(max_ts, lambda: self._answer(
+                    conn, stream, Void(), tuple(warnings), max_ts))
+                return
             self._answer(conn, stream, error if error is not None else Void(), tuple(warnings),
                          max_ts if error is None else None)
 

@@ -62,6 +62,7 @@ class Stamping:
         self.far_future_ignored = 0  # remote timestamps too far ahead to fold into the clock
         self.remote_stamps = 0  # timestamps this node asked a peer for while fenced
         self.pending: dict[int, _Pending] = {}
+        self.commit_waiters: list[tuple[int, Callable[[], None]]] = []  # bounded by ops in flight
         self._anchor: tuple[int, int, int] | None = None  # cluster time, raw µs, monotonic ns
         self.step_suspected = False
 
@@ -178,6 +179,43 @@ class Stamping:
                 best = (abs(offset), addr)
         return best[1] if best is not None else None
 
+    # ------------------------------------------------------------------ commit wait
+
+    def certainly_past(self, ts_us: int) -> bool:
+        """Whether cluster time is past ``ts_us`` beyond doubt: the earliest it can be now,
+        our reading less the agreement's uncertainty, is above it."""
+        return self.physical_us() - int(self.clocks.current.uncertainty_us) > ts_us
+
+    def after_certainly_past(self, ts_us: int, then: Callable[[], None]) -> None:
+        """Call ``then`` once cluster time is certainly past ``ts_us`` (commit wait): any
+        write that starts afterwards, on any coordinator in bounds, is stamped above it."""
+        if self.certainly_past(ts_us):
+            then()
+            return
+        self.commit_waiters.append((ts_us, then))
+        self._wake_for_waiters()
+
+    def _release_waiters(self) -> None:
+        if not self.commit_waiters:
+            return
+        waiting = []
+        for ts_us, then in self.commit_waiters:
+            if self.certainly_past(ts_us):
+                then()
+            else:
+                waiting.append((ts_us, then))
+        self.commit_waiters = waiting
+        self._wake_for_waiters()
+
+    def _wake_for_waiters(self) -> None:
+        if not self.commit_waiters:
+            return
+        earliest = min(ts for ts, _ in self.commit_waiters)
+        gap_us = earliest + int(self.clocks.current.uncertainty_us) - self.physical_us() + 1
+        wake_ns = max(gap_us, 1) * 1000
+        ready = self.node.ready
+        ready.wake_after_ns = min(ready.wake_after_ns or wake_ns, wake_ns)
+
     # ------------------------------------------------------------------ messages and timers
 
     def on_message(self, sender: str, m: ClockPing | ClockPong | StampRequest | StampResponse
@@ -204,6 +242,7 @@ class Stamping:
                 pending.done(m.ts_us, "")
 
     def tick(self, now_ns: int) -> None:
+        self._release_waiters()
         for req_id in [r for r, p in self.pending.items() if p.deadline_ns <= now_ns]:
             p = self.pending.pop(req_id)
             p.done(None, f"{self.fence_reason()}; {p.peer} did not answer a timestamp "

@@ -137,11 +137,18 @@ class NodeServer:
             crash = self.node.crash_point_reached  # reached by the calls this Ready holds
             if ready.empty() and not crash:
                 continue
+            if ready.wake_after_ns:
+                loop.call_later(ready.wake_after_ns / 1e9, self._wake)
             if ready.must_sync and self.config.commitlog_sync == "batch":
                 await loop.run_in_executor(None, self.storage.sync)
             self._carry_out(ready)
             if crash:
                 await self._crash(ready, crash)
+
+    def _wake(self) -> None:
+        """A timer the node asked for (``Ready.wake_after_ns``)."""
+        self.node.tick()
+        self._kick.set()
 
     async def _crash(self, ready: Ready, point: str) -> None:
         """A test-only crash point (``--crash-point``) was reached: let this Ready's messages

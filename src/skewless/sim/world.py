@@ -176,9 +176,19 @@ class World:
             self._schedule_tick(sn, generation)
         self.at(limits.tick_interval_ms * 1_000_000, tick)
 
+    def _waker(self, sn: SimNode, generation: int) -> Callable[[], None]:
+        """A timer a node asked for (``Ready.wake_after_ns``): one extra tick."""
+        def wake() -> None:
+            if sn.up and not sn.paused and sn.node.membership.local.generation == generation:
+                sn.node.tick()
+                self._flush(sn)
+        return wake
+
     def _flush(self, sn: SimNode) -> None:
         """Carry out a node's Ready batch: sync, then send, then reply (as the runtime does)."""
         ready = sn.node.take_ready()
+        if ready.wake_after_ns:
+            self.at(ready.wake_after_ns, self._waker(sn, sn.node.membership.local.generation))
         if ready.must_sync:
             sn.kv.sync()
         for dst, env in ready.sends:
