@@ -46,6 +46,9 @@ def _pairs_flow(sessions, first_id: int, rounds: int) -> int:  # type: ignore[no
             sessions[y].execute(updates[y], (i,))
             if sessions[x].execute(reads[x], (i,)).one().status != "processed":
                 lost += 1
+                wt = sessions[x].execute(
+                    f"SELECT writetime(status) AS w FROM app.t WHERE id = {i}").one().w
+                print(f"lost: id {i}, insert via {x}, update via {y}, writetime {wt}")
     return lost
 
 

@@ -1,6 +1,9 @@
-"""Fencing in the simulator: a node 2 s slow (beyond max_offset_ms) stamps nothing itself."""
+"""Fencing in the simulator: a node 2 s slow or 3 s fast (beyond max_offset_ms) stamps nothing
+itself."""
 
 from __future__ import annotations
+
+import pytest
 
 from skewless.errors import CqlError, Overloaded
 from skewless.node.consistency import ONE, QUORUM
@@ -10,9 +13,9 @@ from skewless.sim.world import World
 SLOW = "127.0.0.2"
 
 
-def _setup(seed: int) -> tuple[World, list[Reply]]:
+def _setup(seed: int, offset_us: int = -2_000_000) -> tuple[World, list[Reply]]:
     w = World(seed, n_nodes=3)
-    w.nodes[SLOW].clock.offset_us = -2_000_000
+    w.nodes[SLOW].clock.offset_us = offset_us
     assert w.stabilize()
     w.run_for(3 * 10**9)
     out: list[Reply] = []
@@ -24,8 +27,11 @@ def _setup(seed: int) -> tuple[World, list[Reply]]:
     return w, out
 
 
-def test_fenced_node_has_a_peer_stamp_its_writes() -> None:
-    w, out = _setup(41)
+@pytest.mark.parametrize("offset_us", [-2_000_000, 3_000_000])
+def test_fenced_node_has_a_peer_stamp_its_writes(offset_us: int) -> None:
+    """2 s behind, or 3 s ahead (seed 003, quiz 2): a peer stamps node 2's writes, so neither
+    its writes nor the later writes of others are lost."""
+    w, out = _setup(41, offset_us)
     slow = w.nodes[SLOW].node
     assert slow.stamping.fenced() and not w.nodes["127.0.0.1"].node.stamping.fenced()
     lost = 0
@@ -41,6 +47,13 @@ def test_fenced_node_has_a_peer_stamp_its_writes() -> None:
                        out.append)
         w.run_for(20 * 10**6)
         lost += out[-1].body.rows[0][0] != b"b"  # type: ignore[attr-defined]
+        w.client_query("127.0.0.1", 1, f"UPDATE app.t SET status = 'c' WHERE id = {i}",
+                       QUORUM, out.append)
+        w.run_for(20 * 10**6)
+        w.client_query("127.0.0.3", 3, f"SELECT status FROM app.t WHERE id = {i}", QUORUM,
+                       out.append)
+        w.run_for(20 * 10**6)
+        lost += out[-1].body.rows[0][0] != b"c"  # type: ignore[attr-defined]
     assert lost == 0
     assert slow.stamping.remote_stamps == 20
     # The clock comes back: the node stamps by itself again.

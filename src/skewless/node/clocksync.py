@@ -66,6 +66,7 @@ class Interval:
 
     lower_us: float
     upper_us: float
+    taken_mono_ns: int = 0  # when the sample it comes from was taken
 
     @property
     def midpoint_us(self) -> float:
@@ -106,7 +107,7 @@ class PeerClock:
             drift_us = age_ns / 1000 * limits.clock_drift_ppm_max / 1_000_000
             error_us = s.round_trip_us / 2 + drift_us
             if best is None or error_us < best.error_us:
-                best = Interval(s.offset_us - error_us, s.offset_us + error_us)
+                best = Interval(s.offset_us - error_us, s.offset_us + error_us, s.taken_mono_ns)
         return best
 
 

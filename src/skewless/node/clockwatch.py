@@ -52,6 +52,7 @@ class ClockWatch:
         self.peers: dict[str, PeerClock] = {}
         self.current = ClusterTime(0.0, 0.0, 1, 1, True)
         self._agreed_at: tuple[ClusterTime, int] | None = None  # last agreement and when
+        self.oldest_sample_ns = 0  # the oldest peer sample the current agreement rests on
         self._last_ping_ns = -(10**18)
 
     # ------------------------------------------------------------------ messages
@@ -89,6 +90,8 @@ class ClockWatch:
         intervals = [self.peers[a].best(now_mono_ns) if a in self.peers else None
                      for a in live_peers]
         measured = 1 + sum(1 for iv in intervals if iv is not None)
+        self.oldest_sample_ns = min((iv.taken_mono_ns for iv in intervals if iv is not None),
+                                    default=now_mono_ns)
         fresh = cluster_time(intervals, cluster_size)
         if fresh.agreed:
             self.current = fresh

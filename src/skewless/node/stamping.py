@@ -65,6 +65,7 @@ class Stamping:
         self.commit_waiters: list[tuple[int, Callable[[], None]]] = []  # bounded by ops in flight
         self._anchor: tuple[int, int, int] | None = None  # cluster time, raw µs, monotonic ns
         self.step_suspected = False
+        self._step_at_ns = 0
 
     def _stamp_floor(self) -> int:
         raw = self.node.storage.get_meta("stamp_floor")
@@ -97,15 +98,19 @@ class Stamping:
                 abs(candidate - expected) > limits.clock_step_us_min:
             if not self.step_suspected:
                 self.step_suspected = True
+                self._step_at_ns = now_ns
                 log.warning("clock: the real-time clock stepped by %+.1f ms; following the "
                             "monotonic clock until peers measure it again", raw_step / 1000)
+            elif self.clocks.view().in_bounds and self.clocks.oldest_sample_ns > self._step_at_ns:
+                return candidate, True  # re-measured since the step: the agreement is right
             return expected, False
         return candidate, True
 
     def _reanchor(self, now_ns: int) -> None:
-        """After each agreement: the reading monotonic time extrapolates from (see above)."""
-        if not self.hlc or not self.clocks.compensate:
-            return
+        """After each agreement in bounds: the reading monotonic time extrapolates from, should
+        the raw clock step (see ``physical_us``)."""
+        if not self.hlc or not self.clocks.compensate or not self.clocks.view().in_bounds:
+            return  # only a trusted reading may be extrapolated from
         reading, direct = self._reading(now_ns)
         if not direct:
             return  # stepped and not yet re-measured: keep extrapolating from the old anchor
@@ -257,7 +262,9 @@ class Stamping:
             for addr in live:
                 node.send(addr, ping)
         before = self.clocks.view()
-        self.clocks.update(len(node.membership.peers) + 1, live, now_ns)
+        # A node that expects peers (other seeds) but knows none yet is not a cluster of one.
+        size = max(len(node.membership.peers) + 1, 2 if node.membership.seeds else 1)
+        self.clocks.update(size, live, now_ns)
         self._reanchor(now_ns)
         after = self.clocks.view()
         if after.alarm != before.alarm or after.in_bounds != before.in_bounds:
