@@ -142,10 +142,13 @@ def test_batch_size_warning(s1: Any) -> None:
 def test_custom_payload_passes_through(s1: Any) -> None:
     payload = {"trace-tag": b"\x00\x01abc", "other": b""}
     rs = s1.execute("INSERT INTO ks.kv (k, v) VALUES (7, 'p')", custom_payload=payload)
-    assert rs.response_future.custom_payload is None  # Cassandra's QueryHandler returns none
+    # Unknown keys are ignored; the only payload Skewless returns is its session token.
+    written = rs.response_future.custom_payload
+    assert set(written) == {"skewless-token"} and len(written["skewless-token"]) == 8
     prepared = s1.prepare("SELECT v FROM ks.kv WHERE k = ?", custom_payload=payload)
     rs = s1.execute(prepared, (7,), custom_payload=payload)
-    assert rs.one().v == "p" and rs.response_future.custom_payload is None
+    assert rs.one().v == "p"
+    assert rs.response_future.custom_payload == written  # the read saw that write
     batch = BatchStatement(BatchType.UNLOGGED)
     batch.add(SimpleStatement("INSERT INTO ks.kv (k, v) VALUES (8, 'q')"))
     s1.execute(batch, custom_payload=payload)

@@ -4,7 +4,7 @@ skewed node 2 from another process that received the token: never lost.
 To make the token the only thing that can save the second write, node 2's clock is 5 s slow
 with compensation off (a test-only setting) and a large max_offset_ms (so it is not fenced), and
 the keyspace has RF=1 (replication cannot carry node 1's clock to node 2). The control run,
-without tokens, loses updates."""
+without tokens, usually loses updates (printed)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def _lost(c, web: TokenSession, first_row: int, rows: int, with_tokens: bool) ->
         assert worker.stdout is not None and worker.stdin is not None
         assert worker.stdout.readline().strip() == "ready"
         insert = web.prepare("INSERT INTO app.orders (id, status) VALUES (?, 'created')")
+        tokens = []
         for i in range(first_row, first_row + rows):
             web.execute(insert, (i,))
+            tokens.append(web.token)
             worker.stdin.write(f"{i} {web.token if with_tokens else '-'}\n")
             worker.stdin.flush()
             assert worker.stdout.readline().strip() == "ok"
@@ -40,7 +42,10 @@ def _lost(c, web: TokenSession, first_row: int, rows: int, with_tokens: bool) ->
             worker.kill()
             worker.wait(timeout=10)
     ids = ", ".join(str(i) for i in range(first_row, first_row + rows))
-    got = web.execute(f"SELECT id, status FROM app.orders WHERE id IN ({ids})")
+    got = list(web.execute(
+        f"SELECT id, status, writetime(status) AS wt FROM app.orders WHERE id IN ({ids})"))
+    if with_tokens:  # the mechanism itself: each UPDATE was stamped above the token it got
+        assert all(r.wt > int(tokens[r.id - first_row]) for r in got), (tokens, got)
     return sum(1 for r in got if r.status != "processed")
 
 
@@ -59,5 +64,6 @@ def test_token_handed_to_another_process_keeps_its_write(cluster_factory) -> Non
     lost_with = _lost(c, web, ROWS, ROWS, with_tokens=True)
     print(f"\nupdates lost through the 5 s slow node: {lost_without}/{ROWS} without tokens, "
           f"{lost_with}/{ROWS} with tokens")
-    assert lost_without > 0
+    # Without tokens the loss depends on whether a clock ping reached node 2 between the INSERT
+    # and the UPDATE (usually 8-17 of 20 here, fewer under load): printed, not asserted.
     assert lost_with == 0

@@ -1,0 +1,1 @@
+"""The simulation and fault-injection lab: workloads, nemeses and consistency checkers."""
