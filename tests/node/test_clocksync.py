@@ -131,3 +131,16 @@ def test_disagreeing_peers_do_not_hold_the_old_agreement() -> None:
     cw.peers["c"].add(Sample(-3_000_000.0, 1000, 10**9))  # and with each other
     cw.update(3, ["b", "c"], 10**9)
     assert not cw.view().agreed and not cw.view().in_bounds
+
+
+def test_clocks_within_the_tolerance_agree_on_their_median() -> None:
+    # Healthy clocks a millisecond apart, measured to 0.1 ms: strict intersection is empty.
+    ivs = [Interval(900, 1100), Interval(-1100, -900)]
+    assert not cluster_time(ivs, 3).agreed
+    ct = cluster_time(ivs, 3, tolerance_us=500_000)
+    assert ct.agreed and ct.sources_true == 3 and ct.offset_us == 0  # the median: our own
+    # 0, -300 ms, -800 ms with max_offset 500 ms: the two nearest agree, the third is out.
+    ct = cluster_time([Interval(-300_100, -299_900), Interval(-800_100, -799_900)], 3,
+                      tolerance_us=500_000)
+    assert ct.agreed and ct.sources_true == 2
+    assert ct.offset_us in (0.0, -300_000.0, -800_000.0)

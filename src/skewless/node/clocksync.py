@@ -17,11 +17,12 @@ the best one (no overlap) means a clock stepped: the older samples are forgotten
 
 **Agreeing (Marzullo).** Each measured peer gives an interval ``[offset - error, offset +
 error]`` that holds the peer's clock relative to ours; our own clock is the interval ``[0, 0]``.
-``smallest_interval`` finds the interval where the most sources agree (the smallest among ties),
-as NTP and TigerBeetle do. If those sources are a majority of the cluster, cluster time is our
-clock plus the interval's midpoint: a node whose clock is 200 ms slow finds its two peers
-agreeing at +200 ms and corrects by +200 ms, while its peers find the slow node alone and keep
-their own time. Without a majority there is no agreement.
+Widened by half the tolerance (clocks within ``max_offset_ms`` of each other agree, as in
+CockroachDB), ``smallest_interval`` finds the region where the most sources agree, as NTP and
+TigerBeetle do. If those sources are a majority of the cluster, cluster time is our clock plus
+the median of their offsets: a node whose clock is 200 ms slow finds its two peers at +200 ms
+and corrects by +200 ms, while its peers find it the outlier and keep their own time. Without a
+majority there is no agreement.
 
 This module is pure: times are passed in (``real_us``: wall clock, µs; ``mono_ns``: monotonic).
 """
@@ -154,11 +155,24 @@ class ClusterTime:
 
 
 
-def cluster_time(peers: Iterable[Interval | None], cluster_size: int) -> ClusterTime:
-    """Agree on cluster time from the peers' current intervals (None: no recent sample)."""
-    assert cluster_size >= 1
+def cluster_time(peers: Iterable[Interval | None], cluster_size: int,
+                 tolerance_us: float = 0.0) -> ClusterTime:
+    """Agree on cluster time from the peers' current intervals (None: no recent sample).
+
+    Clocks agree when they are within ``tolerance_us`` of each other (each interval is widened
+    by half of it: two healthy clocks a millisecond apart must agree, or every node would be
+    fenced); the agreeing clocks are those Marzullo finds around the best region of the widened
+    intervals, and cluster time is their median (robust to one outlier among them), with that
+    source's own measurement error."""
+    assert cluster_size >= 1 and tolerance_us >= 0
     intervals = [Interval(0.0, 0.0)] + [iv for iv in peers if iv is not None]
-    a = smallest_interval(intervals)
+    half = tolerance_us / 2
+    widened = [Interval(iv.lower_us - half, iv.upper_us + half) for iv in intervals]
+    a = smallest_interval(widened)
+    agreeing = sorted((iv for iv, w in zip(intervals, widened, strict=True)
+                       if w.lower_us <= a.interval.lower_us
+                       and a.interval.upper_us <= w.upper_us), key=lambda iv: iv.midpoint_us)
+    assert len(agreeing) == a.sources_true
+    median = agreeing[len(agreeing) // 2]
     agreed = a.sources_true > cluster_size // 2
-    return ClusterTime(a.interval.midpoint_us, a.interval.error_us, a.sources_true,
-                       cluster_size, agreed)
+    return ClusterTime(median.midpoint_us, median.error_us, a.sources_true, cluster_size, agreed)

@@ -92,7 +92,7 @@ class ClockWatch:
         measured = 1 + sum(1 for iv in intervals if iv is not None)
         self.oldest_sample_ns = min((iv.taken_mono_ns for iv in intervals if iv is not None),
                                     default=now_mono_ns)
-        fresh = cluster_time(intervals, cluster_size)
+        fresh = cluster_time(intervals, cluster_size, self.max_offset_ms * 1000)
         if fresh.agreed:
             self.current = fresh
             self._agreed_at = (fresh, now_mono_ns)
