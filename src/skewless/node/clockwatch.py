@@ -115,20 +115,29 @@ class ClockWatch:
         """A restarted peer's clock is a new clock."""
         self.peers.pop(address, None)
 
+    @property
+    def current(self) -> ClusterTime:
+        return self._current
+
+    @current.setter
+    def current(self, ct: ClusterTime) -> None:
+        """Set the agreement, and what is derived from it (read on every timestamp)."""
+        self._current = ct
+        offset_us = -ct.offset_us if ct.agreed else 0.0
+        alarm = abs(offset_us) > self.alarm_ms * 1000 or not ct.agreed
+        in_bounds = ct.agreed and abs(offset_us) <= self.max_offset_ms * 1000
+        self._view = ClockView(offset_us, ct.uncertainty_us, ct.sources_true, ct.cluster_size,
+                               ct.agreed, alarm, in_bounds)
+        self._correction_us = round(ct.offset_us) if self.compensate and in_bounds else 0
+
     def correction_us(self) -> int:
         """What to add to the raw clock to read cluster time: 0 without compensation, without
         agreement, or when the correction would exceed ``max_offset_ms`` (a correction that
         large is not trusted: such a node is out of bounds)."""
-        if not self.compensate or not self.view().in_bounds:
-            return 0
-        return round(self.current.offset_us)
+        return self._correction_us
 
     def view(self) -> ClockView:
-        offset_us = -self.current.offset_us if self.current.agreed else 0.0
-        alarm = abs(offset_us) > self.alarm_ms * 1000 or not self.current.agreed
-        in_bounds = self.current.agreed and abs(offset_us) <= self.max_offset_ms * 1000
-        return ClockView(offset_us, self.current.uncertainty_us, self.current.sources_true,
-                         self.current.cluster_size, self.current.agreed, alarm, in_bounds)
+        return self._view
 
     def peer_error_us(self, address: str, now_mono_ns: int) -> float | None:
         pc = self.peers.get(address)
