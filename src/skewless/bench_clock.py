@@ -5,8 +5,9 @@ runs the stock driver against them and prints:
 
 1. **Default clock safety against ``wallclock``** (Cassandra's stamping): two clusters, one per
    timestamp policy, both running; ``skewless stress`` write, read and mixed at QUORUM against
-   each in turn, for ``--rounds`` rounds (the order alternates), and the median ops/s and p99
-   of each with their ratio.
+   each in turn (server-side timestamps: the coordinators stamp, which is what differs), for
+   ``--rounds`` rounds (the order alternates), and the median ops/s and p99 of each with their
+   ratio.
 2. **Ordered writes**: sequential single-row QUORUM writes, one at a time, alternating between a
    table with ``ordered_writes = true`` and one without, on the default cluster: p50/p99 and the
    difference (the extra round trip).
@@ -50,7 +51,8 @@ def _start(root: Path, name: str, port: int, extra: Sequence[str]) -> list[NodeP
 
 def _stress(workload: str, port: int, ops: int, concurrency: int) -> dict[str, float]:
     cmd = [sys.executable, "-m", "skewless.cli", "stress", workload, "--ops", str(ops),
-           "--port", str(port), "--concurrency", str(concurrency), "--json", "-"]
+           "--port", str(port), "--concurrency", str(concurrency), "--timestamps", "server",
+           "--json", "-"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=STRESS_TIMEOUT_S)
     doc = json.loads(run.stdout)
     total = doc["total"]
@@ -98,7 +100,8 @@ def _policy_cost(port_hlc: int, port_wall: int, ops: int, rounds: int,
                 results.setdefault((workload, policy), []).append(
                     _stress(workload, port, ops, concurrency))
     print(f"1. default (hlc, cluster time, checks) against wallclock: skewless stress, "
-          f"{ops} ops, concurrency {concurrency}, QUORUM, RF=3, median of {rounds} rounds")
+          f"{ops} ops, concurrency {concurrency}, QUORUM, RF=3, server-side timestamps, "
+          f"median of {rounds} rounds")
     for workload in WORKLOADS:
         med = {p: statistics.median(x["ops_per_s"] for x in results[(workload, p)])
                for p in ("hlc", "wallclock")}

@@ -50,6 +50,9 @@ SUMMARY_WIDTH_COLUMNS_MIN = 110  # columns the summary table needs without foldi
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the uniform keys.")
 @click.option("--token-aware/--no-token-aware", default=True, show_default=True,
               help="Send each request to a replica of its key.")
+@click.option("--timestamps", type=click.Choice(["client", "server"]), default="client",
+              show_default=True,
+              help="Who stamps writes: the driver's clock (its default) or the coordinators.")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Also write the report as JSON to FILE ('-': stdout, the rest to stderr).")
 def stress(workload: str, json_path: str | None, **kwargs: Any) -> None:

@@ -45,6 +45,7 @@ class StressOptions:
     key_dist: str
     seed: int
     token_aware: bool
+    server_timestamps: bool = False  # the nodes stamp writes (not the driver's clock)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -113,6 +114,7 @@ def build_options(
     key_dist: str | None,
     seed: int,
     token_aware: bool,
+    timestamps: str = "client",
 ) -> StressOptions:
     """Check and complete the options; a ValueError names the option at fault (``--x: ...``)."""
     if workload not in WORKLOADS:
@@ -155,6 +157,7 @@ def build_options(
         key_dist=key_dist or ("seq" if workload == "write" else "uniform"),
         seed=seed,
         token_aware=token_aware,
+        server_timestamps=timestamps == "server",
     )
 
 

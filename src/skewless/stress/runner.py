@@ -259,6 +259,7 @@ def run(options: StressOptions, console: Console) -> dict[str, Any]:
     cluster = connect(options)
     try:
         session = cluster.connect()
+        session.use_client_timestamp = not options.server_timestamps
         for warning in ensure_schema(cluster, session, options):
             console.print(f"[yellow]warning:[/yellow] {warning}")
         statements = prepare(session, options)
