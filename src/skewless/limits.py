@@ -90,6 +90,7 @@ clock_sample_window_ms = 30000  # older samples no longer describe a peer's cloc
 clock_drift_ppm_max = 200  # two quartz clocks drift apart by at most this (error bound growth)
 client_clock_samples_max = 64  # default timestamps kept per connection to estimate its clock
 stamp_request_timeout_ms = 1000  # a fenced node waits this long for a peer's timestamp
+stamp_ceiling_lease_ms = 1000  # the durable bound on issued stamps moves in steps of this
 clock_step_us_min = 20_000  # a raw clock jump beyond this between ticks is a step, not drift
 clock_ping_interval_ms = 500  # each node pings each live peer's clock twice a second
 

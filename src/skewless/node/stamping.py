@@ -7,9 +7,13 @@ measured (``node.clockwatch``), when compensation is on and the node's clock is 
 reading feeds the timestamp source (``skewless.clock.TimestampSource``: ``hlc`` or
 ``wallclock``), which issues write timestamps.
 
-* **Monotonic across restarts.** Under ``hlc`` each issued timestamp is recorded in the node's
-  storage (metadata ``stamp_floor``) with the writes of the same Ready batch, so it is durable
-  before anything it stamped leaves the node; after a restart the source starts above it.
+* **Monotonic across restarts.** Under ``hlc`` the node keeps in its storage (metadata
+  ``stamp_floor``) a ceiling above every timestamp it has issued: when a stamp would pass it,
+  the ceiling moves ``stamp_ceiling_lease_ms`` further, recorded with the writes of the same
+  Ready batch (durable before anything stamped above the old ceiling leaves the node; one
+  metadata write per lease, not per write). After a restart the node does not stamp itself
+  until its clock is past that ceiling (peers stamp for it, as when fenced), so it never stamps
+  below what it stamped before, and never ahead of cluster time either.
 * **Far-future timestamps.** A timestamp seen elsewhere more than ``max_offset_ms`` ahead of
   cluster time is not folded into the clock: one bad clock must not drag every node's clock
   into the future (the data is still applied).
@@ -55,7 +59,9 @@ class Stamping:
         self.node = node
         cfg = node.config
         self.hlc = cfg.timestamp_policy == "hlc"
-        self.ts = TimestampSource(cfg.timestamp_policy, self._stamp_floor())
+        self.restart_floor_us = self._stamp_floor()
+        self.ts = TimestampSource(cfg.timestamp_policy, self.restart_floor_us)
+        self.ceiling_us = self.restart_floor_us  # durable bound above every issued stamp
         # Under `wallclock` (Cassandra's behaviour) nodes stamp with their raw clocks.
         self.clocks = ClockWatch(cfg.clock_alarm_ms, cfg.max_offset_ms,
                                  cfg.clock_compensation and self.hlc)
@@ -120,13 +126,19 @@ class Stamping:
             log.warning("clock: real-time clock and cluster time agree again")
 
     def fenced(self) -> bool:
-        return self.hlc and not self.clocks.view().in_bounds
+        """Under ``hlc``: out of bounds, or restarted and not yet past its old stamps."""
+        if not self.hlc:
+            return False
+        if self.restart_floor_us and self.physical_us() > self.restart_floor_us:
+            self.restart_floor_us = 0  # past it for good: the clock only moves forward here
+        return not self.clocks.view().in_bounds or self.restart_floor_us > 0
 
     def next_timestamp(self) -> int:
-        """A new timestamp from this node's own source, recorded durably (see above)."""
+        """A new timestamp from this node's own source, below the durable ceiling."""
         ts = self.ts.next(self.physical_us())
-        if self.hlc:
-            self.node.storage.put_meta("stamp_floor", str(ts).encode())
+        if self.hlc and ts >= self.ceiling_us:
+            self.ceiling_us = ts + limits.stamp_ceiling_lease_ms * 1000
+            self.node.storage.put_meta("stamp_floor", str(self.ceiling_us).encode())
             self.node.ready.must_sync = True
         return ts
 
@@ -164,7 +176,10 @@ class Stamping:
     def fence_reason(self) -> str:
         v = self.clocks.view()
         node = self.node
-        if not v.agreed:
+        if self.restart_floor_us and v.in_bounds:
+            what = (f"it restarted, and its clock is not yet past the timestamps it issued "
+                    f"before ({(self.restart_floor_us - self.physical_us()) / 1000:.1f} ms to go)")
+        elif not v.agreed:
             what = (f"no majority of the cluster's clocks agree with it "
                     f"({v.sources_true} of {v.cluster_size})")
         else:
