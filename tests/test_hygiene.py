@@ -159,3 +159,10 @@ def test_ruff_is_clean_on_src() -> None:
         timeout=120, cwd=ROOT,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_test_file_basenames_are_unique() -> None:
+    """pytest imports test modules by basename (no packages here): two test files with one
+    name make the whole collection fail."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
