@@ -278,4 +278,4 @@ def run_scenario(name: str, seed: int = 1, policies: tuple[str, ...] = POLICIES)
 
 def _load() -> None:
     if not REGISTRY.scenarios:
-        from skewless.lab import scenarios_clock, scenarios_clients  # noqa: F401  (registers)
+        from skewless.lab import scenarios_clients, scenarios_clock  # noqa: F401  (registers)

@@ -40,7 +40,8 @@ def two_clients(seed: int, policy: str) -> list[Run]:
         verdict += (" Cassandra says nothing; Skewless (either policy) warns B that its write "
                     "was shadowed." if loud else " No warning.")
         if policy == "hlc":
-            verdict += " Within the client bounds a client timestamp is trusted: use the next table."
+            verdict += (" Within the client bounds a client timestamp is trusted: use the next "
+                        "table.")
     runs.append(r.run("Client-side timestamps (the drivers' default), B's clock 1 s behind",
                       end.value or "", not kept, loud, verdict))
 
