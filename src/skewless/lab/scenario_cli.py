@@ -52,8 +52,8 @@ def print_result(result: ScenarioResult, console: Console) -> None:
         console.print(f"[bold]== {POLICY_LABELS.get(policy, policy)} ==[/bold]")
         for run in result.runs_of(policy):
             console.print(_table(run))
-            mark = "kept" if not run.lost else "LOST, client told" if run.loud else "LOST"
-            console.print(f"verdict ({policy}) {mark}: {run.verdict}", markup=False)
+            mark = "kept" if not run.lost else "LOST, client warned" if run.loud else "LOST"
+            console.print(f"verdict ({policy}) [{mark}]: {run.verdict}", markup=False)
 
 
 def _table(run: Run) -> Table:

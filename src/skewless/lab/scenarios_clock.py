@@ -4,6 +4,8 @@ second (seed 001), a server 3 s ahead (seed 003, quiz 2) and "the slower clock a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from skewless.lab.scenarios import REGISTRY, Replay, Run, Scenario
 
 A, B, C = "127.0.0.1", "127.0.0.2", "127.0.0.3"
@@ -49,7 +51,7 @@ def _leap_second(seed: int, policy: str) -> list[Run]:
     r = Replay(seed, policy)
     w1 = r.write(0, "client", B, "w1", "INSERT INTO app.t (id, v) VALUES (1, 'w1')")
     r.world.nodes[A].clock.offset_us -= 1_000_000
-    r.note(100, "leap second", "node A", "clock steps back 1 s", "node A's clock reads -1 s")
+    r.note(100, "leap second", "node A", "clock steps back 1 s", "node A's clock is now 1 s behind")
     w2 = r.write(200, "client", A, "w2", "UPDATE app.t SET v = 'w2' WHERE id = 1")
     end = r.read(300, "client", C, SELECT.format(k=1))
     kept = end.value == "w2"
@@ -67,6 +69,10 @@ def _server_ahead(seed: int, policy: str) -> list[Run]:
             "INSERT INTO app.t (id, v) VALUES (1, 'old@x.com')")
     stale = r.write(100, "mobile sync", A, "stale sync writes old@x.com",
                     "UPDATE app.t SET v = 'old@x.com' WHERE id = 1")
+    node_a = r.world.nodes[A].node
+    if policy == "hlc" and node_a.stamping.remote_stamps:
+        r.steps[-1] = replace(r.steps[-1], result=r.steps[-1].result + " (node A is fenced: "
+                              "a peer stamped it)")
     new = r.write(200, "user", B, "user sets new@x.com",
                   "UPDATE app.t SET v = 'new@x.com' WHERE id = 1")
     end = r.read(300, "user", C, SELECT.format(k=1))
@@ -74,7 +80,6 @@ def _server_ahead(seed: int, policy: str) -> list[Run]:
     loud = bool(new.warnings or new.error)
     verdict = _lost_verdict(policy, "The user's new@x.com", new.stamped_us, stale.stamped_us,
                             kept, loud)
-    node_a = r.world.nodes[A].node
     if policy == "hlc" and node_a.stamping.fenced():
         verdict += (f" Node A (+3 s) is fenced: a peer stamped its write "
                     f"({node_a.stamping.remote_stamps} remote stamp(s)).")
@@ -89,6 +94,7 @@ def _slower_clock(seed: int, policy: str) -> list[Run]:
     lost = []
     loud = False
     prev: int | None = None
+    last = ""
     t = 0
     for i in range(1, 7):
         address = A if i % 2 else B
@@ -97,7 +103,7 @@ def _slower_clock(seed: int, policy: str) -> list[Run]:
         got = r.read(t + 10, "client", C, SELECT.format(k=1))
         if got.value != f"w{i}":
             lost.append((f"w{i}", w.stamped_us, prev))
-        prev = got.stamped_us
+        prev, last = got.stamped_us, got.value or ""
         t += 30
     if not lost:
         verdict = "All 6 sequential writes kept: node B's writes are stamped in cluster time."
@@ -108,7 +114,7 @@ def _slower_clock(seed: int, policy: str) -> list[Run]:
         if loud:
             verdict += " (Cassandra says nothing; Skewless's wallclock mode warns the client.)"
     return [r.run("Nodes A and B 100 ms apart; writes 30 ms apart, each acknowledged before "
-                  "the next", "", bool(lost), loud, verdict)]
+                  "the next", last, bool(lost), loud, verdict)]
 
 
 REGISTRY.add(Scenario("seed000", "The post's Scenarios 1 and 2: an UPDATE through a node 200 ms "
