@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -63,13 +63,13 @@ class LocalCluster:
         stop_nodes(self.nodes, 10.0)
 
 
-@pytest.fixture
-def cluster_factory(tmp_path: Path) -> Iterator[object]:
+def _clusters(directory: Callable[[], Path]) -> Iterator[Callable[..., LocalCluster]]:
+    """A cluster maker whose clusters are all stopped (by pid) when the fixture ends."""
     made: list[LocalCluster] = []
 
     def make(n: int = 3, extra: Sequence[Sequence[str]] | None = None,
              env: Sequence[dict[str, str]] | None = None) -> LocalCluster:
-        c = LocalCluster(tmp_path, n, extra, env)
+        c = LocalCluster(directory(), n, extra, env)
         made.append(c)
         # Every node must see every other before a driver connects: the driver keeps only the
         # hosts its control node lists, and that may be any node.
@@ -77,9 +77,16 @@ def cluster_factory(tmp_path: Path) -> Iterator[object]:
             c.wait_gossip(n, via=node.address)
         return c
 
-    yield make
-    for c in made:
-        c.close()
+    try:
+        yield make
+    finally:
+        for c in made:
+            c.close()
+
+
+@pytest.fixture
+def cluster_factory(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
+    yield from _clusters(lambda: tmp_path)
 
 
 class FakeTime:
@@ -115,33 +122,16 @@ def faketime(tmp_path: Path) -> object:
 
 
 @pytest.fixture(scope="module")
-def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def shared_cluster(module_cluster_factory: Callable[..., LocalCluster]) -> LocalCluster:
     """One 3-node cluster for all the tests of a module that only need a healthy cluster
     (client compatibility checks), so the suite starts few clusters; tests use their own
     keyspaces. Module-scoped: it is stopped before the next module starts its clusters on
     the same ports."""
-    c = LocalCluster(tmp_path_factory.mktemp("shared"), 3)
-    try:
-        for node in c.nodes:
-            c.wait_gossip(3, via=node.address)
-        yield c
-    finally:
-        c.close()
+    return module_cluster_factory(3)
 
 
 @pytest.fixture(scope="module")
-def module_cluster_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def module_cluster_factory(tmp_path_factory: pytest.TempPathFactory
+                           ) -> Iterator[Callable[..., LocalCluster]]:
     """As ``cluster_factory``, but the clusters live for the whole test module."""
-    made: list[LocalCluster] = []
-
-    def make(n: int = 3, extra: Sequence[Sequence[str]] | None = None,
-             env: Sequence[dict[str, str]] | None = None) -> LocalCluster:
-        c = LocalCluster(tmp_path_factory.mktemp("cluster"), n, extra, env)
-        made.append(c)
-        for node in c.nodes:
-            c.wait_gossip(n, via=node.address)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
+    yield from _clusters(lambda: tmp_path_factory.mktemp("cluster"))

@@ -521,12 +521,7 @@ class Node:
         factors = dc_factors(ks.replication_map(), self.config.dc)
         need = cl_mod.requirement(cl, factors, self.config.dc, write=False)
         replicas = self.replicas_for(ks, request.key)
-        alive = [a for a in replicas if self.membership.is_alive(a)]
-        dc_of = {a: self.membership.dc_of(a) for a in replicas}
-        targets = self._read_targets(alive, dc_of, need)
-        if targets is None:
-            raise Unavailable("Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
-                              need.block_for, len(alive))
+        targets = self.read_targets(replicas, need, cl)
         req_id = self.new_req_id()
         req = ReadRequest(req_id, request.table, request.key, request.slices, request.reverse,
                           request.row_limit, False)
@@ -548,6 +543,16 @@ class Node:
             trace.event(f"Determining replicas to query: {', '.join(targets)} "
                         f"(of {', '.join(replicas)})")
         self._dispatch_read(op, op.first_sends())
+
+    def read_targets(self, replicas: list[str], need: cl_mod.Requirement, cl: int) -> list[str]:
+        """The live replicas to read from at ``cl``; raises Unavailable when too few are up."""
+        alive = [a for a in replicas if self.membership.is_alive(a)]
+        dc_of = {a: self.membership.dc_of(a) for a in replicas}
+        targets = self._read_targets(alive, dc_of, need)
+        if targets is None:
+            raise Unavailable("Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
+                              need.block_for, len(alive))
+        return targets
 
     def _read_targets(self, alive: list[str], dc_of: dict[str, str],
                       need: cl_mod.Requirement) -> list[str] | None:

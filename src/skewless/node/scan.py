@@ -358,14 +358,7 @@ def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos
     ring = node.membership.ring()
 
     def targets(token: int) -> list[str]:
-        replicas = ring.replicas(token, replication)
-        alive = [a for a in replicas if node.membership.is_alive(a)]
-        dc_of = {a: node.membership.dc_of(a) for a in replicas}
-        chosen = node._read_targets(alive, dc_of, need)
-        if chosen is None:
-            raise Unavailable("Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
-                              need.block_for, len(alive))
-        return chosen
+        return node.read_targets(ring.replicas(token, replication), need, cl)
 
     seg_end, chosen = next_segment(ring, pos, end.token, targets)
     req_id = node.new_req_id()
