@@ -205,3 +205,58 @@ def test_agrees_with_brute_force_and_witnesses_are_violations(h: History) -> Non
         read_values = {op["value"] for op in witness if op["op"] == "read"}
         for op in h:  # closed: every write of a value read is in the witness
             assert op["op"] != "write" or op["value"] not in read_values or op in witness
+
+
+def _simulated_register(policy: str) -> History:
+    """One client session in the simulator: writes j through node j % 3, reads through the next
+    node; node 2's clock steps back 1 s at j = 40 (seed 001's leap second). Times are virtual."""
+    from skewless.errors import CqlError
+    from skewless.node.consistency import QUORUM
+    from skewless.node.effects import Reply
+    from skewless.sim.world import World
+
+    nodes = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+    world = World(61, n_nodes=3, timestamp_policy=policy)
+    assert world.stabilize()
+    world.run_for(2 * 10**9)
+    conns = iter(range(1, 10**6))
+
+    def q(node: str, text: str) -> tuple[float, float, object]:
+        """(start, end, reply body); no reply within 2 s: a timeout (an error), as a driver."""
+        start = world.now_ns / 1e9
+        replies: list[tuple[int, Reply]] = []
+        world.client_query(node, next(conns), text, QUORUM,
+                           lambda rep: replies.append((world.now_ns, rep)))
+        if not world.run_until(lambda: bool(replies), 2 * 10**9):
+            return start, world.now_ns / 1e9, CqlError("client timeout")
+        end_ns, reply = replies[0]
+        return start, end_ns / 1e9, reply.body
+
+    q(nodes[0], "CREATE KEYSPACE app WITH replication = "
+      "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+    q(nodes[0], "CREATE TABLE app.reg (k int PRIMARY KEY, v int)")
+    world.run_for(2 * 10**9)
+    history: History = []
+    for j in range(1, 80):
+        if j == 40:
+            world.nodes[nodes[1]].clock.offset_us -= 1_000_000
+        start, end, body = q(nodes[j % 3], f"UPDATE app.reg SET v = {j} WHERE k = 1")
+        history.append(w(1, j, start, end, ok=not isinstance(body, CqlError)) | {"session": "s"})
+        start, end, body = q(nodes[(j + 1) % 3], "SELECT v FROM app.reg WHERE k = 1")
+        ok = not isinstance(body, CqlError)
+        value = int.from_bytes(body.rows[0][0], "big", signed=True) if ok else None  # type: ignore[attr-defined]
+        history.append(r(1, value, start, end, ok) | {"session": "s"})
+    return history
+
+
+def test_simulated_raw_clock_coordinator_is_caught_and_hlc_passes() -> None:
+    """The planted bug is the Cassandra policy: a coordinator stamping with its raw clock."""
+    from skewless.lab.session_checks import read_your_writes
+
+    wallclock = _simulated_register("wallclock")
+    (bad,) = linearizable(wallclock).violations
+    assert len(bad.witness) <= 4, str(bad)
+    assert read_your_writes(wallclock)
+    hlc = _simulated_register("hlc")
+    assert linearizable(hlc).verdict == "linearizable"
+    assert read_your_writes(hlc) == []
