@@ -112,7 +112,7 @@ def test_failed_reads_say_nothing() -> None:
 
 
 def test_the_search_limit_answers_unknown() -> None:
-    """Eight concurrent writes and reads of each: the search needs more than a few states."""
+    """Eight concurrent writes and reads of each: the search needs more than a few steps."""
     h = [w(1, v, 0, 100) for v in range(1, 9)] + [r(1, v, 10 * v, 10 * v + 1)
                                                   for v in range(8, 0, -1)]
     assert linearizable(h).verdict == "linearizable"

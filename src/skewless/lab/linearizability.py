@@ -23,8 +23,9 @@ while keeping the set of configurations (register value, set of pending operatio
 linearized). A call adds a pending operation. When an operation returns, every configuration
 that has not linearized it must do so now, after any sequence of other pending writes; the
 configurations reachable that way are the new set (a visited set memoizes them), and an empty
-set means the returning operation cannot be linearized: not linearizable. Four register facts
-keep the set small (each replaces configurations by ones that can do everything they can):
+set means the returning operation cannot be linearized: not linearizable. Three register
+facts keep the set small (each keeps only configurations that can do whatever the ones it
+drops could), and slots keep it cheap:
 
 * a pending read whose value equals the register's is linearized at once (doing so never
   hurts: it changes nothing and discharges an obligation), so reads never branch the search;
@@ -38,16 +39,19 @@ keep the set small (each replaces configurations by ones that can do everything 
   wide as the concurrency, not as the history.
 
 Typical histories keep a few configurations per event: 5,000 operations on one key from 10
-clients with overlapping intervals explore about 50,000 configurations (0.08 s here). The
-work per key is bounded by ``max_states`` (configurations explored); beyond it the key's
-verdict is "unknown".
+clients with overlapping intervals take 40,000 to 65,000 search steps (configurations carried
+over events plus transitions tried), under 0.1 s here. The steps per key are bounded by
+``max_states``; beyond it the key's verdict is "unknown". The hard case is many concurrent
+writes whose values are all read later: 14 such writes take a million steps.
 
 Witness. When a key is not linearizable, the checker shrinks its history to a small subset that
 is not linearizable by itself: the operations up to the one that could not be linearized, then
 as many of the earliest dropped as possible, then chunks removed one by one (ddmin) within a
-budget of re-checks. Every subset keeps, for each value read, the writes of that value (its
-"closure"); with distinct values per key a closed subset of a linearizable history is
-linearizable, so the witness alone proves the violation.
+budget of re-checks. Every subset keeps, for each value read, all the writes of that value (it
+is "closed"). A closed subset of a linearizable history is linearizable (in the restricted
+order, each read still follows the write it followed), so the witness alone proves the
+violation. Values must be hashable; distinct values per key make the verdicts most useful (a
+read of a value written twice may be explained by either write).
 """
 
 from __future__ import annotations
@@ -57,10 +61,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# Per key: the most configurations the search may explore before it answers "unknown". Typical
-# histories explore about ten per operation; a pathological key stops after about two seconds.
-MAX_EXPLORED_STATES = 1_000_000
-# Re-checks the witness shrinker may spend per non-linearizable key (each a search of a subset).
+# Per key: the most search steps before the verdict is "unknown" (about a million per second
+# here): typical histories take about ten per operation; a pathological key stops in ~2 s.
+MAX_EXPLORED_STATES = 2_000_000
+# Re-checks the witness shrinker may spend per non-linearizable key (each a search of a subset;
+# all of them together stop once they have taken max_states steps).
 WITNESS_CHECKS_MAX = 400
 
 Verdict = Literal["linearizable", "not linearizable", "unknown"]
@@ -90,12 +95,12 @@ class KeyResult:
     key: object
     verdict: Verdict
     ops: int  # operations searched (failed reads dropped)
-    explored: int  # configurations explored
+    explored: int  # search steps taken (configurations carried and transitions tried)
     stuck: Op | None  # the operation that could not be linearized, or where the limit hit
     witness: tuple[Op, ...]  # violations: a small subset not linearizable by itself
 
     def __str__(self) -> str:
-        head = f"key {self.key}: {self.verdict} ({self.ops} ops, {self.explored} states)"
+        head = f"key {self.key}: {self.verdict} ({self.ops} ops, {self.explored} steps)"
         if self.verdict == "unknown":
             return f"{head}: search limit reached at {self.stuck}"
         if self.verdict == "linearizable":
@@ -250,7 +255,7 @@ def _linearize(frontier: set[_Config], op: Op, bit: int, pending: _Pending,
     """The configurations after ``op`` (slot ``bit``) is linearized, with its bit cleared.
 
     Configurations that have not linearized it yet apply pending writes (and, with them, the
-    reads they satisfy) until it is. None: more than ``budget`` configurations visited.
+    reads they satisfy) until it is. None: more than ``budget`` steps.
     """
     out: set[_Config] = set()
     seen: set[_Config] = set()
@@ -261,6 +266,7 @@ def _linearize(frontier: set[_Config], op: Op, bit: int, pending: _Pending,
         elif config not in seen:
             seen.add(config)
             stack.append(config)
+    steps = len(seen)
     while stack:
         _, mask = stack.pop()
         dead = pending.dead(mask)
@@ -268,15 +274,16 @@ def _linearize(frontier: set[_Config], op: Op, bit: int, pending: _Pending,
             b = 1 << slot
             if mask & b or (dead & b and b != bit):
                 continue
+            steps += 1
             after = mask | b | dead | pending.reads_of.get(value, 0)
             if after & bit:
                 out.add((value, after & ~bit))
             elif (value, after) not in seen:
                 seen.add((value, after))
                 stack.append((value, after))
-                if len(seen) > budget:
-                    return None
-    return out, len(seen)
+        if steps > budget:
+            return None
+    return out, steps
 
 
 def _shrink(ops: Sequence[Op], stuck: Op, max_states: int) -> tuple[Op, ...]:
@@ -285,7 +292,7 @@ def _shrink(ops: Sequence[Op], stuck: Op, max_states: int) -> tuple[Op, ...]:
     for op in ops:
         if op.kind == "write":
             writes_of.setdefault(op.value, []).append(op)
-    checks = 0
+    checks = spent = 0
 
     def closed(subset: Iterable[Op]) -> list[Op]:
         chosen = {op.index: op for op in subset}
@@ -295,22 +302,26 @@ def _shrink(ops: Sequence[Op], stuck: Op, max_states: int) -> tuple[Op, ...]:
         return sorted(chosen.values(), key=lambda o: (o.start, o.index))
 
     def bad(subset: Sequence[Op]) -> bool:
-        nonlocal checks
-        checks += 1
-        return _search(subset, max_states)[0] == "not linearizable"
+        nonlocal checks, spent
+        verdict, _, explored = _search(subset, max_states)
+        checks, spent = checks + 1, spent + explored
+        return verdict == "not linearizable"
+
+    def more() -> bool:  # at most WITNESS_CHECKS_MAX checks, stopped after max_states steps
+        return checks < WITNESS_CHECKS_MAX and spent < max_states
 
     best = closed(op for op in ops if op.start <= stuck.end)
     if not bad(best):  # cannot happen (the search saw exactly these calls): keep everything
         best = closed(ops)
     lo, hi = 0, len(best)  # drop the earliest: best[lo:] is known bad
-    while hi - lo > 1 and checks < WITNESS_CHECKS_MAX:
+    while hi - lo > 1 and more():
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if bad(closed(best[mid:])) else (lo, mid)
     best = closed(best[lo:])
     chunk = max(1, len(best) // 2)
-    while checks < WITNESS_CHECKS_MAX:
+    while more():
         i = 0
-        while i < len(best) and checks < WITNESS_CHECKS_MAX:
+        while i < len(best) and more():
             trial = closed(best[:i] + best[i + chunk:])
             if len(trial) < len(best) and bad(trial):
                 best = trial
