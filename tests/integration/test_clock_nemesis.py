@@ -24,8 +24,9 @@ from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
 
 from skewless.lab.checkers import superseded_writes
+from skewless.lab.linearizability import linearizable
+from skewless.lab.session_checks import session_violations
 
-HERE = Path(__file__).resolve().parent
 RUN_S = 20.0
 CLIENTS = 3
 KEYS_PER_CLIENT = 4
@@ -66,7 +67,7 @@ def test_no_acknowledged_write_superseded_under_clock_nemesis(  # type: ignore[n
     log: list[str] = []
     nemesis = threading.Thread(target=_nemesis, args=(fts, stop, random.Random(7), log))
     clients = [subprocess.Popen(
-        [sys.executable, str(HERE / "nemesis_client.py"), str(c.nodes[0].cql_port), str(i),
+        [sys.executable, "-m", "skewless.lab.real_client", str(c.nodes[0].cql_port), str(i),
          str(KEYS_PER_CLIENT), str(RUN_S), str(tmp_path / f"history-{i}.jsonl")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(CLIENTS)]
     nemesis.start()
@@ -91,11 +92,14 @@ def test_no_acknowledged_write_superseded_under_clock_nemesis(  # type: ignore[n
                                         consistency_level=ConsistencyLevel.ALL)).one()
         final[key] = None if row is None else row.v
     violations = superseded_writes(history, final)
+    sessions = session_violations(history)
+    lin = linearizable(history)
     writes = [op for op in history if op["op"] == "write"]
     acked = sum(1 for op in writes if op["ok"])
     print(f"\nclock nemesis, {RUN_S:.0f} s: {len(log)} clock faults ({', '.join(log[:12])}...); "
           f"{len(writes)} writes ({acked} acknowledged), "
           f"{len(history) - len(writes)} reads; violations: {len(violations)}")
+    print(f"session guarantees: {len(sessions)} violations; {str(lin).splitlines()[0]}")
     for v in violations[:10]:
         print(f"  {v}")
-    assert not violations
+    assert not violations and not sessions and not lin.violations

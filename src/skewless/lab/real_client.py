@@ -1,9 +1,12 @@
-"""A client process of test_clock_nemesis: sequential writes and reads of its own keys.
+"""A client process of the real lab (``skewless lab real``, test_clock_nemesis): sequential
+writes and reads of its own keys, through the stock driver. Run as
+``python -m skewless.lab.real_client PORT CLIENT KEYS DURATION_S HISTORY_FILE``.
 
 argv: port client-id keys duration-s history-file. For ``duration`` seconds it writes each of its
 keys in turn with increasing values (QUORUM, server-side timestamps, a different coordinator
 each time) and reads the key back through another coordinator; every operation is recorded as
-a JSON line: {"op", "key", "value", "start", "end", "ok"} with monotonic times of this process.
+a JSON line: {"op", "key", "value", "start", "end", "ok", "session"} with the machine's monotonic
+clock (one clock for every process on the machine).
 """
 
 from __future__ import annotations
@@ -35,24 +38,24 @@ def main(port: int, client: int, keys: int, duration_s: float, path: str) -> Non
                          s.prepare("SELECT v FROM nem.reg WHERE k = ?")))
     own = [client * 1000 + i for i in range(keys)]
     value = {k: 0 for k in own}
-    end = time.monotonic() + duration_s
+    end = time.monotonic() + duration_s  # allow-real-clock
     n = 0
     with open(path, "w") as out:
-        while time.monotonic() < end:
+        while time.monotonic() < end:  # allow-real-clock
             k = own[n % keys]
             session, write, _ = sessions[n % 3]
             value[k] += 1
-            record(out, "write", k, value[k], session.execute, write, (value[k], k))
+            record(out, client, "write", k, value[k], session.execute, write, (value[k], k))
             session, _, read = sessions[(n + 1) % 3]
-            record(out, "read", k, None, session.execute, read, (k,))
+            record(out, client, "read", k, None, session.execute, read, (k,))
             n += 1
     for c in clusters:
         c.shutdown()
 
 
-def record(out: object, op: str, key: int, value: int | None, execute: object,
+def record(out: object, client: int, op: str, key: int, value: int | None, execute: object,
            *args: object) -> None:
-    start = time.monotonic()
+    start = time.monotonic()  # allow-real-clock
     ok = True
     try:
         result = execute(*args)  # type: ignore[operator]
@@ -63,8 +66,8 @@ def record(out: object, op: str, key: int, value: int | None, execute: object,
         ok = False
         value = value if op == "write" else None
         print(f"{op} {key}: {type(e).__name__}", file=sys.stderr)
-    line = {"op": op, "key": key, "value": value, "start": start, "end": time.monotonic(),
-            "ok": ok}
+    line = {"op": op, "key": key, "value": value, "start": start,
+            "end": time.monotonic(), "ok": ok, "session": client}  # allow-real-clock
     out.write(json.dumps(line) + "\n")  # type: ignore[attr-defined]
 
 
