@@ -158,11 +158,14 @@ class Stamping:
     # ------------------------------------------------------------------ stamping a write
 
     def stamp(self, floor_us: int, done: StampDone) -> None:
-        """A write timestamp above ``floor_us``: our own, or a healthy peer's when fenced."""
+        """A write timestamp above ``floor_us`` and above every stamp this node issued or was
+        given: our own, or a healthy peer's when fenced. The floor (an ordered write's replicas'
+        newest timestamp, a checked session token) is honoured whatever our clock says."""
         if not self.fenced():
-            self.observe(floor_us)
+            self.ts.observe(floor_us)
             done(self.next_timestamp(), "")
             return
+        floor_us = max(floor_us, self.ts.last_us)
         peer = self._healthy_peer()
         if peer is None:
             done(None, self.fence_reason() + "; no peer with a clock in bounds to stamp for it")
@@ -259,6 +262,8 @@ class Stamping:
                 pending.done(None, f"{self.fence_reason()}; {sender} could not stamp for it: "
                                    f"{m.error}")
             else:
+                assert m.ts_us > 0
+                self.ts.observe(m.ts_us)  # issued for us: our next stamps stay above it
                 pending.done(m.ts_us, "")
 
     def tick(self, now_ns: int) -> None:
