@@ -245,9 +245,11 @@ class World:
 
     def client_query(self, address: str, conn: int, query: str, cl: int,
                      on_reply: Callable[[Reply], None], keyspace: str | None = None,
-                     timestamp_us: int | None = None, tracing: bool = False) -> None:
+                     timestamp_us: int | None = None, tracing: bool = False,
+                     token_us: int | None = None) -> None:
         """A CQL QUERY from a client connection ``conn`` to node ``address`` (with the tracing
-        flag if ``tracing``; the client's address is then 10.0.0.``conn``)."""
+        flag if ``tracing``; the client's address is then 10.0.0.``conn``), carrying the session
+        token ``token_us`` if given."""
         sn = self.nodes[address]
         self.replies[conn] = on_reply
         self.log(f"client{conn}->{address} {query}")
@@ -255,7 +257,8 @@ class World:
             return
         client = f"10.0.0.{conn % 256}" if tracing else ""
         sn.executor.query(conn, 0, query, Params(consistency=cl, timestamp=timestamp_us,
-                                                 tracing=tracing, client=client), keyspace)
+                                                 token_us=token_us, tracing=tracing,
+                                                 client=client), keyspace)
         self._flush(sn)
 
     def client_execute(self, address: str, conn: int, query: str, params: Params,

@@ -1,0 +1,209 @@
+"""One lab run: a seeded world, a fault plan, a workload, the final phase and the checkers.
+
+Theory of operation
+-------------------
+``run(RunConfig)`` builds a ``World`` from the seed (trace on or off: the trace never changes
+what happens), forms the cluster, creates the register table, then starts the workload and the
+nemesis together. Faults act during the first 80% of the workload's duration; then the nemesis
+heals everything, the sessions finish, and the final phase waits (bounded) for every node to see
+every other up, lets hints and clock agreement settle, reads every register at ALL and compares
+the replicas' stored data. The checkers then judge the history:
+
+* ``superseded_writes`` (lost acknowledged writes, ``skewless.lab.checkers``), with the final ALL
+  reads as the final state;
+* ``convergence``: after the heal every register was read at ALL within the bound and all its
+  replicas hold identical data;
+* any other checker module of ``skewless.lab`` listed in ``EXTRA_CHECKERS`` that is present.
+
+Randomness: the world's own stream (nodes, network) comes from the seed; the nemesis and the
+workload each get a ``random.Random`` derived from the seed by name, so turning a fault on does
+not shift the workload's choices more than the faults themselves do.
+
+``planted_bug`` exists to show the checkers catch bugs: ``raw-clock`` makes node 1 stamp with
+its raw clock as ``wallclock`` does (no correction, no hybrid clock, no fencing) whatever the
+policy; ``drop-mutations`` makes node 1's storage acknowledge every third mutation without
+applying it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from skewless.clock import TimestampSource
+from skewless.lab.checkers import superseded_writes
+from skewless.lab.faults import FaultPlan, Nemesis
+from skewless.lab.workloads import Workload, WorkloadSpec
+from skewless.node.node import Node
+from skewless.sim.world import World
+
+NS_PER_S = 1_000_000_000
+settle_s = 5  # after the heal and the sessions' end: hints replayed, clocks agreed again
+stabilize_timeout_s = 30  # a healed cluster must see every node up within this
+final_read_timeout_s = 30  # the final ALL reads must all answer within this
+PLANTED_BUGS = ("raw-clock", "drop-mutations")
+EXTRA_CHECKERS: tuple[tuple[str, str], ...] = ()  # (module in skewless.lab, function)
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    seed: int
+    policy: str = "hlc"
+    nodes: int = 3
+    duration_s: int = 15
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    planted_bug: str | None = None
+
+    def command(self) -> str:
+        """The ``skewless lab run`` command line that repeats this run."""
+        parts = ["skewless", "lab", "run", "--seed", str(self.seed), "--policy", self.policy]
+        if self.nodes != 3:
+            parts += ["--nodes", str(self.nodes)]
+        if self.duration_s != 15:
+            parts += ["--duration-s", str(self.duration_s)]
+        parts += self.faults.options() + self.workload.options()
+        if self.planted_bug:
+            parts += ["--planted-bug", self.planted_bug]
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    checker: str
+    ok: bool
+    details: tuple[str, ...] = ()
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    history: list[dict[str, Any]]
+    final: dict[int, object]
+    verdicts: list[Verdict]
+    trace: list[str]
+    stats: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.verdicts)
+
+
+def run(cfg: RunConfig, trace: bool = True) -> RunResult:
+    assert cfg.planted_bug in (None, *PLANTED_BUGS), cfg.planted_bug
+    world = World(cfg.seed, n_nodes=cfg.nodes, timestamp_policy=cfg.policy, trace_enabled=trace)
+    assert world.stabilize(), "the cluster did not form"
+    workload = Workload(world, cfg.workload, random.Random(f"lab-workload-{cfg.seed}"))
+    workload.setup()
+    plant = _planter(world, cfg.planted_bug)
+    for address in sorted(world.nodes):
+        plant(address)
+    nemesis = Nemesis(world, cfg.faults, random.Random(f"lab-faults-{cfg.seed}"),
+                      on_restart=plant)
+    duration_ns = cfg.duration_s * NS_PER_S
+    started_ns = world.now_ns
+    nemesis.start(duration_ns * 8 // 10)
+    workload.start(duration_ns)
+    world.run_for(duration_ns)
+    nemesis.heal()
+    finished = world.run_until(workload.finished, 10 * NS_PER_S)
+    healed_ns = world.now_ns
+    stable = world.stabilize(stabilize_timeout_s * NS_PER_S)
+    world.run_for(settle_s * NS_PER_S)
+    final = workload.final_reads(final_read_timeout_s * NS_PER_S)
+    diverged = workload.replica_divergence()
+    stats = _stats(workload.history, final, nemesis.actions)
+    stats.update(simulated_s=round((world.now_ns - started_ns) / 1e9, 3),
+                 converged_s=round((world.now_ns - healed_ns) / 1e9, 3),
+                 sessions_finished=finished, cluster_stable=stable)
+    verdicts = [_lost_writes(workload.history, final),
+                _convergence(cfg.workload.keys, final, diverged, stable)]
+    verdicts += _extra_checkers(workload.history, final)
+    return RunResult(cfg, workload.history, final, verdicts, world.trace, stats)
+
+
+def _stats(history: list[dict[str, Any]], final: dict[int, object],
+           fault_actions: int) -> dict[str, Any]:
+    def count(op: str, ok: bool | None = None, error: str | None = None) -> int:
+        return sum(1 for h in history if h["op"] == op and (ok is None or h["ok"] == ok)
+                   and (error is None or h["error"] == error))
+    return {"writes": count("write"), "writes_acknowledged": count("write", True),
+            "writes_indeterminate": count("write", error="timeout"),
+            "reads": count("read"), "reads_ok": count("read", True),
+            "fault_actions": fault_actions, "registers_read_final": len(final)}
+
+
+def _lost_writes(history: list[dict[str, Any]], final: dict[int, object]) -> Verdict:
+    violations = superseded_writes(history, dict(final.items()))
+    return Verdict("superseded_writes", not violations, tuple(str(v) for v in violations))
+
+
+def _convergence(keys: int, final: dict[int, object], diverged: list[int],
+                 stable: bool) -> Verdict:
+    problems = []
+    if not stable:
+        problems.append(f"nodes still not all up after {stabilize_timeout_s} s healed")
+    missing = sorted(set(range(keys)) - set(final))
+    if missing:
+        problems.append(f"registers {missing} not readable at ALL within "
+                        f"{final_read_timeout_s} s")
+    if diverged:
+        problems.append(f"registers {diverged}: replicas hold different data after the "
+                        f"final reads")
+    return Verdict("convergence", not problems, tuple(problems))
+
+
+def _extra_checkers(history: list[dict[str, Any]], final: dict[int, object]) -> list[Verdict]:
+    out = []
+    for module_name, function in EXTRA_CHECKERS:
+        try:
+            module = importlib.import_module(f"skewless.lab.{module_name}")
+        except ImportError:
+            continue
+        check: Callable[..., list[object]] = getattr(module, function)
+        found = check(history)
+        out.append(Verdict(function, not found, tuple(str(v) for v in found)))
+    return out
+
+
+# ---------------------------------------------------------------------- planted bugs
+
+
+def _planter(world: World, bug: str | None) -> Callable[[str], None]:
+    """Plants ``bug`` in node 1's current process (again after each of its restarts)."""
+    target = sorted(world.nodes)[0]
+
+    def plant(address: str) -> None:
+        if bug is None or address != target:
+            return
+        node = world.nodes[address].node
+        if bug == "raw-clock":
+            _stamp_with_raw_clock(node)
+        else:
+            _drop_every_third_mutation(node)
+        world.log(f"lab planted bug {bug} on {address}")
+    return plant
+
+
+def _stamp_with_raw_clock(node: Node) -> None:
+    s = node.stamping
+    s.hlc = False  # no fencing, no restart floor, no step extrapolation
+    s.ts = TimestampSource("wallclock", s.ts.last_us)  # nothing observed from others
+    s._anchor = None
+    s.clocks.compensate = False
+    s.clocks.current = s.clocks.current  # re-derive: no correction
+
+
+def _drop_every_third_mutation(node: Node) -> None:
+    apply = node.apply_local
+    calls = [0]
+
+    def dropping(update: Any) -> Any:
+        calls[0] += 1
+        if calls[0] % 3 == 0:
+            return ()
+        return apply(update)
+    setattr(node, "apply_local", dropping)  # noqa: B010 (an instance attribute on purpose)
