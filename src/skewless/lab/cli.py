@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from skewless.clock import TIMESTAMP_POLICIES
-from skewless.lab.faults import FaultPlan
+from skewless.lab.faults import FAULT_PROFILES, FaultPlan
 from skewless.lab.workloads import WorkloadSpec
 
 CONSISTENCY_LEVELS = ("ONE", "TWO", "THREE", "QUORUM", "ALL")
@@ -47,6 +47,7 @@ _HELP = {
     "client_timestamps": "Clients stamp writes (the drivers' default), from skewed clocks.",
     "client_skew_ms": "Each session's clock offset drawn in [-X, +X] ms.",
     "tokens": "Sessions send their session token (skewless-token) with every request.",
+    "ordered_writes": "The table has ordered_writes = true.",
 }
 
 
@@ -106,17 +107,19 @@ def lab() -> None:
 @click.option("--planted-bug", type=click.Choice(["raw-clock", "drop-mutations"]), default=None,
               help="For checker tests: node 1 stamps with its raw clock, or drops every third "
                    "mutation it acknowledges.")
+@click.option("--commit-wait", is_flag=True, help="Every node runs with --commit-wait.")
 @_dataclass_options(FaultPlan)
 @_dataclass_options(WorkloadSpec)
 def lab_run(seed: int, policy: str, nodes: int, duration_s: int, trace_path: str | None,
-            history_path: str | None, planted_bug: str | None, **kwargs: Any) -> None:
+            history_path: str | None, planted_bug: str | None, commit_wait: bool,
+            **kwargs: Any) -> None:
     """Run one simulation; exit status 1 if any checker fails."""
     from skewless.lab.runner import RunConfig, run
 
     _quiet_logs()
     faults, workload = _pick(FaultPlan, kwargs), _pick(WorkloadSpec, kwargs)
     assert not kwargs, kwargs
-    cfg = RunConfig(seed, policy, nodes, duration_s, faults, workload, planted_bug)
+    cfg = RunConfig(seed, policy, nodes, duration_s, faults, workload, planted_bug, commit_wait)
     started = time.perf_counter()  # allow-real-clock (the report's elapsed time)
     result = run(cfg, trace=trace_path is not None)
     elapsed = time.perf_counter() - started  # allow-real-clock
@@ -137,7 +140,8 @@ def lab_run(seed: int, policy: str, nodes: int, duration_s: int, trace_path: str
                f"{s['converged_s']:.1f} s; final values: "
                + ", ".join(f"k{k}={v}" for k, v in sorted(result.final.items())))
     for v in result.verdicts:
-        click.echo(f"{v.checker}: {'ok' if v.ok else f'FAIL ({len(v.details)})'}")
+        note = f": {v.note}" if v.note else ""
+        click.echo(f"{v.checker}: {'ok' if v.ok else f'FAIL ({len(v.details)}{note})'}")
         for line in v.details[:20]:
             click.echo(f"  {line}")
         if len(v.details) > 20:
@@ -157,9 +161,14 @@ def lab_run(seed: int, policy: str, nodes: int, duration_s: int, trace_path: str
 @click.option("--duration-s", type=click.IntRange(1, 600), default=15, show_default=True)
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes.")
+@click.option("--commit-wait", is_flag=True, help="Every node runs with --commit-wait.")
+@click.option("--fault-profile", type=click.Choice(FAULT_PROFILES), default="all",
+              show_default=True,
+              help="steady-clocks: clock offsets of any size from boot and drift within 200 "
+                   "ppm, no steps, leap second, strobe or fix; all: every fault.")
 @_dataclass_options(WorkloadSpec)
 def lab_swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
-              jobs: int, **kwargs: Any) -> None:
+              jobs: int, commit_wait: bool, fault_profile: str, **kwargs: Any) -> None:
     """Run SEEDS seeds, each with faults drawn from it; print every failing seed with the
     command that reproduces it. Exit status 1 if any seed fails."""
     from skewless.lab.swarm import swarm
@@ -167,7 +176,8 @@ def lab_swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: 
     _quiet_logs()
     workload = _pick(WorkloadSpec, kwargs)
     started = time.perf_counter()  # allow-real-clock
-    failed = swarm(seeds, first_seed, policy, nodes, duration_s, workload, jobs, click.echo)
+    failed = swarm(seeds, first_seed, policy, nodes, duration_s, workload, jobs, click.echo,
+                   commit_wait, fault_profile)
     elapsed = time.perf_counter() - started  # allow-real-clock
     click.echo(f"{seeds} seeds in {elapsed:.1f} s", err=True)
     sys.exit(1 if failed else 0)

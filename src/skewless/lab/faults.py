@@ -9,12 +9,14 @@ its options alone. ``draw_plan`` is the swarm's choice of faults for a seed.
 ``Nemesis.start`` turns the plan into a schedule on the world's virtual time: every event's time,
 target node and strength come from its own ``random.Random`` seeded from the run's seed, and every
 action writes a ``nemesis ...`` line to the trace. Faults act only inside the fault window; at
-its end ``heal`` undoes everything (network whole again, clogs released, crashed nodes restarted,
-paused nodes resumed, every clock exact) so the workload's final phase can check convergence.
+its end ``heal`` undoes everything but the clocks (network whole again, clogs released, crashed
+nodes restarted, paused nodes resumed, no more clock events); the clocks are set exact only once
+the sessions have stopped (``exact_clocks``: setting every clock at once is a fault of its own,
+``clock_fix``), before the final phase checks convergence.
 
 * Clocks: a node's ``SimClock`` real time is ``EPOCH + elapsed + offset_us + drift``; monotonic
-  time is never skewed. Offsets and drifts are set per node when the workload starts (not while
-  the cluster forms), steps move ``offset_us`` (a leap second repeated: back 1 s on some nodes
+  time is never skewed. Offsets and drifts are set per node from boot (``skew_clocks``), steps
+  move ``offset_us`` (a leap second repeated: back 1 s on some nodes
   at the same instant), a strobe toggles one node's offset every 100-500 ms, and ``clock_fix``
   resets every clock to exact time partway through the window (a step too).
 * Network: ``LabNetwork`` is the world's ``SimNetwork`` plus clogging. Latency is uniform in
@@ -83,22 +85,32 @@ def cli_options(obj: Any) -> list[str]:
     return out
 
 
-def draw_plan(seed: int) -> FaultPlan:
-    """The swarm's faults for ``seed``: which are on, and how strong."""
+FAULT_PROFILES = ("all", "steady-clocks")
+
+
+def draw_plan(seed: int, profile: str = "all") -> FaultPlan:
+    """The swarm's faults for ``seed``: which are on, and how strong.
+
+    ``steady-clocks`` keeps the clocks steady: offsets of any size from boot on and drift
+    within 200 ppm, but no steps, leap second, strobe or fix (the network and process faults
+    are all drawn); ``all`` draws everything."""
+    assert profile in FAULT_PROFILES, profile
     rng = random.Random(f"lab-swarm-{seed}")
 
     def on(p: float) -> bool:
         return rng.random() < p
 
-    steps = rng.randint(1, 3) if on(0.3) else 0
+    steady = profile == "steady-clocks"
+    steps = rng.randint(1, 3) if on(0.3) and not steady else 0
+    drifts = [50, 200] if steady else [50, 200, 1000, 10000]
     return FaultPlan(
         clock_offset_ms=rng.choice([5, 20, 100, 400, 1000, 3000]) if on(0.45) else 0,
-        clock_drift_ppm=rng.choice([50, 200, 1000, 10000]) if on(0.3) else 0,
+        clock_drift_ppm=rng.choice(drifts) if on(0.3) else 0,
         clock_steps=steps,
         clock_step_ms=rng.choice([50, 300, 1000, 10000]) if steps else 1000,
-        leap_second=on(0.2),
-        strobe_ms=rng.choice([20, 200, 1000]) if on(0.15) else 0,
-        clock_fix=on(0.3),
+        leap_second=on(0.2) and not steady,
+        strobe_ms=rng.choice([20, 200, 1000]) if on(0.15) and not steady else 0,
+        clock_fix=on(0.3) and not steady,
         delay_ms=rng.choice([2, 2, 2, 5, 20, 100]),
         loss_pct=float(rng.choice([1, 5, 20])) if on(0.25) else 0.0,
         dup_pct=float(rng.choice([1, 10])) if on(0.2) else 0.0,
@@ -152,6 +164,18 @@ class Nemesis:
 
     # ------------------------------------------------------------------ schedule
 
+    def skew_clocks(self) -> None:
+        """Each node's clock offset and drift, from the start (call before the cluster forms:
+        set later, they would be a step of every clock at once)."""
+        p = self.plan
+        for a in sorted(self.world.nodes):
+            clock = self.world.nodes[a].clock
+            clock.offset_us = self.rng.randint(-p.clock_offset_ms, p.clock_offset_ms) * 1000
+            clock.drift_ppm = float(self.rng.randint(-p.clock_drift_ppm, p.clock_drift_ppm))
+            if clock.offset_us or clock.drift_ppm:
+                self._log(f"clock {a} offset {clock.offset_us / 1000:+.0f} ms "
+                          f"drift {clock.drift_ppm:+.0f} ppm")
+
     def start(self, window_ns: int) -> None:
         """Apply the plan from now for ``window_ns`` of virtual time, then heal."""
         self.network = install_network(self.world)
@@ -161,13 +185,6 @@ class Nemesis:
         self.network.drop_per_million = int(p.loss_pct * 10_000)
         self.network.duplicate_per_million = int(p.dup_pct * 10_000)
         nodes = sorted(w.nodes)
-        for a in nodes:
-            clock = w.nodes[a].clock
-            clock.offset_us = self.rng.randint(-p.clock_offset_ms, p.clock_offset_ms) * 1000
-            clock.drift_ppm = float(self.rng.randint(-p.clock_drift_ppm, p.clock_drift_ppm))
-            if clock.offset_us or clock.drift_ppm:
-                self._log(f"clock {a} offset {clock.offset_us / 1000:+.0f} ms "
-                          f"drift {clock.drift_ppm:+.0f} ppm")
         clock_end = window_ns * 6 // 10 if p.clock_fix else window_ns
         for _ in range(p.clock_steps):
             self._step(self.rng.randrange(clock_end), self.rng.choice(nodes),
@@ -322,7 +339,12 @@ class Nemesis:
                 self.on_restart(a)
             elif sn.paused:
                 self.world.pause(a, False)
+        self.world.log("nemesis healed: network whole, nodes up (clocks as they are)")
+
+    def exact_clocks(self) -> None:
+        """Every clock exact, once the sessions have stopped writing (setting every clock at
+        once is itself a fault: see ``clock_fix``)."""
         for sn in self.world.nodes.values():
             sn.clock.offset_us = 0
             sn.clock.drift_ppm = 0.0
-        self.world.log("nemesis healed: network whole, nodes up, clocks exact")
+        self.world.log("nemesis clocks exact")

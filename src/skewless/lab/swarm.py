@@ -27,11 +27,13 @@ class SeedOutcome:
     command: str
     failures: tuple[str, ...]  # "checker: detail" lines
     writes_acknowledged: int
+    silent: int  # lost acknowledged writes nobody was told about
 
 
-def config_for(seed: int, policy: str, nodes: int, duration_s: int,
-               workload: WorkloadSpec) -> RunConfig:
-    return RunConfig(seed, policy, nodes, duration_s, draw_plan(seed), workload)
+def config_for(seed: int, policy: str, nodes: int, duration_s: int, workload: WorkloadSpec,
+               commit_wait: bool = False, profile: str = "all") -> RunConfig:
+    return RunConfig(seed, policy, nodes, duration_s, draw_plan(seed, profile), workload,
+                     commit_wait=commit_wait)
 
 
 def run_seed(cfg: RunConfig) -> SeedOutcome:
@@ -40,12 +42,13 @@ def run_seed(cfg: RunConfig) -> SeedOutcome:
     for v in result.verdicts:
         if not v.ok:
             more = len(v.details) - details_shown_max
-            failures.append(f"{v.checker}: {len(v.details)} violation(s)")
+            note = f" ({v.note})" if v.note else ""
+            failures.append(f"{v.checker}: {len(v.details)} violation(s){note}")
             failures += [f"  {d}" for d in v.details[:details_shown_max]]
             if more > 0:
                 failures.append(f"  ... and {more} more")
     return SeedOutcome(cfg.seed, result.ok, cfg.command(), tuple(failures),
-                       result.stats["writes_acknowledged"])
+                       result.stats["writes_acknowledged"], sum(v.silent for v in result.verdicts))
 
 
 def _outcomes(configs: list[RunConfig], jobs: int) -> Iterator[SeedOutcome]:
@@ -63,20 +66,23 @@ def _quiet() -> None:
 
 
 def swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
-          workload: WorkloadSpec, jobs: int, out: Callable[[str], None]) -> int:
+          workload: WorkloadSpec, jobs: int, out: Callable[[str], None],
+          commit_wait: bool = False, profile: str = "all") -> int:
     """Run the seeds, print each failing one with its command; the number of failing seeds."""
-    configs = [config_for(s, policy, nodes, duration_s, workload)
+    configs = [config_for(s, policy, nodes, duration_s, workload, commit_wait, profile)
                for s in range(first_seed, first_seed + seeds)]
-    failed = acked = 0
+    failed = acked = silent = 0
     for o in _outcomes(configs, jobs):
         acked += o.writes_acknowledged
         if o.ok:
             continue
         failed += 1
+        silent += o.silent > 0
         out(f"seed {o.seed}: FAIL")
         for line in o.failures:
             out(f"  {line}")
         out(f"  reproduce: {o.command}")
     out(f"acknowledged writes checked: {acked}")
+    out(f"seeds with a silent lost write (no shadowing warning): {silent}")
     out(f"violations: {failed} of {seeds} seeds")
     return failed

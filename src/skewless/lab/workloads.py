@@ -58,6 +58,7 @@ class WorkloadSpec:
     client_timestamps: bool = False
     client_skew_ms: int = 0  # each session's clock offset drawn in [-x, +x] (client timestamps)
     tokens: bool = False
+    ordered_writes: bool = False  # the table option: stamp above the replicas' newest
 
     def options(self) -> list[str]:
         return cli_options(self)
@@ -113,7 +114,8 @@ class Workload:
         first = sorted(self.world.nodes)[0]
         for ddl in (f"CREATE KEYSPACE {KEYSPACE} WITH replication = {{'class': "
                     f"'SimpleStrategy', 'replication_factor': {rf}}}",
-                    f"CREATE TABLE {KEYSPACE}.{TABLE} (k int PRIMARY KEY, v int)"):
+                    f"CREATE TABLE {KEYSPACE}.{TABLE} (k int PRIMARY KEY, v int)"
+                    + (" WITH ordered_writes = true" if self.spec.ordered_writes else "")):
             answers: list[Reply] = []
             self.world.client_query(first, 0, ddl, cl_mod.QUORUM, answers.append)
             ok = self.world.run_until(lambda a=answers: bool(a), 10 * 10**9)  # type: ignore[misc]
@@ -152,7 +154,8 @@ class Workload:
         else:
             key = self.rng.randrange(self.spec.keys)
             self._send(s, {"op": "read", "key": key, "value": None},
-                       f"SELECT v FROM {KEYSPACE}.{TABLE} WHERE k = {key}", self.read_cl)
+                       f"SELECT v, writetime(v) FROM {KEYSPACE}.{TABLE} WHERE k = {key}",
+                       self.read_cl)
 
     def _send(self, s: _Session, op: dict[str, Any], query: str, cl: int) -> None:
         w = self.world
@@ -163,7 +166,7 @@ class Workload:
             return
         address = self.rng.choice(up)
         op.update(start=w.now_ns / 1e9, end=None, ok=False, session=s.index, node=address,
-                  error=None)
+                  error=None, ts=None, shadowed=False)
         ts = None
         if self.spec.client_timestamps and op["op"] == "write":
             ts = max(EPOCH_US + w.now_ns // 1000 + s.clock_offset_us, s.last_ts_us + 1)
@@ -186,10 +189,14 @@ class Workload:
             error = None
             op["ok"] = True
             if op["op"] == "read":
-                op["value"] = _register_value(r.body)
+                op["value"], op["ts"] = _register_value(r.body), _writetime(r.body)
+            else:
+                op["shadowed"] = any("shadow" in x.lower() for x in r.warnings)
             token = session_token.decode(dict(r.custom_payload))
             if token is not None:
                 req.session.token_us = max(req.session.token_us, token)
+                if op["op"] == "write":
+                    op["ts"] = token  # the write's timestamp
         self._finish(req, error)
 
     def _on_timeout(self, req: _Request, address: str) -> None:
@@ -207,8 +214,9 @@ class Workload:
         op["end"] = self.world.now_ns / 1e9
         op["error"] = error
         self.history.append(op)
-        self.world.log(f"lab session{op['session']} {op['op']} k={op['key']} v={op['value']} "
-                       f"ok={op['ok']} {error or ''}".rstrip())
+        self.world.log(f"lab session{op['session']} via {op['node']} {op['op']} k={op['key']} "
+                       f"v={op['value']} ts={op['ts']} ok={op['ok']}"
+                       f"{' shadowed' if op['shadowed'] else ''} {error or ''}".rstrip())
         self._done_op(op, req.session, None)
 
     def _done_op(self, op: dict[str, Any], s: _Session, skipped: str | None) -> None:
@@ -268,3 +276,10 @@ def _register_value(body: object) -> int | None:
     if not rows or rows[0][0] is None:
         return None
     return int.from_bytes(rows[0][0], "big", signed=True)
+
+
+def _writetime(body: object) -> int | None:
+    rows = getattr(body, "rows", None)
+    if not rows or rows[0][1] is None:
+        return None
+    return int.from_bytes(rows[0][1], "big", signed=True)
