@@ -67,7 +67,8 @@ def _quiet() -> None:
 
 def swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
           workload: WorkloadSpec, jobs: int, out: Callable[[str], None],
-          commit_wait: bool = False, profile: str = "all") -> int:
+          commit_wait: bool = False, profile: str = "all",
+          elapsed_s: Callable[[], float] | None = None) -> int:
     """Run the seeds, print each failing one with its command; the number of failing seeds."""
     configs = [config_for(s, policy, nodes, duration_s, workload, commit_wait, profile)
                for s in range(first_seed, first_seed + seeds)]
@@ -84,5 +85,7 @@ def swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
         out(f"  reproduce: {o.command}")
     out(f"acknowledged writes checked: {acked}")
     out(f"seeds with a silent lost write (no shadowing warning): {silent}")
+    if elapsed_s is not None:
+        out(f"time: {elapsed_s():.1f} s")
     out(f"violations: {failed} of {seeds} seeds")
     return failed
