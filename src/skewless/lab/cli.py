@@ -137,11 +137,13 @@ def lab_run(seed: int, policy: str, nodes: int, duration_s: int, trace_path: str
                f"{s['writes_indeterminate']} indeterminate); reads: {s['reads']} "
                f"({s['reads_ok']} answered); fault actions: {s['fault_actions']}")
     click.echo(f"simulated {s['simulated_s']:.1f} s in {elapsed:.2f} s; final phase "
-               f"{s['converged_s']:.1f} s; final values: "
+               f"{s['final_phase_s']:.1f} s; final values: "
                + ", ".join(f"k{k}={v}" for k, v in sorted(result.final.items())))
     for v in result.verdicts:
         note = f": {v.note}" if v.note else ""
-        click.echo(f"{v.checker}: {'ok' if v.ok else f'FAIL ({len(v.details)}{note})'}")
+        verdict = ("ok" + (f" ({v.note})" if v.note else "")) if v.ok \
+            else f"FAIL ({len(v.details)}{note})"
+        click.echo(f"{v.checker}: {verdict}")
         for line in v.details[:20]:
             click.echo(f"  {line}")
         if len(v.details) > 20:

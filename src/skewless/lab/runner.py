@@ -12,9 +12,11 @@ judge the history:
 
 * ``superseded_writes`` (lost acknowledged writes, ``skewless.lab.checkers``), with the final ALL
   reads as the final state;
-* ``convergence``: after the heal every register was read at ALL within the bound and all its
-  replicas hold identical data;
-* any other checker module of ``skewless.lab`` listed in ``EXTRA_CHECKERS`` that is present.
+* ``convergence``: after the heal every node is up, every register was read at ALL within the
+  bound and all its replicas hold identical data (sampled every 500 ms from the heal, timed by
+  ``skewless.lab.convergence`` when that module is present);
+* ``read_your_writes``, ``monotonic_reads`` (``skewless.lab.session_checks``) and
+  ``linearizability`` (``skewless.lab.linearizability``), when those modules are present.
 
 Randomness: the world's own stream (nodes, network) comes from the seed; the nemesis and the
 workload each get a ``random.Random`` derived from the seed by name, so turning a fault on does
@@ -45,8 +47,10 @@ NS_PER_S = 1_000_000_000
 settle_s = 5  # after the heal and the sessions' end: hints replayed, clocks agreed again
 stabilize_timeout_s = 30  # a healed cluster must see every node up within this
 final_read_timeout_s = 30  # the final ALL reads must all answer within this
+convergence_sample_ms = 500  # how often the replicas are compared after the heal
+convergence_samples_max = 200  # a bound on the sampling (100 s at 500 ms)
+convergence_bound_s = 60  # replicas must agree this long after the heal at most
 PLANTED_BUGS = ("raw-clock", "drop-mutations")
-EXTRA_CHECKERS: tuple[tuple[str, str], ...] = ()  # (module in skewless.lab, function)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +124,19 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     finished = world.run_until(workload.finished, 10 * NS_PER_S)
     nemesis.exact_clocks()
     healed_ns = world.now_ns
+    samples = _sample_convergence(world, workload)
     stable = world.stabilize(stabilize_timeout_s * NS_PER_S)
     world.run_for(settle_s * NS_PER_S)
     final = workload.final_reads(final_read_timeout_s * NS_PER_S)
-    diverged = workload.replica_divergence()
+    samples.append((world.now_ns / 1e9, _converged(*workload.replica_contents())))
     stats = _stats(workload.history, final, nemesis.actions)
     stats.update(simulated_s=round((world.now_ns - started_ns) / 1e9, 3),
-                 converged_s=round((world.now_ns - healed_ns) / 1e9, 3),
+                 final_phase_s=round((world.now_ns - healed_ns) / 1e9, 3),
                  sessions_finished=finished, cluster_stable=stable)
     verdicts = [_lost_writes(workload.history, final),
-                _convergence(cfg.workload.keys, final, diverged, stable)]
-    verdicts += _extra_checkers(workload.history, final)
+                _convergence(cfg.workload.keys, final, stable, workload, samples,
+                             healed_ns / 1e9)]
+    verdicts += _extra_checkers(workload.history)
     return RunResult(cfg, workload.history, final, verdicts, world.trace, stats)
 
 
@@ -159,31 +165,74 @@ def _lost_writes(history: list[dict[str, Any]], final: dict[int, object]) -> Ver
     return Verdict("superseded_writes", not violations, details, note, silent)
 
 
-def _convergence(keys: int, final: dict[int, object], diverged: list[int],
-                 stable: bool) -> Verdict:
+def _sample_convergence(world: World, workload: Workload) -> list[tuple[float, bool]]:
+    """Whether every register's replicas agree, sampled every ``convergence_sample_ms`` until
+    the final reads end (the list is appended to as the world runs)."""
+    samples: list[tuple[float, bool]] = []
+
+    def sample() -> None:
+        if len(samples) < convergence_samples_max:
+            samples.append((world.now_ns / 1e9, _converged(*workload.replica_contents())))
+            world.at(convergence_sample_ms * 1_000_000, sample)
+    sample()
+    return samples
+
+
+def _converged(contents: dict[str, dict[int, str]], owners: dict[int, list[str]]) -> bool:
+    conv = _optional("convergence")
+    if conv is not None:
+        return bool(conv.converged(contents, owners))
+    return all(len({contents[a].get(k) for a in holders}) == 1 for k, holders in owners.items())
+
+
+def _convergence(keys: int, final: dict[int, object], stable: bool, workload: Workload,
+                 samples: list[tuple[float, bool]], healed_at: float) -> Verdict:
+    """After the heal: every node up, every register read at ALL, all its replicas identical
+    (``skewless.lab.convergence`` when present), within ``convergence_bound_s``."""
     problems = []
     if not stable:
-        problems.append(f"nodes still not all up after {stabilize_timeout_s} s healed")
+        problems.append(f"nodes still not all up {stabilize_timeout_s} s after the heal")
     missing = sorted(set(range(keys)) - set(final))
     if missing:
         problems.append(f"registers {missing} not readable at ALL within "
                         f"{final_read_timeout_s} s")
-    if diverged:
-        problems.append(f"registers {diverged}: replicas hold different data after the "
-                        f"final reads")
-    return Verdict("convergence", not problems, tuple(problems))
+    contents, owners = workload.replica_contents()
+    conv = _optional("convergence")
+    note = ""
+    if conv is not None:
+        problems += [str(d) for d in conv.divergent_keys(contents, owners)]
+        timing = conv.convergence_time(samples, healed_at, convergence_bound_s)
+        note = str(timing)
+        if not timing.ok and not problems:
+            problems.append(note)
+    elif not _converged(contents, owners):
+        problems.append("replicas hold different data after the final reads")
+    return Verdict("convergence", not problems, tuple(problems), note)
 
 
-def _extra_checkers(history: list[dict[str, Any]], final: dict[int, object]) -> list[Verdict]:
+def _optional(module: str) -> Any:
+    """A checker module of ``skewless.lab`` if this build has it (they are developed apart)."""
+    try:
+        return importlib.import_module(f"skewless.lab.{module}")
+    except ImportError:
+        return None
+
+
+def _extra_checkers(history: list[dict[str, Any]]) -> list[Verdict]:
+    """Read-your-writes, monotonic reads and linearizability, from their modules if present."""
     out = []
-    for module_name, function in EXTRA_CHECKERS:
-        try:
-            module = importlib.import_module(f"skewless.lab.{module_name}")
-        except ImportError:
-            continue
-        check: Callable[..., list[object]] = getattr(module, function)
-        found = check(history)
-        out.append(Verdict(function, not found, tuple(str(v) for v in found)))
+    sessions = _optional("session_checks")
+    if sessions is not None:
+        for name in ("read_your_writes", "monotonic_reads"):
+            found = getattr(sessions, name)(history)
+            out.append(Verdict(name, not found, tuple(str(v) for v in found)))
+    lin = _optional("linearizability")
+    if lin is not None:
+        result = lin.linearizable(history)
+        unknown = len(result.unknown)
+        out.append(Verdict("linearizability", not result.violations,
+                           tuple(str(k) for k in result.violations),
+                           f"{unknown} keys unknown (search limit)" if unknown else ""))
     return out
 
 

@@ -252,23 +252,24 @@ class Workload:
                 w.run_for(final_read_retry_ms * NS_PER_MS)
         return final
 
-    def replica_divergence(self) -> list[int]:
-        """Registers whose replicas do not hold identical stored data (cells and timestamps)."""
+    def replica_contents(self) -> tuple[dict[str, dict[int, str]], dict[int, list[str]]]:
+        """What each node stores for each register (its partition with cell timestamps, as
+        text) and each register's replicas."""
         w = self.world
         any_node = next(iter(w.nodes.values())).node
         ks = any_node.schema.keyspace(KEYSPACE)
         table = any_node.schema.table(KEYSPACE, TABLE)
         assert ks is not None and table is not None
-        diverged = []
+        contents: dict[str, dict[int, str]] = {a: {} for a in sorted(w.nodes)}
+        owners: dict[int, list[str]] = {}
         for key in range(self.spec.keys):
             pk = key.to_bytes(4, "big", signed=True)
-            states = set()
-            for address in any_node.replicas_for(ks, pk):
-                sn = w.nodes[address]
-                states.add(repr(sn.node.storage.read(table.table_key, pk, 0)))
-            if len(states) > 1:
-                diverged.append(key)
-        return diverged
+            owners[key] = any_node.replicas_for(ks, pk)
+            for address in sorted(w.nodes):
+                part = w.nodes[address].node.storage.read(table.table_key, pk, 0)
+                if part.rows or part.deletion is not None:
+                    contents[address][key] = repr(part)
+        return contents, owners
 
 
 def _register_value(body: object) -> int | None:
