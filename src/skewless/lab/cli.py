@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from skewless.clock import TIMESTAMP_POLICIES
+from skewless.config import COMMITLOG_SYNCS
 from skewless.lab.faults import FAULT_PROFILES, FaultPlan
 from skewless.lab.workloads import WorkloadSpec
 
@@ -108,18 +109,23 @@ def lab() -> None:
               help="For checker tests: node 1 stamps with its raw clock, or drops every third "
                    "mutation it acknowledges.")
 @click.option("--commit-wait", is_flag=True, help="Every node runs with --commit-wait.")
+@click.option("--commitlog", type=click.Choice(COMMITLOG_SYNCS), default="batch",
+              show_default=True,
+              help="Every node's commitlog_sync: periodic syncs every 10 s, so a crash loses "
+                   "the writes since (acknowledged or not); batch syncs before answering.")
 @_dataclass_options(FaultPlan)
 @_dataclass_options(WorkloadSpec)
 def lab_run(seed: int, policy: str, nodes: int, duration_s: int, trace_path: str | None,
             history_path: str | None, planted_bug: str | None, commit_wait: bool,
-            **kwargs: Any) -> None:
+            commitlog: str, **kwargs: Any) -> None:
     """Run one simulation; exit status 1 if any checker fails."""
     from skewless.lab.runner import RunConfig, run
 
     _quiet_logs()
     faults, workload = _pick(FaultPlan, kwargs), _pick(WorkloadSpec, kwargs)
     assert not kwargs, kwargs
-    cfg = RunConfig(seed, policy, nodes, duration_s, faults, workload, planted_bug, commit_wait)
+    cfg = RunConfig(seed, policy, nodes, duration_s, faults, workload, planted_bug, commit_wait,
+                    commitlog)
     started = time.perf_counter()  # allow-real-clock (the report's elapsed time)
     result = run(cfg, trace=trace_path is not None)
     elapsed = time.perf_counter() - started  # allow-real-clock

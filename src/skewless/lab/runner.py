@@ -63,6 +63,7 @@ class RunConfig:
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
     planted_bug: str | None = None
     commit_wait: bool = False  # every node acknowledges writes once certainly past them
+    commitlog: str = "batch"  # every node's commitlog_sync: batch, or periodic (10 s)
 
     def command(self) -> str:
         """The ``skewless lab run`` command line that repeats this run."""
@@ -73,6 +74,8 @@ class RunConfig:
             parts += ["--duration-s", str(self.duration_s)]
         if self.commit_wait:
             parts.append("--commit-wait")
+        if self.commitlog != "batch":
+            parts += ["--commitlog", self.commitlog]
         parts += self.faults.options() + self.workload.options()
         if self.planted_bug:
             parts += ["--planted-bug", self.planted_bug]
@@ -104,8 +107,11 @@ class RunResult:
 
 def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     assert cfg.planted_bug in (None, *PLANTED_BUGS), cfg.planted_bug
+    options: dict[str, object] = {"commitlog_sync": cfg.commitlog}
+    if cfg.commit_wait:
+        options["commit_wait"] = True
     world = World(cfg.seed, n_nodes=cfg.nodes, timestamp_policy=cfg.policy, trace_enabled=trace,
-                  node_options={"commit_wait": True} if cfg.commit_wait else None)
+                  node_options=options)
     plant = _planter(world, cfg.planted_bug)
     nemesis = Nemesis(world, cfg.faults, random.Random(f"lab-faults-{cfg.seed}"),
                       on_restart=plant)
