@@ -16,9 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from skewless.cli import main
-from skewless.lab.faults import FaultPlan
+from skewless.lab.options import FaultPlan, WorkloadSpec
 from skewless.lab.runner import RunConfig, run
-from skewless.lab.workloads import WorkloadSpec
 
 pytestmark = pytest.mark.timeout(300)
 

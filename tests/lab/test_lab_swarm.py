@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from skewless.cli import main
-from skewless.lab.faults import FaultPlan, draw_plan
+from skewless.lab.options import FaultPlan, draw_plan
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -19,8 +19,7 @@ import click
 
 from skewless.clock import TIMESTAMP_POLICIES
 from skewless.config import COMMITLOG_SYNCS
-from skewless.lab.faults import FAULT_PROFILES, FaultPlan
-from skewless.lab.workloads import WorkloadSpec
+from skewless.lab.options import FAULT_PROFILES, FaultPlan, WorkloadSpec
 
 CONSISTENCY_LEVELS = ("ONE", "TWO", "THREE", "QUORUM", "ALL")
 

@@ -2,9 +2,10 @@
 
 Theory of operation
 -------------------
-A ``FaultPlan`` says which faults are on and how strong they are; it is plain data, printed as
-``skewless lab run`` options (``FaultPlan.options``), so a run is reproduced from its seed and
-its options alone. ``draw_plan`` is the swarm's choice of faults for a seed.
+A ``FaultPlan`` (in ``lab.options``) says which faults are on and how strong they are; it is
+plain data, printed as ``skewless lab run`` options (``FaultPlan.options``), so a run is
+reproduced from its seed and its options alone. ``draw_plan`` is the swarm's choice of faults
+for a seed.
 
 ``Nemesis.start`` turns the plan into a schedule on the world's virtual time: every event's time,
 target node and strength come from its own ``random.Random`` seeded from the run's seed, and every
@@ -35,90 +36,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
+from skewless.lab.options import FaultPlan
 from skewless.sim.world import SimNetwork, World
 
 NS_PER_MS = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class FaultPlan:
-    clock_offset_ms: int = 0  # each node's clock offset drawn in [-x, +x]
-    clock_drift_ppm: int = 0  # each node's drift drawn in [-x, +x]
-    clock_steps: int = 0  # clock steps of random nodes, back or forward
-    clock_step_ms: int = 1000  # a step's size is drawn in [x/2, x]
-    leap_second: bool = False  # some nodes' clocks go back 1 s at the same instant
-    strobe_ms: int = 0  # one node's offset toggles by this much every 100-500 ms for a while
-    clock_fix: bool = False  # every clock set exact again partway through the window
-    delay_ms: int = 2  # one-way latency uniform in 0.1 ms .. x (messages reordered)
-    loss_pct: float = 0.0
-    dup_pct: float = 0.0
-    partitions: int = 0  # episodes: a two-way split, a one-way cut, or one node isolated
-    swizzle: bool = False  # clog nodes' links one by one, release them in a random order
-    crashes: int = 0  # kill -9 and restart episodes
-    pauses: int = 0  # GC-pause / SIGSTOP episodes
-
-    def options(self) -> list[str]:
-        """The ``skewless lab run`` options that give this plan (defaults left out)."""
-        return cli_options(self)
-
-    def describe(self) -> str:
-        return " ".join(self.options()) or "none"
-
-
-def cli_options(obj: Any) -> list[str]:
-    """A frozen options dataclass as command-line options: ``--field-name value`` for each field
-    that differs from its default, a bare ``--flag`` for a true bool."""
-    out: list[str] = []
-    default = type(obj)()
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if value == getattr(default, f.name):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(value, bool):
-            out.append(flag)
-        else:
-            out.extend([flag, f"{value:g}" if isinstance(value, float) else str(value)])
-    return out
-
-
-FAULT_PROFILES = ("all", "steady-clocks")
-
-
-def draw_plan(seed: int, profile: str = "all") -> FaultPlan:
-    """The swarm's faults for ``seed``: which are on, and how strong.
-
-    ``steady-clocks`` keeps the clocks steady: offsets of any size from boot on and drift
-    within 200 ppm, but no steps, leap second, strobe or fix (the network and process faults
-    are all drawn); ``all`` draws everything."""
-    assert profile in FAULT_PROFILES, profile
-    rng = random.Random(f"lab-swarm-{seed}")
-
-    def on(p: float) -> bool:
-        return rng.random() < p
-
-    steady = profile == "steady-clocks"
-    steps = rng.randint(1, 3) if on(0.3) and not steady else 0
-    drifts = [50, 200] if steady else [50, 200, 1000, 10000]
-    return FaultPlan(
-        clock_offset_ms=rng.choice([5, 20, 100, 400, 1000, 3000]) if on(0.45) else 0,
-        clock_drift_ppm=rng.choice(drifts) if on(0.3) else 0,
-        clock_steps=steps,
-        clock_step_ms=rng.choice([50, 300, 1000, 10000]) if steps else 1000,
-        leap_second=on(0.2) and not steady,
-        strobe_ms=rng.choice([20, 200, 1000]) if on(0.15) and not steady else 0,
-        clock_fix=on(0.3) and not steady,
-        delay_ms=rng.choice([2, 2, 2, 5, 20, 100]),
-        loss_pct=float(rng.choice([1, 5, 20])) if on(0.25) else 0.0,
-        dup_pct=float(rng.choice([1, 10])) if on(0.2) else 0.0,
-        partitions=rng.randint(1, 3) if on(0.3) else 0,
-        swizzle=on(0.15),
-        crashes=rng.randint(1, 2) if on(0.25) else 0,
-        pauses=rng.randint(1, 3) if on(0.25) else 0,
-    )
 
 
 @dataclass

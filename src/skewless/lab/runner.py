@@ -38,8 +38,9 @@ from typing import Any
 
 from skewless.clock import TimestampSource
 from skewless.lab.checkers import superseded_writes
-from skewless.lab.faults import FaultPlan, Nemesis
-from skewless.lab.workloads import Workload, WorkloadSpec
+from skewless.lab.faults import Nemesis
+from skewless.lab.options import FaultPlan, WorkloadSpec
+from skewless.lab.workloads import Workload
 from skewless.node.node import Node
 from skewless.sim.world import World
 

@@ -13,9 +13,8 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from skewless.lab.faults import draw_plan
+from skewless.lab.options import WorkloadSpec, draw_plan
 from skewless.lab.runner import RunConfig, run
-from skewless.lab.workloads import WorkloadSpec
 
 details_shown_max = 3  # violations printed per failing checker of a failing seed
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skewless.errors import CqlError
-from skewless.lab.faults import cli_options
+from skewless.lab.options import WorkloadSpec
 from skewless.node import consistency as cl_mod
 from skewless.node import session_token
 from skewless.node.effects import Reply
@@ -45,23 +45,6 @@ KEYSPACE, TABLE = "lab", "reg"
 NS_PER_MS = 1_000_000
 client_timeout_ms = 6000  # above the server's own timeouts (read 5 s): it answers first if alive
 final_read_retry_ms = 500  # between attempts of a final ALL read while the cluster recovers
-
-
-@dataclass(frozen=True, slots=True)
-class WorkloadSpec:
-    keys: int = 5
-    sessions: int = 4
-    write_cl: str = "QUORUM"
-    read_cl: str = "QUORUM"
-    read_pct: int = 50
-    think_ms: int = 40
-    client_timestamps: bool = False
-    client_skew_ms: int = 0  # each session's clock offset drawn in [-x, +x] (client timestamps)
-    tokens: bool = False
-    ordered_writes: bool = False  # the table option: stamp above the replicas' newest
-
-    def options(self) -> list[str]:
-        return cli_options(self)
 
 
 def consistency(name: str) -> int:
