@@ -100,3 +100,20 @@ def test_periodic_commitlog_crash_loses_acknowledged_writes() -> None:
     faults = FaultPlan(crashes=2)
     assert _lost(RunConfig(2, faults=faults)) == 0
     assert _lost(RunConfig(2, faults=faults, commitlog="periodic")) > 0
+
+
+def test_every_fault_acts_and_the_cluster_converges_after_the_heal() -> None:
+    faults = FaultPlan(clock_offset_ms=300, clock_drift_ppm=100, clock_steps=2, leap_second=True,
+                       strobe_ms=200, clock_fix=True, delay_ms=20, loss_pct=5, dup_pct=5,
+                       partitions=3, swizzle=True, crashes=2, pauses=2)
+    result = run(RunConfig(9, duration_s=12, faults=faults))
+    trace = "\n".join(result.trace)
+    for action in ("nemesis clock 127.0.0.", " step ", "leap second", "strobe", "fixed",
+                   "nemesis partition", "swizzle clog", "swizzle release", "nemesis crash",
+                   "nemesis restart", "nemesis pause", "nemesis resume", "nemesis healed",
+                   "nemesis clocks exact"):
+        assert action in trace, action
+    (convergence,) = [v for v in result.verdicts if v.checker == "convergence"]
+    assert convergence.ok, convergence.details
+    assert len(result.final) == WorkloadSpec().keys
+    assert result.stats["writes_acknowledged"] > 0
