@@ -23,6 +23,7 @@ from skewless.config import (
     build_config,
     load_config,
 )
+from skewless.lab.cli import lab
 from skewless.stress.command import stress
 
 console = Console(soft_wrap=True)
@@ -413,6 +414,7 @@ def clocks(host: str, port: int) -> None:
 
 
 main.add_command(stress)
+main.add_command(lab)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ node's, the network's) is derived from it, so one seed fixes the whole run. Noth
 the real clock.
 
 Each simulated node is the real ``skewless.node.node.Node`` with its ``Executor``, over the real
-storage engine on ``MemoryKV`` (which models fsync: ``crash`` keeps only synced data), with a
+storage engine on ``MemoryKV`` (which models fsync: ``crash`` keeps only synced data; synced
+before each Ready's sends under ``commitlog_sync = batch``, every ``commitlog_periodic_ms``
+under ``periodic``), with a
 ``SimClock``: monotonic time is the world's time; real time is the world's time plus the node's
 own offset, drift and steps (only real time is ever skewed, as in TigerBeetle's TimeSim).
 
@@ -165,6 +167,8 @@ class World:
         self.log(f"{address} boot host_id={node.host_id}")
         self._flush(sn)
         self._schedule_tick(sn, node.membership.local.generation)
+        if cfg.commitlog_sync == "periodic":
+            self._schedule_sync(sn, node.membership.local.generation)
 
     def _schedule_tick(self, sn: SimNode, generation: int) -> None:
         def tick() -> None:
@@ -175,6 +179,17 @@ class World:
                 self._flush(sn)
             self._schedule_tick(sn, generation)
         self.at(limits.tick_interval_ms * 1_000_000, tick)
+
+    def _schedule_sync(self, sn: SimNode, generation: int) -> None:
+        """``commitlog_sync = periodic``: storage synced every ``commitlog_periodic_ms`` only
+        (as the runtime does), so a crash loses what was written since, acknowledged or not."""
+        def sync() -> None:
+            if not sn.up or sn.node.membership.local.generation != generation:
+                return
+            if not sn.paused:
+                sn.kv.sync()
+            self._schedule_sync(sn, generation)
+        self.at(sn.config.commitlog_periodic_ms * 1_000_000, sync)
 
     def _waker(self, sn: SimNode, generation: int) -> Callable[[], None]:
         """A timer a node asked for (``Ready.wake_after_ns``): one extra tick."""
@@ -189,7 +204,7 @@ class World:
         ready = sn.node.take_ready()
         if ready.wake_after_ns:
             self.at(ready.wake_after_ns, self._waker(sn, sn.node.membership.local.generation))
-        if ready.must_sync:
+        if ready.must_sync and sn.config.commitlog_sync == "batch":
             sn.kv.sync()
         for dst, env in ready.sends:
             data = encode(env)
@@ -245,9 +260,11 @@ class World:
 
     def client_query(self, address: str, conn: int, query: str, cl: int,
                      on_reply: Callable[[Reply], None], keyspace: str | None = None,
-                     timestamp_us: int | None = None, tracing: bool = False) -> None:
+                     timestamp_us: int | None = None, tracing: bool = False,
+                     token_us: int | None = None) -> None:
         """A CQL QUERY from a client connection ``conn`` to node ``address`` (with the tracing
-        flag if ``tracing``; the client's address is then 10.0.0.``conn``)."""
+        flag if ``tracing``; the client's address is then 10.0.0.``conn``), carrying the session
+        token ``token_us`` if given."""
         sn = self.nodes[address]
         self.replies[conn] = on_reply
         self.log(f"client{conn}->{address} {query}")
@@ -255,7 +272,8 @@ class World:
             return
         client = f"10.0.0.{conn % 256}" if tracing else ""
         sn.executor.query(conn, 0, query, Params(consistency=cl, timestamp=timestamp_us,
-                                                 tracing=tracing, client=client), keyspace)
+                                                 token_us=token_us, tracing=tracing,
+                                                 client=client), keyspace)
         self._flush(sn)
 
     def client_execute(self, address: str, conn: int, query: str, params: Params,

@@ -1,0 +1,283 @@
+"""One lab run: a seeded world, a fault plan, a workload, the final phase and the checkers.
+
+Theory of operation
+-------------------
+``run(RunConfig)`` builds a ``World`` from the seed (trace on or off: the trace never changes
+what happens), forms the cluster, creates the register table, then starts the workload and the
+nemesis together. Faults act during the first 80% of the workload's duration; then the nemesis
+heals everything but the clocks, the sessions finish, the clocks are set exact, and the final
+phase waits (bounded) for every node to see every other up, lets hints and clock agreement
+settle, reads every register at ALL and compares the replicas' stored data. The checkers then
+judge the history:
+
+* ``superseded_writes`` (lost acknowledged writes, ``skewless.lab.checkers``), with the final ALL
+  reads as the final state;
+* ``convergence``: after the heal every node is up, every register was read at ALL within the
+  bound and all its replicas hold identical data (sampled every 500 ms from the heal, timed by
+  ``skewless.lab.convergence`` when that module is present);
+* ``read_your_writes``, ``monotonic_reads`` (``skewless.lab.session_checks``) and
+  ``linearizability`` (``skewless.lab.linearizability``), when those modules are present.
+
+Randomness: the world's own stream (nodes, network) comes from the seed; the nemesis and the
+workload each get a ``random.Random`` derived from the seed by name, so turning a fault on does
+not shift the workload's choices more than the faults themselves do.
+
+``planted_bug`` exists to show the checkers catch bugs: ``raw-clock`` makes node 1 stamp with
+its raw clock as ``wallclock`` does (no correction, no hybrid clock, no fencing) whatever the
+policy; ``drop-mutations`` makes node 1's storage acknowledge every third mutation without
+applying it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from skewless.clock import TimestampSource
+from skewless.lab.checkers import superseded_writes
+from skewless.lab.faults import Nemesis
+from skewless.lab.options import FaultPlan, WorkloadSpec
+from skewless.lab.workloads import Workload
+from skewless.node.node import Node
+from skewless.sim.world import World
+
+NS_PER_S = 1_000_000_000
+settle_s = 5  # after the heal and the sessions' end: hints replayed, clocks agreed again
+stabilize_timeout_s = 30  # a healed cluster must see every node up within this
+final_read_timeout_s = 30  # the final ALL reads must all answer within this
+convergence_sample_ms = 500  # how often the replicas are compared after the heal
+convergence_samples_max = 200  # a bound on the sampling (100 s at 500 ms)
+convergence_bound_s = 60  # replicas must agree this long after the heal at most
+PLANTED_BUGS = ("raw-clock", "drop-mutations")
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    seed: int
+    policy: str = "hlc"
+    nodes: int = 3
+    duration_s: int = 15
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    planted_bug: str | None = None
+    commit_wait: bool = False  # every node acknowledges writes once certainly past them
+    commitlog: str = "batch"  # every node's commitlog_sync: batch, or periodic (10 s)
+
+    def command(self) -> str:
+        """The ``skewless lab run`` command line that repeats this run."""
+        parts = ["skewless", "lab", "run", "--seed", str(self.seed), "--policy", self.policy]
+        if self.nodes != 3:
+            parts += ["--nodes", str(self.nodes)]
+        if self.duration_s != 15:
+            parts += ["--duration-s", str(self.duration_s)]
+        if self.commit_wait:
+            parts.append("--commit-wait")
+        if self.commitlog != "batch":
+            parts += ["--commitlog", self.commitlog]
+        parts += self.faults.options() + self.workload.options()
+        if self.planted_bug:
+            parts += ["--planted-bug", self.planted_bug]
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    checker: str
+    ok: bool
+    details: tuple[str, ...] = ()
+    note: str = ""
+    silent: int = 0  # violations nobody was told about (superseded_writes)
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    history: list[dict[str, Any]]
+    final: dict[int, object]
+    verdicts: list[Verdict]
+    trace: list[str]
+    stats: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.verdicts)
+
+
+def run(cfg: RunConfig, trace: bool = True) -> RunResult:
+    assert cfg.planted_bug in (None, *PLANTED_BUGS), cfg.planted_bug
+    options: dict[str, object] = {"commitlog_sync": cfg.commitlog}
+    if cfg.commit_wait:
+        options["commit_wait"] = True
+    world = World(cfg.seed, n_nodes=cfg.nodes, timestamp_policy=cfg.policy, trace_enabled=trace,
+                  node_options=options)
+    plant = _planter(world, cfg.planted_bug)
+    nemesis = Nemesis(world, cfg.faults, random.Random(f"lab-faults-{cfg.seed}"),
+                      on_restart=plant)
+    nemesis.skew_clocks()
+    assert world.stabilize(), "the cluster did not form"
+    workload = Workload(world, cfg.workload, random.Random(f"lab-workload-{cfg.seed}"))
+    workload.setup()
+    for address in sorted(world.nodes):
+        plant(address)
+    duration_ns = cfg.duration_s * NS_PER_S
+    started_ns = world.now_ns
+    nemesis.start(duration_ns * 8 // 10)
+    workload.start(duration_ns)
+    world.run_for(duration_ns)
+    nemesis.heal()
+    finished = world.run_until(workload.finished, 10 * NS_PER_S)
+    nemesis.exact_clocks()
+    healed_ns = world.now_ns
+    samples = _sample_convergence(world, workload)
+    stable = world.stabilize(stabilize_timeout_s * NS_PER_S)
+    world.run_for(settle_s * NS_PER_S)
+    final = workload.final_reads(final_read_timeout_s * NS_PER_S)
+    samples.append((world.now_ns / 1e9, _converged(*workload.replica_contents())))
+    stats = _stats(workload.history, final, nemesis.actions)
+    stats.update(simulated_s=round((world.now_ns - started_ns) / 1e9, 3),
+                 final_phase_s=round((world.now_ns - healed_ns) / 1e9, 3),
+                 sessions_finished=finished, cluster_stable=stable)
+    verdicts = [_lost_writes(workload.history, final),
+                _convergence(cfg.workload.keys, final, stable, workload, samples,
+                             healed_ns / 1e9)]
+    verdicts += _extra_checkers(workload.history)
+    return RunResult(cfg, workload.history, final, verdicts, world.trace, stats)
+
+
+def _stats(history: list[dict[str, Any]], final: dict[int, object],
+           fault_actions: int) -> dict[str, Any]:
+    def count(op: str, ok: bool | None = None, error: str | None = None) -> int:
+        return sum(1 for h in history if h["op"] == op and (ok is None or h["ok"] == ok)
+                   and (error is None or h["error"] == error))
+    return {"writes": count("write"), "writes_acknowledged": count("write", True),
+            "writes_indeterminate": count("write", error="timeout"),
+            "reads": count("read"), "reads_ok": count("read", True),
+            "fault_actions": fault_actions, "registers_read_final": len(final)}
+
+
+def _lost_writes(history: list[dict[str, Any]], final: dict[int, object]) -> Verdict:
+    """Lost acknowledged writes; those whose writer was told (a shadowing warning in the
+    write's response: Skewless makes the loss loud, not impossible) are marked so."""
+    violations = superseded_writes(history, dict(final.items()))
+    warned = {(h["key"], h["value"]) for h in history
+              if h["op"] == "write" and h.get("shadowed")}
+    loud = [(v.key, v.acknowledged) in warned for v in violations]
+    details = tuple(str(v) + (" (its writer got a shadowing warning)" if w else " (silently)")
+                    for v, w in zip(violations, loud, strict=True))
+    silent = loud.count(False)
+    note = f"{len(loud) - silent} loud (shadowing warning), {silent} silent" if loud else ""
+    return Verdict("superseded_writes", not violations, details, note, silent)
+
+
+def _sample_convergence(world: World, workload: Workload) -> list[tuple[float, bool]]:
+    """Whether every register's replicas agree, sampled every ``convergence_sample_ms`` until
+    the final reads end (the list is appended to as the world runs)."""
+    samples: list[tuple[float, bool]] = []
+
+    def sample() -> None:
+        if len(samples) < convergence_samples_max:
+            samples.append((world.now_ns / 1e9, _converged(*workload.replica_contents())))
+            world.at(convergence_sample_ms * 1_000_000, sample)
+    sample()
+    return samples
+
+
+def _converged(contents: dict[str, dict[int, str]], owners: dict[int, list[str]]) -> bool:
+    conv = _optional("convergence")
+    if conv is not None:
+        return bool(conv.converged(contents, owners))
+    return all(len({contents[a].get(k) for a in holders}) == 1 for k, holders in owners.items())
+
+
+def _convergence(keys: int, final: dict[int, object], stable: bool, workload: Workload,
+                 samples: list[tuple[float, bool]], healed_at: float) -> Verdict:
+    """After the heal: every node up, every register read at ALL, all its replicas identical
+    (``skewless.lab.convergence`` when present), within ``convergence_bound_s``."""
+    problems = []
+    if not stable:
+        problems.append(f"nodes still not all up {stabilize_timeout_s} s after the heal")
+    missing = sorted(set(range(keys)) - set(final))
+    if missing:
+        problems.append(f"registers {missing} not readable at ALL within "
+                        f"{final_read_timeout_s} s")
+    contents, owners = workload.replica_contents()
+    conv = _optional("convergence")
+    note = ""
+    if conv is not None:
+        problems += [str(d) for d in conv.divergent_keys(contents, owners)]
+        timing = conv.convergence_time(samples, healed_at, convergence_bound_s)
+        note = str(timing)
+        if not timing.ok and not problems:
+            problems.append(note)
+    elif not _converged(contents, owners):
+        problems.append("replicas hold different data after the final reads")
+    return Verdict("convergence", not problems, tuple(problems), note)
+
+
+def _optional(module: str) -> Any:
+    """A checker module of ``skewless.lab`` if this build has it (they are developed apart)."""
+    try:
+        return importlib.import_module(f"skewless.lab.{module}")
+    except ImportError:
+        return None
+
+
+def _extra_checkers(history: list[dict[str, Any]]) -> list[Verdict]:
+    """Read-your-writes, monotonic reads and linearizability, from their modules if present."""
+    out = []
+    sessions = _optional("session_checks")
+    if sessions is not None:
+        for name in ("read_your_writes", "monotonic_reads"):
+            found = getattr(sessions, name)(history)
+            out.append(Verdict(name, not found, tuple(str(v) for v in found)))
+    lin = _optional("linearizability")
+    if lin is not None:
+        result = lin.linearizable(history)
+        unknown = len(result.unknown)
+        out.append(Verdict("linearizability", not result.violations,
+                           tuple(str(k) for k in result.violations),
+                           f"{unknown} keys unknown (search limit)" if unknown else ""))
+    return out
+
+
+# ---------------------------------------------------------------------- planted bugs
+
+
+def _planter(world: World, bug: str | None) -> Callable[[str], None]:
+    """Plants ``bug`` in node 1's current process (again after each of its restarts)."""
+    target = sorted(world.nodes)[0]
+
+    def plant(address: str) -> None:
+        if bug is None or address != target:
+            return
+        node = world.nodes[address].node
+        if bug == "raw-clock":
+            _stamp_with_raw_clock(node)
+        else:
+            _drop_every_third_mutation(node)
+        world.log(f"lab planted bug {bug} on {address}")
+    return plant
+
+
+def _stamp_with_raw_clock(node: Node) -> None:
+    s = node.stamping
+    s.hlc = False  # no fencing, no restart floor, no step extrapolation
+    s.ts = TimestampSource("wallclock", s.ts.last_us)  # nothing observed from others
+    s._anchor = None
+    s.clocks.compensate = False
+    s.clocks.current = s.clocks.current  # re-derive: no correction
+
+
+def _drop_every_third_mutation(node: Node) -> None:
+    apply = node.apply_local
+    calls = [0]
+
+    def dropping(update: Any) -> Any:
+        calls[0] += 1
+        if calls[0] % 3 == 0:
+            return ()
+        return apply(update)
+    setattr(node, "apply_local", dropping)  # noqa: B010 (an instance attribute on purpose)

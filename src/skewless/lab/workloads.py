@@ -1,0 +1,269 @@
+"""Register workloads on a simulated cluster, recorded as histories for the checkers.
+
+Theory of operation
+-------------------
+The table ``lab.reg (k int PRIMARY KEY, v int)`` holds ``keys`` registers. ``sessions`` client
+sessions run at once, each sequential (one request at a time, a think time of 0..2 x
+``think_ms`` between them), each request sent to a coordinator drawn at random among the nodes
+that are up (a driver does not send on a refused connection; a paused node is only found out by
+the client's timeout).
+
+* A write takes a register no other session is writing and sets it to that register's next
+  value: the writes of one register are sequential in real time across sessions, with
+  increasing values, as ``checkers.superseded_writes`` requires, and consecutive writes of a
+  register usually come from different sessions through different coordinators.
+* A read reads a random register.
+* A request the client gives up on (no answer in ``client_timeout_ms``: its coordinator crashed
+  or paused) is indeterminate: it may still take effect at any later time. A register with such
+  a write is written no more (reads continue), so no later write can be superseded by it and
+  be mistaken for a lost one. A write answered with an error was either never stamped or was
+  stamped before the answer, so its register stays in use.
+* Options: consistency levels, client-side timestamps from each session's own skewed clock
+  (``client_skew_ms``; the drivers' monotonic generator: last + 1 at least), and session tokens
+  (each session sends the highest ``skewless-token`` it has received).
+
+Every operation is one dict in ``history``: op ("write"/"read"), key, value, start, end (virtual
+seconds), ok, session, node (the coordinator), error (the error's name, "timeout", or None). A
+failed read has value None. ``final_reads`` then reads every register at ALL (retrying while
+the cluster recovers), and ``replica_divergence`` compares the replicas' stored data directly.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from skewless.errors import CqlError
+from skewless.lab.options import WorkloadSpec
+from skewless.node import consistency as cl_mod
+from skewless.node import session_token
+from skewless.node.effects import Reply
+from skewless.sim.world import EPOCH_US, World
+
+KEYSPACE, TABLE = "lab", "reg"
+NS_PER_MS = 1_000_000
+client_timeout_ms = 6000  # above the server's own timeouts (read 5 s): it answers first if alive
+final_read_retry_ms = 500  # between attempts of a final ALL read while the cluster recovers
+
+
+def consistency(name: str) -> int:
+    for code, n in cl_mod.NAMES.items():
+        if n == name.upper():
+            return code
+    raise ValueError(f"unknown consistency level {name!r}")
+
+
+@dataclass
+class _Session:
+    index: int
+    clock_offset_us: int
+    token_us: int = 0
+    last_ts_us: int = 0
+    generation: dict[str, int] = field(default_factory=dict)  # node -> connection generation
+
+    def conn(self, node_index: int, address: str) -> int:
+        return 1 + self.index * 64 + node_index + 4096 * self.generation.get(address, 0)
+
+
+@dataclass
+class _Request:
+    op: dict[str, Any]
+    session: _Session
+    done: bool = False
+
+
+class Workload:
+    def __init__(self, world: World, spec: WorkloadSpec, rng: random.Random) -> None:
+        self.world = world
+        self.spec = spec
+        self.rng = rng
+        self.write_cl = consistency(spec.write_cl)
+        self.read_cl = consistency(spec.read_cl)
+        self.history: list[dict[str, Any]] = []
+        self.next_value = dict.fromkeys(range(spec.keys), 0)
+        self.writing: set[int] = set()
+        self.frozen: set[int] = set()  # registers with an indeterminate write
+        self.sessions = [_Session(i, rng.randint(-spec.client_skew_ms, spec.client_skew_ms) * 1000)
+                         for i in range(spec.sessions)]
+        self.stop_ns = 0
+        self.active = 0  # sessions still running
+
+    # ------------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        """Create the keyspace and table through node 1 and wait for every node to have it."""
+        rf = min(3, len(self.world.nodes))
+        first = sorted(self.world.nodes)[0]
+        for ddl in (f"CREATE KEYSPACE {KEYSPACE} WITH replication = {{'class': "
+                    f"'SimpleStrategy', 'replication_factor': {rf}}}",
+                    f"CREATE TABLE {KEYSPACE}.{TABLE} (k int PRIMARY KEY, v int)"
+                    + (" WITH ordered_writes = true" if self.spec.ordered_writes else "")):
+            answers: list[Reply] = []
+            self.world.client_query(first, 0, ddl, cl_mod.QUORUM, answers.append)
+            ok = self.world.run_until(lambda a=answers: bool(a), 10 * 10**9)  # type: ignore[misc]
+            assert ok and not isinstance(answers[0].body, CqlError), (ddl, answers)
+
+        def everywhere() -> bool:
+            return all(sn.node.schema.table(KEYSPACE, TABLE) is not None
+                       for sn in self.world.nodes.values())
+        assert self.world.run_until(everywhere, 10 * 10**9), "schema did not reach every node"
+
+    # ------------------------------------------------------------------ the run
+
+    def start(self, duration_ns: int) -> None:
+        self.stop_ns = self.world.now_ns + duration_ns
+        for s in self.sessions:
+            self.active += 1
+            self.world.at(self.rng.randrange(self.spec.think_ms * NS_PER_MS + 1),
+                          lambda s=s: self._next(s))  # type: ignore[misc]
+
+    def finished(self) -> bool:
+        return self.active == 0
+
+    def _next(self, s: _Session) -> None:
+        if self.world.now_ns >= self.stop_ns:
+            self.active -= 1
+            return
+        free = [k for k in range(self.spec.keys) if k not in self.writing and k not in self.frozen]
+        if free and self.rng.randrange(100) >= self.spec.read_pct:
+            key = self.rng.choice(free)
+            self.next_value[key] += 1
+            value = self.next_value[key]
+            self.writing.add(key)
+            self._send(s, {"op": "write", "key": key, "value": value},
+                       f"UPDATE {KEYSPACE}.{TABLE} SET v = {value} WHERE k = {key}",
+                       self.write_cl)
+        else:
+            key = self.rng.randrange(self.spec.keys)
+            self._send(s, {"op": "read", "key": key, "value": None},
+                       f"SELECT v, writetime(v) FROM {KEYSPACE}.{TABLE} WHERE k = {key}",
+                       self.read_cl)
+
+    def _send(self, s: _Session, op: dict[str, Any], query: str, cl: int) -> None:
+        w = self.world
+        nodes = sorted(w.nodes)
+        up = [a for a in nodes if w.nodes[a].up]
+        if not up:  # every node down: try again later
+            self._done_op(op, s, "no node up")
+            return
+        address = self.rng.choice(up)
+        op.update(start=w.now_ns / 1e9, end=None, ok=False, session=s.index, node=address,
+                  error=None, ts=None, shadowed=False)
+        ts = None
+        if self.spec.client_timestamps and op["op"] == "write":
+            ts = max(EPOCH_US + w.now_ns // 1000 + s.clock_offset_us, s.last_ts_us + 1)
+            s.last_ts_us = ts
+        req = _Request(op, s)
+        conn = s.conn(nodes.index(address), address)
+        w.client_query(address, conn, query, cl, lambda r: self._on_reply(req, r),
+                       timestamp_us=ts, token_us=s.token_us or None if self.spec.tokens else None)
+        if not req.done:
+            w.at(client_timeout_ms * NS_PER_MS, lambda: self._on_timeout(req, address))
+
+    def _on_reply(self, req: _Request, r: Reply) -> None:
+        if req.done:
+            return  # the answer to a request the client gave up on
+        req.done = True
+        op = req.op
+        if isinstance(r.body, CqlError):
+            error: str | None = type(r.body).__name__
+        else:
+            error = None
+            op["ok"] = True
+            if op["op"] == "read":
+                op["value"], op["ts"] = _register_value(r.body), _writetime(r.body)
+            else:
+                op["shadowed"] = any("shadow" in x.lower() for x in r.warnings)
+            token = session_token.decode(dict(r.custom_payload))
+            if token is not None:
+                req.session.token_us = max(req.session.token_us, token)
+                if op["op"] == "write":
+                    op["ts"] = token  # the write's timestamp
+        self._finish(req, error)
+
+    def _on_timeout(self, req: _Request, address: str) -> None:
+        if req.done:
+            return
+        req.done = True
+        s = req.session
+        s.generation[address] = s.generation.get(address, 0) + 1  # a driver drops the connection
+        if req.op["op"] == "write":
+            self.frozen.add(req.op["key"])
+        self._finish(req, "timeout")
+
+    def _finish(self, req: _Request, error: str | None) -> None:
+        op = req.op
+        op["end"] = self.world.now_ns / 1e9
+        op["error"] = error
+        self.history.append(op)
+        self.world.log(f"lab session{op['session']} via {op['node']} {op['op']} k={op['key']} "
+                       f"v={op['value']} ts={op['ts']} ok={op['ok']}"
+                       f"{' shadowed' if op['shadowed'] else ''} {error or ''}".rstrip())
+        self._done_op(op, req.session, None)
+
+    def _done_op(self, op: dict[str, Any], s: _Session, skipped: str | None) -> None:
+        if op["op"] == "write":
+            self.writing.discard(op["key"])
+            if skipped:
+                self.next_value[op["key"]] -= 1  # never sent: the value is free again
+        think_ns = self.rng.randrange(2 * self.spec.think_ms * NS_PER_MS + 1)
+        self.world.at(max(think_ns, 1000), lambda: self._next(s))
+
+    # ------------------------------------------------------------------ final phase
+
+    def final_reads(self, timeout_ns: int) -> dict[int, object]:
+        """Every register read at ALL, retried until it answers or ``timeout_ns`` passes; the
+        registers that never answered are left out."""
+        w = self.world
+        deadline = w.now_ns + timeout_ns
+        final: dict[int, object] = {}
+        nodes = sorted(w.nodes)
+        attempt = 0
+        for key in range(self.spec.keys):
+            while w.now_ns < deadline:
+                attempt += 1
+                answers: list[Reply] = []
+                address = nodes[attempt % len(nodes)]
+                w.client_query(address, 100_000 + attempt, f"SELECT v FROM {KEYSPACE}.{TABLE} "
+                               f"WHERE k = {key}", cl_mod.ALL, answers.append)
+                w.run_until(lambda a=answers: bool(a), client_timeout_ms * NS_PER_MS)  # type: ignore[misc]
+                if answers and not isinstance(answers[0].body, CqlError):
+                    final[key] = _register_value(answers[0].body)
+                    w.log(f"lab final k={key} v={final[key]}")
+                    break
+                w.run_for(final_read_retry_ms * NS_PER_MS)
+        return final
+
+    def replica_contents(self) -> tuple[dict[str, dict[int, str]], dict[int, list[str]]]:
+        """What each node stores for each register (its partition with cell timestamps, as
+        text) and each register's replicas."""
+        w = self.world
+        any_node = next(iter(w.nodes.values())).node
+        ks = any_node.schema.keyspace(KEYSPACE)
+        table = any_node.schema.table(KEYSPACE, TABLE)
+        assert ks is not None and table is not None
+        contents: dict[str, dict[int, str]] = {a: {} for a in sorted(w.nodes)}
+        owners: dict[int, list[str]] = {}
+        for key in range(self.spec.keys):
+            pk = key.to_bytes(4, "big", signed=True)
+            owners[key] = any_node.replicas_for(ks, pk)
+            for address in sorted(w.nodes):
+                part = w.nodes[address].node.storage.read(table.table_key, pk, 0)
+                if part.rows or part.deletion is not None:
+                    contents[address][key] = repr(part)
+        return contents, owners
+
+
+def _register_value(body: object) -> int | None:
+    rows = getattr(body, "rows", None)
+    if not rows or rows[0][0] is None:
+        return None
+    return int.from_bytes(rows[0][0], "big", signed=True)
+
+
+def _writetime(body: object) -> int | None:
+    rows = getattr(body, "rows", None)
+    if not rows or rows[0][1] is None:
+        return None
+    return int.from_bytes(rows[0][1], "big", signed=True)
