@@ -189,3 +189,16 @@ def lab_swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: 
     failed = swarm(seeds, first_seed, policy, nodes, duration_s, workload, jobs, click.echo,
                    commit_wait, fault_profile, elapsed)
     sys.exit(1 if failed else 0)
+
+
+def _register() -> None:
+    """The scenario replays (``list``, ``scenario``) and the real-process runner (``real``)."""
+    from skewless.lab.real import real_command
+    from skewless.lab.scenario_cli import list_command, scenario_command
+
+    lab.add_command(list_command, "list")
+    lab.add_command(scenario_command, "scenario")
+    lab.add_command(real_command, "real")
+
+
+_register()
