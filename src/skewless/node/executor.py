@@ -9,10 +9,11 @@ errors) or starts coordinator work on the ``Node`` (``write``/``read``) with a c
 answers when the work completes. Every answer is a ``Reply`` put in the node's Ready batch; a
 request gets exactly one.
 
-Write timestamps, in order of precedence: the statement's ``USING TIMESTAMP``; the BATCH's;
-the timestamp the client sent in the request (the drivers' default client-side timestamps);
-otherwise one issued by the node's timestamp source (``hlc`` or ``wallclock``: see
-``skewless.clock``). The statements of a BATCH without their own share one timestamp.
+Writes go through ``node.write_path``. Their timestamps, in order of precedence: the
+statement's ``USING TIMESTAMP``; the BATCH's; the timestamp the client sent in the request (the
+drivers' default client-side timestamps); otherwise one issued by the node's timestamp source
+(``hlc`` or ``wallclock``: see ``skewless.clock``). The statements of a BATCH without their own
+share one timestamp.
 
 BATCH: Cassandra's size and unlogged-partition checks answer warnings (or "Batch too large"); a
 LOGGED batch of more than one partition update goes through the batchlog (``node.batchlog``).
