@@ -101,8 +101,9 @@ class PeerClock:
         window_ns = limits.clock_sample_window_ms * 1_000_000
         best: Interval | None = None
         for s in self.samples:
-            age_ns = now_mono_ns - s.taken_mono_ns
-            assert age_ns >= 0, age_ns
+            # Samples are dated by when their ping left; a reordered pong may file one dated
+            # after the reference time: it is then as fresh as can be.
+            age_ns = max(0, now_mono_ns - s.taken_mono_ns)
             if age_ns > window_ns:
                 continue
             drift_us = age_ns / 1000 * limits.clock_drift_ppm_max / 1_000_000

@@ -75,7 +75,9 @@ class ClockWatch:
         elapsed_ns = now_mono_ns - m.t1_mono_ns
         if elapsed_ns < 0 or elapsed_ns > limits.clock_sample_window_ms * 1_000_000:
             return  # not a pong to one of our pings of this process (or a very late one)
-        sample = measure(m.t1_real_us, m.t2_real_us, m.t2_real_us, elapsed_ns, now_mono_ns)
+        # The sample describes our raw clock as read when the ping left (t1): a step of our
+        # clock while the ping was out must not make a pre-step reading look fresh.
+        sample = measure(m.t1_real_us, m.t2_real_us, m.t2_real_us, elapsed_ns, m.t1_mono_ns)
         if sample is not None:
             self.peers.setdefault(sender, PeerClock()).add(sample)
 

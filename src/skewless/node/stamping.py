@@ -72,6 +72,7 @@ class Stamping:
         self._anchor: tuple[int, int, int] | None = None  # cluster time, raw µs, monotonic ns
         self.step_suspected = False
         self._step_at_ns = 0
+        self._raw_step_us = 0  # the raw clock's jump (against the anchor) when last seen
 
     def _stamp_floor(self) -> int:
         raw = self.node.storage.get_meta("stamp_floor")
@@ -100,16 +101,21 @@ class Stamping:
         elapsed_us = (now_ns - at_ns) // 1000
         raw_step = raw - (at_raw + elapsed_us)
         expected = at_candidate + elapsed_us
-        if abs(raw_step) > limits.clock_step_us_min and \
-                abs(candidate - expected) > limits.clock_step_us_min:
-            if not self.step_suspected:
+        slack = limits.clock_step_us_min
+        if abs(raw_step) > slack and abs(candidate - expected) > slack:
+            if not self.step_suspected or abs(raw_step - self._raw_step_us) > slack:
+                # A new step (the first, or the clock moved again since the last one): only
+                # samples taken after it may vouch for the raw clock.
                 self.step_suspected = True
                 self._step_at_ns = now_ns
+                self._raw_step_us = raw_step
                 log.warning("clock: the real-time clock stepped by %+.1f ms; following the "
                             "monotonic clock until peers measure it again", raw_step / 1000)
             elif self.clocks.view().in_bounds and self.clocks.oldest_sample_ns > self._step_at_ns:
                 return candidate, True  # re-measured since the step: the agreement is right
             return expected, False
+        if self.step_suspected and abs(raw_step) <= slack:
+            self.step_suspected = False  # the raw clock came back: a later jump is a new step
         return candidate, True
 
     def _reanchor(self, now_ns: int) -> None:
