@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from skewless import limits
-from skewless.errors import Unavailable
+from skewless.errors import Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
 from skewless.node.messages import FloorQuery, FloorReply
 from skewless.node.placement import dc_factors
@@ -101,6 +101,8 @@ class OrderedWrites:
 
         Raises Unavailable (before anything is sent) when too few replicas are alive."""
         node = self.node
+        if len(self.ops) >= limits.coordinator_requests_inflight_max:
+            raise Overloaded("Too many ordered-write timestamp queries in flight")
         factors = dc_factors(ks.replication_map(), node.config.dc)
         block_for = cl_mod.requirement(cl, factors, node.config.dc, write=True).block_for
         plans = []

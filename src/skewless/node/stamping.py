@@ -172,6 +172,9 @@ class Stamping:
             done(self.next_timestamp(), "")
             return
         floor_us = max(floor_us, self.ts.last_us)
+        if len(self.pending) >= limits.coordinator_requests_inflight_max:
+            done(None, self.fence_reason() + "; too many timestamp requests already in flight")
+            return
         peer = self._healthy_peer()
         if peer is None:
             done(None, self.fence_reason() + "; no peer with a clock in bounds to stamp for it")
