@@ -9,7 +9,8 @@ keys sequentially with increasing values through rotating coordinators and read 
 through another; a nemesis injects real faults for the duration:
 
 * ``slow-node``: node 2's OS clock 200 ms slow for the whole run (seed 000);
-* ``clock``: a random node's clock bumped by 4 ms to 10 s either way, strobed, or reset;
+* ``clock``: a random node's clock bumped by 4 ms to 10 s either way, strobed, or reset
+  (Jepsen's clock nemesis);
 * ``kill``: kill -9 of a random node, restarted a few seconds later;
 * ``pause``: SIGSTOP of a random node for 1-3 s, then SIGCONT.
 
@@ -93,9 +94,7 @@ def _nemesis(faults: tuple[str, ...], nodes: list[NodeProcess], clocks: _Clocks,
         i = rng.randrange(len(nodes))
         fault = rng.choice(active)
         if fault == "clock":
-            offset = rng.choice(BUMPS_S) * rng.choice((-1, 1)) if rng.random() < 0.8 else 0.0
-            clocks.set(i, offset)
-            log.append(f"node{i + 1} clock {offset:+.3f} s")
+            _clock_fault(clocks, i, stop, rng, log)
         elif fault == "kill" and all(n.running() for n in nodes):
             nodes[i].kill9()
             log.append(f"node{i + 1} kill -9")
@@ -108,6 +107,27 @@ def _nemesis(faults: tuple[str, ...], nodes: list[NodeProcess], clocks: _Clocks,
             stop.wait(rng.uniform(1, 3))
             nodes[i].sigcont()
             log.append(f"node{i + 1} SIGCONT")
+
+
+def _clock_fault(clocks: _Clocks, i: int, stop: threading.Event, rng: random.Random,
+                 log: list[str]) -> None:
+    """Jepsen's clock nemesis on node i: bump it by 4 ms to 10 s either way, strobe it between
+    0 and such an offset (six flips, 0.4 s apart), or reset it."""
+    action = rng.choice(("bump", "bump", "strobe", "reset"))
+    if action == "bump":
+        offset = rng.choice(BUMPS_S) * rng.choice((-1, 1))
+        clocks.set(i, offset)
+        log.append(f"node{i + 1} {offset:+.3f} s")
+    elif action == "strobe":
+        b = rng.choice(BUMPS_S) * rng.choice((-1, 1))
+        log.append(f"node{i + 1} strobe 0/{b:+.3f} s")
+        for k in range(6):
+            clocks.set(i, 0.0 if k % 2 == 0 else b)
+            if stop.wait(0.4):
+                break
+    else:
+        clocks.set(i, 0.0)
+        log.append(f"node{i + 1} reset")
 
 
 def _heal(nodes: list[NodeProcess], clocks: _Clocks) -> None:
