@@ -104,6 +104,8 @@ def main() -> None:
               help="Acknowledge a write only once cluster time is certainly past its timestamp.")
 @click.option("--no-clock-compensation", is_flag=True, default=False,
               help="Test only: stamp with the raw clock instead of cluster time.")
+@click.option("--no-restamp", is_flag=True, default=False,
+              help="Test only: report a shadowed write instead of stamping it again.")
 @click.option("--commitlog-sync", type=click.Choice(COMMITLOG_SYNCS), default="batch",
               show_default=True)
 @click.option("--commitlog-periodic-ms", type=int, default=limits.commitlog_periodic_sync_ms,
@@ -123,7 +125,8 @@ def main() -> None:
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
 @click.pass_context
 def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
-         no_clock_compensation: bool, commit_wait: bool, **options: Any) -> None:
+         no_clock_compensation: bool, no_restamp: bool, commit_wait: bool,
+         **options: Any) -> None:
     """Run one node in the foreground until SIGINT or SIGTERM."""
     file_values: dict[str, Any] = {}
     if config_file is not None:
@@ -141,6 +144,8 @@ def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
         overrides["hinted_handoff_enabled"] = False
     if no_clock_compensation:
         overrides["clock_compensation"] = False
+    if no_restamp:
+        overrides["restamp_shadowed_writes"] = False
     if commit_wait:
         overrides["commit_wait"] = True
     try:

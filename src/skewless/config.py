@@ -45,6 +45,7 @@ class NodeConfig:
     max_past_timestamp_ms: float = 10000.0  # client timestamps further behind: past_timestamps
     past_timestamps: str = "warn"  # warn | fail
     shadowed_writes: str = "warn"  # warn | fail: what a write that was partly shadowed gets
+    restamp_shadowed_writes: bool = True  # hlc: stamp a shadowed write again (test-only off)
     commit_wait: bool = False  # acknowledge writes once cluster time is certainly past them
     commitlog_sync: CommitlogSync = "batch"
     commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
@@ -96,6 +97,9 @@ class NodeConfig:
             raise ValueError(f"past_timestamps: must be warn or fail, got {self.past_timestamps!r}")
         if not isinstance(self.commit_wait, bool):
             raise ValueError(f"commit_wait: must be true or false, got {self.commit_wait!r}")
+        if not isinstance(self.restamp_shadowed_writes, bool):
+            raise ValueError(f"restamp_shadowed_writes: must be true or false, "
+                             f"got {self.restamp_shadowed_writes!r}")
         if not isinstance(self.clock_compensation, bool):
             raise ValueError(f"clock_compensation: must be true or false, "
                              f"got {self.clock_compensation!r}")

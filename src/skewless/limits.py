@@ -93,6 +93,7 @@ stamp_request_timeout_ms = 1000  # a fenced node waits this long for a peer's ti
 stamp_ceiling_lease_ms = 1000  # the durable bound on issued stamps moves in steps of this
 clock_step_us_min = 20_000  # a raw clock jump beyond this between ticks is a step, not drift
 clock_ping_interval_ms = 500  # each node pings each live peer's clock twice a second
+write_restamps_max = 3  # rounds a shadowed node-stamped write is stamped again above newer data
 
 assert write_timeout_ms < read_timeout_ms <= range_read_timeout_ms
 assert batch_size_bytes_warn < batch_size_bytes_fail

@@ -36,7 +36,8 @@ def _flow(sessions, table: str, first_id: int, rounds: int) -> tuple[int, list[f
 
 
 def test_ordered_writes_keep_sequential_updates(cluster_factory) -> None:  # type: ignore[no-untyped-def]
-    extra = [["--max-offset-ms", "60000", "--no-clock-compensation"] for _ in range(3)]
+    extra = [["--max-offset-ms", "60000", "--no-clock-compensation", "--no-restamp"]
+             for _ in range(3)]
     extra[1] += ["--clock-offset-ms", "-5000"]
     c = cluster_factory(3, extra=extra)
     sessions = {}

@@ -51,7 +51,7 @@ def _lost(c, web: TokenSession, first_row: int, rows: int, with_tokens: bool) ->
 
 def test_token_handed_to_another_process_keeps_its_write(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     extra = [["--max-offset-ms", "60000"] for _ in range(3)]
-    extra[1] += ["--clock-offset-ms", "-5000", "--no-clock-compensation"]
+    extra[1] += ["--clock-offset-ms", "-5000", "--no-clock-compensation", "--no-restamp"]
     c = cluster_factory(3, extra=extra)
     session = c.session_to("127.0.0.1")
     session.use_client_timestamp = False

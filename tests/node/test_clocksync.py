@@ -15,6 +15,7 @@ from skewless.node.clocksync import (
     smallest_interval,
 )
 from skewless.node.clockwatch import ClockWatch
+from skewless.node.messages import ClockPong
 
 
 def test_measure_symmetric_exchange() -> None:
@@ -144,3 +145,26 @@ def test_clocks_within_the_tolerance_agree_on_their_median() -> None:
                       tolerance_us=500_000)
     assert ct.agreed and ct.sources_true == 2
     assert ct.offset_us in (0.0, -300_000.0, -800_000.0)
+
+
+def test_own_step_drops_the_samples_taken_before_it() -> None:
+    """After our own clock stepped, samples taken before the step (and pongs to pings sent
+    before it) measured the old clock: they are dropped, the agreement is held, not fresh,
+    until a majority is measured again (found by the lab: seed 73, every clock leaping back
+    at once leaves every offset unchanged, so nothing else marked the old samples stale)."""
+    cw = ClockWatch(alarm_ms=50, max_offset_ms=500, compensate=True)
+    for peer in ("b", "c"):
+        cw.peers[peer] = PeerClock()
+        cw.peers[peer].add(Sample(0.0, 100, 0))
+    cw.update(3, ["b", "c"], 10**9)
+    assert cw.fresh and cw.view().in_bounds
+    cw.drop_before(2 * 10**9)
+    cw.update(3, ["b", "c"], 2 * 10**9)
+    assert not cw.fresh and cw.view().in_bounds  # held, not re-measured
+    assert all(not pc.samples for pc in cw.peers.values())
+    cw.on_pong("b", ClockPong(1_000, 2 * 10**9 - 1, 1_000), 2 * 10**9 + 10**6)  # pre-step ping
+    assert not cw.peers["b"].samples
+    for peer in ("b", "c"):
+        cw.on_pong(peer, ClockPong(5_000, 2 * 10**9 + 1, 5_000), 2 * 10**9 + 10**6)
+    cw.update(3, ["b", "c"], 2 * 10**9 + 10**6)
+    assert cw.fresh and cw.oldest_sample_ns > 2 * 10**9

@@ -2,8 +2,9 @@
 
 The INSERT goes through node 1 to the key's one replica; the UPDATE right after goes through
 node 2, whose clock is 5 s slow and whose hybrid logical clock has only seen node 1's last
-ping. Without ordered writes the UPDATE is stamped below the INSERT and lost; with them node 2
-first asks the replica for its newest timestamp and stamps above it."""
+ping. Without ordered writes (and with restamping off, test only) the UPDATE is stamped below
+the INSERT and lost; with them node 2 first asks the replica for its newest timestamp and stamps
+above it. ``test_restamping_keeps_sequential_updates``: restamping alone also keeps them."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from skewless.sim.world import World
 
 SLOW = "127.0.0.2"
 NO_COMPENSATION = {"clock_compensation": False, "max_offset_ms": 60_000.0,
-                   "clock_alarm_ms": 50.0}
+                   "clock_alarm_ms": 50.0, "restamp_shadowed_writes": False}
 
 
-def _lost_updates(ordered: bool, rounds: int = 20) -> int:
-    w = World(51, n_nodes=3, node_options=NO_COMPENSATION)
+def _lost_updates(ordered: bool, rounds: int = 20, restamp: bool = False) -> int:
+    w = World(51, n_nodes=3,
+              node_options={**NO_COMPENSATION, "restamp_shadowed_writes": restamp})
     w.nodes[SLOW].clock.offset_us = -5_000_000
     assert w.stabilize()
     out: list[Reply] = []
@@ -46,3 +48,9 @@ def _lost_updates(ordered: bool, rounds: int = 20) -> int:
 def test_ordered_writes_keep_sequential_updates() -> None:
     assert _lost_updates(ordered=False) > 0  # the anomaly, with this table option off
     assert _lost_updates(ordered=True) == 0
+
+
+def test_restamping_keeps_sequential_updates() -> None:
+    """The same flow on a plain table with restamping on (the default): node 2's UPDATE is
+    shadowed by the INSERT on its first round, stamped again above it, and kept."""
+    assert _lost_updates(ordered=False, restamp=True) == 0

@@ -50,3 +50,53 @@ def test_shadowed_update_fails_with_table_option() -> None:
 def test_no_shadowing_under_hlc() -> None:
     reply, _ = _update_after_insert("hlc", "WITH shadowed_writes = 'fail'")
     assert not isinstance(reply.body, CqlError) and reply.warnings == ()
+
+
+def _after_data_ahead(coordinator: str, restamp: bool, offset_us: int) -> tuple[Reply, World]:
+    """Node 1 writes a row with USING TIMESTAMP 2 s ahead of cluster time (accepted: the
+    nodes allow client timestamps 5 s ahead here; no node folds it into its clock, it is beyond
+    max_offset_ms); then an UPDATE without a timestamp goes through ``coordinator``, whose
+    clock is ``offset_us`` off (-2 s: fenced, a peer stamps for it)."""
+    w = World(32, n_nodes=3, node_options={"restamp_shadowed_writes": restamp,
+                                           "max_future_timestamp_ms": 5000.0})
+    w.nodes[SLOW].clock.offset_us = offset_us
+    assert w.stabilize()
+    w.run_for(3 * 10**9)
+    out: list[Reply] = []
+
+    def q(node: str, text: str) -> None:
+        w.client_query(node, 1, text, QUORUM, out.append)
+        w.run_for(20 * 10**6)
+        assert not isinstance(out[-1].body, CqlError), out[-1].body
+
+    q("127.0.0.1", "CREATE KEYSPACE app WITH replication = "
+      "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+    q("127.0.0.1", "CREATE TABLE app.t (id int PRIMARY KEY, status text)")
+    w.run_for(2 * 10**9)
+    ahead = w.nodes["127.0.0.1"].node.physical_us() + 2_000_000
+    q("127.0.0.1", f"INSERT INTO app.t (id, status) VALUES (1, 'created') USING TIMESTAMP {ahead}")
+    q(coordinator, "UPDATE app.t SET status = 'processed' WHERE id = 1")
+    return out[-1], w
+
+
+def test_shadowed_write_is_restamped_above_the_newer_data() -> None:
+    """Under hlc a node-stamped write that newer data shadowed is stamped again above it and
+    kept, without a warning; the node counts it. On a healthy coordinator and on a fenced one
+    (a peer stamps it, honouring a floor 2 s ahead of that peer's clock)."""
+    for coordinator, offset_us in (("127.0.0.2", 0), (SLOW, -2_000_000)):
+        out: list[Reply] = []
+        reply, w = _after_data_ahead(coordinator, True, offset_us)
+        assert not isinstance(reply.body, CqlError) and reply.warnings == (), reply
+        w.client_query("127.0.0.3", 1, "SELECT status FROM app.t WHERE id = 1", QUORUM,
+                       out.append)
+        w.run_for(20 * 10**6)
+        assert out[-1].body.rows == ((b"processed",),), (coordinator, out[-1].body)  # type: ignore[union-attr]
+        table = w.nodes[coordinator].node.schema.table("app", "t")
+        assert table is not None
+        assert w.nodes[coordinator].node.restamped_writes[table.table_key] == 1
+        assert w.nodes[coordinator].node.shadowed_writes[table.table_key] == 0
+
+
+def test_without_restamping_the_write_is_only_reported() -> None:
+    reply, w = _after_data_ahead("127.0.0.2", False, 0)
+    assert len(reply.warnings) == 1 and "was shadowed" in reply.warnings[0], reply.warnings

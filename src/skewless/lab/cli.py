@@ -108,6 +108,9 @@ def lab() -> None:
               help="For checker tests: node 1 stamps with its raw clock, or drops every third "
                    "mutation it acknowledges.")
 @click.option("--commit-wait", is_flag=True, help="Every node runs with --commit-wait.")
+@click.option("--no-restamp", is_flag=True,
+              help="Every node runs with --no-restamp (shadowed writes are reported, not "
+                   "stamped again): shows what restamping prevents.")
 @click.option("--commitlog", type=click.Choice(COMMITLOG_SYNCS), default="batch",
               show_default=True,
               help="Every node's commitlog_sync: periodic syncs every 10 s, so a crash loses "
@@ -116,7 +119,7 @@ def lab() -> None:
 @_dataclass_options(WorkloadSpec)
 def lab_run(seed: int, policy: str, nodes: int, duration_s: int, trace_path: str | None,
             history_path: str | None, planted_bug: str | None, commit_wait: bool,
-            commitlog: str, **kwargs: Any) -> None:
+            no_restamp: bool, commitlog: str, **kwargs: Any) -> None:
     """Run one simulation; exit status 1 if any checker fails."""
     from skewless.lab.runner import RunConfig, run
 
@@ -124,7 +127,7 @@ def lab_run(seed: int, policy: str, nodes: int, duration_s: int, trace_path: str
     faults, workload = _pick(FaultPlan, kwargs), _pick(WorkloadSpec, kwargs)
     assert not kwargs, kwargs
     cfg = RunConfig(seed, policy, nodes, duration_s, faults, workload, planted_bug, commit_wait,
-                    commitlog)
+                    commitlog, no_restamp)
     started = time.perf_counter()  # allow-real-clock (the report's elapsed time)
     result = run(cfg, trace=trace_path is not None)
     elapsed = time.perf_counter() - started  # allow-real-clock
@@ -169,13 +172,16 @@ def lab_run(seed: int, policy: str, nodes: int, duration_s: int, trace_path: str
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes.")
 @click.option("--commit-wait", is_flag=True, help="Every node runs with --commit-wait.")
+@click.option("--no-restamp", is_flag=True,
+              help="Every node runs with --no-restamp: shows what restamping prevents.")
 @click.option("--fault-profile", type=click.Choice(FAULT_PROFILES), default="all",
               show_default=True,
               help="steady-clocks: clock offsets of any size from boot and drift within 200 "
                    "ppm, no steps, leap second, strobe or fix; all: every fault.")
 @_dataclass_options(WorkloadSpec)
 def lab_swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
-              jobs: int, commit_wait: bool, fault_profile: str, **kwargs: Any) -> None:
+              jobs: int, commit_wait: bool, no_restamp: bool, fault_profile: str,
+              **kwargs: Any) -> None:
     """Run SEEDS seeds, each with faults drawn from it; print every failing seed with the
     command that reproduces it. Exit status 1 if any seed fails."""
     from skewless.lab.swarm import swarm
@@ -187,7 +193,7 @@ def lab_swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: 
     def elapsed() -> float:
         return time.perf_counter() - started  # allow-real-clock
     failed = swarm(seeds, first_seed, policy, nodes, duration_s, workload, jobs, click.echo,
-                   commit_wait, fault_profile, elapsed)
+                   commit_wait, fault_profile, elapsed, no_restamp)
     sys.exit(1 if failed else 0)
 
 

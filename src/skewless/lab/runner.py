@@ -65,6 +65,7 @@ class RunConfig:
     planted_bug: str | None = None
     commit_wait: bool = False  # every node acknowledges writes once certainly past them
     commitlog: str = "batch"  # every node's commitlog_sync: batch, or periodic (10 s)
+    no_restamp: bool = False  # shadowed writes reported, not stamped again (shows what it does)
 
     def command(self) -> str:
         """The ``skewless lab run`` command line that repeats this run."""
@@ -77,6 +78,8 @@ class RunConfig:
             parts.append("--commit-wait")
         if self.commitlog != "batch":
             parts += ["--commitlog", self.commitlog]
+        if self.no_restamp:
+            parts.append("--no-restamp")
         parts += self.faults.options() + self.workload.options()
         if self.planted_bug:
             parts += ["--planted-bug", self.planted_bug]
@@ -111,6 +114,8 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     options: dict[str, object] = {"commitlog_sync": cfg.commitlog}
     if cfg.commit_wait:
         options["commit_wait"] = True
+    if cfg.no_restamp:
+        options["restamp_shadowed_writes"] = False
     world = World(cfg.seed, n_nodes=cfg.nodes, timestamp_policy=cfg.policy, trace_enabled=trace,
                   node_options=options)
     plant = _planter(world, cfg.planted_bug)

@@ -30,9 +30,10 @@ class SeedOutcome:
 
 
 def config_for(seed: int, policy: str, nodes: int, duration_s: int, workload: WorkloadSpec,
-               commit_wait: bool = False, profile: str = "all") -> RunConfig:
+               commit_wait: bool = False, profile: str = "all",
+               no_restamp: bool = False) -> RunConfig:
     return RunConfig(seed, policy, nodes, duration_s, draw_plan(seed, profile), workload,
-                     commit_wait=commit_wait)
+                     commit_wait=commit_wait, no_restamp=no_restamp)
 
 
 def run_seed(cfg: RunConfig) -> SeedOutcome:
@@ -67,9 +68,10 @@ def _quiet() -> None:
 def swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
           workload: WorkloadSpec, jobs: int, out: Callable[[str], None],
           commit_wait: bool = False, profile: str = "all",
-          elapsed_s: Callable[[], float] | None = None) -> int:
+          elapsed_s: Callable[[], float] | None = None, no_restamp: bool = False) -> int:
     """Run the seeds, print each failing one with its command; the number of failing seeds."""
-    configs = [config_for(s, policy, nodes, duration_s, workload, commit_wait, profile)
+    configs = [config_for(s, policy, nodes, duration_s, workload, commit_wait, profile,
+                          no_restamp)
                for s in range(first_seed, first_seed + seeds)]
     failed = acked = silent = 0
     for o in _outcomes(configs, jobs):

@@ -53,6 +53,8 @@ class ClockWatch:
         self.current = ClusterTime(0.0, 0.0, 1, 1, True)
         self._agreed_at: tuple[ClusterTime, int] | None = None  # last agreement and when
         self.oldest_sample_ns = 0  # the oldest peer sample the current agreement rests on
+        self.fresh = False  # the current agreement was measured (not held from an earlier one)
+        self._valid_after_ns = -(10**18)  # samples taken before this describe an old clock
         self._last_ping_ns = -(10**18)
 
     # ------------------------------------------------------------------ messages
@@ -75,6 +77,8 @@ class ClockWatch:
         elapsed_ns = now_mono_ns - m.t1_mono_ns
         if elapsed_ns < 0 or elapsed_ns > limits.clock_sample_window_ms * 1_000_000:
             return  # not a pong to one of our pings of this process (or a very late one)
+        if m.t1_mono_ns < self._valid_after_ns:
+            return  # its ping left before our clock stepped: it measured the old clock
         # The sample describes our raw clock as read when the ping left (t1): a step of our
         # clock while the ping was out must not make a pre-step reading look fresh.
         sample = measure(m.t1_real_us, m.t2_real_us, m.t2_real_us, elapsed_ns, m.t1_mono_ns)
@@ -95,6 +99,7 @@ class ClockWatch:
         self.oldest_sample_ns = min((iv.taken_mono_ns for iv in intervals if iv is not None),
                                     default=now_mono_ns)
         fresh = cluster_time(intervals, cluster_size, self.max_offset_ms * 1000)
+        self.fresh = fresh.agreed
         if fresh.agreed:
             self.current = fresh
             self._agreed_at = (fresh, now_mono_ns)
@@ -112,6 +117,16 @@ class ClockWatch:
             return None
         return ClusterTime(last.offset_us, uncertainty_us, last.sources_true, last.cluster_size,
                            True)
+
+    def drop_before(self, mono_ns: int) -> None:
+        """Our own raw clock stepped at about ``mono_ns``: every sample taken before it (and
+        every pong to a ping sent before it) measured the clock as it was, whatever the peer.
+        Until a majority is measured again the last agreement holds (``update``)."""
+        self._valid_after_ns = mono_ns
+        for pc in self.peers.values():
+            kept = [s for s in pc.samples if s.taken_mono_ns >= mono_ns]
+            pc.samples.clear()
+            pc.samples.extend(kept)
 
     def forget(self, address: str) -> None:
         """A restarted peer's clock is a new clock."""

@@ -15,8 +15,14 @@ reading feeds the timestamp source (``skewless.clock.TimestampSource``: ``hlc`` 
   until its clock is past that ceiling (peers stamp for it, as when fenced), so it never stamps
   below what it stamped before, and never ahead of cluster time either.
 * **Far-future timestamps.** A timestamp seen elsewhere more than ``max_offset_ms`` ahead of
-  cluster time is not folded into the clock: one bad clock must not drag every node's clock
-  into the future (the data is still applied).
+  both cluster time and this node's clock is not folded into the clock: one bad clock must not
+  drag every node's clock into the future (the data is still applied). Stamps within that
+  bound of the clock are folded even when cluster time has moved back (a majority of clocks
+  stepped back): the stamps issued before the move are real, and every node must stay above
+  them.
+* **Steps.** When this node's raw clock steps, every peer sample taken before the step is
+  dropped (it measured the old clock) and cluster time follows the monotonic clock from the
+  last reading until a majority is measured again (``physical_us``).
 * **Fencing.** Under ``hlc`` a node whose clock is out of bounds (no majority agrees on cluster
   time, or its offset exceeds ``max_offset_ms``) does not stamp. ``stamp`` then asks a peer
   whose clock it measured in bounds for a timestamp (``StampRequest``/``StampResponse``: one
@@ -60,7 +66,9 @@ class Stamping:
         cfg = node.config
         self.hlc = cfg.timestamp_policy == "hlc"
         self.restart_floor_us = self._stamp_floor()
-        self.ts = TimestampSource(cfg.timestamp_policy, self.restart_floor_us)
+        # The clock does not start at the restart ceiling: the node is fenced until its clock is
+        # past it, and the floors it sends peers meanwhile must be stamps, not a lease bound.
+        self.ts = TimestampSource(cfg.timestamp_policy)
         self.ceiling_us = self.restart_floor_us  # durable bound above every issued stamp
         # Under `wallclock` (Cassandra's behaviour) nodes stamp with their raw clocks.
         self.clocks = ClockWatch(cfg.clock_alarm_ms, cfg.max_offset_ms,
@@ -109,9 +117,11 @@ class Stamping:
                 self.step_suspected = True
                 self._step_at_ns = now_ns
                 self._raw_step_us = raw_step
+                self.clocks.drop_before(now_ns)
                 log.warning("clock: the real-time clock stepped by %+.1f ms; following the "
                             "monotonic clock until peers measure it again", raw_step / 1000)
-            elif self.clocks.view().in_bounds and self.clocks.oldest_sample_ns > self._step_at_ns:
+            elif (self.clocks.view().in_bounds and self.clocks.fresh
+                  and self.clocks.oldest_sample_ns > self._step_at_ns):
                 return candidate, True  # re-measured since the step: the agreement is right
             return expected, False
         if self.step_suspected and abs(raw_step) <= slack:
@@ -149,7 +159,12 @@ class Stamping:
         return ts
 
     def observe(self, ts_us: int) -> None:
-        if ts_us > self.physical_us() + int(self.node.config.max_offset_ms * 1000):
+        """Fold a timestamp seen in a message into the clock, unless it is more than
+        ``max_offset_ms`` ahead of both cluster time and this clock (which already holds every
+        timestamp folded in: after cluster time moved back, the stamps issued before are not
+        far-future, and the clocks of the nodes that follow them must keep up with them)."""
+        reference = max(self.physical_us(), self.ts.last_us)
+        if ts_us > reference + int(self.node.config.max_offset_ms * 1000):
             self.far_future_ignored += 1
             if self.far_future_ignored & (self.far_future_ignored - 1) == 0:  # 1, 2, 4, 8...
                 log.warning("ignored %d timestamps more than max_offset_ms (%g) ahead of "
@@ -159,6 +174,11 @@ class Stamping:
         self.ts.observe(ts_us)
 
     def peek(self) -> int:
+        """What this node's messages carry (peers fold it into their clocks). A fenced node's
+        clock is not to be trusted: it passes on only what it was given, or peers following it
+        by steps of ``max_offset_ms`` would be dragged along by its clock."""
+        if self.fenced():
+            return self.ts.last_us
         return self.ts.peek(self.physical_us())
 
     # ------------------------------------------------------------------ stamping a write
@@ -166,10 +186,12 @@ class Stamping:
     def stamp(self, floor_us: int, done: StampDone) -> None:
         """A write timestamp above ``floor_us`` and above every stamp this node issued or was
         given: our own, or a healthy peer's when fenced. The floor (an ordered write's replicas'
-        newest timestamp, a checked session token) is honoured whatever our clock says."""
+        newest timestamp, a checked session token, the data a restamped write must pass) is
+        honoured whatever our clock says; it is folded into the clock only when it is not far
+        ahead of it (``observe``): a far-future floor gets a stamp of its own just above it."""
         if not self.fenced():
-            self.ts.observe(floor_us)
-            done(self.next_timestamp(), "")
+            self.observe(floor_us)  # folded into the clock unless far ahead of it
+            done(max(self.next_timestamp(), floor_us + 1), "")
             return
         floor_us = max(floor_us, self.ts.last_us)
         if len(self.pending) >= limits.coordinator_requests_inflight_max:
@@ -261,8 +283,11 @@ class Stamping:
             if self.fenced():
                 node.send(sender, StampResponse(m.req_id, 0, self.fence_reason()))
             else:
+                # The floor is honoured whatever it is (the fenced node needs a stamp above it);
+                # it is folded into this node's clock only when not far ahead (``observe``).
                 self.observe(m.floor_us)
-                node.send(sender, StampResponse(m.req_id, self.next_timestamp(), ""))
+                node.send(sender, StampResponse(m.req_id, max(self.next_timestamp(),
+                                                              m.floor_us + 1), ""))
         else:
             pending = self.pending.pop(m.req_id, None)
             if pending is None or pending.peer != sender:

@@ -15,6 +15,18 @@ Theory of operation
    the batchlog, ``node.batchlog``); the answer carries the warnings (client timestamps,
    batches, shadowing: ``node.shadowing``) and the response's session token, after a commit
    wait when configured.
+4. **Restamping.** Under ``hlc``, when replicas report that newer data shadowed a write this
+   node stamped (no client or USING timestamp), the write is stamped again above the newest
+   timestamp reported and sent again, up to ``limits.write_restamps_max`` rounds, and only
+   then acknowledged. Under QUORUM writes this makes clock error harmless to ordering: a
+   write acknowledged before this one started is on a quorum, this write's last round reached
+   a quorum that intersects it and took effect there, so its timestamp is above the earlier
+   write's. Linearizable, because the write was still in progress when it was placed after
+   the data that shadowed it. Data far ahead of this node's clock (a majority of clocks just
+   moved, or a doomstone) gets a stamp just above it without moving the clock
+   (``Stamping.stamp``): the write takes effect and the clock is not dragged along. Not done
+   for client-chosen timestamps (the client asked for that timestamp: an old replayed write
+   must stay old), or under ``wallclock`` (Cassandra's behaviour: reported, not repaired).
 
 Pure, like the executor: it reaches the node and the client only through the executor.
 """
@@ -52,7 +64,8 @@ class WritePath:
 
     def _default_timestamp(self, conn: int, batch: ast.Batch | None, values: tuple[Value, ...],
                            params: Params, keyspace: str | None, warnings: list[str],
-                           node_ts: int | None, ordered: bool) -> tuple[int, str]:
+                           node_ts: int | None, ordered: bool, restamps: int
+                           ) -> tuple[int, str]:
         """The timestamp of every statement without its own USING TIMESTAMP: the batch's,
         else the client's, else one from this node's timestamp source, with where it came from
         (for tracing). A client's timestamp is checked against cluster time
@@ -68,7 +81,12 @@ class WritePath:
             self._check_client_timestamp(params.timestamp, "Client timestamp", warnings)
             return params.timestamp, "client timestamp"
         if node_ts is not None:
-            why = "ordered write" if ordered else "stamped by a peer: this node's clock is fenced"
+            if restamps:
+                why = f"stamped again above newer data (round {restamps + 1})"
+            elif ordered:
+                why = "ordered write"
+            else:
+                why = "stamped by a peer: this node's clock is fenced"
             return node_ts, f"{self.node.ts.policy}, {why}"
         if ordered or self.node.stamping.fenced():
             raise _NeedStamp(ordered)
@@ -166,9 +184,10 @@ class WritePath:
                        values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
                        write_type: str, batch: ast.Batch | None, node_ts: int | None,
                        current: Sequence[Sequence[PartitionUpdate]] = (),
-                       dry_run: bool = False) -> list[tuple[KeyspaceDef, list[PartitionUpdate]]]:
+                       dry_run: bool = False, restamps: int = 0
+                       ) -> list[tuple[KeyspaceDef, list[PartitionUpdate]]]:
         """Build the write's mutations and (unless ``dry_run``) replicate them; returns them
-        grouped by keyspace."""
+        grouped by keyspace. ``restamps``: rounds already sent and shadowed."""
         if len(stmts) > limits.cql_batch_statements_max:
             raise InvalidRequest(f"Batch with {len(stmts)} statements is too large")
         cl_mod.check_cl(params.consistency)
@@ -178,6 +197,7 @@ class WritePath:
         trace = self.ex.traces.get((conn, stream))
         default_ts: tuple[int, str] | None = None
         max_ts = 0  # the response's session token
+        node_stamped = True  # every statement's timestamp came from a node (may restamp)
         warnings: list[str] = []
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
         for n, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
@@ -190,13 +210,16 @@ class WritePath:
             if ts is None:
                 if default_ts is None:
                     default_ts = self._default_timestamp(conn, batch, values[0], params,
-                                                         keyspace, warnings, node_ts, ordered)
+                                                         keyspace, warnings, node_ts, ordered,
+                                                         restamps)
                 ts, source = default_ts
+                node_stamped = node_stamped and source.startswith(self.node.ts.policy)
             elif batch is not None and batch.using.timestamp is not None:
                 raise InvalidRequest(
                     "Timestamp must be set either on BATCH or individual statements")
             else:
                 self._check_client_timestamp(ts, "USING TIMESTAMP", warnings)
+                node_stamped = False
             max_ts = max(max_ts, ts)
             if trace is not None and not dry_run:
                 trace.write_timestamp(ts, source)
@@ -217,6 +240,11 @@ class WritePath:
 
         def finished(error: CqlError | None, _results: list[object]) -> None:
             if error is None and reports:
+                floor = self._restamp_floor(reports, max_ts) if node_stamped else None
+                if floor is not None and restamps < limits.write_restamps_max:
+                    self._restamp(conn, stream, stmts, values, params, keyspace, write_type,
+                                  batch, current, reports, floor, restamps)
+                    return
                 error = self._shadowed(reports, warnings)
             if error is None and self.node.config.commit_wait:
                 # Commit wait: acknowledge once cluster time is certainly past the stamp.
@@ -238,6 +266,37 @@ class WritePath:
                             _collect_shadowed(join, i, reports), trace)
         return groups
 
+    def _restamp_floor(self, reports: Sequence[ShadowReport], ts_us: int) -> int | None:
+        """The timestamp a shadowed write must be stamped above to take effect (the newest
+        reported, or ``ts_us``), or None under ``wallclock`` (never restamped) or with
+        restamping turned off (test only: ``--no-restamp``)."""
+        if not self.node.stamping.hlc or not self.node.config.restamp_shadowed_writes:
+            return None
+        return max(max(r.shadowed.existing_ts_us for r in reports), ts_us)
+
+    def _restamp(self, conn: int, stream: int,
+                 stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
+                 values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
+                 write_type: str, batch: ast.Batch | None,
+                 current: Sequence[Sequence[PartitionUpdate]], reports: Sequence[ShadowReport],
+                 floor: int, restamps: int) -> None:
+        """Send the write again, stamped above ``floor`` (see the module docstring)."""
+        for table_id in {r.table for r in reports}:
+            self.node.restamped_writes[table_id] += 1
+        log.info("write shadowed by data up to %d ms newer: stamped again (round %d)",
+                 (floor - max(r.shadowed.incoming_ts_us for r in reports)) // 1000,
+                 restamps + 2)
+
+        def stamped(ts: int | None, why: str) -> None:
+            if ts is None:
+                self.ex._answer(conn, stream, Overloaded(why))
+                return
+            self.ex._guard(conn, stream, lambda: self._write_stamped(
+                conn, stream, stmts, values, params, keyspace, write_type, batch, ts, current,
+                restamps=restamps + 1))
+
+        self.node.stamping.stamp(floor, stamped)
+
     def _shadowed(self, reports: list[ShadowReport], warnings: list[str]) -> CqlError | None:
         """Warn about (or, under ``shadowed_writes = fail``, refuse) a write whose replicas
         reported parts that did not take effect (see ``node.shadowing``)."""
@@ -246,6 +305,7 @@ class WritePath:
         for r in reports:
             by_table.setdefault(r.table, []).append(r)
         for table_id, rs in by_table.items():
+            self.node.shadowed_writes[table_id] += len(rs)
             table = self.node.schema.table_by_key(table_id)
             name = f"{table.keyspace}.{table.name}" if table is not None else table_id
             text = shadowing.warning_text(name, rs)

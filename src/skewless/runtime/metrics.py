@@ -63,11 +63,18 @@ class NodeCollector(Collector):
             "skewless_shadowed_writes",
             "Cells of writes coordinated here that newer data shadowed (did not take effect)",
             labels=["keyspace", "table"])
-        for table_id, count in sorted(node.shadowed_writes.items()):
-            t = node.schema.table_by_key(table_id)
-            shadowed.add_metric([t.keyspace, t.name] if t is not None else ["?", table_id],
-                                count)
+        restamped = CounterMetricFamily(
+            "skewless_restamped_writes",
+            "Writes coordinated here stamped again above newer data their replicas reported",
+            labels=["keyspace", "table"])
+        for family, counts in ((shadowed, node.shadowed_writes),
+                               (restamped, node.restamped_writes)):
+            for table_id, count in sorted(counts.items()):
+                t = node.schema.table_by_key(table_id)
+                family.add_metric([t.keyspace, t.name] if t is not None else ["?", table_id],
+                                  count)
         yield shadowed
+        yield restamped
         yield _gauge("skewless_peers_up", "Peers this node sees up",
                      float(sum(1 for p in node.membership.peers.values() if p.up)))
         yield _gauge("skewless_coordinator_requests_inflight",
