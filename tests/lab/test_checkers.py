@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from skewless.lab.checkers import superseded_writes
+from skewless.lab.checkers import as_register_writes, resolve_deletes, superseded_writes
+from skewless.lab.linearizability import linearizable
 
 
 def w(key: int, value: int, start: float, end: float, ok: bool = True) -> dict[str, Any]:
@@ -43,3 +44,28 @@ def test_final_state_older_than_an_acknowledged_write_is_caught() -> None:
 def test_failed_writes_promise_nothing() -> None:
     h = [w(1, 1, 0, 1), w(1, 2, 1.1, 1.2, ok=False), r(1, 1, 1.3, 1.4), r(1, 2, 1.5, 1.6)]
     assert superseded_writes(h, {1: 1}) == []
+
+
+def d(key: int, value: int, start: float, end: float, ok: bool = True) -> dict[str, Any]:
+    return {**w(key, value, start, end, ok), "delete": True}
+
+
+def test_deletes_resolve_reads_of_nothing() -> None:
+    """A read of nothing is the newest delete that started before it ended: after a delete
+    (acknowledged or in progress) it is fine; after a re-insert acknowledged with no later
+    delete it is the doomstone (a delete stamped above the re-insert) and is caught."""
+    h = [w(1, 1, 0, 1), d(1, 2, 1.1, 1.2), r(1, None, 1.3, 1.4), w(1, 3, 1.5, 1.6),
+         r(1, 3, 1.7, 1.8), d(1, 4, 1.9, 2.5), r(1, None, 2.0, 2.1)]
+    resolved = resolve_deletes(h)
+    assert [op["value"] for op in resolved if op["op"] == "read"] == [2, 3, 4]
+    assert superseded_writes(resolved) == []
+    doomstone = [w(1, 1, 0, 1), d(1, 2, 1.1, 1.2), w(1, 3, 1.3, 1.4), r(1, None, 1.5, 1.6)]
+    (v,) = superseded_writes(resolve_deletes(doomstone))
+    assert (v.acknowledged, v.seen) == (3, 2)
+    assert superseded_writes(resolve_deletes([w(1, 1, 0, 1), r(1, None, 1.1, 1.2)]))
+
+
+def test_deletes_are_writes_of_nothing_for_linearizability() -> None:
+    h = [w(1, 1, 0, 1), d(1, 2, 1.1, 1.2), r(1, None, 1.3, 1.4)]
+    assert linearizable(as_register_writes(h)).verdict == "linearizable"
+    assert linearizable(as_register_writes(h + [r(1, 1, 1.5, 1.6)])).violations

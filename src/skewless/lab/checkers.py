@@ -10,6 +10,13 @@ not appear.
 
 Pure: a history is a sequence of dicts with keys op ("write"/"read"), key, value, start, end
 (times from one monotonic clock per key's writer) and ok.
+
+Deletes. A write with ``delete: true`` deletes the row: its value orders it among the key's
+writes, and a read returns ``None`` for it. ``resolve_deletes`` gives the value-ordered checkers
+(this one and ``session_checks``) what such a read saw: the newest delete of the key that started
+before the read ended (the writes of a key are sequential, so that is the only delete the read
+can have seen, or one as old as anything older it could have seen); ``None`` if there is none.
+``as_register_writes`` gives the linearizability checker the deletes as writes of ``None``.
 """
 
 from __future__ import annotations
@@ -63,3 +70,30 @@ def _acked_before(acks: list[tuple[float, int]], t: float) -> int | None:
             break
         best = value if best is None else max(best, value)
     return best
+
+
+def resolve_deletes(history: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The history with each read of ``None`` given the value of the newest delete of its key
+    that started before the read ended (or left ``None``): see the module docstring."""
+    ops = list(history)
+    deletes: dict[object, list[tuple[float, int]]] = {}
+    for op in ops:
+        if op["op"] == "write" and op.get("delete"):
+            deletes.setdefault(op["key"], []).append((op["start"], int(op["value"])))
+    if not deletes:
+        return ops
+    out: list[Mapping[str, Any]] = []
+    for op in ops:
+        if op["op"] == "read" and op["ok"] and op["value"] is None:
+            end = op["end"] if op["end"] is not None else float("inf")
+            seen = [v for start, v in deletes.get(op["key"], []) if start < end]
+            if seen:
+                op = {**op, "value": max(seen)}
+        out.append(op)
+    return out
+
+
+def as_register_writes(history: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The history with each delete as a write of ``None`` (what a read of it returns)."""
+    return [{**op, "value": None} if op["op"] == "write" and op.get("delete") else op
+            for op in history]

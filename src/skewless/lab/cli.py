@@ -48,6 +48,10 @@ _HELP = {
     "client_skew_ms": "Each session's clock offset drawn in [-X, +X] ms.",
     "tokens": "Sessions send their session token (skewless-token) with every request.",
     "ordered_writes": "The table has ordered_writes = true.",
+    "delete_pct": "Share of writes that DELETE the row (the next write re-INSERTs it), percent.",
+    "batch_pct": "Share of writes that are LOGGED BATCHes of two registers, percent.",
+    "seed000": "The seed-000 flow: each write followed at once by the register's next write "
+               "through another coordinator.",
 }
 
 

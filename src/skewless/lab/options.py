@@ -102,6 +102,9 @@ class WorkloadSpec:
     client_skew_ms: int = 0  # each session's clock offset drawn in [-x, +x] (client timestamps)
     tokens: bool = False
     ordered_writes: bool = False  # the table option: stamp above the replicas' newest
+    delete_pct: int = 0  # share of writes that DELETE the row (the next write re-INSERTs it)
+    batch_pct: int = 0  # share of writes that are LOGGED BATCHes of two registers
+    seed000: bool = False  # each write followed at once by one more through another node
 
     def options(self) -> list[str]:
         return cli_options(self)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skewless.clock import TimestampSource
-from skewless.lab.checkers import superseded_writes
+from skewless.lab.checkers import as_register_writes, resolve_deletes, superseded_writes
 from skewless.lab.faults import Nemesis
 from skewless.lab.options import FaultPlan, WorkloadSpec
 from skewless.lab.workloads import Workload
@@ -166,7 +166,7 @@ def _stats(history: list[dict[str, Any]], final: dict[int, object],
 def _lost_writes(history: list[dict[str, Any]], final: dict[int, object]) -> Verdict:
     """Lost acknowledged writes; those whose writer was told (a shadowing warning in the
     write's response: Skewless makes the loss loud, not impossible) are marked so."""
-    violations = superseded_writes(history, dict(final.items()))
+    violations = superseded_writes(resolve_deletes(history), _resolve_final(history, final))
     warned = {(h["key"], h["value"]) for h in history
               if h["op"] == "write" and h.get("shadowed")}
     loud = [(v.key, v.acknowledged) in warned for v in violations]
@@ -175,6 +175,14 @@ def _lost_writes(history: list[dict[str, Any]], final: dict[int, object]) -> Ver
     silent = loud.count(False)
     note = f"{len(loud) - silent} loud (shadowing warning), {silent} silent" if loud else ""
     return Verdict("superseded_writes", not violations, details, note, silent)
+
+
+def _resolve_final(history: list[dict[str, Any]], final: dict[int, object]
+                   ) -> dict[object, object]:
+    """Final values with a deleted register's ``None`` resolved as a read at the very end."""
+    reads = [{"op": "read", "key": k, "value": v, "start": float("inf"), "end": float("inf"),
+              "ok": True} for k, v in final.items()]
+    return {op["key"]: op["value"] for op in resolve_deletes([*history, *reads])[len(history):]}
 
 
 def _sample_convergence(world: World, workload: Workload) -> list[tuple[float, bool]]:
@@ -235,12 +243,13 @@ def _extra_checkers(history: list[dict[str, Any]]) -> list[Verdict]:
     out = []
     sessions = _optional("session_checks")
     if sessions is not None:
+        resolved = resolve_deletes(history)
         for name in ("read_your_writes", "monotonic_reads"):
-            found = getattr(sessions, name)(history)
+            found = getattr(sessions, name)(resolved)
             out.append(Verdict(name, not found, tuple(str(v) for v in found)))
     lin = _optional("linearizability")
     if lin is not None:
-        result = lin.linearizable(history)
+        result = lin.linearizable(as_register_writes(history))
         unknown = len(result.unknown)
         out.append(Verdict("linearizability", not result.violations,
                            tuple(str(k) for k in result.violations),

@@ -21,6 +21,13 @@ the client's timeout).
 * Options: consistency levels, client-side timestamps from each session's own skewed clock
   (``client_skew_ms``; the drivers' monotonic generator: last + 1 at least), and session tokens
   (each session sends the highest ``skewless-token`` it has received).
+* Deletes and re-inserts (``delete_pct``): a write may DELETE the row (recorded as a write with
+  ``delete: true``, its value ordering it; reads of it return None) and the register's next
+  write INSERTs it again: a delete stamped ahead of the re-insert is seed 001's doomstone.
+* Multi-row batches (``batch_pct``): a LOGGED BATCH sets two free registers to their next
+  values, recorded as one write per register over the same interval.
+* The seed-000 flow (``seed000``): a session's write is followed at once (no think time) by the
+  register's next write through a different coordinator, as the post's INSERT then UPDATE.
 
 Every operation is one dict in ``history``: op ("write"/"read"), key, value, start, end (virtual
 seconds), ok, session, node (the coordinator), error (the error's name, "timeout", or None). A
@@ -45,6 +52,7 @@ KEYSPACE, TABLE = "lab", "reg"
 NS_PER_MS = 1_000_000
 client_timeout_ms = 6000  # above the server's own timeouts (read 5 s): it answers first if alive
 final_read_retry_ms = 500  # between attempts of a final ALL read while the cluster recovers
+pair_turnaround_ns = 100_000  # seed000: the client sends the UPDATE this soon after the INSERT
 
 
 def consistency(name: str) -> int:
@@ -60,6 +68,7 @@ class _Session:
     clock_offset_us: int
     token_us: int = 0
     last_ts_us: int = 0
+    follow: tuple[int, str] | None = None  # seed000: the register to write next, and not where
     generation: dict[str, int] = field(default_factory=dict)  # node -> connection generation
 
     def conn(self, node_index: int, address: str) -> int:
@@ -71,6 +80,7 @@ class _Request:
     op: dict[str, Any]
     session: _Session
     done: bool = False
+    also: list[dict[str, Any]] = field(default_factory=list)  # a batch's other registers
 
 
 class Workload:
@@ -84,6 +94,7 @@ class Workload:
         self.next_value = dict.fromkeys(range(spec.keys), 0)
         self.writing: set[int] = set()
         self.frozen: set[int] = set()  # registers with an indeterminate write
+        self.deleted: set[int] = set()  # registers whose last write was a DELETE
         self.sessions = [_Session(i, rng.randint(-spec.client_skew_ms, spec.client_skew_ms) * 1000)
                          for i in range(spec.sessions)]
         self.stop_ns = 0
@@ -122,39 +133,69 @@ class Workload:
         return self.active == 0
 
     def _next(self, s: _Session) -> None:
+        if s.follow is not None:  # seed000: the second write of the pair, elsewhere
+            key, avoid = s.follow
+            s.follow = None
+            self._write(s, [key], avoid, flow="seed000-update")
+            return
         if self.world.now_ns >= self.stop_ns:
             self.active -= 1
             return
         free = [k for k in range(self.spec.keys) if k not in self.writing and k not in self.frozen]
         if free and self.rng.randrange(100) >= self.spec.read_pct:
-            key = self.rng.choice(free)
-            self.next_value[key] += 1
-            value = self.next_value[key]
-            self.writing.add(key)
-            self._send(s, {"op": "write", "key": key, "value": value},
-                       f"UPDATE {KEYSPACE}.{TABLE} SET v = {value} WHERE k = {key}",
-                       self.write_cl)
+            keys = [self.rng.choice(free)]
+            if len(free) >= 2 and self.rng.randrange(100) < self.spec.batch_pct:
+                keys = self.rng.sample(free, 2)
+            self.writing.update(keys)
+            self._write(s, keys, None)
         else:
             key = self.rng.randrange(self.spec.keys)
             self._send(s, {"op": "read", "key": key, "value": None},
                        f"SELECT v, writetime(v) FROM {KEYSPACE}.{TABLE} WHERE k = {key}",
                        self.read_cl)
 
-    def _send(self, s: _Session, op: dict[str, Any], query: str, cl: int) -> None:
+    def _write(self, s: _Session, keys: list[int], avoid: str | None, flow: str = "") -> None:
+        """Write the next value of each of ``keys`` (reserved already): an UPDATE, a DELETE,
+        an INSERT after a DELETE, or a LOGGED BATCH of two UPDATEs."""
+        ops, statements = [], []
+        for key in keys:
+            self.next_value[key] += 1
+            value = self.next_value[key]
+            op: dict[str, Any] = {"op": "write", "key": key, "value": value}
+            if flow:
+                op["flow"] = flow
+            if len(keys) == 1 and not flow and self.rng.randrange(100) < self.spec.delete_pct:
+                op["delete"] = True
+                statements.append(f"DELETE FROM {KEYSPACE}.{TABLE} WHERE k = {key}")
+            elif key in self.deleted:
+                statements.append(f"INSERT INTO {KEYSPACE}.{TABLE} (k, v) VALUES ({key}, {value})")
+            else:
+                statements.append(f"UPDATE {KEYSPACE}.{TABLE} SET v = {value} WHERE k = {key}")
+            ops.append(op)
+        query = statements[0] if len(statements) == 1 else (
+            "BEGIN BATCH " + " ".join(q + ";" for q in statements) + " APPLY BATCH")
+        self._send(s, ops[0], query, self.write_cl, ops[1:], avoid)
+
+    def _send(self, s: _Session, op: dict[str, Any], query: str, cl: int,
+              also: list[dict[str, Any]] | None = None, avoid: str | None = None) -> None:
         w = self.world
         nodes = sorted(w.nodes)
         up = [a for a in nodes if w.nodes[a].up]
+        if avoid in up and len(up) > 1:
+            up.remove(avoid)
         if not up:  # every node down: try again later
-            self._done_op(op, s, "no node up")
+            for o in [op, *(also or [])]:
+                self._done_op(o, s, "no node up")
             return
         address = self.rng.choice(up)
-        op.update(start=w.now_ns / 1e9, end=None, ok=False, session=s.index, node=address,
-                  error=None, ts=None, shadowed=False)
+        for o in [op, *(also or [])]:
+            o.update(start=w.now_ns / 1e9, end=None, ok=False, session=s.index, node=address,
+                     error=None, ts=None, shadowed=False)
         ts = None
         if self.spec.client_timestamps and op["op"] == "write":
             ts = max(EPOCH_US + w.now_ns // 1000 + s.clock_offset_us, s.last_ts_us + 1)
             s.last_ts_us = ts
-        req = _Request(op, s)
+        req = _Request(op, s, also=list(also or []))
         conn = s.conn(nodes.index(address), address)
         w.client_query(address, conn, query, cl, lambda r: self._on_reply(req, r),
                        timestamp_us=ts, token_us=s.token_us or None if self.spec.tokens else None)
@@ -165,20 +206,20 @@ class Workload:
         if req.done:
             return  # the answer to a request the client gave up on
         req.done = True
-        op = req.op
+        ops = [req.op, *req.also]
         if isinstance(r.body, CqlError):
             error: str | None = type(r.body).__name__
         else:
             error = None
-            op["ok"] = True
-            if op["op"] == "read":
-                op["value"], op["ts"] = _register_value(r.body), _writetime(r.body)
-            else:
-                op["shadowed"] = any("shadow" in x.lower() for x in r.warnings)
             token = session_token.decode(dict(r.custom_payload))
             if token is not None:
                 req.session.token_us = max(req.session.token_us, token)
-                if op["op"] == "write":
+            for op in ops:
+                op["ok"] = True
+                if op["op"] == "read":
+                    op["value"], op["ts"] = _register_value(r.body), _writetime(r.body)
+                else:
+                    op["shadowed"] = any("shadow" in x.lower() for x in r.warnings)
                     op["ts"] = token  # the write's timestamp
         self._finish(req, error)
 
@@ -188,25 +229,47 @@ class Workload:
         req.done = True
         s = req.session
         s.generation[address] = s.generation.get(address, 0) + 1  # a driver drops the connection
-        if req.op["op"] == "write":
-            self.frozen.add(req.op["key"])
+        for op in [req.op, *req.also]:
+            if op["op"] == "write":
+                self.frozen.add(op["key"])
         self._finish(req, "timeout")
 
     def _finish(self, req: _Request, error: str | None) -> None:
-        op = req.op
-        op["end"] = self.world.now_ns / 1e9
-        op["error"] = error
-        self.history.append(op)
-        self.world.log(f"lab session{op['session']} via {op['node']} {op['op']} k={op['key']} "
-                       f"v={op['value']} ts={op['ts']} ok={op['ok']}"
-                       f"{' shadowed' if op['shadowed'] else ''} {error or ''}".rstrip())
-        self._done_op(op, req.session, None)
+        ops = [req.op, *req.also]
+        for op in ops:
+            op["end"] = self.world.now_ns / 1e9
+            op["error"] = error
+            self.history.append(op)
+            what = "delete" if op.get("delete") else op["op"]
+            self.world.log(f"lab session{op['session']} via {op['node']} {what} k={op['key']} "
+                           f"v={op['value']} ts={op['ts']} ok={op['ok']}"
+                           f"{' shadowed' if op['shadowed'] else ''} {error or ''}".rstrip())
+        self._done(req.session, ops, None)
 
     def _done_op(self, op: dict[str, Any], s: _Session, skipped: str | None) -> None:
-        if op["op"] == "write":
-            self.writing.discard(op["key"])
+        self._done(s, [op], skipped)
+
+    def _done(self, s: _Session, ops: list[dict[str, Any]], skipped: str | None) -> None:
+        """Release the registers written (unless a seed-000 pair goes on) and schedule the
+        session's next operation."""
+        first = ops[0]
+        pair = (self.spec.seed000 and len(ops) == 1 and first["op"] == "write" and first["ok"]
+                and not first.get("flow"))
+        for op in ops:
+            if op["op"] != "write":
+                continue
             if skipped:
                 self.next_value[op["key"]] -= 1  # never sent: the value is free again
+            elif op.get("delete"):
+                self.deleted.add(op["key"])
+            else:
+                self.deleted.discard(op["key"])
+            if not pair:
+                self.writing.discard(op["key"])
+        if pair:  # the UPDATE right after the INSERT, through another coordinator
+            s.follow = (first["key"], first["node"])
+            self.world.at(pair_turnaround_ns, lambda: self._next(s))
+            return
         think_ns = self.rng.randrange(2 * self.spec.think_ms * NS_PER_MS + 1)
         self.world.at(max(think_ns, 1000), lambda: self._next(s))
 
