@@ -105,13 +105,13 @@ def test_periodic_commitlog_crash_loses_acknowledged_writes() -> None:
 def test_every_fault_acts_and_the_cluster_converges_after_the_heal() -> None:
     faults = FaultPlan(clock_offset_ms=300, clock_drift_ppm=100, clock_steps=2, leap_second=True,
                        strobe_ms=200, clock_fix=True, delay_ms=20, loss_pct=5, dup_pct=5,
-                       partitions=3, swizzle=True, crashes=2, pauses=2)
+                       partitions=3, swizzle=True, crashes=2, pauses=2, slow_disks=2)
     result = run(RunConfig(9, duration_s=12, faults=faults))
     trace = "\n".join(result.trace)
     for action in ("nemesis clock 127.0.0.", " step ", "leap second", "strobe", "fixed",
                    "nemesis partition", "swizzle clog", "swizzle release", "nemesis crash",
                    "nemesis restart", "nemesis pause", "nemesis resume", "nemesis healed",
-                   "nemesis clocks exact"):
+                   "nemesis clocks exact", "per sync", " normal"):
         assert action in trace, action
     (convergence,) = [v for v in result.verdicts if v.checker == "convergence"]
     assert convergence.ok, convergence.details
@@ -141,3 +141,18 @@ def test_deletes_batches_and_the_seed000_flow() -> None:
         assert op["start"] - before["end"] < 0.001
     batched = [op for op in writes if sum(1 for o in writes if o["start"] == op["start"]) == 2]
     assert len(batched) > 20
+
+
+def test_a_slow_disk_holds_back_the_answers_of_its_node() -> None:
+    """Node 2's syncs take 500 ms for the last seconds of the window: the writes it
+    coordinates are answered no sooner (persist before send), and nothing is lost."""
+    faults = FaultPlan(slow_disks=3)
+    result = run(RunConfig(9, duration_s=15, faults=faults))
+    assert result.ok, [v for v in result.verdicts if not v.ok]
+    slow = [line for line in result.trace if "slow: 500 ms per sync" in line]
+    assert slow, "the seed draws a 500 ms disk"
+    node = slow[0].split()[3]
+    since = int(slow[0].split()[0]) / 1e9
+    writes = [op for op in result.history if op["op"] == "write" and op["node"] == node
+              and since + 0.01 < op["start"] < since + 1.0 and op["ok"]]
+    assert writes and all(op["end"] - op["start"] >= 0.5 for op in writes), writes

@@ -38,6 +38,7 @@ _HELP = {
     "swizzle": "Swizzle clogging: stall nodes' links one by one, release in random order.",
     "crashes": "Crash (kill -9) and restart episodes; state kept is what was synced.",
     "pauses": "Pause (GC pause, SIGSTOP) episodes of 0.2-3 s.",
+    "slow_disks": "Slow-disk episodes: one node's fsync takes 20-500 ms for 1-4 s.",
     "keys": "Registers.",
     "sessions": "Client sessions, each sequential.",
     "write_cl": "Consistency level of the writes.",

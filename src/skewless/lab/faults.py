@@ -30,6 +30,8 @@ the sessions have stopped (``exact_clocks``: setting every clock at once is a fa
   commitlog), so a crash loses no acknowledged write of that node; what is lost is in-flight
   work (requests it coordinated, hints not yet written). It restarts 0.5-3 s later on the same
   storage. A pause (GC pause, SIGSTOP) freezes a node for 0.2-3 s: messages wait, timers stop.
+  A slow disk makes one node's every sync take 20, 100 or 500 ms for 1-4 s: the writes it
+  coordinates or replicates are answered that much later (a crash meanwhile loses them).
 """
 
 from __future__ import annotations
@@ -129,6 +131,8 @@ class Nemesis:
             self._episode(window_ns, 500, 3000, self._crash)
         for _ in range(p.pauses):
             self._episode(window_ns, 200, 3000, self._pause)
+        for _ in range(p.slow_disks):
+            self._slow_disk(window_ns)
         self._later(window_ns, self.heal)
 
     def _log(self, text: str) -> None:
@@ -242,6 +246,18 @@ class Nemesis:
             self.world.pause(address, paused)
             self._log(f"{'pause' if paused else 'resume'} {address}")
 
+    def _slow_disk(self, window_ns: int) -> None:
+        address = self.rng.choice(sorted(self.world.nodes))
+        sync_ms = self.rng.choice([20, 100, 500])
+        start = self.rng.randrange(window_ns)
+        end = min(window_ns, start + self.rng.randint(1000, 4000) * NS_PER_MS)
+
+        def slow(on: bool) -> None:
+            self.world.nodes[address].disk_sync_ns = sync_ms * NS_PER_MS if on else 0
+            self._log(f"disk {address} " + (f"slow: {sync_ms} ms per sync" if on else "normal"))
+        self._later(start, lambda: slow(True))
+        self._later(end, lambda: slow(False))
+
     # ------------------------------------------------------------------ healing
 
     def heal(self) -> None:
@@ -257,6 +273,7 @@ class Nemesis:
             net.duplicate_per_million = 0
         self.cuts.clear()
         for a, sn in sorted(self.world.nodes.items()):
+            sn.disk_sync_ns = 0
             if not sn.up:
                 self.world.restart(a)
                 self.on_restart(a)

@@ -28,6 +28,7 @@ class FaultPlan:
     swizzle: bool = False  # clog nodes' links one by one, release them in a random order
     crashes: int = 0  # kill -9 and restart episodes
     pauses: int = 0  # GC-pause / SIGSTOP episodes
+    slow_disks: int = 0  # episodes: one node's fsync takes 20-500 ms for 1-4 s
 
     def options(self) -> list[str]:
         """The ``skewless lab run`` options that give this plan (defaults left out)."""
@@ -87,6 +88,7 @@ def draw_plan(seed: int, profile: str = "all") -> FaultPlan:
         swizzle=on(0.15),
         crashes=rng.randint(1, 2) if on(0.25) else 0,
         pauses=rng.randint(1, 3) if on(0.25) else 0,
+        slow_disks=rng.randint(1, 3) if on(0.2) else 0,
     )
 
 

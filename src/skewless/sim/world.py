@@ -10,7 +10,8 @@ the real clock.
 Each simulated node is the real ``skewless.node.node.Node`` with its ``Executor``, over the real
 storage engine on ``MemoryKV`` (which models fsync: ``crash`` keeps only synced data; synced
 before each Ready's sends under ``commitlog_sync = batch``, every ``commitlog_periodic_ms``
-under ``periodic``), with a
+under ``periodic``; a slow disk, ``SimNode.disk_sync_ns``, holds a batch's sends and replies
+until its sync ends, and a crash in between loses the batch), with a
 ``SimClock``: monotonic time is the world's time; real time is the world's time plus the node's
 own offset, drift and steps (only real time is ever skewed, as in TigerBeetle's TimeSim).
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from skewless import limits
 from skewless.config import NodeConfig
 from skewless.node.batchlog import Batchlog
-from skewless.node.effects import Reply
+from skewless.node.effects import Ready, Reply
 from skewless.node.executor import Executor, Params
 from skewless.node.messages import decode, encode
 from skewless.node.node import Node
@@ -98,6 +99,7 @@ class SimNode:
     executor: Executor
     up: bool = True
     paused: bool = False
+    disk_sync_ns: int = 0  # a slow disk: each sync of a Ready batch takes this long
 
 
 class World:
@@ -205,7 +207,31 @@ class World:
         if ready.wake_after_ns:
             self.at(ready.wake_after_ns, self._waker(sn, sn.node.membership.local.generation))
         if ready.must_sync and sn.config.commitlog_sync == "batch":
+            if sn.disk_sync_ns:
+                # A slow disk: the sends and replies wait for the sync; a crash before it ends
+                # loses the batch (never synced, never sent), as on a real power cut.
+                self.at(sn.disk_sync_ns, self._synced(sn, sn.node, ready))
+            else:
+                sn.kv.sync()
+                self._send_ready(sn, ready)
+        else:
+            self._send_ready(sn, ready)
+        if sn.node.crash_point_reached and sn.up:
+            self.log(f"{sn.address} crash point {sn.node.crash_point_reached}")
+            self.crash(sn.address)
+
+    def _synced(self, sn: SimNode, node: Node, ready: Ready) -> Callable[[], None]:
+        def done() -> None:
+            if sn.node is not node or not sn.up:
+                return  # the process that asked for the sync is gone
+            if sn.paused:
+                self.at(limits.tick_interval_ms * 1_000_000, done)
+                return
             sn.kv.sync()
+            self._send_ready(sn, ready)
+        return done
+
+    def _send_ready(self, sn: SimNode, ready: Ready) -> None:
         for dst, env in ready.sends:
             data = encode(env)
             for latency_us in self.network.deliveries(sn.address, dst):
@@ -214,9 +240,6 @@ class World:
             cb = self.replies.get(r.conn)
             if cb is not None:
                 cb(r)
-        if sn.node.crash_point_reached and sn.up:
-            self.log(f"{sn.address} crash point {sn.node.crash_point_reached}")
-            self.crash(sn.address)
 
     def _deliverer(self, src: str, dst: str, data: bytes) -> Callable[[], None]:
         def deliver() -> None:
