@@ -31,9 +31,9 @@ from dataclasses import replace
 from skewless import limits
 from skewless.clock import Clock
 from skewless.config import NodeConfig
-from skewless.errors import CqlError, Overloaded, RemoteProtocolError, Unavailable
+from skewless.errors import CqlError, Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
-from skewless.node import scan, thresholds
+from skewless.node import replica, scan
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
@@ -70,11 +70,11 @@ from skewless.node.stamping import Stamping
 from skewless.node.stamps import max_timestamp
 from skewless.node.trace_store import traces_table_by_key
 from skewless.node.tracer import Tracer
-from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, ReplicaTrace, Trace
+from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, Trace
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef
 from skewless.storage import codec, merge
-from skewless.storage.engine import Slice, Storage
+from skewless.storage.engine import Storage
 from skewless.storage.model import PartitionUpdate, Shadowed
 
 log = logging.getLogger("skewless.node")
@@ -330,54 +330,10 @@ class Node:
         return self.schema.table_by_key(table_key) or traces_table_by_key(table_key)
 
     def _on_mutation(self, sender: str, m: MutationRequest) -> None:
-        self.send(sender, self.mutation_reply(m))
-
-    def mutation_reply(self, m: MutationRequest, rt: ReplicaTrace | None = None
-                       ) -> MutationResponse:
-        try:
-            update = codec.decode_update(m.update)
-        except RemoteProtocolError as e:
-            return MutationResponse(m.req_id, str(e), ())
-        table = self.table_by_key(update.table)
-        if table is None:
-            return MutationResponse(m.req_id, f"unknown table {update.table}", ())
-        shadowed = self.apply_local(update)
-        if rt is not None:
-            rt.event(f"Applied mutation to {table.keyspace}.{table.name} "
-                     f"({len(update.rows)} rows){_shadow_note(shadowed)}", THREAD_MUTATION)
-        wire = tuple((s.clustering, s.column, s.path, s.incoming_ts_us, s.existing_ts_us)
-                     for s in shadowed)
-        return MutationResponse(m.req_id, "", wire)
-
-    def read_local(self, r: ReadRequest) -> PartitionUpdate:
-        slices = [Slice(*s) for s in r.slices] or None
-        return self.storage.read(r.table, r.key, self._now_s(), slices=slices,
-                                 reverse=r.reverse, row_limit=r.row_limit or None)
-
-    def _refusal(self, r: ReadRequest, data: PartitionUpdate) -> str | None:
-        table = self.schema.table_by_key(r.table)
-        name = r.table if table is None else f"{table.keyspace}.{table.name}"
-        return thresholds.overwhelming(data, name)
+        self.send(sender, replica.mutation_reply(self, m))
 
     def _on_read(self, sender: str, r: ReadRequest) -> None:
-        self.send(sender, self.read_reply(r))
-
-    def read_reply(self, r: ReadRequest, rt: ReplicaTrace | None = None) -> ReadResponse:
-        table = self.table_by_key(r.table)
-        if table is None:
-            return ReadResponse(r.req_id, f"unknown table {r.table}", b"", b"")
-        if rt is not None:
-            rt.event(f"Executing single-partition query on {table.name}", THREAD_READ)
-        data = self.read_local(r)
-        refusal = self._refusal(r, data)
-        if refusal is not None:
-            return ReadResponse(r.req_id, refusal, b"", b"")
-        if rt is not None:
-            rt.event(f"Read {len(data.rows)} rows" + (", digest computed" if r.digest else ""),
-                     THREAD_READ)
-        if r.digest:
-            return ReadResponse(r.req_id, "", b"", merge.digest(data))
-        return ReadResponse(r.req_id, "", codec.encode_update(data), b"")
+        self.send(sender, replica.read_reply(self, r))
 
     # ------------------------------------------------------------------ coordinator: writes
 
@@ -460,7 +416,7 @@ class Node:
                 shadowed = self.apply_local(u)
                 if trace is not None:
                     trace.event(f"Applied mutation locally ({len(u.rows)} rows)"
-                                f"{_shadow_note(shadowed)}", THREAD_MUTATION)
+                                f"{replica.shadow_note(shadowed)}", THREAD_MUTATION)
                 op.on_ack(a, shadowed, "")
             else:
                 self.tracer.send(a, MutationRequest(req_id, payload, False), trace)
@@ -596,8 +552,8 @@ class Node:
                 what = "digest" if msg.digest else "data"
                 trace.event(f"reading {what} from {addr}")
             if addr == self.address:
-                data = self.read_local(msg)
-                refusal = self._refusal(msg, data)
+                data = replica.read_local(self, msg)
+                refusal = replica.refusal(self, msg, data)
                 if refusal is not None:
                     log.warning("read %s refused locally: %s", msg.req_id, refusal)
                     op.on_failure(addr)
@@ -642,12 +598,3 @@ _PHASE_NOTES = {
     "full": "Digest mismatch: reading full data from every contacted replica",
     "repair": "Replicas differ: blocking read repair",
 }
-
-
-def _shadow_note(shadowed: tuple[Shadowed, ...]) -> str:
-    """Cells a mutation did not change because newer data was there (clock safety's concern)."""
-    if not shadowed:
-        return ""
-    s = shadowed[0]
-    return (f"; {len(shadowed)} cells not applied, newer data present (e.g. existing "
-            f"timestamp {s.existing_ts_us} > incoming {s.incoming_ts_us})")

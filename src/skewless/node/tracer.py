@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from skewless import limits
 from skewless.errors import CqlError, RemoteProtocolError
 from skewless.node import consistency as cl_mod
+from skewless.node import replica
 from skewless.node.messages import (
     Message,
     MutationRequest,
@@ -187,9 +188,9 @@ class Tracer:
         rt.event(f"{_VERB.get(type(inner), '?')} message received from {peer}", THREAD_MESSAGING)
         response: MutationResponse | ReadResponse
         if isinstance(inner, MutationRequest):
-            response, stage = node.mutation_reply(inner, rt), THREAD_MUTATION
+            response, stage = replica.mutation_reply(node, inner, rt), THREAD_MUTATION
         elif isinstance(inner, ReadRequest):
-            response, stage = node.read_reply(inner, rt), THREAD_READ
+            response, stage = replica.read_reply(node, inner, rt), THREAD_READ
         else:
             log.warning("traced message from %s wraps a %s; dropped", sender,
                         type(inner).__name__)

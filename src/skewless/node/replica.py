@@ -1,0 +1,84 @@
+"""The replica side of a node: applying a mutation, serving a read, reporting what was shadowed.
+
+A replica answers a ``MutationRequest`` by applying the update to its storage (the clock folds
+in the update's newest timestamp first: ``Node.apply_local``) and returning the cells newer
+data shadowed (``node.shadowing``), and a ``ReadRequest`` with the partition (or its digest),
+unless reading it met too many tombstones (``node.thresholds``). A peer's bad frame or an
+unknown table is answered with an error, not raised. ``rt``: the replica's part of a traced
+request (``node.tracer``), or None.
+
+Pure, like the node: it acts only through the node it is given.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from skewless.errors import RemoteProtocolError
+from skewless.node import thresholds
+from skewless.node.messages import MutationRequest, MutationResponse, ReadRequest, ReadResponse
+from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, ReplicaTrace
+from skewless.storage import codec, merge
+from skewless.storage.engine import Slice
+from skewless.storage.model import PartitionUpdate, Shadowed
+
+if TYPE_CHECKING:
+    from skewless.node.node import Node
+
+
+def mutation_reply(node: Node, m: MutationRequest, rt: ReplicaTrace | None = None
+                   ) -> MutationResponse:
+    try:
+        update = codec.decode_update(m.update)
+    except RemoteProtocolError as e:
+        return MutationResponse(m.req_id, str(e), ())
+    table = node.table_by_key(update.table)
+    if table is None:
+        return MutationResponse(m.req_id, f"unknown table {update.table}", ())
+    shadowed = node.apply_local(update)
+    if rt is not None:
+        rt.event(f"Applied mutation to {table.keyspace}.{table.name} "
+                 f"({len(update.rows)} rows){shadow_note(shadowed)}", THREAD_MUTATION)
+    wire = tuple((s.clustering, s.column, s.path, s.incoming_ts_us, s.existing_ts_us)
+                 for s in shadowed)
+    return MutationResponse(m.req_id, "", wire)
+
+
+def read_local(node: Node, r: ReadRequest) -> PartitionUpdate:
+    slices = [Slice(*s) for s in r.slices] or None
+    return node.storage.read(r.table, r.key, node.physical_us() // 1_000_000, slices=slices,
+                             reverse=r.reverse, row_limit=r.row_limit or None)
+
+
+def refusal(node: Node, r: ReadRequest, data: PartitionUpdate) -> str | None:
+    """Why this read must fail (too many tombstones), or None."""
+    table = node.schema.table_by_key(r.table)
+    name = r.table if table is None else f"{table.keyspace}.{table.name}"
+    return thresholds.overwhelming(data, name)
+
+
+def read_reply(node: Node, r: ReadRequest, rt: ReplicaTrace | None = None) -> ReadResponse:
+    table = node.table_by_key(r.table)
+    if table is None:
+        return ReadResponse(r.req_id, f"unknown table {r.table}", b"", b"")
+    if rt is not None:
+        rt.event(f"Executing single-partition query on {table.name}", THREAD_READ)
+    data = read_local(node, r)
+    refused = refusal(node, r, data)
+    if refused is not None:
+        return ReadResponse(r.req_id, refused, b"", b"")
+    if rt is not None:
+        rt.event(f"Read {len(data.rows)} rows" + (", digest computed" if r.digest else ""),
+                 THREAD_READ)
+    if r.digest:
+        return ReadResponse(r.req_id, "", b"", merge.digest(data))
+    return ReadResponse(r.req_id, "", codec.encode_update(data), b"")
+
+
+def shadow_note(shadowed: tuple[Shadowed, ...]) -> str:
+    """Cells a mutation did not change because newer data was there (clock safety's concern)."""
+    if not shadowed:
+        return ""
+    s = shadowed[0]
+    return (f"; {len(shadowed)} cells not applied, newer data present (e.g. existing "
+            f"timestamp {s.existing_ts_us} > incoming {s.incoming_ts_us})")
