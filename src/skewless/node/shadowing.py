@@ -16,9 +16,10 @@ consistency level into:
 * with ``shadowed_writes = fail`` (node setting or table option), an Invalid error instead of
   success: not retried by the drivers, so a retry cannot silently override the newer write.
 
-Under the default ``hlc`` policy a causally later write is stamped above everything its
-coordinator has seen, so a report means genuinely concurrent writes, or a clock that was fenced
-too late: either is worth an operator's eyes.
+Under the default ``hlc`` policy a write the node stamped is not reported at once: it is
+stamped again above the newer data and sent again (``node.write_path``, restamping), so the
+client sees a report only for a write with a client-chosen timestamp, under ``wallclock``, or
+when the rounds run out (writers racing on one cell): each is worth an operator's eyes.
 """
 
 from __future__ import annotations
