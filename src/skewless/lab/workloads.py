@@ -184,8 +184,7 @@ class Workload:
         if avoid in up and len(up) > 1:
             up.remove(avoid)
         if not up:  # every node down: try again later
-            for o in [op, *(also or [])]:
-                self._done_op(o, s, "no node up")
+            self._done(s, [op, *(also or [])], "no node up")
             return
         address = self.rng.choice(up)
         for o in [op, *(also or [])]:
@@ -245,9 +244,6 @@ class Workload:
                            f"v={op['value']} ts={op['ts']} ok={op['ok']}"
                            f"{' shadowed' if op['shadowed'] else ''} {error or ''}".rstrip())
         self._done(req.session, ops, None)
-
-    def _done_op(self, op: dict[str, Any], s: _Session, skipped: str | None) -> None:
-        self._done(s, [op], skipped)
 
     def _done(self, s: _Session, ops: list[dict[str, Any]], skipped: str | None) -> None:
         """Release the registers written (unless a seed-000 pair goes on) and schedule the
