@@ -168,3 +168,19 @@ def test_a_slow_disk_holds_back_the_answers_of_its_node() -> None:
     writes = [op for op in result.history if op["op"] == "write" and op["node"] == node
               and since + 0.01 < op["start"] < since + 1.0 and op["ok"]]
     assert writes and all(op["end"] - op["start"] >= 0.5 for op in writes), writes
+
+
+def test_requests_that_find_no_node_up_end_once() -> None:
+    """One node that crashes: requests sent while it is down find no node up. A batch or a
+    seed-000 pair so refused ends once (one next operation per session, its values reused)."""
+    spec = WorkloadSpec(batch_pct=30, seed000=True)
+    result = run(RunConfig(5, nodes=1, duration_s=8, faults=FaultPlan(crashes=2), workload=spec))
+    assert result.ok, [v for v in result.verdicts if not v.ok]
+    assert result.stats["sessions_finished"]
+    by_session: dict[int, dict[float, float]] = {}
+    for op in result.history:  # a batch's registers share one interval: one operation
+        by_session.setdefault(op["session"], {})[op["start"]] = op["end"]
+    for session, ops in by_session.items():
+        intervals = sorted(ops.items())
+        for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
+            assert start >= end, f"session {session} ran two operations at once ({start})"

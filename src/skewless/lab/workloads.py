@@ -249,7 +249,7 @@ class Workload:
         """Release the registers written (unless a seed-000 pair goes on) and schedule the
         session's next operation."""
         first = ops[0]
-        pair = (self.spec.seed000 and len(ops) == 1 and first["op"] == "write" and first["ok"]
+        pair = (self.spec.seed000 and len(ops) == 1 and first["op"] == "write" and first.get("ok")
                 and not first.get("flow"))
         for op in ops:
             if op["op"] != "write":
