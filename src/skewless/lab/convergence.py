@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class _Missing:
@@ -67,15 +68,15 @@ class ConvergenceTime:
                 f"{verdict} the bound of {self.bound:.3f}")
 
 
-def divergent_keys(replicas: Mapping[object, Mapping[object, object]],
-                   owners: Mapping[object, Iterable[object]] | None = None) -> list[Divergence]:
+def divergent_keys(replicas: Mapping[Any, Mapping[Any, object]],
+                   owners: Mapping[Any, Iterable[Any]] | None = None) -> list[Divergence]:
     """The keys whose owners do not all hold the same value (missing counts as a value)."""
     if owners is None:
         everyone = tuple(replicas)
         keys: dict[object, None] = {}
         for contents in replicas.values():
             keys.update(dict.fromkeys(contents))
-        owned: Mapping[object, Iterable[object]] = {k: everyone for k in keys}
+        owned: Mapping[Any, Iterable[Any]] = {k: everyone for k in keys}
     else:
         owned = owners
     out: list[Divergence] = []
@@ -86,8 +87,8 @@ def divergent_keys(replicas: Mapping[object, Mapping[object, object]],
     return out
 
 
-def converged(replicas: Mapping[object, Mapping[object, object]],
-              owners: Mapping[object, Iterable[object]] | None = None) -> bool:
+def converged(replicas: Mapping[Any, Mapping[Any, object]],
+              owners: Mapping[Any, Iterable[Any]] | None = None) -> bool:
     """The predicate ``convergence_time`` samples: no key diverges."""
     return not divergent_keys(replicas, owners)
 

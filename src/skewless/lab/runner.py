@@ -14,9 +14,13 @@ judge the history:
   reads as the final state;
 * ``convergence``: after the heal every node is up, every register was read at ALL within the
   bound and all its replicas hold identical data (sampled every 500 ms from the heal, timed by
-  ``skewless.lab.convergence`` when that module is present);
+  ``skewless.lab.convergence``);
 * ``read_your_writes``, ``monotonic_reads`` (``skewless.lab.session_checks``) and
-  ``linearizability`` (``skewless.lab.linearizability``), when those modules are present.
+  ``linearizability`` (``skewless.lab.linearizability``).
+
+Deletes: the value-ordered checkers see each read of a deleted row resolved to the delete it
+saw (``checkers.resolve_deletes``, done once per run), linearizability sees deletes as writes
+of nothing (``checkers.as_register_writes``).
 
 Randomness: the world's own stream (nodes, network) comes from the seed; the nemesis and the
 workload each get a ``random.Random`` derived from the seed by name, so turning a fault on does
@@ -30,15 +34,16 @@ applying it.
 
 from __future__ import annotations
 
-import importlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from skewless.clock import TimestampSource
+from skewless.lab import convergence, session_checks
 from skewless.lab.checkers import as_register_writes, resolve_deletes, superseded_writes
 from skewless.lab.faults import Nemesis
+from skewless.lab.linearizability import linearizable
 from skewless.lab.options import FaultPlan, WorkloadSpec
 from skewless.lab.workloads import Workload
 from skewless.node.node import Node
@@ -140,15 +145,16 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     stable = world.stabilize(stabilize_timeout_s * NS_PER_S)
     world.run_for(settle_s * NS_PER_S)
     final = workload.final_reads(final_read_timeout_s * NS_PER_S)
-    samples.append((world.now_ns / 1e9, _converged(*workload.replica_contents())))
+    samples.append((world.now_ns / 1e9, convergence.converged(*workload.replica_contents())))
     stats = _stats(workload.history, final, nemesis.actions)
     stats.update(simulated_s=round((world.now_ns - started_ns) / 1e9, 3),
                  final_phase_s=round((world.now_ns - healed_ns) / 1e9, 3),
                  sessions_finished=finished, cluster_stable=stable)
-    verdicts = [_lost_writes(workload.history, final),
+    resolved = resolve_deletes(workload.history)
+    verdicts = [_lost_writes(workload.history, resolved, final),
                 _convergence(cfg.workload.keys, final, stable, workload, samples,
                              healed_ns / 1e9)]
-    verdicts += _extra_checkers(workload.history)
+    verdicts += _extra_checkers(workload.history, resolved)
     return RunResult(cfg, workload.history, final, verdicts, world.trace, stats)
 
 
@@ -163,10 +169,11 @@ def _stats(history: list[dict[str, Any]], final: dict[int, object],
             "fault_actions": fault_actions, "registers_read_final": len(final)}
 
 
-def _lost_writes(history: list[dict[str, Any]], final: dict[int, object]) -> Verdict:
+def _lost_writes(history: list[dict[str, Any]], resolved: list[Mapping[str, Any]],
+                 final: dict[int, object]) -> Verdict:
     """Lost acknowledged writes; those whose writer was told (a shadowing warning in the
     write's response: Skewless makes the loss loud, not impossible) are marked so."""
-    violations = superseded_writes(resolve_deletes(history), _resolve_final(history, final))
+    violations = superseded_writes(resolved, _resolve_final(history, final))
     warned = {(h["key"], h["value"]) for h in history
               if h["op"] == "write" and h.get("shadowed")}
     loud = [(v.key, v.acknowledged) in warned for v in violations]
@@ -192,23 +199,17 @@ def _sample_convergence(world: World, workload: Workload) -> list[tuple[float, b
 
     def sample() -> None:
         if len(samples) < convergence_samples_max:
-            samples.append((world.now_ns / 1e9, _converged(*workload.replica_contents())))
+            samples.append((world.now_ns / 1e9,
+                            convergence.converged(*workload.replica_contents())))
             world.at(convergence_sample_ms * 1_000_000, sample)
     sample()
     return samples
 
 
-def _converged(contents: dict[str, dict[int, str]], owners: dict[int, list[str]]) -> bool:
-    conv = _optional("convergence")
-    if conv is not None:
-        return bool(conv.converged(contents, owners))
-    return all(len({contents[a].get(k) for a in holders}) == 1 for k, holders in owners.items())
-
-
 def _convergence(keys: int, final: dict[int, object], stable: bool, workload: Workload,
                  samples: list[tuple[float, bool]], healed_at: float) -> Verdict:
     """After the heal: every node up, every register read at ALL, all its replicas identical
-    (``skewless.lab.convergence`` when present), within ``convergence_bound_s``."""
+    (``skewless.lab.convergence``), within ``convergence_bound_s``."""
     problems = []
     if not stable:
         problems.append(f"nodes still not all up {stabilize_timeout_s} s after the heal")
@@ -217,43 +218,27 @@ def _convergence(keys: int, final: dict[int, object], stable: bool, workload: Wo
         problems.append(f"registers {missing} not readable at ALL within "
                         f"{final_read_timeout_s} s")
     contents, owners = workload.replica_contents()
-    conv = _optional("convergence")
-    note = ""
-    if conv is not None:
-        problems += [str(d) for d in conv.divergent_keys(contents, owners)]
-        timing = conv.convergence_time(samples, healed_at, convergence_bound_s)
-        note = str(timing)
-        if not timing.ok and not problems:
-            problems.append(note)
-    elif not _converged(contents, owners):
-        problems.append("replicas hold different data after the final reads")
-    return Verdict("convergence", not problems, tuple(problems), note)
+    problems += [str(d) for d in convergence.divergent_keys(contents, owners)]
+    timing = convergence.convergence_time(samples, healed_at, convergence_bound_s)
+    if not timing.ok and not problems:
+        problems.append(str(timing))
+    return Verdict("convergence", not problems, tuple(problems), str(timing))
 
 
-def _optional(module: str) -> Any:
-    """A checker module of ``skewless.lab`` if this build has it (they are developed apart)."""
-    try:
-        return importlib.import_module(f"skewless.lab.{module}")
-    except ImportError:
-        return None
-
-
-def _extra_checkers(history: list[dict[str, Any]]) -> list[Verdict]:
-    """Read-your-writes, monotonic reads and linearizability, from their modules if present."""
+def _extra_checkers(history: list[dict[str, Any]], resolved: list[Mapping[str, Any]]
+                    ) -> list[Verdict]:
+    """Read-your-writes and monotonic reads (on ``resolved``: deletes resolved), and
+    linearizability (on ``history``, deletes as writes of nothing)."""
     out = []
-    sessions = _optional("session_checks")
-    if sessions is not None:
-        resolved = resolve_deletes(history)
-        for name in ("read_your_writes", "monotonic_reads"):
-            found = getattr(sessions, name)(resolved)
-            out.append(Verdict(name, not found, tuple(str(v) for v in found)))
-    lin = _optional("linearizability")
-    if lin is not None:
-        result = lin.linearizable(as_register_writes(history))
-        unknown = len(result.unknown)
-        out.append(Verdict("linearizability", not result.violations,
-                           tuple(str(k) for k in result.violations),
-                           f"{unknown} keys unknown (search limit)" if unknown else ""))
+    for name, check in (("read_your_writes", session_checks.read_your_writes),
+                        ("monotonic_reads", session_checks.monotonic_reads)):
+        found = check(resolved)
+        out.append(Verdict(name, not found, tuple(str(v) for v in found)))
+    result = linearizable(as_register_writes(history))
+    unknown = len(result.unknown)
+    out.append(Verdict("linearizability", not result.violations,
+                       tuple(str(k) for k in result.violations),
+                       f"{unknown} keys unknown (search limit)" if unknown else ""))
     return out
 
 
