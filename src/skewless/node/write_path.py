@@ -65,21 +65,21 @@ class WritePath:
     def _default_timestamp(self, conn: int, batch: ast.Batch | None, values: tuple[Value, ...],
                            params: Params, keyspace: str | None, warnings: list[str],
                            node_ts: int | None, ordered: bool, restamps: int
-                           ) -> tuple[int, str]:
+                           ) -> tuple[int, str, bool]:
         """The timestamp of every statement without its own USING TIMESTAMP: the batch's,
         else the client's, else one from this node's timestamp source, with where it came from
-        (for tracing). A client's timestamp is checked against cluster time
-        (``node.client_clocks``)."""
+        (for tracing) and whether a node issued it (only those are restamped). A client's
+        timestamp is checked against cluster time (``node.client_clocks``)."""
         if batch is not None:
             ts = dml.using_timestamp(batch, self.ex._ctx(values, keyspace))
             if ts is not None:
                 self._check_client_timestamp(ts, "USING TIMESTAMP", warnings)
-                return ts, "BATCH USING TIMESTAMP"
+                return ts, "BATCH USING TIMESTAMP", False
         if params.timestamp is not None:
             self.ex.client_clocks.sample(conn, params.timestamp, self.node.physical_us(),
                                       self.node.clock.monotonic_ns())
             self._check_client_timestamp(params.timestamp, "Client timestamp", warnings)
-            return params.timestamp, "client timestamp"
+            return params.timestamp, "client timestamp", False
         if node_ts is not None:
             if restamps:
                 why = f"stamped again above newer data (round {restamps + 1})"
@@ -87,14 +87,14 @@ class WritePath:
                 why = "ordered write"
             else:
                 why = "stamped by a peer: this node's clock is fenced"
-            return node_ts, f"{self.node.ts.policy}, {why}"
+            return node_ts, f"{self.node.ts.policy}, {why}", True
         if ordered or self.node.stamping.fenced():
             raise _NeedStamp(ordered)
         if params.token_us is not None:
             session_token.check(params.token_us, self.node.physical_us(),
                                 self.node.config.max_offset_ms)
             self.node.ts.observe(params.token_us)  # within bounds: checked just above
-        return self.node.next_timestamp(), self.node.ts.policy
+        return self.node.next_timestamp(), self.node.ts.policy, True
 
     def _check_client_timestamp(self, ts: int, source: str, warnings: list[str]) -> None:
         warning = client_clocks.check(ts, self.node.physical_us(), self.ex.timestamp_rules, source)
@@ -195,7 +195,7 @@ class WritePath:
                       .get("ordered_writes") is True for s in stmts)
         now_s = self.node.physical_us() // 1_000_000
         trace = self.ex.traces.get((conn, stream))
-        default_ts: tuple[int, str] | None = None
+        default_ts: tuple[int, str, bool] | None = None
         max_ts = 0  # the response's session token
         node_stamped = True  # every statement's timestamp came from a node (may restamp)
         warnings: list[str] = []
@@ -212,8 +212,8 @@ class WritePath:
                     default_ts = self._default_timestamp(conn, batch, values[0], params,
                                                          keyspace, warnings, node_ts, ordered,
                                                          restamps)
-                ts, source = default_ts
-                node_stamped = node_stamped and source.startswith(self.node.ts.policy)
+                ts, source, from_node = default_ts
+                node_stamped = node_stamped and from_node
             elif batch is not None and batch.using.timestamp is not None:
                 raise InvalidRequest(
                     "Timestamp must be set either on BATCH or individual statements")
