@@ -143,9 +143,12 @@ class Stamping:
 
     def fenced(self) -> bool:
         """Under ``hlc``: out of bounds, or restarted and not yet past its old stamps."""
+        return self._fenced_at(self.physical_us())
+
+    def _fenced_at(self, physical_us: int) -> bool:
         if not self.hlc:
             return False
-        if self.restart_floor_us and self.physical_us() > self.restart_floor_us:
+        if self.restart_floor_us and physical_us > self.restart_floor_us:
             self.restart_floor_us = 0  # past it for good: the clock only moves forward here
         return not self.clocks.view().in_bounds or self.restart_floor_us > 0
 
@@ -177,9 +180,10 @@ class Stamping:
         """What this node's messages carry (peers fold it into their clocks). A fenced node's
         clock is not to be trusted: it passes on only what it was given, or peers following it
         by steps of ``max_offset_ms`` would be dragged along by its clock."""
-        if self.fenced():
+        physical_us = self.physical_us()  # read once: this runs on every message sent
+        if self._fenced_at(physical_us):
             return self.ts.last_us
-        return self.ts.peek(self.physical_us())
+        return self.ts.peek(physical_us)
 
     # ------------------------------------------------------------------ stamping a write
 
