@@ -10,23 +10,31 @@ from skewless.sim.world import World
 SLOW = "127.0.0.2"
 
 
+def _ask(w: World, node: str, text: str) -> Reply:
+    """One QUORUM request through ``node``; its reply, given 20 ms of simulated time."""
+    out: list[Reply] = []
+    w.client_query(node, 1, text, QUORUM, out.append)
+    w.run_for(20 * 10**6)
+    return out[-1]
+
+
+def _create_table(w: World, table_options: str = "") -> None:
+    """app.t at RF=3, through node 1, then 2 s for the schema to reach every node."""
+    for text in ("CREATE KEYSPACE app WITH replication = "
+                 "{'class': 'SimpleStrategy', 'replication_factor': 3}",
+                 f"CREATE TABLE app.t (id int PRIMARY KEY, status text) {table_options}"):
+        reply = _ask(w, "127.0.0.1", text)
+        assert not isinstance(reply.body, CqlError), reply.body
+    w.run_for(2 * 10**9)
+
+
 def _update_after_insert(policy: str, table_options: str = "") -> tuple[Reply, World]:
     w = World(31, n_nodes=3, timestamp_policy=policy)
     w.nodes[SLOW].clock.offset_us = -200_000
     assert w.stabilize()
-    out: list[Reply] = []
-
-    def q(node: str, text: str) -> None:
-        w.client_query(node, 1, text, QUORUM, out.append)
-        w.run_for(20 * 10**6)
-
-    q("127.0.0.1", "CREATE KEYSPACE app WITH replication = "
-      "{'class': 'SimpleStrategy', 'replication_factor': 3}")
-    q("127.0.0.1", f"CREATE TABLE app.t (id int PRIMARY KEY, status text) {table_options}")
-    w.run_for(2 * 10**9)
-    q("127.0.0.1", "INSERT INTO app.t (id, status) VALUES (1, 'created')")
-    q(SLOW, "UPDATE app.t SET status = 'processed' WHERE id = 1")
-    return out[-1], w
+    _create_table(w, table_options)
+    _ask(w, "127.0.0.1", "INSERT INTO app.t (id, status) VALUES (1, 'created')")
+    return _ask(w, SLOW, "UPDATE app.t SET status = 'processed' WHERE id = 1"), w
 
 
 def test_shadowed_update_warns_under_wallclock() -> None:
@@ -62,21 +70,14 @@ def _after_data_ahead(coordinator: str, restamp: bool, offset_us: int) -> tuple[
     w.nodes[SLOW].clock.offset_us = offset_us
     assert w.stabilize()
     w.run_for(3 * 10**9)
-    out: list[Reply] = []
-
-    def q(node: str, text: str) -> None:
-        w.client_query(node, 1, text, QUORUM, out.append)
-        w.run_for(20 * 10**6)
-        assert not isinstance(out[-1].body, CqlError), out[-1].body
-
-    q("127.0.0.1", "CREATE KEYSPACE app WITH replication = "
-      "{'class': 'SimpleStrategy', 'replication_factor': 3}")
-    q("127.0.0.1", "CREATE TABLE app.t (id int PRIMARY KEY, status text)")
-    w.run_for(2 * 10**9)
+    _create_table(w)
     ahead = w.nodes["127.0.0.1"].node.physical_us() + 2_000_000
-    q("127.0.0.1", f"INSERT INTO app.t (id, status) VALUES (1, 'created') USING TIMESTAMP {ahead}")
-    q(coordinator, "UPDATE app.t SET status = 'processed' WHERE id = 1")
-    return out[-1], w
+    for node, text in (("127.0.0.1", "INSERT INTO app.t (id, status) VALUES (1, 'created') "
+                                     f"USING TIMESTAMP {ahead}"),
+                       (coordinator, "UPDATE app.t SET status = 'processed' WHERE id = 1")):
+        reply = _ask(w, node, text)
+        assert not isinstance(reply.body, CqlError), reply.body
+    return reply, w
 
 
 def test_shadowed_write_is_restamped_above_the_newer_data() -> None:
@@ -84,13 +85,10 @@ def test_shadowed_write_is_restamped_above_the_newer_data() -> None:
     kept, without a warning; the node counts it. On a healthy coordinator and on a fenced one
     (a peer stamps it, honouring a floor 2 s ahead of that peer's clock)."""
     for coordinator, offset_us in (("127.0.0.2", 0), (SLOW, -2_000_000)):
-        out: list[Reply] = []
         reply, w = _after_data_ahead(coordinator, True, offset_us)
         assert not isinstance(reply.body, CqlError) and reply.warnings == (), reply
-        w.client_query("127.0.0.3", 1, "SELECT status FROM app.t WHERE id = 1", QUORUM,
-                       out.append)
-        w.run_for(20 * 10**6)
-        assert out[-1].body.rows == ((b"processed",),), (coordinator, out[-1].body)  # type: ignore[union-attr]
+        read = _ask(w, "127.0.0.3", "SELECT status FROM app.t WHERE id = 1")
+        assert read.body.rows == ((b"processed",),), (coordinator, read.body)  # type: ignore[union-attr]
         table = w.nodes[coordinator].node.schema.table("app", "t")
         assert table is not None
         assert w.nodes[coordinator].node.restamped_writes[table.table_key] == 1
