@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -13,6 +12,8 @@ from cassandra.cluster import Cluster, Session
 from cassandra.policies import RoundRobinPolicy, WhiteListRoundRobinPolicy
 
 from skewless.runtime.cluster import NodeProcess, start_local_cluster, stop_nodes
+from skewless.runtime.faketime import FaketimeFile
+from skewless.runtime.faketime import library as faketime_library
 
 # Not 9042/7000: a developer's own cluster may be running. SKEWLESS_TEST_PORT_OFFSET moves both,
 # so that two checkouts can run their integration tests side by side on one machine.
@@ -89,35 +90,17 @@ def cluster_factory(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
     yield from _clusters(lambda: tmp_path)
 
 
-class FakeTime:
-    """libfaketime for one node process: its real-time clock (not its monotonic clock) reads
-    the offset written in a file, re-read every second, so a test can step it while it runs."""
-
-    LIBRARY_GLOB = "/usr/lib/*/faketime/libfaketimeMT.so.1"
-
-    def __init__(self, path: Path, offset_s: float) -> None:
-        found = sorted(glob.glob(self.LIBRARY_GLOB))
-        if not found:
-            pytest.skip("libfaketime is not installed (apt-get install libfaketime; "
-                        "run.py installs it when it runs as root)")
-        self.library = found[0]
-        self.path = path
-        self.set_offset_s(offset_s)
-
-    def env(self) -> dict[str, str]:
-        return {"LD_PRELOAD": self.library, "FAKETIME_TIMESTAMP_FILE": str(self.path),
-                "FAKETIME_CACHE_DURATION": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-
-    def set_offset_s(self, offset_s: float) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(f"{offset_s:+.6f}\n")  # FAKETIME's relative format, in seconds
-        tmp.replace(self.path)
-
-
 @pytest.fixture
 def faketime(tmp_path: Path) -> object:
-    def make(name: str, offset_s: float) -> FakeTime:
-        return FakeTime(tmp_path / f"faketime-{name}.txt", offset_s)
+    """``make(name, offset_s)``: a libfaketime offset file for one process (its ``env()`` to
+    start it with, ``set_offset_s`` to step its clock while it runs); skips without the
+    library."""
+    def make(name: str, offset_s: float) -> FaketimeFile:
+        library = faketime_library()
+        if library is None:
+            pytest.skip("libfaketime is not installed (apt-get install libfaketime; "
+                        "run.py installs it when it runs as root)")
+        return FaketimeFile(tmp_path / f"faketime-{name}.txt", library, offset_s)
     return make
 
 

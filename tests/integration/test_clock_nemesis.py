@@ -13,22 +13,22 @@ must pass too.
 
 from __future__ import annotations
 
-import glob
 import os
 
 import pytest
 
 from skewless.lab.checkers import superseded_writes
 from skewless.lab.linearizability import linearizable
-from skewless.lab.real import FAKETIME_GLOB, run_real
+from skewless.lab.real import run_real
 from skewless.lab.session_checks import session_violations
+from skewless.runtime import faketime
 
 PORT = 19650 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
 RUN_S = 20.0
 
 
 def test_no_acknowledged_write_superseded_under_clock_nemesis() -> None:
-    if not glob.glob(FAKETIME_GLOB):
+    if faketime.library() is None:
         pytest.skip("libfaketime is not installed (apt-get install libfaketime; run.py "
                     "installs it when it runs as root)")
     run = run_real("hlc", ("clock",), duration_s=RUN_S, seed=7, clients=3, keys=4, port=PORT)

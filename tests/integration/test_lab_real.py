@@ -6,22 +6,22 @@ finds none, and neither do the session and linearizability checkers."""
 
 from __future__ import annotations
 
-import glob
 import os
 
 import pytest
 
 from skewless.lab.checkers import superseded_writes
 from skewless.lab.linearizability import linearizable
-from skewless.lab.real import FAKETIME_GLOB, run_real
+from skewless.lab.real import run_real
 from skewless.lab.session_checks import session_violations
+from skewless.runtime import faketime
 
 PORT = 19600 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
 
 
 @pytest.mark.parametrize("policy", ["wallclock", "hlc"])
 def test_real_lab_finds_seed000_loss_only_under_wallclock(policy: str) -> None:
-    if not glob.glob(FAKETIME_GLOB):
+    if faketime.library() is None:
         pytest.skip("libfaketime is not installed (apt-get install libfaketime; run.py "
                     "installs it when it runs as root)")
     run = run_real(policy, ("slow-node",), duration_s=8, seed=1, clients=2, keys=1, port=PORT)

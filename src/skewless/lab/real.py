@@ -23,7 +23,6 @@ non-zero when any finds a violation. Every process started is stopped by pid.
 
 from __future__ import annotations
 
-import glob
 import json
 import random
 import shutil
@@ -46,9 +45,10 @@ from skewless import limits
 from skewless.lab.checkers import superseded_writes
 from skewless.lab.linearizability import linearizable
 from skewless.lab.session_checks import session_violations
+from skewless.runtime import faketime
 from skewless.runtime.cluster import NodeProcess, start_local_cluster, stop_nodes
+from skewless.runtime.faketime import FaketimeFile
 
-FAKETIME_GLOB = "/usr/lib/*/faketime/libfaketimeMT.so.1"
 FAULTS = ("slow-node", "clock", "kill", "pause")
 BUMPS_S = (0.004, 0.02, 0.1, 0.3, 0.8, 2.0, 10.0)
 RUN_S_MAX = 600  # one run is bounded
@@ -64,30 +64,7 @@ class RealRun:
     final: dict[object, object] = field(default_factory=dict)
 
 
-class _Clocks:
-    """One libfaketime offset file per node."""
-
-    def __init__(self, root: Path, n: int) -> None:
-        found = sorted(glob.glob(FAKETIME_GLOB))
-        if not found:
-            raise click.ClickException("libfaketime is not installed (apt-get install "
-                                       "libfaketime): the real lab needs it for clock faults")
-        self.library = found[0]
-        self.paths = [root / f"faketime-node{i}.txt" for i in range(1, n + 1)]
-        for i in range(n):
-            self.set(i, 0.0)
-
-    def env(self, i: int) -> dict[str, str]:
-        return {"LD_PRELOAD": self.library, "FAKETIME_TIMESTAMP_FILE": str(self.paths[i]),
-                "FAKETIME_CACHE_DURATION": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-
-    def set(self, i: int, offset_s: float) -> None:
-        tmp = self.paths[i].with_suffix(".tmp")
-        tmp.write_text(f"{offset_s:+.6f}\n")
-        tmp.replace(self.paths[i])
-
-
-def _nemesis(faults: tuple[str, ...], nodes: list[NodeProcess], clocks: _Clocks,
+def _nemesis(faults: tuple[str, ...], nodes: list[NodeProcess], clocks: list[FaketimeFile],
              stop: threading.Event, rng: random.Random, log: list[str]) -> None:
     active = [f for f in faults if f != "slow-node"]
     while active and not stop.wait(rng.uniform(0.5, 1.5)):
@@ -109,30 +86,30 @@ def _nemesis(faults: tuple[str, ...], nodes: list[NodeProcess], clocks: _Clocks,
             log.append(f"node{i + 1} SIGCONT")
 
 
-def _clock_fault(clocks: _Clocks, i: int, stop: threading.Event, rng: random.Random,
+def _clock_fault(clocks: list[FaketimeFile], i: int, stop: threading.Event, rng: random.Random,
                  log: list[str]) -> None:
     """Jepsen's clock nemesis on node i: bump it by 4 ms to 10 s either way, strobe it between
     0 and such an offset (six flips, 0.4 s apart), or reset it."""
     action = rng.choice(("bump", "bump", "strobe", "reset"))
     if action == "bump":
         offset = rng.choice(BUMPS_S) * rng.choice((-1, 1))
-        clocks.set(i, offset)
+        clocks[i].set_offset_s(offset)
         log.append(f"node{i + 1} {offset:+.3f} s")
     elif action == "strobe":
         b = rng.choice(BUMPS_S) * rng.choice((-1, 1))
         log.append(f"node{i + 1} strobe 0/{b:+.3f} s")
         for k in range(6):
-            clocks.set(i, 0.0 if k % 2 == 0 else b)
+            clocks[i].set_offset_s(0.0 if k % 2 == 0 else b)
             if stop.wait(0.4):
                 break
     else:
-        clocks.set(i, 0.0)
+        clocks[i].set_offset_s(0.0)
         log.append(f"node{i + 1} reset")
 
 
-def _heal(nodes: list[NodeProcess], clocks: _Clocks) -> None:
-    for i, n in enumerate(nodes):
-        clocks.set(i, 0.0)
+def _heal(nodes: list[NodeProcess], clocks: list[FaketimeFile]) -> None:
+    for clock, n in zip(clocks, nodes, strict=True):
+        clock.set_offset_s(0.0)
         n.sigcont()
         if not n.running():
             n.restart()
@@ -173,12 +150,16 @@ def run_real(policy: str, faults: tuple[str, ...], duration_s: float, seed: int,
     run = RealRun(policy, faults)
     nodes: list[NodeProcess] = []
     try:
-        clocks = _Clocks(root, 3)
+        library = faketime.library()
+        if library is None:
+            raise click.ClickException("libfaketime is not installed (apt-get install "
+                                       "libfaketime): the real lab needs it for clock faults")
+        clocks = [FaketimeFile(root / f"faketime-node{i}.txt", library) for i in range(1, 4)]
         if "slow-node" in faults:
-            clocks.set(1, -0.2)
+            clocks[1].set_offset_s(-0.2)
             run.fault_log.append("node2 clock -0.200 s for the whole run")
         nodes = start_local_cluster(3, root / "cluster", [["--timestamp-policy", policy]] * 3,
-                                    [clocks.env(i) for i in range(3)], cql_port=port,
+                                    [c.env() for c in clocks], cql_port=port,
                                     internode_port=port - 2000)
         time.sleep(5)  # gossip, then clock agreement  # allow-real-clock
         _schema(port)
