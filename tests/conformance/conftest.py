@@ -1,0 +1,53 @@
+"""Clusters for the conformance corpus: one node and three, each started once per test module
+on loopback (127.0.0.x) and stopped by pid when the module ends."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cassandra.cluster import Cluster, Session
+
+from skewless.runtime.cluster import start_local_cluster, stop_nodes
+
+# Ports of their own (the integration tests use 19042/17000 plus the same offset).
+PORT_OFFSET = int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+CQL_PORT = 29042 + PORT_OFFSET
+INTERNODE_PORT = 27000 + PORT_OFFSET
+
+
+def _session(n: int, tmp: Path) -> Iterator[Session]:
+    nodes = start_local_cluster(n, tmp, cql_port=CQL_PORT, internode_port=INTERNODE_PORT)
+    cluster = None
+    try:
+        cluster = Cluster([node.address for node in nodes], port=CQL_PORT)
+        session = cluster.connect()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            hosts = cluster.metadata.all_hosts()
+            # every node must see every other up before the first case runs
+            if len(hosts) >= n and all(
+                    sum(1 for r in session.execute("SELECT up FROM system.skewless_status",
+                                                   host=h) if r.up) >= n for h in hosts):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the {n}-node cluster did not come up")
+        yield session
+    finally:
+        if cluster is not None:
+            cluster.shutdown()
+        stop_nodes(nodes, 10.0)
+
+
+@pytest.fixture(scope="module")
+def one_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    yield from _session(1, tmp_path_factory.mktemp("conformance1"))
+
+
+@pytest.fixture(scope="module")
+def three_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    yield from _session(3, tmp_path_factory.mktemp("conformance3"))
