@@ -69,6 +69,7 @@ __all__ = [
     "OPCODE_NAMES",
 ]
 
+SUPPORTED_VERSIONS = (4,)  # the native protocol versions this codec speaks
 VERSION_REQUEST = 0x04
 VERSION_RESPONSE = 0x84
 HEADER = struct.Struct(">BBhBi")
