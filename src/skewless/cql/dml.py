@@ -493,6 +493,8 @@ def _rows_update(r: Restrictions, table: TableDef, w: _Writer, pkeys: list[bytes
         raise _missing("Some clustering keys are missing", cols[n:])
     else:
         clusterings = sorted({encode_prefix(table, p) for p in prefixes})
+        if not clusterings:  # an empty IN: nothing to do (ModificationStatement.addUpdates)
+            return []
     out = []
     for k in pkeys:
         rows = () if w.regular.empty() else tuple(w.row(w.regular, k, c, False)
@@ -510,6 +512,8 @@ def _delete(stmt: ast.Delete, r: Restrictions, table: TableDef, w: _Writer,
     full = slices is not None and all(
         s[0] == s[2] and s[1] and s[3] for s in slices) and _restricts_all(r, table)
     static_only = bool(stmt.targets) and w.regular.empty()
+    if slices == [] and not static_only:  # an empty IN on a clustering column: no-op
+        return []
     if stmt.targets:
         if static_only:
             if slices is not None:

@@ -174,6 +174,8 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     _check_filtering(stmt, table, schema, r, filters)
     pkeys = _partition_keys(stmt, table, r, filters, env)
     slices, filters = _slices(stmt, table, r, filters)
+    if slices == []:  # an empty IN on a clustering column: ReadQuery.empty, as in Cassandra
+        pkeys = []
     if stmt.distinct:
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
