@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 from skewless import errors, limits
 from skewless.cql import ast
-from skewless.cql.list_ops import ListOp, apply_list_op
+from skewless.cql.list_ops import ListOp, ListSeq, apply_list_op
 from skewless.cql.slices import clustering_prefixes, clustering_slices, encode_prefix
 from skewless.cql.terms import (
     Elements,
@@ -147,6 +147,7 @@ class _Writer:
     regular: _RowContent = field(default_factory=_RowContent)
     static: _RowContent = field(default_factory=_RowContent)
     current: dict[bytes, LiveView] = field(default_factory=dict)  # read before the write
+    seq: ListSeq = field(default_factory=ListSeq)  # list element numbers of this write
 
     def live(self, value: bytes) -> Cell:
         if self.ttl:
@@ -244,8 +245,9 @@ def _add_elements(w: _Writer, col: ColumnDef, shape: Shape, elems: Elements,
         for e in elems.items:
             w.put(col, e, b"")
     else:
+        first = w.seq.take(len(elems.items), prepend)
         for i, e in enumerate(elems.items):
-            w.put(col, list_path(w.ts, i, w.env.ctx, prepend), e)
+            w.put(col, list_path(w.ts, first + i, w.env.ctx, prepend), e)
 
 
 def _assign(w: _Writer, a: ast.Assignment, table: TableDef) -> None:
@@ -411,17 +413,20 @@ def _check_key_columns_only(r: Restrictions) -> None:
 
 def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: EvalContext,
                     timestamp_us: int, now_s: int,
-                    current: Sequence[PartitionUpdate] = ()) -> list[PartitionUpdate]:
+                    current: Sequence[PartitionUpdate] = (), seq: ListSeq | None = None
+                    ) -> list[PartitionUpdate]:
     """The partition updates one INSERT/UPDATE/DELETE writes, one per partition, stamped with
     ``timestamp_us`` (the coordinator's choice, USING TIMESTAMP already applied). ``current``:
-    the partitions ``list_reads`` named, as read (list operations apply to their elements)."""
+    the partitions ``list_reads`` named, as read (list operations apply to their elements).
+    ``seq``: shared by the statements of one batch, so their list elements get distinct paths."""
     _refuse_unsupported(stmt, table)
     if isinstance(stmt, ast.Insert) and stmt.json is not None:
         from skewless.cql.insert_json import as_insert
 
         stmt, ctx = as_insert(stmt, table, Env(ctx, schema, table.keyspace))
     ttl = using_ttl(stmt, ctx, table) if not isinstance(stmt, ast.Delete) else 0
-    w = _Writer(Env(ctx, schema, table.keyspace), timestamp_us, now_s, ttl)
+    w = _Writer(Env(ctx, schema, table.keyspace), timestamp_us, now_s, ttl,
+                seq=ListSeq() if seq is None else seq)
     w.current = {p.key: live_view(p, now_s) for p in current}
     if isinstance(stmt, ast.Insert):
         return _insert(stmt, table, w)
@@ -580,6 +585,7 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
         raise errors.InvalidRequest("Global TTL on the BATCH statement is not supported.")
     batch_ts = batch.using.timestamp is not None
     updates: list[PartitionUpdate] = []
+    seq = ListSeq()
     for stmt in batch.statements:
         own_ts = using_timestamp(stmt, ctx)
         if batch_ts and stmt.using.timestamp is not None:
@@ -587,7 +593,7 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
                 "Timestamp must be set either on BATCH or individual statements")
         table = _table(stmt, schema, ctx)
         ts = timestamp_us if own_ts is None else own_ts
-        updates.extend(build_mutations(stmt, table, schema, ctx, ts, now_s))
+        updates.extend(build_mutations(stmt, table, schema, ctx, ts, now_s, seq=seq))
     return merge_by_partition(updates)
 
 

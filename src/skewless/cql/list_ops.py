@@ -16,6 +16,25 @@ from skewless import errors
 from skewless.storage.model import Cell
 
 
+@dataclass(slots=True)
+class ListSeq:
+    """Numbers the list elements one write adds, so that each gets a cell path of its own even
+    when several statements (a batch) or assignments share one timestamp, as Cassandra's fresh
+    TimeUUID per element does (``Lists.Appender``/``Prepender``). Appends take increasing
+    numbers from 0, prepends decreasing ones from 2**32 (a later prepend lands first), so that
+    at one timestamp paths sort in statement order, and each statement's elements in their
+    own order."""
+
+    used: int = 0
+
+    def take(self, n: int, prepend: bool) -> int:
+        """The first of ``n`` consecutive element numbers."""
+        start = self.used
+        self.used += n
+        assert self.used <= 2**32, "more list elements in one write than paths"
+        return 2**32 - self.used if prepend else start
+
+
 @dataclass(frozen=True, slots=True)
 class ListOp:
     """``set_index`` (``l[i] = v``; ``value`` None deletes), ``delete_index`` (``DELETE l[i]``)

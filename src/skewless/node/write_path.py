@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.cql import ast, dml
+from skewless.cql.list_ops import ListSeq
 from skewless.cql.results import Void
 from skewless.errors import CqlError, InvalidRequest, Overloaded, WriteTimeout
 from skewless.node import client_clocks, session_token, shadowing
@@ -200,6 +201,7 @@ class WritePath:
         node_stamped = True  # every statement's timestamp came from a node (may restamp)
         warnings: list[str] = []
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
+        seq = ListSeq()  # list elements of every statement get paths of their own
         for n, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
             ks, table = self.ex._table(stmt.keyspace, stmt.table, keyspace)
             if ks.name in SYSTEM_KEYSPACES:
@@ -224,7 +226,7 @@ class WritePath:
             if trace is not None and not dry_run:
                 trace.write_timestamp(ts, source)
             ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s,
-                                      current[n] if current else ())
+                                      current[n] if current else (), seq)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
         if dry_run:
