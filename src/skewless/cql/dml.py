@@ -59,7 +59,7 @@ from skewless.cql.terms import (
 from skewless.cql.where import Restrictions, collect, column_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage import keys
-from skewless.storage.merge import LiveRow, LiveView, live_view
+from skewless.storage.merge import LiveRow, LiveView, live_view, reconcile_cells
 from skewless.storage.model import (
     Cell,
     CellWrite,
@@ -161,8 +161,12 @@ class _Writer:
         return self.static if col.kind == "static" else self.regular
 
     def put(self, col: ColumnDef, path: bytes, value: bytes | None) -> None:
+        """Write one cell; two operations of one statement on one cell reconcile as Cassandra's
+        row builder does (at one timestamp the tombstone wins, then the greater value)."""
         cell = self.tombstone() if value is None else self.live(value)
-        self.target(col).cells[(col.name, path)] = cell
+        cells = self.target(col).cells
+        old = cells.get((col.name, path))
+        cells[(col.name, path)] = cell if old is None else reconcile_cells(old, cell)
 
     def delete_column(self, col: ColumnDef, overwrite: bool) -> None:
         ts = self.ts - 1 if overwrite else self.ts
@@ -184,7 +188,9 @@ class _Writer:
             elements = [] if live is None else [
                 (c.path, c.cell) for c in live.cells if c.column == op.column]
             for path, cell in apply_list_op(op, elements, self.live, self.tombstone).items():
-                out.cells[(op.column, path)] = cell
+                old = out.cells.get((op.column, path))
+                out.cells[(op.column, path)] = cell if old is None else reconcile_cells(old,
+                                                                                        cell)
         return out.row(clustering)
 
 

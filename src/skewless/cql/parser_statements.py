@@ -15,6 +15,7 @@ from lark import Token, v_args
 from skewless import errors
 from skewless.cql import ast
 from skewless.cql.parser_terms import TermBuilder, unquote_string
+from skewless.cql.update_ops import check_compatible
 
 Qualified = tuple[str | None, str]
 Property = tuple[str, ast.OptionValue]
@@ -253,6 +254,7 @@ class StatementBuilder(TermBuilder):
         where: tuple[ast.Relation, ...], if_clause: IfClause,
     ) -> ast.Update:
         if_exists, conditions = _if_fields(if_clause)
+        check_compatible(assignments)
         return ast.Update(
             table[0], table[1], assignments, where, using or ast.Using(), if_exists, conditions
         )
