@@ -310,7 +310,9 @@ class Executor:
 
     def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None) -> None:
         new_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
-        schema, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id)  # type: ignore[arg-type]
+        drop = isinstance(stmt, ast.AlterTable) and stmt.action == "DROP"
+        schema, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id,  # type: ignore[arg-type]
+                                       self.node.next_timestamp() if drop else 0)
         if change is None:
             self._answer(conn, stream, Void())
             return
