@@ -112,6 +112,19 @@ CASES = [
                "column 'v' of type text, incompatible with previous type int"),
          Ok("ALTER TABLE t ADD v blob"),
          Ok("ALTER TABLE t ADD l list<int>")),
+    Case("dropped_column_using_timestamp", "ALTER TABLE DROP ... USING TIMESTAMP records that "
+         "time as the drop time: only cells written at or before it stay hidden when the "
+         "column comes back (AlterTableStatement.DropColumns, Cql.g alterTableStatement)",
+         Ok("CREATE TABLE t (k int, c int, v int, w int, PRIMARY KEY (k, c))"),
+         *[Ok(f"INSERT INTO t (k, c, v, w) VALUES (0, {i}, {i}, {i}) USING TIMESTAMP {i * 1000}")
+           for i in range(1, 5)],
+         Ok("ALTER TABLE t DROP (v, w) USING TIMESTAMP 2500"),
+         Ok("ALTER TABLE t ADD v int"),
+         Rows("SELECT c, v FROM t WHERE k = 0", [(1, None), (2, None), (3, 3), (4, 4)]),
+         Rows("SELECT column_name, dropped_time FROM system_schema.dropped_columns WHERE "
+              "keyspace_name = '{ks}' AND table_name = 't'",
+              [("v", datetime.datetime(1970, 1, 1, 0, 0, 0, 2000)),
+               ("w", datetime.datetime(1970, 1, 1, 0, 0, 0, 2000))])),
     Case("dropped_column_simple_cells", "a row whose only cells belonged to a dropped column "
          "is gone once the column is dropped, and stays gone when it is added back",
          Ok("CREATE TABLE t (k int PRIMARY KEY, v int, w int)"),

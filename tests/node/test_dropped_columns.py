@@ -115,3 +115,9 @@ def test_storage_skips_cells_written_at_or_before_the_drop() -> None:
     s.dropped = {}
     after = s.read("t1", b"k", NOW_S)
     assert after.rows == p.rows and after.static_row is None
+
+
+def test_drop_using_timestamp_parses() -> None:
+    stmt = parse("ALTER TABLE t DROP (l, v) USING TIMESTAMP 2500").statement
+    assert stmt.drop_columns == ("l", "v") and stmt.drop_timestamp == 2500  # type: ignore[union-attr]
+    assert parse("ALTER TABLE t DROP l").statement.drop_timestamp is None  # type: ignore[union-attr]

@@ -426,11 +426,14 @@ class StatementBuilder(TermBuilder):
     def alter_add(self, *specs: ast.ColumnSpec) -> ast.AlterTable:
         return _alter("ADD", add_columns=specs)
 
-    def alter_drop(self, name: str) -> ast.AlterTable:
-        return _alter("DROP", drop_columns=(name,))
+    def drop_timestamp(self, value: ast.Constant) -> int:
+        return int(value.text)
 
-    def alter_drop_many(self, names: tuple[str, ...]) -> ast.AlterTable:
-        return _alter("DROP", drop_columns=names)
+    def alter_drop(self, name: str, ts: int | None) -> ast.AlterTable:
+        return _alter("DROP", drop_columns=(name,), drop_timestamp=ts)
+
+    def alter_drop_many(self, names: tuple[str, ...], ts: int | None) -> ast.AlterTable:
+        return _alter("DROP", drop_columns=names, drop_timestamp=ts)
 
     def alter_rename(self, *renames: tuple[str, str]) -> ast.AlterTable:
         return _alter("RENAME", renames=renames)
