@@ -59,6 +59,7 @@ from skewless.cql.terms import (
 from skewless.cql.where import Restrictions, collect, column_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage import keys
+from skewless.storage.dropped import skip_dropped
 from skewless.storage.merge import LiveRow, LiveView, live_view, reconcile_cells
 from skewless.storage.model import (
     Cell,
@@ -433,7 +434,8 @@ def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: Ev
     ttl = using_ttl(stmt, ctx, table) if not isinstance(stmt, ast.Delete) else 0
     w = _Writer(Env(ctx, schema, table.keyspace), timestamp_us, now_s, ttl,
                 seq=ListSeq() if seq is None else seq)
-    w.current = {p.key: live_view(p, now_s) for p in current}
+    dropped = table.dropped_times()  # a replica read may not have skipped them yet
+    w.current = {p.key: live_view(skip_dropped(p, dropped), now_s) for p in current}
     if isinstance(stmt, ast.Insert):
         return _insert(stmt, table, w)
     r = collect(stmt.where, table, w.env)
