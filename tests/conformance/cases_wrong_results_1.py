@@ -79,6 +79,16 @@ CASES = [
          Ok("UPDATE t SET l = l + [1], l = l + [2] WHERE k = 3"),
          Ok("UPDATE t SET l = [0] + l, l = [-1] + l WHERE k = 3"),
          Rows("SELECT l FROM t WHERE k = 3", [([-1, 0, 1, 2],)])),
+    # One node only: at one timestamp, elements added through different coordinators sort by
+    # coordinator (Cassandra: by the coordinators' clocks), so the order is pinned on one.
+    Case("list_appends_same_client_timestamp", "separate appends and prepends at one client "
+         "timestamp each keep their element, in the order they came (Lists.Appender: a "
+         "TimeUUID per element, whatever the write timestamp)",
+         Ok("CREATE TABLE t (k int PRIMARY KEY, l list<int>)"),
+         Ok("UPDATE t USING TIMESTAMP 3000 SET l = l + [1] WHERE k = 4"),
+         Ok("UPDATE t USING TIMESTAMP 3000 SET l = l + [2] WHERE k = 4"),
+         Ok("UPDATE t USING TIMESTAMP 3000 SET l = [0] + l WHERE k = 4"),
+         Rows("SELECT l FROM t WHERE k = 4", [([0, 1, 2],)]), nodes=(1,)),
     Case("dropped_column_not_resurrected", "a dropped column's cells written at or before its "
          "drop time stay invisible when a column of that name is added back "
          "(TableMetadata.droppedColumns, applied by BTreeRow.filter and compaction)",

@@ -10,7 +10,8 @@ import pytest
 
 from skewless import errors
 from skewless.cql import ast
-from skewless.cql.dml import batch_mutations, build_mutations
+from skewless.cql.dml import batch_mutations, build_mutations, merge_by_partition
+from skewless.cql.list_ops import ListSeq
 from skewless.cql.parser import parse
 from skewless.cql.select import plan_select
 from skewless.cql.terms import EvalContext, Value
@@ -94,6 +95,19 @@ def test_batch_appends_and_prepends_get_distinct_ordered_paths() -> None:
 
 def test_several_appends_in_one_statement() -> None:
     (u,) = mut("UPDATE l SET l = l + [1], l = l + [2], l = [0] + l WHERE k = 0", L)
+    assert values_of(u, "l") == [i32(0), i32(1), i32(2)]
+
+
+def test_writes_sharing_a_timestamp_and_a_coordinator_keep_every_element() -> None:
+    seq = ListSeq()
+    stmts = ["UPDATE l SET l = l + [1] WHERE k = 0", "UPDATE l SET l = l + [2] WHERE k = 0",
+             "UPDATE l SET l = [0] + l WHERE k = 0"]
+    ups = []
+    for q in stmts:
+        stmt = parse(q).statement
+        assert isinstance(stmt, ast.Update)
+        ups.extend(build_mutations(stmt, L, SCHEMA, ctx(), TS, NOW_S, seq=seq))
+    (u,) = merge_by_partition(ups)
     assert values_of(u, "l") == [i32(0), i32(1), i32(2)]
 
 

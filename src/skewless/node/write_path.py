@@ -62,6 +62,7 @@ class WritePath:
     def __init__(self, executor: Executor) -> None:
         self.ex = executor
         self.node = executor.node
+        self.list_seq = ListSeq()  # list elements this coordinator adds get paths of their own
 
     def _default_timestamp(self, conn: int, batch: ast.Batch | None, values: tuple[Value, ...],
                            params: Params, keyspace: str | None, warnings: list[str],
@@ -201,7 +202,6 @@ class WritePath:
         node_stamped = True  # every statement's timestamp came from a node (may restamp)
         warnings: list[str] = []
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
-        seq = ListSeq()  # list elements of every statement get paths of their own
         for n, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
             ks, table = self.ex._table(stmt.keyspace, stmt.table, keyspace)
             if ks.name in SYSTEM_KEYSPACES:
@@ -226,7 +226,7 @@ class WritePath:
             if trace is not None and not dry_run:
                 trace.write_timestamp(ts, source)
             ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s,
-                                      current[n] if current else (), seq)
+                                      current[n] if current else (), self.list_seq)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
         if dry_run:
