@@ -29,12 +29,25 @@ class ColumnDef:
 
 
 @dataclass(frozen=True, slots=True)
+class DroppedColumn:
+    """A column dropped from its table (``system_schema.dropped_columns``): every cell of a
+    column of that name written at or before ``dropped_us`` is ignored from then on, also once
+    a column of the same name is added back (Cassandra's ``TableMetadata.droppedColumns``)."""
+
+    name: str
+    type: str
+    kind: ColumnKind  # regular or static
+    dropped_us: int
+
+
+@dataclass(frozen=True, slots=True)
 class TableDef:
     keyspace: str
     name: str
     id: uuid.UUID
     columns: tuple[ColumnDef, ...]  # partition key, clustering (by position), then the rest by name
     options: tuple[tuple[str, object], ...] = ()  # table options (comment, gc_grace_seconds, ...)
+    dropped: tuple[DroppedColumn, ...] = ()  # by name, at most one per name (the latest drop)
 
     def column(self, name: str) -> ColumnDef | None:
         for c in self.columns:
@@ -53,6 +66,13 @@ class TableDef:
     @property
     def regular(self) -> tuple[ColumnDef, ...]:
         return tuple(c for c in self.columns if c.kind in ("regular", "static"))
+
+    def dropped_column(self, name: str) -> DroppedColumn | None:
+        return next((d for d in self.dropped if d.name == name), None)
+
+    def dropped_times(self) -> dict[str, int]:
+        """Column name -> the time (us) at or before which its cells are ignored."""
+        return {d.name: d.dropped_us for d in self.dropped}
 
     def option(self, name: str, default: object = None) -> object:
         for k, v in self.options:
@@ -129,3 +149,8 @@ class Schema:
         """This schema with its content-derived version filled in."""
         h = hashlib.md5(repr((self.keyspaces, self.tables, self.types, self.indexes)).encode())
         return replace(self, version=uuid.UUID(bytes=h.digest(), version=3))
+
+
+def dropped_by_table(schema: Schema) -> dict[str, dict[str, int]]:
+    """Table id -> its dropped columns' drop times (what storage skips), for tables with any."""
+    return {t.table_key: t.dropped_times() for t in schema.tables if t.dropped}

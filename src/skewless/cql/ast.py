@@ -323,6 +323,7 @@ class AlterTable:
     drop_columns: tuple[str, ...] = ()
     renames: tuple[tuple[str, str], ...] = ()
     options: tuple[tuple[str, OptionValue], ...] = ()
+    drop_timestamp: int | None = None  # DROP ... USING TIMESTAMP: the recorded drop time (us)
 
 
 @dataclass(frozen=True, slots=True)

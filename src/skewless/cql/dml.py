@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 from skewless import errors, limits
 from skewless.cql import ast
-from skewless.cql.list_ops import ListOp, apply_list_op
+from skewless.cql.list_ops import ListOp, ListSeq, apply_list_op
 from skewless.cql.slices import clustering_prefixes, clustering_slices, encode_prefix
 from skewless.cql.terms import (
     Elements,
@@ -59,7 +59,8 @@ from skewless.cql.terms import (
 from skewless.cql.where import Restrictions, collect, column_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage import keys
-from skewless.storage.merge import LiveRow, LiveView, live_view
+from skewless.storage.dropped import skip_dropped
+from skewless.storage.merge import LiveRow, LiveView, live_view, reconcile_cells
 from skewless.storage.model import (
     Cell,
     CellWrite,
@@ -147,6 +148,7 @@ class _Writer:
     regular: _RowContent = field(default_factory=_RowContent)
     static: _RowContent = field(default_factory=_RowContent)
     current: dict[bytes, LiveView] = field(default_factory=dict)  # read before the write
+    seq: ListSeq = field(default_factory=ListSeq)  # list element numbers of this write
 
     def live(self, value: bytes) -> Cell:
         if self.ttl:
@@ -160,8 +162,12 @@ class _Writer:
         return self.static if col.kind == "static" else self.regular
 
     def put(self, col: ColumnDef, path: bytes, value: bytes | None) -> None:
+        """Write one cell; two operations of one statement on one cell reconcile as Cassandra's
+        row builder does (at one timestamp the tombstone wins, then the greater value)."""
         cell = self.tombstone() if value is None else self.live(value)
-        self.target(col).cells[(col.name, path)] = cell
+        cells = self.target(col).cells
+        old = cells.get((col.name, path))
+        cells[(col.name, path)] = cell if old is None else reconcile_cells(old, cell)
 
     def delete_column(self, col: ColumnDef, overwrite: bool) -> None:
         ts = self.ts - 1 if overwrite else self.ts
@@ -183,7 +189,9 @@ class _Writer:
             elements = [] if live is None else [
                 (c.path, c.cell) for c in live.cells if c.column == op.column]
             for path, cell in apply_list_op(op, elements, self.live, self.tombstone).items():
-                out.cells[(op.column, path)] = cell
+                old = out.cells.get((op.column, path))
+                out.cells[(op.column, path)] = cell if old is None else reconcile_cells(old,
+                                                                                        cell)
         return out.row(clustering)
 
 
@@ -244,8 +252,9 @@ def _add_elements(w: _Writer, col: ColumnDef, shape: Shape, elems: Elements,
         for e in elems.items:
             w.put(col, e, b"")
     else:
+        first = w.seq.take(len(elems.items), prepend)
         for i, e in enumerate(elems.items):
-            w.put(col, list_path(w.ts, i, w.env.ctx, prepend), e)
+            w.put(col, list_path(w.ts, first + i, w.env.ctx, prepend), e)
 
 
 def _assign(w: _Writer, a: ast.Assignment, table: TableDef) -> None:
@@ -411,18 +420,22 @@ def _check_key_columns_only(r: Restrictions) -> None:
 
 def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: EvalContext,
                     timestamp_us: int, now_s: int,
-                    current: Sequence[PartitionUpdate] = ()) -> list[PartitionUpdate]:
+                    current: Sequence[PartitionUpdate] = (), seq: ListSeq | None = None
+                    ) -> list[PartitionUpdate]:
     """The partition updates one INSERT/UPDATE/DELETE writes, one per partition, stamped with
     ``timestamp_us`` (the coordinator's choice, USING TIMESTAMP already applied). ``current``:
-    the partitions ``list_reads`` named, as read (list operations apply to their elements)."""
+    the partitions ``list_reads`` named, as read (list operations apply to their elements).
+    ``seq``: shared by the statements of one batch, so their list elements get distinct paths."""
     _refuse_unsupported(stmt, table)
     if isinstance(stmt, ast.Insert) and stmt.json is not None:
         from skewless.cql.insert_json import as_insert
 
         stmt, ctx = as_insert(stmt, table, Env(ctx, schema, table.keyspace))
     ttl = using_ttl(stmt, ctx, table) if not isinstance(stmt, ast.Delete) else 0
-    w = _Writer(Env(ctx, schema, table.keyspace), timestamp_us, now_s, ttl)
-    w.current = {p.key: live_view(p, now_s) for p in current}
+    w = _Writer(Env(ctx, schema, table.keyspace), timestamp_us, now_s, ttl,
+                seq=ListSeq() if seq is None else seq)
+    dropped = table.dropped_times()  # a replica read may not have skipped them yet
+    w.current = {p.key: live_view(skip_dropped(p, dropped), now_s) for p in current}
     if isinstance(stmt, ast.Insert):
         return _insert(stmt, table, w)
     r = collect(stmt.where, table, w.env)
@@ -493,6 +506,8 @@ def _rows_update(r: Restrictions, table: TableDef, w: _Writer, pkeys: list[bytes
         raise _missing("Some clustering keys are missing", cols[n:])
     else:
         clusterings = sorted({encode_prefix(table, p) for p in prefixes})
+        if not clusterings:  # an empty IN: nothing to do (ModificationStatement.addUpdates)
+            return []
     out = []
     for k in pkeys:
         rows = () if w.regular.empty() else tuple(w.row(w.regular, k, c, False)
@@ -510,6 +525,8 @@ def _delete(stmt: ast.Delete, r: Restrictions, table: TableDef, w: _Writer,
     full = slices is not None and all(
         s[0] == s[2] and s[1] and s[3] for s in slices) and _restricts_all(r, table)
     static_only = bool(stmt.targets) and w.regular.empty()
+    if slices == [] and not static_only:  # an empty IN on a clustering column: no-op
+        return []
     if stmt.targets:
         if static_only:
             if slices is not None:
@@ -576,6 +593,7 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
         raise errors.InvalidRequest("Global TTL on the BATCH statement is not supported.")
     batch_ts = batch.using.timestamp is not None
     updates: list[PartitionUpdate] = []
+    seq = ListSeq()
     for stmt in batch.statements:
         own_ts = using_timestamp(stmt, ctx)
         if batch_ts and stmt.using.timestamp is not None:
@@ -583,7 +601,7 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
                 "Timestamp must be set either on BATCH or individual statements")
         table = _table(stmt, schema, ctx)
         ts = timestamp_us if own_ts is None else own_ts
-        updates.extend(build_mutations(stmt, table, schema, ctx, ts, now_s))
+        updates.extend(build_mutations(stmt, table, schema, ctx, ts, now_s, seq=seq))
     return merge_by_partition(updates)
 
 

@@ -16,6 +16,28 @@ from skewless import errors
 from skewless.storage.model import Cell
 
 
+@dataclass(slots=True)
+class ListSeq:
+    """Numbers the list elements a coordinator adds, so that each gets a cell path of its own
+    even when several statements (a batch), assignments or writes share one timestamp (a
+    client's USING TIMESTAMP), as Cassandra's fresh TimeUUID per element does
+    (``Lists.Appender``/``Prepender``). Appends take increasing numbers, prepends decreasing
+    ones from 2**32 (a later prepend lands first), so that at one timestamp paths sort in the
+    order the coordinator saw them, each statement's elements in their own order. The count
+    starts over after 2**31 elements (only elements sharing a timestamp across that point
+    could then sort out of order)."""
+
+    used: int = 0
+
+    def take(self, n: int, prepend: bool) -> int:
+        """The first of ``n`` consecutive element numbers."""
+        if self.used + n > 2**31:
+            self.used = 0
+        start = self.used
+        self.used += n
+        return 2**32 - self.used if prepend else start
+
+
 @dataclass(frozen=True, slots=True)
 class ListOp:
     """``set_index`` (``l[i] = v``; ``value`` None deletes), ``delete_index`` (``DELETE l[i]``)

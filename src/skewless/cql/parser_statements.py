@@ -15,6 +15,7 @@ from lark import Token, v_args
 from skewless import errors
 from skewless.cql import ast
 from skewless.cql.parser_terms import TermBuilder, unquote_string
+from skewless.cql.update_ops import check_compatible
 
 Qualified = tuple[str | None, str]
 Property = tuple[str, ast.OptionValue]
@@ -253,6 +254,7 @@ class StatementBuilder(TermBuilder):
         where: tuple[ast.Relation, ...], if_clause: IfClause,
     ) -> ast.Update:
         if_exists, conditions = _if_fields(if_clause)
+        check_compatible(assignments)
         return ast.Update(
             table[0], table[1], assignments, where, using or ast.Using(), if_exists, conditions
         )
@@ -424,11 +426,14 @@ class StatementBuilder(TermBuilder):
     def alter_add(self, *specs: ast.ColumnSpec) -> ast.AlterTable:
         return _alter("ADD", add_columns=specs)
 
-    def alter_drop(self, name: str) -> ast.AlterTable:
-        return _alter("DROP", drop_columns=(name,))
+    def drop_timestamp(self, value: ast.Constant) -> int:
+        return int(value.text)
 
-    def alter_drop_many(self, names: tuple[str, ...]) -> ast.AlterTable:
-        return _alter("DROP", drop_columns=names)
+    def alter_drop(self, name: str, ts: int | None) -> ast.AlterTable:
+        return _alter("DROP", drop_columns=(name,), drop_timestamp=ts)
+
+    def alter_drop_many(self, names: tuple[str, ...], ts: int | None) -> ast.AlterTable:
+        return _alter("DROP", drop_columns=names, drop_timestamp=ts)
 
     def alter_rename(self, *renames: tuple[str, str]) -> ast.AlterTable:
         return _alter("RENAME", renames=renames)

@@ -174,6 +174,8 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     _check_filtering(stmt, table, schema, r, filters)
     pkeys = _partition_keys(stmt, table, r, filters, env)
     slices, filters = _slices(stmt, table, r, filters)
+    if slices == []:  # an empty IN on a clustering column: ReadQuery.empty, as in Cassandra
+        pkeys = []
     if stmt.distinct:
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
@@ -372,8 +374,10 @@ def render(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: int
            ) -> RenderedPage:
     """The result rows of ``partitions`` (merged, in plan order) under ``plan``."""
     from skewless.cql.select_render import render_page
+    from skewless.storage.dropped import skip_dropped
 
-    page = render_page(plan, partitions, now_s)
+    dropped = plan.table.dropped_times()  # a replica may not have the drop yet
+    page = render_page(plan, [skip_dropped(p, dropped) for p in partitions], now_s)
     if not plan.json:
         return page
     from dataclasses import replace

@@ -19,11 +19,18 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import SchemaChange
 from skewless.node import table_options
-from skewless.node.ddl_columns import build_columns, check_add_column, index_target, resolve_type
+from skewless.node.ddl_columns import (
+    build_columns,
+    check_add_column,
+    check_readd,
+    index_target,
+    resolve_type,
+)
 from skewless.node.identifiers import quote_if_needed
 from skewless.schema import (
     SYSTEM_KEYSPACES,
     ColumnDef,
+    DroppedColumn,
     IndexDef,
     KeyspaceDef,
     Schema,
@@ -45,9 +52,11 @@ NAME_LENGTH_MAX = 48
 
 
 def apply_ddl(
-    schema: Schema, stmt: DdlStatement, current_keyspace: str | None, new_id: uuid.UUID
+    schema: Schema, stmt: DdlStatement, current_keyspace: str | None, new_id: uuid.UUID,
+    timestamp_us: int = 0,
 ) -> Outcome:
-    """Apply ``stmt`` to ``schema``; ``new_id`` becomes the id of a created table."""
+    """Apply ``stmt`` to ``schema``; ``new_id`` becomes the id of a created table,
+    ``timestamp_us`` the drop time of a dropped column (a write timestamp of this node)."""
     if isinstance(stmt, ast.CreateKeyspace):
         return _create_keyspace(schema, stmt)
     if isinstance(stmt, ast.AlterKeyspace):
@@ -57,7 +66,8 @@ def apply_ddl(
     if isinstance(stmt, ast.CreateTable):
         return _create_table(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace), new_id)
     if isinstance(stmt, ast.AlterTable):
-        return _alter_table(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace))
+        return _alter_table(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace),
+                            timestamp_us)
     if isinstance(stmt, ast.DropTable):
         return _drop_table(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace))
     if isinstance(stmt, ast.CreateType):
@@ -238,12 +248,13 @@ def _existing_table(schema: Schema, keyspace: str, name: str) -> TableDef:
     return table
 
 
-def _alter_table(schema: Schema, stmt: ast.AlterTable, keyspace: str) -> Outcome:
+def _alter_table(schema: Schema, stmt: ast.AlterTable, keyspace: str, timestamp_us: int
+                 ) -> Outcome:
     table = _existing_table(schema, keyspace, stmt.name)
     if stmt.action == "ADD":
         table = _add_columns(schema, table, stmt.add_columns)
     elif stmt.action == "DROP":
-        table = _drop_columns(schema, table, stmt.drop_columns)
+        table = _drop_columns(schema, table, stmt.drop_columns, timestamp_us)
     elif stmt.action == "RENAME":
         schema, table = _rename_columns(schema, table, stmt.renames)
     elif stmt.action == "WITH":
@@ -261,6 +272,7 @@ def _add_columns(schema: Schema, table: TableDef, specs: tuple[ast.ColumnSpec, .
     for spec in specs:
         check_add_column(table, columns, spec)
         type_name = resolve_type(schema, table.keyspace, spec.type)
+        check_readd(table, spec, type_name)
         columns.append(ColumnDef(
             spec.name, type_name, "static" if spec.static else "regular", -1, "none"))
     keys = [c for c in columns if c.kind in ("partition_key", "clustering")]
@@ -268,8 +280,12 @@ def _add_columns(schema: Schema, table: TableDef, specs: tuple[ast.ColumnSpec, .
     return replace(table, columns=tuple(keys + rest))
 
 
-def _drop_columns(schema: Schema, table: TableDef, names: tuple[str, ...]) -> TableDef:
+def _drop_columns(schema: Schema, table: TableDef, names: tuple[str, ...], timestamp_us: int
+                  ) -> TableDef:
+    """``table`` without ``names``, each recorded as dropped at ``timestamp_us`` (its cells
+    written until then are ignored for good)."""
     columns = list(table.columns)
+    dropped = {d.name: d for d in table.dropped}
     for name in names:
         column = next((c for c in columns if c.name == name), None)
         if column is None:
@@ -281,7 +297,9 @@ def _drop_columns(schema: Schema, table: TableDef, names: tuple[str, ...]) -> Ta
             raise errors.InvalidRequest(
                 f"Cannot drop column {name} because it has dependent secondary indexes")
         columns.remove(column)
-    return replace(table, columns=tuple(columns))
+        dropped[name] = DroppedColumn(name, column.type, column.kind, timestamp_us)
+    return replace(table, columns=tuple(columns),
+                   dropped=tuple(dropped[n] for n in sorted(dropped)))
 
 
 def _rename_columns(

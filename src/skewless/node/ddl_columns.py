@@ -137,6 +137,39 @@ def check_add_column(table: TableDef, columns: Sequence[ColumnDef], spec: ast.Co
                                     "column family")
 
 
+# A dropped column may come back with another type only if the new type reads the old values
+# (AbstractType.isValueCompatibleWith): old type(s) each new type accepts besides itself.
+_VALUE_COMPATIBLE = {
+    "text": ("ascii",),
+    "varint": ("int", "bigint", "smallint", "tinyint"),
+    "bigint": ("timestamp",),
+    "timestamp": ("bigint",),
+}
+
+
+def _value_compatible(new: str, old: str) -> bool:
+    if new == old or old in _VALUE_COMPATIBLE.get(new, ()):
+        return True
+    return new == "blob" and not _COLLECTION.match(old)  # BytesType reads any single value
+
+
+def check_readd(table: TableDef, spec: ast.ColumnSpec, type_name: str) -> None:
+    """Cassandra's checks (AlterTableStatement.AddColumns) for adding back a dropped column:
+    its old cells stay ignored, but the new type must still read them, and the kind match."""
+    dropped = table.dropped_column(spec.name)
+    if dropped is None:
+        return
+    if not _value_compatible(type_name, dropped.type):
+        raise errors.InvalidRequest(
+            f"Cannot re-add previously dropped column '{spec.name}' of type {type_name}, "
+            f"incompatible with previous type {dropped.type}")
+    kind = "static" if spec.static else "regular"
+    if dropped.kind != kind:
+        raise errors.InvalidRequest(
+            f"Cannot re-add previously dropped column '{spec.name}' of kind {kind.upper()}, "
+            f"incompatible with previous kind {dropped.kind.upper()}")
+
+
 def index_target(table: TableDef, target: str) -> tuple[str, str]:
     """The stored ``target`` option for CREATE INDEX's target, and the indexed column's name."""
     m = re.match(r"^(values|keys|entries|full)\((.+)\)$", target, re.IGNORECASE)

@@ -310,7 +310,12 @@ class Executor:
 
     def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None) -> None:
         new_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
-        schema, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id)  # type: ignore[arg-type]
+        drop_us = 0  # a dropped column's drop time: USING TIMESTAMP, else a write timestamp
+        if isinstance(stmt, ast.AlterTable) and stmt.action == "DROP":
+            drop_us = stmt.drop_timestamp if stmt.drop_timestamp is not None else \
+                self.node.next_timestamp()
+        schema, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id,  # type: ignore[arg-type]
+                                       drop_us)
         if change is None:
             self._answer(conn, stream, Void())
             return

@@ -72,7 +72,7 @@ from skewless.node.trace_store import traces_table_by_key
 from skewless.node.tracer import Tracer
 from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, Trace
 from skewless.ring import token_of
-from skewless.schema import KeyspaceDef, Schema, TableDef
+from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
 from skewless.storage import codec, merge
 from skewless.storage.engine import Storage
 from skewless.storage.model import PartitionUpdate, Shadowed
@@ -107,6 +107,7 @@ class Node:
         self.shadowed_writes: Counter[str] = Counter()  # table id -> cells reported shadowed
         self.restamped_writes: Counter[str] = Counter()  # table id -> writes stamped again
         self.schema, self.schema_ts_us = self._load_schema()
+        self.storage.dropped = dropped_by_table(self.schema)
         self.beat = 0
         self.membership = Membership(self._heartbeat(tokens, generation), config.seeds)
         self._last_gossip_ns = -(10**18)
@@ -191,6 +192,7 @@ class Node:
     def _adopt_schema(self, schema: Schema, ts_us: int) -> None:
         self.schema = schema.with_version()
         self.schema_ts_us = ts_us
+        self.storage.dropped = dropped_by_table(self.schema)
         self.storage.put_meta("schema", encode_schema(self.schema))
         self.storage.put_meta("schema_ts", str(ts_us).encode())
         self.ready.must_sync = True

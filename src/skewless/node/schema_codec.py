@@ -10,7 +10,15 @@ import msgpack
 
 from skewless.errors import RemoteProtocolError
 from skewless.node.messages import tupled
-from skewless.schema import ColumnDef, IndexDef, KeyspaceDef, Schema, TableDef, UserType
+from skewless.schema import (
+    ColumnDef,
+    DroppedColumn,
+    IndexDef,
+    KeyspaceDef,
+    Schema,
+    TableDef,
+    UserType,
+)
 
 _VERSION = 1
 
@@ -31,7 +39,8 @@ def encode_schema(s: Schema) -> bytes:
     body = [
         _VERSION,
         [astuple(k) for k in s.keyspaces],
-        [[t.keyspace, t.name, t.id, [astuple(c) for c in t.columns], list(t.options)]
+        [[t.keyspace, t.name, t.id, [astuple(c) for c in t.columns], list(t.options),
+          [astuple(d) for d in t.dropped]]
          for t in s.tables],
         [astuple(u) for u in s.types],
         [astuple(i) for i in s.indexes],
@@ -48,7 +57,8 @@ def decode_schema(data: bytes) -> Schema:
         schema = Schema(
             keyspaces=tuple(KeyspaceDef(k[0], tupled(k[1]), k[2]) for k in ks),
             tables=tuple(
-                TableDef(t[0], t[1], t[2], tuple(ColumnDef(*c) for c in t[3]), tupled(t[4]))
+                TableDef(t[0], t[1], t[2], tuple(ColumnDef(*c) for c in t[3]), tupled(t[4]),
+                         tuple(DroppedColumn(*d) for d in (t[5] if len(t) > 5 else ())))
                 for t in tables),
             types=tuple(UserType(u[0], u[1], tupled(u[2]), tupled(u[3])) for u in types),
             indexes=tuple(IndexDef(i[0], i[1], i[2], i[3], tupled(i[4])) for i in indexes),

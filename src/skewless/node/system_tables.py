@@ -316,6 +316,17 @@ def _column_rows(ctx: SystemContext) -> list[Row]:
     } for t in system_schema_for(ctx.schema).tables for c in t.columns]
 
 
+def _dropped_column_rows(ctx: SystemContext) -> list[Row]:
+    return [{
+        "keyspace_name": t.keyspace,
+        "table_name": t.name,
+        "column_name": d.name,
+        "dropped_time": d.dropped_us // 1000,
+        "kind": d.kind,
+        "type": d.type,
+    } for t in ctx.schema.tables for d in t.dropped]
+
+
 def _index_rows(ctx: SystemContext) -> list[Row]:
     return [{
         "keyspace_name": i.keyspace,
@@ -343,6 +354,7 @@ _BUILDERS: dict[tuple[str, str], Callable[[SystemContext], list[Row]]] = {
     ("system_schema", "keyspaces"): _keyspace_rows,
     ("system_schema", "tables"): _table_rows,
     ("system_schema", "columns"): _column_rows,
+    ("system_schema", "dropped_columns"): _dropped_column_rows,
     ("system_schema", "indexes"): _index_rows,
     ("system_schema", "types"): _type_rows,
 }

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.cql import ast, dml
+from skewless.cql.list_ops import ListSeq
 from skewless.cql.results import Void
 from skewless.errors import CqlError, InvalidRequest, Overloaded, WriteTimeout
 from skewless.node import client_clocks, session_token, shadowing
@@ -61,6 +62,7 @@ class WritePath:
     def __init__(self, executor: Executor) -> None:
         self.ex = executor
         self.node = executor.node
+        self.list_seq = ListSeq()  # list elements this coordinator adds get paths of their own
 
     def _default_timestamp(self, conn: int, batch: ast.Batch | None, values: tuple[Value, ...],
                            params: Params, keyspace: str | None, warnings: list[str],
@@ -224,7 +226,7 @@ class WritePath:
             if trace is not None and not dry_run:
                 trace.write_timestamp(ts, source)
             ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s,
-                                      current[n] if current else ())
+                                      current[n] if current else (), self.list_seq)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
         if dry_run:

@@ -41,7 +41,7 @@ sort first, with an index ``'B' | batch id`` -> created_us to remove one by id.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgpack
@@ -49,6 +49,7 @@ import msgpack
 from skewless import limits
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.storage import codec, keys
+from skewless.storage.dropped import Dropped, skip_dropped, skip_dropped_row
 from skewless.storage.kv import KV
 from skewless.storage.merge import expired_as_tombstone, is_live, merge, normalize, purge
 from skewless.storage.merge import shadowed_by as find_shadowed
@@ -240,6 +241,9 @@ class Storage:
         self._hint_seq = 0 if seq is None else struct.unpack(">Q", seq)[0]
         self._hint_counts: dict[str, int] = {}
         self._batch_count: int | None = None
+        # table id -> its dropped columns' drop times, set by the node from its schema: their
+        # cells are skipped by reads, applied updates and purges (``storage.dropped``)
+        self.dropped: Mapping[str, Dropped] = {}
 
     # --- writes ------------------------------------------------------------------------------
     def _stored(self, prefix: bytes, update: PartitionUpdate) -> dict[bytes, bytes]:
@@ -266,7 +270,10 @@ class Storage:
         """Merge ``update`` into the stored partition; report what did not take effect. No fsync."""
         prefix = partition_prefix(update.table, update.key)
         stored = self._stored(prefix, update)
-        existing = decode_entries(update.table, update.key, stored.items())
+        dropped = self.dropped.get(update.table, {})
+        update = skip_dropped(update, dropped)
+        existing = skip_dropped(decode_entries(update.table, update.key, stored.items()),
+                                dropped)
         shadowed = find_shadowed(existing, update)
         merged = entries_of(merge(existing, update))
         batch: list[tuple[bytes, bytes | None]] = [
@@ -291,8 +298,10 @@ class Storage:
         header = self._kv.get(prefix + _HEADER)
         deletion, rts = (None, ()) if header is None else _header_from(header)
         ranges = _slice_ranges(slices)
-        static = decode_entries(table, key, self._entries(prefix, _STATIC, _ROWS).items())
-        rows = self._read_rows(prefix, ranges, reverse, row_limit, now_s)
+        dropped = self.dropped.get(table, {})
+        static = skip_dropped(
+            decode_entries(table, key, self._entries(prefix, _STATIC, _ROWS).items()), dropped)
+        rows = self._read_rows(prefix, ranges, reverse, row_limit, now_s, dropped)
         p = PartitionUpdate(
             table, key, deletion, tuple(t for t in rts if _rt_overlaps(t, ranges)),
             None if static.static_row is None else _expire(static.static_row, now_s),
@@ -302,12 +311,15 @@ class Storage:
 
     def _read_rows(
         self, prefix: bytes, ranges: list[tuple[bytes, bytes | None]], reverse: bool,
-        row_limit: int | None, now_s: int,
+        row_limit: int | None, now_s: int, dropped: Dropped,
     ) -> list[Row]:
         rows: list[Row] = []
         live = 0
         for ck, acc in self._row_stream(prefix, ranges, reverse):
-            row = _expire(acc.row(ck), now_s)
+            kept = skip_dropped_row(acc.row(ck), dropped)
+            if kept is None:
+                continue
+            row = _expire(kept, now_s)
             rows.append(row)
             live += _row_is_live(row, now_s)
             if row_limit is not None and live >= row_limit:
@@ -399,7 +411,8 @@ class Storage:
         for key in list(self._keys_between(len(tp), tp, keys.prefix_successor(tp))):
             prefix = partition_prefix(table, key)
             stored = self._entries(prefix, b"", _PARTITION_END)
-            p = decode_entries(table, key, stored.items())
+            p = skip_dropped(decode_entries(table, key, stored.items()),
+                             self.dropped.get(table, {}))
             kept = entries_of(purge(p, now_s, gc_grace_s))
             batch: list[tuple[bytes, bytes | None]] = [
                 (prefix + s, v) for s, v in kept.items() if stored.get(s) != v
