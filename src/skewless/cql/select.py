@@ -36,6 +36,7 @@ from functools import cmp_to_key
 
 from skewless import errors
 from skewless.cql import ast
+from skewless.cql.grouping import group_prefix
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
 from skewless.cql.selection import (
@@ -101,6 +102,11 @@ class ReadPlan:
     sort_across_partitions: bool = False  # IN on the partition key with ORDER BY
     start: PagingState | None = None  # resume after this position
     json: bool = False  # SELECT JSON: each row rendered as one JSON object
+    group_prefix: int | None = None  # GROUP BY: clustering columns in a group (grouping.py)
+
+    @property
+    def grouped(self) -> bool:
+        return self.group_prefix is not None
 
     @property
     def is_scan(self) -> bool:
@@ -115,7 +121,7 @@ class ReadPlan:
 
     def row_limit_hint(self) -> int | None:
         """At most this many rows per partition are needed (None: unknown or unbounded)."""
-        if self.filters or self.aggregate or self.sort_across_partitions:
+        if self.filters or self.aggregate or self.sort_across_partitions or self.grouped:
             return None
         bounds = [n for n in (self.limit, self.per_partition_limit, self.page_size) if n]
         if self.distinct:
@@ -164,8 +170,6 @@ def json_column(table: TableDef) -> ColumnSpec:
 def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalContext,
                 paging: PagingState | None = None, page_size: int | None = None) -> ReadPlan:
     """The read plan of a SELECT; ``paging`` resumes after a previous page's last row."""
-    if stmt.group_by:
-        raise errors.unsupported("GROUP BY")
     env = Env(ctx, schema, table.keyspace)
     selectors = bind_selectors(compile_selection(stmt, table), env)
     aggregate = any(s.is_aggregate for s in selectors)
@@ -177,11 +181,15 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     if stmt.distinct:
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
+    group = group_prefix(stmt.group_by, table, _eq_columns(r), stmt.distinct)
     static_only = _static_only(selectors, slices) and not stmt.distinct
     limit = _limit(stmt.limit, "limit", env)
     pplimit = _limit(stmt.per_partition_limit, "per partition limit", env)
     sort_across = pkeys is not None and len(pkeys) > 1 and bool(stmt.order_by)
-    if sort_across and page_size and (limit is None or limit > page_size) and not aggregate:
+    if sort_across and page_size and (
+            aggregate or group is not None or limit is None or limit > page_size):
+        # Cassandra pages GROUP BY and aggregates internally whatever the LIMIT, and refuses to
+        # page with post-query ordering (SelectStatement.execute)
         raise errors.InvalidRequest(ORDER_BY_IN_PAGING_MSG)
     plan = ReadPlan(
         table=table, schema=schema, selectors=selectors,
@@ -194,8 +202,9 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         full_partition=slices is None and not any(
             f.column.kind in ("regular", "clustering") for f in filters),
         reversed=reverse, filters=tuple(filters), limit=limit, per_partition_limit=pplimit,
-        page_size=None if aggregate else page_size, distinct=stmt.distinct, aggregate=aggregate,
-        sort_across_partitions=sort_across, json=stmt.json,
+        page_size=None if aggregate and group is None else page_size, distinct=stmt.distinct,
+        aggregate=aggregate and group is None, sort_across_partitions=sort_across,
+        json=stmt.json, group_prefix=group,
     )
     return plan if paging is None else resume(plan, paging)
 
@@ -253,6 +262,14 @@ def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters:
     for c in restricted:
         filters.extend(_column_filters(r, c.name, table))
     return None
+
+
+def _eq_columns(r: Restrictions) -> list[str]:
+    """Columns restricted by = (not IN), for GROUP BY's rule on skipped key columns."""
+    eq = [name for name in r.eq if name not in r.eq_is_in]
+    if r.multi_eq is not None and len(r.multi_eq) == 1:
+        eq.extend(r.multi_columns)
+    return eq
 
 
 def _sorted_distinct(values: Sequence[bytes], t: CqlType) -> list[bytes]:

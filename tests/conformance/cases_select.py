@@ -1,0 +1,182 @@
+"""SELECT features of Cassandra 4/5: GROUP BY (with paging), collection element and slice
+selection, UDT field selection, IS NOT NULL, the ORDER BY forms CQLEngine generates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cassandra.query import SimpleStatement
+from conformance_cases import QUORUM, Case, Check, Error, Ok, Rows
+
+GROUP_TABLE = "CREATE TABLE t (a int, b int, c int, d int, PRIMARY KEY (a, b, c))"
+GROUP_ROWS = [(1, 1, 1, 1), (1, 1, 2, 2), (1, 2, 1, 3), (1, 2, 2, 4), (1, 3, 1, 5),
+              (2, 1, 1, 10), (2, 2, 1, 20), (3, 1, 1, 100)]
+GROUP_SETUP = (Ok(GROUP_TABLE), *(Ok(f"INSERT INTO t (a, b, c, d) VALUES ({a}, {b}, {c}, {d})")
+                                   for a, b, c, d in GROUP_ROWS))
+ORDER_MSG = ("Group by currently only support groups of columns following their declared order "
+             "in the PRIMARY KEY")
+
+
+def pages(session: Any, ks: str, cql: str, fetch_size: int | None) -> list[list[tuple[Any, ...]]]:
+    """Every page of ``cql`` read with ``fetch_size`` (None: unpaged)."""
+    stmt = SimpleStatement(cql.replace("{ks}", ks), consistency_level=QUORUM,
+                           fetch_size=fetch_size)
+    rs = session.execute(stmt)
+    out = [[tuple(r) for r in rs.current_rows]]
+    while rs.has_more_pages:
+        rs.fetch_next_page()
+        out.append([tuple(r) for r in rs.current_rows])
+    return out
+
+
+def check_paged(cql: str, want: list[tuple[Any, ...]], sizes: tuple[int, ...] = (1, 2, 3),
+                ordered: bool = True) -> Check:
+    """Reading ``cql`` a page of n groups at a time gives pages of exactly n groups (but the
+    last, which may hold fewer) that together are ``want``."""
+
+    def run(session: Any, ks: str) -> None:
+        for n in sizes:
+            got = pages(session, ks, cql, n)
+            flat = [r for p in got for r in p]
+            if ordered:
+                assert flat == want, f"{cql} fetch_size={n}: {got} != {want}"
+            else:
+                assert sorted(flat) == sorted(want), f"{cql} fetch_size={n}: {got} != {want}"
+            assert all(len(p) == n for p in got[:-1]) and len(got[-1]) <= n, \
+                f"{cql} fetch_size={n}: pages of the wrong size {got}"
+
+    return Check(run, f"{cql} paged by {sizes} groups")
+
+
+def check_unpaged(cql: str, want: list[tuple[Any, ...]]) -> Check:
+    def run(session: Any, ks: str) -> None:
+        got = pages(session, ks, cql, None)
+        assert got == [want], f"{cql} unpaged: {got} != {want}"
+
+    return Check(run, f"{cql} without paging")
+
+
+# 4 groups of 3 rows in partition 1, 2 groups of 2 rows in partition 2, 1 group in 3
+PAGING_ROWS = [(1, b, c, 10 * b + c) for b in range(4) for c in range(3)] + [
+    (2, b, c, 100 + 10 * b + c) for b in range(2) for c in range(2)] + [(3, 0, 0, 7)]
+PAGING_SETUP = (Ok(GROUP_TABLE), *(Ok(f"INSERT INTO t (a, b, c, d) VALUES ({a}, {b}, {c}, {d})")
+                                    for a, b, c, d in PAGING_ROWS))
+P1_GROUPS = [(1, b, 3, 10 * b + 2, 10 * b) for b in range(4)]  # a, b, count, max(d), first d
+P2_GROUPS = [(2, b, 2, 100 + 10 * b + 1, 100 + 10 * b) for b in range(2)]
+P3_GROUPS = [(3, 0, 1, 7, 7)]
+
+GROUP_BY = [
+    Case("group_by_clustering_prefix", "GROUP BY the partition key and a clustering prefix: "
+         "one row per group, aggregates over the group, other selectors from its first row "
+         "(SelectStatement / GroupMaker / AggregationSpecification)",
+         *GROUP_SETUP,
+         Rows("SELECT a, b, count(*), max(d), min(c) FROM t WHERE a = 1 GROUP BY a, b",
+              [(1, 1, 2, 2, 1), (1, 2, 2, 4, 1), (1, 3, 1, 5, 1)]),
+         Rows("SELECT a, b, c, d FROM t WHERE a = 1 GROUP BY a, b",
+              [(1, 1, 1, 1), (1, 2, 1, 3), (1, 3, 1, 5)]),
+         Rows("SELECT b, sum(d), avg(d) FROM t WHERE a = 1 GROUP BY b",
+              [(1, 3, 1), (2, 7, 3), (3, 5, 5)]),
+         Rows("SELECT a, b, c, count(d) FROM t WHERE a = 1 GROUP BY a, b, c",
+              [(1, 1, 1, 1), (1, 1, 2, 1), (1, 2, 1, 1), (1, 2, 2, 1), (1, 3, 1, 1)]),
+         Rows("SELECT a, b, count(*) FROM t WHERE a = 1 AND b = 2 GROUP BY c",
+              [(1, 2, 1), (1, 2, 1)]),
+         Rows("SELECT a, count(*), max(d) FROM t WHERE a = 1 GROUP BY a", [(1, 5, 5)])),
+    Case("group_by_partition_scan", "GROUP BY the partition key over a whole-table scan: one "
+         "group per partition, with Cassandra's warning for an aggregation without partition key",
+         *GROUP_SETUP,
+         Rows("SELECT a, count(*), sum(d) FROM t GROUP BY a",
+              [(1, 5, 15), (2, 2, 30), (3, 1, 100)], ordered=False),
+         Rows("SELECT a, b, count(*) FROM t GROUP BY a, b",
+              [(1, 1, 2), (1, 2, 2), (1, 3, 1), (2, 1, 1), (2, 2, 1), (3, 1, 1)],
+              ordered=False),
+         Rows("SELECT a, b, count(*) FROM t WHERE a IN (1, 2) GROUP BY a, b",
+              [(1, 1, 2), (1, 2, 2), (1, 3, 1), (2, 1, 1), (2, 2, 1)]),
+         Rows("SELECT a, count(*) FROM t WHERE token(a) >= token(1) AND token(a) <= token(1) "
+              "GROUP BY a", [(1, 5)])),
+    Case("group_by_limits", "LIMIT counts groups and PER PARTITION LIMIT counts groups per "
+         "partition under GROUP BY (DataLimits.groupByLimits)",
+         *GROUP_SETUP,
+         Rows("SELECT a, b, count(*) FROM t WHERE a = 1 GROUP BY a, b LIMIT 2",
+              [(1, 1, 2), (1, 2, 2)]),
+         Rows("SELECT a, b, count(*) FROM t GROUP BY a, b PER PARTITION LIMIT 1",
+              [(1, 1, 2), (2, 1, 1), (3, 1, 1)], ordered=False),
+         Rows("SELECT a, b, count(*) FROM t WHERE a IN (1, 2) GROUP BY a, b "
+              "PER PARTITION LIMIT 2 LIMIT 3", [(1, 1, 2), (1, 2, 2), (2, 1, 1)]),
+         Rows("SELECT a, count(*) FROM t WHERE a = 99 GROUP BY a", [])),
+    Case("group_by_order_by", "GROUP BY with ORDER BY DESC: groups in reversed clustering "
+         "order, a group's first row being its last in clustering order",
+         *GROUP_SETUP,
+         Rows("SELECT a, b, c, count(*) FROM t WHERE a = 1 GROUP BY a, b ORDER BY b DESC",
+              [(1, 3, 1, 1), (1, 2, 2, 2), (1, 1, 2, 2)])),
+    Case("group_by_in_order_by", "GROUP BY with IN on the partition key and ORDER BY: refused "
+         "when paging (always internal for GROUP BY), groups sorted across partitions without "
+         "(SelectStatement.execute, needsPostQueryOrdering)",
+         *GROUP_SETUP,
+         Error("SELECT a, b, count(*) FROM t WHERE a IN (1, 2) GROUP BY a, b ORDER BY b DESC",
+               "InvalidRequest", "Cannot page queries with both ORDER BY and a IN restriction "
+               "on the partition key"),
+         check_unpaged("SELECT a, b, c, count(*) FROM t WHERE a IN (1, 2) GROUP BY a, b "
+                       "ORDER BY b DESC, c DESC LIMIT 3",
+                       [(1, 3, 1, 1), (1, 2, 2, 2), (2, 2, 1, 1)])),
+    Case("group_by_refused", "GROUP BY columns must be primary key columns in declared order, "
+         "skipping only columns restricted by =, and the whole partition key "
+         "(SelectStatement.getAggregationSpecFactory)",
+         *GROUP_SETUP,
+         Ok("CREATE TABLE t2 (k1 int, k2 int, c int, v int, PRIMARY KEY ((k1, k2), c))"),
+         Error("SELECT a, count(*) FROM t WHERE a = 1 GROUP BY a, d", "InvalidRequest",
+               "Group by is currently only supported on the columns of the PRIMARY KEY, got d"),
+         Error("SELECT a, count(*) FROM t WHERE a = 1 GROUP BY c", "InvalidRequest", ORDER_MSG),
+         Error("SELECT a, count(*) FROM t WHERE a = 1 GROUP BY a, c, b", "InvalidRequest",
+               ORDER_MSG),
+         Error("SELECT a, count(*) FROM t WHERE a = 1 GROUP BY a, a", "InvalidRequest",
+               ORDER_MSG),
+         Error("SELECT a, count(*) FROM t GROUP BY b", "InvalidRequest", ORDER_MSG),
+         Error("SELECT a, count(*) FROM t WHERE a IN (1, 2) GROUP BY b", "InvalidRequest",
+               ORDER_MSG),
+         Error("SELECT a, count(*) FROM t WHERE a = 1 GROUP BY a, zz", "InvalidRequest",
+               "Undefined column name zz"),
+         Error("SELECT k1, count(*) FROM t2 GROUP BY k1", "InvalidRequest",
+               "Group by is not supported on only a part of the partition key"),
+         Error("SELECT DISTINCT a FROM t GROUP BY a, b", "InvalidRequest",
+               "Grouping on clustering columns is not allowed for SELECT DISTINCT queries"),
+         Rows("SELECT DISTINCT a FROM t WHERE a = 1 GROUP BY a", [(1,)]),
+         Rows("SELECT k1, k2, count(*) FROM t2 GROUP BY k1, k2", [])),
+    Case("group_by_paging_single_partition", "GROUP BY pages count groups: a page of n groups "
+         "whatever the rows per group, resuming with the next group (AggregationQueryPager)",
+         *PAGING_SETUP,
+         check_paged("SELECT a, b, count(*), max(d), d FROM t WHERE a = 1 GROUP BY a, b",
+                     P1_GROUPS),
+         check_paged("SELECT a, b, count(*), max(d), d FROM t WHERE a = 1 GROUP BY a, b LIMIT 3",
+                     P1_GROUPS[:3]),
+         check_paged("SELECT a, b, count(*), max(d), d FROM t WHERE a = 1 GROUP BY a, b "
+                     "ORDER BY b DESC", [(1, b, 3, 10 * b + 2, 10 * b + 2)
+                                         for b in reversed(range(4))]),
+         check_paged("SELECT a, b, count(*), max(d), d FROM t WHERE a IN (1, 2) GROUP BY a, b",
+                     P1_GROUPS + P2_GROUPS),
+         check_paged("SELECT a, count(*) FROM t WHERE a IN (1, 2, 3) GROUP BY a",
+                     [(1, 12), (2, 4), (3, 1)], sizes=(1, 2))),
+    Case("group_by_paging_scan", "GROUP BY over a scan paged in groups, with LIMIT and PER "
+         "PARTITION LIMIT counted in groups across pages",
+         *PAGING_SETUP,
+         check_paged("SELECT a, b, count(*), max(d), d FROM t GROUP BY a, b",
+                     P1_GROUPS + P2_GROUPS + P3_GROUPS, ordered=False),
+         check_paged("SELECT a, count(*) FROM t GROUP BY a", [(1, 12), (2, 4), (3, 1)],
+                     ordered=False),
+         check_paged("SELECT a, b, count(*), max(d), d FROM t GROUP BY a, b "
+                     "PER PARTITION LIMIT 3", P1_GROUPS[:3] + P2_GROUPS + P3_GROUPS,
+                     ordered=False),
+         Check(lambda session, ks: _scan_limit(session, ks), "GROUP BY scan LIMIT across pages")),
+]
+
+
+def _scan_limit(session: Any, ks: str) -> None:
+    cql = "SELECT a, b, count(*) FROM t GROUP BY a, b"
+    every = [r for p in pages(session, ks, cql, None) for r in p]
+    assert len(every) == 7, every
+    for n in (1, 2, 4):
+        got = pages(session, ks, cql + " LIMIT 5", n)
+        flat = [r for p in got for r in p]
+        assert flat == every[:5], f"LIMIT 5 fetch_size={n}: {got} != {every[:5]}"
+
+
+CASES = [*GROUP_BY]
