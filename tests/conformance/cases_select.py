@@ -179,4 +179,21 @@ def _scan_limit(session: Any, ks: str) -> None:
         assert flat == every[:5], f"LIMIT 5 fetch_size={n}: {got} != {every[:5]}"
 
 
-CASES = [*GROUP_BY]
+IS_NOT_NULL = [
+    Case("is_not_null_refused", "IS NOT NULL is a materialized view restriction: in a SELECT, "
+         "UPDATE or DELETE it is refused (StatementRestrictions: 'Unsupported restriction'), "
+         "and it is no LWT condition (the grammar has none)",
+         Ok("CREATE TABLE t (k int, c int, v int, PRIMARY KEY (k, c))"),
+         Ok("INSERT INTO t (k, c, v) VALUES (0, 0, 0)"),
+         Error("SELECT * FROM t WHERE v IS NOT NULL ALLOW FILTERING", "InvalidRequest",
+               "Unsupported restriction: v IS NOT NULL"),
+         Error("SELECT * FROM t WHERE k = 0 AND c IS NOT NULL", "InvalidRequest",
+               "Unsupported restriction: c IS NOT NULL"),
+         Error("DELETE FROM t WHERE k = 0 AND c IS NOT NULL", "InvalidRequest",
+               "Unsupported restriction: c IS NOT NULL"),
+         Error("UPDATE t SET v = 1 WHERE k = 0 AND c = 0 IF v IS NOT NULL", "SyntaxException",
+               ""),
+         Rows("SELECT * FROM t", [(0, 0, 0)])),
+]
+
+CASES = [*GROUP_BY, *IS_NOT_NULL]

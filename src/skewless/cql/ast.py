@@ -143,7 +143,8 @@ class Selector:
 
 # ---------------------------------------------------------------- WHERE and IF
 
-RelationOp = Lit["=", "<", "<=", ">", ">=", "!=", "IN", "CONTAINS", "CONTAINS KEY", "LIKE"]
+RelationOp = Lit["=", "<", "<=", ">", ">=", "!=", "IN", "CONTAINS", "CONTAINS KEY", "LIKE",
+                 "IS NOT"]
 
 
 @dataclass(frozen=True, slots=True)

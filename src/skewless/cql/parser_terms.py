@@ -215,6 +215,10 @@ class TermBuilder(Transformer[Token, object]):
         return relations
 
     def conditions(self, *relations: ast.Relation) -> tuple[ast.Relation, ...]:
+        for rel in relations:
+            if rel.op == "IS NOT":  # Cassandra's grammar has no IS NOT NULL condition
+                raise errors.SyntaxException(f"line 1:0 no viable alternative at input 'IS' "
+                                             f"({rel.lhs} IS NOT NULL in a condition)")
         return relations
 
     def in_list(self, items: tuple[ast.Term, ...] | None) -> tuple[ast.Term, ...]:
@@ -237,6 +241,9 @@ class TermBuilder(Transformer[Token, object]):
 
     def rel_like(self, column: str, rhs: ast.Term) -> ast.Relation:
         return ast.Relation(column, "LIKE", rhs)
+
+    def rel_is_not_null(self, column: str) -> ast.Relation:
+        return ast.Relation(column, "IS NOT", _const("null", "null"))
 
     def rel_multi(
         self, columns: tuple[str, ...], op: ast.RelationOp, rhs: ast.Term
