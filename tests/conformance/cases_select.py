@@ -196,4 +196,83 @@ IS_NOT_NULL = [
          Rows("SELECT * FROM t", [(0, 0, 0)])),
 ]
 
-CASES = [*GROUP_BY, *IS_NOT_NULL]
+ELEMENT_SETUP = (
+    Ok("CREATE TYPE addr (street text, zip int)"),
+    Ok("CREATE TYPE person (name text, a frozen<addr>)"),
+    Ok("CREATE TABLE t (k int PRIMARY KEY, m map<text, int>, fm frozen<map<text, int>>, "
+       "s set<int>, fs frozen<set<int>>, l list<int>, u addr, fu frozen<addr>, "
+       "p frozen<person>)"),
+    Ok("INSERT INTO t (k, m, fm, s, fs, l, u, fu, p) VALUES (0, {'a': 1, 'b': 2, 'c': 3}, "
+       "{'a': 1, 'b': 2, 'c': 3}, {1, 2, 3, 4}, {1, 2, 3, 4}, [1, 2, 3], "
+       "{street: 'x', zip: 1}, {street: 'y', zip: 2}, {name: 'n', a: {street: 'z', zip: 3}})"),
+    Ok("INSERT INTO t (k) VALUES (1)"),
+)
+
+
+def _column_names(cql: str, want: list[str]) -> Check:
+    def run(session: Any, ks: str) -> None:
+        rs = session.execute(SimpleStatement(cql, consistency_level=QUORUM))
+        assert rs.column_names == want, f"{cql}: columns {rs.column_names} != {want}"
+
+    return Check(run, f"column names of {cql}")
+
+
+def _prepared_element(session: Any, ks: str) -> None:
+    ps = session.prepare("SELECT m[?], s[?..?] FROM t WHERE k = ?")
+    row = session.execute(ps, ("b", 2, 3, 0)).one()
+    assert (row[0], set(row[1])) == (2, {2, 3}), row
+
+
+ELEMENTS = [
+    Case("select_collection_element", "an element of a set or map, frozen or not: the map's "
+         "value, the set's element, null when absent (Selectable.WithElementSelection, "
+         "ElementsSelector)",
+         *ELEMENT_SETUP,
+         Rows("SELECT m['b'], m['z'], fm['c'], s[2], s[9], fs[3] FROM t WHERE k = 0",
+              [(2, None, 3, 2, None, 3)]),
+         Rows("SELECT m['b'], s[2], fm['a'] FROM t WHERE k = 1", [(None, None, None)]),
+         Rows("SELECT k, m['a'] AS x FROM t WHERE k = 0", [(0, 1)]),
+         Rows("SELECT max(m['b']), count(m['a']) FROM t", [(2, 1)]),
+         _column_names("SELECT m['a'], m['a'..'b'], s[..2], s[1..], u.street, m['a'] AS x "
+                       "FROM t WHERE k = 0",
+                       ["m['a']", "m['a'..'b']", "s[..2]", "s[1..]", "u.street", "x"]),
+         Check(_prepared_element, "element and slice bounds as bind markers")),
+    Case("select_collection_slice", "a slice of a set or map keeps the keys between the bounds, "
+         "both inclusive, a missing bound unbounded (ElementsSelector.SliceSelector)",
+         *ELEMENT_SETUP,
+         Rows("SELECT m['a'..'b'], m[..'b'], m['b'..], fm['b'..'c'] FROM t WHERE k = 0",
+              [({"a": 1, "b": 2}, {"a": 1, "b": 2}, {"b": 2, "c": 3}, {"b": 2, "c": 3})]),
+         Rows("SELECT s[2..3], s[..2], fs[3..] FROM t WHERE k = 0", [({2, 3}, {1, 2}, {3, 4})])),
+    Case("select_udt_field", "a field of a user type value, frozen or not, nested "
+         "(Selectable.WithFieldSelection, FieldSelector)",
+         *ELEMENT_SETUP,
+         Rows("SELECT u.street, u.zip, fu.street, p.name, p.a.street, p.a.zip FROM t "
+              "WHERE k = 0", [("x", 1, "y", "n", "z", 3)]),
+         Rows("SELECT u.zip, p.a.zip FROM t WHERE k = 1", [(None, None)]),
+         Rows("SELECT JSON m['b'], u.zip FROM t WHERE k = 0", [('{"m[\'b\']": 2, "u.zip": 1}',)])),
+    Case("select_element_refused", "element and slice selection on a list or a non-collection, "
+         "field selection on a non-UDT or an unknown field: Invalid with Cassandra's messages",
+         *ELEMENT_SETUP,
+         Error("SELECT l[0] FROM t", "InvalidRequest",
+               "Element selection is only allowed on sets and maps, but l is a list"),
+         Error("SELECT l[0..1] FROM t", "InvalidRequest",
+               "Slice selection is only allowed on sets and maps, but l is a list"),
+         Error("SELECT k[0] FROM t", "InvalidRequest",
+               "Invalid element selection: k is of type int is not a collection"),
+         Error("SELECT k[0..1] FROM t", "InvalidRequest",
+               "Invalid slice selection: k of type int is not a collection"),
+         Error("SELECT k.f FROM t", "InvalidRequest",
+               "Invalid field selection: k of type int is not a user type"),
+         Error("SELECT u.nope FROM t", "InvalidRequest", "has no field nope"),
+         Error("SELECT m[null] FROM t", "InvalidRequest", ""),
+         Error("SELECT nope['a'] FROM t", "InvalidRequest", "Undefined column name nope"),
+         Error("SELECT * FROM t WHERE u.zip = 1 ALLOW FILTERING", "SyntaxException", "")),
+    Case("where_map_element", "WHERE m['k'] = v filters with ALLOW FILTERING "
+         "(SingleColumnRelation on a map entry)",
+         *ELEMENT_SETUP,
+         Rows("SELECT k FROM t WHERE m['b'] = 2 ALLOW FILTERING", [(0,)]),
+         Rows("SELECT k FROM t WHERE m['b'] = 3 ALLOW FILTERING", []),
+         Error("SELECT k FROM t WHERE m['b'] = 2", "InvalidRequest", "ALLOW FILTERING")),
+]
+
+CASES = [*GROUP_BY, *IS_NOT_NULL, *ELEMENTS]

@@ -201,6 +201,16 @@ class TermBuilder(Transformer[Token, object]):
             return ast.CountStar()
         return ast.SelectorCall(name, args)
 
+    def sel_field(self, expr: ast.SelectorExpr, field: str) -> ast.SelectorField:
+        return ast.SelectorField(expr, field)
+
+    def sel_element(self, expr: ast.SelectorExpr, key: ast.Term) -> ast.SelectorElement:
+        return ast.SelectorElement(expr, key)
+
+    def sel_slice(self, expr: ast.SelectorExpr, start: ast.Term | None, end: ast.Term | None
+                  ) -> ast.SelectorSlice:
+        return ast.SelectorSlice(expr, start, end)
+
     def sel_cast(self, name: str, expr: ast.SelectorExpr, type_text: str) -> ast.SelectorCast:
         if name.lower() != "cast":
             raise errors.SyntaxException(f"'AS' is only allowed inside CAST, not inside {name}")

@@ -156,7 +156,7 @@ def select_result_columns(stmt: ast.Select, table: TableDef, schema: Schema
     """The result metadata of a SELECT, known without bound values (PREPARE)."""
     if stmt.json:
         return (json_column(table),)
-    return result_columns(compile_selection(stmt, table), table)
+    return result_columns(compile_selection(stmt, table, schema), table)
 
 
 def json_column(table: TableDef) -> ColumnSpec:
@@ -171,7 +171,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
                 paging: PagingState | None = None, page_size: int | None = None) -> ReadPlan:
     """The read plan of a SELECT; ``paging`` resumes after a previous page's last row."""
     env = Env(ctx, schema, table.keyspace)
-    selectors = bind_selectors(compile_selection(stmt, table), env)
+    selectors = bind_selectors(compile_selection(stmt, table, schema), env)
     aggregate = any(s.is_aggregate for s in selectors)
     r = collect(stmt.where, table, env)
     filters = list(r.filters)
