@@ -275,4 +275,78 @@ ELEMENTS = [
          Error("SELECT k FROM t WHERE m['b'] = 2", "InvalidRequest", "ALLOW FILTERING")),
 ]
 
-CASES = [*GROUP_BY, *IS_NOT_NULL, *ELEMENTS]
+def _cqlengine_order_by(session: Any, ks: str) -> None:
+    """What cassandra.cqlengine sends for .order_by('-c'): ORDER BY "c" DESC (quoted names),
+    with its default LIMIT 10000."""
+    from cassandra import InvalidRequest
+    from cassandra.cqlengine import columns, connection, models
+
+    name = f"conformance_{ks}"
+    connection.register_connection(name, session=session)
+    try:
+        class Event(models.Model):  # type: ignore[misc]
+            __table_name__ = "events"
+            __keyspace__ = ks
+            __connection__ = name
+            k = columns.Integer(partition_key=True)
+            c = columns.Integer(primary_key=True)
+            d = columns.Integer(primary_key=True, clustering_order="DESC")
+            v = columns.Text()
+
+        def cd(q: Any) -> list[tuple[int, int]]:
+            return [(e.c, e.d) for e in q]
+
+        assert cd(Event.objects(k=0).order_by("-c", "d")) == [(1, 0), (0, 0), (0, 1)]
+        assert cd(Event.objects(k=0).order_by("c", "-d")) == [(0, 1), (0, 0), (1, 0)]
+        assert cd(Event.objects(k=0).order_by("-c")) == [(1, 0), (0, 0), (0, 1)]
+        assert [e.k for e in Event.objects(k__in=[1, 0]).order_by("-c").limit(100)] == \
+            [0, 1, 0, 0, 1], "IN with ORDER BY sorts across partitions when not paged"
+        try:
+            list(Event.objects(k__in=[0, 1]).order_by("-c"))  # LIMIT 10000 > fetch size
+        except InvalidRequest as e:
+            assert "Cannot page queries with both ORDER BY and a IN restriction" in str(e), e
+        else:
+            raise AssertionError("IN with ORDER BY and paging was accepted")
+        try:
+            list(Event.objects(k=0).order_by("-c", "-d"))
+        except InvalidRequest as e:
+            assert "Unsupported order by relation" in str(e), e
+        else:
+            raise AssertionError("ORDER BY against the mixed clustering order was accepted")
+    finally:
+        connection.get_connection(name).cluster = None  # the runner's cluster stays up
+        connection.unregister_connection(name)
+
+
+ORDER_BY = [
+    Case("order_by_quoted_forms", "ORDER BY with quoted column names and explicit ASC/DESC, as "
+         "CQLEngine writes them; reversing every clustering column or none "
+         "(SelectStatement.Raw.isReversed)",
+         Ok('CREATE TABLE events (k int, c int, d int, v text, PRIMARY KEY (k, c, d)) '
+            'WITH CLUSTERING ORDER BY (c ASC, d DESC)'),
+         Ok("INSERT INTO events (k, c, d, v) VALUES (0, 0, 0, 'a')"),
+         Ok("INSERT INTO events (k, c, d, v) VALUES (0, 0, 1, 'b')"),
+         Ok("INSERT INTO events (k, c, d, v) VALUES (0, 1, 0, 'c')"),
+         Ok("INSERT INTO events (k, c, d, v) VALUES (1, 0, 5, 'd')"),
+         Rows('SELECT "c", "d" FROM events WHERE "k" = 0 ORDER BY "c" DESC, "d" ASC LIMIT 10000',
+              [(1, 0), (0, 0), (0, 1)]),
+         Rows('SELECT "c", "d" FROM events WHERE "k" = 0 ORDER BY "c" ASC', [(0, 1), (0, 0),
+                                                                            (1, 0)]),
+         Error('SELECT * FROM events WHERE "k" = 0 ORDER BY "d" DESC', "InvalidRequest",
+               "Order by currently only supports the ordering of columns following their "
+               "declared order in the PRIMARY KEY"),
+         Error('SELECT * FROM events WHERE "k" = 0 ORDER BY "c" DESC, "d" DESC',
+               "InvalidRequest", "Unsupported order by relation"),
+         Error('SELECT * FROM events WHERE "k" IN (0, 1) ORDER BY "c" DESC LIMIT 10000',
+               "InvalidRequest", "Cannot page queries with both ORDER BY and a IN restriction "
+               "on the partition key; you must either remove the ORDER BY or the IN and sort "
+               "client side, or disable paging for this query"),
+         Rows('SELECT k, c, d FROM events WHERE "k" IN (0, 1) ORDER BY "c" DESC LIMIT 3',
+              [(0, 1, 0), (0, 0, 0), (0, 0, 1)]),
+         Ok("INSERT INTO events (k, c, d, v) VALUES (1, 1, -1, 'e')"),
+         check_unpaged('SELECT k, c, d FROM events WHERE "k" IN (0, 1) ORDER BY "c" DESC',
+                       [(0, 1, 0), (1, 1, -1), (0, 0, 0), (0, 0, 1), (1, 0, 5)]),
+         Check(_cqlengine_order_by, "cassandra.cqlengine order_by('-c') and friends")),
+]
+
+CASES = [*GROUP_BY, *IS_NOT_NULL, *ELEMENTS, *ORDER_BY]

@@ -92,13 +92,13 @@ class Grouper:
     page_size: int | None
     start: PagingState | None = None
     rows: list[Row] = field(default_factory=list)
-    first_clusterings: list[bytes] = field(default_factory=list)  # each row's group's first
+    first_clusterings: list[Sequence[bytes]] = field(default_factory=list)  # of groups' 1st rows
     state: PagingState | None = None  # after the last row of the last group answered
     stopped: bool = False  # the page is full or LIMIT reached: no more rows wanted
     more: bool = False  # stopped at a full page with a further group seen
     _key: tuple[bytes, tuple[bytes, ...]] | None = None
     _agg: Aggregator | None = None
-    _first: bytes = b""
+    _first: Sequence[bytes] = ()
     _last: tuple[bytes, bytes | None] = (b"", None)
     _partition: bytes | None = None
     _partition_left: int | None = None
@@ -120,7 +120,7 @@ class Grouper:
                 self._partition_left -= 1
             self._key = key
             self._agg = Aggregator(self.selectors, self.types, self.now_s)
-            self._first = clustering or b""
+            self._first = rd.ck
         assert self._agg is not None
         self._agg.add(rd)
         self._last = (rd.key, clustering)

@@ -100,6 +100,7 @@ class ReadPlan:
     distinct: bool = False
     aggregate: bool = False
     sort_across_partitions: bool = False  # IN on the partition key with ORDER BY
+    order_columns: int = 0  # the clustering columns ORDER BY names (the sort key across)
     start: PagingState | None = None  # resume after this position
     json: bool = False  # SELECT JSON: each row rendered as one JSON object
     group_prefix: int | None = None  # GROUP BY: clustering columns in a group (grouping.py)
@@ -204,6 +205,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         reversed=reverse, filters=tuple(filters), limit=limit, per_partition_limit=pplimit,
         page_size=None if aggregate and group is None else page_size, distinct=stmt.distinct,
         aggregate=aggregate and group is None, sort_across_partitions=sort_across,
+        order_columns=len(stmt.order_by),
         json=stmt.json, group_prefix=group,
     )
     return plan if paging is None else resume(plan, paging)

@@ -95,7 +95,7 @@ def _render_groups(plan: ReadPlan, partitions: Sequence[PartitionUpdate], types:
     group_into(g, plan, partitions, now_s)
     g.finish()
     if plan.sort_across_partitions:  # groups sorted by their first row, then LIMIT
-        order = sorted(range(len(g.rows)), key=lambda i: g.first_clusterings[i],
+        order = sorted(range(len(g.rows)), key=lambda i: order_key(plan, g.first_clusterings[i]),
                        reverse=plan.reversed)
         rows = [g.rows[i] for i in order][:plan.limit]
         return RenderedPage(tuple(rows), None, False, plan.limit is not None)
@@ -117,7 +117,16 @@ def aggregate_into(agg: Aggregator, plan: ReadPlan, partitions: Sequence[Partiti
 
 def _sorted_across(plan: ReadPlan, rows: list[tuple[RowData, bytes | None, int | None]]
                    ) -> list[tuple[RowData, bytes | None, int | None]]:
-    return sorted(rows, key=lambda r: r[1] or b"", reverse=plan.reversed)
+    """Rows of several partitions sorted on the ORDER BY columns only, ties left in read order
+    (Cassandra's post-query ordering: a stable sort with a comparator on those columns)."""
+    return sorted(rows, key=lambda r: order_key(plan, r[0].ck), reverse=plan.reversed)
+
+
+def order_key(plan: ReadPlan, ck: Sequence[bytes]) -> bytes:
+    """The order-preserving encoding of a row's ORDER BY columns."""
+    cols = plan.table.clustering[:plan.order_columns]
+    return keys.encode_clustering([(c.type, c.clustering_order == "desc", v)
+                                   for c, v in zip(cols, ck, strict=False)])
 
 
 def _in_token_range(plan: ReadPlan, token: int) -> bool:
