@@ -18,6 +18,7 @@ from functools import cmp_to_key
 from skewless import errors
 from skewless.cql import ast
 from skewless.cql import select_elements as elements
+from skewless.cql import select_stamps as stamps
 from skewless.cql import types as cqltypes
 from skewless.cql.results import ColumnSpec
 from skewless.cql.select_functions import ZERO_ARGS, apply, is_scalar, param_type, signature
@@ -195,17 +196,12 @@ def _compile_call(call: ast.SelectorCall, table: TableDef, schema: Schema | None
     if len(call.args) != 1:
         raise errors.InvalidRequest(f"Invalid number of arguments in call to function {name}: 1 "
                                     f"required but {len(call.args)} provided")
-    if name in ("writetime", "ttl"):
-        col = _column(call.args[0], table, name)
-        label = "writeTime" if name == "writetime" else "ttl"
-        if col.kind in ("partition_key", "clustering"):
-            raise errors.InvalidRequest(
-                f"Cannot use selection function {label} on PRIMARY KEY part {col.name}")
-        if keys.parse_type(col.type)[1] and not col.type.startswith("frozen<"):
-            raise errors.InvalidRequest(
-                f"Cannot use selection function {label} on non-frozen collection {col.name}")
-        return Selector(name, f"{name}({col.name})", "bigint" if name == "writetime" else "int",
-                        col)
+    if name in ("writetime", "ttl", "maxwritetime"):
+        inner = _compile(call.args[0], table, schema)
+        stamps.check_target(name, inner)
+        multi = stamps.is_multi(inner, lambda t: shape_of(t, schema or Schema(), table.keyspace))
+        return Selector(name, f"{name}({inner.name})", stamps.result_type(name, multi),
+                        inner.column, inner)
     if name in AGGREGATES:
         if name == "count" and isinstance(call.args[0], ast.CountStar | ast.SelectorTerm):
             return Selector("count_star", "count", "bigint")
@@ -297,25 +293,16 @@ def _assemble(shape: Shape, cells: list[tuple[bytes, Cell]], types: Types) -> by
     return pack_map([(p, c.value or b"") for p, c in ordered])
 
 
-def _first_cell(sel: Selector, row: RowData) -> Cell | None:
-    assert sel.column is not None
-    cells = row.cells.get(sel.column.name)
-    return cells[0][1] if cells else None
-
-
 def evaluate_row(sel: Selector, row: RowData, types: Types, now_s: int) -> bytes | None:
     """A non-aggregate selector's value for one row."""
     if sel.kind == "column":
         assert sel.column is not None
         return column_value(sel.column, row, types)
-    if sel.kind == "writetime":
-        cell = _first_cell(sel, row)
-        return None if cell is None else struct.pack(">q", cell.ts_us)
-    if sel.kind == "ttl":
-        cell = _first_cell(sel, row)
-        if cell is None or not cell.expires_s:
-            return None
-        return struct.pack(">i", max(cell.expires_s - now_s, 0))
+    if sel.kind in ("writetime", "ttl", "maxwritetime"):
+        assert sel.inner is not None
+        st = stamps.stamps(sel.inner, row, types,
+                           lambda s, r: evaluate_row(s, r, types, now_s))
+        return stamps.render(sel.kind, st, now_s)
     if sel.kind == "token":
         return struct.pack(">q", token_of(row.key))
     if sel.kind == "const":
