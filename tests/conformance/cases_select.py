@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cassandra.query import SimpleStatement
-from conformance_cases import QUORUM, Case, Check, Error, Ok, Rows
+from conformance_cases import QUORUM, Case, Check, Error, Ok, Rows, Warns
 
 GROUP_TABLE = "CREATE TABLE t (a int, b int, c int, d int, PRIMARY KEY (a, b, c))"
 GROUP_ROWS = [(1, 1, 1, 1), (1, 1, 2, 2), (1, 2, 1, 3), (1, 2, 2, 4), (1, 3, 1, 5),
@@ -92,7 +92,13 @@ GROUP_BY = [
          Rows("SELECT a, b, count(*) FROM t WHERE a IN (1, 2) GROUP BY a, b",
               [(1, 1, 2), (1, 2, 2), (1, 3, 1), (2, 1, 1), (2, 2, 1)]),
          Rows("SELECT a, count(*) FROM t WHERE token(a) >= token(1) AND token(a) <= token(1) "
-              "GROUP BY a", [(1, 5)])),
+              "GROUP BY a", [(1, 5)]),
+         Warns("SELECT a, count(*) FROM t GROUP BY a", "Aggregation query used without "
+               "partition key"),
+         Warns("SELECT a, b, count(*) FROM t WHERE a IN (1, 2) GROUP BY a, b",
+               "Aggregation query used on multiple partition keys (IN restriction)"),
+         Warns("SELECT count(*) FROM t WHERE a IN (1, 2)",
+               "Aggregation query used on multiple partition keys (IN restriction)")),
     Case("group_by_limits", "LIMIT counts groups and PER PARTITION LIMIT counts groups per "
          "partition under GROUP BY (DataLimits.groupByLimits)",
          *GROUP_SETUP,

@@ -58,6 +58,7 @@ FILTERING_MSG = (
     "Cannot execute this query as it might involve data filtering and thus may have "
     "unpredictable performance. If you want to execute this query despite the performance "
     "unpredictability, use ALLOW FILTERING")
+AGGREGATE_IN_WARNING = "Aggregation query used on multiple partition keys (IN restriction)"
 ORDER_BY_IN_PAGING_MSG = (
     "Cannot page queries with both ORDER BY and a IN restriction on the partition key; you must "
     "either remove the ORDER BY or the IN and sort client side, or disable paging for this query")
@@ -101,6 +102,7 @@ class ReadPlan:
     aggregate: bool = False
     sort_across_partitions: bool = False  # IN on the partition key with ORDER BY
     order_columns: int = 0  # the clustering columns ORDER BY names (the sort key across)
+    key_in: bool = False  # the partition key is restricted by IN
     start: PagingState | None = None  # resume after this position
     json: bool = False  # SELECT JSON: each row rendered as one JSON object
     group_prefix: int | None = None  # GROUP BY: clustering columns in a group (grouping.py)
@@ -146,6 +148,13 @@ def _after(sl: ClusteringSlice, c: bytes, reverse: bool) -> ClusteringSlice | No
     if c < lo:
         return None
     return ClusteringSlice(sl.start, sl.start_inclusive, c, False)
+
+
+def key_warnings(plan: ReadPlan) -> tuple[str, ...]:
+    """Cassandra's client warning for an aggregate or GROUP BY over an IN on the partition key
+    (SelectStatement.execute)."""
+    grouped = plan.aggregate or plan.grouped
+    return (AGGREGATE_IN_WARNING,) if grouped and plan.key_in else ()
 
 
 def column_specs(plan: ReadPlan) -> tuple[ColumnSpec, ...]:
@@ -206,6 +215,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         page_size=None if aggregate and group is None else page_size, distinct=stmt.distinct,
         aggregate=aggregate and group is None, sort_across_partitions=sort_across,
         order_columns=len(stmt.order_by),
+        key_in=any(c.name in r.eq_is_in for c in table.partition_key),
         json=stmt.json, group_prefix=group,
     )
     return plan if paging is None else resume(plan, paging)
