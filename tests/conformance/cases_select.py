@@ -278,7 +278,15 @@ ELEMENTS = [
          *ELEMENT_SETUP,
          Rows("SELECT k FROM t WHERE m['b'] = 2 ALLOW FILTERING", [(0,)]),
          Rows("SELECT k FROM t WHERE m['b'] = 3 ALLOW FILTERING", []),
-         Error("SELECT k FROM t WHERE m['b'] = 2", "InvalidRequest", "ALLOW FILTERING")),
+         Error("SELECT k FROM t WHERE m['b'] = 2", "InvalidRequest", "ALLOW FILTERING"),
+         Error("SELECT k FROM t WHERE s CONTAINS 2", "InvalidRequest", "ALLOW FILTERING"),
+         Ok("CREATE INDEX ON t (entries(m))"),
+         Ok("CREATE INDEX ON t (s)"),
+         Ok("CREATE INDEX ON t (full(fs))"),
+         Rows("SELECT k FROM t WHERE m['b'] = 2", [(0,)]),
+         Rows("SELECT k FROM t WHERE s CONTAINS 2", [(0,)]),
+         Rows("SELECT k FROM t WHERE fs = {1, 2, 3, 4}", [(0,)]),
+         Error("SELECT k FROM t WHERE m CONTAINS KEY 'b'", "InvalidRequest", "ALLOW FILTERING")),
 ]
 
 def _cqlengine_order_by(session: Any, ks: str) -> None:

@@ -244,8 +244,24 @@ def _check_filtering(stmt: ast.Select, table: TableDef, schema: Schema, r: Restr
     indexed = {dict(i.options).get("target") for i in schema.indexes
                if i.keyspace == table.keyspace and i.table == table.name}
     for f in filters:
-        if not (f.op == "=" and f.map_key is None and f.column.name in indexed):
+        if _index_target(f) not in indexed:
             raise errors.InvalidRequest(FILTERING_MSG)
+
+
+def _index_target(f: Filter) -> str | None:
+    """The index target that accepts ``f`` without ALLOW FILTERING (an index on the column for
+    =, entries(m) for m['k'] =, values(c) for CONTAINS, keys(m) for CONTAINS KEY, full(c) for
+    = on a frozen collection)."""
+    name = f.column.name
+    if f.op == "=" and f.map_key is not None:
+        return f"entries({name})"
+    if f.op == "CONTAINS":
+        return f"values({name})"
+    if f.op == "CONTAINS KEY":
+        return f"keys({name})"
+    if f.op == "=":
+        return f"full({name})" if f.column.type.startswith("frozen<") else name
+    return None
 
 
 def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter],
