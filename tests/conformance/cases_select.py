@@ -239,6 +239,10 @@ ELEMENTS = [
          Rows("SELECT m['b'], s[2], fm['a'] FROM t WHERE k = 1", [(None, None, None)]),
          Rows("SELECT k, m['a'] AS x FROM t WHERE k = 0", [(0, 1)]),
          Rows("SELECT max(m['b']), count(m['a']) FROM t", [(2, 1)]),
+         Ok("CREATE TABLE ts (k int, c int, sm map<text, int> static, PRIMARY KEY (k, c))"),
+         Ok("INSERT INTO ts (k, c, sm) VALUES (0, 0, {'a': 1})"),
+         Ok("INSERT INTO ts (k, c) VALUES (0, 1)"),
+         Rows("SELECT k, sm['a'] FROM ts", [(0, 1)]),
          _column_names("SELECT m['a'], m['a'..'b'], s[..2], s[1..], u.street, m['a'] AS x "
                        "FROM t WHERE k = 0",
                        ["m['a']", "m['a'..'b']", "s[..2]", "s[1..]", "u.street", "x"]),

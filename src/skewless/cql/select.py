@@ -392,7 +392,8 @@ def _static_only(selectors: Sequence[Selector], slices: object) -> bool:
     cols = [s.column for s in selectors if s.column is not None]
     has_static = any(c.kind == "static" for c in cols)
     only = all(c.kind in ("partition_key", "static") for c in cols) and all(
-        s.kind in ("column", "writetime", "ttl", "cast") for s in selectors)
+        s.kind in ("column", "writetime", "ttl", "maxwritetime", "cast", "element", "slice",
+                   "field") for s in selectors)
     return has_static and only and slices is None
 
 
