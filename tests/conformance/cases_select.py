@@ -146,6 +146,10 @@ GROUP_BY = [
          Error("SELECT DISTINCT a FROM t GROUP BY a, b", "InvalidRequest",
                "Grouping on clustering columns is not allowed for SELECT DISTINCT queries"),
          Rows("SELECT DISTINCT a FROM t WHERE a = 1 GROUP BY a", [(1,)]),
+         Error("SELECT a, b, count(*) FROM t WHERE a = 1 GROUP BY b, floor(c, 2)",
+               "InvalidRequest", "GROUP BY a function of a column"),
+         Error("SELECT a, count(*) FROM t WHERE token(a) = token(1) GROUP BY b, c",
+               "InvalidRequest", ORDER_MSG),
          Rows("SELECT k1, k2, count(*) FROM t2 GROUP BY k1, k2", [])),
     Case("group_by_paging_single_partition", "GROUP BY pages count groups: a page of n groups "
          "whatever the rows per group, resuming with the next group (AggregationQueryPager)",
