@@ -175,8 +175,28 @@ GROUP_BY = [
          check_paged("SELECT a, b, count(*), max(d), d FROM t GROUP BY a, b "
                      "PER PARTITION LIMIT 3", P1_GROUPS[:3] + P2_GROUPS + P3_GROUPS,
                      ordered=False),
-         Check(lambda session, ks: _scan_limit(session, ks), "GROUP BY scan LIMIT across pages")),
+         Check(lambda session, ks: _scan_limit(session, ks), "GROUP BY scan LIMIT across pages"),
+         Check(lambda session, ks: _big_groups(session, ks),
+               "GROUP BY groups cut between scan rounds")),
 ]
+
+
+def _big_groups(session: Any, ks: str) -> None:
+    """A partition of 6,000 rows in groups of 7: a scan round stops after 5,000 rows
+    (scan_response_rows_max), inside a group, which the next round completes."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    session.execute("CREATE TABLE big (a int, b int, c int, PRIMARY KEY (a, b, c))")
+    ins = session.prepare("INSERT INTO big (a, b, c) VALUES (?, ?, ?)")
+    rows = [(1, n // 7, n % 7) for n in range(6000)] + [(2, 0, 0)]
+    execute_concurrent_with_args(session, ins, rows, concurrency=64, raise_on_first_error=True)
+    want = sorted([(1, b, 7) for b in range(6000 // 7)] + [(1, 6000 // 7, 6000 % 7), (2, 0, 1)])
+    for n in (None, 300):
+        got = [r for p in pages(session, ks, "SELECT a, b, count(*) FROM big GROUP BY a, b", n)
+               for r in p]
+        assert sorted(got) == want, f"fetch_size={n}: {len(got)} groups"
+    got = [r for p in pages(session, ks, "SELECT a, count(*) FROM big GROUP BY a", 1) for r in p]
+    assert sorted(got) == [(1, 6000), (2, 1)], got
 
 
 def _scan_limit(session: Any, ks: str) -> None:
