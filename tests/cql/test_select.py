@@ -175,8 +175,8 @@ def test_clustering_slices() -> None:
     ("SELECT * FROM t WHERE k = 1 LIMIT 0", "LIMIT must be strictly positive"),
     ("SELECT DISTINCT c FROM t", "must only request partition key columns and/or static"),
     ("SELECT DISTINCT s FROM t", "must request all the partition key columns (missing k)"),
-    ("SELECT writetime(k) FROM t", "Cannot use selection function writeTime on PRIMARY KEY "
-     "part k"),
+    ("SELECT writetime(k) FROM t", "Cannot use selection function writetime on PRIMARY KEY "
+     "part k"),  # Cassandra 5's words (4.x said writeTime)
     ("SELECT nope FROM t", "Undefined column name nope"),
     ("SELECT * FROM t WHERE k = 1 AND c = 1 AND c = 2", "cannot be restricted by more than one "
      "relation if it includes an Equal"),

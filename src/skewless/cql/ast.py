@@ -126,12 +126,40 @@ class SelectorTerm:
     term: Term
 
 
+@dataclass(frozen=True, slots=True)
+class SelectorElement:
+    """``m['k']``: an element of a set or map (Cassandra 4.0+)."""
+
+    expr: SelectorExpr
+    key: Term
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorSlice:
+    """``m['a'..'c']``, ``s[..3]``: a slice of a set or map; a missing bound is None."""
+
+    expr: SelectorExpr
+    start: Term | None
+    end: Term | None
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorField:
+    """``u.f``: a field of a user-defined type value."""
+
+    expr: SelectorExpr
+    field: str
+
+
 SelectorExpr = (
     ColumnRef
     | CountStar
     | SelectorCall
     | SelectorCast
     | SelectorTerm
+    | SelectorElement
+    | SelectorSlice
+    | SelectorField
 )
 
 
@@ -143,7 +171,8 @@ class Selector:
 
 # ---------------------------------------------------------------- WHERE and IF
 
-RelationOp = Lit["=", "<", "<=", ">", ">=", "!=", "IN", "CONTAINS", "CONTAINS KEY", "LIKE"]
+RelationOp = Lit["=", "<", "<=", ">", ">=", "!=", "IN", "CONTAINS", "CONTAINS KEY", "LIKE",
+                 "IS NOT"]
 
 
 @dataclass(frozen=True, slots=True)

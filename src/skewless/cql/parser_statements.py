@@ -153,8 +153,11 @@ class StatementBuilder(TermBuilder):
     def allow_filtering(self) -> bool:
         return True
 
-    def group_by(self, names: tuple[str, ...]) -> tuple[str, ...]:
+    def group_by(self, *names: str) -> tuple[str, ...]:
         return names
+
+    def group_fn(self, name: str, column: str, *args: object) -> str:
+        raise errors.unsupported(f"GROUP BY a function of a column ({name}({column}, ...))")
 
     def direction(self, token: Token) -> Direction:
         return "ASC" if token.upper() == "ASC" else "DESC"

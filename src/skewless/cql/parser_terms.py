@@ -201,6 +201,16 @@ class TermBuilder(Transformer[Token, object]):
             return ast.CountStar()
         return ast.SelectorCall(name, args)
 
+    def sel_field(self, expr: ast.SelectorExpr, field: str) -> ast.SelectorField:
+        return ast.SelectorField(expr, field)
+
+    def sel_element(self, expr: ast.SelectorExpr, key: ast.Term) -> ast.SelectorElement:
+        return ast.SelectorElement(expr, key)
+
+    def sel_slice(self, expr: ast.SelectorExpr, start: ast.Term | None, end: ast.Term | None
+                  ) -> ast.SelectorSlice:
+        return ast.SelectorSlice(expr, start, end)
+
     def sel_cast(self, name: str, expr: ast.SelectorExpr, type_text: str) -> ast.SelectorCast:
         if name.lower() != "cast":
             raise errors.SyntaxException(f"'AS' is only allowed inside CAST, not inside {name}")
@@ -215,6 +225,10 @@ class TermBuilder(Transformer[Token, object]):
         return relations
 
     def conditions(self, *relations: ast.Relation) -> tuple[ast.Relation, ...]:
+        for rel in relations:
+            if rel.op == "IS NOT":  # Cassandra's grammar has no IS NOT NULL condition
+                raise errors.SyntaxException(f"line 1:0 no viable alternative at input 'IS' "
+                                             f"({rel.lhs} IS NOT NULL in a condition)")
         return relations
 
     def in_list(self, items: tuple[ast.Term, ...] | None) -> tuple[ast.Term, ...]:
@@ -237,6 +251,9 @@ class TermBuilder(Transformer[Token, object]):
 
     def rel_like(self, column: str, rhs: ast.Term) -> ast.Relation:
         return ast.Relation(column, "LIKE", rhs)
+
+    def rel_is_not_null(self, column: str) -> ast.Relation:
+        return ast.Relation(column, "IS NOT", _const("null", "null"))
 
     def rel_multi(
         self, columns: tuple[str, ...], op: ast.RelationOp, rhs: ast.Term

@@ -36,6 +36,7 @@ from functools import cmp_to_key
 
 from skewless import errors
 from skewless.cql import ast
+from skewless.cql.grouping import group_prefix
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
 from skewless.cql.selection import (
@@ -57,6 +58,7 @@ FILTERING_MSG = (
     "Cannot execute this query as it might involve data filtering and thus may have "
     "unpredictable performance. If you want to execute this query despite the performance "
     "unpredictability, use ALLOW FILTERING")
+AGGREGATE_IN_WARNING = "Aggregation query used on multiple partition keys (IN restriction)"
 ORDER_BY_IN_PAGING_MSG = (
     "Cannot page queries with both ORDER BY and a IN restriction on the partition key; you must "
     "either remove the ORDER BY or the IN and sort client side, or disable paging for this query")
@@ -99,8 +101,15 @@ class ReadPlan:
     distinct: bool = False
     aggregate: bool = False
     sort_across_partitions: bool = False  # IN on the partition key with ORDER BY
+    order_columns: int = 0  # the clustering columns ORDER BY names (the sort key across)
+    key_in: bool = False  # the partition key is restricted by IN
     start: PagingState | None = None  # resume after this position
     json: bool = False  # SELECT JSON: each row rendered as one JSON object
+    group_prefix: int | None = None  # GROUP BY: clustering columns in a group (grouping.py)
+
+    @property
+    def grouped(self) -> bool:
+        return self.group_prefix is not None
 
     @property
     def is_scan(self) -> bool:
@@ -115,7 +124,7 @@ class ReadPlan:
 
     def row_limit_hint(self) -> int | None:
         """At most this many rows per partition are needed (None: unknown or unbounded)."""
-        if self.filters or self.aggregate or self.sort_across_partitions:
+        if self.filters or self.aggregate or self.sort_across_partitions or self.grouped:
             return None
         bounds = [n for n in (self.limit, self.per_partition_limit, self.page_size) if n]
         if self.distinct:
@@ -141,6 +150,13 @@ def _after(sl: ClusteringSlice, c: bytes, reverse: bool) -> ClusteringSlice | No
     return ClusteringSlice(sl.start, sl.start_inclusive, c, False)
 
 
+def key_warnings(plan: ReadPlan) -> tuple[str, ...]:
+    """Cassandra's client warning for an aggregate or GROUP BY over an IN on the partition key
+    (SelectStatement.execute)."""
+    grouped = plan.aggregate or plan.grouped
+    return (AGGREGATE_IN_WARNING,) if grouped and plan.key_in else ()
+
+
 def column_specs(plan: ReadPlan) -> tuple[ColumnSpec, ...]:
     return plan.columns
 
@@ -150,7 +166,7 @@ def select_result_columns(stmt: ast.Select, table: TableDef, schema: Schema
     """The result metadata of a SELECT, known without bound values (PREPARE)."""
     if stmt.json:
         return (json_column(table),)
-    return result_columns(compile_selection(stmt, table), table)
+    return result_columns(compile_selection(stmt, table, schema), table)
 
 
 def json_column(table: TableDef) -> ColumnSpec:
@@ -164,10 +180,8 @@ def json_column(table: TableDef) -> ColumnSpec:
 def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalContext,
                 paging: PagingState | None = None, page_size: int | None = None) -> ReadPlan:
     """The read plan of a SELECT; ``paging`` resumes after a previous page's last row."""
-    if stmt.group_by:
-        raise errors.unsupported("GROUP BY")
     env = Env(ctx, schema, table.keyspace)
-    selectors = bind_selectors(compile_selection(stmt, table), env)
+    selectors = bind_selectors(compile_selection(stmt, table, schema), env)
     aggregate = any(s.is_aggregate for s in selectors)
     r = collect(stmt.where, table, env)
     filters = list(r.filters)
@@ -179,11 +193,15 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     if stmt.distinct:
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
+    group = group_prefix(stmt.group_by, table, _eq_columns(r), stmt.distinct)
     static_only = _static_only(selectors, slices) and not stmt.distinct
     limit = _limit(stmt.limit, "limit", env)
     pplimit = _limit(stmt.per_partition_limit, "per partition limit", env)
     sort_across = pkeys is not None and len(pkeys) > 1 and bool(stmt.order_by)
-    if sort_across and page_size and (limit is None or limit > page_size) and not aggregate:
+    if sort_across and page_size and (
+            aggregate or group is not None or limit is None or limit > page_size):
+        # Cassandra pages GROUP BY and aggregates internally whatever the LIMIT, and refuses to
+        # page with post-query ordering (SelectStatement.execute)
         raise errors.InvalidRequest(ORDER_BY_IN_PAGING_MSG)
     plan = ReadPlan(
         table=table, schema=schema, selectors=selectors,
@@ -196,8 +214,11 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         full_partition=slices is None and not any(
             f.column.kind in ("regular", "clustering") for f in filters),
         reversed=reverse, filters=tuple(filters), limit=limit, per_partition_limit=pplimit,
-        page_size=None if aggregate else page_size, distinct=stmt.distinct, aggregate=aggregate,
-        sort_across_partitions=sort_across, json=stmt.json,
+        page_size=None if aggregate and group is None else page_size, distinct=stmt.distinct,
+        aggregate=aggregate and group is None, sort_across_partitions=sort_across,
+        order_columns=len(stmt.order_by),
+        key_in=any(c.name in r.eq_is_in for c in table.partition_key),
+        json=stmt.json, group_prefix=group,
     )
     return plan if paging is None else resume(plan, paging)
 
@@ -225,8 +246,24 @@ def _check_filtering(stmt: ast.Select, table: TableDef, schema: Schema, r: Restr
     indexed = {dict(i.options).get("target") for i in schema.indexes
                if i.keyspace == table.keyspace and i.table == table.name}
     for f in filters:
-        if not (f.op == "=" and f.map_key is None and f.column.name in indexed):
+        if _index_target(f) not in indexed:
             raise errors.InvalidRequest(FILTERING_MSG)
+
+
+def _index_target(f: Filter) -> str | None:
+    """The index target that accepts ``f`` without ALLOW FILTERING (an index on the column for
+    =, entries(m) for m['k'] =, values(c) for CONTAINS, keys(m) for CONTAINS KEY, full(c) for
+    = on a frozen collection)."""
+    name = f.column.name
+    if f.op == "=" and f.map_key is not None:
+        return f"entries({name})"
+    if f.op == "CONTAINS":
+        return f"values({name})"
+    if f.op == "CONTAINS KEY":
+        return f"keys({name})"
+    if f.op == "=":
+        return f"full({name})" if f.column.type.startswith("frozen<") else name
+    return None
 
 
 def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter],
@@ -255,6 +292,14 @@ def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters:
     for c in restricted:
         filters.extend(_column_filters(r, c.name, table))
     return None
+
+
+def _eq_columns(r: Restrictions) -> list[str]:
+    """Columns restricted by = (not IN), for GROUP BY's rule on skipped key columns."""
+    eq = [name for name in r.eq if name not in r.eq_is_in]
+    if r.multi_eq is not None and len(r.multi_eq) == 1:
+        eq.extend(r.multi_columns)
+    return eq
 
 
 def _sorted_distinct(values: Sequence[bytes], t: CqlType) -> list[bytes]:
@@ -349,7 +394,8 @@ def _static_only(selectors: Sequence[Selector], slices: object) -> bool:
     cols = [s.column for s in selectors if s.column is not None]
     has_static = any(c.kind == "static" for c in cols)
     only = all(c.kind in ("partition_key", "static") for c in cols) and all(
-        s.kind in ("column", "writetime", "ttl", "cast") for s in selectors)
+        s.kind in ("column", "writetime", "ttl", "maxwritetime", "cast", "element", "slice",
+                   "field") for s in selectors)
     return has_static and only and slices is None
 
 

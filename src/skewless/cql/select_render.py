@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from skewless.cql.grouping import Grouper
 from skewless.cql.paging import PagingState
 from skewless.cql.select import ReadPlan, RenderedPage
 from skewless.cql.selection import Aggregator, RowData, Types, column_value, evaluate_row
@@ -39,6 +40,8 @@ def render_page(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: in
                 ) -> RenderedPage:
     types = Types(plan.schema, plan.table.keyspace)
     page = _Page(plan, types, now_s, plan.limit)
+    if plan.grouped:
+        return _render_groups(plan, partitions, types, now_s)
     candidates = _candidates(plan, partitions, types, now_s)
     if plan.aggregate:
         agg = Aggregator(plan.selectors, types, now_s)
@@ -67,6 +70,38 @@ def render_page(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: in
                         page.limit_reached())
 
 
+def grouper(plan: ReadPlan, types: Types, now_s: int) -> Grouper:
+    """An empty GROUP BY fold of ``plan`` (LIMIT, PER PARTITION LIMIT and page in groups)."""
+    assert plan.group_prefix is not None
+    sort = plan.sort_across_partitions
+    return Grouper(plan.selectors, types, now_s, plan.group_prefix,
+                   None if sort else plan.limit, plan.per_partition_limit,
+                   None if sort else plan.page_size, plan.start)
+
+
+def group_into(g: Grouper, plan: ReadPlan, partitions: Sequence[PartitionUpdate],
+               now_s: int) -> None:
+    """Feed the rows of ``partitions`` selected by ``plan`` to ``g`` (PER PARTITION LIMIT is
+    the grouper's: it counts groups)."""
+    rows_plan = replace(plan, per_partition_limit=None)
+    for rd, clustering, _ in _candidates(rows_plan, partitions, g.types, now_s):
+        if not g.feed(rd, clustering):
+            return
+
+
+def _render_groups(plan: ReadPlan, partitions: Sequence[PartitionUpdate], types: Types,
+                   now_s: int) -> RenderedPage:
+    g = grouper(plan, types, now_s)
+    group_into(g, plan, partitions, now_s)
+    g.finish()
+    if plan.sort_across_partitions:  # groups sorted by their first row, then LIMIT
+        order = sorted(range(len(g.rows)), key=lambda i: order_key(plan, g.first_clusterings[i]),
+                       reverse=plan.reversed)
+        rows = [g.rows[i] for i in order][:plan.limit]
+        return RenderedPage(tuple(rows), None, False, plan.limit is not None)
+    return RenderedPage(tuple(g.rows), g.state, g.more, g.limit_reached())
+
+
 def aggregator(plan: ReadPlan, now_s: int) -> Aggregator:
     """An empty aggregation of ``plan``'s selection, fed by ``aggregate_into``."""
     return Aggregator(plan.selectors, Types(plan.schema, plan.table.keyspace), now_s)
@@ -82,7 +117,16 @@ def aggregate_into(agg: Aggregator, plan: ReadPlan, partitions: Sequence[Partiti
 
 def _sorted_across(plan: ReadPlan, rows: list[tuple[RowData, bytes | None, int | None]]
                    ) -> list[tuple[RowData, bytes | None, int | None]]:
-    return sorted(rows, key=lambda r: r[1] or b"", reverse=plan.reversed)
+    """Rows of several partitions sorted on the ORDER BY columns only, ties left in read order
+    (Cassandra's post-query ordering: a stable sort with a comparator on those columns)."""
+    return sorted(rows, key=lambda r: order_key(plan, r[0].ck), reverse=plan.reversed)
+
+
+def order_key(plan: ReadPlan, ck: Sequence[bytes]) -> bytes:
+    """The order-preserving encoding of a row's ORDER BY columns."""
+    cols = plan.table.clustering[:plan.order_columns]
+    return keys.encode_clustering([(c.type, c.clustering_order == "desc", v)
+                                   for c, v in zip(cols, ck, strict=False)])
 
 
 def _in_token_range(plan: ReadPlan, token: int) -> bool:

@@ -17,6 +17,8 @@ from functools import cmp_to_key
 
 from skewless import errors
 from skewless.cql import ast
+from skewless.cql import select_elements as elements
+from skewless.cql import select_stamps as stamps
 from skewless.cql import types as cqltypes
 from skewless.cql.results import ColumnSpec
 from skewless.cql.select_functions import ZERO_ARGS, apply, is_scalar, param_type, signature
@@ -55,6 +57,9 @@ class Selector:
     fn: str = ""  # kind "function": the function; "const": the zero-argument function
     term: ast.Term | None = None  # kind "const" with a constant argument
     value: bytes | None = None  # kind "const", once bound (``bind_selectors``)
+    args: tuple[ast.Term | None, ...] = ()  # kind "element": (key,); "slice": (from, to)
+    bound: tuple[bytes | None, ...] = ()  # ``args`` once bound
+    index: int = -1  # kind "field": the field's position in the user type
 
     @property
     def is_aggregate(self) -> bool:
@@ -103,12 +108,14 @@ def star_columns(table: TableDef) -> list[ColumnDef]:
     return [*table.partition_key, *table.clustering, *rest]
 
 
-def compile_selection(stmt: ast.Select, table: TableDef) -> tuple[Selector, ...]:
+def compile_selection(stmt: ast.Select, table: TableDef, schema: Schema | None = None
+                      ) -> tuple[Selector, ...]:
+    """``schema`` resolves the user types of field selections (``u.f``)."""
     if not stmt.selectors:
         return tuple(Selector("column", c.name, c.type, c) for c in star_columns(table))
     out = []
     for s in stmt.selectors:
-        sel = _compile(s.expr, table)
+        sel = _compile(s.expr, table, schema)
         out.append(sel if s.alias is None else replace(sel, name=s.alias))
     return tuple(out)
 
@@ -126,6 +133,9 @@ def _bind(s: Selector, env: Env) -> Selector:
         else:
             v, _ = call_function(ast.FunctionCall(s.fn, ()), env, s.name)
         return replace(s, value=v)
+    if s.args:
+        assert s.inner is not None
+        s = replace(s, bound=elements.bind_bounds(s.kind, s.name, s.args, s.inner.type, env))
     if s.inner is not None:
         return replace(s, inner=_bind(s.inner, env))
     return s
@@ -140,22 +150,40 @@ def _column(expr: ast.SelectorExpr, table: TableDef, fn: str) -> ColumnDef:
     return col
 
 
-def _compile(expr: ast.SelectorExpr, table: TableDef) -> Selector:
+def _compile(expr: ast.SelectorExpr, table: TableDef, schema: Schema | None) -> Selector:
+    if isinstance(expr, ast.SelectorElement | ast.SelectorSlice | ast.SelectorField):
+        return _compile_part(expr, table, schema)
     if isinstance(expr, ast.ColumnRef):
         col = _column(expr, table, "")
         return Selector("column", col.name, col.type, col)
     if isinstance(expr, ast.CountStar):
         return Selector("count_star", "count", "bigint")
     if isinstance(expr, ast.SelectorCast):
-        inner = _compile(expr.expr, table)
+        inner = _compile(expr.expr, table, schema)
         check_cast(inner.type, expr.type)
         return Selector("cast", f"cast({inner.name} as {expr.type})", expr.type, inner=inner)
     if isinstance(expr, ast.SelectorCall):
-        return _compile_call(expr, table)
+        return _compile_call(expr, table, schema)
     raise errors.unsupported("terms in the select clause")
 
 
-def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
+def _compile_part(expr: ast.SelectorElement | ast.SelectorSlice | ast.SelectorField,
+                  table: TableDef, schema: Schema | None) -> Selector:
+    """``m['k']``, ``m['a'..'c']``, ``u.f`` (see select_elements)."""
+    inner = _compile(expr.expr, table, schema)
+    shape = shape_of(inner.type, schema or Schema(), table.keyspace)
+    if isinstance(expr, ast.SelectorField):
+        ftype, i = elements.field_type(inner.name, inner.type, shape, expr.field)
+        name = elements.selection_name("field", inner.name, (), expr.field)
+        return Selector("field", name, ftype, inner.column, inner, index=i)
+    kind = "element" if isinstance(expr, ast.SelectorElement) else "slice"
+    args = (expr.key,) if isinstance(expr, ast.SelectorElement) else (expr.start, expr.end)
+    rtype, _ = elements.element_type(kind, inner.name, inner.type, shape)
+    name = elements.selection_name(kind, inner.name, args, "")
+    return Selector(kind, name, rtype, inner.column, inner, args=args)
+
+
+def _compile_call(call: ast.SelectorCall, table: TableDef, schema: Schema | None) -> Selector:
     name = call.name.removeprefix("system.")
     if name == "token":
         cols = [_column(a, table, name) for a in call.args]
@@ -164,25 +192,20 @@ def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
                 "token() selector must be given the partition key columns in order")
         return Selector("token", f"system.token({', '.join(c.name for c in cols)})", "bigint")
     if is_scalar(name):
-        return _compile_scalar(name, call, table)
+        return _compile_scalar(name, call, table, schema)
     if len(call.args) != 1:
         raise errors.InvalidRequest(f"Invalid number of arguments in call to function {name}: 1 "
                                     f"required but {len(call.args)} provided")
-    if name in ("writetime", "ttl"):
-        col = _column(call.args[0], table, name)
-        label = "writeTime" if name == "writetime" else "ttl"
-        if col.kind in ("partition_key", "clustering"):
-            raise errors.InvalidRequest(
-                f"Cannot use selection function {label} on PRIMARY KEY part {col.name}")
-        if keys.parse_type(col.type)[1] and not col.type.startswith("frozen<"):
-            raise errors.InvalidRequest(
-                f"Cannot use selection function {label} on non-frozen collection {col.name}")
-        return Selector(name, f"{name}({col.name})", "bigint" if name == "writetime" else "int",
-                        col)
+    if name in ("writetime", "ttl", "maxwritetime"):
+        inner = _compile(call.args[0], table, schema)
+        stamps.check_target(name, inner)
+        multi = stamps.is_multi(inner, lambda t: shape_of(t, schema or Schema(), table.keyspace))
+        return Selector(name, f"{name}({inner.name})", stamps.result_type(name, multi),
+                        inner.column, inner)
     if name in AGGREGATES:
         if name == "count" and isinstance(call.args[0], ast.CountStar | ast.SelectorTerm):
             return Selector("count_star", "count", "bigint")
-        inner = _compile(call.args[0], table)
+        inner = _compile(call.args[0], table, schema)
         if name in ("sum", "avg") and keys.parse_type(inner.type)[0] not in NUMERIC:
             raise errors.InvalidRequest(f"Invalid call to function {name}: argument of type "
                                         f"{inner.type} is not numeric")
@@ -193,7 +216,8 @@ def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
     raise errors.unsupported(f"function {name} in a select clause")
 
 
-def _compile_scalar(name: str, call: ast.SelectorCall, table: TableDef) -> Selector:
+def _compile_scalar(name: str, call: ast.SelectorCall, table: TableDef,
+                    schema: Schema | None) -> Selector:
     label = f"system.{name}"
     if not call.args:
         signature(name, [])
@@ -207,7 +231,7 @@ def _compile_scalar(name: str, call: ast.SelectorCall, table: TableDef) -> Selec
         ptype = param_type(name)
         inner = Selector("const", _term_text(arg.term), ptype, term=arg.term)
     else:
-        inner = _compile(arg, table)
+        inner = _compile(arg, table, schema)
     rtype = signature(name, [inner.type])
     return Selector("function", f"{label}({inner.name})", rtype, inner.column, inner, fn=name)
 
@@ -269,25 +293,16 @@ def _assemble(shape: Shape, cells: list[tuple[bytes, Cell]], types: Types) -> by
     return pack_map([(p, c.value or b"") for p, c in ordered])
 
 
-def _first_cell(sel: Selector, row: RowData) -> Cell | None:
-    assert sel.column is not None
-    cells = row.cells.get(sel.column.name)
-    return cells[0][1] if cells else None
-
-
 def evaluate_row(sel: Selector, row: RowData, types: Types, now_s: int) -> bytes | None:
     """A non-aggregate selector's value for one row."""
     if sel.kind == "column":
         assert sel.column is not None
         return column_value(sel.column, row, types)
-    if sel.kind == "writetime":
-        cell = _first_cell(sel, row)
-        return None if cell is None else struct.pack(">q", cell.ts_us)
-    if sel.kind == "ttl":
-        cell = _first_cell(sel, row)
-        if cell is None or not cell.expires_s:
-            return None
-        return struct.pack(">i", max(cell.expires_s - now_s, 0))
+    if sel.kind in ("writetime", "ttl", "maxwritetime"):
+        assert sel.inner is not None
+        st = stamps.stamps(sel.inner, row, types,
+                           lambda s, r: evaluate_row(s, r, types, now_s))
+        return stamps.render(sel.kind, st, now_s)
     if sel.kind == "token":
         return struct.pack(">q", token_of(row.key))
     if sel.kind == "const":
@@ -296,6 +311,11 @@ def evaluate_row(sel: Selector, row: RowData, types: Types, now_s: int) -> bytes
         assert sel.inner is not None
         arg = evaluate_row(sel.inner, row, types, now_s)
         return apply(sel.fn, arg, sel.inner.type, types.ctype)
+    if sel.kind in ("element", "slice", "field"):
+        assert sel.inner is not None
+        v = evaluate_row(sel.inner, row, types, now_s)
+        return elements.extract(sel.kind, v, types.shape(sel.inner.type), sel.bound, sel.index,
+                                types.ctype)
     if sel.kind == "cast":
         assert sel.inner is not None
         return cast_value(evaluate_row(sel.inner, row, types, now_s), sel.inner.type, sel.type,

@@ -82,6 +82,8 @@ def collect(relations: Sequence[ast.Relation], table: TableDef, env: Env) -> Res
     r = Restrictions()
     for rel in relations:
         lhs = rel.lhs
+        if rel.op == "IS NOT":  # only materialized views take it (StatementRestrictions)
+            raise errors.InvalidRequest(f"Unsupported restriction: {lhs} IS NOT NULL")
         if isinstance(lhs, ast.TokenOf):
             _add_token(r, rel, lhs, table, env)
         elif isinstance(lhs, str):

@@ -12,11 +12,31 @@ from __future__ import annotations
 
 from skewless.cql import ast
 from skewless.cql.results import ColumnSpec
+from skewless.cql.selection import compile_selection
 from skewless.cql.terms import resolve_type
 from skewless.schema import Schema, TableDef
 from skewless.storage.keys import parse_type as split_type
 
 Modification = ast.Insert | ast.Update | ast.Delete | ast.Select
+
+
+def _selector_binds(stmt: ast.Select, b: _Binds) -> None:
+    """Markers in element and slice selections (``m[?]``, ``s[?..?]``): the map's key or the
+    set's element type, named ``key(m)`` / ``value(s)`` as Cassandra's Maps.keySpecOf /
+    Sets.valueSpecOf do."""
+    if not any(isinstance(s.expr, ast.SelectorElement | ast.SelectorSlice)
+               for s in stmt.selectors):
+        return
+    todo = list(compile_selection(stmt, b.table, b.schema))
+    while todo:
+        sel = todo.pop()
+        if sel.inner is None:
+            continue
+        todo.append(sel.inner)
+        kind, args = split_type(sel.inner.type)
+        label = "key" if kind == "map" else "value"
+        for t in sel.args:
+            b.term(t, f"{label}({sel.inner.name})", args[0])
 
 
 class _Binds:
@@ -138,6 +158,7 @@ def bind_metadata(stmt: Modification, parsed: ast.Parsed, table: TableDef, schem
         for r in stmt.where:
             b.relation(r)
         if isinstance(stmt, ast.Select):
+            _selector_binds(stmt, b)
             if stmt.per_partition_limit is not None:
                 b.term(stmt.per_partition_limit, "[per_partition_limit]", "int")
             if stmt.limit is not None:

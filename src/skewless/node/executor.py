@@ -389,8 +389,8 @@ class Executor:
                      parts: list[PartitionUpdate], token_us: int) -> None:
         page = self._page(plan, parts)
         name = f"{plan.table.keyspace}.{plan.table.name}"
-        self._answer(conn, stream, page, thresholds.read_warnings(parts, len(page.rows), name),
-                     token_us)
+        warnings = thresholds.read_warnings(parts, len(page.rows), name) + select.key_warnings(plan)
+        self._answer(conn, stream, page, warnings, token_us)
 
     def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
         page = select.render(plan, parts, self._now_s())

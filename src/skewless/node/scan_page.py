@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.cql import paging, select
+from skewless.cql.grouping import Grouper
 from skewless.cql.results import RowsResult
-from skewless.cql.select_render import aggregate_into, aggregator
+from skewless.cql.select_render import aggregate_into, aggregator, group_into, grouper
+from skewless.cql.selection import Types
 from skewless.errors import CqlError, InvalidRequest, ServerError
 from skewless.node.scan import Pos, RoundResult, RoundSpec, scan_end, scan_start, start_round
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
@@ -52,7 +54,8 @@ def warnings_of(plan: select.ReadPlan) -> tuple[str, ...]:
     """Cassandra's client warning for an aggregate without a partition key or token bound."""
     whole_ring = plan.token_start == (MIN_TOKEN, False) and plan.token_end == (MAX_TOKEN, True)
     pk_filter = any(f.column.kind == "partition_key" for f in plan.filters)
-    return (AGGREGATE_WARNING,) if plan.aggregate and whole_ring and not pk_filter else ()
+    grouped = plan.aggregate or plan.grouped
+    return (AGGREGATE_WARNING,) if grouped and whole_ring and not pk_filter else ()
 
 
 def read_scan(node: Node, ks: KeyspaceDef, plan: select.ReadPlan, cl: int, now_s: int,
@@ -82,6 +85,8 @@ class ScanPage:
             self.pos = max(self.pos, resumed, key=Pos.order)
         self.rows: list[tuple[bytes | None, ...]] = []
         self.agg = aggregator(plan, now_s) if plan.aggregate else None
+        self.groups = grouper(plan, Types(plan.schema, plan.table.keyspace), now_s) \
+            if plan.grouped else None
         self.finished = False
         self._starting = False
         self._sync: tuple[CqlError | None, RoundResult | None] | None = None
@@ -126,14 +131,14 @@ class ScanPage:
     def _spec(self) -> RoundSpec:
         plan = self.plan
         rows = limits.scan_response_rows_max
-        if not plan.filters and not plan.aggregate:
+        if not plan.filters and not plan.aggregate and not plan.grouped:
             for bound in (plan.limit, self._page_left()):
                 if bound is not None:
                     rows = min(rows, max(bound, 1))
         per = 0
         if plan.distinct or not plan.slices:
             per = 1
-        elif plan.per_partition_limit is not None and not plan.filters:
+        elif plan.per_partition_limit is not None and not plan.filters and not plan.grouped:
             per = plan.per_partition_limit
         slices = tuple((x.start, x.start_inclusive, x.end, x.end_inclusive)
                        for x in plan.slices)
@@ -168,6 +173,8 @@ class ScanPage:
                 self.rows.extend(select.json_rows(self.plan, (self.agg.result(),)))
                 self._answer(None)
             return not result.done
+        if self.groups is not None:
+            return self._render_groups(self.groups, result)
         page = select.render(self.plan, result.partitions, self.now_s)
         self.rows.extend(page.rows)
         if page.more or page.limit_reached:
@@ -179,6 +186,21 @@ class ScanPage:
         if result.done:
             self._answer(None)
             return False
+        return True
+
+    def _render_groups(self, g: Grouper, result: RoundResult) -> bool:
+        """Feed a round to the GROUP BY fold; a group cut by the round continues in the next."""
+        group_into(g, self.plan, result.partitions, self.now_s)
+        if not g.stopped and result.done:
+            g.finish()
+        if g.stopped or result.done:
+            self.rows.extend(select.json_rows(self.plan, g.rows))
+            self._answer(g.state if g.more else None)
+            return False
+        if result.partitions:  # the next round's rows follow the last row of this one
+            last = result.partitions[-1].key
+            cut = result.covered.clustering if result.covered.key == last else None
+            self.plan = replace(self.plan, start=paging.PagingState(last, cut, None, None))
         return True
 
     def _answer(self, state: paging.PagingState | None) -> None:
