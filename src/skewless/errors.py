@@ -87,6 +87,9 @@ class ReadTimeout(CqlError):
         self.data_present = data_present
 
 
+UNKNOWN_FAILURE = 0x0000  # Cassandra's RequestFailureReason.UNKNOWN, in v5 failure reason maps
+
+
 class ReadFailure(CqlError):
     code = 0x1300
 
