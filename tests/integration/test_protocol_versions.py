@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from cassandra import ConsistencyLevel, InvalidRequest
+from cassandra import protocol as dp
 from cassandra.cluster import Cluster, Session
 from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import BatchStatement, SimpleStatement
@@ -158,6 +159,26 @@ def test_v5_schema_events_reach_other_clients(one_node: LocalCluster, v5: Sessio
     while "evented" not in watcher.metadata.keyspaces and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "evented" in watcher.metadata.keyspaces  # pushed SCHEMA_CHANGE, in a segment
+
+
+class _NowInSecondsQuery(dp.QueryMessage):
+    """A v5 QUERY with the now_in_seconds flag (0x100), which the Python driver never sets."""
+
+    def send_body(self, f: Any, protocol_version: int) -> None:
+        dp.write_longstring(f, self.query)
+        dp.write_consistency_level(f, self.consistency_level)
+        dp.write_uint(f, 0x100)
+        dp.write_int(f, 1_700_000_000)
+
+
+def test_v5_now_in_seconds_is_refused_by_name(v5: Session) -> None:
+    conn = v5.cluster.control_connection._connection
+    ok, answer = conn.wait_for_response(
+        _NowInSecondsQuery("SELECT key FROM system.local", ConsistencyLevel.ONE), timeout=10,
+        fail_on_error=False)
+    assert not ok and isinstance(answer, InvalidRequest)
+    assert 'message="now_in_seconds (protocol v5 flag 0x100) is not supported"' in str(answer)
+    assert v5.execute("SELECT key FROM system.local").one().key == "local"  # still usable
 
 
 @pytest.mark.parametrize("version", [3, 4])
