@@ -15,7 +15,7 @@ from cassandra import ConsistencyLevel, WriteType
 from cassandra import protocol as dp
 from cassandra.connection import locally_supported_compressions
 from cassandra.query import UNSET_VALUE, BatchType
-from cassandra.segment import CrcException, SegmentCodec
+from cassandra.segment import CrcException, SegmentCodec, compute_crc24
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,6 +100,13 @@ def test_segments_match_the_driver_codec(size: int, compress: bool) -> None:
         decoded = segments.SegmentDecoder(compressed=compress).feed(ours)
         assert b"".join(payload for payload, _ in decoded) == data
         assert all(sc == (size <= segments.PAYLOAD_BYTES_MAX) for _, sc in decoded)
+
+
+@settings(max_examples=500)
+@given(st.integers(min_value=0, max_value=2**40 - 1))
+def test_crc24_matches_the_driver(value: int) -> None:
+    assert segments.crc24(value & 0xFFFFFF, 3) == compute_crc24(value & 0xFFFFFF, 3)
+    assert segments.crc24(value, 5) == compute_crc24(value, 5)
 
 
 def test_segment_decoder_is_incremental() -> None:

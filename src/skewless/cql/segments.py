@@ -42,17 +42,27 @@ _CRC24 = 3
 _CRC32 = 4
 
 
+def _crc24_byte(index: int) -> int:
+    """CRC24 of one byte from a zero register, bit by bit (most significant first)."""
+    crc = index << 16
+    for _ in range(8):
+        crc <<= 1
+        if crc & 0x1000000:
+            crc ^= CRC24_POLY
+    return crc & 0xFFFFFF
+
+
+_CRC24_TABLE = tuple(_crc24_byte(i) for i in range(256))
+
+
 def crc24(value: int, nbytes: int) -> int:
-    """The header checksum of ``value`` taken as ``nbytes`` little-endian bytes."""
+    """The header checksum of ``value`` taken as ``nbytes`` little-endian bytes (table-driven:
+    the same as feeding each byte's 8 bits through the polynomial)."""
     crc = CRC24_INIT
     for _ in range(nbytes):
-        crc ^= (value & 0xFF) << 16
+        crc = ((crc << 8) & 0xFFFFFF) ^ _CRC24_TABLE[(crc >> 16) ^ (value & 0xFF)]
         value >>= 8
-        for _ in range(8):
-            crc <<= 1
-            if crc & 0x1000000:
-                crc ^= CRC24_POLY
-    return crc & 0xFFFFFF
+    return crc
 
 
 def crc32(payload: bytes) -> int:
