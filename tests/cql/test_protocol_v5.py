@@ -357,8 +357,24 @@ def test_versions_do_not_mix_on_a_connection() -> None:
     events = peer.conn.receive_data(frame)
     assert len(events) == 1 and isinstance(events[0], ProtocolViolation)
     assert events[0].close and events[0].stream == 9
-    assert events[0].message == ("Invalid message version. Got 3 but previous messages on "
-                                 "this connection had version 4")
+    assert events[0].message == ("Invalid message version. Got 3/v3 but previous messages on "
+                                 "this connection had version 4/v4")
+    peer = Peer(5)
+    frame = dp._ProtocolHandler.encode_message(dp.OptionsMessage(), 11, 4, None, False)
+    frame = b"\x42" + frame[1:]  # an unknown version in the middle of a v5 connection
+    events = peer.conn.receive_data(segments.encode_segments(frame, compress=False))
+    assert isinstance(events[0], ProtocolViolation) and events[0].stream == 11
+    assert events[0].message.startswith("Invalid or unsupported protocol version (66)")
+    answer = peer.decode(events[0].error)  # in v5 framing, as the connection speaks
+    assert isinstance(answer, dp.ProtocolException) and answer.stream_id == 11
+
+
+def test_response_frames_of_any_version_are_refused() -> None:
+    for version in (3, 5):
+        frame = struct.pack(">BBhBi", 0x80 | version, 0, 4, p.OP_QUERY, 0)
+        events = ServerConnection().receive_data(frame)
+        assert isinstance(events[0], ProtocolViolation) and events[0].close
+        assert events[0].message == "Invalid message direction: a response frame was sent"
 
 
 # ------------------------------------------------------------------ robustness

@@ -218,18 +218,20 @@ class ServerConnection:
             return self._violation(header.stream, v.message, close=v.close)
 
     def _bad_version(self, head: bytes) -> ProtocolViolation | None:
-        if head[0] == p.VERSION_RESPONSE:
+        if head[0] & p.RESPONSE_BIT and (head[0] & 0x7F) in p.VERSIONS:
             if len(head) < 4:
                 return None
             stream = int.from_bytes(head[2:4], "big", signed=True)
             return self._fatal(stream, "Invalid message direction: a response frame was sent")
-        if self._version is not None:
+        if self._version is not None:  # framing is known: answer in it, on the frame's stream
             if len(head) < 4:
                 return None
             stream = int.from_bytes(head[2:4], "big", signed=True)
+            got, had = head[0], self._version
             return self._fatal(stream, (
-                f"Invalid message version. Got {head[0]} but previous messages on this "
-                f"connection had version {self._version}"))
+                f"Invalid message version. Got {got}/v{got} but previous messages on this "
+                f"connection had version {had}/v{had}") if got in p.VERSIONS
+                else p.unsupported_version_message(got))
         answer = p.version_error_frame(head)
         if answer is None:
             return None

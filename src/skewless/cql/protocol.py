@@ -512,6 +512,13 @@ def error_frame(stream: int, error: errors.CqlError, *, compress: bool = False,
     return encode_envelope(stream, ErrorResponse(error), compress=compress, version=version)
 
 
+def unsupported_version_message(version: int) -> str:
+    """Cassandra's ProtocolVersion.invalidVersionMessage (the drivers match on part of it)."""
+    supported = ", ".join(f"{v}/v{v}" for v in VERSIONS)
+    return (f"Invalid or unsupported protocol version ({version}); "
+            f"supported versions are ({supported})")
+
+
 def version_error_frame(data: bytes) -> tuple[int, bytes] | None:
     """Cassandra's answer to a frame whose version byte we do not speak (``data`` starts a
     frame): the stream it came on and the ERROR frame, or None until enough bytes have arrived.
@@ -526,9 +533,7 @@ def version_error_frame(data: bytes) -> tuple[int, bytes] | None:
         if len(data) < 4:
             return None
         stream = struct.unpack_from(">h", data, 2)[0]
-    supported = ", ".join(f"{v}/v{v}" for v in VERSIONS)
-    message = (f"Invalid or unsupported protocol version ({version}); "
-               f"supported versions are ({supported})")
+    message = unsupported_version_message(version)
     if version in (1, 2):
         _, body = encode_response(ErrorResponse(errors.ProtocolError(message)), 3)
         header = struct.pack(">BBbBi", RESPONSE_BIT | version, 0, stream, 0x00, len(body))
