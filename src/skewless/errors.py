@@ -12,6 +12,8 @@ Our own broken invariants are ``assert`` statements, never these classes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class RemoteProtocolError(Exception):
     """The peer sent bytes that do not follow the protocol."""
@@ -85,12 +87,15 @@ class ReadTimeout(CqlError):
         self.data_present = data_present
 
 
+UNKNOWN_FAILURE = 0x0000  # Cassandra's RequestFailureReason.UNKNOWN, in v5 failure reason maps
+
+
 class ReadFailure(CqlError):
     code = 0x1300
 
     def __init__(
         self, message: str, consistency: int, received: int, block_for: int, failures: int,
-        data_present: bool,
+        data_present: bool, reasons: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.consistency = consistency
@@ -98,6 +103,7 @@ class ReadFailure(CqlError):
         self.block_for = block_for
         self.failures = failures
         self.data_present = data_present
+        self.reasons = dict(reasons or {})  # v5 reason map: replica address -> reason code
 
 
 class WriteFailure(CqlError):
@@ -105,7 +111,7 @@ class WriteFailure(CqlError):
 
     def __init__(
         self, message: str, consistency: int, received: int, block_for: int, failures: int,
-        write_type: str,
+        write_type: str, reasons: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(message)
         assert write_type in WriteTimeout.WRITE_TYPES, write_type
@@ -114,6 +120,7 @@ class WriteFailure(CqlError):
         self.block_for = block_for
         self.failures = failures
         self.write_type = write_type
+        self.reasons = dict(reasons or {})  # v5 reason map: replica address -> reason code
 
 
 class SyntaxException(CqlError):

@@ -27,17 +27,18 @@ V4 = 4
 LZ4_COMPRESS, LZ4_DECOMPRESS = locally_supported_compressions["lz4"]
 
 
-def driver_frame(msg: Any, stream: int = 1, compressor: Any = None) -> bytes:
-    frame: bytes = dp._ProtocolHandler.encode_message(msg, stream, V4, compressor, False)
+def driver_frame(msg: Any, stream: int = 1, compressor: Any = None, version: int = V4) -> bytes:
+    frame: bytes = dp._ProtocolHandler.encode_message(msg, stream, version, compressor, False)
     return frame
 
 
-def driver_decode(frame: bytes, decompressor: Any = None, result_metadata: Any = None) -> Any:
-    version, flags, stream, opcode, length = struct.unpack(">BBhBi", frame[:9])
-    assert version == 0x84
+def driver_decode(frame: bytes, decompressor: Any = None, result_metadata: Any = None,
+                  version: int = V4) -> Any:
+    header_version, flags, stream, opcode, length = struct.unpack(">BBhBi", frame[:9])
+    assert header_version == 0x80 | version
     assert length == len(frame) - 9
     return dp._ProtocolHandler.decode_message(
-        V4, {}, stream, flags, opcode, frame[9:], decompressor, result_metadata
+        version, {}, stream, flags, opcode, frame[9:], decompressor, result_metadata
     )
 
 
@@ -424,19 +425,20 @@ def test_unknown_compression_refused() -> None:
 # ------------------------------------------------------------------ violations
 
 
-@pytest.mark.parametrize("version", [0x42, 0x41, 5, 3])
+@pytest.mark.parametrize("version", [0x42, 0x41, 6])
 def test_version_negotiation(version: int) -> None:
     conn = ServerConnection()
     frame = driver_frame(dp.OptionsMessage(), stream=17)
     frame = bytes([version]) + frame[1:]
     v = one_violation(conn, frame)
     assert v.close and v.stream == 17
-    assert v.error[0] == 0x84
-    msg = driver_decode(v.error)
+    assert v.error[0] == 0x85  # our highest, as Cassandra's ProtocolVersion.decode
+    msg = driver_decode(v.error, version=5)
     assert isinstance(msg, dp.ProtocolException)
     assert msg.stream_id == 17
     assert msg.message == (
-        f"Invalid or unsupported protocol version ({version}); supported versions are (4/v4)"
+        f"Invalid or unsupported protocol version ({version}); "
+        "supported versions are (3/v3, 4/v4, 5/v5)"
     )
     assert "unsupported protocol version" in msg.message
     assert conn.closed and conn.receive_data(frame) == []
@@ -444,7 +446,7 @@ def test_version_negotiation(version: int) -> None:
 
 def test_version_negotiation_waits_for_stream_bytes() -> None:
     conn = ServerConnection()
-    assert conn.receive_data(b"\x05\x00") == []
+    assert conn.receive_data(b"\x06\x00") == []
     v = one_violation(conn, b"\x00\x2a")
     assert v.stream == 42 and v.close
 
@@ -452,6 +454,11 @@ def test_version_negotiation_waits_for_stream_bytes() -> None:
 def test_v2_header_stream_is_one_byte() -> None:
     v = one_violation(ServerConnection(), b"\x02\x00\x07\x05\x00\x00\x00\x00")
     assert v.stream == 7 and v.close
+    # answered in v2's own 8-byte framing, as Cassandra answers an old version
+    version, flags, stream, opcode, length = struct.unpack(">BBbBi", v.error[:8])
+    assert (version, stream, opcode, length) == (0x82, 7, 0, len(v.error) - 8)
+    msg = dp._ProtocolHandler.decode_message(2, {}, stream, flags, opcode, v.error[8:], None, None)
+    assert isinstance(msg, dp.ProtocolException) and "unsupported protocol version" in msg.message
 
 
 def test_oversize_frame() -> None:

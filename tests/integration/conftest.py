@@ -42,18 +42,18 @@ class LocalCluster:
 
     def session(self, **kw: object) -> Session:
         """A session with the stock driver's DEFAULT settings (token-aware, metadata on)."""
-        c = Cluster([n.address for n in self.nodes], port=CQL_PORT, protocol_version=4, **kw)
+        c = Cluster([n.address for n in self.nodes], port=CQL_PORT, **kw)
         self.clusters.append(c)
         return c.connect()
 
     def session_to(self, address: str, **kw: object) -> Session:
-        c = Cluster([address], port=CQL_PORT, protocol_version=4,
+        c = Cluster([address], port=CQL_PORT,
                     load_balancing_policy=WhiteListRoundRobinPolicy([address]), **kw)
         self.clusters.append(c)
         return c.connect()
 
     def round_robin_session(self, **kw: object) -> Session:
-        c = Cluster([n.address for n in self.nodes], port=CQL_PORT, protocol_version=4,
+        c = Cluster([n.address for n in self.nodes], port=CQL_PORT,
                     load_balancing_policy=RoundRobinPolicy(), **kw)
         self.clusters.append(c)
         return c.connect()

@@ -74,7 +74,7 @@ def table_lines(out: str) -> list[str]:
 
 def test_connect_and_show(cluster: Any, home: Path) -> None:
     out = run_cqlsh(home, "-e", "SHOW VERSION; SHOW HOST").stdout
-    assert "[cqlsh 6.2.2 | Cassandra 5.0.0-skewless | CQL spec 3.4.7 | Native protocol v4]" in out
+    assert "[cqlsh 6.2.2 | Cassandra 5.0.0-skewless | CQL spec 3.4.7 | Native protocol v5]" in out
     assert f"Connected to Skewless Cluster at 127.0.0.1:{CQL_PORT}" in out
 
 

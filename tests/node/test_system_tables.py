@@ -84,7 +84,7 @@ def test_system_local_row() -> None:
     assert row["schema_version"] == ctx.schema.version
     assert row["tokens"] == {str(t) for t in ctx.local.tokens}
     assert row["partitioner"] == "org.apache.cassandra.dht.Murmur3Partitioner"
-    assert row["native_protocol_version"] == "4" and row["bootstrapped"] == "COMPLETED"
+    assert row["native_protocol_version"] == "5" and row["bootstrapped"] == "COMPLETED"
     assert row["rpc_port"] == 9042
 
 

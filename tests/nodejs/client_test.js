@@ -61,6 +61,18 @@ async function main() {
   assert.deepStrictEqual(row.hist, [0, 10, 3]);
   console.log('collections ok');
 
+  // More than one v5 segment (128 KiB) each way: a 200 KB value, then 300 KB of rows.
+  const big = 'xyzzy'.repeat(40000);
+  for (let seq = 10; seq < 13; seq++) {
+    await client.execute('INSERT INTO nodejs.items (id, seq, name) VALUES (?, ?, ?)',
+      [id, seq, big + seq], q);
+  }
+  rs = await client.execute('SELECT seq, name FROM nodejs.items WHERE id = ? AND seq >= 10',
+    [id], q);
+  assert.deepStrictEqual(rs.rows.map((r) => r.name.length), [200002, 200002, 200002]);
+  assert.strictEqual(rs.rows[2].name, big + 12);
+  console.log('big values ok');
+
   await client.shutdown();
   console.log('ALL OK');
 }

@@ -1,12 +1,18 @@
-"""Sans-I/O codec for the CQL native protocol, version 4 only.
+"""Sans-I/O codec for the CQL native protocol, versions 3, 4 and 5.
 
 Theory of operation
 -------------------
-A frame is a 9-byte header -- version (0x04 request, 0x84 response), flags, stream (int16,
-signed), opcode, body length (int32) -- followed by the body. This module turns request bodies
-into frozen dataclasses (``decode_request``) and response dataclasses into frames
-(``encode_envelope``). It holds no state and does no I/O; ``connection.ServerConnection`` owns
-buffering, the handshake and compression state, and calls into here.
+A frame (v5: an envelope) is a 9-byte header -- version (0x0N request, 0x8N response), flags,
+stream (int16, signed), opcode, body length (int32) -- followed by the body. Bodies differ by
+version in a few places, each handled where it is read or written: v5 query/batch flags are an
+[int] (v3/v4: a [byte]) and add a keyspace (0x80) and now_in_seconds (0x100); v5 PREPARE has
+[int] flags (0x01: keyspace); v5 EXECUTE echoes the result metadata id; a v3 [value] has no
+UNSET. v5 envelopes travel inside segments (``segments``) once the handshake is over.
+
+This module turns request bodies into frozen dataclasses (``decode_request``) and response
+dataclasses into frames (``encode_envelope``). It holds no state and does no I/O;
+``connection.ServerConnection`` owns buffering, the handshake, compression and segment state,
+and calls into here.
 
 Blame is explicit, as in h11: bytes from the peer that break the protocol raise
 ``errors.RemoteProtocolError`` (the connection answers with a protocol ERROR); our own misuse
@@ -15,7 +21,7 @@ Blame is explicit, as in h11: bytes from the peer that break the protocol raise
 Version negotiation: the drivers open with 0x42/0x41 (DSE) or 5 and step down only when the
 answer is ERROR 0x000A on the *same stream* whose message contains "unsupported protocol
 version", in a frame whose version byte they understand. ``version_error_frame`` builds exactly
-Cassandra's answer (header version 0x84, our highest).
+Cassandra's answer (header version 0x85, our highest; an old v1/v2 frame gets its own version).
 
 Envelope order (response): [trace id (16 bytes) if flag 0x02][warnings [string list] if 0x08]
 [custom payload [bytes map] if 0x04] then the message; the whole body is LZ4-compressed (flag
@@ -69,9 +75,11 @@ __all__ = [
     "OPCODE_NAMES",
 ]
 
-SUPPORTED_VERSIONS = (4,)  # the native protocol versions this codec speaks
-VERSION_REQUEST = 0x04
+VERSIONS = (3, 4, 5)  # what we speak, oldest first
+VERSION_MAX = 5
+VERSION_REQUEST = 0x04  # v4, the version of frames built without an explicit one
 VERSION_RESPONSE = 0x84
+RESPONSE_BIT = 0x80
 HEADER = struct.Struct(">BBhBi")
 HEADER_SIZE = HEADER.size
 
@@ -105,6 +113,9 @@ QF_PAGING_STATE = 0x08
 QF_SERIAL_CONSISTENCY = 0x10
 QF_TIMESTAMP = 0x20
 QF_NAMES = 0x40
+QF_KEYSPACE = 0x80  # v5
+QF_NOW_IN_SECONDS = 0x100  # v5
+PREPARE_KEYSPACE = 0x01  # v5 PREPARE flags
 
 CONSISTENCY_MAX = 0x000A  # LOCAL_ONE; ANY=0 .. LOCAL_ONE=10 are the v4 levels
 
@@ -135,6 +146,8 @@ class QueryParams:
     paging_state: bytes | None = None
     serial_consistency: int | None = None
     timestamp: int | None = None  # microseconds since the epoch
+    keyspace: str | None = None  # v5 flag 0x80: the statement's keyspace
+    now_in_seconds: int | None = None  # v5 flag 0x100
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +174,14 @@ class Query:
 @dataclass(frozen=True, slots=True)
 class Prepare:
     query: str
+    keyspace: str | None = None  # v5 flag 0x01
 
 
 @dataclass(frozen=True, slots=True)
 class Execute:
     query_id: bytes
     params: QueryParams
+    result_metadata_id: bytes | None = None  # v5: the id the client's metadata has
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +200,8 @@ class Batch:
     consistency: int
     serial_consistency: int | None = None
     timestamp: int | None = None  # microseconds
+    keyspace: str | None = None  # v5 flag 0x80
+    now_in_seconds: int | None = None  # v5 flag 0x100
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,11 +232,12 @@ def decode_header(data: bytes) -> FrameHeader:
 class _Reader:
     """Bounds-checked reads of protocol primitives; any overrun is the peer's fault."""
 
-    __slots__ = ("data", "pos")
+    __slots__ = ("data", "pos", "version")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, version: int = 4) -> None:
         self.data = data
         self.pos = 0
+        self.version = version
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
@@ -270,13 +288,17 @@ class _Reader:
 
     def value(self) -> Value:
         n = self.int32()
-        if n == -1:
+        if n == -1 or (n < 0 and self.version < 4):  # v3 has no UNSET: any negative is null
             return None
         if n == -2:
             return UNSET
         if n < 0:
             raise errors.RemoteProtocolError(f"Invalid value length {n}")
         return self.take(n)
+
+    def flags(self) -> int:
+        """Query/batch flags: an [int] from v5 on, a [byte] before."""
+        return self.int32() if self.version >= 5 else self.byte()
 
     def consistency(self) -> int:
         cl = self.short()
@@ -309,7 +331,7 @@ class _Reader:
 
 def _query_params(r: _Reader) -> QueryParams:
     consistency = r.consistency()
-    flags = r.byte()
+    flags = r.flags()
     values: tuple[Value, ...] = ()
     names = None
     if flags & QF_VALUES:
@@ -318,8 +340,32 @@ def _query_params(r: _Reader) -> QueryParams:
     paging_state = r.bytes_() if flags & QF_PAGING_STATE else None
     serial = r.consistency() if flags & QF_SERIAL_CONSISTENCY else None
     timestamp = r.long() if flags & QF_TIMESTAMP else None
+    keyspace, now = _v5_tail(r, flags)
     return QueryParams(consistency, values, names, bool(flags & QF_SKIP_METADATA), page_size,
-                       paging_state, serial, timestamp)
+                       paging_state, serial, timestamp, keyspace, now)
+
+
+def _v5_tail(r: _Reader, flags: int) -> tuple[str | None, int | None]:
+    """The v5 keyspace and now_in_seconds that end QUERY/EXECUTE/BATCH parameters."""
+    if r.version < 5:
+        return None, None
+    keyspace = r.string() if flags & QF_KEYSPACE else None
+    now = r.int32() if flags & QF_NOW_IN_SECONDS else None
+    return keyspace, now
+
+
+def _prepare(r: _Reader) -> Prepare:
+    query = r.long_string()
+    if r.version < 5:
+        return Prepare(query)
+    flags = r.int32()
+    return Prepare(query, r.string() if flags & PREPARE_KEYSPACE else None)
+
+
+def _execute(r: _Reader) -> Execute:
+    query_id = r.short_bytes()
+    metadata_id = r.short_bytes() if r.version >= 5 else None
+    return Execute(query_id, _query_params(r), metadata_id)
 
 
 def _batch_entry(r: _Reader) -> BatchEntry:
@@ -343,21 +389,22 @@ def _batch(r: _Reader) -> Batch:
         raise errors.RemoteProtocolError(f"Too many statements in a batch ({count})")
     entries = tuple(_batch_entry(r) for _ in range(count))
     consistency = r.consistency()
-    flags = r.byte()
+    flags = r.flags()
     if flags & QF_NAMES:  # as Cassandra: the v4 spec defines it but nobody implements it
         raise errors.RemoteProtocolError("Names for values are not yet supported in batches")
     serial = r.consistency() if flags & QF_SERIAL_CONSISTENCY else None
     timestamp = r.long() if flags & QF_TIMESTAMP else None
-    return Batch(kind, entries, consistency, serial, timestamp)
+    keyspace, now = _v5_tail(r, flags)
+    return Batch(kind, entries, consistency, serial, timestamp, keyspace, now)
 
 
 def _decode_body(opcode: int, r: _Reader) -> Request:
     if opcode == OP_QUERY:
         return Query(r.long_string(), _query_params(r))
     if opcode == OP_EXECUTE:
-        return Execute(r.short_bytes(), _query_params(r))
+        return _execute(r)
     if opcode == OP_PREPARE:
-        return Prepare(r.long_string())
+        return _prepare(r)
     if opcode == OP_BATCH:
         return _batch(r)
     if opcode == OP_STARTUP:
@@ -374,12 +421,13 @@ def _decode_body(opcode: int, r: _Reader) -> Request:
 
 
 def decode_request(
-    opcode: int, flags: int, body: bytes
+    opcode: int, flags: int, body: bytes, version: int = 4
 ) -> tuple[Request, dict[str, bytes | None] | None]:
     """Decode an (already decompressed) request body into the request and its custom payload
-    (None unless flag 0x04). Raises RemoteProtocolError for malformed bodies."""
-    r = _Reader(body)
-    payload = r.bytes_map() if flags & FLAG_CUSTOM_PAYLOAD else None
+    (None unless flag 0x04, which v3 does not have). Raises RemoteProtocolError for malformed
+    bodies."""
+    r = _Reader(body, version)
+    payload = r.bytes_map() if flags & FLAG_CUSTOM_PAYLOAD and version >= 4 else None
     return _decode_body(opcode, r), payload
 
 
@@ -412,9 +460,9 @@ def lz4_decompress(data: bytes) -> bytes:
 # ------------------------------------------------------------------ response framing
 
 
-def _frame(stream: int, opcode: int, flags: int, body: bytes) -> bytes:
+def _frame(stream: int, opcode: int, flags: int, body: bytes, version: int) -> bytes:
     assert -32768 <= stream <= 32767, stream
-    return HEADER.pack(VERSION_RESPONSE, flags, stream, opcode, len(body)) + body
+    return HEADER.pack(RESPONSE_BIT | version, flags, stream, opcode, len(body)) + body
 
 
 def encode_envelope(
@@ -425,43 +473,57 @@ def encode_envelope(
     warnings: Sequence[str] = (),
     custom_payload: Mapping[str, bytes | None] | None = None,
     compress: bool = False,
+    version: int = 4,
 ) -> bytes:
     """A complete response frame: header, then [trace id][warnings][custom payload]<message>,
-    the whole body LZ4-compressed when ``compress`` (and non-empty)."""
-    opcode, message = encode_response(response)
+    the whole body LZ4-compressed when ``compress`` (and non-empty; v3/v4 only: v5 compresses
+    segments). v3 has no warnings nor custom payload: they are left out."""
+    opcode, message = encode_response(response, version)
     flags = 0
     prefix = b""
     if tracing_id is not None:
         flags |= FLAG_TRACING
         prefix += tracing_id.bytes
-    if warnings:
+    if warnings and version >= 4:
         flags |= FLAG_WARNING
         prefix += pack_string_list(warnings)
-    if custom_payload is not None:
+    if custom_payload is not None and version >= 4:
         flags |= FLAG_CUSTOM_PAYLOAD
         prefix += pack_bytes_map(custom_payload)
     body = prefix + message
     if compress and body:
+        assert version < 5, "v5 compresses segments, not envelopes"
         flags |= FLAG_COMPRESSED
         body = lz4_compress(body)
-    return _frame(stream, opcode, flags, body)
+    return _frame(stream, opcode, flags, body, version)
 
 
-def encode_event_frame(event: Event, *, compress: bool = False) -> bytes:
+def encode_event_frame(event: Event, *, compress: bool = False, version: int = 4) -> bytes:
     body = encode_event(event)
     flags = 0
     if compress:
+        assert version < 5, "v5 compresses segments, not envelopes"
         flags, body = FLAG_COMPRESSED, lz4_compress(body)
-    return _frame(-1, OP_EVENT, flags, body)
+    return _frame(-1, OP_EVENT, flags, body, version)
 
 
-def error_frame(stream: int, error: errors.CqlError, *, compress: bool = False) -> bytes:
-    return encode_envelope(stream, ErrorResponse(error), compress=compress)
+def error_frame(stream: int, error: errors.CqlError, *, compress: bool = False,
+                version: int = 4) -> bytes:
+    return encode_envelope(stream, ErrorResponse(error), compress=compress, version=version)
+
+
+def unsupported_version_message(version: int) -> str:
+    """Cassandra's ProtocolVersion.invalidVersionMessage (the drivers match on part of it)."""
+    supported = ", ".join(f"{v}/v{v}" for v in VERSIONS)
+    return (f"Invalid or unsupported protocol version ({version}); "
+            f"supported versions are ({supported})")
 
 
 def version_error_frame(data: bytes) -> tuple[int, bytes] | None:
-    """Cassandra's answer to a frame whose version byte is not 4 (``data`` starts a frame):
-    the stream it came on and the ERROR frame, or None until enough bytes have arrived."""
+    """Cassandra's answer to a frame whose version byte we do not speak (``data`` starts a
+    frame): the stream it came on and the ERROR frame, or None until enough bytes have arrived.
+    As Cassandra's ProtocolVersion.decode: an old version (1, 2) is answered in its own
+    (8-byte header) framing, anything else with our highest version."""
     version = data[0] & 0x7F
     if version < 3:
         if len(data) < 3:
@@ -471,5 +533,9 @@ def version_error_frame(data: bytes) -> tuple[int, bytes] | None:
         if len(data) < 4:
             return None
         stream = struct.unpack_from(">h", data, 2)[0]
-    message = f"Invalid or unsupported protocol version ({version}); supported versions are (4/v4)"
-    return stream, error_frame(stream, errors.ProtocolError(message))
+    message = unsupported_version_message(version)
+    if version in (1, 2):
+        _, body = encode_response(ErrorResponse(errors.ProtocolError(message)), 3)
+        header = struct.pack(">BBbBi", RESPONSE_BIT | version, 0, stream, 0x00, len(body))
+        return stream, header + body
+    return stream, error_frame(stream, errors.ProtocolError(message), version=VERSION_MAX)

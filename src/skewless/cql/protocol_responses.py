@@ -1,9 +1,12 @@
-"""Native protocol v4 responses: the message values a server sends, and their body encodings.
+"""Native protocol responses: the message values a server sends, and their body encodings.
 
-Every response is a frozen, slotted dataclass; ``encode_response(r)`` returns its opcode and
-body (without the envelope prefixes: trace id, warnings and custom payload are added by
-``protocol.encode_envelope``). ERROR bodies follow the v4 spec per code, including the extra
-fields the drivers read (Unavailable, timeouts, failures, AlreadyExists, Unprepared).
+Every response is a frozen, slotted dataclass; ``encode_response(r, version)`` returns its
+opcode and body (without the envelope prefixes: trace id, warnings and custom payload are added
+by ``protocol.encode_envelope``). ERROR bodies follow the spec per code, including the extra
+fields the drivers read (Unavailable, timeouts, failures, AlreadyExists, Unprepared). Bodies
+are v4's except where ``version`` says otherwise (``protocol_versions`` has the v3/v5 views of
+types and errors): v3 PREPARED has no partition key indexes; v5 PREPARED carries the result
+metadata id, v5 Rows metadata may say METADATA_CHANGED, and v5 failures carry a reason map.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from skewless import errors
+from skewless.cql.protocol_versions import compatible_error, result_metadata_id, type_option
 from skewless.cql.types_base import CqlType, pack_cell, pack_int, pack_short, pack_string
 
 OP_ERROR = 0x00
@@ -29,6 +33,7 @@ OP_AUTH_SUCCESS = 0x10
 ROWS_GLOBAL_TABLE_SPEC = 0x0001
 ROWS_HAS_MORE_PAGES = 0x0002
 ROWS_NO_METADATA = 0x0004
+ROWS_METADATA_CHANGED = 0x0008  # v5
 
 SchemaTarget = Literal["KEYSPACE", "TABLE", "TYPE", "FUNCTION", "AGGREGATE"]
 SchemaChangeType = Literal["CREATED", "UPDATED", "DROPPED"]
@@ -45,11 +50,13 @@ class ColumnSpec:
 @dataclass(frozen=True, slots=True)
 class RowsMetadata:
     """Result metadata. ``paging_state`` set means 'has more pages'; ``no_metadata`` sends only
-    the column count (the client uses the prepared statement's metadata)."""
+    the column count (the client uses the prepared statement's metadata); ``new_metadata_id``
+    (v5) says the columns differ from those the client's EXECUTE named, and their id."""
 
     columns: tuple[ColumnSpec, ...]
     paging_state: bytes | None = None
     no_metadata: bool = False
+    new_metadata_id: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,16 +171,28 @@ def pack_bytes_map(items: Mapping[str, bytes | None]) -> bytes:
     )
 
 
-def pack_inet(address: str, port: int) -> bytes:
+def pack_inet_address(address: str) -> bytes:
     packed = ipaddress.ip_address(address).packed
-    return pack_byte(len(packed)) + packed + pack_int(port)
+    return pack_byte(len(packed)) + packed
+
+
+def pack_inet(address: str, port: int) -> bytes:
+    return pack_inet_address(address) + pack_int(port)
+
+
+def _failures(e: errors.ReadFailure | errors.WriteFailure, version: int) -> bytes:
+    """v3/v4: the failure count; v5: the reason map (address -> code) instead."""
+    if version < 5:
+        return pack_int(e.failures)
+    return pack_int(len(e.reasons)) + b"".join(
+        pack_inet_address(a) + pack_short(code) for a, code in e.reasons.items())
 
 
 # ------------------------------------------------------------------ errors
 
 
-def _error_extra(e: errors.CqlError) -> bytes:
-    """The code-specific part of an ERROR body (v4)."""
+def _error_extra(e: errors.CqlError, version: int) -> bytes:
+    """The code-specific part of an ERROR body."""
     if isinstance(e, errors.Unavailable):
         return pack_short(e.consistency) + pack_int(e.required) + pack_int(e.alive)
     if isinstance(e, errors.WriteTimeout):
@@ -184,10 +203,10 @@ def _error_extra(e: errors.CqlError) -> bytes:
                 + pack_byte(int(e.data_present)))
     if isinstance(e, errors.ReadFailure):
         return (pack_short(e.consistency) + pack_int(e.received) + pack_int(e.block_for)
-                + pack_int(e.failures) + pack_byte(int(e.data_present)))
+                + _failures(e, version) + pack_byte(int(e.data_present)))
     if isinstance(e, errors.WriteFailure):
         return (pack_short(e.consistency) + pack_int(e.received) + pack_int(e.block_for)
-                + pack_int(e.failures) + pack_string(e.write_type))
+                + _failures(e, version) + pack_string(e.write_type))
     if isinstance(e, errors.AlreadyExists):
         return pack_string(e.keyspace) + pack_string(e.table)
     if isinstance(e, errors.Unprepared):
@@ -195,8 +214,9 @@ def _error_extra(e: errors.CqlError) -> bytes:
     return b""
 
 
-def encode_error(e: errors.CqlError) -> bytes:
-    return pack_int(e.code) + pack_string(e.message) + _error_extra(e)
+def encode_error(e: errors.CqlError, version: int = 4) -> bytes:
+    e = compatible_error(e, version)
+    return pack_int(e.code) + pack_string(e.message) + _error_extra(e, version)
 
 
 # ------------------------------------------------------------------ results
@@ -210,49 +230,59 @@ def _global_table(columns: Sequence[ColumnSpec]) -> tuple[str, str] | None:
     return first if same else None
 
 
-def _column_specs(columns: Sequence[ColumnSpec], global_spec: tuple[str, str] | None) -> bytes:
+def _column_specs(columns: Sequence[ColumnSpec], global_spec: tuple[str, str] | None,
+                  version: int) -> bytes:
     out = []
     if global_spec is not None:
         out.append(pack_string(global_spec[0]) + pack_string(global_spec[1]))
     for c in columns:
         if global_spec is None:
             out.append(pack_string(c.keyspace) + pack_string(c.table))
-        out.append(pack_string(c.name) + c.type.option_bytes())
+        out.append(pack_string(c.name) + type_option(c.type, version))
     return b"".join(out)
 
 
-def encode_rows_metadata(m: RowsMetadata) -> bytes:
+def encode_rows_metadata(m: RowsMetadata, version: int = 4) -> bytes:
+    changed = m.new_metadata_id is not None and version >= 5
+    assert not (changed and m.no_metadata), m
     global_spec = None if m.no_metadata else _global_table(m.columns)
     flags = (ROWS_GLOBAL_TABLE_SPEC if global_spec is not None else 0)
     flags |= ROWS_HAS_MORE_PAGES if m.paging_state is not None else 0
     flags |= ROWS_NO_METADATA if m.no_metadata else 0
+    flags |= ROWS_METADATA_CHANGED if changed else 0
     out = pack_int(flags) + pack_int(len(m.columns))
     if m.paging_state is not None:
         out += pack_cell(m.paging_state)
+    if changed:
+        assert m.new_metadata_id is not None
+        out += pack_short_bytes(m.new_metadata_id)
     if not m.no_metadata:
-        out += _column_specs(m.columns, global_spec)
+        out += _column_specs(m.columns, global_spec, version)
     return out
 
 
-def _encode_rows(r: ResultRows) -> bytes:
+def _encode_rows(r: ResultRows, version: int) -> bytes:
     width = len(r.metadata.columns)
-    parts = [pack_int(2), encode_rows_metadata(r.metadata), pack_int(len(r.rows))]
+    parts = [pack_int(2), encode_rows_metadata(r.metadata, version), pack_int(len(r.rows))]
     for row in r.rows:
         assert len(row) == width, (len(row), width)
         parts.extend(pack_cell(cell) for cell in row)
     return b"".join(parts)
 
 
-def _encode_prepared(r: ResultPrepared) -> bytes:
+def _encode_prepared(r: ResultPrepared, version: int) -> bytes:
     global_spec = _global_table(r.bind_columns)
     flags = ROWS_GLOBAL_TABLE_SPEC if global_spec is not None else 0
     for i in r.pk_indexes:
         assert 0 <= i < len(r.bind_columns), i
+    metadata_id = (pack_short_bytes(result_metadata_id(r.result_metadata.columns))
+                   if version >= 5 else b"")
+    pk = (pack_int(len(r.pk_indexes)) + b"".join(pack_short(i) for i in r.pk_indexes)
+          if version >= 4 else b"")
     return b"".join([
-        pack_int(4), pack_short_bytes(r.query_id), pack_int(flags),
-        pack_int(len(r.bind_columns)), pack_int(len(r.pk_indexes)),
-        b"".join(pack_short(i) for i in r.pk_indexes),
-        _column_specs(r.bind_columns, global_spec), encode_rows_metadata(r.result_metadata),
+        pack_int(4), pack_short_bytes(r.query_id), metadata_id, pack_int(flags),
+        pack_int(len(r.bind_columns)), pk, _column_specs(r.bind_columns, global_spec, version),
+        encode_rows_metadata(r.result_metadata, version),
     ])
 
 
@@ -274,23 +304,23 @@ def encode_event(e: Event) -> bytes:
     return pack_string("SCHEMA_CHANGE") + encode_schema_change(e.change)
 
 
-def _encode_result(r: Response) -> bytes:
+def _encode_result(r: Response, version: int) -> bytes:
     if isinstance(r, ResultVoid):
         return pack_int(1)
     if isinstance(r, ResultRows):
-        return _encode_rows(r)
+        return _encode_rows(r, version)
     if isinstance(r, ResultSetKeyspace):
         return pack_int(3) + pack_string(r.keyspace)
     if isinstance(r, ResultPrepared):
-        return _encode_prepared(r)
+        return _encode_prepared(r, version)
     assert isinstance(r, ResultSchemaChange), r
     return pack_int(5) + encode_schema_change(r)
 
 
-def encode_response(r: Response) -> tuple[int, bytes]:
-    """The opcode and body of a response message."""
+def encode_response(r: Response, version: int = 4) -> tuple[int, bytes]:
+    """The opcode and body of a response message to a client on protocol ``version``."""
     if isinstance(r, ErrorResponse):
-        return OP_ERROR, encode_error(r.error)
+        return OP_ERROR, encode_error(r.error, version)
     if isinstance(r, Ready):
         return OP_READY, b""
     if isinstance(r, Supported):
@@ -304,4 +334,4 @@ def encode_response(r: Response) -> tuple[int, bytes]:
         return OP_AUTH_CHALLENGE, pack_cell(r.token)
     if isinstance(r, AuthSuccess):
         return OP_AUTH_SUCCESS, pack_cell(r.token)
-    return OP_RESULT, _encode_result(r)
+    return OP_RESULT, _encode_result(r, version)

@@ -51,6 +51,7 @@ import msgpack
 
 from skewless import limits
 from skewless.errors import (
+    UNKNOWN_FAILURE,
     CqlError,
     InvalidRequest,
     RemoteProtocolError,
@@ -278,7 +279,8 @@ class Batchlog:
         if error:
             del self.stores[req_id]
             st.fail(WriteFailure(f"Batchlog write failed on {sender}: {error}", st.block_cl,
-                                 len(st.acked), len(st.endpoints), 1, "BATCH_LOG"))
+                                 len(st.acked), len(st.endpoints), 1, "BATCH_LOG",
+                                 reasons={sender: UNKNOWN_FAILURE}))
             return
         st.acked.add(sender)
         if len(st.acked) == len(st.endpoints):

@@ -26,7 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from skewless.errors import CqlError, ReadFailure, ReadTimeout, WriteFailure, WriteTimeout
+from skewless.errors import (
+    UNKNOWN_FAILURE,
+    CqlError,
+    ReadFailure,
+    ReadTimeout,
+    WriteFailure,
+    WriteTimeout,
+)
 from skewless.node.consistency import Requirement
 from skewless.node.messages import Message, MutationRequest, ReadRequest
 from skewless.node.tracing import Trace
@@ -73,7 +80,8 @@ class WriteOp:
             self.finished = True
             self.done(
                 WriteFailure("Operation failed", self.cl, len(self.acked),
-                             self.requirement.block_for, len(self.failed), self.write_type),
+                             self.requirement.block_for, len(self.failed), self.write_type,
+                             reasons=dict.fromkeys(self.failed, UNKNOWN_FAILURE)),
                 (),
             )
 
@@ -177,7 +185,7 @@ class ReadOp:
             self._finish(ReadFailure(
                 f"Operation failed - received {received} responses and {len(self.failed)} "
                 "failures", self.cl, received, self.block_for, len(self.failed),
-                bool(self.data)), None)
+                bool(self.data), reasons=dict.fromkeys(self.failed, UNKNOWN_FAILURE)), None)
 
     def on_repair_ack(self, repair_id: int) -> None:
         self.repairs_pending.discard(repair_id)

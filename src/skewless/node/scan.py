@@ -49,7 +49,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from skewless import limits
-from skewless.errors import CqlError, ReadFailure, ReadTimeout, RemoteProtocolError, Unavailable
+from skewless.errors import (
+    UNKNOWN_FAILURE,
+    CqlError,
+    ReadFailure,
+    ReadTimeout,
+    RemoteProtocolError,
+    Unavailable,
+)
 from skewless.node import consistency as cl_mod
 from skewless.node.coordinator import Send
 from skewless.node.messages import MutationRequest, RangeReadRequest, RangeReadResponse
@@ -191,7 +198,9 @@ class RangeRound:
             if not self.finished:
                 self._finish(ReadFailure(f"Range read failed on {address}: {resp.error}",
                                          self.cl, len(self.answers), len(self.targets),
-                                         len(self.failed), bool(self.answers)), None)
+                                         len(self.failed), bool(self.answers),
+                                         reasons=dict.fromkeys(self.failed, UNKNOWN_FAILURE)),
+                             None)
             return []
         self.answers[address] = resp
         if len(self.answers) < len(self.targets):

@@ -224,7 +224,7 @@ def _local_rows(ctx: SystemContext) -> list[Row]:
         "host_id": node.host_id,
         "listen_address": node.address,
         "listen_port": node.internode_port,
-        "native_protocol_version": "4",
+        "native_protocol_version": "5",  # ProtocolVersion.CURRENT (v5 since 4.0)
         "partitioner": PARTITIONER,
         "rack": node.rack,
         "release_version": node.release_version,

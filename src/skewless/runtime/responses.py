@@ -8,7 +8,7 @@ from skewless.cql import protocol as p
 from skewless.cql import protocol_responses as r
 from skewless.cql import results
 from skewless.cql.terms import resolve_type
-from skewless.errors import CqlError, ServerError
+from skewless.errors import CqlError, InvalidRequest, ServerError
 from skewless.node import session_token
 from skewless.node.effects import ClusterEvent
 from skewless.node.executor import Executor, Params, PreparedResult
@@ -29,9 +29,11 @@ def request_to_call(ex: Executor, conn: int, stream: int, req: p.Request,
     tracing flag (PREPARE is not traced); ``client``: its address."""
     try:
         token_us = session_token.decode(custom_payload)
+        _refuse_now_in_seconds(req)
     except CqlError as e:
         ex.node.reply_error(conn, stream, e)
         return
+    keyspace = _statement_keyspace(req) or keyspace
     if isinstance(req, p.Query):
         ex.query(conn, stream, req.query, _params(req.params, token_us, tracing, client),
                  keyspace)
@@ -48,6 +50,24 @@ def request_to_call(ex: Executor, conn: int, stream: int, req: p.Request,
                         tracing=tracing, client=client), keyspace)
     else:
         ex.node.reply_error(conn, stream, ServerError(f"unexpected request {type(req).__name__}"))
+
+
+def _statement_keyspace(req: p.Request) -> str | None:
+    """The v5 per-statement keyspace (QUERY/BATCH flag 0x80, PREPARE flag 0x01): it stands in
+    for the connection's for this statement. An EXECUTE's is the one it was prepared with."""
+    if isinstance(req, p.Query):
+        return req.params.keyspace
+    if isinstance(req, (p.Prepare, p.Batch)):
+        return req.keyspace
+    return None
+
+
+def _refuse_now_in_seconds(req: p.Request) -> None:
+    """v5 now_in_seconds (flag 0x100) is not built: say so rather than ignore it."""
+    now = req.now_in_seconds if isinstance(req, p.Batch) else (
+        req.params.now_in_seconds if isinstance(req, (p.Query, p.Execute)) else None)
+    if now is not None:
+        raise InvalidRequest("now_in_seconds (protocol v5 flag 0x100) is not supported")
 
 
 def _specs(cols: tuple[results.ColumnSpec, ...], schema: Schema) -> tuple[r.ColumnSpec, ...]:

@@ -275,7 +275,8 @@ def _peer_address(writer: asyncio.StreamWriter) -> str:
 
 
 OVERLOADED_MESSAGE = "Server is in overloaded state. Cannot accept more requests at this point"
-SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"], "PROTOCOL_VERSIONS": ["4/v4"]}
+SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"],
+             "PROTOCOL_VERSIONS": [f"{v}/v{v}" for v in proto.VERSIONS]}
 
 
 def run_node(config: NodeConfig) -> None:
