@@ -347,6 +347,22 @@ class CreateType:
 
 
 @dataclass(frozen=True, slots=True)
+class AlterType:
+    """``ALTER TYPE [IF EXISTS] t ADD [IF NOT EXISTS] f type`` / ``RENAME [IF EXISTS] f TO g
+    [AND ...]`` / ``ALTER f TYPE type`` (refused, as in Cassandra 4+). ``if_field`` is the
+    field-level IF [NOT] EXISTS."""
+
+    keyspace: str | None
+    name: str
+    action: Lit["ADD", "RENAME", "ALTER"]
+    field: str = ""
+    type: str = ""
+    renames: tuple[tuple[str, str], ...] = ()
+    if_exists: bool = False
+    if_field: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class DropType:
     keyspace: str | None
     name: str
@@ -406,6 +422,7 @@ Statement = (
     | DropTable
     | Truncate
     | CreateType
+    | AlterType
     | DropType
     | CreateIndex
     | DropIndex

@@ -61,8 +61,8 @@ _CACHE_TEXT_CHARS_MAX = 2048
 _STATEMENT_CLASSES = (
     ast.Select, ast.Insert, ast.Update, ast.Delete, ast.Batch, ast.Use, ast.CreateKeyspace,
     ast.AlterKeyspace, ast.DropKeyspace, ast.CreateTable, ast.AlterTable, ast.DropTable,
-    ast.Truncate, ast.CreateType, ast.DropType, ast.CreateIndex, ast.DropIndex, ast.Describe,
-    ast.Unsupported,
+    ast.Truncate, ast.CreateType, ast.AlterType, ast.DropType, ast.CreateIndex, ast.DropIndex,
+    ast.Describe, ast.Unsupported,
 )
 
 

@@ -70,6 +70,13 @@ class TermBuilder(Transformer[Token, object]):
             raise errors.SyntaxException(f"Type '{name}' needs type parameters (<...>)")
         return name  # a user-defined type of the current keyspace
 
+    def vector_type(self, name: str, element: str, dimension: Token) -> str:
+        """``vector<type, N>`` (Parser.g's vector_type); the dimension is checked with the
+        type (types.py), as VectorType does."""
+        if name != "vector":
+            raise errors.SyntaxException(f"Type '{name}' does not take a dimension")
+        return f"vector<{element}, {int(dimension)}>"
+
     def qualified_type(self, keyspace: str, name: str) -> str:
         return f"{keyspace}.{name}"
 

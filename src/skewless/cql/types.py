@@ -93,6 +93,7 @@ class _Parser:
         self.pos = 0
         self.udt_lookup = udt_lookup
         self.keyspace = keyspace
+        self.frozen_depth = 0  # inside frozen<...>: nested collections and UDTs freeze too
 
     def fail(self, why: str) -> errors.InvalidRequest:
         return errors.InvalidRequest(f"{why} in type '{self.text}'")
@@ -131,7 +132,12 @@ class _Parser:
         word = self.next()
         if word.startswith('"'):
             return self.udt(word[1:-1].replace('""', '"'), depth)
-        if word in ("list", "set", "map", "tuple", "frozen"):
+        if word == "frozen":
+            self.frozen_depth += 1
+            params = self.params(depth)
+            self.frozen_depth -= 1
+            return self.parametric(word, params, depth)
+        if word in ("list", "set", "map", "tuple"):
             return self.parametric(word, self.params(depth), depth)
         if word in NATIVE_TYPES or word in _ALIASES:
             return native(word)
@@ -145,8 +151,7 @@ class _Parser:
             return self.freeze(params[0])
         if word == "tuple":
             return TupleType(tuple(p.frozen() for p in params))
-        for p in params:
-            self.check_member(p, word)
+        params = [self.check_member(p, word) for p in params]
         if word == "list":
             return ListType(params[0])
         if word == "set":
@@ -159,12 +164,17 @@ class _Parser:
                             f"types, not {inner.name}")
         return inner.frozen()
 
-    def check_member(self, p: CqlType, word: str) -> None:
+    def check_member(self, p: CqlType, word: str) -> CqlType:
+        """A collection's element type: frozen when written inside frozen<...> (Cassandra's
+        CQL3Type.Raw.freeze freezes nested types), refused when multi-cell otherwise."""
         if p.is_counter:
             raise self.fail("Counters are not allowed inside collections")
+        if p.is_multicell and self.frozen_depth:
+            return p.frozen()
         if p.is_multicell:
             kind = "UDTs" if isinstance(p, UdtType) else "collections"
             raise self.fail(f"Non-frozen {kind} are not allowed inside collections ({word})")
+        return p
 
     def udt(self, name: str, depth: int) -> CqlType:
         fields = self.udt_lookup(name) if self.udt_lookup is not None else None

@@ -18,7 +18,7 @@ from dataclasses import replace
 from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import SchemaChange
-from skewless.node import table_options
+from skewless.node import ddl_types, table_options
 from skewless.node.ddl_columns import build_columns, check_add_column, index_target, resolve_type
 from skewless.node.identifiers import quote_if_needed
 from skewless.schema import (
@@ -33,7 +33,8 @@ from skewless.schema import (
 
 DdlStatement = (
     ast.CreateKeyspace | ast.AlterKeyspace | ast.DropKeyspace | ast.CreateTable | ast.AlterTable
-    | ast.DropTable | ast.CreateType | ast.DropType | ast.CreateIndex | ast.DropIndex
+    | ast.DropTable | ast.CreateType | ast.AlterType | ast.DropType | ast.CreateIndex
+    | ast.DropIndex
 )
 Outcome = tuple[Schema, SchemaChange | None]
 
@@ -62,6 +63,9 @@ def apply_ddl(
         return _drop_table(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace))
     if isinstance(stmt, ast.CreateType):
         return _create_type(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace))
+    if isinstance(stmt, ast.AlterType):
+        keyspace = _keyspace_of(stmt.keyspace, current_keyspace)
+        return ddl_types.alter_type(schema, stmt, keyspace, _references)
     if isinstance(stmt, ast.DropType):
         return _drop_type(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace))
     if isinstance(stmt, ast.CreateIndex):

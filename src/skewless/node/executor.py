@@ -53,7 +53,7 @@ from skewless.node import (
     virtual_select,
 )
 from skewless.node import consistency as cl_mod
-from skewless.node.binds import bind_metadata
+from skewless.node.binds import batch_bind_metadata, bind_metadata
 from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
@@ -417,8 +417,9 @@ class Executor:
                 binds, pk = bind_metadata(stmt, parsed, table, self.node.schema)
                 if isinstance(stmt, ast.Select):
                     result_cols = select.select_result_columns(stmt, table, self.node.schema)
-        elif isinstance(stmt, ast.Batch):
-            raise InvalidRequest("A BATCH cannot be prepared; prepare its statements")
+        elif isinstance(stmt, ast.Batch):  # Cassandra prepares a BATCH too (BatchStatement)
+            tables = [self._table(s.keyspace, s.table, keyspace)[1] for s in stmt.statements]
+            binds = batch_bind_metadata(stmt, parsed, tables, self.node.schema)
         self.prepared[statement_id] = _Prepared(query, keyspace, parsed)
         if len(self.prepared) > limits.cql_prepared_statements_max:
             self.prepared.popitem(last=False)
