@@ -304,9 +304,17 @@ class Executor:
         elif isinstance(stmt, ast.Unsupported):
             raise unsupported(stmt.feature)
         elif isinstance(stmt, ast.Truncate):
-            raise unsupported("TRUNCATE")
+            self._truncate(conn, stream, stmt, keyspace)
         else:
             self._ddl(conn, stream, stmt, keyspace)
+
+    def _truncate(self, conn: int, stream: int, stmt: ast.Truncate, keyspace: str | None
+                  ) -> None:
+        ks, table = self._table(stmt.keyspace, stmt.name, keyspace)
+        if ks.name in SYSTEM_KEYSPACES:
+            raise unsupported("TRUNCATE of system tables")
+        self.node.truncations.truncate(
+            table, lambda error: self._answer(conn, stream, error or Void()))
 
     def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None) -> None:
         new_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
