@@ -194,6 +194,10 @@ class TermBuilder(Transformer[Token, object]):
     def sel_value(self, term: ast.Term) -> ast.SelectorTerm:
         return ast.SelectorTerm(term)
 
+    def sel_list(self, items: tuple[ast.Term, ...] | None) -> ast.SelectorTerm:
+        """A list literal argument (a vector for the similarity functions)."""
+        return ast.SelectorTerm(ast.CollectionLiteral("list", items or ()))
+
     def sel_call_empty(self, name: str) -> ast.SelectorCall:
         return ast.SelectorCall(name.lower(), ())
 

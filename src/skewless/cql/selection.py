@@ -31,6 +31,12 @@ from skewless.cql.terms import (
     resolve_type,
     shape_of,
 )
+from skewless.cql.types_vector import (
+    SIMILARITY_FUNCTIONS,
+    VectorType,
+    check_similarity_args,
+    similarity,
+)
 from skewless.ring import token_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage import keys
@@ -55,6 +61,7 @@ class Selector:
     fn: str = ""  # kind "function": the function; "const": the zero-argument function
     term: ast.Term | None = None  # kind "const" with a constant argument
     value: bytes | None = None  # kind "const", once bound (``bind_selectors``)
+    args: tuple[Selector, ...] = ()  # kind "similarity": its two arguments
 
     @property
     def is_aggregate(self) -> bool:
@@ -126,6 +133,8 @@ def _bind(s: Selector, env: Env) -> Selector:
         else:
             v, _ = call_function(ast.FunctionCall(s.fn, ()), env, s.name)
         return replace(s, value=v)
+    if s.args:
+        return replace(s, args=tuple(_bind(a, env) for a in s.args))
     if s.inner is not None:
         return replace(s, inner=_bind(s.inner, env))
     return s
@@ -163,6 +172,8 @@ def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
             raise errors.InvalidRequest(
                 "token() selector must be given the partition key columns in order")
         return Selector("token", f"system.token({', '.join(c.name for c in cols)})", "bigint")
+    if name in SIMILARITY_FUNCTIONS:
+        return _compile_similarity(name, call, table)
     if is_scalar(name):
         return _compile_scalar(name, call, table)
     if len(call.args) != 1:
@@ -174,7 +185,7 @@ def _compile_call(call: ast.SelectorCall, table: TableDef) -> Selector:
         if col.kind in ("partition_key", "clustering"):
             raise errors.InvalidRequest(
                 f"Cannot use selection function {label} on PRIMARY KEY part {col.name}")
-        if keys.parse_type(col.type)[1] and not col.type.startswith("frozen<"):
+        if keys.parse_type(col.type)[1] and not col.type.startswith(("frozen<", "vector<")):
             raise errors.InvalidRequest(
                 f"Cannot use selection function {label} on non-frozen collection {col.name}")
         return Selector(name, f"{name}({col.name})", "bigint" if name == "writetime" else "int",
@@ -212,7 +223,38 @@ def _compile_scalar(name: str, call: ast.SelectorCall, table: TableDef) -> Selec
     return Selector("function", f"{label}({inner.name})", rtype, inner.column, inner, fn=name)
 
 
+def _vector_type(text: str) -> cqltypes.CqlType | None:
+    try:
+        return cqltypes.parse_type(text)
+    except errors.InvalidRequest:  # a user type: not a vector
+        return None
+
+
+def _compile_similarity(name: str, call: ast.SelectorCall, table: TableDef) -> Selector:
+    """similarity_cosine/euclidean/dot_product(a, b) (VectorFcts); a vector literal argument
+    takes the type of the other argument."""
+    compiled = [None if isinstance(a, ast.SelectorTerm) else _compile(a, table)
+                for a in call.args]
+    known = [c.type for c in compiled if c is not None]
+    args: list[Selector] = []
+    for a, c in zip(call.args, compiled, strict=True):
+        if c is not None:
+            args.append(c)
+            continue
+        assert isinstance(a, ast.SelectorTerm)
+        if not known:
+            raise errors.InvalidRequest(f"Cannot infer type of argument {_term_text(a.term)} "
+                                        f"in call to function system.{name}")
+        args.append(Selector("const", _term_text(a.term), known[0], term=a.term))
+    types = [_vector_type(a.type) for a in args]
+    check_similarity_args(name, [t if t is not None else cqltypes.native("text") for t in types])
+    label = f"system.{name}({', '.join(a.name for a in args)})"
+    return Selector("similarity", label, "float", fn=name, args=tuple(args))
+
+
 def _term_text(term: ast.Term) -> str:
+    if isinstance(term, ast.CollectionLiteral) and term.kind == "list":
+        return "[" + ", ".join(_term_text(t) for t in term.items if not isinstance(t, tuple)) + "]"
     if isinstance(term, ast.Constant):
         return "'" + term.text.replace("'", "''") + "'" if term.kind == "string" else term.text
     return "?"
@@ -292,6 +334,11 @@ def evaluate_row(sel: Selector, row: RowData, types: Types, now_s: int) -> bytes
         return struct.pack(">q", token_of(row.key))
     if sel.kind == "const":
         return sel.value
+    if sel.kind == "similarity":
+        a, b = (evaluate_row(x, row, types, now_s) for x in sel.args)
+        vtype = types.ctype(sel.args[0].type)
+        assert isinstance(vtype, VectorType)
+        return None if a is None or b is None else similarity(sel.fn, a, b, vtype)
     if sel.kind == "function":
         assert sel.inner is not None
         arg = evaluate_row(sel.inner, row, types, now_s)

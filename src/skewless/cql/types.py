@@ -40,12 +40,13 @@ from skewless.cql.types_native import (
     VarintType,
 )
 from skewless.cql.types_temporal import DateType, DurationType, TimestampType, TimeType
+from skewless.cql.types_vector import VectorType
 
 __all__ = [
     "CqlType", "Duration", "ListType", "MapType", "SetType", "TupleType", "UdtType", "IntType",
     "VarintType", "DecimalType", "FloatType", "BooleanType", "StringType", "BlobType", "UuidType",
     "TimestampType", "DateType", "TimeType", "DurationType", "InetType", "UdtLookup",
-    "parse_type", "cql_literal", "native", "quote_identifier",
+    "parse_type", "cql_literal", "native", "quote_identifier", "VectorType",
 ]
 
 UdtLookup = Callable[[str], tuple[tuple[str, str], ...] | None]
@@ -139,6 +140,8 @@ class _Parser:
             return self.parametric(word, params, depth)
         if word in ("list", "set", "map", "tuple"):
             return self.parametric(word, self.params(depth), depth)
+        if word == "vector":
+            return self.vector(depth)
         if word in NATIVE_TYPES or word in _ALIASES:
             return native(word)
         return self.udt(word, depth)
@@ -158,7 +161,30 @@ class _Parser:
             return SetType(params[0])
         return MapType(params[0], params[1])
 
+    def vector(self, depth: int) -> CqlType:
+        """``vector<type, N>``: elements frozen (VectorType.getInstance freezes them)."""
+        self.expect("<")
+        element = self.type(depth + 1)
+        self.expect(",")
+        sign = -1 if self.tokens[self.pos:self.pos + 1] == ["-"] else 1
+        self.pos += sign < 0
+        digits = self.next()
+        self.expect(">")
+        if not digits.isdigit():
+            raise self.fail(f"Expected a vector dimension but found '{digits}'")
+        dimension = sign * int(digits)
+        if dimension <= 0:
+            raise errors.InvalidRequest(
+                f"vectors may only have positive dimentions; given {dimension}")
+        if element.is_counter:
+            raise self.fail("Counters are not allowed inside vectors")
+        if element.name.split("<")[0] not in NATIVE_TYPES and element.name not in _ALIASES:
+            raise errors.unsupported(f"vector of {element.name}")
+        return VectorType(element.frozen(), dimension)
+
     def freeze(self, inner: CqlType) -> CqlType:
+        if isinstance(inner, VectorType):
+            return inner  # CQL3Type.RawVector.freeze: a vector is frozen already
         if not isinstance(inner, (ListType, SetType, MapType, TupleType, UdtType)):
             raise self.fail(f"frozen<> is only allowed on collections, tuples, and user-defined "
                             f"types, not {inner.name}")
