@@ -318,7 +318,10 @@ class Executor:
 
     def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None) -> None:
         new_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
-        schema, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id)  # type: ignore[arg-type]
+        dcs = frozenset([self.node.config.dc] + [
+            p.state.dc for p in self.node.membership.peers.values()])
+        schema, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id,  # type: ignore[arg-type]
+                                       dcs)
         if change is None:
             self._answer(conn, stream, Void())
             return
