@@ -83,3 +83,19 @@ def test_similarity_argument_checks() -> None:
         check_similarity_args("similarity_cosine", [f2, i2])
     with pytest.raises(errors.InvalidRequest, match="same vector dimensions"):
         check_similarity_args("similarity_cosine", [f2, f3])
+
+
+def test_vector_clustering_column_is_refused_not_a_server_error() -> None:
+    """Clustering order over vectors is not built: CREATE TABLE answers Invalid naming it."""
+    import uuid
+
+    from skewless.cql.parser import parse
+    from skewless.node.ddl import apply_ddl
+    from skewless.schema import Schema
+
+    s, _ = apply_ddl(Schema(), parse("CREATE KEYSPACE ks WITH replication = {'class': "
+                                     "'SimpleStrategy', 'replication_factor': 1}").statement,
+                     None, uuid.UUID(int=1))  # type: ignore[arg-type]
+    stmt = parse("CREATE TABLE ks.t (k int, c vector<float, 2>, PRIMARY KEY (k, c))").statement
+    with pytest.raises(errors.InvalidRequest, match="vector type in clustering column 'c'"):
+        apply_ddl(s, stmt, None, uuid.UUID(int=2))  # type: ignore[arg-type]

@@ -161,6 +161,10 @@ class StatementBuilder(TermBuilder):
     def ordering(self, name: str, direction: Direction | None) -> Ordering:
         return name, direction or "ASC"
 
+    def ordering_ann(self, name: str, _vector: ast.Term) -> Ordering:
+        """Cassandra 5's vector search needs a storage-attached index, which is not built."""
+        raise errors.unsupported(f"ORDER BY {name} ANN OF (vector search)")
+
     def order_by(self, *items: Ordering) -> tuple[Ordering, ...]:
         return items
 

@@ -242,6 +242,8 @@ def _compile_similarity(name: str, call: ast.SelectorCall, table: TableDef) -> S
             args.append(c)
             continue
         assert isinstance(a, ast.SelectorTerm)
+        if isinstance(a.term, ast.BindMarker):
+            raise errors.unsupported("bind markers in a select clause")
         if not known:
             raise errors.InvalidRequest(f"Cannot infer type of argument {_term_text(a.term)} "
                                         f"in call to function system.{name}")
