@@ -153,6 +153,16 @@ GRAMMAR = [
 
 # ---------------------------------------------------------------- TRUNCATE
 
+def _truncation_record(session: Any, ks: str) -> None:
+    (table_id,), = [tuple(r) for r in _q(
+        session, "SELECT id FROM system_schema.tables WHERE keyspace_name = %s AND "
+        "table_name = 't'", ks)]
+    (records,), = [tuple(r) for r in _q(session, "SELECT truncated_at FROM system.local")]
+    record = dict(records or {}).get(table_id)
+    assert record is not None and len(record) == 20, records  # segment, position, ms
+    assert record[:12] == bytes(12) and int.from_bytes(record[12:], "big") > 0, record
+
+
 TRUNCATE = [
     Case("truncate_table", "TRUNCATE [TABLE] removes every row of the table on every node "
          "(StorageProxy.truncateBlocking)",
@@ -161,6 +171,7 @@ TRUNCATE = [
          Ok("INSERT INTO t (k, c, v) VALUES (1, 0, 0)"),
          Ok("TRUNCATE t"),
          Rows("SELECT * FROM t", []),
+         Check(_truncation_record, "system.local.truncated_at holds the table's record"),
          Ok("INSERT INTO t (k, c, v) VALUES (2, 0, 2)"),
          Rows("SELECT k, v FROM t", [(2, 2)]),
          Ok("TRUNCATE TABLE {ks}.t"),

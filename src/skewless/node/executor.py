@@ -276,9 +276,12 @@ class Executor:
         ownership = {local.host_id: own.get(local.address, 0.0)}
         ownership.update({p.host_id: own.get(p.address, 0.0) for p in peers})
         clients = self.client_clocks.views(now_ns, node.config.clock_alarm_ms)
+        # Cassandra's truncation record: (commit log segment, position, truncated at ms)
+        truncated = {t.id: at for t in node.schema.tables
+                     if (at := node.truncations.truncated_at.get(t.table_key)) is not None}
         return SystemContext(local=local, peers=tuple(peers), schema=node.schema,
                              cluster_name=node.config.cluster_name, ownership=ownership,
-                             clients=tuple(clients))
+                             clients=tuple(clients), truncated_at=truncated)
 
     # ------------------------------------------------------------------ dispatch
 
