@@ -109,3 +109,14 @@ def test_batchlog_entries_written_before_truncate_do_not_resurrect_rows() -> Non
     w.run_for(REPLAY_WAIT_NS)
     assert _present(w, N2, ALL) == set()
     assert [sn.node.storage.batch_count() for sn in w.nodes.values()] == [0, 0, 0]
+
+
+def test_truncate_without_every_answer_times_out_as_cassandra_does() -> None:
+    w = _setup(35)
+    _write_all(w, N1)
+    w.network.partition(N1, N3)  # N3 is still seen up when the TRUNCATE starts
+    body = _q(w, N1, "TRUNCATE ks.t", wait_ns=(limits.truncate_timeout_ms + 1000) * 1_000_000)
+    assert isinstance(body, TruncateError), body
+    assert body.message == ("Error during truncate: Truncate timed out - received only 2 "
+                            "responses")
+    assert not w.nodes[N1].node.truncations.pending
