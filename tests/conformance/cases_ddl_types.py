@@ -135,6 +135,13 @@ def _prepared_batch(session: Any, ks: str) -> None:
     assert rows == [(1, 10), (2, 20)], rows
 
 
+def _quoted_values(session: Any, ks: str) -> None:
+    (u, n, lst), = [tuple(r) for r in _q(session, 'SELECT "U", n, l FROM "Tab" WHERE "K" = 1')]
+    assert (u[0], u[1], n[0], n[1], lst[0][0]) == (1, "x", 2, "y", 3), (u, n, lst)
+    table = _metadata(session, ks).tables["Tab"]
+    assert table.columns["U"].cql_type == 'frozen<"MyType">'
+
+
 GRAMMAR = [
     Case("trailing_commas_and_quoted_names", "CREATE TABLE and CREATE TYPE accept a trailing "
          "comma (Parser.g: ( ',' cfamColumns? )*); quoted identifiers keep case and doubled "
@@ -145,6 +152,23 @@ GRAMMAR = [
          Ok('INSERT INTO "MyTable" ("weird""name", "Value") VALUES (1, 2)'),
          Rows('SELECT "weird""name", "Value" FROM "MyTable"', [(1, 2)]),
          Error("SELECT value FROM \"MyTable\"", "InvalidRequest", "Undefined column name value")),
+    Case("quoted_identifiers_everywhere", "quoted names keep their case and doubled quotes as "
+         "type, field, table, column and index names, also inside type parameters "
+         "(Parser.g's ident/fident/userTypeName accept QUOTED_NAME)",
+         Ok('CREATE TYPE "MyType" ("Field" int, "we""ird" text)'),
+         Ok('CREATE TABLE "Tab" ("K" int PRIMARY KEY, "U" frozen<"MyType">, n "MyType", '
+            'l list<frozen<"MyType">>)'),
+         Ok('INSERT INTO "Tab" ("K", "U", n, l) VALUES (1, {"Field": 1, "we""ird": \'x\'}, '
+            '{"Field": 2}, [{"Field": 3}])'),
+         Ok('UPDATE "Tab" SET n."we""ird" = \'y\' WHERE "K" = 1'),
+         Check(_quoted_values, "values read back by quoted field names"),
+         Ok('ALTER TYPE "MyType" RENAME "Field" TO "F2"'),
+         Ok('CREATE INDEX "Idx" ON "Tab" ("U")'),
+         Ok('TRUNCATE "Tab"'),
+         Rows('SELECT "K" FROM "Tab"', []),
+         Ok('DROP INDEX "Idx"'),
+         Ok('DROP TABLE "Tab"'),
+         Ok('DROP TYPE "MyType"')),
     Case("prepare_batch", "a BATCH can be prepared and executed (BatchStatement is a prepared "
          "statement; its bind markers are numbered across its statements)",
          Ok("CREATE TABLE t (k int PRIMARY KEY, v int)"),

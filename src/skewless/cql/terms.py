@@ -92,6 +92,9 @@ def shape_of(type_text: str, schema: Schema, keyspace: str | None) -> Shape:
     if name == "vector":
         return Shape("vector", type_text, args, frozen=True)
     ks, _, udt_name = name.rpartition(".")
+    bare = type_text.replace(" ", "").removeprefix("frozen<").removesuffix(">")
+    if bare.startswith('"') and bare.endswith('"'):  # a quoted user type name keeps its case
+        ks, udt_name = "", bare[1:-1].replace('""', '"')
     udt = schema.user_type(ks or keyspace or "", udt_name)
     if udt is None:
         raise errors.InvalidRequest(f"Unknown type {name}")
