@@ -621,7 +621,7 @@ def test_create_table_simple_key_list() -> None:
         ("frozen<tuple<int, list<text>>>", "frozen<tuple<int, list<text>>>"),
         ("address", "address"), ("frozen<Address>", "frozen<address>"),
         ("ks.address", "ks.address"), ("frozen<ks.address>", "frozen<ks.address>"),
-        ('frozen<"Addr">', "frozen<Addr>"),
+        ('frozen<"Addr">', 'frozen<"Addr">'),  # quoted: case kept, as the schema spells it
     ],
 )
 def test_types_are_normalised(written: str, normal: str) -> None:
