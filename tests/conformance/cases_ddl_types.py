@@ -73,6 +73,11 @@ ALTER_TYPE = [
                "as it would create a circular reference"),
          Ok("CREATE TABLE pk (k frozen<u> PRIMARY KEY)"),
          Error("ALTER TYPE u ADD c int", "InvalidRequest",
+               "the type is being used in partition key by the following tables"),
+         Ok("CREATE TYPE inner_t (a int)"),
+         Ok("CREATE TYPE outer_t (i frozen<inner_t>)"),
+         Ok("CREATE TABLE pk2 (k frozen<outer_t> PRIMARY KEY)"),
+         Error("ALTER TYPE inner_t ADD b int", "InvalidRequest",
                "the type is being used in partition key by the following tables")),
 ]
 

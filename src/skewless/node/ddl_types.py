@@ -72,8 +72,9 @@ def _add_field(schema: Schema, udt: UserType, stmt: ast.AlterType,
             "it would create a circular reference")
     if resolved == "counter":
         raise errors.InvalidRequest("A user type cannot contain counters")
+    users = _users_of(schema, udt, references)
     keyed = [f"{t.keyspace}.{t.name}" for t in schema.tables if t.keyspace == udt.keyspace
-             and any(references(c.type, udt.name) for c in t.partition_key)]
+             and any(references(c.type, u) for c in t.partition_key for u in users)]
     if keyed:
         raise errors.InvalidRequest(
             f"Cannot add new field {name} of type {stmt.type} to user type {_cql_name(udt)} as "
@@ -81,6 +82,21 @@ def _add_field(schema: Schema, udt: UserType, stmt: ast.AlterType,
             f"{', '.join(keyed)}")
     return replace(udt, field_names=udt.field_names + (name,),
                    field_types=udt.field_types + (resolved,))
+
+
+def _users_of(schema: Schema, udt: UserType, references: References) -> set[str]:
+    """``udt`` and every type of its keyspace that contains it, however deeply (Cassandra's
+    referencesUserType recurses into field types)."""
+    users = {udt.name}
+    grew = True
+    while grew:
+        grew = False
+        for t in schema.types:
+            if t.keyspace == udt.keyspace and t.name not in users and any(
+                    references(f, u) for f in t.field_types for u in users):
+                users.add(t.name)
+                grew = True
+    return users
 
 
 def _rename_fields(udt: UserType, stmt: ast.AlterType) -> UserType:
