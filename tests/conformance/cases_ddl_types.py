@@ -306,7 +306,10 @@ REFUSED = [
          Error("CREATE AGGREGATE ag (int) SFUNC f STYPE int", "InvalidRequest",
                "CREATE AGGREGATE"),
          Error("DROP FUNCTION f", "InvalidRequest", "DROP FUNCTION"),
-         Error("DROP AGGREGATE ag", "InvalidRequest", "DROP AGGREGATE")),
+         Error("DROP AGGREGATE ag", "InvalidRequest", "DROP AGGREGATE"),
+         Ok("DROP MATERIALIZED VIEW IF EXISTS mv"),
+         Ok("DROP FUNCTION IF EXISTS f"),
+         Ok("DROP AGGREGATE IF EXISTS ag")),
 ]
 
 CASES = ALTER_TYPE + NESTED + GRAMMAR + TRUNCATE + NTS + VECTOR + REFUSED

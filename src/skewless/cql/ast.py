@@ -402,9 +402,11 @@ class Describe:
 @dataclass(frozen=True, slots=True)
 class Unsupported:
     """A statement the grammar recognises but Skewless has not built (CREATE FUNCTION,
-    CREATE MATERIALIZED VIEW, GRANT, ...). ``feature`` names it for the Invalid error."""
+    CREATE MATERIALIZED VIEW, GRANT, ...). ``feature`` names it for the Invalid error.
+    ``if_exists``: a DROP ... IF EXISTS, which succeeds (nothing of that kind can exist)."""
 
     feature: str
+    if_exists: bool = False
 
 
 Statement = (

@@ -304,6 +304,8 @@ class Executor:
             self._answer(conn, stream, SetKeyspace(stmt.keyspace))
         elif isinstance(stmt, ast.Describe):
             self._answer(conn, stream, describe.describe(stmt, self.system_context(), keyspace))
+        elif isinstance(stmt, ast.Unsupported) and stmt.if_exists:
+            self._answer(conn, stream, Void())
         elif isinstance(stmt, ast.Unsupported):
             raise unsupported(stmt.feature)
         elif isinstance(stmt, ast.Truncate):
