@@ -55,6 +55,12 @@ class IsBootstrapping(CqlError):
     code = 0x1002
 
 
+class TruncateError(CqlError):
+    """TRUNCATE could not reach every node (Cassandra's TruncateException, TRUNCATE_ERROR)."""
+
+    code = 0x1003
+
+
 class WriteTimeout(CqlError):
     code = 0x1100
     # write_type must be one the drivers know: SIMPLE, BATCH, UNLOGGED_BATCH, COUNTER,

@@ -18,6 +18,7 @@ cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recurs
 # --- Coordinator -----------------------------------------------------------------------
 write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)
 read_timeout_ms = 5000  # Cassandra's read_request_timeout (5 s)
+truncate_timeout_ms = 60000  # Cassandra's truncate_request_timeout (60 s): every node must answer
 coordinator_requests_inflight_max = 4096  # per node; more are answered Overloaded
 range_read_timeout_ms = 10000  # Cassandra's range_request_timeout (10 s), per range-read round
 scan_response_rows_max = 5000  # live rows one replica sends per range-read round

@@ -377,6 +377,22 @@ class CreateType:
 
 
 @dataclass(frozen=True, slots=True)
+class AlterType:
+    """``ALTER TYPE [IF EXISTS] t ADD [IF NOT EXISTS] f type`` / ``RENAME [IF EXISTS] f TO g
+    [AND ...]`` / ``ALTER f TYPE type`` (refused, as in Cassandra 4+). ``if_field`` is the
+    field-level IF [NOT] EXISTS."""
+
+    keyspace: str | None
+    name: str
+    action: Lit["ADD", "RENAME", "ALTER"]
+    field: str = ""
+    type: str = ""
+    renames: tuple[tuple[str, str], ...] = ()
+    if_exists: bool = False
+    if_field: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class DropType:
     keyspace: str | None
     name: str
@@ -416,9 +432,11 @@ class Describe:
 @dataclass(frozen=True, slots=True)
 class Unsupported:
     """A statement the grammar recognises but Skewless has not built (CREATE FUNCTION,
-    CREATE MATERIALIZED VIEW, GRANT, ...). ``feature`` names it for the Invalid error."""
+    CREATE MATERIALIZED VIEW, GRANT, ...). ``feature`` names it for the Invalid error.
+    ``if_exists``: a DROP ... IF EXISTS, which succeeds (nothing of that kind can exist)."""
 
     feature: str
+    if_exists: bool = False
 
 
 Statement = (
@@ -436,6 +454,7 @@ Statement = (
     | DropTable
     | Truncate
     | CreateType
+    | AlterType
     | DropType
     | CreateIndex
     | DropIndex

@@ -41,6 +41,7 @@ from skewless.cql.types_collections import (
     UdtType,
     quote_identifier,
 )
+from skewless.cql.types_vector import VectorType
 
 INTEGERS = frozenset({"tinyint", "smallint", "int", "bigint", "counter", "varint"})
 STRINGS = frozenset({"text", "ascii", "varchar"})
@@ -107,6 +108,8 @@ def to_json(t: CqlType, data: bytes | None) -> str:
         return "null"
     if isinstance(t, ListType | SetType):
         return "[" + ", ".join(to_json(t.element, e) for e in t.cells(data)) + "]"
+    if isinstance(t, VectorType):
+        return "[" + ", ".join(to_json(t.element, e) for e in t.split(data)) + "]"
     if isinstance(t, MapType):
         parts = []
         for k, v in t.entries(data):
@@ -222,6 +225,15 @@ def _from_json(t: CqlType, value: object) -> bytes:
         return _pack_fields([from_json(st, v) for st, v in zip(t.items, value, strict=False)])
     if isinstance(t, UdtType):
         return _udt(t, value)
+    if isinstance(t, VectorType):
+        if not isinstance(value, list):
+            raise _bad(t, "a list", value)
+        if len(value) != t.dimension:
+            raise errors.InvalidRequest(f"List had incorrect size: expected {t.dimension} but "
+                                        f"given {len(value)}; {value}")
+        if any(v is None for v in value):
+            raise errors.InvalidRequest("Invalid null element in list")
+        return t.pack([from_json(t.element, v) or b"" for v in value])
     return _native(t, value)
 
 

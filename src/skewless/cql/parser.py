@@ -58,11 +58,13 @@ _CONTEXT_CHARS_MAX = 40  # how much of the text before an error the message quot
 # Results are immutable, so recent ones are kept; only short texts, to bound the memory.
 _CACHE_ENTRIES_MAX = 512
 _CACHE_TEXT_CHARS_MAX = 2048
+_NO_OP_DROPS = frozenset(("DROP MATERIALIZED VIEW", "DROP FUNCTION", "DROP AGGREGATE",
+                          "DROP TRIGGER"))
 _STATEMENT_CLASSES = (
     ast.Select, ast.Insert, ast.Update, ast.Delete, ast.Batch, ast.Use, ast.CreateKeyspace,
     ast.AlterKeyspace, ast.DropKeyspace, ast.CreateTable, ast.AlterTable, ast.DropTable,
-    ast.Truncate, ast.CreateType, ast.DropType, ast.CreateIndex, ast.DropIndex, ast.Describe,
-    ast.Unsupported,
+    ast.Truncate, ast.CreateType, ast.AlterType, ast.DropType, ast.CreateIndex, ast.DropIndex,
+    ast.Describe, ast.Unsupported,
 )
 
 
@@ -136,8 +138,11 @@ class _Builder(StatementBuilder):
         words = [t.upper() for t in tokens if t is not None]
         return " ".join(w for w in words if w not in ("OR", "REPLACE"))
 
-    def unsupported_stmt(self, feature: str, _rest: Token | None) -> ast.Unsupported:
-        return ast.Unsupported(feature)
+    def unsupported_stmt(self, feature: str, rest: Token | None) -> ast.Unsupported:
+        # DROP ... IF EXISTS of an object kind that cannot exist here is Cassandra's no-op.
+        words = str(rest or "").split()
+        if_exists = feature in _NO_OP_DROPS and [w.upper() for w in words[:2]] == ["IF", "EXISTS"]
+        return ast.Unsupported(feature, if_exists)
 
 
 def _build_parser(builder: _Builder) -> Lark:

@@ -165,6 +165,10 @@ class StatementBuilder(TermBuilder):
     def ordering(self, name: str, direction: Direction | None) -> Ordering:
         return name, direction or "ASC"
 
+    def ordering_ann(self, name: str, _vector: ast.Term) -> Ordering:
+        """Cassandra 5's vector search needs a storage-attached index, which is not built."""
+        raise errors.unsupported(f"ORDER BY {name} ANN OF (vector search)")
+
     def order_by(self, *items: Ordering) -> tuple[Ordering, ...]:
         return items
 
@@ -476,6 +480,21 @@ class StatementBuilder(TermBuilder):
         self, if_not_exists: bool | None, name: Qualified, fields: tuple[tuple[str, str], ...]
     ) -> ast.CreateType:
         return ast.CreateType(name[0], name[1], fields, bool(if_not_exists))
+
+    def alter_type_field(self, field: str, type_text: str) -> ast.AlterType:
+        return ast.AlterType(None, "", "ALTER", field, type_text)
+
+    def alter_type_add(self, if_not_exists: bool | None, field: str, type_text: str
+                       ) -> ast.AlterType:
+        return ast.AlterType(None, "", "ADD", field, type_text, if_field=bool(if_not_exists))
+
+    def alter_type_rename(self, if_exists: bool | None, *renames: tuple[str, str]
+                          ) -> ast.AlterType:
+        return ast.AlterType(None, "", "RENAME", renames=renames, if_field=bool(if_exists))
+
+    def alter_type_stmt(self, if_exists: bool | None, name: Qualified, action: ast.AlterType
+                        ) -> ast.AlterType:
+        return replace(action, keyspace=name[0], name=name[1], if_exists=bool(if_exists))
 
     def drop_type(self, if_exists: bool | None, name: Qualified) -> ast.DropType:
         return ast.DropType(name[0], name[1], bool(if_exists))

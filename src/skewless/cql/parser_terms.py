@@ -12,6 +12,7 @@ from lark import Token, Transformer, v_args
 
 from skewless import errors
 from skewless.cql import ast
+from skewless.cql.types_collections import quote_identifier
 
 NATIVE_TYPES = frozenset(
     "ascii bigint blob boolean counter date decimal double duration float inet int smallint "
@@ -68,7 +69,16 @@ class TermBuilder(Transformer[Token, object]):
             return "text" if name == "varchar" else name
         if name in _PARAM_TYPES:
             raise errors.SyntaxException(f"Type '{name}' needs type parameters (<...>)")
-        return name  # a user-defined type of the current keyspace
+        # a user-defined type of the current keyspace; a quoted name keeps its quotes in the
+        # type text ("MyType"), which types.py reads case-sensitively
+        return quote_identifier(name)
+
+    def vector_type(self, name: str, element: str, dimension: Token) -> str:
+        """``vector<type, N>`` (Parser.g's vector_type); the dimension is checked with the
+        type (types.py), as VectorType does."""
+        if name != "vector":
+            raise errors.SyntaxException(f"Type '{name}' does not take a dimension")
+        return f"vector<{element}, {int(dimension)}>"
 
     def qualified_type(self, keyspace: str, name: str) -> str:
         return f"{keyspace}.{name}"
@@ -186,6 +196,10 @@ class TermBuilder(Transformer[Token, object]):
 
     def sel_value(self, term: ast.Term) -> ast.SelectorTerm:
         return ast.SelectorTerm(term)
+
+    def sel_list(self, items: tuple[ast.Term, ...] | None) -> ast.SelectorTerm:
+        """A list literal argument (a vector for the similarity functions)."""
+        return ast.SelectorTerm(ast.CollectionLiteral("list", items or ()))
 
     def sel_call_empty(self, name: str) -> ast.SelectorCall:
         return ast.SelectorCall(name.lower(), ())

@@ -33,6 +33,12 @@ from skewless.cql.terms import (
     resolve_type,
     shape_of,
 )
+from skewless.cql.types_vector import (
+    SIMILARITY_FUNCTIONS,
+    VectorType,
+    check_similarity_args,
+    similarity,
+)
 from skewless.ring import token_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage import keys
@@ -60,6 +66,7 @@ class Selector:
     args: tuple[ast.Term | None, ...] = ()  # kind "element": (key,); "slice": (from, to)
     bound: tuple[bytes | None, ...] = ()  # ``args`` once bound
     index: int = -1  # kind "field": the field's position in the user type
+    operands: tuple[Selector, ...] = ()  # kind "similarity": its two arguments
 
     @property
     def is_aggregate(self) -> bool:
@@ -133,6 +140,8 @@ def _bind(s: Selector, env: Env) -> Selector:
         else:
             v, _ = call_function(ast.FunctionCall(s.fn, ()), env, s.name)
         return replace(s, value=v)
+    if s.kind == "similarity":
+        return replace(s, operands=tuple(_bind(a, env) for a in s.operands))
     if s.args:
         assert s.inner is not None
         s = replace(s, bound=elements.bind_bounds(s.kind, s.name, s.args, s.inner.type, env))
@@ -191,6 +200,8 @@ def _compile_call(call: ast.SelectorCall, table: TableDef, schema: Schema | None
             raise errors.InvalidRequest(
                 "token() selector must be given the partition key columns in order")
         return Selector("token", f"system.token({', '.join(c.name for c in cols)})", "bigint")
+    if name in SIMILARITY_FUNCTIONS:
+        return _compile_similarity(name, call, table, schema)
     if is_scalar(name):
         return _compile_scalar(name, call, table, schema)
     if len(call.args) != 1:
@@ -236,7 +247,41 @@ def _compile_scalar(name: str, call: ast.SelectorCall, table: TableDef,
     return Selector("function", f"{label}({inner.name})", rtype, inner.column, inner, fn=name)
 
 
+def _vector_type(text: str) -> cqltypes.CqlType | None:
+    try:
+        return cqltypes.parse_type(text)
+    except errors.InvalidRequest:  # a user type: not a vector
+        return None
+
+
+def _compile_similarity(name: str, call: ast.SelectorCall, table: TableDef,
+                        schema: Schema | None) -> Selector:
+    """similarity_cosine/euclidean/dot_product(a, b) (VectorFcts); a vector literal argument
+    takes the type of the other argument."""
+    compiled = [None if isinstance(a, ast.SelectorTerm) else _compile(a, table, schema)
+                for a in call.args]
+    known = [c.type for c in compiled if c is not None]
+    args: list[Selector] = []
+    for a, c in zip(call.args, compiled, strict=True):
+        if c is not None:
+            args.append(c)
+            continue
+        assert isinstance(a, ast.SelectorTerm)
+        if isinstance(a.term, ast.BindMarker):
+            raise errors.unsupported("bind markers in a select clause")
+        if not known:
+            raise errors.InvalidRequest(f"Cannot infer type of argument {_term_text(a.term)} "
+                                        f"in call to function system.{name}")
+        args.append(Selector("const", _term_text(a.term), known[0], term=a.term))
+    types = [_vector_type(a.type) for a in args]
+    check_similarity_args(name, [t if t is not None else cqltypes.native("text") for t in types])
+    label = f"system.{name}({', '.join(a.name for a in args)})"
+    return Selector("similarity", label, "float", fn=name, operands=tuple(args))
+
+
 def _term_text(term: ast.Term) -> str:
+    if isinstance(term, ast.CollectionLiteral) and term.kind == "list":
+        return "[" + ", ".join(_term_text(t) for t in term.items if not isinstance(t, tuple)) + "]"
     if isinstance(term, ast.Constant):
         return "'" + term.text.replace("'", "''") + "'" if term.kind == "string" else term.text
     return "?"
@@ -307,6 +352,11 @@ def evaluate_row(sel: Selector, row: RowData, types: Types, now_s: int) -> bytes
         return struct.pack(">q", token_of(row.key))
     if sel.kind == "const":
         return sel.value
+    if sel.kind == "similarity":
+        a, b = (evaluate_row(x, row, types, now_s) for x in sel.operands)
+        vtype = types.ctype(sel.operands[0].type)
+        assert isinstance(vtype, VectorType)
+        return None if a is None or b is None else similarity(sel.fn, a, b, vtype)
     if sel.kind == "function":
         assert sel.inner is not None
         arg = evaluate_row(sel.inner, row, types, now_s)

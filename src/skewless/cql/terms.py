@@ -71,7 +71,7 @@ class EvalContext:
 class Shape:
     """The structure of a type: kind, element/field types, UDT field names, frozen or not."""
 
-    kind: Literal["native", "list", "set", "map", "tuple", "udt"]
+    kind: Literal["native", "list", "set", "map", "tuple", "udt", "vector"]
     name: str
     args: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
@@ -89,7 +89,12 @@ def shape_of(type_text: str, schema: Schema, keyspace: str | None) -> Shape:
         return Shape("native", name)
     if name in ("list", "set", "map", "tuple"):
         return Shape(name, name, args, frozen=frozen or name == "tuple")  # type: ignore[arg-type]
+    if name == "vector":
+        return Shape("vector", type_text, args, frozen=True)
     ks, _, udt_name = name.rpartition(".")
+    bare = type_text.replace(" ", "").removeprefix("frozen<").removesuffix(">")
+    if bare.startswith('"') and bare.endswith('"'):  # a quoted user type name keeps its case
+        ks, udt_name = "", bare[1:-1].replace('""', '"')
     udt = schema.user_type(ks or keyspace or "", udt_name)
     if udt is None:
         raise errors.InvalidRequest(f"Unknown type {name}")
@@ -295,9 +300,39 @@ def _evaluate_literal(term: ast.CollectionLiteral | ast.TupleLiteral | ast.UdtLi
                         for t, a in zip(term.items, shape.args, strict=False))
     if isinstance(term, ast.UdtLiteral):
         return pack_udt(udt_fields(term, shape, env, receiver))
+    if shape.kind == "vector":
+        return _vector_literal(term, type_text, env, receiver)
     elems = elements_of(term, shape, env, receiver)
     assert isinstance(elems, Elements)
     return elems.serialized()
+
+
+def _vector_literal(term: ast.CollectionLiteral, type_text: str, env: Env, receiver: str
+                    ) -> bytes:
+    """``[a, b, ...]`` for a vector receiver, checked as Cassandra's Vectors.Literal."""
+    vtype = env.ctype(type_text)
+    assert isinstance(vtype, cqltypes.VectorType)
+    if term.kind != "list":
+        raise errors.InvalidRequest(f"Invalid vector literal for {receiver} of type {vtype.name}")
+    if len(term.items) != vtype.dimension:
+        raise errors.InvalidRequest(
+            f"Invalid vector literal for {receiver} of type {vtype.name}; expected "
+            f"{vtype.dimension} elements, but given {len(term.items)}")
+    out = []
+    for item in term.items:
+        assert not isinstance(item, tuple)
+        try:
+            v = evaluate(item, vtype.element.name, env, f"value({receiver})")
+        except errors.InvalidRequest:
+            if not isinstance(item, ast.Constant):
+                raise
+            text = f"'{item.text}'" if item.kind == "string" else item.text
+            raise errors.InvalidRequest(f"Invalid vector literal for {receiver}: value {text} is "
+                                        f"not of type {vtype.element.name}") from None
+        if v is None or isinstance(v, Unset) or not v:
+            raise errors.InvalidRequest("null is not supported inside vectors")
+        out.append(v)
+    return vtype.pack(out)
 
 
 def pack_udt(fields: Sequence[bytes | None]) -> bytes:

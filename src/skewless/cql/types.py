@@ -40,12 +40,13 @@ from skewless.cql.types_native import (
     VarintType,
 )
 from skewless.cql.types_temporal import DateType, DurationType, TimestampType, TimeType
+from skewless.cql.types_vector import VectorType
 
 __all__ = [
     "CqlType", "Duration", "ListType", "MapType", "SetType", "TupleType", "UdtType", "IntType",
     "VarintType", "DecimalType", "FloatType", "BooleanType", "StringType", "BlobType", "UuidType",
     "TimestampType", "DateType", "TimeType", "DurationType", "InetType", "UdtLookup",
-    "parse_type", "cql_literal", "native", "quote_identifier",
+    "parse_type", "cql_literal", "native", "quote_identifier", "VectorType",
 ]
 
 UdtLookup = Callable[[str], tuple[tuple[str, str], ...] | None]
@@ -93,6 +94,7 @@ class _Parser:
         self.pos = 0
         self.udt_lookup = udt_lookup
         self.keyspace = keyspace
+        self.frozen_depth = 0  # inside frozen<...>: nested collections and UDTs freeze too
 
     def fail(self, why: str) -> errors.InvalidRequest:
         return errors.InvalidRequest(f"{why} in type '{self.text}'")
@@ -131,8 +133,15 @@ class _Parser:
         word = self.next()
         if word.startswith('"'):
             return self.udt(word[1:-1].replace('""', '"'), depth)
-        if word in ("list", "set", "map", "tuple", "frozen"):
+        if word == "frozen":
+            self.frozen_depth += 1
+            params = self.params(depth)
+            self.frozen_depth -= 1
+            return self.parametric(word, params, depth)
+        if word in ("list", "set", "map", "tuple"):
             return self.parametric(word, self.params(depth), depth)
+        if word == "vector":
+            return self.vector(depth)
         if word in NATIVE_TYPES or word in _ALIASES:
             return native(word)
         return self.udt(word, depth)
@@ -145,26 +154,53 @@ class _Parser:
             return self.freeze(params[0])
         if word == "tuple":
             return TupleType(tuple(p.frozen() for p in params))
-        for p in params:
-            self.check_member(p, word)
+        params = [self.check_member(p, word) for p in params]
         if word == "list":
             return ListType(params[0])
         if word == "set":
             return SetType(params[0])
         return MapType(params[0], params[1])
 
+    def vector(self, depth: int) -> CqlType:
+        """``vector<type, N>``: elements frozen (VectorType.getInstance freezes them)."""
+        self.expect("<")
+        element = self.type(depth + 1)
+        self.expect(",")
+        sign = -1 if self.tokens[self.pos:self.pos + 1] == ["-"] else 1
+        self.pos += sign < 0
+        digits = self.next()
+        self.expect(">")
+        if not digits.isdigit():
+            raise self.fail(f"Expected a vector dimension but found '{digits}'")
+        dimension = sign * int(digits)
+        if dimension <= 0:
+            raise errors.InvalidRequest(
+                f"vectors may only have positive dimentions; given {dimension}")
+        if element.is_counter:
+            raise self.fail("Counters are not allowed inside vectors")
+        if element.name.split("<")[0] not in NATIVE_TYPES and element.name not in _ALIASES:
+            raise errors.unsupported(f"vector of {element.name}")
+        return VectorType(element.frozen(), dimension)
+
     def freeze(self, inner: CqlType) -> CqlType:
+        if isinstance(inner, VectorType):
+            return inner  # CQL3Type.RawVector.freeze: a vector is frozen already
         if not isinstance(inner, (ListType, SetType, MapType, TupleType, UdtType)):
             raise self.fail(f"frozen<> is only allowed on collections, tuples, and user-defined "
                             f"types, not {inner.name}")
         return inner.frozen()
 
-    def check_member(self, p: CqlType, word: str) -> None:
+    def check_member(self, p: CqlType, word: str) -> CqlType:
+        """A collection's element type: frozen when written inside frozen<...> (Cassandra's
+        CQL3Type.Raw.freeze freezes nested types), refused when multi-cell otherwise."""
         if p.is_counter:
             raise self.fail("Counters are not allowed inside collections")
+        if p.is_multicell and self.frozen_depth:
+            return p.frozen()
         if p.is_multicell:
             kind = "UDTs" if isinstance(p, UdtType) else "collections"
             raise self.fail(f"Non-frozen {kind} are not allowed inside collections ({word})")
+        return p
 
     def udt(self, name: str, depth: int) -> CqlType:
         fields = self.udt_lookup(name) if self.udt_lookup is not None else None

@@ -401,6 +401,8 @@ class Batchlog:
             update = codec.decode_update(data)
             if ks is None or node.schema.table_by_key(update.table) is None:
                 continue  # dropped since: nothing to apply
+            if node.truncations.covers(update):
+                continue  # written before the table was truncated (node.truncation)
             for a in node.replicas_for(ks, update.key):
                 if a == node.address:
                     node.apply_local(update)

@@ -130,9 +130,36 @@ class _Binds:
             self.term(a.value, a.column, t)
 
 
+def batch_bind_metadata(batch: ast.Batch, parsed: ast.Parsed, tables: list[TableDef],
+                        schema: Schema) -> tuple[ColumnSpec, ...]:
+    """The bind specs of a prepared BATCH: each marker described by the statement holding it
+    (markers are numbered across the whole batch). No routing indexes: a batch may span
+    partitions."""
+    specs: dict[int, ColumnSpec] = {}
+    for stmt, table in zip(batch.statements, tables, strict=True):
+        b = _Binds(table, schema)
+        _describe(b, stmt)
+        specs.update(b.specs)
+    if tables:
+        b = _Binds(tables[0], schema)
+        b.using(batch.using)
+        specs.update(b.specs)
+    fallback = _Binds(tables[0], schema) if tables else None
+    return tuple(specs[i] if i in specs or fallback is None else fallback.spec(f"[bind{i}]", "blob")
+                 for i in range(parsed.bind_count))
+
+
 def bind_metadata(stmt: Modification, parsed: ast.Parsed, table: TableDef, schema: Schema
                   ) -> tuple[tuple[ColumnSpec, ...], tuple[int, ...]]:
     b = _Binds(table, schema)
+    _describe(b, stmt)
+    specs = tuple(b.specs.get(i, b.spec(f"[bind{i}]", "blob")) for i in range(parsed.bind_count))
+    pk = [b.eq.get(c.name) for c in table.partition_key]
+    pk_indexes = tuple(i for i in pk if i is not None) if None not in pk else ()
+    return specs, pk_indexes
+
+
+def _describe(b: _Binds, stmt: Modification) -> None:
     if isinstance(stmt, ast.Insert):
         for name, value in zip(stmt.columns, stmt.values, strict=True):
             b.term(value, name, b.column_type(name))
@@ -163,7 +190,3 @@ def bind_metadata(stmt: Modification, parsed: ast.Parsed, table: TableDef, schem
                 b.term(stmt.per_partition_limit, "[per_partition_limit]", "int")
             if stmt.limit is not None:
                 b.term(stmt.limit, "[limit]", "int")
-    specs = tuple(b.specs.get(i, b.spec(f"[bind{i}]", "blob")) for i in range(parsed.bind_count))
-    pk = [b.eq.get(c.name) for c in table.partition_key]
-    pk_indexes = tuple(i for i in pk if i is not None) if None not in pk else ()
-    return specs, pk_indexes

@@ -18,7 +18,7 @@ from dataclasses import replace
 from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import SchemaChange
-from skewless.node import table_options
+from skewless.node import ddl_types, nts, table_options
 from skewless.node.ddl_columns import (
     build_columns,
     check_add_column,
@@ -40,7 +40,8 @@ from skewless.schema import (
 
 DdlStatement = (
     ast.CreateKeyspace | ast.AlterKeyspace | ast.DropKeyspace | ast.CreateTable | ast.AlterTable
-    | ast.DropTable | ast.CreateType | ast.DropType | ast.CreateIndex | ast.DropIndex
+    | ast.DropTable | ast.CreateType | ast.AlterType | ast.DropType | ast.CreateIndex
+    | ast.DropIndex
 )
 Outcome = tuple[Schema, SchemaChange | None]
 
@@ -53,14 +54,16 @@ NAME_LENGTH_MAX = 48
 
 def apply_ddl(
     schema: Schema, stmt: DdlStatement, current_keyspace: str | None, new_id: uuid.UUID,
-    timestamp_us: int = 0,
+    timestamp_us: int = 0, datacenters: frozenset[str] | None = None,
 ) -> Outcome:
     """Apply ``stmt`` to ``schema``; ``new_id`` becomes the id of a created table,
-    ``timestamp_us`` the drop time of a dropped column (a write timestamp of this node)."""
+    ``timestamp_us`` the drop time of a dropped column (a write timestamp of this node).
+    ``datacenters``: those of the cluster's nodes, for NetworkTopologyStrategy (None: any
+    datacenter name is taken as valid and ``replication_factor`` expands to none)."""
     if isinstance(stmt, ast.CreateKeyspace):
-        return _create_keyspace(schema, stmt)
+        return _create_keyspace(schema, stmt, datacenters)
     if isinstance(stmt, ast.AlterKeyspace):
-        return _alter_keyspace(schema, stmt)
+        return _alter_keyspace(schema, stmt, datacenters)
     if isinstance(stmt, ast.DropKeyspace):
         return _drop_keyspace(schema, stmt)
     if isinstance(stmt, ast.CreateTable):
@@ -72,6 +75,9 @@ def apply_ddl(
         return _drop_table(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace))
     if isinstance(stmt, ast.CreateType):
         return _create_type(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace))
+    if isinstance(stmt, ast.AlterType):
+        keyspace = _keyspace_of(stmt.keyspace, current_keyspace)
+        return ddl_types.alter_type(schema, stmt, keyspace, _references)
     if isinstance(stmt, ast.DropType):
         return _drop_type(schema, stmt, _keyspace_of(stmt.keyspace, current_keyspace))
     if isinstance(stmt, ast.CreateIndex):
@@ -123,9 +129,11 @@ def _replace_table(schema: Schema, table: TableDef) -> Schema:
 
 
 def replication_items(
-    given: tuple[tuple[str, str], ...], keyspace: str
+    given: tuple[tuple[str, str], ...], keyspace: str,
+    datacenters: frozenset[str] | None = None, previous: dict[str, str] | None = None,
 ) -> tuple[tuple[str, str], ...]:
-    """A validated replication map, class spelled in full, sorted with 'class' first."""
+    """A validated replication map, class spelled in full, sorted with 'class' first.
+    ``previous``: the keyspace's current map (ALTER KEYSPACE)."""
     options = dict(given)
     klass = options.pop("class", None)
     if klass is None:
@@ -134,6 +142,9 @@ def replication_items(
     if full == SIMPLE:
         _check_simple(options, keyspace)
     elif full == NTS:
+        options = nts.prepare(options, previous, datacenters or frozenset())
+        if datacenters is not None:
+            nts.validate(options, datacenters, keyspace)
         _check_nts(options, keyspace)
     else:
         raise errors.ConfigurationException(f"Unable to find replication strategy class '{full}'")
@@ -163,30 +174,30 @@ def _check_simple(options: dict[str, str], keyspace: str) -> None:
 
 
 def _check_nts(options: dict[str, str], keyspace: str) -> None:
-    if "replication_factor" in options:
-        raise errors.ConfigurationException(
-            f"Unrecognized strategy option {{replication_factor}} passed to "
-            f"NetworkTopologyStrategy for keyspace {keyspace}: name each datacenter instead")
     for rf in options.values():
         _check_rf(rf)
 
 
-def _create_keyspace(schema: Schema, stmt: ast.CreateKeyspace) -> Outcome:
+def _create_keyspace(schema: Schema, stmt: ast.CreateKeyspace,
+                     datacenters: frozenset[str] | None) -> Outcome:
     _check_name("Keyspace", stmt.name)
     if stmt.name in SYSTEM_KEYSPACES or schema.keyspace(stmt.name) is not None:
         if stmt.if_not_exists:
             return schema, None
         raise errors.AlreadyExists(
             f'Cannot add existing keyspace "{stmt.name}"', stmt.name, "")
-    ks = KeyspaceDef(stmt.name, replication_items(stmt.replication, stmt.name), stmt.durable_writes)
+    ks = KeyspaceDef(stmt.name, replication_items(stmt.replication, stmt.name, datacenters),
+                     stmt.durable_writes)
     new = replace(schema, keyspaces=schema.keyspaces + (ks,))
     return _done(new, SchemaChange("CREATED", "KEYSPACE", stmt.name))
 
 
-def _alter_keyspace(schema: Schema, stmt: ast.AlterKeyspace) -> Outcome:
+def _alter_keyspace(schema: Schema, stmt: ast.AlterKeyspace,
+                    datacenters: frozenset[str] | None) -> Outcome:
     ks = _user_keyspace(schema, stmt.name)
     if stmt.replication is not None:
-        ks = replace(ks, replication=replication_items(stmt.replication, stmt.name))
+        ks = replace(ks, replication=replication_items(
+            stmt.replication, stmt.name, datacenters, ks.replication_map()))
     if stmt.durable_writes is not None:
         ks = replace(ks, durable_writes=stmt.durable_writes)
     keyspaces = tuple(ks if k.name == stmt.name else k for k in schema.keyspaces)

@@ -94,6 +94,8 @@ def _check_key_columns(stmt: ast.CreateTable, types: dict[str, CqlType], statics
         if _DURATION.search(t.name):
             raise errors.InvalidRequest(
                 f"duration type is not supported for PRIMARY KEY column '{name}'")
+        if name in stmt.clustering and "vector<" in t.name:
+            raise errors.unsupported(f"vector type in clustering column '{name}'")
         if name in statics:
             raise errors.InvalidRequest(f"Static column '{name}' cannot be part of the PRIMARY KEY")
 

@@ -53,7 +53,7 @@ from skewless.node import (
     virtual_select,
 )
 from skewless.node import consistency as cl_mod
-from skewless.node.binds import bind_metadata
+from skewless.node.binds import batch_bind_metadata, bind_metadata
 from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
@@ -276,9 +276,12 @@ class Executor:
         ownership = {local.host_id: own.get(local.address, 0.0)}
         ownership.update({p.host_id: own.get(p.address, 0.0) for p in peers})
         clients = self.client_clocks.views(now_ns, node.config.clock_alarm_ms)
+        # Cassandra's truncation record: (commit log segment, position, truncated at ms)
+        truncated = {t.id: at for t in node.schema.tables
+                     if (at := node.truncations.truncated_at.get(t.table_key)) is not None}
         return SystemContext(local=local, peers=tuple(peers), schema=node.schema,
                              cluster_name=node.config.cluster_name, ownership=ownership,
-                             clients=tuple(clients))
+                             clients=tuple(clients), truncated_at=truncated)
 
     # ------------------------------------------------------------------ dispatch
 
@@ -301,12 +304,22 @@ class Executor:
             self._answer(conn, stream, SetKeyspace(stmt.keyspace))
         elif isinstance(stmt, ast.Describe):
             self._answer(conn, stream, describe.describe(stmt, self.system_context(), keyspace))
+        elif isinstance(stmt, ast.Unsupported) and stmt.if_exists:
+            self._answer(conn, stream, Void())
         elif isinstance(stmt, ast.Unsupported):
             raise unsupported(stmt.feature)
         elif isinstance(stmt, ast.Truncate):
-            raise unsupported("TRUNCATE")
+            self._truncate(conn, stream, stmt, keyspace)
         else:
             self._ddl(conn, stream, stmt, keyspace)
+
+    def _truncate(self, conn: int, stream: int, stmt: ast.Truncate, keyspace: str | None
+                  ) -> None:
+        ks, table = self._table(stmt.keyspace, stmt.name, keyspace)
+        if ks.name in SYSTEM_KEYSPACES:
+            raise unsupported("TRUNCATE of system tables")
+        self.node.truncations.truncate(
+            table, lambda error: self._answer(conn, stream, error or Void()))
 
     def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None) -> None:
         new_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
@@ -314,8 +327,10 @@ class Executor:
         if isinstance(stmt, ast.AlterTable) and stmt.action == "DROP":
             drop_us = stmt.drop_timestamp if stmt.drop_timestamp is not None else \
                 self.node.next_timestamp()
+        dcs = frozenset([self.node.config.dc] + [
+            p.state.dc for p in self.node.membership.peers.values()])
         schema, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id,  # type: ignore[arg-type]
-                                       drop_us)
+                                       drop_us, dcs)
         if change is None:
             self._answer(conn, stream, Void())
             return
@@ -422,8 +437,9 @@ class Executor:
                 binds, pk = bind_metadata(stmt, parsed, table, self.node.schema)
                 if isinstance(stmt, ast.Select):
                     result_cols = select.select_result_columns(stmt, table, self.node.schema)
-        elif isinstance(stmt, ast.Batch):
-            raise InvalidRequest("A BATCH cannot be prepared; prepare its statements")
+        elif isinstance(stmt, ast.Batch):  # Cassandra prepares a BATCH too (BatchStatement)
+            tables = [self._table(s.keyspace, s.table, keyspace)[1] for s in stmt.statements]
+            binds = batch_bind_metadata(stmt, parsed, tables, self.node.schema)
         self.prepared[statement_id] = _Prepared(query, keyspace, parsed)
         if len(self.prepared) > limits.cql_prepared_statements_max:
             self.prepared.popitem(last=False)

@@ -145,6 +145,24 @@ class BatchlogRemove:
 
 
 @dataclass(frozen=True, slots=True)
+class TruncateRequest:
+    """Coordinator -> every node: drop all data of a table, recording ``truncated_at_us``
+    (node.truncation)."""
+
+    KIND: ClassVar[int] = 21
+    req_id: int
+    table: str  # TableDef.table_key
+    truncated_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class TruncateResponse:
+    KIND: ClassVar[int] = 22
+    req_id: int
+    error: str  # '' when truncated and durable
+
+
+@dataclass(frozen=True, slots=True)
 class ClockPing:
     """Clock measurement: our raw real time and monotonic time, echoed by the pong."""
 
@@ -244,6 +262,8 @@ Message = (
     | FloorReply
     | TracedRequest
     | TracedResponse
+    | TruncateRequest
+    | TruncateResponse
 )
 
 
@@ -252,7 +272,8 @@ _BY_KIND: dict[int, type[Any]] = {
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
-              StampRequest, StampResponse, FloorQuery, FloorReply)
+              StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
+              TruncateResponse)
 }
 
 

@@ -61,6 +61,8 @@ from skewless.node.messages import (
     StampResponse,
     TracedRequest,
     TracedResponse,
+    TruncateRequest,
+    TruncateResponse,
 )
 from skewless.node.ordered import OrderedWrites
 from skewless.node.placement import dc_factors, random_tokens
@@ -71,6 +73,7 @@ from skewless.node.stamps import max_timestamp
 from skewless.node.trace_store import traces_table_by_key
 from skewless.node.tracer import Tracer
 from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, Trace
+from skewless.node.truncation import Truncations
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
 from skewless.storage import codec, merge
@@ -115,6 +118,7 @@ class Node:
         self.schema_waiters: list[tuple[str, int, Callable[[], None]]] = []
         self.crash_point_reached = ""  # set by a test-only crash point: the runtime kills us
         self.batchlog = Batchlog(self)
+        self.truncations = Truncations(self)
         self.tracer = Tracer(self)
 
     # ------------------------------------------------------------------ identity and schema
@@ -261,6 +265,10 @@ class Node:
             self.ordered.on_message(sender, m)
         elif isinstance(m, TracedRequest):
             self.tracer.on_request(sender, m)
+        elif isinstance(m, TruncateRequest):
+            self.truncations.on_request(sender, m)
+        elif isinstance(m, TruncateResponse):
+            self.truncations.on_response(sender, m)
         elif isinstance(m, TracedResponse):
             inner = self.tracer.on_response(sender, m)
             if isinstance(inner, MutationResponse):
@@ -285,6 +293,7 @@ class Node:
             self._last_hint_round_ns = now_ns
             self._replay_hints(now_ns)
         self.batchlog.tick(now_ns)
+        self.truncations.tick(now_ns)
 
     # ------------------------------------------------------------------ gossip
 

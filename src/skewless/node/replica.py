@@ -35,6 +35,8 @@ def mutation_reply(node: Node, m: MutationRequest, rt: ReplicaTrace | None = Non
     table = node.table_by_key(update.table)
     if table is None:
         return MutationResponse(m.req_id, f"unknown table {update.table}", ())
+    if m.hint and node.truncations.covers(update):
+        return MutationResponse(m.req_id, "", ())  # written before a TRUNCATE: dropped
     shadowed = node.apply_local(update)
     if rt is not None:
         rt.event(f"Applied mutation to {table.keyspace}.{table.name} "

@@ -13,6 +13,7 @@ the system_schema rows describe (cqlsh needs system keyspaces there to print the
 from __future__ import annotations
 
 import hashlib
+import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -185,6 +186,7 @@ class SystemContext:
     cluster_name: str
     ownership: dict[uuid.UUID, float] = field(default_factory=dict)
     clients: tuple[ClientClockView, ...] = ()  # CQL connections and their clocks' estimates
+    truncated_at: dict[uuid.UUID, int] = field(default_factory=dict)  # table id -> µs (TRUNCATE)
 
 
 # ---------------------------------------------------------------- rows
@@ -232,7 +234,8 @@ def _local_rows(ctx: SystemContext) -> list[Row]:
         "rpc_port": node.cql_port,  # the native port, as Cassandra 4+ stores it
         "schema_version": ctx.schema.version,
         "tokens": {str(t) for t in node.tokens},
-        "truncated_at": None,
+        "truncated_at": {table_id: struct.pack(">qiq", 0, 0, at_us // 1000)
+                         for table_id, at_us in ctx.truncated_at.items()} or None,
     }]
 
 
