@@ -20,6 +20,7 @@ from skewless.cql import protocol as cql_protocol
 from skewless.cql.select_functions import ONE_ARG, ZERO_ARGS
 from skewless.cql.selection import AGGREGATES
 from skewless.cql.types_native import NATIVE_TYPES
+from skewless.cql.types_vector import SIMILARITY_FUNCTIONS
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "cql-compatibility.md"
 STATUSES = ("supported", "differs", "not supported")
@@ -102,14 +103,14 @@ def test_each_statement_example_parses_as_its_status_says(row: list[str]) -> Non
 
 def test_every_native_type_has_a_row() -> None:
     listed = {_unquote(r[0]).split("<")[0].lower() for r in _tables()["Types"]}
-    wanted = set(NATIVE_TYPES) | {"varchar", "list", "set", "map", "tuple", "frozen"}
+    wanted = set(NATIVE_TYPES) | {"varchar", "list", "set", "map", "tuple", "frozen", "vector"}
     assert wanted - listed == set(), "types missing from the page"
 
 
 def test_every_native_function_has_a_row() -> None:
     listed = {_unquote(r[0]).split("(")[0].lower() for r in _tables()["Functions"]}
-    wanted = set(ZERO_ARGS) | set(ONE_ARG) | set(AGGREGATES) | {
-        "writetime", "ttl", "token", "cast", "typeasblob", "blobastype"}
+    wanted = set(ZERO_ARGS) | set(ONE_ARG) | set(AGGREGATES) | set(SIMILARITY_FUNCTIONS) | {
+        "writetime", "maxwritetime", "ttl", "token", "cast", "typeasblob", "blobastype"}
     assert wanted - listed == set(), "functions missing from the page"
 
 

@@ -17,7 +17,8 @@ NTS = "org.apache.cassandra.locator.NetworkTopologyStrategy"
 
 
 def _run(schema: Schema, cql: str) -> Schema:
-    out, _ = apply_ddl(schema, parse(cql).statement, None, uuid.UUID(int=1), DCS)  # type: ignore[arg-type]
+    out, _ = apply_ddl(schema, parse(cql).statement, None, uuid.UUID(int=1),  # type: ignore[arg-type]
+                         datacenters=DCS)
     return out
 
 
