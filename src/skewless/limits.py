@@ -111,3 +111,10 @@ cluster_start_wait_ms = 60000  # `skewless cluster start` gives every node a min
 cluster_stop_grace_ms = 10000  # SIGTERM, then SIGKILL if the node is still there after this
 clock_drift_ppm_max_option = 100000  # --clock-drift-ppm beyond 10 % is a typo
 num_tokens_max = 1536  # Cassandra refuses more vnodes per node than this
+
+# Cluster metadata log (node.metadata): schema and topology changes agreed by multi-Paxos.
+metadata_round_timeout_ms = 1000  # a Paxos phase unanswered by a majority this long is retried
+metadata_backoff_ms_max = 200  # a proposer that lost a ballot waits up to this (jittered) first
+metadata_propose_timeout_ms = 5000  # a DDL not chosen within this answers WriteTimeout (CAS)
+metadata_log_entries_kept = 1000  # chosen entries kept for peers' catch-up; older: a snapshot
+metadata_pull_entries_max = 200  # entries per catch-up answer (a lagging node pulls again)

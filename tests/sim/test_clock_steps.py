@@ -22,8 +22,11 @@ def _run(policy: str, step_us: int) -> tuple[int, bool]:
     out: list[Reply] = []
 
     def q(node: str, text: str) -> object:
+        n = len(out)
         w.client_query(node, 1, text, QUORUM, out.append)
         w.run_for(5 * 10**6)
+        # A DDL takes two Paxos round trips (node.metadata) before its answer: wait for it.
+        assert w.run_until(lambda: len(out) > n, 10**9)
         return out[-1].body
 
     q(NODES[0], "CREATE KEYSPACE app WITH replication = "

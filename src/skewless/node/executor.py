@@ -58,6 +58,7 @@ from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
+from skewless.node.metadata.entries import DdlEntry, Outcome
 from skewless.node.node import Node
 from skewless.node.stamps import max_timestamp
 from skewless.node.system_tables import SystemContext
@@ -128,7 +129,7 @@ class Executor:
             parsed = parse(query)
             if trace is not None:
                 trace.event("Preparing statement")
-            self._run(conn, stream, parsed, params, keyspace)
+            self._run(conn, stream, parsed, params, keyspace, query)
         self._guard(conn, stream, run)
 
     def simple_query(self, conn: int, stream: int, query: str, cl: int, keyspace: str | None,
@@ -150,7 +151,7 @@ class Executor:
                 raise Unprepared(f"Prepared query with ID {statement_id.hex()} not found",
                                  statement_id)
             self.prepared.move_to_end(statement_id)
-            self._run(conn, stream, p.parsed, params, p.keyspace or keyspace)
+            self._run(conn, stream, p.parsed, params, p.keyspace or keyspace, p.query)
         self._guard(conn, stream, run)
 
     def batch(self, conn: int, stream: int, kind: int,
@@ -286,7 +287,7 @@ class Executor:
     # ------------------------------------------------------------------ dispatch
 
     def _run(self, conn: int, stream: int, parsed: ast.Parsed, params: Params,
-             keyspace: str | None) -> None:
+             keyspace: str | None, text: str = "") -> None:
         stmt = parsed.statement
         values = self._values(parsed, params)
         if isinstance(stmt, ast.Select):
@@ -311,7 +312,7 @@ class Executor:
         elif isinstance(stmt, ast.Truncate):
             self._truncate(conn, stream, stmt, keyspace)
         else:
-            self._ddl(conn, stream, stmt, keyspace)
+            self._ddl(conn, stream, stmt, keyspace, text)
 
     def _truncate(self, conn: int, stream: int, stmt: ast.Truncate, keyspace: str | None
                   ) -> None:
@@ -321,7 +322,12 @@ class Executor:
         self.node.truncations.truncate(
             table, lambda error: self._answer(conn, stream, error or Void()))
 
-    def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None) -> None:
+    def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None,
+             text: str) -> None:
+        """Check the DDL against our schema (a bad statement fails here, at once), then put it
+        in the cluster metadata log and answer with what applying it at its position did
+        (``node.metadata``): the change is agreed by a majority before it is acknowledged."""
+        assert text, "a DDL statement without its CQL text"
         new_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
         drop_us = 0  # a dropped column's drop time: USING TIMESTAMP, else a write timestamp
         if isinstance(stmt, ast.AlterTable) and stmt.action == "DROP":
@@ -329,16 +335,24 @@ class Executor:
                 self.node.next_timestamp()
         dcs = frozenset([self.node.config.dc] + [
             p.state.dc for p in self.node.membership.peers.values()])
-        schema, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id,  # type: ignore[arg-type]
-                                       drop_us, dcs)
+        _, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id,  # type: ignore[arg-type]
+                                  drop_us, dcs)
         if change is None:
             self._answer(conn, stream, Void())
             return
-        def agreed() -> None:
-            self.node.event(ClusterEvent("SCHEMA_CHANGE", schema_change=change))
-            self._answer(conn, stream, change)
+        entry = DdlEntry(self.node.metadata.new_entry_id(), text, keyspace, new_id.bytes,
+                         drop_us, tuple(sorted(dcs)))
 
-        self.node.change_schema(schema, agreed)
+        def applied(outcome: Outcome) -> None:
+            if outcome.error is not None:
+                self._answer(conn, stream, outcome.error)
+            elif outcome.change is None:
+                self._answer(conn, stream, Void())
+            else:
+                self.node.event(ClusterEvent("SCHEMA_CHANGE", schema_change=outcome.change))
+                self._answer(conn, stream, outcome.change)
+
+        self.node.metadata.propose_ddl(entry, applied)
 
     # ------------------------------------------------------------------ writes
 

@@ -35,7 +35,7 @@ class Heartbeat:
     tokens: tuple[int, ...]
     cql_port: int
     schema_version: str
-    schema_ts_us: int
+    schema_ts_us: int  # the node's cluster metadata log position (node.metadata)
     known: tuple[str, ...]  # addresses this node knows, so peers learn of each other
     load_bytes: int
 
@@ -241,6 +241,87 @@ class TracedResponse:
     response: bytes  # pack(the inner response)
 
 
+# Cluster metadata log (node.metadata.paxos): multi-Paxos over log slots. A ballot is
+# (round, proposer address); values are encoded log entries (node.metadata.entries).
+
+
+@dataclass(frozen=True, slots=True)
+class MetaPrepare:
+    KIND: ClassVar[int] = 80
+    slot: int
+    round: int
+    proposer: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetaPromise:
+    """Phase 1b. ``ok`` False: refused, ``promised_*`` is the higher ballot promised. ``chosen``
+    non-empty: the slot is chosen already, with this value. ``last_chosen``: the highest slot
+    the acceptor knows chosen (a proposer behind it pulls the log)."""
+
+    KIND: ClassVar[int] = 81
+    slot: int
+    round: int
+    proposer: str
+    ok: bool
+    promised_round: int
+    promised_proposer: str
+    accepted_round: int  # 0: nothing accepted in this slot
+    accepted_proposer: str
+    accepted_value: bytes
+    chosen: bytes
+    last_chosen: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetaAccept:
+    KIND: ClassVar[int] = 82
+    slot: int
+    round: int
+    proposer: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MetaAccepted:
+    KIND: ClassVar[int] = 83
+    slot: int
+    round: int
+    proposer: str
+    ok: bool
+    promised_round: int
+    promised_proposer: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetaCommit:
+    """A chosen slot, told to every member (and answered to a late Accept)."""
+
+    KIND: ClassVar[int] = 84
+    slot: int
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MetaPull:
+    """Catch-up: send me the chosen entries from ``from_slot`` on."""
+
+    KIND: ClassVar[int] = 85
+    from_slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetaEntries:
+    """Catch-up answer: a snapshot of the metadata at ``snapshot_index`` when the asked slots
+    were compacted away (else empty and 0), then chosen values from ``first_slot`` on."""
+
+    KIND: ClassVar[int] = 86
+    snapshot_index: int
+    snapshot: bytes
+    first_slot: int
+    values: tuple[bytes, ...]
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -264,6 +345,13 @@ Message = (
     | TracedResponse
     | TruncateRequest
     | TruncateResponse
+    | MetaPrepare
+    | MetaPromise
+    | MetaAccept
+    | MetaAccepted
+    | MetaCommit
+    | MetaPull
+    | MetaEntries
 )
 
 
@@ -273,7 +361,8 @@ _BY_KIND: dict[int, type[Any]] = {
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
-              TruncateResponse)
+              TruncateResponse, MetaPrepare, MetaPromise, MetaAccept, MetaAccepted, MetaCommit,
+              MetaPull, MetaEntries)
 }
 
 

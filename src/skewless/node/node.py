@@ -5,10 +5,10 @@ Theory of operation
 A ``Node`` owns the node's protocol state: membership (gossip and failure detection), the
 schema, the timestamp source, in-flight coordinator requests, hint replay, and the replica side
 of reads and writes. Its inputs are method calls: ``peer_message`` (an internode envelope),
-``tick`` (timers), and the CQL entry points of ``node.executor.Executor`` which call ``write``,
-``read`` and ``change_schema`` here. Its outputs accumulate in a ``Ready`` batch that the runtime
-or simulator takes with ``take_ready`` and carries out in the order ``node.effects`` states
-(sync, then send, then reply).
+``tick`` (timers), and the CQL entry points of ``node.executor.Executor`` which call ``write``
+and ``read`` here, and ``metadata.propose`` (schema changes: ``node.metadata``). Its outputs
+accumulate in a ``Ready`` batch that the runtime or simulator takes with ``take_ready`` and
+carries out in the order ``node.effects`` states (sync, then send, then reply).
 
 Everything nondeterministic is injected: ``clock`` (monotonic and real time apart), ``rng`` (a
 seeded ``random.Random`` for host ids and tokens) and ``storage`` (RocksDB or memory). The same
@@ -55,8 +55,6 @@ from skewless.node.messages import (
     RangeReadResponse,
     ReadRequest,
     ReadResponse,
-    SchemaPull,
-    SchemaPush,
     StampRequest,
     StampResponse,
     TracedRequest,
@@ -64,9 +62,10 @@ from skewless.node.messages import (
     TruncateRequest,
     TruncateResponse,
 )
+from skewless.node.metadata.paxos import MetaMessage
+from skewless.node.metadata.service import MetadataService
 from skewless.node.ordered import OrderedWrites
 from skewless.node.placement import dc_factors, random_tokens
-from skewless.node.schema_codec import decode_schema, encode_schema
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.stamping import Stamping
 from skewless.node.stamps import max_timestamp
@@ -109,17 +108,18 @@ class Node:
         self.clocks = self.stamping.clocks
         self.shadowed_writes: Counter[str] = Counter()  # table id -> cells reported shadowed
         self.restamped_writes: Counter[str] = Counter()  # table id -> writes stamped again
-        self.schema, self.schema_ts_us = self._load_schema()
+        self.metadata = MetadataService(self, rng.getrandbits(64))
+        self.schema: Schema = self.metadata.state.schema
         self.storage.dropped = dropped_by_table(self.schema)
         self.beat = 0
         self.membership = Membership(self._heartbeat(tokens, generation), config.seeds)
         self._last_gossip_ns = -(10**18)
         self._last_hint_round_ns = -(10**18)
-        self.schema_waiters: list[tuple[str, int, Callable[[], None]]] = []
         self.crash_point_reached = ""  # set by a test-only crash point: the runtime kills us
         self.batchlog = Batchlog(self)
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
+        self.metadata.start()
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -152,56 +152,11 @@ class Node:
     def observe(self, ts_us: int) -> None:
         self.stamping.observe(ts_us)
 
-    def _load_schema(self) -> tuple[Schema, int]:
-        raw = self.storage.get_meta("schema")
-        ts = self.storage.get_meta("schema_ts")
-        if raw is None or ts is None:
-            return Schema().with_version(), 0
-        return decode_schema(raw), int(ts.decode())
-
     def _heartbeat(self, tokens: tuple[int, ...], generation: int) -> Heartbeat:
         return Heartbeat(
             self.address, str(self.host_id), generation, self.beat, self.config.dc,
             self.config.rack, tokens, self.config.cql_port, str(self.schema.version),
-            self.schema_ts_us, (), self.storage.size_bytes())
-
-    def change_schema(self, schema: Schema, done: Callable[[], None]) -> None:
-        """Adopt a schema made by DDL here, push it to every peer, and call ``done`` once every
-        live peer reports it (or after ``schema_agreement_wait_ms``), so that a statement sent
-        to any node right after the DDL's answer sees the new schema."""
-        # Above the current schema's stamp whatever this node's clock says (under wallclock a
-        # slow node would otherwise stamp its DDL below the last one, and peers would drop it).
-        self.schema_ts_us = max(self.next_timestamp(), self.schema_ts_us + 1)
-        self._adopt_schema(schema, self.schema_ts_us)
-        push = SchemaPush(self.schema_ts_us, encode_schema(schema))
-        for addr in self.membership.gossip_targets():
-            self.send(addr, push)
-        deadline_ns = self.clock.monotonic_ns() + limits.schema_agreement_wait_ms * 1_000_000
-        self.schema_waiters.append((str(self.schema.version), deadline_ns, done))
-        self._check_schema_waiters()
-
-    def _check_schema_waiters(self) -> None:
-        if not self.schema_waiters:
-            return
-        now_ns = self.clock.monotonic_ns()
-        alive = [p.state for p in self.membership.peers.values() if p.up]
-        keep = []
-        for version, deadline_ns, done in self.schema_waiters:
-            if now_ns >= deadline_ns or all(s.schema_version == version for s in alive):
-                done()
-            else:
-                keep.append((version, deadline_ns, done))
-        self.schema_waiters = keep
-
-    def _adopt_schema(self, schema: Schema, ts_us: int) -> None:
-        self.schema = schema.with_version()
-        self.schema_ts_us = ts_us
-        self.storage.dropped = dropped_by_table(self.schema)
-        self.storage.put_meta("schema", encode_schema(self.schema))
-        self.storage.put_meta("schema_ts", str(ts_us).encode())
-        self.ready.must_sync = True
-        local = self.membership.local
-        self.membership.update_local(self._heartbeat(local.tokens, local.generation))
+            self.metadata.index, (), self.storage.size_bytes())
 
     # ------------------------------------------------------------------ outputs
 
@@ -250,15 +205,10 @@ class Node:
             self.send(sender, scan.serve_range(self.storage, self.schema, m, self._now_s()))
         elif isinstance(m, RangeReadResponse):
             scan.on_range_response(self, sender, m)
-        elif isinstance(m, SchemaPull):
-            if self.schema_ts_us > m.known_ts_us:
-                self.send(sender, SchemaPush(self.schema_ts_us, encode_schema(self.schema)))
+        elif isinstance(m, MetaMessage):
+            self.metadata.on_message(sender, m)
         elif isinstance(m, BatchlogStore | BatchlogAck | BatchlogRemove):
             self.batchlog.on_message(sender, m)
-        elif isinstance(m, SchemaPush):
-            if m.schema_ts_us > self.schema_ts_us:
-                self._adopt_schema(decode_schema(m.schema), m.schema_ts_us)
-                self._gossip()  # tell everyone at once: the DDL's coordinator is waiting
         elif isinstance(m, ClockPing | ClockPong | StampRequest | StampResponse):
             self.stamping.on_message(sender, m)
         elif isinstance(m, FloorQuery | FloorReply):
@@ -283,7 +233,7 @@ class Node:
             self._membership_event(change)
         self._expire_ops(now_ns)
         self.tracer.settle(now_ns)
-        self._check_schema_waiters()
+        self.metadata.tick(now_ns)
         if now_ns - self._last_gossip_ns >= limits.gossip_interval_ms * 1_000_000:
             self._last_gossip_ns = now_ns
             self._gossip()
@@ -296,6 +246,9 @@ class Node:
         self.truncations.tick(now_ns)
 
     # ------------------------------------------------------------------ gossip
+
+    def gossip_now(self) -> None:
+        self._gossip()
 
     def _gossip(self) -> None:
         self.beat += 1
@@ -311,9 +264,7 @@ class Node:
             return
         for change in self.membership.on_heartbeat(hb, self.clock.monotonic_ns()):
             self._membership_event(change)
-        if hb.schema_ts_us > self.schema_ts_us:
-            self.send(hb.address, SchemaPull(self.schema_ts_us))
-        self._check_schema_waiters()
+        self.metadata.on_heartbeat(hb)
 
     def _membership_event(self, change: Change) -> None:
         log.info("peer %s: %s", change.address, change.kind)

@@ -449,6 +449,9 @@ class Storage:
     def put_meta(self, name: str, value: bytes) -> None:
         self._kv.write([(_META + name.encode(), value)])
 
+    def delete_meta(self, name: str) -> None:
+        self._kv.write([(_META + name.encode(), None)])
+
     # --- hints ---------------------------------------------------------------------------------
     @staticmethod
     def _hint_prefix(target: str) -> bytes:
