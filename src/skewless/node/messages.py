@@ -107,19 +107,6 @@ class RangeReadResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class SchemaPull:
-    KIND: ClassVar[int] = 8
-    known_ts_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaPush:
-    KIND: ClassVar[int] = 9
-    schema_ts_us: int
-    schema: bytes  # node.schema_codec.encode_schema
-
-
-@dataclass(frozen=True, slots=True)
 class BatchlogStore:
     """Coordinator -> batchlog replica: keep this LOGGED batch durably, then ack."""
 
@@ -330,8 +317,6 @@ Message = (
     | ReadResponse
     | RangeReadRequest
     | RangeReadResponse
-    | SchemaPull
-    | SchemaPush
     | BatchlogStore
     | BatchlogAck
     | BatchlogRemove
@@ -358,7 +343,7 @@ Message = (
 _BY_KIND: dict[int, type[Any]] = {
     c.KIND: c
     for c in (Heartbeat, MutationRequest, MutationResponse, ReadRequest, ReadResponse,
-              RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
+              RangeReadRequest, RangeReadResponse, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
               TruncateResponse, MetaPrepare, MetaPromise, MetaAccept, MetaAccepted, MetaCommit,
