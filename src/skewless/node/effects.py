@@ -2,8 +2,9 @@
 
 The runtime (and the simulator) carry out a Ready batch in this order:
 
-1. if ``must_sync``: make every storage write done so far durable (one fsync for the whole
-   batch: group commit) BEFORE anything below leaves the node;
+1. if ``must_sync`` (in batch commit-log mode) or ``must_sync_metadata`` (in any mode): make
+   every storage write done so far durable (one fsync for the whole batch: group commit)
+   BEFORE anything below leaves the node;
 2. send ``sends`` to peers;
 3. answer ``replies`` to CQL clients and push ``events`` to the connections registered for them.
 
@@ -45,11 +46,14 @@ class ClusterEvent:
 @dataclass
 class Ready:
     must_sync: bool = False
+    # Consensus state (node.metadata: a Paxos promise or accept) was written: sync before the
+    # sends even in periodic commit-log mode, or a crash could forget a promise already made.
+    must_sync_metadata: bool = False
     sends: list[tuple[str, Envelope]] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     events: list[ClusterEvent] = field(default_factory=list)
     wake_after_ns: int = 0  # >0: call Node.tick again after this long (a timer, e.g. commit wait)
 
     def empty(self) -> bool:
-        return not (self.must_sync or self.sends or self.replies or self.events
-                    or self.wake_after_ns)
+        return not (self.must_sync or self.must_sync_metadata or self.sends or self.replies
+                    or self.events or self.wake_after_ns)

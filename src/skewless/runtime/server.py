@@ -139,7 +139,8 @@ class NodeServer:
                 continue
             if ready.wake_after_ns:
                 loop.call_later(ready.wake_after_ns / 1e9, self._wake)
-            if ready.must_sync and self.config.commitlog_sync == "batch":
+            if (ready.must_sync and self.config.commitlog_sync == "batch") \
+                    or ready.must_sync_metadata:
                 await loop.run_in_executor(None, self.storage.sync)
             self._carry_out(ready)
             if crash:

@@ -206,7 +206,7 @@ class World:
         ready = sn.node.take_ready()
         if ready.wake_after_ns:
             self.at(ready.wake_after_ns, self._waker(sn, sn.node.membership.local.generation))
-        if ready.must_sync and sn.config.commitlog_sync == "batch":
+        if (ready.must_sync and sn.config.commitlog_sync == "batch") or ready.must_sync_metadata:
             if sn.disk_sync_ns:
                 # A slow disk: the sends and replies wait for the sync; a crash before it ends
                 # loses the batch (never synced, never sent), as on a real power cut.

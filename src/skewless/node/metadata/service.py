@@ -74,11 +74,11 @@ class _Durable:
 
     def put(self, key: str, value: bytes) -> None:
         self.node.storage.put_meta(_PREFIX + key, value)
-        self.node.ready.must_sync = True
+        self.node.ready.must_sync_metadata = True
 
     def delete(self, key: str) -> None:
         self.node.storage.delete_meta(_PREFIX + key)
-        self.node.ready.must_sync = True
+        self.node.ready.must_sync_metadata = True
 
 
 class MetadataService:
@@ -152,7 +152,7 @@ class MetadataService:
 
     def _persist(self) -> None:
         self.node.storage.put_meta(_STATE, entries.encode_state(self.state))
-        self.node.ready.must_sync = True
+        self.node.ready.must_sync_metadata = True
 
     def _schema_changed(self) -> None:
         node = self.node
