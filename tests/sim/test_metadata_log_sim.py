@@ -123,3 +123,46 @@ def _run(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_concurrent_ddl_with_partitions_and_crashes(seed: int) -> None:
     _run(seed)
+
+
+def test_two_concurrent_topology_starts_one_wins_everywhere() -> None:
+    """Two nodes start a topology change at once through ``propose_topology``: the log
+    decides one, the other is refused (one change in flight), and every node's apply hook
+    sees the same outcome; FINISH ends it."""
+    w = World(9, n_nodes=3, trace_enabled=False)
+    assert w.stabilize()
+    addresses = sorted(w.nodes)
+    seen: dict[str, list[tuple[str, str, bool]]] = {a: [] for a in addresses}
+    for a in addresses:
+        w.nodes[a].node.metadata.on_topology(
+            lambda e, outcome, state, a=a: seen[a].append(
+                (e.op, e.phase, outcome.error is None)))
+    outcomes: dict[str, entries.Outcome] = {}
+
+    def start(at: str, op: str, target: str) -> None:
+        node = w.nodes[at].node
+        node.metadata.propose_topology(
+            op, "START", target, "host", (1, 2, 3),
+            lambda o, index: outcomes.__setitem__(op, o))
+        w._flush(w.nodes[at])
+
+    start(addresses[0], "LEAVE", addresses[2])
+    start(addresses[1], "REMOVE", addresses[2])
+    assert w.run_until(lambda: len(outcomes) == 2, 10 * SECOND)
+    winners = [op for op, o in outcomes.items() if o.error is None]
+    assert len(winners) == 1, outcomes
+    loser = ({"LEAVE", "REMOVE"} - set(winners)).pop()
+    assert "Another topology change is in progress" in str(outcomes[loser].error)
+    assert w.run_until(lambda: all(len(s) == 2 for s in seen.values()), 10 * SECOND)
+    assert len({tuple(s) for s in seen.values()}) == 1
+    for a in addresses:
+        change = w.nodes[a].node.metadata.state.topology_in_progress
+        assert change is not None and change.op == winners[0]
+    done: list[entries.Outcome] = []
+    w.nodes[addresses[1]].node.metadata.propose_topology(
+        winners[0], "FINISH", addresses[2], "host", (1, 2, 3), lambda o, i: done.append(o))
+    w._flush(w.nodes[addresses[1]])
+    assert w.run_until(lambda: bool(done), 10 * SECOND) and done[0].error is None
+    assert w.run_until(lambda: all(
+        w.nodes[a].node.metadata.state.topology_in_progress is None for a in addresses),
+        10 * SECOND)

@@ -324,9 +324,10 @@ class Executor:
 
     def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None,
              text: str) -> None:
-        """Check the DDL against our schema (a bad statement fails here, at once), then put it
-        in the cluster metadata log and answer with what applying it at its position did
-        (``node.metadata``): the change is agreed by a majority before it is acknowledged."""
+        """Check the DDL against our schema (a bad statement fails here, at once, unless a peer
+        gossips a later log position than ours), then put it in the cluster metadata log and
+        answer with what applying it at its position did (``node.metadata``): the change is
+        agreed by a majority before it is acknowledged."""
         assert text, "a DDL statement without its CQL text"
         new_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
         drop_us = 0  # a dropped column's drop time: USING TIMESTAMP, else a write timestamp
@@ -335,11 +336,12 @@ class Executor:
                 self.node.next_timestamp()
         dcs = frozenset([self.node.config.dc] + [
             p.state.dc for p in self.node.membership.peers.values()])
-        _, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id,  # type: ignore[arg-type]
-                                  drop_us, dcs)
-        if change is None:
-            self._answer(conn, stream, Void())
-            return
+        if not self.node.metadata.behind():  # else the log decides (we may miss entries)
+            _, change = ddl.apply_ddl(self.node.schema, stmt, keyspace, new_id,  # type: ignore[arg-type]
+                                      drop_us, dcs)
+            if change is None:
+                self._answer(conn, stream, Void())
+                return
         entry = DdlEntry(self.node.metadata.new_entry_id(), text, keyspace, new_id.bytes,
                          drop_us, tuple(sorted(dcs)))
 

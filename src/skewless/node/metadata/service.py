@@ -202,6 +202,21 @@ class MetadataService:
             self._check_agreement()
         self.propose(entry, chosen)
 
+    def propose_topology(self, op: str, phase: str, address: str, host_id: str,
+                         tokens: tuple[int, ...], on_outcome: OnOutcome,
+                         replaces: str = "") -> None:
+        """Put a topology step in the log (op JOIN/LEAVE/REPLACE/REMOVE, phase START/FINISH/
+        CANCEL). A START while another change is in progress comes back with
+        ``outcome.error`` set (InvalidRequest naming the change in progress): one change in
+        flight at a time, decided by the log, never twice."""
+        self.propose(TopologyEntry(self.new_entry_id(), op, phase, address, host_id, tokens,
+                                   replaces), on_outcome)
+
+    def behind(self) -> bool:
+        """Whether a live peer gossips a later log position than ours (we are catching up)."""
+        return any(p.up and p.state.schema_ts_us > self.state.index
+                   for p in self.node.membership.peers.values())
+
     def on_topology(self, hook: TopologyHook) -> None:
         """Call ``hook(entry, outcome, state)`` on every node as each topology entry is
         applied (``outcome.error`` set when the entry was refused, e.g. another change in
