@@ -166,3 +166,34 @@ def test_two_concurrent_topology_starts_one_wins_everywhere() -> None:
     assert w.run_until(lambda: all(
         w.nodes[a].node.metadata.state.topology_in_progress is None for a in addresses),
         10 * SECOND)
+
+
+def test_a_restarted_node_serves_ddl_on_entries_it_missed() -> None:
+    """Node 3 is down while a table is created; as soon as it hears from a peer after its
+    restart, an ALTER of that table sent to it succeeds: it has pulled the entry it missed,
+    or (still behind its peers' gossiped position) it proposes rather than refusing the
+    statement on its stale schema."""
+    w = World(11, n_nodes=3, trace_enabled=False)
+    assert w.stabilize()
+    a1, _, a3 = sorted(w.nodes)
+    got: list[Reply] = []
+
+    def q(address: str, text: str) -> object:
+        n = len(got)
+        w.client_query(address, 1, text, QUORUM, got.append)
+        assert w.run_until(lambda: len(got) > n, 20 * SECOND)
+        return got[-1].body
+
+    assert isinstance(q(a1, "CREATE KEYSPACE ks WITH replication = "
+                            "{'class': 'SimpleStrategy', 'replication_factor': 3}"), SchemaChange)
+    w.crash(a3)
+    assert w.run_until(lambda: not w.nodes[a1].node.membership.is_alive(a3), 20 * SECOND)
+    assert isinstance(q(a1, "CREATE TABLE ks.t (k int PRIMARY KEY)"), SchemaChange)
+    w.restart(a3)
+    assert w.nodes[a3].node.schema.table("ks", "t") is None  # it missed the entry
+    assert w.run_until(lambda: w.nodes[a3].node.membership.is_alive(a1), 20 * SECOND)
+    assert isinstance(q(a3, "ALTER TABLE ks.t ADD v int"), SchemaChange)
+    table = w.nodes[a3].node.schema.table("ks", "t")
+    assert table is not None and "v" in {c.name for c in table.columns}
+    assert w.run_until(lambda: len({w.nodes[a].node.schema.version for a in w.nodes}) == 1,
+                       10 * SECOND)

@@ -213,9 +213,13 @@ class MetadataService:
                                    replaces), on_outcome)
 
     def behind(self) -> bool:
-        """Whether a live peer gossips a later log position than ours (we are catching up)."""
-        return any(p.up and p.state.schema_ts_us > self.state.index
-                   for p in self.node.membership.peers.values())
+        """Whether we may be missing log entries: a live peer gossips a later position than
+        ours, or we have not yet heard from enough peers to make a majority with us (just
+        restarted): our schema cannot be trusted to refuse a DDL, the log decides."""
+        peers = self.node.membership.peers
+        heard = sum(1 for address in peers if address in self._members)
+        return heard + 1 < self.paxos.quorum() or any(
+            p.up and p.state.schema_ts_us > self.state.index for p in peers.values())
 
     def on_topology(self, hook: TopologyHook) -> None:
         """Call ``hook(entry, outcome, state)`` on every node as each topology entry is
