@@ -11,7 +11,7 @@ import random
 import pytest
 
 from skewless.cql.results import SchemaChange
-from skewless.errors import CqlError
+from skewless.errors import CqlError, Unavailable
 from skewless.node.consistency import QUORUM
 from skewless.node.effects import Reply
 from skewless.node.metadata import entries
@@ -191,6 +191,9 @@ def test_a_restarted_node_serves_ddl_on_entries_it_missed() -> None:
     assert isinstance(q(a1, "CREATE TABLE ks.t (k int PRIMARY KEY)"), SchemaChange)
     w.restart(a3)
     assert w.nodes[a3].node.schema.table("ks", "t") is None  # it missed the entry
+    # Before it hears from anyone its schema cannot refuse the ALTER ("unconfigured table"):
+    # it proposes, and without a live majority that is Unavailable.
+    assert isinstance(q(a3, "ALTER TABLE ks.t ADD v int"), Unavailable)
     assert w.run_until(lambda: w.nodes[a3].node.membership.is_alive(a1), 20 * SECOND)
     assert isinstance(q(a3, "ALTER TABLE ks.t ADD v int"), SchemaChange)
     table = w.nodes[a3].node.schema.table("ks", "t")
