@@ -371,6 +371,9 @@ class MultiPaxos:
             for slot in [s for s in self.chosen if s <= m.snapshot_index]:
                 del self.chosen[slot]
                 self.durable.delete(f"e/{slot}")
+            for slot in [s for s in self.acceptors if s <= m.snapshot_index]:
+                del self.acceptors[slot]  # decided: what we accepted there no longer matters
+                self.durable.delete(f"a/{slot}")
             self.applied = m.snapshot_index
             self.first_kept = m.snapshot_index + 1
             self.durable.put("lo", str(self.first_kept).encode())
