@@ -108,7 +108,7 @@ class Node:
         self.clocks = self.stamping.clocks
         self.shadowed_writes: Counter[str] = Counter()  # table id -> cells reported shadowed
         self.restamped_writes: Counter[str] = Counter()  # table id -> writes stamped again
-        self.metadata = MetadataService(self, rng.getrandbits(64))
+        self.metadata = MetadataService(self, self.host_id.int)  # no draw from rng
         self.schema: Schema = self.metadata.state.schema
         self.storage.dropped = dropped_by_table(self.schema)
         self.beat = 0

@@ -228,7 +228,7 @@ class MetadataService:
         self.hooks.append(hook)
 
     def new_entry_id(self) -> bytes:
-        return uuid.UUID(int=self.node.rng.getrandbits(128), version=4).bytes
+        return uuid.UUID(int=self.paxos.rng.getrandbits(128), version=4).bytes
 
     # ------------------------------------------------------------------ inputs
 
