@@ -100,6 +100,10 @@ class SimNode:
     up: bool = True
     paused: bool = False
     disk_sync_ns: int = 0  # a slow disk: each sync of a Ready batch takes this long
+    # Batches taken while a slow sync is under way: they leave after it, in order, as the
+    # runtime's flush loop carries out one batch at a time (a read answer must not overtake
+    # the sync of a write it saw).
+    behind_sync: list[Ready] | None = None
 
 
 class World:
@@ -206,8 +210,12 @@ class World:
         ready = sn.node.take_ready()
         if ready.wake_after_ns:
             self.at(ready.wake_after_ns, self._waker(sn, sn.node.membership.local.generation))
-        if (ready.must_sync and sn.config.commitlog_sync == "batch") or ready.must_sync_metadata:
+        if sn.behind_sync is not None:
+            sn.behind_sync.append(ready)  # leaves once the sync under way has ended
+        elif (ready.must_sync and sn.config.commitlog_sync == "batch") \
+                or ready.must_sync_metadata:
             if sn.disk_sync_ns:
+                sn.behind_sync = []
                 # A slow disk: the sends and replies wait for the sync; a crash before it ends
                 # loses the batch (never synced, never sent), as on a real power cut.
                 self.at(sn.disk_sync_ns, self._synced(sn, sn.node, ready))
@@ -227,8 +235,11 @@ class World:
             if sn.paused:
                 self.at(limits.tick_interval_ms * 1_000_000, done)
                 return
-            sn.kv.sync()
+            sn.kv.sync()  # covers the writes of the batches queued behind it too
             self._send_ready(sn, ready)
+            for later in sn.behind_sync or []:
+                self._send_ready(sn, later)
+            sn.behind_sync = None
         return done
 
     def _send_ready(self, sn: SimNode, ready: Ready) -> None:
