@@ -200,3 +200,34 @@ def test_a_restarted_node_serves_ddl_on_entries_it_missed() -> None:
     assert table is not None and "v" in {c.name for c in table.columns}
     assert w.run_until(lambda: len({w.nodes[a].node.schema.version for a in w.nodes}) == 1,
                        10 * SECOND)
+
+
+def test_removing_a_dead_node_shrinks_the_majority() -> None:
+    """A dead node removed through REMOVE START and FINISH entries leaves the metadata group
+    on every node (the majority is then 2 of 2); its heartbeats after a restart do not bring
+    it back, a JOIN START entry for it does."""
+    w = World(12, n_nodes=3, trace_enabled=False)
+    assert w.stabilize()
+    a1, a2, a3 = sorted(w.nodes)
+    done: list[entries.Outcome] = []
+
+    def topo(op: str, phase: str, address: str) -> entries.Outcome:
+        n = len(done)
+        w.nodes[a1].node.metadata.propose_topology(op, phase, address, "h", (1,),
+                                                   lambda o, i: done.append(o))
+        w._flush(w.nodes[a1])
+        assert w.run_until(lambda: len(done) > n, 20 * SECOND)
+        return done[-1]
+
+    w.crash(a3)
+    assert w.run_until(lambda: not w.nodes[a1].node.membership.is_alive(a3), 20 * SECOND)
+    assert topo("REMOVE", "START", a3).error is None
+    assert topo("REMOVE", "FINISH", a3).error is None
+    assert w.run_until(lambda: all(
+        w.nodes[a].node.metadata.members() == [a1, a2] for a in (a1, a2)), 10 * SECOND)
+    assert w.nodes[a1].node.metadata.paxos.quorum() == 2
+    w.restart(a3)  # its heartbeats do not make it a member again
+    w.run_for(3 * SECOND)
+    assert w.nodes[a1].node.metadata.members() == [a1, a2]
+    assert topo("JOIN", "START", a3).error is None
+    assert w.nodes[a1].node.metadata.members() == [a1, a2, a3]

@@ -22,9 +22,11 @@ Theory of operation
   peer pulls the missing entries (or a snapshot) from it, and a proposer learns every slot
   chosen before its own from the acceptors' answers, so it proposes on the current state.
 * Members: this node, its seeds, and every node it has ever learned of by gossip, kept
-  durably (a restarted node does not shrink its majority to itself). Removing a member is for
-  the topology entries (REMOVE/LEAVE), once the topology module applies them; until then a
-  node gone for good still counts in the majority. Two nodes that learn of a new member at
+  durably (a restarted node does not shrink its majority to itself). A finished LEAVE or
+  REMOVE entry takes its node out (a finished REPLACE the node replaced), at the same log
+  position on every node, and its heartbeats no longer bring it back (a JOIN or REPLACE START
+  for its address does); until then a node gone for good still counts in the majority (a
+  seed is counted as long as it is configured). Two nodes that learn of a new member at
   different moments may briefly disagree on the majority size: a known limit of a member set
   that is not itself decided by the log.
 """
@@ -89,7 +91,9 @@ class MetadataService:
         self.state = self._load()
         raw = self.durable.get("members")
         self._members = set(raw.decode().split(",")) if raw else set()
-        self._members.update(node.config.seeds)
+        removed = self.durable.get("removed")
+        self._removed = set(removed.decode().split(",")) if removed else set()
+        self._members.update(set(node.config.seeds) - self._removed)
         self._members.add(node.address)
         self.waiters: dict[bytes, tuple[bytes, int, OnOutcome]] = {}  # id -> value, deadline
         self.agreement: list[tuple[int, int, Callable[[], None]]] = []  # index, deadline, done
@@ -130,11 +134,33 @@ class MetadataService:
         else:
             log.info("metadata log %d: %s", slot, _describe(entry))
         if isinstance(entry, TopologyEntry):
+            if outcome.error is None:
+                self._topology_members(entry)
             for hook in self.hooks:
                 hook(entry, outcome, self.state)
         waiter = self.waiters.pop(entry.entry_id, None)
         if waiter is not None:
             waiter[2](outcome, slot)
+
+    def _topology_members(self, e: TopologyEntry) -> None:
+        """A started JOIN or REPLACE puts its node in the metadata group (back, if it had been
+        removed); a finished LEAVE or REMOVE takes the node out, a finished REPLACE the node
+        replaced: on every node at the same log position. A removed node's heartbeats no
+        longer make it a member."""
+        if e.phase == "START" and e.op in ("JOIN", "REPLACE") and e.address != self.address:
+            self._members.add(e.address)
+            self._removed.discard(e.address)
+            self.durable.put("members", ",".join(sorted(self._members)).encode())
+            self.durable.put("removed", ",".join(sorted(self._removed)).encode())
+            return
+        gone = e.address if e.op in ("LEAVE", "REMOVE") else e.replaces
+        if e.phase != "FINISH" or not gone or gone not in self._members \
+                or gone == self.address:
+            return
+        self._members.discard(gone)
+        self._removed.add(gone)  # a seed no longer counted after a restart either
+        self.durable.put("members", ",".join(sorted(self._members)).encode())
+        self.durable.put("removed", ",".join(sorted(self._removed)).encode())
 
     def snapshot(self) -> tuple[int, bytes]:
         return self.state.index, entries.encode_state(self.state)
@@ -237,7 +263,7 @@ class MetadataService:
         self._tell_position()
 
     def on_heartbeat(self, hb: Heartbeat) -> None:
-        if hb.address not in self._members:
+        if hb.address not in self._members and hb.address not in self._removed:
             self._members.add(hb.address)
             self.durable.put("members", ",".join(sorted(self._members)).encode())
         if hb.schema_ts_us > self.state.index:
