@@ -212,7 +212,14 @@ class World:
             self.at(ready.wake_after_ns, self._waker(sn, sn.node.membership.local.generation))
         if sn.behind_sync is not None:
             sn.behind_sync.append(ready)  # leaves once the sync under way has ended
-        elif (ready.must_sync and sn.config.commitlog_sync == "batch") \
+        else:
+            self._carry_out(sn, ready)
+        if sn.node.crash_point_reached and sn.up:
+            self.log(f"{sn.address} crash point {sn.node.crash_point_reached}")
+            self.crash(sn.address)
+
+    def _carry_out(self, sn: SimNode, ready: Ready) -> None:
+        if (ready.must_sync and sn.config.commitlog_sync == "batch") \
                 or ready.must_sync_metadata:
             if sn.disk_sync_ns:
                 sn.behind_sync = []
@@ -224,9 +231,6 @@ class World:
                 self._send_ready(sn, ready)
         else:
             self._send_ready(sn, ready)
-        if sn.node.crash_point_reached and sn.up:
-            self.log(f"{sn.address} crash point {sn.node.crash_point_reached}")
-            self.crash(sn.address)
 
     def _synced(self, sn: SimNode, node: Node, ready: Ready) -> Callable[[], None]:
         def done() -> None:
@@ -235,11 +239,16 @@ class World:
             if sn.paused:
                 self.at(limits.tick_interval_ms * 1_000_000, done)
                 return
-            sn.kv.sync()  # covers the writes of the batches queued behind it too
+            sn.kv.sync()
             self._send_ready(sn, ready)
-            for later in sn.behind_sync or []:
-                self._send_ready(sn, later)
-            sn.behind_sync = None
+            later, sn.behind_sync = sn.behind_sync or [], None
+            if later:  # what the runtime takes next: one batch of all that came meanwhile
+                self._carry_out(sn, Ready(
+                    must_sync=any(r.must_sync for r in later),
+                    must_sync_metadata=any(r.must_sync_metadata for r in later),
+                    sends=[x for r in later for x in r.sends],
+                    replies=[x for r in later for x in r.replies],
+                    events=[x for r in later for x in r.events]))
         return done
 
     def _send_ready(self, sn: SimNode, ready: Ready) -> None:
