@@ -51,7 +51,7 @@ __all__ = [
 UdtLookup = Callable[[str], tuple[tuple[str, str], ...] | None]
 
 _ALIASES = {"varchar": "text"}
-_TOKEN_RE = re.compile(r'\s*(?:("(?:[^"]|"")*")|([A-Za-z0-9_.]+)|(\S))')
+_TOKEN_RE = re.compile(r'\s*(?:("(?:[^"]|"")*")|([A-Za-z0-9_]+)|(\S))')
 
 
 def native(name: str) -> CqlType:
@@ -129,8 +129,11 @@ class _Parser:
         if depth > limits.cql_type_nesting_max:
             raise self.fail("Too deeply nested")
         word = self.next()
+        if self.pos < len(self.tokens) and self.tokens[self.pos] == ".":
+            self.pos += 1
+            return self.qualified_udt(_ident(word), _ident(self.next()), depth)
         if word.startswith('"'):
-            return self.udt(word[1:-1].replace('""', '"'), depth)
+            return self.udt(_ident(word), depth)
         if word in ("list", "set", "map", "tuple", "frozen"):
             return self.parametric(word, self.params(depth), depth)
         if word in NATIVE_TYPES or word in _ALIASES:
@@ -166,6 +169,17 @@ class _Parser:
             kind = "UDTs" if isinstance(p, UdtType) else "collections"
             raise self.fail(f"Non-frozen {kind} are not allowed inside collections ({word})")
 
+    def qualified_udt(self, keyspace: str, name: str, depth: int) -> CqlType:
+        """``keyspace.name``: a user type may only be used in its own keyspace
+        (CQL3Type.Raw.RawUT.prepare)."""
+        if self.keyspace and keyspace != self.keyspace:
+            raise errors.InvalidRequest(
+                f"Statement on keyspace {self.keyspace} cannot refer to a user type in keyspace "
+                f"{keyspace}; user types can only be used in the keyspace they are defined in")
+        if not self.keyspace:
+            self.keyspace = keyspace
+        return self.udt(name, depth)
+
     def udt(self, name: str, depth: int) -> CqlType:
         fields = self.udt_lookup(name) if self.udt_lookup is not None else None
         if fields is None:
@@ -182,6 +196,11 @@ class _Parser:
         if self.pos != len(self.tokens):
             raise self.fail(f"Unexpected '{self.tokens[self.pos]}'")
         return t
+
+
+def _ident(token: str) -> str:
+    """A type name token as an identifier: quoted kept as written, bare already lowercased."""
+    return token[1:-1].replace('""', '"') if token.startswith('"') else token
 
 
 def parse_type(

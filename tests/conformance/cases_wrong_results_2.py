@@ -1,0 +1,118 @@
+"""Wrong results, part 2: DISTINCT and filtering with static columns, keyspace-qualified user
+types, prepared statements' bind metadata and PREPARE-time checks, equal-timestamp
+reconciliation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cassandra.query import SimpleStatement
+from conformance_cases import Case, Check, Error, Ok, Rows
+
+STATIC_TABLE = "CREATE TABLE t (k int, c int, s int static, v int, PRIMARY KEY (k, c))"
+STATIC_ROWS = (
+    Ok(STATIC_TABLE),
+    Ok("INSERT INTO t (k, c, s, v) VALUES (0, 1, 10, 100)"),
+    Ok("INSERT INTO t (k, c, v) VALUES (0, 2, 200)"),
+    Ok("INSERT INTO t (k, s) VALUES (1, 11)"),  # a partition with only its static row
+    Ok("INSERT INTO t (k, c, v) VALUES (2, 1, 300)"),  # rows, no static value
+)
+
+
+def _distinct_paged(session: Any, ks: str) -> None:
+    stmt = SimpleStatement("SELECT DISTINCT k, s FROM t", fetch_size=1)
+    got = sorted((r.k, r.s) for r in session.execute(stmt))
+    assert got == [(0, 10), (1, 11), (2, None)], got
+
+
+def _distinct_prepared(session: Any, ks: str) -> None:
+    p = session.prepare("SELECT DISTINCT k, s FROM t WHERE k = ?")
+    assert [(r.k, r.s) for r in session.execute(p, (1,))] == [(1, 11)]
+    assert [(r.k, r.s) for r in session.execute(p, (2,))] == [(2, None)]
+
+
+def _udt_metadata(session: Any, ks: str) -> None:
+    cluster = session.cluster
+    cluster.refresh_schema_metadata()
+    meta = cluster.metadata.keyspaces[ks]
+    assert set(meta.user_types) == {"addr", "outer"}, set(meta.user_types)
+    assert meta.user_types["outer"].field_types == ["frozen<addr>", "int"], \
+        meta.user_types["outer"].field_types
+    text = meta.export_as_string()
+    assert f"CREATE TYPE {ks}.outer (\n    a frozen<addr>,\n    b int\n);" in text, text
+    table = meta.tables["t"].export_as_string()
+    assert "a frozen<addr>," in table and "o2 outer" in table, table
+    described = session.execute("DESCRIBE TYPE outer").one().create_statement
+    assert described == f"CREATE TYPE {ks}.outer (\n    a frozen<addr>,\n    b int\n);", \
+        described
+
+
+CASES = [
+    Case("distinct_with_static", "SELECT DISTINCT over partition key and static columns "
+         "returns one row per live partition, static-only partitions included and partitions "
+         "without a static value as null (SelectStatement, DataLimits.distinctLimits)",
+         *STATIC_ROWS,
+         Rows("SELECT DISTINCT k, s FROM t", [(0, 10), (1, 11), (2, None)], ordered=False),
+         Rows("SELECT DISTINCT k FROM t", [(0,), (1,), (2,)], ordered=False),
+         Rows("SELECT DISTINCT k, s FROM t WHERE k IN (1, 2)", [(1, 11), (2, None)]),
+         Check(_distinct_paged, "DISTINCT with static, one partition per page"),
+         Check(_distinct_prepared, "DISTINCT with static, prepared"),
+         Error("SELECT DISTINCT s FROM t", "InvalidRequest",
+               "SELECT DISTINCT queries must request all the partition key columns (missing k)"),
+         Error("SELECT DISTINCT k, v FROM t", "InvalidRequest",
+               "SELECT DISTINCT queries must only request partition key columns and/or static "
+               "columns (not v)")),
+    Case("distinct_static_after_deletes", "DISTINCT sees a partition whose first rows are "
+         "deleted and whose static cell is gone, as long as one row lives",
+         Ok(STATIC_TABLE),
+         Ok("INSERT INTO t (k, c, s, v) VALUES (0, 1, 5, 1)"),
+         Ok("INSERT INTO t (k, c, v) VALUES (0, 2, 2)"),
+         Ok("DELETE FROM t WHERE k = 0 AND c = 1"),
+         Ok("DELETE s FROM t WHERE k = 0"),
+         Ok("UPDATE t SET s = 6 WHERE k = 1"),
+         Ok("INSERT INTO t (k, c, v) VALUES (1, 1, 1)"),
+         Ok("DELETE FROM t WHERE k = 1 AND c = 1"),
+         Rows("SELECT DISTINCT k, s FROM t", [(0, None), (1, 6)], ordered=False)),
+    Case("static_filtering", "filtering on a static column matches every row of the "
+         "partition, and the static-only row when the partition has no rows; a filter on a "
+         "regular or clustering column never matches a static-only row (RowFilter)",
+         *STATIC_ROWS,
+         Rows("SELECT * FROM t WHERE s = 10 ALLOW FILTERING",
+              [(0, 1, 10, 100), (0, 2, 10, 200)]),
+         Rows("SELECT * FROM t WHERE s = 11 ALLOW FILTERING", [(1, None, 11, None)]),
+         Rows("SELECT k, s FROM t WHERE s > 10 ALLOW FILTERING", [(1, 11)]),
+         Rows("SELECT * FROM t WHERE v > 0 ALLOW FILTERING",
+              [(0, 1, 10, 100), (0, 2, 10, 200), (2, 1, None, 300)], ordered=False),
+         Rows("SELECT * FROM t WHERE c = 1 ALLOW FILTERING",
+              [(0, 1, 10, 100), (2, 1, None, 300)], ordered=False),
+         Rows("SELECT * FROM t WHERE k = 0 AND s = 10 AND v = 200 ALLOW FILTERING",
+              [(0, 2, 10, 200)]),
+         Rows("SELECT DISTINCT k, s FROM t WHERE s = 11 ALLOW FILTERING", [(1, 11)]),
+         Rows("SELECT count(*) FROM t WHERE s = 10 ALLOW FILTERING", [(2,)]),
+         Error("SELECT * FROM t WHERE s = 10", "InvalidRequest", "ALLOW FILTERING")),
+    Case("udt_keyspace_qualified", "a user type named with its keyspace (ks.t) resolves to "
+         "the type of that keyspace everywhere a type is written (CQL3Type.Raw.RawUT.prepare)",
+         Ok("CREATE TYPE addr (street text, n int)"),
+         Ok("CREATE TYPE {ks}.outer (a frozen<{ks}.addr>, b int)"),
+         Ok("CREATE TABLE t (k int PRIMARY KEY, a frozen<{ks}.addr>, "
+            "l list<frozen<{ks}.addr>>, m map<int, frozen<{ks}.addr>>)"),
+         Ok("ALTER TABLE t ADD o frozen<{ks}.outer>"),
+         Ok("ALTER TABLE t ADD o2 {ks}.outer"),
+         Ok("INSERT INTO t (k, a) VALUES (0, {street: 'x', n: 1})"),
+         Ok("INSERT INTO t (k, a) VALUES (1, (frozen<{ks}.addr>){street: 'y', n: 2})"),
+         Ok("INSERT INTO t (k, a) VALUES (2, ({ks}.addr){street: 'z', n: 3})"),
+         Ok("INSERT INTO t JSON '{\"k\": 3, \"o\": {\"a\": {\"street\": \"w\", \"n\": 4}, "
+            "\"b\": 5}}'"),
+         Ok("UPDATE t SET a = fromJson('{\"street\": \"q\", \"n\": 9}') WHERE k = 4"),
+         Rows("SELECT k, toJson(a) FROM t WHERE k IN (0, 1, 2, 4)",
+              [(0, '{"street": "x", "n": 1}'), (1, '{"street": "y", "n": 2}'),
+               (2, '{"street": "z", "n": 3}'), (4, '{"street": "q", "n": 9}')]),
+         Rows("SELECT JSON k, o FROM t WHERE k = 3",
+              [('{"k": 3, "o": {"a": {"street": "w", "n": 4}, "b": 5}}',)]),
+         Check(_udt_metadata, "driver metadata and DESCRIBE of qualified user types"),
+         Error("CREATE TABLE t2 (k int PRIMARY KEY, a frozen<{ks}.nope>)", "InvalidRequest",
+               "Unknown type c_udt_keyspace_qualified.nope"),
+         Error("CREATE TABLE t2 (k int PRIMARY KEY, a frozen<system.addr>)", "InvalidRequest",
+               "cannot refer to a user type in keyspace system; user types can only be used "
+               "in the keyspace they are defined in")),
+]
