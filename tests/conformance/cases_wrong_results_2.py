@@ -116,3 +116,85 @@ CASES = [
                "cannot refer to a user type in keyspace system; user types can only be used "
                "in the keyspace they are defined in")),
 ]
+
+
+def _per_replica(session: Any, ks: str, cql: str) -> list[list[tuple[Any, ...]]]:
+    """``cql`` read at ONE through each node of the cluster as coordinator alone."""
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    out = []
+    for host in sorted(h.address for h in session.cluster.metadata.all_hosts()):
+        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+                                   consistency_level=ConsistencyLevel.ONE)
+        cluster = Cluster([host], port=session.cluster.port,
+                          execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+        try:
+            s = cluster.connect(ks)
+            out.append([tuple(r) for r in s.execute(cql)])
+        finally:
+            cluster.shutdown()
+    return out
+
+
+def _equal_timestamp_writes(session: Any, ks: str) -> None:
+    """Conflicting writes at one timestamp, each through another coordinator at ONE: every
+    replica, and a read at ALL, hold Cassandra 5's winner."""
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    hosts = sorted(h.address for h in session.cluster.metadata.all_hosts())
+    writes = [
+        # k=0: a plain cell with the greater value, an expiring one with the smaller value
+        "INSERT INTO t (k, v) VALUES (0, 255) USING TIMESTAMP 1000",
+        "INSERT INTO t (k, v) VALUES (0, 1) USING TIMESTAMP 1000 AND TTL 100000",
+        # k=1: a cell and a row deletion at its timestamp
+        "INSERT INTO t (k, v) VALUES (1, 7) USING TIMESTAMP 2000",
+        "DELETE FROM t USING TIMESTAMP 2000 WHERE k = 1",
+        # k=2: two plain values, the greater bytes win
+        "INSERT INTO t (k, v) VALUES (2, 3) USING TIMESTAMP 3000",
+        "INSERT INTO t (k, v) VALUES (2, 9) USING TIMESTAMP 3000",
+    ]
+    for i, cql in enumerate(writes):
+        host = hosts[i % len(hosts)]
+        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+                                   consistency_level=ConsistencyLevel.ONE)
+        cluster = Cluster([host], port=session.cluster.port,
+                          execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+        try:
+            cluster.connect(ks).execute(cql)
+        finally:
+            cluster.shutdown()
+    want = [(0, 1), (2, 9)]
+    query = "SELECT k, v FROM t WHERE k IN (0, 1, 2)"
+    got = [tuple(r) for r in session.execute(
+        SimpleStatement(query, consistency_level=ConsistencyLevel.ALL))]
+    assert got == want, got
+    for rows in _per_replica(session, ks, query):
+        assert rows == want, rows
+
+
+CASES += [
+    Case("equal_timestamp_reconciliation", "at equal timestamps Cells.resolveRegular prefers "
+         "a tombstone, then an expiring cell over a plain one, then the later local deletion "
+         "time, then the greater value bytes; a row deletion deletes what has its timestamp "
+         "(DeletionTime.deletes)",
+         Ok("CREATE TABLE t (k int PRIMARY KEY, v int)"),
+         Ok("INSERT INTO t (k, v) VALUES (0, 255) USING TIMESTAMP 1000"),
+         Ok("INSERT INTO t (k, v) VALUES (0, 1) USING TIMESTAMP 1000 AND TTL 100000"),
+         Ok("INSERT INTO t (k, v) VALUES (1, 2) USING TIMESTAMP 1000 AND TTL 100000"),
+         Ok("INSERT INTO t (k, v) VALUES (1, 3) USING TIMESTAMP 1000 AND TTL 200000"),
+         Ok("INSERT INTO t (k, v) VALUES (2, 9) USING TIMESTAMP 1000"),
+         Ok("DELETE v FROM t USING TIMESTAMP 1000 WHERE k = 2"),
+         Ok("INSERT INTO t (k, v) VALUES (3, -1) USING TIMESTAMP 1000"),
+         Ok("INSERT INTO t (k, v) VALUES (3, 1) USING TIMESTAMP 1000"),
+         Rows("SELECT k, v FROM t WHERE k IN (0, 1, 2, 3)",
+              [(0, 1), (1, 3), (2, None), (3, -1)])),
+    Case("equal_timestamp_replicas_converge", "conflicting writes at one timestamp through "
+         "different coordinators converge on every replica to Cassandra's winner",
+         Ok("CREATE TABLE t (k int PRIMARY KEY, v int)"),
+         Check(_equal_timestamp_writes, "per-replica reads at ONE and a read at ALL"),
+         nodes=(3,)),
+]
