@@ -198,3 +198,190 @@ CASES += [
          Check(_equal_timestamp_writes, "per-replica reads at ONE and a read at ALL"),
          nodes=(3,)),
 ]
+
+
+PREP_TABLE = ("CREATE TABLE t (k int, c int, s int static, m map<text, int>, l list<text>, "
+              "st set<int>, v int, PRIMARY KEY (k, c))")
+
+
+def _markers(session: Any, cql: str) -> list[tuple[str, str]]:
+    p = session.prepare(cql)
+    return [(c.name, c.type.cql_parameterized_type()) for c in p.column_metadata]
+
+
+def _bind_metadata(session: Any, ks: str) -> None:
+    """Each marker's name and type as Cassandra gives them (ColumnSpecification receivers:
+    Maps/Lists/Sets.*SpecOf, in(...), Tuples.makeReceiver, [limit], [ttl], [timestamp])."""
+    expected = {
+        "SELECT * FROM t WHERE k = ? AND m[?] = ? ALLOW FILTERING":
+            [("k", "int"), ("key(m)", "varchar"), ("value(m)", "int")],
+        "UPDATE t SET m[?] = ? WHERE k = ? AND c = ?":
+            [("key(m)", "varchar"), ("value(m)", "int"), ("k", "int"), ("c", "int")],
+        "UPDATE t SET l[?] = ? WHERE k = ? AND c = ?":
+            [("idx(l)", "int"), ("value(l)", "varchar"), ("k", "int"), ("c", "int")],
+        "DELETE m[?] FROM t WHERE k = ? AND c = ?":
+            [("key(m)", "varchar"), ("k", "int"), ("c", "int")],
+        "SELECT * FROM t WHERE k IN ? AND c IN ? PER PARTITION LIMIT ? LIMIT ?":
+            [("in(k)", "list<int>"), ("in(c)", "list<int>"), ("[per_partition_limit]", "int"),
+             ("[limit]", "int")],
+        "INSERT INTO t (k, c, v) VALUES (?, ?, ?) USING TTL ? AND TIMESTAMP ?":
+            [("k", "int"), ("c", "int"), ("v", "int"), ("[ttl]", "int"),
+             ("[timestamp]", "bigint")],
+        "SELECT * FROM t WHERE token(k) > ?": [("partition key token", "bigint")],
+        "SELECT * FROM t WHERE k = ? AND (c) > ?": [("k", "int"), ("(c)", "frozen<tuple<int>>")],
+        "SELECT * FROM t WHERE k = ? AND (c) IN ?":
+            [("k", "int"), ("in(c)", "list<frozen<tuple<int>>>")],
+        "SELECT * FROM t WHERE st CONTAINS ? ALLOW FILTERING": [("value(st)", "int")],
+        "SELECT * FROM t WHERE m CONTAINS KEY ? ALLOW FILTERING": [("key(m)", "varchar")],
+        "SELECT * FROM t WHERE m CONTAINS ? ALLOW FILTERING": [("value(m)", "int")],
+        "UPDATE t SET m = m - ? WHERE k = ? AND c = ?":
+            [("m", "set<varchar>"), ("k", "int"), ("c", "int")],
+        "SELECT * FROM t WHERE k = :key AND c = :ck": [("key", "int"), ("ck", "int")],
+    }
+    for cql, want in expected.items():
+        got = _markers(session, cql)
+        assert got == want, f"{cql}: expected {want}, got {got}"
+
+
+def _map_entry_binds(session: Any, ks: str) -> None:
+    """Values bound to map-entry markers are encoded with the key and value types."""
+    up = session.prepare("UPDATE t SET m[?] = ? WHERE k = ? AND c = ?")
+    session.execute(up, ("a", 1, 0, 0))
+    session.execute(up, ("b", 2, 0, 1))
+    sel = session.prepare("SELECT c FROM t WHERE k = ? AND m[?] = ? ALLOW FILTERING")
+    assert [r.c for r in session.execute(sel, (0, "b", 2))] == [1]
+    li = session.prepare("UPDATE t SET l = ? WHERE k = ? AND c = ?")
+    session.execute(li, (["x", "y"], 0, 0))
+    at = session.prepare("UPDATE t SET l[?] = ? WHERE k = ? AND c = ?")
+    session.execute(at, (1, "z", 0, 0))
+    assert session.execute("SELECT l FROM t WHERE k = 0 AND c = 0").one().l == ["x", "z"]
+
+
+def _prepare_fails(cql: str, message: str) -> Check:
+    def check(session: Any, ks: str) -> None:
+        from cassandra import InvalidRequest
+
+        try:
+            session.prepare(cql)
+        except InvalidRequest as e:
+            assert message in str(e), f"PREPARE {cql!r}: expected {message!r}, got {e}"
+            return
+        raise AssertionError(f"PREPARE {cql!r} succeeded; Cassandra refuses it ({message})")
+    return Check(check, f"PREPARE {cql} is refused")
+
+
+def _prepare_accepts(*cqls: str) -> Check:
+    def check(session: Any, ks: str) -> None:
+        for cql in cqls:
+            session.prepare(cql)
+    return Check(check, "statements Cassandra prepares")
+
+
+def _unset_routing_key(session: Any, ks: str) -> None:
+    """UNSET in a partition key position: the driver refuses to route it (pk_indexes are
+    Cassandra's), and the server, sent it anyway, answers 'Invalid unset value for column k'
+    (as Cassandra's restrictions do); an unset LIMIT or TTL means none."""
+    from cassandra import InvalidRequest
+    from cassandra.query import UNSET_VALUE
+
+    ins = session.prepare("INSERT INTO t (k, c, v) VALUES (?, ?, ?)")
+    assert ins.routing_key_indexes == [0], ins.routing_key_indexes
+    try:
+        session.execute(ins, (UNSET_VALUE, 1, 1))
+        raise AssertionError("the driver routed an unset partition key")
+    except ValueError as e:
+        assert "Cannot bind UNSET_VALUE as a part of the routing key 'k'" in str(e), e
+    for cql, values in [("INSERT INTO t (k, c, v) VALUES (?, ?, ?)", (UNSET_VALUE, 1, 1)),
+                        ("SELECT * FROM t WHERE k = ?", (UNSET_VALUE,)),
+                        ("UPDATE t SET v = ? WHERE k = ? AND c = ?", (1, UNSET_VALUE, 1)),
+                        ("DELETE FROM t WHERE k = ?", (UNSET_VALUE,))]:
+        p = session.prepare(cql)
+        p.routing_key_indexes = None  # send the unset value to the server
+        try:
+            session.execute(p, values)
+            raise AssertionError(f"{cql} with an unset partition key succeeded")
+        except InvalidRequest as e:
+            assert "Invalid unset value for column k" in str(e), e
+    session.execute(ins, (0, 1, 1))
+    lim = session.prepare("SELECT v FROM t WHERE k = ? LIMIT ?")
+    assert [r.v for r in session.execute(lim, (0, UNSET_VALUE))] == [1]
+
+
+def _alter_invalidates(session: Any, ks: str) -> None:
+    """ALTER TABLE evicts the table's prepared statements: the next EXECUTE answers UNPREPARED,
+    the driver prepares again and decodes the new columns of SELECT *."""
+    session.execute("CREATE TABLE a (k int PRIMARY KEY, x int)")
+    session.execute("INSERT INTO a (k, x) VALUES (0, 1)")
+    p = session.prepare("SELECT * FROM a WHERE k = ?")
+    assert [tuple(r) for r in session.execute(p, (0,))] == [(0, 1)]
+    session.execute("ALTER TABLE a ADD y text")
+    session.execute("UPDATE a SET y = 'new' WHERE k = 0")
+    rows = list(session.execute(p, (0,)))
+    assert [tuple(r) for r in rows] == [(0, 1, "new")], rows
+    assert rows[0]._fields == ("k", "x", "y"), rows[0]._fields
+    # the driver re-prepared: its prepared statement now holds the new result metadata
+    assert [c[2] for c in p.result_metadata] == ["k", "x", "y"], p.result_metadata
+    session.execute("ALTER TABLE a DROP x")
+    assert [tuple(r) for r in session.execute(p, (0,))] == [(0, "new")]
+    session.execute("ALTER TABLE a WITH comment = 'no new metadata'")
+    assert [tuple(r) for r in session.execute(p, (0,))] == [(0, "new")]
+    session.execute("DROP TABLE a")
+    session.execute("CREATE TABLE a (k int PRIMARY KEY, z int)")
+    session.execute("INSERT INTO a (k, z) VALUES (0, 5)")
+    rows = list(session.execute(p, (0,)))
+    assert [tuple(r) for r in rows] == [(0, 5)] and rows[0]._fields == ("k", "z"), rows
+    assert [c[2] for c in p.result_metadata] == ["k", "z"], p.result_metadata
+
+
+CASES += [
+    Case("prepared_bind_metadata", "each bind marker carries the name and type Cassandra's "
+         "receiver gives it (SingleColumnRelation/Operation/Tuples receivers, "
+         "VariableSpecifications for named markers)",
+         Ok(PREP_TABLE),
+         Check(_bind_metadata, "marker names and types"),
+         Check(_map_entry_binds, "map-entry and list-index markers bind through the driver")),
+    Case("prepare_time_checks", "statements Cassandra refuses at PREPARE (StatementRestrictions, "
+         "getExistingColumn, literal types) are refused at PREPARE, with its messages",
+         Ok(PREP_TABLE),
+         _prepare_fails("UPDATE t SET v = ? WHERE c = ?",
+                        "Some partition key parts are missing: k"),
+         _prepare_fails("DELETE FROM t WHERE c = ?", "Some partition key parts are missing: k"),
+         _prepare_fails("INSERT INTO t (c, v) VALUES (?, ?)",
+                        "Some partition key parts are missing: k"),
+         _prepare_fails("UPDATE t SET v = ? WHERE k = ?", "Some clustering keys are missing: c"),
+         _prepare_fails("INSERT INTO t (k, v) VALUES (?, ?)",
+                        "Some clustering keys are missing: c"),
+         _prepare_fails("INSERT INTO t (k, c, nope) VALUES (?, ?, ?)",
+                        "Undefined column name nope"),
+         _prepare_fails("SELECT * FROM t WHERE k = ? AND nope = ?", "Undefined column name nope"),
+         _prepare_fails("UPDATE t SET nope = ? WHERE k = ? AND c = ?",
+                        "Undefined column name nope"),
+         _prepare_fails("INSERT INTO t (k, c, v) VALUES (?, ?, 'x')",
+                        "Invalid STRING constant (x) for \"v\" of type int"),
+         _prepare_fails("SELECT * FROM t WHERE k = 'a'",
+                        "Invalid STRING constant (a) for \"k\" of type int"),
+         _prepare_fails("SELECT * FROM t WHERE v = ?", "ALLOW FILTERING"),
+         _prepare_fails("UPDATE t SET v = ? WHERE k = ? AND c = ? AND v = ?",
+                        "Non PRIMARY KEY columns found in where clause: v"),
+         _prepare_fails("UPDATE t SET k = ? WHERE k = ? AND c = ?",
+                        "PRIMARY KEY part k found in SET part"),
+         _prepare_fails("DELETE v FROM t WHERE k = ? AND c > ?",
+                        "Range deletions are not supported for specific columns"),
+         _prepare_fails("SELECT * FROM t WHERE k IN (" + ", ".join(["?"] * 65536) + ")",
+                        "Too many markers(?). 65536 markers exceed the allowed maximum of 65535"),
+         _prepare_accepts("INSERT INTO t (k, s) VALUES (?, ?)", "UPDATE t SET s = ? WHERE k = ?",
+                          "DELETE FROM t WHERE k = ? AND c > ?", "SELECT * FROM t WHERE k = ? "
+                          "LIMIT ?", "UPDATE t SET l[?] = ? WHERE k = ? AND c = ?",
+                          "INSERT INTO t JSON ?", "UPDATE t SET v = ? WHERE k IN ? AND c IN ?",
+                          "SELECT * FROM t WHERE k = ? AND v = ? ALLOW FILTERING")),
+    Case("prepared_unset_partition_key", "UNSET bound to a partition key column: "
+         "'Invalid unset value for column k' (Cassandra's restrictions), the driver refusing "
+         "first because the routing indexes name it",
+         Ok("CREATE TABLE t (k int, c int, v int, PRIMARY KEY (k, c))"),
+         Check(_unset_routing_key, "unset partition key")),
+    Case("prepared_invalidated_by_alter", "a schema change evicts the table's prepared "
+         "statements (QueryProcessor's schema listener): the driver re-prepares and sees the "
+         "new result metadata",
+         Ok("CREATE TABLE t (k int PRIMARY KEY)"),
+         Check(_alter_invalidates, "ALTER TABLE ADD/DROP, DROP and re-CREATE")),
+]

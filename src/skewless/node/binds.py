@@ -10,9 +10,11 @@ partition-key order (empty if any is not bound that way): the drivers route with
 
 from __future__ import annotations
 
+from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import ColumnSpec
 from skewless.cql.terms import resolve_type
+from skewless.node.identifiers import quote_if_needed
 from skewless.schema import Schema, TableDef
 from skewless.storage.keys import parse_type as split_type
 
@@ -31,7 +33,8 @@ class _Binds:
 
     def term(self, t: object, name: str, type_text: str) -> None:
         if isinstance(t, ast.BindMarker):
-            self.specs[t.index] = self.spec(name, self._normal(type_text))
+            # a named marker (:name) is described by its own name (VariableSpecifications)
+            self.specs[t.index] = self.spec(t.name or name, self._normal(type_text))
         elif isinstance(t, ast.TypeHint):
             self.term(t.term, name, t.type)
         elif isinstance(t, ast.CollectionLiteral):
@@ -52,7 +55,21 @@ class _Binds:
 
     def column_type(self, name: str) -> str:
         col = self.table.column(name)
-        return col.type if col is not None else "blob"
+        if col is None:  # TableMetadata.getExistingColumn, checked at PREPARE
+            raise errors.InvalidRequest(f"Undefined column name {quote_if_needed(name)} in "
+                                        f"table {self.table.keyspace}.{self.table.name}")
+        return col.type
+
+    def element(self, column: str, key: ast.Term, value: ast.Term | None) -> None:
+        """``c[key]`` (= ``value``): a list index (``idx(c)``, int) or a map key (``key(c)``),
+        and the element value (``value(c)``): Lists/Maps.*SpecOf."""
+        kind, args = split_type(self.column_type(column))
+        if kind == "list":
+            self.term(key, f"idx({column})", "int")
+        else:
+            self.term(key, f"key({column})", args[0] if args else "blob")
+        if value is not None:
+            self.term(value, f"value({column})", args[-1] if args else "blob")
 
     def using(self, u: ast.Using) -> None:
         if u.timestamp is not None:
@@ -60,10 +77,13 @@ class _Binds:
         if u.ttl is not None:
             self.term(u.ttl, "[ttl]", "int")
 
-    def relation(self, r: ast.Relation) -> None:
+    def relation(self, r: ast.Relation, condition: bool = False) -> None:
         lhs = r.lhs
         if isinstance(lhs, ast.TokenOf):
             self.term(r.rhs, "partition key token", "bigint")
+        elif isinstance(lhs, tuple) and len(lhs) == 2 and not isinstance(lhs[1], str):
+            assert not isinstance(r.rhs, tuple)
+            self.element(str(lhs[0]), lhs[1], r.rhs)
         elif isinstance(lhs, str):
             t = self.column_type(lhs)
             if r.op == "IN":
@@ -72,13 +92,14 @@ class _Binds:
                         self.term(x, lhs, t)
                 else:
                     self.term(r.rhs, f"in({lhs})", f"list<{t}>")
-            elif r.op in ("CONTAINS", "CONTAINS KEY"):
+            elif r.op in ("CONTAINS", "CONTAINS KEY") and split_type(t)[1]:
                 _, args = split_type(t)
-                elem = args[0] if r.op == "CONTAINS KEY" or len(args) == 1 else args[-1]
-                self.term(r.rhs, lhs, elem if args else t)
+                key = r.op == "CONTAINS KEY"
+                elem = args[0] if key or len(args) == 1 else args[-1]
+                self.term(r.rhs, f"{'key' if key else 'value'}({lhs})", elem)
             else:
                 self.term(r.rhs, lhs, t)
-                if r.op == "=" and isinstance(r.rhs, ast.BindMarker):
+                if r.op == "=" and isinstance(r.rhs, ast.BindMarker) and not condition:
                     self.eq[lhs] = r.rhs.index
         elif isinstance(lhs, tuple) and lhs and all(isinstance(x, str) for x in lhs):
             names = [str(x) for x in lhs]
@@ -91,7 +112,8 @@ class _Binds:
                     for n, ty, x in zip(names, types, item.items, strict=False):
                         self.term(x, n, ty)
                 else:
-                    label = "in(" + ",".join(names) + ")" if r.op == "IN" else ",".join(names)
+                    # Tuples.makeReceiver / makeInReceiver
+                    label = ("in(" if r.op == "IN" else "(") + ",".join(names) + ")"
                     self.term(item, label,
                               f"list<frozen<{tuple_type}>>" if r.op == "IN" else tuple_type)
 
@@ -99,15 +121,22 @@ class _Binds:
         t = self.column_type(a.column)
         kind, args = split_type(t)
         if a.op == "set_key" and a.key is not None:
-            if kind == "list":
-                self.term(a.key, f"idx({a.column})", "int")
-            else:
-                self.term(a.key, f"key({a.column})", args[0])
-            self.term(a.value, f"value({a.column})", args[-1])
+            self.element(a.column, a.key, a.value)
+        elif a.op == "set_field" and a.field is not None:
+            self.term(a.value, f"{a.column}.{a.field}", self._field_type(t, a.field))
         elif a.op == "sub" and kind == "map":
             self.term(a.value, a.column, f"set<{args[0]}>")
         else:
             self.term(a.value, a.column, t)
+
+
+    def _field_type(self, type_text: str, field: str) -> str:
+        """The type of a UDT field (UserTypes.fieldSpecOf); the column's when unknown."""
+        t = resolve_type(type_text, self.schema, self.table.keyspace)
+        for name, ft in getattr(t, "fields", ()):
+            if name == field:
+                return str(ft.name)
+        return type_text
 
 
 def bind_metadata(stmt: Modification, parsed: ast.Parsed, table: TableDef, schema: Schema
@@ -130,13 +159,14 @@ def bind_metadata(stmt: Modification, parsed: ast.Parsed, table: TableDef, schem
         if isinstance(stmt, ast.Delete):
             for t in stmt.targets:
                 if t.key is not None:
-                    kind, args = split_type(b.column_type(t.column))
-                    if kind == "list":
-                        b.term(t.key, f"idx({t.column})", "int")
-                    else:
-                        b.term(t.key, f"key({t.column})", args[0] if args else "text")
+                    b.element(t.column, t.key, None)
+                else:
+                    b.column_type(t.column)
         for r in stmt.where:
             b.relation(r)
+        if isinstance(stmt, ast.Update | ast.Delete):
+            for r in stmt.conditions:
+                b.relation(r, condition=True)
         if isinstance(stmt, ast.Select):
             if stmt.per_partition_limit is not None:
                 b.term(stmt.per_partition_limit, "[per_partition_limit]", "int")
