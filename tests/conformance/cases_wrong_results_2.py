@@ -47,6 +47,32 @@ def _udt_metadata(session: Any, ks: str) -> None:
         described
 
 
+def _distinct_many_partitions(session: Any, ks: str) -> None:
+    """Static-only partitions, partitions whose first row is deleted, and partitions with both,
+    read by DISTINCT and by static/regular filters, page by page."""
+    for k in range(30):
+        if k % 3 == 0:
+            session.execute("INSERT INTO t (k, s) VALUES (%s, %s)", (k, k))
+        elif k % 3 == 1:
+            session.execute("INSERT INTO t (k, c, v) VALUES (%s, 1, 1)", (k,))
+            session.execute("INSERT INTO t (k, c, v) VALUES (%s, 2, 1)", (k,))
+            session.execute("DELETE FROM t WHERE k = %s AND c = 1", (k,))
+        else:
+            session.execute("INSERT INTO t (k, c, s, v) VALUES (%s, 1, %s, 1)", (k, k))
+    for fetch in (1, 7, 100):
+        rows = list(session.execute(SimpleStatement("SELECT DISTINCT k, s FROM t",
+                                                    fetch_size=fetch)))
+        assert sorted((r.k, r.s) for r in rows) == [
+            (k, None if k % 3 == 1 else k) for k in range(30)], (fetch, rows)
+        rows = list(session.execute(SimpleStatement(
+            "SELECT k, s FROM t WHERE s >= 0 ALLOW FILTERING", fetch_size=fetch)))
+        assert sorted(r.k for r in rows) == [k for k in range(30) if k % 3 != 1], (fetch, rows)
+        rows = list(session.execute(SimpleStatement(
+            "SELECT k, c FROM t WHERE v = 1 ALLOW FILTERING", fetch_size=fetch)))
+        assert sorted((r.k, r.c) for r in rows) == [
+            (k, 2 if k % 3 == 1 else 1) for k in range(30) if k % 3 != 0], (fetch, rows)
+
+
 CASES = [
     Case("distinct_with_static", "SELECT DISTINCT over partition key and static columns "
          "returns one row per live partition, static-only partitions included and partitions "
@@ -73,6 +99,10 @@ CASES = [
          Ok("INSERT INTO t (k, c, v) VALUES (1, 1, 1)"),
          Ok("DELETE FROM t WHERE k = 1 AND c = 1"),
          Rows("SELECT DISTINCT k, s FROM t", [(0, None), (1, 6)], ordered=False)),
+    Case("distinct_static_paged_scan", "DISTINCT and static/regular filters over a scan of "
+         "many partitions, page by page, count each live partition once",
+         Ok(STATIC_TABLE),
+         Check(_distinct_many_partitions, "30 partitions, fetch sizes 1, 7 and 100")),
     Case("static_filtering", "filtering on a static column matches every row of the "
          "partition, and the static-only row when the partition has no rows; a filter on a "
          "regular or clustering column never matches a static-only row (RowFilter)",

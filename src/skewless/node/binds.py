@@ -1,11 +1,16 @@
 """Bind-variable metadata of a prepared statement: what each ``?`` binds, and routing indexes.
 
 For each bind marker (in the order the parser numbered them) the column spec the drivers encode
-the value with: the column a marker is compared with or assigned to; ``[limit]``,
-``[per_partition_limit]``, ``[timestamp]`` and ``[ttl]`` for those clauses; ``in(c)`` (a list)
-for ``c IN ?``; ``partition key token`` for ``token(...) > ?``; the element types for
-``c[?] = ?``. ``pk_indexes`` are the markers giving each partition-key column by equality, in
-partition-key order (empty if any is not bound that way): the drivers route with them.
+the value with, named and typed as Cassandra's receivers are: the column a marker is compared
+with or assigned to; ``[limit]``, ``[per_partition_limit]``, ``[timestamp]`` and ``[ttl]`` for
+those clauses; ``in(c)`` (a list) for ``c IN ?``; ``partition key token`` for
+``token(...) > ?``; ``(a,b)`` / ``in(a,b)`` for tuple markers (Tuples.makeReceiver);
+``key(m)``/``value(m)`` for a map entry and ``idx(l)``/``value(l)`` for a list element, in
+WHERE, SET, DELETE and IF alike (Maps/Lists.*SpecOf); ``value(c)``/``key(m)`` for CONTAINS and
+CONTAINS KEY; ``u.f`` for a UDT field (UserTypes.fieldSpecOf); a named marker (``:name``) by
+its name. An unknown column is refused here, at PREPARE. ``pk_indexes`` are the markers giving
+each partition-key column by equality, in partition-key order (empty if any is not bound that
+way): the drivers route with them.
 """
 
 from __future__ import annotations
