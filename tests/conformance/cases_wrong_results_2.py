@@ -397,13 +397,28 @@ CASES += [
                         "PRIMARY KEY part k found in SET part"),
          _prepare_fails("DELETE v FROM t WHERE k = ? AND c > ?",
                         "Range deletions are not supported for specific columns"),
+         _prepare_fails("INSERT INTO t (k, c, v) VALUES (?, ?, 99999999999)",
+                        "Unable to make int from '99999999999'"),
+         _prepare_fails("INSERT INTO t (k, c, l) VALUES (?, ?, [1])",
+                        "Invalid INTEGER constant (1)"),
+         _prepare_fails("INSERT INTO t (k, c, v) VALUES (?, ?, now())",
+                        "Type error: cannot assign result of function system.now (type timeuuid)"
+                        " to v (type int)"),
+         _prepare_fails("SELECT * FROM t WHERE k = ? AND c > ? AND c > ?",
+                        "More than one restriction was found for the start bound on c"),
+         _prepare_fails("SELECT * FROM t WHERE k = ? ORDER BY v", "Order by"),
+         _prepare_fails("SELECT DISTINCT v FROM t", "SELECT DISTINCT queries must only request "
+                        "partition key columns and/or static columns (not v)"),
          _prepare_fails("SELECT * FROM t WHERE k IN (" + ", ".join(["?"] * 65536) + ")",
                         "Too many markers(?). 65536 markers exceed the allowed maximum of 65535"),
          _prepare_accepts("INSERT INTO t (k, s) VALUES (?, ?)", "UPDATE t SET s = ? WHERE k = ?",
                           "DELETE FROM t WHERE k = ? AND c > ?", "SELECT * FROM t WHERE k = ? "
                           "LIMIT ?", "UPDATE t SET l[?] = ? WHERE k = ? AND c = ?",
                           "INSERT INTO t JSON ?", "UPDATE t SET v = ? WHERE k IN ? AND c IN ?",
-                          "SELECT * FROM t WHERE k = ? AND v = ? ALLOW FILTERING")),
+                          "SELECT * FROM t WHERE k = ? AND v = ? ALLOW FILTERING",
+                          # refused at EXECUTE by Cassandra too (values, not shape)
+                          "SELECT * FROM t WHERE k = ? LIMIT 0",
+                          "INSERT INTO t (k, c, v) VALUES (?, ?, ?) USING TTL -1")),
     Case("prepared_unset_partition_key", "UNSET bound to a partition key column: "
          "'Invalid unset value for column k' (Cassandra's restrictions), the driver refusing "
          "first because the routing indexes name it",

@@ -50,6 +50,20 @@ _SHAPE_ERRORS = (
     "The token function cannot be used in WHERE clauses",
     "Cannot execute this query as it might involve data filtering",
     "Invalid operation (",
+    "Invalid list literal", "Invalid set literal", "Invalid map literal",
+    "Invalid tuple literal", "Invalid user type literal", "Unknown field",
+    "Unable to make", "Unknown function", "Invalid number of arguments",
+    "Invalid call to function", "Unknown type",
+    "Order by", "ORDER BY is only supported", "Unsupported order by relation",
+    "More than one restriction", "Mixing single column relations",
+    "Mixing multi-column relations", "SELECT DISTINCT",
+    "toJson() may only be used", "fromJson() cannot be used",
+)
+# ... and message parts found after a column name.
+_SHAPE_ERROR_PARTS = (
+    "cannot be restricted by more than one relation",
+    "cannot be restricted by both",
+    "cannot be cast to",
 )
 
 _ONE = {"int": struct.pack(">i", 1), "bigint": struct.pack(">q", 1),
@@ -105,7 +119,8 @@ def check_at_prepare(stmt: ast.Select | ast.Insert | ast.Update | ast.Delete, ta
         else:
             dml.build_mutations(stmt, table, schema, ctx, now_us, now_us // 1_000_000)
     except errors.InvalidRequest as e:
-        if str(e).startswith(_SHAPE_ERRORS):
+        message = str(e)
+        if message.startswith(_SHAPE_ERRORS) or any(p in message for p in _SHAPE_ERROR_PARTS):
             raise
     except Exception:  # noqa: BLE001 - placeholders only; EXECUTE evaluates the real values
         return
