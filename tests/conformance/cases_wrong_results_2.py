@@ -267,6 +267,11 @@ def _bind_metadata(session: Any, ks: str) -> None:
         "UPDATE t SET m = m - ? WHERE k = ? AND c = ?":
             [("m", "set<varchar>"), ("k", "int"), ("c", "int")],
         "SELECT * FROM t WHERE k = :key AND c = :ck": [("key", "int"), ("ck", "int")],
+        "SELECT * FROM t WHERE token(k) > token(?)": [("arg0(system.token)", "int")],
+        "INSERT INTO t (k, c, v) VALUES (?, ?, blobAsInt(?))":
+            [("k", "int"), ("c", "int"), ("arg0(system.blobasint)", "blob")],
+        "UPDATE t SET v = fromJson(?) WHERE k = ? AND c = ?":
+            [("arg0(system.fromjson)", "varchar"), ("k", "int"), ("c", "int")],
     }
     for cql, want in expected.items():
         got = _markers(session, cql)
@@ -285,6 +290,12 @@ def _map_entry_binds(session: Any, ks: str) -> None:
     at = session.prepare("UPDATE t SET l[?] = ? WHERE k = ? AND c = ?")
     session.execute(at, (1, "z", 0, 0))
     assert session.execute("SELECT l FROM t WHERE k = 0 AND c = 0").one().l == ["x", "z"]
+    import datetime
+
+    session.execute("CREATE TABLE tu (k int, c timeuuid, PRIMARY KEY (k, c))")
+    session.execute("INSERT INTO tu (k, c) VALUES (0, now())")
+    after = session.prepare("SELECT k FROM tu WHERE k = ? AND c > minTimeuuid(?)")
+    assert [r.k for r in session.execute(after, (0, datetime.datetime(2000, 1, 1)))] == [0]
 
 
 def _prepare_fails(cql: str, message: str) -> Check:

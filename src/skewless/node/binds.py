@@ -19,6 +19,7 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import ColumnSpec
 from skewless.cql.terms import resolve_type
+from skewless.cql.types_native import NATIVE_TYPES
 from skewless.node.identifiers import quote_if_needed
 from skewless.schema import Schema, TableDef
 from skewless.storage.keys import parse_type as split_type
@@ -51,8 +52,22 @@ class _Binds:
                 else:
                     self.term(item, name, args[0] if args else type_text)
         elif isinstance(t, ast.FunctionCall):
-            for a in t.args:
-                self.term(a, name, "text")
+            fn = t.name.lower().removeprefix("system.")
+            for i, a in enumerate(t.args):
+                # FunctionResolver.makeArgSpec: argN(system.f), typed by the signature
+                self.term(a, f"arg{i}(system.{fn})", self._arg_type(fn, i))
+
+    def _arg_type(self, fn: str, i: int) -> str:
+        """The type of argument ``i`` of the native function ``fn`` (blob when unknown)."""
+        if fn == "token":
+            pk = self.table.partition_key
+            return pk[i].type if i < len(pk) else "blob"
+        if fn.endswith("asblob") and fn[:-len("asblob")] in NATIVE_TYPES:
+            return fn[:-len("asblob")]
+        fixed = {"mintimeuuid": "timestamp", "maxtimeuuid": "timestamp", "fromjson": "text",
+                 "dateof": "timeuuid", "unixtimestampof": "timeuuid", "totimestamp": "timeuuid",
+                 "tounixtimestamp": "timeuuid", "todate": "timeuuid"}
+        return fixed.get(fn, "blob")
 
     def _normal(self, type_text: str) -> str:
         """Cassandra's text of a type (user types resolved in the table's keyspace)."""
