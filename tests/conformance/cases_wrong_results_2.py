@@ -186,6 +186,12 @@ def _equal_timestamp_writes(session: Any, ks: str) -> None:
         # k=2: two plain values, the greater bytes win
         "INSERT INTO t (k, v) VALUES (2, 3) USING TIMESTAMP 3000",
         "INSERT INTO t (k, v) VALUES (2, 9) USING TIMESTAMP 3000",
+        # a range tombstone and a partition deletion, each at the timestamp of the rows
+        "INSERT INTO r (k, c, v) VALUES (0, 1, 1) USING TIMESTAMP 4000",
+        "INSERT INTO r (k, c, v) VALUES (0, 2, 2) USING TIMESTAMP 4000",
+        "DELETE FROM r USING TIMESTAMP 4000 WHERE k = 0 AND c >= 2",
+        "INSERT INTO r (k, c, v) VALUES (1, 1, 1) USING TIMESTAMP 5000",
+        "DELETE FROM r USING TIMESTAMP 5000 WHERE k = 1",
     ]
     for i, cql in enumerate(writes):
         host = hosts[i % len(hosts)]
@@ -204,6 +210,12 @@ def _equal_timestamp_writes(session: Any, ks: str) -> None:
     assert got == want, got
     for rows in _per_replica(session, ks, query):
         assert rows == want, rows
+    query = "SELECT k, c, v FROM r"
+    got = [tuple(r) for r in session.execute(
+        SimpleStatement(query, consistency_level=ConsistencyLevel.ALL))]
+    assert got == [(0, 1, 1)], got
+    for rows in _per_replica(session, ks, query):
+        assert rows == [(0, 1, 1)], rows
 
 
 CASES += [
@@ -225,6 +237,7 @@ CASES += [
     Case("equal_timestamp_replicas_converge", "conflicting writes at one timestamp through "
          "different coordinators converge on every replica to Cassandra's winner",
          Ok("CREATE TABLE t (k int PRIMARY KEY, v int)"),
+         Ok("CREATE TABLE r (k int, c int, v int, PRIMARY KEY (k, c))"),
          Check(_equal_timestamp_writes, "per-replica reads at ONE and a read at ALL"),
          nodes=(3,)),
 ]
