@@ -57,6 +57,12 @@ class _Binds:
                 # FunctionResolver.makeArgSpec: argN(system.f), typed by the signature
                 self.term(a, f"arg{i}(system.{fn})", self._arg_type(fn, i))
 
+    def receiver_is_column(self, t: object, column: str, condition: bool) -> None:
+        """A marker bound to the column itself: for a partition key column, the drivers route
+        with the last such marker (VariableSpecifications.getPartitionKeyBindVariableIndexes)."""
+        if isinstance(t, ast.BindMarker) and not condition:
+            self.eq[column] = t.index
+
     def _arg_type(self, fn: str, i: int) -> str:
         """The type of argument ``i`` of the native function ``fn`` (blob when unknown)."""
         if fn == "token":
@@ -110,6 +116,7 @@ class _Binds:
                 if isinstance(r.rhs, tuple):
                     for x in r.rhs:
                         self.term(x, lhs, t)
+                        self.receiver_is_column(x, lhs, condition)
                 else:
                     self.term(r.rhs, f"in({lhs})", f"list<{t}>")
             elif r.op in ("CONTAINS", "CONTAINS KEY") and split_type(t)[1]:
@@ -119,8 +126,7 @@ class _Binds:
                 self.term(r.rhs, f"{'key' if key else 'value'}({lhs})", elem)
             else:
                 self.term(r.rhs, lhs, t)
-                if r.op == "=" and isinstance(r.rhs, ast.BindMarker) and not condition:
-                    self.eq[lhs] = r.rhs.index
+                self.receiver_is_column(r.rhs, lhs, condition)
         elif isinstance(lhs, tuple) and lhs and all(isinstance(x, str) for x in lhs):
             names = [str(x) for x in lhs]
             types = [self.column_type(n) for n in names]
