@@ -103,6 +103,21 @@ CASES = [
          "many partitions, page by page, count each live partition once",
          Ok(STATIC_TABLE),
          Check(_distinct_many_partitions, "30 partitions, fetch sizes 1, 7 and 100")),
+    Case("static_only_selection", "a selection of only static (and partition key) columns "
+         "still returns one row per live row (the static repeated, null when unset) and the "
+         "static row alone for a partition without rows; only DISTINCT collapses partitions "
+         "(SelectStatement.processPartition); it may not restrict clustering columns "
+         "(StatementRestrictions)",
+         *STATIC_ROWS,
+         Rows("SELECT s FROM t WHERE k = 0", [(10,), (10,)]),
+         Rows("SELECT k, s FROM t WHERE k = 2", [(2, None)]),
+         Rows("SELECT k, s FROM t", [(0, 10), (0, 10), (1, 11), (2, None)], ordered=False),
+         Rows("SELECT k, s FROM t WHERE k IN (0, 1)", [(0, 10), (0, 10), (1, 11)]),
+         Rows("SELECT count(s) FROM t", [(3,)]),
+         Rows("SELECT k, s FROM t WHERE s = 10 ALLOW FILTERING", [(0, 10), (0, 10)]),
+         Rows("SELECT DISTINCT k, s FROM t WHERE k IN (0, 2)", [(0, 10), (2, None)]),
+         Error("SELECT k, s FROM t WHERE k = 0 AND c = 1", "InvalidRequest",
+               "Cannot restrict clustering columns when selecting only static columns")),
     Case("static_filtering", "filtering on a static column matches every row of the "
          "partition, and the static-only row when the partition has no rows; a filter on a "
          "regular or clustering column never matches a static-only row (RowFilter)",
