@@ -458,6 +458,19 @@ CASES += [
                           # refused at EXECUTE by Cassandra too (values, not shape)
                           "SELECT * FROM t WHERE k = ? LIMIT 0",
                           "INSERT INTO t (k, c, v) VALUES (?, ?, ?) USING TTL -1")),
+    Case("modification_key_messages", "UPDATE/DELETE partition key restrictions are refused "
+         "naming the statement type (StatementRestrictions.processPartitionKeyRestrictions)",
+         Ok(PREP_TABLE),
+         Error("UPDATE t SET v = 1 WHERE k > 0 AND c = 1", "InvalidRequest",
+               "Only EQ and IN relation are supported on the partition key (unless you use the "
+               "token() function) for UPDATE statements"),
+         Error("DELETE FROM t WHERE k > 0", "InvalidRequest",
+               "Only EQ and IN relation are supported on the partition key (unless you use the "
+               "token() function) for DELETE statements"),
+         Error("DELETE FROM t WHERE token(k) > 0", "InvalidRequest",
+               "The token function cannot be used in WHERE clauses for DELETE statements"),
+         Error("UPDATE t SET v = 1 WHERE token(k) = 0 AND c = 1", "InvalidRequest",
+               "The token function cannot be used in WHERE clauses for UPDATE statements")),
     Case("prepared_unset_partition_key", "UNSET bound to a partition key column: "
          "'Invalid unset value for column k' (Cassandra's restrictions), the driver refusing "
          "first because the routing indexes name it",
