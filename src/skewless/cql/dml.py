@@ -387,13 +387,14 @@ def _missing(prefix: str, cols: Sequence[ColumnDef]) -> errors.InvalidRequest:
     return errors.InvalidRequest(f"{prefix}: {', '.join(c.name for c in cols)}")
 
 
-def partition_keys(r: Restrictions, table: TableDef) -> list[bytes]:
+def partition_keys(r: Restrictions, table: TableDef, kind: str = "UPDATE") -> list[bytes]:
     """The routed keys named by = / IN on every partition key column, in IN order, distinct."""
     pk = table.partition_key
     for c in pk:
         if c.name in r.lower or c.name in r.upper:
             raise errors.InvalidRequest("Only EQ and IN relation are supported on the partition "
-                                        "key (unless you use the token() function)")
+                                        f"key (unless you use the token() function) for {kind} "
+                                        "statements")
     missing = [c for c in pk if c.name not in r.eq]
     if missing:
         raise _missing("Some partition key parts are missing", missing)
@@ -405,14 +406,14 @@ def partition_keys(r: Restrictions, table: TableDef) -> list[bytes]:
     return list(out)
 
 
-def _check_key_columns_only(r: Restrictions) -> None:
+def _check_key_columns_only(r: Restrictions, kind: str) -> None:
     if r.filters:
         names = sorted({f.column.name for f in r.filters})
         raise errors.InvalidRequest(f"Non PRIMARY KEY columns found in where clause: "
                                     f"{', '.join(names)}")
     if r.token_columns:
         raise errors.InvalidRequest("The token function cannot be used in WHERE clauses for "
-                                    "UPDATE and DELETE statements")
+                                    f"{kind} statements")
 
 
 # ---------------------------------------------------------------- statements
@@ -439,8 +440,9 @@ def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: Ev
     if isinstance(stmt, ast.Insert):
         return _insert(stmt, table, w)
     r = collect(stmt.where, table, w.env)
-    _check_key_columns_only(r)
-    pkeys = partition_keys(r, table)
+    kind = "DELETE" if isinstance(stmt, ast.Delete) else "UPDATE"
+    _check_key_columns_only(r, kind)
+    pkeys = partition_keys(r, table, kind)
     if isinstance(stmt, ast.Update):
         for a in stmt.assignments:
             _assign(w, a, table)

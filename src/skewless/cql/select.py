@@ -187,6 +187,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     filters = list(r.filters)
     _check_filtering(stmt, table, schema, r, filters)
     pkeys = _partition_keys(stmt, table, r, filters, env)
+    _check_static_only(selectors, table, r)
     slices, filters = _slices(stmt, table, r, filters)
     if slices == []:  # an empty IN on a clustering column: ReadQuery.empty, as in Cassandra
         pkeys = []
@@ -194,7 +195,6 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
     group = group_prefix(stmt.group_by, table, _eq_columns(r), stmt.distinct)
-    static_only = _static_only(selectors, slices) and not stmt.distinct
     limit = _limit(stmt.limit, "limit", env)
     pplimit = _limit(stmt.per_partition_limit, "per partition limit", env)
     sort_across = pkeys is not None and len(pkeys) > 1 and bool(stmt.order_by)
@@ -209,8 +209,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         partition_keys=None if pkeys is None else tuple(pkeys),
         token_start=r.token_lower or (MIN_TOKEN, False),
         token_end=r.token_upper or (MAX_TOKEN, True),
-        slices=() if static_only else tuple(ClusteringSlice(*s) for s in slices or [
-            (b"", True, b"", True)]),
+        slices=tuple(ClusteringSlice(*s) for s in slices or [(b"", True, b"", True)]),
         full_partition=slices is None and not any(
             f.column.kind in ("regular", "clustering") for f in filters),
         reversed=reverse, filters=tuple(filters), limit=limit, per_partition_limit=pplimit,
@@ -388,15 +387,24 @@ def _reversed(stmt: ast.Select, table: TableDef, pkeys: list[bytes] | None) -> b
     return flips == {True}
 
 
-def _static_only(selectors: Sequence[Selector], slices: object) -> bool:
-    """Cassandra reads only the static row when the selection holds only partition key and
-    static columns (at least one static) and no clustering column is restricted."""
-    cols = [s.column for s in selectors if s.column is not None]
-    has_static = any(c.kind == "static" for c in cols)
-    only = all(c.kind in ("partition_key", "static") for c in cols) and all(
-        s.kind in ("column", "writetime", "ttl", "maxwritetime", "cast", "element", "slice",
-                   "field") for s in selectors)
-    return has_static and only and slices is None
+def _check_static_only(selectors: Sequence[Selector], table: TableDef, r: Restrictions) -> None:
+    """A selection of static (and partition key) columns only may not restrict clustering
+    columns (StatementRestrictions). Without such a restriction it reads whole partitions like
+    any SELECT: one result row per live row, the static values repeated, and the static row
+    alone only for a partition without rows (SelectStatement.processPartition); only DISTINCT
+    returns one row per partition."""
+    cols = []
+    for s in selectors:
+        node: Selector | None = s
+        while node is not None:
+            if node.column is not None:
+                cols.append(node.column)
+            node = node.inner
+    static_only = any(c.kind == "static" for c in cols) and all(
+        c.kind in ("partition_key", "static") for c in cols)
+    if static_only and any(r.restricted(c.name) for c in table.clustering):
+        raise errors.InvalidRequest(
+            "Cannot restrict clustering columns when selecting only static columns")
 
 
 def _limit(term: ast.Term | None, what: str, env: Env) -> int | None:

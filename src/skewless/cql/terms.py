@@ -232,8 +232,9 @@ def evaluate(term: ast.Term, type_text: str, env: Env, receiver: str) -> Value:
         check_assignable(result_type, type_text, f"function system.{term.name}", receiver)
         return value
     if isinstance(term, ast.TypeHint):
-        check_assignable(term.type, type_text, "type hint", receiver)
-        return evaluate(term.term, term.type, env, receiver)
+        hint = env.ctype(term.type).name  # normalised: ks.udt -> udt, varchar -> text
+        check_assignable(hint, type_text, "type hint", receiver)
+        return evaluate(term.term, hint, env, receiver)
     raise errors.unsupported("CAST in a value")
 
 

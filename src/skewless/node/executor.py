@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from skewless import limits
 from skewless.cql import ast, paging, select
 from skewless.cql.parser import parse
+from skewless.cql.prepare_checks import check_at_prepare
 from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
 from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import (
@@ -59,6 +60,7 @@ from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
 from skewless.node.node import Node
+from skewless.node.prepared_deps import Dependency, dependency, still_valid
 from skewless.node.stamps import max_timestamp
 from skewless.node.system_tables import SystemContext
 from skewless.node.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
@@ -101,6 +103,7 @@ class _Prepared:
     query: str
     keyspace: str | None
     parsed: ast.Parsed
+    depends_on: Dependency | None = None  # evicted when the schema no longer matches it
 
 
 class Executor:
@@ -145,10 +148,7 @@ class Executor:
                           p.query if p is not None else "")
 
         def run() -> None:
-            p = self.prepared.get(statement_id)
-            if p is None:
-                raise Unprepared(f"Prepared query with ID {statement_id.hex()} not found",
-                                 statement_id)
+            p = self._prepared(statement_id)
             self.prepared.move_to_end(statement_id)
             self._run(conn, stream, p.parsed, params, p.keyspace or keyspace)
         self._guard(conn, stream, run)
@@ -421,11 +421,15 @@ class Executor:
 
     def _prepare(self, conn: int, stream: int, query: str, keyspace: str | None) -> None:
         parsed = parse(query)
+        if parsed.bind_count > limits.cql_bind_markers_max:
+            raise InvalidRequest(f"Too many markers(?). {parsed.bind_count} markers exceed the "
+                                 f"allowed maximum of {limits.cql_bind_markers_max}")
         stmt = parsed.statement
         statement_id = hashlib.md5(((keyspace or "") + query).encode()).digest()
         binds: tuple[ColumnSpec, ...] = ()
         pk: tuple[int, ...] = ()
         result_cols: tuple[ColumnSpec, ...] = ()
+        depends_on: Dependency | None = None
         if isinstance(stmt, ast.Select | ast.Insert | ast.Update | ast.Delete):
             ks_name = self._keyspace_of(stmt.keyspace, keyspace)
             if isinstance(stmt, ast.Select) and ks_name in SYSTEM_KEYSPACES and \
@@ -434,16 +438,30 @@ class Executor:
                               for i in range(parsed.bind_count))
             else:
                 _, table = self._table(stmt.keyspace, stmt.table, keyspace)
+                depends_on = dependency(self.node.schema, table.keyspace, table.name)
                 binds, pk = bind_metadata(stmt, parsed, table, self.node.schema)
+                check_at_prepare(stmt, table, self.node.schema, binds, self.node.physical_us())
                 if isinstance(stmt, ast.Select):
                     result_cols = select.select_result_columns(stmt, table, self.node.schema)
         elif isinstance(stmt, ast.Batch):  # Cassandra prepares a BATCH too (BatchStatement)
             tables = [self._table(s.keyspace, s.table, keyspace)[1] for s in stmt.statements]
             binds = batch_bind_metadata(stmt, parsed, tables, self.node.schema)
-        self.prepared[statement_id] = _Prepared(query, keyspace, parsed)
+        self.prepared[statement_id] = _Prepared(query, keyspace, parsed, depends_on)
         if len(self.prepared) > limits.cql_prepared_statements_max:
             self.prepared.popitem(last=False)
         self._answer(conn, stream, PreparedResult(statement_id, binds, pk, result_cols))
+
+    def _prepared(self, statement_id: bytes) -> _Prepared:
+        """The statement prepared as ``statement_id``; Unprepared if unknown or if a schema
+        change since evicted it (``prepared_deps``)."""
+        p = self.prepared.get(statement_id)
+        if p is not None and not still_valid(p.depends_on, self.node.schema):
+            del self.prepared[statement_id]
+            p = None
+        if p is None:
+            raise Unprepared(f"Prepared query with ID {statement_id.hex()} not found",
+                             statement_id)
+        return p
 
     def _batch(self, conn: int, stream: int, kind: int,
                entries: Sequence[tuple[str | bytes, tuple[Value, ...]]], params: Params,
@@ -452,11 +470,7 @@ class Executor:
         values: list[tuple[Value, ...]] = []
         for query_or_id, vals in entries:
             if isinstance(query_or_id, bytes):
-                p = self.prepared.get(query_or_id)
-                if p is None:
-                    raise Unprepared(f"Prepared query with ID {query_or_id.hex()} not found",
-                                     query_or_id)
-                parsed = p.parsed
+                parsed = self._prepared(query_or_id).parsed
             else:
                 parsed = parse(query_or_id)
             s = parsed.statement
