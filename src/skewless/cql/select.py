@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import cmp_to_key
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, index_plan
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
 from skewless.cql.selection import (
@@ -101,6 +101,7 @@ class ReadPlan:
     sort_across_partitions: bool = False  # IN on the partition key with ORDER BY
     start: PagingState | None = None  # resume after this position
     json: bool = False  # SELECT JSON: each row rendered as one JSON object
+    index: index_plan.IndexQuery | None = None  # a scan answered from a secondary index
 
     @property
     def is_scan(self) -> bool:
@@ -171,9 +172,10 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     aggregate = any(s.is_aggregate for s in selectors)
     r = collect(stmt.where, table, env)
     filters = list(r.filters)
-    _check_filtering(stmt, table, schema, r, filters)
-    pkeys = _partition_keys(stmt, table, r, filters, env)
-    slices, filters = _slices(stmt, table, r, filters)
+    choice = index_plan.choose(table, schema, r)
+    _check_filtering(stmt, filters, choice)
+    pkeys = _partition_keys(stmt, table, r, filters, env, choice)
+    slices, filters = _slices(stmt, table, r, filters, choice)
     if stmt.distinct:
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
@@ -196,6 +198,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         reversed=reverse, filters=tuple(filters), limit=limit, per_partition_limit=pplimit,
         page_size=None if aggregate else page_size, distinct=stmt.distinct, aggregate=aggregate,
         sort_across_partitions=sort_across, json=stmt.json,
+        index=choice.query if choice is not None and pkeys is None else None,
     )
     return plan if paging is None else resume(plan, paging)
 
@@ -216,19 +219,18 @@ def resume(plan: ReadPlan, state: PagingState) -> ReadPlan:
                    limit=state.remaining if plan.limit is not None else None)
 
 
-def _check_filtering(stmt: ast.Select, table: TableDef, schema: Schema, r: Restrictions,
-                     filters: list[Filter]) -> None:
+def _check_filtering(stmt: ast.Select, filters: list[Filter],
+                     choice: index_plan.IndexChoice | None) -> None:
+    """Restrictions no index serves need ALLOW FILTERING (``cql.index_plan``)."""
     if stmt.allow_filtering:
         return
-    indexed = {dict(i.options).get("target") for i in schema.indexes
-               if i.keyspace == table.keyspace and i.table == table.name}
     for f in filters:
-        if not (f.op == "=" and f.map_key is None and f.column.name in indexed):
+        if choice is None or not choice.serves(f):
             raise errors.InvalidRequest(FILTERING_MSG)
 
 
 def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter],
-                    env: Env) -> list[bytes] | None:
+                    env: Env, choice: index_plan.IndexChoice | None) -> list[bytes] | None:
     pk = table.partition_key
     restricted = [c for c in pk if r.restricted(c.name)]
     if r.token_columns and restricted:
@@ -244,6 +246,10 @@ def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters:
     if not restricted:
         return None
     slice_cols = [c for c in restricted if c.name not in r.eq]
+    pk_filters = [f for c in restricted for f in _column_filters(r, c.name, table)]
+    if choice is not None and all(choice.serves(f) for f in pk_filters):
+        filters.extend(pk_filters)  # an indexed partition key component
+        return None
     if not stmt.allow_filtering:
         if slice_cols:
             raise errors.InvalidRequest(
@@ -281,20 +287,23 @@ def _column_filters(r: Restrictions, name: str, table: TableDef) -> list[Filter]
 SliceBounds = tuple[bytes, bool, bytes, bool]
 
 
-def _slices(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter]
-            ) -> tuple[list[SliceBounds] | None, list[Filter]]:
+def _slices(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter],
+            choice: index_plan.IndexChoice | None) -> tuple[list[SliceBounds] | None, list[Filter]]:
     ck_restricted = any(r.restricted(c.name) for c in table.clustering)
     if not ck_restricted:
         return None, filters
+    indexed = choice is not None and choice.query is not None
     if not all(r.restricted(c.name) and c.name in r.eq for c in table.partition_key) and (
-            not stmt.allow_filtering):
+            not stmt.allow_filtering) and not indexed:
         raise errors.InvalidRequest(FILTERING_MSG)
     try:
         return clustering_slices(r, table), filters
     except errors.InvalidRequest:
-        if not stmt.allow_filtering or r.multi_columns:
+        if not (stmt.allow_filtering or indexed) or r.multi_columns:
             raise
     extra = [f for c in table.clustering for f in _column_filters(r, c.name, table)]
+    if not stmt.allow_filtering:
+        _check_filtering(stmt, extra, choice)
     return None, filters + extra
 
 
