@@ -57,13 +57,18 @@ CASES = [
          Error("DROP INDEX iv", "InvalidRequest", "doesn't exist"),
          Ok("DROP INDEX IF EXISTS iv")),
     Case("index_other_restrictions", "a second restriction no index serves still needs "
-         "ALLOW FILTERING; a range on a 2i column is filtering (StatementRestrictions)",
+         "ALLOW FILTERING; a range on a 2i column is filtering; no IN on the partition key "
+         "with an index (StatementRestrictions.validateSecondaryIndexSelections)",
          Ok(_KV), *_FILL, Ok("CREATE INDEX ON t (v)"),
          Error("SELECT k FROM t WHERE v = 0 AND w = 0", "InvalidRequest", _FILTERING),
          Error("SELECT k FROM t WHERE v > 0", "InvalidRequest", _FILTERING),
          Rows("SELECT k, c FROM t WHERE v = 0 AND w = 0 ALLOW FILTERING",
               [(0, 0), (3, 0)], ordered=False),
-         Rows("SELECT k, c FROM t WHERE v = 0 AND token(k) = token(3)", [(3, 0)])),
+         Rows("SELECT k, c FROM t WHERE v = 0 AND token(k) = token(3)", [(3, 0)]),
+         Rows("SELECT k, c FROM t WHERE v = 0 AND k = 3", [(3, 0)]),
+         Error("SELECT k, c FROM t WHERE v = 0 AND k IN (2, 3)", "InvalidRequest",
+               "Select on indexed columns and with IN clause for the PRIMARY KEY are not "
+               "supported")),
     Case("index_key_columns", "indexes on a clustering column, a partition key component "
          "and a static column answer = without ALLOW FILTERING",
          Ok("CREATE TABLE p (a int, b int, c int, d int, s int STATIC, "

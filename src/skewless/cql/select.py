@@ -57,6 +57,8 @@ FILTERING_MSG = (
     "Cannot execute this query as it might involve data filtering and thus may have "
     "unpredictable performance. If you want to execute this query despite the performance "
     "unpredictability, use ALLOW FILTERING")
+INDEX_WITH_IN_MSG = (
+    "Select on indexed columns and with IN clause for the PRIMARY KEY are not supported")
 ORDER_BY_IN_PAGING_MSG = (
     "Cannot page queries with both ORDER BY and a IN restriction on the partition key; you must "
     "either remove the ORDER BY or the IN and sort client side, or disable paging for this query")
@@ -175,6 +177,9 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     choice = index_plan.choose(table, schema, r)
     _check_filtering(stmt, filters, choice)
     pkeys = _partition_keys(stmt, table, r, filters, env, choice)
+    if choice is not None and choice.query is not None and \
+            any(c.name in r.eq_is_in for c in table.partition_key):
+        raise errors.InvalidRequest(INDEX_WITH_IN_MSG)
     slices, filters = _slices(stmt, table, r, filters, choice)
     if stmt.distinct:
         _check_distinct(stmt, table, selectors, slices, filters)
