@@ -1,12 +1,23 @@
 """Secondary indexes: CREATE/DROP INDEX, their errors, and queries they answer without
 ALLOW FILTERING (Cassandra 5's legacy 2i and SAI, served by Skewless' local index)."""
 
-from conformance_cases import Case, Error, Ok, Rows
+from typing import Any
+
+from conformance_cases import Case, Check, Error, Ok, Rows
 
 _KV = "CREATE TABLE t (k int, c int, v int, w int, s int STATIC, PRIMARY KEY (k, c))"
 _FILL = [Ok(f"INSERT INTO t (k, c, v, w) VALUES ({k}, {c}, {(k + c) % 3}, {c})")
          for k in range(4) for c in range(3)]
 _FILTERING = "Cannot execute this query as it might involve data filtering"
+
+
+
+def _describe_sai(session: Any, ks: str) -> None:
+    rows = list(session.execute(f"DESCRIBE INDEX {ks}.sv"))
+    assert rows[0].create_statement == (
+        f"CREATE CUSTOM INDEX sv ON {ks}.t (v) USING "
+        "'org.apache.cassandra.index.sai.StorageAttachedIndex';"), rows
+
 
 CASES = [
     Case("index_regular_eq", "an = on a column with a secondary index is answered without "
@@ -116,6 +127,7 @@ CASES = [
               [("sv", "CUSTOM", {"class_name":
                                  "org.apache.cassandra.index.sai.StorageAttachedIndex",
                                  "target": "v"})]),
+         Check(_describe_sai, "DESCRIBE INDEX prints CREATE CUSTOM INDEX ... USING its class"),
          Rows("SELECT k, c FROM t WHERE v = 0 AND w = 0", [(0, 0), (3, 0)], ordered=False),
          Rows("SELECT k, c FROM t WHERE v = 2 AND w > 0", [(0, 2), (1, 1), (3, 2)],
               ordered=False)),
