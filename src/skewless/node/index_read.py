@@ -36,6 +36,7 @@ resumes through any coordinator.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -52,6 +53,7 @@ from skewless.node.scan_page import PageDone, ScanPage
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef
 from skewless.storage import index as sindex
+from skewless.storage.engine import Storage
 from skewless.storage.model import PartitionUpdate
 
 if TYPE_CHECKING:
@@ -69,27 +71,30 @@ def serve(node: Node, r: IndexScanRequest) -> IndexScanResponse:
                 None)
     if spec is None:
         return IndexScanResponse(r.req_id, f"unknown index {r.index} of {r.table}", (), False)
+    return answer(node.storage, spec, node.indexes.built(r.table, r.index), r,
+                  node.physical_us() // 1_000_000)
+
+
+def answer(storage: Storage, spec: sindex.IndexSpec, built: bool, r: IndexScanRequest,
+           now_s: int) -> IndexScanResponse:
+    """The candidates from the index when it is ``built``, else from the data."""
     if r.start_token >= r.end_token or r.limit <= 0:
         return IndexScanResponse(r.req_id, "malformed index read", (), False)
-    if node.indexes.built(r.table, r.index):
-        found, exhausted = sindex.scan(node.storage.kv, r.table, r.index, r.term, r.start_token,
+    if built:
+        found, exhausted = sindex.scan(storage.kv, r.table, r.index, r.term, r.start_token,
                                        r.end_token, r.start_key, r.resume_clustering, r.limit)
     else:
-        found, exhausted = _scan_data(node, spec, r)
+        found, exhausted = _scan_data(storage, spec, r, now_s)
     return IndexScanResponse(r.req_id, "", tuple(found), exhausted)
 
 
-def _scan_data(node: Node, spec: sindex.IndexSpec, r: IndexScanRequest
+def _scan_data(storage: Storage, spec: sindex.IndexSpec, r: IndexScanRequest, now_s: int
                ) -> tuple[list[sindex.Candidate], bool]:
     """The candidates of an index not built yet here, found by reading the data."""
-    storage = node.storage
-    now_s = node.physical_us() // 1_000_000
     out: list[sindex.Candidate] = []
-    keys: list[bytes] = []
-    if r.start_key and r.resume_clustering is not None:
-        keys.append(r.start_key)
+    first = [r.start_key] if r.start_key and r.resume_clustering is not None else []
     rest = storage.partition_keys(r.table, r.start_token, r.end_token, r.start_key or None)
-    for key in [*keys, *rest] if keys else rest:
+    for key in itertools.chain(first, rest):
         p = storage.read(r.table, key, now_s)
         rows = [(p.static_row, True)] if p.static_row is not None else []
         rows += [(row, False) for row in p.rows]
