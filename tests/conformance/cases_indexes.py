@@ -77,6 +77,8 @@ CASES = [
               [(0, 0), (3, 0)], ordered=False),
          Rows("SELECT k, c FROM t WHERE v = 0 AND token(k) = token(3)", [(3, 0)]),
          Rows("SELECT k, c FROM t WHERE v = 0 AND k = 3", [(3, 0)]),
+         Error("SELECT k, c FROM t WHERE v = 0 ORDER BY c DESC", "InvalidRequest",
+               "ORDER BY with 2ndary indexes is not supported."),
          Error("SELECT k, c FROM t WHERE v = 0 AND k IN (2, 3)", "InvalidRequest",
                "Select on indexed columns and with IN clause for the PRIMARY KEY are not "
                "supported")),

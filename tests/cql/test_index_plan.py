@@ -91,3 +91,22 @@ def test_full_partition_key_reads_the_partition() -> None:
 def test_sai_range_alone_is_a_scan() -> None:
     p = plan("SELECT * FROM t WHERE x > 1")
     assert p.index is None and p.is_scan and p.filters
+
+
+@pytest.mark.parametrize("where,msg", [
+    ("a IN (1, 2) AND b = 1 AND v = 1",
+     "Select on indexed columns and with IN clause for the PRIMARY KEY are not supported"),
+    ("a = 1 AND b = 1 AND v = 1 ORDER BY c DESC", "ORDER BY with 2ndary indexes is not supported."),
+    ("v = 1 ORDER BY c DESC", "ORDER BY with 2ndary indexes is not supported."),
+    ("a IN (1, 2) AND b = 1 AND d = 2",  # d needs filtering: the index on d is used
+     "Select on indexed columns and with IN clause for the PRIMARY KEY are not supported"),
+])
+def test_refused_with_an_index(where: str, msg: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as e:
+        plan(f"SELECT * FROM t WHERE {where}")
+    assert e.value.message == msg
+
+
+def test_key_column_index_unused_when_the_partition_is_routed() -> None:
+    p = plan("SELECT * FROM t WHERE a IN (1, 2) AND b = 1 AND c = 1 AND d = 2 ORDER BY c DESC")
+    assert p.index is None and p.partition_keys is not None

@@ -49,6 +49,12 @@ class _Index:
 class IndexChoice:
     query: IndexQuery | None  # None: only SAI range restrictions (served by a scan)
     served: tuple[tuple[str, str, bool], ...]  # (column, op, map entry) accepted unfiltered
+    on_key: bool = False  # the index restriction is on a primary key column
+
+    def used(self, partition_read: bool) -> bool:
+        """The index answers the query: Cassandra's ``usesSecondaryIndexing`` (a key column's
+        index is not used when the partition key routes the read)."""
+        return self.query is not None and not (self.on_key and partition_read)
 
     def serves(self, f: Filter) -> bool:
         return (f.column.name, f.op, f.map_key is not None) in self.served
@@ -130,4 +136,5 @@ def choose(table: TableDef, schema: Schema, r: Restrictions) -> IndexChoice | No
         return IndexChoice(None, tuple(served)) if served else None
     ix, f = chosen
     served.append((f.column.name, f.op, f.map_key is not None))
-    return IndexChoice(IndexQuery(ix.name, _term(f)), tuple(served))
+    on_key = f.column.kind in ("partition_key", "clustering")
+    return IndexChoice(IndexQuery(ix.name, _term(f)), tuple(served), on_key)

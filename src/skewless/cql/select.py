@@ -177,10 +177,13 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     choice = index_plan.choose(table, schema, r)
     _check_filtering(stmt, filters, choice)
     pkeys = _partition_keys(stmt, table, r, filters, env, choice)
-    if choice is not None and choice.query is not None and \
-            any(c.name in r.eq_is_in for c in table.partition_key):
-        raise errors.InvalidRequest(INDEX_WITH_IN_MSG)
     slices, filters = _slices(stmt, table, r, filters, choice)
+    ck_filtered = any(f.column.kind == "clustering" for f in filters)
+    if choice is not None and choice.used(pkeys is not None and not ck_filtered):
+        if any(c.name in r.eq_is_in for c in table.partition_key):
+            raise errors.InvalidRequest(INDEX_WITH_IN_MSG)
+        if stmt.order_by:
+            raise errors.InvalidRequest("ORDER BY with 2ndary indexes is not supported.")
     if stmt.distinct:
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
