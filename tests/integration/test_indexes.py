@@ -151,6 +151,28 @@ def test_index_queries_every_coordinator(cluster_factory: Any) -> None:
     time.sleep(4)
     _check_all(sessions, model)
 
+    # the index dropped and created again while writes go on: rebuilt, kept right
+    update = s.prepare("UPDATE ix.t SET v = ? WHERE k = ? AND c = ?")
+    update.consistency_level = write_all
+    futures = []
+
+    def overwrite(start: int) -> None:
+        for k in range(start, PARTITIONS, 29):
+            if (k, 4) in model:
+                v = 3 if model[(k, 4)][0] != 3 else 6
+                futures.append(s.execute_async(update, (v, k, 4)))
+                model[(k, 4)] = (v, model[(k, 4)][1])
+
+    overwrite(0)
+    s.execute("DROP INDEX ix.tv")
+    overwrite(1)
+    s.execute("CREATE INDEX tv ON ix.t (v)")
+    overwrite(2)
+    for f in futures:
+        f.result()
+    _wait_built(sessions, {"tv", "tm"})
+    _check_all(sessions, model)
+
     # a node down: writes at QUORUM reach it by hints, a restart keeps its index
     c.nodes[2].terminate()
     c.wait_gossip(2)

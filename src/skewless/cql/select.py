@@ -16,8 +16,9 @@ Theory of operation
   static columns reads no rows (one result row per partition with static data).
 * **Filtering.** Restrictions that select no key range (regular or static columns, CONTAINS,
   partial partition keys, clustering columns out of order) are ``Filter``s evaluated on each
-  read row; they need ALLOW FILTERING, as in Cassandra (an = on an indexed column is accepted
-  without it, served by the same scan and filter).
+  read row; they need ALLOW FILTERING, as in Cassandra, unless a secondary index serves them
+  (``cql.index_plan``): a scan then reads the index's candidates (``ReadPlan.index``,
+  ``node.index_read``) and the filters check every candidate row.
 * **Paging.** A decoded ``PagingState`` drops partitions before the last one returned and rows
   up to the last row returned; LIMIT and PER PARTITION LIMIT continue from the counts it holds.
 
