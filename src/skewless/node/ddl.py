@@ -20,7 +20,13 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import SchemaChange
 from skewless.node import table_options
-from skewless.node.ddl_columns import build_columns, check_add_column, index_target, resolve_type
+from skewless.node.ddl_columns import (
+    build_columns,
+    check_add_column,
+    check_index_type,
+    index_target,
+    resolve_type,
+)
 from skewless.node.identifiers import quote_if_needed
 from skewless.schema import (
     SYSTEM_KEYSPACES,
@@ -411,21 +417,26 @@ def _create_index(schema: Schema, stmt: ast.CreateIndex, keyspace: str) -> Outco
     if table is None:
         raise errors.InvalidRequest(f"Table '{stmt.table}' doesn't exist")
     kind, class_option = _index_class(stmt.custom_class)
+    if stmt.name is not None and any(
+            i.keyspace == keyspace and i.name == stmt.name for i in schema.indexes):
+        if stmt.if_not_exists:
+            return schema, None
+        raise errors.InvalidRequest(f"Index '{stmt.name}' already exists")
+    if any(c.type == "counter" for c in table.columns):
+        raise errors.InvalidRequest("Secondary indexes on counter tables aren't supported")
+    check_index_type(schema, table, stmt.target)
     target, column = index_target(table, stmt.target)
     name = stmt.name if stmt.name is not None else _default_index_name(schema, table, column)
     _check_name("Index", name)
-    if any(i.keyspace == keyspace and i.name == name for i in schema.indexes):
-        if stmt.if_not_exists:
-            return schema, None
-        raise errors.InvalidRequest(f"Index '{name}' already exists")
+    options = class_option + (("target", target),)
     for other in schema.indexes:
         if (other.keyspace, other.table) == (keyspace, table.name) and \
-                dict(other.options).get("target") == target:
+                (other.kind, other.options) == (kind, options):
             if stmt.if_not_exists:
                 return schema, None
             raise errors.InvalidRequest(
                 f"Index {name} is a duplicate of existing index {other.name}")
-    index = IndexDef(keyspace, table.name, name, kind, class_option + (("target", target),))
+    index = IndexDef(keyspace, table.name, name, kind, options)
     new = replace(schema, indexes=schema.indexes + (index,))
     return _done(new, SchemaChange("UPDATED", "TABLE", keyspace, table.name))
 
