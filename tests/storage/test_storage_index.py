@@ -30,7 +30,7 @@ def _storage() -> Storage:
 
 
 def _stored_entries(s: Storage) -> set[bytes]:
-    return {k for spec in SPECS for k in sindex.count(s.kv, TABLE, spec.name)}
+    return {k for spec in SPECS for k in sindex.entry_keys(s.kv, TABLE, spec.name)}
 
 
 def _model_entries(p: PartitionUpdate, now_s: int, ignore_ttl: bool) -> set[bytes]:
@@ -84,7 +84,7 @@ def test_build_and_truncate() -> None:
     s = Storage(MemoryKV())
     s.apply(_row(b"\x01", b"x", 1), 0)
     s.apply(_row(b"\x02", b"x", 1, ttl=5), 0)
-    assert list(sindex.count(s.kv, TABLE, "ia")) == []  # no index yet
+    assert list(sindex.entry_keys(s.kv, TABLE, "ia")) == []  # no index yet
     s.index_specs = {TABLE: SPECS}
     s.build_index_entries(TABLE, KEY, SPECS, 0)
     assert _candidates(s, b"x") == [(KEY, b"\x01"), (KEY, b"\x02")]

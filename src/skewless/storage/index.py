@@ -120,10 +120,6 @@ def table_prefix(table: str) -> bytes:
     return _INDEX + bytes((len(t),)) + t
 
 
-def index_prefix(table: str, name: str) -> bytes:
-    return _index_prefix(table, name)
-
-
 def _token_bytes(token: int) -> bytes:
     return struct.pack(">Q", token + (1 << 63))
 
@@ -216,7 +212,7 @@ def drop(kv: KV, table: str, name: str) -> None:
     kv.delete_range(prefix, end)
 
 
-def count(kv: KV, table: str, name: str) -> Iterator[bytes]:
+def entry_keys(kv: KV, table: str, name: str) -> Iterator[bytes]:
     """Every entry key of one index (tests and diagnostics)."""
     prefix = _index_prefix(table, name)
     for k, _ in kv.iter_from(prefix, keys.prefix_successor(prefix)):
