@@ -143,8 +143,9 @@ CASES = [
          Error("CREATE INDEX ON m (KEYS(s))", "InvalidRequest",
                "Cannot create index on keys of column s with non-map type")),
     Case("index_sai", "CREATE CUSTOM INDEX ... USING 'StorageAttachedIndex' (and Cassandra 5's "
-         "USING 'sai') is accepted, listed as CUSTOM with its class_name, and answers = ; two "
-         "SAI restrictions need no ALLOW FILTERING (one SAI query group)",
+         "USING 'sai') is accepted, listed as CUSTOM with its class_name, and answers = and "
+         "ranges on a numeric column; two SAI restrictions need no ALLOW FILTERING (one SAI "
+         "query group: StorageAttachedIndexGroup)",
          Ok(_KV), *_FILL,
          Ok("CREATE CUSTOM INDEX sv ON t (v) USING 'StorageAttachedIndex'"),
          Ok("CREATE INDEX sw ON t (w) USING 'sai'"),
@@ -156,5 +157,12 @@ CASES = [
          Check(_describe_sai, "DESCRIBE INDEX prints CREATE CUSTOM INDEX ... USING its class"),
          Rows("SELECT k, c FROM t WHERE v = 0 AND w = 0", [(0, 0), (3, 0)], ordered=False),
          Rows("SELECT k, c FROM t WHERE v = 2 AND w > 0", [(0, 2), (1, 1), (3, 2)],
-              ordered=False)),
+              ordered=False),
+         Rows("SELECT k, c FROM t WHERE w > 0 AND w <= 1", [(k, 1) for k in range(4)],
+              ordered=False),
+         Rows("SELECT k, c FROM t WHERE w < 1", [(k, 0) for k in range(4)], ordered=False),
+         Ok("UPDATE t SET w = 5 WHERE k = 0 AND c = 0"),
+         Rows("SELECT k, c FROM t WHERE w >= 2", [(0, 0)] + [(k, 2) for k in range(4)],
+              ordered=False),
+         Rows("SELECT k, c FROM t WHERE w < 1", [(k, 0) for k in range(1, 4)], ordered=False)),
 ]

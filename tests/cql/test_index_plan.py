@@ -88,9 +88,12 @@ def test_full_partition_key_reads_the_partition() -> None:
     assert p.index is None and p.partition_keys is not None
 
 
-def test_sai_range_alone_is_a_scan() -> None:
-    p = plan("SELECT * FROM t WHERE x > 1")
-    assert p.index is None and p.is_scan and p.filters
+def test_sai_range_reads_the_index() -> None:
+    p = plan("SELECT * FROM t WHERE x > 1 AND x <= 5")
+    assert p.index is not None and p.index.name == "sx" and p.index.is_range
+    assert (p.index.lower, p.index.upper) == ((i32(1), False), (i32(5), True))
+    p = plan("SELECT * FROM t WHERE x < 1")
+    assert p.index is not None and (p.index.lower, p.index.upper) == (None, (i32(1), False))
 
 
 @pytest.mark.parametrize("where,msg", [

@@ -29,7 +29,8 @@ def _schema() -> tuple[Schema, TableDef]:
     for q in ("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
               "'replication_factor': 1}",
               "CREATE TABLE ks.t (k int, c int, v int, s int STATIC, PRIMARY KEY (k, c))",
-              "CREATE INDEX iv ON ks.t (v)", "CREATE INDEX is ON ks.t (s)"):
+              "CREATE INDEX iv ON ks.t (v)", "CREATE INDEX is ON ks.t (s)",
+              "CREATE INDEX sv ON ks.t (v) USING 'sai'"):
         stmt = parse(q).statement
         schema, _ = ddl.apply_ddl(schema, stmt, None,  # type: ignore[arg-type]
                                   uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -64,7 +65,11 @@ def _store() -> Storage:
     return st
 
 
-def _walk(st: Storage, name: str, term: int, built: bool, limit: int) -> list[sindex.Candidate]:
+Range = tuple[bytes, bool] | None
+
+
+def _walk(st: Storage, name: str, term: int, built: bool, limit: int,
+          lower: Range = None, upper: Range = None) -> list[sindex.Candidate]:
     """Every candidate of the ring, ``limit`` at a time, resuming as a coordinator does."""
     spec = next(s for s in SPECS if s.name == name)
     out: list[sindex.Candidate] = []
@@ -73,7 +78,7 @@ def _walk(st: Storage, name: str, term: int, built: bool, limit: int) -> list[si
         resume = pos.key is not None
         r = IndexScanRequest(1, TABLE.table_key, name, struct.pack(">i", term),
                              pos.token - 1 if resume else pos.token, MAX_TOKEN,
-                             pos.key or b"", pos.clustering, limit)
+                             pos.key or b"", pos.clustering, limit, lower, upper)
         resp = index_read.answer(st, spec, built, r, NOW_S + 5)
         assert not resp.error
         out.extend(resp.candidates)
@@ -101,9 +106,24 @@ def test_index_and_data_agree_on_live_rows() -> None:
     assert all(ck is None for _, ck in _walk(st, "is", 7, True, 1000))  # partition level
 
 
+def test_sai_range_from_index_and_data() -> None:
+    st = _store()
+    one, two = (struct.pack(">i", 1), True), (struct.pack(">i", 2), False)
+    for lower, upper in ((one, None), (None, two), (one, two)):
+        from_data = _walk(st, "sv", 0, False, 1000, lower, upper)
+        expect = set(_walk(st, "iv", 1, False, 1000)) if lower and upper else None
+        if expect is not None:
+            assert set(from_data) == expect
+        for limit in (1, 4, 1000):
+            from_index = _walk(st, "sv", 0, True, limit, lower, upper)
+            assert len(from_index) == len(set(from_index))
+            assert set(from_data) <= set(from_index)
+            assert all(c[0] == struct.pack(">i", 3) for c in set(from_index) - set(from_data))
+
+
 def test_round_keeps_the_union_up_to_the_least_advanced_replica() -> None:
     got: list[object] = []
-    req = IndexScanRequest(1, "t", "iv", b"", MIN_TOKEN, MAX_TOKEN, b"", None, 2)
+    req = IndexScanRequest(1, "t", "iv", b"", MIN_TOKEN, MAX_TOKEN, b"", None, 2, None, None)
     op = index_read.IndexRound(1, req, ("a", "b"), 0, 1,
                                lambda e, found, covered: got.append((e, found, covered)))
     keys = sorted((struct.pack(">i", i) for i in range(6)), key=token_of)

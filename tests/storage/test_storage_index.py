@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_storage_strategies import KEY, TABLE, updates
@@ -101,3 +103,31 @@ def test_scan_resumes_after_a_row() -> None:
     assert (found, exhausted) == ([(KEY, b"\x02")], False)
     found, exhausted = sindex.scan(s.kv, TABLE, "ia", b"x", MIN_TOKEN, MAX_TOKEN, KEY, None, 5)
     assert (found, exhausted) == ([], True)
+
+
+def test_range_scan_of_an_ordered_index() -> None:
+    spec = sindex.IndexSpec("ri", "a", "regular", -1, "value", "", 1, (), "int")
+    s = Storage(MemoryKV())
+    s.index_specs = {TABLE: (spec,)}
+    values = [-5, -1, 0, 3, 7, 100]
+    for i, v in enumerate(values):
+        s.apply(_row(bytes((1, i)), struct.pack(">i", v), 1), 0)
+
+    def enc(b: tuple[int, bool] | None) -> tuple[bytes, bool] | None:
+        return None if b is None else (struct.pack(">i", b[0]), b[1])
+
+    def found(lower: tuple[int, bool] | None, upper: tuple[int, bool] | None,
+              limit: int = 100) -> list[int]:
+        got, _ = sindex.scan_range(s.kv, TABLE, "ri", "int", enc(lower), enc(upper),
+                                   MIN_TOKEN, MAX_TOKEN, b"", None, limit)
+        return sorted(values[ck[1]] for _, ck in got if ck is not None)
+
+    assert found((-1, True), (7, False)) == [-1, 0, 3]
+    assert found((-1, False), None) == [0, 3, 7, 100]
+    assert found(None, (0, True)) == [-5, -1, 0]
+    got, exhausted = sindex.scan_range(s.kv, TABLE, "ri", "int", None, None, MIN_TOKEN,
+                                       MAX_TOKEN, KEY, bytes((1, 2)), 2)
+    assert (got, exhausted) == ([(KEY, bytes((1, 3))), (KEY, bytes((1, 4)))], False)
+    found_eq, _ = sindex.scan(s.kv, TABLE, "ri", struct.pack(">i", 3), MIN_TOKEN, MAX_TOKEN,
+                              b"", None, 10, "int")
+    assert found_eq == [(KEY, bytes((1, 3)))]

@@ -27,6 +27,9 @@ from skewless.schema import IndexDef, Schema, TableDef
 SAI_CLASS = "org.apache.cassandra.index.sai.StorageAttachedIndex"
 _TARGET = re.compile(r"^(values|keys|entries|full)\((.+)\)$")
 _RANGE_OPS = ("<", "<=", ">", ">=")
+# Types whose SAI index answers ranges (Cassandra 5's numeric and date/time types).
+RANGE_TYPES = frozenset({"tinyint", "smallint", "int", "bigint", "varint", "decimal", "float",
+                         "double", "date", "time", "timestamp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,12 @@ class IndexQuery:
 
     name: str
     term: bytes
+    lower: tuple[bytes, bool] | None = None  # a range of terms (SAI) instead of ``term``
+    upper: tuple[bytes, bool] | None = None
+
+    @property
+    def is_range(self) -> bool:
+        return self.lower is not None or self.upper is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,7 @@ class _Index:
     modifier: str  # 'value' for a plain index
     column: str
     sai: bool
+    ranged: bool  # an SAI index answering ranges (numeric and date/time columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +75,11 @@ def _indexes(schema: Schema, table: TableDef) -> list[_Index]:
     for i in schema.indexes:
         if (i.keyspace, i.table) != (table.keyspace, table.name):
             continue
-        out.append(_parse(i))
+        out.append(_parse(i, table))
     return out
 
 
-def _parse(i: IndexDef) -> _Index:
+def _parse(i: IndexDef, table: TableDef) -> _Index:
     options = dict(i.options)
     text = options.get("target", "")
     m = _TARGET.match(text)
@@ -77,7 +87,10 @@ def _parse(i: IndexDef) -> _Index:
     column = m.group(2) if m else text
     if len(column) > 1 and column.startswith('"') and column.endswith('"'):
         column = column[1:-1].replace('""', '"')
-    return _Index(i.name, modifier, column, options.get("class_name") == SAI_CLASS)
+    sai = options.get("class_name") == SAI_CLASS
+    col = table.column(column)
+    ranged = sai and modifier == "value" and col is not None and col.type in RANGE_TYPES
+    return _Index(i.name, modifier, column, sai, ranged)
 
 
 def _supports(ix: _Index, f: Filter) -> bool:
@@ -113,6 +126,22 @@ def _key_filters(table: TableDef, r: Restrictions) -> list[Filter]:
     return out
 
 
+def _range_query(indexes: list[_Index], r: Restrictions) -> IndexQuery | None:
+    """An SAI range over the first column with a ranged index and a bound."""
+    for f in r.filters:
+        ix = next((i for i in indexes if i.ranged and i.column == f.column.name), None)
+        if ix is None or f.op not in _RANGE_OPS or f.map_key is not None:
+            continue
+        bounds = [g for g in r.filters if g.column.name == ix.column and g.op in _RANGE_OPS]
+        lower = [g for g in bounds if g.op in (">", ">=")]
+        upper = [g for g in bounds if g.op in ("<", "<=")]
+        return IndexQuery(
+            ix.name, b"",
+            (_term(lower[0]), lower[0].op == ">=") if lower else None,
+            (_term(upper[0]), upper[0].op == "<=") if upper else None)
+    return None
+
+
 def choose(table: TableDef, schema: Schema, r: Restrictions) -> IndexChoice | None:
     """The index serving the restrictions ``r``, or None when none does."""
     indexes = _indexes(schema, table)
@@ -129,10 +158,13 @@ def choose(table: TableDef, schema: Schema, r: Restrictions) -> IndexChoice | No
     if sai_only:
         for f in r.filters:
             if any(i.sai and (_supports(i, f) or (
-                    i.column == f.column.name and f.op in _RANGE_OPS and i.modifier == "value"))
+                    i.column == f.column.name and f.op in _RANGE_OPS and i.ranged))
                    for i in indexes):
                 served.append((f.column.name, f.op, f.map_key is not None))
     if chosen is None:
+        ranged = _range_query(indexes, r)
+        if ranged is not None:
+            return IndexChoice(ranged, tuple(served))
         return IndexChoice(None, tuple(served)) if served else None
     ix, f = chosen
     served.append((f.column.name, f.op, f.map_key is not None))

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import msgpack
 
 from skewless import limits
+from skewless.cql.index_plan import RANGE_TYPES
 from skewless.ring import MAX_TOKEN, MIN_TOKEN
 from skewless.schema import IndexDef, Schema, TableDef
 from skewless.storage import index as sindex
@@ -67,10 +68,12 @@ def spec_of(table: TableDef, index: IndexDef) -> sindex.IndexSpec | None:
     collection = kind if kind in ("list", "set", "map") and not frozen and args else ""
     if modifier == "value" and collection:
         modifier = "values"
+    ranged = is_sai(index) and modifier == "value" and column.type in RANGE_TYPES
     return sindex.IndexSpec(
         index.name, column.name, column.kind, column.position, modifier, collection,
         len(table.partition_key),
-        tuple((c.type, c.clustering_order == "desc") for c in table.clustering))
+        tuple((c.type, c.clustering_order == "desc") for c in table.clustering),
+        column.type if ranged else "")
 
 
 def specs_by_table(schema: Schema) -> dict[str, tuple[sindex.IndexSpec, ...]]:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.cql import index_plan, select
+from skewless.cql.types import parse_type
 from skewless.errors import CqlError, ReadFailure, ReadTimeout
 from skewless.node import consistency as cl_mod
 from skewless.node.coordinator import Join
@@ -80,9 +81,17 @@ def answer(storage: Storage, spec: sindex.IndexSpec, built: bool, r: IndexScanRe
     """The candidates from the index when it is ``built``, else from the data."""
     if r.start_token >= r.end_token or r.limit <= 0:
         return IndexScanResponse(r.req_id, "malformed index read", (), False)
-    if built:
+    ranged = r.lower is not None or r.upper is not None
+    if ranged and not spec.term_type:
+        return IndexScanResponse(r.req_id, f"index {r.index} does not answer ranges", (), False)
+    if built and ranged:
+        found, exhausted = sindex.scan_range(
+            storage.kv, r.table, r.index, spec.term_type, r.lower, r.upper, r.start_token,
+            r.end_token, r.start_key, r.resume_clustering, r.limit)
+    elif built:
         found, exhausted = sindex.scan(storage.kv, r.table, r.index, r.term, r.start_token,
-                                       r.end_token, r.start_key, r.resume_clustering, r.limit)
+                                       r.end_token, r.start_key, r.resume_clustering, r.limit,
+                                       spec.term_type)
     else:
         found, exhausted = _scan_data(storage, spec, r, now_s)
     return IndexScanResponse(r.req_id, "", tuple(found), exhausted)
@@ -92,6 +101,7 @@ def _scan_data(storage: Storage, spec: sindex.IndexSpec, r: IndexScanRequest, no
                ) -> tuple[list[sindex.Candidate], bool]:
     """The candidates of an index not built yet here, found by reading the data."""
     out: list[sindex.Candidate] = []
+    matches = _matcher(spec, r)
     first = [r.start_key] if r.start_key and r.resume_clustering is not None else []
     rest = storage.partition_keys(r.table, r.start_token, r.end_token, r.start_key or None)
     for key in itertools.chain(first, rest):
@@ -99,7 +109,7 @@ def _scan_data(storage: Storage, spec: sindex.IndexSpec, r: IndexScanRequest, no
         rows = [(p.static_row, True)] if p.static_row is not None else []
         rows += [(row, False) for row in p.rows]
         for row, static in rows:
-            if r.term not in sindex.terms_of_row(spec, key, row, static, now_s):
+            if not any(matches(t) for t in sindex.terms_of_row(spec, key, row, static, now_s)):
                 continue
             ck = None if static else row.clustering
             if static and spec.kind not in ("static", "partition_key"):
@@ -111,6 +121,23 @@ def _scan_data(storage: Storage, spec: sindex.IndexSpec, r: IndexScanRequest, no
             if len(out) >= r.limit:
                 return out, False
     return out, True
+
+
+def _matcher(spec: sindex.IndexSpec, r: IndexScanRequest) -> Callable[[bytes], bool]:
+    """Whether a term answers the request: equal to its term, or within its range."""
+    if r.lower is None and r.upper is None:
+        return lambda term: term == r.term
+    compare = parse_type(spec.term_type).compare
+    lower, upper = r.lower, r.upper
+
+    def within(term: bytes) -> bool:
+        if not term:
+            return False  # an empty value matches no range
+        if lower is not None and compare(term, lower[0]) < (0 if lower[1] else 1):
+            return False
+        return upper is None or compare(term, upper[0]) <= (0 if upper[1] else -1)
+
+    return within
 
 
 # ---------------------------------------------------------------- coordinator: candidates
@@ -197,7 +224,7 @@ def start_candidates(node: Node, ks: KeyspaceDef, table_key: str, query: index_p
     resume = pos.key is not None
     req = IndexScanRequest(req_id, table_key, query.name, query.term,
                            pos.token - 1 if resume else pos.token, seg_end, pos.key or b"",
-                           pos.clustering, limit)
+                           pos.clustering, limit, query.lower, query.upper)
     deadline_ns = node.clock.monotonic_ns() + limits.range_read_timeout_ms * 1_000_000
 
     def finished(error: CqlError | None, found: Candidates, covered: Pos) -> None:

@@ -211,6 +211,8 @@ class IndexScanRequest:
     start_key: bytes
     resume_clustering: bytes | None
     limit: int  # candidates in the response
+    lower: tuple[bytes, bool] | None  # a range of terms (term, inclusive) instead of ``term``
+    upper: tuple[bytes, bool] | None
 
 
 @dataclass(frozen=True, slots=True)

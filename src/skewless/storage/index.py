@@ -55,6 +55,7 @@ class IndexSpec:
     collection: str  # 'list', 'set', 'map' for a non-frozen collection, else ''
     partition_key_count: int
     clustering_types: tuple[tuple[str, bool], ...]  # (type, desc) of the clustering columns
+    term_type: str = ""  # SAI on a plain column: terms order-encoded as this type (ranges)
 
 
 def entry_term(map_key: bytes, value: bytes) -> bytes:
@@ -128,14 +129,26 @@ def _partition_part(key: bytes) -> bytes:
     return _token_bytes(token_of(key)) + struct.pack(">I", len(key)) + key
 
 
-def entry_key(table: str, name: str, term: bytes, key: bytes, clustering: bytes | None) -> bytes:
+def _term_key(term: bytes, term_type: str) -> bytes:
+    """A term as it sorts in entry keys: order-preserving for a typed (SAI) index, else
+    escaped bytes; self-delimiting either way."""
+    return keys.encode_component(term_type, term, False) if term_type else keys.escape(term)
+
+
+def entry_key(table: str, name: str, term: bytes, key: bytes, clustering: bytes | None,
+              term_type: str = "") -> bytes:
     tail = _PARTITION_LEVEL if clustering is None else _ROW_LEVEL + clustering
-    return _index_prefix(table, name) + keys.escape(term) + _partition_part(key) + tail
+    return _index_prefix(table, name) + _term_key(term, term_type) + _partition_part(key) + tail
+
+
+def _entry_value(term: bytes, term_type: str) -> bytes:
+    """An entry's value: the length of its term in the key (range scans parse with it)."""
+    return struct.pack(">I", len(_term_key(term, term_type)))
 
 
 def _entries_of(spec: IndexSpec, table: str, p: PartitionUpdate, now_s: int,
-                ignore_ttl: bool) -> set[bytes]:
-    out: set[bytes] = set()
+                ignore_ttl: bool) -> dict[bytes, bytes]:
+    out: dict[bytes, bytes] = {}
     rows: list[tuple[Row, bool]] = [(r, False) for r in p.rows]
     if p.static_row is not None:
         rows.append((p.static_row, True))
@@ -144,7 +157,8 @@ def _entries_of(spec: IndexSpec, table: str, p: PartitionUpdate, now_s: int,
         if static and ck is not None:
             continue  # a static row contributes only partition-level entries
         for term in terms_of_row(spec, p.key, row, static, now_s, ignore_ttl):
-            out.add(entry_key(table, spec.name, term, p.key, ck))
+            k = entry_key(table, spec.name, term, p.key, ck, spec.term_type)
+            out[k] = _entry_value(term, spec.term_type)
     return out
 
 
@@ -156,30 +170,30 @@ def maintenance(specs: Iterable[IndexSpec], before: PartitionUpdate, after: Part
     for spec in specs:
         old = _entries_of(spec, before.table, before, now_s, ignore_ttl=True)
         new = _entries_of(spec, after.table, after, now_s, ignore_ttl=False)
-        batch.extend((k, None) for k in sorted(old - new))
-        batch.extend((k, b"") for k in sorted(new))
+        batch.extend((k, None) for k in sorted(old.keys() - new.keys()))
+        batch.extend(sorted(new.items()))
     return batch
 
 
 def entries_for_build(specs: Iterable[IndexSpec], p: PartitionUpdate, now_s: int
                       ) -> list[tuple[bytes, bytes | None]]:
     """The entries of a stored partition, written when an index is built over existing data."""
-    return [(k, b"") for spec in specs for k in sorted(_entries_of(spec, p.table, p, now_s,
-                                                                   False))]
+    return [kv for spec in specs for kv in sorted(_entries_of(spec, p.table, p, now_s,
+                                                              False).items())]
 
 
 # ---------------------------------------------------------------- reads
 
 
 def scan(kv: KV, table: str, name: str, term: bytes, start_token: int, end_token: int,
-         start_key: bytes, resume_clustering: bytes | None, limit: int
+         start_key: bytes, resume_clustering: bytes | None, limit: int, term_type: str = ""
          ) -> tuple[list[Candidate], bool]:
     """Up to ``limit`` candidates of ``term`` in the token range (start, end] (start < end), in
     ring order, after partition ``start_key`` (b'': from the range start) or, with
     ``resume_clustering``, after that row of it (its partition-level entry is kept: the reader
     narrows it). Returns the candidates and whether the range was exhausted."""
     assert start_token < end_token and limit > 0
-    base = _index_prefix(table, name) + keys.escape(term)
+    base = _index_prefix(table, name) + _term_key(term, term_type)
     lo = base + _token_bytes(start_token + 1)
     if start_key:
         resume = base + _partition_part(start_key)
@@ -203,6 +217,58 @@ def scan(kv: KV, table: str, name: str, term: bytes, start_token: int, end_token
         if len(out) >= limit:
             return out, False
     return out, True
+
+
+Bound = tuple[bytes, bool]  # (term, inclusive)
+
+
+def order(c: Candidate) -> tuple[int, int, bytes, int, bytes]:
+    """A candidate's place in ring order (``node.scan.Pos`` order: a partition-level candidate
+    covers its whole partition, so it sorts after the partition's rows)."""
+    key, ck = c
+    return (token_of(key), len(key), key, 1 if ck is None else 0, ck or b"")
+
+
+def _after_resume(c: Candidate, start_key: bytes, resume_clustering: bytes | None) -> bool:
+    key, ck = c
+    at = (token_of(start_key), len(start_key), start_key)
+    here = (token_of(key), len(key), key)
+    if here != at:
+        return here > at
+    return resume_clustering is not None and (ck is None or ck > resume_clustering)
+
+
+def scan_range(kv: KV, table: str, name: str, term_type: str, lower: Bound | None,
+               upper: Bound | None, start_token: int, end_token: int, start_key: bytes,
+               resume_clustering: bytes | None, limit: int) -> tuple[list[Candidate], bool]:
+    """As ``scan``, for the terms between ``lower`` and ``upper`` (None: unbounded) of an index
+    with ordered terms. Entries are sorted by term, not by ring position, so every call reads
+    all the entries of the term range and keeps the first ``limit`` after the resume point."""
+    assert term_type and start_token < end_token and limit > 0
+    prefix = _index_prefix(table, name)
+    lo = prefix
+    if lower is not None:
+        enc = prefix + _term_key(lower[0], term_type)
+        lo = enc if lower[1] else (keys.prefix_successor(enc) or enc)
+    hi = keys.prefix_successor(prefix)
+    if upper is not None:
+        enc = prefix + _term_key(upper[0], term_type)
+        hi = keys.prefix_successor(enc) if upper[1] else enc
+    found: set[Candidate] = set()
+    for k, v in kv.iter_from(lo, hi):
+        (term_len,) = struct.unpack(">I", v)
+        n = len(prefix) + term_len
+        token = struct.unpack_from(">Q", k, n)[0] - (1 << 63)
+        if not start_token < token <= end_token:
+            continue
+        (length,) = struct.unpack_from(">I", k, n + 8)
+        key = k[n + 12 : n + 12 + length]
+        tail = k[n + 12 + length :]
+        c = (key, None if tail[:1] == _PARTITION_LEVEL else tail[1:])
+        if not start_key or _after_resume(c, start_key, resume_clustering):
+            found.add(c)
+    ordered = sorted(found, key=order)
+    return ordered[:limit], len(ordered) <= limit
 
 
 def drop(kv: KV, table: str, name: str) -> None:
