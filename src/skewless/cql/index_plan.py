@@ -10,10 +10,11 @@ An index serves one restriction, as in Cassandra (``Index.supportsExpression``):
 column's first, then a clustering column's, then a partition key component's). Every other
 restriction that needs filtering still needs ALLOW FILTERING, except that several restrictions
 served by Storage Attached Indexes (SAI) are one query in Cassandra 5: they are accepted and
-checked on the candidate rows, as are SAI range restrictions (``<``, ``<=``, ``>``, ``>=``) on a
-column with an SAI index, which Skewless serves by a scan (not from the index). The chosen
-restriction stays a ``Filter`` too: index entries are never trusted, every candidate row is
-checked against the live merged data.
+checked on the candidate rows. An SAI index on a numeric or date/time column (``RANGE_TYPES``)
+also answers ranges (``<``, ``<=``, ``>``, ``>=``): with no equality to look up, the first such
+column's bounds become the query (``IndexQuery.lower``/``upper``). The chosen restriction stays a
+``Filter`` too: index entries are never trusted, every candidate row is checked against the live
+merged data.
 """
 
 from __future__ import annotations

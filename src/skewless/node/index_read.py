@@ -10,7 +10,8 @@ rounds read the index instead of every partition. One round, from a position ``p
 1. *Candidates.* The coordinator sends an ``IndexScanRequest`` to the replicas the consistency
    level needs for the next run of ring ranges with the same replicas (``scan.next_segment``),
    as a range read does. Each answers the (partition key, clustering) of its entries for the
-   term, in ring order, from ``pos`` on, at most ``limit``, and whether it reached the range
+   term (or, for an SAI range, every term of the range: ``storage.index.scan_range``), in ring
+   order, from ``pos`` on, at most ``limit``, and whether it reached the range
    end. A replica whose index is still building answers from its data instead (every partition
    of the range read and checked), so answers are complete during a build. As for range reads,
    the union of the answers is complete up to the *smallest* replica position ``P``, which the
