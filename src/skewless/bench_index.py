@@ -37,6 +37,7 @@ def load(session: Session, rows: int, partitions: int, values: int) -> None:
     they are written, the one on ``m`` is created afterwards (a background build)."""
     session.execute("CREATE KEYSPACE IF NOT EXISTS bench WITH replication = "
                     "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+    session.cluster.control_connection.wait_for_schema_agreement(wait_time=30)
     session.execute("DROP TABLE IF EXISTS bench.indexed")
     session.execute("CREATE TABLE bench.indexed (k int, c int, v int, w int, m map<text, int>, "
                     "PRIMARY KEY (k, c))")
