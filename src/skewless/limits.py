@@ -24,6 +24,8 @@ coordinator_requests_inflight_max = 4096  # per node; more are answered Overload
 range_read_timeout_ms = 10000  # Cassandra's range_request_timeout (10 s), per range-read round
 scan_response_rows_max = 5000  # live rows one replica sends per range-read round
 scan_response_bytes_max = 4 * 1024 * 1024  # encoded partitions per range-read response
+index_candidates_max = 1000  # index candidates one replica sends per index-read round
+index_build_partitions_per_tick = 500  # an index build step must not stall the node's loop
 
 read_tombstones_warn = 1000  # Cassandra's tombstone_warn_threshold: the client gets a warning
 read_tombstones_max = 100_000  # Cassandra's tombstone_failure_threshold: the replica refuses

@@ -511,7 +511,8 @@ class StatementBuilder(TermBuilder):
     ) -> ast.CreateIndex:
         if custom and custom_class is None:
             raise errors.InvalidRequest("CUSTOM index requires specifying the index class")
-        if custom_class is not None and not custom:
+        if custom_class is not None and not custom and \
+                custom_class.lower() not in ("sai", "legacy_local_table"):  # Cassandra 5 aliases
             raise errors.InvalidRequest("Cannot specify index class for a non-CUSTOM index")
         return ast.CreateIndex(table[0], table[1], name, target, bool(if_not_exists), custom_class)
 

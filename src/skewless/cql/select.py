@@ -16,8 +16,9 @@ Theory of operation
   static columns reads no rows (one result row per partition with static data).
 * **Filtering.** Restrictions that select no key range (regular or static columns, CONTAINS,
   partial partition keys, clustering columns out of order) are ``Filter``s evaluated on each
-  read row; they need ALLOW FILTERING, as in Cassandra (an = on an indexed column is accepted
-  without it, served by the same scan and filter).
+  read row; they need ALLOW FILTERING, as in Cassandra, unless a secondary index serves them
+  (``cql.index_plan``): a scan then reads the index's candidates (``ReadPlan.index``,
+  ``node.index_read``) and the filters check every candidate row.
 * **Paging.** A decoded ``PagingState`` drops partitions before the last one returned and rows
   up to the last row returned; LIMIT and PER PARTITION LIMIT continue from the counts it holds.
 
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from functools import cmp_to_key
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, index_plan
 from skewless.cql.grouping import group_prefix
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
@@ -59,6 +60,8 @@ FILTERING_MSG = (
     "unpredictable performance. If you want to execute this query despite the performance "
     "unpredictability, use ALLOW FILTERING")
 AGGREGATE_IN_WARNING = "Aggregation query used on multiple partition keys (IN restriction)"
+INDEX_WITH_IN_MSG = (
+    "Select on indexed columns and with IN clause for the PRIMARY KEY are not supported")
 ORDER_BY_IN_PAGING_MSG = (
     "Cannot page queries with both ORDER BY and a IN restriction on the partition key; you must "
     "either remove the ORDER BY or the IN and sort client side, or disable paging for this query")
@@ -110,6 +113,7 @@ class ReadPlan:
     @property
     def grouped(self) -> bool:
         return self.group_prefix is not None
+    index: index_plan.IndexQuery | None = None  # a scan answered from a secondary index
 
     @property
     def is_scan(self) -> bool:
@@ -185,12 +189,19 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     aggregate = any(s.is_aggregate for s in selectors)
     r = collect(stmt.where, table, env)
     filters = list(r.filters)
-    _check_filtering(stmt, table, schema, r, filters)
-    pkeys = _partition_keys(stmt, table, r, filters, env)
+    choice = index_plan.choose(table, schema, r)
+    _check_filtering(stmt, filters, choice)
+    pkeys = _partition_keys(stmt, table, r, filters, env, choice)
     _check_static_only(selectors, table, r)
-    slices, filters = _slices(stmt, table, r, filters)
+    slices, filters = _slices(stmt, table, r, filters, choice)
     if slices == []:  # an empty IN on a clustering column: ReadQuery.empty, as in Cassandra
         pkeys = []
+    ck_filtered = any(f.column.kind == "clustering" for f in filters)
+    if choice is not None and choice.used(pkeys is not None and not ck_filtered):
+        if any(c.name in r.eq_is_in for c in table.partition_key):
+            raise errors.InvalidRequest(INDEX_WITH_IN_MSG)
+        if stmt.order_by:
+            raise errors.InvalidRequest("ORDER BY with 2ndary indexes is not supported.")
     if stmt.distinct:
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
@@ -218,6 +229,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         order_columns=len(stmt.order_by),
         key_in=any(c.name in r.eq_is_in for c in table.partition_key),
         json=stmt.json, group_prefix=group,
+        index=choice.query if choice is not None and pkeys is None else None,
     )
     return plan if paging is None else resume(plan, paging)
 
@@ -238,35 +250,18 @@ def resume(plan: ReadPlan, state: PagingState) -> ReadPlan:
                    limit=state.remaining if plan.limit is not None else None)
 
 
-def _check_filtering(stmt: ast.Select, table: TableDef, schema: Schema, r: Restrictions,
-                     filters: list[Filter]) -> None:
+def _check_filtering(stmt: ast.Select, filters: list[Filter],
+                     choice: index_plan.IndexChoice | None) -> None:
+    """Restrictions no index serves need ALLOW FILTERING (``cql.index_plan``)."""
     if stmt.allow_filtering:
         return
-    indexed = {dict(i.options).get("target") for i in schema.indexes
-               if i.keyspace == table.keyspace and i.table == table.name}
     for f in filters:
-        if _index_target(f) not in indexed:
+        if choice is None or not choice.serves(f):
             raise errors.InvalidRequest(FILTERING_MSG)
 
 
-def _index_target(f: Filter) -> str | None:
-    """The index target that accepts ``f`` without ALLOW FILTERING (an index on the column for
-    =, entries(m) for m['k'] =, values(c) for CONTAINS, keys(m) for CONTAINS KEY, full(c) for
-    = on a frozen collection)."""
-    name = f.column.name
-    if f.op == "=" and f.map_key is not None:
-        return f"entries({name})"
-    if f.op == "CONTAINS":
-        return f"values({name})"
-    if f.op == "CONTAINS KEY":
-        return f"keys({name})"
-    if f.op == "=":
-        return f"full({name})" if f.column.type.startswith("frozen<") else name
-    return None
-
-
 def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter],
-                    env: Env) -> list[bytes] | None:
+                    env: Env, choice: index_plan.IndexChoice | None) -> list[bytes] | None:
     pk = table.partition_key
     restricted = [c for c in pk if r.restricted(c.name)]
     if r.token_columns and restricted:
@@ -282,6 +277,10 @@ def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters:
     if not restricted:
         return None
     slice_cols = [c for c in restricted if c.name not in r.eq]
+    pk_filters = [f for c in restricted for f in _column_filters(r, c.name, table)]
+    if choice is not None and all(choice.serves(f) for f in pk_filters):
+        filters.extend(pk_filters)  # an indexed partition key component
+        return None
     if not stmt.allow_filtering:
         if slice_cols:
             raise errors.InvalidRequest(
@@ -327,20 +326,23 @@ def _column_filters(r: Restrictions, name: str, table: TableDef) -> list[Filter]
 SliceBounds = tuple[bytes, bool, bytes, bool]
 
 
-def _slices(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter]
-            ) -> tuple[list[SliceBounds] | None, list[Filter]]:
+def _slices(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter],
+            choice: index_plan.IndexChoice | None) -> tuple[list[SliceBounds] | None, list[Filter]]:
     ck_restricted = any(r.restricted(c.name) for c in table.clustering)
     if not ck_restricted:
         return None, filters
+    indexed = choice is not None and choice.query is not None
     if not all(r.restricted(c.name) and c.name in r.eq for c in table.partition_key) and (
-            not stmt.allow_filtering):
+            not stmt.allow_filtering) and not indexed:
         raise errors.InvalidRequest(FILTERING_MSG)
     try:
         return clustering_slices(r, table), filters
     except errors.InvalidRequest:
-        if not stmt.allow_filtering or r.multi_columns:
+        if not (stmt.allow_filtering or indexed) or r.multi_columns:
             raise
     extra = [f for c in table.clustering for f in _column_filters(r, c.name, table)]
+    if not stmt.allow_filtering:
+        _check_filtering(stmt, extra, choice)
     return None, filters + extra
 
 

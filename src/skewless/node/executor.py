@@ -48,6 +48,7 @@ from skewless.node import (
     client_clocks,
     ddl,
     describe,
+    index_read,
     scan_page,
     session_token,
     thresholds,
@@ -281,7 +282,8 @@ class Executor:
                      if (at := node.truncations.truncated_at.get(t.table_key)) is not None}
         return SystemContext(local=local, peers=tuple(peers), schema=node.schema,
                              cluster_name=node.config.cluster_name, ownership=ownership,
-                             clients=tuple(clients), truncated_at=truncated)
+                             clients=tuple(clients), truncated_at=truncated,
+                             built_indexes=node.indexes.built_indexes())
 
     # ------------------------------------------------------------------ dispatch
 
@@ -372,8 +374,8 @@ class Executor:
                 self._answer(conn, stream, error if error is not None else rows,
                              scan_page.warnings_of(plan))
 
-            scan_page.read_scan(self.node, ks, plan, params.consistency, self._now_s(),
-                                answered)
+            read = index_read.read_index if plan.index is not None else scan_page.read_scan
+            read(self.node, ks, plan, params.consistency, self._now_s(), answered)
             return
         keys = list(plan.partition_keys)
         if not keys:

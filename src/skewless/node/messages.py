@@ -215,6 +215,34 @@ class FloorReply:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexScanRequest:
+    """A replica's local index candidates for ``term`` in the token range (start_token,
+    end_token], in ring order, resuming as a RangeReadRequest does (see ``node.index_read``)."""
+
+    KIND: ClassVar[int] = 30
+    req_id: int
+    table: str
+    index: str
+    term: bytes
+    start_token: int  # exclusive
+    end_token: int  # inclusive, > start_token
+    start_key: bytes
+    resume_clustering: bytes | None
+    limit: int  # candidates in the response
+    lower: tuple[bytes, bool] | None  # a range of terms (term, inclusive) instead of ``term``
+    upper: tuple[bytes, bool] | None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexScanResponse:
+    KIND: ClassVar[int] = 31
+    req_id: int
+    error: str
+    candidates: tuple[tuple[bytes, bytes | None], ...]  # (key, clustering; None: partition)
+    exhausted: bool  # the response reaches the end of the requested range
+
+
+@dataclass(frozen=True, slots=True)
 class TracedRequest:
     """A MutationRequest or ReadRequest of a traced CQL request (``node.tracer``): untraced
     requests travel bare and pay nothing."""
@@ -264,6 +292,8 @@ Message = (
     | TracedResponse
     | TruncateRequest
     | TruncateResponse
+    | IndexScanRequest
+    | IndexScanResponse
 )
 
 
@@ -273,7 +303,7 @@ _BY_KIND: dict[int, type[Any]] = {
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
-              TruncateResponse)
+              TruncateResponse, IndexScanRequest, IndexScanResponse)
 }
 
 

@@ -33,10 +33,11 @@ from skewless.clock import Clock
 from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
-from skewless.node import replica, scan
+from skewless.node import index_read, replica, scan
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
+from skewless.node.index_manager import IndexManager
 from skewless.node.membership import Change, Membership
 from skewless.node.messages import (
     BatchlogAck,
@@ -48,6 +49,8 @@ from skewless.node.messages import (
     FloorQuery,
     FloorReply,
     Heartbeat,
+    IndexScanRequest,
+    IndexScanResponse,
     Message,
     MutationRequest,
     MutationResponse,
@@ -99,7 +102,7 @@ class Node:
         self.storage = storage
         self.ready = Ready()
         self._next_req_id = 1
-        self.ops: dict[int, WriteOp | ReadOp | scan.RangeRound] = {}
+        self.ops: dict[int, WriteOp | ReadOp | scan.RangeRound | index_read.IndexRound] = {}
         self.repairs: dict[int, ReadOp] = {}
         self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline_ns
         self.host_id, tokens, generation = self._identity()
@@ -120,6 +123,7 @@ class Node:
         self.batchlog = Batchlog(self)
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
+        self.indexes = IndexManager(self)  # after the schema: it builds what the schema lists
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -202,6 +206,7 @@ class Node:
         self.ready.must_sync = True
         local = self.membership.local
         self.membership.update_local(self._heartbeat(local.tokens, local.generation))
+        self.indexes.on_schema()
 
     # ------------------------------------------------------------------ outputs
 
@@ -250,6 +255,10 @@ class Node:
             self.send(sender, scan.serve_range(self.storage, self.schema, m, self._now_s()))
         elif isinstance(m, RangeReadResponse):
             scan.on_range_response(self, sender, m)
+        elif isinstance(m, IndexScanRequest):
+            self.send(sender, index_read.serve(self, m))
+        elif isinstance(m, IndexScanResponse):
+            index_read.on_response(self, sender, m)
         elif isinstance(m, SchemaPull):
             if self.schema_ts_us > m.known_ts_us:
                 self.send(sender, SchemaPush(self.schema_ts_us, encode_schema(self.schema)))
@@ -294,6 +303,7 @@ class Node:
             self._replay_hints(now_ns)
         self.batchlog.tick(now_ns)
         self.truncations.tick(now_ns)
+        self.indexes.tick()
 
     # ------------------------------------------------------------------ gossip
 

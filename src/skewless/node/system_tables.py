@@ -110,6 +110,8 @@ _SYSTEM_TABLES: tuple[_Spec, ...] = (
     ("skewless_clients", ("address",), ("connection",), (
         ("address", "inet"), ("connection", "int"), ("port", "int"),
         ("clock_offset_ms", "double"), ("clock_samples", "int"), ("clock_alarm", "boolean"))),
+    ("IndexInfo", ("table_name",), ("index_name",), (
+        ("table_name", "text"), ("index_name", "text"), ("value", "blob"))),
 )
 
 _TRACES_TABLES: tuple[_Spec, ...] = (
@@ -187,6 +189,7 @@ class SystemContext:
     ownership: dict[uuid.UUID, float] = field(default_factory=dict)
     clients: tuple[ClientClockView, ...] = ()  # CQL connections and their clocks' estimates
     truncated_at: dict[uuid.UUID, int] = field(default_factory=dict)  # table id -> µs (TRUNCATE)
+    built_indexes: tuple[tuple[str, str], ...] = ()  # (keyspace, index) built on this node
 
 
 # ---------------------------------------------------------------- rows
@@ -340,6 +343,12 @@ def _index_rows(ctx: SystemContext) -> list[Row]:
     } for i in ctx.schema.indexes]
 
 
+def _index_info_rows(ctx: SystemContext) -> list[Row]:
+    """Indexes built on this node; ``table_name`` holds the keyspace, as in Cassandra."""
+    return [{"table_name": ks, "index_name": name, "value": None}
+            for ks, name in ctx.built_indexes]
+
+
 def _type_rows(ctx: SystemContext) -> list[Row]:
     return [{
         "keyspace_name": t.keyspace,
@@ -354,6 +363,7 @@ _BUILDERS: dict[tuple[str, str], Callable[[SystemContext], list[Row]]] = {
     ("system", "peers"): _peer_rows,
     ("system", "skewless_status"): _status_rows,
     ("system", "skewless_clients"): _client_rows,
+    ("system", "IndexInfo"): _index_info_rows,
     ("system_schema", "keyspaces"): _keyspace_rows,
     ("system_schema", "tables"): _table_rows,
     ("system_schema", "columns"): _column_rows,

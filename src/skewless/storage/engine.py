@@ -49,6 +49,7 @@ import msgpack
 from skewless import limits
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.storage import codec, keys
+from skewless.storage import index as sindex
 from skewless.storage.dropped import Dropped, skip_dropped, skip_dropped_row
 from skewless.storage.kv import KV
 from skewless.storage.merge import expired_as_tombstone, is_live, merge, normalize, purge
@@ -244,6 +245,9 @@ class Storage:
         # table id -> its dropped columns' drop times, set by the node from its schema: their
         # cells are skipped by reads, applied updates and purges (``storage.dropped``)
         self.dropped: Mapping[str, Dropped] = {}
+        # table id -> its secondary indexes, maintained by ``apply`` (set by the node from the
+        # schema; see ``storage.index``)
+        self.index_specs: dict[str, tuple[sindex.IndexSpec, ...]] = {}
 
     # --- writes ------------------------------------------------------------------------------
     def _stored(self, prefix: bytes, update: PartitionUpdate) -> dict[bytes, bytes]:
@@ -275,11 +279,15 @@ class Storage:
         existing = skip_dropped(decode_entries(update.table, update.key, stored.items()),
                                 dropped)
         shadowed = find_shadowed(existing, update)
-        merged = entries_of(merge(existing, update))
+        merged_update = merge(existing, update)
+        merged = entries_of(merged_update)
         batch: list[tuple[bytes, bytes | None]] = [
             (prefix + s, v) for s, v in merged.items() if stored.get(s) != v
         ]
         batch.extend((prefix + s, None) for s in stored if s not in merged)
+        specs = self.index_specs.get(update.table)
+        if specs and batch:
+            batch.extend(sindex.maintenance(specs, existing, merged_update, now_s))
         if batch:
             self._kv.write(batch)
         return ApplyReport(shadowed)
@@ -429,6 +437,24 @@ class Storage:
         end = keys.prefix_successor(tp)
         assert end is not None
         self._kv.delete_range(tp, end)
+        ip = sindex.table_prefix(table)
+        ip_end = keys.prefix_successor(ip)
+        assert ip_end is not None
+        self._kv.delete_range(ip, ip_end)
+
+    def build_index_entries(self, table: str, key: bytes, specs: Sequence[sindex.IndexSpec],
+                            now_s: int) -> None:
+        """Write the entries the stored partition ``key`` holds for ``specs`` (index build)."""
+        prefix = partition_prefix(table, key)
+        p = decode_entries(table, key, self._entries(prefix, b"", _PARTITION_END).items())
+        batch = sindex.entries_for_build(specs, p, now_s)
+        if batch:
+            self._kv.write(batch)
+
+    @property
+    def kv(self) -> KV:
+        """The underlying store (``storage.index`` reads and writes its entries there)."""
+        return self._kv
 
     def drop_table(self, table: str) -> None:
         self.truncate(table)
