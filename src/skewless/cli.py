@@ -53,6 +53,7 @@ _NODE_OPTION_TO_FIELD = {
     "max_hint_window_ms": "max_hint_window_ms",
     "cluster_name": "cluster_name",
     "metrics_port": "metrics_port",
+    "admin_port": "admin_port",
     "log_level": "log_level",
     "batchlog_replay_delay_ms": "batchlog_replay_delay_ms",
     "crash_point": "crash_point",
@@ -116,6 +117,8 @@ def main() -> None:
 @click.option("--cluster-name", default="Skewless Cluster", show_default=True)
 @click.option("--metrics-port", type=int, default=0, show_default=True,
               help="Prometheus metrics port (0: off).")
+@click.option("--admin-port", type=int, default=7199, show_default=True,
+              help="Admin endpoint for nodetool, on --address (Cassandra's JMX port; 0: off).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="INFO",
               show_default=True)
 @click.option("--batchlog-replay-delay-ms", type=int, default=limits.batchlog_replay_delay_ms,

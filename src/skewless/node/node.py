@@ -37,6 +37,7 @@ from skewless.node import replica, scan
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
+from skewless.node.latency import NodeLatency
 from skewless.node.membership import Change, Membership
 from skewless.node.messages import (
     BatchlogAck,
@@ -120,6 +121,8 @@ class Node:
         self.batchlog = Batchlog(self)
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
+        self.latency = NodeLatency()  # nodetool tablestats/histograms
+        self.trace_probability = 0.0  # nodetool settraceprobability
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -332,7 +335,9 @@ class Node:
 
     def apply_local(self, update: PartitionUpdate) -> tuple[Shadowed, ...]:
         self.observe(max_timestamp(update))
+        started_ns = self.clock.monotonic_ns()
         report = self.storage.apply(update, self._now_s())
+        self.latency.local_write(update.table, self.clock.monotonic_ns() - started_ns)
         self.ready.must_sync = True
         return report.shadowed
 
@@ -386,8 +391,11 @@ class Node:
                       done: WritesDone, trace: Trace | None = None) -> None:
         """Send planned mutations (see ``plan_write``); ``done`` fires once ``cl`` is met."""
         shadowed_all: list[ShadowReport] = []
+        started_ns = self.clock.monotonic_ns()
 
         def joined(error: CqlError | None, results: list[object]) -> None:
+            self.latency.coordinator_write.record(
+                (self.clock.monotonic_ns() - started_ns) // 1000)
             done(error, tuple(unique(shadowed_all)))
 
         join = Join(len(plans), joined)
@@ -499,8 +507,11 @@ class Node:
                           request.row_limit, False)
         deadline_ns = self.clock.monotonic_ns() + limits.read_timeout_ms * 1_000_000
 
+        started_ns = self.clock.monotonic_ns()
+
         def finished(error: CqlError | None, data: PartitionUpdate | None) -> None:
             self.ops.pop(req_id, None)
+            self.latency.coordinator_read.record((self.clock.monotonic_ns() - started_ns) // 1000)
             if data is not None:
                 self.observe(max_timestamp(data))
             if trace is not None:

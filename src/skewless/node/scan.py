@@ -376,10 +376,12 @@ def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos
         req_id, spec.table, pos.token - 1 if resume else pos.token, seg_end,
         pos.key or b"", pos.clustering, spec.slices, spec.row_limit, spec.partition_row_limit,
         limits.scan_response_bytes_max)
-    deadline_ns = node.clock.monotonic_ns() + limits.range_read_timeout_ms * 1_000_000
+    started_ns = node.clock.monotonic_ns()
+    deadline_ns = started_ns + limits.range_read_timeout_ms * 1_000_000
 
     def finished(error: CqlError | None, result: RoundResult | None) -> None:
         node.ops.pop(req_id, None)
+        node.latency.coordinator_range.record((node.clock.monotonic_ns() - started_ns) // 1000)
         if result is not None:
             for p in result.partitions:
                 node.observe(max_timestamp(p))
