@@ -421,6 +421,16 @@ def clocks(host: str, port: int) -> None:
     console.print(clients_table(collect_clients(sorted(views), port)))
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                 "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def nodetool(args: tuple[str, ...]) -> None:
+    """Cassandra's nodetool: nodetool [-h host] [-p port] <command> [args]."""
+    from skewless.nodetool.cli import main as nodetool_main
+
+    sys.exit(nodetool_main(list(args)))
+
+
 main.add_command(stress)
 main.add_command(lab)
 

@@ -142,8 +142,8 @@ TAG = re.compile(r"[A-Za-z0-9_.-]+")
 
 @operation("snapshot", "A hard-link checkpoint of the node's data under snapshots/<tag>")
 def snapshot(ctx: AdminContext, args: Json) -> Json:
-    tag = arg_str(args, "tag")
-    if not tag or not TAG.fullmatch(tag) or tag in (".", ".."):
+    tag = arg_str(args, "tag") or str(ctx.node.clock.real_time_us() // 1000)  # Cassandra's
+    if not TAG.fullmatch(tag) or tag in (".", ".."):
         raise AdminError("You must supply a snapshot name made of letters, digits, '_', '.', '-'")
     tables = [f"{t.keyspace}.{t.name}" for t in _tables(ctx, arg_list(args, "keyspaces"))]
     return ctx.runtime.snapshot(tag, arg_list(args, "keyspaces"), tables)

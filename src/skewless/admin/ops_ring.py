@@ -161,6 +161,7 @@ def describecluster(ctx: AdminContext, args: Json) -> Json:
         "unreachable": sum(1 for e in endpoints if not e["up"]),
         "datacenters": dcs, "release_versions": releases,
         "keyspaces": {k.name: replication_info(k) for k in keyspaces},
+        "internode_port": node.config.internode_port,
     }
 
 
