@@ -372,25 +372,13 @@ def status_cells(row: Any) -> list[str]:
     ]
 
 
-def status_table(rows: Iterable[Any]) -> Table:
-    from skewless.clocks_view import address_key
-
-    table = Table(title="Status=Up/Down, State=Normal")
-    for column in STATUS_COLUMNS:
-        right = column in ("Load", "Tokens", "Owns")
-        table.add_column(column, justify="right" if right else "left")
-    for cells in sorted((status_cells(r) for r in rows), key=lambda c: address_key(c[1])):
-        style = None if cells[0] == "UN" else "red"
-        table.add_row(*cells, style=style)
-    return table
-
-
 def _print_status(host: str, port: int) -> None:
     from skewless.clocks_view import fetch_status
+    from skewless.status_view import render
 
     rows = fetch_status(host, port)
-    console.print(f"Datacenters and nodes as seen by {host}:{port}")
-    console.print(status_table(rows))
+    console.print(f"Datacenters and nodes as seen by {host}:{port}", highlight=False)
+    render(console, [status_cells(r) for r in rows])
 
 
 @main.command()

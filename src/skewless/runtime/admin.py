@@ -59,7 +59,8 @@ class ProcessRuntime:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
         try:
             pages = int(Path("/proc/self/statm").read_text().split()[1])
-            return pages * os.sysconf("SC_PAGE_SIZE"), peak
+            rss = pages * os.sysconf("SC_PAGE_SIZE")
+            return rss, max(rss, peak)
         except (OSError, ValueError, IndexError):
             return peak, peak
 
