@@ -333,10 +333,6 @@ def cluster_stop(data_dir: str) -> None:
 
 # --- skewless status -------------------------------------------------------------------------
 
-STATUS_COLUMNS = (
-    "Status", "Address", "Load", "Tokens", "Owns", "Host ID", "Rack", "DC", "Clock offset",
-)
-
 
 def format_bytes(n: int | None) -> str:
     if n is None:
