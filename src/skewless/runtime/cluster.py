@@ -335,7 +335,7 @@ def start_local_cluster(
                 f"node{i} is already running (pid {existing}); "
                 f"stop it first: skewless cluster stop --data-dir {data_dir}"
             )
-        for port in (cql_port, internode_port):
+        for port in (cql_port, internode_port, admin_port_for(internode_port)):
             if port_accepts(node_address(i), port, timeout_s=0.2):
                 raise ClusterStartError(
                     f"{node_address(i)}:{port} is already in use by another process "
