@@ -28,18 +28,22 @@ def netstats(ctx: AdminContext, args: Json) -> Json:
 @operation("tpstats", "Requests in flight and done, per stage, and dropped messages")
 def tpstats(ctx: AdminContext, args: Json) -> Json:
     node = ctx.node
-    inflight, answered = ctx.runtime.requests()
+    requests = ctx.runtime.requests()
     messages = ctx.runtime.messages()
-    pools = {
-        "Native-Transport-Requests": {"active": inflight, "pending": 0, "completed": answered},
+    pools: Json = {} if requests is None else {
+        "Native-Transport-Requests": {"active": requests[0], "pending": 0,
+                                      "completed": requests[1]}}
+    pools |= {
         "CoordinatorRequests": {"active": len(node.ops), "pending": 0,
                                 "completed": node.latency.coordinator_read.count
                                 + node.latency.coordinator_write.count
                                 + node.latency.coordinator_range.count},
         "HintsDispatcher": {"active": len(node.hint_replays), "pending": 0, "completed": 0},
-        "InternodeMessages": {"active": 0, "pending": messages["pending"],
-                              "completed": messages["sent"]},
     }
+    if messages is None:
+        return {"pools": pools, "dropped": {}}
+    pools["InternodeMessages"] = {"active": 0, "pending": messages["pending"],
+                                  "completed": messages["sent"]}
     return {"pools": pools, "dropped": {"INTERNODE": messages["dropped"]}}
 
 

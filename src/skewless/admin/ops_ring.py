@@ -9,6 +9,8 @@ effective ownership), or ``system_traces``'s when there is no user keyspace.
 
 from __future__ import annotations
 
+import ipaddress
+
 from skewless import errors as cql_errors
 from skewless.admin.registry import AdminContext, AdminError, Json, arg_str, operation
 from skewless.cql.json_codec import from_json
@@ -39,7 +41,7 @@ def node_mode(ctx: AdminContext) -> str:
 def _endpoints(node: Node) -> list[Json]:
     """Every known node: address, host id, dc, rack, tokens, load, up, state."""
     out = []
-    for hb in node.membership.states():
+    for hb in sorted(node.membership.states(), key=lambda s: ipaddress.ip_address(s.address)):
         local = hb.address == node.address
         out.append({
             "address": hb.address, "host_id": str(node.host_id) if local else hb.host_id,
@@ -116,12 +118,14 @@ def ring(ctx: AdminContext, args: Json) -> Json:
 @operation("info", "This node's id, load, generation, uptime, memory, dc, rack and tokens")
 def info(ctx: AdminContext, args: Json) -> Json:
     node, rt = ctx.node, ctx.runtime
-    rss, peak = rt.memory_bytes()
+    memory = rt.memory_bytes()
     return {
         "id": str(node.host_id), "gossip_active": rt.gossip_active(),
         "native_transport_active": rt.native_transport_active(),
         "load_bytes": node.storage.size_bytes(), "generation": node.membership.local.generation,
-        "uptime_s": rt.uptime_ms() // 1000, "memory_rss_bytes": rss, "memory_peak_bytes": peak,
+        "uptime_s": rt.uptime_ms() // 1000,
+        "memory_rss_bytes": None if memory is None else memory[0],
+        "memory_peak_bytes": None if memory is None else memory[1],
         "dc": node.config.dc, "rack": node.config.rack,
         "tokens": [str(t) for t in node.membership.local.tokens],
         "joined": endpoint_state(node, node.address) == "Normal", "mode": rt.mode(),

@@ -24,18 +24,19 @@ class NodeRuntime(Protocol):
 
     def uptime_ms(self) -> int: ...
 
-    def memory_bytes(self) -> tuple[int, int]:
-        """(resident set size, peak resident set size) of the node process."""
+    def memory_bytes(self) -> tuple[int, int] | None:
+        """(resident set size, peak resident set size) of the node process; None without
+        one (a simulated node)."""
 
     def native_transport_active(self) -> bool: ...
 
     def gossip_active(self) -> bool: ...
 
-    def requests(self) -> tuple[int, int]:
-        """CQL requests (in flight, answered since start)."""
+    def requests(self) -> tuple[int, int] | None:
+        """CQL requests (in flight, answered since start); None: not counted."""
 
-    def messages(self) -> Json:
-        """Internode message counts: pending, sent, received, dropped."""
+    def messages(self) -> Json | None:
+        """Internode message counts: pending, sent, received, dropped (None: not counted)."""
 
     def flush(self) -> None: ...
 

@@ -101,8 +101,8 @@ def format_info(data: Json, all_tokens: bool) -> str:
         _kv("Load", file_size(data["load_bytes"])),
         _kv("Generation No", data["generation"]),
         _kv("Uptime (seconds)", data["uptime_s"]),
-        _kv("Heap Memory (MB)", f"{data['memory_rss_bytes'] / 2**20:.2f} / "
-                                f"{data['memory_peak_bytes'] / 2**20:.2f}"),
+        _kv("Heap Memory (MB)", "N/A" if data["memory_rss_bytes"] is None else
+            f"{data['memory_rss_bytes'] / 2**20:.2f} / {data['memory_peak_bytes'] / 2**20:.2f}"),
         _kv("Data Center", data["dc"]),
         _kv("Rack", data["rack"]),
     ]

@@ -35,6 +35,8 @@ def format_netstats(data: Json, human: bool) -> str:
                     f"{p['done_files']} files ({_pct(p['done_files'], p['files'])}%), "
                     f"{done} total ({_pct(p['done_bytes'], p['bytes'])}%)")
     m = data["messages"]
+    if m is None:
+        return "\n".join(out) + "\n"
     out.append(f"{'Pool Name':<25}{'Active':>10}{'Pending':>10}{'Completed':>15}{'Dropped':>10}")
     out.append(f"{'Small messages':<25}{'n/a':>10}{m['pending']:>10}{m['sent']:>15}"
                f"{m['dropped']:>10}")
