@@ -4,12 +4,15 @@ the nodes' system tables say; and ``skewless status`` at 80 columns, piped."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cassandra import ConsistencyLevel
@@ -161,6 +164,35 @@ def test_settraceprobability_traces_requests_that_did_not_ask(cluster: LocalClus
             break
         time.sleep(0.2)
     assert now > before
+
+
+def _http(host: str, method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    conn = http.client.HTTPConnection(host, ADMIN_PORT, timeout=10)
+    try:
+        conn.request(method, path, body)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def test_admin_endpoint_is_json_over_http_on_the_nodes_own_address(
+        cluster: LocalCluster) -> None:
+    a = cluster.nodes[1].address
+    status, ops = _http(a, "GET", "/operations")
+    assert status == 200 and {"status", "ring", "snapshot", "drain"} <= set(ops["operations"])
+    status, body = _http(a, "POST", "/operations/version")
+    assert (status, body) == (200, {"release_version": "5.0.0-skewless"})
+    assert _http(a, "POST", "/operations/nope")[0] == 404
+    assert _http(a, "GET", "/operations/status")[0] == 404
+    assert _http(a, "POST", "/operations/status", b"[1]") == (
+        400, {"error": "the request body must be a JSON object"})
+    assert _http(a, "POST", "/operations/status", b"{bad") == (
+        400, {"error": "the request body is not JSON"})
+    assert _http(a, "POST", "/operations/describering", b"{}") == (
+        400, {"error": "describering requires a keyspace argument"})
+    # bound to the node's address only: node 2's endpoint is not on node 1's address
+    assert port_accepts(a, ADMIN_PORT) and not port_accepts("127.0.0.4", ADMIN_PORT)
 
 
 def test_skewless_status_fits_80_columns_piped(cluster: LocalCluster) -> None:

@@ -241,7 +241,9 @@ def fake_server_env(tmp_path: Path) -> dict[str, str]:
     d = tmp_path / "fake-server"
     d.mkdir()
     (d / "sitecustomize.py").write_text(FAKE_SERVER)
-    return {"PYTHONPATH": str(d)}
+    # before the checkout's own PYTHONPATH (if any), so the nodes run this checkout's skewless
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(d), os.environ.get("PYTHONPATH"))
+                                          if p)}
 
 
 def proc_state(pid: int) -> str:
