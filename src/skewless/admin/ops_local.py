@@ -112,13 +112,13 @@ def settraceprobability(ctx: AdminContext, args: Json) -> Json:
     value = args.get("probability")
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise AdminError("Trace probability must be between 0 and 1")
-    ctx.node.trace_probability = float(value)
-    return {"probability": ctx.node.trace_probability}
+    ctx.node.tracer.probability = float(value)
+    return {"probability": ctx.node.tracer.probability}
 
 
 @operation("gettraceprobability", "The fraction of requests traced")
 def gettraceprobability(ctx: AdminContext, args: Json) -> Json:
-    return {"probability": ctx.node.trace_probability}
+    return {"probability": ctx.node.tracer.probability}
 
 
 @operation("flush", "Write the memtables to disk")

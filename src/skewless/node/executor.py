@@ -167,7 +167,7 @@ class Executor:
                      query: str) -> Trace | None:
         """Open a tracing session for a request with the tracing flag, or one drawn at the
         node's trace probability (nodetool settraceprobability); None otherwise."""
-        p = self.node.trace_probability
+        p = self.node.tracer.probability
         sampled = not params.tracing and p > 0 and self.rng.random() < p
         if not params.tracing and not sampled:
             return None

@@ -15,11 +15,16 @@ clock, so the same code records simulated time in the simulator.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ParamSpec
 
 from hdrh.histogram import HdrHistogram
 
 from skewless import limits
+from skewless.clock import Clock
+
+P = ParamSpec("P")
 
 PERCENTILES = (50.0, 75.0, 95.0, 98.0, 99.0)  # nodetool's rows, then Min and Max
 
@@ -46,6 +51,17 @@ class Latency:
             return [0.0] * (len(PERCENTILES) + 2)
         values = [float(self._h.get_value_at_percentile(p)) for p in PERCENTILES]
         return values + [float(self._h.get_min_value()), float(self._h.get_max_value())]
+
+
+def timed(clock: Clock, latency: Latency, done: Callable[P, None]) -> Callable[P, None]:
+    """``done``, recording into ``latency`` the time from now until it is called."""
+    started_ns = clock.monotonic_ns()
+
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> None:
+        latency.record((clock.monotonic_ns() - started_ns) // 1000)
+        done(*args, **kwargs)
+
+    return wrapped
 
 
 @dataclass

@@ -37,7 +37,7 @@ from skewless.node import replica, scan
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
-from skewless.node.latency import NodeLatency
+from skewless.node.latency import NodeLatency, timed
 from skewless.node.membership import Change, Membership
 from skewless.node.messages import (
     BatchlogAck,
@@ -122,7 +122,6 @@ class Node:
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
         self.latency = NodeLatency()  # nodetool tablestats/histograms
-        self.trace_probability = 0.0  # nodetool settraceprobability
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -391,11 +390,9 @@ class Node:
                       done: WritesDone, trace: Trace | None = None) -> None:
         """Send planned mutations (see ``plan_write``); ``done`` fires once ``cl`` is met."""
         shadowed_all: list[ShadowReport] = []
-        started_ns = self.clock.monotonic_ns()
+        done = timed(self.clock, self.latency.coordinator_write, done)
 
         def joined(error: CqlError | None, results: list[object]) -> None:
-            self.latency.coordinator_write.record(
-                (self.clock.monotonic_ns() - started_ns) // 1000)
             done(error, tuple(unique(shadowed_all)))
 
         join = Join(len(plans), joined)
@@ -506,12 +503,10 @@ class Node:
         req = ReadRequest(req_id, request.table, request.key, request.slices, request.reverse,
                           request.row_limit, False)
         deadline_ns = self.clock.monotonic_ns() + limits.read_timeout_ms * 1_000_000
-
-        started_ns = self.clock.monotonic_ns()
+        done = timed(self.clock, self.latency.coordinator_read, done)
 
         def finished(error: CqlError | None, data: PartitionUpdate | None) -> None:
             self.ops.pop(req_id, None)
-            self.latency.coordinator_read.record((self.clock.monotonic_ns() - started_ns) // 1000)
             if data is not None:
                 self.observe(max_timestamp(data))
             if trace is not None:
