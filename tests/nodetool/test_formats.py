@@ -60,11 +60,11 @@ def test_status_layout_is_cassandras() -> None:
         "=======================",
         "Status=Up/Down",
         "|/ State=Normal/Leaving/Joining/Moving",
-        "--  Address     Load       Tokens       Owns (effective)  Host ID"
+        "--  Address     Load       Tokens  Owns (effective)  Host ID"
         "                               Rack",
     ]
-    assert lines[5] == (f"UN  127.0.0.1   69.08 KiB  2            100.0%            {H1}  rack1")
-    assert lines[6].startswith("DN  127.0.0.2   69.08 KiB  2            66.7%")
+    assert lines[5] == (f"UN  127.0.0.1   69.08 KiB  2       100.0%            {H1}  rack1")
+    assert lines[6].startswith("DN  127.0.0.2   69.08 KiB  2       66.7%")
     assert lines[7].startswith("UN  127.0.0.10  2 MiB")  # addresses in numeric order
     assert text.endswith("\n\n") or lines[-1] == ""
     parsed = parse_status(text)
@@ -77,7 +77,7 @@ def test_status_without_effective_ownership_prints_the_note_and_question_marks()
     state = {**STATE, "effective": False, "note": "Non-system keyspaces don't have the same "
              "replication settings, effective ownership information is meaningless"}
     text = fc.format_status(state)
-    assert "  Owns    Host ID" in text and "Owns (effective)" not in text
+    assert "Tokens  Owns  Host ID" in text and "Owns (effective)" not in text
     assert text.rstrip().endswith("effective ownership information is meaningless")
     assert all(p.owns is None for p in parse_status(text))
 
@@ -89,8 +89,8 @@ def test_status_groups_by_datacenter_and_shows_joining_and_single_tokens() -> No
     text = fc.format_status(state)
     assert text.index("Datacenter: dc1") < text.index("Datacenter: dc2")
     # one token per node: Cassandra's "Token" column instead of "Tokens"
-    assert "Host ID                               Token" in text
-    assert f"UJ  127.0.0.2  69.08 KiB  50.0%             {H2}  7" in text
+    assert "Host ID                               Token  Rack" in text
+    assert f"UJ  127.0.0.2  69.08 KiB  50.0%             {H2}  7      rack1" in text
 
 
 def test_ring_lists_every_token_in_ring_order() -> None:

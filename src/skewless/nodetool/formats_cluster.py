@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from skewless.nodetool.text import address_key, file_size, percent
+from skewless.nodetool.text import address_key, file_size, percent, table
 
 Json = dict[str, Any]
 STATE_LETTER = {"Normal": "N", "Leaving": "L", "Joining": "J", "Moving": "M"}
@@ -22,34 +22,32 @@ def _by_dc(endpoints: list[Json]) -> Iterator[tuple[str, list[Json]]]:
 
 
 def format_status(data: Json) -> str:
-    """``nodetool status [keyspace]``: per datacenter, the legend and one line per node."""
+    """``nodetool status [keyspace]``: per datacenter, the legend and one line per node, in
+    Cassandra 4/5's layout (nodetool's TableBuilder: columns as wide as their widest cell, two
+    spaces apart; Cassandra 3 padded Tokens to 11 characters instead)."""
     endpoints = data["endpoints"]
     effective = data["effective"]
-    width = max((len(e["address"]) for e in endpoints), default=7)
     vnodes = any(len(e["tokens"]) > 1 for e in endpoints)
     owns_header = "Owns (effective)" if effective else "Owns"
     out: list[str] = []
-
-    def line(status: str, state: str, address: str, load: str, tokens: str, owns: str,
-             host_id: str, token: str, rack: str) -> None:
-        cells = f"{status}{state}  {address:<{width}}  {load:<9}  "
-        cells += f"{tokens:<11}  " if vnodes else ""
-        cells += f"{owns:<16}  " if effective else f"{owns:<6}  "
-        cells += f"{host_id:<36}  "
-        cells += "" if vnodes else f"{token:<39}  "
-        out.append(cells + rack)
-
     for dc, members in _by_dc(endpoints):
         header = f"Datacenter: {dc}"
         out += [header, "=" * len(header), "Status=Up/Down",
                 "|/ State=Normal/Leaving/Joining/Moving"]
-        line("-", "-", "Address", "Load", "Tokens", owns_header, "Host ID", "Token", "Rack")
+        rows = [["--", "Address", "Load", "Tokens", owns_header, "Host ID", "Rack"] if vnodes
+                else ["--", "Address", "Load", owns_header, "Host ID", "Token", "Rack"]]
         for e in members:
             owns = e.get("owns")
-            line("U" if e["up"] else "D", STATE_LETTER.get(e["state"], "?"), e["address"],
-                 file_size(e["load_bytes"]), str(len(e["tokens"])),
-                 percent(owns, 1) if owns is not None and effective else "?",
-                 e["host_id"], e["tokens"][0] if e["tokens"] else "", e["rack"])
+            cells = [("U" if e["up"] else "D") + STATE_LETTER.get(e["state"], "?"), e["address"],
+                     file_size(e["load_bytes"]),
+                     percent(owns, 1) if owns is not None and effective else "?",
+                     e["host_id"], e["rack"]]
+            if vnodes:
+                cells.insert(3, str(len(e["tokens"])))
+            else:
+                cells.insert(5, e["tokens"][0] if e["tokens"] else "")
+            rows.append(cells)
+        out += table(rows, separator="  ")
     out.append("")
     if data.get("note"):
         out.append(f"Note: {data['note']}")
