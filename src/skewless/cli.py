@@ -257,7 +257,9 @@ def cluster_start(
     if not foreground:
         console.print(
             f"Connect with: cqlsh {procs[0].address} {cql_port}    "
-            f"Stop with: skewless cluster stop --data-dir {data_dir}"
+            f"Stop with: skewless cluster stop --data-dir {data_dir}\n"
+            f"Administer with: nodetool -h {procs[0].address} "
+            f"-p {local.admin_port_for(internode_port)} status"
         )
         return
     sys.exit(_stay_attached(procs))
