@@ -14,6 +14,7 @@ cql_batch_statements_max = 10_000  # bounds the memory of one BATCH
 cql_prepared_statements_max = 10_000  # prepared cache entries per node (LRU beyond)
 cql_ttl_s_max = 20 * 365 * 86400  # Cassandra's MAX_TTL (20 years); larger TTLs are refused
 cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recursion
+cql_key_bytes_max = 0xFFFF  # a partition key or clustering value: Cassandra's u16 length prefix
 
 # --- Coordinator -----------------------------------------------------------------------
 write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from skewless import errors, limits
-from skewless.cql import ast
+from skewless.cql import ast, key_sizes
 from skewless.cql.list_ops import ListOp, apply_list_op
 from skewless.cql.slices import clustering_prefixes, clustering_slices, encode_prefix
 from skewless.cql.terms import (
@@ -392,7 +392,7 @@ def partition_keys(r: Restrictions, table: TableDef) -> list[bytes]:
     for parts in itertools.product(*(r.eq[c.name] for c in pk)):
         if len(parts) == 1 and not parts[0]:
             raise errors.InvalidRequest("Key may not be empty")
-        out[keys.composite_partition_key(parts)] = None
+        out[key_sizes.routed_key(parts)] = None
     return list(out)
 
 
@@ -492,6 +492,8 @@ def _rows_update(r: Restrictions, table: TableDef, w: _Writer, pkeys: list[bytes
     elif n < len(cols):
         raise _missing("Some clustering keys are missing", cols[n:])
     else:
+        for p in prefixes:
+            key_sizes.check_clustering(p)
         clusterings = sorted({encode_prefix(table, p) for p in prefixes})
     out = []
     for k in pkeys:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from functools import cmp_to_key
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, key_sizes
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
 from skewless.cql.selection import (
@@ -240,7 +240,7 @@ def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters:
     if restricted and full_eq:
         ctypes = [env.ctype(c.type) for c in pk]
         values = [_sorted_distinct(r.eq[c.name], t) for c, t in zip(pk, ctypes, strict=True)]
-        return [keys.composite_partition_key(p) for p in itertools.product(*values)]
+        return [key_sizes.routed_key(p) for p in itertools.product(*values)]
     if not restricted:
         return None
     slice_cols = [c for c in restricted if c.name not in r.eq]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, key_sizes
 from skewless.cql.terms import Env, Unset, evaluate, split_collection, split_fields
 from skewless.schema import ColumnDef, TableDef
 from skewless.storage import keys
@@ -251,6 +251,6 @@ def token_value(term: ast.Term, table: TableDef, env: Env) -> int:
         if len(term.args) != len(cols):
             raise errors.InvalidRequest("Invalid number of arguments for token()")
         parts = [_defined(t, c.type, env, c.name) for t, c in zip(term.args, cols, strict=True)]
-        return token_of(keys.composite_partition_key(parts))
+        return token_of(key_sizes.routed_key(parts))
     raw = _defined(term, "bigint", env, "partition key token")
     return int(struct.unpack(">q", raw)[0])
