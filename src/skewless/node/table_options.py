@@ -16,12 +16,13 @@ from collections.abc import Mapping
 
 from skewless import errors, limits
 from skewless.cql import ast
+from skewless.node import table_subopts
 
 Pairs = tuple[tuple[str, str], ...]
 OptionItems = tuple[tuple[str, object], ...]
 
-COMPACTION_PREFIX = "org.apache.cassandra.db.compaction."
-COMPRESSION_PREFIX = "org.apache.cassandra.io.compress."
+COMPACTION_PREFIX = table_subopts.COMPACTION_PREFIX
+COMPRESSION_PREFIX = table_subopts.COMPRESSION_PREFIX
 STCS = COMPACTION_PREFIX + "SizeTieredCompactionStrategy"
 LZ4 = COMPRESSION_PREFIX + "LZ4Compressor"
 
@@ -121,9 +122,9 @@ def _normalise(name: str, value: ast.OptionValue) -> object:
     if name == "caching":
         return _caching(_as_map(name, value))
     if name == "compaction":
-        return _compaction(_as_map(name, value))
+        return table_subopts.compaction(_as_map(name, value))
     if name == "compression":
-        return _compression(_as_map(name, value))
+        return table_subopts.compression(_as_map(name, value))
     if name == "extensions":
         return tuple(sorted(_as_map(name, value).items()))
     if name in ("speculative_retry", "additional_write_policy"):
@@ -160,8 +161,11 @@ def _as_int(name: str, value: ast.OptionValue) -> int:
         n = int(value)
     except ValueError:
         raise errors.SyntaxException(f"Invalid integer value {value} for '{name}'") from None
-    if n < 0 and name != "memtable_flush_period_in_ms":
+    if n < 0:
         raise errors.ConfigurationException(f"{name} must be greater than or equal to 0 (got {n})")
+    if name == "default_time_to_live" and n > limits.cql_ttl_s_max:
+        raise errors.ConfigurationException(
+            f"{name} must be less than or equal to {limits.cql_ttl_s_max} (got {n})")
     return n
 
 
@@ -217,32 +221,6 @@ def _caching(given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(out.items()))
 
 
-def _compaction(given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    if "class" not in given:
-        raise errors.ConfigurationException(
-            "Missing sub-option 'class' for the 'compaction' option.")
-    out = dict(given)
-    klass = out["class"]
-    out["class"] = klass if "." in klass else COMPACTION_PREFIX + klass
-    out.setdefault("max_threshold", "32")
-    out.setdefault("min_threshold", "4")
-    return tuple(sorted(out.items()))
-
-
-def _compression(given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    out = dict(given)
-    if out.get("enabled", "true").lower() == "false":
-        return (("enabled", "false"),)
-    out.pop("enabled", None)
-    if "class" not in out:
-        raise errors.ConfigurationException(
-            "Missing sub-option 'class' for the 'compression' option.")
-    klass = out["class"]
-    out["class"] = klass if "." in klass else COMPRESSION_PREFIX + klass
-    out.setdefault("chunk_length_in_kb", "16")
-    return tuple(sorted(out.items()))
-
-
 def _retry_policy(name: str, text: str) -> str:
     upper = text.upper()
     if upper in ("ALWAYS", "NEVER", "NONE"):
@@ -269,7 +247,9 @@ def _check_relations(options: Mapping[str, object]) -> None:
     lo, hi = options["min_index_interval"], options["max_index_interval"]
     assert isinstance(lo, int) and isinstance(hi, int)
     if lo < 1:
-        raise errors.ConfigurationException(f"min_index_interval must be greater than 0 (got {lo})")
+        raise errors.ConfigurationException(
+            f"min_index_interval must be greater than or equal to 1 (got {lo})")
     if hi < lo:
         raise errors.ConfigurationException(
-            f"max_index_interval must be greater than min_index_interval (got {hi} < {lo})")
+            f"max_index_interval must be greater than or equal to min_index_interval ({lo}) "
+            f"(got {hi})")
