@@ -29,13 +29,12 @@ the limits, and stops at ``page_size`` rows, reporting where the next page start
 from __future__ import annotations
 
 import itertools
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cmp_to_key
 
 from skewless import errors
-from skewless.cql import ast, key_sizes
+from skewless.cql import ast, fixed, key_sizes
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
 from skewless.cql.selection import (
@@ -359,7 +358,7 @@ def _limit(term: ast.Term | None, what: str, env: Env) -> int | None:
         return None
     if v is None:
         raise errors.InvalidRequest(f"Invalid null value of {what}")
-    n = int(struct.unpack(">i", v)[0])
+    n = fixed.unpack(">i", v, what)
     if n <= 0:
         raise errors.InvalidRequest(f"{what.upper()} must be strictly positive")
     return n

@@ -47,9 +47,7 @@ class TimestampType(CqlType):
         return pack_short(0x000B)
 
     def _convert(self, c: ast.Constant) -> object:
-        if c.kind == "integer":
-            return tv.ms_to_value(int(c.text))
-        if c.kind == "string":
+        if c.kind in ("integer", "string"):
             return tv.ms_to_value(tv.parse_timestamp(c.text))
         return NOTHING
 

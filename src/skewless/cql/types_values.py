@@ -56,6 +56,13 @@ def _zone_minutes(z: str | None) -> int:
 def parse_timestamp(text: str) -> int:
     """A timestamp literal to ms since the epoch: digits (raw ms), or
     'yyyy-mm-dd[( |T)HH:MM[:SS[.fff]]][Z|+HHMM|+HH:MM|+HH]'."""
+    ms = _parse_timestamp_ms(text)
+    if not -(2**63) <= ms < 2**63:
+        raise ValueError(f"Unable to parse a date/time from '{text}'")
+    return ms
+
+
+def _parse_timestamp_ms(text: str) -> int:
     s = text.strip()
     if re.fullmatch(r"[+-]?\d+", s):
         return int(s)

@@ -8,12 +8,11 @@ callers decide what is a key lookup, a slice or a filter, and which combinations
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from skewless import errors
-from skewless.cql import ast, key_sizes
+from skewless.cql import ast, fixed, key_sizes
 from skewless.cql.terms import Env, Unset, evaluate, split_collection, split_fields
 from skewless.schema import ColumnDef, TableDef
 from skewless.storage import keys
@@ -98,7 +97,11 @@ def _add_single(r: Restrictions, rel: ast.Relation, col: ColumnDef, env: Env) ->
     if op in ("!=", "LIKE"):
         raise errors.InvalidRequest(f'Unsupported "{op}" relation: {name} {op} ...')
     if op in ("CONTAINS", "CONTAINS KEY"):
-        _, args = keys.parse_type(col.type)
+        kind, args = keys.parse_type(col.type)
+        if op == "CONTAINS KEY" and kind != "map":
+            raise errors.InvalidRequest(f"Cannot use CONTAINS KEY on non-map column {name}")
+        if kind not in ("list", "set", "map"):
+            raise errors.InvalidRequest(f"Cannot use CONTAINS on non-collection column {name}")
         elem = args[0] if op == "CONTAINS KEY" or len(args) == 1 else args[1]
         assert not isinstance(rel.rhs, tuple)
         r.filters.append(Filter(col, op, _defined(rel.rhs, elem, env, name)))
@@ -253,4 +256,4 @@ def token_value(term: ast.Term, table: TableDef, env: Env) -> int:
         parts = [_defined(t, c.type, env, c.name) for t, c in zip(term.args, cols, strict=True)]
         return token_of(key_sizes.routed_key(parts))
     raw = _defined(term, "bigint", env, "partition key token")
-    return int(struct.unpack(">q", raw)[0])
+    return fixed.unpack(">q", raw, "partition key token")

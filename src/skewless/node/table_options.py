@@ -161,6 +161,8 @@ def _as_int(name: str, value: ast.OptionValue) -> int:
         n = int(value)
     except ValueError:
         raise errors.SyntaxException(f"Invalid integer value {value} for '{name}'") from None
+    if not -(2**31) <= n < 2**31:  # Integer.parseInt's range
+        raise errors.SyntaxException(f"Invalid integer value {value} for '{name}'")
     if n < 0:
         raise errors.ConfigurationException(f"{name} must be greater than or equal to 0 (got {n})")
     if name == "default_time_to_live" and n > limits.cql_ttl_s_max:
