@@ -92,17 +92,23 @@ def collect(relations: Sequence[ast.Relation], table: TableDef, env: Env) -> Res
     return r
 
 
+def contains_type(name: str, type_text: str, op: str) -> str:
+    """The type of the right side of ``name CONTAINS [KEY] ...``; Cassandra's errors when the
+    column is no collection (or, for CONTAINS KEY, no map)."""
+    kind, args = keys.parse_type(type_text)
+    if op == "CONTAINS KEY" and kind != "map":
+        raise errors.InvalidRequest(f"Cannot use CONTAINS KEY on non-map column {name}")
+    if kind not in ("list", "set", "map"):
+        raise errors.InvalidRequest(f"Cannot use CONTAINS on non-collection column {name}")
+    return args[0] if op == "CONTAINS KEY" or len(args) == 1 else args[1]
+
+
 def _add_single(r: Restrictions, rel: ast.Relation, col: ColumnDef, env: Env) -> None:
     name, op = col.name, rel.op
     if op in ("!=", "LIKE"):
         raise errors.InvalidRequest(f'Unsupported "{op}" relation: {name} {op} ...')
     if op in ("CONTAINS", "CONTAINS KEY"):
-        kind, args = keys.parse_type(col.type)
-        if op == "CONTAINS KEY" and kind != "map":
-            raise errors.InvalidRequest(f"Cannot use CONTAINS KEY on non-map column {name}")
-        if kind not in ("list", "set", "map"):
-            raise errors.InvalidRequest(f"Cannot use CONTAINS on non-collection column {name}")
-        elem = args[0] if op == "CONTAINS KEY" or len(args) == 1 else args[1]
+        elem = contains_type(name, col.type, op)
         assert not isinstance(rel.rhs, tuple)
         r.filters.append(Filter(col, op, _defined(rel.rhs, elem, env, name)))
         return

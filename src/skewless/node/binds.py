@@ -10,9 +10,11 @@ partition-key order (empty if any is not bound that way): the drivers route with
 
 from __future__ import annotations
 
+from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import ColumnSpec
 from skewless.cql.terms import resolve_type
+from skewless.cql.where import contains_type
 from skewless.schema import Schema, TableDef
 from skewless.storage.keys import parse_type as split_type
 
@@ -73,9 +75,7 @@ class _Binds:
                 else:
                     self.term(r.rhs, f"in({lhs})", f"list<{t}>")
             elif r.op in ("CONTAINS", "CONTAINS KEY"):
-                _, args = split_type(t)
-                elem = args[0] if r.op == "CONTAINS KEY" or len(args) == 1 else args[-1]
-                self.term(r.rhs, lhs, elem if args else t)
+                self.term(r.rhs, lhs, contains_type(lhs, t, r.op))
             else:
                 self.term(r.rhs, lhs, t)
                 if r.op == "=" and isinstance(r.rhs, ast.BindMarker):
@@ -101,8 +101,11 @@ class _Binds:
         if a.op == "set_key" and a.key is not None:
             if kind == "list":
                 self.term(a.key, f"idx({a.column})", "int")
-            else:
+            elif kind == "map":
                 self.term(a.key, f"key({a.column})", args[0])
+            else:
+                raise errors.InvalidRequest(
+                    f"Invalid operation ({a.column}[?] = ?) for non map column {a.column}")
             self.term(a.value, f"value({a.column})", args[-1])
         elif a.op == "sub" and kind == "map":
             self.term(a.value, a.column, f"set<{args[0]}>")
