@@ -4,8 +4,9 @@ statement rules, each refused with Cassandra's error class and words."""
 from typing import Any
 
 from cassandra import InvalidRequest
+from cassandra.query import SimpleStatement
 from cassandra.util import Duration
-from conformance_cases import Case, Check, Error, Ok, Rows
+from conformance_cases import QUORUM, Case, Check, Error, Ok, Rows
 
 KEY_70000 = "x" * 70000
 KEY_65535 = "x" * 65535
@@ -29,8 +30,10 @@ def _bound_duration_refused(session: Any, ks: str) -> None:
             assert words in str(e), f"{value}: expected {words!r}, got {e}"
         else:
             raise AssertionError(f"{value}: accepted")
+    insert.consistency_level = QUORUM
     session.execute(insert, (1, Duration(-1, -2, -3)))
-    rows = list(session.execute("SELECT d FROM bd WHERE k = 1"))
+    rows = list(session.execute(SimpleStatement("SELECT d FROM bd WHERE k = 1",
+                                                consistency_level=QUORUM)))
     assert rows[0].d == Duration(-1, -2, -3), rows
 
 
@@ -165,6 +168,23 @@ CASES = [
          Error("ALTER TABLE t1 WITH min_index_interval = 0", "ConfigurationException",
                "min_index_interval must be greater than or equal to 1 (got 0)"),
          Error("ALTER TABLE t1 WITH nope = 1", "SyntaxException", "Unknown property 'nope'")),
+    Case("speculative_retry_forms", "speculative_retry as SpeculativeRetryPolicy.fromString "
+         "reads it and prints it back (Xp, Xpercentile, Xms, ALWAYS, NEVER/NONE, MIN/MAX)",
+         Ok("CREATE TABLE t1 (k int PRIMARY KEY) WITH speculative_retry = '99.0PERCENTILE'"),
+         Ok("CREATE TABLE t2 (k int PRIMARY KEY) WITH speculative_retry = 'max(50ms, 95p)' "
+            "AND additional_write_policy = 'none'"),
+         Rows("SELECT table_name, speculative_retry, additional_write_policy "
+              "FROM system_schema.tables WHERE keyspace_name = '{ks}'",
+              [("t1", "99p", "99p"), ("t2", "MAX(95p,50ms)", "NEVER")], ordered=False),
+         Error("ALTER TABLE t1 WITH speculative_retry = '100p'", "ConfigurationException",
+               "Invalid value 100p for PERCENTILE option 'speculative_retry': must be between "
+               "(0.0 and 100.0)"),
+         Error("ALTER TABLE t1 WITH speculative_retry = 'often'", "ConfigurationException",
+               "Invalid value often for option 'speculative_retry'"),
+         Error("ALTER TABLE t1 WITH caching = {'rows_per_partition': 'some'}",
+               "ConfigurationException",
+               "Invalid value 'some' for caching sub-option 'rows_per_partition': only 'ALL', "
+               "'NONE', and integer values are allowed")),
     Case("duration_literals", "duration literals: standard units (µs, us, ns), ISO 8601 forms "
          "and negatives, with Duration.Builder's order, repetition and overflow errors",
          Ok("CREATE TABLE t (k int PRIMARY KEY, d duration)"),

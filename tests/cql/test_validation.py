@@ -223,3 +223,34 @@ def test_table_option_bounds() -> None:
     assert isinstance(e, errors.SyntaxException)
     assert _refused("memtable_flush_period_in_ms", "-1").message == \
         "memtable_flush_period_in_ms must be greater than or equal to 0 (got -1)"
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("99p", "99p"), ("99.0PERCENTILE", "99p"), ("99.95p", "99.95p"), ("50.5ms", "50ms"),
+    ("always", "ALWAYS"), ("none", "NEVER"), ("NEVER", "NEVER"),
+    ("max(50ms, 95p)", "MAX(95p,50ms)"), ("MIN(99p,50ms)", "MIN(99p,50ms)"),
+])
+def test_speculative_retry_forms(text: str, want: str) -> None:
+    assert _merge("speculative_retry", text)["speculative_retry"] == want
+    assert _merge("additional_write_policy", text)["additional_write_policy"] == want
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("100p", "Invalid value 100p for PERCENTILE option 'speculative_retry': must be between "
+             "(0.0 and 100.0)"),
+    ("foo", "Invalid value foo for option 'speculative_retry'"),
+    ("MIN(99p,95p)", "Invalid value MIN(99p,95p) for option 'speculative_retry'"),
+])
+def test_speculative_retry_refused(text: str, message: str) -> None:
+    e = _refused("speculative_retry", text)
+    assert isinstance(e, errors.ConfigurationException) and e.message == message
+
+
+def test_caching_messages() -> None:
+    assert _refused("caching", (("keys", "ALL"), ("rows", "1"))).message == (
+        "Invalid caching sub-options [rows]: only 'keys' and 'rows_per_partition' are allowed")
+    assert _refused("caching", (("rows_per_partition", "some"),)).message == (
+        "Invalid value 'some' for caching sub-option 'rows_per_partition': only 'ALL', 'NONE', "
+        "and integer values are allowed")
+    assert _merge("caching", (("rows_per_partition", "10"),))["caching"] == (
+        ("keys", "ALL"), ("rows_per_partition", "10"))

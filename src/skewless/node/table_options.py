@@ -11,7 +11,6 @@ as in ``TableParams.validate`` / ``PropertyDefinitions.getInt``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from skewless import errors, limits
@@ -83,8 +82,6 @@ OPTION_TYPES: dict[str, str] = {
 _INT_OPTIONS = frozenset(k for k, t in OPTION_TYPES.items() if t == "int")
 _DOUBLE_OPTIONS = frozenset(k for k, t in OPTION_TYPES.items() if t == "double")
 _BOOL_OPTIONS = frozenset(k for k, t in OPTION_TYPES.items() if t == "boolean")
-_PERCENTILE = re.compile(r"^(\d+(?:\.\d+)?)(?:percentile|p)$", re.IGNORECASE)
-_MILLIS = re.compile(r"^(\d+(?:\.\d+)?)ms$", re.IGNORECASE)
 
 
 def default_items() -> OptionItems:
@@ -128,7 +125,7 @@ def _normalise(name: str, value: ast.OptionValue) -> object:
     if name == "extensions":
         return tuple(sorted(_as_map(name, value).items()))
     if name in ("speculative_retry", "additional_write_policy"):
-        return _retry_policy(name, _as_str(name, value))
+        return table_subopts.retry_policy(name, _as_str(name, value))
     if name == "read_repair":
         return _read_repair(_as_str(name, value))
     if name == "shadowed_writes":
@@ -205,11 +202,12 @@ def _show(value: ast.OptionValue) -> str:
 
 def _caching(given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     out = {"keys": "ALL", "rows_per_partition": "NONE"}
+    unknown = [k for k in given if k not in out]
+    if unknown:
+        raise errors.ConfigurationException(
+            f"Invalid caching sub-options [{', '.join(unknown)}]: only 'keys' and "
+            f"'rows_per_partition' are allowed")
     for k, v in given.items():
-        if k not in out:
-            raise errors.ConfigurationException(
-                f"Invalid caching sub-options {sorted(given)}: only 'keys' and "
-                f"'rows_per_partition' are allowed")
         out[k] = v.upper() if v.upper() in ("ALL", "NONE") else v
     if out["keys"] not in ("ALL", "NONE"):
         raise errors.ConfigurationException(
@@ -219,21 +217,8 @@ def _caching(given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     if rows not in ("ALL", "NONE") and not rows.isdigit():
         raise errors.ConfigurationException(
             f"Invalid value '{rows}' for caching sub-option 'rows_per_partition': only 'ALL', "
-            f"'NONE' or a positive integer are allowed")
+            f"'NONE', and integer values are allowed")
     return tuple(sorted(out.items()))
-
-
-def _retry_policy(name: str, text: str) -> str:
-    upper = text.upper()
-    if upper in ("ALWAYS", "NEVER", "NONE"):
-        return upper
-    m = _PERCENTILE.match(text)
-    if m:
-        return f"{m.group(1)}p"
-    m = _MILLIS.match(text)
-    if m:
-        return f"{m.group(1)}ms"
-    raise errors.ConfigurationException(f"Invalid value {text} for option '{name}'")
 
 
 def _read_repair(text: str) -> str:

@@ -9,6 +9,7 @@ Both answer ConfigurationException, as Cassandra does. Class names are accepted 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from skewless import errors
@@ -223,3 +224,49 @@ def _chunk_length(text: str) -> None:
         raise _fail("Invalid negative or null chunk_length_in_kb")
     if kb & (kb - 1):
         raise _fail("chunk_length_in_kb must be a power of 2")
+
+
+# SpeculativeRetryPolicy.fromString (speculative_retry and additional_write_policy).
+_PERCENTILE = re.compile(r"^([0-9.]+)p(?:ercentile)?$", re.IGNORECASE)
+_FIXED = re.compile(r"^([0-9.]+)ms$", re.IGNORECASE)
+_HYBRID = re.compile(r"^(MIN|MAX)\(([0-9.]+[a-z]+)\s*,\s*([0-9.]+[a-z]+)\)$", re.IGNORECASE)
+
+
+def retry_policy(name: str, text: str) -> str:
+    """A speculative retry policy as Cassandra prints it back: ALWAYS, NEVER, 99p, 50ms,
+    MIN(99p,50ms)."""
+    upper = text.upper()
+    if upper == "ALWAYS":
+        return "ALWAYS"
+    if upper in ("NEVER", "NONE"):
+        return "NEVER"
+    hybrid = _HYBRID.match(text)
+    if hybrid:
+        parts = [_simple_policy(name, text, p) for p in hybrid.group(2, 3)]
+        kinds = {p.endswith("ms") for p in parts}
+        if kinds != {True, False}:
+            raise _fail(f"Invalid value {text} for option '{name}'")
+        percentile, fixed = sorted(parts, key=lambda p: p.endswith("ms"))
+        return f"{hybrid.group(1).upper()}({percentile},{fixed})"
+    return _simple_policy(name, text, text)
+
+
+def _simple_policy(name: str, whole: str, text: str) -> str:
+    m = _PERCENTILE.match(text)
+    if m:
+        value = _policy_number(name, whole, m.group(1))
+        if not 0.0 < value < 100.0:
+            raise _fail(f"Invalid value {whole} for PERCENTILE option '{name}': must be between "
+                        f"(0.0 and 100.0)")
+        return f"{value:.4f}".rstrip("0").rstrip(".") + "p"
+    m = _FIXED.match(text)
+    if m:
+        return f"{int(_policy_number(name, whole, m.group(1)))}ms"
+    raise _fail(f"Invalid value {whole} for option '{name}'")
+
+
+def _policy_number(name: str, whole: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise _fail(f"Invalid value {whole} for option '{name}'") from None
