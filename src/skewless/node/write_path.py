@@ -108,6 +108,8 @@ class WritePath:
                write_type: str, batch: ast.Batch | None = None) -> None:
         """Read what list operations by index or value need (as Cassandra does), then stamp
         and replicate the write (``_write_read``)."""
+        if batch is not None and batch.using.ttl is not None:
+            raise InvalidRequest("Global TTL on the BATCH statement is not supported.")
         reads = []
         for i, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
             ks, table = self.ex._table(stmt.keyspace, stmt.table, keyspace)
