@@ -97,7 +97,8 @@ CASES = [
          Ok(f"CREATE TABLE {'a' * 48} (k int PRIMARY KEY)")),
     Case("compaction_options", "compaction: a known strategy (short or qualified name), "
          "its own sub-options, thresholds (CompactionParams, AbstractCompactionStrategy."
-         "validateOptions)",
+         "validateOptions); LCS tables default to bloom_filter_fp_chance 0.1 "
+         "(CompactionParams.defaultBloomFilterFbChance)",
          Error("CREATE TABLE t1 (k int PRIMARY KEY) WITH compaction = {'class': 'Foo'}",
                "ConfigurationException",
                "Unable to find compaction strategy class 'org.apache.cassandra.db.compaction.Foo'"),
@@ -131,7 +132,10 @@ CASES = [
          Rows("SELECT compaction FROM system_schema.tables WHERE keyspace_name = '{ks}' "
               "AND table_name = 't3'",
               [({"class": "org.apache.cassandra.db.compaction.LeveledCompactionStrategy",
-                 "max_threshold": "32", "min_threshold": "4", "sstable_size_in_mb": "160"},)])),
+                 "max_threshold": "32", "min_threshold": "4", "sstable_size_in_mb": "160"},)]),
+         Rows("SELECT table_name, bloom_filter_fp_chance FROM system_schema.tables "
+              "WHERE keyspace_name = '{ks}' AND table_name IN ('t2', 't3')",
+              [("t2", 0.01), ("t3", 0.1)], ordered=False)),
     Case("compression_options", "compression: {} and {'enabled': 'false'} disable it, "
          "known compressor classes, chunk_length_in_kb a power of two, unknown sub-options "
          "refused (CompressionParams)",
@@ -167,6 +171,9 @@ CASES = [
                "Invalid integer value 9999999999 for 'gc_grace_seconds'"),
          Error("ALTER TABLE t1 WITH min_index_interval = 0", "ConfigurationException",
                "min_index_interval must be greater than or equal to 1 (got 0)"),
+         Error("ALTER TABLE t1 WITH crc_check_chance = 1.5", "ConfigurationException",
+               "crc_check_chance must be larger than or equal to 0 and smaller than or equal to "
+               "1.0 (got 1.5)"),
          Error("ALTER TABLE t1 WITH nope = 1", "SyntaxException", "Unknown property 'nope'")),
     Case("speculative_retry_forms", "speculative_retry as SpeculativeRetryPolicy.fromString "
          "reads it and prints it back (Xp, Xpercentile, Xms, ALWAYS, NEVER/NONE, MIN/MAX)",

@@ -235,7 +235,7 @@ def _create_table(
     if stmt.compact_storage:
         raise errors.InvalidRequest(
             "Compact tables are not allowed in Cassandra starting with 4.0 version.")
-    options = table_options.merge(table_options.default_items(), stmt.options)
+    options = table_options.create(stmt.options)
     columns = build_columns(schema, keyspace, stmt)
     _check_counter_ttl(columns, options)
     table = TableDef(keyspace, stmt.name, new_id, columns, options)

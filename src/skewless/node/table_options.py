@@ -102,6 +102,18 @@ def merge(current: OptionItems, given: tuple[tuple[str, ast.OptionValue], ...]) 
     return tuple(sorted(out.items()))
 
 
+def create(given: tuple[tuple[str, ast.OptionValue], ...]) -> OptionItems:
+    """The options of a new table: defaults, then ``given``. As in Cassandra's TableParams, a
+    table created with LeveledCompactionStrategy and no bloom_filter_fp_chance gets 0.1
+    (CompactionParams.defaultBloomFilterFbChance), any other 0.01."""
+    out = dict(merge(default_items(), given))
+    compaction = dict(out["compaction"])  # type: ignore[call-overload]
+    lcs = compaction.get("class") == COMPACTION_PREFIX + "LeveledCompactionStrategy"
+    if lcs and not any(name == "bloom_filter_fp_chance" for name, _ in given):
+        out["bloom_filter_fp_chance"] = 0.1
+    return tuple(sorted(out.items()))
+
+
 def as_python(value: object) -> object:
     """An option value as the row builder wants it: map options become dicts."""
     if isinstance(value, tuple):
@@ -177,7 +189,8 @@ def _as_double(name: str, value: ast.OptionValue) -> float:
         raise errors.SyntaxException(f"Invalid double value {value} for '{name}'") from None
     if name == "crc_check_chance" and not 0.0 <= x <= 1.0:
         raise errors.ConfigurationException(
-            f"crc_check_chance should be between 0.0 and 1.0 (got {x})")
+            f"crc_check_chance must be larger than or equal to 0 and smaller than or equal to "
+            f"1.0 (got {x})")
     if name == "bloom_filter_fp_chance" and not 0.0 < x <= 1.0:
         raise errors.ConfigurationException(
             f"bloom_filter_fp_chance must be larger than 0.0 and less than or equal to 1.0 "
