@@ -174,6 +174,9 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     pkeys = _partition_keys(stmt, table, r, filters, env)
     slices, filters = _slices(stmt, table, r, filters)
     if stmt.distinct:
+        if stmt.per_partition_limit is not None:
+            raise errors.InvalidRequest(
+                "PER PARTITION LIMIT is not allowed with SELECT DISTINCT queries")
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
     static_only = _static_only(selectors, slices) and not stmt.distinct

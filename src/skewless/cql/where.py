@@ -103,6 +103,20 @@ def contains_type(name: str, type_text: str, op: str) -> str:
     return args[0] if op == "CONTAINS KEY" or len(args) == 1 else args[1]
 
 
+def _check_relation_type(col: ColumnDef, op: str, env: Env) -> None:
+    """SingleColumnRelation's checks on the column's type: a non-frozen collection only takes
+    CONTAINS [KEY] (or an element equality), a duration no slice (durations do not order)."""
+    t = env.ctype(col.type)
+    if t.is_multicell and t.is_collection:
+        raise errors.InvalidRequest(f"Collection column '{col.name}' ({t.name}) cannot be "
+                                    f"restricted by a '{op}' relation")
+    if t.is_multicell:
+        raise errors.InvalidRequest(f"Non-frozen UDT column '{col.name}' ({t.name}) cannot be "
+                                    f"restricted by any relation")
+    if t.name == "duration" and op in ("<", "<=", ">", ">="):
+        raise errors.InvalidRequest("Slice restrictions are not supported on duration columns")
+
+
 def _add_single(r: Restrictions, rel: ast.Relation, col: ColumnDef, env: Env) -> None:
     name, op = col.name, rel.op
     if op in ("!=", "LIKE"):
@@ -112,6 +126,7 @@ def _add_single(r: Restrictions, rel: ast.Relation, col: ColumnDef, env: Env) ->
         assert not isinstance(rel.rhs, tuple)
         r.filters.append(Filter(col, op, _defined(rel.rhs, elem, env, name)))
         return
+    _check_relation_type(col, op, env)
     if col.kind in ("regular", "static"):
         if op == "IN":
             vals = tuple(in_values(rel.rhs, col.type, env, name))
