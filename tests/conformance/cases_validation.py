@@ -174,6 +174,9 @@ CASES = [
          Error("ALTER TABLE t1 WITH crc_check_chance = 1.5", "ConfigurationException",
                "crc_check_chance must be larger than or equal to 0 and smaller than or equal to "
                "1.0 (got 1.5)"),
+         Error("ALTER TABLE t1 WITH bloom_filter_fp_chance = 0.0000001", "ConfigurationException",
+               "bloom_filter_fp_chance must be larger than 6.71E-5 and less than or equal to 1.0 "
+               "(got 1.0E-7)"),
          Error("ALTER TABLE t1 WITH nope = 1", "SyntaxException", "Unknown property 'nope'")),
     Case("speculative_retry_forms", "speculative_retry as SpeculativeRetryPolicy.fromString "
          "reads it and prints it back (Xp, Xpercentile, Xms, ALWAYS, NEVER/NONE, MIN/MAX)",

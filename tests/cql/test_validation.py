@@ -254,3 +254,12 @@ def test_caching_messages() -> None:
         "and integer values are allowed")
     assert _merge("caching", (("rows_per_partition", "10"),))["caching"] == (
         ("keys", "ALL"), ("rows_per_partition", "10"))
+
+
+@pytest.mark.parametrize(("value", "got"), [("0.0000001", "1.0E-7"), ("1.1", "1.1"), ("0", "0.0")])
+def test_bloom_filter_fp_chance_bounds(value: str, got: str) -> None:
+    e = _refused("bloom_filter_fp_chance", value)
+    assert isinstance(e, errors.ConfigurationException)
+    assert e.message == (f"bloom_filter_fp_chance must be larger than 6.71E-5 and less than or "
+                         f"equal to 1.0 (got {got})")
+    assert _merge("bloom_filter_fp_chance", "0.1")["bloom_filter_fp_chance"] == 0.1

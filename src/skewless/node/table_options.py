@@ -51,6 +51,9 @@ DEFAULTS: dict[str, object] = {
     "ordered_writes": False,
 }
 
+# BloomCalculations.minSupportedBloomFilterFpChance(): the best false-positive rate it can build.
+BLOOM_FP_CHANCE_MIN = 6.71e-05
+
 # Accepted and ignored, as Cassandra 4+ does (with a warning there).
 OBSOLETE = frozenset({"dclocal_read_repair_chance", "read_repair_chance"})
 
@@ -191,10 +194,11 @@ def _as_double(name: str, value: ast.OptionValue) -> float:
         raise errors.ConfigurationException(
             f"crc_check_chance must be larger than or equal to 0 and smaller than or equal to "
             f"1.0 (got {x})")
-    if name == "bloom_filter_fp_chance" and not 0.0 < x <= 1.0:
+    if name == "bloom_filter_fp_chance" and not BLOOM_FP_CHANCE_MIN < x <= 1.0:
+        low, got = table_subopts.java_double(BLOOM_FP_CHANCE_MIN), table_subopts.java_double(x)
         raise errors.ConfigurationException(
-            f"bloom_filter_fp_chance must be larger than 0.0 and less than or equal to 1.0 "
-            f"(got {x})")
+            f"bloom_filter_fp_chance must be larger than {low} and less than or equal to 1.0 "
+            f"(got {got})")
     return x
 
 
