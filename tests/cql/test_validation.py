@@ -263,3 +263,8 @@ def test_bloom_filter_fp_chance_bounds(value: str, got: str) -> None:
     assert e.message == (f"bloom_filter_fp_chance must be larger than 6.71E-5 and less than or "
                          f"equal to 1.0 (got {got})")
     assert _merge("bloom_filter_fp_chance", "0.1")["bloom_filter_fp_chance"] == 0.1
+
+
+def test_nan_table_doubles_refused_not_asserted() -> None:
+    assert "(got NaN)" in _refused("bloom_filter_fp_chance", "NaN").message
+    assert "(got Infinity)" in _refused("crc_check_chance", "Infinity").message

@@ -193,7 +193,7 @@ def _as_double(name: str, value: ast.OptionValue) -> float:
     if name == "crc_check_chance" and not 0.0 <= x <= 1.0:
         raise errors.ConfigurationException(
             f"crc_check_chance must be larger than or equal to 0 and smaller than or equal to "
-            f"1.0 (got {x})")
+            f"1.0 (got {table_subopts.java_double(x)})")
     if name == "bloom_filter_fp_chance" and not BLOOM_FP_CHANCE_MIN < x <= 1.0:
         low, got = table_subopts.java_double(BLOOM_FP_CHANCE_MIN), table_subopts.java_double(x)
         raise errors.ConfigurationException(

@@ -276,10 +276,14 @@ def _policy_number(name: str, whole: str, text: str) -> float:
 def java_double(x: float) -> str:
     """``x`` as Java's Double.toString prints it (what Cassandra's messages show): plain
     between 1e-3 and 1e7, else the shortest digits as ``d.dddE-n``."""
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
     if x == 0 or 1e-3 <= abs(x) < 1e7:
         return repr(float(x))
     sign, digits, exponent = Decimal(repr(float(x))).normalize().as_tuple()
-    assert isinstance(exponent, int), x  # finite: the option parser refuses NaN/inf first
+    assert isinstance(exponent, int), x  # finite: NaN and infinities are handled above
     text = "".join(map(str, digits))
     mantissa = text[0] + "." + (text[1:] or "0")
     return f"{'-' if sign else ''}{mantissa}E{len(text) - 1 + exponent}"
