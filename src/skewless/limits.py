@@ -15,6 +15,7 @@ cql_prepared_statements_max = 10_000  # prepared cache entries per node (LRU bey
 cql_bind_markers_max = 65_535  # EXECUTE counts its values in a [short] (Cassandra's maximum)
 cql_ttl_s_max = 20 * 365 * 86400  # Cassandra's MAX_TTL (20 years); larger TTLs are refused
 cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recursion
+cql_key_bytes_max = 0xFFFF  # a partition key or clustering value: Cassandra's u16 length prefix
 
 # --- Coordinator -----------------------------------------------------------------------
 write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)

@@ -278,6 +278,8 @@ class StatementBuilder(TermBuilder):
         self, targets: tuple[ast.DeleteTarget, ...] | None, table: Qualified,
         using: ast.Using | None, where: tuple[ast.Relation, ...], if_clause: IfClause,
     ) -> ast.Delete:
+        if using is not None and using.ttl is not None:  # Cassandra's grammar: TIMESTAMP only
+            raise errors.SyntaxException("mismatched input 'TTL' expecting K_TIMESTAMP")
         if_exists, conditions = _if_fields(if_clause)
         return ast.Delete(
             table[0], table[1], targets or (), where, using or ast.Using(), if_exists, conditions

@@ -30,13 +30,12 @@ the limits, and stops at ``page_size`` rows, reporting where the next page start
 from __future__ import annotations
 
 import itertools
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cmp_to_key
 
 from skewless import errors
-from skewless.cql import ast, index_plan
+from skewless.cql import ast, fixed, index_plan, key_sizes
 from skewless.cql.grouping import group_prefix
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
@@ -203,6 +202,9 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         if stmt.order_by:
             raise errors.InvalidRequest("ORDER BY with 2ndary indexes is not supported.")
     if stmt.distinct:
+        if stmt.per_partition_limit is not None:
+            raise errors.InvalidRequest(
+                "PER PARTITION LIMIT is not allowed with SELECT DISTINCT queries")
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
     group = group_prefix(stmt.group_by, table, _eq_columns(r), stmt.distinct)
@@ -273,7 +275,7 @@ def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters:
     if restricted and full_eq:
         ctypes = [env.ctype(c.type) for c in pk]
         values = [_sorted_distinct(r.eq[c.name], t) for c, t in zip(pk, ctypes, strict=True)]
-        return [keys.composite_partition_key(p) for p in itertools.product(*values)]
+        return [key_sizes.routed_key(p) for p in itertools.product(*values)]
     if not restricted:
         return None
     slice_cols = [c for c in restricted if c.name not in r.eq]
@@ -417,7 +419,7 @@ def _limit(term: ast.Term | None, what: str, env: Env) -> int | None:
         return None
     if v is None:
         raise errors.InvalidRequest(f"Invalid null value of {what}")
-    n = int(struct.unpack(">i", v)[0])
+    n = fixed.unpack(">i", v, what)
     if n <= 0:
         raise errors.InvalidRequest(f"{what.upper()} must be strictly positive")
     return n

@@ -21,6 +21,7 @@ from skewless.cql.results import ColumnSpec
 from skewless.cql.selection import compile_selection
 from skewless.cql.terms import resolve_type
 from skewless.cql.types_native import NATIVE_TYPES
+from skewless.cql.where import contains_type
 from skewless.node.identifiers import quote_if_needed
 from skewless.schema import Schema, TableDef
 from skewless.storage.keys import parse_type as split_type
@@ -139,11 +140,10 @@ class _Binds:
                         self.receiver_is_column(x, lhs, condition)
                 else:
                     self.term(r.rhs, f"in({lhs})", f"list<{t}>")
-            elif r.op in ("CONTAINS", "CONTAINS KEY") and split_type(t)[1]:
-                _, args = split_type(t)
+            elif r.op in ("CONTAINS", "CONTAINS KEY"):
                 key = r.op == "CONTAINS KEY"
-                elem = args[0] if key or len(args) == 1 else args[-1]
-                self.term(r.rhs, f"{'key' if key else 'value'}({lhs})", elem)
+                self.term(r.rhs, f"{'key' if key else 'value'}({lhs})",
+                          contains_type(lhs, t, r.op))
             else:
                 self.term(r.rhs, lhs, t)
                 self.receiver_is_column(r.rhs, lhs, condition)

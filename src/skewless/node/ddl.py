@@ -109,11 +109,29 @@ def _user_keyspace(schema: Schema, name: str) -> KeyspaceDef:
     return ks
 
 
+def _valid_name(name: str) -> bool:
+    """SchemaConstants.isValidName: 1 to 48 ASCII letters, digits and underscores."""
+    return bool(name) and len(name) <= NAME_LENGTH_MAX and bool(_NAME.match(name)) \
+        and name.isascii()
+
+
 def _check_name(what: str, name: str) -> None:
-    if not name or len(name) > NAME_LENGTH_MAX or not _NAME.match(name) or not name.isascii():
+    """Keyspace names as AlterSchemaStatement.validateKeyspaceName refuses them (Invalid),
+    index names as before."""
+    if not _valid_name(name):
+        got = f"'{name}'" if what == "Keyspace" else f'"{name}"'
         raise errors.InvalidRequest(
             f"{what} name must not be empty, more than {NAME_LENGTH_MAX} characters long, or "
-            f"contain non-alphanumeric-underscore characters (got \"{name}\")")
+            f"contain non-alphanumeric-underscore characters (got {got})")
+
+
+def _check_table_name(keyspace: str, name: str) -> None:
+    """Table names as TableMetadata.validate refuses them: a ConfigurationException prefixed
+    with the table's qualified name."""
+    if not _valid_name(name):
+        raise errors.ConfigurationException(
+            f"{keyspace}.{name}: Table name must not be empty, more than {NAME_LENGTH_MAX} "
+            f"characters long, or contain non-alphanumeric-underscore characters (got \"{name}\")")
 
 
 def _done(schema: Schema, change: SchemaChange) -> Outcome:
@@ -230,7 +248,7 @@ def _create_table(
     schema: Schema, stmt: ast.CreateTable, keyspace: str, new_id: uuid.UUID
 ) -> Outcome:
     _user_keyspace(schema, keyspace)
-    _check_name("Table", stmt.name)
+    _check_table_name(keyspace, stmt.name)
     if schema.table(keyspace, stmt.name) is not None:
         if stmt.if_not_exists:
             return schema, None
@@ -240,7 +258,7 @@ def _create_table(
     if stmt.compact_storage:
         raise errors.InvalidRequest(
             "Compact tables are not allowed in Cassandra starting with 4.0 version.")
-    options = table_options.merge(table_options.default_items(), stmt.options)
+    options = table_options.create(stmt.options)
     columns = build_columns(schema, keyspace, stmt)
     _check_counter_ttl(columns, options)
     table = TableDef(keyspace, stmt.name, new_id, columns, options)

@@ -26,7 +26,22 @@ _FROZEN_COLLECTION = re.compile(r"^frozen<(list|set|map)<")
 
 def parsed_type(schema: Schema, keyspace: str, text: str) -> CqlType:
     """The CqlType of ``text``, user types looked up in ``keyspace``."""
-    return parse_type(text, udt_lookup=_udt_lookup(schema, keyspace), keyspace=keyspace)
+    t = parse_type(text, udt_lookup=_udt_lookup(schema, keyspace), keyspace=keyspace)
+    _check_durations(t)
+    return t
+
+
+def _check_durations(t: CqlType) -> None:
+    """CQL3Type.Raw.RawCollection.prepare: durations compare by their parts only, so they may
+    not be set elements nor map keys (at any depth)."""
+    bare = t.name.removeprefix("frozen<")
+    if t.subtypes and t.subtypes[0].name == "duration":
+        if bare.startswith("set<"):
+            raise errors.InvalidRequest(f"Durations are not allowed inside sets: {t.name}")
+        if bare.startswith("map<"):
+            raise errors.InvalidRequest(f"Durations are not allowed as map keys: {t.name}")
+    for sub in t.subtypes:
+        _check_durations(sub)
 
 
 def resolve_type(schema: Schema, keyspace: str, text: str) -> str:
