@@ -148,7 +148,7 @@ def test_index_queries_every_coordinator(cluster_factory: Any) -> None:
     for k in range(4, PARTITIONS, 19):
         s.execute(SimpleStatement(
             f"UPDATE ix.t USING TTL {TTL_S} SET v = 3 WHERE k = {k} AND c = 2",
-                                  consistency_level=write_all))
+            consistency_level=write_all))
     assert (4, 2) in _query(s, "SELECT k, c FROM ix.t WHERE v = 3", ConsistencyLevel.QUORUM)
     for k in range(4, PARTITIONS, 19):
         if (k, 2) in model:
