@@ -7,6 +7,7 @@ import hashlib
 
 from skewless import limits
 from skewless.errors import CqlError, Unavailable
+from skewless.node import phi
 from skewless.node.consistency import ONE, QUORUM
 from skewless.node.effects import Reply
 from skewless.sim.world import World
@@ -125,7 +126,7 @@ def test_no_live_batchlog_endpoint_is_unavailable() -> None:
     w = _setup(27)
     w.crash("127.0.0.2")
     w.crash("127.0.0.3")
-    w.run_for((limits.failure_detector_convict_ms + 1000) * 1_000_000)
+    w.run_for(int(phi.convict_within_ms() * 1_000_000))
     body = _q(w, "127.0.0.1", BATCH, cl=ONE)
     assert isinstance(body, Unavailable), body
     assert "Cannot achieve consistency level ONE" in str(body)

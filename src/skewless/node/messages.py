@@ -241,6 +241,34 @@ class TracedResponse:
     response: bytes  # pack(the inner response)
 
 
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    """SWIM: "probe ``target`` for me" (a suspect's indirect probe, asked of a helper)."""
+
+    KIND: ClassVar[int] = 100
+    probe_id: int
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePing:
+    """SWIM: a helper's ping of the suspect, on behalf of ``requester``."""
+
+    KIND: ClassVar[int] = 101
+    probe_id: int
+    requester: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeAck:
+    """SWIM: the suspect's answer to a ProbePing, relayed by the helper to ``requester``."""
+
+    KIND: ClassVar[int] = 102
+    probe_id: int
+    requester: str
+    target: str
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -264,6 +292,9 @@ Message = (
     | TracedResponse
     | TruncateRequest
     | TruncateResponse
+    | ProbeRequest
+    | ProbePing
+    | ProbeAck
 )
 
 
@@ -273,7 +304,7 @@ _BY_KIND: dict[int, type[Any]] = {
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
-              TruncateResponse)
+              TruncateResponse, ProbeRequest, ProbePing, ProbeAck)
 }
 
 
