@@ -15,8 +15,9 @@ from skewless.sim.world import World
 KEYS = (1, 2, 3, 4, 5, 6)
 BATCH = ("BEGIN BATCH " + " ".join(f"INSERT INTO ks.t (k, v) VALUES ({k}, {k * 10});"
                                    for k in KEYS) + " APPLY BATCH")
-REPLAY_WAIT_NS = (limits.batchlog_replay_delay_ms + 2 * limits.batchlog_replay_interval_ms
-                  + limits.write_timeout_ms) * 1_000_000
+# Replay, and the dead coordinator convicted (phi), so that QUORUM reads leave it out.
+REPLAY_WAIT_NS = int((limits.batchlog_replay_delay_ms + 2 * limits.batchlog_replay_interval_ms
+                      + limits.write_timeout_ms + phi.convict_within_ms()) * 1_000_000)
 
 
 def _setup(seed: int, n: int = 3) -> World:
