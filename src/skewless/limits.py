@@ -47,6 +47,7 @@ failure_detector_max_interval_ms = 2 * gossip_interval_ms  # fd_max_interval_ms:
 failure_detector_local_pause_ms_max = 5000  # max_local_pause_in_ms: after our own pause, no verdict
 swim_probe_helpers_max = 3  # SWIM's k: peers asked to probe a suspect before it is convicted
 swim_probe_timeout_ms = 1000  # helpers' acks must arrive within this (one round trip, ≪ 1 s)
+shutdown_announce_wait_ms = 500  # a stopping node waits this long for its Shutdown to leave
 tick_interval_ms = 50  # the node's timer resolution
 
 # --- Hints ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from skewless import limits
 from skewless.node import phi
-from skewless.node.swim import CAUSE_PHI, CAUSE_PROBES
+from skewless.node.swim import CAUSE_PHI, CAUSE_PROBES, CAUSE_SHUTDOWN
 from skewless.sim.world import World
 
 A, B, C = "127.0.0.1", "127.0.0.2", "127.0.0.3"
@@ -113,3 +113,18 @@ def test_an_isolated_node_is_convicted_by_the_others() -> None:
     assert w.nodes[A].node.membership.is_alive(B)  # A and B still see each other
     w.network.heal()
     assert w.stabilize(5 * SEC)
+
+
+def test_a_clean_stop_is_seen_down_at_once_and_a_restart_up() -> None:
+    w = _world(15)
+    w.stop(B)
+    w.run_for(100 * 10**6)  # one message latency, not ≈ 20 s of phi
+    for o in (A, C):
+        fd = w.nodes[o].node.fd
+        assert not w.nodes[o].node.membership.is_alive(B)
+        assert fd.convictions == {(B, CAUSE_SHUTDOWN): 1}
+        assert fd.last_cause[B] == "announced its shutdown"
+    w.run_for(30 * SEC)
+    assert all(not w.nodes[o].node.fd.convictions.get((B, CAUSE_PROBES)) for o in (A, C))
+    w.restart(B)
+    assert w.stabilize(5 * SEC)  # a new generation: up again

@@ -44,6 +44,7 @@ class Membership:
         self.seeds = tuple(s for s in seeds if s != local.address)
         self.peers: dict[str, Peer] = {}
         self.windows: dict[str, ArrivalWindow] = {}  # heartbeat arrivals, per peer
+        self.shut_down: dict[str, int] = {}  # peer -> generation it announced stopping
         self._ring: Ring | None = None
 
     def update_local(self, local: Heartbeat) -> None:
@@ -55,6 +56,8 @@ class Membership:
         assert hb.address != self.local.address
         old = self.peers.get(hb.address)
         changes: list[Change] = []
+        if self.shut_down.get(hb.address) == hb.generation:
+            return []  # sent before its Shutdown, or while stopping: it is down until restarted
         if old is None:
             changes.append(Change(hb.address, "NEW_NODE"))
             self._ring = None
@@ -97,6 +100,14 @@ class Membership:
             return None
         self.peers[address] = replace(p, up=False, down_since_ns=now_ns)
         return Change(address, "DOWN")
+
+    def on_shutdown(self, address: str, generation: int, now_ns: int) -> Change | None:
+        """The peer announced it is stopping (this generation of it): down at once."""
+        p = self.peers.get(address)
+        if p is None or p.state.generation != generation:
+            return None
+        self.shut_down[address] = generation
+        return self.convict(address, now_ns)
 
     def refute(self, address: str, now_ns: int) -> None:
         """The peer answered an indirect probe: count its silence from now."""

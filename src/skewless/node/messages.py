@@ -269,6 +269,15 @@ class ProbeAck:
     target: str
 
 
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """A node stopping cleanly tells its peers (Cassandra's GOSSIP_SHUTDOWN): they mark it down
+    at once, and ignore its heartbeats of this generation."""
+
+    KIND: ClassVar[int] = 103
+    generation: int
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -295,6 +304,7 @@ Message = (
     | ProbeRequest
     | ProbePing
     | ProbeAck
+    | Shutdown
 )
 
 
@@ -304,7 +314,8 @@ _BY_KIND: dict[int, type[Any]] = {
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
-              TruncateResponse, ProbeRequest, ProbePing, ProbeAck)
+              TruncateResponse, ProbeRequest, ProbePing, ProbeAck,
+              Shutdown)
 }
 
 

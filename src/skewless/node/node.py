@@ -60,6 +60,7 @@ from skewless.node.messages import (
     ReadResponse,
     SchemaPull,
     SchemaPush,
+    Shutdown,
     StampRequest,
     StampResponse,
     TracedRequest,
@@ -270,8 +271,9 @@ class Node:
             self.ordered.on_message(sender, m)
         elif isinstance(m, TracedRequest):
             self.tracer.on_request(sender, m)
-        elif isinstance(m, ProbeRequest | ProbePing | ProbeAck):
-            self.fd.on_message(sender, m)
+        elif isinstance(m, ProbeRequest | ProbePing | ProbeAck | Shutdown):
+            for change in self.fd.on_message(sender, m):
+                self._membership_event(change)
         elif isinstance(m, TruncateRequest):
             self.truncations.on_request(sender, m)
         elif isinstance(m, TruncateResponse):

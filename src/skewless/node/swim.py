@@ -24,6 +24,10 @@ As Cassandra's ``FailureDetector.interpret``, no verdict follows a pause of this
 (a tick more than ``failure_detector_local_pause_ms_max`` after the previous one: a GC or
 SIGSTOP of ours, not silence of theirs), nor for that long afterwards.
 
+A node stopping cleanly sends ``Shutdown`` to its live peers first (``announce_shutdown``, as
+Cassandra's GOSSIP_SHUTDOWN): they mark it down at once rather than ≈ 20 s later, and ignore
+its heartbeats of that generation (one sent while it stopped would bring it back up).
+
 Each verdict is logged once, with its cause (phi, helpers asked, who answered), and counted for
 the metrics (``convictions`` by peer and cause, ``refutations`` by peer). Pure: time comes in as
 ``now_ns``, randomness is the node's injected generator, messages go out through ``Node.send``.
@@ -38,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.node.membership import Change
-from skewless.node.messages import ProbeAck, ProbePing, ProbeRequest
+from skewless.node.messages import ProbeAck, ProbePing, ProbeRequest, Shutdown
 
 if TYPE_CHECKING:
     from skewless.node.node import Node
@@ -47,6 +51,7 @@ log = logging.getLogger("skewless.failure_detector")
 
 CAUSE_PHI = "phi"  # convicted on phi alone: no other live peer to ask, or probes disabled
 CAUSE_PROBES = "probes_unanswered"  # phi past the threshold and no helper reached the suspect
+CAUSE_SHUTDOWN = "shutdown"  # the peer announced it was stopping (not a conviction: no wait)
 
 
 @dataclass(slots=True)
@@ -152,10 +157,32 @@ class FailureDetector:
         elif change.kind != "DOWN":
             log.info("peer %s: %s", change.address, change.kind)
 
+    # ------------------------------------------------------------------ shutdown
+
+    def announce_shutdown(self) -> None:
+        """This node is stopping: tell every peer that sees it up (their heartbeats prove it)."""
+        for address, p in sorted(self.node.membership.peers.items()):
+            if p.up:
+                self.node.send(address, Shutdown(self.node.membership.local.generation))
+
+    def _on_shutdown(self, sender: str, m: Shutdown) -> list[Change]:
+        change = self.node.membership.on_shutdown(sender, m.generation,
+                                                  self.node.clock.monotonic_ns())
+        if change is None:
+            return []
+        self.suspicions.pop(sender, None)
+        self.convictions[(sender, CAUSE_SHUTDOWN)] += 1
+        self.last_cause[sender] = "announced its shutdown"
+        log.info("InetAddress /%s is now DOWN (announced its shutdown)", sender)
+        return [change]
+
     # ------------------------------------------------------------------ probes
 
-    def on_message(self, sender: str, m: ProbeRequest | ProbePing | ProbeAck) -> None:
+    def on_message(self, sender: str, m: ProbeRequest | ProbePing | ProbeAck | Shutdown
+                   ) -> list[Change]:
         node = self.node
+        if isinstance(m, Shutdown):
+            return self._on_shutdown(sender, m)
         if isinstance(m, ProbeRequest):
             if m.target != node.address and m.target != sender:
                 node.send(m.target, ProbePing(m.probe_id, sender))  # helper: ping for them
@@ -166,6 +193,7 @@ class FailureDetector:
                 node.send(m.requester, m)  # helper: relay the suspect's answer
         else:
             self._on_ack(sender, m)
+        return []
 
     def _on_ack(self, helper: str, m: ProbeAck) -> None:
         s = self.suspicions.get(m.target)

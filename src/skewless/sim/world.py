@@ -275,6 +275,15 @@ class World:
         sn.kv = sn.kv.crash()
         self.log(f"{address} crash")
 
+    def stop(self, address: str) -> None:
+        """A clean stop (SIGTERM): the node tells its peers it is shutting down, syncs, ends."""
+        sn = self.nodes[address]
+        sn.node.fd.announce_shutdown()
+        self._flush(sn)
+        sn.kv.sync()
+        sn.up = False
+        self.log(f"{address} stop")
+
     def restart(self, address: str) -> None:
         sn = self.nodes[address]
         assert not sn.up
