@@ -10,10 +10,10 @@ import pytest
 
 from skewless import limits
 from skewless.config import NodeConfig
-from skewless.node.messages import Heartbeat, ProbeAck, ProbePing, ProbeRequest
+from skewless.node.messages import Heartbeat, ProbeAck, ProbePing, ProbeRequest, Shutdown
 from skewless.node.node import Node
 from skewless.node.phi import PHI_FACTOR, ArrivalWindow, silence_to_convict_ns
-from skewless.node.swim import CAUSE_PHI, CAUSE_PROBES
+from skewless.node.swim import CAUSE_PHI, CAUSE_PROBES, CAUSE_SHUTDOWN
 from skewless.storage.engine import Storage
 from skewless.storage.kv import MemoryKV
 
@@ -142,8 +142,8 @@ class Harness:
         return self.node.membership.is_alive(peer)
 
 
-def _hb(address: str, beat: int) -> Heartbeat:
-    return Heartbeat(address, f"host-{address}", 1, beat, "datacenter1", "rack1",
+def _hb(address: str, beat: int, generation: int = 1) -> Heartbeat:
+    return Heartbeat(address, f"host-{address}", generation, beat, "datacenter1", "rack1",
                      (hash(address) % 1000,), 9042, "v", 0, (), 0)
 
 
@@ -260,3 +260,27 @@ def test_no_verdict_after_a_local_pause() -> None:
     h.node.tick()
     h.run(limits.failure_detector_local_pause_ms_max / 1000 - 1)
     assert h.up(B) and h.up(C) and not h.node.fd.convictions
+
+
+def test_announced_shutdown_is_down_at_once_until_a_new_generation() -> None:
+    h = Harness((B, C))
+    h.run(5)
+    h.node.peer_message(B, _env(Shutdown(0)))  # not B's generation: ignored
+    assert h.up(B)
+    h.node.peer_message(B, _env(Shutdown(1)))
+    assert not h.up(B)
+    assert h.node.fd.convictions == {(B, CAUSE_SHUTDOWN): 1}
+    assert h.node.fd.last_cause[B] == "announced its shutdown"
+    h.run(3)  # B's heartbeats of generation 1 (sent while it stopped) do not bring it back
+    assert not h.up(B)
+    h.node.peer_message(B, _env(_hb(B, 1, generation=2)))  # restarted
+    assert h.up(B)
+
+
+def test_a_stopping_node_tells_the_peers_it_sees_up() -> None:
+    h = Harness((B, C))
+    h.run(3)
+    h.node.fd.announce_shutdown()
+    gen = h.node.membership.local.generation
+    assert sorted((d, env.message) for d, env in h.node.take_ready().sends) == [
+        (B, Shutdown(gen)), (C, Shutdown(gen))]
