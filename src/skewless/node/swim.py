@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from skewless import limits
@@ -61,7 +61,6 @@ class Suspicion:
     phi: float  # when the suspicion began
     deadline_ns: int
     helpers: tuple[str, ...]
-    answered_by: list[str] = field(default_factory=list)
 
 
 class FailureDetector:
