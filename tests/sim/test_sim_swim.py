@@ -63,6 +63,15 @@ def test_slow_link_convicts_without_indirect_probes() -> None:
     assert w.nodes[A].node.membership.is_alive(B)
 
 
+def test_a_few_seconds_of_delay_is_below_phi_even_without_probes() -> None:
+    """5 s on one link (the former fixed 4 s timeout convicted it): one gap of ≈ 6 s is phi
+    2.6, far below 8, so even phi alone keeps the node up."""
+    w = _world(16, probes=False)
+    w.network.delay_link(B, A, 5000)
+    assert not _run_watching(w, A, B, 20 * SEC)
+    assert not w.nodes[A].node.fd.convictions
+
+
 def _detection_s(w: World, victim: str, observers: list[str]) -> dict[str, float]:
     means = {o: w.nodes[o].node.membership.windows[victim].mean_ns() for o in observers}
     crashed_ns = w.now_ns
