@@ -57,6 +57,7 @@ _NODE_OPTION_TO_FIELD = {
     "log_level": "log_level",
     "batchlog_replay_delay_ms": "batchlog_replay_delay_ms",
     "crash_point": "crash_point",
+    "phi_convict_threshold": "phi_convict_threshold",
 }
 
 
@@ -123,13 +124,18 @@ def main() -> None:
               show_default=True)
 @click.option("--batchlog-replay-delay-ms", type=int, default=limits.batchlog_replay_delay_ms,
               show_default=True, help="Replay LOGGED batches kept longer than this.")
+@click.option("--phi-convict-threshold", type=float,
+              default=limits.phi_convict_threshold_default, show_default=True,
+              help="Failure detector sensitivity (5..16), as cassandra.yaml's.")
+@click.option("--no-indirect-probes", is_flag=True, default=False,
+              help="Convict a silent peer on phi alone, without asking others to probe it.")
 @click.option("--crash-point", default="", metavar="POINT[:N]",
               help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
 @click.pass_context
 def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
          no_clock_compensation: bool, no_restamp: bool, commit_wait: bool,
-         **options: Any) -> None:
+         no_indirect_probes: bool, **options: Any) -> None:
     """Run one node in the foreground until SIGINT or SIGTERM."""
     file_values: dict[str, Any] = {}
     if config_file is not None:
@@ -151,6 +157,8 @@ def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
         overrides["restamp_shadowed_writes"] = False
     if commit_wait:
         overrides["commit_wait"] = True
+    if no_indirect_probes:
+        overrides["indirect_probes"] = False
     try:
         config = build_config(file_values, overrides)
     except ValueError as e:

@@ -56,6 +56,8 @@ class NodeConfig:
     admin_port: int = 7199  # nodetool's admin endpoint (Cassandra's JMX port); 0: none
     log_level: str = "INFO"
     batchlog_replay_delay_ms: int = limits.batchlog_replay_delay_ms  # replay LOGGED batches older
+    phi_convict_threshold: float = limits.phi_convict_threshold_default  # cassandra.yaml's
+    indirect_probes: bool = True  # SWIM: ask peers to probe a suspect before convicting it
     crash_point: str = ""  # TEST ONLY: SIGKILL this node at a named point (node.batchlog)
 
     def __post_init__(self) -> None:
@@ -128,6 +130,16 @@ class NodeConfig:
         object.__setattr__(self, "log_level", self.log_level.upper())
         _check_int("batchlog_replay_delay_ms", self.batchlog_replay_delay_ms, 0,
                    limits.batchlog_replay_delay_ms_max_option)
+        _check_number("phi_convict_threshold", self.phi_convict_threshold, 1e9)  # type, NaN
+        if not (limits.phi_convict_threshold_min <= self.phi_convict_threshold
+                <= limits.phi_convict_threshold_max):
+            raise ValueError(f"phi_convict_threshold must be between "
+                             f"{limits.phi_convict_threshold_min:g} and "
+                             f"{limits.phi_convict_threshold_max:g}, but was "
+                             f"{self.phi_convict_threshold:g}")
+        if not isinstance(self.indirect_probes, bool):
+            raise ValueError(f"indirect_probes: must be true or false, "
+                             f"got {self.indirect_probes!r}")
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         from skewless.node.batchlog import parse_crash_point  # raises ValueError

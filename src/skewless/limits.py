@@ -42,7 +42,16 @@ schema_agreement_wait_ms = 5000  # DDL answers once live peers hold the schema, 
 
 # --- Failure detection and gossip ----------------------------------------------------------
 gossip_interval_ms = 1000  # Cassandra gossips once a second
-failure_detector_convict_ms = 4000  # no heartbeat for 4 s: down (≈ phi 8 at 1 s intervals)
+phi_convict_threshold_default = 8.0  # cassandra.yaml's phi_convict_threshold (≈ 18 s at 1 s beats)
+phi_convict_threshold_min = 5.0  # Cassandra refuses a phi_convict_threshold outside 5..16
+phi_convict_threshold_max = 16.0
+failure_detector_window_samples = 1000  # Cassandra's ArrivalWindow SAMPLE_SIZE
+failure_detector_initial_interval_ms = 2 * gossip_interval_ms  # fd_initial_value_ms: err high
+failure_detector_max_interval_ms = 2 * gossip_interval_ms  # fd_max_interval_ms: longer not learnt
+failure_detector_local_pause_ms_max = 5000  # max_local_pause_in_ms: after our own pause, no verdict
+swim_probe_helpers_max = 3  # SWIM's k: peers asked to probe a suspect before it is convicted
+swim_probe_timeout_ms = 1000  # helpers' acks must arrive within this (one round trip, ≪ 1 s)
+shutdown_announce_wait_ms = 500  # a stopping node waits this long for its Shutdown to leave
 tick_interval_ms = 50  # the node's timer resolution
 
 # --- Hints ---------------------------------------------------------------------------------
@@ -111,7 +120,8 @@ assert scan_response_bytes_max < internode_frame_bytes_max // 2  # one partition
 assert read_timeout_ms < stress_request_timeout_s * 1000 < stress_drain_s_max * 1000
 assert stress_value_bytes_max < cql_frame_body_bytes_max
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
-assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
+assert tick_interval_ms < gossip_interval_ms <= failure_detector_max_interval_ms
+assert tick_interval_ms < swim_probe_timeout_ms
 
 # --- Local clusters, node options and internode details (runtime, cli) ----------------------
 internode_handshake_bytes_max = 4096  # the first frame only names a version, an id and an address

@@ -268,7 +268,8 @@ class Executor:
                 host_id=uuid.UUID(s.host_id), address=addr, cql_port=s.cql_port,
                 internode_port=node.config.internode_port, dc=s.dc, rack=s.rack,
                 tokens=s.tokens, schema_version=uuid.UUID(s.schema_version),
-                up=p.up, load_bytes=s.load_bytes,
+                up=p.up, load_bytes=s.load_bytes, phi=node.membership.phi(addr, now_ns),
+                down_cause=None if p.up else node.fd.last_cause.get(addr),
                 clock_offset_us=round(offset or 0), clock_uncertainty_us=round(peer_error or 0),
                 clock_alarm=offset is not None and abs(offset) > alarm_us,
                 clock_in_bounds=offset is not None

@@ -269,6 +269,43 @@ class TracedResponse:
     response: bytes  # pack(the inner response)
 
 
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    """SWIM: "probe ``target`` for me" (a suspect's indirect probe, asked of a helper)."""
+
+    KIND: ClassVar[int] = 100
+    probe_id: int
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePing:
+    """SWIM: a helper's ping of the suspect, on behalf of ``requester``."""
+
+    KIND: ClassVar[int] = 101
+    probe_id: int
+    requester: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeAck:
+    """SWIM: the suspect's answer to a ProbePing, relayed by the helper to ``requester``."""
+
+    KIND: ClassVar[int] = 102
+    probe_id: int
+    requester: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """A node stopping cleanly tells its peers (Cassandra's GOSSIP_SHUTDOWN): they mark it down
+    at once, and ignore its heartbeats of this generation."""
+
+    KIND: ClassVar[int] = 103
+    generation: int
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -294,6 +331,10 @@ Message = (
     | TruncateResponse
     | IndexScanRequest
     | IndexScanResponse
+    | ProbeRequest
+    | ProbePing
+    | ProbeAck
+    | Shutdown
 )
 
 
@@ -303,7 +344,8 @@ _BY_KIND: dict[int, type[Any]] = {
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
-              TruncateResponse, IndexScanRequest, IndexScanResponse)
+              TruncateResponse, IndexScanRequest, IndexScanResponse, ProbeRequest, ProbePing,
+              ProbeAck, Shutdown)
 }
 
 

@@ -55,12 +55,16 @@ from skewless.node.messages import (
     Message,
     MutationRequest,
     MutationResponse,
+    ProbeAck,
+    ProbePing,
+    ProbeRequest,
     RangeReadRequest,
     RangeReadResponse,
     ReadRequest,
     ReadResponse,
     SchemaPull,
     SchemaPush,
+    Shutdown,
     StampRequest,
     StampResponse,
     TracedRequest,
@@ -74,6 +78,7 @@ from skewless.node.schema_codec import decode_schema, encode_schema
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.stamping import Stamping
 from skewless.node.stamps import max_timestamp
+from skewless.node.swim import FailureDetector
 from skewless.node.trace_store import traces_table_by_key
 from skewless.node.tracer import Tracer
 from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, Trace
@@ -117,6 +122,7 @@ class Node:
         self.storage.dropped = dropped_by_table(self.schema)
         self.beat = 0
         self.membership = Membership(self._heartbeat(tokens, generation), config.seeds)
+        self.fd = FailureDetector(self)  # phi-accrual suspicion, SWIM probes, convictions
         self._last_gossip_ns = -(10**18)
         self._last_hint_round_ns = -(10**18)
         self.schema_waiters: list[tuple[str, int, Callable[[], None]]] = []
@@ -276,6 +282,9 @@ class Node:
             self.ordered.on_message(sender, m)
         elif isinstance(m, TracedRequest):
             self.tracer.on_request(sender, m)
+        elif isinstance(m, ProbeRequest | ProbePing | ProbeAck | Shutdown):
+            for change in self.fd.on_message(sender, m):
+                self._membership_event(change)
         elif isinstance(m, TruncateRequest):
             self.truncations.on_request(sender, m)
         elif isinstance(m, TruncateResponse):
@@ -290,7 +299,7 @@ class Node:
 
     def tick(self) -> None:
         now_ns = self.clock.monotonic_ns()
-        for change in self.membership.tick(now_ns):
+        for change in self.fd.tick(now_ns):
             self._membership_event(change)
         self._expire_ops(now_ns)
         self.tracer.settle(now_ns)
@@ -328,7 +337,7 @@ class Node:
         self._check_schema_waiters()
 
     def _membership_event(self, change: Change) -> None:
-        log.info("peer %s: %s", change.address, change.kind)
+        self.fd.log_change(change)  # DOWN and UP with their cause
         if change.kind == "RESTARTED":
             self.clocks.forget(change.address)
         port = self.config.cql_port

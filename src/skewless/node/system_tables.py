@@ -106,7 +106,8 @@ _SYSTEM_TABLES: tuple[_Spec, ...] = (
         ("address", "inet"), ("up", "boolean"), ("dc", "text"), ("rack", "text"),
         ("load_bytes", "bigint"), ("owns", "double"), ("host_id", "uuid"),
         ("clock_offset_ms", "double"), ("tokens", "int"), ("clock_uncertainty_ms", "double"),
-        ("clock_alarm", "boolean"), ("clock_in_bounds", "boolean"))),
+        ("clock_alarm", "boolean"), ("clock_in_bounds", "boolean"), ("phi", "double"),
+        ("down_cause", "text"))),
     ("skewless_clients", ("address",), ("connection",), (
         ("address", "inet"), ("connection", "int"), ("port", "int"),
         ("clock_offset_ms", "double"), ("clock_samples", "int"), ("clock_alarm", "boolean"))),
@@ -270,6 +271,8 @@ def _status_rows(ctx: SystemContext) -> list[Row]:
         "clock_alarm": n.clock_alarm,
         "clock_in_bounds": n.clock_in_bounds,
         "tokens": len(n.tokens),
+        "phi": n.phi,
+        "down_cause": n.down_cause,
     } for n in (ctx.local, *ctx.peers)]
 
 

@@ -108,6 +108,9 @@ class NodeServer:
         self._kick.set()
         await self._stopping.wait()
         log.info("node %s stopping", self.config.address)
+        self.node.fd.announce_shutdown()  # peers mark us down now, not when phi convicts us
+        self._carry_out(self.node.take_ready())
+        await self.transport.drain(limits.shutdown_announce_wait_ms / 1000)
         self._cql_server.close()
         if self.metrics is not None:
             self.metrics.close()
