@@ -241,6 +241,80 @@ class TracedResponse:
     response: bytes  # pack(the inner response)
 
 
+@dataclass(frozen=True, slots=True)
+class MerkleTreeRequest:
+    """Repair coordinator -> replica: the Merkle tree of your partitions of ``table`` in
+    (start_token, end_token] (``node.repair``, ``node.merkle``)."""
+
+    KIND: ClassVar[int] = 60
+    req_id: int
+    table: str  # TableDef.table_key
+    start_token: int  # exclusive
+    end_token: int  # inclusive, > start_token
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleTreeResponse:
+    KIND: ClassVar[int] = 61
+    req_id: int
+    error: str  # '' when the tree is there
+    partitions: int  # partitions hashed
+    leaves: bytes  # node.merkle.encode_leaves, at the depth the replica chose
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRequest:
+    """Repair coordinator -> replica: your partitions in these leaf ranges, in ring order,
+    resuming after ``start_key`` in the first one (b'': from its start)."""
+
+    KIND: ClassVar[int] = 62
+    req_id: int
+    table: str
+    ranges: tuple[tuple[int, int], ...]  # (start exclusive, end inclusive), ascending
+    start_key: bytes
+    byte_limit: int  # stop after the partition that reaches this many encoded bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LeafResponse:
+    KIND: ClassVar[int] = 63
+    req_id: int
+    error: str
+    partitions: tuple[bytes, ...]  # storage.codec.encode_update, as stored
+    ranges_done: int  # the leading ranges sent completely
+    last_key: bytes  # the last partition sent of the next range (b'': none)
+
+
+@dataclass(frozen=True, slots=True)
+class RepairStream:
+    """Repair coordinator -> replica: what you lack of these partitions; merged through the
+    normal apply path (timestamps decide, as for read repair), synced before the ack."""
+
+    KIND: ClassVar[int] = 64
+    req_id: int
+    partitions: tuple[bytes, ...]  # storage.codec.encode_update
+
+
+@dataclass(frozen=True, slots=True)
+class RepairStreamAck:
+    KIND: ClassVar[int] = 65
+    req_id: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RangeRepaired:
+    """Repair coordinator -> replica: every replica of (start, end] of ``table`` held the same
+    data as of ``repaired_at_s`` (the repair's start): tombstones written before it may go
+    (``only_purge_repaired_tombstones``)."""
+
+    KIND: ClassVar[int] = 66
+    table: str
+    start_token: int
+    end_token: int
+    repaired_at_s: int
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -264,6 +338,13 @@ Message = (
     | TracedResponse
     | TruncateRequest
     | TruncateResponse
+    | MerkleTreeRequest
+    | MerkleTreeResponse
+    | LeafRequest
+    | LeafResponse
+    | RepairStream
+    | RepairStreamAck
+    | RangeRepaired
 )
 
 
@@ -273,7 +354,8 @@ _BY_KIND: dict[int, type[Any]] = {
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
-              TruncateResponse)
+              TruncateResponse, MerkleTreeRequest, MerkleTreeResponse, LeafRequest,
+              LeafResponse, RepairStream, RepairStreamAck, RangeRepaired)
 }
 
 

@@ -66,6 +66,7 @@ from skewless.node.messages import (
 )
 from skewless.node.ordered import OrderedWrites
 from skewless.node.placement import dc_factors, random_tokens
+from skewless.node.repair import REPAIR_MESSAGES, ActiveRepairService
 from skewless.node.schema_codec import decode_schema, encode_schema
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.stamping import Stamping
@@ -120,6 +121,7 @@ class Node:
         self.batchlog = Batchlog(self)
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
+        self.active_repair = ActiveRepairService(self)  # nodetool repair (node.repair)
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -265,6 +267,8 @@ class Node:
             self.ordered.on_message(sender, m)
         elif isinstance(m, TracedRequest):
             self.tracer.on_request(sender, m)
+        elif isinstance(m, REPAIR_MESSAGES):
+            self.active_repair.on_message(sender, m)
         elif isinstance(m, TruncateRequest):
             self.truncations.on_request(sender, m)
         elif isinstance(m, TruncateResponse):
@@ -294,6 +298,7 @@ class Node:
             self._replay_hints(now_ns)
         self.batchlog.tick(now_ns)
         self.truncations.tick(now_ns)
+        self.active_repair.tick(now_ns)
 
     # ------------------------------------------------------------------ gossip
 

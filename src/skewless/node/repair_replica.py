@@ -1,0 +1,107 @@
+"""The replica side of repair: hash a range into a Merkle tree, hand out the partitions of
+differing leaves, apply what the coordinator streams, record a repaired range.
+
+Every answer is built from the partitions as stored (``Storage.stored``: tombstones and TTL'd
+cells as written), so the hashes of two replicas agree exactly when their data does. Streamed
+partitions go through ``Node.apply_local``, the path of every write: the merge keeps the newest
+timestamp of each cell, so a repair can only add what a replica lacks (clock-safe, as read
+repair). A peer's bad request is answered with an error, never raised.
+
+Pure, like the node: it acts only through the node it is given.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from skewless.errors import RemoteProtocolError
+from skewless.node import merkle
+from skewless.node.messages import (
+    LeafRequest,
+    LeafResponse,
+    MerkleTreeRequest,
+    MerkleTreeResponse,
+    RangeRepaired,
+    RepairStream,
+    RepairStreamAck,
+)
+from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
+from skewless.storage import codec
+
+if TYPE_CHECKING:
+    from skewless.node.node import Node
+
+
+def _bad_range(start: int, end: int) -> bool:
+    return not MIN_TOKEN <= start < end <= MAX_TOKEN
+
+
+def local_tree(node: Node, table: str, start: int, end: int) -> tuple[int, merkle.Leaves]:
+    """(partitions hashed, leaves) of this node's data of ``table`` in (start, end]."""
+    hashes = [
+        (token_of(key), merkle.partition_hash(key, codec.encode_update(
+            node.storage.stored(table, key))))
+        for key in node.storage.partition_keys(table, start, end)]
+    depth = merkle.depth_for(len(hashes))
+    return len(hashes), merkle.build(start, end, depth, hashes)
+
+
+def tree_reply(node: Node, m: MerkleTreeRequest) -> MerkleTreeResponse:
+    if node.table_by_key(m.table) is None:
+        return MerkleTreeResponse(m.req_id, f"unknown table {m.table}", 0, b"")
+    if _bad_range(m.start_token, m.end_token):
+        return MerkleTreeResponse(m.req_id, f"bad range ({m.start_token},{m.end_token}]", 0,
+                                  b"")
+    count, leaves = local_tree(node, m.table, m.start_token, m.end_token)
+    return MerkleTreeResponse(m.req_id, "", count, merkle.encode_leaves(leaves))
+
+
+def local_leaves(node: Node, table: str, ranges: tuple[tuple[int, int], ...],
+                 start_key: bytes, byte_limit: int) -> tuple[list[bytes], int, bytes]:
+    """(encoded partitions, ranges done, last key of the next range) from the leaf ranges,
+    stopping after the partition that reaches ``byte_limit`` bytes."""
+    out: list[bytes] = []
+    size = 0
+    for i, (start, end) in enumerate(ranges):
+        after = start_key if i == 0 and start_key else None
+        for key in node.storage.partition_keys(table, start, end, after):
+            data = codec.encode_update(node.storage.stored(table, key))
+            out.append(data)
+            size += len(data)
+            if size >= byte_limit:
+                return out, i, key
+    return out, len(ranges), b""
+
+
+def leaves_reply(node: Node, m: LeafRequest) -> LeafResponse:
+    if node.table_by_key(m.table) is None:
+        return LeafResponse(m.req_id, f"unknown table {m.table}", (), 0, b"")
+    if any(_bad_range(s, e) for s, e in m.ranges) or m.byte_limit <= 0:
+        return LeafResponse(m.req_id, "bad leaf ranges", (), 0, b"")
+    parts, done, last = local_leaves(node, m.table, m.ranges, m.start_key, m.byte_limit)
+    return LeafResponse(m.req_id, "", tuple(parts), done, last)
+
+
+def apply_stream(node: Node, partitions: tuple[bytes, ...]) -> str:
+    """Merge streamed partitions in through the normal apply path; '' or the error."""
+    try:
+        updates = [codec.decode_update(p) for p in partitions]
+    except RemoteProtocolError as e:
+        return str(e)
+    for u in updates:
+        if node.table_by_key(u.table) is None:
+            return f"unknown table {u.table}"
+    for u in updates:
+        node.apply_local(u)
+    return ""
+
+
+def stream_reply(node: Node, m: RepairStream) -> RepairStreamAck:
+    return RepairStreamAck(m.req_id, apply_stream(node, m.partitions))
+
+
+def on_repaired(node: Node, m: RangeRepaired) -> None:
+    if node.table_by_key(m.table) is None or _bad_range(m.start_token, m.end_token):
+        return
+    node.active_repair.repaired.record(m.table, m.start_token, m.end_token, m.repaired_at_s)
+    node.ready.must_sync = True

@@ -1,0 +1,177 @@
+"""Repair in the deterministic simulator (node.repair): a replica that missed writes (hints off)
+gets exactly what it lacks and then alone serves every row; a second repair streams nothing;
+a dead neighbour fails the session; with only_purge_repaired_tombstones a tombstone a replica
+missed is not purged before a repair has carried it there (no zombie row)."""
+
+from __future__ import annotations
+
+from skewless.errors import CqlError
+from skewless.node.consistency import ALL, ONE, QUORUM
+from skewless.node.effects import Reply
+from skewless.node.repair import FAILED, RUNNING, SUCCESSFUL, RepairStatus
+from skewless.ring import MAX_TOKEN, MIN_TOKEN
+from skewless.sim.world import World
+from skewless.storage import codec
+
+N1, N2, N3 = "127.0.0.1", "127.0.0.2", "127.0.0.3"
+NODES = (N1, N2, N3)
+
+
+def _q(w: World, node: str, text: str, cl: int = QUORUM) -> object:
+    out: list[object] = []
+
+    def on_reply(r: Reply) -> None:
+        out.append(r.body)
+
+    w.client_query(node, 1, text, cl, on_reply)
+    w.run_until(lambda: bool(out), 15 * 10**9)
+    assert out, f"no answer to {text}"
+    assert not isinstance(out[0], CqlError), out[0]
+    return out[0]
+
+
+def _world(seed: int, table_options: str = "") -> World:
+    w = World(seed, n_nodes=3, node_options={"hinted_handoff_enabled": False})
+    assert w.stabilize()
+    _q(w, N1, "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
+       "'replication_factor': 3}")
+    _q(w, N1, "CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c))" + table_options)
+    w.run_for(2 * 10**9)
+    return w
+
+
+def _table_key(w: World) -> str:
+    t = w.nodes[N1].node.schema.table("ks", "t")
+    assert t is not None
+    return t.table_key
+
+
+def _contents(w: World, address: str) -> dict[bytes, bytes]:
+    """Every partition of ks.t on one node, as stored (encoded)."""
+    storage = w.nodes[address].node.storage
+    key = _table_key(w)
+    return {k: codec.encode_update(storage.stored(key, k))
+            for k in storage.partition_keys(key, MIN_TOKEN, MAX_TOKEN)}
+
+
+def _down(w: World, address: str) -> None:
+    w.crash(address)
+    others = [a for a in NODES if a != address and w.nodes[a].up]
+    assert w.run_until(lambda: not any(w.nodes[a].node.membership.is_alive(address)
+                                       for a in others), 30 * 10**9)
+
+
+def _up(w: World, address: str) -> None:
+    w.restart(address)
+    assert w.stabilize(30 * 10**9)
+
+
+def _repair(w: World, via: str, **options: object) -> RepairStatus:
+    service = w.nodes[via].node.active_repair
+    number = service.repair("ks", **options)  # type: ignore[arg-type]
+    w._flush(w.nodes[via])  # send what the call queued, as the runtime's admin path does
+    status = service.status(number)
+    assert status is not None
+    assert w.run_until(lambda: status.state != RUNNING, 120 * 10**9), status.lines
+    return status
+
+
+def _missed_writes(w: World) -> None:
+    for k in range(120):
+        _q(w, N1, f"INSERT INTO ks.t (k, c, v) VALUES ({k}, 0, 'v{k}')")
+    _down(w, N3)
+    for k in range(120, 150):  # N3 misses these rows,
+        _q(w, N1, f"INSERT INTO ks.t (k, c, v) VALUES ({k}, 1, 'new{k}')")
+    for k in range(0, 10):  # these updates,
+        _q(w, N2, f"UPDATE ks.t SET v = 'changed' WHERE k = {k} AND c = 0")
+    for k in range(10, 15):  # and these deletes
+        _q(w, N1, f"DELETE FROM ks.t WHERE k = {k}")
+    _up(w, N3)
+
+
+def test_repair_brings_a_replica_that_missed_writes_up_to_date_and_streams_only_that() -> None:
+    w = _world(71)
+    _missed_writes(w)
+    before = _contents(w, N3)
+    assert before != _contents(w, N1)
+    status = _repair(w, N3)
+    assert status.state == SUCCESSFUL, status.lines
+    assert "Repair completed successfully" in status.lines[-3]
+    assert status.lines[0].split("] ", 1)[1].startswith("Starting repair command #1 (")
+    assert any("for range [(" in line and "finished (progress:" in line
+               for line in status.lines)
+    full = _contents(w, N1)
+    assert _contents(w, N2) == full and _contents(w, N3) == full
+    # only what N3 lacked moved: 30 new partitions, 10 updates, 5 partition deletions
+    assert status.partitions_streamed == 45, status.summary()
+    assert status.bytes_streamed < sum(len(v) for v in full.values()) // 2
+    assert status.ranges_differing > 0 and status.ranges_compared >= status.ranges_differing
+    # N3 alone serves every row: its peers are gone
+    _down(w, N1)
+    _down(w, N2)
+    body = _q(w, N3, "SELECT k, v FROM ks.t", ONE)
+    rows = {int.from_bytes(r[0], "big", signed=True): r[1] for r in body.rows}  # type: ignore[attr-defined]
+    assert len(rows) == 145
+    assert rows[3] == b"changed" and rows[130] == b"new130" and 12 not in rows
+
+
+def test_a_second_repair_streams_nothing_and_primary_ranges_cover_the_ring() -> None:
+    w = _world(72)
+    _missed_writes(w)
+    streamed = sum(_repair(w, a, primary_range=True).partitions_streamed for a in NODES)
+    assert streamed == 45
+    for a in NODES:
+        again = _repair(w, a)
+        assert again.state == SUCCESSFUL
+        assert again.partitions_streamed == 0 and again.bytes_streamed == 0
+        assert again.ranges_differing == 0 and again.ranges_compared > 0
+
+
+def test_a_repair_with_a_neighbour_down_fails_its_sessions() -> None:
+    w = _world(73)
+    _q(w, N1, "INSERT INTO ks.t (k, c, v) VALUES (1, 1, 'x')")
+    _down(w, N3)
+    status = _repair(w, N1)
+    assert status.state == FAILED
+    assert any("Cannot proceed on repair because a neighbor (/127.0.0.3) is dead: session "
+               "failed" in line for line in status.lines), status.lines
+    assert status.lines[-1].endswith("finished with error in 0 seconds") or \
+        "finished with error" in status.lines[-1]
+
+
+def _rows(w: World, via: str) -> set[int]:
+    body = _q(w, via, "SELECT k FROM ks.t", ALL)
+    return {int.from_bytes(r[0], "big", signed=True) for r in body.rows}  # type: ignore[attr-defined]
+
+
+def _missed_delete(w: World) -> None:
+    for k in (1, 2):
+        _q(w, N1, f"INSERT INTO ks.t (k, c, v) VALUES ({k}, 1, 'x')", ALL)
+    _down(w, N3)
+    _q(w, N1, "DELETE FROM ks.t WHERE k = 1")  # N3 never hears of it
+    _up(w, N3)
+    w.run_for(12 * 10**9)  # gc_grace_seconds = 10 has passed
+
+
+def test_without_the_option_a_purged_tombstone_lets_the_row_come_back() -> None:
+    """The hazard only_purge_repaired_tombstones exists for (this test fails if it is gone)."""
+    w = _world(74, " WITH gc_grace_seconds = 10")
+    _missed_delete(w)
+    for a in (N1, N2):
+        assert w.nodes[a].node.active_repair.purge("ks") > 0
+    assert _rows(w, N1) == {1, 2}  # the zombie: N3's copy of k=1 is back
+
+
+def test_only_purge_repaired_tombstones_keeps_the_tombstone_until_repair() -> None:
+    w = _world(75, " WITH gc_grace_seconds = 10 AND compaction = {'class': "
+               "'SizeTieredCompactionStrategy', 'only_purge_repaired_tombstones': 'true'}")
+    _missed_delete(w)
+    for a in (N1, N2):
+        assert w.nodes[a].node.active_repair.purge("ks") == 0  # never repaired: kept
+    assert _rows(w, N1) == {2}
+    assert _repair(w, N1).state == SUCCESSFUL
+    w.run_for(2 * 10**9)
+    for a in NODES:  # repaired after the delete: now it may go, on every replica
+        assert w.nodes[a].node.active_repair.purge("ks") > 0
+    assert _rows(w, N1) == {2} and _rows(w, N3) == {2}
+    assert _contents(w, N1) == _contents(w, N3)
