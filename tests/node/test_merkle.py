@@ -99,13 +99,14 @@ def test_depth_for_is_about_one_partition_a_leaf_and_bounded() -> None:
     assert merkle.depth_for(0) == 0
     assert merkle.depth_for(1) == 0
     assert merkle.depth_for(2) == 1
-    assert merkle.depth_for(2000) == 11
+    assert merkle.depth_for(2000) == 10
+    assert merkle.depth_for(3) == 1 and merkle.depth_for(4) == 2
     assert merkle.depth_for(10**9) == limits.merkle_depth_max
 
 
 def test_wire_form_round_trips_and_rejects_bad_sizes() -> None:
-    leaves = merkle.build(0, 100, 3, [(5, 123), (99, 2**127 + 1)])
+    leaves = merkle.build(0, 100, 3, [(5, 123), (99, 2**63 + 1)])
     assert merkle.decode_leaves(merkle.encode_leaves(leaves)) == leaves
-    for bad in (b"", b"x" * 15, b"x" * 48):
+    for bad in (b"", b"x" * 7, b"x" * 24):
         with pytest.raises(ValueError):
             merkle.decode_leaves(bad)

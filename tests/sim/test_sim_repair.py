@@ -175,3 +175,35 @@ def test_only_purge_repaired_tombstones_keeps_the_tombstone_until_repair() -> No
         assert w.nodes[a].node.active_repair.purge("ks") > 0
     assert _rows(w, N1) == {2} and _rows(w, N3) == {2}
     assert _contents(w, N1) == _contents(w, N3)
+
+
+def _insert_many(w: World, keys: range, value: str) -> None:
+    for start in range(keys.start, keys.stop, 50):
+        rows = " ".join(f"INSERT INTO ks.t (k, c, v) VALUES ({k}, 0, '{value}{k}');"
+                        for k in range(start, min(start + 50, keys.stop)))
+        _q(w, N1, f"BEGIN UNLOGGED BATCH {rows} APPLY BATCH")
+
+
+def test_deep_trees_are_compared_top_first_then_under_the_unequal_nodes() -> None:
+    """One token a node: ranges of ~700 partitions, trees 2^9 leaves deep, deeper than the
+    top (2^8 nodes) sent first: the second round carries only the subtrees that differ."""
+    w = World(76, n_nodes=3, node_options={"hinted_handoff_enabled": False, "num_tokens": 1})
+    assert w.stabilize()
+    _q(w, N1, "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
+       "'replication_factor': 3}")
+    _q(w, N1, "CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c))")
+    w.run_for(2 * 10**9)
+    _insert_many(w, range(2100), "v")
+    clean = _repair(w, N1)
+    assert clean.partitions_streamed == 0 and clean.ranges_compared == 3
+    assert clean.tree_bytes == 3 * 2 * 256 * 8  # the tops only: nothing differs
+    _down(w, N3)
+    _insert_many(w, range(5000, 5020), "late")
+    _up(w, N3)
+    status = _repair(w, N1)
+    assert status.state == SUCCESSFUL, status.lines
+    assert status.partitions_streamed == 20
+    assert any("of 512 leaves of" in line for line in status.lines), status.lines
+    assert status.tree_bytes < 3 * 2 * (256 + 512) * 8 // 2  # well below the whole trees
+    full = _contents(w, N1)
+    assert _contents(w, N2) == full and _contents(w, N3) == full

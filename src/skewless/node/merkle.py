@@ -8,7 +8,7 @@ leaf ``i`` covers ``(b(i), b(i+1)]`` with ``b(i) = lo + ((hi - lo) * i) >> d``. 
 depth ``d`` are every other boundary of depth ``d + 1``, so a leaf is exactly the union of its
 two children one level down.
 
-A partition's hash is a 128-bit blake2b of its key and its canonical encoding (the storage
+A partition's hash is a 64-bit blake2b of its key and its canonical encoding (the storage
 codec's, of the partition as stored: every cell, marker and tombstone with its timestamp and
 deletion time), so two replicas hash a partition alike exactly when they hold the same data for
 it. A leaf's hash is the XOR of the hashes of the partitions in it (0 when empty) and an inner
@@ -22,7 +22,7 @@ skipped, and the leaves reached with unequal hashes are the only ones whose part
 replicas then exchange. Equal data gives equal trees; one partition that differs makes exactly
 the leaf that holds it differ.
 
-Trees travel as their leaf level, 16 bytes a leaf (``encode_leaves``); the inner levels are
+Trees travel as their leaf level, 8 bytes a leaf (``encode_leaves``); the inner levels are
 recomputed where they are compared. Pure: no I/O, no clock.
 """
 
@@ -33,8 +33,8 @@ from collections.abc import Iterable, Sequence
 
 from skewless import limits
 
-HASH_BYTES = 16
-Leaves = list[int]  # 128-bit hashes, leaf order
+HASH_BYTES = 8  # a differing leaf goes unseen with probability 2^-64
+Leaves = list[int]  # 64-bit hashes, leaf order
 
 
 def partition_hash(key: bytes, encoded: bytes) -> int:
@@ -47,8 +47,8 @@ def partition_hash(key: bytes, encoded: bytes) -> int:
 
 
 def depth_for(partitions: int) -> int:
-    """About one partition a leaf, at most ``limits.merkle_depth_max`` levels."""
-    return min(max(partitions - 1, 0).bit_length(), limits.merkle_depth_max)
+    """One to two partitions a leaf, at most ``limits.merkle_depth_max`` levels."""
+    return min(max(partitions.bit_length() - 1, 0), limits.merkle_depth_max)
 
 
 def boundary(lo: int, hi: int, depth: int, i: int) -> int:
@@ -128,6 +128,14 @@ def differing_leaves(trees: Sequence[Sequence[int]]) -> list[int]:
     raise AssertionError("unreachable")
 
 
+def under(leaves: Sequence[int], level: int, depth: int, nodes: Sequence[int]) -> Leaves:
+    """The tree's nodes at ``depth`` under each of ``nodes`` (indices at ``level``), in order."""
+    assert level <= depth
+    folded = at_depth(leaves, depth)
+    width = 1 << (depth - level)
+    return [h for i in nodes for h in folded[i * width:(i + 1) * width]]
+
+
 def encode_leaves(leaves: Sequence[int]) -> bytes:
     return b"".join(h.to_bytes(HASH_BYTES, "big") for h in leaves)
 
@@ -138,4 +146,11 @@ def decode_leaves(data: bytes) -> Leaves:
     if rest or n == 0 or n & (n - 1) or n > 1 << limits.merkle_depth_max:
         raise ValueError(f"a Merkle tree of {len(data)} bytes is not 2^k leaves of "
                          f"{HASH_BYTES} bytes")
+    return [int.from_bytes(data[i:i + HASH_BYTES], "big") for i in range(0, len(data), HASH_BYTES)]
+
+
+def decode_hashes(data: bytes, count: int) -> Leaves:
+    """``count`` hashes from the wire; ValueError when the size is not that."""
+    if len(data) != count * HASH_BYTES:
+        raise ValueError(f"{len(data)} bytes are not {count} hashes of {HASH_BYTES} bytes")
     return [int.from_bytes(data[i:i + HASH_BYTES], "big") for i in range(0, len(data), HASH_BYTES)]

@@ -259,7 +259,31 @@ class MerkleTreeResponse:
     req_id: int
     error: str  # '' when the tree is there
     partitions: int  # partitions hashed
-    leaves: bytes  # node.merkle.encode_leaves, at the depth the replica chose
+    depth: int  # the depth of the replica's whole tree (it keeps it for MerkleLeavesRequest)
+    leaves: bytes  # node.merkle.encode_leaves: its top levels, min(depth, merkle_top_depth)
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleLeavesRequest:
+    """Repair coordinator -> replica: of the tree you sent the top of, the nodes at ``depth``
+    under these nodes of level ``level`` (node.repair's second round)."""
+
+    KIND: ClassVar[int] = 67
+    req_id: int
+    table: str
+    start_token: int
+    end_token: int
+    level: int
+    depth: int
+    nodes: tuple[int, ...]  # ascending indices at ``level``
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleLeavesResponse:
+    KIND: ClassVar[int] = 68
+    req_id: int
+    error: str
+    leaves: bytes  # 2^(depth - level) hashes under each requested node, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +369,8 @@ Message = (
     | RepairStream
     | RepairStreamAck
     | RangeRepaired
+    | MerkleLeavesRequest
+    | MerkleLeavesResponse
 )
 
 
@@ -355,7 +381,8 @@ _BY_KIND: dict[int, type[Any]] = {
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
               TruncateResponse, MerkleTreeRequest, MerkleTreeResponse, LeafRequest,
-              LeafResponse, RepairStream, RepairStreamAck, RangeRepaired)
+              LeafResponse, RepairStream, RepairStreamAck, RangeRepaired,
+              MerkleLeavesRequest, MerkleLeavesResponse)
 }
 
 

@@ -49,6 +49,8 @@ from skewless.node import merkle, repair_replica
 from skewless.node.messages import (
     LeafRequest,
     LeafResponse,
+    MerkleLeavesRequest,
+    MerkleLeavesResponse,
     MerkleTreeRequest,
     MerkleTreeResponse,
     Message,
@@ -70,8 +72,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("skewless.repair")
 
-REPAIR_MESSAGES = (MerkleTreeRequest, MerkleTreeResponse, LeafRequest, LeafResponse,
-                   RepairStream, RepairStreamAck, RangeRepaired)
+REPAIR_MESSAGES = (MerkleTreeRequest, MerkleTreeResponse, MerkleLeavesRequest,
+                   MerkleLeavesResponse, LeafRequest, LeafResponse, RepairStream,
+                   RepairStreamAck, RangeRepaired)
 RUNNING, SUCCESSFUL, FAILED = "RUNNING", "SUCCESSFUL", "FAILED"
 
 
@@ -110,8 +113,11 @@ class _Job:
     table: TableDef
     lo: int
     hi: int
-    trees: dict[str, merkle.Leaves] = field(default_factory=dict)
-    depth: int = 0
+    trees: dict[str, merkle.Leaves] = field(default_factory=dict)  # ours whole, peers' tops
+    depths: dict[str, int] = field(default_factory=dict)  # each replica's whole tree's depth
+    depth: int = 0  # the compared depth: the shallowest replica's
+    level: int = 0  # the top level compared first
+    hashes: dict[str, dict[int, int]] = field(default_factory=dict)  # replica -> leaf -> hash
     differing: list[int] = field(default_factory=list)
     next_leaf: int = 0
     groups: dict[int, list[list[str]]] = field(default_factory=dict)  # leaf -> groups
@@ -154,6 +160,8 @@ class ActiveRepairService:
         self.commands: dict[int, _Command] = {}
         self._last_command = 0
         self.pending: dict[int, _Pending] = {}
+        # replica side: (coordinator, table, start, end) -> (partitions, leaves), oldest first
+        self.trees: dict[tuple[str, str, int, int], tuple[int, merkle.Leaves]] = {}
 
     # ------------------------------------------------------------------ API
 
@@ -254,8 +262,9 @@ class ActiveRepairService:
             self._end_session(command, s, "")
             return False
         job = s.jobs[s.job]
-        _, job.trees[self.node.address] = repair_replica.local_tree(
-            self.node, job.table.table_key, job.lo, job.hi)
+        _, leaves = repair_replica.local_tree(self.node, job.table.table_key, job.lo, job.hi)
+        job.trees[self.node.address] = leaves
+        job.depths[self.node.address] = merkle.depth_of(leaves)
         for a in s.range.replicas[1:]:
             self._send(command, a, MerkleTreeRequest(
                 self.node.new_req_id(), job.table.table_key, job.lo, job.hi),
@@ -276,14 +285,34 @@ class ActiveRepairService:
         return s, s.jobs[s.job]
 
     def _compare(self, command: _Command) -> None:
+        """Compare the tops of the trees; where they differ below the top, ask for the leaves
+        under the unequal nodes (second round), else group the replicas at once."""
         s, job = self._current(command)
-        job.depth = min(merkle.depth_of(t) for t in job.trees.values())
-        folded = {a: merkle.at_depth(t, job.depth) for a, t in job.trees.items()}
-        job.differing = merkle.differing_leaves([folded[a] for a in s.range.replicas])
+        job.depth = min(job.depths.values())
+        job.level = min(job.depth, limits.merkle_top_depth)
+        top = {a: merkle.at_depth(t, job.level) for a, t in job.trees.items()}
+        unequal = merkle.differing_leaves([top[a] for a in s.range.replicas])
+        if not unequal or job.level == job.depth:
+            job.hashes = {a: {i: top[a][i] for i in unequal} for a in s.range.replicas}
+            self._group(command, unequal)
+            return
+        index = _under(job, unequal)
+        me = self.node.address
+        job.hashes = {me: dict(zip(index, merkle.under(job.trees[me], job.level, job.depth,
+                                                       unequal), strict=True))}
+        for a in s.range.replicas[1:]:
+            self._send(command, a, MerkleLeavesRequest(
+                self.node.new_req_id(), job.table.table_key, job.lo, job.hi, job.level,
+                job.depth, tuple(unequal)), limits.repair_tree_timeout_ms)
+
+    def _group(self, command: _Command, leaves: list[int]) -> None:
+        """Group the replicas of each differing leaf by its hash, then exchange the leaves."""
+        s, job = self._current(command)
+        job.differing = [i for i in leaves if len({job.hashes[a][i] for a in job.hashes}) > 1]
         for leaf in job.differing:
             groups: dict[int, list[str]] = {}
             for a in s.range.replicas:
-                groups.setdefault(folded[a][leaf], []).append(a)
+                groups.setdefault(job.hashes[a][leaf], []).append(a)
             job.groups[leaf] = list(groups.values())
         if job.differing:
             s.differing = True
@@ -421,14 +450,17 @@ class ActiveRepairService:
     def on_message(self, sender: str, m: Message) -> None:
         node = self.node
         if isinstance(m, MerkleTreeRequest):
-            node.send(sender, repair_replica.tree_reply(node, m))
+            node.send(sender, repair_replica.tree_reply(node, sender, m))
+        elif isinstance(m, MerkleLeavesRequest):
+            node.send(sender, repair_replica.subtree_reply(node, sender, m))
         elif isinstance(m, LeafRequest):
             node.send(sender, repair_replica.leaves_reply(node, m))
         elif isinstance(m, RepairStream):
             node.send(sender, repair_replica.stream_reply(node, m))
         elif isinstance(m, RangeRepaired):
             repair_replica.on_repaired(node, m)
-        elif isinstance(m, MerkleTreeResponse | LeafResponse | RepairStreamAck):
+        elif isinstance(m, MerkleTreeResponse | MerkleLeavesResponse | LeafResponse
+                        | RepairStreamAck):
             p = self.pending.get(m.req_id)
             if p is None or p.replica != sender:
                 return  # late, or from a failed session
@@ -438,19 +470,24 @@ class ActiveRepairService:
             else:
                 self._on_answer(p, m)
 
-    def _on_answer(self, p: _Pending, m: MerkleTreeResponse | LeafResponse | RepairStreamAck
-                   ) -> None:
+    def _on_answer(self, p: _Pending, m: MerkleTreeResponse | MerkleLeavesResponse
+                   | LeafResponse | RepairStreamAck) -> None:
         command = p.command
         _, job = self._current(command)
-        if isinstance(m, MerkleTreeResponse):
+        if isinstance(m, MerkleTreeResponse | MerkleLeavesResponse):
             command.status.tree_bytes += len(m.leaves)
             try:
-                job.trees[p.replica] = merkle.decode_leaves(m.leaves)
+                self._take_tree(job, p, m)
             except ValueError as e:
                 self._fail(command, f"{e} (from /{p.replica})")
                 return
-            if not self._waiting(command):
+            if self._waiting(command):
+                return
+            if isinstance(m, MerkleTreeResponse):
                 self._compare(command)
+            else:
+                assert isinstance(p.request, MerkleLeavesRequest)
+                self._group(command, _under(job, p.request.nodes))
         elif isinstance(m, LeafResponse):
             assert isinstance(p.request, LeafRequest)
             command.status.bytes_fetched += sum(len(x) for x in m.partitions)
@@ -465,6 +502,21 @@ class ActiveRepairService:
         elif not self._waiting(command):
             self._next_round(command)
 
+    def _take_tree(self, job: _Job, p: _Pending, m: MerkleTreeResponse | MerkleLeavesResponse
+                   ) -> None:
+        """Keep a replica's tree top or leaves; ValueError when they do not fit the request."""
+        if isinstance(m, MerkleTreeResponse):
+            top = merkle.decode_leaves(m.leaves)
+            if not 0 <= m.depth <= limits.merkle_depth_max or \
+                    merkle.depth_of(top) != min(m.depth, limits.merkle_top_depth):
+                raise ValueError(f"a Merkle tree top of {len(top)} nodes for depth {m.depth}")
+            job.trees[p.replica], job.depths[p.replica] = top, m.depth
+            return
+        assert isinstance(p.request, MerkleLeavesRequest)
+        index = _under(job, p.request.nodes)
+        job.hashes[p.replica] = dict(zip(index, merkle.decode_hashes(m.leaves, len(index)),
+                                         strict=True))
+
     def tick(self, now_ns: int) -> None:
         alive = self.node.membership.is_alive
         late = [p for p in self.pending.values() if p.deadline_ns <= now_ns or not alive(p.replica)]
@@ -474,6 +526,12 @@ class ActiveRepairService:
                 failed.add(id(p.command))
                 why = "in time" if alive(p.replica) else "before it went down"
                 self._fail(p.command, f"Did not get a reply from /{p.replica} {why}")
+
+
+def _under(job: _Job, nodes: Sequence[int]) -> list[int]:
+    """The leaves (at the job's depth) under these nodes of its top level."""
+    width = 1 << (job.depth - job.level)
+    return [j for i in nodes for j in range(i * width, (i + 1) * width)]
 
 
 def _sub_range(start: int | None, end: int | None) -> tuple[int, int] | None:

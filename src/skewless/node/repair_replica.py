@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from skewless import limits
 from skewless.errors import RemoteProtocolError
 from skewless.node import merkle
 from skewless.node.messages import (
     LeafRequest,
     LeafResponse,
+    MerkleLeavesRequest,
+    MerkleLeavesResponse,
     MerkleTreeRequest,
     MerkleTreeResponse,
     RangeRepaired,
@@ -46,14 +49,42 @@ def local_tree(node: Node, table: str, start: int, end: int) -> tuple[int, merkl
     return len(hashes), merkle.build(start, end, depth, hashes)
 
 
-def tree_reply(node: Node, m: MerkleTreeRequest) -> MerkleTreeResponse:
+def _tree(node: Node, sender: str, table: str, start: int, end: int,
+          fresh: bool) -> tuple[int, merkle.Leaves]:
+    """This node's tree of the range, built anew when ``fresh`` or not kept for ``sender``."""
+    cache = node.active_repair.trees
+    key = (sender, table, start, end)
+    if fresh or key not in cache:
+        cache[key] = local_tree(node, table, start, end)
+        while len(cache) > limits.repair_trees_cached_max:
+            del cache[next(iter(cache))]
+    return cache[key]
+
+
+def tree_reply(node: Node, sender: str, m: MerkleTreeRequest) -> MerkleTreeResponse:
     if node.table_by_key(m.table) is None:
-        return MerkleTreeResponse(m.req_id, f"unknown table {m.table}", 0, b"")
+        return MerkleTreeResponse(m.req_id, f"unknown table {m.table}", 0, 0, b"")
     if _bad_range(m.start_token, m.end_token):
-        return MerkleTreeResponse(m.req_id, f"bad range ({m.start_token},{m.end_token}]", 0,
+        return MerkleTreeResponse(m.req_id, f"bad range ({m.start_token},{m.end_token}]", 0, 0,
                                   b"")
-    count, leaves = local_tree(node, m.table, m.start_token, m.end_token)
-    return MerkleTreeResponse(m.req_id, "", count, merkle.encode_leaves(leaves))
+    count, leaves = _tree(node, sender, m.table, m.start_token, m.end_token, True)
+    depth = merkle.depth_of(leaves)
+    top = merkle.at_depth(leaves, min(depth, limits.merkle_top_depth))
+    return MerkleTreeResponse(m.req_id, "", count, depth, merkle.encode_leaves(top))
+
+
+def subtree_reply(node: Node, sender: str, m: MerkleLeavesRequest) -> MerkleLeavesResponse:
+    if node.table_by_key(m.table) is None:
+        return MerkleLeavesResponse(m.req_id, f"unknown table {m.table}", b"")
+    if _bad_range(m.start_token, m.end_token):
+        return MerkleLeavesResponse(m.req_id, "bad range", b"")
+    _, leaves = _tree(node, sender, m.table, m.start_token, m.end_token, False)
+    ok = 0 <= m.level <= m.depth <= merkle.depth_of(leaves) and all(
+        0 <= i < 1 << m.level for i in m.nodes)
+    if not ok:
+        return MerkleLeavesResponse(m.req_id, "bad Merkle tree nodes", b"")
+    return MerkleLeavesResponse(m.req_id, "", merkle.encode_leaves(
+        merkle.under(leaves, m.level, m.depth, m.nodes)))
 
 
 def local_leaves(node: Node, table: str, ranges: tuple[tuple[int, int], ...],
