@@ -71,6 +71,8 @@ repair_tree_timeout_ms = 120000  # a replica hashing a large range gets two minu
 repair_stream_timeout_ms = 60000  # one leaf fetch or one stream batch, answered within a minute
 repair_leaves_per_round = 512  # differing leaves whose partitions are merged at once (memory)
 repair_stream_bytes_max = 4 * 1024 * 1024  # encoded partitions per leaf fetch or stream message
+repair_background_idle_ms = 10000  # background anti-entropy: a range's repair at most every 10 s
+repair_background_bytes_per_s_max = 10**10  # the budget option; more is a typo
 repair_commands_kept = 64  # finished repair commands whose status stays queryable
 
 # --- Metrics ------------------------------------------------------------------------------

@@ -207,3 +207,31 @@ def test_deep_trees_are_compared_top_first_then_under_the_unequal_nodes() -> Non
     assert status.tree_bytes < 3 * 2 * (256 + 512) * 8 // 2  # well below the whole trees
     full = _contents(w, N1)
     assert _contents(w, N2) == full and _contents(w, N3) == full
+
+
+def test_background_anti_entropy_repairs_every_range_within_its_budget() -> None:
+    """repair_background_bytes_per_s > 0: each node keeps repairing its primary ranges, so the
+    replica that missed writes catches up without any repair command."""
+    rate = 2000
+    w = World(77, n_nodes=3, node_options={"hinted_handoff_enabled": False, "num_tokens": 4,
+                                           "repair_background_bytes_per_s": rate})
+    assert w.stabilize()
+    _q(w, N1, "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
+       "'replication_factor': 3}")
+    _q(w, N1, "CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c))")
+    _missed_writes(w)
+    assert _contents(w, N3) != _contents(w, N1)
+    assert w.run_until(lambda: _contents(w, N3) == _contents(w, N1) == _contents(w, N2),
+                       400 * 10**9)
+    streamed = 0
+    for a in NODES:
+        node = w.nodes[a].node
+        assert node.anti_entropy.commands > 0
+        statuses = [s for n in range(1, node.anti_entropy.commands + 1)
+                    if (s := node.active_repair.status(n)) is not None]
+        moved = [s.tree_bytes + s.bytes_fetched + s.bytes_streamed for s in statuses]
+        streamed += sum(s.partitions_streamed for s in statuses)
+        # within the budget: every repair but the last one waited moved/rate after it
+        elapsed_s = w.now_ns / 1e9
+        assert sum(moved[:-1]) <= rate * elapsed_s, (a, moved, elapsed_s)
+    assert streamed >= 45

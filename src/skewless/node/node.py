@@ -34,6 +34,7 @@ from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
 from skewless.node import replica, scan
+from skewless.node.anti_entropy import AntiEntropy
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
@@ -122,6 +123,7 @@ class Node:
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
         self.active_repair = ActiveRepairService(self)  # nodetool repair (node.repair)
+        self.anti_entropy = AntiEntropy(self)  # background repair (node.anti_entropy)
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -299,6 +301,7 @@ class Node:
         self.batchlog.tick(now_ns)
         self.truncations.tick(now_ns)
         self.active_repair.tick(now_ns)
+        self.anti_entropy.tick(now_ns)
 
     # ------------------------------------------------------------------ gossip
 
