@@ -80,6 +80,13 @@ def test_repair_makes_a_replica_that_missed_writes_serve_every_row(cluster_facto
                                  concurrency=64, raise_on_first_error=True)
     code, err = _admin(N1, "POST", "/storage_service/repair_async/nosuch")
     assert code == 400 and err == {"message": "Keyspace [nosuch] does not exist."}
+    code, err = _admin(N1, "POST", "/storage_service/repair_async/rp?columnFamilies=nosuch")
+    assert code == 400 and err == {"message": "Unknown keyspace/cf pair (rp.nosuch)"}
+    code, err = _admin(N1, "POST", "/storage_service/repair_async/rp?startToken=5")
+    assert code == 400 and "-et" in err["message"]  # type: ignore[index]
+    assert _admin(N1, "POST", "/storage_service/keyspace_garbagecollect/rp?cf=t") == \
+        (200, {"removed": 0})
+    assert _admin(N1, "GET", "/storage_service/repair_status?id=99")[0] == 404
     # node 3 alone lacks the rows written while it was down (no hints)
     node1.terminate()
     node2.terminate()
