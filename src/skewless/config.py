@@ -54,6 +54,7 @@ class NodeConfig:
     repair_background_bytes_per_s: int = 0  # > 0: background anti-entropy (node.anti_entropy)
     cluster_name: str = "Skewless Cluster"
     metrics_port: int = 0  # 0: no Prometheus endpoint
+    admin_port: int = 7199  # nodetool's admin endpoint (Cassandra's JMX port); 0: none
     log_level: str = "INFO"
     batchlog_replay_delay_ms: int = limits.batchlog_replay_delay_ms  # replay LOGGED batches older
     crash_point: str = ""  # TEST ONLY: SIGKILL this node at a named point (node.batchlog)
@@ -69,6 +70,11 @@ class NodeConfig:
         _check_port("cql_port", self.cql_port, allow_zero=False)
         _check_port("internode_port", self.internode_port, allow_zero=False)
         _check_port("metrics_port", self.metrics_port, allow_zero=True)
+        _check_port("admin_port", self.admin_port, allow_zero=True)
+        if self.admin_port and self.admin_port in (self.cql_port, self.internode_port,
+                                                   self.metrics_port):
+            raise ValueError(f"admin_port: {self.admin_port} is already the CQL, internode or "
+                             f"metrics port")
         if self.cql_port == self.internode_port:
             raise ValueError(f"cql_port and internode_port must differ (both {self.cql_port})")
         for name in ("dc", "rack", "cluster_name"):

@@ -78,6 +78,11 @@ repair_commands_kept = 64  # finished repair commands whose status stays queryab
 # --- Metrics ------------------------------------------------------------------------------
 metrics_request_bytes_max = 8192  # a scrape's request head; longer is not a Prometheus scrape
 metrics_request_timeout_ms = 5000  # a scraper that sends nothing for 5 s is dropped
+admin_request_bytes_max = 65536  # an admin request's head and JSON body; nodetool sends less
+admin_request_timeout_ms = 10000  # an admin client that sends nothing for 10 s is dropped
+admin_partitions_scan_max = 1_000_000  # tablestats/histograms count at most this many partitions
+latency_histogram_us_max = 3_600_000_000  # latencies above one hour are recorded as one hour
+nodetool_timeout_ms = 600_000  # nodetool waits this long for a node's answer (compact is slow)
 # --- Tracing -------------------------------------------------------------------------------
 trace_sessions_open_max = 1000  # per coordinator; beyond it a traced request runs untraced
 trace_events_per_session_max = 1000  # a session's events (coordinator's plus replicas')

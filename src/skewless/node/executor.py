@@ -114,6 +114,7 @@ class Executor:
             cfg.max_future_timestamp_ms, cfg.max_past_timestamp_ms,
             "fail" if cfg.past_timestamps == "fail" else "warn")
         self.traces: dict[tuple[int, int], Trace] = {}  # (conn, stream) -> open session
+        self.sampled: set[tuple[int, int]] = set()  # traced by settraceprobability, not asked
         self.writes = WritePath(self)
 
     # ------------------------------------------------------------------ entry points
@@ -164,8 +165,11 @@ class Executor:
 
     def _begin_trace(self, conn: int, stream: int, params: Params, request: str,
                      query: str) -> Trace | None:
-        """Open a tracing session for a request with the tracing flag (None otherwise)."""
-        if not params.tracing:
+        """Open a tracing session for a request with the tracing flag, or one drawn at the
+        node's trace probability (nodetool settraceprobability); None otherwise."""
+        p = self.node.tracer.probability
+        sampled = not params.tracing and p > 0 and self.rng.random() < p
+        if not params.tracing and not sampled:
             return None
         parameters = {"consistency_level": cl_mod.NAMES.get(params.consistency, "?")}
         if query:
@@ -180,6 +184,8 @@ class Executor:
         trace = self.node.tracer.begin(params.client, request, parameters)
         if trace is not None:
             self.traces[(conn, stream)] = trace
+            if sampled:
+                self.sampled.add((conn, stream))
         return trace
 
     # ------------------------------------------------------------------ plumbing
@@ -203,8 +209,10 @@ class Executor:
         what = type(body).__name__ if isinstance(body, CqlError) else "result"
         trace.event(f"Sending {what} to client {trace.client or '(unknown)'}")
         self.node.tracer.finish(trace)
+        asked = (conn, stream) not in self.sampled  # a sampled trace is not the client's
+        self.sampled.discard((conn, stream))
         self.node.reply(Reply(conn, stream, body, warnings, payload,
-                              tracing_id=trace.session_id))
+                              tracing_id=trace.session_id if asked else None))
 
     def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
         now_us = self.node.physical_us()

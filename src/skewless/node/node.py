@@ -38,6 +38,7 @@ from skewless.node.anti_entropy import AntiEntropy
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
+from skewless.node.latency import NodeLatency, timed
 from skewless.node.membership import Change, Membership
 from skewless.node.messages import (
     BatchlogAck,
@@ -124,6 +125,7 @@ class Node:
         self.tracer = Tracer(self)
         self.active_repair = ActiveRepairService(self)  # nodetool repair (node.repair)
         self.anti_entropy = AntiEntropy(self)  # background repair (node.anti_entropy)
+        self.latency = NodeLatency()  # nodetool tablestats/histograms
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -340,7 +342,9 @@ class Node:
 
     def apply_local(self, update: PartitionUpdate) -> tuple[Shadowed, ...]:
         self.observe(max_timestamp(update))
+        started_ns = self.clock.monotonic_ns()
         report = self.storage.apply(update, self._now_s())
+        self.latency.local_write(update.table, self.clock.monotonic_ns() - started_ns)
         self.ready.must_sync = True
         return report.shadowed
 
@@ -394,6 +398,7 @@ class Node:
                       done: WritesDone, trace: Trace | None = None) -> None:
         """Send planned mutations (see ``plan_write``); ``done`` fires once ``cl`` is met."""
         shadowed_all: list[ShadowReport] = []
+        done = timed(self.clock, self.latency.coordinator_write, done)
 
         def joined(error: CqlError | None, results: list[object]) -> None:
             done(error, tuple(unique(shadowed_all)))
@@ -506,6 +511,7 @@ class Node:
         req = ReadRequest(req_id, request.table, request.key, request.slices, request.reverse,
                           request.row_limit, False)
         deadline_ns = self.clock.monotonic_ns() + limits.read_timeout_ms * 1_000_000
+        done = timed(self.clock, self.latency.coordinator_read, done)
 
         def finished(error: CqlError | None, data: PartitionUpdate | None) -> None:
             self.ops.pop(req_id, None)

@@ -411,6 +411,25 @@ class Storage:
             lo = first[0][: n + 12 + length] + _PARTITION_END
 
     # --- maintenance ---------------------------------------------------------------------------
+    def partition_stats(self, table: str, limit: int) -> list[tuple[int, int]]:
+        """(stored bytes, stored entries) of each of the table's first ``limit`` partitions in
+        ring order, tombstones included (nodetool tablestats and tablehistograms)."""
+        tp = _table_prefix(table)
+        n = len(tp)
+        out: list[tuple[int, int]] = []
+        current = b""
+        for k, v in self._kv.iter_from(tp, keys.prefix_successor(tp)):
+            (length,) = struct.unpack_from(">I", k, n + 8)
+            partition = k[: n + 12 + length]
+            if partition != current:
+                if len(out) == limit:
+                    break
+                current = partition
+                out.append((0, 0))
+            size, entries = out[-1]
+            out[-1] = (size + len(k) + len(v), entries + 1)
+        return out
+
     def purge_tombstones(self, table: str, gc_grace_s: int, now_s: int,
                          purge_now_s: Callable[[int], int] | None = None) -> int:
         """Drop tombstones older than gc_grace and what they shadow; returns entries removed.
