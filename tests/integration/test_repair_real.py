@@ -7,16 +7,27 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
 from cassandra import ConsistencyLevel
 from cassandra.concurrent import execute_concurrent_with_args
+from conftest import INTERNODE_PORT
+
+from skewless.runtime.cluster import admin_port_for
 
 ADMIN_PORT = 19950 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
 ROWS, MISSED = 4000, 400
 N1, N3 = "127.0.0.1", "127.0.0.3"
+
+
+def nodetool(host: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "skewless.nodetool.cli", "-h", host, "-p",
+                           str(admin_port_for(INTERNODE_PORT)), *args],
+                          capture_output=True, text=True, timeout=300)
 
 
 def _admin(address: str, method: str, path: str) -> tuple[int, object]:
@@ -115,8 +126,26 @@ def test_repair_makes_a_replica_that_missed_writes_serve_every_row(cluster_facto
     assert second["summary"]["partitions_streamed"] == 0  # type: ignore[index]
     assert second["summary"]["bytes_streamed"] == 0  # type: ignore[index]
 
+    # nodetool repair, as an operator runs it: Cassandra's lines, nothing left to stream
+    r = nodetool(N3, "repair", "-full", "rp", "t")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split("] ", 1)[1].startswith("Starting repair command #2 (")
+    assert "ColumnFamilies: [t]" in lines[0]
+    assert sum("Repair session " in ln and "finished (progress: " in ln for ln in lines) == 48
+    assert lines[-3].endswith("] Repair completed successfully")
+    assert " 0 partitions (0 bytes) streamed" in lines[-2]
+    assert "Repair command #2 finished in " in lines[-1]
+    r = nodetool(N3, "repair", "nosuch")
+    assert (r.returncode, r.stderr) == (2, "error: Keyspace [nosuch] does not exist.\n")
+    assert nodetool(N3, "garbagecollect", "rp").returncode == 0
+
     node1.terminate()
     node2.terminate()
+    _wait_down(c, "127.0.0.1", N3)
+    r = nodetool(N3, "repair", "-pr", "rp")
+    assert r.returncode == 2 and "is dead: session failed" in r.stdout
+    assert r.stderr.startswith("error: Repair job has failed with the error message: "), r.stderr
     s3 = c.session_to(N3)
     s3.default_consistency_level = ConsistencyLevel.ONE
     assert _alone_count(c, N3) == ROWS
