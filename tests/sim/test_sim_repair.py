@@ -269,3 +269,34 @@ def test_writes_racing_with_a_repair_are_kept_everywhere() -> None:
     rows = {int.from_bytes(r[0], "big", signed=True): r[1].decode() for r in body.rows}  # type: ignore[attr-defined]
     for k, v in acked.items():
         assert rows[k] == v, (k, rows.get(k))
+
+
+def test_the_admin_operations_start_follow_and_refuse_repairs() -> None:
+    """nodetool's operations (admin.ops_repair) on a simulated node: one command per keyspace,
+    its status as nodetool prints it, bad input refused with Cassandra's messages."""
+    import pytest
+
+    from skewless.admin.registry import AdminError
+    from skewless.sim.admin import admin_call
+
+    w = _world(79)
+    _missed_writes(w)
+    started = admin_call(w, N2, "repair", {"keyspace": "ks", "tables": ["t"],
+                                           "primary_range": True})
+    (number,) = started["commands"]
+    assert w.run_until(lambda: admin_call(w, N2, "repair_status", {"command": number})["state"]
+                       != RUNNING, 60 * 10**9)
+    status = admin_call(w, N2, "repair_status", {"command": number})
+    assert status["state"] == SUCCESSFUL and status["summary"]["ranges_compared"] == 16
+    assert "primary range: true" in status["lines"][0] and "ColumnFamilies: [t]" in \
+        status["lines"][0]
+    assert admin_call(w, N1, "repair", {})["commands"] == [1]  # every non-system keyspace
+    for args, message in (({"keyspace": "nosuch"}, "Keyspace [nosuch] does not exist."),
+                          ({"keyspace": "ks", "tables": ["x"]}, "Unknown keyspace/cf pair (ks.x)"),
+                          ({"keyspace": "ks", "start_token": "1"}, "Both the start token"),
+                          ({"keyspace": "ks", "start_token": "a", "end_token": "2"},
+                           "start_token: not a Murmur3 token")):
+        with pytest.raises(AdminError, match=message.replace("[", r"\[").replace("(", r"\(")
+                           .replace(")", r"\)").replace(".", r"\.")):
+            admin_call(w, N1, "repair", args)
+    assert admin_call(w, N1, "garbagecollect", {"keyspace": "ks"}) == {"removed": 0}
