@@ -1,9 +1,9 @@
 """``python -m skewless.bench_repair``: what a repair moves when one replica missed writes.
 
-It starts its own 3-node local cluster (RF=3, hinted handoff off, the admin routes on
-``--admin-port``), writes ``--rows - --missed`` rows at QUORUM, stops node 3, writes the
-``--missed`` other rows, restarts node 3 and runs ``nodetool repair``'s node API on node 1
-(``runtime.admin_repair``); then a second repair (nothing should move), and finally node 3
+It starts its own 3-node local cluster (RF=3, hinted handoff off; the nodes' admin endpoints on
+the internode port + 199), writes ``--rows - --missed`` rows at QUORUM, stops node 3, writes the
+``--missed`` other rows, restarts node 3 and runs ``nodetool repair``'s admin operations on node 1
+(``admin.ops_repair``); then a second repair (nothing should move), and finally node 3
 alone (nodes 1 and 2 stopped) is asked for every row at ONE. It prints the repair's lines and
 summaries, the bytes that moved against the size of the table, and whether node 3 alone serves
 every row. Nothing is asserted: the numbers are for the machine at hand.
@@ -11,11 +11,10 @@ every row. Nothing is asserted: the numbers are for the machine at hand.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+from typing import Any
 
 import click
 from cassandra import ConsistencyLevel
@@ -23,7 +22,8 @@ from cassandra.cluster import Cluster, Session
 from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import WhiteListRoundRobinPolicy
 
-from skewless.runtime.cluster import NodeProcess, start_local_cluster, stop_nodes
+from skewless.nodetool.client import AdminClient
+from skewless.runtime.cluster import NodeProcess, admin_port_for, start_local_cluster, stop_nodes
 
 ROWS_MAX = 10_000_000  # bounds one run
 WAIT_S = 600  # one repair, or one gossip convergence, gets this long
@@ -47,18 +47,11 @@ def _wait(session: Session, cond: str, up: int | None = None, down: str = "") ->
     raise click.ClickException(f"gossip did not converge: {cond}")
 
 
-def _admin(address: str, port: int, method: str, path: str) -> object:
-    req = urllib.request.Request(f"http://{address}:{port}{path}", method=method)
-    with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - loopback node
-        return json.loads(resp.read())
-
-
-def _repair(address: str, port: int) -> dict[str, object]:
-    number = _admin(address, port, "POST", "/storage_service/repair_async/bench")
+def _repair(client: AdminClient) -> dict[str, Any]:
+    (number,) = client.call("repair", {"keyspace": "bench"})["commands"]
     deadline = time.monotonic() + WAIT_S  # allow-real-clock
     while time.monotonic() < deadline:  # allow-real-clock
-        status = _admin(address, port, "GET", f"/storage_service/repair_status?id={number}")
-        assert isinstance(status, dict)
+        status = client.call("repair_status", {"command": number})
         if status["state"] != "RUNNING":
             return status
         time.sleep(0.5)  # allow-real-clock
@@ -74,19 +67,18 @@ def _write(session: Session, keys: range) -> float:
     return time.perf_counter() - started  # allow-real-clock
 
 
-def run(data_dir: Path, rows: int, missed: int, cql_port: int, internode_port: int,
-        admin_port: int) -> None:
-    extra = [["--no-hints", "--metrics-port", str(admin_port)] for _ in range(3)]
+def run(data_dir: Path, rows: int, missed: int, cql_port: int, internode_port: int) -> None:
+    extra = [["--no-hints"] for _ in range(3)]
     nodes: list[NodeProcess] = start_local_cluster(3, data_dir, extra, cql_port=cql_port,
                                                    internode_port=internode_port)
     try:
-        _bench(nodes, rows, missed, cql_port, admin_port)
+        _bench(nodes, rows, missed, cql_port, internode_port)
     finally:
         stop_nodes(nodes, 10.0)
 
 
 def _bench(nodes: list[NodeProcess], rows: int, missed: int, cql_port: int,
-           admin_port: int) -> None:
+           internode_port: int) -> None:
     n1, n2, n3 = nodes
     for n in nodes:
         c, s = _session(n.address, cql_port)
@@ -110,7 +102,7 @@ def _bench(nodes: list[NodeProcess], rows: int, missed: int, cql_port: int,
     c1.shutdown()
     reports = []
     for label in ("repair", "second repair"):
-        status = _repair(n1.address, admin_port)
+        status = _repair(AdminClient(n1.address, admin_port_for(internode_port)))
         lines = status["lines"]
         assert isinstance(lines, list)
         click.echo(f"--- {label}: {len(lines)} lines, first and last:")
@@ -144,16 +136,15 @@ def _bench(nodes: list[NodeProcess], rows: int, missed: int, cql_port: int,
               help="Where the nodes keep their data (default: a temporary directory).")
 @click.option("--cql-port", type=int, default=29042, show_default=True)
 @click.option("--internode-port", type=int, default=27000, show_default=True)
-@click.option("--admin-port", type=int, default=29900, show_default=True)
-def main(rows: int, missed: int, data_dir: Path | None, cql_port: int, internode_port: int,
-         admin_port: int) -> None:
+def main(rows: int, missed: int, data_dir: Path | None, cql_port: int,
+         internode_port: int) -> None:
     if missed >= rows:
         raise click.BadParameter("--missed must be below --rows")
     if data_dir is not None:
-        run(data_dir, rows, missed, cql_port, internode_port, admin_port)
+        run(data_dir, rows, missed, cql_port, internode_port)
         return
     with tempfile.TemporaryDirectory(prefix="bench-repair-") as tmp:
-        run(Path(tmp), rows, missed, cql_port, internode_port, admin_port)
+        run(Path(tmp), rows, missed, cql_port, internode_port)
 
 
 if __name__ == "__main__":

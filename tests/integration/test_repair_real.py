@@ -1,25 +1,24 @@
-"""Repair on real node processes (node.repair through the HTTP admin routes of
-runtime.admin_repair): 3 nodes, RF=3, hinted handoff off; node 3 is stopped while rows are
-written, so it alone lacks them (checked: alone it serves fewer rows); a repair streams exactly
-the rows it missed, a second repair streams nothing, and node 3 alone then serves every row."""
+"""Repair on real node processes (node.repair through nodetool's admin operations,
+admin.ops_repair, and the nodetool command): 3 nodes, RF=3, hinted handoff off; node 3 is
+stopped while rows are written, so it alone lacks them (checked: alone it serves fewer rows); a
+repair streams exactly the rows it missed, a second repair streams nothing, and node 3 alone
+then serves every row."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+from typing import Any
 
+import pytest
 from cassandra import ConsistencyLevel
 from cassandra.concurrent import execute_concurrent_with_args
 from conftest import INTERNODE_PORT
 
+from skewless.nodetool.client import AdminClient, OperationFailed
 from skewless.runtime.cluster import admin_port_for
 
-ADMIN_PORT = 19950 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
 ROWS, MISSED = 4000, 400
 N1, N3 = "127.0.0.1", "127.0.0.3"
 
@@ -30,22 +29,21 @@ def nodetool(host: str, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
-def _admin(address: str, method: str, path: str) -> tuple[int, object]:
-    req = urllib.request.Request(f"http://{address}:{ADMIN_PORT}{path}", method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback node
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+def _client(address: str) -> AdminClient:
+    return AdminClient(address, admin_port_for(INTERNODE_PORT))
 
 
-def _repair(address: str, keyspace: str) -> dict[str, object]:
-    code, number = _admin(address, "POST", f"/storage_service/repair_async/{keyspace}")
-    assert code == 200 and isinstance(number, int), number
+def _refused(address: str, operation: str, args: dict[str, object]) -> str:
+    with pytest.raises(OperationFailed) as e:
+        _client(address).call(operation, args)
+    return str(e.value)
+
+
+def _repair(address: str, keyspace: str) -> dict[str, Any]:
+    (number,) = _client(address).call("repair", {"keyspace": keyspace})["commands"]
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        code, status = _admin(address, "GET", f"/storage_service/repair_status?id={number}")
-        assert code == 200 and isinstance(status, dict), status
+        status = _client(address).call("repair_status", {"command": number})
         if status["state"] != "RUNNING":
             print("\n" + "\n".join(status["lines"][-4:]))
             return status
@@ -72,7 +70,7 @@ def _wait_down(cluster, address: str, seen_by: str) -> None:  # type: ignore[no-
 
 
 def test_repair_makes_a_replica_that_missed_writes_serve_every_row(cluster_factory) -> None:  # type: ignore[no-untyped-def]
-    extra = [["--no-hints", "--metrics-port", str(ADMIN_PORT)] for _ in range(3)]
+    extra = [["--no-hints"] for _ in range(3)]
     c = cluster_factory(3, extra=extra)
     s = c.session_to(N1)
     s.default_consistency_level = ConsistencyLevel.QUORUM
@@ -89,15 +87,13 @@ def test_repair_makes_a_replica_that_missed_writes_serve_every_row(cluster_facto
     execute_concurrent_with_args(s, insert, [(k, f"value {k}") for k in
                                              range(ROWS - MISSED, ROWS)],
                                  concurrency=64, raise_on_first_error=True)
-    code, err = _admin(N1, "POST", "/storage_service/repair_async/nosuch")
-    assert code == 400 and err == {"message": "Keyspace [nosuch] does not exist."}
-    code, err = _admin(N1, "POST", "/storage_service/repair_async/rp?columnFamilies=nosuch")
-    assert code == 400 and err == {"message": "Unknown keyspace/cf pair (rp.nosuch)"}
-    code, err = _admin(N1, "POST", "/storage_service/repair_async/rp?startToken=5")
-    assert code == 400 and "-et" in err["message"]  # type: ignore[index]
-    assert _admin(N1, "POST", "/storage_service/keyspace_garbagecollect/rp?cf=t") == \
-        (200, {"removed": 0})
-    assert _admin(N1, "GET", "/storage_service/repair_status?id=99")[0] == 404
+    assert _refused(N1, "repair", {"keyspace": "nosuch"}) == "Keyspace [nosuch] does not exist."
+    assert _refused(N1, "repair", {"keyspace": "rp", "tables": ["nosuch"]}) == \
+        "Unknown keyspace/cf pair (rp.nosuch)"
+    assert "-et" in _refused(N1, "repair", {"keyspace": "rp", "start_token": "5"})
+    assert _client(N1).call("garbagecollect", {"keyspace": "rp", "tables": ["t"]}) == \
+        {"removed": 0}
+    assert _refused(N1, "repair_status", {"command": 99}) == "unknown repair command #99"
     # node 3 alone lacks the rows written while it was down (no hints)
     node1.terminate()
     node2.terminate()

@@ -7,7 +7,6 @@ prometheus_client's server thread) means the scrape never races the node's singl
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterator
 
@@ -17,7 +16,6 @@ from prometheus_client.registry import Collector
 
 from skewless import limits
 from skewless.node.node import Node
-from skewless.runtime import admin_repair
 
 log = logging.getLogger("skewless.metrics")
 
@@ -87,16 +85,12 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
 
-_STATUS = {200: b"200 OK", 400: b"400 Bad Request", 404: b"404 Not Found"}
-
-
 class MetricsServer:
     """``GET /metrics`` on ``address:port``; anything else is a 404."""
 
     def __init__(self, node: Node, address: str, port: int) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(NodeCollector(node))
-        self.node = node
         self.address = address
         self.port = port
         self._server: asyncio.Server | None = None
@@ -116,12 +110,7 @@ class MetricsServer:
             head = await asyncio.wait_for(
                 reader.readuntil(b"\r\n\r\n"), limits.metrics_request_timeout_ms / 1000)
             parts = head.split(b"\r\n", 1)[0].split()
-            admin = (admin_repair.handle(self.node, parts[0].decode(), parts[1].decode())
-                     if len(parts) >= 2 else None)
-            if admin is not None:  # the repair routes (runtime.admin_repair)
-                body = json.dumps(admin[1]).encode() + b"\n"
-                status, ctype = _STATUS[admin[0]], b"application/json"
-            elif len(parts) >= 2 and parts[0] == b"GET" and parts[1].split(b"?")[0] == b"/metrics":
+            if len(parts) >= 2 and parts[0] == b"GET" and parts[1].split(b"?")[0] == b"/metrics":
                 body = generate_latest(self.registry)
                 status, ctype = b"200 OK", CONTENT_TYPE_LATEST.encode()
             else:
