@@ -66,6 +66,8 @@ gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
 # --- Repair (node.merkle, node.repair) -----------------------------------------------------
 merkle_depth_max = 15  # 2^15 leaves per range at most, Cassandra's cap (8-byte hashes: 256 KiB)
 merkle_top_depth = 8  # a replica sends its tree's top 2^8 nodes, then the leaves under unequal ones
+repair_hash_partitions_per_step = 256  # a tree is built this many partitions at a time (~10 ms)
+repair_hash_step_gap_ms = 2  # between two steps: the node serves its clients and peers meanwhile
 repair_trees_cached_max = 64  # trees a replica keeps for their coordinators' second round
 repair_tree_timeout_ms = 120000  # a replica hashing a large range gets two minutes to answer
 repair_stream_timeout_ms = 60000  # one leaf fetch or one stream batch, answered within a minute

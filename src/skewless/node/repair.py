@@ -118,6 +118,7 @@ class _Job:
     depth: int = 0  # the compared depth: the shallowest replica's
     level: int = 0  # the top level compared first
     hashes: dict[str, dict[int, int]] = field(default_factory=dict)  # replica -> leaf -> hash
+    local_build: repair_replica.TreeBuild | None = None  # our tree, while it is being built
     differing: list[int] = field(default_factory=list)
     next_leaf: int = 0
     groups: dict[int, list[list[str]]] = field(default_factory=dict)  # leaf -> groups
@@ -162,6 +163,7 @@ class ActiveRepairService:
         self.pending: dict[int, _Pending] = {}
         # replica side: (coordinator, table, start, end) -> (partitions, leaves), oldest first
         self.trees: dict[tuple[str, str, int, int], tuple[int, merkle.Leaves]] = {}
+        self.builds: list[repair_replica.TreeBuild] = []  # trees being built, oldest first
 
     # ------------------------------------------------------------------ API
 
@@ -262,9 +264,9 @@ class ActiveRepairService:
             self._end_session(command, s, "")
             return False
         job = s.jobs[s.job]
-        _, leaves = repair_replica.local_tree(self.node, job.table.table_key, job.lo, job.hi)
-        job.trees[self.node.address] = leaves
-        job.depths[self.node.address] = merkle.depth_of(leaves)
+        job.local_build = repair_replica.TreeBuild("", 0, job.table.table_key, job.lo, job.hi)
+        self.builds.append(job.local_build)
+        self._wake()
         for a in s.range.replicas[1:]:
             self._send(command, a, MerkleTreeRequest(
                 self.node.new_req_id(), job.table.table_key, job.lo, job.hi),
@@ -278,7 +280,45 @@ class ActiveRepairService:
         self.node.send(address, m)
 
     def _waiting(self, command: _Command) -> bool:
-        return any(p.command is command for p in self.pending.values())
+        """Whether the command's current step still waits for a peer or its own tree."""
+        if any(p.command is command for p in self.pending.values()):
+            return True
+        return command.current < len(command.sessions) and \
+            self._current(command)[1].local_build is not None
+
+    def _wake(self) -> None:
+        gap_ns = limits.repair_hash_step_gap_ms * 1_000_000
+        ready = self.node.ready
+        ready.wake_after_ns = min(ready.wake_after_ns or gap_ns, gap_ns)
+
+    def _build_step(self) -> None:
+        """Hash a bounded number of partitions of the oldest tree being built; answer or use
+        it when done; ask to be woken again soon while more remain."""
+        if not self.builds:
+            return
+        build = self.builds[0]
+        if build.step(self.node, limits.repair_hash_partitions_per_step):
+            self.builds.pop(0)
+            if build.sender:
+                self.node.send(build.sender, repair_replica.tree_reply(self.node, build))
+            else:
+                self._own_tree(build)
+        if self.builds:
+            self._wake()
+
+    def _own_tree(self, build: repair_replica.TreeBuild) -> None:
+        for command in self.commands.values():
+            if command.status.state != RUNNING or command.current >= len(command.sessions):
+                continue
+            _, job = self._current(command)
+            if job.local_build is build:
+                job.local_build = None
+                _, leaves = build.result()
+                job.trees[self.node.address] = leaves
+                job.depths[self.node.address] = merkle.depth_of(leaves)
+                if not self._waiting(command):
+                    self._compare(command)
+                return
 
     def _current(self, command: _Command) -> tuple[_Session, _Job]:
         s = command.sessions[command.current]
@@ -441,7 +481,10 @@ class ActiveRepairService:
     def _fail(self, command: _Command, error: str) -> None:
         for r in [r for r, p in self.pending.items() if p.command is command]:
             del self.pending[r]
-        s = command.sessions[command.current]
+        s, job = self._current(command)
+        if job.local_build is not None:
+            self.builds.remove(job.local_build)
+            job.local_build = None
         self._end_session(command, s, error)
         self._next_session(command)
 
@@ -450,7 +493,11 @@ class ActiveRepairService:
     def on_message(self, sender: str, m: Message) -> None:
         node = self.node
         if isinstance(m, MerkleTreeRequest):
-            node.send(sender, repair_replica.tree_reply(node, sender, m))
+            refusal = repair_replica.tree_request(node, sender, m)
+            if refusal is not None:
+                node.send(sender, refusal)
+            else:
+                self._wake()
         elif isinstance(m, MerkleLeavesRequest):
             node.send(sender, repair_replica.subtree_reply(node, sender, m))
         elif isinstance(m, LeafRequest):
@@ -518,6 +565,7 @@ class ActiveRepairService:
                                          strict=True))
 
     def tick(self, now_ns: int) -> None:
+        self._build_step()
         alive = self.node.membership.is_alive
         late = [p for p in self.pending.values() if p.deadline_ns <= now_ns or not alive(p.replica)]
         failed: set[int] = set()

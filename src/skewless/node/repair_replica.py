@@ -12,6 +12,7 @@ Pure, like the node: it acts only through the node it is given.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from skewless import limits
@@ -40,37 +41,73 @@ def _bad_range(start: int, end: int) -> bool:
 
 
 def local_tree(node: Node, table: str, start: int, end: int) -> tuple[int, merkle.Leaves]:
-    """(partitions hashed, leaves) of this node's data of ``table`` in (start, end]."""
-    hashes = [
-        (token_of(key), merkle.partition_hash(key, codec.encode_update(
-            node.storage.stored(table, key))))
-        for key in node.storage.partition_keys(table, start, end)]
-    depth = merkle.depth_for(len(hashes))
-    return len(hashes), merkle.build(start, end, depth, hashes)
+    """(partitions hashed, leaves) of this node's data of ``table`` in (start, end], at once."""
+    build = TreeBuild("", 0, table, start, end)
+    while not build.step(node, 1 << 62):
+        pass
+    return build.result()
 
 
-def _tree(node: Node, sender: str, table: str, start: int, end: int,
-          fresh: bool) -> tuple[int, merkle.Leaves]:
-    """This node's tree of the range, built anew when ``fresh`` or not kept for ``sender``."""
+@dataclass
+class TreeBuild:
+    """A Merkle tree being built a bounded number of partitions at a time (``step``), so that
+    hashing a large range never holds the node for long; for ``sender`` ('' for this node's own
+    repair), answering request ``req_id``."""
+
+    sender: str
+    req_id: int
+    table: str
+    start: int
+    end: int
+    hashes: list[tuple[int, int]] = field(default_factory=list)
+    after: bytes | None = None  # the last partition hashed
+
+    def step(self, node: Node, partitions: int) -> bool:
+        """Hash up to ``partitions`` more; True when the range is done."""
+        keys = node.storage.partition_keys(self.table, self.start, self.end, self.after)
+        for key in keys:
+            stored = node.storage.stored(self.table, key)
+            self.hashes.append(
+                (token_of(key), merkle.partition_hash(key, codec.encode_update(stored))))
+            self.after = key
+            partitions -= 1
+            if partitions <= 0:
+                return next(keys, None) is None
+        return True
+
+    def result(self) -> tuple[int, merkle.Leaves]:
+        depth = merkle.depth_for(len(self.hashes))
+        return len(self.hashes), merkle.build(self.start, self.end, depth, self.hashes)
+
+
+def keep_tree(node: Node, sender: str, table: str, start: int, end: int,
+              tree: tuple[int, merkle.Leaves]) -> None:
+    """Keep a tree built for ``sender`` for its second round (bounded, oldest dropped)."""
     cache = node.active_repair.trees
-    key = (sender, table, start, end)
-    if fresh or key not in cache:
-        cache[key] = local_tree(node, table, start, end)
-        while len(cache) > limits.repair_trees_cached_max:
-            del cache[next(iter(cache))]
-    return cache[key]
+    cache[(sender, table, start, end)] = tree
+    while len(cache) > limits.repair_trees_cached_max:
+        del cache[next(iter(cache))]
 
 
-def tree_reply(node: Node, sender: str, m: MerkleTreeRequest) -> MerkleTreeResponse:
+def tree_request(node: Node, sender: str, m: MerkleTreeRequest) -> MerkleTreeResponse | None:
+    """An error answer, or None: the tree is being built (``tree_reply`` answers when done)."""
     if node.table_by_key(m.table) is None:
         return MerkleTreeResponse(m.req_id, f"unknown table {m.table}", 0, 0, b"")
     if _bad_range(m.start_token, m.end_token):
         return MerkleTreeResponse(m.req_id, f"bad range ({m.start_token},{m.end_token}]", 0, 0,
                                   b"")
-    count, leaves = _tree(node, sender, m.table, m.start_token, m.end_token, True)
+    node.active_repair.builds.append(
+        TreeBuild(sender, m.req_id, m.table, m.start_token, m.end_token))
+    return None
+
+
+def tree_reply(node: Node, build: TreeBuild) -> MerkleTreeResponse:
+    """The answer to a tree request whose build is done (the tree kept for the second round)."""
+    count, leaves = tree = build.result()
+    keep_tree(node, build.sender, build.table, build.start, build.end, tree)
     depth = merkle.depth_of(leaves)
     top = merkle.at_depth(leaves, min(depth, limits.merkle_top_depth))
-    return MerkleTreeResponse(m.req_id, "", count, depth, merkle.encode_leaves(top))
+    return MerkleTreeResponse(build.req_id, "", count, depth, merkle.encode_leaves(top))
 
 
 def subtree_reply(node: Node, sender: str, m: MerkleLeavesRequest) -> MerkleLeavesResponse:
@@ -78,7 +115,11 @@ def subtree_reply(node: Node, sender: str, m: MerkleLeavesRequest) -> MerkleLeav
         return MerkleLeavesResponse(m.req_id, f"unknown table {m.table}", b"")
     if _bad_range(m.start_token, m.end_token):
         return MerkleLeavesResponse(m.req_id, "bad range", b"")
-    _, leaves = _tree(node, sender, m.table, m.start_token, m.end_token, False)
+    key = (sender, m.table, m.start_token, m.end_token)
+    if key not in node.active_repair.trees:  # dropped from the cache: hashed again, at once
+        keep_tree(node, sender, m.table, m.start_token, m.end_token,
+                  local_tree(node, m.table, m.start_token, m.end_token))
+    _, leaves = node.active_repair.trees[key]
     ok = 0 <= m.level <= m.depth <= merkle.depth_of(leaves) and all(
         0 <= i < 1 << m.level for i in m.nodes)
     if not ok:
