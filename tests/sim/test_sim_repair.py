@@ -9,6 +9,7 @@ from skewless.errors import CqlError
 from skewless.node.consistency import ALL, ONE, QUORUM
 from skewless.node.effects import Reply
 from skewless.node.repair import FAILED, RUNNING, SUCCESSFUL, RepairStatus
+from skewless.node.repair_ranges import node_ranges
 from skewless.ring import MAX_TOKEN, MIN_TOKEN
 from skewless.sim.world import World
 from skewless.storage import codec
@@ -300,3 +301,27 @@ def test_the_admin_operations_start_follow_and_refuse_repairs() -> None:
                            .replace(")", r"\)").replace(".", r"\.")):
             admin_call(w, N1, "repair", args)
     assert admin_call(w, N1, "garbagecollect", {"keyspace": "ks"}) == {"removed": 0}
+
+
+def test_a_failed_session_does_not_stop_the_next_ones_nor_end_the_command_early() -> None:
+    """RF=2: the ranges N1 shares with the dead N3 fail, those it shares with N2 are repaired,
+    and the command stays RUNNING until its last session, then ends FAILED."""
+    w = World(80, n_nodes=3, node_options={"hinted_handoff_enabled": False})
+    assert w.stabilize()
+    _q(w, N1, "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
+       "'replication_factor': 2}")
+    _q(w, N1, "CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c))")
+    for k in range(40):
+        _q(w, N1, f"INSERT INTO ks.t (k, c, v) VALUES ({k}, 0, 'v')")
+    _down(w, N3)
+    status = _repair(w, N1)
+    assert status.finished_us > 0, status.lines[-3:]  # the command ran to its end
+    assert status.state == FAILED
+    assert status.lines[-1].split("] ", 1)[1].startswith("Repair command #1 finished with error")
+    failed = sum("is dead: session failed" in line for line in status.lines)
+    assert failed > 0 and status.ranges_compared > 0
+    node = w.nodes[N1].node
+    ks = node.schema.keyspace("ks")
+    assert ks is not None
+    ranges = node_ranges(node.membership.ring(), ks.replication_map(), N1, False)
+    assert failed + status.ranges_compared == len(ranges)  # every range of N1 was tried

@@ -87,6 +87,7 @@ class RepairStatus:
     state: str = RUNNING
     lines: list[str] = field(default_factory=list)
     ranges_compared: int = 0
+    sessions_failed: int = 0  # the command stays RUNNING to its last session, then FAILED
     ranges_differing: int = 0
     leaves_differing: int = 0
     partitions_streamed: int = 0
@@ -100,6 +101,7 @@ class RepairStatus:
         return {
             "command": self.command, "keyspace": self.keyspace, "state": self.state,
             "ranges_compared": self.ranges_compared, "ranges_differing": self.ranges_differing,
+            "sessions_failed": self.sessions_failed,
             "leaves_differing": self.leaves_differing,
             "partitions_streamed": self.partitions_streamed,
             "bytes_streamed": self.bytes_streamed, "bytes_fetched": self.bytes_fetched,
@@ -308,7 +310,7 @@ class ActiveRepairService:
 
     def _own_tree(self, build: repair_replica.TreeBuild) -> None:
         for command in self.commands.values():
-            if command.status.state != RUNNING or command.current >= len(command.sessions):
+            if command.current >= len(command.sessions):
                 continue
             _, job = self._current(command)
             if job.local_build is build:
@@ -454,7 +456,7 @@ class ActiveRepairService:
         command.current += 1
         progress = command.current * 100 // max(1, len(command.sessions))
         if error:
-            status.state = FAILED
+            status.sessions_failed += 1
             self._line(status, f"Repair session {s.session_id} for range [{s.range.text()}] "
                        f"failed with error {error}")
             return
@@ -467,8 +469,8 @@ class ActiveRepairService:
         status = command.status
         status.finished_us = self.node.clock.real_time_us()
         secs = (status.finished_us - status.started_us) // 1_000_000
-        if status.state == RUNNING:
-            status.state = SUCCESSFUL
+        status.state = FAILED if status.sessions_failed else SUCCESSFUL
+        if status.state == SUCCESSFUL:
             self._line(status, "Repair completed successfully")
         self._line(status, (f"Repair summary: {status.ranges_compared} ranges compared, "
                             f"{status.ranges_differing} differing ({status.leaves_differing} "
