@@ -59,9 +59,10 @@ from skewless.node.messages import (
     RepairStreamAck,
 )
 from skewless.node.placement import replication_factor
-from skewless.node.repair_ranges import RepairRange, node_ranges, options_text, stamp
+from skewless.node.repair_ranges import RepairRange, node_ranges, options_text, stamp, sub_range
+from skewless.node.repair_status import FAILED, RUNNING, SUCCESSFUL, RepairStatus
 from skewless.node.repaired import RepairedRanges
-from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
+from skewless.ring import token_of
 from skewless.schema import TableDef
 from skewless.storage import codec
 from skewless.storage.merge import diff, merge
@@ -75,41 +76,6 @@ log = logging.getLogger("skewless.repair")
 REPAIR_MESSAGES = (MerkleTreeRequest, MerkleTreeResponse, MerkleLeavesRequest,
                    MerkleLeavesResponse, LeafRequest, LeafResponse, RepairStream,
                    RepairStreamAck, RangeRepaired)
-RUNNING, SUCCESSFUL, FAILED = "RUNNING", "SUCCESSFUL", "FAILED"
-
-
-@dataclass
-class RepairStatus:
-    """What ``nodetool repair`` shows: progress lines, then the outcome and a summary."""
-
-    command: int
-    keyspace: str
-    state: str = RUNNING
-    lines: list[str] = field(default_factory=list)
-    ranges_compared: int = 0
-    sessions_failed: int = 0  # the command stays RUNNING to its last session, then FAILED
-    ranges_differing: int = 0
-    leaves_differing: int = 0
-    partitions_streamed: int = 0
-    bytes_streamed: int = 0  # repair mutations applied on replicas (this node's included)
-    bytes_fetched: int = 0  # leaf partitions received from peers to be merged here
-    tree_bytes: int = 0  # Merkle trees received from peers
-    started_us: int = 0
-    finished_us: int = 0
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "command": self.command, "keyspace": self.keyspace, "state": self.state,
-            "ranges_compared": self.ranges_compared, "ranges_differing": self.ranges_differing,
-            "sessions_failed": self.sessions_failed,
-            "leaves_differing": self.leaves_differing,
-            "partitions_streamed": self.partitions_streamed,
-            "bytes_streamed": self.bytes_streamed, "bytes_fetched": self.bytes_fetched,
-            "tree_bytes": self.tree_bytes,
-            "duration_ms": max(0, self.finished_us - self.started_us) // 1000,
-        }
-
-
 @dataclass
 class _Job:
     table: TableDef
@@ -178,7 +144,7 @@ class ActiveRepairService:
         if ks is None:
             raise InvalidRequest(f"Keyspace [{keyspace}] does not exist.")
         defs = self._tables(keyspace, tables)
-        sub = _sub_range(start_token, end_token)
+        sub = sub_range(start_token, end_token)
         self._last_command += 1
         number = self._last_command
         now_us = node.clock.real_time_us()
@@ -582,19 +548,6 @@ def _under(job: _Job, nodes: Sequence[int]) -> list[int]:
     """The leaves (at the job's depth) under these nodes of its top level."""
     width = 1 << (job.depth - job.level)
     return [j for i in nodes for j in range(i * width, (i + 1) * width)]
-
-
-def _sub_range(start: int | None, end: int | None) -> tuple[int, int] | None:
-    if start is None and end is None:
-        return None
-    if start is None or end is None:
-        raise InvalidRequest("Both the start token (-st) and the end token (-et) are needed")
-    for t in (start, end):
-        if not MIN_TOKEN <= t <= MAX_TOKEN:
-            raise InvalidRequest(f"Token {t} is out of the Murmur3 range")
-    if start == end:
-        raise InvalidRequest(f"Start and end tokens must be different, got {start} twice")
-    return start, end
 
 
 def _chunks(parts: list[bytes], byte_limit: int) -> list[tuple[bytes, ...]]:

@@ -15,6 +15,7 @@ import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from skewless.errors import InvalidRequest
 from skewless.node.placement import Ring
 from skewless.ring import MAX_TOKEN, MIN_TOKEN
 
@@ -86,3 +87,17 @@ def options_text(primary: bool, tables: tuple[str, ...], ranges: int,
     if sub is not None:
         text += f", ranges: [({sub[0]},{sub[1]}]]"
     return text
+
+
+def sub_range(start: int | None, end: int | None) -> tuple[int, int] | None:
+    """The ``-st``/``-et`` range, None without one; InvalidRequest when it is not a range."""
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise InvalidRequest("Both the start token (-st) and the end token (-et) are needed")
+    for t in (start, end):
+        if not MIN_TOKEN <= t <= MAX_TOKEN:
+            raise InvalidRequest(f"Token {t} is out of the Murmur3 range")
+    if start == end:
+        raise InvalidRequest(f"Start and end tokens must be different, got {start} twice")
+    return start, end
