@@ -51,6 +51,7 @@ class NodeConfig:
     commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
     hinted_handoff_enabled: bool = True
     max_hint_window_ms: int = limits.hint_window_ms_max
+    repair_background_bytes_per_s: int = 0  # > 0: background anti-entropy (node.anti_entropy)
     cluster_name: str = "Skewless Cluster"
     metrics_port: int = 0  # 0: no Prometheus endpoint
     admin_port: int = 7199  # nodetool's admin endpoint (Cassandra's JMX port); 0: none
@@ -123,6 +124,8 @@ class NodeConfig:
                 f"got {self.hinted_handoff_enabled!r}"
             )
         _check_int("max_hint_window_ms", self.max_hint_window_ms, 0, limits.hint_window_ms_max)
+        _check_int("repair_background_bytes_per_s", self.repair_background_bytes_per_s, 0,
+                   limits.repair_background_bytes_per_s_max)
         if not isinstance(self.log_level, str) or self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(
                 f"log_level: must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"

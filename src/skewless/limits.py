@@ -76,6 +76,20 @@ batch_unlogged_partitions_warn = 10  # unlogged_batch_across_partitions_warn_thr
 commitlog_periodic_sync_ms = 10000  # Cassandra's commitlog_sync_period (10 s)
 gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
 
+# --- Repair (node.merkle, node.repair) -----------------------------------------------------
+merkle_depth_max = 15  # 2^15 leaves per range at most, Cassandra's cap (8-byte hashes: 256 KiB)
+merkle_top_depth = 8  # a replica sends its tree's top 2^8 nodes, then the leaves under unequal ones
+repair_hash_partitions_per_step = 256  # a tree is built this many partitions at a time (~10 ms)
+repair_hash_step_gap_ms = 2  # between two steps: the node serves its clients and peers meanwhile
+repair_trees_cached_max = 64  # trees a replica keeps for their coordinators' second round
+repair_tree_timeout_ms = 120000  # a replica hashing a large range gets two minutes to answer
+repair_stream_timeout_ms = 60000  # one leaf fetch or one stream batch, answered within a minute
+repair_leaves_per_round = 512  # differing leaves whose partitions are merged at once (memory)
+repair_stream_bytes_max = 4 * 1024 * 1024  # encoded partitions per leaf fetch or stream message
+repair_background_idle_ms = 10000  # background anti-entropy: a range's repair at most every 10 s
+repair_background_bytes_per_s_max = 10**10  # the budget option; more is a typo
+repair_commands_kept = 64  # finished repair commands whose status stays queryable
+
 # --- Metrics ------------------------------------------------------------------------------
 metrics_request_bytes_max = 8192  # a scrape's request head; longer is not a Prometheus scrape
 metrics_request_timeout_ms = 5000  # a scraper that sends nothing for 5 s is dropped

@@ -34,6 +34,7 @@ from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
 from skewless.node import index_read, replica, scan
+from skewless.node.anti_entropy import AntiEntropy
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
@@ -74,6 +75,7 @@ from skewless.node.messages import (
 )
 from skewless.node.ordered import OrderedWrites
 from skewless.node.placement import dc_factors, random_tokens
+from skewless.node.repair import REPAIR_MESSAGES, ActiveRepairService
 from skewless.node.schema_codec import decode_schema, encode_schema
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.stamping import Stamping
@@ -131,6 +133,8 @@ class Node:
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
         self.indexes = IndexManager(self)  # after the schema: it builds what the schema lists
+        self.active_repair = ActiveRepairService(self)  # nodetool repair (node.repair)
+        self.anti_entropy = AntiEntropy(self)  # background repair (node.anti_entropy)
         self.latency = NodeLatency()  # nodetool tablestats/histograms
 
     # ------------------------------------------------------------------ identity and schema
@@ -285,6 +289,8 @@ class Node:
         elif isinstance(m, ProbeRequest | ProbePing | ProbeAck | Shutdown):
             for change in self.fd.on_message(sender, m):
                 self._membership_event(change)
+        elif isinstance(m, REPAIR_MESSAGES):
+            self.active_repair.on_message(sender, m)
         elif isinstance(m, TruncateRequest):
             self.truncations.on_request(sender, m)
         elif isinstance(m, TruncateResponse):
@@ -315,6 +321,8 @@ class Node:
         self.batchlog.tick(now_ns)
         self.truncations.tick(now_ns)
         self.indexes.tick()
+        self.active_repair.tick(now_ns)
+        self.anti_entropy.tick(now_ns)
 
     # ------------------------------------------------------------------ gossip
 

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from skewless.nodetool import cmd_repair  # noqa: F401 - registers repair, garbagecollect
 from skewless.nodetool.client import AdminClient, ConnectFailed, OperationFailed
 from skewless.nodetool.commands import COMMANDS
 

@@ -41,7 +41,7 @@ sort first, with an index ``'B' | batch id`` -> created_us to remove one by id.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgpack
@@ -352,6 +352,13 @@ class Storage:
             if current is not None:
                 yield current
 
+    def stored(self, table: str, key: bytes) -> PartitionUpdate:
+        """A partition exactly as stored (tombstones and TTL'd cells as written, none turned
+        into tombstones by the clock): what repair hashes and exchanges."""
+        prefix = partition_prefix(table, key)
+        items = self._entries(prefix, b"", _PARTITION_END).items()
+        return skip_dropped(decode_entries(table, key, items), self.dropped.get(table, {}))
+
     def scan(
         self, table: str, token_start_exclusive: int, token_end_inclusive: int, now_s: int,
         partition_limit: int, row_limit: int, start_after_key: bytes | None = None,
@@ -431,8 +438,12 @@ class Storage:
             out[-1] = (size + len(k) + len(v), entries + 1)
         return out
 
-    def purge_tombstones(self, table: str, gc_grace_s: int, now_s: int) -> int:
-        """Drop tombstones older than gc_grace and what they shadow; returns entries removed."""
+    def purge_tombstones(self, table: str, gc_grace_s: int, now_s: int,
+                         purge_now_s: Callable[[int], int] | None = None) -> int:
+        """Drop tombstones older than gc_grace and what they shadow; returns entries removed.
+
+        ``purge_now_s``, given a partition's token, returns the time to purge it as of instead
+        of ``now_s`` (earlier: fewer tombstones go; ``node.repaired``)."""
         removed = 0
         tp = _table_prefix(table)
         for key in list(self._keys_between(len(tp), tp, keys.prefix_successor(tp))):
@@ -440,7 +451,8 @@ class Storage:
             stored = self._entries(prefix, b"", _PARTITION_END)
             p = skip_dropped(decode_entries(table, key, stored.items()),
                              self.dropped.get(table, {}))
-            kept = entries_of(purge(p, now_s, gc_grace_s))
+            as_of = now_s if purge_now_s is None else min(now_s, purge_now_s(token_of(key)))
+            kept = entries_of(purge(p, as_of, gc_grace_s))
             batch: list[tuple[bytes, bytes | None]] = [
                 (prefix + s, v) for s, v in kept.items() if stored.get(s) != v
             ]
