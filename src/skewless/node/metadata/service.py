@@ -184,6 +184,7 @@ class MetadataService:
         node = self.node
         node.schema = self.state.schema
         node.storage.dropped = dropped_by_table(node.schema)
+        node.indexes.on_schema()  # builds the indexes the schema now lists (node.index_build)
 
     def _tell_position(self) -> None:
         if self._gossip_due:
