@@ -86,7 +86,7 @@ def test_ddl_without_a_majority_is_unavailable(
               "{'class': 'SimpleStrategy', 'replication_factor': 1}")
     for n in c.nodes[1:]:
         n.kill9()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # conviction: phi past the threshold, probes unanswered
     while time.monotonic() < deadline:
         up = [r for r in s.execute("SELECT * FROM system.skewless_status") if r.up]
         if len(up) == 1:
