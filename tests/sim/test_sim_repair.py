@@ -6,6 +6,7 @@ missed is not purged before a repair has carried it there (no zombie row)."""
 from __future__ import annotations
 
 from skewless.errors import CqlError
+from skewless.node import phi
 from skewless.node.consistency import ALL, ONE, QUORUM
 from skewless.node.effects import Reply
 from skewless.node.repair_ranges import node_ranges
@@ -59,7 +60,7 @@ def _down(w: World, address: str) -> None:
     w.crash(address)
     others = [a for a in NODES if a != address and w.nodes[a].up]
     assert w.run_until(lambda: not any(w.nodes[a].node.membership.is_alive(address)
-                                       for a in others), 30 * 10**9)
+                                       for a in others), int(phi.convict_within_ms() * 1e6))
 
 
 def _up(w: World, address: str) -> None:
