@@ -13,7 +13,6 @@ from skewless.cql import ast
 from skewless.cql.dml import build_mutations
 from skewless.cql.paging import (
     PagingState,
-    bind_metadata,
     decode_paging_state,
     encode_paging_state,
 )
@@ -28,6 +27,7 @@ from skewless.cql.select import (
     select_result_columns,
 )
 from skewless.cql.terms import EvalContext, Value
+from skewless.node.binds import bind_metadata
 from skewless.ring import MAX_TOKEN, token_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage.keys import composite_partition_key, encode_clustering

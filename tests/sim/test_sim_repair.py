@@ -6,6 +6,7 @@ missed is not purged before a repair has carried it there (no zombie row)."""
 from __future__ import annotations
 
 from skewless.errors import CqlError
+from skewless.node import phi
 from skewless.node.consistency import ALL, ONE, QUORUM
 from skewless.node.effects import Reply
 from skewless.node.repair_ranges import node_ranges
@@ -58,10 +59,8 @@ def _contents(w: World, address: str) -> dict[bytes, bytes]:
 def _down(w: World, address: str) -> None:
     w.crash(address)
     others = [a for a in NODES if a != address and w.nodes[a].up]
-    # 60 s: a peer restarted shortly before has one phi sample of it (the 2 s initial
-    # interval), so its conviction takes 8 x 2 s x ln 10 = 37 s of silence (node.phi).
     assert w.run_until(lambda: not any(w.nodes[a].node.membership.is_alive(address)
-                                       for a in others), 60 * 10**9)
+                                       for a in others), int(phi.convict_within_ms() * 1e6))
 
 
 def _up(w: World, address: str) -> None:
