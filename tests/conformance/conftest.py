@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cassandra import ConsistencyLevel
 from cassandra.cluster import Cluster, Session
 
 from skewless.runtime.cluster import start_local_cluster, stop_nodes
@@ -25,6 +26,10 @@ def _session(n: int, tmp: Path) -> Iterator[Session]:
     try:
         cluster = Cluster([node.address for node in nodes], port=CQL_PORT)
         session = cluster.connect()
+        # QUORUM by default, for the Check steps' own statements too: a write then a read at
+        # the driver's default LOCAL_ONE may meet different replicas of RF=3 (legacy settings,
+        # not a profile: the CQLEngine case sets the session's row_factory)
+        session.default_consistency_level = ConsistencyLevel.QUORUM
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             hosts = cluster.metadata.all_hosts()
