@@ -41,6 +41,14 @@ gossip_interval_ms = 1000  # Cassandra gossips once a second
 failure_detector_convict_ms = 4000  # no heartbeat for 4 s: down (≈ phi 8 at 1 s intervals)
 tick_interval_ms = 50  # the node's timer resolution
 
+# --- Topology changes and streaming (node.topology, node.streaming) -------------------------
+ring_delay_ms = 2000  # Cassandra's RING_DELAY (30 s) shortened: gossip reaches all in one round
+stream_chunk_bytes = 256 * 1024  # encoded partitions per stream chunk (one may overshoot)
+stream_sessions_inflight_max = 4  # ranges a receiving node pulls at once
+stream_retry_ms = 3000  # a stream request unanswered this long is asked again (resume point)
+stream_throughput_mib_s_max_option = 100000  # --stream-throughput-outbound beyond is a typo
+topology_settle_ms = 5000  # a new node waits this long at most to hear the ring before joining
+
 # --- Hints ---------------------------------------------------------------------------------
 hint_window_ms_max = 3 * 3600 * 1000  # Cassandra's max_hint_window (3 h)
 hints_per_target_max = 1_000_000  # a hint log is bounded; beyond it repair is needed
@@ -103,6 +111,7 @@ assert read_timeout_ms < stress_request_timeout_s * 1000 < stress_drain_s_max * 
 assert stress_value_bytes_max < cql_frame_body_bytes_max
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
 assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
+assert stream_chunk_bytes < internode_frame_bytes_max // 2  # one partition may overshoot
 
 # --- Local clusters, node options and internode details (runtime, cli) ----------------------
 internode_handshake_bytes_max = 4096  # the first frame only names a version, an id and an address

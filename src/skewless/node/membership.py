@@ -9,15 +9,27 @@ steady state reached in one round: each node hears every other node directly, so
 exactly when we heard it within ``failure_detector_convict_ms`` (a fixed-timeout detector,
 roughly Cassandra's phi 8 at one-second heartbeats). A heartbeat with a newer generation is a
 restarted node. Nothing here reads a clock: ``now_ns`` (monotonic) is passed in.
+
+Rings (``node.topology`` drives the states): ``ring`` is the natural ring, the nodes that serve
+reads: NORMAL and LEAVING nodes, less a node a NORMAL node replaced and a node being removed
+once its removal is final. ``future_ring`` is the ring once the change in flight is done:
+NORMAL and JOINING nodes, less LEAVING and removed ones and a node whose replacement joins.
+Writes go to both (the replicas the future ring adds are the pending ones). A heartbeat of
+another cluster, or whose tokens collide with another node's, is refused (logged, ignored).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 from skewless import limits
 from skewless.node.messages import Heartbeat
 from skewless.node.placement import Endpoint, Ring
+
+log = logging.getLogger("skewless.membership")
+IN_NATURAL = ("NORMAL", "LEAVING")
+IN_FUTURE = ("NORMAL", "JOINING")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,19 +52,54 @@ class Membership:
         self.seeds = tuple(s for s in seeds if s != local.address)
         self.peers: dict[str, Peer] = {}
         self._ring: Ring | None = None
+        self._future: Ring | None = None
+        self.removing: set[str] = set()  # removenode in flight: out of the future ring
+        self.removed: set[str] = set()  # removenode done: out of every ring
+        self.refused: dict[str, str] = {}  # address -> why its heartbeats are ignored
+
+    def invalidate(self) -> None:
+        self._ring = None
+        self._future = None
 
     def update_local(self, local: Heartbeat) -> None:
-        if local.tokens != self.local.tokens:
-            self._ring = None
+        if (local.tokens, local.status) != (self.local.tokens, self.local.status):
+            self.invalidate()
         self.local = local
+
+    def _refusal(self, hb: Heartbeat) -> str:
+        mine_name, theirs = self.local.cluster_name, hb.cluster_name
+        if theirs and mine_name and theirs != mine_name:
+            return (f"node {hb.address} belongs to cluster '{hb.cluster_name}', this node to "
+                    f"'{self.local.cluster_name}': start it with cluster_name "
+                    f"'{self.local.cluster_name}' or with the seeds of its own cluster")
+        mine = set(hb.tokens)
+        for s in self.states():
+            if s.address in (hb.address, hb.replacing) or s.status == "LEFT" or not mine:
+                continue
+            if s.address in self.removed or s.replacing == hb.address:
+                continue
+            both = mine.intersection(s.tokens)
+            if both:
+                return (f"node {hb.address} claims token {min(both)} already owned by "
+                        f"{s.address}: wipe its data directory and start it again to choose "
+                        f"new tokens, or start it with replace_address_first_boot="
+                        f"{s.address} if it replaces that dead node")
+        return ""
 
     def on_heartbeat(self, hb: Heartbeat, now_ns: int) -> list[Change]:
         assert hb.address != self.local.address
+        why = self._refusal(hb)
+        if why:
+            if self.refused.get(hb.address) != why:
+                log.error("refusing gossip from %s: %s", hb.address, why)
+            self.refused[hb.address] = why
+            return []
+        self.refused.pop(hb.address, None)
         old = self.peers.get(hb.address)
         changes: list[Change] = []
         if old is None:
             changes.append(Change(hb.address, "NEW_NODE"))
-            self._ring = None
+            self.invalidate()
         elif hb.generation < old.state.generation or (
             hb.generation == old.state.generation and hb.beat <= old.state.beat
         ):
@@ -60,8 +107,10 @@ class Membership:
         else:
             if hb.generation > old.state.generation:
                 changes.append(Change(hb.address, "RESTARTED"))
-            if hb.tokens != old.state.tokens or hb.dc != old.state.dc or hb.rack != old.state.rack:
-                self._ring = None
+            if (hb.tokens, hb.dc, hb.rack, hb.status, hb.replacing) != (
+                    old.state.tokens, old.state.dc, old.state.rack, old.state.status,
+                    old.state.replacing):
+                self.invalidate()
             if not old.up:
                 changes.append(Change(hb.address, "UP"))
         down_since = old.down_since_ns if old is not None else 0
@@ -107,11 +156,39 @@ class Membership:
             return self.local.dc
         return self.peers[address].state.dc
 
+    def status_of(self, address: str) -> str:
+        if address == self.local.address:
+            return self.local.status
+        p = self.peers.get(address)
+        return "" if p is None else p.state.status
+
     def ring(self) -> Ring:
+        """The natural ring: the nodes that serve reads."""
         if self._ring is None:
             states = self.states()
-            self._ring = Ring(
-                {s.address: s.tokens for s in states},
-                [Endpoint(s.address, s.dc, s.rack) for s in states],
-            )
+            replaced = {s.replacing for s in states if s.status == "NORMAL" and s.replacing}
+            self._ring = _ring_of([
+                s for s in states if s.status in IN_NATURAL and s.tokens
+                and s.address not in self.removed and s.address not in replaced])
         return self._ring
+
+    def future_ring(self) -> Ring:
+        """The ring once the topology change in flight completes."""
+        if self._future is None:
+            states = self.states()
+            replaced = {s.replacing for s in states if s.status in IN_FUTURE and s.replacing}
+            gone = self.removed | self.removing | replaced
+            self._future = _ring_of([
+                s for s in states if s.status in IN_FUTURE and s.tokens
+                and s.address not in gone])
+        return self._future
+
+    def changing(self) -> bool:
+        """A topology change is in flight (the future ring differs from the natural one)."""
+        return self.ring().tokens != self.future_ring().tokens or \
+            self.ring().owners != self.future_ring().owners
+
+
+def _ring_of(states: list[Heartbeat]) -> Ring:
+    return Ring({s.address: s.tokens for s in states},
+                [Endpoint(s.address, s.dc, s.rack) for s in states])

@@ -38,6 +38,10 @@ class Heartbeat:
     schema_ts_us: int
     known: tuple[str, ...]  # addresses this node knows, so peers learn of each other
     load_bytes: int
+    # node.topology: STARTING (no tokens yet), JOINING, NORMAL, LEAVING, LEFT
+    status: str = "NORMAL"
+    cluster_name: str = ""  # a peer of another cluster is refused
+    replacing: str = ""  # the dead node whose tokens this one takes (replace_address_first_boot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +245,59 @@ class TracedResponse:
     response: bytes  # pack(the inner response)
 
 
+@dataclass(frozen=True, slots=True)
+class StreamRequest:
+    """A node gaining a range asks its source for the next chunk of one table's partitions in
+    the token range (start, end], after ``after_key`` (``has_after`` False: from the start)."""
+
+    KIND: ClassVar[int] = 40
+    session: str
+    req_id: int
+    table: str
+    start_token: int
+    end_token: int
+    after_key: bytes
+    has_after: bool
+    byte_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    KIND: ClassVar[int] = 41
+    session: str
+    req_id: int
+    error: str
+    partitions: tuple[tuple[bytes, bytes], ...]  # (key, storage.codec.encode_update)
+    done: bool  # the range has no more partitions
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDone:
+    """A node that gained ranges from a leaving (or removed) node tells the one waiting for it
+    that every such range is streamed."""
+
+    KIND: ClassVar[int] = 42
+    change: str  # node.topology's change id (e.g. 'leave 127.0.0.4 <generation>')
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveNode:
+    """removenode: the coordinator tells every node that a dead node is being removed
+    (final False: its ranges become pending on their new owners) or is gone (final True)."""
+
+    KIND: ClassVar[int] = 43
+    address: str
+    host_id: str
+    coordinator: str
+    final: bool
+
+
 Message = (
     Heartbeat
+    | StreamRequest
+    | StreamChunk
+    | StreamDone
+    | RemoveNode
     | MutationRequest
     | MutationResponse
     | ReadRequest
@@ -273,7 +328,7 @@ _BY_KIND: dict[int, type[Any]] = {
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
-              TruncateResponse)
+              TruncateResponse, StreamRequest, StreamChunk, StreamDone, RemoveNode)
 }
 
 

@@ -430,6 +430,11 @@ class Storage:
         assert end is not None
         self._kv.delete_range(tp, end)
 
+    def drop_partition(self, table: str, key: bytes) -> None:
+        """Remove a partition outright, tombstones included (cleanup of data not owned)."""
+        prefix = partition_prefix(table, key)
+        self._kv.delete_range(prefix, prefix + _PARTITION_END)
+
     def drop_table(self, table: str) -> None:
         self.truncate(table)
 
