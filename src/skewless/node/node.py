@@ -138,6 +138,8 @@ class Node:
             host_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
             self.storage.put_meta("host_id", host_id.bytes)
             self.storage.sync()
+        else:
+            host_id = uuid.UUID(bytes=raw)
         # node.topology chooses a new node's tokens (empty until then)
         tokens_raw = self.storage.get_meta("tokens") or b""
         tokens = tuple(int(t) for t in tokens_raw.decode().split(",") if t)

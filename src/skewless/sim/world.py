@@ -158,10 +158,16 @@ class World:
 
     # ------------------------------------------------------------------ nodes
 
-    def _boot(self, address: str, kv: MemoryKV, clock: SimClock) -> None:
+    def add_node(self, address: str, **options: object) -> None:
+        """Start a new node (empty data) with the same seeds: it joins (node.topology)."""
+        assert address not in self.nodes
+        self._boot(address, MemoryKV(), SimClock(self), options)
+
+    def _boot(self, address: str, kv: MemoryKV, clock: SimClock,
+              extra: Mapping[str, object] | None = None) -> None:
         cfg = NodeConfig(address=address, seeds=("127.0.0.1",), data_dir=f"sim/{address}",
                          timestamp_policy=self.policy,  # type: ignore[arg-type]
-                         **self.node_options)  # type: ignore[arg-type]
+                         **{**self.node_options, **(extra or {})})  # type: ignore[arg-type]
         node = Node(cfg, clock, random.Random(self.rng.getrandbits(64)), Storage(kv))
         executor = Executor(node, random.Random(self.rng.getrandbits(64)))
         sn = SimNode(address, cfg, clock, kv, node, executor)
