@@ -16,8 +16,8 @@ S = 10**9
 
 
 class Cluster:
-    def __init__(self, seed: int, rf: int) -> None:
-        self.w = World(seed, n_nodes=3)
+    def __init__(self, seed: int, rf: int, mib_s: float = 0.0) -> None:
+        self.w = World(seed, n_nodes=3, node_options={"stream_throughput_outbound": mib_s})
         assert self.w.stabilize()
         self.w.run_for(5 * S)  # clock measurements settle (node.stamping)
         self.conn = 0
@@ -82,7 +82,7 @@ def _settle(c: Cluster, node: str, status: str, writes_from: int) -> int:
 
 @pytest.mark.parametrize("rf", [1, 3])
 def test_join_then_decommission_under_writes_loses_nothing(rf: int) -> None:
-    c = Cluster(seed=11 + rf, rf=rf)
+    c = Cluster(seed=11 + rf, rf=rf, mib_s=0.01)  # slow streams: writes land mid-stream
     c.write_batch(0, 300, QUORUM)
     assert len(c.acked) == 300
     c.w.add_node(NEW)
@@ -99,6 +99,7 @@ def test_join_then_decommission_under_writes_loses_nothing(rf: int) -> None:
     # Back to three: the fourth node leaves, its ranges handed over first.
     joiner.topology.decommission()
     k = _settle(c, NEW, "LEFT", k)
+    c.w.run_for(2 * S)  # the LEFT state gossiped
     assert NEW not in c.w.nodes["127.0.0.1"].node.membership.ring().owners
     assert c.missing_at_one("127.0.0.2") == []
 
