@@ -7,7 +7,6 @@ import pytest
 
 from skewless.cql.results import RowsResult
 from skewless.node.consistency import ONE, QUORUM
-from skewless.node.effects import Reply
 from skewless.node.executor import Params
 from skewless.sim.world import World
 

@@ -307,6 +307,11 @@ class Topology:
                 self.node.apply_local(codec.decode_update(data))
             Inbound.advance(task, m)
             self._persist(inbound)
+            if task.done:
+                log.info("%s: range (%d, %d] of %s from %s complete: %d partitions, %d bytes "
+                         "(%d/%d ranges)", inbound.change, task.start, task.end, task.table,
+                         sender, task.partitions, task.bytes,
+                         sum(t.done for t in inbound.tasks), len(inbound.tasks))
             return
 
     # ------------------------------------------------------------------ operator API
