@@ -3,6 +3,8 @@ lost and every row is readable at ONE once the change completes (node.topology).
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from skewless.cql.results import RowsResult
@@ -129,3 +131,41 @@ def test_decommission_refused_when_it_would_break_replication() -> None:
     with pytest.raises(Exception, match=r"Not enough live nodes to maintain replication "
                                         r"factor in keyspace ks \(RF = 3, N = 3\)"):
         c.w.nodes["127.0.0.2"].node.topology.decommission()
+
+
+def _replicas_hold_every_row(c: Cluster) -> list[tuple[int, str]]:
+    """(key, replica) pairs where a replica of the natural ring lacks an acknowledged row."""
+    sn = c.w.nodes["127.0.0.1"].node
+    ks = sn.schema.keyspace("ks")
+    table = sn.schema.table("ks", "t")
+    assert ks is not None and table is not None
+    lacking = []
+    for k in sorted(c.acked):
+        key = struct.pack(">i", k)
+        for a in sn.replicas_for(ks, key):
+            p = c.w.nodes[a].node.storage.read(table.table_key, key, 0)
+            if not p.rows:
+                lacking.append((k, a))
+    return lacking
+
+
+def test_removenode_re_replicates_a_dead_nodes_ranges() -> None:
+    c = Cluster(seed=21, rf=2)
+    c.w.add_node(NEW)
+    _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(1000, 300, QUORUM)
+    c.w.run_for(2 * S)
+    dead = c.w.nodes[NEW].node
+    host_id = str(dead.host_id)
+    coord = c.w.nodes["127.0.0.1"].node
+    with pytest.raises(Exception, match="is alive and owns this ID"):
+        coord.topology.removenode(host_id)
+    with pytest.raises(Exception, match="Host ID not found"):
+        coord.topology.removenode("00000000-0000-4000-8000-000000000000")
+    c.w.crash(NEW)
+    assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
+    coord.topology.removenode(host_id)
+    assert c.w.run_until(lambda: all(NEW in c.w.nodes[a].node.membership.removed
+                                     for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3")), 60 * S)
+    assert NEW not in coord.membership.ring().owners
+    assert _replicas_hold_every_row(c) == []
