@@ -169,3 +169,27 @@ def test_removenode_re_replicates_a_dead_nodes_ranges() -> None:
                                      for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3")), 60 * S)
     assert NEW not in coord.membership.ring().owners
     assert _replicas_hold_every_row(c) == []
+
+
+def test_replace_a_dead_node_takes_its_tokens_and_data() -> None:
+    c = Cluster(seed=31, rf=2)
+    c.w.add_node(NEW)
+    _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(1000, 300, QUORUM)
+    c.w.run_for(2 * S)
+    old_tokens = c.w.nodes[NEW].node.membership.local.tokens
+    c.w.add_node("127.0.0.6", replace_address_first_boot=NEW)  # the old node is alive
+    assert c.w.run_until(lambda: bool(c.w.nodes["127.0.0.6"].node.topology.error), 30 * S)
+    assert "Cannot replace a live node /127.0.0.4" in c.w.nodes["127.0.0.6"].node.topology.error
+    c.w.crash("127.0.0.6")
+    c.w.crash(NEW)
+    coord = c.w.nodes["127.0.0.1"].node
+    assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
+    c.w.add_node("127.0.0.5", replace_address_first_boot=NEW)
+    _settle(c, "127.0.0.5", "NORMAL", 2000)
+    c.w.run_for(2 * S)
+    ring = coord.membership.ring()
+    assert NEW not in ring.owners
+    assert sorted(t for t, a in zip(ring.tokens, ring.owners, strict=True)
+                  if a == "127.0.0.5") == sorted(old_tokens)
+    assert _replicas_hold_every_row(c) == []

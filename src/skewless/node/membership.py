@@ -162,6 +162,18 @@ class Membership:
         p = self.peers.get(address)
         return "" if p is None else p.state.status
 
+    def add_dead(self, hb: Heartbeat, now_ns: int) -> None:
+        """A down node we never heard, learnt from a peer (the node this one replaces)."""
+        if hb.address not in self.peers:
+            self.peers[hb.address] = Peer(hb, now_ns, False, now_ns)
+            self.invalidate()
+
+    def out_of_cluster(self, address: str) -> bool:
+        """LEFT, removed, or replaced by a NORMAL node: no longer a peer."""
+        if address in self.removed or self.status_of(address) == "LEFT":
+            return True
+        return any(s.replacing == address and s.status == "NORMAL" for s in self.states())
+
     def ring(self) -> Ring:
         """The natural ring: the nodes that serve reads."""
         if self._ring is None:

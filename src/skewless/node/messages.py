@@ -292,8 +292,27 @@ class RemoveNode:
     final: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ReplaceQuery:
+    """A node started with replace_address_first_boot asks a peer about the node to replace."""
+
+    KIND: ClassVar[int] = 44
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceInfo:
+    KIND: ClassVar[int] = 45
+    address: str
+    known: bool  # the peer knows this address from gossip
+    alive: bool
+    state: bytes  # pack(the node's last Heartbeat), b'' when unknown
+
+
 Message = (
     Heartbeat
+    | ReplaceQuery
+    | ReplaceInfo
     | StreamRequest
     | StreamChunk
     | StreamDone
@@ -328,7 +347,8 @@ _BY_KIND: dict[int, type[Any]] = {
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
-              TruncateResponse, StreamRequest, StreamChunk, StreamDone, RemoveNode)
+              TruncateResponse, StreamRequest, StreamChunk, StreamDone, RemoveNode,
+              ReplaceQuery, ReplaceInfo)
 }
 
 

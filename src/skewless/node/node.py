@@ -56,6 +56,8 @@ from skewless.node.messages import (
     ReadRequest,
     ReadResponse,
     RemoveNode,
+    ReplaceInfo,
+    ReplaceQuery,
     SchemaPull,
     SchemaPush,
     StampRequest,
@@ -169,7 +171,8 @@ class Node:
         return Heartbeat(
             self.address, str(self.host_id), generation, self.beat, self.config.dc,
             self.config.rack, tokens, self.config.cql_port, str(self.schema.version),
-            self.schema_ts_us, (), self.storage.size_bytes(), status, self.config.cluster_name)
+            self.schema_ts_us, (), self.storage.size_bytes(), status, self.config.cluster_name,
+            self.topology.replacing)
 
     def set_local_state(self, tokens: tuple[int, ...], status: str) -> None:
         """node.topology: our tokens and status changed (gossiped next)."""
@@ -284,7 +287,8 @@ class Node:
             self.truncations.on_request(sender, m)
         elif isinstance(m, TruncateResponse):
             self.truncations.on_response(sender, m)
-        elif isinstance(m, StreamRequest | StreamChunk | StreamDone | RemoveNode):
+        elif isinstance(m, StreamRequest | StreamChunk | StreamDone | RemoveNode | ReplaceQuery
+                        | ReplaceInfo):
             self.topology.on_message(sender, m)
         elif isinstance(m, TracedResponse):
             inner = self.tracer.on_response(sender, m)

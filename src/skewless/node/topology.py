@@ -39,7 +39,17 @@ from typing import TYPE_CHECKING
 from skewless import limits
 from skewless.errors import InvalidRequest
 from skewless.node import tokens as tokmod
-from skewless.node.messages import RemoveNode, StreamChunk, StreamDone, StreamRequest
+from skewless.node.messages import (
+    Heartbeat,
+    RemoveNode,
+    ReplaceInfo,
+    ReplaceQuery,
+    StreamChunk,
+    StreamDone,
+    StreamRequest,
+    pack,
+    unpack,
+)
 from skewless.node.pending import gainers, gains
 from skewless.node.placement import replication_factor
 from skewless.node.streaming import Inbound, Outbound, Task, Throttle, chunk_bytes, serve
@@ -70,6 +80,13 @@ class Topology:
         self.removal: tuple[str, str] | None = None  # (address, change id) we coordinate
         self.remove_coordinator: dict[str, str] = {}  # address being removed -> coordinator
         self.error = ""  # why this node refused to join (it stays out of the ring)
+        raw = node.storage.get_meta("replacing")
+        saved = node.storage.get_meta("tokens")
+        # the dead node whose tokens we take (only at first boot, as Cassandra's option)
+        self.replacing = raw.decode() if raw is not None else (
+            "" if saved else node.config.replace_address_first_boot)
+        self.replace_info: ReplaceInfo | None = None
+        self._last_query_ns = -(10**18)
 
     # ------------------------------------------------------------------ start
 
@@ -113,7 +130,9 @@ class Topology:
             self.node.send(addr, chunk)
         if self.error:
             return
-        if self.status == "STARTING":
+        if self.status == "STARTING" and self.replacing:
+            self._maybe_replace(now_ns)
+        elif self.status == "STARTING":
             self._maybe_choose_tokens(now_ns)
         elif self.status == "JOINING":
             self._joining(now_ns)
@@ -143,8 +162,7 @@ class Topology:
         bootstrap = node.config.auto_bootstrap and peer_schema > 0 and any(
             s == "NORMAL" for _, s in live)
         if bootstrap and (any(s in MOVING for _, s in live) or node.membership.removing):
-            self.error = CONCURRENT
-            log.error("refusing to join: %s", CONCURRENT)
+            self._refuse(CONCURRENT)
             return
         existing = {s.address: s.tokens for s in node.membership.states()
                     if s.tokens and s.status in ("NORMAL", "LEAVING", "JOINING")}
@@ -154,6 +172,52 @@ class Topology:
         toks = tokmod.allocate(existing, node.address, node.config.num_tokens, rf, node.rng)
         log.info("allocated %d tokens for replication factor %d", len(toks), rf)
         self._set_status("JOINING" if bootstrap else "NORMAL", toks)
+
+    def _maybe_replace(self, now_ns: int) -> None:
+        node, target = self.node, self.replacing
+        info = self.replace_info
+        settled = now_ns - self.started_ns >= limits.topology_settle_ms * 1_000_000
+        if info is None or not info.known:
+            if settled and info is not None:
+                self._refuse(f"Cannot replace_address /{target} because it doesn't exist in "
+                             "gossip: check the address of the dead node")
+            elif now_ns - self._last_query_ns >= limits.gossip_interval_ms * 1_000_000:
+                self._last_query_ns = now_ns
+                for a in sorted(set(node.membership.gossip_targets()) - {target}):
+                    node.send(a, ReplaceQuery(target))
+            return
+        if info.alive:
+            self._refuse(f"Cannot replace a live node /{target}. Stop it (or wait until the "
+                         "cluster sees it down) before replacing it")
+            return
+        if any(s in MOVING for _, s in self._live_peers()) or node.membership.removing:
+            self._refuse(CONCURRENT.replace("bootstrap", "replace"))
+            return
+        hb = unpack(info.state)
+        assert isinstance(hb, Heartbeat) and hb.address == target
+        node.membership.add_dead(hb, now_ns)
+        node.storage.put_meta("replacing", target.encode())
+        log.info("replacing %s: taking its %d tokens", target, len(hb.tokens))
+        self._set_status("JOINING", hb.tokens)
+
+    def _refuse(self, why: str) -> None:
+        self.error = why
+        log.error("refusing to join: %s", why)
+
+    def on_replace_query(self, sender: str, m: ReplaceQuery) -> None:
+        mem = self.node.membership
+        p = mem.peers.get(m.address)
+        if p is None:
+            self.node.send(sender, ReplaceInfo(m.address, False, False, b""))
+        else:
+            self.node.send(sender, ReplaceInfo(m.address, True, p.up, pack(p.state)))
+
+    def on_replace_info(self, sender: str, m: ReplaceInfo) -> None:
+        if m.address != self.replacing or self.status != "STARTING":
+            return
+        if self.replace_info is None or (m.known and not self.replace_info.known) or (
+                m.known and m.alive):
+            self.replace_info = m
 
     def _joining(self, now_ns: int) -> None:
         change = "bootstrap"
@@ -270,13 +334,17 @@ class Topology:
     # ------------------------------------------------------------------ streaming messages
 
     def on_message(self, sender: str, m: StreamRequest | StreamChunk | StreamDone | RemoveNode
-                   ) -> None:
+                   | ReplaceQuery | ReplaceInfo) -> None:
         if isinstance(m, StreamRequest):
             self.on_stream_request(sender, m)
         elif isinstance(m, StreamChunk):
             self.on_stream_chunk(sender, m)
         elif isinstance(m, StreamDone):
             self.on_stream_done(sender, m)
+        elif isinstance(m, ReplaceQuery):
+            self.on_replace_query(sender, m)
+        elif isinstance(m, ReplaceInfo):
+            self.on_replace_info(sender, m)
         else:
             self.on_remove_node(sender, m)
 
