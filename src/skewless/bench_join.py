@@ -91,22 +91,28 @@ def _wait_log(p: NodeProcess, text: str, timeout_s: float) -> str:
     raise click.ClickException(f"{p.address} never logged {text!r}:\n{p.log_tail()}")
 
 
-def _ownership(s: Session, rf: int) -> dict[str, float]:
+def _ownership(port: int, rf: int) -> dict[str, float]:
+    """Effective ownership from node 1's system.peers and system.local (one node's view)."""
+    cluster, s = _session(port, node_address(1))
     toks = {str(r.rpc_address): tuple(int(t) for t in r.tokens)
             for r in s.execute("SELECT rpc_address, tokens FROM system.peers") if r.tokens}
     local = s.execute("SELECT rpc_address, tokens FROM system.local").one()
     toks[str(local.rpc_address)] = tuple(int(t) for t in local.tokens)
+    cluster.shutdown()
     return ownership(toks, rf)
 
 
-def _missing_at_one(port: int, address: str, keys: list[int]) -> int:
+def _missing_at_one(port: int, address: str, keys: list[int]) -> tuple[int, int]:
+    """(rows read as absent, reads that failed) at ONE through ``address``."""
     cluster, s = _session(port, address)
     sel = s.prepare("SELECT v FROM bench.t WHERE k = ?")
     sel.consistency_level = ConsistencyLevel.ONE
-    res = execute_concurrent_with_args(s, sel, [(k,) for k in keys], concurrency=128)
-    missing = sum(1 for ok, rows in res if not ok or len(list(rows)) != 1)
+    res = execute_concurrent_with_args(s, sel, [(k,) for k in keys], concurrency=32,
+                                       raise_on_first_error=False)
+    failed = sum(1 for ok, _ in res if not ok)
+    missing = sum(1 for ok, rows in res if ok and len(list(rows)) != 1)
     cluster.shutdown()
-    return missing
+    return missing, failed
 
 
 @click.command()
@@ -145,7 +151,7 @@ def _run(procs: list[NodeProcess], root: Path, rows: int, rf: int, nodes: int, c
     assert all(ok for ok, _ in res), "the load failed"
     took = time.monotonic() - started  # allow-real-clock
     click.echo(f"loaded {rows} rows at RF={rf} in {took:.1f} s")
-    spread = spread_percent(_ownership(s, rf))
+    spread = spread_percent(_ownership(cql_port, rf))
     click.echo(f"ownership at 3 nodes: spread {spread:.1f} % of the mean")
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
@@ -168,7 +174,7 @@ def _run(procs: list[NodeProcess], root: Path, rows: int, rf: int, nodes: int, c
         click.echo(f"node {index} joined in {time.monotonic() - t0:.1f} s: "  # allow-real-clock
                    f"{line.split('bootstrap complete: ')[-1]} (data set: {rows} rows x RF {rf})")
         time.sleep(3)  # allow-real-clock  (the NORMAL state gossiped)
-        own = _ownership(s, rf)
+        own = _ownership(cql_port, rf)
         click.echo(f"ownership at {index} nodes (effective, RF={rf}): "
                    + ", ".join(f"{a} {o * 100:.1f}%" for a, o in sorted(own.items()))
                    + f"; spread {spread_percent(own):.1f} % of the mean")
@@ -185,8 +191,9 @@ def _run(procs: list[NodeProcess], root: Path, rows: int, rf: int, nodes: int, c
                f"{reads} QUORUM reads, {failed_reads} failed")
     every = list(range(rows)) + acked
     for p in procs:
-        lost = _missing_at_one(cql_port, p.address, every)
-        click.echo(f"via {p.address}: {lost} of {len(every)} rows invisible at ONE")
+        lost, failed = _missing_at_one(cql_port, p.address, every)
+        click.echo(f"via {p.address}: {lost} of {len(every)} rows invisible at ONE "
+                   f"({failed} reads failed)")
     count = s.execute(SimpleStatement("SELECT count(*) FROM bench.t",
                                       consistency_level=ConsistencyLevel.ONE)).one()[0]
     click.echo(f"count(*) at ONE: {count} (expected {len(every)})")

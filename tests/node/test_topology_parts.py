@@ -28,7 +28,7 @@ def _grow(nodes: int, rf: int, seed: int, num_tokens: int = 16) -> dict[str, tup
     return toks
 
 
-@settings(max_examples=3, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**32), rf=st.sampled_from([1, 2, 3]))
 def test_allocation_keeps_ownership_within_ten_percent_at_four_and_five_nodes(
         seed: int, rf: int) -> None:
@@ -140,3 +140,19 @@ def test_heartbeats_of_another_cluster_or_colliding_tokens_are_refused() -> None
     assert "c" not in m.peers and "already owned by a" in m.refused["c"]
     assert m.on_heartbeat(_hb("d", (6,)), 0)
     assert "d" in m.peers and m.ring().owners.count("d") == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_incremental_layout_score_equals_a_full_recompute(seed: int) -> None:
+    from skewless.node.tokens import _Layout, _score  # noqa: PLC2701 - the scorer's contract
+
+    rng = random.Random(seed)
+    rf, nodes = rng.choice([1, 2, 3]), rng.randint(1, 5)
+    cur = {f"n{i}": [rng.randrange(MIN_TOKEN + 1, MAX_TOKEN) for _ in range(rng.randint(1, 5))]
+           for i in range(nodes)}
+    cur["new"] = [rng.randrange(MIN_TOKEN + 1, MAX_TOKEN) for _ in range(rng.randint(0, 3))]
+    r = min(rf, nodes + 1)
+    t = rng.randrange(MIN_TOKEN + 1, MAX_TOKEN)
+    with_t = {a: [*ts, t] if a == "new" else ts for a, ts in cur.items()}
+    assert abs(_Layout(cur, r).score(t, "new") - _score(ownership(with_t, r))) < 1e-9

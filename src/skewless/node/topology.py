@@ -166,9 +166,11 @@ class Topology:
             return
         existing = {s.address: s.tokens for s in node.membership.states()
                     if s.tokens and s.status in ("NORMAL", "LEAVING", "JOINING")}
+        # Balanced at every replication factor up to the schema's largest, and at least up to
+        # 3 (the usual one) so that a fresh cluster's layout suits the keyspaces to come.
         rf = max([replication_factor(ks.replication_map())
                   for ks in node.schema.keyspaces
-                  if not ks.name.startswith("system")] or [1])
+                  if not ks.name.startswith("system")] + [limits.token_allocation_rf_min])
         toks = tokmod.allocate(existing, node.address, node.config.num_tokens, rf, node.rng)
         log.info("allocated %d tokens for replication factor %d", len(toks), rf)
         self._set_status("JOINING" if bootstrap else "NORMAL", toks)
