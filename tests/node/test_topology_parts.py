@@ -156,3 +156,16 @@ def test_incremental_layout_score_equals_a_full_recompute(seed: int) -> None:
     t = rng.randrange(MIN_TOKEN + 1, MAX_TOKEN)
     with_t = {a: [*ts, t] if a == "new" else ts for a, ts in cur.items()}
     assert abs(_Layout(cur, r).score(t, "new") - _score(ownership(with_t, r))) < 1e-9
+
+
+def test_a_new_host_id_on_a_known_address_is_refused_until_that_node_is_gone() -> None:
+    m = Membership(_hb("a", (1, 2)), ("a",))
+    assert m.on_heartbeat(_hb("b", (3, 4)), 0)
+    impostor = Heartbeat("b", "other-id", 2, 1, "dc1", "r1", (), 9042, "v", 0, (), 0,
+                         "STARTING", "c")
+    assert m.on_heartbeat(impostor, 0) == []
+    assert "A node with address /b already exists" in m.refused["b"]
+    assert m.peers["b"].state.host_id == "id-b" and m.ring().owners.count("b") == 2
+    m.removed.add("b")  # removenode of the old one: the address may be reused
+    m.on_heartbeat(impostor, 0)
+    assert m.peers["b"].state.host_id == "other-id" and "b" not in m.removed

@@ -72,6 +72,13 @@ class Membership:
             return (f"node {hb.address} belongs to cluster '{hb.cluster_name}', this node to "
                     f"'{self.local.cluster_name}': start it with cluster_name "
                     f"'{self.local.cluster_name}' or with the seeds of its own cluster")
+        known = self.peers.get(hb.address)
+        if known is not None and known.state.host_id != hb.host_id and \
+                known.state.status != "LEFT" and hb.address not in self.removed:
+            return (f"A node with address /{hb.address} already exists (host id "
+                    f"{known.state.host_id}), cancelling join of host id {hb.host_id}: start "
+                    "the new node on another address (with replace_address_first_boot="
+                    f"{hb.address} to replace it), or removenode {known.state.host_id} first")
         mine = set(hb.tokens)
         for s in self.states():
             if s.address in (hb.address, hb.replacing) or s.status == "LEFT" or not mine:
@@ -96,6 +103,9 @@ class Membership:
             return []
         self.refused.pop(hb.address, None)
         old = self.peers.get(hb.address)
+        if hb.address in self.removed and (old is None or old.state.host_id != hb.host_id):
+            self.removed.discard(hb.address)  # a new node on a removed node's address
+            self.invalidate()
         changes: list[Change] = []
         if old is None:
             changes.append(Change(hb.address, "NEW_NODE"))
