@@ -13,6 +13,7 @@ each join. Nothing is asserted: the numbers are for the machine at hand.
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections import Counter
 import random
 import tempfile
 import time
@@ -102,14 +103,15 @@ def _ownership(port: int, rf: int) -> dict[str, float]:
     return ownership(toks, rf)
 
 
-def _missing_at_one(port: int, address: str, keys: list[int]) -> tuple[int, int]:
-    """(rows read as absent, reads that failed) at ONE through ``address``."""
+def _missing_at_one(port: int, address: str, keys: list[int]) -> tuple[int, str]:
+    """(rows read as absent, the reads that failed by error) at ONE through ``address``."""
     cluster, s = _session(port, address)
     sel = s.prepare("SELECT v FROM bench.t WHERE k = ?")
     sel.consistency_level = ConsistencyLevel.ONE
     res = execute_concurrent_with_args(s, sel, [(k,) for k in keys], concurrency=32,
                                        raise_on_first_error=False)
-    failed = sum(1 for ok, _ in res if not ok)
+    errors = Counter(type(r).__name__ for ok, r in res if not ok)
+    failed = ", ".join(f"{n} {e}" for e, n in sorted(errors.items())) or "none"
     missing = sum(1 for ok, rows in res if ok and len(list(rows)) != 1)
     cluster.shutdown()
     return missing, failed
@@ -193,9 +195,10 @@ def _run(procs: list[NodeProcess], root: Path, rows: int, rf: int, nodes: int, c
     for p in procs:
         lost, failed = _missing_at_one(cql_port, p.address, every)
         click.echo(f"via {p.address}: {lost} of {len(every)} rows invisible at ONE "
-                   f"({failed} reads failed)")
+                   f"(reads failed: {failed})")
     count = s.execute(SimpleStatement("SELECT count(*) FROM bench.t",
-                                      consistency_level=ConsistencyLevel.ONE)).one()[0]
+                                      consistency_level=ConsistencyLevel.ONE),
+                      timeout=600).one()[0]
     click.echo(f"count(*) at ONE: {count} (expected {len(every)})")
     cluster.shutdown()
 

@@ -14,6 +14,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.query import SimpleStatement
 from conftest import CQL_PORT, INTERNODE_PORT, LocalCluster
 
+from skewless.node.tokens import ownership, spread_percent
 from skewless.runtime.cluster import NodeProcess, node_address, node_argv
 
 ROWS = 2000
@@ -77,9 +78,14 @@ def test_fourth_node_bootstraps_and_every_row_stays_readable(
     c.wait_gossip(4)
     for via in (node_address(1), node_address(4)):
         _check_all_readable_at_one(c, via)
-    status = {r.address: r for r in c.session_to(node_address(1)).execute(
-        "SELECT * FROM system.skewless_status")}
-    assert status[node_address(4)].owns > 0.15
+    s1 = c.session_to(node_address(1))
+    toks = {str(r.peer): tuple(int(t) for t in r.tokens)
+            for r in s1.execute("SELECT peer, tokens FROM system.peers")}
+    toks[node_address(1)] = tuple(int(t) for t in s1.execute(
+        "SELECT tokens FROM system.local").one().tokens)
+    assert len(toks) == 4
+    own = ownership(toks, rf)
+    assert spread_percent(own) <= 10.0, own  # balanced token allocation
 
 
 def test_joiner_killed_mid_stream_resumes(cluster_factory: Callable[..., LocalCluster],

@@ -147,11 +147,21 @@ class Topology:
     def _live_peers(self) -> list[tuple[str, str]]:
         return [(a, p.state.status) for a, p in self.node.membership.peers.items() if p.up]
 
+    def _heard_everyone(self, live: list[tuple[str, str]]) -> bool:
+        """A NORMAL peer is up and we heard every node our peers know (a node nobody hears
+        is waited for until ``topology_settle_ms``): tokens chosen on a partial view would
+        split ranges that are already small."""
+        mem = self.node.membership
+        if not any(s == "NORMAL" for _, s in live):
+            return False
+        known = {a for p in mem.peers.values() for a in p.state.known}
+        return all(a in mem.peers or a == self.node.address for a in known)
+
     def _maybe_choose_tokens(self, now_ns: int) -> None:
         node = self.node
         live = self._live_peers()
         settled = now_ns - self.started_ns >= limits.topology_settle_ms * 1_000_000
-        if not settled and not any(s == "NORMAL" for _, s in live):
+        if not settled and not self._heard_everyone(live):
             return
         if any(s == "STARTING" and a < node.address for a, s in live):
             return  # a concurrent new node with a lower address chooses first
