@@ -13,10 +13,10 @@ each join. Nothing is asserted: the numbers are for the machine at hand.
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections import Counter
 import random
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
