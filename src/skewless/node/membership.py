@@ -53,6 +53,7 @@ class Membership:
         self.peers: dict[str, Peer] = {}
         self._ring: Ring | None = None
         self._future: Ring | None = None
+        self._changing: bool | None = None
         self.removing: set[str] = set()  # removenode in flight: out of the future ring
         self.removed: set[str] = set()  # removenode done: out of every ring
         self.refused: dict[str, str] = {}  # address -> why its heartbeats are ignored
@@ -60,6 +61,7 @@ class Membership:
     def invalidate(self) -> None:
         self._ring = None
         self._future = None
+        self._changing = None
 
     def update_local(self, local: Heartbeat) -> None:
         if (local.tokens, local.status) != (self.local.tokens, self.local.status):
@@ -207,8 +209,10 @@ class Membership:
 
     def changing(self) -> bool:
         """A topology change is in flight (the future ring differs from the natural one)."""
-        return self.ring().tokens != self.future_ring().tokens or \
-            self.ring().owners != self.future_ring().owners
+        if self._changing is None:
+            now, then = self.ring(), self.future_ring()
+            self._changing = now.tokens != then.tokens or now.owners != then.owners
+        return self._changing
 
 
 def _ring_of(states: list[Heartbeat]) -> Ring:

@@ -68,7 +68,7 @@ class Inbound:
     change: str
     tasks: list[Task]
     meta_name: str = ""  # where progress is kept ('' : not durable)
-    started: bool = False
+    reported_ns: int | None = None  # when StreamDone was last sent (None: not yet)
 
     def complete(self) -> bool:
         return all(t.done for t in self.tasks)

@@ -310,9 +310,12 @@ class Topology:
                 assert planned is not None
                 inbound = self.inbound[change] = planned
                 log.info("%s: streaming %d ranges", change, len(inbound.tasks))
-            if inbound.complete() and not inbound.started:
-                inbound.started = True  # reported
-                log.info("%s: every range received", change)
+            retry_ns = limits.stream_retry_ms * 1_000_000
+            if inbound.complete() and (inbound.reported_ns is None
+                                       or now_ns - inbound.reported_ns >= retry_ns):
+                if inbound.reported_ns is None:
+                    log.info("%s: every range received", change)
+                inbound.reported_ns = now_ns  # told again until the change is over (lost?)
                 if waiter and waiter != self.node.address:
                     self.node.send(waiter, StreamDone(change))
                 elif waiter == self.node.address:
@@ -338,8 +341,10 @@ class Topology:
         return out
 
     def on_stream_done(self, sender: str, m: StreamDone) -> None:
-        log.info("%s: %s has every range", m.change, sender)
-        self.done_from.setdefault(m.change, set()).add(sender)
+        done = self.done_from.setdefault(m.change, set())
+        if sender not in done:
+            log.info("%s: %s has every range", m.change, sender)
+        done.add(sender)
         if self.removal is not None and m.change == self.removal[1]:
             self._check_removal()
 

@@ -85,21 +85,18 @@ class NodeServer:
 
     async def run(self) -> None:
         await self.transport.start()
-        self._cql_server = await asyncio.start_server(
-            self._serve_client, self.config.address, self.config.cql_port, reuse_address=True)
-        log.info("node %s serving CQL on %s:%d (host id %s, policy %s)", self.config.address,
-                 self.config.address, self.config.cql_port, self.node.host_id,
-                 self.config.timestamp_policy)
         if self.metrics is not None:
             await self.metrics.start()
-        tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._flusher())]
+        tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._flusher()),
+                 asyncio.create_task(self._serve_cql_once_joined())]
         if self.config.commitlog_sync == "periodic":
             tasks.append(asyncio.create_task(self._periodic_sync()))
         self.node.tick()
         self._kick.set()
         await self._stopping.wait()
         log.info("node %s stopping", self.config.address)
-        self._cql_server.close()
+        if self._cql_server is not None:
+            self._cql_server.close()
         if self.metrics is not None:
             self.metrics.close()
         for c in list(self.clients.values()):
@@ -113,6 +110,18 @@ class NodeServer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _serve_cql_once_joined(self) -> None:
+        """Open the CQL port once the node is in the ring (node.topology), as Cassandra starts
+        its native transport only after joining: a new node does not answer clients while it
+        chooses its tokens and streams its ranges."""
+        while self.node.topology.status in ("STARTING", "JOINING"):
+            await asyncio.sleep(limits.tick_interval_ms / 1000)
+        self._cql_server = await asyncio.start_server(
+            self._serve_client, self.config.address, self.config.cql_port, reuse_address=True)
+        log.info("node %s serving CQL on %s:%d (host id %s, policy %s)", self.config.address,
+                 self.config.address, self.config.cql_port, self.node.host_id,
+                 self.config.timestamp_policy)
 
     # ------------------------------------------------------------------ loops
 

@@ -317,8 +317,10 @@ class World:
         self._flush(sn)
 
     def stabilize(self, timeout_ns: int = 10 * 10**9) -> bool:
-        """Run until every node sees every other node up."""
+        """Run until every node sees every other node up and in the ring (node.topology)."""
         def all_up() -> bool:
             ups = [n for n in self.nodes.values() if n.up]
-            return all(all(x.node.membership.is_alive(y.address) for y in ups) for x in ups)
+            return all(all(x.node.membership.is_alive(y.address)
+                           and x.node.membership.status_of(y.address) not in ("STARTING", "")
+                           for y in ups) for x in ups)
         return self.run_until(all_up, timeout_ns)
