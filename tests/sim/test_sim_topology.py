@@ -95,10 +95,15 @@ def test_join_then_decommission_under_writes_loses_nothing(rf: int) -> None:
     assert owned[NEW] > 0.15, owned
     for via in ("127.0.0.1", NEW):
         assert c.missing_at_one(via) == []
-    rows = c.ask("127.0.0.2", "SELECT count(*) FROM ks.t", ONE)
-    assert isinstance(rows, RowsResult)
+    # cleanup drops what the old owners no longer replicate, and nothing readable goes
+    dropped = c.w.nodes["127.0.0.1"].node.topology.cleanup("ks")
+    assert set(dropped) == {"ks.t"} and dropped["ks.t"] > 0, dropped
+    assert c.w.nodes["127.0.0.1"].node.topology.cleanup("ks") == {"ks.t": 0}
+    assert c.missing_at_one("127.0.0.2") == []
     # Back to three: the fourth node leaves, its ranges handed over first.
     joiner.topology.decommission()
+    with pytest.raises(Exception, match="Not safe to run cleanup"):
+        joiner.topology.cleanup()
     k = _settle(c, NEW, "LEFT", k)
     c.w.run_for(2 * S)  # the LEFT state gossiped
     assert NEW not in c.w.nodes["127.0.0.1"].node.membership.ring().owners
@@ -165,9 +170,11 @@ def test_removenode_re_replicates_a_dead_nodes_ranges() -> None:
     c.w.crash(NEW)
     assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
     coord.topology.removenode(host_id)
+    assert coord.topology.removal_status().startswith("RemovalStatus: Removing node /127.0.0.4")
     assert c.w.run_until(lambda: all(NEW in c.w.nodes[a].node.membership.removed
                                      for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3")), 60 * S)
     assert NEW not in coord.membership.ring().owners
+    assert coord.topology.removal_status() == "RemovalStatus: No removals in process."
     assert _replicas_hold_every_row(c) == []
 
 

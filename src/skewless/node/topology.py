@@ -481,6 +481,15 @@ class Topology:
         if self.removal is not None:
             self._check_removal()
 
+    def removal_status(self) -> str:
+        """``nodetool removenode status``, in Cassandra's words."""
+        if self.removal is None:
+            return "RemovalStatus: No removals in process."
+        address, change = self.removal
+        waiting = sorted(self._gainers_without(address) - self.done_from.get(change, set()))
+        return (f"RemovalStatus: Removing node /{address}. Waiting for replication "
+                f"confirmation from [{', '.join('/' + a for a in waiting)}].")
+
     def load_removed(self) -> None:
         raw = self.node.storage.get_meta("removed")
         if raw:
