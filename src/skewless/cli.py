@@ -53,6 +53,7 @@ _NODE_OPTION_TO_FIELD = {
     "max_hint_window_ms": "max_hint_window_ms",
     "cluster_name": "cluster_name",
     "metrics_port": "metrics_port",
+    "admin_port": "admin_port",
     "log_level": "log_level",
     "batchlog_replay_delay_ms": "batchlog_replay_delay_ms",
     "crash_point": "crash_point",
@@ -60,6 +61,7 @@ _NODE_OPTION_TO_FIELD = {
     "consistent_range_movement": "consistent_range_movement",
     "stream_throughput_outbound": "stream_throughput_outbound",
     "replace_address_first_boot": "replace_address_first_boot",
+    "phi_convict_threshold": "phi_convict_threshold",
 }
 
 
@@ -120,6 +122,8 @@ def main() -> None:
 @click.option("--cluster-name", default="Skewless Cluster", show_default=True)
 @click.option("--metrics-port", type=int, default=0, show_default=True,
               help="Prometheus metrics port (0: off).")
+@click.option("--admin-port", type=int, default=7199, show_default=True,
+              help="Admin endpoint for nodetool, on --address (Cassandra's JMX port; 0: off).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="INFO",
               show_default=True)
 @click.option("--batchlog-replay-delay-ms", type=int, default=limits.batchlog_replay_delay_ms,
@@ -132,13 +136,18 @@ def main() -> None:
               help="MiB/s this node streams out at (0: unthrottled).")
 @click.option("--replace-address-first-boot", default="", metavar="ADDRESS",
               help="Take the tokens and data of this dead node (first boot only).")
+@click.option("--phi-convict-threshold", type=float,
+              default=limits.phi_convict_threshold_default, show_default=True,
+              help="Failure detector sensitivity (5..16), as cassandra.yaml's.")
+@click.option("--no-indirect-probes", is_flag=True, default=False,
+              help="Convict a silent peer on phi alone, without asking others to probe it.")
 @click.option("--crash-point", default="", metavar="POINT[:N]",
               help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
 @click.pass_context
 def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
          no_clock_compensation: bool, no_restamp: bool, commit_wait: bool,
-         **options: Any) -> None:
+         no_indirect_probes: bool, **options: Any) -> None:
     """Run one node in the foreground until SIGINT or SIGTERM."""
     file_values: dict[str, Any] = {}
     if config_file is not None:
@@ -160,6 +169,8 @@ def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
         overrides["restamp_shadowed_writes"] = False
     if commit_wait:
         overrides["commit_wait"] = True
+    if no_indirect_probes:
+        overrides["indirect_probes"] = False
     try:
         config = build_config(file_values, overrides)
     except ValueError as e:
@@ -266,7 +277,9 @@ def cluster_start(
     if not foreground:
         console.print(
             f"Connect with: cqlsh {procs[0].address} {cql_port}    "
-            f"Stop with: skewless cluster stop --data-dir {data_dir}"
+            f"Stop with: skewless cluster stop --data-dir {data_dir}\n"
+            f"Administer with: nodetool -h {procs[0].address} "
+            f"-p {local.admin_port_for(internode_port)} status"
         )
         return
     sys.exit(_stay_attached(procs))
@@ -342,10 +355,6 @@ def cluster_stop(data_dir: str) -> None:
 
 # --- skewless status -------------------------------------------------------------------------
 
-STATUS_COLUMNS = (
-    "Status", "Address", "Load", "Tokens", "Owns", "Host ID", "Rack", "DC", "Clock offset",
-)
-
 
 def format_bytes(n: int | None) -> str:
     if n is None:
@@ -381,25 +390,13 @@ def status_cells(row: Any) -> list[str]:
     ]
 
 
-def status_table(rows: Iterable[Any]) -> Table:
-    from skewless.clocks_view import address_key
-
-    table = Table(title="Status=Up/Down, State=Normal")
-    for column in STATUS_COLUMNS:
-        right = column in ("Load", "Tokens", "Owns")
-        table.add_column(column, justify="right" if right else "left")
-    for cells in sorted((status_cells(r) for r in rows), key=lambda c: address_key(c[1])):
-        style = None if cells[0] == "UN" else "red"
-        table.add_row(*cells, style=style)
-    return table
-
-
 def _print_status(host: str, port: int) -> None:
     from skewless.clocks_view import fetch_status
+    from skewless.status_view import render
 
     rows = fetch_status(host, port)
-    console.print(f"Datacenters and nodes as seen by {host}:{port}")
-    console.print(status_table(rows))
+    console.print(f"Datacenters and nodes as seen by {host}:{port}", highlight=False)
+    render(console, [status_cells(r) for r in rows])
 
 
 @main.command()
@@ -428,6 +425,16 @@ def clocks(host: str, port: int) -> None:
     views = collect_views(host, port)
     console.print(clocks_table(views))
     console.print(clients_table(collect_clients(sorted(views), port)))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                 "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def nodetool(args: tuple[str, ...]) -> None:
+    """Cassandra's nodetool: nodetool [-h host] [-p port] <command> [args]."""
+    from skewless.nodetool.cli import main as nodetool_main
+
+    sys.exit(nodetool_main(list(args)))
 
 
 main.add_command(stress)

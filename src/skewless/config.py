@@ -51,14 +51,18 @@ class NodeConfig:
     commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
     hinted_handoff_enabled: bool = True
     max_hint_window_ms: int = limits.hint_window_ms_max
+    repair_background_bytes_per_s: int = 0  # > 0: background anti-entropy (node.anti_entropy)
     cluster_name: str = "Skewless Cluster"
     metrics_port: int = 0  # 0: no Prometheus endpoint
+    admin_port: int = 7199  # nodetool's admin endpoint (Cassandra's JMX port); 0: none
     log_level: str = "INFO"
     batchlog_replay_delay_ms: int = limits.batchlog_replay_delay_ms  # replay LOGGED batches older
     auto_bootstrap: bool = True  # a new non-seed node streams its ranges before serving them
     consistent_range_movement: bool = True  # stream from the replica giving the range up
     stream_throughput_outbound: float = 24.0  # MiB/s a node streams out at; 0: unthrottled
     replace_address_first_boot: str = ""  # a dead node whose tokens and data this node takes
+    phi_convict_threshold: float = limits.phi_convict_threshold_default  # cassandra.yaml's
+    indirect_probes: bool = True  # SWIM: ask peers to probe a suspect before convicting it
     crash_point: str = ""  # TEST ONLY: SIGKILL this node at a named point (node.batchlog)
 
     def __post_init__(self) -> None:
@@ -72,6 +76,11 @@ class NodeConfig:
         _check_port("cql_port", self.cql_port, allow_zero=False)
         _check_port("internode_port", self.internode_port, allow_zero=False)
         _check_port("metrics_port", self.metrics_port, allow_zero=True)
+        _check_port("admin_port", self.admin_port, allow_zero=True)
+        if self.admin_port and self.admin_port in (self.cql_port, self.internode_port,
+                                                   self.metrics_port):
+            raise ValueError(f"admin_port: {self.admin_port} is already the CQL, internode or "
+                             f"metrics port")
         if self.cql_port == self.internode_port:
             raise ValueError(f"cql_port and internode_port must differ (both {self.cql_port})")
         for name in ("dc", "rack", "cluster_name"):
@@ -119,6 +128,8 @@ class NodeConfig:
                 f"got {self.hinted_handoff_enabled!r}"
             )
         _check_int("max_hint_window_ms", self.max_hint_window_ms, 0, limits.hint_window_ms_max)
+        _check_int("repair_background_bytes_per_s", self.repair_background_bytes_per_s, 0,
+                   limits.repair_background_bytes_per_s_max)
         if not isinstance(self.log_level, str) or self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(
                 f"log_level: must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
@@ -139,6 +150,16 @@ class NodeConfig:
             if self.replace_address_first_boot == self.address:
                 raise ValueError("replace_address_first_boot: a node cannot replace its own "
                                  "address; start the new node on another address")
+        _check_number("phi_convict_threshold", self.phi_convict_threshold, 1e9)  # type, NaN
+        if not (limits.phi_convict_threshold_min <= self.phi_convict_threshold
+                <= limits.phi_convict_threshold_max):
+            raise ValueError(f"phi_convict_threshold must be between "
+                             f"{limits.phi_convict_threshold_min:g} and "
+                             f"{limits.phi_convict_threshold_max:g}, but was "
+                             f"{self.phi_convict_threshold:g}")
+        if not isinstance(self.indirect_probes, bool):
+            raise ValueError(f"indirect_probes: must be true or false, "
+                             f"got {self.indirect_probes!r}")
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         from skewless.node.batchlog import parse_crash_point  # raises ValueError

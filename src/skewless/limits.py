@@ -12,8 +12,10 @@ cql_connections_max = 1024  # per node; a driver opens 1-2 per host, cqlsh 2
 cql_page_rows_max = 100_000  # a larger fetch_size is served in pages of this many rows
 cql_batch_statements_max = 10_000  # bounds the memory of one BATCH
 cql_prepared_statements_max = 10_000  # prepared cache entries per node (LRU beyond)
+cql_bind_markers_max = 65_535  # EXECUTE counts its values in a [short] (Cassandra's maximum)
 cql_ttl_s_max = 20 * 365 * 86400  # Cassandra's MAX_TTL (20 years); larger TTLs are refused
 cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recursion
+cql_key_bytes_max = 0xFFFF  # a partition key or clustering value: Cassandra's u16 length prefix
 
 # --- Coordinator -----------------------------------------------------------------------
 write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)
@@ -23,6 +25,8 @@ coordinator_requests_inflight_max = 4096  # per node; more are answered Overload
 range_read_timeout_ms = 10000  # Cassandra's range_request_timeout (10 s), per range-read round
 scan_response_rows_max = 5000  # live rows one replica sends per range-read round
 scan_response_bytes_max = 4 * 1024 * 1024  # encoded partitions per range-read response
+index_candidates_max = 1000  # index candidates one replica sends per index-read round
+index_build_partitions_per_tick = 500  # an index build step must not stall the node's loop
 
 read_tombstones_warn = 1000  # Cassandra's tombstone_warn_threshold: the client gets a warning
 read_tombstones_max = 100_000  # Cassandra's tombstone_failure_threshold: the replica refuses
@@ -38,7 +42,16 @@ schema_agreement_wait_ms = 5000  # DDL answers once live peers hold the schema, 
 
 # --- Failure detection and gossip ----------------------------------------------------------
 gossip_interval_ms = 1000  # Cassandra gossips once a second
-failure_detector_convict_ms = 4000  # no heartbeat for 4 s: down (≈ phi 8 at 1 s intervals)
+phi_convict_threshold_default = 8.0  # cassandra.yaml's phi_convict_threshold (≈ 18 s at 1 s beats)
+phi_convict_threshold_min = 5.0  # Cassandra refuses a phi_convict_threshold outside 5..16
+phi_convict_threshold_max = 16.0
+failure_detector_window_samples = 1000  # Cassandra's ArrivalWindow SAMPLE_SIZE
+failure_detector_initial_interval_ms = 2 * gossip_interval_ms  # fd_initial_value_ms: err high
+failure_detector_max_interval_ms = 2 * gossip_interval_ms  # fd_max_interval_ms: longer not learnt
+failure_detector_local_pause_ms_max = 5000  # max_local_pause_in_ms: after our own pause, no verdict
+swim_probe_helpers_max = 3  # SWIM's k: peers asked to probe a suspect before it is convicted
+swim_probe_timeout_ms = 1000  # helpers' acks must arrive within this (one round trip, ≪ 1 s)
+shutdown_announce_wait_ms = 500  # a stopping node waits this long for its Shutdown to leave
 tick_interval_ms = 50  # the node's timer resolution
 
 # --- Topology changes and streaming (node.topology, node.streaming) -------------------------
@@ -72,9 +85,28 @@ batch_unlogged_partitions_warn = 10  # unlogged_batch_across_partitions_warn_thr
 commitlog_periodic_sync_ms = 10000  # Cassandra's commitlog_sync_period (10 s)
 gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
 
+# --- Repair (node.merkle, node.repair) -----------------------------------------------------
+merkle_depth_max = 15  # 2^15 leaves per range at most, Cassandra's cap (8-byte hashes: 256 KiB)
+merkle_top_depth = 8  # a replica sends its tree's top 2^8 nodes, then the leaves under unequal ones
+repair_hash_partitions_per_step = 256  # a tree is built this many partitions at a time (~10 ms)
+repair_hash_step_gap_ms = 2  # between two steps: the node serves its clients and peers meanwhile
+repair_trees_cached_max = 64  # trees a replica keeps for their coordinators' second round
+repair_tree_timeout_ms = 120000  # a replica hashing a large range gets two minutes to answer
+repair_stream_timeout_ms = 60000  # one leaf fetch or one stream batch, answered within a minute
+repair_leaves_per_round = 512  # differing leaves whose partitions are merged at once (memory)
+repair_stream_bytes_max = 4 * 1024 * 1024  # encoded partitions per leaf fetch or stream message
+repair_background_idle_ms = 10000  # background anti-entropy: a range's repair at most every 10 s
+repair_background_bytes_per_s_max = 10**10  # the budget option; more is a typo
+repair_commands_kept = 64  # finished repair commands whose status stays queryable
+
 # --- Metrics ------------------------------------------------------------------------------
 metrics_request_bytes_max = 8192  # a scrape's request head; longer is not a Prometheus scrape
 metrics_request_timeout_ms = 5000  # a scraper that sends nothing for 5 s is dropped
+admin_request_bytes_max = 65536  # an admin request's head and JSON body; nodetool sends less
+admin_request_timeout_ms = 10000  # an admin client that sends nothing for 10 s is dropped
+admin_partitions_scan_max = 1_000_000  # tablestats/histograms count at most this many partitions
+latency_histogram_us_max = 3_600_000_000  # latencies above one hour are recorded as one hour
+nodetool_timeout_ms = 600_000  # nodetool waits this long for a node's answer (compact is slow)
 # --- Tracing -------------------------------------------------------------------------------
 trace_sessions_open_max = 1000  # per coordinator; beyond it a traced request runs untraced
 trace_events_per_session_max = 1000  # a session's events (coordinator's plus replicas')
@@ -111,8 +143,9 @@ assert scan_response_bytes_max < internode_frame_bytes_max // 2  # one partition
 assert read_timeout_ms < stress_request_timeout_s * 1000 < stress_drain_s_max * 1000
 assert stress_value_bytes_max < cql_frame_body_bytes_max
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
-assert tick_interval_ms < gossip_interval_ms < failure_detector_convict_ms
 assert stream_chunk_bytes < internode_frame_bytes_max // 2  # one partition may overshoot
+assert tick_interval_ms < gossip_interval_ms <= failure_detector_max_interval_ms
+assert tick_interval_ms < swim_probe_timeout_ms
 
 # --- Local clusters, node options and internode details (runtime, cli) ----------------------
 internode_handshake_bytes_max = 4096  # the first frame only names a version, an id and an address

@@ -43,7 +43,9 @@ CASES = [
          Ok("INSERT INTO t (k, c, v) VALUES (0, 2, 2)"),
          Rows("SELECT k, c, v FROM t WHERE k = 0 AND c IN ()", []),
          Rows("SELECT * FROM t WHERE k IN ()", []),
-         Rows("SELECT s FROM t WHERE k = 0 AND c IN ()", []),
+         Rows("SELECT s, v FROM t WHERE k = 0 AND c IN ()", []),
+         Error("SELECT s FROM t WHERE k = 0 AND c IN ()", "InvalidRequest",
+               "Cannot restrict clustering columns when selecting only static columns"),
          Rows("SELECT k, c FROM t WHERE k IN () AND c IN ()", []),
          Rows("SELECT k, c, v FROM t WHERE k = 0 AND c IN (2)", [(0, 2, 2)])),
     Case("empty_in_modification", "UPDATE and DELETE with an empty IN write nothing "

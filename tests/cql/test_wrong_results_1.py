@@ -56,7 +56,7 @@ def values_of(u: PartitionUpdate, column: str) -> list[bytes | None]:
     ("SELECT * FROM t WHERE k = 0 AND c IN ()", ()),
     ("SELECT * FROM t WHERE k IN ()", ()),
     ("SELECT * FROM t WHERE k = 0 AND c IN ?", (b"\x00\x00\x00\x00",)),
-    ("SELECT s FROM t WHERE k = 0 AND c IN ()", ()),
+    ("SELECT s, v FROM t WHERE k = 0 AND c IN ()", ()),
 ])
 def test_empty_in_reads_no_partition(q: str, values: tuple[bytes, ...]) -> None:
     stmt = parse(q).statement

@@ -29,8 +29,9 @@ class LocalCluster:
             n, tmp, extra, env, cql_port=CQL_PORT, internode_port=INTERNODE_PORT)
         self.clusters: list[Cluster] = []
 
-    def wait_gossip(self, expected_up: int, timeout_s: float = 30.0, via: str = "") -> None:
-        """Wait until node ``via`` (node 1 by default) sees ``expected_up`` nodes up."""
+    def wait_gossip(self, expected_up: int, timeout_s: float = 60.0, via: str = "") -> None:
+        """Wait until node ``via`` (node 1 by default) sees ``expected_up`` nodes up (or, after
+        a node is stopped, down to that many: phi 8 convicts after ≈ 20-40 s of silence)."""
         session = self.session_to(via or self.nodes[0].address)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

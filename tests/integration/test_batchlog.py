@@ -23,8 +23,12 @@ from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import BatchStatement, BatchType
 
 from skewless import bench_batch, limits
+from skewless.node import phi
 
 REPLAY_DELAY_MS = 1500
+# Heartbeat mean interval the survivors have learnt by the kill: one a second, plus the 2 s
+# initial sample of the phi window still weighing on a young cluster's mean.
+CONVICT_MEAN_MS = 1.25 * limits.gossip_interval_ms
 PARTS = 4  # partitions per batch
 INFLIGHT = 8
 STREAM_MAX = 400  # batches per trial at most
@@ -145,7 +149,7 @@ def test_logged_batches_all_or_nothing_when_coordinator_killed(cluster_factory) 
             assert victim.returncode() is not None, "the crash point was not reached"
             victim.kill9()  # reaps it and removes its pid file
         # The survivors convict the dead node, then replay what their batchlogs hold.
-        time.sleep((limits.failure_detector_convict_ms + REPLAY_DELAY_MS
+        time.sleep((phi.convict_within_ms(mean_ms=CONVICT_MEAN_MS) + REPLAY_DELAY_MS
                     + 2 * limits.batchlog_replay_interval_ms) / 1000)
         full, none, partial = _check(reader, trial, sent)
         print(f"\ntrial {trial} ({how} {point or ''}{':' + str(nth) if point else ''}): "

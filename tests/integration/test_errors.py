@@ -76,7 +76,7 @@ def stopped_peers(cluster: Any) -> Iterator[None]:
             cluster.wait_gossip(3, via=n.address)
 
 
-def wait_down(session: Any, count: int, timeout_s: float = 30.0) -> None:
+def wait_down(session: Any, count: int, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         rows = list(session.execute("SELECT * FROM system.skewless_status"))

@@ -173,7 +173,7 @@ def test_system_keyspaces_described_in_system_schema() -> None:
     assert names["system_auth"]["class"].endswith("SimpleStrategy")  # type: ignore[index]
     assert {"system_schema", "system_traces", "system_distributed", "ks"} <= set(names)
     tables = {r["table_name"] for r in _schema_rows(ctx, "tables", keyspace_name="system")}
-    assert tables == {"local", "peers", "skewless_status", "skewless_clients"}
+    assert tables == {"local", "peers", "skewless_status", "skewless_clients", "IndexInfo"}
     assert system_table("system", "peers_v2") is None
 
 

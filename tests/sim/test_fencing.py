@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from skewless.errors import CqlError, Overloaded
+from skewless.node import phi
 from skewless.node.consistency import ONE, QUORUM
 from skewless.node.effects import Reply
 from skewless.sim.world import World
@@ -70,7 +71,7 @@ def test_fenced_node_alone_fails_naming_its_clock() -> None:
     w, out = _setup(42)
     w.crash("127.0.0.1")
     w.crash("127.0.0.3")
-    w.run_for(6 * 10**9)
+    w.run_for(int(phi.convict_within_ms() * 10**6))  # both convicted
     w.client_query(SLOW, 2, "INSERT INTO app.t (id, status) VALUES (1, 'x')", ONE, out.append)
     w.run_for(50 * 10**6)
     err = out[-1].body

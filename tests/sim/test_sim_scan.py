@@ -11,6 +11,7 @@ from skewless.cql import ast, dml
 from skewless.cql.parser import parse
 from skewless.cql.results import RowsResult
 from skewless.errors import CqlError, InvalidRequest, ReadTimeout, Unavailable
+from skewless.node import phi
 from skewless.node.consistency import ALL, ONE, QUORUM
 from skewless.node.effects import Reply
 from skewless.node.executor import Params
@@ -18,6 +19,7 @@ from skewless.ring import token_of
 from skewless.sim.world import World
 
 NODES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+CONVICT_NS = int(phi.convict_within_ms() * 1_000_000)  # a dead or paused node is down by then
 
 
 class Client:
@@ -160,12 +162,12 @@ def test_unavailable_and_timeout_like_point_reads() -> None:
     c.w.pause(NODES[2], True)
     r = c.ask(NODES[0], "SELECT * FROM ks.t", ALL, page_size=100, wait_s=30)
     assert isinstance(r, ReadTimeout), r
-    c.w.run_for(6 * 10**9)  # node 3 is now convicted down
+    c.w.run_for(CONVICT_NS)  # node 3 is now convicted down
     r = c.ask(NODES[0], "SELECT * FROM ks.t", ALL, page_size=100)
     assert isinstance(r, Unavailable), r
     assert len(c.rows(NODES[0], "SELECT * FROM ks.t", QUORUM).rows) == 5
     c.w.crash(NODES[1])
-    c.w.run_for(6 * 10**9)
+    c.w.run_for(CONVICT_NS)
     r = c.ask(NODES[0], "SELECT COUNT(*) FROM ks.t", QUORUM)
     assert isinstance(r, Unavailable) and isinstance(r, CqlError), r
     assert _ints(c.rows(NODES[0], "SELECT COUNT(*) FROM ks.t", ONE)) == [(5,)]

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from skewless import errors, limits
-from skewless.cql import ast
+from skewless.cql import ast, fixed, key_sizes
 from skewless.cql.list_ops import ListOp, ListSeq, apply_list_op
 from skewless.cql.slices import clustering_prefixes, clustering_slices, encode_prefix
 from skewless.cql.terms import (
@@ -85,9 +85,10 @@ def using_timestamp(stmt: Modification | ast.Batch, ctx: EvalContext) -> int | N
     v = evaluate(term, "bigint", Env(ctx, Schema(), ctx.keyspace), "[timestamp]")
     if isinstance(v, Unset):
         return None
-    if v is None:
-        raise errors.InvalidRequest("Invalid null value of timestamp")
-    ts = int(struct.unpack(">q", v)[0])
+    if not v:
+        what = "null" if v is None else "empty"
+        raise errors.InvalidRequest(f"Invalid {what} value of timestamp")
+    ts = fixed.unpack(">q", v, "timestamp")
     if ts == -(2**63):
         raise errors.InvalidRequest("Invalid timestamp value: the minimum long is reserved")
     return ts
@@ -103,9 +104,9 @@ def using_ttl(stmt: Modification, ctx: EvalContext, table: TableDef) -> int:
     v = evaluate(term, "int", Env(ctx, Schema(), ctx.keyspace), "[ttl]")
     if isinstance(v, Unset):
         return default
-    if v is None:
-        raise errors.InvalidRequest("Invalid null value of TTL")
-    ttl = int(struct.unpack(">i", v)[0])
+    if not v:
+        raise errors.InvalidRequest(f"Invalid {'null' if v is None else 'empty'} value of TTL")
+    ttl = fixed.unpack(">i", v, "TTL")
     if ttl < 0:
         raise errors.InvalidRequest(f"A TTL must be greater or equal to 0, but was {ttl}")
     if ttl > limits.cql_ttl_s_max:
@@ -299,7 +300,7 @@ def _list_index(term: ast.Term, w: _Writer, col: ColumnDef) -> int:
     v = evaluate_defined(term, "int", w.env, f"idx({col.name})")
     if v is None:
         raise errors.InvalidRequest("Invalid null value for list index")
-    return int(struct.unpack(">i", v)[0])
+    return fixed.unpack(">i", v, "list index")
 
 
 def _set_field(w: _Writer, col: ColumnDef, shape: Shape, a: ast.Assignment) -> None:
@@ -387,13 +388,14 @@ def _missing(prefix: str, cols: Sequence[ColumnDef]) -> errors.InvalidRequest:
     return errors.InvalidRequest(f"{prefix}: {', '.join(c.name for c in cols)}")
 
 
-def partition_keys(r: Restrictions, table: TableDef) -> list[bytes]:
+def partition_keys(r: Restrictions, table: TableDef, kind: str = "UPDATE") -> list[bytes]:
     """The routed keys named by = / IN on every partition key column, in IN order, distinct."""
     pk = table.partition_key
     for c in pk:
         if c.name in r.lower or c.name in r.upper:
             raise errors.InvalidRequest("Only EQ and IN relation are supported on the partition "
-                                        "key (unless you use the token() function)")
+                                        f"key (unless you use the token() function) for {kind} "
+                                        "statements")
     missing = [c for c in pk if c.name not in r.eq]
     if missing:
         raise _missing("Some partition key parts are missing", missing)
@@ -401,18 +403,18 @@ def partition_keys(r: Restrictions, table: TableDef) -> list[bytes]:
     for parts in itertools.product(*(r.eq[c.name] for c in pk)):
         if len(parts) == 1 and not parts[0]:
             raise errors.InvalidRequest("Key may not be empty")
-        out[keys.composite_partition_key(parts)] = None
+        out[key_sizes.routed_key(parts)] = None
     return list(out)
 
 
-def _check_key_columns_only(r: Restrictions) -> None:
+def _check_key_columns_only(r: Restrictions, kind: str) -> None:
     if r.filters:
         names = sorted({f.column.name for f in r.filters})
         raise errors.InvalidRequest(f"Non PRIMARY KEY columns found in where clause: "
                                     f"{', '.join(names)}")
     if r.token_columns:
         raise errors.InvalidRequest("The token function cannot be used in WHERE clauses for "
-                                    "UPDATE and DELETE statements")
+                                    f"{kind} statements")
 
 
 # ---------------------------------------------------------------- statements
@@ -439,8 +441,9 @@ def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: Ev
     if isinstance(stmt, ast.Insert):
         return _insert(stmt, table, w)
     r = collect(stmt.where, table, w.env)
-    _check_key_columns_only(r)
-    pkeys = partition_keys(r, table)
+    kind = "DELETE" if isinstance(stmt, ast.Delete) else "UPDATE"
+    _check_key_columns_only(r, kind)
+    pkeys = partition_keys(r, table, kind)
     if isinstance(stmt, ast.Update):
         for a in stmt.assignments:
             _assign(w, a, table)
@@ -505,6 +508,8 @@ def _rows_update(r: Restrictions, table: TableDef, w: _Writer, pkeys: list[bytes
     elif n < len(cols):
         raise _missing("Some clustering keys are missing", cols[n:])
     else:
+        for p in prefixes:
+            key_sizes.check_clustering(p)
         clusterings = sorted({encode_prefix(table, p) for p in prefixes})
         if not clusterings:  # an empty IN: nothing to do (ModificationStatement.addUpdates)
             return []

@@ -278,6 +278,8 @@ class StatementBuilder(TermBuilder):
         self, targets: tuple[ast.DeleteTarget, ...] | None, table: Qualified,
         using: ast.Using | None, where: tuple[ast.Relation, ...], if_clause: IfClause,
     ) -> ast.Delete:
+        if using is not None and using.ttl is not None:  # Cassandra's grammar: TIMESTAMP only
+            raise errors.SyntaxException("mismatched input 'TTL' expecting K_TIMESTAMP")
         if_exists, conditions = _if_fields(if_clause)
         return ast.Delete(
             table[0], table[1], targets or (), where, using or ast.Using(), if_exists, conditions
@@ -511,7 +513,8 @@ class StatementBuilder(TermBuilder):
     ) -> ast.CreateIndex:
         if custom and custom_class is None:
             raise errors.InvalidRequest("CUSTOM index requires specifying the index class")
-        if custom_class is not None and not custom:
+        if custom_class is not None and not custom and \
+                custom_class.lower() not in ("sai", "legacy_local_table"):  # Cassandra 5 aliases
             raise errors.InvalidRequest("Cannot specify index class for a non-CUSTOM index")
         return ast.CreateIndex(table[0], table[1], name, target, bool(if_not_exists), custom_class)
 

@@ -16,8 +16,9 @@ Theory of operation
   static columns reads no rows (one result row per partition with static data).
 * **Filtering.** Restrictions that select no key range (regular or static columns, CONTAINS,
   partial partition keys, clustering columns out of order) are ``Filter``s evaluated on each
-  read row; they need ALLOW FILTERING, as in Cassandra (an = on an indexed column is accepted
-  without it, served by the same scan and filter).
+  read row; they need ALLOW FILTERING, as in Cassandra, unless a secondary index serves them
+  (``cql.index_plan``): a scan then reads the index's candidates (``ReadPlan.index``,
+  ``node.index_read``) and the filters check every candidate row.
 * **Paging.** A decoded ``PagingState`` drops partitions before the last one returned and rows
   up to the last row returned; LIMIT and PER PARTITION LIMIT continue from the counts it holds.
 
@@ -29,13 +30,12 @@ the limits, and stops at ``page_size`` rows, reporting where the next page start
 from __future__ import annotations
 
 import itertools
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cmp_to_key
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, fixed, index_plan, key_sizes
 from skewless.cql.grouping import group_prefix
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
@@ -59,6 +59,8 @@ FILTERING_MSG = (
     "unpredictable performance. If you want to execute this query despite the performance "
     "unpredictability, use ALLOW FILTERING")
 AGGREGATE_IN_WARNING = "Aggregation query used on multiple partition keys (IN restriction)"
+INDEX_WITH_IN_MSG = (
+    "Select on indexed columns and with IN clause for the PRIMARY KEY are not supported")
 ORDER_BY_IN_PAGING_MSG = (
     "Cannot page queries with both ORDER BY and a IN restriction on the partition key; you must "
     "either remove the ORDER BY or the IN and sort client side, or disable paging for this query")
@@ -110,6 +112,7 @@ class ReadPlan:
     @property
     def grouped(self) -> bool:
         return self.group_prefix is not None
+    index: index_plan.IndexQuery | None = None  # a scan answered from a secondary index
 
     @property
     def is_scan(self) -> bool:
@@ -185,16 +188,26 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     aggregate = any(s.is_aggregate for s in selectors)
     r = collect(stmt.where, table, env)
     filters = list(r.filters)
-    _check_filtering(stmt, table, schema, r, filters)
-    pkeys = _partition_keys(stmt, table, r, filters, env)
-    slices, filters = _slices(stmt, table, r, filters)
+    choice = index_plan.choose(table, schema, r)
+    _check_filtering(stmt, filters, choice)
+    pkeys = _partition_keys(stmt, table, r, filters, env, choice)
+    _check_static_only(selectors, table, r)
+    slices, filters = _slices(stmt, table, r, filters, choice)
     if slices == []:  # an empty IN on a clustering column: ReadQuery.empty, as in Cassandra
         pkeys = []
+    ck_filtered = any(f.column.kind == "clustering" for f in filters)
+    if choice is not None and choice.used(pkeys is not None and not ck_filtered):
+        if any(c.name in r.eq_is_in for c in table.partition_key):
+            raise errors.InvalidRequest(INDEX_WITH_IN_MSG)
+        if stmt.order_by:
+            raise errors.InvalidRequest("ORDER BY with 2ndary indexes is not supported.")
     if stmt.distinct:
+        if stmt.per_partition_limit is not None:
+            raise errors.InvalidRequest(
+                "PER PARTITION LIMIT is not allowed with SELECT DISTINCT queries")
         _check_distinct(stmt, table, selectors, slices, filters)
     reverse = _reversed(stmt, table, pkeys)
     group = group_prefix(stmt.group_by, table, _eq_columns(r), stmt.distinct)
-    static_only = _static_only(selectors, slices) and not stmt.distinct
     limit = _limit(stmt.limit, "limit", env)
     pplimit = _limit(stmt.per_partition_limit, "per partition limit", env)
     sort_across = pkeys is not None and len(pkeys) > 1 and bool(stmt.order_by)
@@ -209,8 +222,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         partition_keys=None if pkeys is None else tuple(pkeys),
         token_start=r.token_lower or (MIN_TOKEN, False),
         token_end=r.token_upper or (MAX_TOKEN, True),
-        slices=() if static_only else tuple(ClusteringSlice(*s) for s in slices or [
-            (b"", True, b"", True)]),
+        slices=tuple(ClusteringSlice(*s) for s in slices or [(b"", True, b"", True)]),
         full_partition=slices is None and not any(
             f.column.kind in ("regular", "clustering") for f in filters),
         reversed=reverse, filters=tuple(filters), limit=limit, per_partition_limit=pplimit,
@@ -219,6 +231,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
         order_columns=len(stmt.order_by),
         key_in=any(c.name in r.eq_is_in for c in table.partition_key),
         json=stmt.json, group_prefix=group,
+        index=choice.query if choice is not None and pkeys is None else None,
     )
     return plan if paging is None else resume(plan, paging)
 
@@ -239,35 +252,18 @@ def resume(plan: ReadPlan, state: PagingState) -> ReadPlan:
                    limit=state.remaining if plan.limit is not None else None)
 
 
-def _check_filtering(stmt: ast.Select, table: TableDef, schema: Schema, r: Restrictions,
-                     filters: list[Filter]) -> None:
+def _check_filtering(stmt: ast.Select, filters: list[Filter],
+                     choice: index_plan.IndexChoice | None) -> None:
+    """Restrictions no index serves need ALLOW FILTERING (``cql.index_plan``)."""
     if stmt.allow_filtering:
         return
-    indexed = {dict(i.options).get("target") for i in schema.indexes
-               if i.keyspace == table.keyspace and i.table == table.name}
     for f in filters:
-        if _index_target(f) not in indexed:
+        if choice is None or not choice.serves(f):
             raise errors.InvalidRequest(FILTERING_MSG)
 
 
-def _index_target(f: Filter) -> str | None:
-    """The index target that accepts ``f`` without ALLOW FILTERING (an index on the column for
-    =, entries(m) for m['k'] =, values(c) for CONTAINS, keys(m) for CONTAINS KEY, full(c) for
-    = on a frozen collection)."""
-    name = f.column.name
-    if f.op == "=" and f.map_key is not None:
-        return f"entries({name})"
-    if f.op == "CONTAINS":
-        return f"values({name})"
-    if f.op == "CONTAINS KEY":
-        return f"keys({name})"
-    if f.op == "=":
-        return f"full({name})" if f.column.type.startswith("frozen<") else name
-    return None
-
-
 def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter],
-                    env: Env) -> list[bytes] | None:
+                    env: Env, choice: index_plan.IndexChoice | None) -> list[bytes] | None:
     pk = table.partition_key
     restricted = [c for c in pk if r.restricted(c.name)]
     if r.token_columns and restricted:
@@ -279,10 +275,14 @@ def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters:
     if restricted and full_eq:
         ctypes = [env.ctype(c.type) for c in pk]
         values = [_sorted_distinct(r.eq[c.name], t) for c, t in zip(pk, ctypes, strict=True)]
-        return [keys.composite_partition_key(p) for p in itertools.product(*values)]
+        return [key_sizes.routed_key(p) for p in itertools.product(*values)]
     if not restricted:
         return None
     slice_cols = [c for c in restricted if c.name not in r.eq]
+    pk_filters = [f for c in restricted for f in _column_filters(r, c.name, table)]
+    if choice is not None and all(choice.serves(f) for f in pk_filters):
+        filters.extend(pk_filters)  # an indexed partition key component
+        return None
     if not stmt.allow_filtering:
         if slice_cols:
             raise errors.InvalidRequest(
@@ -328,20 +328,23 @@ def _column_filters(r: Restrictions, name: str, table: TableDef) -> list[Filter]
 SliceBounds = tuple[bytes, bool, bytes, bool]
 
 
-def _slices(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter]
-            ) -> tuple[list[SliceBounds] | None, list[Filter]]:
+def _slices(stmt: ast.Select, table: TableDef, r: Restrictions, filters: list[Filter],
+            choice: index_plan.IndexChoice | None) -> tuple[list[SliceBounds] | None, list[Filter]]:
     ck_restricted = any(r.restricted(c.name) for c in table.clustering)
     if not ck_restricted:
         return None, filters
+    indexed = choice is not None and choice.query is not None
     if not all(r.restricted(c.name) and c.name in r.eq for c in table.partition_key) and (
-            not stmt.allow_filtering):
+            not stmt.allow_filtering) and not indexed:
         raise errors.InvalidRequest(FILTERING_MSG)
     try:
         return clustering_slices(r, table), filters
     except errors.InvalidRequest:
-        if not stmt.allow_filtering or r.multi_columns:
+        if not (stmt.allow_filtering or indexed) or r.multi_columns:
             raise
     extra = [f for c in table.clustering for f in _column_filters(r, c.name, table)]
+    if not stmt.allow_filtering:
+        _check_filtering(stmt, extra, choice)
     return None, filters + extra
 
 
@@ -388,15 +391,24 @@ def _reversed(stmt: ast.Select, table: TableDef, pkeys: list[bytes] | None) -> b
     return flips == {True}
 
 
-def _static_only(selectors: Sequence[Selector], slices: object) -> bool:
-    """Cassandra reads only the static row when the selection holds only partition key and
-    static columns (at least one static) and no clustering column is restricted."""
-    cols = [s.column for s in selectors if s.column is not None]
-    has_static = any(c.kind == "static" for c in cols)
-    only = all(c.kind in ("partition_key", "static") for c in cols) and all(
-        s.kind in ("column", "writetime", "ttl", "maxwritetime", "cast", "element", "slice",
-                   "field") for s in selectors)
-    return has_static and only and slices is None
+def _check_static_only(selectors: Sequence[Selector], table: TableDef, r: Restrictions) -> None:
+    """A selection of static (and partition key) columns only may not restrict clustering
+    columns (StatementRestrictions). Without such a restriction it reads whole partitions like
+    any SELECT: one result row per live row, the static values repeated, and the static row
+    alone only for a partition without rows (SelectStatement.processPartition); only DISTINCT
+    returns one row per partition."""
+    cols = []
+    for s in selectors:
+        node: Selector | None = s
+        while node is not None:
+            if node.column is not None:
+                cols.append(node.column)
+            node = node.inner
+    static_only = any(c.kind == "static" for c in cols) and all(
+        c.kind in ("partition_key", "static") for c in cols)
+    if static_only and any(r.restricted(c.name) for c in table.clustering):
+        raise errors.InvalidRequest(
+            "Cannot restrict clustering columns when selecting only static columns")
 
 
 def _limit(term: ast.Term | None, what: str, env: Env) -> int | None:
@@ -407,7 +419,7 @@ def _limit(term: ast.Term | None, what: str, env: Env) -> int | None:
         return None
     if v is None:
         raise errors.InvalidRequest(f"Invalid null value of {what}")
-    n = int(struct.unpack(">i", v)[0])
+    n = fixed.unpack(">i", v, what)
     if n <= 0:
         raise errors.InvalidRequest(f"{what.upper()} must be strictly positive")
     return n

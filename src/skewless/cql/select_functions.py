@@ -14,6 +14,7 @@ import struct
 from collections.abc import Callable
 
 from skewless import errors
+from skewless.cql import fixed
 from skewless.cql.json_codec import to_json
 from skewless.cql.terms import DATE_EPOCH, NATIVE_TYPES, edge_timeuuid, timeuuid_ms
 from skewless.cql.types_base import CqlType
@@ -87,8 +88,8 @@ def _ms_of(v: bytes, t: str) -> int:
     if t == "timeuuid":
         return timeuuid_ms(v)
     if t == "date":
-        return (int(struct.unpack(">I", v)[0]) - DATE_EPOCH) * 86_400_000
-    return int(struct.unpack(">q", v)[0])
+        return (fixed.unpack(">I", v, "date") - DATE_EPOCH) * 86_400_000
+    return fixed.unpack(">q", v, t)
 
 
 def _date(ms: int) -> bytes:

@@ -10,6 +10,7 @@ the first row, as Cassandra does.
 from __future__ import annotations
 
 import decimal
+import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -391,12 +392,26 @@ def _convert_number(value: object, target: str) -> object:
     assert isinstance(value, int | float | decimal.Decimal), value
     if target in ("float", "double"):
         return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return _non_finite(value, target)
     if target == "decimal":
         return decimal.Decimal(value)
     n = int(value)
     if target in INT_BITS:
         return _wrap(n, INT_BITS[target])
     return n
+
+
+def _non_finite(value: float, target: str) -> int:
+    """NaN and infinities as Java's narrowing casts give them: 0, or the type's bound (through
+    int for smallint and tinyint, as ``Number.shortValue`` goes); refused where Java has none."""
+    if target not in INT_BITS:
+        raise errors.InvalidRequest(f"Cannot convert {value} to {target}")
+    if math.isnan(value):
+        return 0
+    bits = 64 if target == "bigint" else 32
+    bound = (1 << (bits - 1)) - 1 if value > 0 else -(1 << (bits - 1))
+    return _wrap(bound, INT_BITS[target])
 
 
 def _wrap(n: int, bits: int) -> int:

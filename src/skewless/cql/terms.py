@@ -19,7 +19,7 @@ from functools import cmp_to_key
 from typing import Literal
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, fixed
 from skewless.cql import types as cqltypes
 from skewless.cql.protocol import UNSET as UNSET  # the wire decoder's sentinel, re-exported
 from skewless.cql.protocol import Unset as Unset
@@ -232,8 +232,9 @@ def evaluate(term: ast.Term, type_text: str, env: Env, receiver: str) -> Value:
         check_assignable(result_type, type_text, f"function system.{term.name}", receiver)
         return value
     if isinstance(term, ast.TypeHint):
-        check_assignable(term.type, type_text, "type hint", receiver)
-        return evaluate(term.term, term.type, env, receiver)
+        hint = env.ctype(term.type).name  # normalised: ks.udt -> udt, varchar -> text
+        check_assignable(hint, type_text, "type hint", receiver)
+        return evaluate(term.term, hint, env, receiver)
     raise errors.unsupported("CAST in a value")
 
 
@@ -475,9 +476,9 @@ def _ms_of(term: ast.Term, env: Env, receiver: str) -> int:
     if t == "timeuuid":
         return timeuuid_ms(v)
     if t == "timestamp":
-        return int(struct.unpack(">q", v)[0])
+        return fixed.unpack(">q", v, receiver)
     if t == "date":
-        return (int(struct.unpack(">I", v)[0]) - DATE_EPOCH) * 86_400_000
+        return (fixed.unpack(">I", v, receiver) - DATE_EPOCH) * 86_400_000
     raise errors.InvalidRequest(f"Invalid argument of type {t} for {receiver}")
 
 
@@ -524,7 +525,7 @@ def _one_arg(name: str, arg: ast.Term, env: Env, receiver: str) -> tuple[bytes, 
         ts = evaluate_defined(arg, "timestamp", env, receiver)
         if ts is None:
             raise errors.InvalidRequest(f"Invalid null argument for {name}")
-        ms = int(struct.unpack(">q", ts)[0])
+        ms = fixed.unpack(">q", ts, receiver)
         return edge_timeuuid(ms, name == "maxtimeuuid"), "timeuuid"
     if name.endswith("asblob") and name[:-6] in NATIVE_TYPES:
         v = evaluate_defined(arg, name[:-6], env, receiver)

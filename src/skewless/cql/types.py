@@ -52,7 +52,7 @@ __all__ = [
 UdtLookup = Callable[[str], tuple[tuple[str, str], ...] | None]
 
 _ALIASES = {"varchar": "text"}
-_TOKEN_RE = re.compile(r'\s*(?:("(?:[^"]|"")*")|([A-Za-z0-9_.]+)|(\S))')
+_TOKEN_RE = re.compile(r'\s*(?:("(?:[^"]|"")*")|([A-Za-z0-9_]+)|(\S))')
 
 
 def native(name: str) -> CqlType:
@@ -131,8 +131,11 @@ class _Parser:
         if depth > limits.cql_type_nesting_max:
             raise self.fail("Too deeply nested")
         word = self.next()
+        if self.pos < len(self.tokens) and self.tokens[self.pos] == ".":
+            self.pos += 1
+            return self.qualified_udt(_ident(word), _ident(self.next()), depth)
         if word.startswith('"'):
-            return self.udt(word[1:-1].replace('""', '"'), depth)
+            return self.udt(_ident(word), depth)
         if word == "frozen":
             self.frozen_depth += 1
             params = self.params(depth)
@@ -202,6 +205,17 @@ class _Parser:
             raise self.fail(f"Non-frozen {kind} are not allowed inside collections ({word})")
         return p
 
+    def qualified_udt(self, keyspace: str, name: str, depth: int) -> CqlType:
+        """``keyspace.name``: a user type may only be used in its own keyspace
+        (CQL3Type.Raw.RawUT.prepare)."""
+        if self.keyspace and keyspace != self.keyspace:
+            raise errors.InvalidRequest(
+                f"Statement on keyspace {self.keyspace} cannot refer to a user type in keyspace "
+                f"{keyspace}; user types can only be used in the keyspace they are defined in")
+        if not self.keyspace:
+            self.keyspace = keyspace
+        return self.udt(name, depth)
+
     def udt(self, name: str, depth: int) -> CqlType:
         fields = self.udt_lookup(name) if self.udt_lookup is not None else None
         if fields is None:
@@ -218,6 +232,11 @@ class _Parser:
         if self.pos != len(self.tokens):
             raise self.fail(f"Unexpected '{self.tokens[self.pos]}'")
         return t
+
+
+def _ident(token: str) -> str:
+    """A type name token as an identifier: quoted kept as written, bare already lowercased."""
+    return token[1:-1].replace('""', '"') if token.startswith('"') else token
 
 
 def parse_type(

@@ -69,9 +69,30 @@ def read_count(data: bytes, what: str) -> tuple[int, bytes]:
     return n, data[4:]
 
 
+# Cassandra's TypeSerializer.validate words for a value of the wrong size ({n}: its size).
+SIZE_MESSAGES = {
+    "int": "Expected 4 or 0 byte int ({n})",
+    "bigint": "Expected 8 or 0 byte long ({n})",
+    "counter": "Expected 8 or 0 byte long ({n})",
+    "smallint": "Expected 2 bytes for a smallint ({n})",
+    "tinyint": "Expected 1 byte for a tinyint ({n})",
+    "float": "Expected 4 or 0 byte value for a float ({n})",
+    "double": "Expected 8 or 0 byte value for a double ({n})",
+    "boolean": "Expected 1 or 0 byte value ({n})",
+    "uuid": "UUID should be 16 or 0 bytes ({n})",
+    "timeuuid": "UUID should be 16 or 0 bytes ({n})",
+    "timestamp": "Expected 8 or 0 byte long for date ({n})",
+    "date": "Expected 4 byte long for date ({n})",
+    "time": "Expected 8 byte long for time ({n})",
+}
+# Types whose serializer refuses the empty value a client binds (stored empties still read).
+EMPTY_REFUSED = frozenset({"smallint", "tinyint", "date", "time"})
+
+
 def need_size(data: bytes, size: int, type_name: str) -> None:
     if len(data) != size:
-        raise errors.InvalidRequest(f"Expected {size} or 0 byte {type_name} ({len(data)})")
+        template = SIZE_MESSAGES.get(type_name, "Expected {size} or 0 byte {type_name} ({n})")
+        raise errors.InvalidRequest(template.format(size=size, type_name=type_name, n=len(data)))
 
 
 def varint_pack(n: int) -> bytes:
@@ -200,6 +221,8 @@ class CqlType:
 
     def validate(self, data: bytes) -> None:
         """Raise InvalidRequest when ``data`` is not a valid encoding of this type."""
+        if not data and self.name in EMPTY_REFUSED:
+            raise errors.InvalidRequest(SIZE_MESSAGES[self.name].format(n=0))
         self.deserialize(data)
 
     def compare_nullable(self, a: bytes | None, b: bytes | None) -> int:

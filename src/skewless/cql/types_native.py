@@ -159,6 +159,8 @@ class DecimalType(CqlType):
     def deserialize(self, data: bytes) -> object:
         if not data:
             return None
+        if len(data) < 4:
+            raise errors.InvalidRequest(f"Expected 0 or at least 4 bytes ({len(data)})")
         if len(data) < 5:
             raise errors.InvalidRequest(f"Invalid decimal value of {len(data)} bytes")
         (scale,) = struct.unpack_from(">i", data)
@@ -310,8 +312,12 @@ class StringType(CqlType):
     def deserialize(self, data: bytes) -> object:
         try:
             return data.decode(self._encoding)
-        except UnicodeDecodeError:
-            raise errors.InvalidRequest(f"Invalid {self._encoding.upper()} bytes") from None
+        except UnicodeDecodeError as e:
+            if self.name == "ascii":  # AsciiSerializer.validate, the byte as Java's signed byte
+                bad = data[e.start]
+                raise errors.InvalidRequest(
+                    f"Invalid byte for ascii: {bad - 256 if bad > 127 else bad}") from None
+            raise errors.InvalidRequest("String didn't validate.") from None
 
     def option_bytes(self) -> bytes:
         return pack_short(self.option_id)
@@ -402,6 +408,12 @@ class UuidType(CqlType):
         need_size(data, 16, self.name)
         return uuid.UUID(bytes=bytes(data))
 
+    def validate(self, data: bytes) -> None:
+        """TimeUUIDSerializer.validate also checks the version nibble of a bound timeuuid."""
+        self.deserialize(data)
+        if self.name == "timeuuid" and data and data[6] & 0xF0 != 0x10:
+            raise errors.InvalidRequest("Invalid version for TimeUUID type.")
+
     def option_bytes(self) -> bytes:
         return pack_short(self.option_id)
 
@@ -461,7 +473,8 @@ class InetType(CqlType):
         if not data:
             return None
         if len(data) not in (4, 16):
-            raise errors.InvalidRequest(f"Invalid inet address of {len(data)} bytes")
+            raise errors.InvalidRequest(
+                f"Expected 4 or 16 byte inetaddress; got {bytes(data).hex()}")
         return str(ipaddress.ip_address(bytes(data)))
 
     def option_bytes(self) -> bytes:

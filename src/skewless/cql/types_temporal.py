@@ -47,9 +47,7 @@ class TimestampType(CqlType):
         return pack_short(0x000B)
 
     def _convert(self, c: ast.Constant) -> object:
-        if c.kind == "integer":
-            return tv.ms_to_value(int(c.text))
-        if c.kind == "string":
+        if c.kind in ("integer", "string"):
             return tv.ms_to_value(tv.parse_timestamp(c.text))
         return NOTHING
 
@@ -224,6 +222,25 @@ class DurationType(CqlType):
         if len(parts) != 3:
             raise errors.InvalidRequest(f"Invalid duration: {len(parts)} parts")
         return Duration(parts[0], parts[1], parts[2])
+
+    def validate(self, data: bytes) -> None:
+        """Cassandra's DurationSerializer.validate: at least 3 bytes, 32-bit months and days,
+        all three parts of one sign."""
+        if len(data) < 3:
+            raise errors.InvalidRequest(
+                f"Expected at least 3 bytes for a duration ({len(data)})")
+        parts = vint_unpack_all(data)
+        if len(parts) != 3:
+            raise errors.InvalidRequest(f"Invalid duration: {len(parts)} parts")
+        months, days, nanos = parts
+        for name, part in (("months", months), ("days", days)):
+            if not -(2**31) <= part < 2**31:
+                raise errors.InvalidRequest(
+                    f"The duration {name} must be a 32 bits integer but was: {part}")
+        if min(parts) < 0 < max(parts):
+            raise errors.InvalidRequest(
+                f"The duration months, days and nanoseconds must be all of the same sign "
+                f"({months}, {days}, {nanos})")
 
     def option_bytes(self) -> bytes:
         return pack_short(0x0000) + pack_string(_DURATION_CLASS)

@@ -56,6 +56,13 @@ def _zone_minutes(z: str | None) -> int:
 def parse_timestamp(text: str) -> int:
     """A timestamp literal to ms since the epoch: digits (raw ms), or
     'yyyy-mm-dd[( |T)HH:MM[:SS[.fff]]][Z|+HHMM|+HH:MM|+HH]'."""
+    ms = _parse_timestamp_ms(text)
+    if not -(2**63) <= ms < 2**63:
+        raise ValueError(f"Unable to parse a date/time from '{text}'")
+    return ms
+
+
+def _parse_timestamp_ms(text: str) -> int:
     s = text.strip()
     if re.fullmatch(r"[+-]?\d+", s):
         return int(s)
@@ -155,12 +162,11 @@ _UNIT_NS = {
     "h": 3600 * 10**9, "m": 60 * 10**9, "s": 10**9, "ms": 10**6, "us": 10**3, "µs": 10**3,
     "ns": 1,
 }
+# Cassandra's Duration patterns: unit symbols in any case, ISO designators upper case only.
 _UNIT_RE = re.compile(r"(\d+)(y|mo|w|d|h|ms|m|s|us|µs|ns)", re.IGNORECASE)
-_ISO_RE = re.compile(
-    r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$", re.IGNORECASE
-)
-_ISO_WEEK_RE = re.compile(r"^P(\d+)W$", re.IGNORECASE)
-_ISO_ALT_RE = re.compile(r"^P(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$", re.IGNORECASE)
+_ISO_RE = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+_ISO_WEEK_RE = re.compile(r"^P(\d+)W$")
+_ISO_ALT_RE = re.compile(r"^P(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$")
 
 
 def parse_duration(text: str) -> Duration:
@@ -179,31 +185,75 @@ def parse_duration(text: str) -> Duration:
 
 
 def _parse_duration_body(body: str) -> tuple[int, int, int] | None:
-    if body[:1].upper() == "P":
+    if body.startswith("P"):
         return _parse_iso_duration(body)
     if not body or _UNIT_RE.sub("", body) != "":
         return None
-    months = days = nanos = 0
+    builder = _DurationBuilder()
     for amount_text, unit_text in _UNIT_RE.findall(body):
-        amount, unit = int(amount_text), unit_text.lower()
-        if unit in ("y", "mo"):
-            months += amount * (12 if unit == "y" else 1)
-        elif unit in ("w", "d"):
-            days += amount * (7 if unit == "w" else 1)
-        else:
-            nanos += amount * _UNIT_NS[unit]
-    return months, days, nanos
+        builder.add(unit_text.lower(), int(amount_text))
+    return builder.months, builder.days, builder.nanos
 
 
 def _parse_iso_duration(body: str) -> tuple[int, int, int] | None:
-    week = _ISO_WEEK_RE.match(body)
-    if week:
-        return 0, int(week[1]) * 7, 0
-    m = _ISO_RE.match(body) or _ISO_ALT_RE.match(body)
-    if m is None or body.upper() in ("P", "PT") or body.upper().endswith("T"):
+    builder = _DurationBuilder()
+    if body.endswith("W"):
+        week = _ISO_WEEK_RE.match(body)
+        if week is None:
+            return None
+        builder.add("w", int(week[1]))
+        return builder.months, builder.days, builder.nanos
+    m = (_ISO_ALT_RE if "-" in body else _ISO_RE).match(body)
+    if m is None:
         return None
-    y, mo, d, h, mi, sec = (int(g or 0) for g in m.groups())
-    return y * 12 + mo, d, ((h * 60 + mi) * 60 + sec) * 10**9
+    for unit, amount in zip(("y", "mo", "d", "h", "m", "s"), m.groups(), strict=True):
+        if amount is not None:
+            builder.add(unit, int(amount))
+    return builder.months, builder.days, builder.nanos
+
+
+# Cassandra's Duration.Builder: units in this order, each at most once; months and days are
+# 32-bit, nanoseconds 64-bit (its message names Integer.MAX_VALUE for all three).
+_UNIT_ORDER = ("y", "mo", "w", "d", "h", "m", "s", "ms", "us", "ns")
+_UNIT_NAMES = {
+    "y": "years", "mo": "months", "w": "weeks", "d": "days", "h": "hours", "m": "minutes",
+    "s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds",
+}
+_INT_MAX = 2**31 - 1
+_LONG_MAX = 2**63 - 1
+
+
+class _DurationBuilder:
+    def __init__(self) -> None:
+        self.months = self.days = self.nanos = 0
+        self.last = -1
+
+    def add(self, unit: str, amount: int) -> None:
+        unit = "us" if unit == "µs" else unit
+        index = _UNIT_ORDER.index(unit)
+        if index == self.last:
+            raise ValueError(f"Invalid duration. The {_UNIT_NAMES[unit]} are specified multiple "
+                             f"times")
+        if index < self.last:
+            raise ValueError(f"Invalid duration. The {_UNIT_NAMES[_UNIT_ORDER[self.last]]} should "
+                             f"be after {_UNIT_NAMES[unit]}")
+        self.last = index
+        if unit in ("y", "mo"):
+            self.months = self._checked(self.months, amount * (12 if unit == "y" else 1),
+                                        _INT_MAX, "months")
+        elif unit in ("w", "d"):
+            self.days = self._checked(self.days, amount * (7 if unit == "w" else 1),
+                                      _INT_MAX, "days")
+        else:
+            self.nanos = self._checked(self.nanos, amount * _UNIT_NS[unit], _LONG_MAX,
+                                       "nanoseconds")
+
+    @staticmethod
+    def _checked(total: int, more: int, bound: int, what: str) -> int:
+        if total + more > bound:
+            raise ValueError(f"Invalid duration. The total number of {what} must be less or "
+                             f"equal to {_INT_MAX}")
+        return total + more
 
 
 def format_duration(d: Duration) -> str:

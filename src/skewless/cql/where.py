@@ -8,12 +8,11 @@ callers decide what is a key lookup, a slice or a filter, and which combinations
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, fixed, key_sizes
 from skewless.cql.terms import Env, Unset, evaluate, split_collection, split_fields
 from skewless.schema import ColumnDef, TableDef
 from skewless.storage import keys
@@ -95,16 +94,41 @@ def collect(relations: Sequence[ast.Relation], table: TableDef, env: Env) -> Res
     return r
 
 
+def contains_type(name: str, type_text: str, op: str) -> str:
+    """The type of the right side of ``name CONTAINS [KEY] ...``; Cassandra's errors when the
+    column is no collection (or, for CONTAINS KEY, no map)."""
+    kind, args = keys.parse_type(type_text)
+    if op == "CONTAINS KEY" and kind != "map":
+        raise errors.InvalidRequest(f"Cannot use CONTAINS KEY on non-map column {name}")
+    if kind not in ("list", "set", "map"):
+        raise errors.InvalidRequest(f"Cannot use CONTAINS on non-collection column {name}")
+    return args[0] if op == "CONTAINS KEY" or len(args) == 1 else args[1]
+
+
+def _check_relation_type(col: ColumnDef, op: str, env: Env) -> None:
+    """SingleColumnRelation's checks on the column's type: a non-frozen collection only takes
+    CONTAINS [KEY] (or an element equality), a duration no slice (durations do not order)."""
+    t = env.ctype(col.type)
+    if t.is_multicell and t.is_collection:
+        raise errors.InvalidRequest(f"Collection column '{col.name}' ({t.name}) cannot be "
+                                    f"restricted by a '{op}' relation")
+    if t.is_multicell:
+        raise errors.InvalidRequest(f"Non-frozen UDT column '{col.name}' ({t.name}) cannot be "
+                                    f"restricted by any relation")
+    if t.name == "duration" and op in ("<", "<=", ">", ">="):
+        raise errors.InvalidRequest("Slice restrictions are not supported on duration columns")
+
+
 def _add_single(r: Restrictions, rel: ast.Relation, col: ColumnDef, env: Env) -> None:
     name, op = col.name, rel.op
     if op in ("!=", "LIKE"):
         raise errors.InvalidRequest(f'Unsupported "{op}" relation: {name} {op} ...')
     if op in ("CONTAINS", "CONTAINS KEY"):
-        _, args = keys.parse_type(col.type)
-        elem = args[0] if op == "CONTAINS KEY" or len(args) == 1 else args[1]
+        elem = contains_type(name, col.type, op)
         assert not isinstance(rel.rhs, tuple)
         r.filters.append(Filter(col, op, _defined(rel.rhs, elem, env, name)))
         return
+    _check_relation_type(col, op, env)
     if col.kind in ("regular", "static"):
         if op == "IN":
             vals = tuple(in_values(rel.rhs, col.type, env, name))
@@ -253,6 +277,6 @@ def token_value(term: ast.Term, table: TableDef, env: Env) -> int:
         if len(term.args) != len(cols):
             raise errors.InvalidRequest("Invalid number of arguments for token()")
         parts = [_defined(t, c.type, env, c.name) for t, c in zip(term.args, cols, strict=True)]
-        return token_of(keys.composite_partition_key(parts))
+        return token_of(key_sizes.routed_key(parts))
     raw = _defined(term, "bigint", env, "partition key token")
-    return int(struct.unpack(">q", raw)[0])
+    return fixed.unpack(">q", raw, "partition key token")

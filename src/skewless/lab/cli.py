@@ -39,6 +39,7 @@ _HELP = {
     "crashes": "Crash (kill -9) and restart episodes; state kept is what was synced.",
     "pauses": "Pause (GC pause, SIGSTOP) episodes of 0.2-3 s.",
     "slow_disks": "Slow-disk episodes: one node's fsync takes 20-500 ms for 1-4 s.",
+    "repairs": "nodetool repair of every keyspace, started on a random node at a random time.",
     "keys": "Registers.",
     "sessions": "Client sessions, each sequential.",
     "write_cl": "Consistency level of the writes.",

@@ -25,6 +25,8 @@ the sessions have stopped (``exact_clocks``: setting every clock at once is a fa
   message. Partitions cut links (two-way split, one-way, or one node isolated) for 0.5-3 s.
   Swizzle clogging (FoundationDB): the nodes' links are stalled one node at a time and released
   in a random order; a message sent on a stalled link is delayed until its release, not lost.
+* Repairs: ``nodetool repair`` of every user keyspace, started on a random live node at a random
+  time of the window; it runs under the other faults (node.repair).
 * Processes: a crash is kill -9: the node stops and keeps only what its ``MemoryKV`` synced. The
   simulator syncs every Ready batch that asks for it before its sends and replies (the batch
   commitlog), so a crash loses no acknowledged write of that node; what is lost is in-flight
@@ -133,6 +135,9 @@ class Nemesis:
             self._episode(window_ns, 200, 3000, self._pause)
         for _ in range(p.slow_disks):
             self._slow_disk(window_ns)
+        for _ in range(p.repairs):
+            at, address = self.rng.randrange(window_ns), self.rng.choice(nodes)
+            self._later(at, self._repairer(address))
         self._later(window_ns, self.heal)
 
     def _log(self, text: str) -> None:
@@ -240,6 +245,22 @@ class Nemesis:
             self._log(f"restart {address}")
             self.world.restart(address)
             self.on_restart(address)
+
+    def _repairer(self, address: str) -> Callable[[], None]:
+        return lambda: self._repair(address)
+
+    def _repair(self, address: str) -> None:
+        """``nodetool repair`` of every user keyspace on ``address`` (node.repair): it runs
+        under the other faults, and a session may fail (a neighbour down); what it streams is
+        merged by timestamp, so the checkers must see no difference but convergence."""
+        sn = self.world.nodes[address]
+        if not sn.up or sn.paused:
+            return
+        node = sn.node
+        for ks in sorted(k.name for k in node.schema.keyspaces):
+            if not ks.startswith("system"):
+                number = node.active_repair.repair(ks)
+                self._log(f"repair {ks} on {address} (command #{number})")
 
     def _pause(self, address: str, paused: bool) -> None:
         if self.world.nodes[address].up:

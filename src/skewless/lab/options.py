@@ -29,6 +29,7 @@ class FaultPlan:
     crashes: int = 0  # kill -9 and restart episodes
     pauses: int = 0  # GC-pause / SIGSTOP episodes
     slow_disks: int = 0  # episodes: one node's fsync takes 20-500 ms for 1-4 s
+    repairs: int = 0  # nodetool repair of every keyspace, started on a random node
 
     def options(self) -> list[str]:
         """The ``skewless lab run`` options that give this plan (defaults left out)."""
@@ -89,6 +90,7 @@ def draw_plan(seed: int, profile: str = "all") -> FaultPlan:
         crashes=rng.randint(1, 2) if on(0.25) else 0,
         pauses=rng.randint(1, 3) if on(0.25) else 0,
         slow_disks=rng.randint(1, 3) if on(0.2) else 0,
+        repairs=rng.randint(1, 3) if on(0.3) else 0,  # drawn last: earlier draws unchanged
     )
 
 

@@ -1,19 +1,28 @@
 """Bind-variable metadata of a prepared statement: what each ``?`` binds, and routing indexes.
 
 For each bind marker (in the order the parser numbered them) the column spec the drivers encode
-the value with: the column a marker is compared with or assigned to; ``[limit]``,
-``[per_partition_limit]``, ``[timestamp]`` and ``[ttl]`` for those clauses; ``in(c)`` (a list)
-for ``c IN ?``; ``partition key token`` for ``token(...) > ?``; the element types for
-``c[?] = ?``. ``pk_indexes`` are the markers giving each partition-key column by equality, in
-partition-key order (empty if any is not bound that way): the drivers route with them.
+the value with, named and typed as Cassandra's receivers are: the column a marker is compared
+with or assigned to; ``[limit]``, ``[per_partition_limit]``, ``[timestamp]`` and ``[ttl]`` for
+those clauses; ``in(c)`` (a list) for ``c IN ?``; ``partition key token`` for
+``token(...) > ?``; ``(a,b)`` / ``in(a,b)`` for tuple markers (Tuples.makeReceiver);
+``key(m)``/``value(m)`` for a map entry and ``idx(l)``/``value(l)`` for a list element, in
+WHERE, SET, DELETE and IF alike (Maps/Lists.*SpecOf); ``value(c)``/``key(m)`` for CONTAINS and
+CONTAINS KEY; ``u.f`` for a UDT field (UserTypes.fieldSpecOf); a named marker (``:name``) by
+its name. An unknown column is refused here, at PREPARE. ``pk_indexes`` are the markers giving
+each partition-key column by equality, in partition-key order (empty if any is not bound that
+way): the drivers route with them.
 """
 
 from __future__ import annotations
 
+from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import ColumnSpec
 from skewless.cql.selection import compile_selection
 from skewless.cql.terms import resolve_type
+from skewless.cql.types_native import NATIVE_TYPES
+from skewless.cql.where import contains_type
+from skewless.node.identifiers import quote_if_needed
 from skewless.schema import Schema, TableDef
 from skewless.storage.keys import parse_type as split_type
 
@@ -51,7 +60,8 @@ class _Binds:
 
     def term(self, t: object, name: str, type_text: str) -> None:
         if isinstance(t, ast.BindMarker):
-            self.specs[t.index] = self.spec(name, self._normal(type_text))
+            # a named marker (:name) is described by its own name (VariableSpecifications)
+            self.specs[t.index] = self.spec(t.name or name, self._normal(type_text))
         elif isinstance(t, ast.TypeHint):
             self.term(t.term, name, t.type)
         elif isinstance(t, ast.CollectionLiteral):
@@ -63,8 +73,28 @@ class _Binds:
                 else:
                     self.term(item, name, args[0] if args else type_text)
         elif isinstance(t, ast.FunctionCall):
-            for a in t.args:
-                self.term(a, name, "text")
+            fn = t.name.lower().removeprefix("system.")
+            for i, a in enumerate(t.args):
+                # FunctionResolver.makeArgSpec: argN(system.f), typed by the signature
+                self.term(a, f"arg{i}(system.{fn})", self._arg_type(fn, i))
+
+    def receiver_is_column(self, t: object, column: str, condition: bool) -> None:
+        """A marker bound to the column itself: for a partition key column, the drivers route
+        with the last such marker (VariableSpecifications.getPartitionKeyBindVariableIndexes)."""
+        if isinstance(t, ast.BindMarker) and not condition:
+            self.eq[column] = t.index
+
+    def _arg_type(self, fn: str, i: int) -> str:
+        """The type of argument ``i`` of the native function ``fn`` (blob when unknown)."""
+        if fn == "token":
+            pk = self.table.partition_key
+            return pk[i].type if i < len(pk) else "blob"
+        if fn.endswith("asblob") and fn[:-len("asblob")] in NATIVE_TYPES:
+            return fn[:-len("asblob")]
+        fixed = {"mintimeuuid": "timestamp", "maxtimeuuid": "timestamp", "fromjson": "text",
+                 "dateof": "timeuuid", "unixtimestampof": "timeuuid", "totimestamp": "timeuuid",
+                 "tounixtimestamp": "timeuuid", "todate": "timeuuid"}
+        return fixed.get(fn, "blob")
 
     def _normal(self, type_text: str) -> str:
         """Cassandra's text of a type (user types resolved in the table's keyspace)."""
@@ -72,7 +102,21 @@ class _Binds:
 
     def column_type(self, name: str) -> str:
         col = self.table.column(name)
-        return col.type if col is not None else "blob"
+        if col is None:  # TableMetadata.getExistingColumn, checked at PREPARE
+            raise errors.InvalidRequest(f"Undefined column name {quote_if_needed(name)} in "
+                                        f"table {self.table.keyspace}.{self.table.name}")
+        return col.type
+
+    def element(self, column: str, key: ast.Term, value: ast.Term | None) -> None:
+        """``c[key]`` (= ``value``): a list index (``idx(c)``, int) or a map key (``key(c)``),
+        and the element value (``value(c)``): Lists/Maps.*SpecOf."""
+        kind, args = split_type(self.column_type(column))
+        if kind == "list":
+            self.term(key, f"idx({column})", "int")
+        else:
+            self.term(key, f"key({column})", args[0] if args else "blob")
+        if value is not None:
+            self.term(value, f"value({column})", args[-1] if args else "blob")
 
     def using(self, u: ast.Using) -> None:
         if u.timestamp is not None:
@@ -80,26 +124,29 @@ class _Binds:
         if u.ttl is not None:
             self.term(u.ttl, "[ttl]", "int")
 
-    def relation(self, r: ast.Relation) -> None:
+    def relation(self, r: ast.Relation, condition: bool = False) -> None:
         lhs = r.lhs
         if isinstance(lhs, ast.TokenOf):
             self.term(r.rhs, "partition key token", "bigint")
+        elif isinstance(lhs, tuple) and len(lhs) == 2 and not isinstance(lhs[1], str):
+            assert not isinstance(r.rhs, tuple)
+            self.element(str(lhs[0]), lhs[1], r.rhs)
         elif isinstance(lhs, str):
             t = self.column_type(lhs)
             if r.op == "IN":
                 if isinstance(r.rhs, tuple):
                     for x in r.rhs:
                         self.term(x, lhs, t)
+                        self.receiver_is_column(x, lhs, condition)
                 else:
                     self.term(r.rhs, f"in({lhs})", f"list<{t}>")
             elif r.op in ("CONTAINS", "CONTAINS KEY"):
-                _, args = split_type(t)
-                elem = args[0] if r.op == "CONTAINS KEY" or len(args) == 1 else args[-1]
-                self.term(r.rhs, lhs, elem if args else t)
+                key = r.op == "CONTAINS KEY"
+                self.term(r.rhs, f"{'key' if key else 'value'}({lhs})",
+                          contains_type(lhs, t, r.op))
             else:
                 self.term(r.rhs, lhs, t)
-                if r.op == "=" and isinstance(r.rhs, ast.BindMarker):
-                    self.eq[lhs] = r.rhs.index
+                self.receiver_is_column(r.rhs, lhs, condition)
         elif isinstance(lhs, tuple) and lhs and all(isinstance(x, str) for x in lhs):
             names = [str(x) for x in lhs]
             types = [self.column_type(n) for n in names]
@@ -111,7 +158,8 @@ class _Binds:
                     for n, ty, x in zip(names, types, item.items, strict=False):
                         self.term(x, n, ty)
                 else:
-                    label = "in(" + ",".join(names) + ")" if r.op == "IN" else ",".join(names)
+                    # Tuples.makeReceiver / makeInReceiver
+                    label = ("in(" if r.op == "IN" else "(") + ",".join(names) + ")"
                     self.term(item, label,
                               f"list<frozen<{tuple_type}>>" if r.op == "IN" else tuple_type)
 
@@ -119,15 +167,22 @@ class _Binds:
         t = self.column_type(a.column)
         kind, args = split_type(t)
         if a.op == "set_key" and a.key is not None:
-            if kind == "list":
-                self.term(a.key, f"idx({a.column})", "int")
-            else:
-                self.term(a.key, f"key({a.column})", args[0])
-            self.term(a.value, f"value({a.column})", args[-1])
+            self.element(a.column, a.key, a.value)
+        elif a.op == "set_field" and a.field is not None:
+            self.term(a.value, f"{a.column}.{a.field}", self._field_type(t, a.field))
         elif a.op == "sub" and kind == "map":
             self.term(a.value, a.column, f"set<{args[0]}>")
         else:
             self.term(a.value, a.column, t)
+
+
+    def _field_type(self, type_text: str, field: str) -> str:
+        """The type of a UDT field (UserTypes.fieldSpecOf); the column's when unknown."""
+        t = resolve_type(type_text, self.schema, self.table.keyspace)
+        for name, ft in getattr(t, "fields", ()):
+            if name == field:
+                return str(ft.name)
+        return type_text
 
 
 def batch_bind_metadata(batch: ast.Batch, parsed: ast.Parsed, tables: list[TableDef],
@@ -177,13 +232,14 @@ def _describe(b: _Binds, stmt: Modification) -> None:
         if isinstance(stmt, ast.Delete):
             for t in stmt.targets:
                 if t.key is not None:
-                    kind, args = split_type(b.column_type(t.column))
-                    if kind == "list":
-                        b.term(t.key, f"idx({t.column})", "int")
-                    else:
-                        b.term(t.key, f"key({t.column})", args[0] if args else "text")
+                    b.element(t.column, t.key, None)
+                else:
+                    b.column_type(t.column)
         for r in stmt.where:
             b.relation(r)
+        if isinstance(stmt, ast.Update | ast.Delete):
+            for r in stmt.conditions:
+                b.relation(r, condition=True)
         if isinstance(stmt, ast.Select):
             _selector_binds(stmt, b)
             if stmt.per_partition_limit is not None:

@@ -5,8 +5,8 @@ content-derived version) plus the SchemaChange to report, or None when an ``IF [
 clause made the statement a no-op (the caller then answers Void). Error classes and messages are
 Cassandra 5.0's (``cql3/statements/schema/*Statement.java``).
 
-Secondary indexes are metadata only: CREATE INDEX records an IndexDef (so drivers, CQLEngine and
-DESCRIBE see it) but nothing maintains or queries an index structure.
+Secondary indexes: CREATE INDEX records an IndexDef; each node then maintains and builds its local
+index (``node.index_manager``, ``storage.index``) and queries use it (``node.index_read``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import replace
+from typing import Literal
 
 from skewless import errors
 from skewless.cql import ast
@@ -22,6 +23,7 @@ from skewless.node import ddl_types, nts, table_options
 from skewless.node.ddl_columns import (
     build_columns,
     check_add_column,
+    check_index_type,
     check_readd,
     index_target,
     resolve_type,
@@ -107,11 +109,29 @@ def _user_keyspace(schema: Schema, name: str) -> KeyspaceDef:
     return ks
 
 
+def _valid_name(name: str) -> bool:
+    """SchemaConstants.isValidName: 1 to 48 ASCII letters, digits and underscores."""
+    return bool(name) and len(name) <= NAME_LENGTH_MAX and bool(_NAME.match(name)) \
+        and name.isascii()
+
+
 def _check_name(what: str, name: str) -> None:
-    if not name or len(name) > NAME_LENGTH_MAX or not _NAME.match(name) or not name.isascii():
+    """Keyspace names as AlterSchemaStatement.validateKeyspaceName refuses them (Invalid),
+    index names as before."""
+    if not _valid_name(name):
+        got = f"'{name}'" if what == "Keyspace" else f'"{name}"'
         raise errors.InvalidRequest(
             f"{what} name must not be empty, more than {NAME_LENGTH_MAX} characters long, or "
-            f"contain non-alphanumeric-underscore characters (got \"{name}\")")
+            f"contain non-alphanumeric-underscore characters (got {got})")
+
+
+def _check_table_name(keyspace: str, name: str) -> None:
+    """Table names as TableMetadata.validate refuses them: a ConfigurationException prefixed
+    with the table's qualified name."""
+    if not _valid_name(name):
+        raise errors.ConfigurationException(
+            f"{keyspace}.{name}: Table name must not be empty, more than {NAME_LENGTH_MAX} "
+            f"characters long, or contain non-alphanumeric-underscore characters (got \"{name}\")")
 
 
 def _done(schema: Schema, change: SchemaChange) -> Outcome:
@@ -228,7 +248,7 @@ def _create_table(
     schema: Schema, stmt: ast.CreateTable, keyspace: str, new_id: uuid.UUID
 ) -> Outcome:
     _user_keyspace(schema, keyspace)
-    _check_name("Table", stmt.name)
+    _check_table_name(keyspace, stmt.name)
     if schema.table(keyspace, stmt.name) is not None:
         if stmt.if_not_exists:
             return schema, None
@@ -238,7 +258,7 @@ def _create_table(
     if stmt.compact_storage:
         raise errors.InvalidRequest(
             "Compact tables are not allowed in Cassandra starting with 4.0 version.")
-    options = table_options.merge(table_options.default_items(), stmt.options)
+    options = table_options.create(stmt.options)
     columns = build_columns(schema, keyspace, stmt)
     _check_counter_ttl(columns, options)
     table = TableDef(keyspace, stmt.name, new_id, columns, options)
@@ -438,25 +458,48 @@ def _create_index(schema: Schema, stmt: ast.CreateIndex, keyspace: str) -> Outco
     table = schema.table(keyspace, stmt.table)
     if table is None:
         raise errors.InvalidRequest(f"Table '{stmt.table}' doesn't exist")
-    if stmt.custom_class is not None:
-        raise errors.unsupported("CREATE CUSTOM INDEX")
+    kind, class_option = _index_class(stmt.custom_class)
+    if stmt.name is not None and any(
+            i.keyspace == keyspace and i.name == stmt.name for i in schema.indexes):
+        if stmt.if_not_exists:
+            return schema, None
+        raise errors.InvalidRequest(f"Index '{stmt.name}' already exists")
+    if any(c.type == "counter" for c in table.columns):
+        raise errors.InvalidRequest("Secondary indexes on counter tables aren't supported")
+    check_index_type(schema, table, stmt.target)
     target, column = index_target(table, stmt.target)
     name = stmt.name if stmt.name is not None else _default_index_name(schema, table, column)
     _check_name("Index", name)
-    if any(i.keyspace == keyspace and i.name == name for i in schema.indexes):
-        if stmt.if_not_exists:
-            return schema, None
-        raise errors.InvalidRequest(f"Index '{name}' already exists")
+    options = class_option + (("target", target),)
     for other in schema.indexes:
         if (other.keyspace, other.table) == (keyspace, table.name) and \
-                dict(other.options).get("target") == target:
+                (other.kind, other.options) == (kind, options):
             if stmt.if_not_exists:
                 return schema, None
             raise errors.InvalidRequest(
                 f"Index {name} is a duplicate of existing index {other.name}")
-    index = IndexDef(keyspace, table.name, name, "COMPOSITES", (("target", target),))
+    index = IndexDef(keyspace, table.name, name, kind, options)
     new = replace(schema, indexes=schema.indexes + (index,))
     return _done(new, SchemaChange("UPDATED", "TABLE", keyspace, table.name))
+
+
+SAI_CLASS = "org.apache.cassandra.index.sai.StorageAttachedIndex"
+_SAI_NAMES = ("sai", "storageattachedindex", SAI_CLASS.lower())
+_SASI_NAMES = ("sasiindex", "org.apache.cassandra.index.sasi.sasiindex")
+
+
+def _index_class(
+    name: str | None,
+) -> tuple[Literal["COMPOSITES", "CUSTOM"], tuple[tuple[str, str], ...]]:
+    """The kind and class option of an index ``USING`` ``name``: Cassandra 5's SAI (by its
+    aliases) or the legacy index; SASI is disabled by default in Cassandra 5, others unknown."""
+    if name is None or name.lower() == "legacy_local_table":
+        return "COMPOSITES", ()
+    if name.lower() in _SAI_NAMES:
+        return "CUSTOM", (("class_name", SAI_CLASS),)
+    if name.lower() in _SASI_NAMES:
+        raise errors.InvalidRequest("SASI indexes are disabled. Enable in cassandra.yaml to use.")
+    raise errors.InvalidRequest(f"Unable to find custom indexer class '{name}'")
 
 
 def _default_index_name(schema: Schema, table: TableDef, column: str) -> str:

@@ -15,6 +15,7 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.types import UdtLookup, parse_type
 from skewless.cql.types_base import CqlType
+from skewless.cql.types_collections import TupleType, UdtType
 from skewless.node.identifiers import quote_if_needed
 from skewless.schema import ColumnDef, Schema, TableDef
 
@@ -25,7 +26,22 @@ _FROZEN_COLLECTION = re.compile(r"^frozen<(list|set|map)<")
 
 def parsed_type(schema: Schema, keyspace: str, text: str) -> CqlType:
     """The CqlType of ``text``, user types looked up in ``keyspace``."""
-    return parse_type(text, udt_lookup=_udt_lookup(schema, keyspace), keyspace=keyspace)
+    t = parse_type(text, udt_lookup=_udt_lookup(schema, keyspace), keyspace=keyspace)
+    _check_durations(t)
+    return t
+
+
+def _check_durations(t: CqlType) -> None:
+    """CQL3Type.Raw.RawCollection.prepare: durations compare by their parts only, so they may
+    not be set elements nor map keys (at any depth)."""
+    bare = t.name.removeprefix("frozen<")
+    if t.subtypes and t.subtypes[0].name == "duration":
+        if bare.startswith("set<"):
+            raise errors.InvalidRequest(f"Durations are not allowed inside sets: {t.name}")
+        if bare.startswith("map<"):
+            raise errors.InvalidRequest(f"Durations are not allowed as map keys: {t.name}")
+    for sub in t.subtypes:
+        _check_durations(sub)
 
 
 def resolve_type(schema: Schema, keyspace: str, text: str) -> str:
@@ -172,6 +188,31 @@ def check_readd(table: TableDef, spec: ast.ColumnSpec, type_name: str) -> None:
             f"incompatible with previous kind {dropped.kind.upper()}")
 
 
+def check_index_type(schema: Schema, table: TableDef, target: str) -> None:
+    """Cassandra's refusals of CREATE INDEX by the indexed column's type (durations, non-frozen
+    UDTs); a column that does not exist is ``index_target``'s to refuse."""
+    m = re.match(r"^(values|keys|entries|full)\((.+)\)$", target, re.IGNORECASE)
+    name = _unquoted(m.group(2) if m else target)
+    column = table.column(name)
+    if column is None:
+        return
+    t = parsed_type(schema, table.keyspace, column.type)
+    if _DURATION.search(t.name):
+        what = ("collections" if t.is_collection else "tuples" if isinstance(t, TupleType)
+                else "UDTs" if isinstance(t, UdtType) else "")
+        raise errors.InvalidRequest(
+            f"Secondary indexes are not supported on {what} containing durations" if what
+            else "Secondary indexes are not supported on duration columns")
+    if isinstance(t, UdtType) and t.is_multicell:
+        raise errors.InvalidRequest(f"Cannot create index on non-frozen UDT column {name}")
+
+
+def _unquoted(name: str) -> str:
+    if name.startswith('"') and name.endswith('"') and len(name) > 1:
+        return name[1:-1].replace('""', '"')
+    return name
+
+
 def index_target(table: TableDef, target: str) -> tuple[str, str]:
     """The stored ``target`` option for CREATE INDEX's target, and the indexed column's name."""
     m = re.match(r"^(values|keys|entries|full)\((.+)\)$", target, re.IGNORECASE)
@@ -191,25 +232,26 @@ def index_target(table: TableDef, target: str) -> tuple[str, str]:
 
 
 def _target_text(column: ColumnDef, modifier: str | None) -> str:
+    """The target option, after Cassandra's checks in its order (``validateIndexTarget``)."""
     quoted = quote_if_needed(column.name)
     collection = _COLLECTION.match(column.type)
     frozen = _FROZEN_COLLECTION.match(column.type)
-    if modifier is None:
-        if frozen:
-            raise errors.InvalidRequest(
-                f"Cannot create values() index on frozen column {column.name}. Frozen "
-                f"collections are immutable and must be fully indexed by using the 'full("
-                f"{column.name})' modifier")
-        return f"values({quoted})" if collection else quoted
+    if frozen and modifier != "full":
+        raise errors.InvalidRequest(
+            f"Cannot create {modifier or 'values'}() index on frozen column {column.name}. "
+            f"Frozen collections are immutable and must be fully indexed by using the 'full("
+            f"{column.name})' modifier")
     if modifier == "full":
         if not frozen:
             raise errors.InvalidRequest(
                 "full() indexes can only be created on frozen collections")
         return f"full({quoted})"
+    if modifier is None:
+        return f"values({quoted})" if collection else quoted
     if not collection:
         raise errors.InvalidRequest(
-            f"Cannot create {modifier}() index on {column.name}: it is not a non-frozen "
-            f"collection")
+            f"Cannot create {modifier}() index on {column.name}. Non-collection columns only "
+            "support simple indexes")
     if modifier in ("keys", "entries") and collection.group(1) != "map":
         raise errors.InvalidRequest(
             f"Cannot create index on {modifier} of column {column.name} with non-map type")

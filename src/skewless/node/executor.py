@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from skewless import limits
 from skewless.cql import ast, paging, select
 from skewless.cql.parser import parse
+from skewless.cql.prepare_checks import check_at_prepare
 from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
 from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import (
@@ -47,6 +48,7 @@ from skewless.node import (
     client_clocks,
     ddl,
     describe,
+    index_read,
     scan_page,
     session_token,
     thresholds,
@@ -59,6 +61,7 @@ from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
 from skewless.node.node import Node
+from skewless.node.prepared_deps import Dependency, dependency, still_valid
 from skewless.node.stamps import max_timestamp
 from skewless.node.system_tables import SystemContext
 from skewless.node.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
@@ -101,6 +104,7 @@ class _Prepared:
     query: str
     keyspace: str | None
     parsed: ast.Parsed
+    depends_on: Dependency | None = None  # evicted when the schema no longer matches it
 
 
 class Executor:
@@ -114,6 +118,7 @@ class Executor:
             cfg.max_future_timestamp_ms, cfg.max_past_timestamp_ms,
             "fail" if cfg.past_timestamps == "fail" else "warn")
         self.traces: dict[tuple[int, int], Trace] = {}  # (conn, stream) -> open session
+        self.sampled: set[tuple[int, int]] = set()  # traced by settraceprobability, not asked
         self.writes = WritePath(self)
 
     # ------------------------------------------------------------------ entry points
@@ -145,10 +150,7 @@ class Executor:
                           p.query if p is not None else "")
 
         def run() -> None:
-            p = self.prepared.get(statement_id)
-            if p is None:
-                raise Unprepared(f"Prepared query with ID {statement_id.hex()} not found",
-                                 statement_id)
+            p = self._prepared(statement_id)
             self.prepared.move_to_end(statement_id)
             self._run(conn, stream, p.parsed, params, p.keyspace or keyspace)
         self._guard(conn, stream, run)
@@ -164,8 +166,11 @@ class Executor:
 
     def _begin_trace(self, conn: int, stream: int, params: Params, request: str,
                      query: str) -> Trace | None:
-        """Open a tracing session for a request with the tracing flag (None otherwise)."""
-        if not params.tracing:
+        """Open a tracing session for a request with the tracing flag, or one drawn at the
+        node's trace probability (nodetool settraceprobability); None otherwise."""
+        p = self.node.tracer.probability
+        sampled = not params.tracing and p > 0 and self.rng.random() < p
+        if not params.tracing and not sampled:
             return None
         parameters = {"consistency_level": cl_mod.NAMES.get(params.consistency, "?")}
         if query:
@@ -180,6 +185,8 @@ class Executor:
         trace = self.node.tracer.begin(params.client, request, parameters)
         if trace is not None:
             self.traces[(conn, stream)] = trace
+            if sampled:
+                self.sampled.add((conn, stream))
         return trace
 
     # ------------------------------------------------------------------ plumbing
@@ -203,8 +210,10 @@ class Executor:
         what = type(body).__name__ if isinstance(body, CqlError) else "result"
         trace.event(f"Sending {what} to client {trace.client or '(unknown)'}")
         self.node.tracer.finish(trace)
+        asked = (conn, stream) not in self.sampled  # a sampled trace is not the client's
+        self.sampled.discard((conn, stream))
         self.node.reply(Reply(conn, stream, body, warnings, payload,
-                              tracing_id=trace.session_id))
+                              tracing_id=trace.session_id if asked else None))
 
     def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
         now_us = self.node.physical_us()
@@ -261,7 +270,8 @@ class Executor:
                 host_id=uuid.UUID(s.host_id), address=addr, cql_port=s.cql_port,
                 internode_port=node.config.internode_port, dc=s.dc, rack=s.rack,
                 tokens=s.tokens, schema_version=uuid.UUID(s.schema_version),
-                up=p.up, load_bytes=s.load_bytes,
+                up=p.up, load_bytes=s.load_bytes, phi=node.membership.phi(addr, now_ns),
+                down_cause=None if p.up else node.fd.last_cause.get(addr),
                 clock_offset_us=round(offset or 0), clock_uncertainty_us=round(peer_error or 0),
                 clock_alarm=offset is not None and abs(offset) > alarm_us,
                 clock_in_bounds=offset is not None
@@ -283,7 +293,8 @@ class Executor:
                      if (at := node.truncations.truncated_at.get(t.table_key)) is not None}
         return SystemContext(local=local, peers=tuple(peers), schema=node.schema,
                              cluster_name=node.config.cluster_name, ownership=ownership,
-                             clients=tuple(clients), truncated_at=truncated)
+                             clients=tuple(clients), truncated_at=truncated,
+                             built_indexes=node.indexes.built_indexes())
 
     # ------------------------------------------------------------------ dispatch
 
@@ -374,8 +385,8 @@ class Executor:
                 self._answer(conn, stream, error if error is not None else rows,
                              scan_page.warnings_of(plan))
 
-            scan_page.read_scan(self.node, ks, plan, params.consistency, self._now_s(),
-                                answered)
+            read = index_read.read_index if plan.index is not None else scan_page.read_scan
+            read(self.node, ks, plan, params.consistency, self._now_s(), answered)
             return
         keys = list(plan.partition_keys)
         if not keys:
@@ -423,11 +434,15 @@ class Executor:
 
     def _prepare(self, conn: int, stream: int, query: str, keyspace: str | None) -> None:
         parsed = parse(query)
+        if parsed.bind_count > limits.cql_bind_markers_max:
+            raise InvalidRequest(f"Too many markers(?). {parsed.bind_count} markers exceed the "
+                                 f"allowed maximum of {limits.cql_bind_markers_max}")
         stmt = parsed.statement
         statement_id = hashlib.md5(((keyspace or "") + query).encode()).digest()
         binds: tuple[ColumnSpec, ...] = ()
         pk: tuple[int, ...] = ()
         result_cols: tuple[ColumnSpec, ...] = ()
+        depends_on: Dependency | None = None
         if isinstance(stmt, ast.Select | ast.Insert | ast.Update | ast.Delete):
             ks_name = self._keyspace_of(stmt.keyspace, keyspace)
             if isinstance(stmt, ast.Select) and ks_name in SYSTEM_KEYSPACES and \
@@ -436,16 +451,30 @@ class Executor:
                               for i in range(parsed.bind_count))
             else:
                 _, table = self._table(stmt.keyspace, stmt.table, keyspace)
+                depends_on = dependency(self.node.schema, table.keyspace, table.name)
                 binds, pk = bind_metadata(stmt, parsed, table, self.node.schema)
+                check_at_prepare(stmt, table, self.node.schema, binds, self.node.physical_us())
                 if isinstance(stmt, ast.Select):
                     result_cols = select.select_result_columns(stmt, table, self.node.schema)
         elif isinstance(stmt, ast.Batch):  # Cassandra prepares a BATCH too (BatchStatement)
             tables = [self._table(s.keyspace, s.table, keyspace)[1] for s in stmt.statements]
             binds = batch_bind_metadata(stmt, parsed, tables, self.node.schema)
-        self.prepared[statement_id] = _Prepared(query, keyspace, parsed)
+        self.prepared[statement_id] = _Prepared(query, keyspace, parsed, depends_on)
         if len(self.prepared) > limits.cql_prepared_statements_max:
             self.prepared.popitem(last=False)
         self._answer(conn, stream, PreparedResult(statement_id, binds, pk, result_cols))
+
+    def _prepared(self, statement_id: bytes) -> _Prepared:
+        """The statement prepared as ``statement_id``; Unprepared if unknown or if a schema
+        change since evicted it (``prepared_deps``)."""
+        p = self.prepared.get(statement_id)
+        if p is not None and not still_valid(p.depends_on, self.node.schema):
+            del self.prepared[statement_id]
+            p = None
+        if p is None:
+            raise Unprepared(f"Prepared query with ID {statement_id.hex()} not found",
+                             statement_id)
+        return p
 
     def _batch(self, conn: int, stream: int, kind: int,
                entries: Sequence[tuple[str | bytes, tuple[Value, ...]]], params: Params,
@@ -454,11 +483,7 @@ class Executor:
         values: list[tuple[Value, ...]] = []
         for query_or_id, vals in entries:
             if isinstance(query_or_id, bytes):
-                p = self.prepared.get(query_or_id)
-                if p is None:
-                    raise Unprepared(f"Prepared query with ID {query_or_id.hex()} not found",
-                                     query_or_id)
-                parsed = p.parsed
+                parsed = self._prepared(query_or_id).parsed
             else:
                 parsed = parse(query_or_id)
             s = parsed.statement

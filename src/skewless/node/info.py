@@ -28,3 +28,5 @@ class NodeInfo:
     clock_alarm: bool = False  # offset beyond clock_alarm_ms, or no agreement on cluster time
     clock_in_bounds: bool = True  # agreed and within max_offset_ms: may stamp writes
     load_bytes: int = 0
+    phi: float | None = None  # the answering node's phi-accrual suspicion of this peer
+    down_cause: str | None = None  # why the answering node convicted it (while down)

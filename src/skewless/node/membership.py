@@ -5,10 +5,13 @@ Theory of operation
 Every ``gossip_interval_ms`` a node sends a ``Heartbeat`` with its whole state (address, host id,
 datacenter, rack, tokens, schema version, the addresses it knows) to every node it knows and to
 its seeds. With the handful of nodes of a Skewless cluster, this full fan-out is gossip's
-steady state reached in one round: each node hears every other node directly, so a node is *up*
-exactly when we heard it within ``failure_detector_convict_ms`` (a fixed-timeout detector,
-roughly Cassandra's phi 8 at one-second heartbeats). A heartbeat with a newer generation is a
-restarted node. Nothing here reads a clock: ``now_ns`` (monotonic) is passed in.
+steady state reached in one round: each node hears every other node directly. Each new beat of
+a peer is an arrival in its phi-accrual window (``node.phi``, Cassandra's detector); a peer is
+*up* from its first beat (or its first beat after a conviction) until ``convict``, which
+``node.swim`` calls once its phi is past ``phi_convict_threshold`` and no indirect probe got an
+answer. A heartbeat with a newer generation is a restarted node (a fresh window, as Cassandra
+``remove``s and re-``report``s it). Nothing here reads a clock: ``now_ns`` (monotonic) is passed
+in.
 
 Rings (``node.topology`` drives the states): ``ring`` is the natural ring, the nodes that serve
 reads: NORMAL and LEAVING nodes, less a node a NORMAL node replaced and a node being removed
@@ -23,8 +26,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from skewless import limits
 from skewless.node.messages import Heartbeat
+from skewless.node.phi import ArrivalWindow
 from skewless.node.placement import Endpoint, Ring
 
 log = logging.getLogger("skewless.membership")
@@ -44,6 +47,7 @@ class Peer:
 class Change:
     address: str
     kind: str  # NEW_NODE | UP | DOWN | RESTARTED
+    down_for_ns: int = 0  # UP: how long the peer had been down
 
 
 class Membership:
@@ -51,6 +55,8 @@ class Membership:
         self.local = local
         self.seeds = tuple(s for s in seeds if s != local.address)
         self.peers: dict[str, Peer] = {}
+        self.windows: dict[str, ArrivalWindow] = {}  # heartbeat arrivals, per peer
+        self.shut_down: dict[str, int] = {}  # peer -> generation it announced stopping
         self._ring: Ring | None = None
         self._future: Ring | None = None
         self._changing: bool | None = None
@@ -109,6 +115,8 @@ class Membership:
             self.removed.discard(hb.address)  # a new node on a removed node's address
             self.invalidate()
         changes: list[Change] = []
+        if self.shut_down.get(hb.address) == hb.generation:
+            return []  # sent before its Shutdown, or while stopping: it is down until restarted
         if old is None:
             changes.append(Change(hb.address, "NEW_NODE"))
             self.invalidate()
@@ -119,24 +127,54 @@ class Membership:
         else:
             if hb.generation > old.state.generation:
                 changes.append(Change(hb.address, "RESTARTED"))
+                self.windows.pop(hb.address, None)
             if (hb.tokens, hb.dc, hb.rack, hb.status, hb.replacing) != (
                     old.state.tokens, old.state.dc, old.state.rack, old.state.status,
                     old.state.replacing):
                 self.invalidate()
             if not old.up:
-                changes.append(Change(hb.address, "UP"))
+                changes.append(Change(hb.address, "UP", now_ns - old.down_since_ns))
         down_since = old.down_since_ns if old is not None else 0
         self.peers[hb.address] = Peer(hb, now_ns, True, down_since)
+        self.windows.setdefault(hb.address, ArrivalWindow()).add(now_ns)
         return changes
 
-    def tick(self, now_ns: int) -> list[Change]:
-        convict_ns = limits.failure_detector_convict_ms * 1_000_000
-        changes = []
-        for addr, p in self.peers.items():
-            if p.up and now_ns - p.last_heard_ns > convict_ns:
-                self.peers[addr] = replace(p, up=False, down_since_ns=now_ns)
-                changes.append(Change(addr, "DOWN"))
-        return changes
+    def phi(self, address: str, now_ns: int) -> float:
+        """The peer's phi now (Cassandra's scale, compared with ``phi_convict_threshold``)."""
+        w = self.windows.get(address)
+        return w.phi(now_ns) if w is not None else 0.0
+
+    def suspects(self, now_ns: int, threshold: float) -> list[tuple[str, float]]:
+        """Peers seen up whose phi is past ``threshold``, with their phi."""
+        found = []
+        for addr in sorted(self.peers):
+            if self.peers[addr].up:
+                phi = self.phi(addr, now_ns)
+                if phi > threshold:
+                    found.append((addr, phi))
+        return found
+
+    def convict(self, address: str, now_ns: int) -> Change | None:
+        """Mark an up peer down (the failure detector's verdict)."""
+        p = self.peers.get(address)
+        if p is None or not p.up:
+            return None
+        self.peers[address] = replace(p, up=False, down_since_ns=now_ns)
+        return Change(address, "DOWN")
+
+    def on_shutdown(self, address: str, generation: int, now_ns: int) -> Change | None:
+        """The peer announced it is stopping (this generation of it): down at once."""
+        p = self.peers.get(address)
+        if p is None or p.state.generation != generation:
+            return None
+        self.shut_down[address] = generation
+        return self.convict(address, now_ns)
+
+    def refute(self, address: str, now_ns: int) -> None:
+        """The peer answered an indirect probe: count its silence from now."""
+        w = self.windows.get(address)
+        if w is not None:
+            w.refute(now_ns)
 
     def is_alive(self, address: str) -> bool:
         if address == self.local.address:

@@ -219,6 +219,34 @@ class FloorReply:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexScanRequest:
+    """A replica's local index candidates for ``term`` in the token range (start_token,
+    end_token], in ring order, resuming as a RangeReadRequest does (see ``node.index_read``)."""
+
+    KIND: ClassVar[int] = 30
+    req_id: int
+    table: str
+    index: str
+    term: bytes
+    start_token: int  # exclusive
+    end_token: int  # inclusive, > start_token
+    start_key: bytes
+    resume_clustering: bytes | None
+    limit: int  # candidates in the response
+    lower: tuple[bytes, bool] | None  # a range of terms (term, inclusive) instead of ``term``
+    upper: tuple[bytes, bool] | None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexScanResponse:
+    KIND: ClassVar[int] = 31
+    req_id: int
+    error: str
+    candidates: tuple[tuple[bytes, bytes | None], ...]  # (key, clustering; None: partition)
+    exhausted: bool  # the response reaches the end of the requested range
+
+
+@dataclass(frozen=True, slots=True)
 class TracedRequest:
     """A MutationRequest or ReadRequest of a traced CQL request (``node.tracer``): untraced
     requests travel bare and pay nothing."""
@@ -243,6 +271,141 @@ class TracedResponse:
     replica_send_us: int  # t3
     events: tuple[tuple[int, int, str, str], ...]  # (real µs, elapsed µs, activity, thread)
     response: bytes  # pack(the inner response)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    """SWIM: "probe ``target`` for me" (a suspect's indirect probe, asked of a helper)."""
+
+    KIND: ClassVar[int] = 100
+    probe_id: int
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePing:
+    """SWIM: a helper's ping of the suspect, on behalf of ``requester``."""
+
+    KIND: ClassVar[int] = 101
+    probe_id: int
+    requester: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeAck:
+    """SWIM: the suspect's answer to a ProbePing, relayed by the helper to ``requester``."""
+
+    KIND: ClassVar[int] = 102
+    probe_id: int
+    requester: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """A node stopping cleanly tells its peers (Cassandra's GOSSIP_SHUTDOWN): they mark it down
+    at once, and ignore its heartbeats of this generation."""
+
+    KIND: ClassVar[int] = 103
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleTreeRequest:
+    """Repair coordinator -> replica: the Merkle tree of your partitions of ``table`` in
+    (start_token, end_token] (``node.repair``, ``node.merkle``)."""
+
+    KIND: ClassVar[int] = 60
+    req_id: int
+    table: str  # TableDef.table_key
+    start_token: int  # exclusive
+    end_token: int  # inclusive, > start_token
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleTreeResponse:
+    KIND: ClassVar[int] = 61
+    req_id: int
+    error: str  # '' when the tree is there
+    partitions: int  # partitions hashed
+    depth: int  # the depth of the replica's whole tree (it keeps it for MerkleLeavesRequest)
+    leaves: bytes  # node.merkle.encode_leaves: its top levels, min(depth, merkle_top_depth)
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleLeavesRequest:
+    """Repair coordinator -> replica: of the tree you sent the top of, the nodes at ``depth``
+    under these nodes of level ``level`` (node.repair's second round)."""
+
+    KIND: ClassVar[int] = 67
+    req_id: int
+    table: str
+    start_token: int
+    end_token: int
+    level: int
+    depth: int
+    nodes: tuple[int, ...]  # ascending indices at ``level``
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleLeavesResponse:
+    KIND: ClassVar[int] = 68
+    req_id: int
+    error: str
+    leaves: bytes  # 2^(depth - level) hashes under each requested node, in order
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRequest:
+    """Repair coordinator -> replica: your partitions in these leaf ranges, in ring order,
+    resuming after ``start_key`` in the first one (b'': from its start)."""
+
+    KIND: ClassVar[int] = 62
+    req_id: int
+    table: str
+    ranges: tuple[tuple[int, int], ...]  # (start exclusive, end inclusive), ascending
+    start_key: bytes
+    byte_limit: int  # stop after the partition that reaches this many encoded bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LeafResponse:
+    KIND: ClassVar[int] = 63
+    req_id: int
+    error: str
+    partitions: tuple[bytes, ...]  # storage.codec.encode_update, as stored
+    ranges_done: int  # the leading ranges sent completely
+    last_key: bytes  # the last partition sent of the next range (b'': none)
+
+
+@dataclass(frozen=True, slots=True)
+class RepairStream:
+    """Repair coordinator -> replica: what you lack of these partitions; merged through the
+    normal apply path (timestamps decide, as for read repair), synced before the ack."""
+
+    KIND: ClassVar[int] = 64
+    req_id: int
+    partitions: tuple[bytes, ...]  # storage.codec.encode_update
+
+
+@dataclass(frozen=True, slots=True)
+class RepairStreamAck:
+    KIND: ClassVar[int] = 65
+    req_id: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RangeRepaired:
+    """Repair coordinator -> replica: every replica of (start, end] of ``table`` held the same
+    data as of ``repaired_at_s`` (the repair's start): tombstones written before it may go
+    (``only_purge_repaired_tombstones``)."""
+
+    KIND: ClassVar[int] = 66
+    table: str
+    start_token: int
+    end_token: int
+    repaired_at_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,12 +474,6 @@ class ReplaceInfo:
 
 Message = (
     Heartbeat
-    | ReplaceQuery
-    | ReplaceInfo
-    | StreamRequest
-    | StreamChunk
-    | StreamDone
-    | RemoveNode
     | MutationRequest
     | MutationResponse
     | ReadRequest
@@ -338,6 +495,27 @@ Message = (
     | TracedResponse
     | TruncateRequest
     | TruncateResponse
+    | IndexScanRequest
+    | IndexScanResponse
+    | ProbeRequest
+    | ProbePing
+    | ProbeAck
+    | Shutdown
+    | MerkleTreeRequest
+    | MerkleTreeResponse
+    | LeafRequest
+    | LeafResponse
+    | RepairStream
+    | RepairStreamAck
+    | RangeRepaired
+    | MerkleLeavesRequest
+    | MerkleLeavesResponse
+    | StreamRequest
+    | StreamChunk
+    | StreamDone
+    | RemoveNode
+    | ReplaceQuery
+    | ReplaceInfo
 )
 
 
@@ -347,8 +525,11 @@ _BY_KIND: dict[int, type[Any]] = {
               RangeReadRequest, RangeReadResponse, SchemaPull, SchemaPush, BatchlogStore,
               BatchlogAck, BatchlogRemove, TracedRequest, TracedResponse, ClockPing, ClockPong,
               StampRequest, StampResponse, FloorQuery, FloorReply, TruncateRequest,
-              TruncateResponse, StreamRequest, StreamChunk, StreamDone, RemoveNode,
-              ReplaceQuery, ReplaceInfo)
+              TruncateResponse, IndexScanRequest, IndexScanResponse, ProbeRequest, ProbePing,
+              ProbeAck, Shutdown, MerkleTreeRequest, MerkleTreeResponse, LeafRequest,
+              LeafResponse, RepairStream, RepairStreamAck, RangeRepaired,
+              MerkleLeavesRequest, MerkleLeavesResponse, StreamRequest, StreamChunk,
+              StreamDone, RemoveNode, ReplaceQuery, ReplaceInfo)
 }
 
 

@@ -33,10 +33,13 @@ from skewless.clock import Clock
 from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
-from skewless.node import replica, scan
+from skewless.node import index_read, replica, scan
+from skewless.node.anti_entropy import AntiEntropy
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
+from skewless.node.index_manager import IndexManager
+from skewless.node.latency import NodeLatency, timed
 from skewless.node.membership import Change, Membership
 from skewless.node.messages import (
     BatchlogAck,
@@ -48,9 +51,14 @@ from skewless.node.messages import (
     FloorQuery,
     FloorReply,
     Heartbeat,
+    IndexScanRequest,
+    IndexScanResponse,
     Message,
     MutationRequest,
     MutationResponse,
+    ProbeAck,
+    ProbePing,
+    ProbeRequest,
     RangeReadRequest,
     RangeReadResponse,
     ReadRequest,
@@ -60,6 +68,7 @@ from skewless.node.messages import (
     ReplaceQuery,
     SchemaPull,
     SchemaPush,
+    Shutdown,
     StampRequest,
     StampResponse,
     StreamChunk,
@@ -73,10 +82,12 @@ from skewless.node.messages import (
 from skewless.node.ordered import OrderedWrites
 from skewless.node.pending import pending_for
 from skewless.node.placement import dc_factors
+from skewless.node.repair import REPAIR_MESSAGES, ActiveRepairService
 from skewless.node.schema_codec import decode_schema, encode_schema
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.stamping import Stamping
 from skewless.node.stamps import max_timestamp
+from skewless.node.swim import FailureDetector
 from skewless.node.topology import Topology
 from skewless.node.trace_store import traces_table_by_key
 from skewless.node.tracer import Tracer
@@ -107,7 +118,7 @@ class Node:
         self.storage = storage
         self.ready = Ready()
         self._next_req_id = 1
-        self.ops: dict[int, WriteOp | ReadOp | scan.RangeRound] = {}
+        self.ops: dict[int, WriteOp | ReadOp | scan.RangeRound | index_read.IndexRound] = {}
         self.repairs: dict[int, ReadOp] = {}
         self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline_ns
         self.topology = Topology(self)
@@ -124,6 +135,7 @@ class Node:
         self.beat = 0
         self.membership = Membership(self._heartbeat(tokens, generation, status), config.seeds)
         self.topology.load_removed()
+        self.fd = FailureDetector(self)  # phi-accrual suspicion, SWIM probes, convictions
         self._last_gossip_ns = -(10**18)
         self._last_hint_round_ns = -(10**18)
         self.schema_waiters: list[tuple[str, int, Callable[[], None]]] = []
@@ -131,6 +143,10 @@ class Node:
         self.batchlog = Batchlog(self)
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
+        self.indexes = IndexManager(self)  # after the schema: it builds what the schema lists
+        self.active_repair = ActiveRepairService(self)  # nodetool repair (node.repair)
+        self.anti_entropy = AntiEntropy(self)  # background repair (node.anti_entropy)
+        self.latency = NodeLatency()  # nodetool tablestats/histograms
 
     # ------------------------------------------------------------------ identity and schema
 
@@ -220,6 +236,7 @@ class Node:
         local = self.membership.local
         self.membership.update_local(
             self._heartbeat(local.tokens, local.generation, local.status))
+        self.indexes.on_schema()
 
     # ------------------------------------------------------------------ outputs
 
@@ -268,6 +285,10 @@ class Node:
             self.send(sender, scan.serve_range(self.storage, self.schema, m, self._now_s()))
         elif isinstance(m, RangeReadResponse):
             scan.on_range_response(self, sender, m)
+        elif isinstance(m, IndexScanRequest):
+            self.send(sender, index_read.serve(self, m))
+        elif isinstance(m, IndexScanResponse):
+            index_read.on_response(self, sender, m)
         elif isinstance(m, SchemaPull):
             if self.schema_ts_us > m.known_ts_us:
                 self.send(sender, SchemaPush(self.schema_ts_us, encode_schema(self.schema)))
@@ -283,6 +304,11 @@ class Node:
             self.ordered.on_message(sender, m)
         elif isinstance(m, TracedRequest):
             self.tracer.on_request(sender, m)
+        elif isinstance(m, ProbeRequest | ProbePing | ProbeAck | Shutdown):
+            for change in self.fd.on_message(sender, m):
+                self._membership_event(change)
+        elif isinstance(m, REPAIR_MESSAGES):
+            self.active_repair.on_message(sender, m)
         elif isinstance(m, TruncateRequest):
             self.truncations.on_request(sender, m)
         elif isinstance(m, TruncateResponse):
@@ -300,7 +326,7 @@ class Node:
 
     def tick(self) -> None:
         now_ns = self.clock.monotonic_ns()
-        for change in self.membership.tick(now_ns):
+        for change in self.fd.tick(now_ns):
             self._membership_event(change)
         self._expire_ops(now_ns)
         self.tracer.settle(now_ns)
@@ -315,6 +341,9 @@ class Node:
             self._replay_hints(now_ns)
         self.batchlog.tick(now_ns)
         self.truncations.tick(now_ns)
+        self.indexes.tick()
+        self.active_repair.tick(now_ns)
+        self.anti_entropy.tick(now_ns)
         self.topology.tick(now_ns)
 
     # ------------------------------------------------------------------ gossip
@@ -338,7 +367,7 @@ class Node:
         self._check_schema_waiters()
 
     def _membership_event(self, change: Change) -> None:
-        log.info("peer %s: %s", change.address, change.kind)
+        self.fd.log_change(change)  # DOWN and UP with their cause
         if change.kind == "RESTARTED":
             self.clocks.forget(change.address)
         port = self.config.cql_port
@@ -354,7 +383,9 @@ class Node:
 
     def apply_local(self, update: PartitionUpdate) -> tuple[Shadowed, ...]:
         self.observe(max_timestamp(update))
+        started_ns = self.clock.monotonic_ns()
         report = self.storage.apply(update, self._now_s())
+        self.latency.local_write(update.table, self.clock.monotonic_ns() - started_ns)
         self.ready.must_sync = True
         return report.shadowed
 
@@ -418,6 +449,7 @@ class Node:
                       done: WritesDone, trace: Trace | None = None) -> None:
         """Send planned mutations (see ``plan_write``); ``done`` fires once ``cl`` is met."""
         shadowed_all: list[ShadowReport] = []
+        done = timed(self.clock, self.latency.coordinator_write, done)
 
         def joined(error: CqlError | None, results: list[object]) -> None:
             done(error, tuple(unique(shadowed_all)))
@@ -530,6 +562,7 @@ class Node:
         req = ReadRequest(req_id, request.table, request.key, request.slices, request.reverse,
                           request.row_limit, False)
         deadline_ns = self.clock.monotonic_ns() + limits.read_timeout_ms * 1_000_000
+        done = timed(self.clock, self.latency.coordinator_read, done)
 
         def finished(error: CqlError | None, data: PartitionUpdate | None) -> None:
             self.ops.pop(req_id, None)

@@ -48,8 +48,11 @@ def mutation_reply(node: Node, m: MutationRequest, rt: ReplicaTrace | None = Non
 
 def read_local(node: Node, r: ReadRequest) -> PartitionUpdate:
     slices = [Slice(*s) for s in r.slices] or None
-    return node.storage.read(r.table, r.key, node.physical_us() // 1_000_000, slices=slices,
+    started_ns = node.clock.monotonic_ns()
+    data = node.storage.read(r.table, r.key, node.physical_us() // 1_000_000, slices=slices,
                              reverse=r.reverse, row_limit=r.row_limit or None)
+    node.latency.local_read(r.table, node.clock.monotonic_ns() - started_ns)
+    return data
 
 
 def refusal(node: Node, r: ReadRequest, data: PartitionUpdate) -> str | None:

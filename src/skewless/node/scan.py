@@ -62,6 +62,7 @@ from skewless.node.coordinator import Send
 from skewless.node.messages import MutationRequest, RangeReadRequest, RangeReadResponse
 from skewless.node.placement import Ring, dc_factors
 from skewless.node.stamps import max_timestamp
+from skewless.node.trace_store import traces_table_by_key
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.schema import KeyspaceDef, Schema
 from skewless.storage import codec, keys, merge
@@ -122,7 +123,7 @@ def _live_rows(p: PartitionUpdate, now_s: int) -> int:
 def serve_range(storage: Storage, schema: Schema, r: RangeReadRequest, now_s: int
                 ) -> RangeReadResponse:
     """A replica's answer to a range read (see the module docstring)."""
-    if schema.table_by_key(r.table) is None:
+    if schema.table_by_key(r.table) is None and traces_table_by_key(r.table) is None:
         return RangeReadResponse(r.req_id, f"unknown table {r.table}", (), None, False)
     if r.start_token >= r.end_token or r.row_limit <= 0:
         return RangeReadResponse(r.req_id, "malformed range read", (), None, False)
@@ -376,10 +377,12 @@ def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos
         req_id, spec.table, pos.token - 1 if resume else pos.token, seg_end,
         pos.key or b"", pos.clustering, spec.slices, spec.row_limit, spec.partition_row_limit,
         limits.scan_response_bytes_max)
-    deadline_ns = node.clock.monotonic_ns() + limits.range_read_timeout_ms * 1_000_000
+    started_ns = node.clock.monotonic_ns()
+    deadline_ns = started_ns + limits.range_read_timeout_ms * 1_000_000
 
     def finished(error: CqlError | None, result: RoundResult | None) -> None:
         node.ops.pop(req_id, None)
+        node.latency.coordinator_range.record((node.clock.monotonic_ns() - started_ns) // 1000)
         if result is not None:
             for p in result.partitions:
                 node.observe(max_timestamp(p))

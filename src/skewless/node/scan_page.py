@@ -107,8 +107,7 @@ class ScanPage:
             self._sync = None
             self._starting = True
             try:
-                start_round(self.node, self.ks, self._spec(), self.pos, self.end, self.cl,
-                            self._on_round)
+                self._start_round()
             except CqlError as e:
                 if first:
                     raise
@@ -121,6 +120,11 @@ class ScanPage:
                 return  # the round answers later, through _on_round
             if not self._process(*self._sync):
                 return
+
+    def _start_round(self) -> None:
+        """Start the next round from ``pos``; it answers through ``_on_round``."""
+        start_round(self.node, self.ks, self._spec(), self.pos, self.end, self.cl,
+                    self._on_round)
 
     def _on_round(self, error: CqlError | None, result: RoundResult | None) -> None:
         if self._starting:

@@ -53,8 +53,14 @@ def type_cql(udt: UserType) -> str:
 
 
 def index_cql(index: IndexDef) -> str:
-    """``CREATE INDEX name ON ks.t (target);``"""
-    target = dict(index.options)["target"]
+    """``CREATE INDEX name ON ks.t (target);`` (``CREATE CUSTOM INDEX ... USING 'class'`` for
+    a custom index such as SAI)."""
+    options = dict(index.options)
+    target = options["target"]
+    if index.kind == "CUSTOM":
+        return (f"CREATE CUSTOM INDEX {quote_if_needed(index.name)} ON "
+                f"{qualified(index.keyspace, index.table)} ({target}) USING "
+                f"'{options.get('class_name', '')}';")
     return (f"CREATE INDEX {quote_if_needed(index.name)} ON "
             f"{qualified(index.keyspace, index.table)} ({target});")
 

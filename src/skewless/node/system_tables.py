@@ -106,10 +106,13 @@ _SYSTEM_TABLES: tuple[_Spec, ...] = (
         ("address", "inet"), ("up", "boolean"), ("dc", "text"), ("rack", "text"),
         ("load_bytes", "bigint"), ("owns", "double"), ("host_id", "uuid"),
         ("clock_offset_ms", "double"), ("tokens", "int"), ("clock_uncertainty_ms", "double"),
-        ("clock_alarm", "boolean"), ("clock_in_bounds", "boolean"))),
+        ("clock_alarm", "boolean"), ("clock_in_bounds", "boolean"), ("phi", "double"),
+        ("down_cause", "text"))),
     ("skewless_clients", ("address",), ("connection",), (
         ("address", "inet"), ("connection", "int"), ("port", "int"),
         ("clock_offset_ms", "double"), ("clock_samples", "int"), ("clock_alarm", "boolean"))),
+    ("IndexInfo", ("table_name",), ("index_name",), (
+        ("table_name", "text"), ("index_name", "text"), ("value", "blob"))),
 )
 
 _TRACES_TABLES: tuple[_Spec, ...] = (
@@ -187,6 +190,7 @@ class SystemContext:
     ownership: dict[uuid.UUID, float] = field(default_factory=dict)
     clients: tuple[ClientClockView, ...] = ()  # CQL connections and their clocks' estimates
     truncated_at: dict[uuid.UUID, int] = field(default_factory=dict)  # table id -> µs (TRUNCATE)
+    built_indexes: tuple[tuple[str, str], ...] = ()  # (keyspace, index) built on this node
 
 
 # ---------------------------------------------------------------- rows
@@ -267,6 +271,8 @@ def _status_rows(ctx: SystemContext) -> list[Row]:
         "clock_alarm": n.clock_alarm,
         "clock_in_bounds": n.clock_in_bounds,
         "tokens": len(n.tokens),
+        "phi": n.phi,
+        "down_cause": n.down_cause,
     } for n in (ctx.local, *ctx.peers)]
 
 
@@ -340,6 +346,12 @@ def _index_rows(ctx: SystemContext) -> list[Row]:
     } for i in ctx.schema.indexes]
 
 
+def _index_info_rows(ctx: SystemContext) -> list[Row]:
+    """Indexes built on this node; ``table_name`` holds the keyspace, as in Cassandra."""
+    return [{"table_name": ks, "index_name": name, "value": None}
+            for ks, name in ctx.built_indexes]
+
+
 def _type_rows(ctx: SystemContext) -> list[Row]:
     return [{
         "keyspace_name": t.keyspace,
@@ -354,6 +366,7 @@ _BUILDERS: dict[tuple[str, str], Callable[[SystemContext], list[Row]]] = {
     ("system", "peers"): _peer_rows,
     ("system", "skewless_status"): _status_rows,
     ("system", "skewless_clients"): _client_rows,
+    ("system", "IndexInfo"): _index_info_rows,
     ("system_schema", "keyspaces"): _keyspace_rows,
     ("system_schema", "tables"): _table_rows,
     ("system_schema", "columns"): _column_rows,

@@ -11,17 +11,17 @@ as in ``TableParams.validate`` / ``PropertyDefinitions.getInt``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from skewless import errors, limits
 from skewless.cql import ast
+from skewless.node import table_subopts
 
 Pairs = tuple[tuple[str, str], ...]
 OptionItems = tuple[tuple[str, object], ...]
 
-COMPACTION_PREFIX = "org.apache.cassandra.db.compaction."
-COMPRESSION_PREFIX = "org.apache.cassandra.io.compress."
+COMPACTION_PREFIX = table_subopts.COMPACTION_PREFIX
+COMPRESSION_PREFIX = table_subopts.COMPRESSION_PREFIX
 STCS = COMPACTION_PREFIX + "SizeTieredCompactionStrategy"
 LZ4 = COMPRESSION_PREFIX + "LZ4Compressor"
 
@@ -50,6 +50,9 @@ DEFAULTS: dict[str, object] = {
     # Skewless's own (see node.ordered): stamp above the replicas' newest timestamp.
     "ordered_writes": False,
 }
+
+# BloomCalculations.minSupportedBloomFilterFpChance(): the best false-positive rate it can build.
+BLOOM_FP_CHANCE_MIN = 6.71e-05
 
 # Accepted and ignored, as Cassandra 4+ does (with a warning there).
 OBSOLETE = frozenset({"dclocal_read_repair_chance", "read_repair_chance"})
@@ -82,8 +85,6 @@ OPTION_TYPES: dict[str, str] = {
 _INT_OPTIONS = frozenset(k for k, t in OPTION_TYPES.items() if t == "int")
 _DOUBLE_OPTIONS = frozenset(k for k, t in OPTION_TYPES.items() if t == "double")
 _BOOL_OPTIONS = frozenset(k for k, t in OPTION_TYPES.items() if t == "boolean")
-_PERCENTILE = re.compile(r"^(\d+(?:\.\d+)?)(?:percentile|p)$", re.IGNORECASE)
-_MILLIS = re.compile(r"^(\d+(?:\.\d+)?)ms$", re.IGNORECASE)
 
 
 def default_items() -> OptionItems:
@@ -104,6 +105,18 @@ def merge(current: OptionItems, given: tuple[tuple[str, ast.OptionValue], ...]) 
     return tuple(sorted(out.items()))
 
 
+def create(given: tuple[tuple[str, ast.OptionValue], ...]) -> OptionItems:
+    """The options of a new table: defaults, then ``given``. As in Cassandra's TableParams, a
+    table created with LeveledCompactionStrategy and no bloom_filter_fp_chance gets 0.1
+    (CompactionParams.defaultBloomFilterFbChance), any other 0.01."""
+    out = dict(merge(default_items(), given))
+    compaction = dict(out["compaction"])  # type: ignore[call-overload]
+    lcs = compaction.get("class") == COMPACTION_PREFIX + "LeveledCompactionStrategy"
+    if lcs and not any(name == "bloom_filter_fp_chance" for name, _ in given):
+        out["bloom_filter_fp_chance"] = 0.1
+    return tuple(sorted(out.items()))
+
+
 def as_python(value: object) -> object:
     """An option value as the row builder wants it: map options become dicts."""
     if isinstance(value, tuple):
@@ -121,13 +134,13 @@ def _normalise(name: str, value: ast.OptionValue) -> object:
     if name == "caching":
         return _caching(_as_map(name, value))
     if name == "compaction":
-        return _compaction(_as_map(name, value))
+        return table_subopts.compaction(_as_map(name, value))
     if name == "compression":
-        return _compression(_as_map(name, value))
+        return table_subopts.compression(_as_map(name, value))
     if name == "extensions":
         return tuple(sorted(_as_map(name, value).items()))
     if name in ("speculative_retry", "additional_write_policy"):
-        return _retry_policy(name, _as_str(name, value))
+        return table_subopts.retry_policy(name, _as_str(name, value))
     if name == "read_repair":
         return _read_repair(_as_str(name, value))
     if name == "shadowed_writes":
@@ -160,8 +173,13 @@ def _as_int(name: str, value: ast.OptionValue) -> int:
         n = int(value)
     except ValueError:
         raise errors.SyntaxException(f"Invalid integer value {value} for '{name}'") from None
-    if n < 0 and name != "memtable_flush_period_in_ms":
+    if not -(2**31) <= n < 2**31:  # Integer.parseInt's range
+        raise errors.SyntaxException(f"Invalid integer value {value} for '{name}'")
+    if n < 0:
         raise errors.ConfigurationException(f"{name} must be greater than or equal to 0 (got {n})")
+    if name == "default_time_to_live" and n > limits.cql_ttl_s_max:
+        raise errors.ConfigurationException(
+            f"{name} must be less than or equal to {limits.cql_ttl_s_max} (got {n})")
     return n
 
 
@@ -174,11 +192,13 @@ def _as_double(name: str, value: ast.OptionValue) -> float:
         raise errors.SyntaxException(f"Invalid double value {value} for '{name}'") from None
     if name == "crc_check_chance" and not 0.0 <= x <= 1.0:
         raise errors.ConfigurationException(
-            f"crc_check_chance should be between 0.0 and 1.0 (got {x})")
-    if name == "bloom_filter_fp_chance" and not 0.0 < x <= 1.0:
+            f"crc_check_chance must be larger than or equal to 0 and smaller than or equal to "
+            f"1.0 (got {table_subopts.java_double(x)})")
+    if name == "bloom_filter_fp_chance" and not BLOOM_FP_CHANCE_MIN < x <= 1.0:
+        low, got = table_subopts.java_double(BLOOM_FP_CHANCE_MIN), table_subopts.java_double(x)
         raise errors.ConfigurationException(
-            f"bloom_filter_fp_chance must be larger than 0.0 and less than or equal to 1.0 "
-            f"(got {x})")
+            f"bloom_filter_fp_chance must be larger than {low} and less than or equal to 1.0 "
+            f"(got {got})")
     return x
 
 
@@ -199,11 +219,12 @@ def _show(value: ast.OptionValue) -> str:
 
 def _caching(given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     out = {"keys": "ALL", "rows_per_partition": "NONE"}
+    unknown = [k for k in given if k not in out]
+    if unknown:
+        raise errors.ConfigurationException(
+            f"Invalid caching sub-options [{', '.join(unknown)}]: only 'keys' and "
+            f"'rows_per_partition' are allowed")
     for k, v in given.items():
-        if k not in out:
-            raise errors.ConfigurationException(
-                f"Invalid caching sub-options {sorted(given)}: only 'keys' and "
-                f"'rows_per_partition' are allowed")
         out[k] = v.upper() if v.upper() in ("ALL", "NONE") else v
     if out["keys"] not in ("ALL", "NONE"):
         raise errors.ConfigurationException(
@@ -213,47 +234,8 @@ def _caching(given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     if rows not in ("ALL", "NONE") and not rows.isdigit():
         raise errors.ConfigurationException(
             f"Invalid value '{rows}' for caching sub-option 'rows_per_partition': only 'ALL', "
-            f"'NONE' or a positive integer are allowed")
+            f"'NONE', and integer values are allowed")
     return tuple(sorted(out.items()))
-
-
-def _compaction(given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    if "class" not in given:
-        raise errors.ConfigurationException(
-            "Missing sub-option 'class' for the 'compaction' option.")
-    out = dict(given)
-    klass = out["class"]
-    out["class"] = klass if "." in klass else COMPACTION_PREFIX + klass
-    out.setdefault("max_threshold", "32")
-    out.setdefault("min_threshold", "4")
-    return tuple(sorted(out.items()))
-
-
-def _compression(given: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    out = dict(given)
-    if out.get("enabled", "true").lower() == "false":
-        return (("enabled", "false"),)
-    out.pop("enabled", None)
-    if "class" not in out:
-        raise errors.ConfigurationException(
-            "Missing sub-option 'class' for the 'compression' option.")
-    klass = out["class"]
-    out["class"] = klass if "." in klass else COMPRESSION_PREFIX + klass
-    out.setdefault("chunk_length_in_kb", "16")
-    return tuple(sorted(out.items()))
-
-
-def _retry_policy(name: str, text: str) -> str:
-    upper = text.upper()
-    if upper in ("ALWAYS", "NEVER", "NONE"):
-        return upper
-    m = _PERCENTILE.match(text)
-    if m:
-        return f"{m.group(1)}p"
-    m = _MILLIS.match(text)
-    if m:
-        return f"{m.group(1)}ms"
-    raise errors.ConfigurationException(f"Invalid value {text} for option '{name}'")
 
 
 def _read_repair(text: str) -> str:
@@ -269,7 +251,9 @@ def _check_relations(options: Mapping[str, object]) -> None:
     lo, hi = options["min_index_interval"], options["max_index_interval"]
     assert isinstance(lo, int) and isinstance(hi, int)
     if lo < 1:
-        raise errors.ConfigurationException(f"min_index_interval must be greater than 0 (got {lo})")
+        raise errors.ConfigurationException(
+            f"min_index_interval must be greater than or equal to 1 (got {lo})")
     if hi < lo:
         raise errors.ConfigurationException(
-            f"max_index_interval must be greater than min_index_interval (got {hi} < {lo})")
+            f"max_index_interval must be greater than or equal to min_index_interval ({lo}) "
+            f"(got {hi})")

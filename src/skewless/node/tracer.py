@@ -71,6 +71,7 @@ class Tracer:
         self.node = node
         self.sessions: dict[bytes, Trace] = {}  # open, or answered and not yet written
         self._seq = 0
+        self.probability = 0.0  # untraced requests traced anyway (nodetool settraceprobability)
 
     def _peer(self, address: str) -> str:
         return f"/{address}:{self.node.config.internode_port}"

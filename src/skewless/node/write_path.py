@@ -41,7 +41,7 @@ from skewless import limits
 from skewless.cql import ast, dml
 from skewless.cql.list_ops import ListSeq
 from skewless.cql.results import Void
-from skewless.errors import CqlError, InvalidRequest, Overloaded, WriteTimeout
+from skewless.errors import CqlError, InvalidRequest, Overloaded, ProtocolError, WriteTimeout
 from skewless.node import client_clocks, session_token, shadowing
 from skewless.node import consistency as cl_mod
 from skewless.node.batchlog import batch_warnings
@@ -110,6 +110,11 @@ class WritePath:
                write_type: str, batch: ast.Batch | None = None) -> None:
         """Read what list operations by index or value need (as Cassandra does), then stamp
         and replicate the write (``_write_read``)."""
+        if batch is not None and batch.using.ttl is not None:
+            raise InvalidRequest("Global TTL on the BATCH statement is not supported.")
+        if params.timestamp == -(2**63):  # QueryOptions' codec: the minimum long is reserved
+            raise ProtocolError(f"Out of bound timestamp, must be in [{-(2**63) + 1}, "
+                                f"{2**63 - 1}] (got {params.timestamp})")
         reads = []
         for i, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
             ks, table = self.ex._table(stmt.keyspace, stmt.table, keyspace)

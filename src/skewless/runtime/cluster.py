@@ -31,6 +31,7 @@ from skewless import limits
 
 NODE_MODULE = "skewless.cli"  # run as `python -m skewless.cli node ...`
 PID_FILE = "node.pid"
+ADMIN_PORT_OFFSET = 199  # admin port = internode port + 199 (7000 -> Cassandra's JMX 7199)
 LOG_FILE = "node.log"
 _POLL_S = 0.1
 _T = TypeVar("_T")
@@ -240,10 +241,17 @@ class NodeProcess:
             pass
 
 
+def admin_port_for(internode_port: int) -> int:
+    """The admin (nodetool) port of a local cluster's nodes: 7199 beside the default 7000,
+    moved with the internode port (tests' port offsets move it too)."""
+    return internode_port + ADMIN_PORT_OFFSET
+
+
 def node_argv(
     index: int, data_dir: Path, *, seeds: Sequence[str], cql_port: int, internode_port: int,
-    extra_args: Sequence[str] = (),
+    extra_args: Sequence[str] = (), admin_port: int | None = None,
 ) -> list[str]:
+    admin = admin_port_for(internode_port) if admin_port is None else admin_port
     return [
         sys.executable, "-m", NODE_MODULE, "node",
         "--address", node_address(index),
@@ -251,6 +259,7 @@ def node_argv(
         "--data-dir", str(data_dir.resolve()),
         "--cql-port", str(cql_port),
         "--internode-port", str(internode_port),
+        "--admin-port", str(admin),
         *extra_args,
     ]
 
@@ -326,7 +335,7 @@ def start_local_cluster(
                 f"node{i} is already running (pid {existing}); "
                 f"stop it first: skewless cluster stop --data-dir {data_dir}"
             )
-        for port in (cql_port, internode_port):
+        for port in (cql_port, internode_port, admin_port_for(internode_port)):
             if port_accepts(node_address(i), port, timeout_s=0.2):
                 raise ClusterStartError(
                     f"{node_address(i)}:{port} is already in use by another process "

@@ -75,10 +75,35 @@ class NodeCollector(Collector):
                                   count)
         yield shadowed
         yield restamped
+        yield from _failure_detector(node, now_ns)
         yield _gauge("skewless_peers_up", "Peers this node sees up",
                      float(sum(1 for p in node.membership.peers.values() if p.up)))
         yield _gauge("skewless_coordinator_requests_inflight",
                      "Requests this node coordinates now", float(len(node.ops)))
+
+
+def _failure_detector(node: Node, now_ns: int) -> Iterator[Metric]:
+    """Phi per peer, convictions by cause and suspicions refuted by indirect probes."""
+    phi = GaugeMetricFamily("skewless_peer_phi",
+                            "Phi-accrual suspicion of a peer (down past phi_convict_threshold)",
+                            labels=["peer"])
+    for address in sorted(node.membership.peers):
+        phi.add_metric([address], node.membership.phi(address, now_ns))
+    yield phi
+    convictions = CounterMetricFamily(
+        "skewless_peer_convictions",
+        "Peers this node marked down, by cause (phi alone, or indirect probes unanswered)",
+        labels=["peer", "cause"])
+    for (peer, cause), count in sorted(node.fd.convictions.items()):
+        convictions.add_metric([peer, cause], count)
+    yield convictions
+    refuted = CounterMetricFamily(
+        "skewless_peer_suspicions_refuted",
+        "Suspicions of a peer (phi past the threshold) that another peer's probe answered",
+        labels=["peer"])
+    for peer, count in sorted(node.fd.refutations.items()):
+        refuted.add_metric([peer], count)
+    yield refuted
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

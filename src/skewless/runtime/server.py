@@ -38,6 +38,7 @@ from skewless.node import messages
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
+from skewless.runtime.admin import AdminServer
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.responses import event_frame, request_to_call, response_for
@@ -64,7 +65,8 @@ class NodeServer:
         self.config = config
         self.clock = RealClock(config.clock_offset_ms, config.clock_drift_ppm)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        self.storage = Storage(RocksKV(str(Path(config.data_dir) / "db")))
+        self.kv = RocksKV(str(Path(config.data_dir) / "db"))
+        self.storage = Storage(self.kv)
         seed = int.from_bytes(os.urandom(8), "big")
         self.node = Node(config, self.clock, random.Random(seed), self.storage)
         self.executor = Executor(self.node, random.Random(seed + 1))
@@ -75,11 +77,15 @@ class NodeServer:
         self.clients: dict[int, ClientConn] = {}
         self._next_conn = 0
         self.inflight_total = 0  # client requests handed to the executor, not yet answered
+        self.answered_total = 0  # client requests answered since start (nodetool tpstats)
+        self.mode = "STARTING"  # Cassandra's operation mode: NORMAL once serving, DRAINED...
         self._kick = asyncio.Event()
         self._stopping = asyncio.Event()
         self._cql_server: asyncio.Server | None = None
         self.metrics = (MetricsServer(self.node, config.address, config.metrics_port)
                         if config.metrics_port else None)
+        self.admin = AdminServer(self, config.address, config.admin_port) \
+            if config.admin_port else None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -87,6 +93,8 @@ class NodeServer:
         await self.transport.start()
         if self.metrics is not None:
             await self.metrics.start()
+        if self.admin is not None:
+            await self.admin.start()
         tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._flusher()),
                  asyncio.create_task(self._serve_cql_once_joined())]
         if self.config.commitlog_sync == "periodic":
@@ -95,16 +103,22 @@ class NodeServer:
         self._kick.set()
         await self._stopping.wait()
         log.info("node %s stopping", self.config.address)
+        self.node.fd.announce_shutdown()  # peers mark us down now, not when phi convicts us
+        self._carry_out(self.node.take_ready())
+        await self.transport.drain(limits.shutdown_announce_wait_ms / 1000)
         if self._cql_server is not None:
             self._cql_server.close()
         if self.metrics is not None:
             self.metrics.close()
+        if self.admin is not None:
+            self.admin.close()
         for c in list(self.clients.values()):
             c.writer.close()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.transport.close()
+        if self.mode != "DRAINED":
+            await self.transport.close()
         self.storage.sync()
         self.storage.close()
 
@@ -122,6 +136,25 @@ class NodeServer:
         log.info("node %s serving CQL on %s:%d (host id %s, policy %s)", self.config.address,
                  self.config.address, self.config.cql_port, self.node.host_id,
                  self.config.timestamp_policy)
+        if self.mode == "STARTING":
+            self.mode = "NORMAL"
+
+    async def drain(self) -> None:
+        """nodetool drain: stop serving clients and peers, then flush; the process stays up
+        (admin endpoint included) until it is stopped, as Cassandra's does."""
+        if self.mode in ("DRAINING", "DRAINED"):
+            return
+        self.mode = "DRAINING"
+        log.info("draining: closing client connections and internode messaging")
+        if self._cql_server is not None:
+            self._cql_server.close()
+        for c in list(self.clients.values()):
+            c.writer.close()
+        await self.transport.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.kv.flush)
+        self.storage.sync()
+        self.mode = "DRAINED"
+        log.info("drained")
 
     # ------------------------------------------------------------------ loops
 
@@ -172,7 +205,7 @@ class NodeServer:
         os.kill(os.getpid(), signal.SIGKILL)
 
     def _carry_out(self, ready: Ready) -> None:
-        for address, env in ready.sends:
+        for address, env in ([] if self.mode in ("DRAINING", "DRAINED") else ready.sends):
             if not self.transport.send(address, env):
                 log.debug("internode queue to %s full; message dropped", address)
         for r in ready.replies:
@@ -255,6 +288,7 @@ class NodeServer:
     def _reply(self, r: Reply) -> None:
         if r.conn > 0:  # a client's request (ids start at 1) gets exactly one reply, even
             self.inflight_total -= 1  # when its connection has gone meanwhile
+            self.answered_total += 1
             assert self.inflight_total >= 0
         conn = self.clients.get(r.conn)
         if conn is None:

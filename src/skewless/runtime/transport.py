@@ -226,6 +226,14 @@ class Transport(Generic[M]):
         for p in self._peers.values():
             p.queue.clear()
 
+    async def drain(self, timeout_s: float) -> None:
+        """Wait, at most ``timeout_s``, until the queues to connected peers are empty (what a
+        stopping node says last should leave before ``close`` drops the queues)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline and any(p.queue and p.up for p in self._peers.values()):
+            await asyncio.sleep(0.01)
+
     # --- sending ------------------------------------------------------------------------------
 
     def peer_name(self, host: str, port: int) -> str:

@@ -65,6 +65,7 @@ class SimNetwork:
     drop_per_million: int = 0
     duplicate_per_million: int = 0
     cut: set[tuple[str, str]] = field(default_factory=set)  # one-way (src, dst) pairs
+    slow: dict[tuple[str, str], int] = field(default_factory=dict)  # (src, dst) -> extra µs
 
     def partition(self, a: str, b: str, both_ways: bool = True) -> None:
         self.cut.add((a, b))
@@ -73,6 +74,16 @@ class SimNetwork:
 
     def heal(self) -> None:
         self.cut.clear()
+        self.slow.clear()
+
+    def delay_link(self, src: str, dst: str, extra_ms: int) -> None:
+        """Every message from ``src`` to ``dst`` takes ``extra_ms`` longer (a slow or congested
+        one-way link; nothing is lost); 0 restores the link."""
+        assert extra_ms >= 0
+        if extra_ms:
+            self.slow[(src, dst)] = extra_ms * 1000
+        else:
+            self.slow.pop((src, dst), None)
 
     def isolate(self, a: str, others: list[str]) -> None:
         for b in others:
@@ -86,7 +97,9 @@ class SimNetwork:
         if self.rng.randrange(1_000_000) < self.drop_per_million:
             return []
         copies = 2 if self.rng.randrange(1_000_000) < self.duplicate_per_million else 1
-        return [self.rng.randint(self.latency_us_min, self.latency_us_max) for _ in range(copies)]
+        extra_us = self.slow.get((src, dst), 0)
+        return [extra_us + self.rng.randint(self.latency_us_min, self.latency_us_max)
+                for _ in range(copies)]
 
 
 @dataclass
@@ -267,6 +280,15 @@ class World:
         sn.up = False
         sn.kv = sn.kv.crash()
         self.log(f"{address} crash")
+
+    def stop(self, address: str) -> None:
+        """A clean stop (SIGTERM): the node tells its peers it is shutting down, syncs, ends."""
+        sn = self.nodes[address]
+        sn.node.fd.announce_shutdown()
+        self._flush(sn)
+        sn.kv.sync()
+        sn.up = False
+        self.log(f"{address} stop")
 
     def restart(self, address: str) -> None:
         sn = self.nodes[address]

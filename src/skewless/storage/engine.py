@@ -41,7 +41,7 @@ sort first, with an index ``'B' | batch id`` -> created_us to remove one by id.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgpack
@@ -49,6 +49,7 @@ import msgpack
 from skewless import limits
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.storage import codec, keys
+from skewless.storage import index as sindex
 from skewless.storage.dropped import Dropped, skip_dropped, skip_dropped_row
 from skewless.storage.kv import KV
 from skewless.storage.merge import expired_as_tombstone, is_live, merge, normalize, purge
@@ -244,6 +245,9 @@ class Storage:
         # table id -> its dropped columns' drop times, set by the node from its schema: their
         # cells are skipped by reads, applied updates and purges (``storage.dropped``)
         self.dropped: Mapping[str, Dropped] = {}
+        # table id -> its secondary indexes, maintained by ``apply`` (set by the node from the
+        # schema; see ``storage.index``)
+        self.index_specs: dict[str, tuple[sindex.IndexSpec, ...]] = {}
 
     # --- writes ------------------------------------------------------------------------------
     def _stored(self, prefix: bytes, update: PartitionUpdate) -> dict[bytes, bytes]:
@@ -275,11 +279,15 @@ class Storage:
         existing = skip_dropped(decode_entries(update.table, update.key, stored.items()),
                                 dropped)
         shadowed = find_shadowed(existing, update)
-        merged = entries_of(merge(existing, update))
+        merged_update = merge(existing, update)
+        merged = entries_of(merged_update)
         batch: list[tuple[bytes, bytes | None]] = [
             (prefix + s, v) for s, v in merged.items() if stored.get(s) != v
         ]
         batch.extend((prefix + s, None) for s in stored if s not in merged)
+        specs = self.index_specs.get(update.table)
+        if specs and batch:
+            batch.extend(sindex.maintenance(specs, existing, merged_update, now_s))
         if batch:
             self._kv.write(batch)
         return ApplyReport(shadowed)
@@ -344,6 +352,13 @@ class Storage:
             if current is not None:
                 yield current
 
+    def stored(self, table: str, key: bytes) -> PartitionUpdate:
+        """A partition exactly as stored (tombstones and TTL'd cells as written, none turned
+        into tombstones by the clock): what repair hashes and exchanges."""
+        prefix = partition_prefix(table, key)
+        items = self._entries(prefix, b"", _PARTITION_END).items()
+        return skip_dropped(decode_entries(table, key, items), self.dropped.get(table, {}))
+
     def scan(
         self, table: str, token_start_exclusive: int, token_end_inclusive: int, now_s: int,
         partition_limit: int, row_limit: int, start_after_key: bytes | None = None,
@@ -404,8 +419,31 @@ class Storage:
             lo = first[0][: n + 12 + length] + _PARTITION_END
 
     # --- maintenance ---------------------------------------------------------------------------
-    def purge_tombstones(self, table: str, gc_grace_s: int, now_s: int) -> int:
-        """Drop tombstones older than gc_grace and what they shadow; returns entries removed."""
+    def partition_stats(self, table: str, limit: int) -> list[tuple[int, int]]:
+        """(stored bytes, stored entries) of each of the table's first ``limit`` partitions in
+        ring order, tombstones included (nodetool tablestats and tablehistograms)."""
+        tp = _table_prefix(table)
+        n = len(tp)
+        out: list[tuple[int, int]] = []
+        current = b""
+        for k, v in self._kv.iter_from(tp, keys.prefix_successor(tp)):
+            (length,) = struct.unpack_from(">I", k, n + 8)
+            partition = k[: n + 12 + length]
+            if partition != current:
+                if len(out) == limit:
+                    break
+                current = partition
+                out.append((0, 0))
+            size, entries = out[-1]
+            out[-1] = (size + len(k) + len(v), entries + 1)
+        return out
+
+    def purge_tombstones(self, table: str, gc_grace_s: int, now_s: int,
+                         purge_now_s: Callable[[int], int] | None = None) -> int:
+        """Drop tombstones older than gc_grace and what they shadow; returns entries removed.
+
+        ``purge_now_s``, given a partition's token, returns the time to purge it as of instead
+        of ``now_s`` (earlier: fewer tombstones go; ``node.repaired``)."""
         removed = 0
         tp = _table_prefix(table)
         for key in list(self._keys_between(len(tp), tp, keys.prefix_successor(tp))):
@@ -413,7 +451,8 @@ class Storage:
             stored = self._entries(prefix, b"", _PARTITION_END)
             p = skip_dropped(decode_entries(table, key, stored.items()),
                              self.dropped.get(table, {}))
-            kept = entries_of(purge(p, now_s, gc_grace_s))
+            as_of = now_s if purge_now_s is None else min(now_s, purge_now_s(token_of(key)))
+            kept = entries_of(purge(p, as_of, gc_grace_s))
             batch: list[tuple[bytes, bytes | None]] = [
                 (prefix + s, v) for s, v in kept.items() if stored.get(s) != v
             ]
@@ -429,6 +468,24 @@ class Storage:
         end = keys.prefix_successor(tp)
         assert end is not None
         self._kv.delete_range(tp, end)
+        ip = sindex.table_prefix(table)
+        ip_end = keys.prefix_successor(ip)
+        assert ip_end is not None
+        self._kv.delete_range(ip, ip_end)
+
+    def build_index_entries(self, table: str, key: bytes, specs: Sequence[sindex.IndexSpec],
+                            now_s: int) -> None:
+        """Write the entries the stored partition ``key`` holds for ``specs`` (index build)."""
+        prefix = partition_prefix(table, key)
+        p = decode_entries(table, key, self._entries(prefix, b"", _PARTITION_END).items())
+        batch = sindex.entries_for_build(specs, p, now_s)
+        if batch:
+            self._kv.write(batch)
+
+    @property
+    def kv(self) -> KV:
+        """The underlying store (``storage.index`` reads and writes its entries there)."""
+        return self._kv
 
     def drop_partition(self, table: str, key: bytes) -> None:
         """Remove a partition outright, tombstones included (cleanup of data not owned)."""

@@ -104,6 +104,22 @@ class RocksKV:
         self.sync()
         self._db.close()
 
+    def flush(self) -> None:
+        """Write the memtables to SST files (nodetool flush)."""
+        self._db.flush(True)
+
+    def compact(self) -> None:
+        """Compact every level into one (nodetool compact: a major compaction)."""
+        self._db.compact_range(None, None)
+
+    def checkpoint(self, path: str) -> None:
+        """A consistent copy of the database at ``path`` (a new directory), its SST files hard
+        links to the live ones (nodetool snapshot)."""
+        rocksdict.Checkpoint(self._db).create_checkpoint(path)
+
+    def sst_files(self) -> int:
+        return len(self._db.live_files())
+
     def size_bytes(self) -> int:
         live = self._db.property_int_value("rocksdb.estimate-live-data-size") or 0
         memtables = self._db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0

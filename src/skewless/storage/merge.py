@@ -6,11 +6,16 @@ Theory of operation
 
 1. *Union.* Deletions at each level (partition, per range-tombstone bounds, row, column) combine
    by maximum ``(ts_us, deleted_s)``; cells and row markers at one address combine by
-   ``reconcile_cells``, a total order over every field of a cell: ``ts_us``, then tombstone over
-   live, then greater value bytes, then later expiry (no TTL counts as never expiring, as
-   Cassandra's regular cells have an infinite local deletion time), then ``deleted_s``, ``ttl_s``.
-   Each of these is commutative, associative and idempotent.
-2. *Normalisation.* Everything a deletion shadows (``ts_us <= deletion.ts_us``) is removed:
+   ``reconcile_cells``, a total order over every field of a cell that follows Cassandra 5's
+   ``Cells.resolveRegular``: higher ``ts_us``; at equal timestamps a cell with a local deletion
+   time (a tombstone or an expiring cell) over a plain live one, a tombstone over an expiring
+   cell, then the later local deletion time (``deleted_s`` of a tombstone, ``expires_s`` of an
+   expiring cell), and only then the greater value bytes; the remaining fields (``ttl_s``...)
+   break the ties Cassandra leaves to argument order, so that the result never depends on it.
+   Row markers reconcile the same way (``LivenessInfo.supersedes``: expiring over not, later
+   expiry first). Each of these is commutative, associative and idempotent.
+2. *Normalisation.* Everything a deletion shadows (``ts_us <= deletion.ts_us``: at equal
+   timestamps the deletion wins, ``DeletionTime.deletes``) is removed:
    range tombstones under the partition deletion, row deletions and markers under the partition
    deletion or a covering range tombstone, column deletions and cells under any of those or
    their row deletion, cells under their column deletion. Removing shadowed data before a
@@ -44,8 +49,6 @@ from skewless.storage.model import (
     Shadowed,
 )
 
-_NEVER_EXPIRES = 1 << 62
-
 
 @dataclass(frozen=True, slots=True)
 class LiveRow:
@@ -61,11 +64,15 @@ class LiveView:
 
 
 # --- cells and deletions -----------------------------------------------------------------------
-def _rank(c: Cell) -> tuple[int, bool, bytes, int, int, int]:
-    return (
-        c.ts_us, c.value is None, c.value or b"", c.expires_s or _NEVER_EXPIRES, c.deleted_s,
-        c.ttl_s,
-    )
+def _rank(c: Cell) -> tuple[int, int, int, bytes, int, int, int]:
+    """Cassandra 5's order (Cells.resolveRegular), then every other field: greater wins."""
+    if c.value is None:
+        kind, local_deletion_s = 2, c.deleted_s  # tombstone
+    elif c.expires_s:
+        kind, local_deletion_s = 1, c.expires_s  # expiring
+    else:
+        kind, local_deletion_s = 0, 0  # live, no local deletion time
+    return (c.ts_us, kind, local_deletion_s, c.value or b"", c.expires_s, c.deleted_s, c.ttl_s)
 
 
 def reconcile_cells(a: Cell, b: Cell) -> Cell:

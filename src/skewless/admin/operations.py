@@ -1,0 +1,8 @@
+"""Every admin operation module: importing this registers them all (``registry.OPERATIONS``).
+
+To add operations, write a module of ``@operation`` handlers and import it here."""
+
+from skewless.admin import ops_local, ops_repair, ops_ring
+from skewless.admin.registry import OPERATIONS
+
+__all__ = ["OPERATIONS", "ops_local", "ops_repair", "ops_ring"]
