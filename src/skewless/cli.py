@@ -57,6 +57,10 @@ _NODE_OPTION_TO_FIELD = {
     "log_level": "log_level",
     "batchlog_replay_delay_ms": "batchlog_replay_delay_ms",
     "crash_point": "crash_point",
+    "auto_bootstrap": "auto_bootstrap",
+    "consistent_range_movement": "consistent_range_movement",
+    "stream_throughput_outbound": "stream_throughput_outbound",
+    "replace_address_first_boot": "replace_address_first_boot",
     "phi_convict_threshold": "phi_convict_threshold",
 }
 
@@ -124,6 +128,14 @@ def main() -> None:
               show_default=True)
 @click.option("--batchlog-replay-delay-ms", type=int, default=limits.batchlog_replay_delay_ms,
               show_default=True, help="Replay LOGGED batches kept longer than this.")
+@click.option("--auto-bootstrap/--no-auto-bootstrap", default=True, show_default=True,
+              help="A new non-seed node streams the ranges it will own before serving them.")
+@click.option("--consistent-range-movement/--no-consistent-range-movement", default=True,
+              show_default=True, help="Stream a range from the replica giving it up.")
+@click.option("--stream-throughput-outbound", type=float, default=24.0, show_default=True,
+              help="MiB/s this node streams out at (0: unthrottled).")
+@click.option("--replace-address-first-boot", default="", metavar="ADDRESS",
+              help="Take the tokens and data of this dead node (first boot only).")
 @click.option("--phi-convict-threshold", type=float,
               default=limits.phi_convict_threshold_default, show_default=True,
               help="Failure detector sensitivity (5..16), as cassandra.yaml's.")

@@ -57,6 +57,10 @@ class NodeConfig:
     admin_port: int = 7199  # nodetool's admin endpoint (Cassandra's JMX port); 0: none
     log_level: str = "INFO"
     batchlog_replay_delay_ms: int = limits.batchlog_replay_delay_ms  # replay LOGGED batches older
+    auto_bootstrap: bool = True  # a new non-seed node streams its ranges before serving them
+    consistent_range_movement: bool = True  # stream from the replica giving the range up
+    stream_throughput_outbound: float = 24.0  # MiB/s a node streams out at; 0: unthrottled
+    replace_address_first_boot: str = ""  # a dead node whose tokens and data this node takes
     phi_convict_threshold: float = limits.phi_convict_threshold_default  # cassandra.yaml's
     indirect_probes: bool = True  # SWIM: ask peers to probe a suspect before convicting it
     crash_point: str = ""  # TEST ONLY: SIGKILL this node at a named point (node.batchlog)
@@ -133,6 +137,19 @@ class NodeConfig:
         object.__setattr__(self, "log_level", self.log_level.upper())
         _check_int("batchlog_replay_delay_ms", self.batchlog_replay_delay_ms, 0,
                    limits.batchlog_replay_delay_ms_max_option)
+        for name in ("auto_bootstrap", "consistent_range_movement"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")
+        _check_number("stream_throughput_outbound", self.stream_throughput_outbound,
+                      limits.stream_throughput_mib_s_max_option)
+        if self.stream_throughput_outbound < 0:
+            raise ValueError("stream_throughput_outbound: must not be negative (0: unthrottled), "
+                             f"got {self.stream_throughput_outbound}")
+        if self.replace_address_first_boot:
+            _check_ipv4("replace_address_first_boot", self.replace_address_first_boot)
+            if self.replace_address_first_boot == self.address:
+                raise ValueError("replace_address_first_boot: a node cannot replace its own "
+                                 "address; start the new node on another address")
         _check_number("phi_convict_threshold", self.phi_convict_threshold, 1e9)  # type, NaN
         if not (limits.phi_convict_threshold_min <= self.phi_convict_threshold
                 <= limits.phi_convict_threshold_max):
@@ -208,7 +225,8 @@ def normalize_options(values: dict[str, Any]) -> dict[str, Any]:
         if name == "seeds":
             value = parse_seeds(value)
         elif name in ("clock_offset_ms", "clock_drift_ppm", "clock_alarm_ms", "max_offset_ms",
-                      "max_future_timestamp_ms", "max_past_timestamp_ms") \
+                      "max_future_timestamp_ms", "max_past_timestamp_ms",
+                      "stream_throughput_outbound") \
                 and isinstance(value, int):
             if not isinstance(value, bool):
                 value = float(value)

@@ -54,6 +54,15 @@ swim_probe_timeout_ms = 1000  # helpers' acks must arrive within this (one round
 shutdown_announce_wait_ms = 500  # a stopping node waits this long for its Shutdown to leave
 tick_interval_ms = 50  # the node's timer resolution
 
+# --- Topology changes and streaming (node.topology, node.streaming) -------------------------
+ring_delay_ms = 2000  # Cassandra's RING_DELAY (30 s) shortened: gossip reaches all in one round
+stream_chunk_bytes = 256 * 1024  # encoded partitions per stream chunk (one may overshoot)
+stream_sessions_inflight_max = 4  # ranges a receiving node pulls at once
+stream_retry_ms = 3000  # a stream request unanswered this long is asked again (resume point)
+stream_throughput_mib_s_max_option = 100000  # --stream-throughput-outbound beyond is a typo
+token_allocation_rf_min = 3  # tokens balanced for RF 1..3 at least: the usual replication
+topology_settle_ms = 5000  # a new node waits this long at most to hear the ring before joining
+
 # --- Hints ---------------------------------------------------------------------------------
 hint_window_ms_max = 3 * 3600 * 1000  # Cassandra's max_hint_window (3 h)
 hints_per_target_max = 1_000_000  # a hint log is bounded; beyond it repair is needed
@@ -134,6 +143,7 @@ assert scan_response_bytes_max < internode_frame_bytes_max // 2  # one partition
 assert read_timeout_ms < stress_request_timeout_s * 1000 < stress_drain_s_max * 1000
 assert stress_value_bytes_max < cql_frame_body_bytes_max
 assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
+assert stream_chunk_bytes < internode_frame_bytes_max // 2  # one partition may overshoot
 assert tick_interval_ms < gossip_interval_ms <= failure_detector_max_interval_ms
 assert tick_interval_ms < swim_probe_timeout_ms
 

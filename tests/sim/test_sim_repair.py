@@ -198,7 +198,9 @@ def test_deep_trees_are_compared_top_first_then_under_the_unequal_nodes() -> Non
     _insert_many(w, range(2100), "v")
     clean = _repair(w, N1)
     assert clean.partitions_streamed == 0 and clean.ranges_compared == 3
-    assert clean.tree_bytes == 3 * 2 * 256 * 8  # the tops only: nothing differs
+    # the tops only: nothing differs (the range that wraps past the ring's end is two trees,
+    # its small piece adds a small top: how small depends on the token layout)
+    assert 3 * 2 * 256 * 8 <= clean.tree_bytes <= 3 * 2 * (256 + 16) * 8
     _down(w, N3)
     _insert_many(w, range(5000, 5020), "late")
     _up(w, N3)

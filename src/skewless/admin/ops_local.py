@@ -21,8 +21,32 @@ from skewless.schema import TableDef
 
 @operation("netstats", "Operation mode, streams, internode messages")
 def netstats(ctx: AdminContext, args: Json) -> Json:
-    # Streams: none exist yet; the streaming work adds its sessions here (``streams``).
-    return {"mode": ctx.runtime.mode(), "streams": [], "messages": ctx.runtime.messages()}
+    topo = ctx.node.topology.netstats()  # node.topology: stream sessions' progress
+    mode = topo["mode"] if topo["mode"] in ("STARTING", "JOINING", "LEAVING") else \
+        ctx.runtime.mode()
+    sessions = topo["sessions"]
+    assert isinstance(sessions, list)
+    return {"mode": mode, "streams": _stream_plans(sessions),
+            "messages": ctx.runtime.messages()}
+
+
+_PLAN_NAMES = {"bootstrap": "Bootstrap", "leave": "Unbootstrap", "remove": "Removenode"}
+
+
+def _stream_plans(sessions: list[dict[str, object]]) -> list[Json]:
+    """node.topology's sessions as nodetool netstats' plans (a range counts as a file; the
+    total size of a range is known once it is streamed, so bytes total = bytes done)."""
+    plans: dict[str, Json] = {}
+    for s in sessions:
+        change = str(s["change"]) or "outbound"
+        plan = plans.setdefault(change, {
+            "description": _PLAN_NAMES.get(change.split()[0], "Streaming"), "plan_id": change,
+            "sessions": []})
+        key = "receiving" if s["direction"] == "RECEIVING" else "sending"
+        plan["sessions"].append({"peer": s["peer"], key: {
+            "files": s["ranges_total"], "done_files": s["ranges_done"], "bytes": s["bytes"],
+            "done_bytes": s["bytes"]}})
+    return [plans[k] for k in sorted(plans)]
 
 
 @operation("tpstats", "Requests in flight and done, per stage, and dropped messages")

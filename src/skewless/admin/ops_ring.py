@@ -29,13 +29,15 @@ NOT_SAME_REPLICATION = ("Non-system keyspaces don't have the same replication se
 
 
 def endpoint_state(node: Node, address: str) -> str:
-    """Normal, Leaving, Joining or Moving. Every member is Normal until topology changes
-    (issue 11's bootstrap/decommission) give the ring pending states: read them here."""
-    return "Normal"
+    """Normal, Leaving, Joining or Moving, from the node's gossiped state (node.topology)."""
+    status = node.membership.status_of(address)
+    return {"STARTING": "Joining", "JOINING": "Joining", "LEAVING": "Leaving"}.get(status,
+                                                                                  "Normal")
 
 
 def node_mode(ctx: AdminContext) -> str:
-    return ctx.runtime.mode()
+    status = ctx.node.topology.status
+    return status if status in ("STARTING", "JOINING", "LEAVING") else ctx.runtime.mode()
 
 
 def _endpoints(node: Node) -> list[Json]:

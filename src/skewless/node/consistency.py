@@ -61,6 +61,21 @@ def requirement(cl: int, factors: Mapping[str, int], local_dc: str, write: bool)
     raise InvalidRequest(f"Unknown consistency level {cl}")
 
 
+def with_pending(need: Requirement, pending: Iterable[str], dc_of: Mapping[str, str]
+                 ) -> Requirement:
+    """Cassandra's blockFor with pending replicas (a node joining or gaining a leaving node's
+    range): one more acknowledgement per pending replica, in its datacenter for the local and
+    per-datacenter levels (ConsistencyLevel.blockForWrite)."""
+    extra = list(pending)
+    if not need.per_dc:
+        return Requirement(need.total + len(extra))
+    per_dc = dict(need.per_dc)
+    for a in extra:
+        if dc_of[a] in per_dc:
+            per_dc[dc_of[a]] += 1
+    return Requirement(need.total, per_dc)
+
+
 def check_cl(cl: int) -> None:
     if cl not in NAMES:
         raise InvalidRequest(f"Unknown consistency level {cl}")

@@ -263,6 +263,8 @@ class Executor:
         peers = []
         for addr, p in sorted(node.membership.peers.items()):
             s = p.state
+            if node.membership.out_of_cluster(addr):
+                continue  # out of the cluster (node.topology): not a peer any more
             offset = node.clocks.peer_offset_us(addr, now_ns)
             peer_error = node.clocks.peer_error_us(addr, now_ns)
             peers.append(NodeInfo(

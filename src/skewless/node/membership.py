@@ -12,15 +12,27 @@ a peer is an arrival in its phi-accrual window (``node.phi``, Cassandra's detect
 answer. A heartbeat with a newer generation is a restarted node (a fresh window, as Cassandra
 ``remove``s and re-``report``s it). Nothing here reads a clock: ``now_ns`` (monotonic) is passed
 in.
+
+Rings (``node.topology`` drives the states): ``ring`` is the natural ring, the nodes that serve
+reads: NORMAL and LEAVING nodes, less a node a NORMAL node replaced and a node being removed
+once its removal is final. ``future_ring`` is the ring once the change in flight is done:
+NORMAL and JOINING nodes, less LEAVING and removed ones and a node whose replacement joins.
+Writes go to both (the replicas the future ring adds are the pending ones). A heartbeat of
+another cluster, or whose tokens collide with another node's, is refused (logged, ignored).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 from skewless.node.messages import Heartbeat
 from skewless.node.phi import ArrivalWindow
 from skewless.node.placement import Endpoint, Ring
+
+log = logging.getLogger("skewless.membership")
+IN_NATURAL = ("NORMAL", "LEAVING")
+IN_FUTURE = ("NORMAL", "JOINING")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,21 +58,68 @@ class Membership:
         self.windows: dict[str, ArrivalWindow] = {}  # heartbeat arrivals, per peer
         self.shut_down: dict[str, int] = {}  # peer -> generation it announced stopping
         self._ring: Ring | None = None
+        self._future: Ring | None = None
+        self._changing: bool | None = None
+        self.removing: set[str] = set()  # removenode in flight: out of the future ring
+        self.removed: set[str] = set()  # removenode done: out of every ring
+        self.refused: dict[str, str] = {}  # address -> why its heartbeats are ignored
+
+    def invalidate(self) -> None:
+        self._ring = None
+        self._future = None
+        self._changing = None
 
     def update_local(self, local: Heartbeat) -> None:
-        if local.tokens != self.local.tokens:
-            self._ring = None
+        if (local.tokens, local.status) != (self.local.tokens, self.local.status):
+            self.invalidate()
         self.local = local
+
+    def _refusal(self, hb: Heartbeat) -> str:
+        mine_name, theirs = self.local.cluster_name, hb.cluster_name
+        if theirs and mine_name and theirs != mine_name:
+            return (f"node {hb.address} belongs to cluster '{hb.cluster_name}', this node to "
+                    f"'{self.local.cluster_name}': start it with cluster_name "
+                    f"'{self.local.cluster_name}' or with the seeds of its own cluster")
+        known = self.peers.get(hb.address)
+        if known is not None and known.state.host_id != hb.host_id and \
+                known.state.status != "LEFT" and hb.address not in self.removed:
+            return (f"A node with address /{hb.address} already exists (host id "
+                    f"{known.state.host_id}), cancelling join of host id {hb.host_id}: start "
+                    "the new node on another address (with replace_address_first_boot="
+                    f"{hb.address} to replace it), or removenode {known.state.host_id} first")
+        mine = set(hb.tokens)
+        for s in self.states():
+            if s.address in (hb.address, hb.replacing) or s.status == "LEFT" or not mine:
+                continue
+            if s.address in self.removed or s.replacing == hb.address:
+                continue
+            both = mine.intersection(s.tokens)
+            if both:
+                return (f"node {hb.address} claims token {min(both)} already owned by "
+                        f"{s.address}: wipe its data directory and start it again to choose "
+                        f"new tokens, or start it with replace_address_first_boot="
+                        f"{s.address} if it replaces that dead node")
+        return ""
 
     def on_heartbeat(self, hb: Heartbeat, now_ns: int) -> list[Change]:
         assert hb.address != self.local.address
+        why = self._refusal(hb)
+        if why:
+            if self.refused.get(hb.address) != why:
+                log.error("refusing gossip from %s: %s", hb.address, why)
+            self.refused[hb.address] = why
+            return []
+        self.refused.pop(hb.address, None)
         old = self.peers.get(hb.address)
+        if hb.address in self.removed and (old is None or old.state.host_id != hb.host_id):
+            self.removed.discard(hb.address)  # a new node on a removed node's address
+            self.invalidate()
         changes: list[Change] = []
         if self.shut_down.get(hb.address) == hb.generation:
             return []  # sent before its Shutdown, or while stopping: it is down until restarted
         if old is None:
             changes.append(Change(hb.address, "NEW_NODE"))
-            self._ring = None
+            self.invalidate()
         elif hb.generation < old.state.generation or (
             hb.generation == old.state.generation and hb.beat <= old.state.beat
         ):
@@ -69,8 +128,10 @@ class Membership:
             if hb.generation > old.state.generation:
                 changes.append(Change(hb.address, "RESTARTED"))
                 self.windows.pop(hb.address, None)
-            if hb.tokens != old.state.tokens or hb.dc != old.state.dc or hb.rack != old.state.rack:
-                self._ring = None
+            if (hb.tokens, hb.dc, hb.rack, hb.status, hb.replacing) != (
+                    old.state.tokens, old.state.dc, old.state.rack, old.state.status,
+                    old.state.replacing):
+                self.invalidate()
             if not old.up:
                 changes.append(Change(hb.address, "UP", now_ns - old.down_since_ns))
         down_since = old.down_since_ns if old is not None else 0
@@ -145,11 +206,53 @@ class Membership:
             return self.local.dc
         return self.peers[address].state.dc
 
+    def status_of(self, address: str) -> str:
+        if address == self.local.address:
+            return self.local.status
+        p = self.peers.get(address)
+        return "" if p is None else p.state.status
+
+    def add_dead(self, hb: Heartbeat, now_ns: int) -> None:
+        """A down node we never heard, learnt from a peer (the node this one replaces)."""
+        if hb.address not in self.peers:
+            self.peers[hb.address] = Peer(hb, now_ns, False, now_ns)
+            self.invalidate()
+
+    def out_of_cluster(self, address: str) -> bool:
+        """LEFT, removed, or replaced by a NORMAL node: no longer a peer."""
+        if address in self.removed or self.status_of(address) == "LEFT":
+            return True
+        return any(s.replacing == address and s.status == "NORMAL" for s in self.states())
+
     def ring(self) -> Ring:
+        """The natural ring: the nodes that serve reads."""
         if self._ring is None:
             states = self.states()
-            self._ring = Ring(
-                {s.address: s.tokens for s in states},
-                [Endpoint(s.address, s.dc, s.rack) for s in states],
-            )
+            replaced = {s.replacing for s in states if s.status == "NORMAL" and s.replacing}
+            self._ring = _ring_of([
+                s for s in states if s.status in IN_NATURAL and s.tokens
+                and s.address not in self.removed and s.address not in replaced])
         return self._ring
+
+    def future_ring(self) -> Ring:
+        """The ring once the topology change in flight completes."""
+        if self._future is None:
+            states = self.states()
+            replaced = {s.replacing for s in states if s.status in IN_FUTURE and s.replacing}
+            gone = self.removed | self.removing | replaced
+            self._future = _ring_of([
+                s for s in states if s.status in IN_FUTURE and s.tokens
+                and s.address not in gone])
+        return self._future
+
+    def changing(self) -> bool:
+        """A topology change is in flight (the future ring differs from the natural one)."""
+        if self._changing is None:
+            now, then = self.ring(), self.future_ring()
+            self._changing = now.tokens != then.tokens or now.owners != then.owners
+        return self._changing
+
+
+def _ring_of(states: list[Heartbeat]) -> Ring:
+    return Ring({s.address: s.tokens for s in states},
+                [Endpoint(s.address, s.dc, s.rack) for s in states])

@@ -38,6 +38,10 @@ class Heartbeat:
     schema_ts_us: int  # the node's cluster metadata log position (node.metadata)
     known: tuple[str, ...]  # addresses this node knows, so peers learn of each other
     load_bytes: int
+    # node.topology: STARTING (no tokens yet), JOINING, NORMAL, LEAVING, LEFT
+    status: str = "NORMAL"
+    cluster_name: str = ""  # a peer of another cluster is refused
+    replacing: str = ""  # the dead node whose tokens this one takes (replace_address_first_boot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +476,70 @@ class MetaEntries:
     values: tuple[bytes, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class StreamRequest:
+    """A node gaining a range asks its source for the next chunk of one table's partitions in
+    the token range (start, end], after ``after_key`` (``has_after`` False: from the start)."""
+
+    KIND: ClassVar[int] = 40
+    session: str
+    req_id: int
+    table: str
+    start_token: int
+    end_token: int
+    after_key: bytes
+    has_after: bool
+    byte_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    KIND: ClassVar[int] = 41
+    session: str
+    req_id: int
+    error: str
+    partitions: tuple[tuple[bytes, bytes], ...]  # (key, storage.codec.encode_update)
+    done: bool  # the range has no more partitions
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDone:
+    """A node that gained ranges from a leaving (or removed) node tells the one waiting for it
+    that every such range is streamed."""
+
+    KIND: ClassVar[int] = 42
+    change: str  # node.topology's change id (e.g. 'leave 127.0.0.4 <generation>')
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveNode:
+    """removenode: the coordinator tells every node that a dead node is being removed
+    (final False: its ranges become pending on their new owners) or is gone (final True)."""
+
+    KIND: ClassVar[int] = 43
+    address: str
+    host_id: str
+    coordinator: str
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceQuery:
+    """A node started with replace_address_first_boot asks a peer about the node to replace."""
+
+    KIND: ClassVar[int] = 44
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceInfo:
+    KIND: ClassVar[int] = 45
+    address: str
+    known: bool  # the peer knows this address from gossip
+    alive: bool
+    state: bytes  # pack(the node's last Heartbeat), b'' when unknown
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -515,6 +583,12 @@ Message = (
     | RangeRepaired
     | MerkleLeavesRequest
     | MerkleLeavesResponse
+    | StreamRequest
+    | StreamChunk
+    | StreamDone
+    | RemoveNode
+    | ReplaceQuery
+    | ReplaceInfo
 )
 
 
@@ -528,7 +602,8 @@ _BY_KIND: dict[int, type[Any]] = {
               ProbeAck, Shutdown, MerkleTreeRequest, MerkleTreeResponse, LeafRequest,
               LeafResponse, RepairStream, RepairStreamAck, RangeRepaired,
               MerkleLeavesRequest, MerkleLeavesResponse, MetaPrepare, MetaPromise, MetaAccept,
-              MetaAccepted, MetaCommit, MetaPull, MetaEntries)
+              MetaAccepted, MetaCommit, MetaPull, MetaEntries, StreamRequest, StreamChunk,
+              StreamDone, RemoveNode, ReplaceQuery, ReplaceInfo)
 }
 
 

@@ -63,9 +63,15 @@ from skewless.node.messages import (
     RangeReadResponse,
     ReadRequest,
     ReadResponse,
+    RemoveNode,
+    ReplaceInfo,
+    ReplaceQuery,
     Shutdown,
     StampRequest,
     StampResponse,
+    StreamChunk,
+    StreamDone,
+    StreamRequest,
     TracedRequest,
     TracedResponse,
     TruncateRequest,
@@ -74,12 +80,14 @@ from skewless.node.messages import (
 from skewless.node.metadata.paxos import MetaMessage
 from skewless.node.metadata.service import MetadataService
 from skewless.node.ordered import OrderedWrites
-from skewless.node.placement import dc_factors, random_tokens
+from skewless.node.pending import pending_for
+from skewless.node.placement import dc_factors
 from skewless.node.repair import REPAIR_MESSAGES, ActiveRepairService
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.stamping import Stamping
 from skewless.node.stamps import max_timestamp
 from skewless.node.swim import FailureDetector
+from skewless.node.topology import Topology
 from skewless.node.trace_store import traces_table_by_key
 from skewless.node.tracer import Tracer
 from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, Trace
@@ -112,7 +120,9 @@ class Node:
         self.ops: dict[int, WriteOp | ReadOp | scan.RangeRound | index_read.IndexRound] = {}
         self.repairs: dict[int, ReadOp] = {}
         self.hint_replays: dict[int, tuple[str, bytes, int]] = {}  # req -> target, id, deadline_ns
+        self.topology = Topology(self)
         self.host_id, tokens, generation = self._identity()
+        tokens, status = self.topology.initial(tokens)
         self.stamping = Stamping(self)
         self.ordered = OrderedWrites(self)
         self.ts = self.stamping.ts
@@ -123,7 +133,8 @@ class Node:
         self.schema: Schema = self.metadata.state.schema
         self.storage.dropped = dropped_by_table(self.schema)
         self.beat = 0
-        self.membership = Membership(self._heartbeat(tokens, generation), config.seeds)
+        self.membership = Membership(self._heartbeat(tokens, generation, status), config.seeds)
+        self.topology.load_removed()
         self.fd = FailureDetector(self)  # phi-accrual suspicion, SWIM probes, convictions
         self._last_gossip_ns = -(10**18)
         self._last_hint_round_ns = -(10**18)
@@ -143,16 +154,13 @@ class Node:
         raw = self.storage.get_meta("host_id")
         if raw is None:
             host_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
-            draws = [self.rng.getrandbits(64) for _ in range(self.config.num_tokens)]
-            tokens = random_tokens(draws)
             self.storage.put_meta("host_id", host_id.bytes)
-            self.storage.put_meta("tokens", ",".join(map(str, tokens)).encode())
             self.storage.sync()
         else:
             host_id = uuid.UUID(bytes=raw)
-            tokens_raw = self.storage.get_meta("tokens")
-            assert tokens_raw is not None
-            tokens = tuple(int(t) for t in tokens_raw.decode().split(","))
+        # node.topology chooses a new node's tokens (empty until then)
+        tokens_raw = self.storage.get_meta("tokens") or b""
+        tokens = tuple(int(t) for t in tokens_raw.decode().split(",") if t)
         # A restart is a newer gossip generation even if the clock now reads earlier than at
         # the last start (peers ignore heartbeats of an older generation: the node would never
         # be seen up again). Synced before the first heartbeat leaves.
@@ -168,11 +176,17 @@ class Node:
     def observe(self, ts_us: int) -> None:
         self.stamping.observe(ts_us)
 
-    def _heartbeat(self, tokens: tuple[int, ...], generation: int) -> Heartbeat:
+    def _heartbeat(self, tokens: tuple[int, ...], generation: int, status: str) -> Heartbeat:
         return Heartbeat(
             self.address, str(self.host_id), generation, self.beat, self.config.dc,
             self.config.rack, tokens, self.config.cql_port, str(self.schema.version),
-            self.metadata.index, (), self.storage.size_bytes())
+            self.metadata.index, (), self.storage.size_bytes(), status, self.config.cluster_name,
+            self.topology.replacing)
+
+    def set_local_state(self, tokens: tuple[int, ...], status: str) -> None:
+        """node.topology: our tokens and status changed (gossiped next)."""
+        local = self.membership.local
+        self.membership.update_local(self._heartbeat(tokens, local.generation, status))
 
     # ------------------------------------------------------------------ outputs
 
@@ -244,6 +258,9 @@ class Node:
             self.truncations.on_request(sender, m)
         elif isinstance(m, TruncateResponse):
             self.truncations.on_response(sender, m)
+        elif isinstance(m, StreamRequest | StreamChunk | StreamDone | RemoveNode | ReplaceQuery
+                        | ReplaceInfo):
+            self.topology.on_message(sender, m)
         elif isinstance(m, TracedResponse):
             inner = self.tracer.on_response(sender, m)
             if isinstance(inner, MutationResponse):
@@ -272,6 +289,7 @@ class Node:
         self.indexes.tick()
         self.active_repair.tick(now_ns)
         self.anti_entropy.tick(now_ns)
+        self.topology.tick(now_ns)
 
     # ------------------------------------------------------------------ gossip
 
@@ -281,7 +299,7 @@ class Node:
     def _gossip(self) -> None:
         self.beat += 1
         local = self.membership.local
-        hb = replace(self._heartbeat(local.tokens, local.generation),
+        hb = replace(self._heartbeat(local.tokens, local.generation, local.status),
                      known=self.membership.known_addresses())
         self.membership.update_local(hb)
         for addr in self.membership.gossip_targets():
@@ -332,6 +350,15 @@ class Node:
     def replicas_for(self, ks: KeyspaceDef, key: bytes) -> list[str]:
         return self.membership.ring().replicas(token_of(key), ks.replication_map())
 
+    def write_replicas(self, ks: KeyspaceDef, key: bytes) -> tuple[list[str], list[str]]:
+        """Natural replicas then pending ones (node.pending), and the pending ones alone."""
+        natural = self.replicas_for(ks, key)
+        if not self.membership.changing():
+            return natural, []
+        pending = pending_for(self.membership.ring(), self.membership.future_ring(),
+                              token_of(key), ks.replication_map(), natural)
+        return natural + pending, pending
+
     def _check_capacity(self) -> None:
         if len(self.ops) + len(self.batchlog.stores) >= limits.coordinator_requests_inflight_max:
             raise Overloaded("Too many in-flight requests on this coordinator")
@@ -353,14 +380,15 @@ class Node:
         need = cl_mod.requirement(cl, factors, self.config.dc, write=True)
         plans: list[PlannedWrite] = []
         for u in updates:
-            replicas = self.replicas_for(ks, u.key)
+            replicas, pending = self.write_replicas(ks, u.key)
             alive = [a for a in replicas if self.membership.is_alive(a)]
             dc_of = {a: self.membership.dc_of(a) for a in replicas}
-            if cl != cl_mod.ANY and not need.satisfied(alive, dc_of):
+            need_u = cl_mod.with_pending(need, pending, dc_of) if pending else need
+            if cl != cl_mod.ANY and not need_u.satisfied(alive, dc_of):
                 raise Unavailable(
                     "Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
-                    need.block_for, len(alive))
-            plans.append((u, replicas, alive, dc_of, need))
+                    need_u.block_for, len(alive))
+            plans.append((u, replicas, alive, dc_of, need_u))
         return plans
 
     def write_planned(self, plans: Sequence[PlannedWrite], cl: int, write_type: str,

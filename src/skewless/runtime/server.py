@@ -91,17 +91,12 @@ class NodeServer:
 
     async def run(self) -> None:
         await self.transport.start()
-        self._cql_server = await asyncio.start_server(
-            self._serve_client, self.config.address, self.config.cql_port, reuse_address=True)
-        log.info("node %s serving CQL on %s:%d (host id %s, policy %s)", self.config.address,
-                 self.config.address, self.config.cql_port, self.node.host_id,
-                 self.config.timestamp_policy)
         if self.metrics is not None:
             await self.metrics.start()
         if self.admin is not None:
             await self.admin.start()
-        self.mode = "NORMAL"
-        tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._flusher())]
+        tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._flusher()),
+                 asyncio.create_task(self._serve_cql_once_joined())]
         if self.config.commitlog_sync == "periodic":
             tasks.append(asyncio.create_task(self._periodic_sync()))
         self.node.tick()
@@ -111,7 +106,8 @@ class NodeServer:
         self.node.fd.announce_shutdown()  # peers mark us down now, not when phi convicts us
         self._carry_out(self.node.take_ready())
         await self.transport.drain(limits.shutdown_announce_wait_ms / 1000)
-        self._cql_server.close()
+        if self._cql_server is not None:
+            self._cql_server.close()
         if self.metrics is not None:
             self.metrics.close()
         if self.admin is not None:
@@ -128,6 +124,20 @@ class NodeServer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _serve_cql_once_joined(self) -> None:
+        """Open the CQL port once the node is in the ring (node.topology), as Cassandra starts
+        its native transport only after joining: a new node does not answer clients while it
+        chooses its tokens and streams its ranges."""
+        while self.node.topology.status in ("STARTING", "JOINING"):
+            await asyncio.sleep(limits.tick_interval_ms / 1000)
+        self._cql_server = await asyncio.start_server(
+            self._serve_client, self.config.address, self.config.cql_port, reuse_address=True)
+        log.info("node %s serving CQL on %s:%d (host id %s, policy %s)", self.config.address,
+                 self.config.address, self.config.cql_port, self.node.host_id,
+                 self.config.timestamp_policy)
+        if self.mode == "STARTING":
+            self.mode = "NORMAL"
 
     async def drain(self) -> None:
         """nodetool drain: stop serving clients and peers, then flush; the process stays up

@@ -175,10 +175,16 @@ class World:
 
     # ------------------------------------------------------------------ nodes
 
-    def _boot(self, address: str, kv: MemoryKV, clock: SimClock) -> None:
+    def add_node(self, address: str, **options: object) -> None:
+        """Start a new node (empty data) with the same seeds: it joins (node.topology)."""
+        assert address not in self.nodes
+        self._boot(address, MemoryKV(), SimClock(self), options)
+
+    def _boot(self, address: str, kv: MemoryKV, clock: SimClock,
+              extra: Mapping[str, object] | None = None) -> None:
         cfg = NodeConfig(address=address, seeds=("127.0.0.1",), data_dir=f"sim/{address}",
                          timestamp_policy=self.policy,  # type: ignore[arg-type]
-                         **self.node_options)  # type: ignore[arg-type]
+                         **{**self.node_options, **(extra or {})})  # type: ignore[arg-type]
         node = Node(cfg, clock, random.Random(self.rng.getrandbits(64)), Storage(kv))
         executor = Executor(node, random.Random(self.rng.getrandbits(64)))
         sn = SimNode(address, cfg, clock, kv, node, executor)
@@ -353,8 +359,10 @@ class World:
         self._flush(sn)
 
     def stabilize(self, timeout_ns: int = 10 * 10**9) -> bool:
-        """Run until every node sees every other node up."""
+        """Run until every node sees every other node up and in the ring (node.topology)."""
         def all_up() -> bool:
             ups = [n for n in self.nodes.values() if n.up]
-            return all(all(x.node.membership.is_alive(y.address) for y in ups) for x in ups)
+            return all(all(x.node.membership.is_alive(y.address)
+                           and x.node.membership.status_of(y.address) not in ("STARTING", "")
+                           for y in ups) for x in ups)
         return self.run_until(all_up, timeout_ns)

@@ -487,6 +487,11 @@ class Storage:
         """The underlying store (``storage.index`` reads and writes its entries there)."""
         return self._kv
 
+    def drop_partition(self, table: str, key: bytes) -> None:
+        """Remove a partition outright, tombstones included (cleanup of data not owned)."""
+        prefix = partition_prefix(table, key)
+        self._kv.delete_range(prefix, prefix + _PARTITION_END)
+
     def drop_table(self, table: str) -> None:
         self.truncate(table)
 

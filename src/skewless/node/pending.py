@@ -1,0 +1,87 @@
+"""Pending ranges: what a topology change moves, computed from the natural and the future ring.
+
+A token sub-range between two consecutive tokens of the union of both rings has one replica set
+in each ring. A node in the future set but not in the natural one *gains* the sub-range (it is a
+pending replica: it gets every write, counted as Cassandra counts pending replicas, and streams
+the data). Its source is, with ``consistent_range_movement``, the natural replica that gives the
+range up (the one leaving, or whose range a joiner splits), as Cassandra's strict range
+movement; otherwise, or when that replica is down (a removed or replaced node), any live natural
+replica. Pure functions of the rings: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from skewless.node.placement import Ring
+from skewless.ring import MIN_TOKEN
+
+Gain = tuple[int, int, str]  # (start exclusive, end inclusive, source address)
+
+
+def boundaries(natural: Ring, future: Ring) -> list[int]:
+    return sorted(set(natural.tokens) | set(future.tokens))
+
+
+def sub_ranges(natural: Ring, future: Ring) -> list[tuple[int, int]]:
+    """(start, end] sub-ranges with one replica set in each ring; one wrapping range covers
+    the ring's end and start."""
+    b = boundaries(natural, future)
+    if not b:
+        return []
+    return [(b[i - 1] if i > 0 else b[-1], t) for i, t in enumerate(b)]
+
+
+def gains(natural: Ring, future: Ring, replication: Mapping[str, str], me: str,
+          alive: Callable[[str], bool], strict: bool) -> tuple[list[Gain], list[tuple[int, int]]]:
+    """The sub-ranges ``me`` gains with a source each, and those it gains with no live source."""
+    out: list[Gain] = []
+    unsourced: list[tuple[int, int]] = []
+    if not natural.tokens:
+        return out, unsourced
+    for start, end in sub_ranges(natural, future):
+        now = natural.replicas(end, replication)
+        then = future.replicas(end, replication)
+        if me not in then or me in now:
+            continue
+        giving = [a for a in now if a not in then and alive(a) and a != me]
+        others = [a for a in now if alive(a) and a != me]
+        candidates = giving if (strict and giving) else (giving + [a for a in others
+                                                                    if a not in giving])
+        if not candidates:
+            unsourced.append((start, end))
+            continue
+        out.append((start, end, candidates[0]))
+    return _merged(out), unsourced
+
+
+def _merged(gs: list[Gain]) -> list[Gain]:
+    """Adjacent sub-ranges from the same source as one range."""
+    out: list[Gain] = []
+    for g in gs:
+        if out and out[-1][2] == g[2] and out[-1][1] == g[0]:
+            out[-1] = (out[-1][0], g[1], g[2])
+        else:
+            out.append(g)
+    return out
+
+
+def gainers(natural: Ring, future: Ring, replication: Mapping[str, str]) -> set[str]:
+    """Every node that gains some sub-range."""
+    out: set[str] = set()
+    for _, end in sub_ranges(natural, future):
+        now = natural.replicas(end, replication)
+        out.update(a for a in future.replicas(end, replication) if a not in now)
+    return out
+
+
+def pending_for(natural: Ring, future: Ring, token: int, replication: Mapping[str, str],
+                natural_replicas: list[str]) -> list[str]:
+    """The pending replicas of ``token``: in the future ring's replicas, not in the natural."""
+    if not future.tokens:
+        return []
+    return [a for a in future.replicas(token, replication) if a not in natural_replicas]
+
+
+def whole_ring() -> tuple[int, int]:
+    return (MIN_TOKEN, MIN_TOKEN)

@@ -1,0 +1,202 @@
+"""Joins and decommissions in the simulator, under a write workload: no acknowledged write is
+lost and every row is readable at ONE once the change completes (node.topology)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from skewless.cql.results import RowsResult
+from skewless.node.consistency import ONE, QUORUM
+from skewless.node.executor import Params
+from skewless.sim.world import World
+
+NEW = "127.0.0.4"
+S = 10**9
+
+
+class Cluster:
+    def __init__(self, seed: int, rf: int, mib_s: float = 0.0) -> None:
+        self.w = World(seed, n_nodes=3, node_options={"stream_throughput_outbound": mib_s})
+        assert self.w.stabilize()
+        self.w.run_for(5 * S)  # clock measurements settle (node.stamping)
+        self.conn = 0
+        self.acked: set[int] = set()
+        self.ask("127.0.0.1", "CREATE KEYSPACE ks WITH replication = "
+                 f"{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")
+        self.ask("127.0.0.1", "CREATE TABLE ks.t (k int PRIMARY KEY, v int)")
+
+    def send(self, node: str, q: str, cl: int, out: list[object]) -> None:
+        self.conn += 1
+        self.w.client_execute(node, self.conn, q, Params(consistency=cl),
+                              lambda r: out.append(r.body))
+
+    def ask(self, node: str, q: str, cl: int = QUORUM) -> object:
+        out: list[object] = []
+        self.send(node, q, cl, out)
+        assert self.w.run_until(lambda: bool(out), 30 * S), q
+        return out[0]
+
+    def write_batch(self, start: int, count: int, cl: int) -> None:
+        """``count`` inserts in flight at once through the three first nodes."""
+        results: list[tuple[int, list[object]]] = []
+        for k in range(start, start + count):
+            out: list[object] = []
+            self.send(f"127.0.0.{1 + k % 3}", f"INSERT INTO ks.t (k, v) VALUES ({k}, {k})",
+                      cl, out)
+            results.append((k, out))
+        self.w.run_until(lambda: all(out for _, out in results), 30 * S)
+        for k, out in results:
+            if out and isinstance(out[0], RowsResult) or (out and out[0] is None):
+                self.acked.add(k)
+            elif out and not _is_error(out[0]):
+                self.acked.add(k)
+
+    def status(self, node: str) -> str:
+        return self.w.nodes[node].node.membership.local.status
+
+    def missing_at_one(self, via: str) -> list[int]:
+        missing = []
+        for k in sorted(self.acked):
+            r = self.ask(via, f"SELECT v FROM ks.t WHERE k = {k}", ONE)
+            if not isinstance(r, RowsResult) or len(r.rows) != 1:
+                missing.append(k)
+        return missing
+
+
+def _is_error(body: object) -> bool:
+    return isinstance(body, Exception)
+
+
+def _settle(c: Cluster, node: str, status: str, writes_from: int) -> int:
+    """Write batches while ``node`` is not ``status``; returns the next key."""
+    k = writes_from
+    for _ in range(200):
+        if c.status(node) == status:
+            return k
+        c.write_batch(k, 10, QUORUM)
+        k += 10
+        c.w.run_for(S // 5)
+    raise AssertionError(f"{node} did not become {status}: {c.status(node)}")
+
+
+@pytest.mark.parametrize("rf", [1, 3])
+def test_join_then_decommission_under_writes_loses_nothing(rf: int) -> None:
+    c = Cluster(seed=11 + rf, rf=rf, mib_s=0.01)  # slow streams: writes land mid-stream
+    c.write_batch(0, 300, QUORUM)
+    assert len(c.acked) == 300
+    c.w.add_node(NEW)
+    k = _settle(c, NEW, "JOINING", 300)
+    k = _settle(c, NEW, "NORMAL", k)
+    joiner = c.w.nodes[NEW].node
+    assert joiner.topology.netstats()["mode"] == "NORMAL"
+    owned = joiner.membership.ring().primary_ownership()
+    assert owned[NEW] > 0.15, owned
+    for via in ("127.0.0.1", NEW):
+        assert c.missing_at_one(via) == []
+    # cleanup drops what the old owners no longer replicate, and nothing readable goes
+    dropped = c.w.nodes["127.0.0.1"].node.topology.cleanup("ks")
+    assert set(dropped) == {"ks.t"} and dropped["ks.t"] > 0, dropped
+    assert c.w.nodes["127.0.0.1"].node.topology.cleanup("ks") == {"ks.t": 0}
+    assert c.missing_at_one("127.0.0.2") == []
+    # Back to three: the fourth node leaves, its ranges handed over first.
+    joiner.topology.decommission()
+    with pytest.raises(Exception, match="Not safe to run cleanup"):
+        joiner.topology.cleanup()
+    k = _settle(c, NEW, "LEFT", k)
+    c.w.run_for(2 * S)  # the LEFT state gossiped
+    assert NEW not in c.w.nodes["127.0.0.1"].node.membership.ring().owners
+    assert c.missing_at_one("127.0.0.2") == []
+
+
+def test_joiner_crashed_mid_stream_resumes_and_completes() -> None:
+    c = Cluster(seed=5, rf=1)
+    for start in range(0, 1500, 300):
+        c.write_batch(start, 300, QUORUM)
+    c.w.add_node(NEW, stream_throughput_outbound=0.05)  # slow: ~50 KiB/s
+    _settle(c, NEW, "JOINING", 1500)
+    joiner = c.w.nodes[NEW].node
+    assert c.w.run_until(lambda: any(
+        t.partitions for i in joiner.topology.inbound.values() for t in i.tasks), 30 * S)
+    c.w.crash(NEW)
+    c.w.run_for(2 * S)
+    c.w.restart(NEW)
+    restarted = c.w.nodes[NEW].node
+    assert restarted.membership.local.status == "JOINING"
+    assert c.w.run_until(lambda: "bootstrap" in restarted.topology.inbound, 30 * S)
+    resumed = restarted.topology.inbound["bootstrap"]
+    assert sum(t.partitions for t in resumed.tasks) > 0  # progress kept across the crash
+    assert c.w.run_until(lambda: c.status(NEW) == "NORMAL", 120 * S)
+    assert c.missing_at_one("127.0.0.1") == []
+
+
+def test_decommission_refused_when_it_would_break_replication() -> None:
+    c = Cluster(seed=3, rf=3)
+    with pytest.raises(Exception, match=r"Not enough live nodes to maintain replication "
+                                        r"factor in keyspace ks \(RF = 3, N = 3\)"):
+        c.w.nodes["127.0.0.2"].node.topology.decommission()
+
+
+def _replicas_hold_every_row(c: Cluster) -> list[tuple[int, str]]:
+    """(key, replica) pairs where a replica of the natural ring lacks an acknowledged row."""
+    sn = c.w.nodes["127.0.0.1"].node
+    ks = sn.schema.keyspace("ks")
+    table = sn.schema.table("ks", "t")
+    assert ks is not None and table is not None
+    lacking = []
+    for k in sorted(c.acked):
+        key = struct.pack(">i", k)
+        for a in sn.replicas_for(ks, key):
+            p = c.w.nodes[a].node.storage.read(table.table_key, key, 0)
+            if not p.rows:
+                lacking.append((k, a))
+    return lacking
+
+
+def test_removenode_re_replicates_a_dead_nodes_ranges() -> None:
+    c = Cluster(seed=21, rf=2)
+    c.w.add_node(NEW)
+    _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(1000, 300, QUORUM)
+    c.w.run_for(2 * S)
+    dead = c.w.nodes[NEW].node
+    host_id = str(dead.host_id)
+    coord = c.w.nodes["127.0.0.1"].node
+    with pytest.raises(Exception, match="is alive and owns this ID"):
+        coord.topology.removenode(host_id)
+    with pytest.raises(Exception, match="Host ID not found"):
+        coord.topology.removenode("00000000-0000-4000-8000-000000000000")
+    c.w.crash(NEW)
+    assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
+    coord.topology.removenode(host_id)
+    assert coord.topology.removal_status().startswith("RemovalStatus: Removing node /127.0.0.4")
+    assert c.w.run_until(lambda: all(NEW in c.w.nodes[a].node.membership.removed
+                                     for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3")), 60 * S)
+    assert NEW not in coord.membership.ring().owners
+    assert coord.topology.removal_status() == "RemovalStatus: No removals in process."
+    assert _replicas_hold_every_row(c) == []
+
+
+def test_replace_a_dead_node_takes_its_tokens_and_data() -> None:
+    c = Cluster(seed=31, rf=2)
+    c.w.add_node(NEW)
+    _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(1000, 300, QUORUM)
+    c.w.run_for(2 * S)
+    old_tokens = c.w.nodes[NEW].node.membership.local.tokens
+    c.w.add_node("127.0.0.6", replace_address_first_boot=NEW)  # the old node is alive
+    assert c.w.run_until(lambda: bool(c.w.nodes["127.0.0.6"].node.topology.error), 30 * S)
+    assert "Cannot replace a live node /127.0.0.4" in c.w.nodes["127.0.0.6"].node.topology.error
+    c.w.crash("127.0.0.6")
+    c.w.crash(NEW)
+    coord = c.w.nodes["127.0.0.1"].node
+    assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
+    c.w.add_node("127.0.0.5", replace_address_first_boot=NEW)
+    _settle(c, "127.0.0.5", "NORMAL", 2000)
+    c.w.run_for(2 * S)
+    ring = coord.membership.ring()
+    assert NEW not in ring.owners
+    assert sorted(t for t, a in zip(ring.tokens, ring.owners, strict=True)
+                  if a == "127.0.0.5") == sorted(old_tokens)
+    assert _replicas_hold_every_row(c) == []
