@@ -4,6 +4,8 @@ a joiner killed with kill -9 mid-stream resumes where it was (node.topology, nod
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +17,7 @@ from cassandra.query import SimpleStatement
 from conftest import CQL_PORT, INTERNODE_PORT, LocalCluster
 
 from skewless.node.tokens import ownership, spread_percent
-from skewless.runtime.cluster import NodeProcess, node_address, node_argv
+from skewless.runtime.cluster import NodeProcess, admin_port_for, node_address, node_argv
 
 ROWS = 2000
 
@@ -104,3 +106,39 @@ def test_joiner_killed_mid_stream_resumes(cluster_factory: Callable[..., LocalCl
     assert done_before > 0, line  # the restarted joiner resumed, not restarted from zero
     _wait_log(p4, "is now NORMAL", 180, after=size)
     _check_all_readable_at_one(c, node_address(4))
+
+
+def _nodetool(host: str, *args: str, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "skewless.nodetool.cli", "-h", host,
+         "-p", str(admin_port_for(INTERNODE_PORT)), *args],
+        capture_output=True, text=True, timeout=timeout_s)
+
+
+def test_nodetool_decommission_removenode_status_and_cleanup(
+        cluster_factory: Callable[..., LocalCluster]) -> None:
+    """Shrinking through nodetool: ``decommission`` on node 4 returns once it has LEFT, its
+    ranges streamed to their new owners (every row still readable at ONE, count right); then
+    ``status`` no longer lists it, ``removenode status`` has nothing in progress and
+    ``cleanup`` runs; refusals come back as nodetool errors (exit 2)."""
+    c = cluster_factory(4)
+    _load(c, 2)
+    r = _nodetool(node_address(4), "decommission")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for via in (node_address(1), node_address(3)):
+        _check_all_readable_at_one(c, via)
+    status = _nodetool(node_address(1), "status")
+    assert status.returncode == 0, status.stderr
+    lines = [ln.split() for ln in status.stdout.splitlines() if ln[:2] in ("UN", "DN", "UL")]
+    assert sorted(fields[1] for fields in lines) == [node_address(i) for i in (1, 2, 3)], \
+        status.stdout
+    r = _nodetool(node_address(1), "removenode", "status")
+    assert (r.returncode, r.stdout.strip()) == (0, "RemovalStatus: No removals in process.")
+    assert _nodetool(node_address(1), "cleanup", "ks").returncode == 0
+    r = _nodetool(node_address(1), "removenode", "no-such-host-id")
+    assert r.returncode == 2 and r.stderr.startswith("error: "), r.stdout + r.stderr
+    r = _nodetool(node_address(2), "decommission")  # RF 2 of 3 nodes left: allowed, not forced
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = _nodetool(node_address(3), "decommission")  # would leave 1 node for RF 2
+    assert r.returncode == 2 and "Not enough live nodes to maintain replication factor" \
+        in r.stderr, r.stdout + r.stderr

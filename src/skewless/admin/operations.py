@@ -2,7 +2,7 @@
 
 To add operations, write a module of ``@operation`` handlers and import it here."""
 
-from skewless.admin import ops_local, ops_repair, ops_ring
+from skewless.admin import ops_local, ops_repair, ops_ring, ops_topology
 from skewless.admin.registry import OPERATIONS
 
-__all__ = ["OPERATIONS", "ops_local", "ops_repair", "ops_ring"]
+__all__ = ["OPERATIONS", "ops_local", "ops_repair", "ops_ring", "ops_topology"]

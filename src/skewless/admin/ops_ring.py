@@ -41,10 +41,12 @@ def node_mode(ctx: AdminContext) -> str:
 
 
 def _endpoints(node: Node) -> list[Json]:
-    """Every known node: address, host id, dc, rack, tokens, load, up, state."""
+    """Every node in the cluster: address, host id, dc, rack, tokens, load, up, state."""
     out = []
     for hb in sorted(node.membership.states(), key=lambda s: ipaddress.ip_address(s.address)):
         local = hb.address == node.address
+        if not local and node.membership.out_of_cluster(hb.address):
+            continue  # LEFT, removed or replaced: no longer in the ring (nor in nodetool status)
         out.append({
             "address": hb.address, "host_id": str(node.host_id) if local else hb.host_id,
             "dc": hb.dc, "rack": hb.rack, "tokens": [str(t) for t in hb.tokens],

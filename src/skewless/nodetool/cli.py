@@ -11,7 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from skewless.nodetool import cmd_repair  # noqa: F401 - registers repair, garbagecollect
+from skewless.nodetool import (
+    cmd_repair,  # noqa: F401 - registers repair, garbagecollect
+    cmd_topology,  # noqa: F401 - decommission, removenode, cleanup
+)
 from skewless.nodetool.client import AdminClient, ConnectFailed, OperationFailed
 from skewless.nodetool.commands import COMMANDS
 
