@@ -8,7 +8,7 @@ rounds read the index instead of every partition. One round, from a position ``p
 ``node.scan.Pos`` of a scan) towards the page's end:
 
 1. *Candidates.* The coordinator sends an ``IndexScanRequest`` to the replicas the consistency
-   level needs for the next run of ring ranges with the same replicas (``scan.next_segment``),
+   level needs for the next run of ring ranges with the same replicas (``scan.round_segment``),
    as a range read does. Each answers the (partition key, clustering) of its entries for the
    term (or, for an SAI range, every term of the range: ``storage.index.scan_range``), in ring
    order, from ``pos`` on, at most ``limit``, and whether it reached the range
@@ -46,11 +46,9 @@ from skewless import limits
 from skewless.cql import index_plan, select
 from skewless.cql.types import parse_type
 from skewless.errors import CqlError, ReadFailure, ReadTimeout
-from skewless.node import consistency as cl_mod
 from skewless.node.coordinator import Join
 from skewless.node.messages import IndexScanRequest, IndexScanResponse, ReadRequest
-from skewless.node.placement import dc_factors
-from skewless.node.scan import Pos, RoundResult, next_segment, partition_order
+from skewless.node.scan import Pos, RoundResult, partition_order, round_segment
 from skewless.node.scan_page import PageDone, ScanPage
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef
@@ -211,16 +209,7 @@ def start_candidates(node: Node, ks: KeyspaceDef, table_key: str, query: index_p
                      pos: Pos, end: Pos, cl: int, limit: int, done: CandidatesDone) -> None:
     """Step 1 from ``pos`` towards ``end``. Raises Unavailable (nothing sent) when too few
     replicas are alive."""
-    node._check_capacity()
-    factors = dc_factors(ks.replication_map(), node.config.dc)
-    need = cl_mod.requirement(cl, factors, node.config.dc, write=False)
-    replication = ks.replication_map()
-    ring = node.membership.ring()
-
-    def targets(token: int) -> list[str]:
-        return node.read_targets(ring.replicas(token, replication), need, cl)
-
-    seg_end, chosen = next_segment(ring, pos, end.token, targets)
+    seg_end, chosen = round_segment(node, ks, pos, end, cl)
     req_id = node.new_req_id()
     resume = pos.key is not None
     req = IndexScanRequest(req_id, table_key, query.name, query.term,

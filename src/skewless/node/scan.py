@@ -356,11 +356,11 @@ class RoundSpec:
     partition_row_limit: int  # 0: none
 
 
-def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos, cl: int,
-                done: RoundDone) -> None:
-    """Read from ``pos`` towards ``end`` at ``cl``; ``done`` gets the merged partitions and
-    how far they cover. Raises Unavailable (nothing sent) when too few replicas are alive."""
-    assert pos.order() < end.order() and end.key is None
+def round_segment(node: Node, ks: KeyspaceDef, pos: Pos, end: Pos, cl: int
+                  ) -> tuple[int, list[str]]:
+    """The next segment of a range read from ``pos`` towards ``end`` that one set of replicas
+    serves (its end token) and the replicas to ask at ``cl``. Raises Overloaded past the node's
+    in-flight bound and Unavailable when too few replicas are alive (nothing sent)."""
     node._check_capacity()
     factors = dc_factors(ks.replication_map(), node.config.dc)
     need = cl_mod.requirement(cl, factors, node.config.dc, write=False)
@@ -370,7 +370,15 @@ def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos
     def targets(token: int) -> list[str]:
         return node.read_targets(ring.replicas(token, replication), need, cl)
 
-    seg_end, chosen = next_segment(ring, pos, end.token, targets)
+    return next_segment(ring, pos, end.token, targets)
+
+
+def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos, cl: int,
+                done: RoundDone) -> None:
+    """Read from ``pos`` towards ``end`` at ``cl``; ``done`` gets the merged partitions and
+    how far they cover. Raises Unavailable (nothing sent) when too few replicas are alive."""
+    assert pos.order() < end.order() and end.key is None
+    seg_end, chosen = round_segment(node, ks, pos, end, cl)
     req_id = node.new_req_id()
     resume = pos.key is not None
     req = RangeReadRequest(
