@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import random
 import struct
-import uuid
+
+from schema_of import schema_of
 
 from skewless.cql import ast, dml
 from skewless.cql.parser import parse
 from skewless.cql.terms import EvalContext
-from skewless.node import ddl, index_read
+from skewless.node import index_read
 from skewless.node.index_manager import specs_by_table
 from skewless.node.messages import IndexScanRequest, IndexScanResponse
 from skewless.node.scan import Pos
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
-from skewless.schema import Schema, TableDef
 from skewless.storage import index as sindex
 from skewless.storage.engine import Storage
 from skewless.storage.kv import MemoryKV
@@ -23,23 +23,13 @@ from skewless.storage.kv import MemoryKV
 NOW_S = 1_750_000_000
 
 
-def _schema() -> tuple[Schema, TableDef]:
-    schema = Schema().with_version()
-    rng = random.Random(1)
-    for q in ("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
-              "'replication_factor': 1}",
-              "CREATE TABLE ks.t (k int, c int, v int, s int STATIC, PRIMARY KEY (k, c))",
-              "CREATE INDEX iv ON ks.t (v)", "CREATE INDEX is ON ks.t (s)",
-              "CREATE INDEX sv ON ks.t (v) USING 'sai'"):
-        stmt = parse(q).statement
-        schema, _ = ddl.apply_ddl(schema, stmt, None,  # type: ignore[arg-type]
-                                  uuid.UUID(int=rng.getrandbits(128), version=4))
-    table = schema.table("ks", "t")
-    assert table is not None
-    return schema, table
-
-
-SCHEMA, TABLE = _schema()
+SCHEMA, TABLE = schema_of(
+    "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+    "CREATE TABLE ks.t (k int, c int, v int, s int STATIC, PRIMARY KEY (k, c))",
+    "CREATE INDEX iv ON ks.t (v)",
+    "CREATE INDEX is ON ks.t (s)",
+    "CREATE INDEX sv ON ks.t (v) USING 'sai'",
+)
 SPECS = specs_by_table(SCHEMA)[TABLE.table_key]
 
 

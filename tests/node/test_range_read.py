@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import random
-import uuid
 
 import pytest
+from schema_of import schema_of
 
 from skewless.clock import TimestampSource
 from skewless.cql import ast, dml
 from skewless.cql.parser import parse
 from skewless.cql.terms import EvalContext
 from skewless.errors import ReadTimeout
-from skewless.node import ddl, scan
+from skewless.node import scan
 from skewless.node.messages import MutationRequest, RangeReadRequest, RangeReadResponse
 from skewless.node.placement import SIMPLE, Endpoint, Ring
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
-from skewless.schema import Schema, TableDef
 from skewless.storage import codec, keys, merge
 from skewless.storage.engine import Storage
 from skewless.storage.kv import MemoryKV
@@ -24,21 +23,10 @@ from skewless.storage.kv import MemoryKV
 NOW_S = 1_750_000_000
 
 
-def _schema() -> tuple[Schema, TableDef]:
-    schema = Schema().with_version()
-    rng = random.Random(1)
-    for q in ("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
-              "'replication_factor': 1}",
-              "CREATE TABLE ks.t (k int, c int, v int, PRIMARY KEY (k, c))"):
-        stmt = parse(q).statement
-        schema, _ = ddl.apply_ddl(schema, stmt, None,  # type: ignore[arg-type]
-                                  uuid.UUID(int=rng.getrandbits(128), version=4))
-    table = schema.table("ks", "t")
-    assert table is not None
-    return schema, table
-
-
-SCHEMA, TABLE = _schema()
+SCHEMA, TABLE = schema_of(
+    "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+    "CREATE TABLE ks.t (k int, c int, v int, PRIMARY KEY (k, c))",
+)
 TS = TimestampSource("hlc")
 
 
