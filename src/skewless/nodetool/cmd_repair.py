@@ -10,28 +10,27 @@ completed successfully", "Repair command #1 finished in 3 seconds"). A failed co
 from __future__ import annotations
 
 import sys
-import time
 from argparse import Namespace
+from typing import Any
 
 from skewless.nodetool.client import AdminClient, OperationFailed
-from skewless.nodetool.commands import arg, command
-
-POLL_S = 0.5  # between two repair_status calls
+from skewless.nodetool.commands import arg, command, follow
 
 
-def follow(client: AdminClient, number: int) -> dict[str, object]:
+def follow_repair(client: AdminClient, number: int) -> dict[str, object]:
     """Print a repair command's lines as they come; its last status."""
     seen = 0
-    while True:
-        status = client.call("repair_status", {"command": number})
+
+    def step(status: dict[str, Any]) -> bool:
+        nonlocal seen
         lines = status["lines"]
         for line in lines[seen:]:
             sys.stdout.write(line + "\n")
         sys.stdout.flush()
         seen = len(lines)
-        if status["state"] != "RUNNING":
-            return status
-        time.sleep(POLL_S)  # allow-real-clock
+        return bool(status["state"] != "RUNNING")
+
+    return follow(client, "repair_status", {"command": number}, step)
 
 
 @command("repair", "Repair one or more tables",
@@ -55,7 +54,7 @@ def repair(client: AdminClient, a: Namespace) -> str:
         "full": True, "start_token": a.start_token, "end_token": a.end_token})
     errors = []
     for number in started["commands"]:
-        status = follow(client, number)
+        status = follow_repair(client, number)
         if status["state"] == "FAILED":
             lines = status["lines"]
             assert isinstance(lines, list)

@@ -10,25 +10,23 @@ Cassandra's words. ``cleanup`` prints nothing on success, as Cassandra's.
 
 from __future__ import annotations
 
-import time
 from argparse import Namespace
+from typing import Any
 
 from skewless.nodetool.client import AdminClient, OperationFailed
-from skewless.nodetool.commands import arg, command
+from skewless.nodetool.commands import arg, command, follow
 
-POLL_S = 0.5  # between two topology_status calls
 NO_REMOVALS = "RemovalStatus: No removals in process."
 
 
 def _wait(client: AdminClient, done: str) -> None:
-    while True:
-        status = client.call("topology_status", {})
+    def step(status: dict[str, Any]) -> bool:
         if status.get("error"):
             raise OperationFailed(str(status["error"]))
-        if (done == "LEFT" and status["status"] == "LEFT") or (
-                done == "removed" and status["removal"] == NO_REMOVALS):
-            return
-        time.sleep(POLL_S)  # allow-real-clock
+        return bool((done == "LEFT" and status["status"] == "LEFT") or (
+            done == "removed" and status["removal"] == NO_REMOVALS))
+
+    follow(client, "topology_status", {}, step)
 
 
 @command("decommission", "Decommission the *node I am connecting to*",

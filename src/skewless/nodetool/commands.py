@@ -17,14 +17,16 @@ handler calling the node's method, its module imported in ``admin.operations``).
 
 from __future__ import annotations
 
+import time
 from argparse import Namespace
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from skewless import limits
 from skewless.nodetool import formats_cluster as fc
 from skewless.nodetool import formats_local as fl
-from skewless.nodetool.client import AdminClient
+from skewless.nodetool.client import AdminClient, OperationFailed
 
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 Run = Callable[[AdminClient, Namespace], str]
@@ -39,6 +41,22 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {}
+
+
+def follow(client: AdminClient, operation: str, args: dict[str, Any],
+           step: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Call ``operation`` every ``nodetool_poll_ms`` until ``step`` (given each answer) says the
+    work has ended; its last answer. Gives up after ``nodetool_follow_ms_max`` (the node goes
+    on with the work), as a long repair or stream outlives no terminal session forever."""
+    deadline = time.monotonic() + limits.nodetool_follow_ms_max / 1000  # allow-real-clock
+    while True:
+        status = client.call(operation, args)
+        if step(status):
+            return status
+        if time.monotonic() >= deadline:  # allow-real-clock
+            raise OperationFailed(f"stopped following {operation} after "
+                                  f"{limits.nodetool_follow_ms_max // 1000} s; the node goes on")
+        time.sleep(limits.nodetool_poll_ms / 1000)  # allow-real-clock
 
 
 def arg(*flags: str, **options: Any) -> Arg:
