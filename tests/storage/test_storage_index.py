@@ -82,6 +82,16 @@ def test_overwrite_and_delete_move_the_entry() -> None:
     assert _candidates(s, b"y") == []
 
 
+def test_dropped_partition_takes_its_entries() -> None:
+    """cleanup's drop_partition removes the partition's index entries with its data."""
+    s = _storage()
+    s.apply(_row(b"\x01", b"x", 1), 0)
+    s.apply(_row(b"\x02", b"x", 1, ttl=5), 0)
+    assert _candidates(s, b"x") == [(KEY, b"\x01"), (KEY, b"\x02")]
+    s.drop_partition(TABLE, KEY, 0)
+    assert _candidates(s, b"x") == [] and _stored_entries(s) == set()
+
+
 def test_build_and_truncate() -> None:
     s = Storage(MemoryKV())
     s.apply(_row(b"\x01", b"x", 1), 0)

@@ -517,8 +517,9 @@ class Topology:
                     continue
                 gone = [k for k in node.storage.partition_keys(t.table_key, 0, 0)
                         if node.address not in ring.replicas(token_of(k), repl)]
+                now_s = node.physical_us() // 1_000_000
                 for k in gone:
-                    node.storage.drop_partition(t.table_key, k)
+                    node.storage.drop_partition(t.table_key, k, now_s)
                 out[f"{ks.name}.{t.name}"] = len(gone)
         node.ready.must_sync = True
         return out

@@ -96,6 +96,14 @@ def partition_prefix(table: str, key: bytes) -> bytes:
     return _table_prefix(table) + _token_bytes(token_of(key)) + struct.pack(">I", len(key)) + key
 
 
+def _stored_partition(stored_key: bytes, table_prefix_len: int) -> tuple[bytes, bytes]:
+    """(the partition's prefix, its key) of a stored entry's key (``partition_prefix``'s
+    layout: table prefix, 8-byte token, 4-byte key length, key)."""
+    n = table_prefix_len
+    (length,) = struct.unpack_from(">I", stored_key, n + 8)
+    return stored_key[: n + 12 + length], stored_key[n + 12 : n + 12 + length]
+
+
 def _row_prefix(ck: bytes) -> bytes:
     return _ROWS + keys.escape(ck)
 
@@ -413,10 +421,9 @@ class Storage:
             first = next(self._kv.iter_from(lo, hi), None)
             if first is None:
                 return
-            (length,) = struct.unpack_from(">I", first[0], n + 8)
-            key = first[0][n + 12 : n + 12 + length]
+            prefix, key = _stored_partition(first[0], n)
             yield key
-            lo = first[0][: n + 12 + length] + _PARTITION_END
+            lo = prefix + _PARTITION_END
 
     # --- maintenance ---------------------------------------------------------------------------
     def partition_stats(self, table: str, limit: int) -> list[tuple[int, int]]:
@@ -427,8 +434,7 @@ class Storage:
         out: list[tuple[int, int]] = []
         current = b""
         for k, v in self._kv.iter_from(tp, keys.prefix_successor(tp)):
-            (length,) = struct.unpack_from(">I", k, n + 8)
-            partition = k[: n + 12 + length]
+            partition, _ = _stored_partition(k, n)
             if partition != current:
                 if len(out) == limit:
                     break
@@ -487,9 +493,16 @@ class Storage:
         """The underlying store (``storage.index`` reads and writes its entries there)."""
         return self._kv
 
-    def drop_partition(self, table: str, key: bytes) -> None:
-        """Remove a partition outright, tombstones included (cleanup of data not owned)."""
+    def drop_partition(self, table: str, key: bytes, now_s: int) -> None:
+        """Remove a partition outright, tombstones included (cleanup of data not owned), and
+        its secondary index entries with it."""
         prefix = partition_prefix(table, key)
+        specs = self.index_specs.get(table)
+        if specs:
+            stored = decode_entries(table, key, self._entries(prefix, b"", _PARTITION_END).items())
+            gone = sindex.maintenance(specs, stored, PartitionUpdate(table, key), now_s)
+            if gone:
+                self._kv.write(gone)
         self._kv.delete_range(prefix, prefix + _PARTITION_END)
 
     def drop_table(self, table: str) -> None:
