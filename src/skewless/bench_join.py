@@ -27,7 +27,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
 
-from skewless.node.tokens import ownership, spread_percent
+from skewless.node.topology.tokens import ownership, spread_percent
 from skewless.runtime.cluster import (
     NodeProcess,
     node_address,

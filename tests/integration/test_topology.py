@@ -16,7 +16,7 @@ from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.query import SimpleStatement
 from conftest import CQL_PORT, INTERNODE_PORT, LocalCluster
 
-from skewless.node.tokens import ownership, spread_percent
+from skewless.node.topology.tokens import ownership, spread_percent
 from skewless.runtime.cluster import NodeProcess, admin_port_for, node_address, node_argv
 
 ROWS = 2000

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skewless import limits
-from skewless.node import merkle
+from skewless.node.repair import merkle
 from skewless.ring import MAX_TOKEN, MIN_TOKEN
 
 tokens = st.integers(MIN_TOKEN + 1, MAX_TOKEN)

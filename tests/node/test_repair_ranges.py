@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skewless.node.placement import Endpoint, Ring
-from skewless.node.repair_ranges import node_ranges, pieces
-from skewless.node.repaired import record_interval, repaired_at
+from skewless.node.repair.ranges import node_ranges, pieces
+from skewless.node.repair.repaired import record_interval, repaired_at
 from skewless.ring import MAX_TOKEN, MIN_TOKEN
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from skewless.node.consistency import Requirement, with_pending
 from skewless.node.membership import Membership
 from skewless.node.messages import Heartbeat, StreamChunk
-from skewless.node.pending import gainers, gains, sub_ranges
 from skewless.node.placement import Endpoint, Ring
-from skewless.node.streaming import Inbound, Task, Throttle
-from skewless.node.tokens import allocate, even_tokens, ownership, spread_percent
+from skewless.node.topology.pending import gainers, gains, sub_ranges
+from skewless.node.topology.streaming import Inbound, Task, Throttle
+from skewless.node.topology.tokens import allocate, even_tokens, ownership, spread_percent
 from skewless.ring import MAX_TOKEN, MIN_TOKEN
 
 SIMPLE = "org.apache.cassandra.locator.SimpleStrategy"
@@ -145,7 +145,7 @@ def test_heartbeats_of_another_cluster_or_colliding_tokens_are_refused() -> None
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**32))
 def test_incremental_layout_score_equals_a_full_recompute(seed: int) -> None:
-    from skewless.node.tokens import _Layout, _score  # noqa: PLC2701 - the scorer's contract
+    from skewless.node.topology.tokens import _Layout, _score  # noqa: PLC2701 - the scorer's contract
 
     rng = random.Random(seed)
     rf, nodes = rng.choice([1, 2, 3]), rng.randint(1, 5)

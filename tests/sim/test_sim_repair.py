@@ -9,8 +9,8 @@ from skewless.errors import CqlError
 from skewless.node import phi
 from skewless.node.consistency import ALL, ONE, QUORUM
 from skewless.node.effects import Reply
-from skewless.node.repair_ranges import node_ranges
-from skewless.node.repair_status import FAILED, RUNNING, SUCCESSFUL, RepairStatus
+from skewless.node.repair.ranges import node_ranges
+from skewless.node.repair.status import FAILED, RUNNING, SUCCESSFUL, RepairStatus
 from skewless.ring import MAX_TOKEN, MIN_TOKEN
 from skewless.sim.world import World
 from skewless.storage import codec

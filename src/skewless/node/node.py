@@ -34,7 +34,6 @@ from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
 from skewless.node import index_read, replica, scan
-from skewless.node.anti_entropy import AntiEntropy
 from skewless.node.batchlog import Batchlog
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
@@ -80,14 +79,15 @@ from skewless.node.messages import (
 from skewless.node.metadata.paxos import MetaMessage
 from skewless.node.metadata.service import MetadataService
 from skewless.node.ordered import OrderedWrites
-from skewless.node.pending import pending_for
 from skewless.node.placement import dc_factors
-from skewless.node.repair import REPAIR_MESSAGES, ActiveRepairService
+from skewless.node.repair.anti_entropy import AntiEntropy
+from skewless.node.repair.service import REPAIR_MESSAGES, ActiveRepairService
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.stamping import Stamping
 from skewless.node.stamps import max_timestamp
 from skewless.node.swim import FailureDetector
-from skewless.node.topology import Topology
+from skewless.node.topology.changes import Topology
+from skewless.node.topology.pending import pending_for
 from skewless.node.trace_store import traces_table_by_key
 from skewless.node.tracer import Tracer
 from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, Trace

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.errors import RemoteProtocolError
-from skewless.node import merkle
 from skewless.node.messages import (
     LeafRequest,
     LeafResponse,
@@ -29,6 +28,7 @@ from skewless.node.messages import (
     RepairStream,
     RepairStreamAck,
 )
+from skewless.node.repair import merkle
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.storage import codec
 

@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.errors import InvalidRequest
-from skewless.node import merkle, repair_replica
 from skewless.node.messages import (
     LeafRequest,
     LeafResponse,
@@ -59,9 +58,11 @@ from skewless.node.messages import (
     RepairStreamAck,
 )
 from skewless.node.placement import replication_factor
-from skewless.node.repair_ranges import RepairRange, node_ranges, options_text, stamp, sub_range
-from skewless.node.repair_status import FAILED, RUNNING, SUCCESSFUL, RepairStatus
-from skewless.node.repaired import RepairedRanges
+from skewless.node.repair import merkle
+from skewless.node.repair import replica as repair_replica
+from skewless.node.repair.ranges import RepairRange, node_ranges, options_text, stamp, sub_range
+from skewless.node.repair.repaired import RepairedRanges
+from skewless.node.repair.status import FAILED, RUNNING, SUCCESSFUL, RepairStatus
 from skewless.ring import token_of
 from skewless.schema import TableDef
 from skewless.storage import codec

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.node.placement import replication_factor
-from skewless.node.repair_ranges import node_ranges
-from skewless.node.repair_status import RUNNING
+from skewless.node.repair.ranges import node_ranges
+from skewless.node.repair.status import RUNNING
 
 if TYPE_CHECKING:
     from skewless.node.node import Node

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.errors import InvalidRequest
-from skewless.node import tokens as tokmod
 from skewless.node.messages import (
     Heartbeat,
     RemoveNode,
@@ -50,9 +49,10 @@ from skewless.node.messages import (
     pack,
     unpack,
 )
-from skewless.node.pending import gainers, gains
 from skewless.node.placement import replication_factor
-from skewless.node.streaming import Inbound, Outbound, Task, Throttle, chunk_bytes, serve
+from skewless.node.topology import tokens as tokmod
+from skewless.node.topology.pending import gainers, gains
+from skewless.node.topology.streaming import Inbound, Outbound, Task, Throttle, chunk_bytes, serve
 from skewless.ring import token_of
 from skewless.schema import Schema, TableDef
 from skewless.storage import codec
