@@ -2,7 +2,7 @@
 
 Every Skewless response carries the highest write timestamp the request touched, as the custom
 payload ``skewless-token``; a request that carries it back is stamped above it and read at
-QUORUM at least (see ``skewless.node.session_token``). ``TokenSession`` does that for every
+QUORUM at least (see ``skewless.node.clock.session_token``). ``TokenSession`` does that for every
 request, and its token can travel to another process::
 
     from skewless.session_tokens import TokenSession

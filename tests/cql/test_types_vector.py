@@ -90,7 +90,7 @@ def test_vector_clustering_column_is_refused_not_a_server_error() -> None:
     import uuid
 
     from skewless.cql.parser import parse
-    from skewless.node.ddl import apply_ddl
+    from skewless.node.schema.ddl import apply_ddl
     from skewless.schema import Schema
 
     s, _ = apply_ddl(Schema(), parse("CREATE KEYSPACE ks WITH replication = {'class': "

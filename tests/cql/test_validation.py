@@ -16,7 +16,7 @@ from skewless.cql.types import parse_type
 from skewless.cql.types_base import Duration
 from skewless.cql.types_temporal import vint_pack
 from skewless.cql.types_values import parse_duration, parse_timestamp
-from skewless.node import table_options
+from skewless.node.schema import table_options
 
 NS_H = 3600 * 10**9
 

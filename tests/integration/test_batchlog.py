@@ -23,7 +23,7 @@ from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import BatchStatement, BatchType
 
 from skewless import bench_batch, limits
-from skewless.node import phi
+from skewless.node.membership import phi
 
 REPLAY_DELAY_MS = 1500
 # Heartbeat mean interval the survivors have learnt by the kill: one a second, plus the 2 s

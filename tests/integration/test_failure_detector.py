@@ -9,7 +9,7 @@ import time
 import urllib.request
 
 from skewless import limits
-from skewless.node import phi
+from skewless.node.membership import phi
 
 METRICS_PORT = 19950 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
 THRESHOLD = 5.0  # Cassandra's minimum: ≈ 11.5 s of silence at one heartbeat a second

@@ -7,7 +7,7 @@ import random
 import uuid
 
 from skewless.cql.parser import parse
-from skewless.node import ddl
+from skewless.node.schema import ddl
 from skewless.schema import Schema, TableDef
 
 

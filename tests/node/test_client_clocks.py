@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from skewless.errors import InvalidRequest
-from skewless.node.client_clocks import ClientClocks, TimestampRules, check
+from skewless.node.clock.client_clocks import ClientClocks, TimestampRules, check
 
 NOW = 1_750_000_000_000_000
 RULES = TimestampRules(max_future_ms=500, max_past_ms=10_000, past_action="warn")

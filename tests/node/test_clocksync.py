@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skewless import limits
-from skewless.node.clocksync import (
+from skewless.node.clock.clocksync import (
     Interval,
     PeerClock,
     Sample,
@@ -14,7 +14,7 @@ from skewless.node.clocksync import (
     measure,
     smallest_interval,
 )
-from skewless.node.clockwatch import ClockWatch
+from skewless.node.clock.clockwatch import ClockWatch
 from skewless.node.messages import ClockPong
 
 

@@ -11,7 +11,7 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.parser import parse
 from skewless.cql.results import SchemaChange
-from skewless.node.ddl import apply_ddl
+from skewless.node.schema.ddl import apply_ddl
 from skewless.schema import Schema
 
 SIMPLE = "org.apache.cassandra.locator.SimpleStrategy"

@@ -11,12 +11,12 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.parser import parse
 from skewless.cql.results import RowsResult
-from skewless.node.ddl import apply_ddl
-from skewless.node.describe import describe
 from skewless.node.info import NodeInfo
-from skewless.node.schema_cql import java_double
-from skewless.node.system_tables import SystemContext, rows_for
-from skewless.node.virtual_select import cql_type
+from skewless.node.schema.cql_text import java_double
+from skewless.node.schema.ddl import apply_ddl
+from skewless.node.schema.describe import describe
+from skewless.node.schema.system_tables import SystemContext, rows_for
+from skewless.node.schema.virtual_select import cql_type
 from skewless.schema import Schema
 
 DDL = (

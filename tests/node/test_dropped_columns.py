@@ -9,8 +9,8 @@ import pytest
 
 from skewless import errors
 from skewless.cql.parser import parse
-from skewless.node.ddl import apply_ddl
-from skewless.node.schema_codec import decode_schema, encode_schema
+from skewless.node.schema.codec import decode_schema, encode_schema
+from skewless.node.schema.ddl import apply_ddl
 from skewless.schema import DroppedColumn, Schema, TableDef, dropped_by_table
 from skewless.storage.engine import Storage
 from skewless.storage.kv import MemoryKV

@@ -11,8 +11,8 @@ from schema_of import schema_of
 from skewless.cql import ast, dml
 from skewless.cql.parser import parse
 from skewless.cql.terms import EvalContext
-from skewless.node import index_read
-from skewless.node.index_manager import specs_by_table
+from skewless.node.index import read as index_read
+from skewless.node.index.manager import specs_by_table
 from skewless.node.messages import IndexScanRequest, IndexScanResponse
 from skewless.node.scan import Pos
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of

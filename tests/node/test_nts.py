@@ -9,7 +9,7 @@ import pytest
 
 from skewless import errors
 from skewless.cql.parser import parse
-from skewless.node.ddl import apply_ddl
+from skewless.node.schema.ddl import apply_ddl
 from skewless.schema import Schema
 
 DCS = frozenset({"dc1", "dc2"})

@@ -10,10 +10,10 @@ import pytest
 
 from skewless import limits
 from skewless.config import NodeConfig
+from skewless.node.membership.phi import PHI_FACTOR, ArrivalWindow, silence_to_convict_ns
+from skewless.node.membership.swim import CAUSE_PHI, CAUSE_PROBES, CAUSE_SHUTDOWN
 from skewless.node.messages import Heartbeat, ProbeAck, ProbePing, ProbeRequest, Shutdown
 from skewless.node.node import Node
-from skewless.node.phi import PHI_FACTOR, ArrivalWindow, silence_to_convict_ns
-from skewless.node.swim import CAUSE_PHI, CAUSE_PROBES, CAUSE_SHUTDOWN
 from skewless.storage.engine import Storage
 from skewless.storage.kv import MemoryKV
 

@@ -6,7 +6,7 @@ import pytest
 
 from skewless.errors import InvalidRequest
 from skewless.node import consistency as cl
-from skewless.node import session_token
+from skewless.node.clock import session_token
 
 
 def test_round_trip_and_absent() -> None:

@@ -11,10 +11,10 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.parser import parse
 from skewless.cql.results import RowsResult
-from skewless.node.ddl import apply_ddl
 from skewless.node.info import NodeInfo
-from skewless.node.system_tables import SystemContext, rows_for, system_table
-from skewless.node.virtual_select import cql_type, select_virtual
+from skewless.node.schema.ddl import apply_ddl
+from skewless.node.schema.system_tables import SystemContext, rows_for, system_table
+from skewless.node.schema.virtual_select import cql_type, select_virtual
 from skewless.schema import Schema
 
 SCHEMA_CQL = (

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skewless.node.consistency import Requirement, with_pending
-from skewless.node.membership import Membership
+from skewless.node.membership.membership import Membership
 from skewless.node.messages import Heartbeat, StreamChunk
 from skewless.node.placement import Endpoint, Ring
 from skewless.node.topology.pending import gainers, gains, sub_ranges

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from skewless.cql.terms import timeuuid_ms
 from skewless.errors import RemoteProtocolError
+from skewless.node.clock.offsets import OffsetEstimate, best, estimate_offset, format_offset
 from skewless.node.messages import (
     Envelope,
     MutationRequest,
@@ -22,9 +23,8 @@ from skewless.node.messages import (
     pack,
     unpack,
 )
-from skewless.node.offsets import OffsetEstimate, best, estimate_offset, format_offset
-from skewless.node.trace_store import trace_mutations, traces_table
-from skewless.node.tracing import TRACE_TTL_S, Trace
+from skewless.node.tracing.records import TRACE_TTL_S, Trace
+from skewless.node.tracing.trace_store import trace_mutations, traces_table
 
 # ---------------------------------------------------------------- offsets
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from skewless.errors import CqlError, Overloaded
-from skewless.node import phi
 from skewless.node.consistency import ONE, QUORUM
 from skewless.node.effects import Reply
+from skewless.node.membership import phi
 from skewless.sim.world import World
 
 SLOW = "127.0.0.2"

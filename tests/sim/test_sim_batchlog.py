@@ -7,9 +7,9 @@ import hashlib
 
 from skewless import limits
 from skewless.errors import CqlError, Unavailable
-from skewless.node import phi
 from skewless.node.consistency import ONE, QUORUM
 from skewless.node.effects import Reply
+from skewless.node.membership import phi
 from skewless.sim.world import World
 
 KEYS = (1, 2, 3, 4, 5, 6)

@@ -6,9 +6,9 @@ missed is not purged before a repair has carried it there (no zombie row)."""
 from __future__ import annotations
 
 from skewless.errors import CqlError
-from skewless.node import phi
 from skewless.node.consistency import ALL, ONE, QUORUM
 from skewless.node.effects import Reply
+from skewless.node.membership import phi
 from skewless.node.repair.ranges import node_ranges
 from skewless.node.repair.status import FAILED, RUNNING, SUCCESSFUL, RepairStatus
 from skewless.ring import MAX_TOKEN, MIN_TOKEN

@@ -11,10 +11,10 @@ from skewless.cql import ast, dml
 from skewless.cql.parser import parse
 from skewless.cql.results import RowsResult
 from skewless.errors import CqlError, InvalidRequest, ReadTimeout, Unavailable
-from skewless.node import phi
 from skewless.node.consistency import ALL, ONE, QUORUM
 from skewless.node.effects import Reply
 from skewless.node.executor import Params
+from skewless.node.membership import phi
 from skewless.ring import token_of
 from skewless.sim.world import World
 

@@ -5,8 +5,8 @@ within the phi bound (detection times printed, in virtual seconds)."""
 from __future__ import annotations
 
 from skewless import limits
-from skewless.node import phi
-from skewless.node.swim import CAUSE_PHI, CAUSE_PROBES, CAUSE_SHUTDOWN
+from skewless.node.membership import phi
+from skewless.node.membership.swim import CAUSE_PHI, CAUSE_PROBES, CAUSE_SHUTDOWN
 from skewless.sim.world import World
 
 A, B, C = "127.0.0.1", "127.0.0.2", "127.0.0.3"

@@ -18,7 +18,7 @@ from skewless.cql.types import parse_type
 from skewless.node.info import CLUSTER_NAME_DEFAULT, PARTITIONER, RELEASE_VERSION
 from skewless.node.node import Node
 from skewless.node.placement import LOCAL, SIMPLE, Ring
-from skewless.node.trace_store import traces_keyspace
+from skewless.node.tracing.trace_store import traces_keyspace
 from skewless.ring import token_of
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef
 from skewless.storage.keys import composite_partition_key

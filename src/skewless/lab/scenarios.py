@@ -35,10 +35,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from skewless.errors import CqlError
+from skewless.node.clock.session_token import PAYLOAD_KEY
 from skewless.node.consistency import QUORUM
 from skewless.node.effects import Reply
 from skewless.node.executor import Params
-from skewless.node.session_token import PAYLOAD_KEY
 from skewless.sim.world import EPOCH_US, World
 
 BASE_US = 1_000_000  # real time of every scenario's step 1 on a healthy clock (seed 000's)

@@ -44,7 +44,7 @@ from typing import Any
 from skewless.errors import CqlError
 from skewless.lab.options import WorkloadSpec
 from skewless.node import consistency as cl_mod
-from skewless.node import session_token
+from skewless.node.clock import session_token
 from skewless.node.effects import Reply
 from skewless.sim.world import EPOCH_US, World
 

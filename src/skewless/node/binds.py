@@ -22,7 +22,7 @@ from skewless.cql.selection import compile_selection
 from skewless.cql.terms import resolve_type
 from skewless.cql.types_native import NATIVE_TYPES
 from skewless.cql.where import contains_type
-from skewless.node.identifiers import quote_if_needed
+from skewless.node.schema.identifiers import quote_if_needed
 from skewless.schema import Schema, TableDef
 from skewless.storage.keys import parse_type as split_type
 

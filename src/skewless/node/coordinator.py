@@ -36,7 +36,7 @@ from skewless.errors import (
 )
 from skewless.node.consistency import Requirement
 from skewless.node.messages import Message, MutationRequest, ReadRequest
-from skewless.node.tracing import Trace
+from skewless.node.tracing.records import Trace
 from skewless.storage import codec, merge
 from skewless.storage.model import PartitionUpdate, Shadowed
 

@@ -44,29 +44,23 @@ from skewless.errors import (
     Unprepared,
     unsupported,
 )
-from skewless.node import (
-    client_clocks,
-    ddl,
-    describe,
-    index_read,
-    scan_page,
-    session_token,
-    thresholds,
-    virtual_select,
-)
 from skewless.node import consistency as cl_mod
+from skewless.node import scan_page, thresholds
 from skewless.node.binds import batch_bind_metadata, bind_metadata
+from skewless.node.clock import client_clocks, session_token
+from skewless.node.clock.stamps import max_timestamp
 from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
+from skewless.node.index import read as index_read
 from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
 from skewless.node.metadata.entries import DdlEntry, Outcome
 from skewless.node.node import Node
 from skewless.node.prepared_deps import Dependency, dependency, still_valid
-from skewless.node.stamps import max_timestamp
-from skewless.node.system_tables import SystemContext
-from skewless.node.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
-from skewless.node.tracing import Trace
+from skewless.node.schema import ddl, describe, virtual_select
+from skewless.node.schema.system_tables import SystemContext
+from skewless.node.tracing.records import Trace
+from skewless.node.tracing.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
 from skewless.node.write_path import WritePath
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
 from skewless.storage.model import PartitionUpdate

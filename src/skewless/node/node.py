@@ -33,13 +33,17 @@ from skewless.clock import Clock
 from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
-from skewless.node import index_read, replica, scan
+from skewless.node import replica, scan
 from skewless.node.batchlog import Batchlog
+from skewless.node.clock.stamping import Stamping
+from skewless.node.clock.stamps import max_timestamp
 from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
-from skewless.node.index_manager import IndexManager
+from skewless.node.index import read as index_read
+from skewless.node.index.manager import IndexManager
 from skewless.node.latency import NodeLatency, timed
-from skewless.node.membership import Change, Membership
+from skewless.node.membership.membership import Change, Membership
+from skewless.node.membership.swim import FailureDetector
 from skewless.node.messages import (
     BatchlogAck,
     BatchlogRemove,
@@ -83,14 +87,11 @@ from skewless.node.placement import dc_factors
 from skewless.node.repair.anti_entropy import AntiEntropy
 from skewless.node.repair.service import REPAIR_MESSAGES, ActiveRepairService
 from skewless.node.shadowing import ShadowReport, unique
-from skewless.node.stamping import Stamping
-from skewless.node.stamps import max_timestamp
-from skewless.node.swim import FailureDetector
 from skewless.node.topology.changes import Topology
 from skewless.node.topology.pending import pending_for
-from skewless.node.trace_store import traces_table_by_key
-from skewless.node.tracer import Tracer
-from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, Trace
+from skewless.node.tracing.records import THREAD_MUTATION, THREAD_READ, Trace
+from skewless.node.tracing.trace_store import traces_table_by_key
+from skewless.node.tracing.tracer import Tracer
 from skewless.node.truncation import Truncations
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 from skewless import limits
 from skewless.errors import Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
+from skewless.node.clock.stamps import max_timestamp
 from skewless.node.messages import FloorQuery, FloorReply
 from skewless.node.placement import dc_factors
-from skewless.node.stamps import max_timestamp
 from skewless.schema import KeyspaceDef
 from skewless.storage.model import PartitionUpdate
 

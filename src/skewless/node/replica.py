@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from skewless.errors import RemoteProtocolError
 from skewless.node import thresholds
 from skewless.node.messages import MutationRequest, MutationResponse, ReadRequest, ReadResponse
-from skewless.node.tracing import THREAD_MUTATION, THREAD_READ, ReplicaTrace
+from skewless.node.tracing.records import THREAD_MUTATION, THREAD_READ, ReplicaTrace
 from skewless.storage import codec, merge
 from skewless.storage.engine import Slice
 from skewless.storage.model import PartitionUpdate, Shadowed

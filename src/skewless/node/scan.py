@@ -58,11 +58,11 @@ from skewless.errors import (
     Unavailable,
 )
 from skewless.node import consistency as cl_mod
+from skewless.node.clock.stamps import max_timestamp
 from skewless.node.coordinator import Send
 from skewless.node.messages import MutationRequest, RangeReadRequest, RangeReadResponse
 from skewless.node.placement import Ring, dc_factors
-from skewless.node.stamps import max_timestamp
-from skewless.node.trace_store import traces_table_by_key
+from skewless.node.tracing.trace_store import traces_table_by_key
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.schema import KeyspaceDef, Schema
 from skewless.storage import codec, keys, merge

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from skewless import errors, limits
+from skewless.node.clock.stamps import max_timestamp
 from skewless.node.messages import TruncateRequest, TruncateResponse
-from skewless.node.stamps import max_timestamp
 from skewless.schema import TableDef
 from skewless.storage.model import PartitionUpdate
 

@@ -42,9 +42,10 @@ from skewless.cql import ast, dml
 from skewless.cql.list_ops import ListSeq
 from skewless.cql.results import Void
 from skewless.errors import CqlError, InvalidRequest, Overloaded, ProtocolError, WriteTimeout
-from skewless.node import client_clocks, session_token, shadowing
 from skewless.node import consistency as cl_mod
+from skewless.node import shadowing
 from skewless.node.batchlog import batch_warnings
+from skewless.node.clock import client_clocks, session_token
 from skewless.node.coordinator import Join
 from skewless.node.messages import ReadRequest
 from skewless.node.ordered import FloorJoin

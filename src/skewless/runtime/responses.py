@@ -9,7 +9,7 @@ from skewless.cql import protocol_responses as r
 from skewless.cql import results
 from skewless.cql.terms import resolve_type
 from skewless.errors import CqlError, InvalidRequest, ServerError
-from skewless.node import session_token
+from skewless.node.clock import session_token
 from skewless.node.effects import ClusterEvent
 from skewless.node.executor import Executor, Params, PreparedResult
 from skewless.schema import Schema

@@ -32,8 +32,8 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.parser import parse
 from skewless.cql.results import SchemaChange
-from skewless.node import ddl
-from skewless.node.schema_codec import decode_schema, encode_schema
+from skewless.node.schema import ddl
+from skewless.node.schema.codec import decode_schema, encode_schema
 from skewless.schema import Schema
 
 TOPOLOGY_OPS = ("JOIN", "LEAVE", "REPLACE", "REMOVE")

@@ -50,7 +50,7 @@ from skewless.node.metadata.entries import (
     TopologyEntry,
 )
 from skewless.node.metadata.paxos import MetaMessage, MultiPaxos
-from skewless.node.schema_codec import decode_schema
+from skewless.node.schema.codec import decode_schema
 from skewless.schema import dropped_by_table
 
 if TYPE_CHECKING:

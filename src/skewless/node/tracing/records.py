@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from skewless import limits
 from skewless.clock import Clock
 from skewless.cql.terms import UUID_EPOCH_TICKS, timeuuid
-from skewless.node.offsets import OffsetEstimate, best, format_offset
+from skewless.node.clock.offsets import OffsetEstimate, best, format_offset
 
 THREAD_NATIVE = "Native-Transport-Requests-1"
 THREAD_MESSAGING = "Messaging-EventLoop-1"

@@ -14,8 +14,8 @@ from skewless.cql import ast, dml
 from skewless.cql.parser import parse
 from skewless.cql.terms import EvalContext
 from skewless.cql.types import parse_type
-from skewless.node.system_tables import SYSTEM_SCHEMA
-from skewless.node.tracing import TRACE_TTL_S, Trace
+from skewless.node.schema.system_tables import SYSTEM_SCHEMA
+from skewless.node.tracing.records import TRACE_TTL_S, Trace
 from skewless.schema import KeyspaceDef, TableDef
 from skewless.storage.model import PartitionUpdate
 

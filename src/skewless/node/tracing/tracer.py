@@ -33,6 +33,7 @@ from skewless import limits
 from skewless.errors import CqlError, RemoteProtocolError
 from skewless.node import consistency as cl_mod
 from skewless.node import replica
+from skewless.node.clock.offsets import OffsetEstimate, estimate_offset
 from skewless.node.messages import (
     Message,
     MutationRequest,
@@ -44,10 +45,8 @@ from skewless.node.messages import (
     pack,
     unpack,
 )
-from skewless.node.offsets import OffsetEstimate, estimate_offset
 from skewless.node.shadowing import ShadowReport
-from skewless.node.trace_store import trace_mutations, traces_keyspace
-from skewless.node.tracing import (
+from skewless.node.tracing.records import (
     THREAD_MESSAGING,
     THREAD_MUTATION,
     THREAD_READ,
@@ -55,6 +54,7 @@ from skewless.node.tracing import (
     Trace,
     time_uuid,
 )
+from skewless.node.tracing.trace_store import trace_mutations, traces_keyspace
 from skewless.storage.model import PartitionUpdate
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from skewless import errors, limits
 from skewless.cql import ast
-from skewless.node import table_subopts
+from skewless.node.schema import table_subopts
 
 Pairs = tuple[tuple[str, str], ...]
 OptionItems = tuple[tuple[str, object], ...]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from skewless.node.identifiers import quote_if_needed, quote_string
+from skewless.node.schema.identifiers import quote_if_needed, quote_string
 from skewless.schema import IndexDef, KeyspaceDef, TableDef, UserType
 
 LOCATOR_PACKAGE = "org.apache.cassandra.locator."

@@ -26,8 +26,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from skewless.node.membership.phi import ArrivalWindow
 from skewless.node.messages import Heartbeat
-from skewless.node.phi import ArrivalWindow
 from skewless.node.placement import Endpoint, Ring
 
 log = logging.getLogger("skewless.membership")

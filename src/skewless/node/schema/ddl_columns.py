@@ -16,7 +16,7 @@ from skewless.cql import ast
 from skewless.cql.types import UdtLookup, parse_type
 from skewless.cql.types_base import CqlType
 from skewless.cql.types_collections import TupleType, UdtType
-from skewless.node.identifiers import quote_if_needed
+from skewless.node.schema.identifiers import quote_if_needed
 from skewless.schema import ColumnDef, Schema, TableDef
 
 _DURATION = re.compile(r"(?<![\w\"])duration(?![\w\"])")

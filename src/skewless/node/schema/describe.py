@@ -16,11 +16,15 @@ from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import ColumnSpec, RowsResult
 from skewless.cql.types import parse_type
-from skewless.node import schema_cql
-from skewless.node.identifiers import quote_if_needed
 from skewless.node.info import PARTITIONER
 from skewless.node.placement import Endpoint, Ring
-from skewless.node.system_tables import SYSTEM_KEYSPACE_NAMES, SystemContext, system_schema_for
+from skewless.node.schema import cql_text as schema_cql
+from skewless.node.schema.identifiers import quote_if_needed
+from skewless.node.schema.system_tables import (
+    SYSTEM_KEYSPACE_NAMES,
+    SystemContext,
+    system_schema_for,
+)
 from skewless.schema import KeyspaceDef, Schema, TableDef
 
 SNITCH = "GossipingPropertyFileSnitch"

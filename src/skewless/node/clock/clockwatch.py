@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from skewless import limits
-from skewless.node.clocksync import ClusterTime, PeerClock, cluster_time, measure
+from skewless.node.clock.clocksync import ClusterTime, PeerClock, cluster_time, measure
 from skewless.node.messages import ClockPing, ClockPong
 
 

@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from skewless.node.client_clocks import ClientClockView
+from skewless.node.clock.client_clocks import ClientClockView
 from skewless.node.info import CQL_VERSION, PARTITIONER, NodeInfo
-from skewless.node.table_options import as_python, default_items
+from skewless.node.schema.table_options import as_python, default_items
 from skewless.schema import ColumnDef, KeyspaceDef, Schema, TableDef
 
 LOCAL_STRATEGY = "org.apache.cassandra.locator.LocalStrategy"

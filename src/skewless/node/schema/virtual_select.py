@@ -19,7 +19,7 @@ from skewless.cql import ast
 from skewless.cql.results import ColumnSpec, RowsResult
 from skewless.cql.types import parse_type
 from skewless.cql.types_base import CqlType
-from skewless.node.system_tables import Row, SystemContext, rows_for, system_table
+from skewless.node.schema.system_tables import Row, SystemContext, rows_for, system_table
 from skewless.schema import TableDef
 
 PAGING_PREFIX = b"skewless-virtual:"

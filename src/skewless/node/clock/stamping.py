@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.clock import TimestampSource
-from skewless.node.clockwatch import ClockWatch
+from skewless.node.clock.clockwatch import ClockWatch
 from skewless.node.messages import ClockPing, ClockPong, StampRequest, StampResponse
 
 if TYPE_CHECKING:

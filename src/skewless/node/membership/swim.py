@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from skewless import limits
-from skewless.node.membership import Change
+from skewless.node.membership.membership import Change
 from skewless.node.messages import ProbeAck, ProbePing, ProbeRequest, Shutdown
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from dataclasses import replace
 from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import SchemaChange
-from skewless.node.ddl_columns import resolve_type
-from skewless.node.identifiers import quote_if_needed
+from skewless.node.schema.ddl_columns import resolve_type
+from skewless.node.schema.identifiers import quote_if_needed
 from skewless.schema import SYSTEM_KEYSPACES, Schema, UserType
 
 Outcome = tuple[Schema, SchemaChange | None]

@@ -19,8 +19,8 @@ from typing import Literal
 from skewless import errors
 from skewless.cql import ast
 from skewless.cql.results import SchemaChange
-from skewless.node import ddl_types, nts, table_options
-from skewless.node.ddl_columns import (
+from skewless.node.schema import ddl_types, nts, table_options
+from skewless.node.schema.ddl_columns import (
     build_columns,
     check_add_column,
     check_index_type,
@@ -28,7 +28,7 @@ from skewless.node.ddl_columns import (
     index_target,
     resolve_type,
 )
-from skewless.node.identifiers import quote_if_needed
+from skewless.node.schema.identifiers import quote_if_needed
 from skewless.schema import (
     SYSTEM_KEYSPACES,
     ColumnDef,
