@@ -200,3 +200,28 @@ def test_replace_a_dead_node_takes_its_tokens_and_data() -> None:
     assert sorted(t for t, a in zip(ring.tokens, ring.owners, strict=True)
                   if a == "127.0.0.5") == sorted(old_tokens)
     assert _replicas_hold_every_row(c) == []
+
+
+def test_replacement_waits_for_the_schema_before_joining() -> None:
+    """A replacement that has heard the dead node but not yet the schema (the metadata log's
+    catch-up is slower than gossip) must not become JOINING: as a pending replica without the
+    tables it fails every write sent to it, and the streams it plans after ring_delay cover no
+    table, so it would be NORMAL holding nothing."""
+    c = Cluster(seed=41, rf=2)
+    c.w.add_node(NEW)
+    _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(1000, 300, QUORUM)
+    c.w.run_for(2 * S)
+    c.w.crash(NEW)
+    coord = c.w.nodes["127.0.0.1"].node
+    assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
+    late = "127.0.0.5"
+    c.w.network.withheld |= {(late, "MetaEntries"), (late, "MetaCommit")}
+    c.w.add_node(late, replace_address_first_boot=NEW)
+    c.w.run_for(10 * S)
+    assert c.w.nodes[late].node.topology.replace_info is not None  # it heard the dead node
+    assert c.status(late) == "STARTING"
+    c.w.network.withheld.clear()
+    _settle(c, late, "NORMAL", 2000)
+    c.w.run_for(2 * S)
+    assert _replicas_hold_every_row(c) == []

@@ -66,6 +66,7 @@ class SimNetwork:
     duplicate_per_million: int = 0
     cut: set[tuple[str, str]] = field(default_factory=set)  # one-way (src, dst) pairs
     slow: dict[tuple[str, str], int] = field(default_factory=dict)  # (src, dst) -> extra µs
+    withheld: set[tuple[str, str]] = field(default_factory=set)  # (dst, message type) lost
 
     def partition(self, a: str, b: str, both_ways: bool = True) -> None:
         self.cut.add((a, b))
@@ -272,6 +273,8 @@ class World:
 
     def _send_ready(self, sn: SimNode, ready: Ready) -> None:
         for dst, env in ready.sends:
+            if (dst, type(env.message).__name__) in self.network.withheld:
+                continue
             data = encode(env)
             for latency_us in self.network.deliveries(sn.address, dst):
                 self.at(latency_us * 1000, self._deliverer(sn.address, dst, data))

@@ -202,11 +202,14 @@ class Topology:
             self._refuse(f"Cannot replace a live node /{target}. Stop it (or wait until the "
                          "cluster sees it down) before replacing it")
             return
+        hb = unpack(info.state)
+        assert isinstance(hb, Heartbeat) and hb.address == target
+        if node.metadata.index < max([hb.schema_ts_us] + [p.state.schema_ts_us for p in
+                                                          node.membership.peers.values()]):
+            return  # the schema is on its way: without it we would stream nothing, fail writes
         if any(s in MOVING for _, s in self._live_peers()) or node.membership.removing:
             self._refuse(CONCURRENT.replace("bootstrap", "replace"))
             return
-        hb = unpack(info.state)
-        assert isinstance(hb, Heartbeat) and hb.address == target
         node.membership.add_dead(hb, now_ns)
         node.storage.put_meta("replacing", target.encode())
         log.info("replacing %s: taking its %d tokens", target, len(hb.tokens))
