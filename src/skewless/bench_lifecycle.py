@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,8 +150,9 @@ class Flow:
     """The nodes and the bookkeeping of one run."""
 
     def __init__(self, root: Path, cql_port: int, internode_port: int, timeout_s: float,
-                 echo: Callable[[str], None]) -> None:
+                 echo: Callable[[str], None], node_args: Sequence[str] = ()) -> None:
         self.root = root
+        self.node_args = list(node_args)
         self.cql_port = cql_port
         self.internode_port = internode_port
         self.timeout_s = timeout_s
@@ -171,7 +172,7 @@ class Flow:
                         argv=node_argv(index, data, seeds=[node_address(1)],
                                        cql_port=self.cql_port,
                                        internode_port=self.internode_port,
-                                       extra_args=extra or []))
+                                       extra_args=self.node_args + (extra or [])))
         self.procs[index] = p
         p.start()
         return p
@@ -289,11 +290,13 @@ def _check(port: int, address: str | None, expected: dict[int, str], cl: int
 
 def run(root: Path, rows: int, rf: int, clients: int, cql_port: int, internode_port: int,
         timeout_s: float, removenode: bool = False,
-        echo: Callable[[str], None] = click.echo) -> Report:
-    """The whole flow; every node it started is stopped (by pid) before it returns."""
+        echo: Callable[[str], None] = click.echo, node_args: Sequence[str] = ()) -> Report:
+    """The whole flow; every node it started is stopped (by pid) before it returns.
+    ``node_args`` are given to every node (e.g. ``--phi-convict-threshold 5``)."""
     report = Report(rows=rows)
-    flow = Flow(root, cql_port, internode_port, timeout_s, echo)
-    procs = start_local_cluster(3, root, cql_port=cql_port, internode_port=internode_port)
+    flow = Flow(root, cql_port, internode_port, timeout_s, echo, node_args)
+    procs = start_local_cluster(3, root, [list(node_args)] * 3, cql_port=cql_port,
+                                internode_port=internode_port)
     flow.procs.update((p.index, p) for p in procs)
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
@@ -503,20 +506,27 @@ def print_report(report: Report, echo: Callable[[str], None] = click.echo) -> No
               help="Client processes writing and reading at QUORUM throughout.")
 @click.option("--removenode", is_flag=True,
               help="Shrink 4 -> 3 by kill -9 and nodetool removenode instead of decommission.")
+@click.option("--phi-convict-threshold", type=float, default=None,
+              help="Given to every node (Cassandra's phi_convict_threshold; 5 detects the "
+                   "killed node sooner).")
 @click.option("--phase-timeout-s", type=click.FloatRange(10, 7200), default=1200,
               show_default=True, help="A step that takes longer fails the run.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Where the nodes keep their data (default: a new temporary directory).")
 @click.option("--cql-port", type=int, default=29042, show_default=True)
 @click.option("--internode-port", type=int, default=27000, show_default=True)
-def main(rows: int, rf: int, clients: int, removenode: bool, phase_timeout_s: float,
-         data_dir: str | None, cql_port: int, internode_port: int) -> None:
+def main(rows: int, rf: int, clients: int, removenode: bool, phi_convict_threshold: float | None,
+         phase_timeout_s: float, data_dir: str | None, cql_port: int, internode_port: int
+         ) -> None:
     """Grow 3 -> 5, kill -9 and replace one, shrink 5 -> 3 under load, repair; print what was
     lost (exit 1 if anything)."""
     root = Path(data_dir or tempfile.mkdtemp(prefix="skewless-bench-lifecycle-"))
     click.echo(f"data in {root}")
     t0 = time.monotonic()  # allow-real-clock
-    report = run(root, rows, rf, clients, cql_port, internode_port, phase_timeout_s, removenode)
+    node_args = ([] if phi_convict_threshold is None
+                 else ["--phi-convict-threshold", str(phi_convict_threshold)])
+    report = run(root, rows, rf, clients, cql_port, internode_port, phase_timeout_s, removenode,
+                 node_args=node_args)
     print_report(report)
     click.echo(f"total {time.monotonic() - t0:.1f} s")  # allow-real-clock
     sys.exit(0 if report.ok else 1)

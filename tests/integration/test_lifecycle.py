@@ -23,7 +23,8 @@ PHASE_TIMEOUT_S = 180
 
 def _run(tmp_path: Path, removenode: bool) -> None:
     report = run(tmp_path, ROWS, 3, 1, CQL_PORT, INTERNODE_PORT, PHASE_TIMEOUT_S,
-                 removenode=removenode, echo=print)
+                 removenode=removenode, echo=print,
+                 node_args=["--phi-convict-threshold", "5"])  # the kills are seen sooner
     print_report(report, print)
     assert not report.failure, report.failure
     assert report.acked > 0 and sum(report.reads.values()) > 0  # the load ran

@@ -11,13 +11,16 @@ the alarm.
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 from cassandra import ConsistencyLevel
 from cassandra.query import BatchStatement, BatchType
 
-ITERATIONS = 1000
+# 500 in the suite (the wallclock run loses ~100 of them); the post's 1000 with
+# SKEWLESS_SEED000_ITERATIONS=1000.
+ITERATIONS = int(os.environ.get("SKEWLESS_SEED000_ITERATIONS", "500"))
 
 
 def _run_flow(cluster_factory, faketime, policy: str, iterations: int  # type: ignore[no-untyped-def]
