@@ -62,6 +62,8 @@ stream_retry_ms = 3000  # a stream request unanswered this long is asked again (
 stream_throughput_mib_s_max_option = 100000  # --stream-throughput-outbound beyond is a typo
 token_allocation_rf_min = 3  # tokens balanced for RF 1..3 at least: the usual replication
 topology_settle_ms = 5000  # a new node waits this long at most to hear the ring before joining
+topology_retry_ms = 1000  # a refused or timed-out topology step is proposed again after this
+topology_join_wait_ms_max = 600_000  # a joiner waits 10 min at most for another change to end
 
 # --- Hints ---------------------------------------------------------------------------------
 hint_window_ms_max = 3 * 3600 * 1000  # Cassandra's max_hint_window (3 h)
