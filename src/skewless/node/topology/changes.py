@@ -60,11 +60,12 @@ from skewless.node.messages import (
 from skewless.node.metadata.entries import TopologyChange
 from skewless.node.placement import replication_factor
 from skewless.node.topology import tokens as tokmod
+from skewless.node.topology.cleanup import drop_unowned
 from skewless.node.topology.decide import Decisions, busy
+from skewless.node.topology.movement import Movement
 from skewless.node.topology.pending import gainers, gains
 from skewless.node.topology.removal import Removals
 from skewless.node.topology.streaming import Inbound, Outbound, Task, Throttle, chunk_bytes, serve
-from skewless.ring import token_of
 from skewless.schema import Schema, TableDef
 from skewless.storage import codec
 
@@ -94,6 +95,7 @@ class Topology:
         self.error = ""  # why this node refused to join (it stays out of the ring)
         self.decide = Decisions(node)
         self.removals = Removals(self)
+        self.movement = Movement(node)
         self.waiting_since_ns: int | None = None  # a joiner waiting for another change
         self.waiting_for, self.waiting_logged_ns = "", 0  # what we wait for, last said when
         self.join_tokens: tuple[int, ...] = ()  # our JOIN START's tokens, once in the log
@@ -160,8 +162,12 @@ class Topology:
             self._leaving(now_ns)
         self._follow_changes(now_ns)
         self.removals.tick()
+        if self.movement.fail_over(list(self.inbound.values()), now_ns):
+            for inbound in self.inbound.values():
+                self._persist(inbound)
         for inbound in self.inbound.values():
-            for addr, req in inbound.requests(now_ns, self.node.new_req_id):
+            for addr, req in inbound.requests(now_ns, self.node.new_req_id,
+                                              self.node.membership.is_alive):
                 self.node.send(addr, req)
 
     def _live_peers(self) -> list[tuple[str, str]]:
@@ -181,6 +187,7 @@ class Topology:
         node = self.node
         live = self._live_peers()
         settled = now_ns - self.started_ns >= limits.topology_settle_ms * 1_000_000
+        self.movement.learn_unheard(now_ns)
         if not settled and not self._heard_everyone(live):
             return
         if any(s == "STARTING" and a < node.address for a, s in live):
@@ -311,7 +318,10 @@ class Topology:
             self.node.send(sender, ReplaceInfo(m.address, True, p.up, pack(p.state)))
 
     def on_replace_info(self, sender: str, m: ReplaceInfo) -> None:
-        if m.address != self.replacing or self.status != "STARTING":
+        if self.status != "STARTING":
+            return
+        if m.address != self.replacing:
+            self.movement.on_info(m)
             return
         if self.replace_info is None or (m.known and not self.replace_info.known) or (
                 m.known and m.alive):
@@ -338,6 +348,11 @@ class Topology:
         inbound = self.inbound.get(change)
         if inbound is None:
             raw = self.node.storage.get_meta(BOOTSTRAP_META)
+            if raw is None:  # not planned yet: every range must have its source
+                strict = node.config.consistent_range_movement and not self.replacing
+                self.movement.held = self.movement.blocked(strict, self.replacing)
+                if self.movement.held:
+                    return
             inbound = (Inbound.decode(change, raw, BOOTSTRAP_META) if raw is not None
                        else self._plan(change, BOOTSTRAP_META))
             if inbound is None:
@@ -357,17 +372,18 @@ class Topology:
         self.node.storage.put_meta(BOOTSTRAP_META, Inbound(change, []).encode())
         self._set_status("NORMAL")
 
-    def _plan(self, change: str, meta_name: str, removed: str = "") -> Inbound | None:
+    def _plan(self, change: str, meta_name: str, removed: str = "") -> Inbound:
         """Our gains from the natural to the future ring as stream tasks (None: not yet)."""
         node = self.node
         m = node.membership
         natural, future = m.ring(), m.future_ring()
+        replaced = self.replacing if change == "bootstrap" else ""
         tasks: list[Task] = []
         done: set[str] = set()
         for ks in sorted(node.schema.keyspaces, key=lambda k: k.name):
             repl = ks.replication_map()
             got, unsourced = gains(natural, future, repl, node.address,
-                                   lambda a: m.is_alive(a) and a != removed,
+                                   lambda a: m.is_alive(a) and a != removed and a != replaced,
                                    node.config.consistent_range_movement)
             if unsourced:
                 log.warning("%s: %d ranges of %s have no live source", change, len(unsourced),
@@ -411,9 +427,7 @@ class Topology:
             inbound = self.inbound.get(change)
             if inbound is None:
                 removed = subject if change.startswith("remove") else ""
-                planned = self._plan(change, "", removed)
-                assert planned is not None
-                inbound = self.inbound[change] = planned
+                inbound = self.inbound[change] = self._plan(change, "", removed)
                 log.info("%s: streaming %d ranges", change, len(inbound.tasks))
             retry_ns = limits.stream_retry_ms * 1_000_000
             if inbound.complete() and (inbound.reported_ns is None
@@ -491,6 +505,7 @@ class Topology:
             task = inbound.on_chunk(sender, m)
             if task is None:
                 continue
+            task.heard_ns = self.node.clock.monotonic_ns()
             if m.error:
                 log.warning("stream %s from %s failed: %s", m.session, sender, m.error)
                 task.req_id = 0
@@ -554,26 +569,7 @@ class Topology:
         if node.membership.changing() or self.decide.inflight or self.decide.in_progress():
             raise InvalidRequest("Node is involved in cluster membership changes. Not safe to "
                                  "run cleanup.")
-        if keyspace is not None and node.schema.keyspace(keyspace) is None:
-            raise InvalidRequest(f"Keyspace {keyspace} does not exist")
-        wanted = set(tables)
-        ring = node.membership.ring()
-        out: dict[str, int] = {}
-        for ks in sorted(node.schema.keyspaces, key=lambda k: k.name):
-            if keyspace is not None and ks.name != keyspace:
-                continue
-            repl = ks.replication_map()
-            for t in sorted(_tables(node.schema, ks.name), key=lambda t: t.name):
-                if wanted and t.name not in wanted:
-                    continue
-                gone = [k for k in node.storage.partition_keys(t.table_key, 0, 0)
-                        if node.address not in ring.replicas(token_of(k), repl)]
-                now_s = node.physical_us() // 1_000_000
-                for k in gone:
-                    node.storage.drop_partition(t.table_key, k, now_s)
-                out[f"{ks.name}.{t.name}"] = len(gone)
-        node.ready.must_sync = True
-        return out
+        return drop_unowned(node, keyspace, tables)
 
     def netstats(self) -> dict[str, object]:
         """``nodetool netstats``: the mode and every stream session's progress."""
@@ -585,7 +581,7 @@ class Topology:
                              "ranges_done": o.ranges_done, "ranges_total": o.ranges_done,
                              "partitions": o.partitions, "bytes": o.bytes})
         return {"mode": self.status, "error": self.error or self.decide.refused,
-                "sessions": sessions}
+                "paused": self.movement.paused, "sessions": sessions}
 
 
 def _tables(schema: Schema, keyspace: str) -> list[TableDef]:
