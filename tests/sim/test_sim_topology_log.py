@@ -143,3 +143,34 @@ def test_joiner_killed_after_its_start_resumes_its_own_change() -> None:
     joins = [e for e in _topology_log(c.w) if e[2] == A4]
     assert joins == [("JOIN", "START", A4), ("JOIN", "FINISH", A4)]  # decided once
     assert c.missing_at_one("127.0.0.1") == []
+
+
+def test_two_replacements_started_at_once_go_one_after_the_other() -> None:
+    """Replacing nodes do not give way to each other in gossip: only the log can keep two
+    replacements started at the same moment from running at once."""
+    c = Cluster(seed=49, rf=3)
+    for a in (A4, A5):
+        c.w.add_node(a)
+        assert c.w.run_until(lambda a=a: c.status(a) == "NORMAL", 60 * S)
+    c.write_batch(0, 300, QUORUM)
+    old = {a: c.w.nodes[a].node.membership.local.tokens for a in (A4, A5)}
+    for a in (A4, A5):
+        c.w.crash(a)
+    seed = c.w.nodes["127.0.0.1"].node
+    assert c.w.run_until(lambda: not any(seed.membership.is_alive(a) for a in (A4, A5)), 30 * S)
+    c.w.add_node("127.0.0.6", replace_address_first_boot=A4)
+    c.w.add_node("127.0.0.7", replace_address_first_boot=A5)
+    statuses: list[tuple[str, ...]] = []
+    _watch(c.w, ("127.0.0.6", "127.0.0.7"), statuses)
+    assert c.w.run_until(lambda: c.status("127.0.0.6") == c.status("127.0.0.7") == "NORMAL",
+                         120 * S)
+    assert ("JOINING", "JOINING") not in statuses
+    replaces = [e for e in _topology_log(c.w) if e[0] == "REPLACE"]
+    assert len([e for e in replaces if e[1] == "START"]) == 3, replaces  # one refused
+    c.w.run_for(3 * S)  # the new states gossiped
+    ring = seed.membership.ring()
+    for new, dead in (("127.0.0.6", A4), ("127.0.0.7", A5)):
+        assert dead not in ring.owners
+        assert sorted(t for t, a in zip(ring.tokens, ring.owners, strict=True)
+                      if a == new) == sorted(old[dead])
+    assert c.missing_at_one("127.0.0.1") == []
