@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from skewless import limits
@@ -223,6 +224,15 @@ class Topology:
             self._wait_for_log(now_ns, concurrent("bootstrap", cur))
             return
         toks = self._allocate()
+        if bootstrap:
+            joiner = replace(node.membership.local, tokens=toks, status="JOINING")
+            held = self.movement.held = self.movement.blocked(
+                node.config.consistent_range_movement, "",
+                node.membership.future_ring_with(joiner))
+            if held:
+                self._wait_for_log(now_ns, held)
+                d.retry_ns = now_ns + limits.topology_retry_ms * 1_000_000
+                return
         error = d.propose("JOIN", "START", node.address, str(node.host_id), toks,
                           lambda e: self._wait_for_log(node.clock.monotonic_ns(),
                                                        self._why_not(e)))

@@ -10,7 +10,8 @@ streams of ``topology.changes``; it only reads the node's rings and failure dete
 * A new node must know the whole ring, dead nodes included, before it chooses tokens and plans:
   ``learn_unheard`` asks a live peer (``ReplaceQuery``) for the state of every node its peers
   know and it never heard, and ``on_info`` adds a dead one to the membership as down.
-* ``blocked`` (before a bootstrap streams): with the rule on, a gained range whose giving
+* ``blocked`` (before a new node proposes its JOIN START, with the ring its tokens would make,
+  and again before it plans its streams): with the rule on, a gained range whose giving
   replica is down holds the join back with Cassandra's message ("A node required to move the
   data consistently is down ..."); with it off, or for removenode and replace (whose giver is
   the dead node), any live replica serves, and a range with no live replica at all holds the
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from skewless import limits
 from skewless.node.messages import Heartbeat, ReplaceInfo, ReplaceQuery, unpack
+from skewless.node.placement import Ring
 from skewless.node.topology.pending import gains, holders, required_down
 from skewless.node.topology.streaming import Inbound, Task
 
@@ -89,11 +91,13 @@ class Movement:
 
     # ------------------------------------------------------------------ planning
 
-    def blocked(self, strict: bool, removed: str = "") -> str:
-        """Why a bootstrap cannot stream now ('' : it can)."""
+    def blocked(self, strict: bool, removed: str = "", future: Ring | None = None) -> str:
+        """Why a bootstrap cannot stream now ('' : it can); ``future``: the ring it would make
+        (before its START: a join that cannot stream does not hold the log's one change)."""
         node = self.node
         m = node.membership
-        natural, future = m.ring(), m.future_ring()
+        natural = m.ring()
+        future = future if future is not None else m.future_ring()
         for ks in sorted(node.schema.keyspaces, key=lambda k: k.name):
             if not any(t.keyspace == ks.name for t in node.schema.tables):
                 continue
