@@ -114,3 +114,22 @@ def test_a_dead_stream_source_fails_over_to_another_replica() -> None:
     tasks = c.w.nodes[NEW].node.topology.inbound.get("bootstrap")
     assert tasks is None  # complete (its plan, moved sources and all, is done with)
     assert _holds_its_rows(c, NEW) == []
+
+
+def test_a_removed_node_is_not_learnt_as_a_down_owner_by_a_later_joiner() -> None:
+    """A node removed with removenode is still known to its peers; a node joining afterwards
+    must not take it for a down replica it needs (it would wait for it for ever)."""
+    c = _with_a_node_down(59)
+    c.w.add_node(NEW)
+    assert c.w.run_until(lambda: c.status(NEW) == "NORMAL", 60 * S)
+    dead = c.w.nodes[NEW].node
+    c.w.crash(NEW)
+    coord = c.w.nodes["127.0.0.1"].node
+    assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
+    coord.topology.removenode(str(dead.host_id))
+    assert c.w.run_until(lambda: NEW in coord.membership.removed, 60 * S)
+    later = "127.0.0.6"
+    c.w.add_node(later)
+    assert c.w.run_until(lambda: c.status(later) == "NORMAL", 60 * S)
+    assert NEW not in c.w.nodes[later].node.membership.ring().owners
+    assert _holds_its_rows(c, later) == []

@@ -322,7 +322,7 @@ class Topology:
     def on_replace_query(self, sender: str, m: ReplaceQuery) -> None:
         mem = self.node.membership
         p = mem.peers.get(m.address)
-        if p is None:
+        if p is None or mem.out_of_cluster(m.address):  # removed, LEFT, replaced: not a peer
             self.node.send(sender, ReplaceInfo(m.address, False, False, b""))
         else:
             self.node.send(sender, ReplaceInfo(m.address, True, p.up, pack(p.state)))
