@@ -59,9 +59,12 @@ ring_delay_ms = 2000  # Cassandra's RING_DELAY (30 s) shortened: gossip reaches 
 stream_chunk_bytes = 256 * 1024  # encoded partitions per stream chunk (one may overshoot)
 stream_sessions_inflight_max = 4  # ranges a receiving node pulls at once
 stream_retry_ms = 3000  # a stream request unanswered this long is asked again (resume point)
+stream_source_silence_ms = 10000  # a down source silent this long: fail over or pause
 stream_throughput_mib_s_max_option = 100000  # --stream-throughput-outbound beyond is a typo
 token_allocation_rf_min = 3  # tokens balanced for RF 1..3 at least: the usual replication
 topology_settle_ms = 5000  # a new node waits this long at most to hear the ring before joining
+topology_retry_ms = 1000  # a refused or timed-out topology step is proposed again after this
+topology_join_wait_ms_max = 600_000  # a joiner waits 10 min at most for another change to end
 
 # --- Hints ---------------------------------------------------------------------------------
 hint_window_ms_max = 3 * 3600 * 1000  # Cassandra's max_hint_window (3 h)

@@ -90,3 +90,37 @@ def test_one_topology_change_in_flight() -> None:
     assert again.error is None
     s, cancel = apply_entry(s, 6, _topo(6, "LEAVE", "CANCEL", "127.0.0.2"))
     assert cancel.error is None and s.topology_in_progress is None
+
+
+def _step(i: int, op: str, phase: str, address: str, host: str = "host",
+          tokens: tuple[int, ...] = (1, 2), replaces: str = "") -> TopologyEntry:
+    return TopologyEntry(bytes([i]) * 16, op, phase, address, host, tokens, replaces)
+
+
+def test_the_log_keeps_a_ring_refuses_collisions_and_decides_each_change_once() -> None:
+    s = initial_state()
+    s, _ = apply_entry(s, 1, _step(1, "JOIN", "START", "127.0.0.4", tokens=(10, 20)))
+    # the joiner's retry of its START (after a timeout) is its change, not a second one
+    s, again = apply_entry(s, 2, _step(2, "JOIN", "START", "127.0.0.4", tokens=(11, 21)))
+    assert again.error is None and s.topology_in_progress is not None
+    assert s.topology_in_progress.tokens == (10, 20) and s.topology_in_progress.started_at == 1
+    s, _ = apply_entry(s, 3, _step(3, "JOIN", "FINISH", "127.0.0.4"))
+    assert s.ring == (("127.0.0.4", (10, 20)),) and s.topology_in_progress is None
+    s, twice = apply_entry(s, 4, _step(4, "JOIN", "FINISH", "127.0.0.4"))  # decided already
+    assert twice.error is None and s.ring == (("127.0.0.4", (10, 20)),)
+    s, clash = apply_entry(s, 5, _step(5, "JOIN", "START", "127.0.0.5", tokens=(5, 20)))
+    assert isinstance(clash.error, errors.InvalidRequest)
+    assert "Bootstrapping to existing token 20 is not allowed" in str(clash.error)
+    assert s.topology_in_progress is None
+    # a replacement takes its dead node's tokens; the finished REPLACE swaps the owners
+    s, rep = apply_entry(s, 6, _step(6, "REPLACE", "START", "127.0.0.6", tokens=(10, 20),
+                                     replaces="127.0.0.4"))
+    assert rep.error is None
+    s, _ = apply_entry(s, 7, _step(7, "REPLACE", "FINISH", "127.0.0.6"))
+    assert s.ring == (("127.0.0.6", (10, 20)),)
+    s, _ = apply_entry(s, 8, _step(8, "LEAVE", "START", "127.0.0.6"))
+    s, _ = apply_entry(s, 9, _step(9, "LEAVE", "FINISH", "127.0.0.6"))
+    assert s.ring == () and s.last_finished == ("LEAVE", "127.0.0.6")
+    assert decode_state(encode_state(s)) == s
+    s, stray = apply_entry(s, 10, _step(10, "JOIN", "FINISH", "127.0.0.7"))
+    assert isinstance(stray.error, errors.InvalidRequest)  # never started: refused

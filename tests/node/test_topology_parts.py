@@ -12,7 +12,7 @@ from skewless.node.consistency import Requirement, with_pending
 from skewless.node.membership.membership import Membership
 from skewless.node.messages import Heartbeat, StreamChunk
 from skewless.node.placement import Endpoint, Ring
-from skewless.node.topology.pending import gainers, gains, sub_ranges
+from skewless.node.topology.pending import gainers, gains, holders, required_down, sub_ranges
 from skewless.node.topology.streaming import Inbound, Task, Throttle
 from skewless.node.topology.tokens import allocate, even_tokens, ownership, spread_percent
 from skewless.ring import MAX_TOKEN, MIN_TOKEN
@@ -92,6 +92,26 @@ def test_leaving_node_ranges_go_to_new_replicas_at_rf3() -> None:
     assert got and not unsourced and all(src not in ("n2", "n0") for _, _, src in got)
 
 
+def test_a_required_source_down_is_reported_and_holders_hold_the_whole_range() -> None:
+    toks = _grow(4, 2, 5)
+    natural = _ring(toks)
+    toks5 = dict(toks, n4=allocate(toks, "n4", 16, 2, random.Random(6)))
+    future = _ring(toks5)
+    repl = {"class": SIMPLE, "replication_factor": "2"}
+    assert required_down(natural, future, repl, "n4", lambda a: True) == []
+    down = required_down(natural, future, repl, "n4", lambda a: a != "n1")
+    assert down and all(src == "n1" for _, _, src in down)
+    for _, e, _ in down:  # each blocked sub-range is one n1 gives up to n4
+        assert "n1" in natural.replicas(e, repl) and "n1" not in future.replicas(e, repl)
+        assert "n4" in future.replicas(e, repl)
+    # holders: replicas of every token of a range (a range across a token boundary has
+    # the replicas common to both sides)
+    a, b, c = sorted(natural.tokens)[:3]
+    both = holders(natural, a, c, repl)
+    assert set(both) == set(natural.replicas(b, repl)) & set(natural.replicas(c, repl))
+    assert holders(natural, a, b, repl) == natural.replicas(b, repl)
+
+
 def test_pending_replicas_raise_block_for() -> None:
     assert with_pending(Requirement(2), ["x"], {"x": "dc1"}).block_for == 3
     local = with_pending(Requirement(0, {"dc1": 2}), ["x", "y"], {"x": "dc1", "y": "dc2"})
@@ -102,7 +122,7 @@ def test_stream_session_resumes_from_its_last_key_and_retries() -> None:
     ids = iter(range(1, 100))
     inbound = Inbound("bootstrap", [Task("bootstrap", "a", "t", 0, 10),
                                      Task("bootstrap", "b", "t", 10, 20)], "m")
-    sends = inbound.requests(0, lambda: next(ids))
+    sends = inbound.requests(0, lambda: next(ids), lambda a: True)
     assert [(a, r.has_after) for a, r in sends] == [("a", False), ("b", False)]
     first = sends[0][1]
     chunk = StreamChunk(first.session, first.req_id, "", ((b"k1", b"u"), (b"k2", b"uu")), False)
@@ -111,13 +131,18 @@ def test_stream_session_resumes_from_its_last_key_and_retries() -> None:
     assert task is not None
     Inbound.advance(task, chunk)
     again = Inbound.decode("bootstrap", inbound.encode(), "m")  # what a restart reads back
-    resent = again.requests(0, lambda: next(ids))
+    resent = again.requests(0, lambda: next(ids), lambda a: True)
     by_src = {a: r for a, r in resent}
     assert by_src["a"].has_after and by_src["a"].after_key == b"k2"
     assert again.tasks[0].partitions == 2 and not again.complete()
     # an unanswered request is asked again after the retry interval, same resume point
-    stale = inbound.requests(10**12, lambda: next(ids))
+    stale = inbound.requests(10**12, lambda: next(ids), lambda a: True)
     assert {a for a, _ in stale} == {"a", "b"}
+    # a source the failure detector holds down is not asked; silent long enough, it stalls
+    assert {a for a, _ in inbound.requests(3 * 10**12, lambda: next(ids),
+                                           lambda a: a != "b")} == {"a"}
+    assert [t.source for t in inbound.stalled(3 * 10**12, lambda a: a != "b")] == ["b"]
+    assert inbound.stalled(3 * 10**12, lambda a: True) == []
 
 
 def test_throttle_spaces_chunks_by_rate() -> None:

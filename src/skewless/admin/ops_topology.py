@@ -10,7 +10,11 @@
 * ``cleanup`` ``{"keyspace": str | None, "tables": [str]}`` -> ``{"removed": {table: n}}``.
 
 Each starts the change and returns at once; ``nodetool`` polls ``topology_status`` until the
-change ends, as Cassandra's nodetool blocks on the JMX call.
+change ends, as Cassandra's nodetool blocks on the JMX call. A change is decided by the cluster
+metadata log (``node.topology.decide``): refused at once without a live majority (Unavailable)
+or when this node's log shows another change in progress, and otherwise possibly later, when the
+log chooses another node's change first; that refusal is ``topology_status``'s ``error``, which
+ends nodetool's wait.
 """
 
 from __future__ import annotations

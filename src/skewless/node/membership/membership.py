@@ -245,6 +245,13 @@ class Membership:
                 and s.address not in gone])
         return self._future
 
+    def future_ring_with(self, joiner: Heartbeat) -> Ring:
+        """The future ring if ``joiner`` (a new node with its chosen tokens) were joining."""
+        ring = self.future_ring()
+        states = [s for s in self.states() if s.address in ring.owners
+                  and s.address != joiner.address]
+        return _ring_of(states + [joiner])
+
     def changing(self) -> bool:
         """A topology change is in flight (the future ring differs from the natural one)."""
         if self._changing is None:

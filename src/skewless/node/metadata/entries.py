@@ -16,9 +16,14 @@ version).
 * ``TopologyEntry``: a step of a topology change (join, leave, replace, remove; phase START,
   FINISH or CANCEL). One change in flight at a time: a START while another change is in
   progress is refused at apply time (the log decides which of two concurrent STARTs wins);
-  FINISH and CANCEL must name the change in progress. The state records the change in progress;
-  what a change does to ownership is the topology module's (it registers an apply hook with
-  ``MetadataService.on_topology``).
+  FINISH and CANCEL must name the change in progress. The state records the change in progress
+  and the log's ring: the tokens of every node whose JOIN or REPLACE finished (a finished LEAVE
+  or REMOVE takes the node out, a finished REPLACE the node replaced). A JOIN or REPLACE START
+  whose tokens collide with the log's ring is refused. Decisions are idempotent: a START of the
+  change already in progress by the same node (its retry after a timeout) is that change, and a
+  FINISH of the change finished last is a no-op, so a change is never decided twice. Seeds that
+  took their tokens at first boot are not in the log's ring (they never needed the log); the
+  topology module allocates against the union of the gossiped ring and the log's.
 """
 
 from __future__ import annotations
@@ -76,11 +81,19 @@ class TopologyChange:
     started_at: int  # the log index of its START entry
 
 
+RingEntry = tuple[str, tuple[int, ...]]  # (address, tokens), sorted by address
+
+
 @dataclass(frozen=True, slots=True)
 class MetadataState:
     index: int  # the log index this state is at (0: nothing applied)
     schema: Schema
     topology_in_progress: TopologyChange | None = None
+    ring: tuple[RingEntry, ...] = ()  # nodes that joined through the log, with their tokens
+    last_finished: tuple[str, str] = ("", "")  # (op, address) of the change finished last
+
+    def tokens_of(self, address: str) -> tuple[int, ...]:
+        return next((toks for a, toks in self.ring if a == address), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,16 +138,22 @@ def encode_state(s: MetadataState) -> bytes:
     t = s.topology_in_progress
     topo = None if t is None else [t.op, t.address, t.host_id, list(t.tokens), t.replaces,
                                    t.started_at]
-    data: bytes = msgpack.packb([1, s.index, encode_schema(s.schema), topo], use_bin_type=True)
+    ring = [[a, list(toks)] for a, toks in s.ring]
+    data: bytes = msgpack.packb([2, s.index, encode_schema(s.schema), topo, ring,
+                                 list(s.last_finished)], use_bin_type=True)
     return data
 
 
 def decode_state(data: bytes) -> MetadataState:
-    version, index, schema, topo = msgpack.unpackb(data, raw=False)
-    assert version == 1, f"metadata state format {version}"
+    items = msgpack.unpackb(data, raw=False)
+    version, index, schema, topo = items[:4]
+    assert version in (1, 2), f"metadata state format {version}"
     t = None if topo is None else TopologyChange(topo[0], topo[1], topo[2], tuple(topo[3]),
                                                  topo[4], topo[5])
-    return MetadataState(index, decode_schema(schema), t)
+    if version == 1:  # before the log kept a ring
+        return MetadataState(index, decode_schema(schema), t)
+    ring = tuple((a, tuple(toks)) for a, toks in items[4])
+    return MetadataState(index, decode_schema(schema), t, ring, (items[5][0], items[5][1]))
 
 
 # ---------------------------------------------------------------- apply
@@ -150,10 +169,10 @@ def apply_entry(state: MetadataState, index: int, entry: Entry) -> tuple[Metadat
             return replace(state, index=index), Outcome(error=e)
         return replace(state, index=index, schema=schema), Outcome(change=change)
     try:
-        topo = _apply_topology(state.topology_in_progress, index, entry)
+        new = _apply_topology(state, index, entry)
     except errors.CqlError as e:
         return replace(state, index=index), Outcome(error=e)
-    return replace(state, index=index, topology_in_progress=topo), Outcome()
+    return replace(new, index=index), Outcome()
 
 
 def apply_ddl_entry(schema: Schema, entry: DdlEntry) -> tuple[Schema, SchemaChange | None]:
@@ -166,18 +185,47 @@ def apply_ddl_entry(schema: Schema, entry: DdlEntry) -> tuple[Schema, SchemaChan
     return (new if change is not None else schema), change
 
 
-def _apply_topology(current: TopologyChange | None, index: int, e: TopologyEntry
-                    ) -> TopologyChange | None:
+def _apply_topology(state: MetadataState, index: int, e: TopologyEntry) -> MetadataState:
     assert e.op in TOPOLOGY_OPS and e.phase in TOPOLOGY_PHASES, (e.op, e.phase)
+    current = state.topology_in_progress
     if e.phase == "START":
+        if current is not None and (current.op, current.address, current.host_id) == (
+                e.op, e.address, e.host_id):
+            return state  # the proposer's retry of the change it already started
         if current is not None:
             raise errors.InvalidRequest(
                 f"Another topology change is in progress ({current.op} of {current.address}); "
                 "wait for it to finish (nodetool netstats), or cancel it, before starting "
                 f"a {e.op} of {e.address}")
-        return TopologyChange(e.op, e.address, e.host_id, e.tokens, e.replaces, index)
+        if e.op in ("JOIN", "REPLACE"):
+            _check_collision(state, e)
+        started = TopologyChange(e.op, e.address, e.host_id, e.tokens, e.replaces, index)
+        return replace(state, topology_in_progress=started)
+    if current is None and e.phase == "FINISH" and state.last_finished == (e.op, e.address):
+        return state  # decided already: a FINISH retried, or proposed by two nodes
     if current is None or (current.op, current.address) != (e.op, e.address):
         raise errors.InvalidRequest(
             f"No {e.op} of {e.address} is in progress to {e.phase.lower()}")
-    return None
+    if e.phase == "CANCEL":
+        return replace(state, topology_in_progress=None)
+    ring = dict(state.ring)
+    if current.op in ("LEAVE", "REMOVE"):
+        ring.pop(current.address, None)
+    else:
+        ring.pop(current.replaces, None)
+        ring[current.address] = current.tokens
+    return replace(state, topology_in_progress=None, ring=tuple(sorted(ring.items())),
+                   last_finished=(e.op, e.address))
 
+
+def _check_collision(state: MetadataState, e: TopologyEntry) -> None:
+    """A joiner's tokens must be free in the log's ring (a replacement takes its dead node's)."""
+    mine = set(e.tokens)
+    for address, toks in state.ring:
+        if address in (e.address, e.replaces):
+            continue
+        taken = sorted(mine.intersection(toks))
+        if taken:
+            raise errors.InvalidRequest(
+                f"Bootstrapping to existing token {taken[0]} is not allowed (it is "
+                f"{address}'s; decommission/removenode the old node first)")

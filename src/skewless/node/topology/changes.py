@@ -8,24 +8,32 @@ the states into the natural ring (reads) and the future ring; writes go to both,
 ring's extra replicas counted as pending (``Node.plan_write``), so no write is missed by a node
 while it receives the data it will own.
 
+Every change is decided by the cluster metadata log (``topology.decide``): a START entry
+before the node changes its gossiped state, a FINISH entry before it is NORMAL (or LEFT, or
+removed); the log refuses a START while another change is in progress, so concurrent changes
+go one after the other whatever gossip has shown.
+
 * Start. A node with saved tokens resumes its saved state. A seed without tokens takes evenly
-  spaced tokens (``tokens.even_tokens``) and is NORMAL: seeds do not bootstrap (as Cassandra).
-  Another new node is STARTING until it heard a live peer (or ``topology_settle_ms`` passed)
-  and no live STARTING peer has a lower address (concurrent starts allocate one after the
-  other), then allocates balanced tokens (``tokens.allocate``) for the largest replication
-  factor of the schema. If the cluster has a schema (DDL happened) and ``auto_bootstrap`` is on,
-  it bootstraps; otherwise there is nothing to stream and it is NORMAL at once.
+  spaced tokens (``tokens.even_tokens``) and is NORMAL: seeds do not bootstrap (as Cassandra),
+  and a fresh cluster's seeds need no log majority to exist. Another new node is STARTING until
+  it heard a live peer (or ``topology_settle_ms`` passed), caught up the log, and no live
+  STARTING peer has a lower address (a courtesy that spares duels: the log decides), allocates
+  balanced tokens (``tokens.allocate``, against the gossiped ring and the log's) for the largest
+  replication factor of the schema and proposes JOIN START with them. While another change is
+  in progress, or after a refusal, it waits and proposes again (``topology_retry_ms``), for
+  ``topology_join_wait_ms_max`` at most. Once its START is in the log: if the cluster has a
+  schema and ``auto_bootstrap`` is on it bootstraps; otherwise it proposes FINISH at once and is
+  NORMAL when that is chosen.
 * Bootstrap. The node becomes JOINING, waits ``ring_delay_ms`` (every node then writes to it),
   plans its gains (``node.pending``) and streams them (``node.streaming``), its progress
-  durable: a joiner restarted mid-stream resumes. Only when every range is complete is it
-  NORMAL. Refused (the node stays out of the ring, logging why) while another node is JOINING
-  or LEAVING, as Cassandra's ``consistent_range_movement``.
-* Decommission. The node becomes LEAVING; after ``ring_delay_ms`` every node that gains one of
-  its ranges streams it from this node and then sends ``StreamDone``; when every gainer has,
-  the node is LEFT: out of every ring, it serves nothing.
-* Removenode. The coordinator tells every node (``RemoveNode``): the dead node leaves the
-  future ring; gainers stream from surviving replicas and report to the coordinator, which then
-  makes the removal final everywhere.
+  durable: a joiner restarted mid-stream resumes, its change still the log's. When every range
+  is complete it proposes FINISH, and is NORMAL once the log has it.
+* Decommission. LEAVE START chosen, the node becomes LEAVING; after ``ring_delay_ms`` every
+  node that gains one of its ranges streams it from this node and then sends ``StreamDone``;
+  when every gainer has, LEAVE FINISH, then the node is LEFT: out of every ring.
+* Removenode. REMOVE START chosen, the coordinator tells every node (``RemoveNode``): the dead
+  node leaves the future ring; gainers stream from surviving replicas and report to the
+  coordinator, which proposes REMOVE FINISH and then makes the removal final everywhere.
 
 Refusals raise ``ConfigurationException``/``InvalidRequest`` with Cassandra's messages.
 """
@@ -34,10 +42,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from skewless import limits
-from skewless.errors import InvalidRequest
+from skewless.errors import CqlError, InvalidRequest
 from skewless.node.messages import (
     Heartbeat,
     RemoveNode,
@@ -49,11 +58,15 @@ from skewless.node.messages import (
     pack,
     unpack,
 )
+from skewless.node.metadata.entries import TopologyChange
 from skewless.node.placement import replication_factor
 from skewless.node.topology import tokens as tokmod
+from skewless.node.topology.cleanup import drop_unowned
+from skewless.node.topology.decide import Decisions, busy
+from skewless.node.topology.movement import Movement
 from skewless.node.topology.pending import gainers, gains
+from skewless.node.topology.removal import Removals
 from skewless.node.topology.streaming import Inbound, Outbound, Task, Throttle, chunk_bytes, serve
-from skewless.ring import token_of
 from skewless.schema import Schema, TableDef
 from skewless.storage import codec
 
@@ -61,10 +74,13 @@ if TYPE_CHECKING:
     from skewless.node.node import Node
 
 log = logging.getLogger("skewless.topology")
-MOVING = ("JOINING", "LEAVING")
 BOOTSTRAP_META = "bootstrap_streams"
-CONCURRENT = ("Other bootstrapping/leaving/moving nodes detected, cannot bootstrap while "
-              "cassandra.consistent.rangemovement is true")
+
+
+def concurrent(what: str, cur: TopologyChange) -> str:
+    """Cassandra's refusal of a join while another change is in progress (named)."""
+    return (f"Other bootstrapping/leaving/moving nodes detected ({cur.op} of {cur.address} in "
+            f"progress), cannot {what} while cassandra.consistent.rangemovement is true")
 
 
 class Topology:
@@ -77,9 +93,13 @@ class Topology:
         self.throttle = Throttle(node.config.stream_throughput_outbound)
         self.seen_moving: dict[str, int] = {}  # change id -> when we first saw it
         self.done_from: dict[str, set[str]] = {}  # change id we wait on -> gainers done
-        self.removal: tuple[str, str] | None = None  # (address, change id) we coordinate
-        self.remove_coordinator: dict[str, str] = {}  # address being removed -> coordinator
         self.error = ""  # why this node refused to join (it stays out of the ring)
+        self.decide = Decisions(node)
+        self.removals = Removals(self)
+        self.movement = Movement(node)
+        self.waiting_since_ns: int | None = None  # a joiner waiting for another change
+        self.waiting_for, self.waiting_logged_ns = "", 0  # what we wait for, last said when
+        self.join_tokens: tuple[int, ...] = ()  # our JOIN START's tokens, once in the log
         raw = node.storage.get_meta("replacing")
         saved = node.storage.get_meta("tokens")
         # the dead node whose tokens we take (only at first boot, as Cassandra's option)
@@ -136,12 +156,19 @@ class Topology:
             self._maybe_choose_tokens(now_ns)
         elif self.status == "JOINING":
             self._joining(now_ns)
+        elif self.status == "NORMAL" and self.decide.mine("LEAVE") is not None:
+            log.info("decommission: LEAVE START is in the metadata log")
+            self._set_status("LEAVING")  # (also a restarted node whose START was chosen)
         elif self.status == "LEAVING":
-            self._leaving()
+            self._leaving(now_ns)
         self._follow_changes(now_ns)
-        self.tick_removal()
+        self.removals.tick()
+        if self.movement.fail_over(list(self.inbound.values()), now_ns):
+            for inbound in self.inbound.values():
+                self._persist(inbound)
         for inbound in self.inbound.values():
-            for addr, req in inbound.requests(now_ns, self.node.new_req_id):
+            for addr, req in inbound.requests(now_ns, self.node.new_req_id,
+                                              self.node.membership.is_alive):
                 self.node.send(addr, req)
 
     def _live_peers(self) -> list[tuple[str, str]]:
@@ -161,21 +188,63 @@ class Topology:
         node = self.node
         live = self._live_peers()
         settled = now_ns - self.started_ns >= limits.topology_settle_ms * 1_000_000
+        self.movement.learn_unheard(now_ns)
         if not settled and not self._heard_everyone(live):
             return
         if any(s == "STARTING" and a < node.address for a, s in live):
-            return  # a concurrent new node with a lower address chooses first
+            return  # a concurrent new node with a lower address first (the log decides anyway)
         peer_schema = max((p.state.schema_ts_us for p in node.membership.peers.values()),
                           default=0)
-        if node.metadata.index < peer_schema:
-            return  # the schema is on its way (the metadata log's catch-up)
-        bootstrap = node.config.auto_bootstrap and peer_schema > 0 and any(
+        if node.metadata.index < peer_schema or self.decide.behind():
+            return  # the schema and the log's topology are on their way (catch-up)
+        has_data = any(not ks.name.startswith("system") for ks in node.schema.keyspaces)
+        bootstrap = node.config.auto_bootstrap and has_data and any(
             s == "NORMAL" for _, s in live)
-        if bootstrap and (any(s in MOVING for _, s in live) or node.membership.removing):
-            self._refuse(CONCURRENT)
+        d = self.decide
+        mine = d.mine("JOIN")
+        if mine is not None:
+            self.waiting_since_ns = None
+            self.join_tokens = mine.tokens
+            if bootstrap:
+                log.info("bootstrap: JOIN START is in the metadata log (%d tokens)",
+                         len(mine.tokens))
+                self._set_status("JOINING", mine.tokens)
+            elif d.ready(now_ns):  # nothing to stream: finish at once
+                d.propose("JOIN", "FINISH", node.address, str(node.host_id), mine.tokens,
+                          lambda e: None)
             return
-        existing = {s.address: s.tokens for s in node.membership.states()
-                    if s.tokens and s.status in ("NORMAL", "LEAVING", "JOINING")}
+        if self.join_tokens and d.in_progress() is None and \
+                d.state.tokens_of(node.address) == self.join_tokens:
+            self._set_status("NORMAL", self.join_tokens)  # our FINISH is in the log
+            return
+        if not d.ready(now_ns):
+            return
+        cur = d.in_progress()
+        if cur is not None:
+            self._wait_for_log(now_ns, concurrent("bootstrap", cur))
+            return
+        toks = self._allocate()
+        if bootstrap:
+            joiner = replace(node.membership.local, tokens=toks, status="JOINING")
+            held = self.movement.held = self.movement.blocked(
+                node.config.consistent_range_movement, "",
+                node.membership.future_ring_with(joiner))
+            if held:
+                self._wait_for_log(now_ns, held)
+                d.retry_ns = now_ns + limits.topology_retry_ms * 1_000_000
+                return
+        error = d.propose("JOIN", "START", node.address, str(node.host_id), toks,
+                          lambda e: self._wait_for_log(node.clock.monotonic_ns(),
+                                                       self._why_not(e)))
+        if error is not None:
+            self._wait_for_log(now_ns, self._why_not(error))
+
+    def _allocate(self) -> tuple[int, ...]:
+        """Balanced tokens against the gossiped ring and the metadata log's."""
+        node = self.node
+        existing = {a: toks for a, toks in self.decide.state.ring if a != node.address}
+        existing.update({s.address: s.tokens for s in node.membership.states()
+                         if s.tokens and s.status in ("NORMAL", "LEAVING", "JOINING")})
         # Balanced at every replication factor up to the schema's largest, and at least up to
         # 3 (the usual one) so that a fresh cluster's layout suits the keyspaces to come.
         rf = max([replication_factor(ks.replication_map())
@@ -183,7 +252,26 @@ class Topology:
                   if not ks.name.startswith("system")] + [limits.token_allocation_rf_min])
         toks = tokmod.allocate(existing, node.address, node.config.num_tokens, rf, node.rng)
         log.info("allocated %d tokens for replication factor %d", len(toks), rf)
-        self._set_status("JOINING" if bootstrap else "NORMAL", toks)
+        return tuple(toks)
+
+    def _why_not(self, e: CqlError, what: str = "bootstrap") -> str:
+        cur = self.decide.in_progress()
+        return concurrent(what, cur) if cur is not None and cur.address != self.node.address \
+            else e.message
+
+    def _wait_for_log(self, now_ns: int, why: str) -> None:
+        """A join (or replace) the log cannot start yet: wait and retry, bounded."""
+        if self.waiting_since_ns is None:
+            self.waiting_since_ns = now_ns
+        waited_ns = now_ns - self.waiting_since_ns
+        if waited_ns >= limits.topology_join_wait_ms_max * 1_000_000:
+            self._refuse(why)
+            return
+        if why != self.waiting_for or now_ns >= self.waiting_logged_ns + limits.topology_retry_ms \
+                * 10 * 1_000_000:
+            self.waiting_for, self.waiting_logged_ns = why, now_ns
+            log.warning("not joining yet (waited %d ms, retrying): %s", waited_ns // 1_000_000,
+                        why)
 
     def _maybe_replace(self, now_ns: int) -> None:
         node, target = self.node, self.replacing
@@ -204,16 +292,30 @@ class Topology:
             return
         hb = unpack(info.state)
         assert isinstance(hb, Heartbeat) and hb.address == target
-        if node.metadata.index < max([hb.schema_ts_us] + [p.state.schema_ts_us for p in
-                                                          node.membership.peers.values()]):
+        if node.metadata.index < hb.schema_ts_us:
             return  # the schema is on its way: without it we would stream nothing, fail writes
-        if any(s in MOVING for _, s in self._live_peers()) or node.membership.removing:
-            self._refuse(CONCURRENT.replace("bootstrap", "replace"))
+        d = self.decide
+        if d.behind():  # (a live peer ahead of us, or too few heard yet)
             return
-        node.membership.add_dead(hb, now_ns)
-        node.storage.put_meta("replacing", target.encode())
-        log.info("replacing %s: taking its %d tokens", target, len(hb.tokens))
-        self._set_status("JOINING", hb.tokens)
+        if d.mine("REPLACE") is not None:
+            self.waiting_since_ns = None
+            node.membership.add_dead(hb, now_ns)
+            node.storage.put_meta("replacing", target.encode())
+            log.info("replacing %s: taking its %d tokens", target, len(hb.tokens))
+            self._set_status("JOINING", hb.tokens)
+            return
+        if not d.ready(now_ns):
+            return
+        cur = d.in_progress()
+        if cur is not None:
+            self._wait_for_log(now_ns, concurrent("replace", cur))
+            return
+        error = d.propose("REPLACE", "START", node.address, str(node.host_id), hb.tokens,
+                          lambda e: self._wait_for_log(node.clock.monotonic_ns(),
+                                                       self._why_not(e, "replace")),
+                          replaces=target)
+        if error is not None:
+            self._wait_for_log(now_ns, self._why_not(error, "replace"))
 
     def _refuse(self, why: str) -> None:
         self.error = why
@@ -222,13 +324,16 @@ class Topology:
     def on_replace_query(self, sender: str, m: ReplaceQuery) -> None:
         mem = self.node.membership
         p = mem.peers.get(m.address)
-        if p is None:
+        if p is None or mem.out_of_cluster(m.address):  # removed, LEFT, replaced: not a peer
             self.node.send(sender, ReplaceInfo(m.address, False, False, b""))
         else:
             self.node.send(sender, ReplaceInfo(m.address, True, p.up, pack(p.state)))
 
     def on_replace_info(self, sender: str, m: ReplaceInfo) -> None:
-        if m.address != self.replacing or self.status != "STARTING":
+        if self.status != "STARTING":
+            return
+        if m.address != self.replacing:
+            self.movement.on_info(m)
             return
         if self.replace_info is None or (m.known and not self.replace_info.known) or (
                 m.known and m.alive):
@@ -238,9 +343,28 @@ class Topology:
         change = "bootstrap"
         if now_ns - self.changed_ns < limits.ring_delay_ms * 1_000_000:
             return
+        node, d = self.node, self.decide
+        op = "REPLACE" if self.replacing else "JOIN"
+        if d.behind():
+            return  # restarted: our change's state in the log is on its way
+        mine = d.mine(op)
+        toks = node.membership.local.tokens
+        if mine is None:
+            if d.in_progress() is None and d.state.tokens_of(node.address) == toks:
+                self._finish_join(change)  # our FINISH is in the log (its answer lost?)
+            else:
+                self._refuse(f"The cluster metadata log has no {op} of {node.address} in "
+                             "progress (cancelled?): wipe this node's data directory and start "
+                             "it again")
+            return
         inbound = self.inbound.get(change)
         if inbound is None:
             raw = self.node.storage.get_meta(BOOTSTRAP_META)
+            if raw is None:  # not planned yet: every range must have its source
+                strict = node.config.consistent_range_movement and not self.replacing
+                self.movement.held = self.movement.blocked(strict, self.replacing)
+                if self.movement.held:
+                    return
             inbound = (Inbound.decode(change, raw, BOOTSTRAP_META) if raw is not None
                        else self._plan(change, BOOTSTRAP_META))
             if inbound is None:
@@ -248,24 +372,30 @@ class Topology:
             self.inbound[change] = inbound
             log.info("bootstrap: streaming %d ranges (%d done before)", len(inbound.tasks),
                      sum(t.done for t in inbound.tasks))
-        if inbound.complete():
-            log.info("bootstrap complete: %d partitions, %d bytes received",
-                     sum(t.partitions for t in inbound.tasks), sum(t.bytes for t in inbound.tasks))
-            del self.inbound[change]
-            self.node.storage.put_meta(BOOTSTRAP_META, Inbound(change, []).encode())
-            self._set_status("NORMAL")
+        if inbound.complete() and d.ready(now_ns):
+            log.info("bootstrap complete: %d partitions, %d bytes received; proposing %s "
+                     "FINISH", sum(t.partitions for t in inbound.tasks),
+                     sum(t.bytes for t in inbound.tasks), op)
+            d.propose(op, "FINISH", node.address, str(node.host_id), toks, lambda e: None,
+                      replaces=mine.replaces)
 
-    def _plan(self, change: str, meta_name: str, removed: str = "") -> Inbound | None:
+    def _finish_join(self, change: str) -> None:
+        self.inbound.pop(change, None)
+        self.node.storage.put_meta(BOOTSTRAP_META, Inbound(change, []).encode())
+        self._set_status("NORMAL")
+
+    def _plan(self, change: str, meta_name: str, removed: str = "") -> Inbound:
         """Our gains from the natural to the future ring as stream tasks (None: not yet)."""
         node = self.node
         m = node.membership
         natural, future = m.ring(), m.future_ring()
+        replaced = self.replacing if change == "bootstrap" else ""
         tasks: list[Task] = []
         done: set[str] = set()
         for ks in sorted(node.schema.keyspaces, key=lambda k: k.name):
             repl = ks.replication_map()
             got, unsourced = gains(natural, future, repl, node.address,
-                                   lambda a: m.is_alive(a) and a != removed,
+                                   lambda a: m.is_alive(a) and a != removed and a != replaced,
                                    node.config.consistent_range_movement)
             if unsourced:
                 log.warning("%s: %d ranges of %s have no live source", change, len(unsourced),
@@ -294,7 +424,7 @@ class Topology:
                 out.append((f"leave {a} {p.state.generation}", a, a))
         if self.node.membership.removing:
             for a in sorted(self.node.membership.removing):
-                out.append((f"remove {a}", a, self.remove_coordinator.get(a, "")))
+                out.append((f"remove {a}", a, self.removals.coordinator.get(a, "")))
         return out
 
     def _follow_changes(self, now_ns: int) -> None:
@@ -309,9 +439,7 @@ class Topology:
             inbound = self.inbound.get(change)
             if inbound is None:
                 removed = subject if change.startswith("remove") else ""
-                planned = self._plan(change, "", removed)
-                assert planned is not None
-                inbound = self.inbound[change] = planned
+                inbound = self.inbound[change] = self._plan(change, "", removed)
                 log.info("%s: streaming %d ranges", change, len(inbound.tasks))
             retry_ns = limits.stream_retry_ms * 1_000_000
             if inbound.complete() and (inbound.reported_ns is None
@@ -326,16 +454,20 @@ class Topology:
         for change in [c for c in self.inbound if c != "bootstrap" and c not in live_changes]:
             del self.inbound[change]
 
-    def _leaving(self) -> None:
-        node = self.node
+    def _leaving(self, now_ns: int) -> None:
+        node, d = self.node, self.decide
         change = f"leave {node.address} {node.membership.local.generation}"
-        if node.clock.monotonic_ns() - self.changed_ns < limits.ring_delay_ms * 1_000_000:
+        if now_ns - self.changed_ns < limits.ring_delay_ms * 1_000_000 or d.behind():
             return
-        if self._gainers() <= self.done_from.get(change, set()):
-            log.info("decommission: every range handed over")
+        if d.finished("LEAVE"):
+            log.info("decommission: LEAVE FINISH is in the metadata log")
             self._set_status("LEFT")
+        elif self.gainers() <= self.done_from.get(change, set()) and d.ready(now_ns):
+            log.info("decommission: every range handed over; proposing LEAVE FINISH")
+            d.propose("LEAVE", "FINISH", node.address, str(node.host_id),
+                      node.membership.local.tokens, lambda e: None)
 
-    def _gainers(self) -> set[str]:
+    def gainers(self) -> set[str]:
         m = self.node.membership
         out: set[str] = set()
         for ks in self.node.schema.keyspaces:
@@ -348,8 +480,6 @@ class Topology:
         if sender not in done:
             log.info("%s: %s has every range", m.change, sender)
         done.add(sender)
-        if self.removal is not None and m.change == self.removal[1]:
-            self._check_removal()
 
     # ------------------------------------------------------------------ streaming messages
 
@@ -366,7 +496,7 @@ class Topology:
         elif isinstance(m, ReplaceInfo):
             self.on_replace_info(sender, m)
         else:
-            self.on_remove_node(sender, m)
+            self.removals.on_remove_node(sender, m)
 
     def on_stream_request(self, sender: str, m: StreamRequest) -> None:
         node = self.node
@@ -387,6 +517,7 @@ class Topology:
             task = inbound.on_chunk(sender, m)
             if task is None:
                 continue
+            task.heard_ns = self.node.clock.monotonic_ns()
             if m.error:
                 log.warning("stream %s from %s failed: %s", m.session, sender, m.error)
                 task.req_id = 0
@@ -405,12 +536,18 @@ class Topology:
     # ------------------------------------------------------------------ operator API
 
     def decommission(self, force: bool = False) -> None:
-        """Start leaving the ring (``nodetool decommission``); raises when refused."""
-        node = self.node
+        """Start leaving the ring (``nodetool decommission``); raises when refused at once.
+        The log's refusal comes later, in ``decide.refused`` (``nodetool`` shows it)."""
+        node, d = self.node, self.decide
         if self.status != "NORMAL":
             raise InvalidRequest(f"Node is in {self.status} state; only a NORMAL node can be "
                                  "decommissioned")
-        self._refuse_if_changing("decommission")
+        cur = d.in_progress()
+        if cur is not None:
+            raise InvalidRequest(busy("decommission", cur))
+        if d.inflight is not None:
+            raise InvalidRequest("A topology change of this node is being decided: wait until "
+                                 "it completes (nodetool netstats), then retry")
         normal = [s.address for s in node.membership.states()
                   if s.status == "NORMAL" and node.membership.is_alive(s.address)]
         for ks in sorted(node.schema.keyspaces, key=lambda k: k.name):
@@ -420,112 +557,31 @@ class Topology:
                     f"Not enough live nodes to maintain replication factor in keyspace "
                     f"{ks.name} (RF = {rf}, N = {len(normal)}). Perform a forceful "
                     "decommission to ignore.")
-        log.info("decommissioning: streaming this node's ranges to their new owners")
-        self._set_status("LEAVING")
-
-    def _refuse_if_changing(self, what: str) -> None:
-        m = self.node.membership
-        moving = [s.address for s in m.states() if s.status in MOVING + ("STARTING",)
-                  and (s.address == self.node.address or m.is_alive(s.address))]
-        if moving or m.removing:
-            raise InvalidRequest(
-                f"Other bootstrapping/leaving/moving nodes detected ({', '.join(moving)}"
-                f"{', removing ' + ', '.join(sorted(m.removing)) if m.removing else ''}), "
-                f"cannot {what} while a topology change is in flight: wait until it completes")
+        d.refused = ""
+        log.info("decommissioning: proposing LEAVE START")
+        error = d.propose("LEAVE", "START", node.address, str(node.host_id),
+                          node.membership.local.tokens, d.operator_refused("decommission"))
+        if error is not None:
+            raise error
 
     def removenode(self, host_id: str) -> None:
-        """Remove a dead node by host id (``nodetool removenode``); raises when refused."""
-        node = self.node
-        if host_id == str(node.host_id):
-            raise InvalidRequest("Cannot remove self")
-        target = [a for a, p in node.membership.peers.items() if p.state.host_id == host_id]
-        if not target or target[0] in node.membership.removed:
-            raise InvalidRequest("Host ID not found.")
-        address = target[0]
-        if node.membership.is_alive(address):
-            raise InvalidRequest(f"Node /{address} is alive and owns this ID. Use "
-                                 "decommission command to remove it from the ring")
-        self._refuse_if_changing("removenode")
-        self.removal = (address, f"remove {address}")
-        log.info("removenode %s (%s): re-replicating its ranges", host_id, address)
-        self._broadcast(RemoveNode(address, host_id, node.address, False))
-
-    def _broadcast(self, m: RemoveNode) -> None:
-        for a in self.node.membership.gossip_targets():
-            if a != m.address:
-                self.node.send(a, m)
-        self.on_remove_node(self.node.address, m)
-
-    def on_remove_node(self, sender: str, m: RemoveNode) -> None:
-        mem = self.node.membership
-        self.remove_coordinator[m.address] = m.coordinator
-        if m.final:
-            mem.removing.discard(m.address)
-            mem.removed.add(m.address)
-            self.node.storage.put_meta("removed", ",".join(sorted(mem.removed)).encode())
-            self.node.ready.must_sync = True
-            log.info("removenode: %s is removed", m.address)
-        else:
-            mem.removing.add(m.address)
-        mem.invalidate()
-
-    def _check_removal(self) -> None:
-        assert self.removal is not None
-        address, change = self.removal
-        expected = self._gainers_without(address)
-        if expected <= self.done_from.get(change, set()):
-            self.removal = None
-            self._broadcast(RemoveNode(address, "", self.node.address, True))
-
-    def _gainers_without(self, address: str) -> set[str]:
-        return {a for a in self._gainers() if a != address}
-
-    def tick_removal(self) -> None:
-        if self.removal is not None:
-            self._check_removal()
+        self.removals.removenode(host_id)
 
     def removal_status(self) -> str:
-        """``nodetool removenode status``, in Cassandra's words."""
-        if self.removal is None:
-            return "RemovalStatus: No removals in process."
-        address, change = self.removal
-        waiting = sorted(self._gainers_without(address) - self.done_from.get(change, set()))
-        return (f"RemovalStatus: Removing node /{address}. Waiting for replication "
-                f"confirmation from [{', '.join('/' + a for a in waiting)}].")
+        return self.removals.status()
 
     def load_removed(self) -> None:
-        raw = self.node.storage.get_meta("removed")
-        if raw:
-            self.node.membership.removed.update(raw.decode().split(","))
+        self.removals.load_removed()
 
     def cleanup(self, keyspace: str | None = None, tables: Iterable[str] = ()
                 ) -> dict[str, int]:
         """Drop the partitions this node no longer replicates (``nodetool cleanup``); returns
         partitions removed per ``keyspace.table``."""
         node = self.node
-        if node.membership.changing():
+        if node.membership.changing() or self.decide.inflight or self.decide.in_progress():
             raise InvalidRequest("Node is involved in cluster membership changes. Not safe to "
                                  "run cleanup.")
-        if keyspace is not None and node.schema.keyspace(keyspace) is None:
-            raise InvalidRequest(f"Keyspace {keyspace} does not exist")
-        wanted = set(tables)
-        ring = node.membership.ring()
-        out: dict[str, int] = {}
-        for ks in sorted(node.schema.keyspaces, key=lambda k: k.name):
-            if keyspace is not None and ks.name != keyspace:
-                continue
-            repl = ks.replication_map()
-            for t in sorted(_tables(node.schema, ks.name), key=lambda t: t.name):
-                if wanted and t.name not in wanted:
-                    continue
-                gone = [k for k in node.storage.partition_keys(t.table_key, 0, 0)
-                        if node.address not in ring.replicas(token_of(k), repl)]
-                now_s = node.physical_us() // 1_000_000
-                for k in gone:
-                    node.storage.drop_partition(t.table_key, k, now_s)
-                out[f"{ks.name}.{t.name}"] = len(gone)
-        node.ready.must_sync = True
-        return out
+        return drop_unowned(node, keyspace, tables)
 
     def netstats(self) -> dict[str, object]:
         """``nodetool netstats``: the mode and every stream session's progress."""
@@ -536,7 +592,8 @@ class Topology:
             sessions.append({"peer": peer, "direction": "SENDING", "change": "",
                              "ranges_done": o.ranges_done, "ranges_total": o.ranges_done,
                              "partitions": o.partitions, "bytes": o.bytes})
-        return {"mode": self.status, "error": self.error, "sessions": sessions}
+        return {"mode": self.status, "error": self.error or self.decide.refused,
+                "paused": self.movement.paused, "sessions": sessions}
 
 
 def _tables(schema: Schema, keyspace: str) -> list[TableDef]:

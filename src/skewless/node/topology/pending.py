@@ -55,6 +55,37 @@ def gains(natural: Ring, future: Ring, replication: Mapping[str, str], me: str,
     return _merged(out), unsourced
 
 
+def required_down(natural: Ring, future: Ring, replication: Mapping[str, str], me: str,
+                  alive: Callable[[str], bool]) -> list[Gain]:
+    """Under ``consistent_range_movement``: the sub-ranges ``me`` gains whose giving replicas
+    (in the natural set, not in the future one) are all down, with one of them; Cassandra then
+    refuses the movement rather than copy a possibly stale replica."""
+    out: list[Gain] = []
+    if not natural.tokens:
+        return out
+    for start, end in sub_ranges(natural, future):
+        now = natural.replicas(end, replication)
+        then = future.replicas(end, replication)
+        if me not in then or me in now:
+            continue
+        giving = [a for a in now if a not in then and a != me]
+        if giving and not any(alive(a) for a in giving):
+            out.append((start, end, giving[0]))
+    return out
+
+
+def holders(ring: Ring, start: int, end: int, replication: Mapping[str, str]) -> list[str]:
+    """The replicas of ``ring`` that hold every token of (start, end]: the replicas of each
+    ring token inside the range and of the one that ends it, in the order of the last."""
+    inside = [t for t in ring.tokens if _within(t, start, end)]
+    sets = [ring.replicas(t, replication) for t in inside] + [ring.replicas(end, replication)]
+    return [a for a in sets[-1] if all(a in s for s in sets)]
+
+
+def _within(t: int, start: int, end: int) -> bool:
+    return start < t <= end if start < end else (t > start or t <= end)
+
+
 def _merged(gs: list[Gain]) -> list[Gain]:
     """Adjacent sub-ranges from the same source as one range."""
     out: list[Gain] = []

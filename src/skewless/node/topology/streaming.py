@@ -11,6 +11,11 @@ source answers with a ``StreamChunk`` of whole partitions in ring order, up to
 through ``Storage.apply`` like any mutation (merge rules, and whatever Storage.apply maintains),
 so a partition already written to the new owner by a client meanwhile merges, never regresses.
 
+A source the failure detector holds down is not asked (``requests``); once it has been silent
+for ``stream_source_silence_ms`` its tasks are ``stalled``: the topology module either moves
+them, resume point kept, to another live replica holding the range (``consistent_range_movement``
+off) or keeps the change paused, with the reason logged, until the source is back.
+
 After each chunk the receiver records the task's resume point in its meta (synced with the
 applied partitions, in the same Ready batch), so a receiver that crashes resumes every range
 where it was; a request lost to a partition or a source restart is asked again after
@@ -24,6 +29,7 @@ Nothing here reads a clock: times are passed in.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgpack
@@ -51,6 +57,7 @@ class Task:
     bytes: int = 0
     req_id: int = 0  # the outstanding request (0: none)
     sent_ns: int = 0
+    heard_ns: int = 0  # when the source last answered, or we first asked it (0: not yet)
 
     @property
     def session(self) -> str:
@@ -84,28 +91,37 @@ class Inbound:
                       int(r[7]), int(r[8])) for r in rows]
         return Inbound(change, tasks, meta_name)
 
-    def requests(self, now_ns: int, new_req_id: object) -> list[tuple[str, StreamRequest]]:
-        """The requests to send now: new tasks up to the window, and stale ones again."""
+    def requests(self, now_ns: int, new_req_id: object, alive: Callable[[str], bool]
+                 ) -> list[tuple[str, StreamRequest]]:
+        """The requests to send now: new tasks up to the window, and stale ones again; none
+        to a source the failure detector holds down (paused until it is back)."""
         out: list[tuple[str, StreamRequest]] = []
         active = [t for t in self.tasks if not t.done and t.req_id]
         retry_ns = limits.stream_retry_ms * 1_000_000
         for t in active:
-            if now_ns - t.sent_ns >= retry_ns:
+            if now_ns - t.sent_ns >= retry_ns and alive(t.source):
                 out.append(self._ask(t, now_ns, new_req_id))
         free = limits.stream_sessions_inflight_max - len(active)
         for t in self.tasks:
             if free <= 0:
                 break
-            if not t.done and not t.req_id:
+            if not t.done and not t.req_id and alive(t.source):
                 out.append(self._ask(t, now_ns, new_req_id))
                 free -= 1
         return out
+
+    def stalled(self, now_ns: int, alive: Callable[[str], bool]) -> list[Task]:
+        """Unfinished tasks whose source is down and silent for ``stream_source_silence_ms``."""
+        silence_ns = limits.stream_source_silence_ms * 1_000_000
+        return [t for t in self.tasks if not t.done and not alive(t.source)
+                and now_ns - t.heard_ns >= silence_ns]
 
     @staticmethod
     def _ask(t: Task, now_ns: int, new_req_id: object) -> tuple[str, StreamRequest]:
         assert callable(new_req_id)
         t.req_id = int(new_req_id())
         t.sent_ns = now_ns
+        t.heard_ns = t.heard_ns or now_ns
         req = StreamRequest(t.session, t.req_id, t.table, t.start, t.end, t.after_key or b"",
                             t.after_key is not None, limits.stream_chunk_bytes)
         return t.source, req
