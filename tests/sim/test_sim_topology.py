@@ -200,3 +200,24 @@ def test_replace_a_dead_node_takes_its_tokens_and_data() -> None:
     assert sorted(t for t, a in zip(ring.tokens, ring.owners, strict=True)
                   if a == "127.0.0.5") == sorted(old_tokens)
     assert _replicas_hold_every_row(c) == []
+
+
+def test_the_replacement_of_a_replacement_takes_the_same_tokens() -> None:
+    """127.0.0.3 is replaced by .4, then .4 by .5: the tokens .5 claims are also those of .3,
+    which is out of the cluster (replaced); .5 must not be refused for them (found by the lab
+    swarm, seed 14 of the topology profile)."""
+    c = Cluster(seed=41, rf=2)
+    c.write_batch(1000, 100, QUORUM)
+    coord = c.w.nodes["127.0.0.1"].node
+    for dead, new in (("127.0.0.3", NEW), (NEW, "127.0.0.5")):
+        c.w.stop(dead)
+        assert c.w.run_until(lambda d=dead: not coord.membership.is_alive(d), 30 * S)
+        c.w.add_node(new, replace_address_first_boot=dead)
+        _settle(c, new, "NORMAL", 2000)
+        assert c.w.run_until(lambda n=new: all(  # type: ignore[misc]
+            c.w.nodes[a].node.membership.status_of(n) == "NORMAL"
+            for a in ("127.0.0.1", "127.0.0.2")), 30 * S)
+    assert not any(c.w.nodes[a].node.membership.refused for a in ("127.0.0.1", "127.0.0.2"))
+    ring = coord.membership.ring()
+    assert sorted(set(ring.owners)) == ["127.0.0.1", "127.0.0.2", "127.0.0.5"]
+    assert _replicas_hold_every_row(c) == []
