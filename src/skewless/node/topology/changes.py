@@ -87,6 +87,8 @@ class Topology:
             "" if saved else node.config.replace_address_first_boot)
         self.replace_info: ReplaceInfo | None = None
         self._last_query_ns = -(10**18)
+        self._removal_host_id = ""  # the host id of the node whose removal we coordinate
+        self._removal_told_ns = 0  # when we last told the gainers of it
 
     # ------------------------------------------------------------------ start
 
@@ -225,6 +227,12 @@ class Topology:
             self.node.send(sender, ReplaceInfo(m.address, True, p.up, pack(p.state)))
 
     def on_replace_info(self, sender: str, m: ReplaceInfo) -> None:
+        mem = self.node.membership
+        if m.known and m.address in mem.removing and m.address not in mem.peers:
+            hb = unpack(m.state)  # the node being removed, unknown to us since a restart
+            assert isinstance(hb, Heartbeat) and hb.address == m.address
+            mem.add_dead(hb, self.node.clock.monotonic_ns())
+            return
         if m.address != self.replacing or self.status != "STARTING":
             return
         if self.replace_info is None or (m.known and not self.replace_info.known) or (
@@ -444,6 +452,8 @@ class Topology:
                                  "decommission command to remove it from the ring")
         self._refuse_if_changing("removenode")
         self.removal = (address, f"remove {address}")
+        self._removal_host_id = host_id
+        self._removal_told_ns = node.clock.monotonic_ns()
         log.info("removenode %s (%s): re-replicating its ranges", host_id, address)
         self._broadcast(RemoveNode(address, host_id, node.address, False))
 
@@ -464,6 +474,8 @@ class Topology:
             log.info("removenode: %s is removed", m.address)
         else:
             mem.removing.add(m.address)
+            if m.address not in mem.peers and sender != self.node.address:
+                self.node.send(sender, ReplaceQuery(m.address))  # its tokens, to plan gains
         mem.invalidate()
 
     def _check_removal(self) -> None:
@@ -478,8 +490,20 @@ class Topology:
         return {a for a in self._gainers() if a != address}
 
     def tick_removal(self) -> None:
-        if self.removal is not None:
-            self._check_removal()
+        if self.removal is None:
+            return
+        self._check_removal()
+        now_ns = self.node.clock.monotonic_ns()
+        if self.removal is not None and \
+                now_ns - self._removal_told_ns >= limits.stream_retry_ms * 1_000_000:
+            # Told again until it completes: a RemoveNode lost, or a node restarted since
+            # (``removing`` is not on disk), would otherwise never stream nor report.
+            self._removal_told_ns = now_ns
+            address, change = self.removal
+            m = RemoveNode(address, self._removal_host_id, self.node.address, False)
+            for a in sorted(self._gainers_without(address)
+                            - self.done_from.get(change, set()) - {self.node.address}):
+                self.node.send(a, m)
 
     def removal_status(self) -> str:
         """``nodetool removenode status``, in Cassandra's words."""
