@@ -27,6 +27,10 @@ the sessions have stopped (``exact_clocks``: setting every clock at once is a fa
   in a random order; a message sent on a stalled link is delayed until its release, not lost.
 * Repairs: ``nodetool repair`` of every user keyspace, started on a random live node at a random
   time of the window; it runs under the other faults (node.repair).
+* Topology (``lab.topology``): joins, decommissions, removenodes and replacements of killed
+  nodes, one at a time, each kind drawn among those the cluster allows when it starts; nodes
+  that left, were removed or replaced are ``gone``: never restarted by a crash episode or the
+  heal. The faults above act on the first nodes only (a joined node's clock is exact).
 * Processes: a crash is kill -9: the node stops and keeps only what its ``MemoryKV`` synced. The
   simulator syncs every Ready batch that asks for it before its sends and replies (the batch
   commitlog), so a crash loses no acknowledged write of that node; what is lost is in-flight
