@@ -228,3 +228,47 @@ def test_replacement_waits_for_the_schema_before_joining() -> None:
     _settle(c, late, "NORMAL", 2000)
     c.w.run_for(2 * S)
     assert _replicas_hold_every_row(c) == []
+
+
+def test_the_replacement_of_a_replacement_takes_the_same_tokens() -> None:
+    """127.0.0.3 is replaced by .4, then .4 by .5: the tokens .5 claims are also those of .3,
+    which is out of the cluster (replaced); .5 must not be refused for them (found by the lab
+    swarm, seed 14 of the topology profile)."""
+    c = Cluster(seed=41, rf=2)
+    c.write_batch(1000, 100, QUORUM)
+    coord = c.w.nodes["127.0.0.1"].node
+    for dead, new in (("127.0.0.3", NEW), (NEW, "127.0.0.5")):
+        c.w.stop(dead)
+        assert c.w.run_until(lambda d=dead: not coord.membership.is_alive(d), 30 * S)
+        c.w.add_node(new, replace_address_first_boot=dead)
+        _settle(c, new, "NORMAL", 2000)
+        assert c.w.run_until(lambda n=new: all(  # type: ignore[misc]
+            c.w.nodes[a].node.membership.status_of(n) == "NORMAL"
+            for a in ("127.0.0.1", "127.0.0.2")), 30 * S)
+    assert not any(c.w.nodes[a].node.membership.refused for a in ("127.0.0.1", "127.0.0.2"))
+    ring = coord.membership.ring()
+    assert sorted(set(ring.owners)) == ["127.0.0.1", "127.0.0.2", "127.0.0.5"]
+    assert _replicas_hold_every_row(c) == []
+
+
+def test_removenode_completes_when_a_gainer_restarts_and_forgets_it() -> None:
+    """A node restarted right after hearing RemoveNode no longer knows of the removal (it is
+    not on disk): the coordinator tells it again, so it streams, reports, and the removal
+    completes (found by the lab swarm, seed 67 of the topology profile)."""
+    c = Cluster(seed=21, rf=2)
+    c.w.add_node(NEW)
+    _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(1000, 100, QUORUM)
+    c.w.stop(NEW)
+    coord = c.w.nodes["127.0.0.3"].node
+    assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
+    coord.topology.removenode(str(c.w.nodes[NEW].node.host_id))
+    c.w._flush(c.w.nodes["127.0.0.3"])
+    other = c.w.nodes["127.0.0.1"]
+    assert c.w.run_until(lambda: NEW in other.node.membership.removing, 5 * S)
+    c.w.crash("127.0.0.1")
+    c.w.restart("127.0.0.1")
+    assert NEW not in c.w.nodes["127.0.0.1"].node.membership.removing
+    assert c.w.run_until(lambda: all(NEW in c.w.nodes[a].node.membership.removed
+                                     for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3")), 60 * S)
+    assert _replicas_hold_every_row(c) == []

@@ -40,6 +40,10 @@ _HELP = {
     "pauses": "Pause (GC pause, SIGSTOP) episodes of 0.2-3 s.",
     "slow_disks": "Slow-disk episodes: one node's fsync takes 20-500 ms for 1-4 s.",
     "repairs": "nodetool repair of every keyspace, started on a random node at a random time.",
+    "topology": "Topology changes, one at a time, each drawn among those the cluster allows: "
+                "a join (a new node bootstraps), a decommission (a non-seed node, while the "
+                "cluster keeps the RF), a removenode or a replacement "
+                "(replace_address_first_boot) of a killed non-seed node.",
     "keys": "Registers.",
     "sessions": "Client sessions, each sequential.",
     "write_cl": "Consistency level of the writes.",
@@ -110,9 +114,12 @@ def lab() -> None:
               help="Write the run's trace (byte-identical for the same seed and options).")
 @click.option("--history", "history_path", default=None, metavar="FILE",
               help="Write the operation history as JSON lines.")
-@click.option("--planted-bug", type=click.Choice(["raw-clock", "drop-mutations"]), default=None,
+@click.option("--planted-bug",
+              type=click.Choice(["raw-clock", "drop-mutations", "join-without-streaming"]),
+              default=None,
               help="For checker tests: node 1 stamps with its raw clock, or drops every third "
-                   "mutation it acknowledges.")
+                   "mutation it acknowledges; or the topology fault's joiners take their ranges "
+                   "without streaming them (auto_bootstrap off).")
 @click.option("--commit-wait", is_flag=True, help="Every node runs with --commit-wait.")
 @click.option("--no-restamp", is_flag=True,
               help="Every node runs with --no-restamp (shadowed writes are reported, not "
@@ -183,7 +190,8 @@ def lab_run(seed: int, policy: str, nodes: int, duration_s: int, trace_path: str
 @click.option("--fault-profile", type=click.Choice(FAULT_PROFILES), default="all",
               show_default=True,
               help="steady-clocks: clock offsets of any size from boot and drift within 200 "
-                   "ppm, no steps, leap second, strobe or fix; all: every fault.")
+                   "ppm, no steps, leap second, strobe or fix; all: every fault; topology: "
+                   "every fault, with topology changes and repairs always drawn.")
 @_dataclass_options(WorkloadSpec)
 def lab_swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
               jobs: int, commit_wait: bool, no_restamp: bool, fault_profile: str,

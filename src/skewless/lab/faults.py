@@ -27,6 +27,10 @@ the sessions have stopped (``exact_clocks``: setting every clock at once is a fa
   in a random order; a message sent on a stalled link is delayed until its release, not lost.
 * Repairs: ``nodetool repair`` of every user keyspace, started on a random live node at a random
   time of the window; it runs under the other faults (node.repair).
+* Topology (``lab.topology``): joins, decommissions, removenodes and replacements of killed
+  nodes, one at a time, each kind drawn among those the cluster allows when it starts; nodes
+  that left, were removed or replaced are ``gone``: never restarted by a crash episode or the
+  heal. The faults above act on the first nodes only (a joined node's clock is exact).
 * Processes: a crash is kill -9: the node stops and keeps only what its ``MemoryKV`` synced. The
   simulator syncs every Ready batch that asks for it before its sends and replies (the batch
   commitlog), so a crash loses no acknowledged write of that node; what is lost is in-flight
@@ -43,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from skewless.lab.options import FaultPlan
+from skewless.lab.topology import TopologyDriver
 from skewless.sim.world import SimNetwork, World
 
 NS_PER_MS = 1_000_000
@@ -88,6 +93,8 @@ class Nemesis:
     cuts: dict[int, set[tuple[str, str]]] = field(default_factory=dict)  # episode -> links
     busy_until: dict[str, int] = field(default_factory=dict)  # node -> end of its episode
     network: LabNetwork | None = None
+    planted: str | None = None  # the run's planted bug (the topology driver plants its own)
+    topology: TopologyDriver | None = None
 
     # ------------------------------------------------------------------ schedule
 
@@ -138,6 +145,10 @@ class Nemesis:
         for _ in range(p.repairs):
             at, address = self.rng.randrange(window_ns), self.rng.choice(nodes)
             self._later(at, self._repairer(address))
+        if p.topology:  # its own stream, drawn last: the faults above are as without it
+            self.topology = TopologyDriver(w, random.Random(self.rng.getrandbits(64)),
+                                           self._log, self.planted)
+            self.topology.start(p.topology, window_ns)
         self._later(window_ns, self.heal)
 
     def _log(self, text: str) -> None:
@@ -236,7 +247,13 @@ class Nemesis:
         self._later(start, lambda: act(address, True))
         self._later(end, lambda: act(address, False))
 
+    def gone(self, address: str) -> bool:
+        """Left, removed or replaced by a topology change: never restarted."""
+        return self.topology is not None and address in self.topology.gone
+
     def _crash(self, address: str, down: bool) -> None:
+        if self.gone(address):
+            return
         sn = self.world.nodes[address]
         if down and sn.up:
             self.world.crash(address)
@@ -295,6 +312,8 @@ class Nemesis:
         self.cuts.clear()
         for a, sn in sorted(self.world.nodes.items()):
             sn.disk_sync_ns = 0
+            if self.gone(a):
+                continue
             if not sn.up:
                 self.world.restart(a)
                 self.on_restart(a)

@@ -8,7 +8,7 @@ from these fields at start-up.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 
@@ -30,6 +30,7 @@ class FaultPlan:
     pauses: int = 0  # GC-pause / SIGSTOP episodes
     slow_disks: int = 0  # episodes: one node's fsync takes 20-500 ms for 1-4 s
     repairs: int = 0  # nodetool repair of every keyspace, started on a random node
+    topology: int = 0  # topology changes, one at a time: join, decommission, removenode, replace
 
     def options(self) -> list[str]:
         """The ``skewless lab run`` options that give this plan (defaults left out)."""
@@ -56,7 +57,7 @@ def cli_options(obj: Any) -> list[str]:
     return out
 
 
-FAULT_PROFILES = ("all", "steady-clocks")
+FAULT_PROFILES = ("all", "steady-clocks", "topology")
 
 
 def draw_plan(seed: int, profile: str = "all") -> FaultPlan:
@@ -64,7 +65,8 @@ def draw_plan(seed: int, profile: str = "all") -> FaultPlan:
 
     ``steady-clocks`` keeps the clocks steady: offsets of any size from boot on and drift
     within 200 ppm, but no steps, leap second, strobe or fix (the network and process faults
-    are all drawn); ``all`` draws everything."""
+    are all drawn); ``all`` draws everything; ``topology`` draws everything as ``all`` does
+    and always adds topology changes and repairs (1-3 of each)."""
     assert profile in FAULT_PROFILES, profile
     rng = random.Random(f"lab-swarm-{seed}")
 
@@ -74,7 +76,7 @@ def draw_plan(seed: int, profile: str = "all") -> FaultPlan:
     steady = profile == "steady-clocks"
     steps = rng.randint(1, 3) if on(0.3) and not steady else 0
     drifts = [50, 200] if steady else [50, 200, 1000, 10000]
-    return FaultPlan(
+    plan = FaultPlan(
         clock_offset_ms=rng.choice([5, 20, 100, 400, 1000, 3000]) if on(0.45) else 0,
         clock_drift_ppm=rng.choice(drifts) if on(0.3) else 0,
         clock_steps=steps,
@@ -90,8 +92,13 @@ def draw_plan(seed: int, profile: str = "all") -> FaultPlan:
         crashes=rng.randint(1, 2) if on(0.25) else 0,
         pauses=rng.randint(1, 3) if on(0.25) else 0,
         slow_disks=rng.randint(1, 3) if on(0.2) else 0,
-        repairs=rng.randint(1, 3) if on(0.3) else 0,  # drawn last: earlier draws unchanged
+        repairs=rng.randint(1, 3) if on(0.3) else 0,  # drawn after the above: theirs unchanged
+        topology=rng.randint(1, 3) if on(0.3) else 0,  # drawn last likewise
     )
+    if profile == "topology":
+        plan = replace(plan, repairs=plan.repairs or rng.randint(1, 3),
+                       topology=plan.topology or rng.randint(1, 3))
+    return plan
 
 
 @dataclass(frozen=True, slots=True)

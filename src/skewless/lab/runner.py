@@ -29,7 +29,8 @@ not shift the workload's choices more than the faults themselves do.
 ``planted_bug`` exists to show the checkers catch bugs: ``raw-clock`` makes node 1 stamp with
 its raw clock as ``wallclock`` does (no correction, no hybrid clock, no fencing) whatever the
 policy; ``drop-mutations`` makes node 1's storage acknowledge every third mutation without
-applying it.
+applying it; ``join-without-streaming`` makes the topology fault's joiners start with
+``auto_bootstrap`` off (they own ranges without having streamed them: ``lab.topology``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ final_read_timeout_s = 30  # the final ALL reads must all answer within this
 convergence_sample_ms = 500  # how often the replicas are compared after the heal
 convergence_samples_max = 200  # a bound on the sampling (100 s at 500 ms)
 convergence_bound_s = 60  # replicas must agree this long after the heal at most
-PLANTED_BUGS = ("raw-clock", "drop-mutations")
+topology_settle_s = 90  # a topology change under way at the heal must complete within this
+PLANTED_BUGS = ("raw-clock", "drop-mutations", "join-without-streaming")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,7 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
                   node_options=options)
     plant = _planter(world, cfg.planted_bug)
     nemesis = Nemesis(world, cfg.faults, random.Random(f"lab-faults-{cfg.seed}"),
-                      on_restart=plant)
+                      on_restart=plant, planted=cfg.planted_bug)
     nemesis.skew_clocks()
     assert world.stabilize(), "the cluster did not form"
     workload = Workload(world, cfg.workload, random.Random(f"lab-workload-{cfg.seed}"))
@@ -142,6 +144,9 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     nemesis.exact_clocks()
     healed_ns = world.now_ns
     samples = _sample_convergence(world, workload)
+    topology = nemesis.topology
+    if topology is not None:  # a change under way at the heal completes (bounded)
+        world.run_until(topology.settled, topology_settle_s * NS_PER_S)
     stable = world.stabilize(stabilize_timeout_s * NS_PER_S)
     world.run_for(settle_s * NS_PER_S)
     final = workload.final_reads(final_read_timeout_s * NS_PER_S)
@@ -149,11 +154,14 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     stats = _stats(workload.history, final, nemesis.actions)
     stats.update(simulated_s=round((world.now_ns - started_ns) / 1e9, 3),
                  final_phase_s=round((world.now_ns - healed_ns) / 1e9, 3),
-                 sessions_finished=finished, cluster_stable=stable)
+                 sessions_finished=finished, cluster_stable=stable,
+                 topology={} if topology is None else
+                 {**topology.done, "refused": topology.refused})
     resolved = resolve_deletes(workload.history)
+    unfinished = "" if topology is None else topology.unfinished()
     verdicts = [_lost_writes(workload.history, resolved, final),
                 _convergence(cfg.workload.keys, final, stable, workload, samples,
-                             healed_ns / 1e9)]
+                             healed_ns / 1e9, unfinished)]
     verdicts += _extra_checkers(workload.history, resolved)
     return RunResult(cfg, workload.history, final, verdicts, world.trace, stats)
 
@@ -207,10 +215,15 @@ def _sample_convergence(world: World, workload: Workload) -> list[tuple[float, b
 
 
 def _convergence(keys: int, final: dict[int, object], stable: bool, workload: Workload,
-                 samples: list[tuple[float, bool]], healed_at: float) -> Verdict:
-    """After the heal: every node up, every register read at ALL, all its replicas identical
-    (``skewless.lab.convergence``), within ``convergence_bound_s``."""
+                 samples: list[tuple[float, bool]], healed_at: float,
+                 unfinished: str = "") -> Verdict:
+    """After the heal: every topology change complete, every member up, every register read
+    at ALL, all its replicas identical (``skewless.lab.convergence``), within
+    ``convergence_bound_s``."""
     problems = []
+    if unfinished:
+        problems.append(f"topology change {unfinished} not complete {topology_settle_s} s "
+                        "after the heal")
     if not stable:
         problems.append(f"nodes still not all up {stabilize_timeout_s} s after the heal")
     missing = sorted(set(range(keys)) - set(final))
@@ -250,7 +263,7 @@ def _planter(world: World, bug: str | None) -> Callable[[str], None]:
     target = sorted(world.nodes)[0]
 
     def plant(address: str) -> None:
-        if bug is None or address != target:
+        if bug in (None, "join-without-streaming") or address != target:
             return
         node = world.nodes[address].node
         if bug == "raw-clock":

@@ -2,7 +2,8 @@
 
 Each seed is one ``runner.run`` with the trace off (the trace never changes what happens, so
 ``skewless lab run`` with the printed options repeats the run exactly, trace on or off). A
-failing seed is printed with the command that reproduces it; the last line is
+failing seed is printed with the command that reproduces it; then how many seeds drew each
+fault, the topology changes completed per kind, and the last line is
 ``violations: K of N seeds``. With ``jobs`` > 1 the seeds run in that many worker processes;
 the output is the same, in seed order.
 """
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from skewless.lab.options import WorkloadSpec, draw_plan
+from skewless.lab.options import FaultPlan, WorkloadSpec, draw_plan
 from skewless.lab.runner import RunConfig, run
 
 details_shown_max = 3  # violations printed per failing checker of a failing seed
@@ -27,6 +28,7 @@ class SeedOutcome:
     failures: tuple[str, ...]  # "checker: detail" lines
     writes_acknowledged: int
     silent: int  # lost acknowledged writes nobody was told about
+    topology: tuple[tuple[str, int], ...] = ()  # topology changes completed per kind, refused
 
 
 def config_for(seed: int, policy: str, nodes: int, duration_s: int, workload: WorkloadSpec,
@@ -48,7 +50,8 @@ def run_seed(cfg: RunConfig) -> SeedOutcome:
             if more > 0:
                 failures.append(f"  ... and {more} more")
     return SeedOutcome(cfg.seed, result.ok, cfg.command(), tuple(failures),
-                       result.stats["writes_acknowledged"], sum(v.silent for v in result.verdicts))
+                       result.stats["writes_acknowledged"], sum(v.silent for v in result.verdicts),
+                       tuple(sorted(result.stats["topology"].items())))
 
 
 def _outcomes(configs: list[RunConfig], jobs: int) -> Iterator[SeedOutcome]:
@@ -74,8 +77,16 @@ def swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
                           no_restamp)
                for s in range(first_seed, first_seed + seeds)]
     failed = acked = silent = 0
+    drawn = {f.name: 0 for f in fields(FaultPlan)}
+    default = FaultPlan()
+    for cfg in configs:
+        for name in drawn:
+            drawn[name] += getattr(cfg.faults, name) != getattr(default, name)
+    changes: dict[str, int] = {}
     for o in _outcomes(configs, jobs):
         acked += o.writes_acknowledged
+        for kind, n in o.topology:
+            changes[kind] = changes.get(kind, 0) + n
         if o.ok:
             continue
         failed += 1
@@ -85,6 +96,11 @@ def swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
             out(f"  {line}")
         out(f"  reproduce: {o.command}")
     out(f"acknowledged writes checked: {acked}")
+    out("seeds drawing each fault: " + ", ".join(f"{k} {n}" for k, n in drawn.items() if n))
+    if changes:
+        out("topology changes completed: " + ", ".join(
+            f"{k} {n}" for k, n in changes.items() if k != "refused")
+            + f" (joins refused: {changes.get('refused', 0)})")
     out(f"seeds with a silent lost write (no shadowing warning): {silent}")
     if elapsed_s is not None:
         out(f"time: {elapsed_s():.1f} s")

@@ -47,12 +47,14 @@ from skewless.node import consistency as cl_mod
 from skewless.node.clock import session_token
 from skewless.node.effects import Reply
 from skewless.sim.world import EPOCH_US, World
+from skewless.storage.engine import Storage
 
 KEYSPACE, TABLE = "lab", "reg"
 NS_PER_MS = 1_000_000
 client_timeout_ms = 6000  # above the server's own timeouts (read 5 s): it answers first if alive
 final_read_retry_ms = 500  # between attempts of a final ALL read while the cluster recovers
 pair_turnaround_ns = 100_000  # seed000: the client sends the UPDATE this soon after the INSERT
+SERVING = ("NORMAL", "LEAVING")  # a node's own status when it answers clients
 
 
 def consistency(name: str) -> int:
@@ -180,7 +182,7 @@ class Workload:
               also: list[dict[str, Any]] | None = None, avoid: str | None = None) -> None:
         w = self.world
         nodes = sorted(w.nodes)
-        up = [a for a in nodes if w.nodes[a].up]
+        up = serving(w)
         if avoid in up and len(up) > 1:
             up.remove(avoid)
         if not up:  # every node down: try again later
@@ -277,12 +279,12 @@ class Workload:
         w = self.world
         deadline = w.now_ns + timeout_ns
         final: dict[int, object] = {}
-        nodes = sorted(w.nodes)
         attempt = 0
         for key in range(self.spec.keys):
             while w.now_ns < deadline:
                 attempt += 1
                 answers: list[Reply] = []
+                nodes = serving(w) or sorted(w.nodes)
                 address = nodes[attempt % len(nodes)]
                 w.client_query(address, 100_000 + attempt, f"SELECT v FROM {KEYSPACE}.{TABLE} "
                                f"WHERE k = {key}", cl_mod.ALL, answers.append)
@@ -298,20 +300,31 @@ class Workload:
         """What each node stores for each register (its partition with cell timestamps, as
         text) and each register's replicas."""
         w = self.world
-        any_node = next(iter(w.nodes.values())).node
+        any_node = w.nodes[(serving(w) or sorted(w.nodes))[0]].node
         ks = any_node.schema.keyspace(KEYSPACE)
         table = any_node.schema.table(KEYSPACE, TABLE)
         assert ks is not None and table is not None
-        contents: dict[str, dict[int, str]] = {a: {} for a in sorted(w.nodes)}
+        members = [a for a in sorted(w.nodes) if not any_node.membership.out_of_cluster(a)
+                   and a in any_node.membership.known_addresses()]
+        contents: dict[str, dict[int, str]] = {a: {} for a in members}
         owners: dict[int, list[str]] = {}
         for key in range(self.spec.keys):
             pk = key.to_bytes(4, "big", signed=True)
             owners[key] = any_node.replicas_for(ks, pk)
-            for address in sorted(w.nodes):
-                part = w.nodes[address].node.storage.read(table.table_key, pk, 0)
+            for address in members:
+                sn = w.nodes[address]  # a killed node's data is what it synced
+                storage = sn.node.storage if sn.up else Storage(sn.kv)
+                part = storage.read(table.table_key, pk, 0)
                 if part.rows or part.deletion is not None:
                     contents[address][key] = repr(part)
         return contents, owners
+
+
+def serving(world: World) -> list[str]:
+    """The nodes a client may send to: up, and in the ring by their own account (a node opens
+    its CQL port once NORMAL; a LEAVING node still serves, a LEFT one no more)."""
+    return [a for a in sorted(world.nodes) if world.nodes[a].up
+            and world.nodes[a].node.membership.local.status in SERVING]
 
 
 def _register_value(body: object) -> int | None:

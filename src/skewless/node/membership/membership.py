@@ -93,6 +93,8 @@ class Membership:
                 continue
             if s.address in self.removed or s.replacing == hb.address:
                 continue
+            if self.out_of_cluster(s.address):
+                continue  # replaced by a NORMAL node: its tokens are its replacement's
             both = mine.intersection(s.tokens)
             if both:
                 return (f"node {hb.address} claims token {min(both)} already owned by "

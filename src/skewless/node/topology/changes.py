@@ -107,6 +107,8 @@ class Topology:
             "" if saved else node.config.replace_address_first_boot)
         self.replace_info: ReplaceInfo | None = None
         self._last_query_ns = -(10**18)
+        self._removal_host_id = ""  # the host id of the node whose removal we coordinate
+        self._removal_told_ns = 0  # when we last told the gainers of it
 
     # ------------------------------------------------------------------ start
 
@@ -330,6 +332,12 @@ class Topology:
             self.node.send(sender, ReplaceInfo(m.address, True, p.up, pack(p.state)))
 
     def on_replace_info(self, sender: str, m: ReplaceInfo) -> None:
+        mem = self.node.membership
+        if m.known and m.address in mem.removing and m.address not in mem.peers:
+            hb = unpack(m.state)  # the node being removed, unknown to us since a restart
+            if isinstance(hb, Heartbeat) and hb.address == m.address:
+                mem.add_dead(hb, self.node.clock.monotonic_ns())
+            return
         if self.status != "STARTING":
             return
         if m.address != self.replacing:

@@ -5,11 +5,13 @@ Theory of operation
 The node the operator asks (the coordinator) proposes REMOVE START for the dead node
 (``topology.decide``); the log refuses it while another change is in progress, and without a
 live majority it is refused at once (Unavailable). Once the START is in the log the coordinator
-tells every node (``RemoveNode``): the dead node leaves the future ring; every node gaining one
-of its ranges streams it from a surviving replica (``topology.changes``) and reports
-``StreamDone`` to the coordinator. When every gainer has, the coordinator proposes REMOVE
-FINISH, and once that is in the log makes the removal final everywhere (``RemoveNode`` final:
-out of every ring, durably). ``status`` is ``nodetool removenode status`` in Cassandra's words.
+tells every node (``RemoveNode``, again every ``stream_retry_ms`` to the gainers that have not
+reported: a lost message or a restarted gainer; a gainer that no longer knows the dead node asks
+the coordinator for its state): the dead node leaves the future ring; every node gaining one of
+its ranges streams it from a surviving replica (``topology.changes``) and reports ``StreamDone``
+to the coordinator. When every gainer has, the coordinator proposes REMOVE FINISH, and once that
+is in the log makes the removal final everywhere (``RemoveNode`` final: out of every ring,
+durably). ``status`` is ``nodetool removenode status`` in Cassandra's words.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from skewless import limits
 from skewless.errors import CqlError, InvalidRequest
-from skewless.node.messages import RemoveNode
+from skewless.node.messages import RemoveNode, ReplaceQuery
 from skewless.node.topology.decide import busy
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ class Removals:
         self.removal: tuple[str, str] | None = None  # (address, change id) we coordinate
         self.started = False  # our REMOVE START is in the log (the rings know)
         self.coordinator: dict[str, str] = {}  # address being removed -> its coordinator
+        self.told_ns = 0  # when we last told the gainers (monotonic)
 
     def removenode(self, host_id: str) -> None:
         """Remove a dead node by host id (``nodetool removenode``); raises when refused."""
@@ -79,15 +83,25 @@ class Removals:
                 log.info("removenode %s: REMOVE START is in the log, re-replicating its ranges",
                          address)
                 self._broadcast(RemoveNode(address, cur.host_id, self.node.address, False))
+                self.told_ns = self.node.clock.monotonic_ns()
             return
         if cur is None and d.state.last_finished == ("REMOVE", address):
             self.removal, self.started = None, False
             self._broadcast(RemoveNode(address, "", self.node.address, True))
             return
         expected = self._gainers_without(address)
-        if expected <= self.topology.done_from.get(change, set()) and \
-                d.ready(self.node.clock.monotonic_ns()):
+        done = self.topology.done_from.get(change, set())
+        now_ns = self.node.clock.monotonic_ns()
+        if expected <= done and d.ready(now_ns):
             d.propose("REMOVE", "FINISH", address, "", (), lambda e: None)
+        elif now_ns - self.told_ns >= limits.stream_retry_ms * 1_000_000:
+            # Told again until it completes: a RemoveNode lost, or a gainer restarted since
+            # (``removing`` is not on disk), would otherwise never stream nor report.
+            self.told_ns = now_ns
+            m = RemoveNode(address, cur.host_id if cur is not None else "", self.node.address,
+                           False)
+            for a in sorted(expected - done - {self.node.address}):
+                self.node.send(a, m)
 
     def _broadcast(self, m: RemoveNode) -> None:
         for a in self.node.membership.gossip_targets():
@@ -106,6 +120,8 @@ class Removals:
             log.info("removenode: %s is removed", m.address)
         else:
             mem.removing.add(m.address)
+            if m.address not in mem.peers and sender != self.node.address:
+                self.node.send(sender, ReplaceQuery(m.address))  # its tokens, to plan gains
         mem.invalidate()
 
     def _gainers_without(self, address: str) -> set[str]:

@@ -7,16 +7,17 @@ node holds a replica of, walking clockwise ``rf`` distinct nodes from each range
 (SimpleStrategy placement, which is what Cassandra 4's
 ``allocate_tokens_for_local_replication_factor`` models too).
 
-``allocate`` is a greedy version of Cassandra's allocator: it adds the new node's tokens one at a
-time; each token is put where it lowers the spread of ownership most, measured as the sum of the
-squared relative distances of every node's ownership from the mean, at every replication factor
-from 1 to ``rf``, ``rf`` itself weighted ``_TARGET_WEIGHT`` times (at ``rf`` >= nodes every
-layout looks alike: the lower factors keep it good for the nodes that join later). The candidate positions are a few fractions of every current
-range (the new token takes the range's lower part from the range's owner); ``_Layout`` scores a
-candidate from the few ranges whose replicas it changes. Then ``_REFINE_PASSES`` passes move
-each new token, one at a time, to its best position given the others. A small seeded jitter
-keeps two nodes allocating against the same ring at the same moment from choosing the same
-tokens. Nothing here reads a clock or the network.
+``allocate`` is a greedy version of Cassandra's allocator: it adds the new node's tokens one at
+a time; each token is put where it lowers the spread of ownership most, measured as the sum of
+the squared relative distances of every node's ownership from the mean, at every replication
+factor from 1 to ``rf``, ``rf`` itself weighted ``_TARGET_WEIGHT`` times (at ``rf`` >= nodes
+every layout looks alike: the lower factors keep it good for the nodes that join later). The
+candidate positions are a few fractions of every current range (the new token takes the range's
+lower part from the range's owner); ``_Layout`` scores a candidate from the few ranges whose
+replicas it changes. Then ``_REFINE_PASSES`` passes move each new token, one at a time, to its
+best position given the others. A small seeded jitter keeps two nodes allocating against the
+same ring at the same moment from choosing the same tokens. Nothing here reads a clock or the
+network.
 
 ``even_tokens`` gives seed ``index`` of ``count`` seeds interleaved, evenly spaced tokens: the
 first nodes of a fresh cluster then own equal shares without having to see each other first.
