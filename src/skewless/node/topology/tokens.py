@@ -35,10 +35,10 @@ RING_SIZE = 2**64
 # Fractions of a range a candidate token takes (its lower part, from the range's owner).
 _REFINE_PASSES = 2  # coordinate-descent passes over the new tokens after the greedy one
 _FRACTIONS = (1 / 8, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 3 / 4, 7 / 8)
-# The spread at the keyspaces' own factor weighs this much more than the lower factors' (with
-# equal weights, 1 of 40 seeded 5-node layouts at RF 3 left a node 10.6% under the mean; with 3,
-# the worst of 40 was 8.3%).
-_TARGET_WEIGHT = 3.0
+# The spread at the keyspaces' own factor weighs this much more than the lower factors'. Worst
+# node of 1 seed + 4 joiners at RF 3 (n seeded layouts): equal weights 10.6% (40), 3: 10.0%
+# (100), 10: 9.0% (200; mean 2.6%); at RF 2 with 10: 7.9% (100).
+_TARGET_WEIGHT = 10.0
 
 
 def even_tokens(index: int, count: int, num_tokens: int) -> tuple[int, ...]:
