@@ -66,6 +66,8 @@ def _down(w: World, address: str) -> None:
 def _up(w: World, address: str) -> None:
     w.restart(address)
     assert w.stabilize(30 * 10**9)
+    # A restarted node stamps nothing until it has measured cluster time (node.clock.stamping).
+    assert w.run_until(lambda: w.nodes[address].node.clocks.view().in_bounds, 10 * 10**9)
 
 
 def _repair(w: World, via: str, **options: object) -> RepairStatus:

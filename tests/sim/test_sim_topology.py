@@ -272,3 +272,33 @@ def test_removenode_completes_when_a_gainer_restarts_and_forgets_it() -> None:
     assert c.w.run_until(lambda: all(NEW in c.w.nodes[a].node.membership.removed
                                      for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3")), 60 * S)
     assert _replicas_hold_every_row(c) == []
+
+
+def test_a_dead_node_is_remembered_across_restarts_and_can_be_replaced() -> None:
+    """Peers' states are on disk (Cassandra's ``system.peers``): once .4 has died, every live
+    node restarts; they still know .4 (its tokens stay in the ring, down), so reads count its
+    replicas and its replacement is accepted (found by the lab swarm, seed 126 of the topology
+    profile: the whole cluster forgot the dead node, refused its replacement as unknown, and
+    the ring was short of the replication factor)."""
+    c = Cluster(seed=43, rf=3)
+    c.w.add_node(NEW)
+    _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(1000, 100, QUORUM)
+    c.w.run_for(2 * S)
+    c.w.crash(NEW)
+    for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+        c.w.crash(a)
+        c.w.restart(a)
+        assert c.w.nodes[a].node.membership.peers[NEW].heard is False  # from disk, down
+    coord = c.w.nodes["127.0.0.1"].node
+    assert c.w.run_until(lambda: all(c.w.nodes[a].node.metadata.behind() is False
+                                     for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3")), 30 * S)
+    assert NEW in coord.membership.ring().owners  # its ranges still counted
+    assert c.w.run_until(lambda: not any(  # (a beat of .4 still in flight made it up again)
+        c.w.nodes[a].node.membership.is_alive(NEW)
+        for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3")), 60 * S)
+    c.w.add_node("127.0.0.5", replace_address_first_boot=NEW)
+    _settle(c, "127.0.0.5", "NORMAL", 2000)
+    assert c.w.nodes["127.0.0.5"].node.topology.error == ""
+    c.w.run_for(2 * S)
+    assert _replicas_hold_every_row(c) == []

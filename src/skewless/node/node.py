@@ -43,6 +43,7 @@ from skewless.node.index import read as index_read
 from skewless.node.index.manager import IndexManager
 from skewless.node.latency import NodeLatency, timed
 from skewless.node.membership.membership import Change, Membership
+from skewless.node.membership.peers_store import PeerStore
 from skewless.node.membership.swim import FailureDetector
 from skewless.node.messages import (
     BatchlogAck,
@@ -135,6 +136,9 @@ class Node:
         self.storage.dropped = dropped_by_table(self.schema)
         self.beat = 0
         self.membership = Membership(self._heartbeat(tokens, generation, status), config.seeds)
+        self.peer_store = PeerStore(self.storage, self._must_sync_metadata)
+        for hb in self.peer_store.load():  # down until heard, as Cassandra's system.peers
+            self.membership.add_dead(hb, self.clock.monotonic_ns())
         self.topology.load_removed()
         self.fd = FailureDetector(self)  # phi-accrual suspicion, SWIM probes, convictions
         self._last_gossip_ns = -(10**18)
@@ -311,7 +315,13 @@ class Node:
             return
         for change in self.membership.on_heartbeat(hb, self.clock.monotonic_ns()):
             self._membership_event(change)
+        peer = self.membership.peers.get(hb.address)
+        if peer is not None and peer.state is hb:  # accepted (not refused, stale or duplicated)
+            self.peer_store.note(hb)
         self.metadata.on_heartbeat(hb)
+
+    def _must_sync_metadata(self) -> None:
+        self.ready.must_sync_metadata = True
 
     def _membership_event(self, change: Change) -> None:
         self.fd.log_change(change)  # DOWN and UP with their cause

@@ -41,6 +41,7 @@ class Peer:
     last_heard_ns: int
     up: bool
     down_since_ns: int  # when it was last convicted (0 if never)
+    heard: bool = True  # False: known from disk or from a peer, not heard since we started
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +216,10 @@ class Membership:
         return "" if p is None else p.state.status
 
     def add_dead(self, hb: Heartbeat, now_ns: int) -> None:
-        """A down node we never heard, learnt from a peer (the node this one replaces)."""
+        """A down node we have not heard: from disk (``peers_store``), or learnt from a peer
+        (the node this one replaces, a dead owner, a node being removed)."""
         if hb.address not in self.peers:
-            self.peers[hb.address] = Peer(hb, now_ns, False, now_ns)
+            self.peers[hb.address] = Peer(hb, now_ns, False, now_ns, heard=False)
             self.invalidate()
 
     def out_of_cluster(self, address: str) -> bool:

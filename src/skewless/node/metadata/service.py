@@ -244,7 +244,7 @@ class MetadataService:
         ours, or we have not yet heard from enough peers to make a majority with us (just
         restarted): our schema cannot be trusted to refuse a DDL, the log decides."""
         peers = self.node.membership.peers
-        heard = sum(1 for address in peers if address in self._members)
+        heard = sum(1 for address, p in peers.items() if p.heard and address in self._members)
         return heard + 1 < self.paxos.quorum() or any(
             p.up and p.state.schema_ts_us > self.state.index for p in peers.values())
 
