@@ -92,8 +92,9 @@ def test_fourth_node_bootstraps_and_every_row_stays_readable(
 
 def test_joiner_killed_mid_stream_resumes(cluster_factory: Callable[..., LocalCluster],
                                           tmp_path: Path) -> None:
-    # Sources stream slowly (0.1 MiB/s) so that the kill lands mid-stream.
-    c = cluster_factory(3, extra=[["--stream-throughput-outbound", "0.1"]] * 3)
+    # Sources stream slowly (0.01 MiB/s: the ~30 KB node 4 gains take ~3 s) so that the kill
+    # lands mid-stream (at 0.1 MiB/s the whole bootstrap could finish between two polls).
+    c = cluster_factory(3, extra=[["--stream-throughput-outbound", "0.01"]] * 3)
     _load(c, 1)
     p4 = _new_node(c, tmp_path, 4)
     _wait_log(p4, "complete:", 120)  # at least one range streamed
