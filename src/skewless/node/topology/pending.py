@@ -5,8 +5,11 @@ in each ring. A node in the future set but not in the natural one *gains* the su
 pending replica: it gets every write, counted as Cassandra counts pending replicas, and streams
 the data). Its source is, with ``consistent_range_movement``, the natural replica that gives the
 range up (the one leaving, or whose range a joiner splits), as Cassandra's strict range
-movement; otherwise, or when that replica is down (a removed or replaced node), any live natural
-replica. Pure functions of the rings: no I/O, no clock.
+movement; otherwise any live natural replica. When the giver is down (a removed or replaced
+node, or a join with the rule off), no one surviving replica is known to hold every acknowledged
+write (a QUORUM write may have reached the dead node and one other only), so the range is
+streamed from every live natural replica, merged by timestamp.
+Pure functions of the rings: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -51,7 +54,10 @@ def gains(natural: Ring, future: Ring, replication: Mapping[str, str], me: str,
         if not candidates:
             unsourced.append((start, end))
             continue
-        out.append((start, end, candidates[0]))
+        if giving:
+            out.append((start, end, candidates[0]))
+        else:  # the giver is dead: no one replica is known complete, so stream from each
+            out.extend((start, end, a) for a in others)
     return _merged(out), unsourced
 
 
@@ -89,10 +95,13 @@ def _within(t: int, start: int, end: int) -> bool:
 def _merged(gs: list[Gain]) -> list[Gain]:
     """Adjacent sub-ranges from the same source as one range."""
     out: list[Gain] = []
+    last: dict[str, int] = {}  # source -> index in out of its last range
     for g in gs:
-        if out and out[-1][2] == g[2] and out[-1][1] == g[0]:
-            out[-1] = (out[-1][0], g[1], g[2])
+        i = last.get(g[2])
+        if i is not None and out[i][1] == g[0]:
+            out[i] = (out[i][0], g[1], g[2])
         else:
+            last[g[2]] = len(out)
             out.append(g)
     return out
 
