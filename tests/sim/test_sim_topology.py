@@ -302,3 +302,33 @@ def test_a_dead_node_is_remembered_across_restarts_and_can_be_replaced() -> None
     assert c.w.nodes["127.0.0.5"].node.topology.error == ""
     c.w.run_for(2 * S)
     assert _replicas_hold_every_row(c) == []
+
+
+@pytest.mark.parametrize("coordinator", ["127.0.0.1", "127.0.0.2"])
+def test_removenode_completes_when_its_coordinator_restarts_and_forgets_it(
+        coordinator: str) -> None:
+    """The coordinator crashes once REMOVE START is in the log but before anyone heard its
+    RemoveNode, and restarts: the removal it coordinated was in memory only, so nobody carried
+    it on and the log's REMOVE stayed in progress for ever, blocking every later change. The
+    lowest live node takes it over (found by the lab swarm, seed 283 of the topology
+    profile)."""
+    c = Cluster(seed=21, rf=2)
+    c.w.add_node(NEW)
+    _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(1000, 100, QUORUM)
+    c.w.stop(NEW)
+    others = [a for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3") if a != coordinator]
+    coord = c.w.nodes[coordinator].node
+    assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
+    c.w.network.withheld |= {(a, "RemoveNode") for a in others}  # the broadcast is lost
+    coord.topology.removenode(str(c.w.nodes[NEW].node.host_id))
+    assert c.w.run_until(lambda: coord.topology.removals.started, 5 * S)
+    c.w.crash(coordinator)
+    c.w.network.withheld.clear()
+    c.w.restart(coordinator)
+    assert not any(NEW in c.w.nodes[a].node.membership.removing for a in others)
+    assert c.w.run_until(lambda: all(NEW in c.w.nodes[a].node.membership.removed
+                                     for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3")), 60 * S)
+    assert all(c.w.nodes[a].node.metadata.state.topology_in_progress is None
+               for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3"))
+    assert _replicas_hold_every_row(c) == []

@@ -38,6 +38,7 @@ class Removals:
         self.started = False  # our REMOVE START is in the log (the rings know)
         self.coordinator: dict[str, str] = {}  # address being removed -> its coordinator
         self.told_ns = 0  # when we last told the gainers (monotonic)
+        self.orphan_ns: int | None = None  # when we first saw a REMOVE nobody coordinates
 
     def removenode(self, host_id: str) -> None:
         """Remove a dead node by host id (``nodetool removenode``); raises when refused."""
@@ -73,6 +74,8 @@ class Removals:
 
     def tick(self) -> None:
         if self.removal is None:
+            self._adopt()
+        if self.removal is None:
             return
         d = self.topology.decide
         address, change = self.removal
@@ -102,6 +105,30 @@ class Removals:
                            False)
             for a in sorted(expected - done - {self.node.address}):
                 self.node.send(a, m)
+
+    def _adopt(self) -> None:
+        """Carry on a removal the log has in progress that no live node coordinates (its
+        coordinator crashed, or restarted and forgot it: ``removal`` is not on disk), as
+        Cassandra's ``removenode force`` from another node: the lowest live NORMAL node takes
+        it over after ``stream_retry_ms`` (its START and FINISH are idempotent in the log)."""
+        d, mem, me = self.topology.decide, self.node.membership, self.node.address
+        cur = d.in_progress()
+        known = self.coordinator.get(cur.address, "") if cur is not None else ""
+        if cur is None or cur.op != "REMOVE" or d.behind() or \
+                (known and known != me and mem.is_alive(known)):
+            self.orphan_ns = None
+            return
+        live = [a for a, p in mem.peers.items() if p.up and p.state.status == "NORMAL"]
+        if self.topology.status != "NORMAL" or min(live, default=me) < me:
+            return
+        now_ns = self.node.clock.monotonic_ns()
+        if self.orphan_ns is None:
+            self.orphan_ns = now_ns
+        elif now_ns - self.orphan_ns >= limits.stream_retry_ms * 1_000_000:
+            log.info("removenode %s: in progress in the log with no live coordinator; "
+                     "carrying it on", cur.address)
+            self.orphan_ns, self.removal, self.started = None, (cur.address,
+                                                                f"remove {cur.address}"), False
 
     def _broadcast(self, m: RemoveNode) -> None:
         for a in self.node.membership.gossip_targets():
