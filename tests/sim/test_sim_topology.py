@@ -332,3 +332,64 @@ def test_removenode_completes_when_its_coordinator_restarts_and_forgets_it(
     assert all(c.w.nodes[a].node.metadata.state.topology_in_progress is None
                for a in ("127.0.0.1", "127.0.0.2", "127.0.0.3"))
     assert _replicas_hold_every_row(c) == []
+
+
+def test_a_removal_the_log_finished_is_final_everywhere_without_its_last_message() -> None:
+    """The coordinator's final RemoveNode is lost (it crashes right after REMOVE FINISH is in
+    the log): every node still takes the removed node out of its rings, from the log's
+    decision (``Removals._out_by_the_log``), not only from the message."""
+    c = Cluster(seed=23, rf=2)
+    c.w.add_node(NEW)
+    _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(1000, 100, QUORUM)
+    c.w.stop(NEW)
+    coord = c.w.nodes["127.0.0.1"].node
+    others = ("127.0.0.2", "127.0.0.3")
+    assert c.w.run_until(lambda: not coord.membership.is_alive(NEW), 30 * S)
+    coord.topology.removenode(str(c.w.nodes[NEW].node.host_id))
+    assert c.w.run_until(lambda: coord.topology.decide.inflight == ("REMOVE", "FINISH"), 60 * S)
+    c.w.network.withheld |= {(a, "RemoveNode") for a in others}  # the final one is lost
+    assert c.w.run_until(lambda: all(
+        c.w.nodes[a].node.metadata.state.last_finished == ("REMOVE", NEW) for a in others),
+        10 * S)
+    c.w.crash("127.0.0.1")
+    c.w.network.withheld.clear()
+    assert c.w.run_until(lambda: all(NEW in c.w.nodes[a].node.membership.removed
+                                     for a in others), 10 * S)
+    assert all(NEW not in c.w.nodes[a].node.membership.ring().owners for a in others)
+    c.w.restart("127.0.0.1")
+    assert c.w.run_until(lambda: NEW in c.w.nodes["127.0.0.1"].node.membership.removed, 10 * S)
+    assert _replicas_hold_every_row(c) == []
+
+
+def test_a_node_restarted_during_a_decommission_learns_from_the_log_that_it_left() -> None:
+    """.2 goes down while .4 is LEAVING (its peers on disk say so) and misses .4's LEFT; .4 is
+    then shut down for good, so no heartbeat of it will ever say LEFT. Restarted, .2 applies
+    LEAVE FINISH from the metadata log: .4 is LEFT there too, out of its rings, no change in
+    flight (found by the lab swarm, seed 163 of the topology profile: .2 saw .4 LEAVING for
+    ever, streamed its ranges again, and the next join never looked complete)."""
+    c = Cluster(seed=29, rf=3)
+    c.w.add_node(NEW)
+    k = _settle(c, NEW, "NORMAL", 0)
+    c.write_batch(k, 50, QUORUM)
+    leaving = c.w.nodes[NEW].node
+    leaving.topology.decommission()
+    two = c.w.nodes["127.0.0.2"]
+    assert c.w.run_until(lambda: two.node.membership.status_of(NEW) == "LEAVING", 30 * S)
+    change = f"leave {NEW} {leaving.membership.local.generation}"
+    assert c.w.run_until(lambda: "127.0.0.2" in leaving.topology.done_from.get(change, set())
+                         or "127.0.0.2" not in leaving.topology.gainers(), 60 * S)
+    c.w.crash("127.0.0.2")  # LEAVING on its disk; LEAVE FINISH not yet chosen
+    assert c.w.run_until(lambda: c.status(NEW) == "LEFT" and all(
+        c.w.nodes[a].node.membership.out_of_cluster(NEW) for a in ("127.0.0.1", "127.0.0.3")),
+        60 * S)
+    c.w.stop(NEW)  # a decommissioned node is shut down: it never gossips LEFT again
+    c.w.run_for(S)
+    c.w.restart("127.0.0.2")
+    two = c.w.nodes["127.0.0.2"]
+    assert two.node.membership.status_of(NEW) == "LEAVING"  # from disk
+    assert c.w.run_until(lambda: two.node.membership.out_of_cluster(NEW)
+                         and not two.node.membership.changing(), 30 * S)
+    assert NEW not in two.node.membership.ring().owners
+    c.w.run_for(5 * S)
+    assert not two.node.topology.inbound  # no stream for a leave that is over

@@ -239,6 +239,10 @@ class MetadataService:
         self.propose(TopologyEntry(self.new_entry_id(), op, phase, address, host_id, tokens,
                                    replaces), on_outcome)
 
+    def gone(self) -> frozenset[str]:
+        """Nodes a finished LEAVE, REMOVE or REPLACE took out of the cluster (durable)."""
+        return frozenset(self._removed)
+
     def behind(self) -> bool:
         """Whether we may be missing log entries: a live peer gossips a later position than
         ours, or we have not yet heard from enough peers to make a majority with us (just

@@ -428,7 +428,7 @@ class Topology:
         """Changes in flight that others run: (change id, subject, who waits for StreamDone)."""
         out = []
         for a, p in self.node.membership.peers.items():
-            if p.state.status == "LEAVING":
+            if p.state.status == "LEAVING" and a not in self.node.membership.removed:
                 out.append((f"leave {a} {p.state.generation}", a, a))
         if self.node.membership.removing:
             for a in sorted(self.node.membership.removing):

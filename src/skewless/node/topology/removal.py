@@ -73,6 +73,7 @@ class Removals:
             raise error
 
     def tick(self) -> None:
+        self._out_by_the_log()
         if self.removal is None:
             self._adopt()
         if self.removal is None:
@@ -105,6 +106,18 @@ class Removals:
                            False)
             for a in sorted(expected - done - {self.node.address}):
                 self.node.send(a, m)
+
+    def _out_by_the_log(self) -> None:
+        """A node the log took out of the cluster (a finished REMOVE, LEAVE or REPLACE) that we
+        still know as a peer and do not count as removed: the final ``RemoveNode`` was lost
+        (its coordinator crashed after the FINISH), or we were down then and loaded the node
+        from disk (``peers_store``). The log's decision is final here too."""
+        mem, me = self.node.membership, self.node.address
+        cur = self.topology.decide.in_progress()
+        for address in self.node.metadata.gone():
+            if address in mem.peers and address not in mem.removed and address != me and \
+                    (cur is None or cur.address != address) and not mem.is_alive(address):
+                self.on_remove_node(me, RemoveNode(address, "", me, True))
 
     def _adopt(self) -> None:
         """Carry on a removal the log has in progress that no live node coordinates (its
