@@ -48,6 +48,7 @@ phi_convict_threshold_max = 16.0
 failure_detector_window_samples = 1000  # Cassandra's ArrivalWindow SAMPLE_SIZE
 failure_detector_initial_interval_ms = 2 * gossip_interval_ms  # fd_initial_value_ms: err high
 failure_detector_max_interval_ms = 2 * gossip_interval_ms  # fd_max_interval_ms: longer not learnt
+failure_detector_min_interval_ms = gossip_interval_ms // 2  # closer beats: out of round, ignored
 failure_detector_local_pause_ms_max = 5000  # max_local_pause_in_ms: after our own pause, no verdict
 swim_probe_helpers_max = 3  # SWIM's k: peers asked to probe a suspect before it is convicted
 swim_probe_timeout_ms = 1000  # helpers' acks must arrive within this (one round trip, ≪ 1 s)

@@ -284,3 +284,19 @@ def test_a_stopping_node_tells_the_peers_it_sees_up() -> None:
     gen = h.node.membership.local.generation
     assert sorted((d, env.message) for d, env in h.node.take_ready().sends) == [
         (B, Shutdown(gen)), (C, Shutdown(gen))]
+
+
+def test_out_of_round_beats_do_not_shorten_the_learnt_interval() -> None:
+    """A beat sent early (``gossip_now``: a metadata-log or topology step) is not a gossip
+    round: counted, two such beats a second halved the mean and convicted a killed node
+    sooner than phi allows at the gossip interval (seen on real processes, where every
+    non-seed's JOIN START/FINISH now goes through the log)."""
+    from skewless.node.membership.phi import ArrivalWindow
+
+    steady, bursty = ArrivalWindow(), ArrivalWindow()
+    ms = 1_000_000
+    for i in range(20):
+        steady.add(i * limits.gossip_interval_ms * ms)
+        bursty.add(i * limits.gossip_interval_ms * ms)
+        bursty.add(i * limits.gossip_interval_ms * ms + 100 * ms)  # an early extra beat
+    assert bursty.intervals == steady.intervals

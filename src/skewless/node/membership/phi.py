@@ -53,7 +53,10 @@ class ArrivalWindow:
             self._record(limits.failure_detector_initial_interval_ms * 1_000_000)
         else:
             interval = now_ns - self.last_ns
-            if 0 <= interval <= limits.failure_detector_max_interval_ms * 1_000_000:
+            if interval < limits.failure_detector_min_interval_ms * 1_000_000:
+                return  # an out-of-round beat (sent early, gossip_now): not a gossip round;
+                # counted, such beats shortened the learnt mean and convicted too soon
+            if interval <= limits.failure_detector_max_interval_ms * 1_000_000:
                 self._record(interval)
         self.last_ns = now_ns if self.last_ns is None else max(self.last_ns, now_ns)
 
