@@ -10,6 +10,7 @@ import pytest
 from skewless.admin.registry import AdminError
 from skewless.node.consistency import ONE, QUORUM
 from skewless.node.effects import Reply
+from skewless.node.membership import phi
 from skewless.nodetool.formats_cluster import format_status
 from skewless.nodetool.parse import parse_status
 from skewless.ring import token_of
@@ -79,7 +80,8 @@ def test_different_replication_means_no_effective_ownership_as_cassandra_says() 
 def test_a_crashed_node_is_down_and_unreachable() -> None:
     w = _world(73)
     w.crash(N3)
-    w.run_for(20_000_000_000)
+    assert w.run_until(lambda: not any(w.nodes[a].node.membership.is_alive(N3) for a in (N1, N2)),
+                       int(phi.convict_within_ms() * 1_000_000))
     status = admin_call(w, N1, "status", {"keyspace": "ks"})
     assert [(e["address"], e["up"]) for e in status["endpoints"]] == [
         (N1, True), (N2, True), (N3, False)]
