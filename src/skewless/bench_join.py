@@ -41,7 +41,7 @@ JOIN_WAIT_S = 1800  # a join that takes longer than half an hour is reported as 
 CLIENT_KEY_BASE = 100_000_000  # client-written keys start here, apart from the loaded ones
 
 
-def _session(port: int, address: str | None = None) -> tuple[Cluster, Session]:
+def driver_session(port: int, address: str | None = None) -> tuple[Cluster, Session]:
     if address is None:
         c = Cluster([node_address(1)], port=port, protocol_version=4)
     else:
@@ -53,7 +53,7 @@ def _session(port: int, address: str | None = None) -> tuple[Cluster, Session]:
 def _client(index: int, port: int, rows: int, stop: Any, out: Any) -> None:
     """A client process: alternately a QUORUM write of a new key and a QUORUM read of a loaded
     key, until ``stop``; puts (acknowledged keys, failed writes, reads, failed reads)."""
-    cluster, s = _session(port)
+    cluster, s = driver_session(port)
     ins = s.prepare("INSERT INTO bench.t (k, v) VALUES (?, ?)")
     ins.consistency_level = ConsistencyLevel.QUORUM
     sel = s.prepare("SELECT v FROM bench.t WHERE k = ?")
@@ -94,7 +94,7 @@ def _wait_log(p: NodeProcess, text: str, timeout_s: float) -> str:
 
 def _ownership(port: int, rf: int) -> dict[str, float]:
     """Effective ownership from node 1's system.peers and system.local (one node's view)."""
-    cluster, s = _session(port, node_address(1))
+    cluster, s = driver_session(port, node_address(1))
     toks = {str(r.rpc_address): tuple(int(t) for t in r.tokens)
             for r in s.execute("SELECT rpc_address, tokens FROM system.peers") if r.tokens}
     local = s.execute("SELECT rpc_address, tokens FROM system.local").one()
@@ -105,7 +105,7 @@ def _ownership(port: int, rf: int) -> dict[str, float]:
 
 def _missing_at_one(port: int, address: str, keys: list[int]) -> tuple[int, str]:
     """(rows read as absent, the reads that failed by error) at ONE through ``address``."""
-    cluster, s = _session(port, address)
+    cluster, s = driver_session(port, address)
     sel = s.prepare("SELECT v FROM bench.t WHERE k = ?")
     sel.consistency_level = ConsistencyLevel.ONE
     res = execute_concurrent_with_args(s, sel, [(k,) for k in keys], concurrency=32,
@@ -141,7 +141,7 @@ def main(rows: int, rf: int, nodes: int, clients: int, data_dir: str | None, cql
 def _run(procs: list[NodeProcess], root: Path, rows: int, rf: int, nodes: int, clients: int,
          cql_port: int, internode_port: int) -> None:
     time.sleep(3)  # allow-real-clock  (gossip settles)
-    cluster, s = _session(cql_port)
+    cluster, s = driver_session(cql_port)
     s.execute("CREATE KEYSPACE bench WITH replication = "
               f"{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")
     s.execute("CREATE TABLE bench.t (k int PRIMARY KEY, v text)")

@@ -42,7 +42,7 @@ import click
 from cassandra import ConsistencyLevel
 from cassandra.concurrent import execute_concurrent_with_args
 
-from skewless.bench_join import CLIENT_KEY_BASE, _session
+from skewless.bench_join import CLIENT_KEY_BASE, ROWS_MAX, driver_session
 from skewless.nodetool.parse import parse_status
 from skewless.runtime.cluster import (
     NodeProcess,
@@ -53,9 +53,8 @@ from skewless.runtime.cluster import (
     stop_nodes,
 )
 
-ROWS_MAX = 10_000_000  # bounds one run
 CLIENT_STOP_WAIT_S = 120  # a client that does not report this long after being stopped is stuck
-POLL_S = 1.0
+POLL_S = 1.0  # between two nodetool status or log reads while waiting
 KILLED, REPLACEMENT = 3, 6  # node 3 (not the seed) is killed; node 6 takes its place
 RANGE_DONE = re.compile(r"complete: (\d+) partitions, (\d+) bytes \(\d+/\d+ ranges\)")
 REPAIR_SUMMARY = re.compile(r"(\d+) partitions \((\d+) bytes\) streamed")
@@ -112,7 +111,7 @@ def _error_kind(e: BaseException) -> str:
 def _client(index: int, port: int, rows: int, phase: Any, stop: Any, out: Any) -> None:
     """A client process: alternately a QUORUM write of a new key and a QUORUM read of a loaded
     key, until ``stop``; counts per phase (``phase.value``); puts what it saw on ``out``."""
-    cluster, s = _session(port)
+    cluster, s = driver_session(port)
     ins = s.prepare("INSERT INTO bench.t (k, v) VALUES (?, ?)")
     ins.consistency_level = ConsistencyLevel.QUORUM
     sel = s.prepare("SELECT v FROM bench.t WHERE k = ?")
@@ -214,7 +213,7 @@ class Flow:
                 return log
             if not p.running():
                 raise StepFailed(f"{p.address} exited:\n{p.log_tail()}")
-            time.sleep(0.5)  # allow-real-clock
+            time.sleep(POLL_S)  # allow-real-clock
         raise StepFailed(f"{p.address} never logged {text!r} in {self.timeout_s:g} s:\n"
                          f"{p.log_tail()}")
 
@@ -261,7 +260,7 @@ def _check(port: int, address: str | None, expected: dict[int, str], cl: int
     (keys checked, keys absent or with another value, read errors). Through one node, only the
     keys that node replicates (the driver's token map) are checked: those it reads from
     itself."""
-    cluster, s = _session(port, address)
+    cluster, s = driver_session(port, address)
     try:
         keys = list(expected)
         if address is not None:
@@ -326,7 +325,7 @@ def _flow(flow: Flow, report: Report, rows: int, rf: int, clients: int, removeno
     port = flow.cql_port
     addrs = {node_address(i) for i in (1, 2, 3)}
     flow.wait_status(addrs)
-    cluster, s = _session(port)
+    cluster, s = driver_session(port)
     s.execute("CREATE KEYSPACE bench WITH replication = "
               f"{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")
     s.execute("CREATE TABLE bench.t (k int PRIMARY KEY, v text)")
