@@ -31,8 +31,12 @@ def test_dropped_column_stays_dropped_through_hints_and_restarts(cluster_factory
     victim.kill9()
     c.wait_gossip(2)
     s.execute(_q("UPDATE ks.t SET l = l + [9] WHERE k = 5"))  # only in a hint for node 3
-    s.execute(_q("ALTER TABLE ks.t DROP l"))
-    s.execute(_q("ALTER TABLE ks.t ADD l list<int>"))
+    # Node 3 is not yet convicted: the DDL's answer waits for its schema agreement
+    # (schema_agreement_wait_ms), then the driver waits for its own (max_schema_agreement_wait,
+    # 10 s) if it has not yet marked node 3 down; together longer than its default 10 s.
+    ddl_timeout_s = 30
+    s.execute(_q("ALTER TABLE ks.t DROP l"), timeout=ddl_timeout_s)
+    s.execute(_q("ALTER TABLE ks.t ADD l list<int>"), timeout=ddl_timeout_s)
     victim.restart()
     c.wait_gossip(3)
     c.wait_gossip(3, via=victim.address)
