@@ -439,6 +439,30 @@ class Unsupported:
     if_exists: bool = False
 
 
+# ---------------------------------------------------------------- permissions (issue 12)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResource:
+    """A resource as written: kind 'all_keyspaces', 'keyspace', 'table' (keyspace may be None:
+    the connection's), 'all_roles', 'role'; or 'functions' / 'mbeans' (not built)."""
+
+    kind: Lit["all_keyspaces", "keyspace", "table", "all_roles", "role", "functions", "mbeans"]
+    keyspace: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Permissions:
+    """GRANT / REVOKE / LIST of permissions. ``permissions`` None is ALL [PERMISSIONS]."""
+
+    action: Lit["GRANT", "REVOKE", "LIST"]
+    permissions: tuple[str, ...] | None
+    resource: AuthResource | None  # None only for LIST (every resource)
+    role: str | None  # the grantee (LIST ... OF role: None for every role)
+    recursive: bool = True  # LIST ... NORECURSIVE: False
+
+
 Statement = (
     Select
     | Insert
@@ -459,6 +483,7 @@ Statement = (
     | CreateIndex
     | DropIndex
     | Describe
+    | Permissions
     | Unsupported
 )
 

@@ -1,0 +1,1 @@
+"""Client authentication, roles and authorization (issue 12)."""
