@@ -62,6 +62,8 @@ _NODE_OPTION_TO_FIELD = {
     "stream_throughput_outbound": "stream_throughput_outbound",
     "replace_address_first_boot": "replace_address_first_boot",
     "phi_convict_threshold": "phi_convict_threshold",
+    "authorizer": "authorizer",
+    "permissions_validity": "permissions_validity",
 }
 
 
@@ -141,6 +143,12 @@ def main() -> None:
               help="Failure detector sensitivity (5..16), as cassandra.yaml's.")
 @click.option("--no-indirect-probes", is_flag=True, default=False,
               help="Convict a silent peer on phi alone, without asking others to probe it.")
+@click.option("--authorizer", default="AllowAllAuthorizer", show_default=True,
+              help="AllowAllAuthorizer or CassandraAuthorizer (GRANT/REVOKE, checked "
+                   "permissions), as cassandra.yaml's.")
+@click.option("--permissions-validity", type=int,
+              default=limits.permissions_validity_ms_default, show_default=True,
+              help="Milliseconds a node keeps a role's permissions cached (0: no cache).")
 @click.option("--crash-point", default="", metavar="POINT[:N]",
               help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")

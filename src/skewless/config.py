@@ -23,6 +23,7 @@ CommitlogSync = Literal["batch", "periodic"]
 TIMESTAMP_POLICIES: tuple[TimestampPolicy, ...] = ("hlc", "wallclock")
 COMMITLOG_SYNCS: tuple[CommitlogSync, ...] = ("batch", "periodic")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+AUTHORIZERS = ("AllowAllAuthorizer", "CassandraAuthorizer")  # cassandra.yaml's authorizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,9 @@ class NodeConfig:
     replace_address_first_boot: str = ""  # a dead node whose tokens and data this node takes
     phi_convict_threshold: float = limits.phi_convict_threshold_default  # cassandra.yaml's
     indirect_probes: bool = True  # SWIM: ask peers to probe a suspect before convicting it
+    # authorization (issue 12, node.auth): cassandra.yaml's authorizer and permissions_validity
+    authorizer: str = "AllowAllAuthorizer"
+    permissions_validity: int = limits.permissions_validity_ms_default  # ms a role's grants stay
     crash_point: str = ""  # TEST ONLY: SIGKILL this node at a named point (node.batchlog)
 
     def __post_init__(self) -> None:
@@ -160,6 +164,14 @@ class NodeConfig:
         if not isinstance(self.indirect_probes, bool):
             raise ValueError(f"indirect_probes: must be true or false, "
                              f"got {self.indirect_probes!r}")
+        if isinstance(self.authorizer, str) and self.authorizer.startswith(
+                "org.apache.cassandra.auth."):  # cassandra.yaml may name the class in full
+            object.__setattr__(self, "authorizer", self.authorizer.rsplit(".", 1)[1])
+        if self.authorizer not in AUTHORIZERS:
+            raise ValueError(f"authorizer: must be one of {', '.join(AUTHORIZERS)}, "
+                             f"got {self.authorizer!r}")
+        _check_int("permissions_validity", self.permissions_validity, 0,
+                   limits.permissions_validity_ms_max_option)
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         from skewless.node.batchlog import parse_crash_point  # raises ValueError

@@ -167,3 +167,9 @@ metadata_backoff_ms_max = 200  # a proposer that lost a ballot waits up to this 
 metadata_propose_timeout_ms = 5000  # a DDL not chosen within this answers WriteTimeout (CAS)
 metadata_log_entries_kept = 1000  # chosen entries kept for peers' catch-up; older: a snapshot
 metadata_pull_entries_max = 200  # entries per catch-up answer (a lagging node pulls again)
+
+# Authorization (node.auth): permissions of roles, cached per node (issue 12).
+permissions_validity_ms_default = 2000  # Cassandra's permissions_validity: a missed invalidation
+permissions_validity_ms_max_option = 24 * 3600 * 1000  # beyond a day a grant is effectively stuck
+permissions_cache_entries_max = 1000  # Cassandra's permissions_cache_max_entries
+permissions_rows_max = 10000  # grants of one role read at once; more is a runaway script

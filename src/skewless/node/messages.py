@@ -540,6 +540,17 @@ class ReplaceInfo:
     state: bytes  # pack(the node's last Heartbeat), b'' when unknown
 
 
+
+@dataclass(frozen=True, slots=True)
+class PermissionsInvalidate:
+    """GRANT / REVOKE / DROP on one node: forget cached permissions (node.auth.authorizer).
+    Not acknowledged: a node that misses it reloads when its entry expires."""
+
+    KIND: ClassVar[int] = 140
+    roles: tuple[str, ...]
+    all: bool  # every role's entries (after a DROP)
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -589,6 +600,7 @@ Message = (
     | RemoveNode
     | ReplaceQuery
     | ReplaceInfo
+    | PermissionsInvalidate
 )
 
 
@@ -603,7 +615,7 @@ _BY_KIND: dict[int, type[Any]] = {
               LeafResponse, RepairStream, RepairStreamAck, RangeRepaired,
               MerkleLeavesRequest, MerkleLeavesResponse, MetaPrepare, MetaPromise, MetaAccept,
               MetaAccepted, MetaCommit, MetaPull, MetaEntries, StreamRequest, StreamChunk,
-              StreamDone, RemoveNode, ReplaceQuery, ReplaceInfo)
+              StreamDone, RemoveNode, ReplaceQuery, ReplaceInfo, PermissionsInvalidate)
 }
 
 

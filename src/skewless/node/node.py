@@ -34,6 +34,7 @@ from skewless.config import NodeConfig
 from skewless.errors import CqlError, Overloaded, Unavailable
 from skewless.node import consistency as cl_mod
 from skewless.node import replica, scan
+from skewless.node.auth.permissions_cache import PermissionsCache
 from skewless.node.batchlog import Batchlog
 from skewless.node.clock.stamping import Stamping
 from skewless.node.clock.stamps import max_timestamp
@@ -60,6 +61,7 @@ from skewless.node.messages import (
     Message,
     MutationRequest,
     MutationResponse,
+    PermissionsInvalidate,
     ProbeAck,
     ProbePing,
     ProbeRequest,
@@ -151,6 +153,8 @@ class Node:
         self.active_repair = ActiveRepairService(self)  # nodetool repair (node.repair)
         self.anti_entropy = AntiEntropy(self)  # background repair (node.anti_entropy)
         self.latency = NodeLatency()  # nodetool tablestats/histograms
+        self.permissions = PermissionsCache(  # roles' grants (node.auth.authorizer)
+            config.permissions_validity, limits.permissions_cache_entries_max)
         self.metadata.start()  # last: applying entries may touch the parts above
 
     # ------------------------------------------------------------------ identity and schema
@@ -266,6 +270,10 @@ class Node:
         elif isinstance(m, StreamRequest | StreamChunk | StreamDone | RemoveNode | ReplaceQuery
                         | ReplaceInfo):
             self.topology.on_message(sender, m)
+        elif isinstance(m, PermissionsInvalidate):  # a peer's GRANT / REVOKE / DROP
+            names = m.roles if isinstance(m.roles, tuple) and \
+                all(isinstance(r, str) for r in m.roles) else None
+            self.permissions.invalidate(None if m.all or names is None else names)
         elif isinstance(m, TracedResponse):
             inner = self.tracer.on_response(sender, m)
             if isinstance(inner, MutationResponse):

@@ -1,0 +1,166 @@
+"""The permission store: ``system_auth.role_permissions`` and its reverse index, read and
+written with CQL, as Cassandra's CassandraAuthorizer does.
+
+``role_permissions (role, resource, permissions set<text>)`` holds each role's grants, one
+partition per role; ``resource_role_permissons_index (resource, role)`` (Cassandra's spelling)
+names the roles holding grants on a resource, so that dropping the resource can revoke them.
+Every operation is an ordinary statement run as an internal query of the executor (replicated,
+hinted, read-repaired like any other row) at LOCAL_ONE, Cassandra's level for them. Operations
+are continuations: ``done`` is called once. Values are bound (``?``), never spliced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from skewless import limits
+from skewless.cql.results import RowsResult
+from skewless.cql.types import parse_type
+from skewless.errors import CqlError
+from skewless.node import consistency as cl_mod
+from skewless.node.auth.permissions import AUTH_KEYSPACE, PERMISSIONS, Resource
+
+_PERMS = f"{AUTH_KEYSPACE}.role_permissions"
+_INDEX = f"{AUTH_KEYSPACE}.resource_role_permissons_index"
+_SET = parse_type("set<text>")
+_CL = cl_mod.LOCAL_ONE
+
+Answered = Callable[[object], None]  # a RowsResult, a Void, or a CqlError
+Done = Callable[[CqlError | None], None]
+Grants = dict[Resource, frozenset[str]]
+
+
+class Internal(Protocol):
+    """What the store needs of the executor: run one statement as the system (no checks)."""
+
+    def internal(self, query: str, values: tuple[bytes | None, ...], cl: int,
+                 answered: Answered, timestamp_us: int | None = None) -> None: ...
+
+
+def _text(value: str) -> bytes:
+    return value.encode("utf-8")
+
+
+def _rows(body: object) -> list[dict[str, bytes | None]]:
+    assert isinstance(body, RowsResult), type(body).__name__
+    names = [c.name for c in body.columns]
+    return [dict(zip(names, row, strict=True)) for row in body.rows]
+
+
+def _perm_set(raw: bytes | None) -> frozenset[str]:
+    """A stored permissions set; names that are not Cassandra's are ignored (bad data)."""
+    if not raw:
+        return frozenset()
+    try:
+        values = _SET.deserialize(raw)
+    except Exception:  # a corrupt cell must not take a check down: it grants nothing
+        return frozenset()
+    assert isinstance(values, list | set | frozenset | tuple), type(values).__name__
+    return frozenset(v for v in values if isinstance(v, str) and v in PERMISSIONS)
+
+
+def grants_of_rows(rows: list[dict[str, bytes | None]]) -> dict[str, Grants]:
+    """role -> resource -> permissions, from rows of (role, resource, permissions)."""
+    out: dict[str, Grants] = {}
+    for row in rows:
+        role, name = row.get("role"), row.get("resource")
+        if role is None or name is None:
+            continue
+        resource = Resource.parse(name.decode("utf-8", "replace"))
+        perms = _perm_set(row.get("permissions"))
+        if resource is None or not perms:
+            continue
+        out.setdefault(role.decode("utf-8", "replace"), {})[resource] = perms
+    return out
+
+
+def sequence(steps: Sequence[Callable[[Done], None]], done: Done) -> None:
+    """Run ``steps`` one after the other; stop at the first error."""
+    def run(i: int) -> None:
+        if i == len(steps):
+            done(None)
+            return
+        steps[i](lambda error: done(error) if error is not None else run(i + 1))
+    run(0)
+
+
+class GrantStore:
+    def __init__(self, executor: Internal) -> None:
+        self.ex = executor
+
+    def _run(self, query: str, values: tuple[bytes | None, ...],
+             done: Callable[[CqlError | None, object], None]) -> None:
+        def answered(body: object) -> None:
+            if isinstance(body, CqlError):
+                done(body, None)
+            else:
+                done(None, body)
+        self.ex.internal(query, values, _CL, answered)
+
+    def _write(self, query: str, values: tuple[bytes | None, ...]) -> Callable[[Done], None]:
+        return lambda done: self._run(query, values, lambda e, _: done(e))
+
+    # ------------------------------------------------------------------ reads
+
+    def of_role(self, role: str, done: Callable[[CqlError | None, Grants], None]) -> None:
+        """The grants of ``role`` itself (not of the roles it is a member of)."""
+        def answered(error: CqlError | None, body: object) -> None:
+            if error is not None:
+                done(error, {})
+                return
+            done(None, grants_of_rows(_rows(body)).get(role, {}))
+        self._run(f"SELECT role, resource, permissions FROM {_PERMS} WHERE role = ? "
+                  f"LIMIT {limits.permissions_rows_max}", (_text(role),), answered)
+
+    def all(self, done: Callable[[CqlError | None, dict[str, Grants]], None]) -> None:
+        """Every role's grants (LIST PERMISSIONS of everyone)."""
+        def answered(error: CqlError | None, body: object) -> None:
+            done(error, {} if error is not None else grants_of_rows(_rows(body)))
+        self._run(f"SELECT role, resource, permissions FROM {_PERMS} "
+                  f"LIMIT {limits.permissions_rows_max}", (), answered)
+
+    # ------------------------------------------------------------------ writes
+
+    def grant(self, role: str, resource: Resource, perms: frozenset[str], done: Done) -> None:
+        value = _SET.serialize(sorted(perms))
+        sequence([
+            self._write(f"UPDATE {_PERMS} SET permissions = permissions + ? "
+                        "WHERE role = ? AND resource = ?",
+                        (value, _text(role), _text(resource.name))),
+            self._write(f"INSERT INTO {_INDEX} (resource, role) VALUES (?, ?)",
+                        (_text(resource.name), _text(role))),
+        ], done)
+
+    def revoke(self, role: str, resource: Resource, perms: frozenset[str], done: Done) -> None:
+        value = _SET.serialize(sorted(perms))
+        self._write(f"UPDATE {_PERMS} SET permissions = permissions - ? "
+                    "WHERE role = ? AND resource = ?",
+                    (value, _text(role), _text(resource.name)))(done)
+
+    def revoke_all_from(self, role: str, done: Done) -> None:
+        """A dropped role's grants, and its entries in the reverse index."""
+        def got(error: CqlError | None, grants: Grants) -> None:
+            if error is not None:
+                done(error)
+                return
+            steps = [self._write(f"DELETE FROM {_INDEX} WHERE resource = ? AND role = ?",
+                                 (_text(r.name), _text(role))) for r in sorted(grants)]
+            steps.append(self._write(f"DELETE FROM {_PERMS} WHERE role = ?", (_text(role),)))
+            sequence(steps, done)
+        self.of_role(role, got)
+
+    def revoke_all_on(self, resource: Resource, done: Done) -> None:
+        """Every grant on a dropped resource (the reverse index names the roles)."""
+        def got(error: CqlError | None, body: object) -> None:
+            if error is not None:
+                done(error)
+                return
+            roles = sorted({role for r in _rows(body) if (role := r.get("role")) is not None})
+            steps = [self._write(f"DELETE FROM {_PERMS} WHERE role = ? AND resource = ?",
+                                 (role, _text(resource.name))) for role in roles]
+            steps.append(self._write(f"DELETE FROM {_INDEX} WHERE resource = ?",
+                                     (_text(resource.name),)))
+            sequence(steps, done)
+        self._run(f"SELECT role FROM {_INDEX} WHERE resource = ? "
+                  f"LIMIT {limits.permissions_rows_max}", (_text(resource.name),), got)
