@@ -65,5 +65,5 @@ class PermissionsBuilder(Transformer[Token, object]):
             return unquote_string(token)
         return str(token)  # an ident, already normalised
 
-    def norecursive(self) -> bool:
+    def perm_norecursive(self) -> bool:
         return True
