@@ -64,6 +64,9 @@ _NODE_OPTION_TO_FIELD = {
     "phi_convict_threshold": "phi_convict_threshold",
     "authorizer": "authorizer",
     "permissions_validity": "permissions_validity",
+    "authenticator": "authenticator",
+    "auth_superuser_file": "auth_superuser_file",
+    "superuser_setup_delay_ms": "superuser_setup_delay_ms",
 }
 
 
@@ -152,6 +155,16 @@ def main() -> None:
 @click.option("--crash-point", default="", metavar="POINT[:N]",
               help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
+@click.option("--authenticator", default="AllowAllAuthenticator", show_default=True,
+              metavar="AllowAllAuthenticator|PasswordAuthenticator",
+              help="Client authentication, as cassandra.yaml's (docs/security.md).")
+@click.option("--auth-superuser-file", default="", metavar="PATH",
+              help="Create the first superuser from this file (lines 'name = ...' and "
+                   "'password = ...') instead of cassandra/cassandra.")
+@click.option("--superuser-setup-delay-ms", type=int,
+              default=limits.auth_superuser_setup_delay_ms, show_default=True,
+              help="Wait this long after start before creating the first superuser "
+                   "(Cassandra's cassandra.superuser_setup_delay_ms).")
 @click.pass_context
 def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
          no_clock_compensation: bool, no_restamp: bool, commit_wait: bool,

@@ -68,6 +68,9 @@ class NodeConfig:
     authorizer: str = "AllowAllAuthorizer"
     permissions_validity: int = limits.permissions_validity_ms_default  # ms a role's grants stay
     crash_point: str = ""  # TEST ONLY: SIGKILL this node at a named point (node.batchlog)
+    authenticator: str = "AllowAllAuthenticator"  # cassandra.yaml's: or PasswordAuthenticator
+    auth_superuser_file: str = ""  # first superuser from this file, not cassandra/cassandra
+    superuser_setup_delay_ms: int = limits.auth_superuser_setup_delay_ms  # before the first
 
     def __post_init__(self) -> None:
         _check_ipv4("address", self.address)
@@ -172,6 +175,17 @@ class NodeConfig:
                              f"got {self.authorizer!r}")
         _check_int("permissions_validity", self.permissions_validity, 0,
                    limits.permissions_validity_ms_max_option)
+        auth = self.authenticator.removeprefix("org.apache.cassandra.auth.") \
+            if isinstance(self.authenticator, str) else self.authenticator
+        if auth not in ("AllowAllAuthenticator", "PasswordAuthenticator"):
+            raise ValueError("authenticator: must be AllowAllAuthenticator or "
+                             f"PasswordAuthenticator, got {self.authenticator!r}")
+        object.__setattr__(self, "authenticator", auth)
+        if not isinstance(self.auth_superuser_file, str):
+            raise ValueError(f"auth_superuser_file: expected a path, "
+                             f"got {self.auth_superuser_file!r}")
+        _check_int("superuser_setup_delay_ms", self.superuser_setup_delay_ms, 0,
+                   limits.auth_superuser_setup_delay_ms_max_option)
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         from skewless.node.batchlog import parse_crash_point  # raises ValueError

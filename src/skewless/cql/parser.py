@@ -49,7 +49,9 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 
 from skewless import errors
 from skewless.cql import ast, parser_lexer
+from skewless.cql.ast_roles import ROLE_STATEMENT_CLASSES
 from skewless.cql.parser_permissions import PermissionsBuilder
+from skewless.cql.parser_roles import RoleBuilder
 from skewless.cql.parser_statements import Qualified, StatementBuilder
 
 __all__ = ["parse"]
@@ -65,12 +67,12 @@ _STATEMENT_CLASSES = (
     ast.Select, ast.Insert, ast.Update, ast.Delete, ast.Batch, ast.Use, ast.CreateKeyspace,
     ast.AlterKeyspace, ast.DropKeyspace, ast.CreateTable, ast.AlterTable, ast.DropTable,
     ast.Truncate, ast.CreateType, ast.AlterType, ast.DropType, ast.CreateIndex, ast.DropIndex,
-    ast.Describe, ast.Permissions, ast.Unsupported,
+    ast.Describe, ast.Permissions, ast.Unsupported, *ROLE_STATEMENT_CLASSES,
 )
 
 
 @v_args(inline=True)
-class _Builder(StatementBuilder, PermissionsBuilder):
+class _Builder(StatementBuilder, RoleBuilder, PermissionsBuilder):
     """The complete set of callbacks: statements, terms, and DESCRIBE / unsupported here."""
 
     def reset(self) -> None:
