@@ -27,14 +27,14 @@ CQLSH = str(Path(sys.executable).parent / "cqlsh")
 VALIDITY_MS = 60_000  # far longer than the test waits: a change seen at once is the message's
 SEEN_WITHIN_S = 5.0  # a GRANT / REVOKE reaches every coordinator within this (a message hop)
 AUTH_ARGS = ["--authenticator", "PasswordAuthenticator", "--authorizer", "CassandraAuthorizer",
-             "--permissions-validity", str(VALIDITY_MS)]
+             "--permissions-validity", str(VALIDITY_MS), "--superuser-setup-delay-ms", "1000"]
 SUPER = PlainTextAuthProvider("cassandra", "cassandra")
 ALICE = PlainTextAuthProvider("alice", "secret")
 
 
 @pytest.fixture(scope="module")
 def cluster(module_cluster_factory: Callable[..., LocalCluster]) -> LocalCluster:
-    c = module_cluster_factory(3, [AUTH_ARGS] * 3)
+    c = module_cluster_factory(3, [AUTH_ARGS] * 3, auth_provider=SUPER)
     s = c.session(auth_provider=SUPER)
     s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
               "'replication_factor': 3}")
@@ -243,7 +243,8 @@ def test_allow_all_authorizer_answers_as_cassandra(
         cluster_factory: Callable[..., LocalCluster]) -> None:
     """The default authorizer: GRANT, REVOKE and LIST PERMISSIONS are Cassandra's Invalid for a
     logged-in role, Unauthorized without one (AllowAllAuthenticator)."""
-    c = cluster_factory(1, [["--authenticator", "PasswordAuthenticator"]])
+    c = cluster_factory(1, [["--authenticator", "PasswordAuthenticator",
+                             "--superuser-setup-delay-ms", "500"]], auth_provider=SUPER)
     s = c.session(auth_provider=SUPER)
     s.execute("CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
               "'replication_factor': 1}")

@@ -50,6 +50,7 @@ from skewless.node.auth import statements as role_statements
 from skewless.node.auth.model import AUTH_KEYSPACE, Hasher, InlineHasher
 from skewless.node.auth.service import Auth
 from skewless.node.auth.statements import ROLE_STATEMENTS
+from skewless.node.auth.wiring import AuthzHooks
 from skewless.node.binds import batch_bind_metadata, bind_metadata
 from skewless.node.clock import client_clocks, session_token
 from skewless.node.clock.stamps import max_timestamp
@@ -119,6 +120,7 @@ class Executor:
         self._internal: dict[int, Callable[[object], None]] = {}  # conn < 0 -> continuation
         self._internal_conn = 0
         self.auth = Auth(self, hasher or InlineHasher(), rng, first_superuser)
+        self.authz = AuthzHooks(self)  # CassandraAuthorizer checks (node.auth.authorizer)
         self.prepared: OrderedDict[bytes, _Prepared] = OrderedDict()
         self.client_clocks = client_clocks.ClientClocks()
         cfg = node.config
@@ -336,8 +338,12 @@ class Executor:
 
     def _run(self, conn: int, stream: int, parsed: ast.Parsed, params: Params,
              keyspace: str | None, text: str = "") -> None:
-        stmt = parsed.statement
         values = self._values(parsed, params)
+        self.authz.before(conn, stream, parsed.statement, keyspace, lambda: self._dispatch(
+            conn, stream, parsed.statement, values, params, keyspace, text))
+
+    def _dispatch(self, conn: int, stream: int, stmt: ast.Statement, values: tuple[Value, ...],
+                  params: Params, keyspace: str | None, text: str) -> None:
         if isinstance(stmt, ast.Select):
             self._select(conn, stream, stmt, values, params, keyspace)
         elif isinstance(stmt, ast.Insert | ast.Update | ast.Delete):
@@ -361,6 +367,8 @@ class Executor:
             self._truncate(conn, stream, stmt, keyspace)
         elif isinstance(stmt, ROLE_STATEMENTS):
             role_statements.execute(self, conn, stream, stmt)
+        elif isinstance(stmt, ast.Permissions):
+            self.authz.permissions(conn, stream, stmt, keyspace)
         else:
             self._ddl(conn, stream, stmt, keyspace, text)
 
@@ -395,6 +403,8 @@ class Executor:
         entry = DdlEntry(self.node.metadata.new_entry_id(), text, keyspace, new_id.bytes,
                          drop_us, tuple(sorted(dcs)))
 
+        after = self.authz.after_ddl(conn, stmt, keyspace)  # creator's grants, DROP cleanup
+
         def applied(outcome: Outcome) -> None:
             if outcome.error is not None:
                 self._answer(conn, stream, outcome.error)
@@ -402,7 +412,8 @@ class Executor:
                 self._answer(conn, stream, Void())
             else:
                 self.node.event(ClusterEvent("SCHEMA_CHANGE", schema_change=outcome.change))
-                self._answer(conn, stream, outcome.change)
+                change = outcome.change
+                after(lambda: self._answer(conn, stream, change))
 
         self.node.metadata.propose_ddl(entry, applied)
 
@@ -548,4 +559,6 @@ class Executor:
         if kind == 2:
             raise unsupported("COUNTER BATCH")
         write_type = "BATCH" if kind == 0 else "UNLOGGED_BATCH"
-        self.writes.write(conn, stream, stmts, values, params, keyspace, write_type)
+        self.authz.before(conn, stream, ast.Batch("LOGGED", tuple(stmts)), keyspace,
+                         lambda: self.writes.write(
+            conn, stream, stmts, values, params, keyspace, write_type))

@@ -23,10 +23,11 @@ Pure: the node's injected clock; all I/O is the executor's internal queries and 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from skewless import errors
+from skewless import errors, limits
 from skewless.cql import ast
 from skewless.cql.results import ColumnSpec, RowsResult, Void
 from skewless.errors import CqlError
@@ -66,6 +67,35 @@ class Authorization:
         self.node = node
         self.enabled = node.config.authorizer == CASSANDRA_AUTHORIZER
         self.store = GrantStore(executor)
+        # The grants last loaded for each user (by name), for the role statements' synchronous
+        # checks (node.auth.statements calls ``check_loaded``): the executor loads them just
+        # before it runs such a statement (``preload``), whatever the cache's validity.
+        self.recent: OrderedDict[str, Grants] = OrderedDict()
+
+    def _remember(self, user: User, g: Grants) -> None:
+        self.recent[user.name] = g
+        self.recent.move_to_end(user.name)
+        while len(self.recent) > limits.permissions_cache_entries_max:
+            self.recent.popitem(last=False)
+
+    def preload(self, user: User | None, done: Callable[[CqlError | None], None]) -> None:
+        """Load ``user``'s grants for ``check_loaded`` (role statements), then ``done``."""
+        if not self.enabled or user is None or user.superuser:
+            done(None)
+            return
+
+        def granted(error: CqlError | None, g: Grants) -> None:
+            if error is None:
+                self._remember(user, g)
+            done(error)
+        self.granted(user.roles, granted)
+
+    def check_loaded(self, user: User, permission: str, resource_name: str) -> None:
+        """Raise Unauthorized unless the grants ``preload`` read cover (permission, resource):
+        ``Auth.permission_check`` for the role statements."""
+        resource = Resource.parse(resource_name)
+        assert resource is not None, resource_name
+        perms.check(user.name, self.recent.get(user.name, {}), [Need(permission, resource)])
 
     # ------------------------------------------------------------------ checks
 
@@ -87,6 +117,7 @@ class Authorization:
             if error is not None:
                 done(error)
                 return
+            self._remember(user, g)
             try:
                 perms.check(user.name, g, wanted)
             except errors.Unauthorized as e:

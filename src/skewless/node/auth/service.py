@@ -69,6 +69,10 @@ class Auth:
         # Called (role, done) after DROP ROLE deleted a role: an authorizer revokes its
         # permissions there (Cassandra's revokeAllFrom / revokeAllOn).
         self.drop_hooks: list[Callable[[str, Callable[[CqlError | None], None]], None]] = []
+        # Called (creator, role, done) after CREATE ROLE made a role: an authorizer grants the
+        # creator every permission on it (Cassandra's grantPermissionsToCreator).
+        self.create_hooks: list[Callable[[AuthenticatedUser, str,
+                                          Callable[[CqlError | None], None]], None]] = []
         self._digest_key = rng.randbytes(16)
         # (role, password digest, stored hash) -> expiry (node monotonic ns)
         self._credentials: OrderedDict[tuple[str, bytes, str], int] = OrderedDict()

@@ -141,8 +141,20 @@ class _Run:
                 raise InvalidRequest(f"{stmt.name} already exists")
             self.hashed(opts.password, lambda h: self.store.create(
                 stmt.name, bool(opts.superuser), bool(opts.login), h,
-                self.then(lambda: self.answer(Void()))))
+                self.then(lambda: self.created(stmt.name))))
         self.with_role(stmt.name, existing)
+
+    def created(self, name: str) -> None:
+        """Run the create hooks (the authorizer's grants to the creator), then answer."""
+        hooks = list(self.ex.auth.create_hooks) if self.user is not None else []
+
+        def after(error: CqlError | None) -> None:
+            if error is not None or not hooks:
+                self.answer(error or Void())
+                return
+            assert self.user is not None
+            hooks.pop(0)(self.user, name, after)
+        after(None)
 
     def alter(self, stmt: r.AlterRole) -> None:
         opts = stmt.options
