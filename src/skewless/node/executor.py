@@ -119,7 +119,7 @@ class Executor:
         self.rng = rng
         self._internal: dict[int, Callable[[object], None]] = {}  # conn < 0 -> continuation
         self._internal_conn = 0
-        self.auth = Auth(self, hasher or InlineHasher(), rng, first_superuser)
+        self.auth = Auth(self, hasher or InlineHasher(rng.randbytes), rng, first_superuser)
         self.authz = AuthzHooks(self)  # CassandraAuthorizer checks (node.auth.authorizer)
         self.prepared: OrderedDict[bytes, _Prepared] = OrderedDict()
         self.client_clocks = client_clocks.ClientClocks()

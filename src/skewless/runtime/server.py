@@ -352,7 +352,7 @@ class _ThreadHasher:
         self.server = server
 
     def hash(self, password: str, done: Callable[[str], None]) -> None:
-        self._run(lambda: hashpw(password), done)
+        self._run(lambda: hashpw(password, os.urandom), done)
 
     def check(self, password: str, salted_hash: str, done: Callable[[bool], None]) -> None:
         self._run(lambda: checkpw(password, salted_hash), done)

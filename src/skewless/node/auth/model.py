@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -95,11 +96,16 @@ class Hasher(Protocol):
     def check(self, password: str, salted_hash: str, done: Callable[[bool], None]) -> None: ...
 
 
-def hashpw(password: str) -> str:
-    """Cassandra's hashpw: bcrypt, ``$2a$`` (jBCrypt's), 2**10 rounds. Draws its salt from
-    os.urandom (bcrypt.gensalt): call it from the runtime or a test only."""
-    salt = bcrypt.gensalt(limits.auth_bcrypt_log_rounds, prefix=b"2a")
-    return bcrypt.hashpw(password.encode("utf-8"), salt).decode("ascii")
+_B64 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                       b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def hashpw(password: str, random_bytes: Callable[[int], bytes]) -> str:
+    """Cassandra's hashpw: bcrypt, ``$2a$`` (jBCrypt's), 2**10 rounds, with a 16-byte salt
+    drawn from ``random_bytes`` (os.urandom in the runtime, a seeded rng in simulations)."""
+    salt = base64.b64encode(random_bytes(16)).translate(_B64)[:22]
+    prefix = f"$2a${limits.auth_bcrypt_log_rounds:02d}$".encode()
+    return bcrypt.hashpw(password.encode("utf-8"), prefix + salt).decode("ascii")
 
 
 def checkpw(password: str, salted_hash: str) -> bool:
@@ -113,8 +119,11 @@ def checkpw(password: str, salted_hash: str) -> bool:
 class InlineHasher:
     """A ``Hasher`` that hashes on the caller's thread (simulations, unit tests)."""
 
+    def __init__(self, random_bytes: Callable[[int], bytes]) -> None:
+        self.random_bytes = random_bytes
+
     def hash(self, password: str, done: Callable[[str], None]) -> None:
-        done(hashpw(password))
+        done(hashpw(password, self.random_bytes))
 
     def check(self, password: str, salted_hash: str, done: Callable[[bool], None]) -> None:
         done(checkpw(password, salted_hash))

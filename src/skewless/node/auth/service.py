@@ -11,11 +11,13 @@ password and the stored hash: a changed password or a different one misses), whi
 transitive roles are loaded into the connection's ``AuthenticatedUser``; they are reloaded
 before a request once older than ``auth_roles_validity_ms`` (Cassandra's roles cache).
 
-Default superuser (CassandraRoleManager.setupDefaultRole): ``auth_superuser_setup_delay_ms``
-after start, and one more delay per live node ordered before this one (by address, so the
-first live node goes first and the others find its role), a node looks for roles (the default
-role at ONE, then at QUORUM, then any role at QUORUM) and, finding none, creates the first
-superuser: ``cassandra``/``cassandra`` with a loud warning, or the one named in
+Default superuser (CassandraRoleManager.setupDefaultRole): once the node's view of the live
+members (all NORMAL: a joining node's ranges would miss the row) has not changed for
+``superuser_setup_delay_ms``, and one more delay per live node ordered before this one (by
+address, so the first live node goes first and the others find its role; concurrent
+creations would be harmless, the same role, but log twice), a node looks for roles (the
+default role at ONE, then at QUORUM, then any role at QUORUM) and, finding none, creates the
+first superuser: ``cassandra``/``cassandra`` with a loud warning, or the one named in
 ``auth_superuser_file``. A failed attempt is retried after the delay; it runs once per start.
 """
 
@@ -79,6 +81,7 @@ class Auth:
         self._roles: dict[str, AuthenticatedUser] = {}  # roles cache, by role name
         self._setup_at_ns: int | None = None
         self._setup_ranked = False
+        self._setup_view: frozenset[tuple[str, str]] | None = None
         self._setup_running = False
         self.setup_done = not self.required
 
@@ -211,26 +214,30 @@ class Auth:
             return
         now = self.node.clock.monotonic_ns()
         delay_ns = self.node.config.superuser_setup_delay_ms * 1_000_000
-        if self._setup_at_ns is None:
+        view = self._view()
+        if view != self._setup_view:  # wait for a settled view of the cluster
+            self._setup_view = view
             self._setup_at_ns = now + delay_ns
-            return
-        if now < self._setup_at_ns:
-            return
+            self._setup_ranked = False
+        assert self._setup_at_ns is not None
+        if now < self._setup_at_ns or any(status != "NORMAL" for _, status in view):
+            return  # a joining node's ranges would not have the role (system_auth is data)
+        live = [a for a, _ in view]
         if not self._setup_ranked:
             self._setup_ranked = True
-            rank = self._rank()
+            rank = sum(1 for a in live if _address_key(a) < _address_key(self.node.address))
             if rank > 0:
                 self._setup_at_ns = now + rank * delay_ns
                 return
         self._setup_running = True
         self._setup_default_role()
 
-    def _rank(self) -> int:
-        """How many live nodes come before this one (by address)."""
-        membership = self.node.membership
-        live = [a for a, p in membership.peers.items()
-                if p.up and not membership.out_of_cluster(a)]
-        return sum(1 for a in live if _address_key(a) < _address_key(self.node.address))
+    def _view(self) -> frozenset[tuple[str, str]]:
+        """(address, status) of the live members of the cluster as this node sees them."""
+        m = self.node.membership
+        return frozenset([(self.node.address, m.local.status)] + [
+            (a, p.state.status) for a, p in m.peers.items()
+            if p.up and not m.out_of_cluster(a)])
 
     def _setup_default_role(self) -> None:
         name, password = self.first_superuser or (DEFAULT_SUPERUSER, DEFAULT_SUPERUSER_PASSWORD)
