@@ -181,6 +181,10 @@ class NodeConfig:
             raise ValueError("authenticator: must be AllowAllAuthenticator or "
                              f"PasswordAuthenticator, got {self.authenticator!r}")
         object.__setattr__(self, "authenticator", auth)
+        if auth == "AllowAllAuthenticator" and self.authorizer == "CassandraAuthorizer":
+            # Cassandra refuses to start so: an anonymous connection could never be authorized
+            raise ValueError("authorizer: AllowAllAuthenticator can't be used with "
+                             "CassandraAuthorizer (use --authenticator PasswordAuthenticator)")
         if not isinstance(self.auth_superuser_file, str):
             raise ValueError(f"auth_superuser_file: expected a path, "
                              f"got {self.auth_superuser_file!r}")

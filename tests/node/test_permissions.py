@@ -225,3 +225,42 @@ def test_merge_unions_roles() -> None:
     ks = Resource.keyspace("ks")
     assert merge([{ks: frozenset({"SELECT"})}, {ks: frozenset({"MODIFY"})}, {}]) == {
         ks: frozenset({"SELECT", "MODIFY"})}
+
+
+def test_authorizer_options() -> None:
+    from skewless.config import NodeConfig
+    assert NodeConfig().authorizer == "AllowAllAuthorizer"
+    assert NodeConfig().permissions_validity == 2000
+    c = NodeConfig(authenticator="PasswordAuthenticator",
+                   authorizer="org.apache.cassandra.auth.CassandraAuthorizer",
+                   permissions_validity=0)
+    assert c.authorizer == "CassandraAuthorizer"
+    with pytest.raises(ValueError, match="authorizer: must be one of"):
+        NodeConfig(authorizer="CustomAuthorizer")
+    with pytest.raises(ValueError, match="AllowAllAuthenticator can't be used with "
+                                         "CassandraAuthorizer"):
+        NodeConfig(authorizer="CassandraAuthorizer")
+    with pytest.raises(ValueError, match="permissions_validity"):
+        NodeConfig(permissions_validity=-1)
+
+
+def test_invalidation_message_round_trips_and_bad_fields_invalidate_everything() -> None:
+    import msgpack
+
+    from skewless.node import messages
+    from skewless.sim.world import World
+    m = messages.PermissionsInvalidate(("alice", "bob"), False)
+    env = messages.decode(messages.encode(messages.Envelope(7, m)))
+    assert env.message == m and m.KIND == 140
+    world = World(3, n_nodes=1, trace_enabled=False, node_options={
+        "authenticator": "PasswordAuthenticator", "authorizer": "CassandraAuthorizer"})
+    node = next(iter(world.nodes.values())).node
+    ks = {Resource.keyspace("ks"): frozenset({"SELECT"})}
+    for name in ("alice", "bob", "carol"):
+        node.permissions.put(name, ks, 0)
+    node.peer_message("127.0.0.9", env)
+    assert node.permissions.get("alice", 1) is None and node.permissions.get("carol", 1) == ks
+    # a peer's malformed roles (a map where names belong) drop every entry, never raise
+    raw = msgpack.packb([messages.WIRE_VERSION, 140, 7, {"x": 1}, False], use_bin_type=True)
+    node.peer_message("127.0.0.9", messages.decode(raw))
+    assert len(node.permissions) == 0
