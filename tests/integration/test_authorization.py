@@ -229,6 +229,41 @@ def test_grant_checks(superuser: Session, alice: list[Session]) -> None:
         alice[2], "GRANT SELECT ON ks.t TO alice")
 
 
+def test_grants_of_granted_roles_and_role_resources(
+        superuser: Session, alice: list[Session]) -> None:
+    """alice holds what a role granted to her holds; role statements need permissions on role
+    resources; the creator of a role holds its permissions; DROP ROLE takes its grants along."""
+    superuser.execute("CREATE ROLE readers")
+    superuser.execute("GRANT SELECT ON ks.t TO readers")
+    assert "no SELECT permission" in refused(alice[0], "SELECT * FROM ks.t")
+    superuser.execute("GRANT readers TO alice")
+    # alice's sessions reload their roles after roles_validity (2 s), then hold readers' grants
+    deadline = time.monotonic() + 2 + SEEN_WITHIN_S
+    pending = list(alice)
+    while pending:
+        pending = [s for s in pending if not can("SELECT * FROM ks.t")(s)]
+        assert time.monotonic() < deadline or not pending, "readers' grant not inherited"
+        time.sleep(0.1)
+    rows = {tuple(r) for r in superuser.execute("LIST ALL PERMISSIONS OF alice")}
+    assert ("readers", "readers", "<table ks.t>", "SELECT") in rows, rows
+
+    assert "no CREATE permission on <all roles>" in refused(alice[0], "CREATE ROLE minion")
+    assert "no AUTHORIZE permission on <role readers>" in refused(
+        alice[0], "GRANT readers TO cassandra")
+    superuser.execute("GRANT CREATE ON ALL ROLES TO alice")
+    wait_all(alice, can("CREATE ROLE IF NOT EXISTS minion"))
+    mine = {tuple(r)[2:] for r in superuser.execute("LIST ALL PERMISSIONS OF alice")}
+    assert {("<role minion>", p) for p in ("ALTER", "DROP", "AUTHORIZE")} <= mine, mine
+    alice[1].execute("GRANT minion TO readers")  # AUTHORIZE on minion: hers as its creator
+    alice[2].execute("DROP ROLE minion")
+    superuser.execute("REVOKE CREATE ON ALL ROLES FROM alice")
+
+    superuser.execute("DROP ROLE readers")
+    wait_all(alice, cannot("SELECT * FROM ks.t"))
+    rows = {tuple(r) for r in superuser.execute("LIST ALL PERMISSIONS")}
+    assert not any(r[0] in ("readers", "minion") or "minion" in r[2] for r in rows), rows
+
+
 def test_superuser_passes_everything(superuser: Session) -> None:
     superuser.execute("CREATE KEYSPACE su WITH replication = {'class': 'SimpleStrategy', "
                       "'replication_factor': 1}")

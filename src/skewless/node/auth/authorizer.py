@@ -59,7 +59,8 @@ class User(Protocol):
     def superuser(self) -> bool: ...
 
 
-RoleExists = Callable[[str, Callable[[CqlError | None, bool], None]], None]
+# A role's transitive roles (itself included), None if it does not exist.
+RoleLookup = Callable[[str, Callable[[CqlError | None, frozenset[str] | None], None]], None]
 
 
 class Authorization:
@@ -207,14 +208,17 @@ class Authorization:
         return schema.table(parts[1], parts[2]) is not None
 
     def run(self, user: User | None, stmt: ast.Permissions, keyspace: str | None,
-            role_exists: RoleExists, answer: Callable[[object], None]) -> None:
+            roles_of: RoleLookup, answer: Callable[[object], None]) -> None:
         """GRANT / REVOKE / LIST PERMISSIONS; ``answer`` gets the result or the error."""
+        def role_exists(name: str, done: Callable[[CqlError | None, bool], None]) -> None:
+            roles_of(name, lambda error, roles: done(error, roles is not None))
+
         if user is None:
             answer(errors.Unauthorized(_ANONYMOUS))
             return
         resource = self.resolve(stmt.resource, keyspace) if stmt.resource is not None else None
         if stmt.action == "LIST":
-            self._list(user, stmt, resource, role_exists, answer)
+            self._list(user, stmt, resource, roles_of, answer)
             return
         assert resource is not None and stmt.role is not None
         chosen = perms.granted_set(stmt.permissions, resource)
@@ -260,7 +264,7 @@ class Authorization:
             role_exists(grantee, role_checked)
 
     def _list(self, user: User, stmt: ast.Permissions, resource: Resource | None,
-              role_exists: RoleExists, answer: Callable[[object], None]) -> None:
+              roles_of: RoleLookup, answer: Callable[[object], None]) -> None:
         chosen = None if stmt.permissions is None else frozenset(stmt.permissions)
         of = stmt.role
 
@@ -275,7 +279,7 @@ class Authorization:
             answer(RowsResult(_LIST_COLUMNS, tuple(
                 tuple(v.encode("utf-8") for v in row) for row in rows)))
 
-        def go() -> None:
+        def go(of_roles: frozenset[str]) -> None:
             if not self.enabled:
                 answer(errors.InvalidRequest("LIST PERMISSIONS operation is not supported by "
                                              "AllowAllAuthorizer"))
@@ -288,23 +292,23 @@ class Authorization:
             if of is None:
                 self.store.all(listed)
                 return
-            roles = user.roles if of == user.name else frozenset({of})
-            self._grants_by_role(sorted(roles), listed)
+            # the grants of the role and of every role it is a member of (Cassandra's list)
+            self._grants_by_role(sorted(of_roles), listed)
 
-        def of_checked(error: CqlError | None, exists: bool) -> None:
+        def of_checked(error: CqlError | None, of_roles: frozenset[str] | None) -> None:
             if error is not None:
                 answer(error)
-            elif not exists:
+            elif of_roles is None:
                 answer(errors.InvalidRequest(f"<role {of}> doesn't exist"))
             else:
-                go()
+                go(of_roles)
 
         if resource is not None and not self._data_exists(resource):
             answer(errors.InvalidRequest(f"{resource} doesn't exist"))
         elif of is not None:
-            role_exists(of, of_checked)
+            roles_of(of, of_checked)
         else:
-            go()
+            go(frozenset())
 
     def _grants_by_role(self, roles: Sequence[str],
                         done: Callable[[CqlError | None, dict[str, Grants]], None]) -> None:

@@ -16,7 +16,7 @@ from skewless.cql import ast
 from skewless.errors import CqlError
 from skewless.node.auth import permissions as perms
 from skewless.node.auth.authorizer import Authorization, User, dropped_resources
-from skewless.node.auth.model import Role
+from skewless.node.auth.model import AuthenticatedUser
 from skewless.node.auth.permissions import Resource
 from skewless.node.auth.statements import ROLE_STATEMENTS
 
@@ -71,11 +71,12 @@ class AuthzHooks:
 
     def permissions(self, conn: int, stream: int, stmt: ast.Permissions,
                     keyspace: str | None) -> None:
-        def role_exists(name: str, done: Callable[[CqlError | None, bool], None]) -> None:
-            def got(error: CqlError | None, role: Role | None) -> None:
-                done(error, role is not None)
-            self.ex.auth.store.get(name, got)
-        self.core.run(self.ex.auth.user_of(conn), stmt, keyspace, role_exists,
+        def roles_of(name: str,
+                     done: Callable[[CqlError | None, frozenset[str] | None], None]) -> None:
+            def got(error: CqlError | None, user: AuthenticatedUser | None) -> None:
+                done(error, None if user is None else user.roles)
+            self.ex.auth.load(name, got)
+        self.core.run(self.ex.auth.user_of(conn), stmt, keyspace, roles_of,
                       lambda body: self.ex._answer(conn, stream, body))
 
     def after_ddl(self, conn: int, stmt: ast.Statement, keyspace: str | None) -> After:
