@@ -25,6 +25,7 @@ auth_roles_validity_ms = 2000  # Cassandra's roles_validity: a session's roles a
 auth_superuser_setup_delay_ms = 10_000  # Cassandra's SUPERUSER_SETUP_DELAY: see peers first
 auth_superuser_setup_delay_ms_max_option = 3600 * 1000  # an hour: beyond, a typo
 auth_bcrypt_log_rounds = 10  # Cassandra's auth_bcrypt_gensalt_log2_rounds default
+auth_bcrypt_threads = 2  # bcrypt workers per node: logins may queue, the node's loop never does
 auth_password_bytes_max = 1024  # a SASL PLAIN token longer than this is refused unread
 
 # --- Coordinator -----------------------------------------------------------------------

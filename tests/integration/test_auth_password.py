@@ -19,6 +19,7 @@ from cassandra.cluster import Cluster, NoHostAvailable
 from cassandra.policies import WhiteListRoundRobinPolicy
 from conftest import CQL_PORT, LocalCluster
 from test_nodejs import NODEJS, _install
+from test_nodetool import nodetool
 
 AUTH_ARGS = ["--authenticator", "PasswordAuthenticator", "--superuser-setup-delay-ms", "1000"]
 SUPER = PlainTextAuthProvider("cassandra", "cassandra")
@@ -174,6 +175,10 @@ def test_drop_role_refuses_login_through_every_coordinator(
     row = s.execute("SELECT replication FROM system_schema.keyspaces "
                     "WHERE keyspace_name = 'system_auth'").one()
     assert row.replication["replication_factor"] == "3"
+    # ... and repair carries its rows to the new replicas (docs/security.md)
+    r = nodetool(c.nodes[0].address, "repair", "-full", "system_auth")
+    assert r.returncode == 0, r.stderr
+    assert "] system_auth.roles: " in r.stdout and "out of sync" in r.stdout, r.stdout
 
 
 def test_superuser_file_replaces_the_default(cluster_factory: Callable[..., LocalCluster],

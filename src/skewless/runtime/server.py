@@ -25,6 +25,7 @@ import os
 import random
 import signal
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -294,6 +295,11 @@ class NodeServer:
             answer = rr.Authenticate(PASSWORD_AUTHENTICATOR_CLASS) \
                 if self.executor.auth.required else rr.Ready()
             conn.writer.write(conn.protocol.send_response(ev.stream, answer))
+        elif isinstance(req, proto.AuthResponse) and conn.inflight > 0:
+            # one SASL step at a time per connection: a client cannot queue bcrypt work
+            body = response_for(Overloaded("An authentication is already in progress on this "
+                                           "connection"))
+            conn.writer.write(conn.protocol.send_response(ev.stream, body))
         elif isinstance(req, proto.Register):
             conn.registered.update(req.events)
             conn.writer.write(conn.protocol.send_response(ev.stream, rr.Ready()))
@@ -345,11 +351,13 @@ class NodeServer:
 
 
 class _ThreadHasher:
-    """bcrypt in the loop's default executor (a worker thread; bcrypt releases the GIL): a
-    50-100 ms check does not stop the node. ``done`` runs on the event loop."""
+    """bcrypt in worker threads of its own (bcrypt releases the GIL): a 50-100 ms check does
+    not stop the node, and a burst of logins queues here, not in the default executor where
+    the commit-log fsyncs run. ``done`` runs on the event loop."""
 
     def __init__(self, server: NodeServer) -> None:
         self.server = server
+        self.pool = ThreadPoolExecutor(limits.auth_bcrypt_threads, "bcrypt")
 
     def hash(self, password: str, done: Callable[[str], None]) -> None:
         self._run(lambda: hashpw(password, os.urandom), done)
@@ -358,7 +366,7 @@ class _ThreadHasher:
         self._run(lambda: checkpw(password, salted_hash), done)
 
     def _run(self, fn: Callable[[], _T], done: Callable[[_T], None]) -> None:
-        future = asyncio.get_running_loop().run_in_executor(None, fn)
+        future = asyncio.get_running_loop().run_in_executor(self.pool, fn)
 
         def finished(f: asyncio.Future[_T]) -> None:
             try:

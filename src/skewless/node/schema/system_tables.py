@@ -201,6 +201,15 @@ def stored_keyspace(schema: Schema, name: str) -> KeyspaceDef | None:
     return schema.keyspace(name) or SYSTEM_SCHEMA.keyspace(name)
 
 
+def keyspace_tables(schema: Schema, keyspace: str) -> list[TableDef]:
+    """The tables of a keyspace of ``schema``, those of an altered system keyspace included
+    (so that streaming and repair, which walk ``schema.keyspaces``, carry system_auth once
+    its replication was altered)."""
+    if keyspace in ALTERABLE_SYSTEM_KEYSPACES:
+        return [t for t in SYSTEM_SCHEMA.tables if t.keyspace == keyspace]
+    return [t for t in schema.tables if t.keyspace == keyspace]
+
+
 def stored_table_by_key(table_key: str) -> TableDef | None:
     """A table of a stored system keyspace (system_auth, system_traces), by its key."""
     t = SYSTEM_SCHEMA.table_by_key(table_key)
