@@ -39,8 +39,12 @@ def test_chain_is_nearest_first_up_to_the_root() -> None:
 def test_parse_stored_names() -> None:
     assert Resource.parse("data/ks/t") == Resource.table("ks", "t")
     assert Resource.parse("roles") == Resource.all_roles()
-    for bad in ("functions/ks", "data//t", "data/a/b/c", "", "mbean"):
+    for bad in ("functions/ks", "data//t", "data/a/b/c", "", "mbean", "roles/"):
         assert Resource.parse(bad) is None
+    odd = Resource.parse("roles/a/b")  # role names may hold any character
+    assert odd == Resource.role("a/b") and str(odd) == "<role a/b>"
+    assert [r.name for r in odd.chain()] == ["roles/a/b", "roles"]
+    assert odd.applicable() == Resource.role("r").applicable()
 
 
 def test_applicable_permissions() -> None:

@@ -94,8 +94,7 @@ class Authorization:
     def check_loaded(self, user: User, permission: str, resource_name: str) -> None:
         """Raise Unauthorized unless the grants ``preload`` read cover (permission, resource):
         ``Auth.permission_check`` for the role statements."""
-        resource = Resource.parse(resource_name)
-        assert resource is not None, resource_name
+        resource = Resource.parse(resource_name) or Resource(resource_name)  # 'roles/' too
         perms.check(user.name, self.recent.get(user.name, {}), [Need(permission, resource)])
 
     # ------------------------------------------------------------------ checks

@@ -84,15 +84,17 @@ class Resource:
     def parse(name: str) -> Resource | None:
         """The resource a stored name denotes; None for a name that is none of ours (a
         function, an MBean, or bad data in the table)."""
+        if name.startswith("roles/") and len(name) > len("roles/") or name == "roles":
+            return Resource(name)  # a role's name may hold any character, "/" too
         parts = name.split("/")
         if parts[0] == "data" and 1 <= len(parts) <= 3 and all(parts):
-            return Resource(name)
-        if parts[0] == "roles" and 1 <= len(parts) <= 2 and all(parts):
             return Resource(name)
         return None
 
     @property
     def parts(self) -> list[str]:
+        if self.name.startswith("roles"):
+            return self.name.split("/", 1)
         return self.name.split("/")
 
     def parent(self) -> Resource | None:
