@@ -177,6 +177,20 @@ def test_ddl_needs_create_alter_drop_and_the_creator_gets_all(
     assert not any(res == "<table ks.mine>" for _, res, _ in listed), listed
     superuser.execute("REVOKE CREATE ON KEYSPACE ks FROM alice")
 
+    # a keyspace of her own: created, used, dropped with every grant in it
+    superuser.execute("GRANT CREATE ON ALL KEYSPACES TO alice")
+    ddl = "CREATE KEYSPACE IF NOT EXISTS own WITH replication = {'class': 'SimpleStrategy', " \
+          "'replication_factor': 1}"
+    wait_all(alice, can(ddl))
+    a.execute("CREATE TABLE own.t (k int PRIMARY KEY)")
+    a.execute("INSERT INTO own.t (k) VALUES (1)")
+    held = {tuple(r)[2] for r in superuser.execute("LIST ALL PERMISSIONS OF alice")}
+    assert {"<keyspace own>", "<table own.t>"} <= held, held
+    a.execute("DROP KEYSPACE own")
+    held = {tuple(r)[2] for r in superuser.execute("LIST ALL PERMISSIONS OF alice")}
+    assert not {"<keyspace own>", "<table own.t>"} & held, held
+    superuser.execute("REVOKE CREATE ON ALL KEYSPACES FROM alice")
+
 
 def test_list_permissions_as_the_driver_and_cqlsh_show_it(
         cluster: LocalCluster, superuser: Session, alice: list[Session],
