@@ -229,6 +229,10 @@ class Executor:
     def _answer(self, conn: int, stream: int, body: object,
                 warnings: tuple[str, ...] = (), token_us: int | None = None) -> None:
         if conn < 0:  # an internal query (``internal``)
+            trace = self.traces.pop((conn, stream), None)  # sampled (settraceprobability)
+            self.sampled.discard((conn, stream))
+            if trace is not None:
+                self.node.tracer.finish(trace)
             done = self._internal.pop(conn, None)
             if done is not None:
                 try:
