@@ -99,8 +99,15 @@ def test_password_authenticator_with_three_clients(
         assert refused.startswith("failed AuthenticationError") and \
             "Provided username cassandra and/or password are incorrect" in refused, refused
         assert _nodejs(a, "cassandra", "cassandra").startswith("ok "), refused
-    # the default superuser was created once, with the warning
+    # the default superuser was created once, with the warning; a restart finds it
     assert _log(c, 0).count(WARNING) == 1
+    c.nodes[0].terminate()
+    c.nodes[0].start()
+    c.nodes[0].wait_ready()
+    c.wait_login()
+    time.sleep(2.5)  # past the setup delay (1 s) of the restarted node
+    assert _log(c, 0).count(WARNING) == 1
+    assert _login_error(a, SUPER) is None
 
 
 def test_role_statements_and_their_effect(cluster_factory: Callable[..., LocalCluster]) -> None:
@@ -148,6 +155,17 @@ def test_role_statements_and_their_effect(cluster_factory: Callable[..., LocalCl
     with pytest.raises(Exception, match="ghost doesn't exist"):
         s.execute("DROP ROLE ghost")
     s.execute("DROP ROLE IF EXISTS ghost")
+    # a role may change its own password, not its own LOGIN or SUPERUSER
+    alice.execute("ALTER ROLE alice WITH PASSWORD = 'a3'")
+    assert _login_error(a, PlainTextAuthProvider("alice", "a3")) is None
+    with pytest.raises(Unauthorized, match="You aren't allowed to alter your own superuser"):
+        alice.execute("ALTER ROLE alice WITH SUPERUSER = true")
+    with pytest.raises(Unauthorized, match="Only superusers are allowed to alter superuser"):
+        alice.execute("ALTER ROLE readers WITH SUPERUSER = true")
+    with pytest.raises(Unauthorized, match="You aren't allowed to alter LOGIN"):
+        alice.execute("ALTER ROLE alice WITH LOGIN = false")
+    with pytest.raises(Exception, match="Cannot DROP primary role for current login"):
+        alice.execute("DROP ROLE alice")
     # DROP ROLE: logins refused from then on
     s.execute("DROP USER bob")
     assert "Provided username bob and/or password are incorrect" in \

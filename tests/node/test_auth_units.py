@@ -93,3 +93,9 @@ def test_list_roles_result_set() -> None:
     assert result.rows[0][1:3] == (b"\x01", b"\x01") and result.rows[0][4] == b"ALL"
     users = _result(roles, users=True)
     assert [c.name for c in users.columns] == ["name", "super", "datacenters"]
+
+
+def test_passwords_are_obfuscated_as_cassandra_does() -> None:
+    assert model.obfuscate_password("CREATE ROLE r WITH PASSWORD = 'x' AND LOGIN = true") == \
+        "CREATE ROLE r WITH PASSWORD *******"
+    assert model.obfuscate_password("SELECT * FROM t") == "SELECT * FROM t"

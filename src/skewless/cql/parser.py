@@ -171,8 +171,8 @@ def parse(text: str) -> ast.Parsed:
 
     Raises errors.SyntaxException for text that is not CQL and errors.InvalidRequest for CQL
     that breaks a rule Cassandra checks before looking at the schema."""
-    if len(text) <= _CACHE_TEXT_CHARS_MAX:
-        return _parse_cached(text)
+    if len(text) <= _CACHE_TEXT_CHARS_MAX and "password" not in text.lower():
+        return _parse_cached(text)  # a role statement's password is not kept in the cache
     return _parse(text)
 
 

@@ -47,7 +47,7 @@ from skewless.errors import (
 from skewless.node import consistency as cl_mod
 from skewless.node import scan_page, thresholds
 from skewless.node.auth import statements as role_statements
-from skewless.node.auth.model import AUTH_KEYSPACE, Hasher, InlineHasher
+from skewless.node.auth.model import AUTH_KEYSPACE, Hasher, InlineHasher, obfuscate_password
 from skewless.node.auth.service import Auth
 from skewless.node.auth.statements import ROLE_STATEMENTS
 from skewless.node.auth.wiring import AuthzHooks
@@ -157,7 +157,7 @@ class Executor:
 
         def run() -> None:
             if trace is not None:
-                trace.event(f"Parsing {query}")
+                trace.event(f"Parsing {obfuscate_password(query)}")
             parsed = parse(query)
             if trace is not None:
                 trace.event("Preparing statement")
@@ -202,7 +202,7 @@ class Executor:
             return None
         parameters = {"consistency_level": cl_mod.NAMES.get(params.consistency, "?")}
         if query:
-            parameters["query"] = query
+            parameters["query"] = obfuscate_password(query)
         if params.page_size is not None:
             parameters["page_size"] = str(params.page_size)
         if params.serial_consistency is not None:
@@ -231,6 +231,10 @@ class Executor:
     def _answer(self, conn: int, stream: int, body: object,
                 warnings: tuple[str, ...] = (), token_us: int | None = None) -> None:
         if conn < 0:  # an internal query (``internal``)
+            trace = self.traces.pop((conn, stream), None)  # sampled (settraceprobability)
+            self.sampled.discard((conn, stream))
+            if trace is not None:
+                self.node.tracer.finish(trace)
             done = self._internal.pop(conn, None)
             if done is not None:
                 try:

@@ -6,7 +6,10 @@ This is the only place where the node meets real I/O. It owns:
 
 * the CQL listener: each client connection is a sans-I/O ``cql.connection.ServerConnection``
   fed with the bytes read from the socket; OPTIONS, STARTUP and REGISTER are answered here,
-  QUERY/PREPARE/EXECUTE/BATCH go to the ``Executor``;
+  QUERY/PREPARE/EXECUTE/BATCH go to the ``Executor``. Under PasswordAuthenticator STARTUP is
+  answered AUTHENTICATE, AUTH_RESPONSE goes to the executor (``node.auth``), whose bcrypt work
+  runs in ``_ThreadHasher``'s threads, and a connection not READY after
+  ``limits.auth_handshake_ms`` is closed;
 * the internode ``Transport``, whose messages go to ``Node.peer_message``;
 * a ticker that calls ``Node.tick`` every ``limits.tick_interval_ms``;
 * the flusher, which carries out the node's Ready batches in the stated order: when a batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,6 +38,16 @@ def bad_credentials(username: str) -> errors.AuthenticationFailed:
     """PasswordAuthenticator's message, the same whether the role exists or not."""
     return errors.AuthenticationFailed(
         f"Provided username {username} and/or password are incorrect")
+
+
+_PASSWORD = re.compile(r"password", re.IGNORECASE)
+
+
+def obfuscate_password(query: str) -> str:
+    """Cassandra's PasswordObfuscator: everything after the word PASSWORD becomes ``*******``
+    (in traces; a role statement's password never reaches a log or system_traces)."""
+    m = _PASSWORD.search(query)
+    return query if m is None else query[:m.end()] + " *******"
 
 
 def decode_plain(token: bytes | None) -> tuple[str, str]:

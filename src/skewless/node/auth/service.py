@@ -134,8 +134,15 @@ class Auth:
     def fresh(self, conn: int, run: Callable[[], None]) -> None:
         """Run ``run`` once the connection's roles are no older than roles_validity."""
         user = self.users.get(conn)
-        age_ns = 0 if user is None else self.node.clock.monotonic_ns() - user.loaded_ns
-        if user is None or age_ns <= limits.auth_roles_validity_ms * 1_000_000:
+        if user is None:
+            run()
+            return
+        validity_ns = limits.auth_roles_validity_ms * 1_000_000
+        now = self.node.clock.monotonic_ns()
+        cached = self._roles.get(user.name)  # another connection of the role may have read it
+        if cached is not None and cached.loaded_ns > user.loaded_ns:
+            self.users[conn] = user = cached
+        if now - user.loaded_ns <= validity_ns:
             run()
             return
 
