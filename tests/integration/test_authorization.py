@@ -21,7 +21,9 @@ import pytest
 from cassandra import InvalidRequest, Unauthorized
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Session
-from conftest import CQL_PORT, LocalCluster
+from conftest import CQL_PORT, INTERNODE_PORT, LocalCluster
+
+from skewless.runtime.cluster import admin_port_for
 
 CQLSH = str(Path(sys.executable).parent / "cqlsh")
 VALIDITY_MS = 60_000  # far longer than the test waits: a change seen at once is the message's
@@ -287,3 +289,17 @@ def test_superuser_passes_everything(superuser: Session) -> None:
     assert list(superuser.execute("SELECT role FROM system_auth.roles"))
     superuser.execute("DROP KEYSPACE su")
 
+
+
+def test_nodetool_invalidatepermissionscache(cluster: LocalCluster, superuser: Session,
+                                             alice: list[Session]) -> None:
+    superuser.execute("GRANT SELECT ON ks.t TO alice")
+    wait_all(alice, can("SELECT * FROM ks.t"))  # cached on every node now
+    for args in (["alice"], []):
+        r = subprocess.run(
+            [sys.executable, "-m", "skewless.nodetool.cli", "-h", cluster.nodes[1].address,
+             "-p", str(admin_port_for(INTERNODE_PORT)), "invalidatepermissionscache", *args],
+            capture_output=True, text=True, timeout=60, check=False)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), r
+        assert can("SELECT * FROM ks.t")(alice[1])  # read again from the table
+    superuser.execute("REVOKE SELECT ON ks.t FROM alice")

@@ -9,6 +9,7 @@ from skewless.cql.results import RowsResult
 from skewless.errors import CqlError, Unauthorized
 from skewless.node.consistency import ONE
 from skewless.node.effects import Reply
+from skewless.sim.admin import admin_call
 from skewless.sim.world import World
 
 VALIDITY_MS = 2000
@@ -80,3 +81,12 @@ def test_a_lost_invalidation_is_covered_by_expiry() -> None:
     assert isinstance(on3.q("SELECT * FROM ks.t"), Unauthorized)  # the message was lost
     world.run_for(VALIDITY_MS * 1_000_000 - (world.now_ns - granted_at))
     assert isinstance(on3.q("SELECT * FROM ks.t"), RowsResult)  # the entry expired
+
+    # nodetool invalidatepermissionscache: the operator's way not to wait for the expiry
+    su.ok("REVOKE SELECT ON ks.t FROM alice")
+    world.run_for(50 * 10**6)
+    assert isinstance(on2.q("SELECT * FROM ks.t"), Unauthorized)
+    assert isinstance(on3.q("SELECT * FROM ks.t"), RowsResult)  # lost again: stale
+    assert admin_call(world, N3, "invalidatepermissionscache", {"roles": ["alice"]}) == {
+        "invalidated": 1}
+    assert isinstance(on3.q("SELECT * FROM ks.t"), Unauthorized)

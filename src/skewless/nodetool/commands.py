@@ -245,6 +245,13 @@ def settraceprobability(client: AdminClient, a: Namespace) -> str:
     return ""
 
 
+@command("invalidatepermissionscache", "Invalidate the permissions cache (of the roles given, "
+                                       "or of every role)", arg("roles", nargs="*"))
+def invalidatepermissionscache(client: AdminClient, a: Namespace) -> str:
+    client.call("invalidatepermissionscache", {"roles": list(a.roles)})
+    return ""
+
+
 @command("gettraceprobability", "Print the current trace probability value")
 def gettraceprobability(client: AdminClient, a: Namespace) -> str:
     return f"Current trace probability: {client.call('gettraceprobability')['probability']}\n"
