@@ -146,22 +146,23 @@ class _Run:
 
     def alter(self, stmt: r.AlterRole) -> None:
         opts = stmt.options
-        self.check_options(opts)
-        if opts == r.RoleOptions():
-            raise InvalidRequest(f"ALTER {'USER' if stmt.user else 'ROLE'} can't be empty")
-        user = self.ensure_not_anonymous()
-        if opts.superuser is not None and stmt.name in user.roles:
+        user = self.user  # checkAccess first, then validate, as Cassandra
+        if opts.superuser is not None and user is not None and stmt.name in user.roles:
             raise Unauthorized("You aren't allowed to alter your own superuser status or that "
                                "of a role granted to you")
         if opts.superuser is not None and not self.is_super:
             raise Unauthorized("Only superusers are allowed to alter superuser status")
         if not self.is_super:
-            if user.name == stmt.name:
+            if user is not None and user.name == stmt.name:
                 for name, value in (("LOGIN", opts.login), ("SUPERUSER", opts.superuser)):
                     if value is not None:
                         raise Unauthorized(f"You aren't allowed to alter {name}")
             else:
                 self.check_permission("ALTER", role_resource(stmt.name))
+        self.check_options(opts)
+        if opts == r.RoleOptions():
+            raise InvalidRequest(f"ALTER {'USER' if stmt.user else 'ROLE'} can't be empty")
+        self.ensure_not_anonymous()
 
         def existing(role: Role | None) -> None:
             if role is None:
@@ -208,12 +209,6 @@ class _Run:
         self.check_permission("AUTHORIZE", role_resource(role))
         self.ensure_not_anonymous()
 
-        def status(superuser: bool) -> None:
-            if superuser and not self.is_super:
-                raise Unauthorized(f"Only superusers can {'grant' if grant else 'revoke'} "
-                                   "roles with superuser status")
-            self.with_role(role, role_found)
-
         def role_found(found: Role | None) -> None:
             if found is None:
                 raise InvalidRequest(f"{role} doesn't exist")
@@ -240,7 +235,7 @@ class _Run:
             if other in {x.name for x in roles}:
                 raise InvalidRequest(f"{role} is a member of {other}")
             self.store.grant(role, other, self.then(lambda: self.answer(Void())))
-        self.with_superuser_status(role, status)
+        self.with_role(role, role_found)
 
     def list(self, stmt: r.ListRoles) -> None:
         user = self.ensure_not_anonymous()
