@@ -177,21 +177,21 @@ class _Run:
 
     def drop(self, stmt: r.DropRole) -> None:
         self.check_permission("DROP", role_resource(stmt.name))
-        user = self.ensure_not_anonymous()
 
-        def status(superuser: bool) -> None:
+        def status(superuser: bool) -> None:  # False when the role does not exist
             if superuser and not self.is_super:
                 raise Unauthorized("Only superusers can drop a role with superuser status")
+            user = self.ensure_not_anonymous()
+            self.with_role(stmt.name, lambda role: existing(role, user))
+
+        def existing(role: Role | None, user: AuthenticatedUser) -> None:
+            if role is None and not stmt.if_exists:
+                raise InvalidRequest(f"{stmt.name} doesn't exist")
             if user.name == stmt.name:
                 raise InvalidRequest("Cannot DROP primary role for current login")
-            self.with_role(stmt.name, existing)
-
-        def existing(role: Role | None) -> None:
             if role is None:
-                if stmt.if_exists:
-                    self.answer(Void())
-                    return
-                raise InvalidRequest(f"{stmt.name} doesn't exist")
+                self.answer(Void())
+                return
             hooks = list(self.ex.auth.drop_hooks)
 
             def after(error: CqlError | None) -> None:
