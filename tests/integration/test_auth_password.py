@@ -63,6 +63,24 @@ def _startup_frame() -> bytes:
     return struct.pack(">BBhBI", 4, 0, 0, 0x01, len(body)) + body
 
 
+def _auth_response_frame(user: str, password: str) -> bytes:
+    token = b"\0" + user.encode() + b"\0" + password.encode()
+    body = struct.pack(">i", len(token)) + token
+    return struct.pack(">BBhBI", 4, 0, 1, 0x0F, len(body)) + body
+
+
+def _read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    def exactly(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            assert chunk, "connection closed"
+            data += chunk
+        return data
+    _, _, _, opcode, length = struct.unpack(">BBhBI", exactly(9))
+    return opcode, exactly(length)
+
+
 def _log(cluster: LocalCluster, i: int) -> str:
     return Path(cluster.nodes[i].log_path).read_text(encoding="utf-8", errors="replace")
 
@@ -243,3 +261,34 @@ def test_allow_all_authenticator_answers_role_statements_as_cassandra(
         s.execute("CREATE ROLE r WITH PASSWORD = 'x'")
     with pytest.raises(Unauthorized, match="Only superusers can create a role with superuser"):
         s.execute("CREATE USER u WITH PASSWORD 'x' SUPERUSER")
+
+
+def test_password_checks_do_not_stall_the_node(
+        cluster_factory: Callable[..., LocalCluster]) -> None:
+    """30 wrong-password logins at once (~2 s of bcrypt) queue in the bcrypt threads while the
+    node keeps answering queries: none waits for them."""
+    c = cluster_factory(1, [AUTH_ARGS], auth_provider=SUPER)
+    a = c.nodes[0].address
+    session = c.session_to(a)
+    socks = [socket.create_connection((a, CQL_PORT), timeout=30) for _ in range(30)]
+    try:
+        for sock in socks:
+            sock.sendall(_startup_frame())
+            assert _read_frame(sock)[0] == 0x03  # AUTHENTICATE
+        for sock in socks:
+            sock.sendall(_auth_response_frame("cassandra", "wrong"))
+        started = time.monotonic()
+        worst = 0.0
+        while time.monotonic() - started < 1.0:
+            t = time.monotonic()
+            session.execute("SELECT key FROM system.local")
+            worst = max(worst, time.monotonic() - t)
+            time.sleep(0.02)
+        for sock in socks:
+            opcode, body = _read_frame(sock)
+            assert opcode == 0x00 and struct.unpack(">i", body[:4])[0] == 0x0100
+            assert b"Provided username cassandra and/or password are incorrect" in body
+    finally:
+        for sock in socks:
+            sock.close()
+    assert worst < 0.5, worst  # bcrypt on the event loop would hold a query for ~2 s

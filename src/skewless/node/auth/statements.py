@@ -158,22 +158,23 @@ class _Run:
 
     def alter(self, stmt: r.AlterRole) -> None:
         opts = stmt.options
-        self.check_options(opts)
-        if opts == r.RoleOptions():
-            raise InvalidRequest(f"ALTER {'USER' if stmt.user else 'ROLE'} can't be empty")
-        user = self.ensure_not_anonymous()
-        if opts.superuser is not None and stmt.name in user.roles:
+        user = self.user  # checkAccess first, then validate, as Cassandra
+        if opts.superuser is not None and user is not None and stmt.name in user.roles:
             raise Unauthorized("You aren't allowed to alter your own superuser status or that "
                                "of a role granted to you")
         if opts.superuser is not None and not self.is_super:
             raise Unauthorized("Only superusers are allowed to alter superuser status")
         if not self.is_super:
-            if user.name == stmt.name:
+            if user is not None and user.name == stmt.name:
                 for name, value in (("LOGIN", opts.login), ("SUPERUSER", opts.superuser)):
                     if value is not None:
                         raise Unauthorized(f"You aren't allowed to alter {name}")
             else:
                 self.check_permission("ALTER", role_resource(stmt.name))
+        self.check_options(opts)
+        if opts == r.RoleOptions():
+            raise InvalidRequest(f"ALTER {'USER' if stmt.user else 'ROLE'} can't be empty")
+        self.ensure_not_anonymous()
 
         def existing(role: Role | None) -> None:
             if role is None:
@@ -188,21 +189,21 @@ class _Run:
 
     def drop(self, stmt: r.DropRole) -> None:
         self.check_permission("DROP", role_resource(stmt.name))
-        user = self.ensure_not_anonymous()
 
-        def status(superuser: bool) -> None:
+        def status(superuser: bool) -> None:  # False when the role does not exist
             if superuser and not self.is_super:
                 raise Unauthorized("Only superusers can drop a role with superuser status")
+            user = self.ensure_not_anonymous()
+            self.with_role(stmt.name, lambda role: existing(role, user))
+
+        def existing(role: Role | None, user: AuthenticatedUser) -> None:
+            if role is None and not stmt.if_exists:
+                raise InvalidRequest(f"{stmt.name} doesn't exist")
             if user.name == stmt.name:
                 raise InvalidRequest("Cannot DROP primary role for current login")
-            self.with_role(stmt.name, existing)
-
-        def existing(role: Role | None) -> None:
             if role is None:
-                if stmt.if_exists:
-                    self.answer(Void())
-                    return
-                raise InvalidRequest(f"{stmt.name} doesn't exist")
+                self.answer(Void())
+                return
             hooks = list(self.ex.auth.drop_hooks)
 
             def after(error: CqlError | None) -> None:
@@ -219,12 +220,6 @@ class _Run:
         other = stmt.grantee if isinstance(stmt, r.GrantRole) else stmt.revokee
         self.check_permission("AUTHORIZE", role_resource(role))
         self.ensure_not_anonymous()
-
-        def status(superuser: bool) -> None:
-            if superuser and not self.is_super:
-                raise Unauthorized(f"Only superusers can {'grant' if grant else 'revoke'} "
-                                   "roles with superuser status")
-            self.with_role(role, role_found)
 
         def role_found(found: Role | None) -> None:
             if found is None:
@@ -252,7 +247,7 @@ class _Run:
             if other in {x.name for x in roles}:
                 raise InvalidRequest(f"{role} is a member of {other}")
             self.store.grant(role, other, self.then(lambda: self.answer(Void())))
-        self.with_superuser_status(role, status)
+        self.with_role(role, role_found)
 
     def list(self, stmt: r.ListRoles) -> None:
         user = self.ensure_not_anonymous()
