@@ -10,6 +10,7 @@ grants, LIST PERMISSIONS as cqlsh prints it, a superuser passing everything.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from cassandra import InvalidRequest, Unauthorized
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Session
 from conftest import CQL_PORT, INTERNODE_PORT, LocalCluster
+from test_nodejs import NODEJS, _install
 
 from skewless.runtime.cluster import admin_port_for
 
@@ -303,3 +305,25 @@ def test_nodetool_invalidatepermissionscache(cluster: LocalCluster, superuser: S
         assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), r
         assert can("SELECT * FROM ks.t")(alice[1])  # read again from the table
     superuser.execute("REVOKE SELECT ON ks.t FROM alice")
+
+
+def test_nodejs_driver_sees_unauthorized(cluster: LocalCluster, superuser: Session,
+                                         alice: list[Session]) -> None:
+    """The stock Node.js driver gets Unauthorized as a ResponseError with code 0x2100."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are needed for the Node.js driver test; not found on PATH")
+    _install()
+
+    def run(query: str) -> str:
+        out = subprocess.run(["node", "authz_test.js", cluster.nodes[2].address, str(CQL_PORT),
+                              "datacenter1", "alice", "secret", query], cwd=NODEJS,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+    assert run("SELECT * FROM ks.t") == (
+        "failed ResponseError 8448: User alice has no SELECT permission on <table ks.t> or any "
+        "of its parents")
+    superuser.execute("GRANT SELECT ON KEYSPACE ks TO alice")
+    wait_all(alice, can("SELECT * FROM ks.t"))
+    assert run("SELECT * FROM ks.t").startswith("ok ")
+    superuser.execute("REVOKE SELECT ON KEYSPACE ks FROM alice")
