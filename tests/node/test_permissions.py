@@ -111,9 +111,13 @@ def test_drop_index_needs_alter_on_its_table() -> None:
     assert _needs("DROP INDEX IF EXISTS nope") == []
 
 
-def test_no_keyspace_is_cassandras_error() -> None:
-    with pytest.raises(errors.InvalidRequest, match="No keyspace has been specified"):
-        _needs("SELECT * FROM t", keyspace=None)
+def test_no_keyspace_needs_nothing_here() -> None:
+    """The executor answers Cassandra's "No keyspace has been specified" itself."""
+    assert _needs("SELECT * FROM t", keyspace=None) == []
+    assert _needs("BEGIN BATCH INSERT INTO o.a (k) VALUES (1); DELETE FROM b WHERE k = 1; "
+                  "APPLY BATCH", keyspace=None) == []
+    assert perms.created_resource(parse("CREATE TABLE t (k int PRIMARY KEY)").statement,
+                                  None) is None
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -156,12 +156,15 @@ class Need:
     resource: Resource
 
 
+class _NoKeyspace(Exception):
+    """A statement naming no keyspace on a connection without one: it needs nothing here, the
+    executor answers it Cassandra's "No keyspace has been specified" error."""
+
+
 def _ks(stmt_ks: str | None, keyspace: str | None) -> str:
     ks = stmt_ks or keyspace
     if not ks:
-        raise errors.InvalidRequest(
-            "No keyspace has been specified. USE a keyspace, or explicitly specify "
-            "keyspace.tablename")
+        raise _NoKeyspace
     return ks
 
 
@@ -186,6 +189,15 @@ def _ddl_guard(perm: str, ks: str, resource: Resource) -> None:
 
 def needs(stmt: ast.Statement, keyspace: str | None,
           index_table: Callable[[str, str], str | None]) -> list[Need]:
+    """The (permission, resource) pairs ``stmt`` needs (see ``_needs``)."""
+    try:
+        return _needs(stmt, keyspace, index_table)
+    except _NoKeyspace:
+        return []
+
+
+def _needs(stmt: ast.Statement, keyspace: str | None,
+           index_table: Callable[[str, str], str | None]) -> list[Need]:
     """The (permission, resource) pairs ``stmt`` needs, run with ``keyspace`` as the
     connection's keyspace. ``index_table(ks, index)`` is the table an index is on (None if
     there is no such index: the statement then fails as it would without authorization).
@@ -202,7 +214,7 @@ def needs(stmt: ast.Statement, keyspace: str | None,
             out.append(_table_need("SELECT", ks, stmt.table))
     elif isinstance(stmt, ast.Batch):
         for s in stmt.statements:
-            out.extend(needs(s, keyspace, index_table))
+            out.extend(_needs(s, keyspace, index_table))
     elif isinstance(stmt, ast.Truncate):
         out.append(_table_need("MODIFY", _ks(stmt.keyspace, keyspace), stmt.name))
     elif isinstance(stmt, ast.CreateKeyspace):
@@ -290,7 +302,7 @@ def created_resource(stmt: ast.Statement, keyspace: str | None) -> Resource | No
     permission."""
     if isinstance(stmt, ast.CreateKeyspace):
         return Resource.keyspace(stmt.name)
-    if isinstance(stmt, ast.CreateTable):
+    if isinstance(stmt, ast.CreateTable) and (stmt.keyspace or keyspace):
         return Resource.table(_ks(stmt.keyspace, keyspace), stmt.name)
     return None
 
@@ -299,7 +311,7 @@ def dropped_resource(stmt: ast.Statement, keyspace: str | None) -> Resource | No
     """What a successful DROP removes, whose grants (and those below it) go with it."""
     if isinstance(stmt, ast.DropKeyspace):
         return Resource.keyspace(stmt.name)
-    if isinstance(stmt, ast.DropTable):
+    if isinstance(stmt, ast.DropTable) and (stmt.keyspace or keyspace):
         return Resource.table(_ks(stmt.keyspace, keyspace), stmt.name)
     return None
 
