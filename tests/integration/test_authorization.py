@@ -242,6 +242,11 @@ def test_grant_checks(superuser: Session, alice: list[Session]) -> None:
     with pytest.raises(SyntaxException, match="Resource type DataResource does not support any "
                                               "of the requested permissions"):
         superuser.execute("GRANT CREATE ON ks.t TO alice")
+    with pytest.raises(InvalidRequest, match="The FUNCTION resource is not supported by "
+                                             "Skewless yet"):
+        superuser.execute("GRANT EXECUTE ON ALL FUNCTIONS TO alice")
+    with pytest.raises(InvalidRequest, match="The MBEAN resource is not supported"):
+        superuser.execute("LIST ALL PERMISSIONS ON ALL MBEANS")
     # a role cannot hand on what it does not hold
     assert "no AUTHORIZE permission on <table ks.t>" in refused(
         alice[2], "GRANT SELECT ON ks.t TO alice")

@@ -195,7 +195,9 @@ class Authorization:
         if res.kind == "role":
             assert res.name is not None
             return Resource.role(res.name)
-        raise errors.unsupported("Function and MBean resources (EXECUTE)")
+        # no user-defined functions: nothing to grant EXECUTE on; JMX is not served
+        raise errors.unsupported("The FUNCTION resource" if res.kind == "functions"
+                                 else "The MBEAN resource")
 
     def _data_exists(self, resource: Resource) -> bool:
         parts = resource.parts
