@@ -193,6 +193,51 @@ def _bad_parameter(message: str) -> click.BadParameter:
     return click.BadParameter(message)
 
 
+# --- skewless certs -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="certs",
+              show_default=True, help="Directory for the CA, node keystores and client files.")
+@click.option("--nodes", "-n", type=click.IntRange(0, 254), default=None,
+              help="Certificates for nodes 127.0.0.1..127.0.0.N (a local cluster's layout).")
+@click.option("--address", "addresses", multiple=True, metavar="IP",
+              help="A node address to certify (its IP subjectAltName; repeatable).")
+@click.option("--cluster-name", default="Skewless Cluster", show_default=True,
+              help="Names the CA.")
+@click.option("--new-ca", is_flag=True, default=False,
+              help="Make a new CA even if DIR already holds one (default: reuse it).")
+def certs(out_dir: str, nodes: int | None, addresses: tuple[str, ...], cluster_name: str,
+          new_ca: bool) -> None:
+    """Make a cluster CA, node certificates signed by it and a client certificate (PEM).
+
+    Node keystores are Cassandra 4.1 PEM keystores (private key + certificate chain), for
+    client_encryption_options and server_encryption_options; ca.crt is the truststore.
+    """
+    import datetime
+
+    from skewless.runtime.cluster import node_address
+    from skewless.security import certs as certs_mod
+
+    wanted = list(addresses)
+    if nodes is not None:
+        wanted += [node_address(i) for i in range(1, nodes + 1)]
+    if not wanted and nodes is None:
+        wanted = [node_address(i) for i in range(1, 4)]
+    try:
+        files = certs_mod.generate(
+            Path(out_dir), tuple(dict.fromkeys(wanted)),
+            datetime.datetime.now(datetime.UTC),  # allow-real-clock
+            cluster_name=cluster_name, reuse_ca=not new_ca)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--address") from None
+    console.print(f"CA (truststore): {files.ca_cert}  key: {files.ca_key}", highlight=False)
+    for address, path in files.node_keystores.items():
+        console.print(f"node {address} keystore: {path}", highlight=False)
+    console.print(f"client keystore: {files.client_keystore} (also {files.client_cert}, "
+                  f"{files.client_key})", highlight=False)
+
+
 # --- skewless cluster ------------------------------------------------------------------------
 
 

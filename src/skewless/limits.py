@@ -167,3 +167,8 @@ metadata_backoff_ms_max = 200  # a proposer that lost a ballot waits up to this 
 metadata_propose_timeout_ms = 5000  # a DDL not chosen within this answers WriteTimeout (CAS)
 metadata_log_entries_kept = 1000  # chosen entries kept for peers' catch-up; older: a snapshot
 metadata_pull_entries_max = 200  # entries per catch-up answer (a lagging node pulls again)
+
+# TLS (runtime.tls, security.certs): client_encryption_options and server_encryption_options.
+tls_cert_validity_days = 3650  # `skewless certs`: a test/dev cluster's CA outlives its hardware
+tls_first_byte_wait_ms = 10000  # a new connection silent this long is closed before any TLS
+tls_handshake_timeout_ms = 10000  # a TLS handshake not done in this is abandoned (slowloris)
