@@ -18,6 +18,7 @@ from rich.table import Table
 from skewless import __version__, limits
 from skewless.config import (
     COMMITLOG_SYNCS,
+    INTERNODE_ENCRYPTIONS,
     LOG_LEVELS,
     TIMESTAMP_POLICIES,
     build_config,
@@ -62,6 +63,18 @@ _NODE_OPTION_TO_FIELD = {
     "stream_throughput_outbound": "stream_throughput_outbound",
     "replace_address_first_boot": "replace_address_first_boot",
     "phi_convict_threshold": "phi_convict_threshold",
+    "client_encryption_enabled": "client_encryption_enabled",
+    "client_encryption_optional": "client_encryption_optional",
+    "client_encryption_keystore": "client_encryption_keystore",
+    "client_encryption_truststore": "client_encryption_truststore",
+    "client_encryption_require_client_auth": "client_encryption_require_client_auth",
+    "internode_encryption": "internode_encryption",
+    "server_encryption_optional": "server_encryption_optional",
+    "server_encryption_keystore": "server_encryption_keystore",
+    "server_encryption_truststore": "server_encryption_truststore",
+    "server_encryption_require_client_auth": "server_encryption_require_client_auth",
+    "server_encryption_require_endpoint_verification":
+        "server_encryption_require_endpoint_verification",
 }
 
 
@@ -144,6 +157,32 @@ def main() -> None:
 @click.option("--crash-point", default="", metavar="POINT[:N]",
               help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
+@click.option("--client-encryption-enabled/--no-client-encryption-enabled", default=False,
+              show_default=True, help="TLS on the CQL port (client_encryption_options.enabled).")
+@click.option("--client-encryption-optional/--no-client-encryption-optional", default=False,
+              show_default=True, help="Serve TLS and plaintext clients on the one CQL port.")
+@click.option("--client-encryption-keystore", default="", metavar="PEM",
+              help="PEM file: the node's private key and certificate chain (CQL port).")
+@click.option("--client-encryption-truststore", default="", metavar="PEM",
+              help="PEM file of the CA certificates client certificates must chain to.")
+@click.option("--client-encryption-require-client-auth/"
+              "--no-client-encryption-require-client-auth", default=False, show_default=True,
+              help="Refuse CQL clients that show no certificate from the truststore's CAs.")
+@click.option("--internode-encryption", type=click.Choice(INTERNODE_ENCRYPTIONS), default="none",
+              show_default=True,
+              help="TLS between nodes: all, across DCs (dc), across racks (rack) or none.")
+@click.option("--server-encryption-optional/--no-server-encryption-optional", default=False,
+              show_default=True, help="Also accept plaintext internode connections.")
+@click.option("--server-encryption-keystore", default="", metavar="PEM",
+              help="PEM file: the node's private key and certificate chain (internode).")
+@click.option("--server-encryption-truststore", default="", metavar="PEM",
+              help="PEM file of the cluster CA: every peer's certificate must chain to it.")
+@click.option("--server-encryption-require-client-auth/"
+              "--no-server-encryption-require-client-auth", default=False, show_default=True,
+              help="Peers connecting in must show a certificate (mutual TLS).")
+@click.option("--server-encryption-require-endpoint-verification/"
+              "--no-server-encryption-require-endpoint-verification", default=False,
+              show_default=True, help="A peer's certificate must name its IP address (SAN).")
 @click.pass_context
 def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
          no_clock_compensation: bool, no_restamp: bool, commit_wait: bool,

@@ -24,10 +24,12 @@ INTERNODE_PORT = 17000 + PORT_OFFSET
 
 class LocalCluster:
     def __init__(self, tmp: Path, n: int, extra: Sequence[Sequence[str]] | None = None,
-                 env: Sequence[dict[str, str]] | None = None) -> None:
+                 env: Sequence[dict[str, str]] | None = None,
+                 driver_kw: dict[str, object] | None = None) -> None:
         self.nodes: list[NodeProcess] = start_local_cluster(
             n, tmp, extra, env, cql_port=CQL_PORT, internode_port=INTERNODE_PORT)
         self.clusters: list[Cluster] = []
+        self.driver_kw = dict(driver_kw or {})  # every session's (e.g. ssl_context: TLS nodes)
 
     def wait_gossip(self, expected_up: int, timeout_s: float = 60.0, via: str = "") -> None:
         """Wait until node ``via`` (node 1 by default) sees ``expected_up`` nodes up (or, after
@@ -43,19 +45,20 @@ class LocalCluster:
 
     def session(self, **kw: object) -> Session:
         """A session with the stock driver's DEFAULT settings (token-aware, metadata on)."""
-        c = Cluster([n.address for n in self.nodes], port=CQL_PORT, **kw)
+        c = Cluster([n.address for n in self.nodes], port=CQL_PORT, **{**self.driver_kw, **kw})
         self.clusters.append(c)
         return c.connect()
 
     def session_to(self, address: str, **kw: object) -> Session:
         c = Cluster([address], port=CQL_PORT,
-                    load_balancing_policy=WhiteListRoundRobinPolicy([address]), **kw)
+                    load_balancing_policy=WhiteListRoundRobinPolicy([address]),
+                    **{**self.driver_kw, **kw})
         self.clusters.append(c)
         return c.connect()
 
     def round_robin_session(self, **kw: object) -> Session:
         c = Cluster([n.address for n in self.nodes], port=CQL_PORT,
-                    load_balancing_policy=RoundRobinPolicy(), **kw)
+                    load_balancing_policy=RoundRobinPolicy(), **{**self.driver_kw, **kw})
         self.clusters.append(c)
         return c.connect()
 
@@ -70,8 +73,9 @@ def _clusters(directory: Callable[[], Path]) -> Iterator[Callable[..., LocalClus
     made: list[LocalCluster] = []
 
     def make(n: int = 3, extra: Sequence[Sequence[str]] | None = None,
-             env: Sequence[dict[str, str]] | None = None) -> LocalCluster:
-        c = LocalCluster(directory(), n, extra, env)
+             env: Sequence[dict[str, str]] | None = None,
+             driver_kw: dict[str, object] | None = None) -> LocalCluster:
+        c = LocalCluster(directory(), n, extra, env, driver_kw)
         made.append(c)
         # Every node must see every other before a driver connects: the driver keeps only the
         # hosts its control node lists, and that may be any node.

@@ -42,6 +42,13 @@ from skewless.runtime.admin import AdminServer
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.responses import event_frame, request_to_call, response_for
+from skewless.runtime.tls import (
+    InternodeTls,
+    PeekingServer,
+    TlsConfigError,
+    client_encryption_context,
+    start_client_server,
+)
 from skewless.runtime.transport import Transport
 from skewless.storage.engine import Storage
 from skewless.storage.kv import RocksKV
@@ -70,10 +77,16 @@ class NodeServer:
         seed = int.from_bytes(os.urandom(8), "big")
         self.node = Node(config, self.clock, random.Random(seed), self.storage)
         self.executor = Executor(self.node, random.Random(seed + 1))
+        try:
+            self.client_tls = client_encryption_context(config)
+            internode_tls = (InternodeTls(config, self._locate_peer)
+                             if config.internode_encryption != "none" else None)
+        except TlsConfigError as e:
+            raise SystemExit(f"cannot start: {e}") from None
         self.transport: Transport[messages.Envelope] = Transport(
             config.address, config.address, config.internode_port, self._on_peer_message, None,
             self.clock, encode=messages.encode, decode=messages.decode,
-            rng=random.Random(seed + 2))
+            rng=random.Random(seed + 2), tls=internode_tls)
         self.clients: dict[int, ClientConn] = {}
         self._next_conn = 0
         self.inflight_total = 0  # client requests handed to the executor, not yet answered
@@ -81,7 +94,7 @@ class NodeServer:
         self.mode = "STARTING"  # Cassandra's operation mode: NORMAL once serving, DRAINED...
         self._kick = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._cql_server: asyncio.Server | None = None
+        self._cql_server: asyncio.Server | PeekingServer | None = None
         self.metrics = (MetricsServer(self.node, config.address, config.metrics_port)
                         if config.metrics_port else None)
         self.admin = AdminServer(self, config.address, config.admin_port) \
@@ -131,11 +144,19 @@ class NodeServer:
         chooses its tokens and streams its ranges."""
         while self.node.topology.status in ("STARTING", "JOINING"):
             await asyncio.sleep(limits.tick_interval_ms / 1000)
-        self._cql_server = await asyncio.start_server(
-            self._serve_client, self.config.address, self.config.cql_port, reuse_address=True)
-        log.info("node %s serving CQL on %s:%d (host id %s, policy %s)", self.config.address,
+        if self.client_tls is None:
+            self._cql_server = await asyncio.start_server(
+                self._serve_client, self.config.address, self.config.cql_port,
+                reuse_address=True)
+        else:
+            self._cql_server = await start_client_server(
+                self._serve_client, self.config.address, self.config.cql_port, self.client_tls,
+                self.config.client_encryption_optional)
+        tls = ("" if self.client_tls is None else
+               ", TLS optional" if self.config.client_encryption_optional else ", TLS")
+        log.info("node %s serving CQL on %s:%d (host id %s, policy %s%s)", self.config.address,
                  self.config.address, self.config.cql_port, self.node.host_id,
-                 self.config.timestamp_policy)
+                 self.config.timestamp_policy, tls)
         if self.mode == "STARTING":
             self.mode = "NORMAL"
 
@@ -215,6 +236,11 @@ class NodeServer:
             self._push_event(e)
 
     # ------------------------------------------------------------------ internode
+
+    def _locate_peer(self, address: str) -> tuple[str, str] | None:
+        """A peer's (dc, rack) as gossip knows it (internode_encryption dc/rack)."""
+        peer = self.node.membership.peers.get(address)
+        return None if peer is None else (peer.state.dc, peer.state.rack)
 
     def _on_peer_message(self, sender: str, env: messages.Envelope) -> None:
         self.node.peer_message(sender, env)

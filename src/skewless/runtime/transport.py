@@ -49,6 +49,7 @@ import msgpack
 
 from skewless import limits
 from skewless.errors import RemoteProtocolError
+from skewless.runtime.tls import InternodeTls, PeekingServer
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ class Transport(Generic[M]):
         reconnect_delay_ms_min: int = limits.internode_reconnect_delay_ms_min,
         reconnect_delay_ms_max: int = limits.internode_reconnect_delay_ms_max,
         message_expiry_ms: int = limits.internode_message_expiry_ms,
+        tls: InternodeTls | None = None,
     ) -> None:
         assert queue_messages_max > 0 and frame_bytes_max > 0
         assert 0 < reconnect_delay_ms_min <= reconnect_delay_ms_max
@@ -186,7 +188,8 @@ class Transport(Generic[M]):
         self.message_expiry_ns = message_expiry_ms * 1_000_000
         self.stats = TransportStats()
         self._peers: dict[str, _Peer] = {}
-        self._server: asyncio.Server | None = None
+        self.tls = tls  # server_encryption_options (runtime.tls); None: plaintext
+        self._server: asyncio.Server | PeekingServer | None = None
         self._inbound: set[asyncio.Task[None]] = set()
         self._inbound_writers: set[asyncio.StreamWriter] = set()
         self._closing = False
@@ -200,9 +203,12 @@ class Transport(Generic[M]):
 
     async def start(self) -> None:
         assert self._server is None, "already started"
-        self._server = await asyncio.start_server(
-            self._accept, self.listen_host, self.port, reuse_address=True
-        )
+        if self.tls is not None:
+            self._server = await self.tls.start_server(self._accept, self.listen_host, self.port)
+        else:
+            self._server = await asyncio.start_server(
+                self._accept, self.listen_host, self.port, reuse_address=True
+            )
         if self.port == 0:  # tests: an ephemeral port
             self.port = self._server.sockets[0].getsockname()[1]
         log.info("internode: %s listening on %s:%d", self.local_id, self.listen_host, self.port)
@@ -340,8 +346,10 @@ class Transport(Generic[M]):
 
     async def _connect(self, peer: _Peer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         async def handshake() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            context = None if self.tls is None else self.tls.client_context(peer.host)
             reader, writer = await asyncio.open_connection(
-                peer.host, peer.port, local_addr=(self.listen_host, 0)
+                peer.host, peer.port, local_addr=(self.listen_host, 0), ssl=context,
+                server_hostname=peer.host if context is not None else None,
             )
             try:
                 writer.write(_frame(_handshake(self.local_id, self.listen_host, self.port)))

@@ -185,3 +185,20 @@ def generate(directory: Path, addresses: tuple[str, ...], now: datetime.datetime
     return CertFiles(directory, directory / CA_CERT, directory / CA_KEY, keystores,
                      directory / CLIENT_KEYSTORE, directory / CLIENT_CERT,
                      directory / CLIENT_KEY)
+
+
+def node_tls_args(files: CertFiles, address: str) -> list[str]:
+    """``skewless node`` options for TLS everywhere with these files (``cluster start --tls``):
+    clients must use TLS (no client certificate asked), peers mutual TLS with the cluster CA
+    and certificates naming their address."""
+    keystore, truststore = str(files.node_keystores[address]), str(files.ca_cert)
+    return [
+        "--client-encryption-enabled",
+        "--client-encryption-keystore", keystore,
+        "--client-encryption-truststore", truststore,
+        "--internode-encryption", "all",
+        "--server-encryption-keystore", keystore,
+        "--server-encryption-truststore", truststore,
+        "--server-encryption-require-client-auth",
+        "--server-encryption-require-endpoint-verification",
+    ]
