@@ -25,6 +25,7 @@ from skewless.config import (
     load_config,
 )
 from skewless.lab.cli import lab
+from skewless.security.certs import CertFiles
 from skewless.stress.command import stress
 
 console = Console(soft_wrap=True)
@@ -323,6 +324,9 @@ def _parse_clock_offsets(values: Iterable[str], nodes: int) -> dict[int, float]:
 @click.option("--cql-port", type=click.IntRange(1, 65535), default=9042, show_default=True)
 @click.option("--internode-port", type=click.IntRange(1, 65535), default=7000, show_default=True)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default=None)
+@click.option("--tls", is_flag=True, default=False,
+              help="Make certificates (skewless certs) in DATA_DIR/certs and run every node "
+                   "with client TLS and internode mutual TLS.")
 def cluster_start(
     nodes: int,
     data_dir: str,
@@ -332,11 +336,13 @@ def cluster_start(
     cql_port: int,
     internode_port: int,
     log_level: str | None,
+    tls: bool,
 ) -> None:
     """Start NODES local nodes, wait until each accepts CQL, and print them."""
     from skewless.runtime import cluster as local
 
     offsets = _parse_clock_offsets(clock_offsets, nodes)
+    tls_files = _cluster_certs(Path(data_dir), nodes) if tls else None
     extra: dict[int, list[str]] = {}
     for i in range(1, nodes + 1):
         args: list[str] = []
@@ -346,6 +352,10 @@ def cluster_start(
             args += ["--clock-offset-ms", repr(offsets[i])]
         if log_level is not None:
             args += ["--log-level", log_level.upper()]
+        if tls_files is not None:
+            from skewless.security.certs import node_tls_args
+
+            args += node_tls_args(tls_files, local.node_address(i))
         extra[i] = args
     try:
         procs = local.start_local_cluster(
@@ -359,14 +369,31 @@ def cluster_start(
         sys.exit(1)
     console.print(_nodes_table(procs, offsets))
     if not foreground:
+        ssl = "" if tls_files is None else f"SSL_CERTFILE={tls_files.ca_cert} "
         console.print(
-            f"Connect with: cqlsh {procs[0].address} {cql_port}    "
+            f"Connect with: {ssl}cqlsh {'--ssl ' if ssl else ''}{procs[0].address} {cql_port}"
+            f"    "
             f"Stop with: skewless cluster stop --data-dir {data_dir}\n"
             f"Administer with: nodetool -h {procs[0].address} "
             f"-p {local.admin_port_for(internode_port)} status"
         )
         return
     sys.exit(_stay_attached(procs))
+
+
+def _cluster_certs(data_dir: Path, nodes: int) -> CertFiles:
+    """``cluster start --tls``: the certificates of nodes 1..NODES in DATA_DIR/certs (the CA
+    there is reused, so a restarted or grown cluster keeps its CA)."""
+    import datetime
+
+    from skewless.runtime.cluster import node_address
+    from skewless.security.certs import generate
+
+    files = generate(data_dir / "certs", tuple(node_address(i) for i in range(1, nodes + 1)),
+                     datetime.datetime.now(datetime.UTC))  # allow-real-clock
+    console.print(f"TLS: CA {files.ca_cert}, node keystores in {files.directory}",
+                  highlight=False)
+    return files
 
 
 def _nodes_table(procs: Iterable[Any], offsets: Mapping[int, float]) -> Table:

@@ -242,3 +242,28 @@ def test_internode_mutual_tls_forms_a_cluster_and_refuses_a_node_of_another_ca(
     for n in c.nodes[:3]:
         rows = c.session_to(n.address).execute("SELECT address FROM system.skewless_status")
         assert "127.0.0.4" not in {str(r.address) for r in rows}
+
+
+def test_cluster_start_tls(tmp_path: Path) -> None:
+    """``skewless cluster start --tls``: certificates in DATA_DIR/certs, TLS-only nodes."""
+    data = tmp_path / "data"
+    cli = [sys.executable, "-m", "skewless", "cluster"]
+    out = subprocess.run([*cli, "start", "--tls", "-n", "1", "--data-dir", str(data),
+                          "--cql-port", str(CQL_PORT), "--internode-port", str(INTERNODE_PORT)],
+                         capture_output=True, text=True, timeout=120)
+    try:
+        print(out.stdout, out.stderr)
+        assert out.returncode == 0, out.stderr
+        files = certs.CertFiles(data / "certs", data / "certs" / certs.CA_CERT,
+                                data / "certs" / certs.CA_KEY, {}, data / "certs" / "client.pem",
+                                data / "certs" / "client.crt", data / "certs" / "client.key")
+        assert f"SSL_CERTFILE={files.ca_cert.resolve()} cqlsh --ssl" in out.stdout
+        c = Cluster(["127.0.0.1"], port=CQL_PORT, ssl_context=tls_context(files),
+                    load_balancing_policy=WhiteListRoundRobinPolicy(["127.0.0.1"]))
+        try:
+            assert c.connect().execute("SELECT key FROM system.local").one().key == "local"
+        finally:
+            c.shutdown()
+        connect_fails("127.0.0.1")
+    finally:
+        subprocess.run([*cli, "stop", "--data-dir", str(data)], timeout=60, check=False)

@@ -1,0 +1,88 @@
+"""runtime.tls without sockets: which peers internode_encryption encrypts to, the endpoint check,
+and the encryption options' config (nested TOML tables, validation)."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from skewless.config import NodeConfig, build_config, load_config
+from skewless.runtime.tls import InternodeTls, TlsConfigError, endpoint_mismatch
+from skewless.security import certs
+
+NOW = datetime.datetime(2026, 12, 6, tzinfo=datetime.UTC)
+
+
+def _config(files: certs.CertFiles, mode: str, **kw: object) -> NodeConfig:
+    return NodeConfig(address="127.0.0.1", internode_encryption=mode, dc="dc1", rack="r1",
+                      server_encryption_keystore=str(files.node_keystores["127.0.0.1"]),
+                      server_encryption_truststore=str(files.ca_cert), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("all", {"same": True, "other_rack": True, "other_dc": True, "unknown": True}),
+    ("dc", {"same": False, "other_rack": False, "other_dc": True, "unknown": True}),
+    ("rack", {"same": False, "other_rack": True, "other_dc": True, "unknown": True}),
+])
+def test_internode_encryption_modes(tmp_path: Path, mode: str, expected: dict[str, bool]) -> None:
+    files = certs.generate(tmp_path, ("127.0.0.1",), NOW)
+    where = {"same": ("dc1", "r1"), "other_rack": ("dc1", "r2"), "other_dc": ("dc2", "r1")}
+    tls = InternodeTls(_config(files, mode), where.get)
+    assert {peer: tls.encrypts(peer) for peer in expected} == expected
+    for peer, encrypted in expected.items():
+        assert (tls.client_context(peer) is not None) == encrypted
+        assert tls.accepts_plaintext(peer) == (not encrypted)
+    optional = InternodeTls(_config(files, mode, server_encryption_optional=True), where.get)
+    assert all(optional.accepts_plaintext(p) for p in expected)
+
+
+def test_endpoint_verification_compares_ip_sans() -> None:
+    cert = {"subjectAltName": (("DNS", "node1"), ("IP Address", "127.0.0.1"))}
+    assert endpoint_mismatch(cert, "127.0.0.1") is None
+    assert "do not include 127.0.0.2" in (endpoint_mismatch(cert, "127.0.0.2") or "")
+    assert endpoint_mismatch({}, "127.0.0.1") is not None
+    assert endpoint_mismatch(None, "127.0.0.1") is not None
+
+
+def test_an_unreadable_keystore_names_the_option(tmp_path: Path) -> None:
+    files = certs.generate(tmp_path, ("127.0.0.1",), NOW)
+    bad = NodeConfig(internode_encryption="all", server_encryption_keystore=str(tmp_path / "x"),
+                     server_encryption_truststore=str(files.ca_cert))
+    with pytest.raises(TlsConfigError, match="server_encryption_keystore"):
+        InternodeTls(bad, lambda _a: None)
+
+
+def test_nested_encryption_tables_in_the_config_file(tmp_path: Path) -> None:
+    f = tmp_path / "node.toml"
+    f.write_text('address = "127.0.0.2"\n'
+                 "[client_encryption_options]\nenabled = true\noptional = true\n"
+                 'keystore = "/k.pem"\ntruststore = "/t.pem"\nrequire_client_auth = true\n'
+                 '[server_encryption_options]\ninternode_encryption = "dc"\n'
+                 'keystore = "/k.pem"\ntruststore = "/t.pem"\n'
+                 "require_endpoint_verification = true\n")
+    config = build_config(load_config(f), {})
+    assert (config.client_encryption_enabled, config.client_encryption_optional,
+            config.client_encryption_keystore, config.client_encryption_truststore,
+            config.client_encryption_require_client_auth) == (True, True, "/k.pem", "/t.pem",
+                                                              True)
+    assert (config.internode_encryption, config.server_encryption_keystore,
+            config.server_encryption_require_endpoint_verification) == ("dc", "/k.pem", True)
+    f.write_text("[client_encryption_options]\nkeystor = 'x'\n")
+    with pytest.raises(ValueError, match="unknown option client_encryption_options.keystor"):
+        load_config(f)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"client_encryption_enabled": True}, "client_encryption_keystore: .* no keystore"),
+    ({"client_encryption_enabled": True, "client_encryption_keystore": "/k",
+      "client_encryption_require_client_auth": True}, "client_encryption_truststore"),
+    ({"internode_encryption": "some"}, "internode_encryption: must be one of none, dc, rack"),
+    ({"internode_encryption": "all", "server_encryption_keystore": "/k"},
+     "server_encryption_truststore: internode_encryption is all but no truststore"),
+    ({"client_encryption_optional": "yes"}, "client_encryption_optional: must be true"),
+])
+def test_encryption_options_are_checked(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        NodeConfig(**options)  # type: ignore[arg-type]
