@@ -172,3 +172,5 @@ metadata_pull_entries_max = 200  # entries per catch-up answer (a lagging node p
 tls_cert_validity_days = 3650  # `skewless certs`: a test/dev cluster's CA outlives its hardware
 tls_first_byte_wait_ms = 10000  # a new connection silent this long is closed before any TLS
 tls_handshake_timeout_ms = 10000  # a TLS handshake not done in this is abandoned (slowloris)
+tls_refusal_log_interval_ms = 60000  # a refused host is warned about once a minute, then debug
+tls_refusal_hosts_tracked_max = 1024  # hosts remembered for that; beyond, the memory is reset

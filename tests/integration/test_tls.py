@@ -24,7 +24,7 @@ from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
 from conftest import CQL_PORT, INTERNODE_PORT, LocalCluster
 
-from skewless.runtime.cluster import NodeProcess, node_address, node_argv
+from skewless.runtime.cluster import NodeProcess, admin_port_for, node_address, node_argv
 from skewless.security import certs
 
 CQLSH = str(Path(sys.executable).parent / "cqlsh")
@@ -137,7 +137,9 @@ def test_tls_required_python_driver_cqlsh_nodejs_and_plaintext_refused(
 
 def test_optional_tls_serves_plaintext_and_tls_clients_on_one_port(
         cluster_factory: Callable[..., LocalCluster], files: certs.CertFiles) -> None:
-    c = cluster_factory(1, [client_args(files, 1, optional=True)])
+    metrics_port = INTERNODE_PORT + 9
+    c = cluster_factory(1, [client_args(files, 1, optional=True)
+                            + ["--metrics-port", str(metrics_port)]])
     address = c.nodes[0].address
     plain = c.session_to(address)  # no ssl_context: plaintext
     plain.execute("CREATE KEYSPACE opt WITH replication = "
@@ -155,6 +157,22 @@ def test_optional_tls_serves_plaintext_and_tls_clients_on_one_port(
         san = wrapped.getpeercert()["subjectAltName"]
         assert ("IP Address", address) in san
     assert "TLS optional" in c.nodes[0].log_path.read_text()
+    # the metrics and admin (nodetool) endpoints listen on the node's own address only, and
+    # the metrics show no data
+    for port in (metrics_port, admin_port_for(INTERNODE_PORT)):
+        with socket.create_connection((address, port), timeout=5):
+            pass
+        for elsewhere in ("127.0.0.9", "127.1.2.3"):
+            with socket.socket() as probe:
+                probe.settimeout(2)
+                assert probe.connect_ex((elsewhere, port)) != 0, (elsewhere, port)
+    with socket.create_connection((address, metrics_port), timeout=5) as m:
+        m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        body = b""
+        while chunk := m.recv(65536):
+            body += chunk
+    assert b"200 OK" in body and b"skewless" in body
+    assert b"plain" not in body.split(b"\r\n\r\n", 1)[1]
 
 
 def test_require_client_auth_refuses_a_client_without_a_certificate(

@@ -171,6 +171,7 @@ class PeekingServer:
         self.limit = limit
         self.sockets: list[socket.socket] = []
         self.refused = 0  # connections refused: plaintext where TLS is required, bad handshakes
+        self._warned: dict[tuple[str, str], float] = {}  # (host, why) -> last warning's time
         self._accepting: asyncio.Task[None] | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -231,9 +232,7 @@ class PeekingServer:
                 return
             tls = first[0] == TLS_HANDSHAKE_BYTE
             if not tls and not self.accepts_plaintext(host):
-                self.refused += 1
-                log.warning("%s: plaintext connection from %s refused: TLS is required",
-                            self.what, host)
+                self._refuse(host, "plaintext connection from %s refused: TLS is required")
                 conn.close()
                 return
             reader = asyncio.StreamReader(limit=self.limit)
@@ -244,17 +243,14 @@ class PeekingServer:
                     ssl_handshake_timeout=(limits.tls_handshake_timeout_ms / 1000
                                            if tls else None))
             except (OSError, ssl.SSLError, TimeoutError) as e:
-                self.refused += 1
-                log.warning("%s: TLS handshake with %s failed, connection refused: %s",
-                            self.what, host, e)
+                self._refuse(host, "TLS handshake with %s failed, connection refused: %s", e)
                 conn.close()
                 return
             writer = asyncio.StreamWriter(transport, protocol, reader, loop)
             if tls and self.check_peer is not None:
                 problem = self.check_peer(host, writer.get_extra_info("peercert"))
                 if problem is not None:
-                    self.refused += 1
-                    log.warning("%s: connection from %s refused: %s", self.what, host, problem)
+                    self._refuse(host, "connection from %s refused: %s", problem)
                     writer.close()
                     return
             await self.handler(reader, writer)
@@ -266,6 +262,21 @@ class PeekingServer:
             log.exception("%s: connection from %s failed", self.what, host)
             with contextlib.suppress(OSError):
                 conn.close()
+
+
+    def _refuse(self, host: str, message: str, *args: object) -> None:
+        """Count a refusal and log it: a warning per host and kind of refusal per interval,
+        else at debug (a misconfigured peer retries every few seconds)."""
+        self.refused += 1
+        now = asyncio.get_running_loop().time()
+        last = self._warned.get((host, message))
+        quiet = last is not None and now - last < limits.tls_refusal_log_interval_ms / 1000
+        if not quiet:
+            if len(self._warned) >= limits.tls_refusal_hosts_tracked_max:
+                self._warned.clear()
+            self._warned[host, message] = now
+        log.log(logging.DEBUG if quiet else logging.WARNING, "%s: " + message, self.what,
+                host, *args)
 
 
 async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> bytes:
