@@ -285,3 +285,55 @@ def test_cluster_start_tls(tmp_path: Path) -> None:
         connect_fails("127.0.0.1")
     finally:
         subprocess.run([*cli, "stop", "--data-dir", str(data)], timeout=60, check=False)
+
+
+def test_internode_encryption_dc_encrypts_only_across_dcs(
+        cluster_factory: Callable[..., LocalCluster], files: certs.CertFiles) -> None:
+    """internode_encryption: dc. Nodes 1, 2 in dc1, node 3 in dc2: the cluster forms and writes
+    at ALL reach every replica; node 1 refuses plaintext from node 3's address (across) and
+    serves it from node 2's (same DC)."""
+    def args(i: int) -> list[str]:
+        keystore = str(files.node_keystores[node_address(i)])
+        return ["--dc", "dc2" if i == 3 else "dc1", "--internode-encryption", "dc",
+                "--server-encryption-keystore", keystore,
+                "--server-encryption-truststore", str(files.ca_cert),
+                "--server-encryption-require-client-auth",
+                "--server-encryption-require-endpoint-verification"]
+
+    c = cluster_factory(3, [args(i) for i in (1, 2, 3)])
+    s = c.session_to(c.nodes[0].address)
+    s.execute("CREATE KEYSPACE dcs WITH replication = "
+              "{'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}")
+    s.execute("CREATE TABLE dcs.t (k int PRIMARY KEY, v int)")
+    for k in range(20):
+        s.execute(SimpleStatement("INSERT INTO dcs.t (k, v) VALUES (%s, %s)",
+                                  consistency_level=ConsistencyLevel.ALL), (k, k))
+    rows = c.session_to(c.nodes[2].address).execute(SimpleStatement(
+        "SELECT k FROM dcs.t", consistency_level=ConsistencyLevel.LOCAL_ONE))
+    assert sorted(r.k for r in rows) == list(range(20))
+
+    def plaintext_from(source: str) -> None:
+        with socket.socket() as raw:
+            raw.bind((source, 0))
+            raw.settimeout(5)
+            raw.connect((c.nodes[0].address, INTERNODE_PORT))
+            raw.sendall(b"\x00\x00\x00\x04junk")  # not a handshake: the transport closes it
+            try:
+                assert raw.recv(100) == b""
+            except ConnectionResetError:
+                pass
+
+    # what each node accepted: dc2 <-> dc1 only TLS; dc1 <-> dc1 plaintext once the peer's DC
+    # is known (node 1 knows node 2's from node 2's first gossip, before it answers)
+    logs = {n.address: n.log_path.read_text() for n in c.nodes}
+    assert "internode: TLS connection from 127.0.0.3 accepted (TLSv1." in logs["127.0.0.1"]
+    assert "internode: TLS connection from 127.0.0.1 accepted (TLSv1." in logs["127.0.0.3"]
+    assert "plaintext connection from 127.0.0.3 accepted" not in logs["127.0.0.1"]
+    assert "plaintext connection" not in logs["127.0.0.3"]
+    assert "internode: plaintext connection from 127.0.0.1 accepted" in logs["127.0.0.2"]
+
+    plaintext_from("127.0.0.3")
+    wait_log(c.nodes[0], "internode: plaintext connection from 127.0.0.3 refused")
+    plaintext_from("127.0.0.2")
+    log = wait_log(c.nodes[0], "internode: closing connection from ('127.0.0.2'")
+    assert "plaintext connection from 127.0.0.2 refused" not in log

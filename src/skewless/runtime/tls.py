@@ -20,9 +20,12 @@ logged here, not left to the loop's exception handler.
 
 Internode (``InternodeTls``): ``internode_encryption`` ``all`` encrypts every connection;
 ``dc`` (``rack``) only those to a peer in another DC (rack), as the node's gossip state says,
-and to a peer whose DC (rack) it does not know yet; ``none`` nothing. The same rule decides
-whether an inbound plaintext connection is refused: it is accepted only from an address known
-to be in our DC (rack), or from anyone when ``optional``. Peers' certificates must chain to the
+and to a peer whose DC (rack) it does not know yet; ``none`` nothing. An inbound plaintext
+connection is refused from an address known to be in another DC (rack) and, under ``all``,
+from anyone, unless ``optional``. Under ``dc``/``rack`` a peer not known yet may connect in
+plaintext: it may know our DC before we know its own (it learnt ours from our gossip), and
+refusing it would keep us from ever learning it (the first connection of a node we do not know
+is its gossip to us). Peers' certificates must chain to the
 truststore (the cluster CA) in both directions (inbound only with ``require_client_auth``);
 with ``require_endpoint_verification`` a certificate must also name the peer's IP address as a
 subjectAltName: checked by ``ssl`` itself on outbound connections (``server_hostname`` is the
@@ -127,22 +130,28 @@ class InternodeTls:
               "server_encryption_truststore", config.server_encryption_truststore)
         self.client.check_hostname = self.verify_endpoint
 
-    def encrypts(self, host: str) -> bool:
-        """Whether connections with the peer at ``host`` must be TLS."""
-        if self.mode == "all":
-            return True
+    def _crosses(self, host: str) -> bool | None:
+        """Whether ``host`` is in another DC (rack, for ``rack``); None when not known yet."""
         where = self.locate(host)
         if where is None:
-            return True  # not known yet: encrypt, as the peer will expect from us
+            return None
         dc, rack = where
         return dc != self.dc or (self.mode == "rack" and rack != self.rack)
+
+    def encrypts(self, host: str) -> bool:
+        """Whether our connections to the peer at ``host`` are TLS (a peer whose DC is not
+        known yet gets TLS: it may be across the WAN)."""
+        return self.mode == "all" or self._crosses(host) is not False
 
     def client_context(self, host: str) -> ssl.SSLContext | None:
         """For an outbound connection to ``host``: the context, or None for plaintext."""
         return self.client if self.encrypts(host) else None
 
     def accepts_plaintext(self, host: str) -> bool:
-        return self.optional or not self.encrypts(host)
+        """Whether a plaintext connection from ``host`` is served. Under ``dc``/``rack`` a peer
+        we do not know yet may connect in plaintext: it knows our DC before we know its own
+        (it learnt it from our gossip), and refusing it would keep us from ever learning."""
+        return self.optional or (self.mode != "all" and self._crosses(host) is not True)
 
     def check_inbound(self, host: str, peercert: Any) -> str | None:
         if self.verify_endpoint and peercert:
@@ -151,7 +160,7 @@ class InternodeTls:
 
     async def start_server(self, handler: Handler, host: str, port: int) -> PeekingServer:
         server = PeekingServer(handler, self.server, self.accepts_plaintext, "internode",
-                               check_peer=self.check_inbound)
+                               check_peer=self.check_inbound, accepts_level=logging.INFO)
         await server.start(host, port)
         return server
 
@@ -162,13 +171,14 @@ class PeekingServer:
     def __init__(self, handler: Handler, context: ssl.SSLContext,
                  accepts_plaintext: Callable[[str], bool], what: str, *,
                  check_peer: Callable[[str, Any], str | None] | None = None,
-                 limit: int = 2 ** 16) -> None:
+                 limit: int = 2 ** 16, accepts_level: int = logging.DEBUG) -> None:
         self.handler = handler
         self.context = context
         self.accepts_plaintext = accepts_plaintext
         self.what = what
         self.check_peer = check_peer
         self.limit = limit
+        self.accepts_level = accepts_level  # how accepted connections are logged
         self.sockets: list[socket.socket] = []
         self.refused = 0  # connections refused: plaintext where TLS is required, bad handshakes
         self._warned: dict[tuple[str, str], float] = {}  # (host, why) -> last warning's time
@@ -253,6 +263,13 @@ class PeekingServer:
                     self._refuse(host, "connection from %s refused: %s", problem)
                     writer.close()
                     return
+            if tls:
+                obj = writer.get_extra_info("ssl_object")
+                log.log(self.accepts_level, "%s: TLS connection from %s accepted (%s)",
+                        self.what, host, obj.version() if obj is not None else "?")
+            else:
+                log.log(self.accepts_level, "%s: plaintext connection from %s accepted",
+                        self.what, host)
             await self.handler(reader, writer)
         except asyncio.CancelledError:
             with contextlib.suppress(OSError):
