@@ -90,3 +90,57 @@ def test_nested_encryption_tables_in_the_config_file(tmp_path: Path) -> None:
 def test_encryption_options_are_checked(options: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         NodeConfig(**options)  # type: ignore[arg-type]
+
+
+def test_two_transports_over_mutual_tls_and_a_stranger_refused(tmp_path: Path) -> None:
+    """The transport with ``tls=`` on real sockets, in one process: messages flow both ways
+    over mutual TLS; a transport whose certificate another CA signed never gets one through."""
+    import asyncio
+    import random
+
+    import uvloop
+    from test_transport import free_port
+
+    from skewless.runtime.realclock import RealClock
+    from skewless.runtime.transport import Transport
+
+    files = certs.generate(tmp_path / "c", ("127.0.0.1", "127.0.0.2"), NOW)
+    rogue = certs.generate(tmp_path / "r", ("127.0.0.3",), NOW)
+    port = free_port()
+
+    def make(host: str, keystore: Path, truststore: Path,
+             inbox: list[tuple[str, object]]) -> Transport[object]:
+        config = NodeConfig(address=host, internode_encryption="all",
+                            server_encryption_keystore=str(keystore),
+                            server_encryption_truststore=str(truststore),
+                            server_encryption_require_client_auth=True,
+                            server_encryption_require_endpoint_verification=True)
+        return Transport(host, host, port, lambda s, m: inbox.append((s, m)), None, RealClock(),
+                         rng=random.Random(1), tls=InternodeTls(config, lambda _a: None))
+
+    async def scenario() -> None:
+        got1: list[tuple[str, object]] = []
+        got2: list[tuple[str, object]] = []
+        got3: list[tuple[str, object]] = []
+        t1 = make("127.0.0.1", files.node_keystores["127.0.0.1"], files.ca_cert, got1)
+        t2 = make("127.0.0.2", files.node_keystores["127.0.0.2"], files.ca_cert, got2)
+        t3 = make("127.0.0.3", rogue.node_keystores["127.0.0.3"], files.ca_cert, got3)
+        for t in (t1, t2, t3):
+            await t.start()
+        try:
+            assert t1.send("127.0.0.2", ["hello", 2]) and t2.send("127.0.0.1", ["hello", 1])
+            assert t3.send("127.0.0.1", ["let me in"])
+            for _ in range(200):
+                if got1 and got2:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)  # time for t3's attempts
+            assert got2 == [("127.0.0.1", ["hello", 2])]
+            assert got1 == [("127.0.0.2", ["hello", 1])]  # nothing from 127.0.0.3
+            assert t1.stats.received == 1
+        finally:
+            for t in (t1, t2, t3):
+                await t.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(asyncio.wait_for(scenario(), 30))

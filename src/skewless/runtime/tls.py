@@ -230,6 +230,7 @@ class PeekingServer:
     async def _serve(self, conn: socket.socket, addr: Any) -> None:
         host = str(addr[0]) if isinstance(addr, tuple) else str(addr)
         loop = asyncio.get_running_loop()
+        writer: asyncio.StreamWriter | None = None  # once set, it owns the socket
         try:
             conn.setblocking(False)
             try:
@@ -272,13 +273,11 @@ class PeekingServer:
                         self.what, host)
             await self.handler(reader, writer)
         except asyncio.CancelledError:
-            with contextlib.suppress(OSError):
-                conn.close()
+            _close(conn, writer)
             raise
         except Exception:  # one connection never takes the listener down
             log.exception("%s: connection from %s failed", self.what, host)
-            with contextlib.suppress(OSError):
-                conn.close()
+            _close(conn, writer)
 
 
     def _refuse(self, host: str, message: str, *args: object) -> None:
@@ -294,6 +293,14 @@ class PeekingServer:
             self._warned[host, message] = now
         log.log(logging.DEBUG if quiet else logging.WARNING, "%s: " + message, self.what,
                 host, *args)
+
+
+def _close(conn: socket.socket, writer: asyncio.StreamWriter | None) -> None:
+    with contextlib.suppress(OSError, RuntimeError):
+        if writer is not None:
+            writer.close()
+        else:
+            conn.close()
 
 
 async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> bytes:
