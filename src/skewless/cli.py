@@ -19,6 +19,7 @@ from skewless import __version__, limits
 from skewless.config import (
     COMMITLOG_SYNCS,
     LOG_LEVELS,
+    SHARED_SECRET_AUTHENTICATOR,
     TIMESTAMP_POLICIES,
     build_config,
     load_config,
@@ -62,6 +63,8 @@ _NODE_OPTION_TO_FIELD = {
     "stream_throughput_outbound": "stream_throughput_outbound",
     "replace_address_first_boot": "replace_address_first_boot",
     "phi_convict_threshold": "phi_convict_threshold",
+    "internode_authenticator": "internode_authenticator",
+    "internode_secret_file": "internode_secret_file",
 }
 
 
@@ -141,6 +144,13 @@ def main() -> None:
               help="Failure detector sensitivity (5..16), as cassandra.yaml's.")
 @click.option("--no-indirect-probes", is_flag=True, default=False,
               help="Convict a silent peer on phi alone, without asking others to probe it.")
+@click.option("--internode-authenticator", default=SHARED_SECRET_AUTHENTICATOR,
+              show_default=True, metavar="CLASS",
+              help="SharedSecretInternodeAuthenticator: peers prove the cluster secret and "
+                   "every message carries a MAC; AllowAllInternodeAuthenticator: no checks.")
+@click.option("--internode-secret-file", default="", metavar="PATH",
+              help="File holding the cluster's internode secret (every node the same; "
+                   "e.g. 64 hex digits, mode 0600). Needed unless AllowAll.")
 @click.option("--crash-point", default="", metavar="POINT[:N]",
               help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
@@ -279,7 +289,9 @@ def cluster_start(
             f"Connect with: cqlsh {procs[0].address} {cql_port}    "
             f"Stop with: skewless cluster stop --data-dir {data_dir}\n"
             f"Administer with: nodetool -h {procs[0].address} "
-            f"-p {local.admin_port_for(internode_port)} status"
+            f"-p {local.admin_port_for(internode_port)} status\n"
+            f"Internode secret (a node added to this cluster needs it): "
+            f"{local.ensure_cluster_secret(Path(data_dir).resolve())}"
         )
         return
     sys.exit(_stay_attached(procs))
