@@ -64,7 +64,8 @@ class ClientConn:
 
 
 class NodeServer:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, internode_secret: bytes | None) -> None:
+        """``internode_secret``: from ``load_internode_secret`` (None: no authentication)."""
         self.config = config
         self.clock = RealClock(config.clock_offset_ms, config.clock_drift_ppm)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,7 @@ class NodeServer:
         self.transport: Transport[messages.Envelope] = Transport(
             config.address, config.address, config.internode_port, self._on_peer_message, None,
             self.clock, encode=messages.encode, decode=messages.decode,
-            rng=random.Random(seed + 2), secret=load_internode_secret(config))
+            rng=random.Random(seed + 2), secret=internode_secret)
         self.clients: dict[int, ClientConn] = {}
         self._next_conn = 0
         self.inflight_total = 0  # client requests handed to the executor, not yet answered
@@ -369,13 +370,13 @@ def run_node(config: NodeConfig) -> None:
     logging.basicConfig(level=config.log_level_number,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        load_internode_secret(config)  # refuse to start before opening anything
+        secret = load_internode_secret(config)  # refuse to start before opening anything
     except InternodeSecretError as e:
         log.error("%s", e)
         raise SystemExit(f"skewless node: {e}") from None
 
     async def main() -> None:
-        server = NodeServer(config)
+        server = NodeServer(config, secret)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)
