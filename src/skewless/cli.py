@@ -20,6 +20,7 @@ from skewless.config import (
     COMMITLOG_SYNCS,
     INTERNODE_ENCRYPTIONS,
     LOG_LEVELS,
+    SHARED_SECRET_AUTHENTICATOR,
     TIMESTAMP_POLICIES,
     build_config,
     load_config,
@@ -76,6 +77,8 @@ _NODE_OPTION_TO_FIELD = {
     "server_encryption_require_client_auth": "server_encryption_require_client_auth",
     "server_encryption_require_endpoint_verification":
         "server_encryption_require_endpoint_verification",
+    "internode_authenticator": "internode_authenticator",
+    "internode_secret_file": "internode_secret_file",
 }
 
 
@@ -155,6 +158,13 @@ def main() -> None:
               help="Failure detector sensitivity (5..16), as cassandra.yaml's.")
 @click.option("--no-indirect-probes", is_flag=True, default=False,
               help="Convict a silent peer on phi alone, without asking others to probe it.")
+@click.option("--internode-authenticator", default=SHARED_SECRET_AUTHENTICATOR,
+              show_default=True, metavar="CLASS",
+              help="SharedSecretInternodeAuthenticator: peers prove the cluster secret and "
+                   "every message carries a MAC; AllowAllInternodeAuthenticator: no checks.")
+@click.option("--internode-secret-file", default="", metavar="PATH",
+              help="File holding the cluster's internode secret (every node the same; "
+                   "e.g. 64 hex digits, mode 0600). Needed unless AllowAll.")
 @click.option("--crash-point", default="", metavar="POINT[:N]",
               help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
@@ -375,7 +385,9 @@ def cluster_start(
             f"    "
             f"Stop with: skewless cluster stop --data-dir {data_dir}\n"
             f"Administer with: nodetool -h {procs[0].address} "
-            f"-p {local.admin_port_for(internode_port)} status"
+            f"-p {local.admin_port_for(internode_port)} status\n"
+            f"Internode secret (a node added to this cluster needs it): "
+            f"{local.ensure_cluster_secret(Path(data_dir).resolve())}"
         )
         return
     sys.exit(_stay_attached(procs))

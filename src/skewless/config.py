@@ -24,6 +24,11 @@ TIMESTAMP_POLICIES: tuple[TimestampPolicy, ...] = ("hlc", "wallclock")
 COMMITLOG_SYNCS: tuple[CommitlogSync, ...] = ("batch", "periodic")
 INTERNODE_ENCRYPTIONS = ("none", "dc", "rack", "all")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# internode_authenticator values, as Cassandra's class names (a package prefix is accepted): the
+# default proves a shared secret on every internode connection (runtime.internode_auth).
+SHARED_SECRET_AUTHENTICATOR = "SharedSecretInternodeAuthenticator"
+ALLOW_ALL_AUTHENTICATOR = "AllowAllInternodeAuthenticator"
+INTERNODE_AUTHENTICATORS = (SHARED_SECRET_AUTHENTICATOR, ALLOW_ALL_AUTHENTICATOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,8 @@ class NodeConfig:
     server_encryption_truststore: str = ""  # the cluster CA: every peer's certificate chains to it
     server_encryption_require_client_auth: bool = False  # peers connecting in show a certificate
     server_encryption_require_endpoint_verification: bool = False  # its IP SAN = its address
+    internode_authenticator: str = SHARED_SECRET_AUTHENTICATOR  # AllowAll...: no authentication
+    internode_secret_file: str = ""  # the cluster's shared secret (needed by the default)
 
     def __post_init__(self) -> None:
         _check_ipv4("address", self.address)
@@ -174,6 +181,16 @@ class NodeConfig:
         if not isinstance(self.indirect_probes, bool):
             raise ValueError(f"indirect_probes: must be true or false, "
                              f"got {self.indirect_probes!r}")
+        if not isinstance(self.internode_authenticator, str) or \
+                self.internode_authenticator.rpartition(".")[2] not in INTERNODE_AUTHENTICATORS:
+            raise ValueError(f"internode_authenticator: must be one of "
+                             f"{', '.join(INTERNODE_AUTHENTICATORS)}, "
+                             f"got {self.internode_authenticator!r}")
+        object.__setattr__(self, "internode_authenticator",
+                           self.internode_authenticator.rpartition(".")[2])
+        if not isinstance(self.internode_secret_file, str):
+            raise ValueError(f"internode_secret_file: expected a path, "
+                             f"got {self.internode_secret_file!r}")
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         self._check_encryption()
@@ -209,6 +226,11 @@ class NodeConfig:
                 if not getattr(self, name):
                     raise ValueError(f"{name}: internode_encryption is "
                                      f"{self.internode_encryption} but no {name[18:]} is set")
+
+    @property
+    def internode_authentication(self) -> bool:
+        """Does this node require peers to prove the cluster secret?"""
+        return self.internode_authenticator == SHARED_SECRET_AUTHENTICATOR
 
     @property
     def log_level_number(self) -> int:

@@ -154,7 +154,9 @@ assert tick_interval_ms < gossip_interval_ms <= failure_detector_max_interval_ms
 assert tick_interval_ms < swim_probe_timeout_ms
 
 # --- Local clusters, node options and internode details (runtime, cli) ----------------------
-internode_handshake_bytes_max = 4096  # the first frame only names a version, an id and an address
+internode_handshake_bytes_max = 4096  # a handshake frame names a version, an id, an address, nonces
+internode_handshake_timeout_ms = 2000  # an inbound peer silent this long mid-handshake is dropped
+internode_refusals_logged_max = 4096  # (address, reason) pairs remembered to log a refusal once
 internode_message_expiry_ms = 60000  # a message queued a minute outlived every request timeout
 cluster_start_wait_ms = 60000  # `skewless cluster start` gives every node a minute to accept CQL
 cluster_stop_grace_ms = 10000  # SIGTERM, then SIGKILL if the node is still there after this

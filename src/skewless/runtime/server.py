@@ -7,7 +7,9 @@ This is the only place where the node meets real I/O. It owns:
 * the CQL listener: each client connection is a sans-I/O ``cql.connection.ServerConnection``
   fed with the bytes read from the socket; OPTIONS, STARTUP and REGISTER are answered here,
   QUERY/PREPARE/EXECUTE/BATCH go to the ``Executor``;
-* the internode ``Transport``, whose messages go to ``Node.peer_message``;
+* the internode ``Transport``, whose messages go to ``Node.peer_message``; with the default
+  ``internode_authenticator`` it is given the cluster secret read here from
+  ``internode_secret_file`` (``load_internode_secret``), and a node without one does not start;
 * a ticker that calls ``Node.tick`` every ``limits.tick_interval_ms``;
 * the flusher, which carries out the node's Ready batches in the stated order: when a batch
   must be durable (batch commit-log mode), one fsync in a worker thread covers every write
@@ -38,6 +40,7 @@ from skewless.node import messages
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
+from skewless.runtime import internode_auth
 from skewless.runtime.admin import AdminServer
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.realclock import RealClock
@@ -68,7 +71,8 @@ class ClientConn:
 
 
 class NodeServer:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, internode_secret: bytes | None) -> None:
+        """``internode_secret``: from ``load_internode_secret`` (None: no authentication)."""
         self.config = config
         self.clock = RealClock(config.clock_offset_ms, config.clock_drift_ppm)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
@@ -86,7 +90,7 @@ class NodeServer:
         self.transport: Transport[messages.Envelope] = Transport(
             config.address, config.address, config.internode_port, self._on_peer_message, None,
             self.clock, encode=messages.encode, decode=messages.decode,
-            rng=random.Random(seed + 2), tls=internode_tls)
+            rng=random.Random(seed + 2), tls=internode_tls, secret=internode_secret)
         self.clients: dict[int, ClientConn] = {}
         self._next_conn = 0
         self.inflight_total = 0  # client requests handed to the executor, not yet answered
@@ -95,7 +99,8 @@ class NodeServer:
         self._kick = asyncio.Event()
         self._stopping = asyncio.Event()
         self._cql_server: asyncio.Server | PeekingServer | None = None
-        self.metrics = (MetricsServer(self.node, config.address, config.metrics_port)
+        self.metrics = (MetricsServer(self.node, config.address, config.metrics_port,
+                                      self.transport.stats)
                         if config.metrics_port else None)
         self.admin = AdminServer(self, config.address, config.admin_port) \
             if config.admin_port else None
@@ -349,15 +354,55 @@ SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"],
              "PROTOCOL_VERSIONS": [f"{v}/v{v}" for v in proto.VERSIONS]}
 
 
+class InternodeSecretError(Exception):
+    """The node cannot authenticate its peers: no secret file, or an unusable one."""
+
+
+def load_internode_secret(config: NodeConfig) -> bytes | None:
+    """The cluster secret from ``internode_secret_file`` (None with AllowAll); raises
+    ``InternodeSecretError`` with what to do when the node cannot have one."""
+    if not config.internode_authentication:
+        log.warning("internode authentication is off (AllowAllInternodeAuthenticator): any "
+                    "process that reaches the internode port can act as a node")
+        return None
+    path = config.internode_secret_file
+    if not path:
+        raise InternodeSecretError(
+            "internode_authenticator is SharedSecretInternodeAuthenticator but no "
+            "internode_secret_file is set: give every node the same secret file "
+            "(--internode-secret-file PATH; `skewless cluster start` makes one), or set "
+            "internode_authenticator to AllowAllInternodeAuthenticator to run without "
+            "internode authentication")
+    try:
+        data = Path(path).read_bytes()
+        mode = Path(path).stat().st_mode
+    except OSError as e:
+        raise InternodeSecretError(f"internode_secret_file: cannot read {path!r}: "
+                                   f"{e.strerror or e}") from None
+    try:
+        secret = internode_auth.parse_secret(data, repr(path))
+    except ValueError as e:
+        raise InternodeSecretError(str(e)) from None
+    if mode & 0o077:
+        log.warning("internode_secret_file %s is readable by other users (mode %o); "
+                    "chmod 600 it", path, mode & 0o777)
+    return secret
+
+
 def run_node(config: NodeConfig) -> None:
     """Run one node in the foreground until SIGINT or SIGTERM."""
     import uvloop
 
     logging.basicConfig(level=config.log_level_number,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        secret = load_internode_secret(config)  # refuse to start before opening anything
+    except InternodeSecretError as e:
+        log.error("%s", e)
+        raise SystemExit(f"skewless node: {e}") from None
 
     async def main() -> None:
-        server = NodeServer(config)
+        server = NodeServer(config, secret)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)
