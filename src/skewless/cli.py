@@ -79,6 +79,9 @@ _NODE_OPTION_TO_FIELD = {
         "server_encryption_require_endpoint_verification",
     "internode_authenticator": "internode_authenticator",
     "internode_secret_file": "internode_secret_file",
+    "authenticator": "authenticator",
+    "auth_superuser_file": "auth_superuser_file",
+    "superuser_setup_delay_ms": "superuser_setup_delay_ms",
 }
 
 
@@ -194,6 +197,16 @@ def main() -> None:
 @click.option("--server-encryption-require-endpoint-verification/"
               "--no-server-encryption-require-endpoint-verification", default=False,
               show_default=True, help="A peer's certificate must name its IP address (SAN).")
+@click.option("--authenticator", default="AllowAllAuthenticator", show_default=True,
+              metavar="AllowAllAuthenticator|PasswordAuthenticator",
+              help="Client authentication, as cassandra.yaml's (docs/security.md).")
+@click.option("--auth-superuser-file", default="", metavar="PATH",
+              help="Create the first superuser from this file (lines 'name = ...' and "
+                   "'password = ...') instead of cassandra/cassandra.")
+@click.option("--superuser-setup-delay-ms", type=int,
+              default=limits.auth_superuser_setup_delay_ms, show_default=True,
+              help="Wait this long after start before creating the first superuser "
+                   "(Cassandra's cassandra.superuser_setup_delay_ms).")
 @click.pass_context
 def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
          no_clock_compensation: bool, no_restamp: bool, commit_wait: bool,

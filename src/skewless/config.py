@@ -85,6 +85,9 @@ class NodeConfig:
     server_encryption_require_endpoint_verification: bool = False  # its IP SAN = its address
     internode_authenticator: str = SHARED_SECRET_AUTHENTICATOR  # AllowAll...: no authentication
     internode_secret_file: str = ""  # the cluster's shared secret (needed by the default)
+    authenticator: str = "AllowAllAuthenticator"  # cassandra.yaml's: or PasswordAuthenticator
+    auth_superuser_file: str = ""  # first superuser from this file, not cassandra/cassandra
+    superuser_setup_delay_ms: int = limits.auth_superuser_setup_delay_ms  # before the first
 
     def __post_init__(self) -> None:
         _check_ipv4("address", self.address)
@@ -191,6 +194,17 @@ class NodeConfig:
         if not isinstance(self.internode_secret_file, str):
             raise ValueError(f"internode_secret_file: expected a path, "
                              f"got {self.internode_secret_file!r}")
+        auth = self.authenticator.removeprefix("org.apache.cassandra.auth.") \
+            if isinstance(self.authenticator, str) else self.authenticator
+        if auth not in ("AllowAllAuthenticator", "PasswordAuthenticator"):
+            raise ValueError("authenticator: must be AllowAllAuthenticator or "
+                             f"PasswordAuthenticator, got {self.authenticator!r}")
+        object.__setattr__(self, "authenticator", auth)
+        if not isinstance(self.auth_superuser_file, str):
+            raise ValueError(f"auth_superuser_file: expected a path, "
+                             f"got {self.auth_superuser_file!r}")
+        _check_int("superuser_setup_delay_ms", self.superuser_setup_delay_ms, 0,
+                   limits.auth_superuser_setup_delay_ms_max_option)
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         self._check_encryption()

@@ -37,6 +37,12 @@ class ProtocolError(CqlError):
     code = 0x000A
 
 
+class AuthenticationFailed(CqlError):
+    """Cassandra's AuthenticationException (BAD_CREDENTIALS): the driver's AuthenticationFailed."""
+
+    code = 0x0100
+
+
 class Unavailable(CqlError):
     code = 0x1000
 

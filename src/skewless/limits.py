@@ -17,6 +17,17 @@ cql_ttl_s_max = 20 * 365 * 86400  # Cassandra's MAX_TTL (20 years); larger TTLs 
 cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recursion
 cql_key_bytes_max = 0xFFFF  # a partition key or clustering value: Cassandra's u16 length prefix
 
+# --- Client authentication (node.auth) ----------------------------------------------------
+auth_handshake_ms = 10_000  # a connection not authenticated by then is closed (holds a slot)
+auth_credentials_validity_ms = 2000  # Cassandra's credentials_validity: a good check is reused
+auth_credentials_cache_entries_max = 1000  # Cassandra's credentials_cache_max_entries
+auth_roles_validity_ms = 2000  # Cassandra's roles_validity: a session's roles are reloaded after
+auth_superuser_setup_delay_ms = 10_000  # Cassandra's SUPERUSER_SETUP_DELAY: see peers first
+auth_superuser_setup_delay_ms_max_option = 3600 * 1000  # an hour: beyond, a typo
+auth_bcrypt_log_rounds = 10  # Cassandra's auth_bcrypt_gensalt_log2_rounds default
+auth_bcrypt_threads = 2  # bcrypt workers per node: logins may queue, the node's loop never does
+auth_password_bytes_max = 1024  # a SASL PLAIN token longer than this is refused unread
+
 # --- Coordinator -----------------------------------------------------------------------
 write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)
 read_timeout_ms = 5000  # Cassandra's read_request_timeout (5 s)

@@ -25,11 +25,41 @@ INTERNODE_PORT = 17000 + PORT_OFFSET
 class LocalCluster:
     def __init__(self, tmp: Path, n: int, extra: Sequence[Sequence[str]] | None = None,
                  env: Sequence[dict[str, str]] | None = None,
-                 driver_kw: dict[str, object] | None = None) -> None:
+                 driver_kw: dict[str, object] | None = None,
+                 auth_provider: object | None = None) -> None:
         self.nodes: list[NodeProcess] = start_local_cluster(
             n, tmp, extra, env, cql_port=CQL_PORT, internode_port=INTERNODE_PORT)
         self.clusters: list[Cluster] = []
         self.driver_kw = dict(driver_kw or {})  # every session's (e.g. ssl_context: TLS nodes)
+        # PasswordAuthenticator clusters: the sessions below log in with this by default.
+        self.auth_provider = auth_provider
+
+    def _kw(self, kw: dict[str, object]) -> dict[str, object]:
+        kw = {**self.driver_kw, **kw}
+        if self.auth_provider is not None:
+            kw.setdefault("auth_provider", self.auth_provider)
+        return kw
+
+    def wait_login(self, timeout_s: float = 60.0) -> None:
+        """Wait until every node accepts a login with ``auth_provider`` (the first superuser
+        is created ``--superuser-setup-delay-ms`` after start)."""
+        from cassandra.cluster import NoHostAvailable
+
+        deadline = time.monotonic() + timeout_s
+        for node in self.nodes:
+            while True:
+                c = Cluster([node.address], port=CQL_PORT,
+                            load_balancing_policy=WhiteListRoundRobinPolicy([node.address]),
+                            **self._kw({}))
+                try:
+                    c.connect()
+                    break
+                except NoHostAvailable:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+                finally:
+                    c.shutdown()
 
     def wait_gossip(self, expected_up: int, timeout_s: float = 60.0, via: str = "") -> None:
         """Wait until node ``via`` (node 1 by default) sees ``expected_up`` nodes up (or, after
@@ -45,20 +75,19 @@ class LocalCluster:
 
     def session(self, **kw: object) -> Session:
         """A session with the stock driver's DEFAULT settings (token-aware, metadata on)."""
-        c = Cluster([n.address for n in self.nodes], port=CQL_PORT, **{**self.driver_kw, **kw})
+        c = Cluster([n.address for n in self.nodes], port=CQL_PORT, **self._kw(kw))
         self.clusters.append(c)
         return c.connect()
 
     def session_to(self, address: str, **kw: object) -> Session:
         c = Cluster([address], port=CQL_PORT,
-                    load_balancing_policy=WhiteListRoundRobinPolicy([address]),
-                    **{**self.driver_kw, **kw})
+                    load_balancing_policy=WhiteListRoundRobinPolicy([address]), **self._kw(kw))
         self.clusters.append(c)
         return c.connect()
 
     def round_robin_session(self, **kw: object) -> Session:
         c = Cluster([n.address for n in self.nodes], port=CQL_PORT,
-                    load_balancing_policy=RoundRobinPolicy(), **{**self.driver_kw, **kw})
+                    load_balancing_policy=RoundRobinPolicy(), **self._kw(kw))
         self.clusters.append(c)
         return c.connect()
 
@@ -74,9 +103,12 @@ def _clusters(directory: Callable[[], Path]) -> Iterator[Callable[..., LocalClus
 
     def make(n: int = 3, extra: Sequence[Sequence[str]] | None = None,
              env: Sequence[dict[str, str]] | None = None,
-             driver_kw: dict[str, object] | None = None) -> LocalCluster:
-        c = LocalCluster(directory(), n, extra, env, driver_kw)
+             driver_kw: dict[str, object] | None = None,
+             auth_provider: object | None = None) -> LocalCluster:
+        c = LocalCluster(directory(), n, extra, env, driver_kw, auth_provider)
         made.append(c)
+        if auth_provider is not None:
+            c.wait_login()
         # Every node must see every other before a driver connects: the driver keeps only the
         # hosts its control node lists, and that may be any node.
         for node in c.nodes:

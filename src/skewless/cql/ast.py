@@ -15,6 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal as Lit
 
+from skewless.cql.ast_roles import (  # noqa: F401  (re-exported: ast.CreateRole, ...)
+    AlterRole,
+    CreateRole,
+    DropRole,
+    GrantRole,
+    ListRoles,
+    RevokeRole,
+    RoleOptions,
+    RoleStatement,
+)
+
 # ---------------------------------------------------------------- terms (values in statements)
 
 ConstantKind = Lit["string", "integer", "float", "boolean", "uuid", "hex", "null", "duration"]
@@ -460,6 +471,7 @@ Statement = (
     | DropIndex
     | Describe
     | Unsupported
+    | RoleStatement
 )
 
 

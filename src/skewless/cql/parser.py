@@ -49,6 +49,8 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 
 from skewless import errors
 from skewless.cql import ast, parser_lexer
+from skewless.cql.ast_roles import ROLE_STATEMENT_CLASSES
+from skewless.cql.parser_roles import RoleBuilder
 from skewless.cql.parser_statements import Qualified, StatementBuilder
 
 __all__ = ["parse"]
@@ -64,12 +66,12 @@ _STATEMENT_CLASSES = (
     ast.Select, ast.Insert, ast.Update, ast.Delete, ast.Batch, ast.Use, ast.CreateKeyspace,
     ast.AlterKeyspace, ast.DropKeyspace, ast.CreateTable, ast.AlterTable, ast.DropTable,
     ast.Truncate, ast.CreateType, ast.AlterType, ast.DropType, ast.CreateIndex, ast.DropIndex,
-    ast.Describe, ast.Unsupported,
+    ast.Describe, ast.Unsupported, *ROLE_STATEMENT_CLASSES,
 )
 
 
 @v_args(inline=True)
-class _Builder(StatementBuilder):
+class _Builder(StatementBuilder, RoleBuilder):
     """The complete set of callbacks: statements, terms, and DESCRIBE / unsupported here."""
 
     def reset(self) -> None:
@@ -168,8 +170,8 @@ def parse(text: str) -> ast.Parsed:
 
     Raises errors.SyntaxException for text that is not CQL and errors.InvalidRequest for CQL
     that breaks a rule Cassandra checks before looking at the schema."""
-    if len(text) <= _CACHE_TEXT_CHARS_MAX:
-        return _parse_cached(text)
+    if len(text) <= _CACHE_TEXT_CHARS_MAX and "password" not in text.lower():
+        return _parse_cached(text)  # a role statement's password is not kept in the cache
     return _parse(text)
 
 

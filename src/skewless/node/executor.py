@@ -46,6 +46,10 @@ from skewless.errors import (
 )
 from skewless.node import consistency as cl_mod
 from skewless.node import scan_page, thresholds
+from skewless.node.auth import statements as role_statements
+from skewless.node.auth.model import AUTH_KEYSPACE, Hasher, InlineHasher, obfuscate_password
+from skewless.node.auth.service import Auth
+from skewless.node.auth.statements import ROLE_STATEMENTS
 from skewless.node.binds import batch_bind_metadata, bind_metadata
 from skewless.node.clock import client_clocks, session_token
 from skewless.node.clock.stamps import max_timestamp
@@ -58,7 +62,12 @@ from skewless.node.metadata.entries import DdlEntry, Outcome
 from skewless.node.node import Node
 from skewless.node.prepared_deps import Dependency, dependency, still_valid
 from skewless.node.schema import ddl, describe, virtual_select
-from skewless.node.schema.system_tables import SystemContext
+from skewless.node.schema.system_tables import (
+    STORED_SYSTEM_KEYSPACES,
+    SystemContext,
+    stored_keyspace,
+    system_table,
+)
 from skewless.node.tracing.records import Trace
 from skewless.node.tracing.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
 from skewless.node.write_path import WritePath
@@ -103,9 +112,13 @@ class _Prepared:
 
 
 class Executor:
-    def __init__(self, node: Node, rng: random.Random) -> None:
+    def __init__(self, node: Node, rng: random.Random, hasher: Hasher | None = None,
+                 first_superuser: tuple[str, str] | None = None) -> None:
         self.node = node
         self.rng = rng
+        self._internal: dict[int, Callable[[object], None]] = {}  # conn < 0 -> continuation
+        self._internal_conn = 0
+        self.auth = Auth(self, hasher or InlineHasher(rng.randbytes), rng, first_superuser)
         self.prepared: OrderedDict[bytes, _Prepared] = OrderedDict()
         self.client_clocks = client_clocks.ClientClocks()
         cfg = node.config
@@ -118,13 +131,31 @@ class Executor:
 
     # ------------------------------------------------------------------ entry points
 
+    def internal(self, query: str, values: tuple[bytes | None, ...], cl: int,
+                 done: Callable[[object], None], timestamp_us: int | None = None) -> None:
+        """Run ``query`` for the node itself (the role manager): ``done`` gets what a client
+        would be answered (rows, Void, or the CqlError). Internal connections are negative."""
+        self._internal_conn -= 1
+        conn = self._internal_conn
+        self._internal[conn] = done
+        self.query(conn, 0, query, Params(consistency=cl, values=values,
+                                          timestamp=timestamp_us), None)
+
+    def auth_response(self, conn: int, stream: int, token: bytes | None) -> None:
+        """AUTH_RESPONSE: answered AuthOk (the runtime sends AUTH_SUCCESS) or an error."""
+        self._guard(conn, stream, lambda: self.auth.authenticate(conn, stream, token))
+
     def query(self, conn: int, stream: int, query: str, params: Params,
               keyspace: str | None) -> None:
+        self.auth.fresh(conn, lambda: self._query(conn, stream, query, params, keyspace))
+
+    def _query(self, conn: int, stream: int, query: str, params: Params,
+               keyspace: str | None) -> None:
         trace = self._begin_trace(conn, stream, params, "Execute CQL3 query", query)
 
         def run() -> None:
             if trace is not None:
-                trace.event(f"Parsing {query}")
+                trace.event(f"Parsing {obfuscate_password(query)}")
             parsed = parse(query)
             if trace is not None:
                 trace.event("Preparing statement")
@@ -148,14 +179,14 @@ class Executor:
             p = self._prepared(statement_id)
             self.prepared.move_to_end(statement_id)
             self._run(conn, stream, p.parsed, params, p.keyspace or keyspace, p.query)
-        self._guard(conn, stream, run)
+        self.auth.fresh(conn, lambda: self._guard(conn, stream, run))
 
     def batch(self, conn: int, stream: int, kind: int,
               entries: Sequence[tuple[str | bytes, tuple[Value, ...]]], params: Params,
               keyspace: str | None) -> None:
         self._begin_trace(conn, stream, params, "Execute batch of CQL3 queries", "")
-        self._guard(conn, stream, lambda: self._batch(conn, stream, kind, entries, params,
-                                                      keyspace))
+        self.auth.fresh(conn, lambda: self._guard(
+            conn, stream, lambda: self._batch(conn, stream, kind, entries, params, keyspace)))
 
     # ------------------------------------------------------------------ tracing
 
@@ -169,7 +200,7 @@ class Executor:
             return None
         parameters = {"consistency_level": cl_mod.NAMES.get(params.consistency, "?")}
         if query:
-            parameters["query"] = query
+            parameters["query"] = obfuscate_password(query)
         if params.page_size is not None:
             parameters["page_size"] = str(params.page_size)
         if params.serial_consistency is not None:
@@ -197,6 +228,18 @@ class Executor:
 
     def _answer(self, conn: int, stream: int, body: object,
                 warnings: tuple[str, ...] = (), token_us: int | None = None) -> None:
+        if conn < 0:  # an internal query (``internal``)
+            trace = self.traces.pop((conn, stream), None)  # sampled (settraceprobability)
+            self.sampled.discard((conn, stream))
+            if trace is not None:
+                self.node.tracer.finish(trace)
+            done = self._internal.pop(conn, None)
+            if done is not None:
+                try:
+                    done(body)
+                except Exception:  # a bug in a continuation must not take the node down
+                    log.exception("internal error in an internal query's continuation")
+            return
         payload = session_token.encode(token_us) if token_us else ()
         trace = self.traces.pop((conn, stream), None)
         if trace is None:
@@ -242,6 +285,8 @@ class Executor:
         ks: KeyspaceDef | None
         if ks_name == TRACES_KEYSPACE:  # system tables stored as data (node.tracer)
             ks, table = traces_keyspace(), traces_table(name)
+        elif ks_name == AUTH_KEYSPACE:  # stored as data too (node.auth), replication alterable
+            ks, table = stored_keyspace(self.node.schema, ks_name), system_table(ks_name, name)
         else:
             ks, table = self.node.schema.keyspace(ks_name), self.node.schema.table(ks_name, name)
         if ks is None:
@@ -318,6 +363,8 @@ class Executor:
             raise unsupported(stmt.feature)
         elif isinstance(stmt, ast.Truncate):
             self._truncate(conn, stream, stmt, keyspace)
+        elif isinstance(stmt, ROLE_STATEMENTS):
+            role_statements.execute(self, conn, stream, stmt)
         else:
             self._ddl(conn, stream, stmt, keyspace, text)
 
@@ -370,7 +417,7 @@ class Executor:
     def _select(self, conn: int, stream: int, stmt: ast.Select, values: tuple[Value, ...],
                 params: Params, keyspace: str | None) -> None:
         ks_name = self._keyspace_of(stmt.keyspace, keyspace)
-        if ks_name in SYSTEM_KEYSPACES and ks_name != TRACES_KEYSPACE:
+        if ks_name in SYSTEM_KEYSPACES and ks_name not in STORED_SYSTEM_KEYSPACES:
             rows = virtual_select.select_virtual(
                 stmt, [None if isinstance(v, Unset) else v for v in values],
                 self.system_context(), params.page_size, params.paging_state, keyspace)
@@ -456,7 +503,7 @@ class Executor:
         if isinstance(stmt, ast.Select | ast.Insert | ast.Update | ast.Delete):
             ks_name = self._keyspace_of(stmt.keyspace, keyspace)
             if isinstance(stmt, ast.Select) and ks_name in SYSTEM_KEYSPACES and \
-                    ks_name != TRACES_KEYSPACE:
+                    ks_name not in STORED_SYSTEM_KEYSPACES:
                 binds = tuple(ColumnSpec(ks_name, stmt.table, f"[bind{i}]", "text")
                               for i in range(parsed.bind_count))
             else:

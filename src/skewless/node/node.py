@@ -87,11 +87,11 @@ from skewless.node.ordered import OrderedWrites
 from skewless.node.placement import dc_factors
 from skewless.node.repair.anti_entropy import AntiEntropy
 from skewless.node.repair.service import REPAIR_MESSAGES, ActiveRepairService
+from skewless.node.schema.system_tables import stored_table_by_key
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.topology.changes import Topology
 from skewless.node.topology.pending import pending_for
 from skewless.node.tracing.records import THREAD_MUTATION, THREAD_READ, Trace
-from skewless.node.tracing.trace_store import traces_table_by_key
 from skewless.node.tracing.tracer import Tracer
 from skewless.node.truncation import Truncations
 from skewless.ring import token_of
@@ -347,8 +347,9 @@ class Node:
         return report.shadowed
 
     def table_by_key(self, table_key: str) -> TableDef | None:
-        """A user table, or a system_traces table (the system tables stored as data)."""
-        return self.schema.table_by_key(table_key) or traces_table_by_key(table_key)
+        """A user table, or a system_auth / system_traces table (system tables stored as
+        data)."""
+        return self.schema.table_by_key(table_key) or stored_table_by_key(table_key)
 
     def _on_mutation(self, sender: str, m: MutationRequest) -> None:
         self.send(sender, replica.mutation_reply(self, m))

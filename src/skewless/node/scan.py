@@ -62,7 +62,7 @@ from skewless.node.clock.stamps import max_timestamp
 from skewless.node.coordinator import Send
 from skewless.node.messages import MutationRequest, RangeReadRequest, RangeReadResponse
 from skewless.node.placement import Ring, dc_factors
-from skewless.node.tracing.trace_store import traces_table_by_key
+from skewless.node.schema.system_tables import stored_table_by_key
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.schema import KeyspaceDef, Schema
 from skewless.storage import codec, keys, merge
@@ -123,7 +123,7 @@ def _live_rows(p: PartitionUpdate, now_s: int) -> int:
 def serve_range(storage: Storage, schema: Schema, r: RangeReadRequest, now_s: int
                 ) -> RangeReadResponse:
     """A replica's answer to a range read (see the module docstring)."""
-    if schema.table_by_key(r.table) is None and traces_table_by_key(r.table) is None:
+    if schema.table_by_key(r.table) is None and stored_table_by_key(r.table) is None:
         return RangeReadResponse(r.req_id, f"unknown table {r.table}", (), None, False)
     if r.start_token >= r.end_token or r.row_limit <= 0:
         return RangeReadResponse(r.req_id, "malformed range read", (), None, False)

@@ -44,6 +44,7 @@ from skewless.cql.results import Void
 from skewless.errors import CqlError, InvalidRequest, Overloaded, ProtocolError, WriteTimeout
 from skewless.node import consistency as cl_mod
 from skewless.node import shadowing
+from skewless.node.auth.model import AUTH_KEYSPACE
 from skewless.node.batchlog import batch_warnings
 from skewless.node.clock import client_clocks, session_token
 from skewless.node.coordinator import Join
@@ -210,7 +211,7 @@ class WritePath:
         by_ks: dict[str, tuple[KeyspaceDef, list[PartitionUpdate]]] = {}
         for n, (stmt, vals) in enumerate(zip(stmts, values, strict=True)):
             ks, table = self.ex._table(stmt.keyspace, stmt.table, keyspace)
-            if ks.name in SYSTEM_KEYSPACES:
+            if ks.name in SYSTEM_KEYSPACES and not (conn < 0 and ks.name == AUTH_KEYSPACE):
                 raise InvalidRequest(f"{ks.name} keyspace is not user-modifiable")
             ctx = self.ex._ctx(vals, keyspace)
             ts = dml.using_timestamp(stmt, ctx)

@@ -9,6 +9,7 @@ from skewless.cql import protocol_responses as r
 from skewless.cql import results
 from skewless.cql.terms import resolve_type
 from skewless.errors import CqlError, InvalidRequest, ServerError
+from skewless.node.auth.model import AuthOk
 from skewless.node.clock import session_token
 from skewless.node.effects import ClusterEvent
 from skewless.node.executor import Executor, Params, PreparedResult
@@ -42,6 +43,8 @@ def request_to_call(ex: Executor, conn: int, stream: int, req: p.Request,
     elif isinstance(req, p.Execute):
         ex.execute(conn, stream, req.query_id, _params(req.params, token_us, tracing, client),
                    keyspace)
+    elif isinstance(req, p.AuthResponse):
+        ex.auth_response(conn, stream, req.token)
     elif isinstance(req, p.Batch):
         entries = [(e.statement, e.values) for e in req.entries]
         ex.batch(conn, stream, req.kind, entries,
@@ -88,6 +91,8 @@ def response_for(body: object, schema: Schema | None = None) -> r.Response:
     schema = schema if schema is not None else Schema()
     if isinstance(body, CqlError):
         return r.ErrorResponse(body)
+    if isinstance(body, AuthOk):
+        return r.AuthSuccess(None)
     if isinstance(body, results.Void):
         return r.ResultVoid()
     if isinstance(body, results.RowsResult):

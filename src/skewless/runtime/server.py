@@ -6,7 +6,10 @@ This is the only place where the node meets real I/O. It owns:
 
 * the CQL listener: each client connection is a sans-I/O ``cql.connection.ServerConnection``
   fed with the bytes read from the socket; OPTIONS, STARTUP and REGISTER are answered here,
-  QUERY/PREPARE/EXECUTE/BATCH go to the ``Executor``;
+  QUERY/PREPARE/EXECUTE/BATCH go to the ``Executor``. Under PasswordAuthenticator STARTUP is
+  answered AUTHENTICATE, AUTH_RESPONSE goes to the executor (``node.auth``), whose bcrypt work
+  runs in ``_ThreadHasher``'s threads, and a connection not READY after
+  ``limits.auth_handshake_ms`` is closed;
 * the internode ``Transport``, whose messages go to ``Node.peer_message``; with the default
   ``internode_authenticator`` it is given the cluster secret read here from
   ``internode_secret_file`` (``load_internode_secret``), and a node without one does not start;
@@ -26,17 +29,27 @@ import logging
 import os
 import random
 import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from skewless import limits
 from skewless.config import NodeConfig
 from skewless.cql import protocol as proto
 from skewless.cql import protocol_responses as rr
 from skewless.cql.connection import ProtocolViolation, RequestReceived, ServerConnection
+from skewless.cql.connection import State as ConnState
 from skewless.cql.results import SetKeyspace
 from skewless.errors import Overloaded, ServerError
 from skewless.node import messages
+from skewless.node.auth.model import (
+    PASSWORD_AUTHENTICATOR_CLASS,
+    checkpw,
+    hashpw,
+    parse_superuser_file,
+)
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
@@ -57,6 +70,7 @@ from skewless.storage.engine import Storage
 from skewless.storage.kv import RocksKV
 
 log = logging.getLogger("skewless.server")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -80,7 +94,12 @@ class NodeServer:
         self.storage = Storage(self.kv)
         seed = int.from_bytes(os.urandom(8), "big")
         self.node = Node(config, self.clock, random.Random(seed), self.storage)
-        self.executor = Executor(self.node, random.Random(seed + 1))
+        first_superuser = None
+        if config.auth_superuser_file:
+            first_superuser = parse_superuser_file(
+                Path(config.auth_superuser_file).read_text(encoding="utf-8"))
+        self.executor = Executor(self.node, random.Random(seed + 1), _ThreadHasher(self),
+                                 first_superuser)
         try:
             self.client_tls = client_encryption_context(config)
             internode_tls = (InternodeTls(config, self._locate_peer)
@@ -188,6 +207,7 @@ class NodeServer:
         while True:
             await asyncio.sleep(limits.tick_interval_ms / 1000)
             self.node.tick()
+            self.executor.auth.tick()
             self._kick.set()
 
     async def _periodic_sync(self) -> None:
@@ -265,6 +285,10 @@ class NodeServer:
         peer = writer.get_extra_info("peername")
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.executor.client_clocks.connected(conn.conn_id, address)
+        deadline = None
+        if self.executor.auth.required:  # a client that never authenticates frees its slot
+            deadline = asyncio.get_running_loop().call_later(
+                limits.auth_handshake_ms / 1000, self._handshake_deadline, conn)
         try:
             while True:
                 data = await reader.read(65536)
@@ -276,8 +300,11 @@ class NodeServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            if deadline is not None:
+                deadline.cancel()
             self.clients.pop(conn.conn_id, None)
             self.executor.client_clocks.closed(conn.conn_id)
+            self.executor.auth.closed(conn.conn_id)
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -299,7 +326,14 @@ class NodeServer:
         if isinstance(req, proto.Options):
             conn.writer.write(conn.protocol.send_response(ev.stream, rr.Supported(SUPPORTED)))
         elif isinstance(req, proto.Startup):
-            conn.writer.write(conn.protocol.send_response(ev.stream, rr.Ready()))
+            answer = rr.Authenticate(PASSWORD_AUTHENTICATOR_CLASS) \
+                if self.executor.auth.required else rr.Ready()
+            conn.writer.write(conn.protocol.send_response(ev.stream, answer))
+        elif isinstance(req, proto.AuthResponse) and conn.inflight > 0:
+            # one SASL step at a time per connection: a client cannot queue bcrypt work
+            body = response_for(Overloaded("An authentication is already in progress on this "
+                                           "connection"))
+            conn.writer.write(conn.protocol.send_response(ev.stream, body))
         elif isinstance(req, proto.Register):
             conn.registered.update(req.events)
             conn.writer.write(conn.protocol.send_response(ev.stream, rr.Ready()))
@@ -316,6 +350,12 @@ class NodeServer:
             client = conn.peer if ev.tracing else ""
             request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
                             ev.custom_payload, ev.tracing, client)
+
+    def _handshake_deadline(self, conn: ClientConn) -> None:
+        if conn.protocol.state is not ConnState.READY and conn.conn_id in self.clients:
+            log.info("closing client connection from %s: not authenticated within %d ms",
+                     conn.peer, limits.auth_handshake_ms)
+            conn.writer.close()
 
     def _reply(self, r: Reply) -> None:
         if r.conn > 0:  # a client's request (ids start at 1) gets exactly one reply, even
@@ -342,6 +382,33 @@ class NodeServer:
         for conn in self.clients.values():
             if e.kind in conn.registered:
                 conn.writer.write(conn.protocol.send_event(event_frame(e)))
+
+
+class _ThreadHasher:
+    """bcrypt in worker threads of its own (bcrypt releases the GIL): a 50-100 ms check does
+    not stop the node, and a burst of logins queues here, not in the default executor where
+    the commit-log fsyncs run. ``done`` runs on the event loop."""
+
+    def __init__(self, server: NodeServer) -> None:
+        self.server = server
+        self.pool = ThreadPoolExecutor(limits.auth_bcrypt_threads, "bcrypt")
+
+    def hash(self, password: str, done: Callable[[str], None]) -> None:
+        self._run(lambda: hashpw(password, os.urandom), done)
+
+    def check(self, password: str, salted_hash: str, done: Callable[[bool], None]) -> None:
+        self._run(lambda: checkpw(password, salted_hash), done)
+
+    def _run(self, fn: Callable[[], _T], done: Callable[[_T], None]) -> None:
+        future = asyncio.get_running_loop().run_in_executor(self.pool, fn)
+
+        def finished(f: asyncio.Future[_T]) -> None:
+            try:
+                done(f.result())
+            except Exception:  # a bug in a continuation must not take the node down
+                log.exception("internal error after a password hash")
+            self.server._kick.set()
+        future.add_done_callback(finished)
 
 
 def _peer_address(writer: asyncio.StreamWriter) -> str:

@@ -63,6 +63,7 @@ from skewless.node.repair import replica as repair_replica
 from skewless.node.repair.ranges import RepairRange, node_ranges, options_text, stamp, sub_range
 from skewless.node.repair.repaired import RepairedRanges
 from skewless.node.repair.status import FAILED, RUNNING, SUCCESSFUL, RepairStatus
+from skewless.node.schema.system_tables import keyspace_tables
 from skewless.ring import token_of
 from skewless.schema import TableDef
 from skewless.storage import codec
@@ -188,11 +189,12 @@ class ActiveRepairService:
 
     def _tables(self, keyspace: str, names: Sequence[str]) -> list[TableDef]:
         schema = self.node.schema
+        tables = keyspace_tables(schema, keyspace)  # system_auth's too, once altered
         if not names:
-            return [t for t in schema.tables if t.keyspace == keyspace]
+            return tables
         out = []
         for name in names:
-            t = schema.table(keyspace, name)
+            t = next((x for x in tables if x.name == name), None)
             if t is None:
                 raise InvalidRequest(f"Unknown keyspace/cf pair ({keyspace}.{name})")
             out.append(t)

@@ -29,6 +29,7 @@ from skewless.node.schema.ddl_columns import (
     resolve_type,
 )
 from skewless.node.schema.identifiers import quote_if_needed
+from skewless.node.schema.system_tables import ALTERABLE_SYSTEM_KEYSPACES, stored_keyspace
 from skewless.schema import (
     SYSTEM_KEYSPACES,
     ColumnDef,
@@ -214,6 +215,18 @@ def _create_keyspace(schema: Schema, stmt: ast.CreateKeyspace,
 
 def _alter_keyspace(schema: Schema, stmt: ast.AlterKeyspace,
                     datacenters: frozenset[str] | None) -> Outcome:
+    altered = stored_keyspace(schema, stmt.name) \
+        if stmt.name in ALTERABLE_SYSTEM_KEYSPACES else None
+    if altered is not None:  # system_auth: its replication may change, as Cassandra's
+        if stmt.durable_writes is not None:
+            raise errors.ConfigurationException(
+                f"Cannot alter durable_writes of the {stmt.name} keyspace")
+        if stmt.replication is not None:
+            altered = replace(altered, replication=replication_items(
+                stmt.replication, stmt.name, datacenters, altered.replication_map()))
+        rest = tuple(k for k in schema.keyspaces if k.name != stmt.name)
+        return _done(replace(schema, keyspaces=rest + (altered,)),
+                     SchemaChange("UPDATED", "KEYSPACE", stmt.name))
     ks = _user_keyspace(schema, stmt.name)
     if stmt.replication is not None:
         ks = replace(ks, replication=replication_items(

@@ -126,9 +126,22 @@ _TRACES_TABLES: tuple[_Spec, ...] = (
         ("thread", "text"))),
 )
 
+# Cassandra's AuthKeyspace (4.0+): roles, their memberships and permissions (node.auth).
+_AUTH_TABLES: tuple[_Spec, ...] = (
+    ("roles", ("role",), (), (
+        ("role", "text"), ("can_login", "boolean"), ("is_superuser", "boolean"),
+        ("member_of", "set<text>"), ("salted_hash", "text"))),
+    ("role_members", ("role",), ("member",), (("role", "text"), ("member", "text"))),
+    ("role_permissions", ("role",), ("resource",), (
+        ("role", "text"), ("resource", "text"), ("permissions", "set<text>"))),
+    ("resource_role_permissons_index", ("resource",), ("role",), (
+        ("resource", "text"), ("role", "text"))),
+    ("network_permissions", ("role",), (), (("role", "text"), ("dcs", "frozen<set<text>>"))),
+)
+
 _KEYSPACES: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[_Spec, ...]], ...] = (
     ("system", (("class", LOCAL_STRATEGY),), _SYSTEM_TABLES),
-    ("system_auth", (("class", SIMPLE_STRATEGY), ("replication_factor", "1")), ()),
+    ("system_auth", (("class", SIMPLE_STRATEGY), ("replication_factor", "1")), _AUTH_TABLES),
     ("system_distributed", (("class", SIMPLE_STRATEGY), ("replication_factor", "3")), ()),
     ("system_schema", (("class", LOCAL_STRATEGY),), _SCHEMA_TABLES),
     ("system_traces", (("class", SIMPLE_STRATEGY), ("replication_factor", "2")), _TRACES_TABLES),
@@ -162,13 +175,45 @@ SYSTEM_SCHEMA = _build()
 SYSTEM_KEYSPACE_NAMES = tuple(k.name for k in SYSTEM_SCHEMA.keyspaces)
 
 
+# System keyspaces whose tables hold ordinary replicated data (not generated rows).
+STORED_SYSTEM_KEYSPACES = ("system_auth", "system_traces")
+# System keyspaces whose replication ALTER KEYSPACE may change (Cassandra's replicated system
+# keyspaces); the altered definition is kept in the user schema, which replaces the default.
+ALTERABLE_SYSTEM_KEYSPACES = ("system_auth",)
+
+
 def system_schema_for(schema: Schema) -> Schema:
-    """The user ``schema`` with the system keyspaces and tables first (its version is kept)."""
+    """The user ``schema`` with the system keyspaces and tables first (its version is kept);
+    an altered system keyspace (``ALTERABLE_SYSTEM_KEYSPACES``) appears once, as altered."""
+    altered = {k.name: k for k in schema.keyspaces if k.name in ALTERABLE_SYSTEM_KEYSPACES}
     return replace(
         schema,
-        keyspaces=SYSTEM_SCHEMA.keyspaces + schema.keyspaces,
+        keyspaces=tuple(altered.get(k.name, k) for k in SYSTEM_SCHEMA.keyspaces)
+        + tuple(k for k in schema.keyspaces if k.name not in altered),
         tables=SYSTEM_SCHEMA.tables + schema.tables,
     )
+
+
+def stored_keyspace(schema: Schema, name: str) -> KeyspaceDef | None:
+    """A stored system keyspace's definition: as altered in ``schema``, else the default."""
+    if name not in STORED_SYSTEM_KEYSPACES:
+        return None
+    return schema.keyspace(name) or SYSTEM_SCHEMA.keyspace(name)
+
+
+def keyspace_tables(schema: Schema, keyspace: str) -> list[TableDef]:
+    """The tables of a keyspace of ``schema``, those of an altered system keyspace included
+    (so that streaming and repair, which walk ``schema.keyspaces``, carry system_auth once
+    its replication was altered)."""
+    if keyspace in ALTERABLE_SYSTEM_KEYSPACES:
+        return [t for t in SYSTEM_SCHEMA.tables if t.keyspace == keyspace]
+    return [t for t in schema.tables if t.keyspace == keyspace]
+
+
+def stored_table_by_key(table_key: str) -> TableDef | None:
+    """A table of a stored system keyspace (system_auth, system_traces), by its key."""
+    t = SYSTEM_SCHEMA.table_by_key(table_key)
+    return t if t is not None and t.keyspace in STORED_SYSTEM_KEYSPACES else None
 
 
 def system_table(keyspace: str, name: str) -> TableDef | None:

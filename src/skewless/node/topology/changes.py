@@ -60,6 +60,7 @@ from skewless.node.messages import (
 )
 from skewless.node.metadata.entries import TopologyChange
 from skewless.node.placement import replication_factor
+from skewless.node.schema.system_tables import keyspace_tables
 from skewless.node.topology import tokens as tokmod
 from skewless.node.topology.cleanup import drop_unowned
 from skewless.node.topology.decide import Decisions, busy
@@ -605,4 +606,4 @@ class Topology:
 
 
 def _tables(schema: Schema, keyspace: str) -> list[TableDef]:
-    return [t for t in schema.tables if t.keyspace == keyspace]
+    return keyspace_tables(schema, keyspace)

@@ -142,7 +142,7 @@ class Movement:
         """A live replica other than the task's source holding the whole range."""
         node = self.node
         m = node.membership
-        table = next((x for x in node.schema.tables if x.table_key == t.table), None)
+        table = node.table_by_key(t.table)
         ks = node.schema.keyspace(table.keyspace) if table is not None else None
         if ks is None:
             return ""
