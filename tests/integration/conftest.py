@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -11,13 +10,13 @@ import pytest
 from cassandra.cluster import Cluster, Session
 from cassandra.policies import RoundRobinPolicy, WhiteListRoundRobinPolicy
 
-from skewless.runtime.cluster import NodeProcess, start_local_cluster, stop_nodes
+from skewless.runtime.cluster import NodeProcess, start_local_cluster, stop_nodes, suite_port_offset
 from skewless.runtime.faketime import FaketimeFile
 from skewless.runtime.faketime import library as faketime_library
 
 # Not 9042/7000: a developer's own cluster may be running. SKEWLESS_TEST_PORT_OFFSET moves both,
 # so that two checkouts can run their integration tests side by side on one machine.
-PORT_OFFSET = int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+PORT_OFFSET = suite_port_offset()
 CQL_PORT = 19042 + PORT_OFFSET
 INTERNODE_PORT = 17000 + PORT_OFFSET
 

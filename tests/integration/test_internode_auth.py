@@ -38,7 +38,12 @@ from conftest import INTERNODE_PORT, LocalCluster
 from skewless.node import messages
 from skewless.node.metadata.entries import DdlEntry, encode_entry
 from skewless.runtime import internode_auth as auth
-from skewless.runtime.cluster import SECRET_FILE, ensure_cluster_secret, node_argv
+from skewless.runtime.cluster import (
+    SECRET_FILE,
+    ensure_cluster_secret,
+    node_argv,
+    suite_port_offset,
+)
 from skewless.runtime.internode_auth import Hello
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.transport import Transport
@@ -47,7 +52,7 @@ from skewless.storage.model import Cell, CellWrite, PartitionUpdate, Row
 
 pytestmark = pytest.mark.timeout(300)
 
-METRICS_PORT = 19800 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+METRICS_PORT = 19800 + suite_port_offset()
 OUTSIDER_HOST = "127.0.0.7"  # where the outsider says it listens (the test listens there)
 PROXY_HOST = "127.0.0.8"
 TESTER_HOST = "127.0.0.9"  # a legitimate peer (it holds the cluster secret)

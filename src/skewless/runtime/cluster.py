@@ -248,6 +248,21 @@ class NodeProcess:
             pass
 
 
+XDIST_WORKERS_MAX = 2  # run.py's parallel test workers; a third would reach the next range
+XDIST_PORT_STRIDE = 5000  # worker gw1's ports: past every port worker gw0's tests use
+
+
+def suite_port_offset() -> int:
+    """How far the test suite moves its ports: SKEWLESS_TEST_PORT_OFFSET (two checkouts side
+    by side), plus ``XDIST_PORT_STRIDE`` per pytest-xdist worker after the first, so that the
+    clusters of parallel workers never share a port (they share the 127.0.0.x addresses)."""
+    base = int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+    assert index < XDIST_WORKERS_MAX, f"worker {worker}: at most {XDIST_WORKERS_MAX} workers"
+    return base + index * XDIST_PORT_STRIDE
+
+
 def admin_port_for(internode_port: int) -> int:
     """The admin (nodetool) port of a local cluster's nodes: 7199 beside the default 7000,
     moved with the internode port (tests' port offsets move it too)."""
