@@ -23,6 +23,9 @@ VENV = ROOT / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
 MARKER = VENV / ".skewless-installed"
 PYTEST_NO_TESTS = 5  # pytest's exit code when it collected nothing
+# Parallel workers for the whole suite (pytest-xdist); each moves its ports by a stride
+# (skewless.runtime.cluster.suite_port_offset), which allows at most two.
+TEST_WORKERS_MAX = 2
 
 
 def base_python() -> str:
@@ -81,6 +84,17 @@ def ensure_libfaketime() -> None:
             return
 
 
+def parallel(args: list[str]) -> list[str]:
+    """Two pytest-xdist workers, whole files each (module-scoped clusters stay in one worker),
+    unless the caller chose (``-n``/``-p no:xdist``) or there is a single core."""
+    workers = min(TEST_WORKERS_MAX, os.cpu_count() or 1)
+    chose = any(a == "-n" or a.startswith(("-n", "--numprocesses")) or "xdist" in a
+                for a in args)
+    if workers < 2 or chose:
+        return []
+    return ["-n", str(workers), "--dist", "loadfile"]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("cluster", "test"):
         print(__doc__.strip(), file=sys.stderr)
@@ -98,7 +112,8 @@ def main(argv: list[str]) -> int:
         sys.stdout.flush()
         os.execv(exe, args + rest)
     ensure_libfaketime()
-    code = subprocess.run([str(VENV_PYTHON), "-m", "pytest", "-q", *rest], cwd=ROOT).returncode
+    code = subprocess.run([str(VENV_PYTHON), "-m", "pytest", "-q", *parallel(rest), *rest],
+                          cwd=ROOT).returncode
     if code == PYTEST_NO_TESTS:
         print("run.py: pytest collected no tests (exit code 5); treating that as a failure",
               file=sys.stderr)

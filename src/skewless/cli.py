@@ -18,12 +18,15 @@ from rich.table import Table
 from skewless import __version__, limits
 from skewless.config import (
     COMMITLOG_SYNCS,
+    INTERNODE_ENCRYPTIONS,
     LOG_LEVELS,
+    SHARED_SECRET_AUTHENTICATOR,
     TIMESTAMP_POLICIES,
     build_config,
     load_config,
 )
 from skewless.lab.cli import lab
+from skewless.security.certs import CertFiles
 from skewless.stress.command import stress
 
 console = Console(soft_wrap=True)
@@ -64,6 +67,20 @@ _NODE_OPTION_TO_FIELD = {
     "phi_convict_threshold": "phi_convict_threshold",
     "authorizer": "authorizer",
     "permissions_validity": "permissions_validity",
+    "client_encryption_enabled": "client_encryption_enabled",
+    "client_encryption_optional": "client_encryption_optional",
+    "client_encryption_keystore": "client_encryption_keystore",
+    "client_encryption_truststore": "client_encryption_truststore",
+    "client_encryption_require_client_auth": "client_encryption_require_client_auth",
+    "internode_encryption": "internode_encryption",
+    "server_encryption_optional": "server_encryption_optional",
+    "server_encryption_keystore": "server_encryption_keystore",
+    "server_encryption_truststore": "server_encryption_truststore",
+    "server_encryption_require_client_auth": "server_encryption_require_client_auth",
+    "server_encryption_require_endpoint_verification":
+        "server_encryption_require_endpoint_verification",
+    "internode_authenticator": "internode_authenticator",
+    "internode_secret_file": "internode_secret_file",
     "authenticator": "authenticator",
     "auth_superuser_file": "auth_superuser_file",
     "superuser_setup_delay_ms": "superuser_setup_delay_ms",
@@ -152,9 +169,42 @@ def main() -> None:
 @click.option("--permissions-validity", type=int,
               default=limits.permissions_validity_ms_default, show_default=True,
               help="Milliseconds a node keeps a role's permissions cached (0: no cache).")
+@click.option("--internode-authenticator", default=SHARED_SECRET_AUTHENTICATOR,
+              show_default=True, metavar="CLASS",
+              help="SharedSecretInternodeAuthenticator: peers prove the cluster secret and "
+                   "every message carries a MAC; AllowAllInternodeAuthenticator: no checks.")
+@click.option("--internode-secret-file", default="", metavar="PATH",
+              help="File holding the cluster's internode secret (every node the same; "
+                   "e.g. 64 hex digits, mode 0600). Needed unless AllowAll.")
 @click.option("--crash-point", default="", metavar="POINT[:N]",
               help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
+@click.option("--client-encryption-enabled/--no-client-encryption-enabled", default=False,
+              show_default=True, help="TLS on the CQL port (client_encryption_options.enabled).")
+@click.option("--client-encryption-optional/--no-client-encryption-optional", default=False,
+              show_default=True, help="Serve TLS and plaintext clients on the one CQL port.")
+@click.option("--client-encryption-keystore", default="", metavar="PEM",
+              help="PEM file: the node's private key and certificate chain (CQL port).")
+@click.option("--client-encryption-truststore", default="", metavar="PEM",
+              help="PEM file of the CA certificates client certificates must chain to.")
+@click.option("--client-encryption-require-client-auth/"
+              "--no-client-encryption-require-client-auth", default=False, show_default=True,
+              help="Refuse CQL clients that show no certificate from the truststore's CAs.")
+@click.option("--internode-encryption", type=click.Choice(INTERNODE_ENCRYPTIONS), default="none",
+              show_default=True,
+              help="TLS between nodes: all, across DCs (dc), across racks (rack) or none.")
+@click.option("--server-encryption-optional/--no-server-encryption-optional", default=False,
+              show_default=True, help="Also accept plaintext internode connections.")
+@click.option("--server-encryption-keystore", default="", metavar="PEM",
+              help="PEM file: the node's private key and certificate chain (internode).")
+@click.option("--server-encryption-truststore", default="", metavar="PEM",
+              help="PEM file of the cluster CA: every peer's certificate must chain to it.")
+@click.option("--server-encryption-require-client-auth/"
+              "--no-server-encryption-require-client-auth", default=False, show_default=True,
+              help="Peers connecting in must show a certificate (mutual TLS).")
+@click.option("--server-encryption-require-endpoint-verification/"
+              "--no-server-encryption-require-endpoint-verification", default=False,
+              show_default=True, help="A peer's certificate must name its IP address (SAN).")
 @click.option("--authenticator", default="AllowAllAuthenticator", show_default=True,
               metavar="AllowAllAuthenticator|PasswordAuthenticator",
               help="Client authentication, as cassandra.yaml's (docs/security.md).")
@@ -214,6 +264,51 @@ def _bad_parameter(message: str) -> click.BadParameter:
     return click.BadParameter(message)
 
 
+# --- skewless certs -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="certs",
+              show_default=True, help="Directory for the CA, node keystores and client files.")
+@click.option("--nodes", "-n", type=click.IntRange(0, 254), default=None,
+              help="Certificates for nodes 127.0.0.1..127.0.0.N (a local cluster's layout).")
+@click.option("--address", "addresses", multiple=True, metavar="IP",
+              help="A node address to certify (its IP subjectAltName; repeatable).")
+@click.option("--cluster-name", default="Skewless Cluster", show_default=True,
+              help="Names the CA.")
+@click.option("--new-ca", is_flag=True, default=False,
+              help="Make a new CA even if DIR already holds one (default: reuse it).")
+def certs(out_dir: str, nodes: int | None, addresses: tuple[str, ...], cluster_name: str,
+          new_ca: bool) -> None:
+    """Make a cluster CA, node certificates signed by it and a client certificate (PEM).
+
+    Node keystores are Cassandra 4.1 PEM keystores (private key + certificate chain), for
+    client_encryption_options and server_encryption_options; ca.crt is the truststore.
+    """
+    import datetime
+
+    from skewless.runtime.cluster import node_address
+    from skewless.security import certs as certs_mod
+
+    wanted = list(addresses)
+    if nodes is not None:
+        wanted += [node_address(i) for i in range(1, nodes + 1)]
+    if not wanted and nodes is None:
+        wanted = [node_address(i) for i in range(1, 4)]
+    try:
+        files = certs_mod.generate(
+            Path(out_dir), tuple(dict.fromkeys(wanted)),
+            datetime.datetime.now(datetime.UTC),  # allow-real-clock
+            cluster_name=cluster_name, reuse_ca=not new_ca)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--address") from None
+    console.print(f"CA (truststore): {files.ca_cert}  key: {files.ca_key}", highlight=False)
+    for address, path in files.node_keystores.items():
+        console.print(f"node {address} keystore: {path}", highlight=False)
+    console.print(f"client keystore: {files.client_keystore} (also {files.client_cert}, "
+                  f"{files.client_key})", highlight=False)
+
+
 # --- skewless cluster ------------------------------------------------------------------------
 
 
@@ -260,6 +355,9 @@ def _parse_clock_offsets(values: Iterable[str], nodes: int) -> dict[int, float]:
 @click.option("--cql-port", type=click.IntRange(1, 65535), default=9042, show_default=True)
 @click.option("--internode-port", type=click.IntRange(1, 65535), default=7000, show_default=True)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default=None)
+@click.option("--tls", is_flag=True, default=False,
+              help="Make certificates (skewless certs) in DATA_DIR/certs and run every node "
+                   "with client TLS and internode mutual TLS.")
 def cluster_start(
     nodes: int,
     data_dir: str,
@@ -269,11 +367,13 @@ def cluster_start(
     cql_port: int,
     internode_port: int,
     log_level: str | None,
+    tls: bool,
 ) -> None:
     """Start NODES local nodes, wait until each accepts CQL, and print them."""
     from skewless.runtime import cluster as local
 
     offsets = _parse_clock_offsets(clock_offsets, nodes)
+    tls_files = _cluster_certs(Path(data_dir), nodes) if tls else None
     extra: dict[int, list[str]] = {}
     for i in range(1, nodes + 1):
         args: list[str] = []
@@ -283,6 +383,10 @@ def cluster_start(
             args += ["--clock-offset-ms", repr(offsets[i])]
         if log_level is not None:
             args += ["--log-level", log_level.upper()]
+        if tls_files is not None:
+            from skewless.security.certs import node_tls_args
+
+            args += node_tls_args(tls_files, local.node_address(i))
         extra[i] = args
     try:
         procs = local.start_local_cluster(
@@ -296,14 +400,33 @@ def cluster_start(
         sys.exit(1)
     console.print(_nodes_table(procs, offsets))
     if not foreground:
+        ssl = "" if tls_files is None else f"SSL_CERTFILE={tls_files.ca_cert} "
         console.print(
-            f"Connect with: cqlsh {procs[0].address} {cql_port}    "
+            f"Connect with: {ssl}cqlsh {'--ssl ' if ssl else ''}{procs[0].address} {cql_port}"
+            f"    "
             f"Stop with: skewless cluster stop --data-dir {data_dir}\n"
             f"Administer with: nodetool -h {procs[0].address} "
-            f"-p {local.admin_port_for(internode_port)} status"
+            f"-p {local.admin_port_for(internode_port)} status\n"
+            f"Internode secret (a node added to this cluster needs it): "
+            f"{local.ensure_cluster_secret(Path(data_dir).resolve())}"
         )
         return
     sys.exit(_stay_attached(procs))
+
+
+def _cluster_certs(data_dir: Path, nodes: int) -> CertFiles:
+    """``cluster start --tls``: the certificates of nodes 1..NODES in DATA_DIR/certs (the CA
+    there is reused, so a restarted or grown cluster keeps its CA)."""
+    import datetime
+
+    from skewless.runtime.cluster import node_address
+    from skewless.security.certs import generate
+
+    files = generate(data_dir / "certs", tuple(node_address(i) for i in range(1, nodes + 1)),
+                     datetime.datetime.now(datetime.UTC))  # allow-real-clock
+    console.print(f"TLS: CA {files.ca_cert}, node keystores in {files.directory}",
+                  highlight=False)
+    return files
 
 
 def _nodes_table(procs: Iterable[Any], offsets: Mapping[int, float]) -> Table:

@@ -22,8 +22,14 @@ CommitlogSync = Literal["batch", "periodic"]
 
 TIMESTAMP_POLICIES: tuple[TimestampPolicy, ...] = ("hlc", "wallclock")
 COMMITLOG_SYNCS: tuple[CommitlogSync, ...] = ("batch", "periodic")
+INTERNODE_ENCRYPTIONS = ("none", "dc", "rack", "all")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 AUTHORIZERS = ("AllowAllAuthorizer", "CassandraAuthorizer")  # cassandra.yaml's authorizer
+# internode_authenticator values, as Cassandra's class names (a package prefix is accepted): the
+# default proves a shared secret on every internode connection (runtime.internode_auth).
+SHARED_SECRET_AUTHENTICATOR = "SharedSecretInternodeAuthenticator"
+ALLOW_ALL_AUTHENTICATOR = "AllowAllInternodeAuthenticator"
+INTERNODE_AUTHENTICATORS = (SHARED_SECRET_AUTHENTICATOR, ALLOW_ALL_AUTHENTICATOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,21 @@ class NodeConfig:
     authorizer: str = "AllowAllAuthorizer"
     permissions_validity: int = limits.permissions_validity_ms_default  # ms a role's grants stay
     crash_point: str = ""  # TEST ONLY: SIGKILL this node at a named point (node.batchlog)
+    # cassandra.yaml's client_encryption_options (CQL port; runtime.tls), flattened:
+    client_encryption_enabled: bool = False
+    client_encryption_optional: bool = False  # TLS and plaintext clients on the one port
+    client_encryption_keystore: str = ""  # PEM: private key + certificate chain (Cassandra 4.1)
+    client_encryption_truststore: str = ""  # PEM: CA certificates clients' certificates chain to
+    client_encryption_require_client_auth: bool = False
+    # cassandra.yaml's server_encryption_options (internode; runtime.tls), flattened:
+    internode_encryption: str = "none"  # none | dc | rack | all
+    server_encryption_optional: bool = False  # also accept plaintext peers (rolling upgrade)
+    server_encryption_keystore: str = ""
+    server_encryption_truststore: str = ""  # the cluster CA: every peer's certificate chains to it
+    server_encryption_require_client_auth: bool = False  # peers connecting in show a certificate
+    server_encryption_require_endpoint_verification: bool = False  # its IP SAN = its address
+    internode_authenticator: str = SHARED_SECRET_AUTHENTICATOR  # AllowAll...: no authentication
+    internode_secret_file: str = ""  # the cluster's shared secret (needed by the default)
     authenticator: str = "AllowAllAuthenticator"  # cassandra.yaml's: or PasswordAuthenticator
     auth_superuser_file: str = ""  # first superuser from this file, not cassandra/cassandra
     superuser_setup_delay_ms: int = limits.auth_superuser_setup_delay_ms  # before the first
@@ -175,6 +196,16 @@ class NodeConfig:
                              f"got {self.authorizer!r}")
         _check_int("permissions_validity", self.permissions_validity, 0,
                    limits.permissions_validity_ms_max_option)
+        if not isinstance(self.internode_authenticator, str) or \
+                self.internode_authenticator.rpartition(".")[2] not in INTERNODE_AUTHENTICATORS:
+            raise ValueError(f"internode_authenticator: must be one of "
+                             f"{', '.join(INTERNODE_AUTHENTICATORS)}, "
+                             f"got {self.internode_authenticator!r}")
+        object.__setattr__(self, "internode_authenticator",
+                           self.internode_authenticator.rpartition(".")[2])
+        if not isinstance(self.internode_secret_file, str):
+            raise ValueError(f"internode_secret_file: expected a path, "
+                             f"got {self.internode_secret_file!r}")
         auth = self.authenticator.removeprefix("org.apache.cassandra.auth.") \
             if isinstance(self.authenticator, str) else self.authenticator
         if auth not in ("AllowAllAuthenticator", "PasswordAuthenticator"):
@@ -192,9 +223,44 @@ class NodeConfig:
                    limits.auth_superuser_setup_delay_ms_max_option)
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
+        self._check_encryption()
         from skewless.node.batchlog import parse_crash_point  # raises ValueError
 
         parse_crash_point(self.crash_point)
+
+    def _check_encryption(self) -> None:
+        for name in ("client_encryption_enabled", "client_encryption_optional",
+                     "client_encryption_require_client_auth", "server_encryption_optional",
+                     "server_encryption_require_client_auth",
+                     "server_encryption_require_endpoint_verification"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: must be true or false, got {getattr(self, name)!r}")
+        for name in ("client_encryption_keystore", "client_encryption_truststore",
+                     "server_encryption_keystore", "server_encryption_truststore"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name}: expected a file path, got {getattr(self, name)!r}")
+        if self.client_encryption_enabled:
+            if not self.client_encryption_keystore:
+                raise ValueError("client_encryption_keystore: client_encryption_options is "
+                                 "enabled but no keystore (PEM: key + certificate chain) is set")
+            if self.client_encryption_require_client_auth and \
+                    not self.client_encryption_truststore:
+                raise ValueError("client_encryption_truststore: require_client_auth needs a "
+                                 "truststore (PEM of the CA certificates clients' chain to)")
+        if self.internode_encryption not in INTERNODE_ENCRYPTIONS:
+            raise ValueError(f"internode_encryption: must be one of "
+                             f"{', '.join(INTERNODE_ENCRYPTIONS)}, "
+                             f"got {self.internode_encryption!r}")
+        if self.internode_encryption != "none":
+            for name in ("server_encryption_keystore", "server_encryption_truststore"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name}: internode_encryption is "
+                                     f"{self.internode_encryption} but no {name[18:]} is set")
+
+    @property
+    def internode_authentication(self) -> bool:
+        """Does this node require peers to prove the cluster secret?"""
+        return self.internode_authenticator == SHARED_SECRET_AUTHENTICATOR
 
     @property
     def log_level_number(self) -> int:
@@ -266,6 +332,39 @@ def normalize_options(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# cassandra.yaml's nested encryption options, as TOML tables, -> the flat option names.
+_NESTED = {
+    "client_encryption_options": {
+        "enabled": "client_encryption_enabled", "optional": "client_encryption_optional",
+        "keystore": "client_encryption_keystore", "truststore": "client_encryption_truststore",
+        "require_client_auth": "client_encryption_require_client_auth"},
+    "server_encryption_options": {
+        "internode_encryption": "internode_encryption",
+        "optional": "server_encryption_optional",
+        "keystore": "server_encryption_keystore", "truststore": "server_encryption_truststore",
+        "require_client_auth": "server_encryption_require_client_auth",
+        "require_endpoint_verification": "server_encryption_require_endpoint_verification"},
+}
+
+
+def flatten_encryption_options(data: dict[str, Any]) -> dict[str, Any]:
+    """``[client_encryption_options] enabled = true`` -> ``client_encryption_enabled = true``
+    (and likewise for ``server_encryption_options``); other keys are kept as they are."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        table = _NESTED.get(key)
+        if table is None:
+            out[key] = value
+            continue
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected a table of options ({', '.join(table)})")
+        for sub, sub_value in value.items():
+            if sub not in table:
+                raise ValueError(f"unknown option {key}.{sub} (known: {', '.join(table)})")
+            out[table[sub]] = sub_value
+    return out
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read a TOML file of node options; returns them normalised (not yet validated together).
 
@@ -282,6 +381,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
     # A [node] table is accepted as well as top-level keys.
     if set(data) == {"node"} and isinstance(data["node"], dict):
         data = data["node"]
+    try:
+        data = flatten_encryption_options(data)
+    except ValueError as e:
+        raise ValueError(f"config file {str(p)!r}: {e}") from None
     try:
         return normalize_options(data)
     except ValueError as e:

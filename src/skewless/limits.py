@@ -165,7 +165,9 @@ assert tick_interval_ms < gossip_interval_ms <= failure_detector_max_interval_ms
 assert tick_interval_ms < swim_probe_timeout_ms
 
 # --- Local clusters, node options and internode details (runtime, cli) ----------------------
-internode_handshake_bytes_max = 4096  # the first frame only names a version, an id and an address
+internode_handshake_bytes_max = 4096  # a handshake frame names a version, an id, an address, nonces
+internode_handshake_timeout_ms = 2000  # an inbound peer silent this long mid-handshake is dropped
+internode_refusals_logged_max = 4096  # (address, reason) pairs remembered to log a refusal once
 internode_message_expiry_ms = 60000  # a message queued a minute outlived every request timeout
 cluster_start_wait_ms = 60000  # `skewless cluster start` gives every node a minute to accept CQL
 cluster_stop_grace_ms = 10000  # SIGTERM, then SIGKILL if the node is still there after this
@@ -184,3 +186,9 @@ permissions_validity_ms_default = 2000  # Cassandra's permissions_validity: a mi
 permissions_validity_ms_max_option = 24 * 3600 * 1000  # beyond a day a grant is effectively stuck
 permissions_cache_entries_max = 1000  # Cassandra's permissions_cache_max_entries
 permissions_rows_max = 10000  # grants of one role read at once; more is a runaway script
+# TLS (runtime.tls, security.certs): client_encryption_options and server_encryption_options.
+tls_cert_validity_days = 3650  # `skewless certs`: a test/dev cluster's CA outlives its hardware
+tls_first_byte_wait_ms = 10000  # a new connection silent this long is closed before any TLS
+tls_handshake_timeout_ms = 10000  # a TLS handshake not done in this is abandoned (slowloris)
+tls_refusal_log_interval_ms = 60000  # a refused host is warned about once a minute, then debug
+tls_refusal_hosts_tracked_max = 1024  # hosts remembered for that; beyond, the memory is reset

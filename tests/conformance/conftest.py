@@ -3,7 +3,6 @@ on loopback (127.0.0.x) and stopped by pid when the module ends."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +11,10 @@ import pytest
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Cluster, Session
 
-from skewless.runtime.cluster import start_local_cluster, stop_nodes
+from skewless.runtime.cluster import start_local_cluster, stop_nodes, suite_port_offset
 
 # Ports of their own (the integration tests use 19042/17000 plus the same offset).
-PORT_OFFSET = int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+PORT_OFFSET = suite_port_offset()
 CQL_PORT = 29042 + PORT_OFFSET
 INTERNODE_PORT = 27000 + PORT_OFFSET
 

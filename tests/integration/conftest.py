@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -11,13 +10,13 @@ import pytest
 from cassandra.cluster import Cluster, Session
 from cassandra.policies import RoundRobinPolicy, WhiteListRoundRobinPolicy
 
-from skewless.runtime.cluster import NodeProcess, start_local_cluster, stop_nodes
+from skewless.runtime.cluster import NodeProcess, start_local_cluster, stop_nodes, suite_port_offset
 from skewless.runtime.faketime import FaketimeFile
 from skewless.runtime.faketime import library as faketime_library
 
 # Not 9042/7000: a developer's own cluster may be running. SKEWLESS_TEST_PORT_OFFSET moves both,
 # so that two checkouts can run their integration tests side by side on one machine.
-PORT_OFFSET = int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+PORT_OFFSET = suite_port_offset()
 CQL_PORT = 19042 + PORT_OFFSET
 INTERNODE_PORT = 17000 + PORT_OFFSET
 
@@ -25,14 +24,17 @@ INTERNODE_PORT = 17000 + PORT_OFFSET
 class LocalCluster:
     def __init__(self, tmp: Path, n: int, extra: Sequence[Sequence[str]] | None = None,
                  env: Sequence[dict[str, str]] | None = None,
+                 driver_kw: dict[str, object] | None = None,
                  auth_provider: object | None = None) -> None:
         self.nodes: list[NodeProcess] = start_local_cluster(
             n, tmp, extra, env, cql_port=CQL_PORT, internode_port=INTERNODE_PORT)
         self.clusters: list[Cluster] = []
+        self.driver_kw = dict(driver_kw or {})  # every session's (e.g. ssl_context: TLS nodes)
         # PasswordAuthenticator clusters: the sessions below log in with this by default.
         self.auth_provider = auth_provider
 
     def _kw(self, kw: dict[str, object]) -> dict[str, object]:
+        kw = {**self.driver_kw, **kw}
         if self.auth_provider is not None:
             kw.setdefault("auth_provider", self.auth_provider)
         return kw
@@ -45,8 +47,9 @@ class LocalCluster:
         deadline = time.monotonic() + timeout_s
         for node in self.nodes:
             while True:
-                c = Cluster([node.address], port=CQL_PORT, auth_provider=self.auth_provider,
-                            load_balancing_policy=WhiteListRoundRobinPolicy([node.address]))
+                c = Cluster([node.address], port=CQL_PORT,
+                            load_balancing_policy=WhiteListRoundRobinPolicy([node.address]),
+                            **self._kw({}))
                 try:
                     c.connect()
                     break
@@ -99,8 +102,9 @@ def _clusters(directory: Callable[[], Path]) -> Iterator[Callable[..., LocalClus
 
     def make(n: int = 3, extra: Sequence[Sequence[str]] | None = None,
              env: Sequence[dict[str, str]] | None = None,
+             driver_kw: dict[str, object] | None = None,
              auth_provider: object | None = None) -> LocalCluster:
-        c = LocalCluster(directory(), n, extra, env, auth_provider)
+        c = LocalCluster(directory(), n, extra, env, driver_kw, auth_provider)
         made.append(c)
         if auth_provider is not None:
             c.wait_login()

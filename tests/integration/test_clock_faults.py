@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import itertools
-import os
 import time
 import urllib.request
 
 from cassandra import ConsistencyLevel
 
-METRICS_PORT = 19900 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+from skewless.runtime.cluster import suite_port_offset
+
+METRICS_PORT = 19900 + suite_port_offset()
 
 
 def _sessions(c):  # type: ignore[no-untyped-def]

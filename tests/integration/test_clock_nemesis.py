@@ -13,8 +13,6 @@ must pass too.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from skewless.lab.checkers import superseded_writes
@@ -22,8 +20,9 @@ from skewless.lab.linearizability import linearizable
 from skewless.lab.real import run_real
 from skewless.lab.session_checks import session_violations
 from skewless.runtime import faketime
+from skewless.runtime.cluster import suite_port_offset
 
-PORT = 19650 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+PORT = 19650 + suite_port_offset()
 RUN_S = 20.0
 
 

@@ -3,14 +3,15 @@ by `skewless status`, `skewless clocks` and the Prometheus endpoint (issue 4).""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 import time
 import urllib.request
 
-METRICS_PORT = 19900 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+from skewless.runtime.cluster import suite_port_offset
+
+METRICS_PORT = 19900 + suite_port_offset()
 
 
 def _status(session) -> dict[str, object]:  # type: ignore[no-untyped-def]

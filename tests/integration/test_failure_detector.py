@@ -4,14 +4,14 @@ Prometheus metrics; the detection time is printed (``--phi-convict-threshold 5``
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.request
 
 from skewless import limits
 from skewless.node.membership import phi
+from skewless.runtime.cluster import suite_port_offset
 
-METRICS_PORT = 19950 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+METRICS_PORT = 19950 + suite_port_offset()
 THRESHOLD = 5.0  # Cassandra's minimum: ≈ 11.5 s of silence at one heartbeat a second
 
 

@@ -6,8 +6,6 @@ finds none, and neither do the session and linearizability checkers."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from skewless.lab.checkers import superseded_writes
@@ -15,8 +13,9 @@ from skewless.lab.linearizability import linearizable
 from skewless.lab.real import run_real
 from skewless.lab.session_checks import session_violations
 from skewless.runtime import faketime
+from skewless.runtime.cluster import suite_port_offset
 
-PORT = 19600 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+PORT = 19600 + suite_port_offset()
 
 
 @pytest.mark.parametrize("policy", ["wallclock", "hlc"])

@@ -9,6 +9,7 @@ shared cluster, connecting with contactPoints and the localDataCenter that syste
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -21,14 +22,18 @@ NODEJS = Path(__file__).resolve().parent.parent / "nodejs"
 
 
 def _install() -> None:
+    """``npm ci`` once per lock file; under a file lock, as parallel test workers may get here
+    at the same moment."""
     lock = (NODEJS / "package-lock.json").read_bytes()
     stamp = NODEJS / "node_modules" / ".skewless-lock-sha256"
     digest = hashlib.sha256(lock).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest:
-        return
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODEJS, check=True,
-                   timeout=300, capture_output=True)
-    stamp.write_text(digest)
+    with open(NODEJS / ".install.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == digest:
+            return
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODEJS, check=True,
+                       timeout=300, capture_output=True)
+        stamp.write_text(digest)
 
 
 def test_nodejs_driver_prepared_batch_collections(shared_cluster: LocalCluster) -> None:

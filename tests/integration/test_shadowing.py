@@ -4,14 +4,15 @@ node's metric counts it; with shadowed_writes = 'fail' the UPDATE raises."""
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.request
 
 import pytest
 from cassandra import ConsistencyLevel, InvalidRequest
 
-METRICS_PORT = 19900 + int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+from skewless.runtime.cluster import suite_port_offset
+
+METRICS_PORT = 19900 + suite_port_offset()
 
 
 def test_shadowed_update_is_loud(cluster_factory) -> None:  # type: ignore[no-untyped-def]

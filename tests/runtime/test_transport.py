@@ -230,7 +230,7 @@ def frame(payload: bytes) -> bytes:
 
 
 def handshake(version: int = PROTOCOL_VERSION) -> bytes:
-    return frame(msgpack.packb([HANDSHAKE_MAGIC, version, "raw", "127.0.0.3", 9]))
+    return frame(msgpack.packb([HANDSHAKE_MAGIC, version, "raw", "127.0.0.3", 9, "none", b""]))
 
 
 async def closed_by_peer(reader: asyncio.StreamReader, skip_handshake: bool) -> bool:

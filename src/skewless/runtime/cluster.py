@@ -5,6 +5,10 @@ data in ``DIR/node{i}``, writes its output to ``DIR/node{i}/node.log`` and its p
 ``DIR/node{i}/node.pid``. Each node runs in its own session (and so process group), so a Ctrl-C
 in the terminal reaches only the controlling ``skewless`` command, which stops the nodes itself.
 
+The cluster's internode secret is ``DIR/internode_secret`` (mode 0600), made once by
+``ensure_cluster_secret`` when the first node's command line is built and given to every node
+(``--internode-secret-file``), so that nodes added later to the same directory join too.
+
 Processes are only ever signalled by pid. A pid read back from a pid file is signalled only if
 ``/proc/PID/cmdline`` shows it is a ``skewless node`` of that data directory: a stale file whose
 pid the system has since reused for something else is removed, and that process left alone.
@@ -16,6 +20,7 @@ harnesses, not for a node's event loop: call them through ``asyncio.to_thread`` 
 from __future__ import annotations
 
 import os
+import secrets
 import select
 import signal
 import socket
@@ -33,6 +38,8 @@ NODE_MODULE = "skewless.cli"  # run as `python -m skewless.cli node ...`
 PID_FILE = "node.pid"
 ADMIN_PORT_OFFSET = 199  # admin port = internode port + 199 (7000 -> Cassandra's JMX 7199)
 LOG_FILE = "node.log"
+SECRET_FILE = "internode_secret"  # in the cluster's directory, beside node1..nodeN
+_SECRET_HEX_DIGITS = 64  # 256 random bits
 _POLL_S = 0.1
 _T = TypeVar("_T")
 
@@ -241,17 +248,50 @@ class NodeProcess:
             pass
 
 
+XDIST_WORKERS_MAX = 2  # run.py's parallel test workers; a third would reach the next range
+XDIST_PORT_STRIDE = 5000  # worker gw1's ports: past every port worker gw0's tests use
+
+
+def suite_port_offset() -> int:
+    """How far the test suite moves its ports: SKEWLESS_TEST_PORT_OFFSET (two checkouts side
+    by side), plus ``XDIST_PORT_STRIDE`` per pytest-xdist worker after the first, so that the
+    clusters of parallel workers never share a port (they share the 127.0.0.x addresses)."""
+    base = int(os.environ.get("SKEWLESS_TEST_PORT_OFFSET", "0"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+    assert index < XDIST_WORKERS_MAX, f"worker {worker}: at most {XDIST_WORKERS_MAX} workers"
+    return base + index * XDIST_PORT_STRIDE
+
+
 def admin_port_for(internode_port: int) -> int:
     """The admin (nodetool) port of a local cluster's nodes: 7199 beside the default 7000,
     moved with the internode port (tests' port offsets move it too)."""
     return internode_port + ADMIN_PORT_OFFSET
 
 
+def ensure_cluster_secret(cluster_dir: Path) -> Path:
+    """``cluster_dir/internode_secret``, made (random, mode 0600) if it is not there yet."""
+    path = Path(cluster_dir) / SECRET_FILE
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # made meanwhile by another process
+        return path
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(_SECRET_HEX_DIGITS // 2) + "\n")
+    return path
+
+
 def node_argv(
     index: int, data_dir: Path, *, seeds: Sequence[str], cql_port: int, internode_port: int,
     extra_args: Sequence[str] = (), admin_port: int | None = None,
 ) -> list[str]:
+    """A node's command line; its data directory's parent is the cluster's, which holds the
+    cluster secret (made if missing). ``extra_args`` come last, so they override."""
     admin = admin_port_for(internode_port) if admin_port is None else admin_port
+    secret = ensure_cluster_secret(data_dir.resolve().parent)
     return [
         sys.executable, "-m", NODE_MODULE, "node",
         "--address", node_address(index),
@@ -260,6 +300,7 @@ def node_argv(
         "--cql-port", str(cql_port),
         "--internode-port", str(internode_port),
         "--admin-port", str(admin),
+        "--internode-secret-file", str(secret),
         *extra_args,
     ]
 
@@ -423,7 +464,8 @@ def stop_by_pid_files(data_dir: Path, grace_s: float) -> list[str]:
 
 
 __all__ = [
-    "ClusterStartError", "NodeProcess", "log_tail", "node_address", "node_argv",
+    "ClusterStartError", "NodeProcess", "ensure_cluster_secret", "log_tail", "node_address",
+    "node_argv",
     "pid_alive", "pid_is_node_of", "port_accepts", "start_local_cluster", "stop_by_pid_files",
     "stop_nodes", "wait_pid_exit", "wait_ready",
 ]

@@ -16,6 +16,8 @@ from prometheus_client.registry import Collector
 
 from skewless import limits
 from skewless.node.node import Node
+from skewless.runtime import internode_auth
+from skewless.runtime.transport import TransportStats
 
 log = logging.getLogger("skewless.metrics")
 
@@ -106,6 +108,23 @@ def _failure_detector(node: Node, now_ns: int) -> Iterator[Metric]:
     yield refuted
 
 
+class InternodeCollector(Collector):
+    """The internode transport's refusals (runtime.transport, runtime.internode_auth)."""
+
+    def __init__(self, stats: TransportStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        refused = CounterMetricFamily(
+            "skewless_internode_refused",
+            "Internode connections refused, by reason (garbage, bad_handshake, "
+            "unauthenticated, wrong_secret, bad_mac, replay, timeout)",
+            labels=["reason"])
+        for reason in internode_auth.REASONS:
+            refused.add_metric([reason], self.stats.refused.get(reason, 0))
+        yield refused
+
+
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
@@ -113,9 +132,12 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
 class MetricsServer:
     """``GET /metrics`` on ``address:port``; anything else is a 404."""
 
-    def __init__(self, node: Node, address: str, port: int) -> None:
+    def __init__(self, node: Node, address: str, port: int,
+                 transport_stats: TransportStats | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(NodeCollector(node))
+        if transport_stats is not None:
+            self.registry.register(InternodeCollector(transport_stats))
         self.address = address
         self.port = port
         self._server: asyncio.Server | None = None

@@ -10,7 +10,9 @@ This is the only place where the node meets real I/O. It owns:
   answered AUTHENTICATE, AUTH_RESPONSE goes to the executor (``node.auth``), whose bcrypt work
   runs in ``_ThreadHasher``'s threads, and a connection not READY after
   ``limits.auth_handshake_ms`` is closed;
-* the internode ``Transport``, whose messages go to ``Node.peer_message``;
+* the internode ``Transport``, whose messages go to ``Node.peer_message``; with the default
+  ``internode_authenticator`` it is given the cluster secret read here from
+  ``internode_secret_file`` (``load_internode_secret``), and a node without one does not start;
 * a ticker that calls ``Node.tick`` every ``limits.tick_interval_ms``;
 * the flusher, which carries out the node's Ready batches in the stated order: when a batch
   must be durable (batch commit-log mode), one fsync in a worker thread covers every write
@@ -51,10 +53,18 @@ from skewless.node.auth.model import (
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
+from skewless.runtime import internode_auth
 from skewless.runtime.admin import AdminServer
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.responses import event_frame, request_to_call, response_for
+from skewless.runtime.tls import (
+    InternodeTls,
+    PeekingServer,
+    TlsConfigError,
+    client_encryption_context,
+    start_client_server,
+)
 from skewless.runtime.transport import Transport
 from skewless.storage.engine import Storage
 from skewless.storage.kv import RocksKV
@@ -75,7 +85,8 @@ class ClientConn:
 
 
 class NodeServer:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, internode_secret: bytes | None) -> None:
+        """``internode_secret``: from ``load_internode_secret`` (None: no authentication)."""
         self.config = config
         self.clock = RealClock(config.clock_offset_ms, config.clock_drift_ppm)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
@@ -89,10 +100,16 @@ class NodeServer:
                 Path(config.auth_superuser_file).read_text(encoding="utf-8"))
         self.executor = Executor(self.node, random.Random(seed + 1), _ThreadHasher(self),
                                  first_superuser)
+        try:
+            self.client_tls = client_encryption_context(config)
+            internode_tls = (InternodeTls(config, self._locate_peer)
+                             if config.internode_encryption != "none" else None)
+        except TlsConfigError as e:
+            raise SystemExit(f"cannot start: {e}") from None
         self.transport: Transport[messages.Envelope] = Transport(
             config.address, config.address, config.internode_port, self._on_peer_message, None,
             self.clock, encode=messages.encode, decode=messages.decode,
-            rng=random.Random(seed + 2))
+            rng=random.Random(seed + 2), tls=internode_tls, secret=internode_secret)
         self.clients: dict[int, ClientConn] = {}
         self._next_conn = 0
         self.inflight_total = 0  # client requests handed to the executor, not yet answered
@@ -100,8 +117,9 @@ class NodeServer:
         self.mode = "STARTING"  # Cassandra's operation mode: NORMAL once serving, DRAINED...
         self._kick = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._cql_server: asyncio.Server | None = None
-        self.metrics = (MetricsServer(self.node, config.address, config.metrics_port)
+        self._cql_server: asyncio.Server | PeekingServer | None = None
+        self.metrics = (MetricsServer(self.node, config.address, config.metrics_port,
+                                      self.transport.stats)
                         if config.metrics_port else None)
         self.admin = AdminServer(self, config.address, config.admin_port) \
             if config.admin_port else None
@@ -150,11 +168,19 @@ class NodeServer:
         chooses its tokens and streams its ranges."""
         while self.node.topology.status in ("STARTING", "JOINING"):
             await asyncio.sleep(limits.tick_interval_ms / 1000)
-        self._cql_server = await asyncio.start_server(
-            self._serve_client, self.config.address, self.config.cql_port, reuse_address=True)
-        log.info("node %s serving CQL on %s:%d (host id %s, policy %s)", self.config.address,
+        if self.client_tls is None:
+            self._cql_server = await asyncio.start_server(
+                self._serve_client, self.config.address, self.config.cql_port,
+                reuse_address=True)
+        else:
+            self._cql_server = await start_client_server(
+                self._serve_client, self.config.address, self.config.cql_port, self.client_tls,
+                self.config.client_encryption_optional)
+        tls = ("" if self.client_tls is None else
+               ", TLS optional" if self.config.client_encryption_optional else ", TLS")
+        log.info("node %s serving CQL on %s:%d (host id %s, policy %s%s)", self.config.address,
                  self.config.address, self.config.cql_port, self.node.host_id,
-                 self.config.timestamp_policy)
+                 self.config.timestamp_policy, tls)
         if self.mode == "STARTING":
             self.mode = "NORMAL"
 
@@ -235,6 +261,11 @@ class NodeServer:
             self._push_event(e)
 
     # ------------------------------------------------------------------ internode
+
+    def _locate_peer(self, address: str) -> tuple[str, str] | None:
+        """A peer's (dc, rack) as gossip knows it (internode_encryption dc/rack)."""
+        peer = self.node.membership.peers.get(address)
+        return None if peer is None else (peer.state.dc, peer.state.rack)
 
     def _on_peer_message(self, sender: str, env: messages.Envelope) -> None:
         self.node.peer_message(sender, env)
@@ -390,15 +421,55 @@ SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"],
              "PROTOCOL_VERSIONS": [f"{v}/v{v}" for v in proto.VERSIONS]}
 
 
+class InternodeSecretError(Exception):
+    """The node cannot authenticate its peers: no secret file, or an unusable one."""
+
+
+def load_internode_secret(config: NodeConfig) -> bytes | None:
+    """The cluster secret from ``internode_secret_file`` (None with AllowAll); raises
+    ``InternodeSecretError`` with what to do when the node cannot have one."""
+    if not config.internode_authentication:
+        log.warning("internode authentication is off (AllowAllInternodeAuthenticator): any "
+                    "process that reaches the internode port can act as a node")
+        return None
+    path = config.internode_secret_file
+    if not path:
+        raise InternodeSecretError(
+            "internode_authenticator is SharedSecretInternodeAuthenticator but no "
+            "internode_secret_file is set: give every node the same secret file "
+            "(--internode-secret-file PATH; `skewless cluster start` makes one), or set "
+            "internode_authenticator to AllowAllInternodeAuthenticator to run without "
+            "internode authentication")
+    try:
+        data = Path(path).read_bytes()
+        mode = Path(path).stat().st_mode
+    except OSError as e:
+        raise InternodeSecretError(f"internode_secret_file: cannot read {path!r}: "
+                                   f"{e.strerror or e}") from None
+    try:
+        secret = internode_auth.parse_secret(data, repr(path))
+    except ValueError as e:
+        raise InternodeSecretError(str(e)) from None
+    if mode & 0o077:
+        log.warning("internode_secret_file %s is readable by other users (mode %o); "
+                    "chmod 600 it", path, mode & 0o777)
+    return secret
+
+
 def run_node(config: NodeConfig) -> None:
     """Run one node in the foreground until SIGINT or SIGTERM."""
     import uvloop
 
     logging.basicConfig(level=config.log_level_number,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        secret = load_internode_secret(config)  # refuse to start before opening anything
+    except InternodeSecretError as e:
+        log.error("%s", e)
+        raise SystemExit(f"skewless node: {e}") from None
 
     async def main() -> None:
-        server = NodeServer(config)
+        server = NodeServer(config, secret)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)

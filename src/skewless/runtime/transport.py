@@ -10,16 +10,31 @@ they were sent; nothing is promised across a reconnection (delivery is at most o
 layers above time out and retry, or hint).
 
 Wire format: every frame is a 4-byte big-endian length followed by that many payload bytes. The
-first frame on a connection, in each direction, is the handshake, always msgpack:
-``["skewless-internode", PROTOCOL_VERSION, sender_id, sender_host, sender_port]``. The connecting
-side sends it; the accepting side checks it and answers with its own; only then is the peer
-reported up. Every later frame carries one message in the pluggable codec (``encode``/``decode``;
-default: msgpack of plain data).
+first frames on a connection are the handshake of ``runtime.internode_auth`` (msgpack; protocol
+version 2)::
 
-A peer that breaks the protocol (wrong handshake or version, a frame over
-``limits.internode_frame_bytes_max``, a payload the codec rejects) has that one connection closed
-with a log line; the transport keeps serving everyone else. Nothing a peer sends can raise out of
-this module.
+    connecting side -> accepting side  [MAGIC, 2, id, host, port, scheme, nonce_c]
+    accepting side -> connecting side  [MAGIC, 2, id, host, port, scheme, nonce_s, proof_s]
+    connecting side -> accepting side  [MAGIC, "proof", proof_c]
+
+With a cluster secret (``secret``; scheme ``hmac-sha256``: ``SharedSecretInternodeAuthenticator``,
+the default) both sides prove they hold it (HMAC-SHA256 over both nonces, both names and the
+direction); the connecting side reports the peer up only once the accepting side's proof checks
+out, the accepting side decodes nothing and names nobody until the connecting side's proof
+does. Every later frame carries one message in the pluggable codec (``encode``/``decode``;
+default: msgpack of plain data) followed by a frame sequence number (8 bytes) and a 16-byte MAC
+under that connection's session key: ``payload | seq | tag``. Without a secret (``secret=None``,
+scheme ``none``: ``AllowAllInternodeAuthenticator``) the nonces are empty, there are no proofs
+(the third frame is not sent) and frames are bare payloads. The byte stream may be TLS: the
+handshake is a layer above it.
+
+A peer that breaks the protocol (a garbage or oversized first frame, an old or malformed
+handshake, a wrong proof, a frame whose MAC or sequence number does not check out, a frame over
+``limits.internode_frame_bytes_max``, a payload the codec rejects) has that one connection
+closed, nothing of it applied, and is counted in ``stats.refused`` by reason (the node's
+``skewless_internode_refused_total`` metric); each (address, reason) is logged once. A peer that
+does not finish its handshake within ``limits.internode_handshake_timeout_ms`` is dropped. The
+transport keeps serving everyone else. Nothing a peer sends can raise out of this module.
 
 Outbound messages wait in a bounded per-peer queue (``limits.internode_queue_messages_max``):
 ``send`` never blocks and returns False when the queue is full (backpressure the caller acts on)
@@ -39,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections import deque
 from collections.abc import Callable
@@ -49,11 +65,14 @@ import msgpack
 
 from skewless import limits
 from skewless.errors import RemoteProtocolError
+from skewless.runtime import internode_auth as auth
+from skewless.runtime.internode_auth import AuthRefused, FrameOpener, FrameSealer, Hello
+from skewless.runtime.tls import InternodeTls, PeekingServer
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
-HANDSHAKE_MAGIC = "skewless-internode"
+PROTOCOL_VERSION = auth.VERSION
+HANDSHAKE_MAGIC = auth.MAGIC
 _HEADER_BYTES = 4
 _BATCH_MESSAGES_MAX = 256  # messages written before one drain
 
@@ -84,6 +103,7 @@ class TransportStats:
     connections_opened: int = 0
     connect_failures: int = 0
     protocol_errors: int = 0  # inbound connections closed for a protocol violation
+    refused: dict[str, int] = field(default_factory=dict)  # connections refused, by reason
 
 
 @dataclass
@@ -119,32 +139,6 @@ async def _read_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes | N
         raise RemoteProtocolError("connection closed inside a frame") from None
 
 
-def _handshake(local_id: str, host: str, port: int) -> bytes:
-    data: bytes = msgpack.packb(
-        [HANDSHAKE_MAGIC, PROTOCOL_VERSION, local_id, host, port], use_bin_type=True
-    )
-    return data
-
-
-def _parse_handshake(payload: bytes) -> tuple[int, str, str, int]:
-    """(version, sender id, sender host, sender port); RemoteProtocolError if it is not one."""
-    try:
-        hs = msgpack.unpackb(payload, raw=False)
-    except Exception as e:  # msgpack raises several unrelated types on garbage
-        raise RemoteProtocolError(f"handshake is not msgpack: {e}") from None
-    if not isinstance(hs, list) or len(hs) < 2 or hs[0] != HANDSHAKE_MAGIC:
-        raise RemoteProtocolError("first frame is not a Skewless internode handshake")
-    version = hs[1]
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise RemoteProtocolError(f"handshake version {version!r} is not an integer")
-    if version != PROTOCOL_VERSION:
-        return version, "", "", 0  # the caller reports the mismatch
-    if len(hs) != 5 or not all(isinstance(x, str) for x in hs[2:4]) or \
-            not isinstance(hs[4], int) or not 0 < hs[4] < 65536:
-        raise RemoteProtocolError(f"malformed handshake {hs!r}")
-    return version, hs[2], hs[3], hs[4]
-
-
 class Transport(Generic[M]):
     """Internode messaging of one node. Call ``start`` and ``close`` on its event loop."""
 
@@ -166,6 +160,10 @@ class Transport(Generic[M]):
         reconnect_delay_ms_min: int = limits.internode_reconnect_delay_ms_min,
         reconnect_delay_ms_max: int = limits.internode_reconnect_delay_ms_max,
         message_expiry_ms: int = limits.internode_message_expiry_ms,
+        tls: InternodeTls | None = None,
+        secret: bytes | None = None,
+        nonce: Callable[[int], bytes] = os.urandom,
+        handshake_timeout_ms: int = limits.internode_handshake_timeout_ms,
     ) -> None:
         assert queue_messages_max > 0 and frame_bytes_max > 0
         assert 0 < reconnect_delay_ms_min <= reconnect_delay_ms_max
@@ -184,9 +182,16 @@ class Transport(Generic[M]):
         self.reconnect_delay_ms_min = reconnect_delay_ms_min
         self.reconnect_delay_ms_max = reconnect_delay_ms_max
         self.message_expiry_ns = message_expiry_ms * 1_000_000
+        assert secret is None or len(secret) >= auth.SECRET_BYTES_MIN
+        self.secret = secret
+        self.scheme = auth.SCHEME_NONE if secret is None else auth.SCHEME_SECRET
+        self.nonce = nonce
+        self.handshake_timeout_s = handshake_timeout_ms / 1000
+        self._refusals_logged: set[tuple[str, str]] = set()
         self.stats = TransportStats()
         self._peers: dict[str, _Peer] = {}
-        self._server: asyncio.Server | None = None
+        self.tls = tls  # server_encryption_options (runtime.tls); None: plaintext
+        self._server: asyncio.Server | PeekingServer | None = None
         self._inbound: set[asyncio.Task[None]] = set()
         self._inbound_writers: set[asyncio.StreamWriter] = set()
         self._closing = False
@@ -200,9 +205,12 @@ class Transport(Generic[M]):
 
     async def start(self) -> None:
         assert self._server is None, "already started"
-        self._server = await asyncio.start_server(
-            self._accept, self.listen_host, self.port, reuse_address=True
-        )
+        if self.tls is not None:
+            self._server = await self.tls.start_server(self._accept, self.listen_host, self.port)
+        else:
+            self._server = await asyncio.start_server(
+                self._accept, self.listen_host, self.port, reuse_address=True
+            )
         if self.port == 0:  # tests: an ephemeral port
             self.port = self._server.sockets[0].getsockname()[1]
         log.info("internode: %s listening on %s:%d", self.local_id, self.listen_host, self.port)
@@ -315,7 +323,7 @@ class Transport(Generic[M]):
                 await peer.wakeup.wait()
                 continue
             try:
-                reader, writer = await self._connect(peer)
+                reader, writer, sealer = await self._connect(peer)
             except (OSError, TimeoutError, RemoteProtocolError) as e:
                 self.stats.connect_failures += 1
                 log.debug("internode: connecting to %s failed: %s", peer.name, e)
@@ -327,7 +335,7 @@ class Transport(Generic[M]):
             self.stats.connections_opened += 1
             self._set_up(peer, True)
             try:
-                await self._pump(peer, reader, writer)
+                await self._pump(peer, reader, writer, sealer)
             except (OSError, RemoteProtocolError) as e:
                 log.info("internode: connection to %s lost: %s", peer.name, e)
             finally:
@@ -338,33 +346,54 @@ class Transport(Generic[M]):
                 self._set_up(peer, False)
                 await asyncio.sleep(self._backoff_s(0))
 
-    async def _connect(self, peer: _Peer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        async def handshake() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(
+        self, peer: _Peer
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, FrameSealer | None]:
+        async def handshake(
+        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, FrameSealer | None]:
+            context = None if self.tls is None else self.tls.client_context(peer.host)
             reader, writer = await asyncio.open_connection(
-                peer.host, peer.port, local_addr=(self.listen_host, 0)
+                peer.host, peer.port, local_addr=(self.listen_host, 0), ssl=context,
+                server_hostname=peer.host if context is not None else None,
             )
             try:
-                writer.write(_frame(_handshake(self.local_id, self.listen_host, self.port)))
-                await writer.drain()
-                payload = await _read_frame(reader, limits.internode_handshake_bytes_max)
-                if payload is None:
-                    raise RemoteProtocolError("peer closed the connection during the handshake")
-                version, _, _, _ = _parse_handshake(payload)
-                if version != PROTOCOL_VERSION:
-                    log.error(
-                        "internode: %s speaks protocol version %d, we speak %d; closing",
-                        peer.name, version, PROTOCOL_VERSION,
-                    )
-                    raise RemoteProtocolError(f"protocol version mismatch ({version})")
+                sealer = await self._handshake_outbound(reader, writer)
             except BaseException:
                 writer.close()
                 raise
-            return reader, writer
+            return reader, writer, sealer
 
-        return await asyncio.wait_for(handshake(), self.connect_timeout_s)
+        try:
+            return await asyncio.wait_for(handshake(), self.connect_timeout_s)
+        except AuthRefused as e:
+            self._refused(peer.name, e.reason, f"we dialled it: {e.detail}")
+            raise
+        except RemoteProtocolError as e:  # a garbage or truncated answer
+            self._refused(peer.name, auth.GARBAGE, f"we dialled it: {e}")
+            raise
+
+    async def _handshake_outbound(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> FrameSealer | None:
+        nonce = self.nonce(auth.NONCE_BYTES) if self.secret is not None else b""
+        ours = Hello(self.local_id, self.listen_host, self.port, self.scheme, nonce)
+        writer.write(_frame(auth.encode_hello(ours)))
+        await writer.drain()
+        payload = await _read_frame(reader, limits.internode_handshake_bytes_max)
+        if payload is None:
+            raise RemoteProtocolError("peer closed the connection during the handshake")
+        theirs = auth.parse_hello(payload)
+        auth.check_scheme(self.scheme, theirs)
+        if self.secret is None:
+            return None
+        auth.check_proof(self.secret, "server", ours, theirs, theirs.proof)
+        writer.write(_frame(auth.encode_proof(auth.proof(self.secret, "client", ours, theirs))))
+        await writer.drain()
+        return FrameSealer(auth.session_key(self.secret, ours.nonce, theirs.nonce), client=True)
 
     async def _pump(
-        self, peer: _Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, peer: _Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        sealer: FrameSealer | None,
     ) -> None:
         lost = asyncio.get_running_loop().create_future()
 
@@ -395,7 +424,7 @@ class Transport(Generic[M]):
                     if now_ns - queued_ns > self.message_expiry_ns:
                         self.stats.dropped_expired += 1
                         continue
-                    writer.write(_frame(payload))
+                    writer.write(_frame(payload if sealer is None else sealer.seal(payload)))
                     batch += 1
                 if batch:
                     await writer.drain()
@@ -405,20 +434,33 @@ class Transport(Generic[M]):
 
     # --- receiving ----------------------------------------------------------------------------
 
+    def _refused(self, address: str, reason: str, detail: str) -> None:
+        """Count a refused peer; log it once per (address, reason)."""
+        self.stats.refused[reason] = self.stats.refused.get(reason, 0) + 1
+        key = (address, reason)
+        if key in self._refusals_logged:
+            log.debug("internode: refused %s again (%s): %s", address, reason, detail)
+            return
+        if len(self._refusals_logged) < limits.internode_refusals_logged_max:
+            self._refusals_logged.add(key)
+        log.warning("internode: refused %s (%s): %s (logged once per address and reason)",
+                    address, reason, detail)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._inbound.add(task)
         self._inbound_writers.add(writer)
         peername = writer.get_extra_info("peername")
+        address = str(peername[0]) if isinstance(peername, tuple) and peername else str(peername)
         try:
-            await self._serve_inbound(reader, writer, peername)
+            await self._serve_inbound(reader, writer)
         except asyncio.CancelledError:
             pass
         except RemoteProtocolError as e:
             self.stats.protocol_errors += 1
-            log.warning("internode: closing connection from %s: RemoteProtocolError: %s",
-                        peername, e)
+            reason = e.reason if isinstance(e, AuthRefused) else auth.GARBAGE
+            self._refused(address, reason, f"connection from {peername} closed: {e}")
         except (OSError, TimeoutError) as e:
             log.info("internode: connection from %s ended: %s", peername, e)
         except Exception:  # never let one connection take the node down
@@ -428,30 +470,55 @@ class Transport(Generic[M]):
             self._inbound_writers.discard(writer)
             writer.close()
 
-    async def _serve_inbound(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peername: object
-    ) -> None:
-        payload = await asyncio.wait_for(
-            _read_frame(reader, limits.internode_handshake_bytes_max), self.connect_timeout_s
-        )
+    async def _handshake_inbound(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[str, FrameOpener | None] | None:
+        """The authenticated sender's name and frame checker; None at EOF before any frame."""
+        payload = await _read_frame(reader, limits.internode_handshake_bytes_max)
         if payload is None:
-            return
-        version, sender_id, host, port = _parse_handshake(payload)
-        if version != PROTOCOL_VERSION:
-            log.error(
-                "internode: %s speaks protocol version %d, we speak %d; closing",
-                peername, version, PROTOCOL_VERSION,
-            )
-            self.stats.protocol_errors += 1
-            return
-        sender = self.peer_name(host, port)
-        writer.write(_frame(_handshake(self.local_id, self.listen_host, self.port)))
+            return None
+        theirs = auth.parse_hello(payload)
+        auth.check_scheme(self.scheme, theirs)
+        if theirs.proof:
+            raise AuthRefused(auth.BAD_HANDSHAKE, "a connecting side's hello carries a proof")
+        nonce = self.nonce(auth.NONCE_BYTES) if self.secret is not None else b""
+        ours = Hello(self.local_id, self.listen_host, self.port, self.scheme, nonce)
+        if self.secret is not None:
+            ours = Hello(ours.node_id, ours.host, ours.port, ours.scheme, ours.nonce,
+                         auth.proof(self.secret, "server", theirs, ours))
+        writer.write(_frame(auth.encode_hello(ours)))
         await writer.drain()
-        log.debug("internode: inbound connection from %s (%s)", sender, sender_id)
+        opener = None
+        if self.secret is not None:
+            payload = await _read_frame(reader, limits.internode_handshake_bytes_max)
+            if payload is None:
+                raise AuthRefused(auth.UNAUTHENTICATED,
+                                  "closed the connection without proving itself")
+            auth.check_proof(self.secret, "client", theirs, ours, auth.parse_proof(payload))
+            opener = FrameOpener(auth.session_key(self.secret, theirs.nonce, ours.nonce),
+                                 from_client=True)
+        return self.peer_name(theirs.host, theirs.port), opener
+
+    async def _serve_inbound(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            done = await asyncio.wait_for(self._handshake_inbound(reader, writer),
+                                          self.handshake_timeout_s)
+        except TimeoutError:
+            raise AuthRefused(auth.TIMEOUT, f"no handshake within "
+                                            f"{self.handshake_timeout_s * 1000:g} ms") from None
+        if done is None:
+            return
+        sender, opener = done
+        log.debug("internode: inbound connection from %s", sender)
+        frame_bytes_max = self.frame_bytes_max + (0 if opener is None else auth.TRAILER_BYTES)
         while not self._closing:
-            payload = await _read_frame(reader, self.frame_bytes_max)
+            payload = await _read_frame(reader, frame_bytes_max)
             if payload is None:
                 return
+            if opener is not None:
+                payload = opener.open(payload)
             try:
                 message = self.decode(payload)
             except Exception as e:  # the codec rejected the peer's bytes
