@@ -1,6 +1,7 @@
 """A node's authentication: the SASL exchange, connections' users, default superuser setup.
 
-Login (PasswordAuthenticator, SASL PLAIN in one AUTH_RESPONSE): read the role's row at
+Login (PasswordAuthenticator, SASL PLAIN in one AUTH_RESPONSE; the admin endpoint's HTTP Basic
+credentials come through the same ``login``): read the role's row at
 ``consistency_for_role`` (so a DROP ROLE or LOGIN = false is seen at once by every
 coordinator: the row is read each time, from its replicas), then bcrypt-check the password
 through the injected ``Hasher`` (a worker thread in the runtime). A missing role is checked
