@@ -212,7 +212,8 @@ def test_drop_role_refuses_login_through_every_coordinator(
                     "WHERE keyspace_name = 'system_auth'").one()
     assert row.replication["replication_factor"] == "3"
     # ... and repair carries its rows to the new replicas (docs/security.md)
-    r = nodetool(c.nodes[0].address, "repair", "-full", "system_auth")
+    r = nodetool(c.nodes[0].address, "-u", "cassandra", "-pw", "cassandra", "repair", "-full",
+                 "system_auth")
     assert r.returncode == 0, r.stderr
     assert "] system_auth.roles: " in r.stdout and "out of sync" in r.stdout, r.stdout
 

@@ -14,8 +14,10 @@ Handlers that read state are pure (they read the synchronous ``Node`` and return
 HTTP server calls them on the node's event loop, between two ticks, so they never race the node.
 Nothing an operation returns is table data: only metadata, sizes, counts and latencies.
 
-Credentials: ``runtime.admin.AdminServer.authenticator`` is the hook. It is ``None`` while
-Skewless has no authentication (every request on the node's own address is served, as JMX with
-``LOCAL_JMX=yes``); once authentication exists it is set to a callable that checks the request's
-``Authorization: Basic`` header (nodetool's ``-u``/``-pw``) and the server answers 401 otherwise.
+Credentials: under PasswordAuthenticator every request must carry HTTP Basic credentials
+(nodetool's ``-u``/``-pw``/``-pwf``) of a role that can LOGIN and is a superuser; they are
+checked with the CQL login's own path (``Auth.login``) by
+``runtime.admin.SuperuserAuthenticator``, and a refused request (401, or 403 for a role that is
+no superuser) runs nothing. Under AllowAllAuthenticator every request on the node's own address
+is served, as JMX with ``LOCAL_JMX=yes``.
 """

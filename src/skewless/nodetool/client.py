@@ -50,6 +50,10 @@ class AdminClient:
             data = json.loads(body)
         except ValueError:
             raise OperationFailed(f"the node answered {response.status} with no JSON") from None
+        if response.status in (401, 403):  # refused credentials: as a refused JMX login
+            message = data.get("error") if isinstance(data, dict) else None
+            raise ConnectFailed(f"Failed to connect to '{self.host}:{self.port}' - "
+                                f"SecurityException: '{message or response.reason}'.")
         if response.status != 200:
             raise OperationFailed(str(data.get("error", response.reason)))
         assert isinstance(data, dict)

@@ -2,15 +2,28 @@
 
 ``GET /operations`` lists the operations; ``POST /operations/<name>`` with a JSON object body
 runs one and answers ``200`` with its JSON result, ``400 {"error": ...}`` for a bad request
-(``AdminError``), ``404`` for an unknown operation or path, ``401`` when an authenticator is set
-and refuses the request's credentials. The handlers run on the node's event loop, between ticks
-(``skewless.admin``); the slow maintenance work they ask of the runtime (flush, compaction,
-checkpoints, drain) runs in a worker thread or as a task that the request awaits.
+(``AdminError``), ``404`` for an unknown operation or path. The handlers run on the node's event
+loop, between ticks (``skewless.admin``); the slow maintenance work they ask of the runtime
+(flush, compaction, checkpoints, drain) runs in a worker thread or as a task that the request
+awaits.
+
+Credentials: under PasswordAuthenticator (``SuperuserAuthenticator``) every request, the list of
+operations included, must carry ``Authorization: Basic`` credentials (nodetool's ``-u``/``-pw``)
+of a role that can LOGIN and has superuser status (itself or through a granted role), checked
+before the body is looked at. They are checked by ``Auth.login``, the CQL login's own path: the
+role's row is read at ``consistency_for_role``, bcrypt runs in the node's hashing threads, and a
+good check is remembered in the same credentials cache. Refused: ``401`` with
+``WWW-Authenticate`` for missing, malformed or wrong credentials or a role that cannot LOGIN,
+``403`` for a role that can log in but is no superuser (Cassandra's JMX AuthorizationProxy's
+``Access Denied``). Nothing runs for a refused request. Under AllowAllAuthenticator every request
+to the node's own address is served, as JMX with ``LOCAL_JMX=yes``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import os
@@ -24,16 +37,76 @@ from typing import TYPE_CHECKING, Any
 from skewless import limits
 from skewless.admin.operations import OPERATIONS
 from skewless.admin.registry import AdminContext, AdminError, Json, call
+from skewless.errors import AuthenticationFailed
+from skewless.node.auth.model import AuthenticatedUser
 
 if TYPE_CHECKING:
     from skewless.runtime.server import NodeServer
 
 log = logging.getLogger("skewless.admin")
 
-# (headers) -> True when the request may run. None: no authentication exists yet (see
-# ``skewless.admin``): every request to the node's own address is served.
-Authenticator = Callable[[Mapping[str, str]], bool]
+# (headers) -> None when the request may run, else the refusal: (401 or 403, message).
+# None as the server's authenticator: every request to the node's own address is served.
+Authenticator = Callable[[Mapping[str, str]], Awaitable[tuple[int, str] | None]]
 MANIFEST = "manifest.json"
+# What nodetool prints after "SecurityException:" (a refused JMX login; Cassandra's
+# AuthorizationProxy for a role without the permission).
+AUTHENTICATION_FAILED = "Authentication failed! Invalid username or password"
+ACCESS_DENIED = "Access Denied"
+REALM = 'Basic realm="skewless admin", charset="UTF-8"'
+
+
+def basic_credentials(value: str | None) -> tuple[str, str] | None:
+    """(username, password) of an ``Authorization: Basic`` header; None if absent or malformed."""
+    scheme, _, token = (value or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        username, sep, password = base64.b64decode(token.strip(), validate=True) \
+            .decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if not sep or not username:
+        return None
+    return username, password
+
+
+class SuperuserAuthenticator:
+    """Admin requests under PasswordAuthenticator: a LOGIN superuser's credentials."""
+
+    def __init__(self, server: NodeServer) -> None:
+        self.server = server
+
+    async def __call__(self, headers: Mapping[str, str]) -> tuple[int, str] | None:
+        credentials = basic_credentials(headers.get("authorization"))
+        if credentials is None:
+            log.info("admin request refused: no credentials (nodetool -u/-pw)")
+            return 401, AUTHENTICATION_FAILED
+        username, password = credentials
+        if len(password.encode("utf-8")) > limits.auth_password_bytes_max:
+            return 401, AUTHENTICATION_FAILED
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[AuthenticationFailed | None, AuthenticatedUser | None]]
+        answer = loop.create_future()
+
+        def done(error: AuthenticationFailed | None, user: AuthenticatedUser | None) -> None:
+            if not answer.done():
+                answer.set_result((error, user))
+        self.server.executor.auth.login(username, password, done)
+        self.server._kick.set()  # the role read's messages, if any
+        try:
+            error, user = await asyncio.wait_for(answer, limits.auth_handshake_ms / 1000)
+        except TimeoutError:
+            log.warning("admin request refused: the login of %r took more than %d ms",
+                        username, limits.auth_handshake_ms)
+            return 401, AUTHENTICATION_FAILED
+        if error is not None or user is None:
+            log.info("admin request refused: %s", error.message if error else "no role")
+            return 401, AUTHENTICATION_FAILED
+        if not user.superuser:
+            log.info("admin request refused: role %r is not a superuser", username)
+            return 403, ACCESS_DENIED
+        return None
 
 
 class ProcessRuntime:
@@ -155,7 +228,8 @@ class AdminServer:
         self.ctx = AdminContext(server.node, self.runtime)
         self.address = address
         self.port = port
-        self.authenticator: Authenticator | None = None
+        self.authenticator: Authenticator | None = \
+            SuperuserAuthenticator(server) if server.executor.auth.required else None
         self._server: asyncio.Server | None = None
         self._lock = asyncio.Lock()  # one operation at a time
 
@@ -186,7 +260,8 @@ class AdminServer:
                 raw = await asyncio.wait_for(reader.readexactly(length), timeout_s)
                 status, body = await self._answer(method, path, headers, raw)
             data = json.dumps(body).encode()
-            writer.write(f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+            challenge = f"WWW-Authenticate: {REALM}\r\n" if status == 401 else ""
+            writer.write(f"HTTP/1.1 {status} {_REASONS[status]}\r\n{challenge}"
                          f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
                          f"Connection: close\r\n\r\n".encode() + data)
             await writer.drain()
@@ -198,8 +273,10 @@ class AdminServer:
 
     async def _answer(self, method: str, path: str, headers: Mapping[str, str], raw: bytes
                       ) -> tuple[int, Json]:
-        if self.authenticator is not None and not self.authenticator(headers):
-            return 401, {"error": "Authentication failed: provide -u and -pw"}
+        if self.authenticator is not None:
+            refused = await self.authenticator(headers)
+            if refused is not None:
+                return refused[0], {"error": refused[1]}
         if method == "GET" and path == "/operations":
             return 200, {"operations": {n: op.description for n, op in OPERATIONS.items()}}
         name = path.removeprefix("/operations/")
@@ -236,5 +313,5 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     return method, path.split("?", 1)[0], headers
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             413: "Payload Too Large", 500: "Internal Server Error"}

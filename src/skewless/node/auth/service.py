@@ -1,6 +1,7 @@
 """A node's authentication: the SASL exchange, connections' users, default superuser setup.
 
-Login (PasswordAuthenticator, SASL PLAIN in one AUTH_RESPONSE): read the role's row at
+Login (PasswordAuthenticator, SASL PLAIN in one AUTH_RESPONSE; the admin endpoint's HTTP Basic
+credentials come through the same ``login``): read the role's row at
 ``consistency_for_role`` (so a DROP ROLE or LOGIN = false is seen at once by every
 coordinator: the row is read each time, from its replicas), then bcrypt-check the password
 through the injected ``Hasher`` (a worker thread in the runtime). A missing role is checked
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("skewless.auth")
 
 UserDone = Callable[[CqlError | None, AuthenticatedUser | None], None]
+LoginDone = Callable[[AuthenticationFailed | None, AuthenticatedUser | None], None]
 
 
 class Auth:
@@ -163,30 +165,47 @@ class Auth:
         except AuthenticationFailed as e:
             answer(e)
             return
+
+        def logged_in(error: AuthenticationFailed | None, user: AuthenticatedUser | None
+                      ) -> None:
+            if error is not None:
+                answer(error)
+                return
+            assert user is not None
+            self.users[conn] = user
+            answer(AuthOk(username))
+        self.login(username, password, logged_in)
+
+    def login(self, username: str, password: str, done: LoginDone) -> None:
+        """PasswordAuthenticator's check of (username, password), with no connection: the
+        CQL login and the admin endpoint (nodetool's ``-u``/``-pw``) both come here. ``done``
+        gets AuthenticationFailed, or the role's ``AuthenticatedUser`` (roles cache refreshed).
+        """
         digest = hashlib.blake2b(password.encode("utf-8"), key=self._digest_key).digest()
 
         def checked(role: Role | None, ok: bool) -> None:
             if not ok or role is None:
-                answer(bad_credentials(username))
+                done(bad_credentials(username), None)
                 return
             if not role.can_login:
-                answer(AuthenticationFailed(f"{username} is not permitted to log in"))
+                done(AuthenticationFailed(f"{username} is not permitted to log in"), None)
                 return
             assert role.salted_hash is not None
             self._remember((username, digest, role.salted_hash))
 
             def loaded(error: CqlError | None, user: AuthenticatedUser | None) -> None:
                 if error is not None or user is None:
-                    answer(AuthenticationFailed(
-                        f"Unable to perform authentication: {error.message if error else ''}"))
+                    done(AuthenticationFailed(
+                        f"Unable to perform authentication: {error.message if error else ''}"),
+                        None)
                     return
-                self.users[conn] = user
-                answer(AuthOk(username))
+                done(None, user)
             self.load(username, loaded)
 
         def got(error: CqlError | None, role: Role | None) -> None:
             if error is not None:
-                answer(AuthenticationFailed(f"Unable to perform authentication: {error.message}"))
+                done(AuthenticationFailed(
+                    f"Unable to perform authentication: {error.message}"), None)
                 return
             if role is None or role.salted_hash is None:
                 self.hasher.check(password, DUMMY_HASH, lambda _: checked(None, False))
