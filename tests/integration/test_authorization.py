@@ -305,7 +305,8 @@ def test_nodetool_invalidatepermissionscache(cluster: LocalCluster, superuser: S
     for args in (["alice"], []):
         r = subprocess.run(
             [sys.executable, "-m", "skewless.nodetool.cli", "-h", cluster.nodes[1].address,
-             "-p", str(admin_port_for(INTERNODE_PORT)), "invalidatepermissionscache", *args],
+             "-p", str(admin_port_for(INTERNODE_PORT)), "-u", "cassandra", "-pw", "cassandra",
+             "invalidatepermissionscache", *args],
             capture_output=True, text=True, timeout=60, check=False)
         assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), r
         assert can("SELECT * FROM ks.t")(alice[1])  # read again from the table

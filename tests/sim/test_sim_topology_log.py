@@ -174,3 +174,35 @@ def test_two_replacements_started_at_once_go_one_after_the_other() -> None:
         assert sorted(t for t, a in zip(ring.tokens, ring.owners, strict=True)
                       if a == new) == sorted(old[dead])
     assert c.missing_at_one("127.0.0.1") == []
+
+
+def test_a_started_join_finishes_while_a_lower_address_node_starts() -> None:
+    """A fresh node whose JOIN START is chosen finishes its change though a node with a lower
+    address starts meanwhile. It used to defer to that node, which waits for this change to
+    finish: neither moved (a 3-node start on a loaded machine, node 3 first)."""
+    w = World(47, n_nodes=1)
+    assert w.stabilize()
+    w.add_node("127.0.0.3")
+    joiner = w.nodes["127.0.0.3"].node
+    propose = joiner.topology.decide.propose
+
+    def without_finish(op: str, phase: str, *args: object, **kw: object) -> object:
+        return None if phase == "FINISH" else propose(op, phase, *args, **kw)  # type: ignore[arg-type]
+
+    # As a slow node: its FINISH not yet proposed when the next node shows up.
+    joiner.topology.decide.propose = without_finish  # type: ignore[method-assign]
+    seed = w.nodes["127.0.0.1"].node.metadata
+    assert w.run_until(lambda: seed.state.topology_in_progress is not None, 30 * S)
+    w.add_node("127.0.0.2")
+    peers = joiner.membership.peers
+    assert w.run_until(lambda: "127.0.0.2" in peers and peers["127.0.0.2"].up
+                       and peers["127.0.0.2"].state.status == "STARTING", 30 * S)
+    joiner.topology.decide.propose = propose  # type: ignore[method-assign]
+
+    def status(a: str) -> str:
+        return w.nodes[a].node.membership.local.status
+    assert w.run_until(lambda: status("127.0.0.3") == status("127.0.0.2") == "NORMAL", 60 * S), \
+        (status("127.0.0.3"), status("127.0.0.2"))
+    assert _topology_log(w) == [
+        ("JOIN", "START", "127.0.0.3"), ("JOIN", "FINISH", "127.0.0.3"),
+        ("JOIN", "START", "127.0.0.2"), ("JOIN", "FINISH", "127.0.0.2")]

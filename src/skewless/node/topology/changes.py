@@ -194,8 +194,11 @@ class Topology:
         self.movement.learn_unheard(now_ns)
         if not settled and not self._heard_everyone(live):
             return
-        if any(s == "STARTING" and a < node.address for a, s in live):
-            return  # a concurrent new node with a lower address first (the log decides anyway)
+        d = self.decide
+        if d.mine("JOIN") is None and any(s == "STARTING" and a < node.address for a, s in live):
+            # A concurrent new node with a lower address first (the log decides anyway). Not
+            # once our START is chosen: that node waits for our change to finish.
+            return
         peer_schema = max((p.state.schema_ts_us for p in node.membership.peers.values()),
                           default=0)
         if node.metadata.index < peer_schema or self.decide.behind():
@@ -203,7 +206,6 @@ class Topology:
         has_data = any(not ks.name.startswith("system") for ks in node.schema.keyspaces)
         bootstrap = node.config.auto_bootstrap and has_data and any(
             s == "NORMAL" for _, s in live)
-        d = self.decide
         mine = d.mine("JOIN")
         if mine is not None:
             self.waiting_since_ns = None
