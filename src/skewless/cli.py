@@ -377,6 +377,8 @@ def cluster_start(
             f"Stop with: skewless cluster stop --data-dir {data_dir}\n"
             f"Administer with: nodetool -h {procs[0].address} "
             f"-p {local.admin_port_for(internode_port)} status"
+            + ("" if not ssl else "\nskewless status, stress and clocks: --ssl as cqlsh, with "
+               "the same SSL_CERTFILE (or --ssl-certfile)")
         )
         return
     sys.exit(_stay_attached(procs))
