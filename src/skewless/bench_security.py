@@ -6,7 +6,11 @@ throughput with ``skewless stress`` (RF=3, 100-byte values, ``--duration`` secon
 stock driver, token-aware) against each in turn, for ``--rounds`` rounds. The order of the
 configurations rotates from round to round, so that none always runs first or last on a noisy
 machine. It prints every round's ops/s and p99 per configuration (and its ratio to the first
-configuration in that round), then the median of the rounds and the ratio of the medians.
+configuration in that round), then the median of the rounds, the ratio of the medians and the
+median of the per-round ratios (the runs of one round follow each other, so a slow drift in
+the machine's other load mostly cancels in them). Throughput on a shared machine moves with its
+other load; the CPU time the nodes and the client spend per write (from /proc and getrusage)
+moves much less, and is printed too.
 
 Configurations (``--configs``, the first is the baseline the others are compared with):
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -149,22 +154,45 @@ def stress_args(port: int, duration_s: float, concurrency: int, client: ClientSe
     return args
 
 
-def run_stress(port: int, duration_s: float, concurrency: int, client: ClientSecurity
-               ) -> dict[str, Any]:
-    """One run's numbers: ops_per_s, p99_ms, errors (and ``failed`` when it gave no report)."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used (Linux /proc; 0 without)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields_ = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields_[11]) + int(fields_[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_stress(port: int, duration_s: float, concurrency: int, client: ClientSecurity,
+               node_pids: list[int]) -> dict[str, Any]:
+    """One run's numbers: ops_per_s, p99_ms, errors, the CPU the nodes and the stress client
+    used per operation (µs), or ``failed`` when it gave no report."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSL_")}
+    nodes_before, client_before = cpu_seconds(node_pids), _children_cpu_s()
     try:
         out = subprocess.run(stress_args(port, duration_s, concurrency, client),
                              capture_output=True, text=True, env=env,
                              timeout=duration_s + STRESS_SLACK_S)
     except subprocess.TimeoutExpired:
         return {"failed": f"no report within {duration_s + STRESS_SLACK_S:g} s"}
+    nodes_cpu = cpu_seconds(node_pids) - nodes_before
+    client_cpu = _children_cpu_s() - client_before
     if not out.stdout.strip():
         tail = " ".join(out.stderr.strip().splitlines()[-2:])[:200]
         return {"failed": f"exit {out.returncode}: {tail}"}
     total = json.loads(out.stdout)["total"]
+    ops = max(1, int(total["ops"]))
     return {"ops_per_s": float(total["ops_per_s"]), "p99_ms": float(total["p99_ms"] or 0),
-            "errors": int(total["errors"]), "ops": int(total["ops"])}
+            "errors": int(total["errors"]), "ops": int(total["ops"]),
+            "node_cpu_us": nodes_cpu / ops * 1e6, "client_cpu_us": client_cpu / ops * 1e6}
 
 
 def rotated(names: list[str], round_index: int) -> list[str]:
@@ -179,6 +207,13 @@ def _cell(result: dict[str, Any], base: dict[str, Any] | None) -> str:
     if base is not None and base.get("ops_per_s"):
         ratio = f" x{result['ops_per_s'] / base['ops_per_s']:.2f}"
     return f"{result['ops_per_s']:7.0f} p99 {result['p99_ms']:5.1f}ms{ratio:>6}"
+
+
+def _cpu_cell(cpu: dict[str, float], name: str, baseline: str) -> str:
+    if name not in cpu:
+        return "?"
+    ratio = f" x{cpu[name] / cpu[baseline]:.2f}" if cpu.get(baseline) else ""
+    return f"{cpu[name]:6.0f} us/op{ratio}"
 
 
 def report(names: list[str], rounds: list[dict[str, dict[str, Any]]],
@@ -205,6 +240,18 @@ def report(names: list[str], rounds: list[dict[str, dict[str, Any]]],
     lines.append("ratio  " + "".join(
         f"{(f'{medians[n] / baseline:.3f}' if baseline and n in medians else '?'):>{width}}"
         for n in names) + f"   (median ops/s / median ops/s of {names[0]})")
+    paired = {n: [r[n]["ops_per_s"] / r[names[0]]["ops_per_s"] for r in rounds
+                  if "failed" not in r[n] and r[names[0]].get("ops_per_s")] for n in names}
+    lines.append("paired " + "".join(
+        f"{(f'{statistics.median(paired[n]):.3f}' if paired[n] else '?'):>{width}}"
+        for n in names) + f"   (median of the rounds' ratios to {names[0]})")
+    for key, label in (("node_cpu_us", "nodes"), ("client_cpu_us", "client")):
+        cpu = {n: statistics.median(r[n][key] for r in rounds if "failed" not in r[n])
+               for n in names if any("failed" not in r[n] for r in rounds)}
+        lines.append(f"{label:7}" + "".join(f"{_cpu_cell(cpu, n, names[0]):>{width}}"
+                                            for n in names)
+                     + f"   (CPU per write, median of the rounds: {label} user + system "
+                       "time / ops)")
     errors = {n: sum(r[n].get("errors", 0) for r in rounds) for n in names}
     failed = {n: sum(1 for r in rounds if "failed" in r[n]) for n in names}
     lines.append("errors " + "".join(f"{f'{errors[n]} ops, {failed[n]} runs failed':>{width}}"
@@ -249,7 +296,8 @@ def main(configs: str, rounds: int, duration_s: float, warmup_s: float, concurre
                 cql_port=ports[name], internode_port=base_port - 2000 + k))
         for name in names:
             wait_all_up(ports[name], clients[name])
-        _measure(names, ports, clients, rounds, duration_s, warmup_s, concurrency)
+        pids = {name: [p.pid for p in nodes] for name, nodes in zip(names, started, strict=True)}
+        _measure(names, ports, clients, pids, rounds, duration_s, warmup_s, concurrency)
     except local.ClusterStartError as e:
         raise click.ClickException(f"{e.message}\n{e.log_tail}") from None
     finally:
@@ -259,7 +307,8 @@ def main(configs: str, rounds: int, duration_s: float, warmup_s: float, concurre
 
 
 def _measure(names: list[str], ports: dict[str, int], clients: dict[str, ClientSecurity],
-             rounds: int, duration_s: float, warmup_s: float, concurrency: int) -> None:
+             pids: dict[str, list[int]], rounds: int, duration_s: float, warmup_s: float,
+             concurrency: int) -> None:
     click.echo(f"bench_security: skewless stress write, QUORUM, RF={NODES}, 100-byte values, "
                f"concurrency {concurrency}, {duration_s:g} s per run, {rounds} rounds "
                f"(order rotated), {NODES}-node local clusters on {os.cpu_count()} cores, "
@@ -267,7 +316,7 @@ def _measure(names: list[str], ports: dict[str, int], clients: dict[str, ClientS
     for name in names:
         click.echo(f"  {name:30} {SETUPS[name].describe()}")
     for name in names:
-        warm = run_stress(ports[name], warmup_s, concurrency, clients[name])
+        warm = run_stress(ports[name], warmup_s, concurrency, clients[name], pids[name])
         if "failed" in warm:
             raise click.ClickException(f"warm-up against {name} failed: {warm['failed']}")
     results: list[dict[str, dict[str, Any]]] = []
@@ -275,7 +324,7 @@ def _measure(names: list[str], ports: dict[str, int], clients: dict[str, ClientS
     for r in range(rounds):
         order = rotated(names, r)
         orders.append(order)
-        results.append({n: run_stress(ports[n], duration_s, concurrency, clients[n])
+        results.append({n: run_stress(ports[n], duration_s, concurrency, clients[n], pids[n])
                         for n in order})
         click.echo(f"  round {r + 1}/{rounds} done", err=True)
     for line in report(names, results, orders):
