@@ -27,6 +27,7 @@ from skewless.config import (
 )
 from skewless.lab.cli import lab
 from skewless.security.certs import CertFiles
+from skewless.security.client import ClientSecurity, client_options
 from skewless.stress.command import stress
 
 console = Console(soft_wrap=True)
@@ -409,6 +410,8 @@ def cluster_start(
             f"-p {local.admin_port_for(internode_port)} status\n"
             f"Internode secret (a node added to this cluster needs it): "
             f"{local.ensure_cluster_secret(Path(data_dir).resolve())}"
+            + ("" if not ssl else "\nskewless status, stress and clocks: --ssl as cqlsh, with "
+               "the same SSL_CERTFILE (or --ssl-certfile)")
         )
         return
     sys.exit(_stay_attached(procs))
@@ -534,11 +537,11 @@ def status_cells(row: Any) -> list[str]:
     ]
 
 
-def _print_status(host: str, port: int) -> None:
+def _print_status(host: str, port: int, client: ClientSecurity) -> None:
     from skewless.clocks_view import fetch_status
     from skewless.status_view import render
 
-    rows = fetch_status(host, port)
+    rows = fetch_status(host, port, client=client)
     console.print(f"Datacenters and nodes as seen by {host}:{port}", highlight=False)
     render(console, [status_cells(r) for r in rows])
 
@@ -546,29 +549,32 @@ def _print_status(host: str, port: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=9042, show_default=True)
-def status(host: str, port: int) -> None:
+@client_options
+def status(host: str, port: int, client: ClientSecurity) -> None:
     """Show every node's state, like nodetool status (asks one node over CQL)."""
-    _print_status(host, port)
+    _print_status(host, port, client)
 
 
 @cluster.command("status")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=9042, show_default=True)
-def cluster_status(host: str, port: int) -> None:
+@client_options
+def cluster_status(host: str, port: int, client: ClientSecurity) -> None:
     """Same as `skewless status`."""
-    _print_status(host, port)
+    _print_status(host, port, client)
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=9042, show_default=True)
-def clocks(host: str, port: int) -> None:
+@client_options
+def clocks(host: str, port: int, client: ClientSecurity) -> None:
     """Every node's clock: its offset from cluster time, alarm, bounds, and peers' measurements."""
     from skewless.clocks_view import clients_table, clocks_table, collect_clients, collect_views
 
-    views = collect_views(host, port)
+    views = collect_views(host, port, client)
     console.print(clocks_table(views))
-    console.print(clients_table(collect_clients(sorted(views), port)))
+    console.print(clients_table(collect_clients(sorted(views), port, client)))
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,

@@ -14,10 +14,14 @@ from typing import Any
 import click
 from rich.table import Table
 
+from skewless.security.client import ClientSecurity
+
 
 def fetch_status(host: str, port: int,
-                 query: str = "SELECT * FROM system.skewless_status") -> list[Any]:
-    """The rows of ``system.skewless_status`` (or ``query``) as node ``host`` sees them."""
+                 query: str = "SELECT * FROM system.skewless_status",
+                 client: ClientSecurity | None = None) -> list[Any]:
+    """The rows of ``system.skewless_status`` (or ``query``) as node ``host`` sees them,
+    connecting with ``client``'s TLS and credentials."""
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
     from cassandra.policies import WhiteListRoundRobinPolicy
 
@@ -27,6 +31,7 @@ def fetch_status(host: str, port: int,
     driver = Cluster(
         contact_points=[host], port=port, protocol_version=4, connect_timeout=5.0,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        **(client or ClientSecurity()).driver_kwargs(),
     )
     try:
         session = driver.connect()
@@ -86,11 +91,12 @@ def clients_table(clients: Mapping[str, Sequence[Any]]) -> Table:
     return table
 
 
-def collect_clients(hosts: Sequence[str], port: int) -> dict[str, list[Any]]:
+def collect_clients(hosts: Sequence[str], port: int, client: ClientSecurity | None = None
+                    ) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for host in hosts:
         try:
-            out[host] = fetch_status(host, port, "SELECT * FROM system.skewless_clients")
+            out[host] = fetch_status(host, port, "SELECT * FROM system.skewless_clients", client)
         except click.ClickException:
             continue
     return out
@@ -103,14 +109,15 @@ def address_key(address: str) -> tuple[int, ...]:
         return (1 << 16,)
 
 
-def collect_views(host: str, port: int) -> dict[str, list[Any]]:
+def collect_views(host: str, port: int, client: ClientSecurity | None = None
+                  ) -> dict[str, list[Any]]:
     """Ask ``host`` which nodes are up, then ask each of them."""
-    first = fetch_status(host, port)
+    first = fetch_status(host, port, client=client)
     views = {host: first}
     for row in first:
         if row.up and row.address not in views:
             try:
-                views[row.address] = fetch_status(row.address, port)
+                views[row.address] = fetch_status(row.address, port, client=client)
             except click.ClickException:
                 continue  # went down meanwhile: its column shows "?"
     return views

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from skewless import limits
+from skewless.security.client import ClientSecurity, client_options
 from skewless.stress.options import (
     CONSISTENCY_LEVELS,
     KEY_DISTRIBUTIONS,
@@ -55,14 +56,16 @@ SUMMARY_WIDTH_COLUMNS_MIN = 110  # columns the summary table needs without foldi
               help="Who stamps writes: the driver's clock (its default) or the coordinators.")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Also write the report as JSON to FILE ('-': stdout, the rest to stderr).")
-def stress(workload: str, json_path: str | None, **kwargs: Any) -> None:
+@client_options
+def stress(workload: str, json_path: str | None, client: ClientSecurity, **kwargs: Any) -> None:
     """Load a serving cluster with WORKLOAD (write, read or mixed) through the stock driver.
 
     Prints a progress display while it runs, then ops/s and latency percentiles per operation
     type. Exits 1 when any operation failed or was left unanswered (after the full report).
+    --ssl (with --ssl-certfile or SSL_CERTFILE) connects with TLS, -u/-p with a password.
     """
     try:
-        options = build_options(workload, **kwargs)
+        options = build_options(workload, client=client, **kwargs)
     except ValueError as e:
         option, _, message = str(e).partition(": ")
         raise click.BadParameter(message, param_hint=option) from None

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from skewless import limits
+from skewless.security.client import ClientSecurity
 
 WORKLOADS = ("write", "read", "mixed")
 OPERATIONS = ("write", "read")
@@ -46,12 +47,14 @@ class StressOptions:
     seed: int
     token_aware: bool
     server_timestamps: bool = False  # the nodes stamp writes (not the driver's clock)
+    client: ClientSecurity = ClientSecurity()  # TLS and credentials (--ssl, -u/-p)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["ratio"] = dict(self.ratio)
         d["hosts"] = list(self.hosts)
         d["keyspace"] = KEYSPACE
+        d["client"] = self.client.describe()  # never the password
         return d
 
 
@@ -115,6 +118,7 @@ def build_options(
     seed: int,
     token_aware: bool,
     timestamps: str = "client",
+    client: ClientSecurity | None = None,
 ) -> StressOptions:
     """Check and complete the options; a ValueError names the option at fault (``--x: ...``)."""
     if workload not in WORKLOADS:
@@ -158,6 +162,7 @@ def build_options(
         seed=seed,
         token_aware=token_aware,
         server_timestamps=timestamps == "server",
+        client=client or ClientSecurity(),
     )
 
 

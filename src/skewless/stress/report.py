@@ -140,8 +140,11 @@ def stats_table(rows: dict[str, dict[str, Any]], title: str | None) -> Table:
 def heading(doc: dict[str, Any]) -> str:
     """One line naming the run above its summary table."""
     o = doc["options"]
+    client = o.get("client") or {}
+    tls = ", TLS" if client.get("ssl") else ""
+    user = f", as {client['username']}" if client.get("username") else ""
     return (f"skewless stress {o['workload']}: {o['consistency']}, RF={o['replication_factor']}, "
-            f"concurrency {o['concurrency']}, {o['value_size']}-byte values, "
+            f"concurrency {o['concurrency']}, {o['value_size']}-byte values{tls}{user}, "
             f"{doc['elapsed_s']:.1f} s (stopped by {doc['stopped_by']})")
 
 

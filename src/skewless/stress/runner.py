@@ -170,7 +170,8 @@ def connect(options: StressOptions) -> Cluster:
     )
     return Cluster(list(options.hosts), port=options.port, protocol_version=4,
                    connect_timeout=limits.stress_connect_timeout_s,
-                   execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+                   execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+                   **options.client.driver_kwargs())
 
 
 def ensure_schema(cluster: Cluster, session: Session, options: StressOptions) -> list[str]:
