@@ -192,3 +192,4 @@ tls_first_byte_wait_ms = 10000  # a new connection silent this long is closed be
 tls_handshake_timeout_ms = 10000  # a TLS handshake not done in this is abandoned (slowloris)
 tls_refusal_log_interval_ms = 60000  # a refused host is warned about once a minute, then debug
 tls_refusal_hosts_tracked_max = 1024  # hosts remembered for that; beyond, the memory is reset
+auth_role_walk_roles_max = 100_000  # bounds a transitive role walk (a cycle cannot be granted)

@@ -171,13 +171,13 @@ class PeekingServer:
     def __init__(self, handler: Handler, context: ssl.SSLContext,
                  accepts_plaintext: Callable[[str], bool], what: str, *,
                  check_peer: Callable[[str, Any], str | None] | None = None,
-                 limit: int = 2 ** 16, accepts_level: int = logging.DEBUG) -> None:
+                 stream_limit_bytes: int = 2 ** 16, accepts_level: int = logging.DEBUG) -> None:
         self.handler = handler
         self.context = context
         self.accepts_plaintext = accepts_plaintext
         self.what = what
         self.check_peer = check_peer
-        self.limit = limit
+        self.stream_limit_bytes = stream_limit_bytes  # asyncio StreamReader buffer
         self.accepts_level = accepts_level  # how accepted connections are logged
         self.sockets: list[socket.socket] = []
         self.refused = 0  # connections refused: plaintext where TLS is required, bad handshakes
@@ -246,7 +246,7 @@ class PeekingServer:
                 self._refuse(host, "plaintext connection from %s refused: TLS is required")
                 conn.close()
                 return
-            reader = asyncio.StreamReader(limit=self.limit)
+            reader = asyncio.StreamReader(limit=self.stream_limit_bytes)
             protocol = asyncio.StreamReaderProtocol(reader)
             try:
                 transport, _ = await loop.connect_accepted_socket(

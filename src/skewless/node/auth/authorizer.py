@@ -32,9 +32,10 @@ from skewless.cql import ast
 from skewless.cql.results import ColumnSpec, RowsResult, Void
 from skewless.errors import CqlError
 from skewless.node.auth import permissions as perms
-from skewless.node.auth.grants import Done, Grants, GrantStore, Internal, sequence
+from skewless.node.auth.grants import Grants, GrantStore, Internal
 from skewless.node.auth.permissions import Need, Resource
 from skewless.node.auth.permissions_cache import merge
+from skewless.node.auth.roles import Done, sequence
 from skewless.node.messages import PermissionsInvalidate
 
 if TYPE_CHECKING:

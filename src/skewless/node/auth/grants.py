@@ -11,15 +11,15 @@ are continuations: ``done`` is called once. Values are bound (``?``), never spli
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Protocol
 
 from skewless import limits
-from skewless.cql.results import RowsResult
 from skewless.cql.types import parse_type
 from skewless.errors import CqlError
 from skewless.node import consistency as cl_mod
 from skewless.node.auth.permissions import AUTH_KEYSPACE, PERMISSIONS, Resource
+from skewless.node.auth.roles import Done, Step, rows_of, sequence, text
 
 _PERMS = f"{AUTH_KEYSPACE}.role_permissions"
 _INDEX = f"{AUTH_KEYSPACE}.resource_role_permissons_index"
@@ -27,7 +27,6 @@ _SET = parse_type("set<text>")
 _CL = cl_mod.LOCAL_ONE
 
 Answered = Callable[[object], None]  # a RowsResult, a Void, or a CqlError
-Done = Callable[[CqlError | None], None]
 Grants = dict[Resource, frozenset[str]]
 
 
@@ -36,16 +35,6 @@ class Internal(Protocol):
 
     def internal(self, query: str, values: tuple[bytes | None, ...], cl: int,
                  answered: Answered, timestamp_us: int | None = None) -> None: ...
-
-
-def _text(value: str) -> bytes:
-    return value.encode("utf-8")
-
-
-def _rows(body: object) -> list[dict[str, bytes | None]]:
-    assert isinstance(body, RowsResult), type(body).__name__
-    names = [c.name for c in body.columns]
-    return [dict(zip(names, row, strict=True)) for row in body.rows]
 
 
 def _perm_set(raw: bytes | None) -> frozenset[str]:
@@ -75,16 +64,6 @@ def grants_of_rows(rows: list[dict[str, bytes | None]]) -> dict[str, Grants]:
     return out
 
 
-def sequence(steps: Sequence[Callable[[Done], None]], done: Done) -> None:
-    """Run ``steps`` one after the other; stop at the first error."""
-    def run(i: int) -> None:
-        if i == len(steps):
-            done(None)
-            return
-        steps[i](lambda error: done(error) if error is not None else run(i + 1))
-    run(0)
-
-
 class GrantStore:
     def __init__(self, executor: Internal) -> None:
         self.ex = executor
@@ -98,7 +77,7 @@ class GrantStore:
                 done(None, body)
         self.ex.internal(query, values, _CL, answered)
 
-    def _write(self, query: str, values: tuple[bytes | None, ...]) -> Callable[[Done], None]:
+    def _write(self, query: str, values: tuple[bytes | None, ...]) -> Step:
         return lambda done: self._run(query, values, lambda e, _: done(e))
 
     # ------------------------------------------------------------------ reads
@@ -109,14 +88,14 @@ class GrantStore:
             if error is not None:
                 done(error, {})
                 return
-            done(None, grants_of_rows(_rows(body)).get(role, {}))
+            done(None, grants_of_rows(rows_of(body)).get(role, {}))
         self._run(f"SELECT role, resource, permissions FROM {_PERMS} WHERE role = ? "
-                  f"LIMIT {limits.permissions_rows_max}", (_text(role),), answered)
+                  f"LIMIT {limits.permissions_rows_max}", (text(role),), answered)
 
     def all(self, done: Callable[[CqlError | None, dict[str, Grants]], None]) -> None:
         """Every role's grants (LIST PERMISSIONS of everyone)."""
         def answered(error: CqlError | None, body: object) -> None:
-            done(error, {} if error is not None else grants_of_rows(_rows(body)))
+            done(error, {} if error is not None else grants_of_rows(rows_of(body)))
         self._run(f"SELECT role, resource, permissions FROM {_PERMS} "
                   f"LIMIT {limits.permissions_rows_max}", (), answered)
 
@@ -127,16 +106,16 @@ class GrantStore:
         sequence([
             self._write(f"UPDATE {_PERMS} SET permissions = permissions + ? "
                         "WHERE role = ? AND resource = ?",
-                        (value, _text(role), _text(resource.name))),
+                        (value, text(role), text(resource.name))),
             self._write(f"INSERT INTO {_INDEX} (resource, role) VALUES (?, ?)",
-                        (_text(resource.name), _text(role))),
+                        (text(resource.name), text(role))),
         ], done)
 
     def revoke(self, role: str, resource: Resource, perms: frozenset[str], done: Done) -> None:
         value = _SET.serialize(sorted(perms))
         self._write(f"UPDATE {_PERMS} SET permissions = permissions - ? "
                     "WHERE role = ? AND resource = ?",
-                    (value, _text(role), _text(resource.name)))(done)
+                    (value, text(role), text(resource.name)))(done)
 
     def revoke_all_from(self, role: str, done: Done) -> None:
         """A dropped role's grants, and its entries in the reverse index."""
@@ -145,8 +124,8 @@ class GrantStore:
                 done(error)
                 return
             steps = [self._write(f"DELETE FROM {_INDEX} WHERE resource = ? AND role = ?",
-                                 (_text(r.name), _text(role))) for r in sorted(grants)]
-            steps.append(self._write(f"DELETE FROM {_PERMS} WHERE role = ?", (_text(role),)))
+                                 (text(r.name), text(role))) for r in sorted(grants)]
+            steps.append(self._write(f"DELETE FROM {_PERMS} WHERE role = ?", (text(role),)))
             sequence(steps, done)
         self.of_role(role, got)
 
@@ -156,11 +135,11 @@ class GrantStore:
             if error is not None:
                 done(error)
                 return
-            roles = sorted({role for r in _rows(body) if (role := r.get("role")) is not None})
+            roles = sorted({role for r in rows_of(body) if (role := r.get("role")) is not None})
             steps = [self._write(f"DELETE FROM {_PERMS} WHERE role = ? AND resource = ?",
-                                 (role, _text(resource.name))) for role in roles]
+                                 (role, text(resource.name))) for role in roles]
             steps.append(self._write(f"DELETE FROM {_INDEX} WHERE resource = ?",
-                                     (_text(resource.name),)))
+                                     (text(resource.name),)))
             sequence(steps, done)
         self._run(f"SELECT role FROM {_INDEX} WHERE resource = ? "
-                  f"LIMIT {limits.permissions_rows_max}", (_text(resource.name),), got)
+                  f"LIMIT {limits.permissions_rows_max}", (text(resource.name),), got)

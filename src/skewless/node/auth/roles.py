@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from skewless import limits
 from skewless.cql.results import RowsResult
 from skewless.cql.types import parse_type
 from skewless.errors import CqlError, ServerError
@@ -28,7 +29,6 @@ _ROLES = f"{AUTH_KEYSPACE}.roles"
 _MEMBERS = f"{AUTH_KEYSPACE}.role_members"
 _SET = parse_type("set<text>")
 _ROLE_COLUMNS = "role, is_superuser, can_login, member_of, salted_hash"
-ROLES_MAX = 100_000  # bounds a transitive walk (a cycle cannot be granted, but be safe)
 
 
 def text(value: str) -> bytes:
@@ -39,7 +39,7 @@ def boolean(value: bool) -> bytes:
     return b"\x01" if value else b"\x00"
 
 
-def _rows(body: object) -> list[dict[str, bytes | None]]:
+def rows_of(body: object) -> list[dict[str, bytes | None]]:
     assert isinstance(body, RowsResult), type(body).__name__
     names = [c.name for c in body.columns]
     return [dict(zip(names, row, strict=True)) for row in body.rows]
@@ -96,7 +96,7 @@ class RoleStore:
             if error is not None:
                 done(error, None)
                 return
-            rows = _rows(body)
+            rows = rows_of(body)
             done(None, _role(rows[0]) if rows else None)
         self._run(f"SELECT {_ROLE_COLUMNS} FROM {_ROLES} WHERE role = ?", (text(name),),
                   consistency_for_role(name) if cl is None else cl, answered)
@@ -104,7 +104,7 @@ class RoleStore:
     def all(self, done: Callable[[CqlError | None, list[Role]], None],
             cl: int = cl_mod.QUORUM) -> None:
         def answered(error: CqlError | None, body: object) -> None:
-            done(error, [] if error is not None else [_role(r) for r in _rows(body)])
+            done(error, [] if error is not None else [_role(r) for r in rows_of(body)])
         self._run(f"SELECT {_ROLE_COLUMNS} FROM {_ROLES}", (), cl, answered)
 
     def collect(self, name: str, recursive: bool,
@@ -118,7 +118,7 @@ class RoleStore:
         def next_one() -> None:
             while pending and pending[0][0] in found:
                 pending.pop(0)
-            if failed or not pending or len(found) >= ROLES_MAX:
+            if failed or not pending or len(found) >= limits.auth_role_walk_roles_max:
                 done(failed[0] if failed else None, list(found.values()))
                 return
             current, depth = pending.pop(0)
@@ -139,7 +139,7 @@ class RoleStore:
             if error is not None:
                 done(error, [])
                 return
-            done(None, [m.decode("utf-8") for r in _rows(body) if (m := r.get("member"))])
+            done(None, [m.decode("utf-8") for r in rows_of(body) if (m := r.get("member"))])
         self._run(f"SELECT member FROM {_MEMBERS} WHERE role = ?", (text(role),),
                   consistency_for_role(role), answered)
 
