@@ -195,7 +195,8 @@ class Topology:
         if not settled and not self._heard_everyone(live):
             return
         d = self.decide
-        if d.mine("JOIN") is None and any(s == "STARTING" and a < node.address for a, s in live):
+        mine = d.mine("JOIN")
+        if mine is None and any(s == "STARTING" and a < node.address for a, s in live):
             # A concurrent new node with a lower address first (the log decides anyway). Not
             # once our START is chosen: that node waits for our change to finish.
             return
@@ -206,7 +207,6 @@ class Topology:
         has_data = any(not ks.name.startswith("system") for ks in node.schema.keyspaces)
         bootstrap = node.config.auto_bootstrap and has_data and any(
             s == "NORMAL" for _, s in live)
-        mine = d.mine("JOIN")
         if mine is not None:
             self.waiting_since_ns = None
             self.join_tokens = mine.tokens
