@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -26,9 +26,11 @@ from skewless.config import (
     load_config,
 )
 from skewless.lab.cli import lab
-from skewless.security.certs import CertFiles
 from skewless.security.client import ClientSecurity, client_options
 from skewless.stress.command import stress
+
+if TYPE_CHECKING:  # certificates (cryptography) load only when a command makes them
+    from skewless.security.certs import CertFiles
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
