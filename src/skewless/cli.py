@@ -87,6 +87,10 @@ _NODE_OPTION_TO_FIELD = {
     "authenticator": "authenticator",
     "auth_superuser_file": "auth_superuser_file",
     "superuser_setup_delay_ms": "superuser_setup_delay_ms",
+    "native_transport_max_concurrent_connections": "native_transport_max_concurrent_connections",
+    "native_transport_max_concurrent_connections_per_ip":
+        "native_transport_max_concurrent_connections_per_ip",
+    "native_transport_idle_timeout_in_ms": "native_transport_idle_timeout_in_ms",
 }
 
 
@@ -218,6 +222,17 @@ def main() -> None:
               default=limits.auth_superuser_setup_delay_ms, show_default=True,
               help="Wait this long after start before creating the first superuser "
                    "(Cassandra's cassandra.superuser_setup_delay_ms).")
+@click.option("--native-transport-max-concurrent-connections", type=int,
+              default=limits.cql_connections_default, show_default=True,
+              help="CQL connections this node admits (-1: as many as file descriptors allow); "
+                   "more are answered Overloaded and closed.")
+@click.option("--native-transport-max-concurrent-connections-per-ip", type=int,
+              default=limits.cql_connections_per_ip_default, show_default=True,
+              help="CQL connections admitted from one client address (-1: unlimited).")
+@click.option("--native-transport-idle-timeout-in-ms", type=int,
+              default=limits.cql_idle_timeout_ms_default, show_default=True,
+              help="Close a CQL connection with no request and no answer for this long "
+                   "(0: never).")
 @click.pass_context
 def node(ctx: click.Context, /, config_file: str | None, no_hints: bool,
          no_clock_compensation: bool, no_restamp: bool, commit_wait: bool,

@@ -92,6 +92,11 @@ class NodeConfig:
     authenticator: str = "AllowAllAuthenticator"  # cassandra.yaml's: or PasswordAuthenticator
     auth_superuser_file: str = ""  # first superuser from this file, not cassandra/cassandra
     superuser_setup_delay_ms: int = limits.auth_superuser_setup_delay_ms  # before the first
+    # CQL connection admission (issue 15, runtime.admission): cassandra.yaml's, -1 = unlimited
+    native_transport_max_concurrent_connections: int = limits.cql_connections_default
+    native_transport_max_concurrent_connections_per_ip: int = \
+        limits.cql_connections_per_ip_default
+    native_transport_idle_timeout_in_ms: int = limits.cql_idle_timeout_ms_default  # 0: never
 
     def __post_init__(self) -> None:
         _check_ipv4("address", self.address)
@@ -221,6 +226,13 @@ class NodeConfig:
                              f"got {self.auth_superuser_file!r}")
         _check_int("superuser_setup_delay_ms", self.superuser_setup_delay_ms, 0,
                    limits.auth_superuser_setup_delay_ms_max_option)
+        for name in ("native_transport_max_concurrent_connections",
+                     "native_transport_max_concurrent_connections_per_ip"):
+            _check_int(name, getattr(self, name), -1, limits.cql_connections_max)
+            if getattr(self, name) == 0:
+                raise ValueError(f"{name}: must be -1 (unlimited) or at least 1, got 0")
+        _check_int("native_transport_idle_timeout_in_ms", self.native_transport_idle_timeout_in_ms,
+                   0, limits.cql_idle_timeout_ms_max_option)
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         self._check_encryption()

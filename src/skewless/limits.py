@@ -8,7 +8,7 @@ Each has a one-line reason. Relationships between limits are asserted at import 
 cql_frame_body_bytes_max = 16 * 1024 * 1024  # Cassandra's native_transport_max_frame_size default
 cql_streams_inflight_max = 1024  # per connection; beyond this we answer Overloaded
 cql_requests_inflight_max = 2048  # per node, all connections; beyond it Overloaded, not a queue
-cql_connections_max = 1024  # per node; a driver opens 1-2 per host, cqlsh 2
+cql_connections_max = 65_536  # the most native_transport_max_concurrent_connections may be
 cql_page_rows_max = 100_000  # a larger fetch_size is served in pages of this many rows
 cql_batch_statements_max = 10_000  # bounds the memory of one BATCH
 cql_prepared_statements_max = 10_000  # prepared cache entries per node (LRU beyond)
@@ -16,6 +16,23 @@ cql_bind_markers_max = 65_535  # EXECUTE counts its values in a [short] (Cassand
 cql_ttl_s_max = 20 * 365 * 86400  # Cassandra's MAX_TTL (20 years); larger TTLs are refused
 cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recursion
 cql_key_bytes_max = 0xFFFF  # a partition key or clustering value: Cassandra's u16 length prefix
+
+
+# --- CQL connection admission (runtime.admission) --------------------------------------------
+cql_connections_default = 16_384  # native_transport_max_concurrent_connections: ~9 KB idle each
+cql_connections_per_ip_default = 1024  # ..._per_ip: an app host's pools; one address not all
+cql_idle_timeout_ms_default = 300_000  # native_transport_idle_timeout_in_ms: > 2x heartbeats
+cql_idle_timeout_ms_max_option = 24 * 3600 * 1000  # beyond a day is a typo
+cql_handshake_ms = 5000  # a connection not READY by then is closed (slowloris; auth: below)
+cql_refusal_answer_wait_ms = 2000  # a refused connection's first request is answered, or closed
+cql_refused_connections_pending_max = 256  # refused ones awaiting their answer; beyond: closed
+cql_connection_write_buffer_bytes_max = 2 * 1024 * 1024  # answers a client has not read yet
+cql_reply_bytes_estimate_initial = 64 * 1024  # until measured: 32 requests fill the bound
+cql_reply_bytes_estimate_weight = 8  # the estimate moves 1/8 of the way to each answer's size
+cql_listen_backlog = 4096  # SYNs queued while the loop is busy (a flood must not drop ours)
+cql_admission_log_interval_ms = 1000  # a refusal or close is logged once a second per kind
+fd_reserve_count = 2048  # descriptors kept for peers (2 each), RocksDB files, logs, listeners
+fd_soft_limit_max = 1_048_576  # the soft limit raised to when the hard one is unlimited
 
 # --- Client authentication (node.auth) ----------------------------------------------------
 auth_handshake_ms = 10_000  # a connection not authenticated by then is closed (holds a slot)
@@ -163,6 +180,9 @@ assert internode_reconnect_delay_ms_min < internode_reconnect_delay_ms_max
 assert stream_chunk_bytes < internode_frame_bytes_max // 2  # one partition may overshoot
 assert tick_interval_ms < gossip_interval_ms <= failure_detector_max_interval_ms
 assert tick_interval_ms < swim_probe_timeout_ms
+assert cql_connections_per_ip_default <= cql_connections_default <= cql_connections_max
+assert cql_handshake_ms <= auth_handshake_ms
+assert cql_connection_write_buffer_bytes_max >= 4 * cql_reply_bytes_estimate_initial
 
 # --- Local clusters, node options and internode details (runtime, cli) ----------------------
 internode_handshake_bytes_max = 4096  # a handshake frame names a version, an id, an address, nonces

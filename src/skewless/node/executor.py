@@ -297,7 +297,9 @@ class Executor:
             raise InvalidRequest(f"unconfigured table {name}")
         return ks, table
 
-    def system_context(self) -> SystemContext:
+    def system_context(self, with_clients: bool = False) -> SystemContext:
+        """``with_clients``: list every CQL connection (system.skewless_clients only: a node
+        may hold thousands, and the drivers read the other system tables at every connect)."""
         node = self.node
         now_ns = node.clock.monotonic_ns()
         alarm_us = node.config.clock_alarm_ms * 1000
@@ -329,7 +331,8 @@ class Executor:
         own = node.membership.ring().primary_ownership()
         ownership = {local.host_id: own.get(local.address, 0.0)}
         ownership.update({p.host_id: own.get(p.address, 0.0) for p in peers})
-        clients = self.client_clocks.views(now_ns, node.config.clock_alarm_ms)
+        clients = self.client_clocks.views(now_ns, node.config.clock_alarm_ms) \
+            if with_clients else []
         # Cassandra's truncation record: (commit log segment, position, truncated at ms)
         truncated = {t.id: at for t in node.schema.tables
                      if (at := node.truncations.truncated_at.get(t.table_key)) is not None}
@@ -431,7 +434,8 @@ class Executor:
         if ks_name in SYSTEM_KEYSPACES and ks_name not in STORED_SYSTEM_KEYSPACES:
             rows = virtual_select.select_virtual(
                 stmt, [None if isinstance(v, Unset) else v for v in values],
-                self.system_context(), params.page_size, params.paging_state, keyspace)
+                self.system_context(stmt.table == "skewless_clients"), params.page_size,
+                params.paging_state, keyspace)
             self._answer(conn, stream, rows)
             return
         ks, table = self._table(stmt.keyspace, stmt.table, keyspace)

@@ -8,8 +8,9 @@ This is the only place where the node meets real I/O. It owns:
   fed with the bytes read from the socket; OPTIONS, STARTUP and REGISTER are answered here,
   QUERY/PREPARE/EXECUTE/BATCH go to the ``Executor``. Under PasswordAuthenticator STARTUP is
   answered AUTHENTICATE, AUTH_RESPONSE goes to the executor (``node.auth``), whose bcrypt work
-  runs in ``_ThreadHasher``'s threads, and a connection not READY after
-  ``limits.auth_handshake_ms`` is closed;
+  runs in ``_ThreadHasher``'s threads. Which connections are admitted, their handshake and
+  idle deadlines and the pacing of a client that does not read its answers are
+  ``runtime.admission``'s (``ConnFlow``);
 * the internode ``Transport``, whose messages go to ``Node.peer_message``; with the default
   ``internode_authenticator`` it is given the cluster secret read here from
   ``internode_secret_file`` (``load_internode_secret``), and a node without one does not start;
@@ -53,7 +54,7 @@ from skewless.node.auth.model import (
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
-from skewless.runtime import internode_auth
+from skewless.runtime import admission, internode_auth
 from skewless.runtime.admin import AdminServer
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.realclock import RealClock
@@ -82,6 +83,7 @@ class ClientConn:
     registered: set[str] = field(default_factory=set)
     inflight: int = 0
     peer: str = ""  # the client's address
+    flow: admission.ConnFlow | None = None  # deadlines and pacing (runtime.admission)
 
 
 class NodeServer:
@@ -111,6 +113,7 @@ class NodeServer:
             self.clock, encode=messages.encode, decode=messages.decode,
             rng=random.Random(seed + 2), tls=internode_tls, secret=internode_secret)
         self.clients: dict[int, ClientConn] = {}
+        self.admission = admission.Admission(_connection_budget(config))
         self._next_conn = 0
         self.inflight_total = 0  # client requests handed to the executor, not yet answered
         self.answered_total = 0  # client requests answered since start (nodetool tpstats)
@@ -171,7 +174,7 @@ class NodeServer:
         if self.client_tls is None:
             self._cql_server = await asyncio.start_server(
                 self._serve_client, self.config.address, self.config.cql_port,
-                reuse_address=True)
+                reuse_address=True, backlog=limits.cql_listen_backlog)
         else:
             self._cql_server = await start_client_server(
                 self._serve_client, self.config.address, self.config.cql_port, self.client_tls,
@@ -275,33 +278,38 @@ class NodeServer:
 
     async def _serve_client(self, reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter) -> None:
-        if len(self.clients) >= limits.cql_connections_max:
+        decision = self.admission.decide(_peer_address(writer), asyncio.get_running_loop().time())
+        if isinstance(decision, admission.Dropped):
             writer.close()
             return
         self._next_conn += 1
         conn = ClientConn(self._next_conn, ServerConnection(), writer,
                           peer=_peer_address(writer))
+        auth = self.executor.auth.required  # a client that never authenticates frees its slot
+        flow = conn.flow = admission.ConnFlow(
+            self.admission, conn.peer, decision, writer, kick=self._kick.set,
+            is_ready=lambda: conn.protocol.state is ConnState.READY,
+            inflight=lambda: conn.inflight, auth_required=auth,
+            handshake_ms=limits.auth_handshake_ms if auth else limits.cql_handshake_ms,
+            idle_timeout_ms=self.config.native_transport_idle_timeout_in_ms)
         self.clients[conn.conn_id] = conn
         peer = writer.get_extra_info("peername")
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.executor.client_clocks.connected(conn.conn_id, address)
-        deadline = None
-        if self.executor.auth.required:  # a client that never authenticates frees its slot
-            deadline = asyncio.get_running_loop().call_later(
-                limits.auth_handshake_ms / 1000, self._handshake_deadline, conn)
         try:
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
+                flow.touch()
                 if not self._on_client_data(conn, data):
                     break
-                await writer.drain()
+                if not await flow.until_readable(lambda ev: self._on_request(conn, ev)):
+                    break
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            if deadline is not None:
-                deadline.cancel()
+            flow.release()
             self.clients.pop(conn.conn_id, None)
             self.executor.client_clocks.closed(conn.conn_id)
             self.executor.auth.closed(conn.conn_id)
@@ -309,7 +317,9 @@ class NodeServer:
                 writer.close()
 
     def _on_client_data(self, conn: ClientConn, data: bytes) -> bool:
-        """Handle bytes from a client; False when the connection must close."""
+        """Handle bytes from a client: its requests wait in ``conn.flow.pending`` until
+        ``until_readable`` dispatches them; False when the connection must close."""
+        assert conn.flow is not None
         for ev in conn.protocol.receive_data(data):
             if isinstance(ev, ProtocolViolation):
                 conn.writer.write(ev.error)
@@ -317,8 +327,11 @@ class NodeServer:
                     return False
                 continue
             assert isinstance(ev, RequestReceived)
-            self._on_request(conn, ev)
-        self._kick.set()
+            if conn.flow.refusal is not None:  # over a connection limit: say so, then close
+                conn.writer.write(conn.protocol.send_response(
+                    ev.stream, response_for(Overloaded(conn.flow.refusal))))
+                return False
+            conn.flow.pending.append(ev)
         return True
 
     def _on_request(self, conn: ClientConn, ev: RequestReceived) -> None:
@@ -351,12 +364,6 @@ class NodeServer:
             request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
                             ev.custom_payload, ev.tracing, client)
 
-    def _handshake_deadline(self, conn: ClientConn) -> None:
-        if conn.protocol.state is not ConnState.READY and conn.conn_id in self.clients:
-            log.info("closing client connection from %s: not authenticated within %d ms",
-                     conn.peer, limits.auth_handshake_ms)
-            conn.writer.close()
-
     def _reply(self, r: Reply) -> None:
         if r.conn > 0:  # a client's request (ids start at 1) gets exactly one reply, even
             self.inflight_total -= 1  # when its connection has gone meanwhile
@@ -377,6 +384,8 @@ class NodeServer:
             data = conn.protocol.send_response(r.stream, response_for(
                 ServerError(f"Internal error encoding the response: {type(e).__name__}: {e}")))
         conn.writer.write(data)
+        if conn.flow is not None:
+            conn.flow.replied(len(data))
 
     def _push_event(self, e: ClusterEvent) -> None:
         for conn in self.clients.values():
@@ -409,6 +418,25 @@ class _ThreadHasher:
                 log.exception("internal error after a password hash")
             self.server._kick.set()
         future.add_done_callback(finished)
+
+
+def _connection_budget(config: NodeConfig) -> admission.Budget:
+    """Raise the file descriptor soft limit to the hard one; fit the connection limits in."""
+    before, after = admission.raise_fd_limit()
+    budget = admission.connection_budget(
+        config.native_transport_max_concurrent_connections,
+        config.native_transport_max_concurrent_connections_per_ip, after)
+    if budget.lowered:
+        log.warning("native_transport_max_concurrent_connections %d does not fit the file "
+                    "descriptor limit %d less %d kept for peers and files: %d admitted; raise "
+                    "the hard limit (ulimit -Hn, LimitNOFILE)",
+                    config.native_transport_max_concurrent_connections, after, budget.reserve,
+                    budget.connections_max)
+    log.info("file descriptors: soft limit %d (was %d), %d kept for peers and files; CQL "
+             "connections at most %d, %s per address", after, before, budget.reserve,
+             budget.connections_max,
+             "unlimited" if budget.per_ip_max < 0 else str(budget.per_ip_max))
+    return budget
 
 
 def _peer_address(writer: asyncio.StreamWriter) -> str:
