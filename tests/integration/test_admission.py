@@ -399,5 +399,5 @@ def test_clients_that_never_read_throttle_only_themselves(
     assert n > 0
     # 8 x (2 MiB bound + one first burst of answers) plus the node's own work; before this
     # bound each non-reader got up to 1,024 answers of 200 KB queued (~200 MB).
-    assert rss_peak - rss_before < 400 * 1024, (rss_before, rss_peak)
+    assert rss_peak - rss_before < 200 * 1024, (rss_before, rss_peak)
     assert "Traceback" not in _node_log(c)

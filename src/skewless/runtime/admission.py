@@ -36,12 +36,13 @@ connection's ``pending`` queue and are dispatched while the answers they may pro
 connection's bound, ``limits.cql_connection_write_buffer_bytes_max``: the bytes already waiting
 in the transport plus, for the requests in flight, an estimate of an answer's size (an average
 of this connection's answers, ``limits.cql_reply_bytes_estimate_initial`` until it has some).
-One request is always dispatched when none is in flight, so an answer larger than the bound is
-still served. The next bytes are read only when ``pending`` is empty and the transport's buffer
-is under the bound (asyncio's StreamReader stops reading the socket meanwhile), so a client that
-pipelines requests and never reads its answers stops itself: its requests wait in its own socket
-buffers, it holds a few requests of the node's in-flight budget, not a thousand, and the node
-holds at most about the bound (plus one answer) of its answers. A client that reads is never
+One request is always dispatched when none is in flight and the buffer is under the bound, so an
+answer larger than the bound is still served. The next bytes are read only when ``pending`` is
+empty and the transport's buffer is under the bound (asyncio's StreamReader stops reading the
+socket meanwhile), so a client that pipelines requests and never reads its answers stops
+itself: its requests wait in its own socket buffers, it holds a few requests of the node's
+in-flight budget, not a thousand, and the node holds at most about the bound (plus the first
+burst's answers) of its answers. A client that reads is never
 slowed: its answers leave at once and the estimate only bounds what is in flight.
 """
 
@@ -284,8 +285,9 @@ class ConnFlow:
         dispatched = False
         while self.pending:
             inflight = self._inflight()
-            if inflight > 0 and transport.get_write_buffer_size() \
-                    + inflight * self.reply_bytes_estimate > bound:
+            buffered = transport.get_write_buffer_size()
+            if buffered > bound or buffered + inflight * self.reply_bytes_estimate > bound \
+                    and inflight > 0:
                 break
             dispatch(self.pending.popleft())
             dispatched = True
