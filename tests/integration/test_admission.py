@@ -191,6 +191,50 @@ def test_ten_thousand_idle_connections_leave_room_for_a_driver(
     assert still_open == FLOOD_CONNECTIONS
 
 
+def test_ten_thousand_connections_from_one_address_are_held_to_its_share(
+        cluster_factory: Callable[..., LocalCluster]) -> None:
+    """10,000 connections from one address (each sending its STARTUP) with the default limits:
+    1,024 (native_transport_max_concurrent_connections_per_ip) are admitted, the others are
+    answered Overloaded or, beyond the refused connections that may wait for an answer, closed
+    at once; the stock driver from another address connects and queries meanwhile."""
+    _raise_fd_limit(FLOOD_CONNECTIONS + 1000)
+    c = cluster_factory(1)
+    node = c.nodes[0].address
+    abuser = "127.0.0.119"
+    with _sockets() as flood:
+        started = time.monotonic()
+        for _ in range(FLOOD_CONNECTIONS):
+            s = _connect(abuser, node)
+            with contextlib.suppress(OSError):  # closed by the node already
+                s.sendall(STARTUP)
+            flood.append(s)
+        opened_s = time.monotonic() - started
+        started = time.monotonic()
+        cluster = Cluster([node], port=CQL_PORT, connect_timeout=10,
+                          load_balancing_policy=WhiteListRoundRobinPolicy([node]))
+        try:
+            row = cluster.connect().execute("SELECT release_version FROM system.local").one()
+            connect_s = time.monotonic() - started
+        finally:
+            cluster.shutdown()
+        deadline = time.monotonic() + 20
+        while True:  # the refused ones are answered, then closed (2 s at most for each)
+            still_open = sum(1 for s in flood if _is_open(s))
+            if still_open <= limits.cql_connections_per_ip_default \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    print(f"\n{FLOOD_CONNECTIONS} connections from {abuser} opened in {opened_s:.2f} s, "
+          f"{still_open} kept by the node; a driver from 127.0.0.1 connected and queried in "
+          f"{connect_s * 1000:.0f} ms")
+    assert row.release_version
+    assert still_open == limits.cql_connections_per_ip_default
+    assert connect_s < 10.0, connect_s
+    log = _node_log(c)
+    assert "Exceeded maximum native connection limit per ip of 1024 by using 1025" in log
+    assert "Traceback" not in log
+
+
 def _read_all_ready(socks: list[socket.socket], timeout_s: float) -> int:
     """Read each socket's answer to STARTUP (READY, 9 bytes); how many got it."""
     sel = selectors.DefaultSelector()
