@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,7 +23,9 @@ from cassandra.policies import WhiteListRoundRobinPolicy
 from conftest import CQL_PORT, LocalCluster
 
 from skewless import limits
+from skewless.runtime.cluster import suite_port_offset
 
+METRICS_PORT = 19900 + suite_port_offset()
 FLOOD_CONNECTIONS = 10_000
 FLOOD_ADDRESSES = [f"127.0.0.{101 + i}" for i in range(10)]  # 1,000 each: under the per-IP limit
 
@@ -123,6 +126,14 @@ def _sockets() -> Iterator[list[socket.socket]]:
 
 def _node_log(c: LocalCluster) -> str:
     return c.nodes[0].log_path.read_text(errors="replace")
+
+
+def _metrics(address: str) -> dict[str, float]:
+    url = f"http://{address}:{METRICS_PORT}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback test node
+        text = resp.read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line.startswith("skewless_cql_connections")}
 
 
 def _rss_kib(pid: int) -> int:
@@ -267,7 +278,7 @@ def test_per_address_limit_refuses_the_abuser_with_a_clear_error(
     that address shows that error, and the canary (127.0.0.1) still connects."""
     per_ip = 8
     c = cluster_factory(1, [["--native-transport-max-concurrent-connections-per-ip",
-                             str(per_ip)]])
+                             str(per_ip), "--metrics-port", str(METRICS_PORT)]])
     node = c.nodes[0].address
     abuser = "127.0.0.120"
     with _sockets() as held:
@@ -304,6 +315,11 @@ def test_per_address_limit_refuses_the_abuser_with_a_clear_error(
         canary = c.session_to(node)
         assert canary.execute("SELECT release_version FROM system.local").one()
         assert all(_is_open(s) for s in held[:per_ip])  # the admitted ones were kept
+        metrics = _metrics(node)
+    print(f"metrics: {metrics}")
+    assert metrics["skewless_cql_connections_refused_total"] >= 3  # extra, silent, the driver
+    assert metrics["skewless_cql_connections"] >= per_ip + 1  # the abuser's and the canary's
+    assert 0 < metrics["skewless_cql_connections_max"] <= limits.cql_connections_default
     log = _node_log(c)
     assert f"Exceeded maximum native connection limit per ip of {per_ip}" in log
     assert "Traceback" not in log

@@ -52,8 +52,11 @@ import asyncio
 import logging
 import resource
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from skewless import limits
 from skewless.cql.connection import RequestReceived
@@ -179,6 +182,30 @@ class Admission:
         else:
             self.closed_handshake_total += 1
         self._log.info(now, kind, message, *args)
+
+
+class AdmissionCollector(Collector):
+    """Prometheus metrics of ``Admission`` (registered on the node's metrics endpoint)."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+    def collect(self) -> Iterator[Metric]:
+        a = self.admission
+        yield GaugeMetricFamily("skewless_cql_connections", "Admitted CQL connections",
+                                value=a.admitted)
+        yield GaugeMetricFamily("skewless_cql_connections_max", "CQL connections admitted at "
+                                "most (native_transport_max_concurrent_connections, fitted to "
+                                "the file descriptors)", value=a.budget.connections_max)
+        yield CounterMetricFamily("skewless_cql_connections_refused", "CQL connections refused "
+                                  "over native_transport_max_concurrent_connections(_per_ip)",
+                                  value=a.refused_total)
+        closed = CounterMetricFamily("skewless_cql_connections_closed", "CQL connections closed "
+                                     "by the node: not READY in time (handshake) or idle",
+                                     labels=["reason"])
+        closed.add_metric(["handshake"], a.closed_handshake_total)
+        closed.add_metric(["idle"], a.closed_idle_total)
+        yield closed
 
 
 class _Throttled:

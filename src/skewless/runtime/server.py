@@ -124,6 +124,8 @@ class NodeServer:
         self.metrics = (MetricsServer(self.node, config.address, config.metrics_port,
                                       self.transport.stats)
                         if config.metrics_port else None)
+        if self.metrics is not None:
+            self.metrics.registry.register(admission.AdmissionCollector(self.admission))
         self.admin = AdminServer(self, config.address, config.admin_port) \
             if config.admin_port else None
 
