@@ -329,9 +329,13 @@ def test_slow_handshake_dropped_at_deadline_and_idle_connection_at_idle_timeout(
         cluster_factory: Callable[..., LocalCluster]) -> None:
     """A client sending its STARTUP one byte a second is closed at the handshake deadline
     (limits.cql_handshake_ms); a READY connection that sends nothing is closed at
-    native_transport_idle_timeout_in_ms (2 s here), one that keeps sending OPTIONS is not."""
+    native_transport_idle_timeout_in_ms (2 s here), one that keeps sending OPTIONS is not.
+    Then the node-wide limit (native_transport_max_concurrent_connections = 12 here): the
+    connection over it is answered Overloaded naming it."""
     idle_ms = 2000
-    c = cluster_factory(1, [["--native-transport-idle-timeout-in-ms", str(idle_ms)]])
+    node_max = 12
+    c = cluster_factory(1, [["--native-transport-idle-timeout-in-ms", str(idle_ms),
+                             "--native-transport-max-concurrent-connections", str(node_max)]])
     node = c.nodes[0].address
     deadline_s = limits.cql_handshake_ms / 1000
     with _sockets() as held:
@@ -380,9 +384,23 @@ def test_slow_handshake_dropped_at_deadline_and_idle_connection_at_idle_timeout(
     assert sent < len(STARTUP)  # it never finished its STARTUP
     assert idle_closed is not None and idle_ms / 1000 - 0.5 <= idle_closed <= idle_ms / 1000 + 4
     assert busy_open
+    with _sockets() as held:  # the fixture's driver holds a few: fill up to the limit
+        refusal = None
+        for i in range(node_max + 1):
+            s = _connect(f"127.0.0.{140 + i}", node)  # each its own address: not per-IP
+            held.append(s)
+            s.sendall(OPTIONS)
+            opcode, body = _read_frame(s)
+            if opcode == 0x00:
+                refusal = _error(body)
+                break
+        assert refusal == (0x1001, f"Too many connections: this node accepts at most {node_max} "
+                                   f"client connections "
+                                   f"(native_transport_max_concurrent_connections)"), refusal
     log = _node_log(c)
     assert "not READY (STARTUP) within" in log
     assert "native_transport_idle_timeout_in_ms" in log
+    assert f"Exceeded maximum native connection limit of {node_max} by using" in log
 
 
 def test_clients_that_never_read_throttle_only_themselves(
