@@ -100,6 +100,7 @@ from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
 from skewless.storage import codec, merge
 from skewless.storage.engine import Storage
+from skewless.storage.integrity import CORRUPT_PREFIX, replica_refusal
 from skewless.storage.model import PartitionUpdate, Shadowed
 
 log = logging.getLogger("skewless.node")
@@ -241,7 +242,8 @@ class Node:
         elif isinstance(m, ReadResponse):
             self._on_read_response(sender, m)
         elif isinstance(m, RangeReadRequest):
-            self.send(sender, scan.serve_range(self.storage, self.schema, m, self._now_s()))
+            self.send(sender, scan.serve_range(self.storage, self.schema, m, self._now_s(),
+                                                   self.address))
         elif isinstance(m, RangeReadResponse):
             scan.on_range_response(self, sender, m)
         elif isinstance(m, MetaMessage):
@@ -539,8 +541,11 @@ class Node:
                             f"Read complete: {len(data.rows) if data else 0} rows")
             done(error, data)
 
+        spares = tuple(a for a in replicas
+                       if a not in targets and self.membership.is_alive(a))
         op = ReadOp(req_id, req, tuple(targets), len(targets), deadline_ns, cl,
-                    self.new_req_id, finished, trace=trace)
+                    self.new_req_id, finished, trace=trace, spares=spares,
+                    dc_of={a: self.membership.dc_of(a) for a in replicas})
         self.ops[req_id] = op
         if trace is not None:
             trace.event(f"Determining replicas to query: {', '.join(targets)} "
@@ -551,7 +556,10 @@ class Node:
         """The live replicas to read from at ``cl``; raises Unavailable when too few are up."""
         alive = [a for a in replicas if self.membership.is_alive(a)]
         dc_of = {a: self.membership.dc_of(a) for a in replicas}
-        targets = self._read_targets(alive, dc_of, need)
+        targets = None
+        if replica_refusal(self.storage.kv, self.address) is not None:  # others first
+            targets = self._read_targets([a for a in alive if a != self.address], dc_of, need)
+        targets = targets or self._read_targets(alive, dc_of, need)
         if targets is None:
             raise Unavailable("Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
                               need.block_for, len(alive))
@@ -594,7 +602,11 @@ class Node:
                 what = "digest" if msg.digest else "data"
                 trace.event(f"reading {what} from {addr}")
             if addr == self.address:
-                data = replica.read_local(self, msg)
+                data = replica.read_checked(self, msg)
+                if isinstance(data, str):  # corrupt here: ask another replica
+                    log.warning("read %s failed locally: %s", msg.req_id, data)
+                    self._dispatch_read(op, op.on_failure(addr, failover=True))
+                    continue
                 refusal = replica.refusal(self, msg, data)
                 if refusal is not None:
                     log.warning("read %s refused locally: %s", msg.req_id, refusal)
@@ -614,7 +626,7 @@ class Node:
             return
         if m.error:
             log.warning("read %s failed on %s: %s", m.req_id, sender, m.error)
-            op.on_failure(sender)
+            self._dispatch_read(op, op.on_failure(sender, m.error.startswith(CORRUPT_PREFIX)))
             return
         data = codec.decode_update(m.data) if m.data else None
         self._dispatch_read(op, op.on_response(sender, data, m.digest))
