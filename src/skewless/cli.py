@@ -147,7 +147,7 @@ def main() -> None:
               show_default=True,
               help="Corrupt storage: stop serving reads until rebuilt (stop), fail only the "
                    "reads that meet it (best_effort, ignore: not marked), stop the CQL port "
-                   "(stop_paranoid) or exit (die). See docs/operations.md.")
+                   "(stop_paranoid) or exit (die). See docs/nodetool.md.")
 @click.option("--no-hints", is_flag=True, default=False, help="Disable hinted handoff.")
 @click.option("--max-hint-window-ms", type=int, default=limits.hint_window_ms_max,
               show_default=True)

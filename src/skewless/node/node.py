@@ -100,7 +100,7 @@ from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
 from skewless.storage import codec, merge
 from skewless.storage.engine import Storage
-from skewless.storage.integrity import CORRUPT_PREFIX, replica_refusal
+from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, replica_refusal
 from skewless.storage.model import PartitionUpdate, Shadowed
 
 log = logging.getLogger("skewless.node")
@@ -298,13 +298,21 @@ class Node:
         self.ordered.tick(now_ns)
         if now_ns - self._last_hint_round_ns >= limits.hint_replay_interval_ms * 1_000_000:
             self._last_hint_round_ns = now_ns
-            self._replay_hints(now_ns)
-        self.batchlog.tick(now_ns)
+            self._storage_step(self._replay_hints, now_ns)
+        self._storage_step(self.batchlog.tick, now_ns)
         self.truncations.tick(now_ns)
-        self.indexes.tick()
-        self.active_repair.tick(now_ns)
-        self.anti_entropy.tick(now_ns)
-        self.topology.tick(now_ns)
+        self._storage_step(lambda _: self.indexes.tick(), now_ns)
+        self._storage_step(self.active_repair.tick, now_ns)
+        self._storage_step(self.anti_entropy.tick, now_ns)
+        self._storage_step(self.topology.tick, now_ns)
+
+    def _storage_step(self, step: Callable[[int], None], now_ns: int) -> None:
+        """One part of the tick that reads storage: corruption under it (recorded by the store,
+        ``storage.integrity``) ends that part's round, not the whole tick."""
+        try:
+            step(now_ns)
+        except StorageCorruption as e:
+            log.warning("corrupt storage under the tick: %s", e)
 
     # ------------------------------------------------------------------ gossip
 
@@ -456,7 +464,11 @@ class Node:
             done(None, ())
         for a in alive:
             if a == self.address:
-                shadowed = self.apply_local(u)
+                try:
+                    shadowed = self.apply_local(u)
+                except StorageCorruption as e:  # recorded (storage.integrity): a failed replica
+                    op.on_ack(a, (), f"{CORRUPT_PREFIX} {self.address}: {e}")
+                    continue
                 if trace is not None:
                     trace.event(f"Applied mutation locally ({len(u.rows)} rows)"
                                 f"{replica.shadow_note(shadowed)}", THREAD_MUTATION)

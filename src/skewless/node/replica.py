@@ -38,7 +38,10 @@ def mutation_reply(node: Node, m: MutationRequest, rt: ReplicaTrace | None = Non
         return MutationResponse(m.req_id, f"unknown table {update.table}", ())
     if m.hint and node.truncations.covers(update):
         return MutationResponse(m.req_id, "", ())  # written before a TRUNCATE: dropped
-    shadowed = node.apply_local(update)
+    try:
+        shadowed = node.apply_local(update)
+    except StorageCorruption as e:  # recorded (storage.integrity); the coordinator counts it
+        return MutationResponse(m.req_id, f"{CORRUPT_PREFIX} {node.address}: {e}", ())
     if rt is not None:
         rt.event(f"Applied mutation to {table.keyspace}.{table.name} "
                  f"({len(update.rows)} rows){shadow_note(shadowed)}", THREAD_MUTATION)

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skewless import limits
 from skewless.admin.registry import AdminContext, AdminError, Json, operation
 from skewless.errors import CqlError
 from skewless.node.repair.status import FAILED, SUCCESSFUL
@@ -56,7 +57,6 @@ MARK_FILE = "needs_rebuild.json"
 POSITION_FILE = "commitlog_position"
 QUARANTINE_DIR = "quarantine"
 _LOCAL_KEYSPACES = ("system", "system_schema")  # never replicated: nothing to repair
-_SALVAGE_BATCH = 512  # entries per write when refilling a new database
 
 
 def read_position(path: Path) -> int | None:
@@ -208,8 +208,9 @@ class DiskGuard:
         shutil.move(str(self.db_path), str(target))
         self.rocks = PositionedRocksKV(str(self.db_path), self.data / POSITION_FILE)
         self.kv.swap(self.rocks)
-        for i in range(0, len(kept), _SALVAGE_BATCH):
-            self.rocks.write(kept[i:i + _SALVAGE_BATCH])
+        step = limits.rebuild_refill_batch_entries
+        for i in range(0, len(kept), step):
+            self.rocks.write(kept[i:i + step])
         _persist_identity(node)
         self.rocks.sync()
         log.warning("rebuild: database moved to %s; kept %d entries of the node's own state%s; "

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from skewless import limits
 from skewless.storage.kv import KV, Batch
 
 # A replica's read failure caused by corruption starts with this (the coordinator fails over).
@@ -172,7 +173,7 @@ def verify(kv: KV, should_stop: Callable[[], bool] = lambda: False) -> tuple[int
     try:
         for _ in kv.iter_from(b"", None):
             n += 1
-            if n % 4096 == 0 and should_stop():
+            if n % limits.verify_stop_check_entries == 0 and should_stop():
                 break
     except StorageCorruption as e:
         return n, str(e)
