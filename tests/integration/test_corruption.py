@@ -13,6 +13,7 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from cassandra import ConsistencyLevel
@@ -72,7 +73,8 @@ def _wait_storage(session, address: str, prefix: str, timeout_s: float) -> str: 
 
 
 def test_corrupt_sstables_and_truncated_commit_log_are_rebuilt_from_peers(cluster_factory) -> None:  # type: ignore[no-untyped-def]
-    c = cluster_factory(3)
+    metrics_port = INTERNODE_PORT + 2  # on node 3's own address
+    c = cluster_factory(3, extra=[[], [], ["--metrics-port", str(metrics_port)]])
     node3 = c.nodes[2]
     s = c.session_to(N1)
     s.execute("CREATE KEYSPACE cr WITH replication = "
@@ -110,7 +112,12 @@ def test_corrupt_sstables_and_truncated_commit_log_are_rebuilt_from_peers(cluste
     assert disk.returncode == 0, disk.stderr
     assert "commit log truncated" in disk.stdout, disk.stdout
     assert nodetool(N3, "status").returncode == 0
+    metrics = urllib.request.urlopen(f"http://{N3}:{metrics_port}/metrics", timeout=10).read()
+    assert b"skewless_storage_needs_rebuild 1.0" in metrics, metrics[-2000:]
     c.wait_gossip(3, via=N3)
+    s1 = c.session_to(N1)
+    gossiped = _wait_storage(s1, N3, "CORRUPT", 30)  # the peers know it too
+    assert gossiped.startswith("CORRUPT"), gossiped
     print(f"corruption reported {time.monotonic() - started:.1f} s after the restart")
 
     # Nothing corrupt or missing is served through node 3, and QUORUM reads all succeed.
@@ -125,6 +132,10 @@ def test_corrupt_sstables_and_truncated_commit_log_are_rebuilt_from_peers(cluste
         row = quorum.execute(SimpleStatement(select, consistency_level=ConsistencyLevel.QUORUM),
                              (k,)).one()
         assert row is not None and row.v == v, (k, row)
+    scan = SimpleStatement("SELECT k, v FROM cr.t", consistency_level=ConsistencyLevel.QUORUM,
+                           fetch_size=50)
+    for session in (s1, s3):  # range reads avoid node 3 too
+        assert {r.k: r.v for r in session.execute(scan)} == rows
     assert "Traceback" not in node3.log_tail(400), node3.log_tail(60)
 
     # Rebuild from the peers, then node 3 alone holds every row.

@@ -315,6 +315,7 @@ class Executor:
                 tokens=s.tokens, schema_version=uuid.UUID(s.schema_version),
                 up=p.up, load_bytes=s.load_bytes, phi=node.membership.phi(addr, now_ns),
                 down_cause=None if p.up else node.fd.last_cause.get(addr),
+                storage=(s.storage or "OK") if isinstance(s.storage, str) else None,
                 clock_offset_us=round(offset or 0), clock_uncertainty_us=round(peer_error or 0),
                 clock_alarm=offset is not None and abs(offset) > alarm_us,
                 clock_in_bounds=offset is not None

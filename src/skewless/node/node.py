@@ -100,7 +100,7 @@ from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
 from skewless.storage import codec, merge
 from skewless.storage.engine import Storage
-from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, replica_refusal
+from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, gossiped_verdict
 from skewless.storage.model import PartitionUpdate, Shadowed
 
 log = logging.getLogger("skewless.node")
@@ -191,7 +191,7 @@ class Node:
             self.address, str(self.host_id), generation, self.beat, self.config.dc,
             self.config.rack, tokens, self.config.cql_port, str(self.schema.version),
             self.metadata.index, (), self.storage.size_bytes(), status, self.config.cluster_name,
-            self.topology.replacing)
+            self.topology.replacing, gossiped_verdict(self.storage.kv))
 
     def set_local_state(self, tokens: tuple[int, ...], status: str) -> None:
         """node.topology: our tokens and status changed (gossiped next)."""
@@ -553,8 +553,9 @@ class Node:
                             f"Read complete: {len(data.rows) if data else 0} rows")
             done(error, data)
 
-        spares = tuple(a for a in replicas
-                       if a not in targets and self.membership.is_alive(a))
+        spares = tuple(sorted((a for a in replicas
+                               if a not in targets and self.membership.is_alive(a)),
+                              key=self.needs_rebuild))
         op = ReadOp(req_id, req, tuple(targets), len(targets), deadline_ns, cl,
                     self.new_req_id, finished, trace=trace, spares=spares,
                     dc_of={a: self.membership.dc_of(a) for a in replicas})
@@ -568,14 +569,22 @@ class Node:
         """The live replicas to read from at ``cl``; raises Unavailable when too few are up."""
         alive = [a for a in replicas if self.membership.is_alive(a)]
         dc_of = {a: self.membership.dc_of(a) for a in replicas}
+        damaged = [a for a in alive if self.needs_rebuild(a)]
         targets = None
-        if replica_refusal(self.storage.kv, self.address) is not None:  # others first
-            targets = self._read_targets([a for a in alive if a != self.address], dc_of, need)
+        if damaged:  # replicas whose storage needs rebuild are asked only when others are too few
+            targets = self._read_targets([a for a in alive if a not in damaged], dc_of, need)
         targets = targets or self._read_targets(alive, dc_of, need)
         if targets is None:
             raise Unavailable("Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
                               need.block_for, len(alive))
         return targets
+
+    def needs_rebuild(self, address: str) -> bool:
+        """Whether that replica's storage is corrupt (ours, or as its gossip says)."""
+        if address == self.address:
+            return bool(gossiped_verdict(self.storage.kv))
+        peer = self.membership.peers.get(address)
+        return peer is not None and bool(peer.state.storage)
 
     def _read_targets(self, alive: list[str], dc_of: dict[str, str],
                       need: cl_mod.Requirement) -> list[str] | None:

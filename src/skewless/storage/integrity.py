@@ -214,6 +214,14 @@ def replica_refusal(kv: KV, address: str) -> str | None:
     return f"{CORRUPT_PREFIX} {address}: needs rebuild ({integ.reasons[0]})"
 
 
+def gossiped_verdict(kv: KV) -> str:
+    """``Heartbeat.storage``: the verdict while the node needs rebuild, '' otherwise."""
+    integ = integrity_of(kv)
+    if integ is None or not integ.needs_rebuild:
+        return ""
+    return (storage_verdict(kv) or "")[:limits.storage_verdict_gossip_chars_max]
+
+
 def storage_verdict(kv: KV) -> str | None:
     """``system.skewless_status.storage`` of this node: OK, or the state and its first reason."""
     integ = integrity_of(kv)
