@@ -20,7 +20,7 @@ from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
 from conftest import CQL_PORT, INTERNODE_PORT
 
-from skewless.runtime.cluster import admin_port_for
+from skewless.runtime.cluster import admin_port_for, port_accepts
 
 FLUSHED, TAIL, FLIPS = 300, 100, 20
 N1, N3 = "127.0.0.1", "127.0.0.3"
@@ -152,3 +152,47 @@ def test_corrupt_sstables_and_truncated_commit_log_are_rebuilt_from_peers(cluste
                          (k,)).one()
         assert row is not None and row.v == v, (k, row)
     assert nodetool(N3, "verify").returncode == 0
+
+
+def _corrupt_single_node(c, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """One node's flushed SSTable gets 20 bytes flipped; it is started again with ``extra``."""
+    s = c.session_to(N1)
+    s.execute("CREATE KEYSPACE one WITH replication = "
+              "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+    s.execute("CREATE TABLE one.t (k int PRIMARY KEY, v text)")
+    insert = s.prepare("INSERT INTO one.t (k, v) VALUES (?, ?)")
+    rows = {k: secrets.token_hex(24) for k in range(FLUSHED)}
+    for k, v in rows.items():
+        s.execute(insert, (k, v))
+    node = c.nodes[0]
+    assert nodetool(N1, "flush").returncode == 0
+    node.terminate()
+    assert _flip_values(node.data_dir / "db", [v.encode() for v in rows.values()]) >= 1
+    node.argv = [*node.argv, *extra]
+    node.start()
+
+
+def test_disk_failure_policy_die_exits_on_corruption_found_at_start(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    c = cluster_factory(1)
+    _corrupt_single_node(c, ["--disk-failure-policy", "die"])
+    node = c.nodes[0]
+    deadline = time.monotonic() + 60
+    while node.returncode() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert node.returncode() == 3, node.log_tail()
+    assert "disk_failure_policy die" in node.log_tail(), node.log_tail()
+
+
+def test_disk_failure_policy_stop_paranoid_closes_the_cql_port(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    c = cluster_factory(1)
+    _corrupt_single_node(c, ["--disk-failure-policy", "stop_paranoid"])
+    node = c.nodes[0]
+    deadline = time.monotonic() + 60
+    disk = nodetool(N1, "diskstatus")
+    while "CORRUPT" not in disk.stdout and time.monotonic() < deadline:
+        time.sleep(0.3)
+        disk = nodetool(N1, "diskstatus")
+    assert "Storage: CORRUPT (disk_failure_policy stop_paranoid)" in disk.stdout, disk
+    assert node.running()
+    time.sleep(1.0)  # the CQL port was closed when the corruption was found (or never opened)
+    assert not port_accepts(N1, CQL_PORT), node.log_tail()
