@@ -130,3 +130,25 @@ def test_without_a_spare_or_failover_the_read_fails() -> None:
     op2.first_sends()
     assert op2.on_failure("b") == []  # not corruption (e.g. too many tombstones): no failover
     assert isinstance(out2[0], errors.ReadFailure)
+
+
+def test_salvage_reports_a_family_it_could_not_read_whole(tmp_path: Path) -> None:
+    kv = RocksKV(str(tmp_path / "db"))
+    metas = {b"m%05d" % i: secrets.token_hex(32).encode() for i in range(300)}
+    kv.write(list(metas.items()))
+    kv.write([(b"h\x01x", b"hint")])
+    kv.flush()
+    kv.close()
+    (sst,) = (tmp_path / "db").glob("*.sst")
+    data = bytearray(sst.read_bytes())
+    at = data.find(metas[b"m00150"])
+    data[at + 3] ^= 0xFF
+    sst.write_bytes(bytes(data))
+    kv = RocksKV(str(tmp_path / "db"))
+    try:
+        kept, lost = salvage(kv)
+        assert lost == ["m"]  # rebuild refuses such a node (runtime.quarantine)
+        assert (b"h\x01x", b"hint") in kept
+        assert 0 < sum(1 for k, _ in kept if k[:1] == b"m") < len(metas)
+    finally:
+        kv.close()

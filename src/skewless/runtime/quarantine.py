@@ -26,7 +26,9 @@ Theory of operation
   and the node's identity as it holds it in memory, and a full repair of every replicated
   keyspace is started: the peers stream every row this node replicates. When every repair
   command has succeeded the mark is cleared; a failed one leaves the node marked (run it again).
-  The loop stops for the copy (the node's own state only: meta, hints, batchlog).
+  The loop stops for the copy (the node's own state only: meta, hints, batchlog). A node whose
+  meta entries cannot all be read is not rebuilt in place (its metadata log's Paxos promises
+  would be forgotten): it is replaced from another address.
 """
 
 from __future__ import annotations
@@ -195,6 +197,11 @@ class DiskGuard:
         if self._verifying is not None:
             raise AdminError("a verification of the database is running; retry when it ends")
         kept, lost = salvage(self.rocks)
+        if "m" in lost:  # identity, tokens, the metadata log's Paxos promises: not rebuildable
+            raise AdminError("this node's own state (meta entries: identity, tokens, metadata "
+                             "log) is corrupt: it cannot be rebuilt in place; stop it, move its "
+                             "data directory aside and replace it from another address "
+                             "(--replace-address-first-boot)")
         self.verified = ""
         old = self.rocks
         try:
