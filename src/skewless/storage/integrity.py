@@ -46,6 +46,9 @@ CORRUPT_PREFIX = "Corrupt data on replica"
 _OWN_FAMILIES = (b"m", b"h", b"c", b"s", b"b", b"B")
 
 
+_BLOCK_REASON = "corrupt SSTable block"
+
+
 class StorageCorruption(Exception):
     """RocksDB found a checksum mismatch (or another ``Corruption:``) under a read."""
 
@@ -90,9 +93,11 @@ class Integrity:
             self.on_mark(self)
 
     def corruption(self, detail: str) -> None:
+        """A read met corruption: counted; the first one is the reason (not one per block)."""
         self.corruption_errors += 1
         self.last_error = detail
-        self.mark(f"corrupt SSTable block: {detail}")
+        if not any(r.startswith(_BLOCK_REASON) for r in self.reasons):
+            self.mark(f"{_BLOCK_REASON}: {detail}")
 
     def cleared(self) -> None:
         self.reasons.clear()
