@@ -149,9 +149,13 @@ class DiskGuard:
         recorded = read_position(self.data / POSITION_FILE)
         recovered = self.rocks.sequence()
         if recorded is not None and recovered < recorded:
-            self.integrity.mark(
-                f"commit log truncated: recovered writes up to sequence {recovered}, "
-                f"{recorded - recovered} fsynced writes lost")
+            reason = (f"commit log truncated: recovered writes up to sequence {recovered}, "
+                      f"{recorded - recovered} fsynced writes lost")
+            log.error("%s", reason)
+            if self.integrity.policy == "die":
+                self.rocks.close()
+                raise SystemExit(f"cannot start (disk_failure_policy die): {reason}")
+            self.integrity.mark(reason)
         _write_position(self.data / POSITION_FILE, recovered)
         if self.integrity.reasons:
             (self.data / MARK_FILE).write_text(
