@@ -196,3 +196,48 @@ def test_disk_failure_policy_stop_paranoid_closes_the_cql_port(cluster_factory) 
     assert node.running()
     time.sleep(1.0)  # the CQL port was closed when the corruption was found (or never opened)
     assert not port_accepts(N1, CQL_PORT), node.log_tail()
+
+
+def test_truncated_commit_log_alone_is_reported_and_repaired_from_peers(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    """Only node 3's commit log is cut: it starts, reports it, serves none of what it lost,
+    and ``nodetool rebuild`` repairs (no quarantine: its SSTables verify clean)."""
+    c = cluster_factory(3)
+    node3 = c.nodes[2]
+    s = c.session_to(N1)
+    s.execute("CREATE KEYSPACE wl WITH replication = "
+              "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+    s.execute("CREATE TABLE wl.t (k int PRIMARY KEY, v text)")
+    insert = s.prepare("INSERT INTO wl.t (k, v) VALUES (?, ?)")
+    insert.consistency_level = ConsistencyLevel.ALL
+    rows = {k: secrets.token_hex(24) for k in range(TAIL * 2)}
+    assert nodetool(N3, "flush").returncode == 0
+    for k, v in rows.items():
+        s.execute(insert, (k, v))
+    node3.kill9()
+    db = node3.data_dir / "db"
+    wal = max(db.glob("*.log"), key=lambda p: p.stat().st_size)
+    with wal.open("r+b") as f:
+        f.truncate(wal.stat().st_size // 3)
+    node3.restart()
+    s3 = c.session_to(N3)
+    verdict = _storage_of(s3, N3)
+    assert verdict.startswith("CORRUPT: commit log truncated"), verdict
+    c.wait_gossip(3, via=N3)
+    select = "SELECT v FROM wl.t WHERE k = %s"
+    for k, v in rows.items():  # served by the other replicas, never the stale local copy
+        row = s3.execute(SimpleStatement(select, consistency_level=ConsistencyLevel.ONE),
+                         (k,)).one()
+        assert row is not None and row.v == v, (k, row)
+    deadline = time.monotonic() + 60  # the verification pass after start must end first
+    while "entries verified" not in nodetool(N3, "diskstatus").stdout:
+        assert time.monotonic() < deadline, nodetool(N3, "diskstatus").stdout
+        time.sleep(0.3)
+    rebuilt = nodetool(N3, "rebuild")
+    assert rebuilt.returncode == 0 and "Storage: OK" in rebuilt.stdout, rebuilt
+    assert "quarantined" not in rebuilt.stdout and not (node3.data_dir / "quarantine").exists()
+    c.nodes[0].terminate()
+    c.nodes[1].terminate()
+    for k, v in rows.items():
+        row = s3.execute(SimpleStatement(select, consistency_level=ConsistencyLevel.ONE),
+                         (k,)).one()
+        assert row is not None and row.v == v, (k, row)

@@ -26,7 +26,9 @@ Theory of operation
   and the node's identity as it holds it in memory, and a full repair of every replicated
   keyspace is started: the peers stream every row this node replicates. When every repair
   command has succeeded the mark is cleared; a failed one leaves the node marked (run it again).
-  The loop stops for the copy (the node's own state only: meta, hints, batchlog). A node whose
+  The loop stops for the copy (the node's own state only: meta, hints, batchlog). When every
+  block of the database verified clean (only the commit log lost writes), nothing is
+  quarantined: the repairs alone bring back what was lost. A node whose
   meta entries cannot all be read is not rebuilt in place (its metadata log's Paxos promises
   would be forgotten): it is replaced from another address.
 """
@@ -47,7 +49,14 @@ from skewless import limits
 from skewless.admin.registry import AdminContext, AdminError, Json, operation
 from skewless.errors import CqlError
 from skewless.node.repair.status import FAILED, SUCCESSFUL
-from skewless.storage.integrity import CheckedKV, Integrity, is_corruption, salvage, verify
+from skewless.storage.integrity import (
+    BLOCK_REASON,
+    CheckedKV,
+    Integrity,
+    is_corruption,
+    salvage,
+    verify,
+)
 from skewless.storage.kv import RocksKV
 
 if TYPE_CHECKING:
@@ -200,6 +209,12 @@ class DiskGuard:
             return {"state": "REBUILDING", "commands": integ.rebuild_commands}
         if self._verifying is not None:
             raise AdminError("a verification of the database is running; retry when it ends")
+        if self.verified.endswith(" entries verified") and not any(
+                r.startswith(BLOCK_REASON) for r in integ.reasons):
+            # every block reads back (only a commit log lost writes): repair is enough
+            log.warning("rebuild: the database verifies clean; repairing every range from the "
+                        "peers without quarantine")
+            return self._repair_all(node, {})
         kept, lost = salvage(self.rocks)
         if "m" in lost:  # identity, tokens, the metadata log's Paxos promises: not rebuildable
             raise AdminError("this node's own state (meta entries: identity, tokens, metadata "
@@ -227,6 +242,12 @@ class DiskGuard:
         log.warning("rebuild: database moved to %s; kept %d entries of the node's own state%s; "
                     "repairing every range from the peers", target, len(kept),
                     f" (unreadable: {', '.join(lost)})" if lost else "")
+        return self._repair_all(node, {"quarantined": str(target), "kept_entries": len(kept),
+                                       "unreadable": lost})
+
+    def _repair_all(self, node: Node, done: dict[str, Any]) -> dict[str, Any]:
+        """Start a full repair of every replicated keyspace; the mark clears when they end."""
+        integ = self.integrity
         commands: dict[str, int] = {}
         for ks in node.schema.keyspaces:
             if ks.name in _LOCAL_KEYSPACES:
@@ -238,8 +259,7 @@ class DiskGuard:
         integ.rebuild_commands = commands
         if not commands:
             integ.cleared()
-        return {"state": integ.state(), "quarantined": str(target), "kept_entries": len(kept),
-                "unreadable": lost, "commands": commands}
+        return {**done, "state": integ.state(), "commands": commands}
 
     def tick(self, node: Node) -> None:
         """Clear the mark once every repair of the rebuild has succeeded."""

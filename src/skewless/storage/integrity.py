@@ -46,7 +46,7 @@ CORRUPT_PREFIX = "Corrupt data on replica"
 _OWN_FAMILIES = (b"m", b"h", b"c", b"s", b"b", b"B")
 
 
-_BLOCK_REASON = "corrupt SSTable block"
+BLOCK_REASON = "corrupt SSTable block"
 
 
 class StorageCorruption(Exception):
@@ -96,8 +96,8 @@ class Integrity:
         """A read met corruption: counted; the first one is the reason (not one per block)."""
         self.corruption_errors += 1
         self.last_error = detail
-        if not any(r.startswith(_BLOCK_REASON) for r in self.reasons):
-            self.mark(f"{_BLOCK_REASON}: {detail}")
+        if not any(r.startswith(BLOCK_REASON) for r in self.reasons):
+            self.mark(f"{BLOCK_REASON}: {detail}")
 
     def cleared(self) -> None:
         self.reasons.clear()
