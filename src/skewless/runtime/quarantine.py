@@ -110,6 +110,7 @@ class DiskGuard:
         self.verified = ""  # what the last verification found (status)
         self._verifying: asyncio.Future[tuple[int, str | None]] | None = None
         self._stop = False  # asks a running verification to end (shutdown)
+        self._caught: set[str] = set()  # where a corruption was caught (logged once each)
         self._restore_mark()
         try:
             self.rocks = PositionedRocksKV(str(self.db_path), self.data / POSITION_FILE)
@@ -169,6 +170,15 @@ class DiskGuard:
         if self.integrity.reasons:
             (self.data / MARK_FILE).write_text(
                 json.dumps({"reasons": self.integrity.reasons}, indent=1) + "\n")
+
+    def caught(self, where: str) -> None:
+        """A StorageCorruption stopped ``where`` (already recorded by the store): its traceback
+        is logged the first time only, so a corrupt block read every tick cannot flood the log."""
+        if where in self._caught:
+            log.debug("corrupt storage under %s again", where)
+            return
+        self._caught.add(where)
+        log.exception("corrupt storage under %s (logged once)", where)
 
     # ------------------------------------------------------------------ verification
 

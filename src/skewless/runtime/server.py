@@ -238,7 +238,7 @@ class NodeServer:
             try:
                 self.node.tick()
             except StorageCorruption:  # recorded by the store; the node goes on (integrity)
-                log.exception("corrupt storage under the node's tick")
+                self.disk.caught("the node's tick")
             self.disk.tick(self.node)
             self.executor.auth.tick()
             self._kick.set()
@@ -304,7 +304,7 @@ class NodeServer:
         try:
             self.node.peer_message(sender, env)
         except StorageCorruption:  # recorded by the store; the node goes on (integrity)
-            log.exception("corrupt storage under a message from %s", sender)
+            self.disk.caught(f"a {type(env.message).__name__} message")
         self._kick.set()
 
     # ------------------------------------------------------------------ CQL clients
