@@ -41,6 +41,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,11 +92,23 @@ class PositionedRocksKV(RocksKV):
     def __init__(self, path: str, position: Path) -> None:
         super().__init__(path)
         self._position = position
+        # syncs run in worker threads: a rebuild closes this database only between two of them
+        self._lock = threading.RLock()
+        self._closed = False
 
     def sync(self) -> None:
-        seq = self.sequence()  # read first: a write racing the fsync is not claimed durable
-        super().sync()
-        _write_position(self._position, seq)
+        with self._lock:
+            if self._closed:
+                return  # replaced by a rebuild while this sync waited
+            seq = self.sequence()  # read first: a write racing the fsync is not claimed durable
+            super().sync()
+            _write_position(self._position, seq)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                super().close()
+                self._closed = True
 
 
 class DiskGuard:
