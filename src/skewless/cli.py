@@ -18,6 +18,7 @@ from rich.table import Table
 from skewless import __version__, limits
 from skewless.config import (
     COMMITLOG_SYNCS,
+    DISK_FAILURE_POLICIES,
     INTERNODE_ENCRYPTIONS,
     LOG_LEVELS,
     SHARED_SECRET_AUTHENTICATOR,
@@ -56,6 +57,7 @@ _NODE_OPTION_TO_FIELD = {
     "shadowed_writes": "shadowed_writes",
     "commitlog_sync": "commitlog_sync",
     "commitlog_periodic_ms": "commitlog_periodic_ms",
+    "disk_failure_policy": "disk_failure_policy",
     "max_hint_window_ms": "max_hint_window_ms",
     "cluster_name": "cluster_name",
     "metrics_port": "metrics_port",
@@ -145,6 +147,11 @@ def main() -> None:
               show_default=True)
 @click.option("--commitlog-periodic-ms", type=int, default=limits.commitlog_periodic_sync_ms,
               show_default=True)
+@click.option("--disk-failure-policy", type=click.Choice(DISK_FAILURE_POLICIES), default="stop",
+              show_default=True,
+              help="Corrupt storage: stop serving reads until rebuilt (stop), fail only the "
+                   "reads that meet it (best_effort, ignore: not marked), stop the CQL port "
+                   "(stop_paranoid) or exit (die). See docs/nodetool.md.")
 @click.option("--no-hints", is_flag=True, default=False, help="Disable hinted handoff.")
 @click.option("--max-hint-window-ms", type=int, default=limits.hint_window_ms_max,
               show_default=True)
@@ -561,6 +568,11 @@ def _print_status(host: str, port: int, client: ClientSecurity) -> None:
     rows = fetch_status(host, port, client=client)
     console.print(f"Datacenters and nodes as seen by {host}:{port}", highlight=False)
     render(console, [status_cells(r) for r in rows])
+    for r in rows:  # the answering node's own storage, when not OK (storage.integrity)
+        storage = getattr(r, "storage", None)
+        if storage and storage != "OK":
+            console.print(f"Storage of {r.address}: {storage} (nodetool rebuild)",
+                          highlight=False, markup=False)
 
 
 @main.command()

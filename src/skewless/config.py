@@ -22,6 +22,8 @@ CommitlogSync = Literal["batch", "periodic"]
 
 TIMESTAMP_POLICIES: tuple[TimestampPolicy, ...] = ("hlc", "wallclock")
 COMMITLOG_SYNCS: tuple[CommitlogSync, ...] = ("batch", "periodic")
+# cassandra.yaml's disk_failure_policy values (what corrupt storage does: storage.integrity)
+DISK_FAILURE_POLICIES = ("stop", "best_effort", "ignore", "die", "stop_paranoid")
 INTERNODE_ENCRYPTIONS = ("none", "dc", "rack", "all")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 AUTHORIZERS = ("AllowAllAuthorizer", "CassandraAuthorizer")  # cassandra.yaml's authorizer
@@ -56,6 +58,8 @@ class NodeConfig:
     commit_wait: bool = False  # acknowledge writes once cluster time is certainly past them
     commitlog_sync: CommitlogSync = "batch"
     commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
+    # what corrupt storage does to the node (storage.integrity): Cassandra's option and default
+    disk_failure_policy: str = "stop"
     hinted_handoff_enabled: bool = True
     max_hint_window_ms: int = limits.hint_window_ms_max
     repair_background_bytes_per_s: int = 0  # > 0: background anti-entropy (node.anti_entropy)
@@ -155,6 +159,10 @@ class NodeConfig:
                 f"got {self.commitlog_sync!r}"
             )
         _check_int("commitlog_periodic_ms", self.commitlog_periodic_ms, 1, 3600 * 1000)
+        if self.disk_failure_policy not in DISK_FAILURE_POLICIES:
+            raise ValueError(f"disk_failure_policy: must be one of "
+                             f"{', '.join(DISK_FAILURE_POLICIES)}, "
+                             f"got {self.disk_failure_policy!r}")
         if not isinstance(self.hinted_handoff_enabled, bool):
             raise ValueError(
                 "hinted_handoff_enabled: must be true or false, "

@@ -117,6 +117,11 @@ batch_unlogged_partitions_warn = 10  # unlogged_batch_across_partitions_warn_thr
 commitlog_periodic_sync_ms = 10000  # Cassandra's commitlog_sync_period (10 s)
 gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
 
+# --- Corrupt storage (storage.integrity, runtime.quarantine) ------------------------------
+verify_stop_check_entries = 4096  # a verification pass looks whether to stop (shutdown) this often
+rebuild_refill_batch_entries = 512  # entries per write when a rebuilt database gets its own state
+storage_verdict_gossip_chars_max = 200  # a gossiped storage verdict: its state and a reason's start
+
 # --- Repair (node.merkle, node.repair) -----------------------------------------------------
 merkle_depth_max = 15  # 2^15 leaves per range at most, Cassandra's cap (8-byte hashes: 256 KiB)
 merkle_top_depth = 8  # a replica sends its tree's top 2^8 nodes, then the leaves under unequal ones

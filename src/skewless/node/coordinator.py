@@ -24,7 +24,7 @@ Reads (``ReadOp``), as Cassandra does them:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from skewless.errors import (
     UNKNOWN_FAILURE,
@@ -121,6 +121,10 @@ class ReadOp:
     merged: PartitionUpdate | None = None
     trace: Trace | None = None  # the tracing session of a traced request
     failed: set[str] = field(default_factory=set)
+    # live replicas not contacted, and every replica's datacenter: a replica that answers
+    # that its data is corrupt (``storage.integrity``) is replaced by a spare of its DC
+    spares: tuple[str, ...] = ()
+    dc_of: dict[str, str] = field(default_factory=dict)
 
     def first_sends(self) -> list[Send]:
         sends: list[Send] = [(self.targets[0], self.request)]
@@ -175,17 +179,34 @@ class ReadOp:
             self.phase = "repair"
         return sends
 
-    def on_failure(self, address: str) -> None:
-        """A replica answered with an error: ReadFailure once block_for is out of reach."""
+    def on_failure(self, address: str, failover: bool = False) -> list[Send]:
+        """A replica answered with an error: ReadFailure once block_for is out of reach.
+
+        With ``failover`` (its data is corrupt) and while no digest disagreed yet, a spare
+        replica of the same datacenter is asked instead: the data request when the failed one
+        held it, a digest otherwise."""
         if self.phase in ("repair", "finished") or address not in self.targets:
-            return
+            return []
         self.failed.add(address)
+        if failover and self.phase == "first":
+            dc = self.dc_of.get(address)
+            spare = next((a for a in self.spares if self.dc_of.get(a) == dc), None)
+            if spare is not None:
+                self.spares = tuple(a for a in self.spares if a != spare)
+                self.failed.discard(address)  # out of the targets: not counted against them
+                gave_data = address == self.targets[0]
+                rest = tuple(a for a in self.targets if a != address)
+                self.targets = (spare, *rest) if gave_data else (*rest, spare)
+                if gave_data:
+                    return [(spare, self.request)]
+                return [(spare, replace(self.request, digest=True))]
         if len(self.targets) - len(self.failed) < self.block_for:
             received = len([a for a in self.digests if a not in self.failed])
             self._finish(ReadFailure(
                 f"Operation failed - received {received} responses and {len(self.failed)} "
                 "failures", self.cl, received, self.block_for, len(self.failed),
                 bool(self.data), reasons=dict.fromkeys(self.failed, UNKNOWN_FAILURE)), None)
+        return []
 
     def on_repair_ack(self, repair_id: int) -> None:
         self.repairs_pending.discard(repair_id)

@@ -73,6 +73,7 @@ from skewless.node.tracing.records import Trace
 from skewless.node.tracing.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
 from skewless.node.write_path import WritePath
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
+from skewless.storage.integrity import storage_verdict
 from skewless.storage.model import PartitionUpdate
 
 log = logging.getLogger("skewless.executor")
@@ -316,6 +317,7 @@ class Executor:
                 tokens=s.tokens, schema_version=uuid.UUID(s.schema_version),
                 up=p.up, load_bytes=s.load_bytes, phi=node.membership.phi(addr, now_ns),
                 down_cause=None if p.up else node.fd.last_cause.get(addr),
+                storage=(s.storage or "OK") if isinstance(s.storage, str) else None,
                 clock_offset_us=round(offset or 0), clock_uncertainty_us=round(peer_error or 0),
                 clock_alarm=offset is not None and abs(offset) > alarm_us,
                 clock_in_bounds=offset is not None
@@ -327,7 +329,7 @@ class Executor:
                          local_hb.tokens, node.schema.version, load_bytes=local_hb.load_bytes,
                          clock_offset_us=round(view.offset_us),
                          clock_uncertainty_us=round(view.uncertainty_us), clock_alarm=view.alarm,
-                         clock_in_bounds=view.in_bounds)
+                         clock_in_bounds=view.in_bounds, storage=storage_verdict(node.storage.kv))
         own = node.membership.ring().primary_ownership()
         ownership = {local.host_id: own.get(local.address, 0.0)}
         ownership.update({p.host_id: own.get(p.address, 0.0) for p in peers})

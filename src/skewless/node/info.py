@@ -30,3 +30,4 @@ class NodeInfo:
     load_bytes: int = 0
     phi: float | None = None  # the answering node's phi-accrual suspicion of this peer
     down_cause: str | None = None  # why the answering node convicted it (while down)
+    storage: str | None = None  # the answering node's own storage verdict (storage.integrity)

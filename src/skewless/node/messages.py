@@ -42,6 +42,7 @@ class Heartbeat:
     status: str = "NORMAL"
     cluster_name: str = ""  # a peer of another cluster is refused
     replacing: str = ""  # the dead node whose tokens this one takes (replace_address_first_boot)
+    storage: str = ""  # its storage verdict when it needs rebuild (storage.integrity), else ''
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,7 @@ from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
 from skewless.storage import codec, merge
 from skewless.storage.engine import Storage
+from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, gossiped_verdict
 from skewless.storage.model import PartitionUpdate, Shadowed
 
 log = logging.getLogger("skewless.node")
@@ -190,7 +191,7 @@ class Node:
             self.address, str(self.host_id), generation, self.beat, self.config.dc,
             self.config.rack, tokens, self.config.cql_port, str(self.schema.version),
             self.metadata.index, (), self.storage.size_bytes(), status, self.config.cluster_name,
-            self.topology.replacing)
+            self.topology.replacing, gossiped_verdict(self.storage.kv))
 
     def set_local_state(self, tokens: tuple[int, ...], status: str) -> None:
         """node.topology: our tokens and status changed (gossiped next)."""
@@ -241,7 +242,8 @@ class Node:
         elif isinstance(m, ReadResponse):
             self._on_read_response(sender, m)
         elif isinstance(m, RangeReadRequest):
-            self.send(sender, scan.serve_range(self.storage, self.schema, m, self._now_s()))
+            self.send(sender, scan.serve_range(self.storage, self.schema, m, self._now_s(),
+                                                   self.address))
         elif isinstance(m, RangeReadResponse):
             scan.on_range_response(self, sender, m)
         elif isinstance(m, MetaMessage):
@@ -296,13 +298,21 @@ class Node:
         self.ordered.tick(now_ns)
         if now_ns - self._last_hint_round_ns >= limits.hint_replay_interval_ms * 1_000_000:
             self._last_hint_round_ns = now_ns
-            self._replay_hints(now_ns)
-        self.batchlog.tick(now_ns)
+            self._storage_step(self._replay_hints, now_ns)
+        self._storage_step(self.batchlog.tick, now_ns)
         self.truncations.tick(now_ns)
-        self.indexes.tick()
-        self.active_repair.tick(now_ns)
-        self.anti_entropy.tick(now_ns)
-        self.topology.tick(now_ns)
+        self._storage_step(lambda _: self.indexes.tick(), now_ns)
+        self._storage_step(self.active_repair.tick, now_ns)
+        self._storage_step(self.anti_entropy.tick, now_ns)
+        self._storage_step(self.topology.tick, now_ns)
+
+    def _storage_step(self, step: Callable[[int], None], now_ns: int) -> None:
+        """One part of the tick that reads storage: corruption under it (recorded by the store,
+        ``storage.integrity``) ends that part's round, not the whole tick."""
+        try:
+            step(now_ns)
+        except StorageCorruption as e:  # the store logged the mark once (runtime.quarantine)
+            log.debug("corrupt storage under the tick: %s", e)
 
     # ------------------------------------------------------------------ gossip
 
@@ -454,7 +464,11 @@ class Node:
             done(None, ())
         for a in alive:
             if a == self.address:
-                shadowed = self.apply_local(u)
+                try:
+                    shadowed = self.apply_local(u)
+                except StorageCorruption as e:  # recorded (storage.integrity): a failed replica
+                    op.on_ack(a, (), f"{CORRUPT_PREFIX} {self.address}: {e}")
+                    continue
                 if trace is not None:
                     trace.event(f"Applied mutation locally ({len(u.rows)} rows)"
                                 f"{replica.shadow_note(shadowed)}", THREAD_MUTATION)
@@ -539,8 +553,12 @@ class Node:
                             f"Read complete: {len(data.rows) if data else 0} rows")
             done(error, data)
 
+        spares = tuple(sorted((a for a in replicas
+                               if a not in targets and self.membership.is_alive(a)),
+                              key=self.needs_rebuild))
         op = ReadOp(req_id, req, tuple(targets), len(targets), deadline_ns, cl,
-                    self.new_req_id, finished, trace=trace)
+                    self.new_req_id, finished, trace=trace, spares=spares,
+                    dc_of={a: self.membership.dc_of(a) for a in replicas})
         self.ops[req_id] = op
         if trace is not None:
             trace.event(f"Determining replicas to query: {', '.join(targets)} "
@@ -551,11 +569,22 @@ class Node:
         """The live replicas to read from at ``cl``; raises Unavailable when too few are up."""
         alive = [a for a in replicas if self.membership.is_alive(a)]
         dc_of = {a: self.membership.dc_of(a) for a in replicas}
-        targets = self._read_targets(alive, dc_of, need)
+        damaged = [a for a in alive if self.needs_rebuild(a)]
+        targets = None
+        if damaged:  # replicas whose storage needs rebuild are asked only when others are too few
+            targets = self._read_targets([a for a in alive if a not in damaged], dc_of, need)
+        targets = targets or self._read_targets(alive, dc_of, need)
         if targets is None:
             raise Unavailable("Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
                               need.block_for, len(alive))
         return targets
+
+    def needs_rebuild(self, address: str) -> bool:
+        """Whether that replica's storage is corrupt (ours, or as its gossip says)."""
+        if address == self.address:
+            return bool(gossiped_verdict(self.storage.kv))
+        peer = self.membership.peers.get(address)
+        return peer is not None and bool(peer.state.storage)
 
     def _read_targets(self, alive: list[str], dc_of: dict[str, str],
                       need: cl_mod.Requirement) -> list[str] | None:
@@ -594,7 +623,11 @@ class Node:
                 what = "digest" if msg.digest else "data"
                 trace.event(f"reading {what} from {addr}")
             if addr == self.address:
-                data = replica.read_local(self, msg)
+                data = replica.read_checked(self, msg)
+                if isinstance(data, str):  # corrupt here: ask another replica
+                    log.warning("read %s failed locally: %s", msg.req_id, data)
+                    self._dispatch_read(op, op.on_failure(addr, failover=True))
+                    continue
                 refusal = replica.refusal(self, msg, data)
                 if refusal is not None:
                     log.warning("read %s refused locally: %s", msg.req_id, refusal)
@@ -614,7 +647,7 @@ class Node:
             return
         if m.error:
             log.warning("read %s failed on %s: %s", m.req_id, sender, m.error)
-            op.on_failure(sender)
+            self._dispatch_read(op, op.on_failure(sender, m.error.startswith(CORRUPT_PREFIX)))
             return
         data = codec.decode_update(m.data) if m.data else None
         self._dispatch_read(op, op.on_response(sender, data, m.digest))

@@ -20,6 +20,7 @@ from skewless.node.messages import MutationRequest, MutationResponse, ReadReques
 from skewless.node.tracing.records import THREAD_MUTATION, THREAD_READ, ReplicaTrace
 from skewless.storage import codec, merge
 from skewless.storage.engine import Slice
+from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, replica_refusal
 from skewless.storage.model import PartitionUpdate, Shadowed
 
 if TYPE_CHECKING:
@@ -37,7 +38,10 @@ def mutation_reply(node: Node, m: MutationRequest, rt: ReplicaTrace | None = Non
         return MutationResponse(m.req_id, f"unknown table {update.table}", ())
     if m.hint and node.truncations.covers(update):
         return MutationResponse(m.req_id, "", ())  # written before a TRUNCATE: dropped
-    shadowed = node.apply_local(update)
+    try:
+        shadowed = node.apply_local(update)
+    except StorageCorruption as e:  # recorded (storage.integrity); the coordinator counts it
+        return MutationResponse(m.req_id, f"{CORRUPT_PREFIX} {node.address}: {e}", ())
     if rt is not None:
         rt.event(f"Applied mutation to {table.keyspace}.{table.name} "
                  f"({len(update.rows)} rows){shadow_note(shadowed)}", THREAD_MUTATION)
@@ -55,6 +59,18 @@ def read_local(node: Node, r: ReadRequest) -> PartitionUpdate:
     return data
 
 
+def read_checked(node: Node, r: ReadRequest) -> PartitionUpdate | str:
+    """``read_local``, or why this replica cannot serve it: its data needs rebuild, or the
+    read met corrupt storage (``storage.integrity``; the coordinator fails over)."""
+    refused = replica_refusal(node.storage.kv, node.address)
+    if refused is not None:
+        return refused
+    try:
+        return read_local(node, r)
+    except StorageCorruption as e:
+        return f"{CORRUPT_PREFIX} {node.address}: {e}"
+
+
 def refusal(node: Node, r: ReadRequest, data: PartitionUpdate) -> str | None:
     """Why this read must fail (too many tombstones), or None."""
     table = node.schema.table_by_key(r.table)
@@ -68,7 +84,9 @@ def read_reply(node: Node, r: ReadRequest, rt: ReplicaTrace | None = None) -> Re
         return ReadResponse(r.req_id, f"unknown table {r.table}", b"", b"")
     if rt is not None:
         rt.event(f"Executing single-partition query on {table.name}", THREAD_READ)
-    data = read_local(node, r)
+    data = read_checked(node, r)
+    if isinstance(data, str):
+        return ReadResponse(r.req_id, data, b"", b"")
     refused = refusal(node, r, data)
     if refused is not None:
         return ReadResponse(r.req_id, refused, b"", b"")

@@ -67,6 +67,7 @@ from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.schema import KeyspaceDef, Schema
 from skewless.storage import codec, keys, merge
 from skewless.storage.engine import Slice, Storage
+from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, replica_refusal
 from skewless.storage.model import PartitionUpdate
 
 if TYPE_CHECKING:
@@ -120,9 +121,21 @@ def _live_rows(p: PartitionUpdate, now_s: int) -> int:
                or any(merge.is_live(w.cell, now_s) for w in r.cells))
 
 
-def serve_range(storage: Storage, schema: Schema, r: RangeReadRequest, now_s: int
-                ) -> RangeReadResponse:
-    """A replica's answer to a range read (see the module docstring)."""
+def serve_range(storage: Storage, schema: Schema, r: RangeReadRequest, now_s: int,
+                address: str = "") -> RangeReadResponse:
+    """A replica's answer to a range read (see the module docstring); an error when its data
+    needs rebuild or the scan met corrupt storage (``storage.integrity``)."""
+    refused = replica_refusal(storage.kv, address)
+    if refused is not None:
+        return RangeReadResponse(r.req_id, refused, (), None, False)
+    try:
+        return _serve_range(storage, schema, r, now_s)
+    except StorageCorruption as e:
+        return RangeReadResponse(r.req_id, f"{CORRUPT_PREFIX} {address}: {e}", (), None, False)
+
+
+def _serve_range(storage: Storage, schema: Schema, r: RangeReadRequest, now_s: int
+                 ) -> RangeReadResponse:
     if schema.table_by_key(r.table) is None and stored_table_by_key(r.table) is None:
         return RangeReadResponse(r.req_id, f"unknown table {r.table}", (), None, False)
     if r.start_token >= r.end_token or r.row_limit <= 0:
@@ -408,7 +421,8 @@ def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos
         if addr != node.address:
             node.send(addr, req)
     if node.address in chosen:
-        dispatch(node, op, node.address, serve_range(node.storage, node.schema, req, now_s))
+        dispatch(node, op, node.address, serve_range(node.storage, node.schema, req, now_s,
+                                                    node.address))
 
 
 def dispatch(node: Node, op: RangeRound, sender: str, resp: RangeReadResponse) -> None:

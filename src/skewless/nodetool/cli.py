@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from skewless.nodetool import (
+    cmd_disk,  # noqa: F401 - verify, rebuild, diskstatus
     cmd_repair,  # noqa: F401 - registers repair, garbagecollect
     cmd_topology,  # noqa: F401 - decommission, removenode, cleanup
 )

@@ -18,6 +18,7 @@ from skewless import limits
 from skewless.node.node import Node
 from skewless.runtime import internode_auth
 from skewless.runtime.transport import TransportStats
+from skewless.storage.integrity import integrity_of
 
 log = logging.getLogger("skewless.metrics")
 
@@ -28,6 +29,7 @@ class NodeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         node = self.node
+        yield from _storage_metrics(node)
         view = node.clocks.view()
         yield _gauge("skewless_clock_offset_seconds",
                      "This node's clock minus cluster time", view.offset_us / 1e6)
@@ -123,6 +125,21 @@ class InternodeCollector(Collector):
         for reason in internode_auth.REASONS:
             refused.add_metric([reason], self.stats.refused.get(reason, 0))
         yield refused
+
+
+def _storage_metrics(node: Node) -> Iterator[Metric]:
+    """Corrupt storage (``storage.integrity``)."""
+    integ = integrity_of(node.storage.kv)
+    if integ is None:
+        return
+    yield _gauge("skewless_storage_needs_rebuild",
+                 "1 while corruption was found and nodetool rebuild has not finished",
+                 float(integ.needs_rebuild))
+    yield CounterMetricFamily("skewless_storage_corruption_errors",
+                              "Reads that met a corrupt block since start",
+                              value=integ.corruption_errors)
+    yield CounterMetricFamily("skewless_storage_rebuilds",
+                              "Rebuilds from the peers finished since start", value=integ.rebuilds)
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -57,6 +57,7 @@ from skewless.node.node import Node
 from skewless.runtime import admission, internode_auth
 from skewless.runtime.admin import AdminServer
 from skewless.runtime.metrics import MetricsServer
+from skewless.runtime.quarantine import DiskGuard
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.responses import event_frame, request_to_call, response_for
 from skewless.runtime.tls import (
@@ -68,6 +69,7 @@ from skewless.runtime.tls import (
 )
 from skewless.runtime.transport import Transport
 from skewless.storage.engine import Storage
+from skewless.storage.integrity import StorageCorruption
 from skewless.storage.kv import RocksKV
 
 log = logging.getLogger("skewless.server")
@@ -92,10 +94,15 @@ class NodeServer:
         self.config = config
         self.clock = RealClock(config.clock_offset_ms, config.clock_drift_ppm)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        self.kv = RocksKV(str(Path(config.data_dir) / "db"))
-        self.storage = Storage(self.kv)
+        self.disk = DiskGuard(config.data_dir, config.disk_failure_policy, self._disk_policy)
+        self.storage = Storage(self.disk.kv)
         seed = int.from_bytes(os.urandom(8), "big")
-        self.node = Node(config, self.clock, random.Random(seed), self.storage)
+        try:
+            self.node = Node(config, self.clock, random.Random(seed), self.storage)
+        except StorageCorruption as e:
+            raise SystemExit(f"cannot start: this node's own state (identity, tokens, metadata) "
+                             f"is corrupt ({e}); move {config.data_dir} aside and replace the "
+                             "node from another address (--replace-address-first-boot)") from None
         first_superuser = None
         if config.auth_superuser_file:
             first_superuser = parse_superuser_file(
@@ -129,6 +136,23 @@ class NodeServer:
         self.admin = AdminServer(self, config.address, config.admin_port) \
             if config.admin_port else None
 
+    @property
+    def kv(self) -> RocksKV:
+        """The database (a new one after ``nodetool rebuild``: ``runtime.quarantine``)."""
+        return self.disk.rocks
+
+    def _disk_policy(self, policy: str) -> None:
+        """disk_failure_policy stop_paranoid / die on newly found corruption."""
+        if policy == "die":
+            log.critical("disk_failure_policy die: exiting on corrupt storage")
+            logging.shutdown()
+            os._exit(3)
+        log.error("disk_failure_policy stop_paranoid: closing the CQL port")
+        if self._cql_server is not None:
+            self._cql_server.close()
+        for c in list(self.clients.values()):
+            c.writer.close()
+
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
@@ -138,7 +162,8 @@ class NodeServer:
         if self.admin is not None:
             await self.admin.start()
         tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._flusher()),
-                 asyncio.create_task(self._serve_cql_once_joined())]
+                 asyncio.create_task(self._serve_cql_once_joined()),
+                 asyncio.create_task(self.disk.verify())]
         if self.config.commitlog_sync == "periodic":
             tasks.append(asyncio.create_task(self._periodic_sync()))
         self.node.tick()
@@ -159,6 +184,7 @@ class NodeServer:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.disk.stop_verifying()
         if self.mode != "DRAINED":
             await self.transport.close()
         self.storage.sync()
@@ -173,6 +199,9 @@ class NodeServer:
         chooses its tokens and streams its ranges."""
         while self.node.topology.status in ("STARTING", "JOINING"):
             await asyncio.sleep(limits.tick_interval_ms / 1000)
+        if self.disk.integrity.needs_rebuild and self.config.disk_failure_policy == "stop_paranoid":
+            log.error("disk_failure_policy stop_paranoid: not serving CQL until rebuilt")
+            return
         if self.client_tls is None:
             self._cql_server = await asyncio.start_server(
                 self._serve_client, self.config.address, self.config.cql_port,
@@ -211,7 +240,11 @@ class NodeServer:
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(limits.tick_interval_ms / 1000)
-            self.node.tick()
+            try:
+                self.node.tick()
+            except StorageCorruption:  # recorded by the store; the node goes on (integrity)
+                self.disk.caught("the node's tick")
+            self.disk.tick(self.node)
             self.executor.auth.tick()
             self._kick.set()
 
@@ -273,7 +306,10 @@ class NodeServer:
         return None if peer is None else (peer.state.dc, peer.state.rack)
 
     def _on_peer_message(self, sender: str, env: messages.Envelope) -> None:
-        self.node.peer_message(sender, env)
+        try:
+            self.node.peer_message(sender, env)
+        except StorageCorruption:  # recorded by the store; the node goes on (integrity)
+            self.disk.caught(f"a {type(env.message).__name__} message")
         self._kick.set()
 
     # ------------------------------------------------------------------ CQL clients

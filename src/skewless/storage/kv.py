@@ -82,6 +82,8 @@ class RocksKV:
             while it.valid() and (end is None or it.key() < end):
                 yield it.key(), it.value()
                 it.next()
+            if not it.valid():
+                it.status()  # raises when the scan stopped at a corrupt block, not at the end
             return
         if end is None:
             it.seek_to_last()
@@ -92,6 +94,8 @@ class RocksKV:
         while it.valid() and it.key() >= start:
             yield it.key(), it.value()
             it.prev()
+        if not it.valid():
+            it.status()  # raises when the scan stopped at a corrupt block, not at the end
 
     def delete_range(self, start: bytes, end: bytes) -> None:
         self._db.delete_range(start, end, self._write_options)
@@ -116,6 +120,10 @@ class RocksKV:
         """A consistent copy of the database at ``path`` (a new directory), its SST files hard
         links to the live ones (nodetool snapshot)."""
         rocksdict.Checkpoint(self._db).create_checkpoint(path)
+
+    def sequence(self) -> int:
+        """RocksDB's last sequence number: one per write in the WAL (``storage.integrity``)."""
+        return int(self._db.latest_sequence_number())
 
     def sst_files(self) -> int:
         return len(self._db.live_files())

@@ -107,7 +107,7 @@ _SYSTEM_TABLES: tuple[_Spec, ...] = (
         ("load_bytes", "bigint"), ("owns", "double"), ("host_id", "uuid"),
         ("clock_offset_ms", "double"), ("tokens", "int"), ("clock_uncertainty_ms", "double"),
         ("clock_alarm", "boolean"), ("clock_in_bounds", "boolean"), ("phi", "double"),
-        ("down_cause", "text"))),
+        ("down_cause", "text"), ("storage", "text"))),
     ("skewless_clients", ("address",), ("connection",), (
         ("address", "inet"), ("connection", "int"), ("port", "int"),
         ("clock_offset_ms", "double"), ("clock_samples", "int"), ("clock_alarm", "boolean"))),
@@ -318,6 +318,7 @@ def _status_rows(ctx: SystemContext) -> list[Row]:
         "tokens": len(n.tokens),
         "phi": n.phi,
         "down_cause": n.down_cause,
+        "storage": n.storage,
     } for n in (ctx.local, *ctx.peers)]
 
 
