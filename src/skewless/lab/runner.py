@@ -16,7 +16,10 @@ judge the history:
   bound and all its replicas hold identical data (sampled every 500 ms from the heal, timed by
   ``skewless.lab.convergence``);
 * ``read_your_writes``, ``monotonic_reads`` (``skewless.lab.session_checks``) and
-  ``linearizability`` (``skewless.lab.linearizability``).
+  ``linearizability`` (``skewless.lab.linearizability``);
+* ``exactly_one_reply``: every client request to a live node ended in exactly one reply, given
+  by its own processing (none left open, none answered twice, none answered only by its
+  deadline, no internal error: ``sim.world.request_problems``).
 
 Deletes: the value-ordered checkers see each read of a deleted row resolved to the delete it
 saw (``checkers.resolve_deletes``, done once per run), linearizability sees deletes as writes
@@ -151,6 +154,8 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     world.run_for(settle_s * NS_PER_S)
     final = workload.final_reads(final_read_timeout_s * NS_PER_S)
     samples.append((world.now_ns / 1e9, convergence.converged(*workload.replica_contents())))
+    world.settle_requests()
+    requests = world.request_problems()
     stats = _stats(workload.history, final, nemesis.actions)
     stats.update(simulated_s=round((world.now_ns - started_ns) / 1e9, 3),
                  final_phase_s=round((world.now_ns - healed_ns) / 1e9, 3),
@@ -163,6 +168,7 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
                 _convergence(cfg.workload.keys, final, stable, workload, samples,
                              healed_ns / 1e9, unfinished)]
     verdicts += _extra_checkers(workload.history, resolved)
+    verdicts.append(Verdict("exactly_one_reply", not requests, tuple(requests)))
     return RunResult(cfg, workload.history, final, verdicts, world.trace, stats)
 
 
