@@ -33,7 +33,9 @@ not shift the workload's choices more than the faults themselves do.
 its raw clock as ``wallclock`` does (no correction, no hybrid clock, no fencing) whatever the
 policy; ``drop-mutations`` makes node 1's storage acknowledge every third mutation without
 applying it; ``join-without-streaming`` makes the topology fault's joiners start with
-``auto_bootstrap`` off (they own ranges without having streamed them: ``lab.topology``).
+``auto_bootstrap`` off (they own ranges without having streamed them: ``lab.topology``);
+``lose-replies`` makes node 1 lose the continuation of every fifth write it coordinates (the
+request is answered only by its deadline: ``exactly_one_reply`` fails).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ convergence_sample_ms = 500  # how often the replicas are compared after the hea
 convergence_samples_max = 200  # a bound on the sampling (100 s at 500 ms)
 convergence_bound_s = 60  # replicas must agree this long after the heal at most
 topology_settle_s = 90  # a topology change under way at the heal must complete within this
-PLANTED_BUGS = ("raw-clock", "drop-mutations", "join-without-streaming")
+PLANTED_BUGS = ("raw-clock", "drop-mutations", "join-without-streaming", "lose-replies")
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +276,8 @@ def _planter(world: World, bug: str | None) -> Callable[[str], None]:
         node = world.nodes[address].node
         if bug == "raw-clock":
             _stamp_with_raw_clock(node)
+        elif bug == "lose-replies":
+            _lose_every_fifth_write_continuation(node)
         else:
             _drop_every_third_mutation(node)
         world.log(f"lab planted bug {bug} on {address}")
@@ -299,3 +303,15 @@ def _drop_every_third_mutation(node: Node) -> None:
             return ()
         return apply(update)
     setattr(node, "apply_local", dropping)  # noqa: B010 (an instance attribute on purpose)
+
+
+def _lose_every_fifth_write_continuation(node: Node) -> None:
+    write_planned = node.write_planned
+    calls = [0]
+
+    def losing(plans: Any, cl: int, write_type: str, done: Any, trace: Any = None) -> None:
+        calls[0] += 1
+        if calls[0] % 5 == 0:
+            done = lambda *args: None  # noqa: E731 (the continuation is lost)
+        write_planned(plans, cl, write_type, done, trace)
+    setattr(node, "write_planned", losing)  # noqa: B010 (an instance attribute on purpose)

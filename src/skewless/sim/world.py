@@ -44,6 +44,7 @@ from skewless.node.effects import Ready, Reply
 from skewless.node.executor import Executor, Params
 from skewless.node.messages import decode, encode
 from skewless.node.node import Node
+from skewless.node.planted import Planted
 from skewless.node.requests import TIMEOUT_MS
 from skewless.storage.engine import Storage
 from skewless.storage.kv import MemoryKV
@@ -350,6 +351,12 @@ class World:
         sn.node.config = replace(sn.node.config, crash_point=point)
         sn.node.batchlog = Batchlog(sn.node)
         self.log(f"{address} crash point set: {point}")
+
+    def set_raise_at(self, address: str, point: str) -> None:
+        """Test-only ``--raise-at`` for one node (its current process only)."""
+        sn = self.nodes[address]
+        sn.node.requests.planted = Planted(point)
+        self.log(f"{address} raise at {point}")
 
     def pause(self, address: str, paused: bool) -> None:
         self.nodes[address].paused = paused
