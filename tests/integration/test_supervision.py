@@ -167,3 +167,40 @@ def test_sigterm_drains_under_load_and_loses_no_acknowledged_write(
         check.shutdown()
     missing = sorted(set(acked) - present)
     assert not missing, f"{len(missing)} acknowledged writes lost: {missing[:20]}"
+
+
+def test_sigterm_answers_a_request_that_cannot_finish_and_exits_in_bound(
+        cluster_factory: Callable[..., LocalCluster]) -> None:
+    """A TRUNCATE waits for every node; with node 2 frozen (SIGSTOP) it cannot finish. SIGTERM
+    on node 1 answers it (ServerError: the node is shutting down) instead of cutting the
+    connection, and the node exits 0 within the bound."""
+    c = cluster_factory(2)
+    n1, n2 = c.nodes
+    s = c.session_to(n1.address, default_retry_policy=FallthroughRetryPolicy())
+    s.execute("CREATE KEYSPACE tr WITH replication = {'class': 'SimpleStrategy', "
+              "'replication_factor': 2}")
+    s.execute("CREATE TABLE tr.t (k int PRIMARY KEY, v int)")
+    s.execute("INSERT INTO tr.t (k, v) VALUES (1, 1)")
+    n2.sigstop()
+    try:
+        outcome: list[object] = []
+        future = s.execute_async("TRUNCATE tr.t", timeout=60)
+        future.add_callbacks(outcome.append, outcome.append)
+        time.sleep(1.0)
+        assert not outcome, f"the TRUNCATE finished with node 2 frozen: {outcome}"
+        assert n1.popen is not None
+        n1.popen.terminate()
+        started = time.monotonic()
+        rc = n1.popen.wait(timeout=DRAIN_EXIT_S)
+        took = time.monotonic() - started
+        deadline = time.monotonic() + 30
+        while not outcome and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert outcome and isinstance(outcome[0], ServerError), outcome
+        assert "shutting down" in str(outcome[0])
+    finally:
+        n2.sigcont()
+    assert rc == 0, n1.log_tail()
+    log = n1.log_path.read_text(errors="replace")
+    assert "still in flight after" in log, n1.log_tail()
+    print(f"SIGTERM with a TRUNCATE that cannot finish: answered, exit 0 after {took:.2f} s")
