@@ -65,6 +65,7 @@ _NODE_OPTION_TO_FIELD = {
     "log_level": "log_level",
     "batchlog_replay_delay_ms": "batchlog_replay_delay_ms",
     "crash_point": "crash_point",
+    "raise_at": "raise_at",
     "auto_bootstrap": "auto_bootstrap",
     "consistent_range_movement": "consistent_range_movement",
     "stream_throughput_outbound": "stream_throughput_outbound",
@@ -193,6 +194,9 @@ def main() -> None:
 @click.option("--crash-point", default="", metavar="POINT[:N]",
               help="TEST ONLY: SIGKILL this node the N-th time it reaches POINT "
                    "(batch-before-batchlog, batch-after-batchlog, batch-mid-mutations).")
+@click.option("--raise-at", default="", metavar="POINT[:N]",
+              help="TEST ONLY: raise an exception the N-th time the node reaches POINT "
+                   "(ticker, flusher, periodic-sync, peer-message-continuation).")
 @click.option("--client-encryption-enabled/--no-client-encryption-enabled", default=False,
               show_default=True, help="TLS on the CQL port (client_encryption_options.enabled).")
 @click.option("--client-encryption-optional/--no-client-encryption-optional", default=False,

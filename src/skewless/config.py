@@ -78,6 +78,7 @@ class NodeConfig:
     authorizer: str = "AllowAllAuthorizer"
     permissions_validity: int = limits.permissions_validity_ms_default  # ms a role's grants stay
     crash_point: str = ""  # TEST ONLY: SIGKILL this node at a named point (node.batchlog)
+    raise_at: str = ""  # TEST ONLY: raise an exception at a named point (node.planted)
     # cassandra.yaml's client_encryption_options (CQL port; runtime.tls), flattened:
     client_encryption_enabled: bool = False
     client_encryption_optional: bool = False  # TLS and plaintext clients on the one port
@@ -247,6 +248,11 @@ class NodeConfig:
         from skewless.node.batchlog import parse_crash_point  # raises ValueError
 
         parse_crash_point(self.crash_point)
+        if not isinstance(self.raise_at, str):
+            raise ValueError(f"raise_at: expected a string, got {self.raise_at!r}")
+        from skewless.node.planted import parse_raise_at  # raises ValueError
+
+        parse_raise_at(self.raise_at)
 
     def _check_encryption(self) -> None:
         for name in ("client_encryption_enabled", "client_encryption_optional",

@@ -50,6 +50,10 @@ write_timeout_ms = 2000  # Cassandra's write_request_timeout (2 s)
 read_timeout_ms = 5000  # Cassandra's read_request_timeout (5 s)
 truncate_timeout_ms = 60000  # Cassandra's truncate_request_timeout (60 s): every node must answer
 coordinator_requests_inflight_max = 4096  # per node; more are answered Overloaded
+request_timeout_ms = 10000  # Cassandra's request_timeout (10 s): other operations (DDL, roles)
+client_request_deadline_slack_ms = 5000  # past its own timeout plus this, a request lost its reply
+shutdown_requests_wait_ms = 5000  # SIGTERM: in-flight client requests get this long to finish
+fatal_exit_wait_ms = 5000  # a failed node's shutdown taking longer than this ends in os._exit
 range_read_timeout_ms = 10000  # Cassandra's range_request_timeout (10 s), per range-read round
 scan_response_rows_max = 5000  # live rows one replica sends per range-read round
 scan_response_bytes_max = 4 * 1024 * 1024  # encoded partitions per range-read response
@@ -188,6 +192,7 @@ assert tick_interval_ms < swim_probe_timeout_ms
 assert cql_connections_per_ip_default <= cql_connections_default <= cql_connections_max
 assert cql_handshake_ms <= auth_handshake_ms
 assert cql_connection_write_buffer_bytes_max >= 4 * cql_reply_bytes_estimate_initial
+assert read_timeout_ms < shutdown_requests_wait_ms + client_request_deadline_slack_ms
 
 # --- Local clusters, node options and internode details (runtime, cli) ----------------------
 internode_handshake_bytes_max = 4096  # a handshake frame names a version, an id, an address, nonces

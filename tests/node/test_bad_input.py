@@ -72,8 +72,7 @@ class Harness:
         self.errors.records.clear()
         self.world.replies[CONN] = lambda r: self.answers.append(r.body) if isinstance(
             r, Reply) else None
-        request()
-        self.world._flush(self.node)
+        self.world.request(NODE, CONN, 0, request)
         self.world.run_for(20 * 10**6)
         assert len(self.answers) == 1, f"expected one answer, got {self.answers}"
         return self.answers[0]

@@ -32,8 +32,7 @@ class Client:
         self.world.replies[self.conn] = lambda r: answers.append(r.body) if isinstance(
             r, Reply) else None
         assert callable(request)
-        request()
-        self.world._flush(self.world.nodes[self.address])
+        self.world.request(self.address, self.conn, 0, request)
         assert self.world.run_until(lambda: bool(answers), 20 * 10**9), "no answer"
         return answers[0]
 

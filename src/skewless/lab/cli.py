@@ -115,11 +115,13 @@ def lab() -> None:
 @click.option("--history", "history_path", default=None, metavar="FILE",
               help="Write the operation history as JSON lines.")
 @click.option("--planted-bug",
-              type=click.Choice(["raw-clock", "drop-mutations", "join-without-streaming"]),
+              type=click.Choice(["raw-clock", "drop-mutations", "join-without-streaming",
+                                 "lose-replies"]),
               default=None,
               help="For checker tests: node 1 stamps with its raw clock, or drops every third "
                    "mutation it acknowledges; or the topology fault's joiners take their ranges "
-                   "without streaming them (auto_bootstrap off).")
+                   "without streaming them (auto_bootstrap off); or node 1 loses the reply of "
+                   "every fifth write it coordinates.")
 @click.option("--commit-wait", is_flag=True, help="Every node runs with --commit-wait.")
 @click.option("--no-restamp", is_flag=True,
               help="Every node runs with --no-restamp (shadowed writes are reported, not "

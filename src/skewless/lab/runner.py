@@ -16,7 +16,10 @@ judge the history:
   bound and all its replicas hold identical data (sampled every 500 ms from the heal, timed by
   ``skewless.lab.convergence``);
 * ``read_your_writes``, ``monotonic_reads`` (``skewless.lab.session_checks``) and
-  ``linearizability`` (``skewless.lab.linearizability``).
+  ``linearizability`` (``skewless.lab.linearizability``);
+* ``exactly_one_reply``: every client request to a live node ended in exactly one reply, given
+  by its own processing (none left open, none answered twice, none answered only by its
+  deadline, no internal error: ``sim.world.request_problems``).
 
 Deletes: the value-ordered checkers see each read of a deleted row resolved to the delete it
 saw (``checkers.resolve_deletes``, done once per run), linearizability sees deletes as writes
@@ -30,7 +33,9 @@ not shift the workload's choices more than the faults themselves do.
 its raw clock as ``wallclock`` does (no correction, no hybrid clock, no fencing) whatever the
 policy; ``drop-mutations`` makes node 1's storage acknowledge every third mutation without
 applying it; ``join-without-streaming`` makes the topology fault's joiners start with
-``auto_bootstrap`` off (they own ranges without having streamed them: ``lab.topology``).
+``auto_bootstrap`` off (they own ranges without having streamed them: ``lab.topology``);
+``lose-replies`` makes node 1 lose the continuation of every fifth write it coordinates (the
+request is answered only by its deadline: ``exactly_one_reply`` fails).
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ convergence_sample_ms = 500  # how often the replicas are compared after the hea
 convergence_samples_max = 200  # a bound on the sampling (100 s at 500 ms)
 convergence_bound_s = 60  # replicas must agree this long after the heal at most
 topology_settle_s = 90  # a topology change under way at the heal must complete within this
-PLANTED_BUGS = ("raw-clock", "drop-mutations", "join-without-streaming")
+PLANTED_BUGS = ("raw-clock", "drop-mutations", "join-without-streaming", "lose-replies")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +156,8 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     world.run_for(settle_s * NS_PER_S)
     final = workload.final_reads(final_read_timeout_s * NS_PER_S)
     samples.append((world.now_ns / 1e9, convergence.converged(*workload.replica_contents())))
+    world.settle_requests()
+    requests = world.request_problems()
     stats = _stats(workload.history, final, nemesis.actions)
     stats.update(simulated_s=round((world.now_ns - started_ns) / 1e9, 3),
                  final_phase_s=round((world.now_ns - healed_ns) / 1e9, 3),
@@ -163,6 +170,7 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
                 _convergence(cfg.workload.keys, final, stable, workload, samples,
                              healed_ns / 1e9, unfinished)]
     verdicts += _extra_checkers(workload.history, resolved)
+    verdicts.append(Verdict("exactly_one_reply", not requests, tuple(requests)))
     return RunResult(cfg, workload.history, final, verdicts, world.trace, stats)
 
 
@@ -268,6 +276,8 @@ def _planter(world: World, bug: str | None) -> Callable[[str], None]:
         node = world.nodes[address].node
         if bug == "raw-clock":
             _stamp_with_raw_clock(node)
+        elif bug == "lose-replies":
+            _lose_every_fifth_write_continuation(node)
         else:
             _drop_every_third_mutation(node)
         world.log(f"lab planted bug {bug} on {address}")
@@ -293,3 +303,15 @@ def _drop_every_third_mutation(node: Node) -> None:
             return ()
         return apply(update)
     setattr(node, "apply_local", dropping)  # noqa: B010 (an instance attribute on purpose)
+
+
+def _lose_every_fifth_write_continuation(node: Node) -> None:
+    write_planned = node.write_planned
+    calls = [0]
+
+    def losing(plans: Any, cl: int, write_type: str, done: Any, trace: Any = None) -> None:
+        calls[0] += 1
+        if calls[0] % 5 == 0:
+            done = lambda *args: None  # noqa: E731 (the continuation is lost)
+        write_planned(plans, cl, write_type, done, trace)
+    setattr(node, "write_planned", losing)  # noqa: B010 (an instance attribute on purpose)

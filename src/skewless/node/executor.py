@@ -40,7 +40,6 @@ from skewless.cql.terms import UNSET, EvalContext, Unset
 from skewless.errors import (
     CqlError,
     InvalidRequest,
-    ServerError,
     Unprepared,
     unsupported,
 )
@@ -131,6 +130,7 @@ class Executor:
         self.traces: dict[tuple[int, int], Trace] = {}  # (conn, stream) -> open session
         self.sampled: set[tuple[int, int]] = set()  # traced by settraceprobability, not asked
         self.writes = WritePath(self)
+        node.requests.answer = self._answer  # the registry's answers end traces too
 
     # ------------------------------------------------------------------ entry points
 
@@ -140,7 +140,7 @@ class Executor:
         would be answered (rows, Void, or the CqlError). Internal connections are negative."""
         self._internal_conn -= 1
         conn = self._internal_conn
-        self._internal[conn] = done
+        self._internal[conn] = self.node.requests.bind(done)  # part of the current request
         self.query(conn, 0, query, Params(consistency=cl, values=values,
                                           timestamp=timestamp_us), None)
 
@@ -226,8 +226,7 @@ class Executor:
         except CqlError as e:
             self._answer(conn, stream, e)
         except Exception as e:  # a bug in one statement must not take the node down
-            log.exception("internal error executing a request")
-            self._answer(conn, stream, ServerError(f"Internal error: {type(e).__name__}: {e}"))
+            self.node.requests.internal_error(conn, stream, e)  # logged with an error id
 
     def _answer(self, conn: int, stream: int, body: object,
                 warnings: tuple[str, ...] = (), token_us: int | None = None) -> None:
@@ -353,6 +352,7 @@ class Executor:
 
     def _dispatch(self, conn: int, stream: int, stmt: ast.Statement, values: tuple[Value, ...],
                   params: Params, keyspace: str | None, text: str) -> None:
+        self.node.requests.classify(conn, stream, _kind(stmt))
         if isinstance(stmt, ast.Select):
             self._select(conn, stream, stmt, values, params, keyspace)
         elif isinstance(stmt, ast.Insert | ast.Update | ast.Delete):
@@ -386,8 +386,8 @@ class Executor:
         ks, table = self._table(stmt.keyspace, stmt.name, keyspace)
         if ks.name in SYSTEM_KEYSPACES:
             raise unsupported("TRUNCATE of system tables")
-        self.node.truncations.truncate(
-            table, lambda error: self._answer(conn, stream, error or Void()))
+        self.node.truncations.truncate(table, self.node.requests.bind(
+            lambda error: self._answer(conn, stream, error or Void())))
 
     def _ddl(self, conn: int, stream: int, stmt: ast.Statement, keyspace: str | None,
              text: str) -> None:
@@ -424,7 +424,7 @@ class Executor:
                 change = outcome.change
                 after(lambda: self._answer(conn, stream, change))
 
-        self.node.metadata.propose_ddl(entry, applied)
+        self.node.metadata.propose_ddl(entry, self.node.requests.bind(applied))
 
     # ------------------------------------------------------------------ writes
 
@@ -460,7 +460,8 @@ class Executor:
                              scan_page.warnings_of(plan))
 
             read = index_read.read_index if plan.index is not None else scan_page.read_scan
-            read(self.node, ks, plan, params.consistency, self._now_s(), answered)
+            read(self.node, ks, plan, params.consistency, self._now_s(),
+                 self.node.requests.bind(answered))
             return
         keys = list(plan.partition_keys)
         if not keys:
@@ -572,3 +573,14 @@ class Executor:
         self.authz.before(conn, stream, ast.Batch("LOGGED", tuple(stmts)), keyspace,
                          lambda: self.writes.write(
             conn, stream, stmts, values, params, keyspace, write_type))
+
+
+def _kind(stmt: ast.Statement) -> str:
+    """The request kind whose timeout bounds ``stmt`` (node.requests)."""
+    if isinstance(stmt, ast.Select):
+        return "range"  # a single-partition read's timeout is shorter: this bounds both
+    if isinstance(stmt, ast.Insert | ast.Update | ast.Delete | ast.Batch):
+        return "write"
+    if isinstance(stmt, ast.Truncate):
+        return "truncate"
+    return "request"

@@ -89,6 +89,7 @@ from skewless.node.ordered import OrderedWrites
 from skewless.node.placement import dc_factors
 from skewless.node.repair.anti_entropy import AntiEntropy
 from skewless.node.repair.service import REPAIR_MESSAGES, ActiveRepairService
+from skewless.node.requests import ClientRequests
 from skewless.node.schema.system_tables import stored_table_by_key
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.topology.changes import Topology
@@ -147,6 +148,7 @@ class Node:
         self._last_gossip_ns = -(10**18)
         self._last_hint_round_ns = -(10**18)
         self.crash_point_reached = ""  # set by a test-only crash point: the runtime kills us
+        self.requests = ClientRequests(self)  # open client requests: one reply each (.requests)
         self.batchlog = Batchlog(self)
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
@@ -214,10 +216,12 @@ class Node:
         return self.stamping.physical_us()
 
     def reply(self, reply: Reply) -> None:
-        self.ready.replies.append(reply)
+        """A client request's reply: delivered if it is the request's first (node.requests)."""
+        if self.requests.close(reply.conn, reply.stream):
+            self.ready.replies.append(reply)
 
     def reply_error(self, conn: int, stream: int, error: CqlError) -> None:
-        self.ready.replies.append(Reply(conn, stream, error))
+        self.reply(Reply(conn, stream, error))
 
     def event(self, event: ClusterEvent) -> None:
         self.ready.events.append(event)
@@ -229,6 +233,20 @@ class Node:
     # ------------------------------------------------------------------ inputs
 
     def peer_message(self, sender: str, env: Envelope) -> None:
+        """A peer's message. An exception out of a client request's continuation is that
+        request's reply (node.requests); any other is logged with an error id and counted."""
+        self.requests.in_peer_message = True
+        try:
+            self._peer_message(sender, env)
+        except StorageCorruption:  # recorded by the store; the runtime logs it once
+            raise
+        except Exception as e:
+            self.requests.unattributed(
+                f"handling a {type(env.message).__name__} from {sender}", e)
+        finally:
+            self.requests.in_peer_message = False
+
+    def _peer_message(self, sender: str, env: Envelope) -> None:
         self.observe(env.sender_ts_us)
         m = env.message
         if isinstance(m, Heartbeat):
@@ -305,6 +323,7 @@ class Node:
         self._storage_step(self.active_repair.tick, now_ns)
         self._storage_step(self.anti_entropy.tick, now_ns)
         self._storage_step(self.topology.tick, now_ns)
+        self.requests.tick(now_ns)  # last: the timeouts above answer first
 
     def _storage_step(self, step: Callable[[int], None], now_ns: int) -> None:
         """One part of the tick that reads storage: corruption under it (recorded by the store,
@@ -425,7 +444,7 @@ class Node:
                       done: WritesDone, trace: Trace | None = None) -> None:
         """Send planned mutations (see ``plan_write``); ``done`` fires once ``cl`` is met."""
         shadowed_all: list[ShadowReport] = []
-        done = timed(self.clock, self.latency.coordinator_write, done)
+        done = timed(self.clock, self.latency.coordinator_write, self.requests.bind(done))
 
         def joined(error: CqlError | None, results: list[object]) -> None:
             done(error, tuple(unique(shadowed_all)))
@@ -542,7 +561,7 @@ class Node:
         req = ReadRequest(req_id, request.table, request.key, request.slices, request.reverse,
                           request.row_limit, False)
         deadline_ns = self.clock.monotonic_ns() + limits.read_timeout_ms * 1_000_000
-        done = timed(self.clock, self.latency.coordinator_read, done)
+        done = timed(self.clock, self.latency.coordinator_read, self.requests.bind(done))
 
         def finished(error: CqlError | None, data: PartitionUpdate | None) -> None:
             self.ops.pop(req_id, None)

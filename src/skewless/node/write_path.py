@@ -144,7 +144,7 @@ class WritePath:
         join = Join(len(reads), read)
         read_cl = params.consistency if params.consistency != cl_mod.ANY else cl_mod.ONE
         for j, (_, ks, req) in enumerate(reads):
-            self.node.read(ks, req, read_cl, join.part(j))
+            self.node.read(ks, req, read_cl, join.part(j))  # bound to the request there
 
     def _write_read(self, conn: int, stream: int,
                     stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
@@ -169,6 +169,7 @@ class WritePath:
             self.ex._guard(conn, stream, lambda: self._write_stamped(
                 conn, stream, stmts, values, params, keyspace, write_type, batch, ts, current))
 
+        stamped = self.node.requests.bind(stamped)
         token = params.token_us or 0
         if not ordered:
             self.node.stamping.stamp(token, stamped)
@@ -184,7 +185,7 @@ class WritePath:
                 return
             self.node.stamping.stamp(max(floor, token), stamped)
 
-        join = FloorJoin(len(groups), floor_known)
+        join = FloorJoin(len(groups), self.node.requests.bind(floor_known))
         for ks, ups in groups:
             self.node.ordered.floor(ks, ups, params.consistency, join.part_done)
 
@@ -257,8 +258,8 @@ class WritePath:
                 error = self._shadowed(reports, warnings)
             if error is None and self.node.config.commit_wait:
                 # Commit wait: acknowledge once cluster time is certainly past the stamp.
-                self.node.stamping.after_certainly_past(max_ts, lambda: self.ex._answer(
-                    conn, stream, Void(), tuple(warnings), max_ts))
+                self.node.stamping.after_certainly_past(max_ts, self.node.requests.bind(
+                    lambda: self.ex._answer(conn, stream, Void(), tuple(warnings), max_ts)))
                 return
             self.ex._answer(conn, stream, error if error is not None else Void(), tuple(warnings),
                          max_ts if error is None else None)
@@ -267,7 +268,8 @@ class WritePath:
             def logged(error: CqlError | None, shadowed: tuple[ShadowReport, ...]) -> None:
                 reports.extend(shadowed)
                 finished(error, [])
-            self.node.batchlog.write_atomic(groups, params.consistency, logged)
+            self.node.batchlog.write_atomic(groups, params.consistency,
+                                            self.node.requests.bind(logged))
             return groups
         join = Join(len(groups), finished)
         for i, (ks, ups) in enumerate(groups):
@@ -304,7 +306,7 @@ class WritePath:
                 conn, stream, stmts, values, params, keyspace, write_type, batch, ts, current,
                 restamps=restamps + 1))
 
-        self.node.stamping.stamp(floor, stamped)
+        self.node.stamping.stamp(floor, self.node.requests.bind(stamped))
 
     def _shadowed(self, reports: list[ShadowReport], warnings: list[str]) -> CqlError | None:
         """Warn about (or, under ``shadowed_writes = fail``, refuse) a write whose replicas

@@ -84,6 +84,22 @@ class NodeCollector(Collector):
                      float(sum(1 for p in node.membership.peers.values() if p.up)))
         yield _gauge("skewless_coordinator_requests_inflight",
                      "Requests this node coordinates now", float(len(node.ops)))
+        yield from _client_requests(node)
+
+
+def _client_requests(node: Node) -> Iterator[Metric]:
+    """The client request registry (node.requests): open now, lost replies, internal errors."""
+    r = node.requests
+    yield _gauge("skewless_client_requests_open", "Client requests received, not yet answered",
+                 float(len(r)))
+    for name, doc, value in (
+            ("skewless_client_requests_unanswered", "Client requests answered only at their "
+             "deadline (a lost reply)", r.unanswered),
+            ("skewless_client_replies_dropped", "Second replies to a client request, dropped",
+             r.duplicates),
+            ("skewless_internal_errors", "Internal errors (each logged with an error id and "
+             "its traceback)", r.internal_errors + r.planted_errors)):
+        yield CounterMetricFamily(name, doc, value=float(value))
 
 
 def _failure_detector(node: Node, now_ns: int) -> Iterator[Metric]:

@@ -20,6 +20,12 @@ This is the only place where the node meets real I/O. It owns:
   made since the previous flush (group commit: requests arriving during an fsync share the
   next one), then the messages are sent, then clients are answered and events pushed;
 * in periodic commit-log mode, a task that fsyncs every ``commitlog_periodic_ms`` instead.
+
+Every background task runs under ``runtime.supervise``: one that fails stops the node with a
+non-zero exit. Every client request handed to the executor is opened in ``node.requests``
+(its deadline, its one reply, an error id for an internal error). SIGTERM drains: the CQL port
+closes, in-flight requests get ``limits.shutdown_requests_wait_ms`` to finish (the rest are
+answered), replies are flushed, then the node stops as before (exit code 0).
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.quarantine import DiskGuard
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.responses import event_frame, request_to_call, response_for
+from skewless.runtime.supervise import EXIT_TASK_FAILED, Supervisor, exit_watchdog
 from skewless.runtime.tls import (
     InternodeTls,
     PeekingServer,
@@ -127,6 +134,9 @@ class NodeServer:
         self.mode = "STARTING"  # Cassandra's operation mode: NORMAL once serving, DRAINED...
         self._kick = asyncio.Event()
         self._stopping = asyncio.Event()
+        self.supervisor = Supervisor(self._fatal)
+        self.exit_code = 0  # the process's: EXIT_TASK_FAILED once a background task failed
+        self._refusing = False  # SIGTERM: new requests are answered Overloaded
         self._cql_server: asyncio.Server | PeekingServer | None = None
         self.metrics = (MetricsServer(self.node, config.address, config.metrics_port,
                                       self.transport.stats)
@@ -161,17 +171,24 @@ class NodeServer:
             await self.metrics.start()
         if self.admin is not None:
             await self.admin.start()
-        tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._flusher()),
-                 asyncio.create_task(self._serve_cql_once_joined()),
-                 asyncio.create_task(self.disk.verify())]
+        sup = self.supervisor
+        sup.start("ticker", self._ticker())
+        sup.start("flusher", self._flusher())
+        sup.start("serve-cql", self._serve_cql_once_joined(), forever=False)
+        sup.start("verify", self.disk.verify(), forever=False)
         if self.config.commitlog_sync == "periodic":
-            tasks.append(asyncio.create_task(self._periodic_sync()))
+            sup.start("periodic-sync", self._periodic_sync())
         self.node.tick()
         self._kick.set()
         await self._stopping.wait()
         log.info("node %s stopping", self.config.address)
+        if not sup.failed:
+            await self._finish_requests()
         self.node.fd.announce_shutdown()  # peers mark us down now, not when phi convicts us
-        self._carry_out(self.node.take_ready())
+        try:
+            self._carry_out(self.node.take_ready())
+        except Exception:  # a failed node still stops
+            log.exception("carrying out the last batch failed")
         await self.transport.drain(limits.shutdown_announce_wait_ms / 1000)
         if self._cql_server is not None:
             self._cql_server.close()
@@ -181,9 +198,7 @@ class NodeServer:
             self.admin.close()
         for c in list(self.clients.values()):
             c.writer.close()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await sup.cancel_all()
         await self.disk.stop_verifying()
         if self.mode != "DRAINED":
             await self.transport.close()
@@ -192,6 +207,38 @@ class NodeServer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _fatal(self, task: str, exc: BaseException | None) -> None:
+        """A background task failed (``runtime.supervise``): stop, exit non-zero."""
+        if self.exit_code == 0:
+            self.exit_code = EXIT_TASK_FAILED
+            exit_watchdog(EXIT_TASK_FAILED)
+        self._stopping.set()
+
+    async def _finish_requests(self) -> None:
+        """SIGTERM: stop accepting clients, give the requests in flight
+        ``limits.shutdown_requests_wait_ms`` to be answered, answer the rest, and let the
+        answers reach their sockets (bounded)."""
+        self._refusing = True
+        if self._cql_server is not None:
+            self._cql_server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.shutdown_requests_wait_ms / 1000
+        while self.inflight_total > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        if self.inflight_total > 0:
+            log.warning("%d client request(s) still in flight after %d ms: answered",
+                        self.inflight_total, limits.shutdown_requests_wait_ms)
+            self.node.requests.abandon("The node is shutting down: the request's outcome is "
+                                       "unknown")
+            self._kick.set()
+            deadline = loop.time() + 1.0
+            while self.inflight_total > 0 and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+        for c in list(self.clients.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(c.writer.drain(), 1.0)
+        log.info("client requests drained (%d answered since start)", self.answered_total)
 
     async def _serve_cql_once_joined(self) -> None:
         """Open the CQL port once the node is in the ring (node.topology), as Cassandra starts
@@ -237,9 +284,15 @@ class NodeServer:
 
     # ------------------------------------------------------------------ loops
 
+    def _planted(self, point: str) -> None:
+        """A test-only planted exception (``--raise-at``), counted once the node serves."""
+        if self.mode == "NORMAL":
+            self.node.requests.planted.reach(point)
+
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(limits.tick_interval_ms / 1000)
+            self._planted("ticker")
             try:
                 self.node.tick()
             except StorageCorruption:  # recorded by the store; the node goes on (integrity)
@@ -252,6 +305,7 @@ class NodeServer:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.config.commitlog_periodic_ms / 1000)
+            self._planted("periodic-sync")
             await loop.run_in_executor(None, self.storage.sync)
 
     async def _flusher(self) -> None:
@@ -259,12 +313,14 @@ class NodeServer:
         while True:
             await self._kick.wait()
             self._kick.clear()
+            self._planted("flusher")
             ready = self.node.take_ready()
             crash = self.node.crash_point_reached  # reached by the calls this Ready holds
             if ready.empty() and not crash:
                 continue
             if ready.wake_after_ns:
-                loop.call_later(ready.wake_after_ns / 1e9, self._wake)
+                loop.call_later(ready.wake_after_ns / 1e9,
+                                self.supervisor.guard("timer", self._wake))
             if (ready.must_sync and self.config.commitlog_sync == "batch") \
                     or ready.must_sync_metadata:
                 await loop.run_in_executor(None, self.storage.sync)
@@ -391,16 +447,22 @@ class NodeServer:
         elif conn.inflight >= limits.cql_streams_inflight_max:
             body = response_for(Overloaded("Too many in-flight requests on this connection"))
             conn.writer.write(conn.protocol.send_response(ev.stream, body))
-        elif self.inflight_total >= limits.cql_requests_inflight_max:
+        elif self.inflight_total >= limits.cql_requests_inflight_max or self._refusing:
             # Bounded backpressure: answer at once rather than queue (Cassandra's wording).
-            body = response_for(Overloaded(OVERLOADED_MESSAGE))
+            body = response_for(Overloaded(
+                SHUTTING_DOWN_MESSAGE if self._refusing else OVERLOADED_MESSAGE))
             conn.writer.write(conn.protocol.send_response(ev.stream, body))
         else:
             conn.inflight += 1
             self.inflight_total += 1
             client = conn.peer if ev.tracing else ""
-            request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
-                            ev.custom_payload, ev.tracing, client)
+            # its deadline and its one reply (node.requests); an exception is its ServerError
+            entry = self.node.requests.open_request(
+                conn.conn_id, ev.stream, "auth" if isinstance(req, proto.AuthResponse)
+                else "request")
+            self.node.requests.run(entry, lambda: request_to_call(
+                self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
+                ev.custom_payload, ev.tracing, client))
 
     def _reply(self, r: Reply) -> None:
         if r.conn > 0:  # a client's request (ids start at 1) gets exactly one reply, even
@@ -418,9 +480,12 @@ class NodeServer:
                 r.stream, response_for(r.body, self.node.schema), tracing_id=r.tracing_id,
                 warnings=r.warnings, custom_payload=dict(r.custom_payload) or None)
         except Exception as e:  # one unencodable answer must not stop the flusher (the node)
-            log.exception("cannot encode the answer to stream %d", r.stream)
-            data = conn.protocol.send_response(r.stream, response_for(
-                ServerError(f"Internal error encoding the response: {type(e).__name__}: {e}")))
+            error_id = self.node.requests.new_error_id()
+            log.exception("internal error (error id %s) encoding the answer to stream %d",
+                          error_id, r.stream)
+            data = conn.protocol.send_response(r.stream, response_for(ServerError(
+                f"Internal error (error id {error_id}) encoding the response: "
+                f"{type(e).__name__}: {e}")))
         conn.writer.write(data)
         if conn.flow is not None:
             conn.flow.replied(len(data))
@@ -448,11 +513,14 @@ class _ThreadHasher:
 
     def _run(self, fn: Callable[[], _T], done: Callable[[_T], None]) -> None:
         future = asyncio.get_running_loop().run_in_executor(self.pool, fn)
+        # Part of the current request: an exception (the hash's or the continuation's) is
+        # its reply (node.requests).
+        answer = self.server.node.requests.bind(lambda f: done(f.result()))
 
         def finished(f: asyncio.Future[_T]) -> None:
             try:
-                done(f.result())
-            except Exception:  # a bug in a continuation must not take the node down
+                answer(f)
+            except Exception:  # no client request: a bug must not take the node down
                 log.exception("internal error after a password hash")
             self.server._kick.set()
         future.add_done_callback(finished)
@@ -483,6 +551,7 @@ def _peer_address(writer: asyncio.StreamWriter) -> str:
 
 
 OVERLOADED_MESSAGE = "Server is in overloaded state. Cannot accept more requests at this point"
+SHUTTING_DOWN_MESSAGE = "The node is shutting down. Cannot accept more requests at this point"
 SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"],
              "PROTOCOL_VERSIONS": [f"{v}/v{v}" for v in proto.VERSIONS]}
 
@@ -534,11 +603,16 @@ def run_node(config: NodeConfig) -> None:
         log.error("%s", e)
         raise SystemExit(f"skewless node: {e}") from None
 
-    async def main() -> None:
+    async def main() -> int:
         server = NodeServer(config, secret)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)
         await server.run()
+        return server.exit_code
 
-    uvloop.run(main())
+    code = uvloop.run(main())
+    if code:
+        log.critical("node %s stopped after an internal error (exit code %d)", config.address,
+                     code)
+        raise SystemExit(code)

@@ -21,6 +21,13 @@ node's Ready batch is carried out exactly as the runtime does: sync, then send, 
 
 Every event appends one line to ``trace``: the same seed and options give a byte-identical
 trace (tests check it), and a failing run is reproduced from its seed.
+
+Client requests: ``request`` opens each in the node's registry (``node.requests``) as the
+runtime does and keeps its own ledger of the requests each live node owes a reply. A reply
+nobody is owed, a request a live node still owes at the end (``request_problems``), a reply lost
+and answered only at its deadline, or an internal error (not a planted one) fails the run: an
+internal error at once (``AssertionError`` from the exception), the others through the lab's
+``exactly_one_reply`` verdict or a test's ``check_requests``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from skewless.node.effects import Ready, Reply
 from skewless.node.executor import Executor, Params
 from skewless.node.messages import decode, encode
 from skewless.node.node import Node
+from skewless.node.planted import Planted
+from skewless.node.requests import TIMEOUT_MS
 from skewless.storage.engine import Storage
 from skewless.storage.kv import MemoryKV
 
@@ -118,6 +127,7 @@ class SimNode:
     # runtime's flush loop carries out one batch at a time (a read answer must not overtake
     # the sync of a write it saw).
     behind_sync: list[Ready] | None = None
+    errors_seen: int = 0  # node.requests.internal_errors already raised (check_errors)
 
 
 class World:
@@ -136,6 +146,9 @@ class World:
         self.replies: dict[int, Callable[[Reply], None]] = {}
         self.policy = timestamp_policy
         self.node_options = dict(node_options or {})  # more NodeConfig fields, for every node
+        # (address, conn, stream) -> replies the node owes (its process: cleared by a crash)
+        self.owed: dict[tuple[str, int, int], int] = {}
+        self.reply_problems: list[str] = []  # replies nobody was owed
         addresses = [f"127.0.0.{i}" for i in range(1, n_nodes + 1)]
         for a in addresses:
             self._boot(a, MemoryKV(), SimClock(self))
@@ -203,6 +216,7 @@ class World:
             if not sn.paused:
                 sn.node.tick()
                 self._flush(sn)
+                self.check_errors(sn)
             self._schedule_tick(sn, generation)
         self.at(limits.tick_interval_ms * 1_000_000, tick)
 
@@ -279,6 +293,15 @@ class World:
             for latency_us in self.network.deliveries(sn.address, dst):
                 self.at(latency_us * 1000, self._deliverer(sn.address, dst, data))
         for r in ready.replies:
+            key = (sn.address, r.conn, r.stream)
+            owed = self.owed.get(key, 0)
+            if owed <= 0:
+                self.reply_problems.append(f"{sn.address} replied on conn {r.conn} stream "
+                                           f"{r.stream} with no request open there")
+            elif owed == 1:
+                del self.owed[key]
+            else:
+                self.owed[key] = owed - 1
             cb = self.replies.get(r.conn)
             if cb is not None:
                 cb(r)
@@ -295,6 +318,7 @@ class World:
             self.log(f"{src}->{dst} {type(env.message).__name__} ts={env.sender_ts_us}")
             target.node.peer_message(src, env)
             self._flush(target)
+            self.check_errors(target)
         return deliver
 
     def crash(self, address: str) -> None:
@@ -302,6 +326,7 @@ class World:
         sn = self.nodes[address]
         sn.up = False
         sn.kv = sn.kv.crash()
+        self._forget_owed(address)
         self.log(f"{address} crash")
 
     def stop(self, address: str) -> None:
@@ -311,6 +336,7 @@ class World:
         self._flush(sn)
         sn.kv.sync()
         sn.up = False
+        self._forget_owed(address)
         self.log(f"{address} stop")
 
     def restart(self, address: str) -> None:
@@ -326,11 +352,70 @@ class World:
         sn.node.batchlog = Batchlog(sn.node)
         self.log(f"{address} crash point set: {point}")
 
+    def set_raise_at(self, address: str, point: str) -> None:
+        """Test-only ``--raise-at`` for one node (its current process only)."""
+        sn = self.nodes[address]
+        sn.node.requests.planted = Planted(point)
+        self.log(f"{address} raise at {point}")
+
     def pause(self, address: str, paused: bool) -> None:
         self.nodes[address].paused = paused
         self.log(f"{address} {'pause' if paused else 'resume'}")
 
     # ------------------------------------------------------------------ clients
+
+    def request(self, address: str, conn: int, stream: int, run: Callable[[], object],
+                kind: str = "request") -> None:
+        """A client request on (conn, stream) to a live node: opened in its registry and run
+        there as the runtime does (``run`` calls the executor), then its Ready carried out."""
+        sn = self.nodes[address]
+        assert sn.up
+        key = (address, conn, stream)
+        self.owed[key] = self.owed.get(key, 0) + 1
+        entry = sn.node.requests.open_request(conn, stream, kind)
+        sn.node.requests.run(entry, run)
+        self._flush(sn)
+        self.check_errors(sn)
+
+    def check_errors(self, sn: SimNode) -> None:
+        """Raise at once on an internal error the node caught (logged, answered ServerError
+        in a process): a bug the simulation must not hide. Planted ones are not counted."""
+        requests = sn.node.requests
+        if requests.internal_errors > sn.errors_seen:
+            sn.errors_seen = requests.internal_errors
+            raise AssertionError(f"{sn.address}: internal error") \
+                from requests.last_internal_error
+
+    def _forget_owed(self, address: str) -> None:
+        """The process is gone: what it owed is lost (its clients time out)."""
+        for key in [k for k in self.owed if k[0] == address]:
+            del self.owed[key]
+
+    def request_problems(self) -> list[str]:
+        """Every request must have ended in exactly one reply: what says otherwise (empty
+        when all is well). Nodes down are not asked."""
+        out = list(self.reply_problems)
+        for address, sn in sorted(self.nodes.items()):
+            if not sn.up:
+                continue
+            out += [f"{address}: {p}" for p in sn.node.requests.problems()]
+            owed = sum(n for (a, _, _), n in self.owed.items() if a == address)
+            if owed:
+                out.append(f"{address}: owes {owed} reply(ies) to the simulated clients")
+        return out
+
+    def settle_requests(self) -> bool:
+        """Run until no live node has a request open, bounded by the longest deadline a
+        request can have (a request still open then is a leak)."""
+        bound_ns = (max(TIMEOUT_MS.values()) + limits.client_request_deadline_slack_ms) * 10**6
+        return self.run_until(lambda: not any(
+            sn.up and len(sn.node.requests) for sn in self.nodes.values()), bound_ns)
+
+    def check_requests(self) -> None:
+        """Assert every request ended in exactly one reply (after ``settle_requests``)."""
+        self.settle_requests()
+        problems = self.request_problems()
+        assert not problems, "; ".join(problems)
 
     def client_query(self, address: str, conn: int, query: str, cl: int,
                      on_reply: Callable[[Reply], None], keyspace: str | None = None,
@@ -345,10 +430,9 @@ class World:
         if not sn.up:
             return
         client = f"10.0.0.{conn % 256}" if tracing else ""
-        sn.executor.query(conn, 0, query, Params(consistency=cl, timestamp=timestamp_us,
-                                                 token_us=token_us, tracing=tracing,
-                                                 client=client), keyspace)
-        self._flush(sn)
+        self.request(address, conn, 0, lambda: sn.executor.query(
+            conn, 0, query, Params(consistency=cl, timestamp=timestamp_us, token_us=token_us,
+                                   tracing=tracing, client=client), keyspace))
 
     def client_execute(self, address: str, conn: int, query: str, params: Params,
                        on_reply: Callable[[Reply], None]) -> None:
@@ -358,8 +442,7 @@ class World:
         self.log(f"client{conn}->{address} {query} page_size={params.page_size}")
         if not sn.up:
             return
-        sn.executor.query(conn, 0, query, params, None)
-        self._flush(sn)
+        self.request(address, conn, 0, lambda: sn.executor.query(conn, 0, query, params, None))
 
     def stabilize(self, timeout_ns: int = 10 * 10**9) -> bool:
         """Run until every node sees every other node up and in the ring (node.topology)."""
