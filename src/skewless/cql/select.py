@@ -30,12 +30,13 @@ the limits, and stops at ``page_size`` rows, reporting where the next page start
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cmp_to_key
 
 from skewless import errors
-from skewless.cql import ast, fixed, index_plan, key_sizes
+from skewless.cql import ast, fixed, in_guardrails, index_plan, key_sizes
 from skewless.cql.grouping import group_prefix
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
@@ -275,6 +276,7 @@ def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters:
     if restricted and full_eq:
         ctypes = [env.ctype(c.type) for c in pk]
         values = [_sorted_distinct(r.eq[c.name], t) for c, t in zip(pk, ctypes, strict=True)]
+        in_guardrails.check_partition_keys(table, math.prod(len(v) for v in values))
         return [key_sizes.routed_key(p) for p in itertools.product(*values)]
     if not restricted:
         return None

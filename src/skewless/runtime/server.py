@@ -53,7 +53,7 @@ from skewless.node.auth.model import (
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
-from skewless.runtime import internode_auth
+from skewless.runtime import internode_auth, parse_slices
 from skewless.runtime.admin import AdminServer
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.realclock import RealClock
@@ -348,8 +348,16 @@ class NodeServer:
             conn.inflight += 1
             self.inflight_total += 1
             client = conn.peer if ev.tracing else ""
-            request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
-                            ev.custom_payload, ev.tracing, client)
+
+            def call() -> None:
+                request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
+                                ev.custom_payload, ev.tracing, client)
+                self._kick.set()
+            long_texts = parse_slices.texts_to_slice(req)
+            if long_texts:  # parsed a slice per turn of the loop, then handed over
+                parse_slices.run(long_texts, call)
+            else:
+                call()
 
     def _handshake_deadline(self, conn: ClientConn) -> None:
         if conn.protocol.state is not ConnState.READY and conn.conn_id in self.clients:

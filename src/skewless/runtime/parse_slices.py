@@ -1,0 +1,74 @@
+"""Parsing long statements in slices on the node's event loop (see cql/parser_sliced.py).
+
+A QUERY or PREPARE whose text is longer than ``limits.cql_parse_inline_chars_max``, and a
+BATCH with long or many texts, are parsed here before they reach the executor: each turn of
+the loop parses (then shape-checks) for at most ``limits.cql_parse_slice_ms``, then yields
+with ``call_soon``, so a megabyte statement costs the other clients and the peers a few
+milliseconds per turn instead of seconds at once. When every text's outcome is known, the
+request goes to the executor in one synchronous call inside ``parser.handed_over``, so its
+``parse`` calls find the outcomes instead of parsing again; a text's syntax error or shape
+refusal is then raised there, as an inline parse would have, and answered as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from skewless import limits
+from skewless.cql import ast
+from skewless.cql import parser as cql_parser
+from skewless.cql import protocol as proto
+from skewless.cql.parser_sliced import SlicedParse
+from skewless.errors import CqlError
+
+Outcomes = dict[str, ast.Parsed | CqlError]
+_BATCH_INLINE_TEXTS_MAX = 16  # a BATCH with more texts than this is parsed in slices too
+
+
+def texts_to_slice(req: proto.Request) -> list[str]:
+    """The statement texts of ``req`` to parse in slices; [] when it is parsed inline."""
+    if isinstance(req, proto.Query | proto.Prepare):
+        return [req.query] if len(req.query) > limits.cql_parse_inline_chars_max else []
+    if isinstance(req, proto.Batch):
+        texts = [e.statement for e in req.entries if isinstance(e.statement, str)]
+        if len(texts) > _BATCH_INLINE_TEXTS_MAX or \
+                any(len(t) > limits.cql_parse_inline_chars_max for t in texts):
+            return list(dict.fromkeys(texts))  # each distinct text once
+    return []
+
+
+def run(texts: list[str], then: Callable[[], None]) -> None:
+    """Parse ``texts`` in slices on the running loop, then call ``then`` with their outcomes
+    handed over to ``parse``."""
+    _Slicer(texts, then).turn()
+
+
+class _Slicer:
+    def __init__(self, texts: list[str], then: Callable[[], None]) -> None:
+        self.pending = list(reversed(texts))
+        self.current: SlicedParse | None = None
+        self.outcomes: Outcomes = {}
+        self.then = then
+
+    def turn(self) -> None:
+        deadline = time.monotonic() + limits.cql_parse_slice_ms / 1000  # allow-real-clock
+        while time.monotonic() < deadline:  # allow-real-clock
+            if self.current is None:
+                if not self.pending:
+                    with cql_parser.handed_over(self.outcomes):
+                        self.then()
+                    return
+                text = self.pending.pop()
+                if len(text) <= limits.cql_parse_inline_chars_max:
+                    try:
+                        self.outcomes[text] = cql_parser.parse(text)
+                    except CqlError as e:
+                        self.outcomes[text] = e
+                    continue
+                self.current = SlicedParse(text)
+            if self.current.step(limits.cql_parse_slice_tokens, limits.cql_parse_slice_nodes):
+                self.outcomes[self.current.text] = self.current.outcome()
+                self.current = None
+        asyncio.get_running_loop().call_soon(self.turn)
