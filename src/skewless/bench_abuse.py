@@ -11,6 +11,7 @@ each abusive case in turn sends its requests to node 1 (the coordinator under te
 - ``cast-10k``: a value cast to ``(int)`` 10,000 times over;
 - ``in-100k``: an unprepared ``SELECT ... WHERE k IN (...)`` of 100,000 keys;
 - ``set-65535``: an INSERT of a set of 65,535 text elements (about 2.4 MB);
+- ``set-max``: the same with as many elements as ``items_per_collection`` lets through;
 - ``pipeline``: 8 raw connections that pipeline SELECTs of a 200 KB row and never read.
 
 ``--scale`` shrinks every size (the test runs at a small scale). A ``baseline`` case (no
@@ -54,7 +55,7 @@ CANARY_TIMEOUT_S = 10  # one canary request's driver timeout
 PIPELINE_CLIENTS = 8
 PIPELINE_ROW_BYTES = 200 * 1024
 CASES = ("select-1mb", "batch-10k", "paren-100k", "cast-10k", "in-100k", "set-65535",
-         "pipeline")
+         "set-max", "pipeline")
 
 
 @dataclass
@@ -71,6 +72,17 @@ class Canary:
     session: Any
     samples: list[Sample] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    inflight_since: float | None = None  # the start of the request under way, if any
+
+    def window(self, t0: float) -> list[Sample]:
+        """The samples of requests under way at or after ``t0``, the one still under way
+        counted with its age so far."""
+        now = time.monotonic()  # allow-real-clock
+        out = [s for s in list(self.samples) if s.start + s.latency_s >= t0]
+        since = self.inflight_since
+        if since is not None:
+            out.append(Sample(since, now - since, None))
+        return out
 
     def run(self) -> None:
         from cassandra import ConsistencyLevel
@@ -83,12 +95,14 @@ class Canary:
             i += 1
             for stmt, values in ((write, (i % 100, i)), (read, (i % 100,))):
                 t0 = time.monotonic()  # allow-real-clock
+                self.inflight_since = t0
                 error = None
                 try:
                     self.session.execute(stmt, values, timeout=CANARY_TIMEOUT_S)
                 except Exception as e:  # the canary counts every failure by its kind
                     error = type(e).__name__
                 self.samples.append(Sample(t0, time.monotonic() - t0, error))  # allow-real-clock
+                self.inflight_since = None
             time.sleep(0.002)  # allow-real-clock
 
 
@@ -151,10 +165,14 @@ def case_in(session: Any, scale: float) -> str:
     return _driver_request(session, f"SELECT * FROM {KEYSPACE}.t WHERE k IN ({keys})")
 
 
-def case_set(session: Any, scale: float) -> str:
+def case_set(session: Any, scale: float, n: int = 65_535) -> str:
     prepared = session.prepare(f"INSERT INTO {KEYSPACE}.t (k, s) VALUES (?, ?)")
-    elements = {f"element-{i:08d}-{'x' * 19}" for i in range(_scaled(65_535, scale))}
+    elements = {f"element-{i:08d}-{'x' * 19}" for i in range(_scaled(n, scale))}
     return _driver_request(session, prepared, (1, elements))
+
+
+def case_set_max(session: Any, scale: float) -> str:
+    return case_set(session, scale, limits.items_per_collection_fail_threshold)
 
 
 def _frame(stream: int, opcode: int, body: bytes) -> bytes:
@@ -215,7 +233,8 @@ def run_case(name: str, scale: float, port: int, pipeline_seconds: float) -> str
             return case_pipeline(session, scale, host, port, pipeline_seconds)
         action: Callable[[Any, float], str] = {
             "select-1mb": case_select, "batch-10k": case_batch, "paren-100k": case_paren,
-            "cast-10k": case_cast, "in-100k": case_in, "set-65535": case_set}[name]
+            "cast-10k": case_cast, "in-100k": case_in, "set-65535": case_set,
+            "set-max": case_set_max}[name]
         return action(session, scale)
     finally:
         driver.shutdown()
@@ -338,7 +357,7 @@ def main(cases: str, scale: float, settle_s: float, pipeline_seconds: float,
                 pool, name, scale, base_port, pipeline_seconds)
             took = time.monotonic() - t0  # allow-real-clock
             time.sleep(settle_s if name != "baseline" else max(settle_s, 1.0))  # allow-real-clock
-            window = [s for s in list(canary.samples) if s.start >= t0]
+            window = canary.window(t0)
             click.echo(f"{name:11} {canary_stats(window)}  {log_findings(nodes, since)}")
             click.echo(f"{'':11} abusive request: {outcome} ({took:.2f} s)")
     except local.ClusterStartError as e:

@@ -196,6 +196,16 @@ class _Writer:
         return out.row(clustering)
 
 
+def check_items_per_collection(column: str, n: int) -> None:
+    """Cassandra's items_per_collection guardrail, on by default here: a write of one
+    collection's items is applied in one turn of a replica's loop, so its size is bounded."""
+    threshold = limits.items_per_collection_fail_threshold
+    if n > threshold:
+        raise errors.InvalidRequest(
+            f"Guardrail items_per_collection violated: Detected collection {column} with {n} "
+            f"items, this exceeds the failure threshold of {threshold}.")
+
+
 def list_path(ts_us: int, index: int, ctx: EvalContext, prepend: bool = False) -> bytes:
     """A list element's cell path, ordered bytewise by time: appends by (timestamp, index);
     prepends before every append, later prepends first. Node id and clock seq make it unique."""
@@ -246,6 +256,14 @@ def _assign_udt(w: _Writer, col: ColumnDef, shape: Shape, term: ast.Term) -> Non
 
 def _add_elements(w: _Writer, col: ColumnDef, shape: Shape, elems: Elements,
                   prepend: bool) -> None:
+    check_items_per_collection(col.name, len(elems.items))
+    cells = w.target(col).cells
+    if elems.values is None and shape.kind == "set" and \
+            not any(name == col.name for name, _ in cells):
+        # The common case (a whole set written once): one shared immutable cell, no reconcile.
+        cell = w.live(b"")
+        cells.update(((col.name, e), cell) for e in elems.items)
+        return
     if elems.values is not None:
         for k, v in zip(elems.items, elems.values, strict=True):
             w.put(col, k, v)

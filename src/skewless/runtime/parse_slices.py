@@ -39,36 +39,43 @@ def texts_to_slice(req: proto.Request) -> list[str]:
     return []
 
 
-def run(texts: list[str], then: Callable[[], None]) -> None:
-    """Parse ``texts`` in slices on the running loop, then call ``then`` with their outcomes
-    handed over to ``parse``."""
-    _Slicer(texts, then).turn()
+def run(texts: list[str], then: Callable[[Outcomes], None]) -> None:
+    """Parse ``texts`` in slices on the running loop, then call ``then(outcomes)``; the
+    caller hands them over to ``parse`` (``parser.handed_over``) around the executor's call."""
+    slicer = _Slicer(texts)
+    drive(slicer.step, lambda: then(slicer.outcomes))
+
+
+def drive(step: Callable[[], bool], then: Callable[[], None]) -> None:
+    """Call ``step`` (a little work; True when all is done) for at most
+    ``limits.cql_parse_slice_ms`` per turn of the running loop, then ``then``."""
+    deadline = time.monotonic() + limits.cql_parse_slice_ms / 1000  # allow-real-clock
+    while time.monotonic() < deadline:  # allow-real-clock
+        if step():
+            then()
+            return
+    asyncio.get_running_loop().call_soon(drive, step, then)
 
 
 class _Slicer:
-    def __init__(self, texts: list[str], then: Callable[[], None]) -> None:
+    def __init__(self, texts: list[str]) -> None:
         self.pending = list(reversed(texts))
         self.current: SlicedParse | None = None
         self.outcomes: Outcomes = {}
-        self.then = then
 
-    def turn(self) -> None:
-        deadline = time.monotonic() + limits.cql_parse_slice_ms / 1000  # allow-real-clock
-        while time.monotonic() < deadline:  # allow-real-clock
-            if self.current is None:
-                if not self.pending:
-                    with cql_parser.handed_over(self.outcomes):
-                        self.then()
-                    return
-                text = self.pending.pop()
-                if len(text) <= limits.cql_parse_inline_chars_max:
-                    try:
-                        self.outcomes[text] = cql_parser.parse(text)
-                    except CqlError as e:
-                        self.outcomes[text] = e
-                    continue
-                self.current = SlicedParse(text)
-            if self.current.step(limits.cql_parse_slice_tokens, limits.cql_parse_slice_nodes):
-                self.outcomes[self.current.text] = self.current.outcome()
-                self.current = None
-        asyncio.get_running_loop().call_soon(self.turn)
+    def step(self) -> bool:
+        if self.current is None:
+            if not self.pending:
+                return True
+            text = self.pending.pop()
+            if len(text) <= limits.cql_parse_inline_chars_max:
+                try:
+                    self.outcomes[text] = cql_parser.parse(text)
+                except CqlError as e:
+                    self.outcomes[text] = e
+                return False
+            self.current = SlicedParse(text)
+        if self.current.step(limits.cql_parse_slice_tokens, limits.cql_parse_slice_nodes):
+            self.outcomes[self.current.text] = self.current.outcome()
+            self.current = None
+        return False

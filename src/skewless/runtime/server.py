@@ -37,6 +37,7 @@ from typing import TypeVar
 
 from skewless import limits
 from skewless.config import NodeConfig
+from skewless.cql import parser as cql_parser
 from skewless.cql import protocol as proto
 from skewless.cql import protocol_responses as rr
 from skewless.cql.connection import ProtocolViolation, RequestReceived, ServerConnection
@@ -50,6 +51,7 @@ from skewless.node.auth.model import (
     hashpw,
     parse_superuser_file,
 )
+from skewless.node.batch_preflight import BatchPreflight
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
@@ -355,9 +357,30 @@ class NodeServer:
                 self._kick.set()
             long_texts = parse_slices.texts_to_slice(req)
             if long_texts:  # parsed a slice per turn of the loop, then handed over
-                parse_slices.run(long_texts, call)
+                parse_slices.run(long_texts, lambda outcomes: self._preflight(
+                    conn, ev.stream, req, outcomes, call))
             else:
                 call()
+
+    def _preflight(self, conn: ClientConn, stream: int, req: proto.Request,
+                   outcomes: parse_slices.Outcomes, call: Callable[[], None]) -> None:
+        """A long BATCH's size measured in slices first (node.batch_preflight); then ``call``
+        (under the parse outcomes handed over), or its "Batch too large" answered at once."""
+        if not isinstance(req, proto.Batch):
+            with cql_parser.handed_over(outcomes):
+                call()
+            return
+        entries = [(e.statement, e.values) for e in req.entries]
+        check = BatchPreflight(self.executor, entries, req.keyspace or conn.keyspace, outcomes)
+
+        def measured() -> None:
+            if check.error is not None:
+                self.node.reply_error(conn.conn_id, stream, check.error)
+                self._kick.set()
+                return
+            with cql_parser.handed_over(outcomes):
+                call()
+        parse_slices.drive(check.step, measured)
 
     def _handshake_deadline(self, conn: ClientConn) -> None:
         if conn.protocol.state is not ConnState.READY and conn.conn_id in self.clients:
