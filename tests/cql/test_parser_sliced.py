@@ -20,7 +20,8 @@ STATEMENTS = [
     "SELECT * FROM t WHERE",
     "SELECT " + ", ".join(["a"] * 2000) + " FROM ks.t",
     "SELECT * FROM ks.t WHERE k = " + "(int)" * 1000 + "1",
-    "SELECT * FROM ks.t WHERE k = " + "(" * 20_000 + "1" + ")" * 20_000,
+    "SELECT * FROM ks.t WHERE k = " + "(" * 10_000 + "1" + ")" * 10_000,
+    "SELECT * FROM ks.t WHERE k IN (" + ", ".join(str(i) for i in range(40_000)) + ")",
 ]
 
 
@@ -51,9 +52,20 @@ def test_sliced_parse_equals_parse(text: str) -> None:
 
 def test_deep_cast_is_a_syntax_error_not_a_recursion_error() -> None:
     with pytest.raises(errors.SyntaxException, match="nests expressions deeper than the maximum"):
-        parse("SELECT * FROM t WHERE k = " + "(int)" * 10_000 + "1")
+        parse("SELECT * FROM t WHERE k = " + "(int)" * 5_000 + "1")
     depth_ok = "(int)" * (limits.cql_expression_depth_max - 10) + "1"
     assert parse(f"SELECT * FROM t WHERE k = {depth_ok}").bind_count == 0
+
+
+def test_statement_tokens_are_bounded() -> None:
+    n = limits.cql_statement_tokens_max
+    with pytest.raises(errors.InvalidRequest, match=f"more than {n} tokens"):
+        parse("SELECT " + "a, " * n + "a FROM t")
+    sliced = SlicedParse("SELECT " + "a, " * n + "a FROM t")
+    steps = 0
+    while not sliced.step(64, 100):
+        steps += 1
+    assert isinstance(sliced.error, errors.InvalidRequest) and steps <= n // 64 + 1
 
 
 def test_select_clause_size_is_bounded() -> None:

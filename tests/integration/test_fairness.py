@@ -53,11 +53,18 @@ def no_traceback_logged(cluster: LocalCluster) -> Iterator[None]:
             assert bad not in text, f"{node.address} logged {bad!r}:\n{text[-3000:]}"
 
 
+TOO_MANY_TOKENS = (f"The statement has more than {limits.cql_statement_tokens_max} tokens "
+                   "(the maximum)")
+
+
 def test_select_clause_of_a_megabyte_is_refused(session: Any) -> None:
     text = "SELECT " + "a, " * 333_000 + f"a FROM {KS}.t WHERE k = 0"
-    with pytest.raises(InvalidRequest, match="The SELECT clause has 333001 selectors, more "
-                       f"than the maximum of {limits.cql_select_selectors_max}"):
+    with pytest.raises(InvalidRequest, match=re.escape(TOO_MANY_TOKENS)):
         session.execute(text, timeout=TIMEOUT_S)
+    n = limits.cql_select_selectors_max + 1  # few tokens, too many selectors
+    with pytest.raises(InvalidRequest, match=f"The SELECT clause has {n} selectors, more "
+                       f"than the maximum of {n - 1}"):
+        session.execute("SELECT " + ", ".join(["a"] * n) + f" FROM {KS}.t", timeout=TIMEOUT_S)
 
 
 def test_long_select_clause_within_the_limit_is_served(session: Any) -> None:
@@ -67,12 +74,14 @@ def test_long_select_clause_within_the_limit_is_served(session: Any) -> None:
     assert len(row) == n and set(row) == {0}
 
 
-@pytest.mark.parametrize("value", ["(" * 100_000 + "0" + ")" * 100_000, "(int)" * 10_000 + "0"],
-                         ids=["parenthesis-100000", "cast-10000"])
-def test_deep_nesting_is_a_syntax_error(session: Any, value: str) -> None:
-    with pytest.raises(SyntaxException, match="nests expressions deeper than the maximum of "
-                       f"{limits.cql_expression_depth_max} levels"):
-        session.execute(f"SELECT * FROM {KS}.t WHERE k = {value}", timeout=TIMEOUT_S)
+def test_deep_nesting_is_refused_before_any_recursion(session: Any) -> None:
+    with pytest.raises(InvalidRequest, match=re.escape(TOO_MANY_TOKENS)):
+        session.execute(f"SELECT * FROM {KS}.t WHERE k = " + "(" * 100_000 + "0" + ")" * 100_000,
+                        timeout=TIMEOUT_S)
+    for value in ("(" * 5000 + "0" + ")" * 5000, "(int)" * 5000 + "0"):
+        with pytest.raises(SyntaxException, match="nests expressions deeper than the maximum "
+                           f"of {limits.cql_expression_depth_max} levels"):
+            session.execute(f"SELECT * FROM {KS}.t WHERE k = {value}", timeout=TIMEOUT_S)
 
 
 def test_moderate_nesting_is_served(session: Any) -> None:
@@ -81,18 +90,22 @@ def test_moderate_nesting_is_served(session: Any) -> None:
     assert [r.a for r in rows] == [0]
 
 
-def test_in_of_100000_partition_keys_is_refused_by_the_guardrail(session: Any) -> None:
+def test_in_of_many_partition_keys_is_refused_by_the_guardrail(session: Any) -> None:
     keys = ", ".join(str(i) for i in range(100_000))
+    with pytest.raises(InvalidRequest, match=re.escape(TOO_MANY_TOKENS)):
+        session.execute(f"SELECT * FROM {KS}.t WHERE k IN ({keys})", timeout=TIMEOUT_S)
+    n = limits.partition_keys_in_select_fail_threshold
+    keys = ", ".join(str(i) for i in range(n + 1))
     expected = (f"Guardrail partition_keys_in_select violated: Aborting query with partition "
-                f"keys in IN clause on table {KS}.t, number of partition keys 100000 exceeds "
-                f"fail threshold of {limits.partition_keys_in_select_fail_threshold}.")
+                f"keys in IN clause on table {KS}.t, number of partition keys {n + 1} exceeds "
+                f"fail threshold of {n}.")
     with pytest.raises(InvalidRequest, match=re.escape(expected)):
         session.execute(f"SELECT * FROM {KS}.t WHERE k IN ({keys})", timeout=TIMEOUT_S)
-    # a bound list is counted too, after decoding
+    # a bound list is counted too, once decoded
     prepared = session.prepare(f"SELECT * FROM {KS}.t WHERE k IN ?")
-    with pytest.raises(InvalidRequest, match="Guardrail partition_keys_in_select violated"):
-        session.execute(prepared, (list(range(1000)),), timeout=TIMEOUT_S)
-    n = limits.partition_keys_in_select_fail_threshold
+    with pytest.raises(InvalidRequest, match=re.escape(expected.replace(f" {n + 1} ",
+                                                                        " 100000 "))):
+        session.execute(prepared, (list(range(100_000)),), timeout=TIMEOUT_S)
     rows = session.execute(f"SELECT a FROM {KS}.t WHERE k IN "
                            f"({', '.join(str(i) for i in range(n))})", timeout=TIMEOUT_S)
     assert [r.a for r in rows] == [0]
