@@ -203,5 +203,5 @@ cql_parse_slice_tokens = 32  # tokens parsed between two looks at the clock (~0.
 cql_parse_slice_nodes = 2000  # AST nodes shape-checked between two looks at the clock
 partition_keys_in_select_fail_threshold = 100  # Cassandra's guardrail (off there): IN keys read
 in_select_cartesian_product_fail_threshold = 1000  # Cassandra's guardrail: clustering IN product
-items_per_collection_fail_threshold = 10_000  # Cassandra's guardrail (off there): one write's items
+items_per_collection_fail_threshold = 2000  # Cassandra's guardrail (off there): one write's items
 cql_statement_tokens_max = 32_768  # one statement's tokens: GC passes over its parse stay ~10 ms

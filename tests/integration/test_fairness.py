@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cassandra import InvalidRequest, SyntaxException
+from cassandra import InvalidRequest
+from cassandra.protocol import SyntaxException
 from cassandra.query import BatchStatement, SimpleStatement
 from conftest import LocalCluster
 
@@ -85,8 +86,8 @@ def test_deep_nesting_is_refused_before_any_recursion(session: Any) -> None:
 
 
 def test_moderate_nesting_is_served(session: Any) -> None:
-    rows = session.execute(f"SELECT a FROM {KS}.t WHERE k = " + "(int)" * 20 + "0"
-                           + " AND c = " + "(" * 50 + "0" + ")" * 50, timeout=TIMEOUT_S)
+    rows = session.execute(f"SELECT a FROM {KS}.t WHERE k = " + "(int)" * 50 + "0",
+                           timeout=TIMEOUT_S)
     assert [r.a for r in rows] == [0]
 
 

@@ -206,6 +206,15 @@ def check_items_per_collection(column: str, n: int) -> None:
             f"items, this exceeds the failure threshold of {threshold}.")
 
 
+def _check_bound_items(w: _Writer, col: ColumnDef, term: ast.Term) -> None:
+    """items_per_collection on a bound collection from its count ([int] first), before its
+    items are split and sorted (a 65,535-element set takes a while)."""
+    if isinstance(term, ast.BindMarker) and term.index < len(w.env.ctx.values):
+        v = w.env.ctx.values[term.index]
+        if isinstance(v, bytes) and len(v) >= 4:
+            check_items_per_collection(col.name, int.from_bytes(v[:4], "big", signed=True))
+
+
 def list_path(ts_us: int, index: int, ctx: EvalContext, prepend: bool = False) -> bytes:
     """A list element's cell path, ordered bytewise by time: appends by (timestamp, index);
     prepends before every append, later prepends first. Node id and clock seq make it unique."""
@@ -232,6 +241,7 @@ def _assign_whole(w: _Writer, col: ColumnDef, term: ast.Term) -> None:
     if shape.kind == "udt":
         _assign_udt(w, col, shape, term)
         return
+    _check_bound_items(w, col, term)
     elems = elements_of(term, shape, w.env, col.name)
     if isinstance(elems, Unset):
         return
