@@ -28,7 +28,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing as mp
 import shutil
-import socket
+import socket  # allow-real-clock (the pipelining clients speak raw CQL)
 import statistics
 import struct
 import tempfile

@@ -5,9 +5,10 @@ A SELECT with 100,000 keys in its IN list makes the coordinator read 100,000 par
 once: the node spends seconds on one request and every other client meets Overloaded. So both
 fail thresholds are on here by default (``limits.partition_keys_in_select_fail_threshold``,
 ``limits.in_select_cartesian_product_fail_threshold``; Cassandra ships them off) and refuse such
-a SELECT with Cassandra's guardrail messages. ``check_literal_lists`` runs before any value of
-the list is evaluated (a literal list's length is known from the statement), the others once
-the bound or combined values are known. Pure.
+a SELECT with Cassandra's guardrail messages (select.plan_select; UPDATE and DELETE are not
+bounded by them). ``check_literal_lists`` runs before any value of the list is evaluated (a
+literal list's length is known from the statement), the others once the bound or combined
+values are known. Pure.
 """
 
 from __future__ import annotations

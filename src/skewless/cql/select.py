@@ -187,7 +187,11 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     env = Env(ctx, schema, table.keyspace)
     selectors = bind_selectors(compile_selection(stmt, table, schema), env)
     aggregate = any(s.is_aggregate for s in selectors)
+    in_guardrails.check_literal_lists(stmt.where, table)  # before evaluating 100,000 values
     r = collect(stmt.where, table, env)
+    for c in table.clustering:
+        if c.name in r.eq_is_in:
+            in_guardrails.check_cartesian("clustering keys", len(r.eq[c.name]))
     filters = list(r.filters)
     choice = index_plan.choose(table, schema, r)
     _check_filtering(stmt, filters, choice)

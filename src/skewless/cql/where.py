@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from skewless import errors
-from skewless.cql import ast, fixed, in_guardrails, key_sizes
+from skewless.cql import ast, fixed, key_sizes
 from skewless.cql.terms import Env, Unset, evaluate, split_collection, split_fields
 from skewless.schema import ColumnDef, TableDef
 from skewless.storage import keys
@@ -78,7 +78,6 @@ def in_values(rhs: ast.Term | tuple[ast.Term, ...], type_text: str, env: Env, re
 
 
 def collect(relations: Sequence[ast.Relation], table: TableDef, env: Env) -> Restrictions:
-    in_guardrails.check_literal_lists(relations, table)  # before evaluating 100,000 values
     r = Restrictions()
     for rel in relations:
         lhs = rel.lhs
@@ -87,7 +86,7 @@ def collect(relations: Sequence[ast.Relation], table: TableDef, env: Env) -> Res
         if isinstance(lhs, ast.TokenOf):
             _add_token(r, rel, lhs, table, env)
         elif isinstance(lhs, str):
-            _add_single(r, rel, column_of(table, lhs), env, table)
+            _add_single(r, rel, column_of(table, lhs), env)
         elif len(lhs) == 2 and not isinstance(lhs[1], str):
             _add_element(r, rel, column_of(table, str(lhs[0])), lhs[1], env)
         else:
@@ -120,8 +119,7 @@ def _check_relation_type(col: ColumnDef, op: str, env: Env) -> None:
         raise errors.InvalidRequest("Slice restrictions are not supported on duration columns")
 
 
-def _add_single(r: Restrictions, rel: ast.Relation, col: ColumnDef, env: Env,
-                table: TableDef) -> None:
+def _add_single(r: Restrictions, rel: ast.Relation, col: ColumnDef, env: Env) -> None:
     name, op = col.name, rel.op
     if op in ("!=", "LIKE"):
         raise errors.InvalidRequest(f'Unsupported "{op}" relation: {name} {op} ...')
@@ -149,7 +147,6 @@ def _add_single(r: Restrictions, rel: ast.Relation, col: ColumnDef, env: Env,
         if op == "IN":
             r.eq[name] = in_values(rel.rhs, col.type, env, name)
             r.eq_is_in.add(name)
-            in_guardrails.check_key_column(table, col.kind, len(r.eq[name]))
         else:
             assert not isinstance(rel.rhs, tuple)
             r.eq[name] = [_defined(rel.rhs, col.type, env, name)]
