@@ -131,6 +131,16 @@ def test_batch_of_10000_statements_is_too_large(session: Any) -> None:
     assert session.execute(f"SELECT * FROM {KS}.t WHERE k = 9999").one() is None
 
 
+def test_batch_of_10000_prepared_statements_is_too_large(session: Any) -> None:
+    insert = session.prepare(f"INSERT INTO {KS}.t (k, c, a) VALUES (?, 0, ?)")
+    batch = BatchStatement()
+    for i in range(10_000):
+        batch.add(insert, (20_000 + i, i))
+    with pytest.raises(InvalidRequest, match="Batch too large"):
+        session.execute(batch, timeout=TIMEOUT_S)
+    assert session.execute(f"SELECT * FROM {KS}.t WHERE k = 20000").one() is None
+
+
 def test_batch_of_many_statements_within_the_threshold_is_applied(session: Any) -> None:
     batch = BatchStatement()
     for i in range(200):  # one partition: no size threshold (Cassandra's)

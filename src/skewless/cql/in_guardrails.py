@@ -19,7 +19,7 @@ from skewless import errors, limits
 from skewless.cql import ast
 from skewless.schema import TableDef
 
-__all__ = ["check_cartesian", "check_literal_lists", "check_partition_keys"]
+__all__ = ["check_bound_lists", "check_cartesian", "check_literal_lists", "check_partition_keys"]
 
 
 def check_partition_keys(table: TableDef, n: int) -> None:
@@ -55,3 +55,17 @@ def check_literal_lists(relations: Sequence[ast.Relation], table: TableDef) -> N
             col = table.column(rel.lhs)
             if col is not None:
                 check_key_column(table, col.kind, len(rel.rhs))
+
+
+def check_bound_lists(relations: Sequence[ast.Relation], table: TableDef,
+                      values: Sequence[object]) -> None:
+    """Refuse ``k IN ?`` bound to a list longer than its threshold, from the list's count (its
+    first [int]) before its values are decoded (duplicates counted: the count is all there is)."""
+    for rel in relations:
+        if rel.op == "IN" and isinstance(rel.lhs, str) and isinstance(rel.rhs, ast.BindMarker) \
+                and rel.rhs.index < len(values):
+            v = values[rel.rhs.index]
+            col = table.column(rel.lhs)
+            if isinstance(v, bytes) and len(v) >= 4 and col is not None:
+                check_key_column(table, col.kind, int.from_bytes(v[:4], "big", signed=True))
+

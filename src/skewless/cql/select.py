@@ -188,6 +188,7 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     selectors = bind_selectors(compile_selection(stmt, table, schema), env)
     aggregate = any(s.is_aggregate for s in selectors)
     in_guardrails.check_literal_lists(stmt.where, table)  # before evaluating 100,000 values
+    in_guardrails.check_bound_lists(stmt.where, table, ctx.values)  # before decoding them
     r = collect(stmt.where, table, env)
     for c in table.clustering:
         if c.name in r.eq_is_in:

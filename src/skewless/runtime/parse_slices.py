@@ -1,8 +1,8 @@
 """Parsing long statements in slices on the node's event loop (see cql/parser_sliced.py).
 
 A QUERY or PREPARE whose text is longer than ``limits.cql_parse_inline_chars_max``, and a
-BATCH with long or many texts, are parsed here before they reach the executor: each turn of
-the loop parses (then shape-checks) for at most ``limits.cql_parse_slice_ms``, then yields
+BATCH with long texts or many statements, are parsed here before they reach the executor: each
+turn of the loop parses (then shape-checks) for at most ``limits.cql_parse_slice_ms``, then yields
 with ``call_soon``, so a megabyte statement costs the other clients and the peers a few
 milliseconds per turn instead of seconds at once. When every text's outcome is known, the
 request goes to the executor in one synchronous call inside ``parser.handed_over``, so its
@@ -24,19 +24,21 @@ from skewless.cql.parser_sliced import SlicedParse
 from skewless.errors import CqlError
 
 Outcomes = dict[str, ast.Parsed | CqlError]
-_BATCH_INLINE_TEXTS_MAX = 16  # a BATCH with more texts than this is parsed in slices too
+_BATCH_INLINE_ENTRIES_MAX = 16  # a BATCH of more statements goes through the slices too
 
 
-def texts_to_slice(req: proto.Request) -> list[str]:
-    """The statement texts of ``req`` to parse in slices; [] when it is parsed inline."""
+def texts_to_slice(req: proto.Request) -> list[str] | None:
+    """The statement texts of ``req`` to parse in slices (perhaps none: a BATCH of many
+    prepared statements, measured in slices after); None when it goes to the executor at
+    once."""
     if isinstance(req, proto.Query | proto.Prepare):
-        return [req.query] if len(req.query) > limits.cql_parse_inline_chars_max else []
+        return [req.query] if len(req.query) > limits.cql_parse_inline_chars_max else None
     if isinstance(req, proto.Batch):
         texts = [e.statement for e in req.entries if isinstance(e.statement, str)]
-        if len(texts) > _BATCH_INLINE_TEXTS_MAX or \
+        if len(req.entries) > _BATCH_INLINE_ENTRIES_MAX or \
                 any(len(t) > limits.cql_parse_inline_chars_max for t in texts):
             return list(dict.fromkeys(texts))  # each distinct text once
-    return []
+    return None
 
 
 def run(texts: list[str], then: Callable[[Outcomes], None]) -> None:
