@@ -7,6 +7,8 @@ each abusive case in turn sends its requests to node 1 (the coordinator under te
 
 - ``select-1mb``: ``SELECT a, a, a, ... FROM t WHERE k = 0``, about 1 MB of text;
 - ``batch-10k``: a BATCH of 10,000 unprepared INSERTs into distinct partitions;
+- ``batch-10k-1p``: a BATCH of 10,000 prepared INSERTs into one partition (no size
+  threshold applies);
 - ``paren-100k``: a relation whose value is nested in 100,000 parentheses;
 - ``cast-10k``: a value cast to ``(int)`` 10,000 times over;
 - ``in-100k``: an unprepared ``SELECT ... WHERE k IN (...)`` of 100,000 keys;
@@ -54,8 +56,8 @@ CASE_TIMEOUT_S = 2 * ABUSE_TIMEOUT_S  # connect, prepare, then the request itsel
 CANARY_TIMEOUT_S = 10  # one canary request's driver timeout
 PIPELINE_CLIENTS = 8
 PIPELINE_ROW_BYTES = 200 * 1024
-CASES = ("select-1mb", "batch-10k", "paren-100k", "cast-10k", "in-100k", "set-65535",
-         "set-max", "pipeline")
+CASES = ("select-1mb", "batch-10k", "batch-10k-1p", "paren-100k", "cast-10k", "in-100k",
+         "set-65535", "set-max", "pipeline")
 
 
 @dataclass
@@ -149,6 +151,16 @@ def case_batch(session: Any, scale: float) -> str:
     return _driver_request(session, batch)
 
 
+def case_batch_one_partition(session: Any, scale: float) -> str:
+    from cassandra.query import BatchStatement
+
+    insert = session.prepare(f"INSERT INTO {KEYSPACE}.rows (k, c, a) VALUES (5, ?, ?)")
+    batch = BatchStatement()
+    for i in range(min(_scaled(10_000, scale), 10_000)):
+        batch.add(insert, (i, i))
+    return _driver_request(session, batch)
+
+
 def case_paren(session: Any, scale: float) -> str:
     n = _scaled(100_000, scale)
     return _driver_request(session, f"SELECT * FROM {KEYSPACE}.t WHERE k = " + "(" * n + "0"
@@ -232,7 +244,8 @@ def run_case(name: str, scale: float, port: int, pipeline_seconds: float) -> str
         if name == "pipeline":
             return case_pipeline(session, scale, host, port, pipeline_seconds)
         action: Callable[[Any, float], str] = {
-            "select-1mb": case_select, "batch-10k": case_batch, "paren-100k": case_paren,
+            "select-1mb": case_select, "batch-10k": case_batch,
+            "batch-10k-1p": case_batch_one_partition, "paren-100k": case_paren,
             "cast-10k": case_cast, "in-100k": case_in, "set-65535": case_set,
             "set-max": case_set_max}[name]
         return action(session, scale)
@@ -308,6 +321,8 @@ def _schema(session: Any) -> None:
                     timeout=60)
     session.execute(f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.t (k int PRIMARY KEY, a int, "
                     "s set<text>, big blob)", timeout=60)
+    session.execute(f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.rows (k int, c int, a int, "
+                    "PRIMARY KEY (k, c))", timeout=60)
     session.execute(f"INSERT INTO {KEYSPACE}.t (k, a) VALUES (0, 0)", timeout=60)
 
 

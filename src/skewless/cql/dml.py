@@ -641,13 +641,12 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
 def merge_by_partition(updates: Sequence[PartitionUpdate]) -> list[PartitionUpdate]:
     """One update per (table, partition key), in order of first appearance: a batch that
     touches a partition twice sends one mutation, merged by Cassandra's rules."""
-    from skewless.storage.merge import merge
+    from skewless.storage.merge import merge_many
 
-    merged: dict[tuple[str, bytes], PartitionUpdate] = {}
+    groups: dict[tuple[str, bytes], list[PartitionUpdate]] = {}
     for u in updates:
-        key = (u.table, u.key)
-        merged[key] = merge(merged[key], u) if key in merged else u
-    return list(merged.values())
+        groups.setdefault((u.table, u.key), []).append(u)
+    return [g[0] if len(g) == 1 else merge_many(g) for g in groups.values()]
 
 
 def _table(stmt: Modification, schema: Schema, ctx: EvalContext) -> TableDef:
