@@ -172,3 +172,17 @@ def test_largest_set_allowed_is_written_and_no_peer_marks_the_node_down(
     for peer in cluster.nodes[1:]:  # each peer's own view of the node that coordinated
         view = cluster.session_to(peer.address).execute("SELECT * FROM system.skewless_status")
         assert all(r.up for r in view), [(r.address, r.up) for r in view]
+
+
+def test_single_partition_batch_of_10000_rows_is_applied_and_no_peer_marks_the_node_down(
+        cluster: LocalCluster, session: Any) -> None:
+    insert = session.prepare(f"INSERT INTO {KS}.t (k, c, a) VALUES (8, ?, ?)")
+    batch = BatchStatement()
+    for i in range(10_000):  # one partition: no size threshold; merged in one pass
+        batch.add(insert, (i, i))
+    session.execute(batch, timeout=TIMEOUT_S)
+    rows = session.execute(f"SELECT count(*) FROM {KS}.t WHERE k = 8", timeout=TIMEOUT_S)
+    assert rows.one()[0] == 10_000
+    for peer in cluster.nodes[1:]:
+        view = cluster.session_to(peer.address).execute("SELECT * FROM system.skewless_status")
+        assert all(r.up for r in view), [(r.address, r.up) for r in view]
