@@ -223,3 +223,15 @@ tls_handshake_timeout_ms = 10000  # a TLS handshake not done in this is abandone
 tls_refusal_log_interval_ms = 60000  # a refused host is warned about once a minute, then debug
 tls_refusal_hosts_tracked_max = 1024  # hosts remembered for that; beyond, the memory is reset
 auth_role_walk_roles_max = 100_000  # bounds a transitive role walk (a cycle cannot be granted)
+
+# Fairness (issue 15): one request may not hold the node's event loop for long.
+cql_expression_depth_max = 100  # AST nesting; the recursive evaluators stay far from the stack
+cql_select_selectors_max = 1000  # selectors of one SELECT clause; a longer list is a runaway
+cql_parse_inline_chars_max = 512  # a longer statement is parsed in slices (~3 ms at most here)
+cql_parse_slice_ms = 2  # the parser's (or shape check's) turn on the loop before it yields
+cql_parse_slice_tokens = 32  # tokens parsed between two looks at the clock (~0.2-0.5 ms)
+cql_parse_slice_nodes = 2000  # AST nodes shape-checked between two looks at the clock
+partition_keys_in_select_fail_threshold = 100  # Cassandra's guardrail (off there): IN keys read
+in_select_cartesian_product_fail_threshold = 1000  # Cassandra's guardrail: clustering IN product
+items_per_collection_fail_threshold = 2000  # Cassandra's guardrail (off there): one write's items
+cql_statement_tokens_max = 32_768  # one statement's tokens: GC passes over its parse stay ~10 ms

@@ -196,6 +196,25 @@ class _Writer:
         return out.row(clustering)
 
 
+def check_items_per_collection(column: str, n: int) -> None:
+    """Cassandra's items_per_collection guardrail, on by default here: a write of one
+    collection's items is applied in one turn of a replica's loop, so its size is bounded."""
+    threshold = limits.items_per_collection_fail_threshold
+    if n > threshold:
+        raise errors.InvalidRequest(
+            f"Guardrail items_per_collection violated: Detected collection {column} with {n} "
+            f"items, this exceeds the failure threshold of {threshold}.")
+
+
+def _check_bound_items(w: _Writer, col: ColumnDef, term: ast.Term) -> None:
+    """items_per_collection on a bound collection from its count ([int] first), before its
+    items are split and sorted (a 65,535-element set takes a while)."""
+    if isinstance(term, ast.BindMarker) and term.index < len(w.env.ctx.values):
+        v = w.env.ctx.values[term.index]
+        if isinstance(v, bytes) and len(v) >= 4:
+            check_items_per_collection(col.name, int.from_bytes(v[:4], "big", signed=True))
+
+
 def list_path(ts_us: int, index: int, ctx: EvalContext, prepend: bool = False) -> bytes:
     """A list element's cell path, ordered bytewise by time: appends by (timestamp, index);
     prepends before every append, later prepends first. Node id and clock seq make it unique."""
@@ -222,6 +241,7 @@ def _assign_whole(w: _Writer, col: ColumnDef, term: ast.Term) -> None:
     if shape.kind == "udt":
         _assign_udt(w, col, shape, term)
         return
+    _check_bound_items(w, col, term)
     elems = elements_of(term, shape, w.env, col.name)
     if isinstance(elems, Unset):
         return
@@ -246,6 +266,14 @@ def _assign_udt(w: _Writer, col: ColumnDef, shape: Shape, term: ast.Term) -> Non
 
 def _add_elements(w: _Writer, col: ColumnDef, shape: Shape, elems: Elements,
                   prepend: bool) -> None:
+    check_items_per_collection(col.name, len(elems.items))
+    cells = w.target(col).cells
+    if elems.values is None and shape.kind == "set" and \
+            not any(name == col.name for name, _ in cells):
+        # The common case (a whole set written once): one shared immutable cell, no reconcile.
+        cell = w.live(b"")
+        cells.update(((col.name, e), cell) for e in elems.items)
+        return
     if elems.values is not None:
         for k, v in zip(elems.items, elems.values, strict=True):
             w.put(col, k, v)
@@ -613,13 +641,12 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
 def merge_by_partition(updates: Sequence[PartitionUpdate]) -> list[PartitionUpdate]:
     """One update per (table, partition key), in order of first appearance: a batch that
     touches a partition twice sends one mutation, merged by Cassandra's rules."""
-    from skewless.storage.merge import merge
+    from skewless.storage.merge import merge_many
 
-    merged: dict[tuple[str, bytes], PartitionUpdate] = {}
+    groups: dict[tuple[str, bytes], list[PartitionUpdate]] = {}
     for u in updates:
-        key = (u.table, u.key)
-        merged[key] = merge(merged[key], u) if key in merged else u
-    return list(merged.values())
+        groups.setdefault((u.table, u.key), []).append(u)
+    return [g[0] if len(g) == 1 else merge_many(g) for g in groups.values()]
 
 
 def _table(stmt: Modification, schema: Schema, ctx: EvalContext) -> TableDef:

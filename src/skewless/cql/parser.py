@@ -40,15 +40,17 @@ The parser does no I/O after import, reads no clock and draws no randomness.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
+from collections.abc import Iterator
 from importlib import resources
 
 from lark import Lark, Token, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from skewless import errors
-from skewless.cql import ast, parser_lexer
+from skewless.cql import ast, parser_lexer, statement_limits
 from skewless.cql.ast_roles import ROLE_STATEMENT_CLASSES
 from skewless.cql.parser_permissions import PermissionsBuilder
 from skewless.cql.parser_roles import RoleBuilder
@@ -164,6 +166,20 @@ def _build_parser(builder: _Builder) -> Lark:
 _BUILDER = _Builder()
 _PARSER = _build_parser(_BUILDER)
 _LOCK = threading.Lock()
+# Statements parsed in slices (parser_sliced.py) by the runtime, handed over for the duration of
+# one synchronous call into the executor (``handed_over``): text -> its AST or its error.
+_HANDED: dict[str, ast.Parsed | errors.CqlError] = {}
+
+
+@contextlib.contextmanager
+def handed_over(outcomes: dict[str, ast.Parsed | errors.CqlError]) -> Iterator[None]:
+    """While the block runs, ``parse`` answers these texts with these outcomes unparsed."""
+    assert not _HANDED, "handed_over does not nest"
+    _HANDED.update(outcomes)
+    try:
+        yield
+    finally:
+        _HANDED.clear()
 
 
 def parse(text: str) -> ast.Parsed:
@@ -171,6 +187,12 @@ def parse(text: str) -> ast.Parsed:
 
     Raises errors.SyntaxException for text that is not CQL and errors.InvalidRequest for CQL
     that breaks a rule Cassandra checks before looking at the schema."""
+    if _HANDED:
+        outcome = _HANDED.get(text)
+        if isinstance(outcome, ast.Parsed):
+            return outcome
+        if outcome is not None:
+            raise outcome
     if len(text) <= _CACHE_TEXT_CHARS_MAX and "password" not in text.lower():
         return _parse_cached(text)  # a role statement's password is not kept in the cache
     return _parse(text)
@@ -191,7 +213,14 @@ def _parse(text: str) -> ast.Parsed:
         except LarkError as exc:  # any other lark failure is still the text's fault
             raise errors.SyntaxException(f"Invalid CQL: {exc}") from None
         names = tuple(_BUILDER.bind_names)
+    return finish(statement, names, check=True)
+
+
+def finish(statement: object, names: tuple[str | None, ...], check: bool) -> ast.Parsed:
+    """The Parsed of a statement lark produced; ``check``: run its shape check here."""
     assert isinstance(statement, _STATEMENT_CLASSES), statement
+    if check:
+        statement_limits.check(statement)
     return ast.Parsed(statement, len(names), names)
 
 

@@ -12,6 +12,12 @@ keyword would be rejected but a NAME would be shifted, the token becomes a NAME.
 therefore exact: a word is a keyword where the grammar can use it as one, and an identifier
 everywhere else.
 
+It also counts a statement's tokens and refuses one with more than
+``limits.cql_statement_tokens_max``: a parse keeps every token and AST node alive until it
+ends, and the garbage collector's full passes over hundreds of thousands of them stop the node
+for hundreds of milliseconds each (a 1 MB ``SELECT a, a, ...``), however finely the parse itself
+is sliced.
+
 This reaches into lark internals (ParserState.state_stack, ParseConf.states, the frontend's
 ``lexer`` attribute); pyproject.toml pins lark, and tests/cql/test_parser.py covers the cases.
 """
@@ -25,6 +31,8 @@ from typing import Any
 from lark import Lark, Token
 from lark.lexer import PatternStr
 from lark.parsers.lalr_analysis import Shift
+
+from skewless import errors, limits
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]*", re.IGNORECASE)  # NAME in grammar.lark
 _STACK_STEPS_MAX = 10_000  # reductions replayed for one token: far above any real statement
@@ -55,7 +63,12 @@ class KeywordFallbackLexer:
         self.keyword_types = keyword_types
 
     def lex(self, lexer_state: Any, parser_state: Any) -> Iterator[Token]:
-        for token in self.inner.lex(lexer_state, parser_state):
+        tokens_max = limits.cql_statement_tokens_max
+        for n, token in enumerate(self.inner.lex(lexer_state, parser_state)):
+            if n >= tokens_max:  # before the parse holds more live objects than is bearable
+                raise errors.InvalidRequest(
+                    f"The statement has more than {tokens_max} tokens (the maximum); send "
+                    "long lists as bound values of a prepared statement")
             if token.type in self.keyword_types:
                 self._demote(token, parser_state)
             yield token

@@ -30,12 +30,13 @@ the limits, and stops at ``page_size`` rows, reporting where the next page start
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cmp_to_key
 
 from skewless import errors
-from skewless.cql import ast, fixed, index_plan, key_sizes
+from skewless.cql import ast, fixed, in_guardrails, index_plan, key_sizes
 from skewless.cql.grouping import group_prefix
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
@@ -186,7 +187,12 @@ def plan_select(stmt: ast.Select, table: TableDef, schema: Schema, ctx: EvalCont
     env = Env(ctx, schema, table.keyspace)
     selectors = bind_selectors(compile_selection(stmt, table, schema), env)
     aggregate = any(s.is_aggregate for s in selectors)
+    in_guardrails.check_literal_lists(stmt.where, table)  # before evaluating 100,000 values
+    in_guardrails.check_bound_lists(stmt.where, table, ctx.values)  # before decoding them
     r = collect(stmt.where, table, env)
+    for c in table.clustering:
+        if c.name in r.eq_is_in:
+            in_guardrails.check_cartesian("clustering keys", len(r.eq[c.name]))
     filters = list(r.filters)
     choice = index_plan.choose(table, schema, r)
     _check_filtering(stmt, filters, choice)
@@ -275,6 +281,7 @@ def _partition_keys(stmt: ast.Select, table: TableDef, r: Restrictions, filters:
     if restricted and full_eq:
         ctypes = [env.ctype(c.type) for c in pk]
         values = [_sorted_distinct(r.eq[c.name], t) for c, t in zip(pk, ctypes, strict=True)]
+        in_guardrails.check_partition_keys(table, math.prod(len(v) for v in values))
         return [key_sizes.routed_key(p) for p in itertools.product(*values)]
     if not restricted:
         return None

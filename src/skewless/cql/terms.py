@@ -12,6 +12,7 @@ feed per-element cells of a non-frozen collection (``elements_of``).
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class EvalContext:
 
 # ---------------------------------------------------------------- type shapes
 
+_PLAIN_TYPES_CACHED = 1024  # distinct type texts of columns and receivers: far fewer in practice
+
 
 @dataclass(frozen=True, slots=True)
 class Shape:
@@ -83,6 +86,16 @@ class Shape:
 
 
 def shape_of(type_text: str, schema: Schema, keyspace: str | None) -> Shape:
+    plain = _plain_shape(type_text)
+    if plain is not None:
+        return plain
+    frozen = type_text.replace(" ", "").startswith("frozen<")
+    return _udt_shape(type_text, keys.parse_type(type_text)[0], frozen, schema, keyspace)
+
+
+@functools.lru_cache(maxsize=_PLAIN_TYPES_CACHED)
+def _plain_shape(type_text: str) -> Shape | None:
+    """``shape_of`` a type that names no user type (schema-independent), computed once."""
     frozen = type_text.replace(" ", "").startswith("frozen<")
     name, args = keys.parse_type(type_text)
     if name in NATIVE_TYPES:
@@ -91,6 +104,11 @@ def shape_of(type_text: str, schema: Schema, keyspace: str | None) -> Shape:
         return Shape(name, name, args, frozen=frozen or name == "tuple")  # type: ignore[arg-type]
     if name == "vector":
         return Shape("vector", type_text, args, frozen=True)
+    return None
+
+
+def _udt_shape(type_text: str, name: str, frozen: bool, schema: Schema, keyspace: str | None
+               ) -> Shape:
     ks, _, udt_name = name.rpartition(".")
     bare = type_text.replace(" ", "").removeprefix("frozen<").removesuffix(">")
     if bare.startswith('"') and bare.endswith('"'):  # a quoted user type name keeps its case
@@ -101,8 +119,21 @@ def shape_of(type_text: str, schema: Schema, keyspace: str | None) -> Shape:
     return Shape("udt", udt_name, udt.field_types, udt.field_names, frozen)
 
 
+@functools.lru_cache(maxsize=_PLAIN_TYPES_CACHED)
+def _plain_type(type_text: str) -> cqltypes.CqlType | None:
+    """The CqlType of a type naming no user type (the same in every keyspace and schema),
+    parsed once: each statement of a 10,000-statement batch evaluates its values anew."""
+    try:
+        return cqltypes.parse_type(type_text)
+    except errors.InvalidRequest:
+        return None
+
+
 def resolve_type(type_text: str, schema: Schema, keyspace: str | None) -> cqltypes.CqlType:
     """The CqlType of ``type_text``, user types looked up in ``keyspace``."""
+    plain = _plain_type(type_text)
+    if plain is not None:
+        return plain
 
     def lookup(name: str) -> tuple[tuple[str, str], ...] | None:
         ks, _, udt_name = name.rpartition(".")

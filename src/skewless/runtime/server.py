@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -44,6 +45,7 @@ from typing import TypeVar
 
 from skewless import limits
 from skewless.config import NodeConfig
+from skewless.cql import parser as cql_parser
 from skewless.cql import protocol as proto
 from skewless.cql import protocol_responses as rr
 from skewless.cql.connection import ProtocolViolation, RequestReceived, ServerConnection
@@ -57,10 +59,11 @@ from skewless.node.auth.model import (
     hashpw,
     parse_superuser_file,
 )
+from skewless.node.batch_preflight import BatchPreflight
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
-from skewless.runtime import admission, internode_auth
+from skewless.runtime import admission, internode_auth, parse_slices
 from skewless.runtime.admin import AdminServer
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.quarantine import DiskGuard
@@ -460,9 +463,51 @@ class NodeServer:
             entry = self.node.requests.open_request(
                 conn.conn_id, ev.stream, "auth" if isinstance(req, proto.AuthResponse)
                 else "request")
-            self.node.requests.run(entry, lambda: request_to_call(
-                self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
-                ev.custom_payload, ev.tracing, client))
+
+            def call() -> None:
+                request_to_call(self.executor, conn.conn_id, ev.stream, req, conn.keyspace,
+                                ev.custom_payload, ev.tracing, client)
+                self._kick.set()
+            long_texts = parse_slices.texts_to_slice(req)
+            if long_texts is None:
+                self.node.requests.run(entry, call)
+                return
+            # parsed a slice per turn of the loop, then handed over; each continuation runs
+            # in the request's context (node.requests.bind): an exception is its reply
+            self.node.requests.run(entry, lambda: parse_slices.run(
+                long_texts, self.node.requests.bind(lambda outcomes: self._preflight(
+                    conn, ev.stream, req, outcomes, call))))
+
+    def _preflight(self, conn: ClientConn, stream: int, req: proto.Request,
+                   outcomes: parse_slices.Outcomes, call: Callable[[], None]) -> None:
+        """A long BATCH's size measured in slices first (node.batch_preflight); then ``call``
+        (under the parse outcomes handed over), or its "Batch too large" answered at once.
+        Runs in the request's context (``node.requests.bind``)."""
+        if not isinstance(req, proto.Batch):
+            with cql_parser.handed_over(outcomes):
+                call()
+            return
+        entries = [(e.statement, e.values) for e in req.entries]
+        check = BatchPreflight(self.executor, entries, req.keyspace or conn.keyspace, outcomes)
+        failed: list[Exception] = []
+
+        def step() -> bool:
+            try:
+                return check.step()
+            except Exception as e:  # answered by ``measured``, in the request's context
+                failed.append(e)
+                return True
+
+        def measured() -> None:
+            if failed:
+                raise failed[0]
+            if check.error is not None:
+                self.node.reply_error(conn.conn_id, stream, check.error)
+                self._kick.set()
+                return
+            with cql_parser.handed_over(outcomes):
+                call()
+        parse_slices.drive(step, self.node.requests.bind(measured))
 
     def _reply(self, r: Reply) -> None:
         if r.conn > 0:  # a client's request (ids start at 1) gets exactly one reply, even
@@ -605,6 +650,11 @@ def run_node(config: NodeConfig) -> None:
 
     async def main() -> int:
         server = NodeServer(config, secret)
+        # What exists now (modules, grammar tables, the opened store) lives as long as the
+        # process: out of the collector's full passes, which otherwise walk it all each time
+        # (hundreds of milliseconds of the loop on a busy machine; issue 15).
+        gc.collect()
+        gc.freeze()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)

@@ -35,7 +35,7 @@ Time only enters through ``now_s`` arguments: ``live_view`` hides cells whose TT
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from skewless.storage import codec, keys
@@ -210,6 +210,29 @@ def merge(a: PartitionUpdate, b: PartitionUpdate) -> PartitionUpdate:
     """The reconciled contents of two versions of one partition (commutative, associative,
     idempotent; the result is normalised)."""
     return normalize(_union(a, b))
+
+
+def merge_many(updates: Sequence[PartitionUpdate]) -> PartitionUpdate:
+    """``merge`` of every update of one partition in one pass (the same result: the union is
+    associative and normalising once removes what normalising each step would): linear, where
+    folding ``merge`` over a 10,000-row batch rebuilt the growing partition at every step."""
+    assert updates
+    first = updates[0]
+    rows: dict[bytes, Row] = {}
+    static: Row | None = None
+    deletion: Deletion | None = None
+    rts: list[RangeTombstone] = []
+    for u in updates:
+        assert u.table == first.table and u.key == first.key, (u.table, first.table)
+        for r in u.rows:
+            prev = rows.get(r.clustering)
+            rows[r.clustering] = r if prev is None else _union_row_pair(prev, r)
+        static = _union_rows(static, u.static_row)
+        deletion = _max_deletion(deletion, u.deletion)
+        rts.extend(u.range_tombstones)
+    return normalize(PartitionUpdate(
+        table=first.table, key=first.key, deletion=deletion, range_tombstones=tuple(rts),
+        static_row=static, rows=tuple(rows[c] for c in sorted(rows))))
 
 
 # --- time-dependent views ----------------------------------------------------------------------
