@@ -28,7 +28,10 @@ reading feeds the timestamp source (``skewless.clock.TimestampSource``: ``hlc`` 
   taken for a step. Reading time is pure; the tick detects and acts on a step
   (``_watch_step``).
 * **Fencing.** Under ``hlc`` a node whose clock is out of bounds (no majority agrees on cluster
-  time, or its offset exceeds ``max_offset_ms``) does not stamp. ``stamp`` then asks a peer
+  time, or its offset exceeds ``max_offset_ms``) does not stamp with its clock. A write whose
+  consistency level meets every quorum is ordered by restamping anyway: it gets a stamp from
+  the hybrid clock's logical part alone (``node.clock.fencing`` says which levels, and why).
+  For any other write ``stamp`` asks a peer
   whose clock it measured in bounds for a timestamp (``StampRequest``/``StampResponse``: one
   round trip), so the client still gets its answer; with no such peer, or no answer in time,
   the write fails with Overloaded naming the clock problem (the drivers try the next host).
@@ -86,6 +89,7 @@ class Stamping:
                                  cfg.clock_compensation and self.hlc)
         self.far_future_ignored = 0  # remote timestamps too far ahead to fold into the clock
         self.remote_stamps = 0  # timestamps this node asked a peer for while fenced
+        self.logical_stamps = 0  # stamps issued while fenced from the logical clock alone
         self.pending: dict[int, _Pending] = {}
         self.commit_waiters: list[tuple[int, Callable[[], None]]] = []  # bounded by ops in flight
         # cluster time, raw µs, monotonic ns (the bracket's middle), the bracket's width (µs)
@@ -178,7 +182,12 @@ class Stamping:
 
     def next_timestamp(self) -> int:
         """A new timestamp from this node's own source, below the durable ceiling."""
-        ts = self.ts.next(self.physical_us())
+        return self._issue(self.physical_us())
+
+    def _issue(self, physical_us: int) -> int:
+        """The source's next timestamp at ``physical_us`` (0: the logical part alone), the
+        durable ceiling moved past it when needed."""
+        ts = self.ts.next(physical_us)
         if self.hlc and ts >= self.ceiling_us:
             self.ceiling_us = ts + limits.stamp_ceiling_lease_ms * 1000
             self.node.storage.put_meta("stamp_floor", str(self.ceiling_us).encode())
@@ -211,15 +220,24 @@ class Stamping:
 
     # ------------------------------------------------------------------ stamping a write
 
-    def stamp(self, floor_us: int, done: StampDone) -> None:
+    def stamp(self, floor_us: int, done: StampDone, restamp_orders: bool = False) -> None:
         """A write timestamp above ``floor_us`` and above every stamp this node issued or was
-        given: our own, or a healthy peer's when fenced. The floor (an ordered write's replicas'
-        newest timestamp, a checked session token, the data a restamped write must pass) is
-        honoured whatever our clock says; it is folded into the clock only when it is not far
-        ahead of it (``observe``): a far-future floor gets a stamp of its own just above it."""
+        given: our own; when fenced, our logical clock's if restamping orders the write
+        (``restamp_orders``: its level meets every quorum, see ``node.clock.fencing``), else a
+        healthy peer's. The floor (an ordered write's replicas' newest timestamp, a checked
+        session token, the data a restamped write must pass) is honoured whatever our clock
+        says; it is folded into the clock only when it is not far ahead of it (``observe``): a
+        far-future floor gets a stamp of its own just above it."""
         if not self.fenced():
             self.observe(floor_us)  # folded into the clock unless far ahead of it
             done(max(self.next_timestamp(), floor_us + 1), "")
+            return
+        if restamp_orders and self.restart_floor_us == 0:
+            # Out of bounds, but the replicas order the write: stamp with the logical part
+            # only (no physical reading), one above everything seen and above the floor.
+            self.logical_stamps += 1
+            self.observe(floor_us)
+            done(max(self._issue(0), floor_us + 1), "")
             return
         floor_us = max(floor_us, self.ts.last_us)
         if len(self.pending) >= limits.coordinator_requests_inflight_max:
@@ -234,6 +252,12 @@ class Stamping:
         self.pending[req_id] = _Pending(peer, deadline_ns, done)
         self.remote_stamps += 1
         self.node.send(peer, StampRequest(req_id, floor_us))
+
+    def clock_trusted(self) -> bool:
+        """Whether this node's cluster time may judge others' timestamps (client timestamps):
+        under ``hlc`` only when its clock is in bounds; under ``wallclock`` always (as
+        before: there is no agreement to judge it by)."""
+        return not self.hlc or self.clocks.view().in_bounds
 
     def fence_reason(self) -> str:
         v = self.clocks.view()
