@@ -12,6 +12,15 @@ A node reads two different times, kept apart as TigerBeetle keeps them:
 The runtime supplies a real clock (``skewless.runtime.realclock``), the simulator a virtual one;
 protocol code only ever sees this interface.
 
+**Bracketed readings.** Comparing the two clocks (is the wall clock where the monotonic clock
+says it should be, or did it step?) needs them read at the same moment, and a process can be
+preempted for hundreds of milliseconds between any two instructions on a busy machine. So such
+comparisons use ``reading()``: a ``ClockReading`` of real time taken *between* two monotonic
+readings. The real reading happened somewhere in ``[mono_before_ns, mono_after_ns]``; every
+conclusion drawn from it allows for the bracket's width, and the runtime retries a read whose
+bracket is wider than ``limits.clock_read_bracket_us_max`` (a preemption in the middle), so a
+preemption is never mistaken for a step of the wall clock.
+
 Write timestamps come from ``TimestampSource``. Under the default policy ``hlc`` it is a hybrid
 logical clock in microseconds: every timestamp it issues is greater than the physical clock
 reading *and* greater than every timestamp the node has issued or observed (``observe`` is fed
@@ -27,16 +36,43 @@ It exists only to reproduce and measure the failure of seed 000.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 TimestampPolicy = Literal["hlc", "wallclock"]
 TIMESTAMP_POLICIES: tuple[TimestampPolicy, ...] = ("hlc", "wallclock")
 
 
+@dataclass(frozen=True, slots=True)
+class ClockReading:
+    """Real time (µs) read between two monotonic readings (ns): the real clock read
+    ``real_us`` at some moment of ``[mono_before_ns, mono_after_ns]``."""
+
+    mono_before_ns: int
+    real_us: int
+    mono_after_ns: int
+
+    def __post_init__(self) -> None:
+        assert self.mono_before_ns <= self.mono_after_ns, self
+
+    @property
+    def width_us(self) -> int:
+        """How uncertain the moment of the real reading is (the bracket's width)."""
+        return (self.mono_after_ns - self.mono_before_ns) // 1000
+
+    @property
+    def mono_mid_ns(self) -> int:
+        return (self.mono_before_ns + self.mono_after_ns) // 2
+
+
 class Clock(Protocol):
     def monotonic_ns(self) -> int: ...
 
     def real_time_us(self) -> int: ...
+
+    def reading(self) -> ClockReading:
+        """Real time bracketed by monotonic time (see the module docstring)."""
+        ...
 
 
 class TimestampSource:

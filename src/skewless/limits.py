@@ -176,8 +176,12 @@ clock_drift_ppm_max = 200  # two quartz clocks drift apart by at most this (erro
 client_clock_samples_max = 64  # default timestamps kept per connection to estimate its clock
 stamp_request_timeout_ms = 1000  # a fenced node waits this long for a peer's timestamp
 stamp_ceiling_lease_ms = 1000  # the durable bound on issued stamps moves in steps of this
+clock_read_bracket_us_max = 2_000  # a (mono, real, mono) read wider than this was preempted: retry
+clock_read_attempts_max = 5  # bracketed reads tried before the narrowest is used as it is
 clock_step_us_min = 20_000  # a raw clock jump beyond this between ticks is a step, not drift
 clock_ping_interval_ms = 500  # each node pings each live peer's clock twice a second
+busy_loops_max = 16  # `lab real --busy-loops`: more spinning processes than that is a typo
+busy_loop_s_max = 900  # a busy loop ends by itself after this, should its parent die first
 write_restamps_max = 3  # rounds a shadowed node-stamped write is stamped again above newer data
 
 assert write_timeout_ms < read_timeout_ms <= range_read_timeout_ms

@@ -96,6 +96,12 @@ def test_node_two_seconds_slow_is_fenced_then_rejoins(cluster_factory, faketime)
         "SELECT * FROM system.skewless_status")}["127.0.0.2"]
     assert not own.clock_in_bounds and own.clock_alarm, own
     lost = _pairs_flow(sessions, 0, 5)  # 30 pairs; node 2 coordinates 20 statements each round
+    # At QUORUM its clock stamps nothing: its logical clock does, and restamping orders the
+    # writes (node.clock.fencing); a write at ONE is stamped by a peer.
+    logical = _metric("127.0.0.2", "skewless_logical_stamps_total")
+    one = sessions["127.0.0.2"].prepare("UPDATE app.t SET status = 'one' WHERE id = ?")
+    one.consistency_level = ConsistencyLevel.ONE
+    sessions["127.0.0.2"].execute(one, (999,))
     stamped_by_peers = _metric("127.0.0.2", "skewless_remote_stamps_total")
     ft.set_offset_s(0.0)
     deadline = time.monotonic() + 15
@@ -103,12 +109,13 @@ def test_node_two_seconds_slow_is_fenced_then_rejoins(cluster_factory, faketime)
         time.sleep(0.25)
     recovered_s = 15 - (deadline - time.monotonic())
     after = _pairs_flow(sessions, 1000, 1)
-    print(f"\nnode 2 at -2 s: {lost}/30 lost, {stamped_by_peers:.0f} of its writes stamped by a "
-          f"peer; back in bounds {recovered_s:.1f} s after its clock was fixed; {after}/6 lost "
-          f"after")
-    assert lost == 0 and stamped_by_peers >= 10
+    print(f"\nnode 2 at -2 s: {lost}/30 lost, {logical:.0f} of its stamps from its logical "
+          f"clock (QUORUM), {stamped_by_peers:.0f} by a peer (ONE); back in bounds "
+          f"{recovered_s:.1f} s after its clock was fixed; {after}/6 lost after")
+    assert lost == 0 and logical >= 10 and stamped_by_peers == 1
     assert _metric("127.0.0.2", "skewless_clock_fenced") == 0.0
     assert _metric("127.0.0.2", "skewless_remote_stamps_total") == stamped_by_peers
+    assert _metric("127.0.0.2", "skewless_logical_stamps_total") == logical
     assert after == 0
 
 

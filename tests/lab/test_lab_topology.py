@@ -64,7 +64,8 @@ def test_same_seed_same_trace_with_topology_changes() -> None:
 def test_a_join_without_streaming_is_caught() -> None:
     """One node (RF 1), then a second joins: with auto_bootstrap off it owns ranges whose data
     stayed behind, and reads of those registers return older values or nothing."""
-    cfg = RunConfig(7, nodes=1, duration_s=8, faults=FaultPlan(topology=1))
+    # The loss depends on which reads meet the new owner: seed 1 meets one (as most do).
+    cfg = RunConfig(1, nodes=1, duration_s=8, faults=FaultPlan(topology=1))
     good = run(cfg)
     _assert_clean(good)
     assert good.stats["topology"]["join"] == 1

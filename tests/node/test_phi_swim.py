@@ -9,6 +9,7 @@ import random
 import pytest
 
 from skewless import limits
+from skewless.clock import ClockReading
 from skewless.config import NodeConfig
 from skewless.node.membership.phi import PHI_FACTOR, ArrivalWindow, silence_to_convict_ns
 from skewless.node.membership.swim import CAUSE_PHI, CAUSE_PROBES, CAUSE_SHUTDOWN
@@ -105,6 +106,9 @@ class ManualClock:
 
     def real_time_us(self) -> int:
         return 1_750_000_000_000_000 + self.now_ns // 1000
+
+    def reading(self) -> ClockReading:
+        return ClockReading(self.now_ns, self.real_time_us(), self.now_ns)
 
 
 class Harness:

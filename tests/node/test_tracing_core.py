@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from skewless.clock import ClockReading
 from skewless.cql.terms import timeuuid_ms
 from skewless.errors import RemoteProtocolError
 from skewless.node.clock.offsets import OffsetEstimate, best, estimate_offset, format_offset
@@ -95,6 +96,9 @@ class FixedClock:
 
     def real_time_us(self) -> int:
         return self.real_us
+
+    def reading(self) -> ClockReading:
+        return ClockReading(self.mono_ns, self.real_us, self.mono_ns)
 
 
 def _trace(clock: FixedClock) -> Trace:

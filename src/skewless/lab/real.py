@@ -42,6 +42,7 @@ from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
 
 from skewless import limits
+from skewless.lab.busy import busy_loops
 from skewless.lab.checkers import superseded_writes
 from skewless.lab.linearizability import linearizable
 from skewless.lab.session_checks import session_violations
@@ -144,7 +145,9 @@ def _schema(port: int) -> None:
 
 
 def run_real(policy: str, faults: tuple[str, ...], duration_s: float, seed: int, clients: int,
-             keys: int, port: int) -> RealRun:
+             keys: int, port: int, busy: int = 0) -> RealRun:
+    """One run; ``busy``: busy loops beside the cluster while the clients run (a saturated
+    machine, ``lab.busy``)."""
     assert 0 < duration_s <= RUN_S_MAX and set(faults) <= set(FAULTS)
     root = Path(tempfile.mkdtemp(prefix="skewless-lab-real-"))
     run = RealRun(policy, faults)
@@ -172,8 +175,9 @@ def run_real(policy: str, faults: tuple[str, ...], duration_s: float, seed: int,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in range(clients)]
         nemesis.start()
         try:
-            for p in procs:
-                p.wait(timeout=duration_s + 120)
+            with busy_loops(busy):
+                for p in procs:
+                    p.wait(timeout=duration_s + 120)
         finally:
             stop.set()
             nemesis.join()
@@ -201,6 +205,14 @@ def report(run: RealRun) -> int:
     click.echo(f"policy {run.policy}, faults {', '.join(run.faults) or 'none'}: "
                f"{len(run.fault_log)} fault events, {len(writes)} writes ({acked} "
                f"acknowledged), {len(run.history) - len(writes)} reads, {len(run.final)} keys")
+    errors: dict[str, int] = {}
+    for op in run.history:
+        if not op["ok"]:
+            key = f"{op['op']} {op.get('error', '?')}"
+            errors[key] = errors.get(key, 0) + 1
+    if errors:
+        click.echo("failed operations: " + ", ".join(f"{k} x{n}" for k, n in
+                                                      sorted(errors.items())))
     for line in run.fault_log[:20]:
         click.echo(f"  fault: {line}")
     lost = superseded_writes(run.history, run.final)
@@ -232,13 +244,16 @@ def report(run: RealRun) -> int:
               help="Keys per client.")
 @click.option("--port", type=click.IntRange(3000, 60000), default=29900, show_default=True,
               help="CQL port of the cluster it starts (internode: port - 2000).")
+@click.option("--busy-loops", "busy", type=click.IntRange(0, limits.busy_loops_max), default=0,
+              show_default=True, help="Busy-loop processes beside the cluster while the clients "
+              "run (a saturated machine).")
 def real_command(policy: str, faults: str, duration_s: float, seed: int, clients: int,
-                 keys: int, port: int) -> None:
+                 keys: int, port: int, busy: int) -> None:
     """Run the lab's workload and checkers on a real local cluster under real faults."""
     chosen = tuple(f.strip() for f in faults.split(",") if f.strip())
     unknown = [f for f in chosen if f not in FAULTS]
     if unknown:
         raise click.BadParameter(f"unknown fault {unknown[0]!r}", param_hint="--faults")
-    failed = report(run_real(policy, chosen, duration_s, seed, clients, keys, port))
+    failed = report(run_real(policy, chosen, duration_s, seed, clients, keys, port, busy))
     click.echo(f"violations: {failed} checks failed")
     sys.exit(1 if failed else 0)

@@ -57,6 +57,7 @@ def record(out: object, client: int, op: str, key: int, value: int | None, execu
            *args: object) -> None:
     start = time.monotonic()  # allow-real-clock
     ok = True
+    error = ""
     try:
         result = execute(*args)  # type: ignore[operator]
         if op == "read":
@@ -65,9 +66,12 @@ def record(out: object, client: int, op: str, key: int, value: int | None, execu
     except Exception as e:  # a failed operation is recorded, not fatal
         ok = False
         value = value if op == "write" else None
-        print(f"{op} {key}: {type(e).__name__}", file=sys.stderr)
+        error = type(e).__name__
+        print(f"{op} {key}: {error}: {e}", file=sys.stderr)
     line = {"op": op, "key": key, "value": value, "start": start,
             "end": time.monotonic(), "ok": ok, "session": client}  # allow-real-clock
+    if error:
+        line["error"] = error
     out.write(json.dumps(line) + "\n")  # type: ignore[attr-defined]
 
 

@@ -73,6 +73,9 @@ def _server_ahead(seed: int, policy: str) -> list[Run]:
     if policy == "hlc" and node_a.stamping.remote_stamps:
         r.steps[-1] = replace(r.steps[-1], result=r.steps[-1].result + " (node A is fenced: "
                               "a peer stamped it)")
+    elif policy == "hlc" and node_a.stamping.logical_stamps:
+        r.steps[-1] = replace(r.steps[-1], result=r.steps[-1].result + " (node A is fenced: "
+                              "stamped by its logical clock, ordered by restamping)")
     new = r.write(200, "user", B, "user sets new@x.com",
                   "UPDATE app.t SET v = 'new@x.com' WHERE id = 1")
     end = r.read(300, "user", C, SELECT.format(k=1))
@@ -81,8 +84,9 @@ def _server_ahead(seed: int, policy: str) -> list[Run]:
     verdict = _lost_verdict(policy, "The user's new@x.com", new.stamped_us, stale.stamped_us,
                             kept, loud)
     if policy == "hlc" and node_a.stamping.fenced():
-        verdict += (f" Node A (+3 s) is fenced: a peer stamped its write "
-                    f"({node_a.stamping.remote_stamps} remote stamp(s)).")
+        verdict += (f" Node A (+3 s) is fenced: its clock stamped nothing "
+                    f"({node_a.stamping.remote_stamps} remote stamp(s), "
+                    f"{node_a.stamping.logical_stamps} from its logical clock alone).")
     return [r.run("Server A's clock 3 s ahead; a stale sync through A, then the user through B",
                   end.value or "", not kept, loud, verdict)]
 

@@ -46,10 +46,11 @@ from skewless.node import consistency as cl_mod
 from skewless.node import shadowing
 from skewless.node.auth.model import AUTH_KEYSPACE
 from skewless.node.batchlog import batch_warnings
-from skewless.node.clock import client_clocks, session_token
+from skewless.node.clock import client_clocks, fencing, session_token
 from skewless.node.coordinator import Join
 from skewless.node.messages import ReadRequest
 from skewless.node.ordered import FloorJoin
+from skewless.node.placement import dc_factors
 from skewless.node.shadowing import ShadowReport
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef
 from skewless.storage.model import PartitionUpdate
@@ -101,6 +102,8 @@ class WritePath:
         return self.node.next_timestamp(), self.node.ts.policy, True
 
     def _check_client_timestamp(self, ts: int, source: str, warnings: list[str]) -> None:
+        if not self.node.stamping.clock_trusted():
+            return  # no trusted cluster time to judge it by (``node.clock.fencing``)
         warning = client_clocks.check(ts, self.node.physical_us(), self.ex.timestamp_rules, source)
         if warning is not None and warning not in warnings:
             log.warning("%s", warning)
@@ -171,8 +174,9 @@ class WritePath:
 
         stamped = self.node.requests.bind(stamped)
         token = params.token_us or 0
+        safe = self._restamp_orders(stmts, params, keyspace)
         if not ordered:
-            self.node.stamping.stamp(token, stamped)
+            self.node.stamping.stamp(token, stamped, safe)
             return
         # The partitions written do not depend on the timestamp: build them once to ask.
         groups = self._write_stamped(conn, stream, stmts, values, params, keyspace, write_type,
@@ -183,7 +187,7 @@ class WritePath:
                 self.ex._answer(conn, stream, WriteTimeout(why, params.consistency, 0, 1,
                                                         "SIMPLE"))
                 return
-            self.node.stamping.stamp(max(floor, token), stamped)
+            self.node.stamping.stamp(max(floor, token), stamped, safe)
 
         join = FloorJoin(len(groups), self.node.requests.bind(floor_known))
         for ks, ups in groups:
@@ -306,7 +310,20 @@ class WritePath:
                 conn, stream, stmts, values, params, keyspace, write_type, batch, ts, current,
                 restamps=restamps + 1))
 
-        self.node.stamping.stamp(floor, self.node.requests.bind(stamped))
+        self.node.stamping.stamp(floor, self.node.requests.bind(stamped),
+                                 self._restamp_orders(stmts, params, keyspace))
+
+    def _restamp_orders(self, stmts: Sequence[ast.Insert | ast.Update | ast.Delete],
+                        params: Params, keyspace: str | None) -> bool:
+        """Whether restamping orders this write whatever the clocks say (every keyspace it
+        writes is acknowledged by a set meeting every quorum): then a fenced node may stamp it
+        with its logical clock (``node.clock.fencing``)."""
+        if not self.node.config.restamp_shadowed_writes:
+            return False
+        dc = self.node.config.dc
+        return all(fencing.restamp_orders(
+            params.consistency, dc_factors(self.ex._table(s.keyspace, s.table, keyspace)[0]
+                                           .replication_map(), dc), dc) for s in stmts)
 
     def _shadowed(self, reports: list[ShadowReport], warnings: list[str]) -> CqlError | None:
         """Warn about (or, under ``shadowed_writes = fail``, refuse) a write whose replicas

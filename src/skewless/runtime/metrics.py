@@ -61,6 +61,11 @@ class NodeCollector(Collector):
             "skewless_remote_stamps",
             "Write timestamps this node asked a peer for because its own clock was out of bounds",
             value=node.stamping.remote_stamps)
+        yield CounterMetricFamily(
+            "skewless_logical_stamps",
+            "Write timestamps from the logical clock alone while fenced (the level's replicas "
+            "order the write by restamping)",
+            value=node.stamping.logical_stamps)
         yield _gauge("skewless_clock_fenced", "1 while this node does not stamp writes itself",
                      float(node.stamping.fenced()))
         shadowed = CounterMetricFamily(

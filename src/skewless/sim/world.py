@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from skewless import limits
+from skewless.clock import ClockReading
 from skewless.config import NodeConfig
 from skewless.node.batchlog import Batchlog
 from skewless.node.effects import Ready, Reply
@@ -64,6 +65,11 @@ class SimClock:
     def real_time_us(self) -> int:
         elapsed_us = self.world.now_ns // 1000
         return EPOCH_US + elapsed_us + self.offset_us + int(elapsed_us * self.drift_ppm / 1e6)
+
+    def reading(self) -> ClockReading:
+        """Virtual time stands still within a step: every bracket is exact."""
+        now_ns = self.world.now_ns
+        return ClockReading(now_ns, self.real_time_us(), now_ns)
 
 
 @dataclass

@@ -6,7 +6,11 @@ Every ``clock_ping_interval_ms`` the node sends each live peer a ``ClockPing`` h
 real time and its monotonic time; the peer answers at once with a ``ClockPong`` that echoes
 both and adds its own raw real time. On the pong the node has the four timestamps of
 ``clocksync.measure`` (receive and send at the peer coincide: the core answers in the same
-step) and files the sample under the peer.
+step) and files the sample under the peer. The ping's two readings come from one bracketed
+read (``skewless.clock.ClockReading``) and the ping is dated by the bracket's start: the real
+time was read at or after it, so a preemption in the middle of the read lengthens the measured
+round trip (a wider error bound, which the best-round-trip choice then passes over) and can
+never shorten it into a false bound.
 
 All measurements compare *raw* clocks (what the OS says, with no correction), so every node
 measures the same thing; ``ClusterTime`` then says what this node must add to its raw clock to

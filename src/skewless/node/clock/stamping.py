@@ -22,9 +22,16 @@ reading feeds the timestamp source (``skewless.clock.TimestampSource``: ``hlc`` 
   them.
 * **Steps.** When this node's raw clock steps, every peer sample taken before the step is
   dropped (it measured the old clock) and cluster time follows the monotonic clock from the
-  last reading until a majority is measured again (``physical_us``).
+  last reading until a majority is measured again (``physical_us``). Readings are bracketed
+  (``skewless.clock.ClockReading``: real time read between two monotonic readings) and the
+  step test allows for both brackets' widths, so a preemption on a starved machine is never
+  taken for a step. Reading time is pure; the tick detects and acts on a step
+  (``_watch_step``).
 * **Fencing.** Under ``hlc`` a node whose clock is out of bounds (no majority agrees on cluster
-  time, or its offset exceeds ``max_offset_ms``) does not stamp. ``stamp`` then asks a peer
+  time, or its offset exceeds ``max_offset_ms``) does not stamp with its clock. A write whose
+  consistency level meets every quorum is ordered by restamping anyway: it gets a stamp from
+  the hybrid clock's logical part alone (``node.clock.fencing`` says which levels, and why).
+  For any other write ``stamp`` asks a peer
   whose clock it measured in bounds for a timestamp (``StampRequest``/``StampResponse``: one
   round trip), so the client still gets its answer; with no such peer, or no answer in time,
   the write fails with Overloaded naming the clock problem (the drivers try the next host).
@@ -38,10 +45,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from skewless import limits
-from skewless.clock import TimestampSource
+from skewless.clock import ClockReading, TimestampSource
 from skewless.node.clock.clockwatch import ClockWatch
 from skewless.node.messages import ClockPing, ClockPong, StampRequest, StampResponse
 
@@ -51,6 +58,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("skewless.stamping")
 
 StampDone = Callable[[int | None, str], None]  # (timestamp, or None and why not)
+
+
+class _Judged(NamedTuple):
+    cluster_us: int  # cluster time at the reading
+    direct: bool  # the raw clock's corrected reading (not extrapolated from the anchor)
+    raw_step_us: int  # the raw clock's jump against the anchor (0 without one)
+    new_step: bool  # a step not seen before: the tick drops the samples taken before it
 
 
 @dataclass
@@ -75,9 +89,11 @@ class Stamping:
                                  cfg.clock_compensation and self.hlc)
         self.far_future_ignored = 0  # remote timestamps too far ahead to fold into the clock
         self.remote_stamps = 0  # timestamps this node asked a peer for while fenced
+        self.logical_stamps = 0  # stamps issued while fenced from the logical clock alone
         self.pending: dict[int, _Pending] = {}
         self.commit_waiters: list[tuple[int, Callable[[], None]]] = []  # bounded by ops in flight
-        self._anchor: tuple[int, int, int] | None = None  # cluster time, raw µs, monotonic ns
+        # cluster time, raw µs, monotonic ns (the bracket's middle), the bracket's width (µs)
+        self._anchor: tuple[int, int, int, int] | None = None
         self.step_suspected = False
         self._step_at_ns = 0
         self._raw_step_us = 0  # the raw clock's jump (against the anchor) when last seen
@@ -93,50 +109,62 @@ class Stamping:
     def physical_us(self) -> int:
         """Cluster time: the raw clock corrected by its measured offset (when trusted).
 
-        If the raw clock stepped since the last agreement (leap second, NTP step, a VM
-        resumed) and the correction has not been re-measured since, the old correction no
-        longer applies: cluster time is extrapolated from the last good reading by monotonic
-        time until the peers' samples show the new offset."""
-        return self._reading(self.node.clock.monotonic_ns())[0]
+        A pure read (no state changes): a bracketed reading (``ClockReading``) judged against
+        the anchor, the last trusted reading. If the raw clock looks stepped since (leap
+        second, NTP step, a VM resumed) and the correction has not been re-measured since, the
+        old correction no longer applies: cluster time is extrapolated from the anchor by
+        monotonic time. The step itself (forgetting samples, the warning) is acted on by the
+        tick (``_watch_step``)."""
+        return self._judge(self.node.clock.reading()).cluster_us
 
-    def _reading(self, now_ns: int) -> tuple[int, bool]:
-        """(cluster time, whether it is the raw clock's corrected reading)."""
-        raw = self.node.clock.real_time_us()
-        candidate = raw + self.clocks.correction_us()
+    def _judge(self, r: ClockReading) -> _Judged:
+        """Cluster time at reading ``r``, and whether the raw clock stepped since the anchor.
+
+        Both readings pair a real time with a monotonic one only within their brackets, so
+        the slack allows half of each width on top of ``clock_step_us_min``: a preemption in
+        the middle of a read can widen the bracket, never fake a step."""
+        candidate = r.real_us + self.clocks.correction_us()
         if self._anchor is None:
-            return candidate, True
-        at_candidate, at_raw, at_ns = self._anchor
-        elapsed_us = (now_ns - at_ns) // 1000
-        raw_step = raw - (at_raw + elapsed_us)
+            return _Judged(candidate, True, 0, False)
+        at_candidate, at_raw, at_ns, at_width_us = self._anchor
+        elapsed_us = (r.mono_mid_ns - at_ns) // 1000
+        raw_step = r.real_us - (at_raw + elapsed_us)
         expected = at_candidate + elapsed_us
-        slack = limits.clock_step_us_min
-        if abs(raw_step) > slack and abs(candidate - expected) > slack:
-            if not self.step_suspected or abs(raw_step - self._raw_step_us) > slack:
-                # A new step (the first, or the clock moved again since the last one): only
-                # samples taken after it may vouch for the raw clock.
-                self.step_suspected = True
-                self._step_at_ns = now_ns
-                self._raw_step_us = raw_step
-                self.clocks.drop_before(now_ns)
-                log.warning("clock: the real-time clock stepped by %+.1f ms; following the "
-                            "monotonic clock until peers measure it again", raw_step / 1000)
-            elif (self.clocks.view().in_bounds and self.clocks.fresh
-                  and self.clocks.oldest_sample_ns > self._step_at_ns):
-                return candidate, True  # re-measured since the step: the agreement is right
-            return expected, False
-        if self.step_suspected and abs(raw_step) <= slack:
-            self.step_suspected = False  # the raw clock came back: a later jump is a new step
-        return candidate, True
+        slack = limits.clock_step_us_min + (r.width_us + at_width_us) // 2 + 1
+        if abs(raw_step) <= slack or abs(candidate - expected) <= slack:
+            return _Judged(candidate, True, raw_step, False)
+        if not self.step_suspected or abs(raw_step - self._raw_step_us) > slack:
+            # A new step (the first, or the clock moved again since the last one): only
+            # samples taken after it may vouch for the raw clock.
+            return _Judged(expected, False, raw_step, True)
+        if (self.clocks.view().in_bounds and self.clocks.fresh
+                and self.clocks.oldest_sample_ns > self._step_at_ns):
+            return _Judged(candidate, True, raw_step, False)  # re-measured since the step
+        return _Judged(expected, False, raw_step, False)
 
-    def _reanchor(self, now_ns: int) -> None:
+    def _watch_step(self, r: ClockReading) -> None:
+        """The tick's step detector: a new step drops every peer sample taken before it."""
+        judged = self._judge(r)
+        if judged.new_step:
+            self.step_suspected = True
+            self._step_at_ns = r.mono_before_ns
+            self._raw_step_us = judged.raw_step_us
+            self.clocks.drop_before(r.mono_before_ns)
+            log.warning("clock: the real-time clock stepped by %+.1f ms; following the "
+                        "monotonic clock until peers measure it again", judged.raw_step_us / 1000)
+        elif self.step_suspected and abs(judged.raw_step_us) <= (
+                limits.clock_step_us_min + r.width_us // 2):
+            self.step_suspected = False  # the raw clock came back: a later jump is a new step
+
+    def _reanchor(self, r: ClockReading) -> None:
         """After each agreement in bounds: the reading monotonic time extrapolates from, should
         the raw clock step (see ``physical_us``)."""
         if not self.hlc or not self.clocks.compensate or not self.clocks.view().in_bounds:
             return  # only a trusted reading may be extrapolated from
-        reading, direct = self._reading(now_ns)
-        if not direct:
+        judged = self._judge(r)
+        if not judged.direct:
             return  # stepped and not yet re-measured: keep extrapolating from the old anchor
-        self._anchor = (reading, self.node.clock.real_time_us(), now_ns)
+        self._anchor = (judged.cluster_us, r.real_us, r.mono_mid_ns, r.width_us)
         if self.step_suspected:
             self.step_suspected = False
             log.warning("clock: real-time clock and cluster time agree again")
@@ -154,7 +182,12 @@ class Stamping:
 
     def next_timestamp(self) -> int:
         """A new timestamp from this node's own source, below the durable ceiling."""
-        ts = self.ts.next(self.physical_us())
+        return self._issue(self.physical_us())
+
+    def _issue(self, physical_us: int) -> int:
+        """The source's next timestamp at ``physical_us`` (0: the logical part alone), the
+        durable ceiling moved past it when needed."""
+        ts = self.ts.next(physical_us)
         if self.hlc and ts >= self.ceiling_us:
             self.ceiling_us = ts + limits.stamp_ceiling_lease_ms * 1000
             self.node.storage.put_meta("stamp_floor", str(self.ceiling_us).encode())
@@ -187,15 +220,24 @@ class Stamping:
 
     # ------------------------------------------------------------------ stamping a write
 
-    def stamp(self, floor_us: int, done: StampDone) -> None:
+    def stamp(self, floor_us: int, done: StampDone, restamp_orders: bool = False) -> None:
         """A write timestamp above ``floor_us`` and above every stamp this node issued or was
-        given: our own, or a healthy peer's when fenced. The floor (an ordered write's replicas'
-        newest timestamp, a checked session token, the data a restamped write must pass) is
-        honoured whatever our clock says; it is folded into the clock only when it is not far
-        ahead of it (``observe``): a far-future floor gets a stamp of its own just above it."""
+        given: our own; when fenced, our logical clock's if restamping orders the write
+        (``restamp_orders``: its level meets every quorum, see ``node.clock.fencing``), else a
+        healthy peer's. The floor (an ordered write's replicas' newest timestamp, a checked
+        session token, the data a restamped write must pass) is honoured whatever our clock
+        says; it is folded into the clock only when it is not far ahead of it (``observe``): a
+        far-future floor gets a stamp of its own just above it."""
         if not self.fenced():
             self.observe(floor_us)  # folded into the clock unless far ahead of it
             done(max(self.next_timestamp(), floor_us + 1), "")
+            return
+        if restamp_orders and self.restart_floor_us == 0:
+            # Out of bounds, but the replicas order the write: stamp with the logical part
+            # only (no physical reading), one above everything seen and above the floor.
+            self.logical_stamps += 1
+            self.observe(floor_us)
+            done(max(self._issue(0), floor_us + 1), "")
             return
         floor_us = max(floor_us, self.ts.last_us)
         if len(self.pending) >= limits.coordinator_requests_inflight_max:
@@ -210,6 +252,12 @@ class Stamping:
         self.pending[req_id] = _Pending(peer, deadline_ns, done)
         self.remote_stamps += 1
         self.node.send(peer, StampRequest(req_id, floor_us))
+
+    def clock_trusted(self) -> bool:
+        """Whether this node's cluster time may judge others' timestamps (client timestamps):
+        under ``hlc`` only when its clock is in bounds; under ``wallclock`` always (as
+        before: there is no agreement to judge it by)."""
+        return not self.hlc or self.clocks.view().in_bounds
 
     def fence_reason(self) -> str:
         v = self.clocks.view()
@@ -314,16 +362,23 @@ class Stamping:
 
     def _watch_clocks(self, now_ns: int) -> None:
         node = self.node
+        # A fresh bracketed reading: ``now_ns`` was read when the tick began, and the real
+        # clock read now would not be paired with it on a busy machine.
+        r = node.clock.reading()
+        self._watch_step(r)
         live = [a for a, p in node.membership.peers.items() if p.up]
         if self.clocks.pings_due(now_ns):
-            ping = self.clocks.ping(node.clock.real_time_us(), now_ns)
+            # Dated by the bracket's start: the real reading was taken at or after it, so the
+            # round trip measured from it can only be longer (a wide bracket widens the
+            # sample's error bound; it never makes the bound false).
+            ping = self.clocks.ping(r.real_us, r.mono_before_ns)
             for addr in live:
                 node.send(addr, ping)
         before = self.clocks.view()
         # A node that expects peers (other seeds) but knows none yet is not a cluster of one.
         size = max(len(node.membership.peers) + 1, 2 if node.membership.seeds else 1)
         self.clocks.update(size, live, now_ns)
-        self._reanchor(now_ns)
+        self._reanchor(r)
         after = self.clocks.view()
         if after.alarm != before.alarm or after.in_bounds != before.in_bounds:
             log.warning("clock: offset from cluster time %+.1f ms (+-%.1f ms), %d of %d clocks "
