@@ -181,7 +181,7 @@ def test_a_single_family_database_is_split_at_open(tmp_path: Path) -> None:
     kv = RocksKV(path)
     assert kv.migrated == 3010
     assert dict(kv.iter_from(b"", None)) == entries
-    assert dict(kv._iter_family(kv._db, b"", None, False)) == {  # noqa: SLF001
+    assert dict(kv.iter_family(kv._db, b"", None)) == {
         k: v for k, v in entries.items() if not is_data_key(k)}
     kv.close()
     kv = RocksKV(path)

@@ -107,7 +107,7 @@ class RocksKV:
         moved = 0
         for lo, hi in _DATA_RANGES:
             while True:
-                chunk = list(self._iter_family(self._db, lo, hi, False,
+                chunk = list(self.iter_family(self._db, lo, hi, False,
                                                limits.kv_family_migration_batch_entries))
                 if not chunk:
                     break
@@ -145,10 +145,10 @@ class RocksKV:
     ) -> Iterator[tuple[bytes, bytes]]:
         pieces = family_pieces(start, end)
         for data, lo, hi in reversed(pieces) if reverse else pieces:
-            yield from self._iter_family(self._data if data else self._db, lo, hi, reverse)
+            yield from self.iter_family(self._data if data else self._db, lo, hi, reverse)
 
     @staticmethod
-    def _iter_family(db: rocksdict.Rdict, start: bytes, end: bytes | None, reverse: bool,
+    def iter_family(db: rocksdict.Rdict, start: bytes, end: bytes | None, reverse: bool = False,
                      limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         it = db.iter()
         n = 0
