@@ -344,7 +344,7 @@ class DiskGuard:
         return {"state": integ.state(), "policy": integ.policy, "reasons": list(integ.reasons),
                 "corruption_errors": integ.corruption_errors, "last_error": integ.last_error,
                 "verified": self.verified, "rebuild_commands": dict(integ.rebuild_commands),
-                "rebuilds": integ.rebuilds}
+                "rebuilds": integ.rebuilds, "data_files": self.rocks.data_sst_files()}
 
 
 def _read_own_state(path: str) -> tuple[list[tuple[bytes, bytes]], int]:
