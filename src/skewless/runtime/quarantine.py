@@ -7,9 +7,14 @@ Theory of operation
 
 * **Opening.** ``DiskGuard.open`` opens the database under a ``CheckedKV``. The mark of a node
   that needs rebuild is a file beside the database (``needs_rebuild.json``, the reasons), read
-  back here, so a restart does not forget it. A database RocksDB cannot open at all, or whose
-  own state (host id, tokens, metadata) cannot be read, stops the start with a message: such a
-  node is replaced (``replace_address_first_boot``) from another address.
+  back here, so a restart does not forget it. RocksDB refuses to open a database when a block
+  it reads at open (an SST file's footer, index, properties) is corrupt; the replicated data is
+  in its own column family (``storage.kv``), so the default family (the node's own state) is
+  then opened alone, read-only: when it reads back whole, the database is quarantined (below)
+  at once, a new one gets the node's own state, and the node starts marked. A node whose own
+  state (host id, tokens, metadata) cannot be read stops the start with a message, as
+  Cassandra does for its system keyspace: it is replaced (``replace_address_first_boot``) from
+  another address.
 * **Commit log.** ``PositionedRocksKV`` writes, after every fsync of the WAL, the sequence number
   that fsync covered to ``commitlog_position`` (a write the OS keeps, no second fsync). At start,
   a database whose recovered sequence number is below the recorded one lost acknowledged writes
