@@ -133,3 +133,32 @@ def test_policy_die_exits_on_a_data_file_that_stops_the_open(tmp_path: Path) -> 
     with pytest.raises(SystemExit, match="disk_failure_policy die"):
         DiskGuard(str(tmp_path), "die")
     assert data_file.exists()
+
+
+def test_a_one_family_data_directory_is_split_at_open_and_not_marked(tmp_path: Path) -> None:
+    """A data directory from before the split (everything in the default family), cleanly
+    closed after its last fsync: its data moves to the data family, nothing is marked (the
+    moves' own WAL writes do not hide a commit-log check)."""
+    import rocksdict
+
+    (tmp_path / "db").mkdir(parents=True)
+    options = rocksdict.Options(raw_mode=True)
+    options.create_if_missing(True)
+    old = rocksdict.Rdict(str(tmp_path / "db"), options)
+    for i in range(500):
+        old[b"d%05d" % i] = b"row"
+    old[b"mhost_id"] = b"me"
+    old.flush_wal(True)
+    sequence = int(old.latest_sequence_number())
+    old.close()
+    del old
+    (tmp_path / POSITION_FILE).write_text(f"{sequence:020d}\n")
+    guard = DiskGuard(str(tmp_path), "stop")
+    try:
+        assert guard.rocks.migrated == 500 and not guard.integrity.needs_rebuild
+        assert guard.rocks.get(b"d00042") == b"row" and guard.rocks.get(b"mhost_id") == b"me"
+        assert list(RocksKV.iter_family(guard.rocks._db, b"d", b"e")) == []  # moved out
+        guard.rocks.flush()
+        assert len(guard.rocks.data_sst_files()) == 1
+    finally:
+        guard.rocks.close()

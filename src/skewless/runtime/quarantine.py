@@ -65,7 +65,7 @@ from skewless.storage.integrity import (
     salvage,
     verify,
 )
-from skewless.storage.kv import RocksKV, is_data_key
+from skewless.storage.kv import RocksKV, family_pieces
 
 if TYPE_CHECKING:
     from skewless.node.node import Node
@@ -199,7 +199,8 @@ class DiskGuard:
         step = limits.rebuild_refill_batch_entries
         for i in range(0, len(kept), step):
             rocks.write(kept[i:i + step])
-        rocks.sync()  # records the new database's position: the check that follows passes
+        rocks.sync()  # records the new database's position
+        rocks.recovered_sequence = rocks.sequence()  # what the check that follows compares
         self.integrity.mark(f"{OPEN_REASON}: {error}; replicated data moved to {target}")
         log.error("the database did not open (%s): its replicated data is corrupt; moved to %s, "
                   "kept %d entries of the node's own state; run nodetool rebuild", error,
@@ -212,7 +213,7 @@ class DiskGuard:
         return quarantine / f"db-{1 + sum(1 for _ in quarantine.iterdir())}"
 
     def _check_commit_log(self) -> None:
-        recovered = self.rocks.sequence()
+        recovered = self.rocks.recovered_sequence  # (before a one-family database was split)
         self._check_position(recovered)
         _write_position(self.data / POSITION_FILE, recovered)
         if self.integrity.reasons:
@@ -361,7 +362,8 @@ def _read_own_state(path: str) -> tuple[list[tuple[bytes, bytes]], int]:
                          access_type=rocksdict.AccessType.read_only())
     try:
         recovered = int(db.latest_sequence_number())
-        kept = [(k, v) for k, v in RocksKV.iter_family(db, b"", None) if not is_data_key(k)]
+        kept = [item for data, lo, hi in family_pieces(b"", None) if not data
+                for item in RocksKV.iter_family(db, lo, hi)]  # never a data block
     finally:
         db.close()
     return kept, recovered

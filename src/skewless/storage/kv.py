@@ -99,7 +99,12 @@ class RocksKV:
         self._sync_mode = sync_mode
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = sync_mode == "write"
-        self.migrated = self._migrate_single_family()
+        self.recovered_sequence = self.sequence()  # what the WAL gave back, before any write
+        try:
+            self.migrated = self._migrate_single_family()
+        except BaseException:
+            self.close()
+            raise
 
     def _migrate_single_family(self) -> int:
         """Move data keys a database from before the split holds in its default family into
