@@ -113,9 +113,10 @@ class RocksKV:
         for lo, hi in _DATA_RANGES:
             while True:
                 chunk = list(self.iter_family(self._db, lo, hi, False,
-                                               limits.kv_family_migration_batch_entries))
+                                              limits.kv_family_migration_batch_entries))
                 if not chunk:
                     break
+                lo = chunk[-1][0] + b"\x00"  # past the moved keys' tombstones
                 wb = rocksdict.WriteBatch(raw_mode=True)
                 for key, value in chunk:
                     wb.put(key, value, self._data_handle)
@@ -154,7 +155,9 @@ class RocksKV:
 
     @staticmethod
     def iter_family(db: rocksdict.Rdict, start: bytes, end: bytes | None, reverse: bool = False,
-                     limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+                    limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) of one column family in [start, end), at most ``limit``; raises when a
+        corrupt block cut the scan short."""
         it = db.iter()
         n = 0
         if not reverse:
