@@ -123,6 +123,7 @@ gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
 
 # --- Corrupt storage (storage.integrity, runtime.quarantine) ------------------------------
 verify_stop_check_entries = 4096  # a verification pass looks whether to stop (shutdown) this often
+kv_family_migration_batch_entries = 1024  # keys per atomic move splitting an old one-family store
 rebuild_refill_batch_entries = 512  # entries per write when a rebuilt database gets its own state
 storage_verdict_gossip_chars_max = 200  # a gossiped storage verdict: its state and a reason's start
 

@@ -1,14 +1,21 @@
 """Corrupt storage on real node processes (storage.integrity, runtime.quarantine): 3 nodes,
-RF 3. Node 3's SSTables (after ``nodetool flush``) get 20 bytes flipped each, inside stored
-values, and its commit log (RocksDB's WAL, holding the rows written after the flush) is cut in
-half while it is down (kill -9). Restarted, node 3 keeps answering system.local, status and
-nodetool, reports the corruption (status, nodetool diskstatus), serves no corrupt or missing
-row (reads at ONE through it are served by the other replicas, or fail), QUORUM reads of every
-key succeed; ``nodetool rebuild`` quarantines its database and repairs every range from the
-peers, after which node 3 alone (the others stopped) serves every row."""
+RF 3. Node 3's data-family SSTables (replicated data, its own column family: storage.kv; named
+by ``nodetool diskstatus``) get 20 random bytes flipped each, anywhere in the file (blocks,
+index, footer), and its commit log (RocksDB's WAL, holding the rows written after the flushes)
+is cut in half while it is down (kill -9). Restarted, node 3 keeps answering system.local,
+status and nodetool, reports the corruption (status, nodetool diskstatus) whether RocksDB still
+opens the files (verification and reads find it) or refuses them at open (the data is
+quarantined at start), serves no corrupt or missing row (reads at ONE through it are served by
+the other replicas, or fail), QUORUM reads of every key succeed; ``nodetool rebuild`` repairs
+every range from the peers, after which node 3 alone (the others stopped) serves every row.
+``SKEWLESS_CORRUPTION_SEED`` replays one run's flips. A second run flips bytes inside stored
+values only: RocksDB opens every file, and the rebuild quarantines the database (keeping the
+node's own state, read from the default family)."""
 
 from __future__ import annotations
 
+import os
+import random
 import secrets
 import subprocess
 import sys
@@ -16,6 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
 from conftest import CQL_PORT, INTERNODE_PORT
@@ -36,13 +44,12 @@ def nodetool(host: str, *args: str) -> subprocess.CompletedProcess[str]:
                 *args)
 
 
-def _flip_values(db: Path, values: list[bytes]) -> int:
-    """Flip one byte inside each of ``FLIPS`` stored values of every SSTable holding them; the
-    SSTs touched. Only values at least a block (4 KiB) away from the first and last of them
-    are hit: the blocks around them may also hold the node's own state (meta entries sort
-    before and after the data), whose corruption is refused at start (replace the node)."""
+def _flip_values(db: Path, values: list[bytes], names: list[str] | None = None) -> int:
+    """Flip one byte inside each of ``FLIPS`` stored values of every SSTable holding them (the
+    data family's: RocksDB still opens them, the verification after start finds them); the
+    SSTs touched. Values a block (4 KiB) away from the file's first and last are hit."""
     touched = 0
-    for sst in sorted(db.glob("*.sst")):
+    for sst in sorted(db.glob("*.sst")) if names is None else [db / n for n in names]:
         data = bytearray(sst.read_bytes())
         found = sorted(at for v in values if (at := data.find(v)) >= 0)
         if not found:
@@ -56,6 +63,26 @@ def _flip_values(db: Path, values: list[bytes]) -> int:
         print(f"{sst.name}: {len(chosen)} bytes flipped in {len(found)} values")
         assert len(chosen) == FLIPS
     return touched
+
+
+def _data_files(host: str) -> list[str]:
+    """The data family's SST files, as ``nodetool diskstatus`` names them."""
+    disk = nodetool(host, "diskstatus")
+    assert disk.returncode == 0, disk.stderr
+    line = next(x for x in disk.stdout.splitlines() if x.startswith("Data files: "))
+    return [] if "(none)" in line else line.split(": ", 1)[1].split()
+
+
+def _flip_anywhere(db: Path, names: list[str], rng: random.Random) -> None:
+    """Flip ``FLIPS`` random bytes (one random bit each) anywhere in each named SST file."""
+    for name in names:
+        sst = db / name
+        data = bytearray(sst.read_bytes())
+        at = sorted(rng.sample(range(len(data)), FLIPS))
+        for i in at:
+            data[i] ^= 1 << rng.randrange(8)
+        sst.write_bytes(bytes(data))
+        print(f"{name} ({len(data)} bytes): flipped at {at}")
 
 
 def _storage_of(session, address: str) -> str:  # type: ignore[no-untyped-def]
@@ -72,7 +99,9 @@ def _wait_storage(session, address: str, prefix: str, timeout_s: float) -> str: 
         time.sleep(0.3)
 
 
-def test_corrupt_sstables_and_truncated_commit_log_are_rebuilt_from_peers(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("flips", ["anywhere", "in_values"])
+def test_corrupt_sstables_and_truncated_commit_log_are_rebuilt_from_peers(  # type: ignore[no-untyped-def]
+        cluster_factory, flips: str) -> None:
     metrics_port = INTERNODE_PORT + 2  # on node 3's own address
     c = cluster_factory(3, extra=[[], [], ["--metrics-port", str(metrics_port)]])
     node3 = c.nodes[2]
@@ -83,16 +112,25 @@ def test_corrupt_sstables_and_truncated_commit_log_are_rebuilt_from_peers(cluste
     insert = s.prepare("INSERT INTO cr.t (k, v) VALUES (?, ?)")
     insert.consistency_level = ConsistencyLevel.ALL
     rows = {k: secrets.token_hex(24) for k in range(FLUSHED + TAIL)}
-    for k in range(FLUSHED):
-        s.execute(insert, (k, rows[k]))
-    flushed = nodetool(N3, "flush")
-    assert flushed.returncode == 0, flushed.stderr
+    for half in (range(FLUSHED // 2), range(FLUSHED // 2, FLUSHED)):  # two data SSTables
+        for k in half:
+            s.execute(insert, (k, rows[k]))
+        flushed = nodetool(N3, "flush")
+        assert flushed.returncode == 0, flushed.stderr
+    data_files = _data_files(N3)
+    assert len(data_files) >= 2, data_files
     for k in range(FLUSHED, FLUSHED + TAIL):
         s.execute(insert, (k, rows[k]))
 
     node3.kill9()  # the WAL keeps the tail (a clean stop would flush it into an SSTable)
     db = node3.data_dir / "db"
-    assert _flip_values(db, [rows[k].encode() for k in range(FLUSHED)]) >= 1
+    seed = int(os.environ.get("SKEWLESS_CORRUPTION_SEED") or secrets.randbits(32))
+    print(f"SKEWLESS_CORRUPTION_SEED={seed}")
+    if flips == "anywhere":  # the issue's reproduction: RocksDB often refuses a file at open
+        _flip_anywhere(db, data_files, random.Random(seed))
+    else:  # RocksDB opens every file; verification and reads find the corrupt blocks
+        values = [rows[k].encode() for k in range(FLUSHED)]
+        assert _flip_values(db, values, data_files) == len(data_files)
     wal = max(db.glob("*.log"), key=lambda p: p.stat().st_size)
     size = wal.stat().st_size
     assert size > 0, "the rows written after the flush should be in the commit log"
@@ -108,8 +146,14 @@ def test_corrupt_sstables_and_truncated_commit_log_are_rebuilt_from_peers(cluste
     assert verdict.startswith("CORRUPT"), verdict
     status = _run("skewless", "status", "--host", N3, "--port", str(CQL_PORT))
     assert status.returncode == 0 and f"Storage of {N3}: CORRUPT" in status.stdout, status
+    deadline = time.monotonic() + 60  # found at open, or by the verification after start
     disk = nodetool(N3, "diskstatus")
+    while "needs rebuild: corrupt SSTable" not in disk.stdout and time.monotonic() < deadline:
+        time.sleep(0.3)
+        disk = nodetool(N3, "diskstatus")
+    print(disk.stdout)
     assert disk.returncode == 0, disk.stderr
+    assert "needs rebuild: corrupt SSTable" in disk.stdout, disk.stdout
     assert "commit log truncated" in disk.stdout, disk.stdout
     assert nodetool(N3, "status").returncode == 0
     metrics = urllib.request.urlopen(f"http://{N3}:{metrics_port}/metrics", timeout=10).read()
@@ -143,7 +187,7 @@ def test_corrupt_sstables_and_truncated_commit_log_are_rebuilt_from_peers(cluste
     print(rebuilt.stdout[-2000:])
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert "Storage: OK" in rebuilt.stdout, rebuilt.stdout
-    assert any((node3.data_dir / "quarantine").iterdir())
+    assert any((node3.data_dir / "quarantine").iterdir())  # at start or by the rebuild
     assert _storage_of(s3, N3) == "OK"
     c.nodes[0].terminate()
     c.nodes[1].terminate()

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import rocksdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skewless.storage.kv import KV, MemoryKV, RocksKV
+from skewless.storage.kv import KV, MemoryKV, RocksKV, family_pieces, is_data_key
 
 
 @pytest.fixture(params=["memory", "rocks"])
@@ -49,18 +50,23 @@ def test_delete_range(kv: KV) -> None:
     assert [k[0] for k, _ in kv.iter_from(b"", None)] == [0, 1, 5, 6, 7, 8, 9]
 
 
+# Keys around the column families' bounds (RocksKV keeps data prefixes d and x in their own).
+near_families = st.builds(bytes.__add__, st.sampled_from([b"", b"c", b"d", b"e", b"w", b"x", b"y"]),
+                          st.binary(max_size=2))
+keys_ = st.one_of(st.binary(max_size=3), near_families)
 ops = st.lists(
     st.one_of(
-        st.tuples(st.just("put"), st.binary(max_size=3), st.binary(max_size=3)),
-        st.tuples(st.just("del"), st.binary(max_size=3), st.just(b"")),
-        st.tuples(st.just("range"), st.binary(max_size=2), st.binary(max_size=2)),
+        st.tuples(st.just("put"), keys_, st.binary(max_size=3)),
+        st.tuples(st.just("del"), keys_, st.just(b"")),
+        st.tuples(st.just("range"), keys_, keys_),
     ),
     max_size=30,
 )
 
 
-@settings(max_examples=50, deadline=None)
-@given(ops, st.binary(max_size=2), st.binary(max_size=3))
+@settings(max_examples=80, deadline=None)
+@given(ops, st.one_of(st.binary(max_size=2), near_families),
+       st.one_of(st.binary(max_size=3), near_families))
 def test_backends_agree(tmp_path_factory: pytest.TempPathFactory, operations: list[tuple[str, bytes,
                         bytes]], start: bytes, end: bytes) -> None:
     rocks = RocksKV(str(tmp_path_factory.mktemp("db")), "none")
@@ -130,4 +136,54 @@ def test_rocks_synced_data_survives_kill_9(tmp_path: Path) -> None:
     kv = RocksKV(path)
     assert sum(1 for _ in kv.iter_from(b"k", b"l")) == 1000
     assert kv.get(b"k00999") == b"v" * 100
+    kv.close()
+
+
+def test_family_pieces_cut_where_the_family_changes() -> None:
+    assert family_pieces(b"", None) == [(False, b"", b"d"), (True, b"d", b"e"),
+                                        (False, b"e", b"x"), (True, b"x", b"y"),
+                                        (False, b"y", None)]
+    assert family_pieces(b"d\x01a", b"d\x01b") == [(True, b"d\x01a", b"d\x01b")]
+    assert family_pieces(b"c", b"d\x00") == [(False, b"c", b"d"), (True, b"d", b"d\x00")]
+    assert family_pieces(b"m", b"n") == [(False, b"m", b"n")]
+    assert family_pieces(b"e", b"e") == []
+
+
+def test_data_keys_live_in_their_own_files_and_batches_span_families(tmp_path: Path) -> None:
+    kv = RocksKV(str(tmp_path / "db"))
+    kv.write([(b"d\x01k", b"row"), (b"mhost_id", b"me"), (b"x\x01i", b"entry")])  # one batch
+    kv.flush()
+    data_files = kv.data_sst_files()
+    assert len(data_files) == 1 and kv.sst_files() == 2
+    content = (tmp_path / "db" / data_files[0]).read_bytes()
+    assert b"row" in content and b"entry" in content and b"host_id" not in content
+    kv.delete_range(b"c", b"z")  # one range over both families
+    assert list(kv.iter_from(b"", None)) == []
+    kv.close()
+    kv = RocksKV(str(tmp_path / "db"))  # closing released the database (both families)
+    assert kv.migrated == 0 and list(kv.iter_from(b"", None)) == []
+    kv.close()
+
+
+def test_a_single_family_database_is_split_at_open(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    options = rocksdict.Options(raw_mode=True)
+    options.create_if_missing(True)
+    old = rocksdict.Rdict(path, options)  # the layout before the split: everything in default
+    entries = {b"d%05d" % i: b"row" for i in range(3000)}
+    entries.update({b"x%05d" % i: b"entry" for i in range(10)})
+    entries.update({b"mhost_id": b"me", b"h\x01hint": b"h", b"b\x00batch": b"b"})
+    for k, v in entries.items():
+        old[k] = v
+    old.flush(True)
+    old.close()
+    del old
+    kv = RocksKV(path)
+    assert kv.migrated == 3010
+    assert dict(kv.iter_from(b"", None)) == entries
+    assert dict(kv.iter_family(kv._db, b"", None)) == {
+        k: v for k, v in entries.items() if not is_data_key(k)}
+    kv.close()
+    kv = RocksKV(path)
+    assert kv.migrated == 0 and dict(kv.iter_from(b"", None)) == entries
     kv.close()

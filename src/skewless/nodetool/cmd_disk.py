@@ -6,7 +6,9 @@
 database and rebuilds every range it replicates from the other replicas, printing the repair
 commands' lines as they come, and ends when the node serves reads again (Cassandra's
 ``nodetool rebuild`` streams a node's ranges from the other replicas; a source datacenter
-argument is refused: every replica is a source). ``diskstatus`` prints the verdict.
+argument is refused: every replica is a source). ``diskstatus`` prints the verdict and the
+SST files of the data column family (replicated data, rebuildable; the others hold the node's
+own state).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def _verdict(status: dict[str, Any]) -> str:
     lines.append(f"Corrupt reads since start: {status['corruption_errors']}")
     if status["verified"]:
         lines.append(f"Last verification: {status['verified']}")
+    files = status.get("data_files")
+    if files is not None:  # the replicated data's own SST files (rebuildable from the peers)
+        lines.append(f"Data files: {' '.join(files) or '(none)'}")
     return "\n".join(lines) + "\n"
 
 

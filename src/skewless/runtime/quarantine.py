@@ -7,9 +7,14 @@ Theory of operation
 
 * **Opening.** ``DiskGuard.open`` opens the database under a ``CheckedKV``. The mark of a node
   that needs rebuild is a file beside the database (``needs_rebuild.json``, the reasons), read
-  back here, so a restart does not forget it. A database RocksDB cannot open at all, or whose
-  own state (host id, tokens, metadata) cannot be read, stops the start with a message: such a
-  node is replaced (``replace_address_first_boot``) from another address.
+  back here, so a restart does not forget it. RocksDB refuses to open a database when a block
+  it reads at open (an SST file's footer, index, properties) is corrupt; the replicated data is
+  in its own column family (``storage.kv``), so the default family (the node's own state) is
+  then opened alone, read-only: when it reads back whole, the database is quarantined (below)
+  at once, a new one gets the node's own state, and the node starts marked. A node whose own
+  state (host id, tokens, metadata) cannot be read stops the start with a message, as
+  Cassandra does for its system keyspace: it is replaced (``replace_address_first_boot``) from
+  another address.
 * **Commit log.** ``PositionedRocksKV`` writes, after every fsync of the WAL, the sequence number
   that fsync covered to ``commitlog_position`` (a write the OS keeps, no second fsync). At start,
   a database whose recovered sequence number is below the recorded one lost acknowledged writes
@@ -46,6 +51,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import rocksdict
+
 from skewless import limits
 from skewless.admin.registry import AdminContext, AdminError, Json, operation
 from skewless.errors import CqlError
@@ -58,7 +65,7 @@ from skewless.storage.integrity import (
     salvage,
     verify,
 )
-from skewless.storage.kv import RocksKV
+from skewless.storage.kv import RocksKV, family_pieces
 
 if TYPE_CHECKING:
     from skewless.node.node import Node
@@ -67,6 +74,7 @@ log = logging.getLogger("skewless.disk")
 
 MARK_FILE = "needs_rebuild.json"
 POSITION_FILE = "commitlog_position"
+OPEN_REASON = "corrupt SSTable at open"
 QUARANTINE_DIR = "quarantine"
 _LOCAL_KEYSPACES = ("system", "system_schema")  # never replicated: nothing to repair
 
@@ -130,10 +138,7 @@ class DiskGuard:
         except Exception as e:
             if not is_corruption(e):
                 raise
-            raise SystemExit(
-                f"cannot start: the database {self.db_path} is corrupt beyond opening ({e}); "
-                "move it aside and start a node on another address with "
-                "--replace-address-first-boot to take this node's place") from None
+            self.rocks = self._quarantine_at_open(str(e).splitlines()[0][:300])
         self.kv = CheckedKV(self.rocks, self.integrity)
         self._check_commit_log()
         self.integrity.on_mark = self._marked
@@ -168,21 +173,64 @@ class DiskGuard:
         if integrity.policy in ("stop_paranoid", "die") and self._on_policy is not None:
             self._on_policy(integrity.policy)
 
+    def _quarantine_at_open(self, error: str) -> PositionedRocksKV:
+        """RocksDB refused to open the database: a block it reads at open (an SST file's index,
+        filter or properties) is corrupt. When the node's own state (the default column family)
+        opens and reads back alone, the corrupt file is replicated data: the database is moved
+        to quarantine, a new one gets the node's own state, and the node starts marked. A node
+        whose own state is unreadable stops with a message, as Cassandra does for its system
+        keyspace: it is replaced from another address."""
+        try:
+            kept, recovered = _read_own_state(str(self.db_path))
+        except Exception as e:
+            if not is_corruption(e):
+                raise
+            raise SystemExit(
+                f"cannot start: the database {self.db_path} is corrupt beyond opening ({error}) "
+                f"and so is the node's own state in it ({str(e).splitlines()[0][:300]}); "
+                "move it aside and start a node on another address with "
+                "--replace-address-first-boot to take this node's place") from None
+        if self.integrity.policy == "die":
+            raise SystemExit(f"cannot start (disk_failure_policy die): {error}")
+        self._check_position(recovered)
+        target = self._quarantine_target()
+        shutil.move(str(self.db_path), str(target))
+        rocks = PositionedRocksKV(str(self.db_path), self.data / POSITION_FILE)
+        step = limits.rebuild_refill_batch_entries
+        for i in range(0, len(kept), step):
+            rocks.write(kept[i:i + step])
+        rocks.sync()  # records the new database's position
+        rocks.recovered_sequence = rocks.sequence()  # what the check that follows compares
+        self.integrity.mark(f"{OPEN_REASON}: {error}; replicated data moved to {target}")
+        log.error("the database did not open (%s): its replicated data is corrupt; moved to %s, "
+                  "kept %d entries of the node's own state; run nodetool rebuild", error,
+                  target, len(kept))
+        return rocks
+
+    def _quarantine_target(self) -> Path:
+        quarantine = self.data / QUARANTINE_DIR
+        quarantine.mkdir(exist_ok=True)
+        return quarantine / f"db-{1 + sum(1 for _ in quarantine.iterdir())}"
+
     def _check_commit_log(self) -> None:
+        recovered = self.rocks.recovered_sequence  # (before a one-family database was split)
+        self._check_position(recovered)
+        _write_position(self.data / POSITION_FILE, recovered)
+        if self.integrity.reasons:
+            (self.data / MARK_FILE).write_text(
+                json.dumps({"reasons": self.integrity.reasons}, indent=1) + "\n")
+
+    def _check_position(self, recovered: int) -> None:
+        """Mark the node when the WAL recovered fewer writes than the last fsync covered."""
         recorded = read_position(self.data / POSITION_FILE)
-        recovered = self.rocks.sequence()
         if recorded is not None and recovered < recorded:
             reason = (f"commit log truncated: recovered writes up to sequence {recovered}, "
                       f"{recorded - recovered} fsynced writes lost")
             log.error("%s", reason)
             if self.integrity.policy == "die":
-                self.rocks.close()
+                self.rocks.close()  # (at open, ``die`` exited before the quarantine)
                 raise SystemExit(f"cannot start (disk_failure_policy die): {reason}")
             self.integrity.mark(reason)
-        _write_position(self.data / POSITION_FILE, recovered)
-        if self.integrity.reasons:
-            (self.data / MARK_FILE).write_text(
-                json.dumps({"reasons": self.integrity.reasons}, indent=1) + "\n")
 
     def caught(self, where: str) -> None:
         """A StorageCorruption stopped ``where`` (already recorded by the store): its traceback
@@ -250,10 +298,7 @@ class DiskGuard:
             old.close()
         except Exception as e:  # a corrupt database may fail its last flush: it is set aside
             log.warning("closing the corrupt database: %s", e)
-        quarantine = self.data / QUARANTINE_DIR
-        quarantine.mkdir(exist_ok=True)
-        n = 1 + sum(1 for _ in quarantine.iterdir())
-        target = quarantine / f"db-{n}"
+        target = self._quarantine_target()
         shutil.move(str(self.db_path), str(target))
         self.rocks = PositionedRocksKV(str(self.db_path), self.data / POSITION_FILE)
         self.kv.swap(self.rocks)
@@ -305,7 +350,23 @@ class DiskGuard:
         return {"state": integ.state(), "policy": integ.policy, "reasons": list(integ.reasons),
                 "corruption_errors": integ.corruption_errors, "last_error": integ.last_error,
                 "verified": self.verified, "rebuild_commands": dict(integ.rebuild_commands),
-                "rebuilds": integ.rebuilds}
+                "rebuilds": integ.rebuilds, "data_files": self.rocks.data_sst_files()}
+
+
+def _read_own_state(path: str) -> tuple[list[tuple[bytes, bytes]], int]:
+    """The node's own entries of a database that does not open whole, and its recovered WAL
+    sequence: RocksDB opens a subset of column families read-only (here the default one), so a
+    corrupt file of the data family is never read."""
+    options = rocksdict.Options(raw_mode=True)
+    db = rocksdict.Rdict(path, options, column_families={},
+                         access_type=rocksdict.AccessType.read_only())
+    try:
+        recovered = int(db.latest_sequence_number())
+        kept = [item for data, lo, hi in family_pieces(b"", None) if not data
+                for item in RocksKV.iter_family(db, lo, hi)]  # never a data block
+    finally:
+        db.close()
+    return kept, recovered
 
 
 def _persist_identity(node: Node) -> None:

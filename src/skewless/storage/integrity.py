@@ -2,8 +2,10 @@
 
 Theory of operation
 -------------------
-Everything a node keeps (partitions, secondary indexes, meta such as its identity and metadata
-log, hints, the batchlog) is one RocksDB database; its commit log is RocksDB's write-ahead log.
+Everything a node keeps is one RocksDB database with two column families (``storage.kv``):
+``data`` (partitions, secondary indexes: rebuilt from the peers) and ``default`` (meta such as
+its identity and metadata log, hints, the batchlog), each in SST files of its own; its commit
+log is RocksDB's write-ahead log.
 RocksDB checksums every block of its SST files and every WAL record. A read that meets a block
 whose checksum does not match raises an ``Exception`` whose text starts with ``Corruption:``;
 an iterator that meets one just stops (``valid()`` false) and only its ``status()`` tells.
@@ -40,9 +42,9 @@ from skewless.storage.kv import KV, Batch
 # A replica's read failure caused by corruption starts with this (the coordinator fails over).
 CORRUPT_PREFIX = "Corrupt data on replica"
 
-# Key families that hold the node's own state rather than replicated data (``storage.engine``):
-# meta, hints (entries, counters, sequence), batchlog. Data ('d') and index ('x') entries are
-# rebuilt from the peers.
+# Key prefixes that hold the node's own state rather than replicated data (``storage.engine``),
+# all in RocksKV's default column family: meta, hints (entries, counters, sequence), batchlog.
+# Data ('d') and index ('x') entries (``kv.DATA_PREFIXES``) are rebuilt from the peers.
 _OWN_FAMILIES = (b"m", b"h", b"c", b"s", b"b", b"B")
 
 
