@@ -56,6 +56,9 @@ class NodeConfig:
     commit_wait: bool = False  # acknowledge writes once cluster time is certainly past them
     commitlog_sync: CommitlogSync = "batch"
     commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
+    # data writes are refused while the data directory has less free space than this plus the
+    # memtables' size (storage.diskspace); 0: no reserve
+    min_free_space_per_drive_in_mb: int = limits.min_free_space_per_drive_mb_default
     hinted_handoff_enabled: bool = True
     max_hint_window_ms: int = limits.hint_window_ms_max
     repair_background_bytes_per_s: int = 0  # > 0: background anti-entropy (node.anti_entropy)
@@ -150,6 +153,8 @@ class NodeConfig:
                 f"got {self.commitlog_sync!r}"
             )
         _check_int("commitlog_periodic_ms", self.commitlog_periodic_ms, 1, 3600 * 1000)
+        _check_int("min_free_space_per_drive_in_mb", self.min_free_space_per_drive_in_mb, 0,
+                   1024 * 1024)
         if not isinstance(self.hinted_handoff_enabled, bool):
             raise ValueError(
                 "hinted_handoff_enabled: must be true or false, "

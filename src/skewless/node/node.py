@@ -99,6 +99,7 @@ from skewless.node.truncation import Truncations
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
 from skewless.storage import codec, merge
+from skewless.storage.diskspace import DiskFull
 from skewless.storage.engine import Storage
 from skewless.storage.model import PartitionUpdate, Shadowed
 
@@ -454,7 +455,11 @@ class Node:
             done(None, ())
         for a in alive:
             if a == self.address:
-                shadowed = self.apply_local(u)
+                try:
+                    shadowed = self.apply_local(u)
+                except DiskFull as e:  # refused or failed here: a replica's failure
+                    op.on_ack(a, (), str(e))
+                    continue
                 if trace is not None:
                     trace.event(f"Applied mutation locally ({len(u.rows)} rows)"
                                 f"{replica.shadow_note(shadowed)}", THREAD_MUTATION)

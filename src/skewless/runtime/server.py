@@ -18,7 +18,10 @@ This is the only place where the node meets real I/O. It owns:
   must be durable (batch commit-log mode), one fsync in a worker thread covers every write
   made since the previous flush (group commit: requests arriving during an fsync share the
   next one), then the messages are sent, then clients are answered and events pushed;
-* in periodic commit-log mode, a task that fsyncs every ``commitlog_periodic_ms`` instead.
+* in periodic commit-log mode, a task that fsyncs every ``commitlog_periodic_ms`` instead;
+* the disk watch (``runtime.disk_watch``, polled by the ticker): free space, and a store that
+  failed on a full disk reopened once there is room; a Ready whose sync failed is carried out
+  without its acknowledgements (``not_durable``).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from skewless.node.executor import Executor
 from skewless.node.node import Node
 from skewless.runtime import internode_auth
 from skewless.runtime.admin import AdminServer
+from skewless.runtime.disk_watch import DiskCollector, DiskWatch, not_durable
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.responses import event_frame, request_to_call, response_for
@@ -66,6 +70,7 @@ from skewless.runtime.tls import (
     start_client_server,
 )
 from skewless.runtime.transport import Transport
+from skewless.storage.diskspace import DiskState, GuardedKV
 from skewless.storage.engine import Storage
 from skewless.storage.kv import RocksKV
 
@@ -91,7 +96,11 @@ class NodeServer:
         self.clock = RealClock(config.clock_offset_ms, config.clock_drift_ppm)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.kv = RocksKV(str(Path(config.data_dir) / "db"))
-        self.storage = Storage(self.kv)
+        self.disk_state = DiskState(config.address,
+                                    config.min_free_space_per_drive_in_mb * 1024 * 1024)
+        self.storage = Storage(GuardedKV(self.kv, self.disk_state))
+        self.disk = DiskWatch(self.kv, self.storage, self.disk_state,
+                              str(Path(config.data_dir) / "db"))
         seed = int.from_bytes(os.urandom(8), "big")
         self.node = Node(config, self.clock, random.Random(seed), self.storage)
         first_superuser = None
@@ -123,6 +132,8 @@ class NodeServer:
                         if config.metrics_port else None)
         self.admin = AdminServer(self, config.address, config.admin_port) \
             if config.admin_port else None
+        if self.metrics is not None:
+            self.metrics.registry.register(DiskCollector(self.disk_state))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -208,13 +219,13 @@ class NodeServer:
             await asyncio.sleep(limits.tick_interval_ms / 1000)
             self.node.tick()
             self.executor.auth.tick()
+            self.disk.poll()
             self._kick.set()
 
     async def _periodic_sync(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.config.commitlog_periodic_ms / 1000)
-            await loop.run_in_executor(None, self.storage.sync)
+            await self.disk.sync()  # a failure is logged; periodic mode acked already
 
     async def _flusher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -229,7 +240,9 @@ class NodeServer:
                 loop.call_later(ready.wake_after_ns / 1e9, self._wake)
             if (ready.must_sync and self.config.commitlog_sync == "batch") \
                     or ready.must_sync_metadata:
-                await loop.run_in_executor(None, self.storage.sync)
+                failed = await self.disk.sync()
+                if failed:  # nothing this Ready acknowledges may leave (runtime.disk_watch)
+                    ready = not_durable(ready, failed)
             self._carry_out(ready)
             if crash:
                 await self._crash(ready, crash)

@@ -55,6 +55,7 @@ class RocksKV:
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
         self._db = rocksdict.Rdict(path, options)
+        self._path, self._options = path, options
         self._sync_mode = sync_mode
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = sync_mode == "write"
@@ -103,6 +104,20 @@ class RocksKV:
     def close(self) -> None:
         self.sync()
         self._db.close()
+
+    def reopen(self) -> None:
+        """Close and open the database again: the way out of RocksDB's read-only state after
+        a write error (rocksdict has no ``resume``). Opening replays the WAL into an SST file;
+        if that fails the store stays closed and this raises (call it again later)."""
+        try:
+            self._db.close()
+        except Exception:  # a failed store's close reports the error it already had
+            pass
+        self._db = rocksdict.Rdict(self._path, self._options)
+
+    def unflushed_bytes(self) -> int:
+        """Bytes the memtables hold: what flushing them writes before their WAL goes."""
+        return int(self._db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0)
 
     def flush(self) -> None:
         """Write the memtables to SST files (nodetool flush)."""
