@@ -7,7 +7,7 @@ store in a failure state); this module measures and acts, on the event loop:
 
 * ``poll`` (from the ticker, every ``limits.disk_check_interval_ms``) reads the data
   directory's free bytes (``statvfs``) and the memtables' size into the ``DiskState``. When
-  the reserve refuses writes only because the memtables are large and there is room to flush
+  one more memtable's worth of writes would reach the reserve and there is room to flush
   them, it flushes (a worker thread): the WAL they replace is deleted and writes go on. When the
   store failed and there is now room to replay its WAL, it reopens the store (on the loop, so
   no node code runs meanwhile; only when no sync or flush is running in a thread).
@@ -70,7 +70,7 @@ class DiskWatch:
         self.state.observe(st.f_bavail * st.f_frsize, unflushed)
         if self.state.can_reopen() and self.busy == 0:
             self._reopen()
-        elif self.state.flush_frees_room() and not self._flushing:
+        elif self.state.flush_advised() and not self._flushing:
             self._flushing = True
             self.busy += 1
             loop.run_in_executor(None, self._flush).add_done_callback(self._flushed)
@@ -112,8 +112,9 @@ class DiskWatch:
             log.warning("data directory %s: %s; refusing writes", self.path,
                         self.state.refusal())
         elif now == "failed":
-            log.error("storage failed (%s): refusing writes until it can be reopened",
-                      self.state.failure)
+            log.error("storage failed (%s): refusing writes until it can be reopened, once "
+                      "%s has %d bytes free (%d now)", self.state.failure, self.path,
+                      self.state.reopen_needs_bytes(), self.state.free_bytes or 0)
         else:
             log.warning("data directory %s: %d bytes free, writes accepted again", self.path,
                         self.state.free_bytes or 0)
@@ -132,6 +133,20 @@ class DiskWatch:
             return str(e)
         finally:
             self.busy -= 1
+
+
+    def close(self) -> None:
+        """Sync and close the store at shutdown; a failed store's error is logged."""
+        try:
+            self.storage.sync()
+        except DiskFull as e:
+            log.error("final sync failed: %s", e)
+        try:
+            self.storage.close()
+        except Exception as e:
+            if not is_io_error(e):
+                raise
+            log.error("closing the store: %s", e)
 
 
 def not_durable(ready: Ready, cause: str) -> Ready:

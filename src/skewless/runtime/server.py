@@ -167,8 +167,7 @@ class NodeServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.mode != "DRAINED":
             await self.transport.close()
-        self.storage.sync()
-        self.storage.close()
+        self.disk.close()  # sync and close the store (a failed one: logged)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -13,7 +13,8 @@ poisons the store the same way. So this module does two things:
   while the free bytes of the data directory are below the reserve plus the bytes the memtables
   hold (what their flush will write before the WAL is deleted). Internal writes (metadata,
   hints, the batchlog) go on into the reserve. The runtime (``runtime.disk_watch``) feeds the
-  readings (``observe``) and flushes the memtables when that frees enough.
+  readings (``observe``) and flushes the memtables early (``flush_advised``), so that a
+  disk with room never refuses a write for the memtables' sake.
 * **A failure state**: ``GuardedKV`` turns a storage I/O error of a write, a range delete or a
   sync into ``DiskFull`` and records it (``failure``); data writes are refused from then on,
   with the cause, until the runtime has reopened the store (``recovered``) once there is room
@@ -92,23 +93,28 @@ class DiskState:
 
     def can_reopen(self) -> bool:
         """A failed store may be reopened: there is room to replay its WAL into an SST."""
-        need = (self.min_free_bytes + self.failure_unflushed_bytes
+        return bool(self.failure) and self.free_bytes is not None \
+            and self.free_bytes >= self.reopen_needs_bytes()
+
+    def reopen_needs_bytes(self) -> int:
+        return (self.min_free_bytes + self.failure_unflushed_bytes
                 + limits.storage_reopen_margin_bytes)
-        return bool(self.failure) and self.free_bytes is not None and self.free_bytes >= need
 
     def recovered(self) -> None:
         self.failure = ""
         self.failure_unflushed_bytes = 0
         self.recoveries += 1
 
-    def flush_frees_room(self) -> bool:
-        """Low only for the memtables, and there is room to flush them: a flush lets data
-        writes in again (the WAL they replace is deleted)."""
-        if self.failure or not self.low() or self.unflushed_bytes == 0:
+    def flush_advised(self) -> bool:
+        """Flush the memtables now: one more memtable's worth of writes would bring the
+        reserve's refusal, and there is room to flush them (after which the WAL they replace
+        is deleted, so writes go on without ever being refused while the disk has room)."""
+        if self.failure or self.min_free_bytes == 0 or self.unflushed_bytes == 0 \
+                or self.free_bytes is None:
             return False
-        free = self.free_bytes or 0
-        return free >= self.unflushed_bytes + limits.storage_reopen_margin_bytes \
-            and free >= self.min_free_bytes
+        approaching = self.free_bytes < self.needed_bytes() + self.unflushed_bytes
+        room = self.free_bytes >= self.unflushed_bytes + limits.storage_reopen_margin_bytes
+        return approaching and room
 
 
 def is_io_error(e: Exception) -> bool:

@@ -102,8 +102,10 @@ class RocksKV:
             self._db.flush_wal(True)
 
     def close(self) -> None:
-        self.sync()
-        self._db.close()
+        try:
+            self.sync()
+        finally:  # closed even when the sync fails (a store failed by a full disk)
+            self._db.close()
 
     def reopen(self) -> None:
         """Close and open the database again: the way out of RocksDB's read-only state after
