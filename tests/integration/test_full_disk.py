@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cassandra import WriteFailure
+from cassandra import ConsistencyLevel, WriteFailure
 from cassandra.cluster import Cluster
 from cassandra.policies import WhiteListRoundRobinPolicy
 
@@ -33,6 +33,7 @@ TMPFS_MB = 48
 FILLER_MB = {8: 16, 0: 28}
 ROW_BYTES = 2048  # incompressible
 WINDOW = 32  # writes in flight at once
+FULL_FOR_S = 3.0  # the disk counts as full once every write has failed for this long
 FILL_BOUND_S = 180.0  # the whole fill, on a loaded machine
 RECOVER_BOUND_S = 60.0  # writes accepted again after the filler is removed
 
@@ -55,8 +56,8 @@ def _unmount(path: Path) -> None:
         subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
 
 
-def _metric(name: str) -> float:
-    url = f"http://127.0.0.1:{METRICS_PORT}/metrics"
+def _metric(address: str, name: str) -> float:
+    url = f"http://{address}:{METRICS_PORT}/metrics"
     with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback test node
         for line in resp.read().decode().splitlines():
             if line.startswith(name + " "):
@@ -92,11 +93,13 @@ class _Connector(threading.Thread):
 
 def _fill(session: object, insert: object, values: dict[int, bytes], start: int
           ) -> tuple[set[int], list[Exception]]:
-    """Write rows from ``start`` until a whole window fails; (acknowledged keys, errors)."""
+    """Write rows from ``start`` until whole windows have failed for ``FULL_FOR_S`` (RocksDB's
+    background work may give some space back at first); (acknowledged keys, errors)."""
     acked: set[int] = set()
     errors: list[Exception] = []
     k = start
     deadline = time.monotonic() + FILL_BOUND_S
+    full_since: float | None = None
     while time.monotonic() < deadline:
         futures = []
         for _ in range(WINDOW):
@@ -111,8 +114,13 @@ def _fill(session: object, insert: object, values: dict[int, bytes], start: int
             except Exception as e:  # every error is checked by the caller
                 errors.append(e)
                 failed += 1
-        if failed == WINDOW:
+        if failed < WINDOW:
+            full_since = None
+            continue
+        full_since = full_since or time.monotonic()
+        if time.monotonic() - full_since >= FULL_FOR_S:
             return acked, errors
+        time.sleep(0.2)
     raise AssertionError(f"the disk did not fill within {FILL_BOUND_S} s ({len(acked)} rows)")
 
 
@@ -131,10 +139,13 @@ def _read_back(session: object, select: object, values: dict[int, bytes], keys: 
     return bad
 
 
-@pytest.mark.parametrize("reserve_mb", [8, 0], ids=["reserve", "no-reserve"])
+@pytest.mark.parametrize(("reserve_mb", "nodes"), [(8, 1), (0, 1), (8, 2)],
+                         ids=["reserve", "no-reserve", "reserve-remote-replica"])
 def test_full_disk_refuses_writes_keeps_reads_and_recovers(
-        cluster_factory: object, tmp_path: Path, reserve_mb: int) -> None:
-    store = tmp_path / "node1" / "db"  # the node's RocksDB directory (runtime.server)
+        cluster_factory: object, tmp_path: Path, reserve_mb: int, nodes: int) -> None:
+    """``nodes`` 2: the full node is node 2, a replica of every row (RF 2, ALL) that node 1
+    coordinates: its refusals reach the client through node 1."""
+    store = tmp_path / f"node{nodes}" / "db"  # the full node's RocksDB (runtime.server)
     why = _mount(store)
     if why:
         print(f"SKIP: {why}")
@@ -144,19 +155,20 @@ def test_full_disk_refuses_writes_keeps_reads_and_recovers(
     try:
         filler = store / "filler.bin"  # RocksDB ignores a file whose name it does not know
         filler.write_bytes(b"\0" * (FILLER_MB[reserve_mb] * 1024 * 1024))
-        c = cluster_factory(1, extra=[[  # type: ignore[operator]
+        c = cluster_factory(nodes, extra=[[  # type: ignore[operator]
             "--min-free-space-per-drive-in-mb", str(reserve_mb),
-            "--metrics-port", str(METRICS_PORT)]])
-        node = c.nodes[0]
+            "--metrics-port", str(METRICS_PORT)]] * nodes)
+        node = c.nodes[nodes - 1]  # the node whose disk fills
         pid = node.pid
         connector = _Connector(node.address)
         connector.start()
-        session = c.session_to(node.address)
+        session = c.session_to(c.nodes[0].address)
         session.execute("CREATE KEYSPACE fd WITH replication = "
-                        "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+                        f"{{'class': 'SimpleStrategy', 'replication_factor': {nodes}}}")
         session.execute("CREATE TABLE fd.t (k int PRIMARY KEY, v blob)")
         insert = session.prepare("INSERT INTO fd.t (k, v) VALUES (?, ?)")
         select = session.prepare("SELECT v FROM fd.t WHERE k = ?")
+        insert.consistency_level = select.consistency_level = ConsistencyLevel.ALL
         values: dict[int, bytes] = {}
 
         started = time.monotonic()
@@ -170,9 +182,9 @@ def test_full_disk_refuses_writes_keeps_reads_and_recovers(
         assert "No space left on device" in message or "failed" in message, message
         assert len(acked) > 1000, len(acked)  # the disk held rows before it filled
         # (the state itself may be back to ok already: RocksDB's background work frees space)
-        assert _metric("skewless_disk_writes_refused_total") > 0
+        assert _metric(node.address, "skewless_disk_writes_refused_total") > 0
         if not reserve_mb:
-            assert _metric("skewless_storage_write_failures_total") > 0
+            assert _metric(node.address, "skewless_storage_write_failures_total") > 0
         log = node.log_path.read_text(errors="replace")
         assert ("refusing writes" if reserve_mb else "storage failed (IO error") in log
 
@@ -180,6 +192,10 @@ def test_full_disk_refuses_writes_keeps_reads_and_recovers(
         bad = _read_back(session, select, values, acked)
         assert not bad, f"{len(bad)} of {len(acked)} acknowledged rows lost, e.g. {bad[:5]}"
 
+        k = max(values) + 1
+        values[k] = os.urandom(ROW_BYTES)
+        with pytest.raises(WriteFailure):  # still full: the space below comes from the filler
+            session.execute(insert, (k, values[k]))
         filler.unlink()
         started = time.monotonic()
         k = max(values) + 1
@@ -202,9 +218,9 @@ def test_full_disk_refuses_writes_keeps_reads_and_recovers(
         bad = _read_back(session, select, values, acked)
         assert not bad, f"{len(bad)} of {len(acked)} acknowledged rows lost, e.g. {bad[:5]}"
         assert node.running() and node.pid == pid  # no restart
-        assert _metric('skewless_disk_state{state="ok"}') == 1.0
+        assert _metric(node.address, 'skewless_disk_state{state="ok"}') == 1.0
         if not reserve_mb:
-            assert _metric("skewless_storage_reopens_total") >= 1
+            assert _metric(node.address, "skewless_storage_reopens_total") >= 1
 
         connector.stop.set()
         connector.join(30)
@@ -212,9 +228,10 @@ def test_full_disk_refuses_writes_keeps_reads_and_recovers(
         assert connector.ok >= 2, connector.ok
         log = node.log_path.read_text(errors="replace")
         assert "Traceback" not in log, log[log.index("Traceback") - 2000:][:4000]
-        print(f"reserve {reserve_mb} MB: {len(acked)} rows acknowledged, {len(errors)} "
-              f"WriteFailures, fill {fill_s:.1f} s, writes again {recover_s:.1f} s after the "
-              f"filler went, {connector.ok} new connections, 0 lost; e.g. {message}")
+        print(f"{nodes} node(s), reserve {reserve_mb} MB: {len(acked)} rows acknowledged, "
+              f"{len(errors)} WriteFailures, fill {fill_s:.1f} s, writes again "
+              f"{recover_s:.1f} s after the filler went, {connector.ok} new connections, "
+              f"0 lost; e.g. {message}")
     finally:
         if connector is not None:
             connector.stop.set()
