@@ -500,7 +500,12 @@ class Node:
             return
         if self.membership.down_for_ns(target, now_ns) > self.config.max_hint_window_ms * 10**6:
             return  # down longer than max_hint_window: repair must bring it back
-        if self.storage.add_hint(target, self.physical_us(), payload):
+        try:
+            stored = self.storage.add_hint(target, self.physical_us(), payload)
+        except DiskFull as e:  # the store failed (storage.diskspace): repair brings it back
+            log.warning("cannot store a hint for %s: %s", target, e)
+            return
+        if stored:
             self.ready.must_sync = True
         else:
             log.warning("hint log for %s is full; dropping a hint", target)
@@ -588,7 +593,10 @@ class Node:
                 if trace is not None:
                     trace.event(f"Read repair: sending the missing data to {addr}")
                 if addr == self.address:
-                    self.apply_local(codec.decode_update(msg.update))
+                    try:
+                        self.apply_local(codec.decode_update(msg.update))
+                    except DiskFull as e:  # as a peer's failed repair: acknowledged anyway
+                        log.warning("read repair not applied here: %s", e)
                     self.repairs.pop(msg.req_id)
                     op.on_repair_ack(msg.req_id)
                 else:

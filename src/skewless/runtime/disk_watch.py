@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -63,10 +63,13 @@ class DiskWatch:
         self._next_check = now + limits.disk_check_interval_ms / 1000
         try:
             st = os.statvfs(self.path)
-            unflushed = self.kv.unflushed_bytes()
-        except Exception as e:  # a vanished directory or a closed store: measured next time
+        except OSError as e:  # a vanished directory: measured next time
             log.warning("cannot measure the free space of %s: %s", self.path, e)
             return
+        try:
+            unflushed = self.kv.unflushed_bytes()
+        except Exception:  # a store whose reopen failed: the last reading stands
+            unflushed = self.state.unflushed_bytes
         self.state.observe(st.f_bavail * st.f_frsize, unflushed)
         if self.state.can_reopen() and self.busy == 0:
             self._reopen()
@@ -120,19 +123,25 @@ class DiskWatch:
                         self.state.free_bytes or 0)
         self._logged = now
 
-    async def sync(self) -> str:
-        """Sync the store in a worker thread: '' when it succeeded, else the cause."""
+    async def run_blocking(self, fn: Callable[[], None]) -> None:
+        """Run a job on the store in a worker thread (sync, nodetool flush, compact, snapshot);
+        the store is not reopened while one runs."""
         self.busy += 1
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self.storage.sync)
+            await asyncio.get_running_loop().run_in_executor(None, fn)
+        finally:
+            self.busy -= 1
+
+    async def sync(self) -> str:
+        """Sync the store in a worker thread: '' when it succeeded, else the cause."""
+        try:
+            await self.run_blocking(self.storage.sync)
             return ""
         except DiskFull as e:
             log.error("sync failed: %s; the writes since the last sync are not acknowledged",
                       e)
             self._next_check = 0.0
             return str(e)
-        finally:
-            self.busy -= 1
 
 
     def close(self) -> None:

@@ -206,7 +206,7 @@ class NodeServer:
         for c in list(self.clients.values()):
             c.writer.close()
         await self.transport.close()
-        await asyncio.get_running_loop().run_in_executor(None, self.kv.flush)
+        await self.disk.run_blocking(self.kv.flush)
         self.storage.sync()
         self.mode = "DRAINED"
         log.info("drained")
