@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -23,8 +24,8 @@ from cassandra import ConsistencyLevel, WriteFailure
 from cassandra.cluster import Cluster
 from cassandra.policies import WhiteListRoundRobinPolicy
 
-from skewless.runtime.cluster import suite_port_offset
-from tests.integration.conftest import CQL_PORT
+from skewless.runtime.cluster import admin_port_for, suite_port_offset
+from tests.integration.conftest import CQL_PORT, INTERNODE_PORT
 
 METRICS_PORT = 19960 + suite_port_offset()
 TMPFS_MB = 48
@@ -187,6 +188,12 @@ def test_full_disk_refuses_writes_keeps_reads_and_recovers(
             assert _metric(node.address, "skewless_storage_write_failures_total") > 0
         log = node.log_path.read_text(errors="replace")
         assert ("refusing writes" if reserve_mb else "storage failed (IO error") in log
+        info = subprocess.run(
+            [sys.executable, "-m", "skewless.nodetool.cli", "-h", node.address, "-p",
+             str(admin_port_for(INTERNODE_PORT)), "info"],
+            capture_output=True, text=True, timeout=60)
+        disk_line = next(line for line in info.stdout.splitlines() if line.startswith("Disk "))
+        assert "refused since start" in disk_line, info.stdout + info.stderr
 
         # reads keep working while the disk is full: every acknowledged row, as written
         bad = _read_back(session, select, values, acked)
@@ -228,6 +235,7 @@ def test_full_disk_refuses_writes_keeps_reads_and_recovers(
         assert connector.ok >= 2, connector.ok
         log = node.log_path.read_text(errors="replace")
         assert "Traceback" not in log, log[log.index("Traceback") - 2000:][:4000]
+        print(disk_line)
         print(f"{nodes} node(s), reserve {reserve_mb} MB: {len(acked)} rows acknowledged, "
               f"{len(errors)} WriteFailures, fill {fill_s:.1f} s, writes again "
               f"{recover_s:.1f} s after the filler went, {connector.ok} new connections, "
