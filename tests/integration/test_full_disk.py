@@ -79,7 +79,7 @@ class _Connector(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            c = Cluster([self.address], port=CQL_PORT, connect_timeout=10,
+            c = Cluster([self.address], port=CQL_PORT, connect_timeout=10, compression=False,
                         load_balancing_policy=WhiteListRoundRobinPolicy([self.address]))
             try:
                 s = c.connect()
@@ -163,7 +163,11 @@ def test_full_disk_refuses_writes_keeps_reads_and_recovers(
         pid = node.pid
         connector = _Connector(node.address)
         connector.start()
-        session = c.session_to(c.nodes[0].address)
+        # no lz4: the stock driver (3.29) misreads a v5 segment that a compressed connection
+        # sends stored (incompressible, like these rows) when a read ends in its last 2 bytes:
+        # SegmentHeader.segment_length counts a 3-byte header for it instead of 5 ("CRC
+        # mismatch on header"). Cassandra sends such segments too.
+        session = c.session_to(c.nodes[0].address, compression=False)
         session.execute("CREATE KEYSPACE fd WITH replication = "
                         f"{{'class': 'SimpleStrategy', 'replication_factor': {nodes}}}")
         session.execute("CREATE TABLE fd.t (k int PRIMARY KEY, v blob)")
@@ -225,7 +229,11 @@ def test_full_disk_refuses_writes_keeps_reads_and_recovers(
         bad = _read_back(session, select, values, acked)
         assert not bad, f"{len(bad)} of {len(acked)} acknowledged rows lost, e.g. {bad[:5]}"
         assert node.running() and node.pid == pid  # no restart
-        assert _metric(node.address, 'skewless_disk_state{state="ok"}') == 1.0
+        # a compaction started once space came back may hold much of it for a while
+        deadline = time.monotonic() + RECOVER_BOUND_S
+        while _metric(node.address, 'skewless_disk_state{state="ok"}') != 1.0:
+            assert time.monotonic() < deadline, "the disk state did not come back to ok"
+            time.sleep(0.5)
         if not reserve_mb:
             assert _metric(node.address, "skewless_storage_reopens_total") >= 1
 

@@ -51,6 +51,8 @@ def test_reserve_refuses_data_writes_only_and_counts_the_memtables() -> None:
     assert state.writes_refused == 1 and state.state() == "low"
     storage.put_meta("x", b"1")  # internal writes go on into the reserve
     storage.truncate("t1")  # and deletes, which give space back
+    state.observe(9 * MB, 0)  # above the threshold, not yet by the margin: still refusing
+    assert state.state() == "low"
     state.observe(13 * MB, 0)
     storage.apply(_update(b"b"), 0)
     assert state.state() == "ok"

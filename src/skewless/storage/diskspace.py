@@ -11,10 +11,11 @@ poisons the store the same way. So this module does two things:
 * **A reserve** (``DiskState.min_free_bytes``, Cassandra's ``min_free_space_per_drive_in_mb``):
   a *data* write (a partition's entries, the ``'d'`` keys of ``storage.engine``) is refused
   while the free bytes of the data directory are below the reserve plus the bytes the memtables
-  hold (what their flush will write before the WAL is deleted). Internal writes (metadata,
-  hints, the batchlog) go on into the reserve. The runtime (``runtime.disk_watch``) feeds the
-  readings (``observe``) and flushes the memtables early (``flush_advised``), so that a
-  disk with room never refuses a write for the memtables' sake.
+  hold (what their flush will write before the WAL is deleted), and accepted again once the
+  free space is ``limits.disk_resume_margin_bytes`` above that (no flapping). Internal
+  writes (metadata, hints, the batchlog) go on into the reserve. The runtime
+  (``runtime.disk_watch``) feeds the readings (``observe``) and flushes the memtables early
+  (``flush_advised``), so that a disk with room never refuses a write for their sake.
 * **A failure state**: ``GuardedKV`` turns a storage I/O error of a write, a range delete or a
   sync into ``DiskFull`` and records it (``failure``); data writes are refused from then on,
   with the cause, until the runtime has reopened the store (``recovered``) once there is room
@@ -55,10 +56,16 @@ class DiskState:
     writes_refused: int = 0
     storage_failures: int = 0
     recoveries: int = 0
+    refusing: bool = False  # below the threshold, and not yet back above it by the margin
 
     def observe(self, free_bytes: int, unflushed_bytes: int) -> None:
         self.free_bytes = free_bytes
         self.unflushed_bytes = unflushed_bytes
+        need = self.needed_bytes()
+        if need and self.refusing:
+            self.refusing = free_bytes < need + limits.disk_resume_margin_bytes
+        else:
+            self.refusing = need > 0 and free_bytes < need
 
     def needed_bytes(self) -> int:
         """Free bytes below which data writes are refused (0 with no reserve)."""
@@ -67,7 +74,9 @@ class DiskState:
         return self.min_free_bytes + self.unflushed_bytes
 
     def low(self) -> bool:
-        return self.free_bytes is not None and self.free_bytes < self.needed_bytes()
+        """Data writes are refused for space: below the threshold, until the free space is
+        back ``limits.disk_resume_margin_bytes`` above it (hysteresis)."""
+        return self.refusing
 
     def state(self) -> str:
         """``failed`` (the store is read-only), ``low`` (refusing data writes) or ``ok``."""
