@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from skewless.cql.results import RowsResult, SchemaChange, Void
 from skewless.errors import ServerError, WriteFailure
 from skewless.node.effects import Ready, Reply
 from skewless.runtime.disk_watch import not_durable
@@ -113,10 +114,14 @@ def test_other_errors_are_not_disk_errors() -> None:
 
 def test_not_durable_keeps_no_acknowledgement() -> None:
     error = ServerError("already an error")
+    rows = RowsResult((), ())
     ready = Ready(must_sync=True, sends=[("127.0.0.2", object())],  # type: ignore[list-item]
-                  replies=[Reply(1, 1, object()), Reply(1, 2, error)])
+                  replies=[Reply(1, 1, Void()), Reply(1, 2, error), Reply(1, 3, rows),
+                           Reply(1, 4, SchemaChange("CREATED", "TABLE", "ks", "t"))])
     out = not_durable(ready, "storage write failed on 127.0.0.9: IO error")
     assert out.sends == []
     first = out.replies[0].body
     assert isinstance(first, WriteFailure) and "127.0.0.9" in first.message
     assert out.replies[1].body is error
+    assert out.replies[2].body is rows  # a read acknowledges nothing: answered
+    assert isinstance(out.replies[3].body, WriteFailure)

@@ -13,10 +13,11 @@ store in a failure state); this module measures and acts, on the event loop:
   no node code runs meanwhile; only when no sync or flush is running in a thread).
 * ``sync`` runs the store's fsync in a worker thread and says whether it succeeded. The
   flusher acknowledges a Ready only after a successful sync; after a failed one it carries out
-  ``not_durable(ready)`` instead: each client answer becomes WriteFailure naming this node and
-  the cause (what the request wrote since the last good sync may not be durable, so it must not
-  be acknowledged) and the messages to peers are dropped (a replica's acknowledgement must not
-  leave either; peers treat the loss as they treat a full internode queue: a timeout).
+  ``not_durable(ready)`` instead: each client answer that acknowledges a write becomes
+  WriteFailure naming this node and the cause (what the request wrote since the last good sync
+  may not be durable, so it must not be acknowledged; reads are answered) and the messages to
+  peers are dropped (a replica's acknowledgement must not leave either; peers treat the loss as
+  they treat a full internode queue: a timeout).
 
 The node never stops serving: reads, the CQL handshake and the system tables work throughout,
 and writes are accepted again by themselves once space is freed.
@@ -34,7 +35,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from skewless import limits
-from skewless.errors import CqlError, WriteFailure
+from skewless.cql.results import SchemaChange, Void
+from skewless.errors import WriteFailure
 from skewless.node import consistency as cl_mod
 from skewless.node.effects import Ready
 from skewless.storage.diskspace import DiskFull, DiskState, is_io_error
@@ -159,12 +161,15 @@ class DiskWatch:
 
 
 def not_durable(ready: Ready, cause: str) -> Ready:
-    """``ready`` as it may be carried out when its sync failed: no message to a peer, and every
-    client answer that is not already an error a WriteFailure with ``cause``."""
+    """``ready`` as it may be carried out when its sync failed: no message to a peer, and each
+    client answer that acknowledges a write (``Void``: INSERT, UPDATE, DELETE, BATCH, TRUNCATE,
+    role changes; ``SchemaChange``: DDL) a WriteFailure with ``cause``. Rows, prepared
+    statements and USE go out as they are: they acknowledge nothing (the project has no LWT,
+    whose ``[applied]`` rows would), so a new driver's handshake queries are answered."""
     message = f"Operation failed - the write could not be made durable: {cause}"
-    replies = [r if isinstance(r.body, CqlError) else replace(
-        r, body=WriteFailure(message, cl_mod.ONE, 0, 1, 1, "SIMPLE"))
-        for r in ready.replies]
+    replies = [replace(r, body=WriteFailure(message, cl_mod.ONE, 0, 1, 1, "SIMPLE"))
+               if isinstance(r.body, (Void, SchemaChange)) else r
+               for r in ready.replies]
     return replace(ready, sends=[], replies=replies)
 
 
