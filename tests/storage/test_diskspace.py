@@ -9,6 +9,7 @@ import pytest
 from skewless.cql.results import RowsResult, SchemaChange, Void
 from skewless.errors import ServerError, WriteFailure
 from skewless.node.effects import Ready, Reply
+from skewless.node.messages import Envelope, MutationResponse, Shutdown
 from skewless.runtime.disk_watch import not_durable
 from skewless.storage.diskspace import DiskFull, DiskState, GuardedKV
 from skewless.storage.engine import Storage
@@ -115,11 +116,14 @@ def test_other_errors_are_not_disk_errors() -> None:
 def test_not_durable_keeps_no_acknowledgement() -> None:
     error = ServerError("already an error")
     rows = RowsResult((), ())
-    ready = Ready(must_sync=True, sends=[("127.0.0.2", object())],  # type: ignore[list-item]
+    ack = Envelope(1, MutationResponse(7, "", ((b"", "v", b"", 1, 2),)))
+    ready = Ready(must_sync=True, sends=[("127.0.0.2", Envelope(1, Shutdown(1))),
+                                         ("127.0.0.3", ack)],
                   replies=[Reply(1, 1, Void()), Reply(1, 2, error), Reply(1, 3, rows),
                            Reply(1, 4, SchemaChange("CREATED", "TABLE", "ks", "t"))])
     out = not_durable(ready, "storage write failed on 127.0.0.9: IO error")
-    assert out.sends == []
+    assert out.sends == [("127.0.0.3", Envelope(1, MutationResponse(
+        7, "storage write failed on 127.0.0.9: IO error", ())))]
     first = out.replies[0].body
     assert isinstance(first, WriteFailure) and "127.0.0.9" in first.message
     assert out.replies[1].body is error

@@ -15,9 +15,10 @@ store in a failure state); this module measures and acts, on the event loop:
   flusher acknowledges a Ready only after a successful sync; after a failed one it carries out
   ``not_durable(ready)`` instead: each client answer that acknowledges a write becomes
   WriteFailure naming this node and the cause (what the request wrote since the last good sync
-  may not be durable, so it must not be acknowledged; reads are answered) and the messages to
-  peers are dropped (a replica's acknowledgement must not leave either; peers treat the loss as
-  they treat a full internode queue: a timeout).
+  may not be durable, so it must not be acknowledged; reads are answered), a replica's
+  acknowledgement to a coordinator becomes a failure with the cause (the coordinator answers
+  WriteFailure naming this node), and the other messages to peers are dropped (peers treat the
+  loss as they treat a full internode queue: a timeout).
 
 The node never stops serving: reads, the CQL handshake and the system tables work throughout,
 and writes are accepted again by themselves once space is freed.
@@ -39,6 +40,7 @@ from skewless.cql.results import SchemaChange, Void
 from skewless.errors import WriteFailure
 from skewless.node import consistency as cl_mod
 from skewless.node.effects import Ready
+from skewless.node.messages import BatchlogAck, Envelope, MutationResponse
 from skewless.storage.diskspace import DiskFull, DiskState, is_io_error
 from skewless.storage.engine import Storage
 from skewless.storage.kv import RocksKV
@@ -161,16 +163,25 @@ class DiskWatch:
 
 
 def not_durable(ready: Ready, cause: str) -> Ready:
-    """``ready`` as it may be carried out when its sync failed: no message to a peer, and each
-    client answer that acknowledges a write (``Void``: INSERT, UPDATE, DELETE, BATCH, TRUNCATE,
-    role changes; ``SchemaChange``: DDL) a WriteFailure with ``cause``. Rows, prepared
-    statements and USE go out as they are: they acknowledge nothing (the project has no LWT,
-    whose ``[applied]`` rows would), so a new driver's handshake queries are answered."""
+    """``ready`` as it may be carried out when its sync failed. A replica's acknowledgement to
+    a coordinator (``MutationResponse``, ``BatchlogAck``) becomes that failure with ``cause``;
+    every other message to a peer is dropped. Each client answer that acknowledges a write
+    (``Void``: INSERT, UPDATE, DELETE, BATCH, TRUNCATE, role changes; ``SchemaChange``: DDL)
+    becomes a WriteFailure with ``cause``. Rows, prepared statements and USE go out as they
+    are: they acknowledge nothing (the project has no LWT, whose ``[applied]`` rows would), so
+    a new driver's handshake queries are answered."""
     message = f"Operation failed - the write could not be made durable: {cause}"
     replies = [replace(r, body=WriteFailure(message, cl_mod.ONE, 0, 1, 1, "SIMPLE"))
                if isinstance(r.body, (Void, SchemaChange)) else r
                for r in ready.replies]
-    return replace(ready, sends=[], replies=replies)
+    sends: list[tuple[str, Envelope]] = []
+    for address, env in ready.sends:
+        m = env.message
+        if isinstance(m, MutationResponse) and not m.error:
+            sends.append((address, replace(env, message=MutationResponse(m.req_id, cause, ()))))
+        elif isinstance(m, BatchlogAck) and not m.error:
+            sends.append((address, replace(env, message=BatchlogAck(m.req_id, cause))))
+    return replace(ready, sends=sends, replies=replies)
 
 
 class DiskCollector(Collector):
