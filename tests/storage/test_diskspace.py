@@ -117,13 +117,14 @@ def test_not_durable_keeps_no_acknowledgement() -> None:
     error = ServerError("already an error")
     rows = RowsResult((), ())
     ack = Envelope(1, MutationResponse(7, "", ((b"", "v", b"", 1, 2),)))
+    refused = Envelope(1, MutationResponse(8, "No space left on device on 127.0.0.9", ()))
     ready = Ready(must_sync=True, sends=[("127.0.0.2", Envelope(1, Shutdown(1))),
-                                         ("127.0.0.3", ack)],
+                                         ("127.0.0.3", ack), ("127.0.0.3", refused)],
                   replies=[Reply(1, 1, Void()), Reply(1, 2, error), Reply(1, 3, rows),
                            Reply(1, 4, SchemaChange("CREATED", "TABLE", "ks", "t"))])
     out = not_durable(ready, "storage write failed on 127.0.0.9: IO error")
     assert out.sends == [("127.0.0.3", Envelope(1, MutationResponse(
-        7, "storage write failed on 127.0.0.9: IO error", ())))]
+        7, "storage write failed on 127.0.0.9: IO error", ()))), ("127.0.0.3", refused)]
     first = out.replies[0].body
     assert isinstance(first, WriteFailure) and "127.0.0.9" in first.message
     assert out.replies[1].body is error

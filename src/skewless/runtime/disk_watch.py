@@ -164,12 +164,12 @@ class DiskWatch:
 
 def not_durable(ready: Ready, cause: str) -> Ready:
     """``ready`` as it may be carried out when its sync failed. A replica's acknowledgement to
-    a coordinator (``MutationResponse``, ``BatchlogAck``) becomes that failure with ``cause``;
-    every other message to a peer is dropped. Each client answer that acknowledges a write
-    (``Void``: INSERT, UPDATE, DELETE, BATCH, TRUNCATE, role changes; ``SchemaChange``: DDL)
-    becomes a WriteFailure with ``cause``. Rows, prepared statements and USE go out as they
-    are: they acknowledge nothing (the project has no LWT, whose ``[applied]`` rows would), so
-    a new driver's handshake queries are answered."""
+    a coordinator (``MutationResponse``, ``BatchlogAck``) becomes that failure with ``cause``
+    (a failure already goes as it is); every other message to a peer is dropped. Each client
+    answer that acknowledges a write (``Void``: INSERT, UPDATE, DELETE, BATCH, TRUNCATE, role
+    changes; ``SchemaChange``: DDL) becomes a WriteFailure with ``cause``. Rows, prepared
+    statements and USE go out as they are: they acknowledge nothing (the project has no LWT,
+    whose ``[applied]`` rows would), so a new driver's handshake queries are answered."""
     message = f"Operation failed - the write could not be made durable: {cause}"
     replies = [replace(r, body=WriteFailure(message, cl_mod.ONE, 0, 1, 1, "SIMPLE"))
                if isinstance(r.body, (Void, SchemaChange)) else r
@@ -177,9 +177,11 @@ def not_durable(ready: Ready, cause: str) -> Ready:
     sends: list[tuple[str, Envelope]] = []
     for address, env in ready.sends:
         m = env.message
-        if isinstance(m, MutationResponse) and not m.error:
+        if isinstance(m, (MutationResponse, BatchlogAck)) and m.error:
+            sends.append((address, env))  # a failure already (the write that met the error)
+        elif isinstance(m, MutationResponse):
             sends.append((address, replace(env, message=MutationResponse(m.req_id, cause, ()))))
-        elif isinstance(m, BatchlogAck) and not m.error:
+        elif isinstance(m, BatchlogAck):
             sends.append((address, replace(env, message=BatchlogAck(m.req_id, cause))))
     return replace(ready, sends=sends, replies=replies)
 
