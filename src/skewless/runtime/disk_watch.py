@@ -12,13 +12,14 @@ store in a failure state); this module measures and acts, on the event loop:
   store failed and there is now room to replay its WAL, it reopens the store (on the loop, so
   no node code runs meanwhile; only when no sync or flush is running in a thread).
 * ``sync`` runs the store's fsync in a worker thread and says whether it succeeded. The
-  flusher acknowledges a Ready only after a successful sync; after a failed one it carries out
-  ``not_durable(ready)`` instead: each client answer that acknowledges a write becomes
-  WriteFailure naming this node and the cause (what the request wrote since the last good sync
-  may not be durable, so it must not be acknowledged; reads are answered), a replica's
-  acknowledgement to a coordinator becomes a failure with the cause (the coordinator answers
-  WriteFailure naming this node), and the other messages to peers are dropped (peers treat the
-  loss as they treat a full internode queue: a timeout).
+  flusher acknowledges a Ready only after a successful sync; after a failed one, and for every
+  Ready until the store is reopened (a coordinator's answer may rest on its own write of the
+  Ready whose sync failed), it carries out ``not_durable(ready)`` instead: each client answer
+  that acknowledges a write becomes WriteFailure naming this node and the cause (what was
+  written since the last good sync may not be durable); a replica's acknowledgement to a
+  coordinator becomes a failure with the cause (the coordinator answers WriteFailure naming
+  this node); reads' answers and liveness messages go as they are; the other messages to peers
+  are dropped (peers treat the loss as they treat a full internode queue: a timeout).
 
 The node never stops serving: reads, the CQL handshake and the system tables work throughout,
 and writes are accepted again by themselves once space is freed.
@@ -39,6 +40,7 @@ from skewless import limits
 from skewless.cql.results import SchemaChange, Void
 from skewless.errors import WriteFailure
 from skewless.node import consistency as cl_mod
+from skewless.node import messages
 from skewless.node.effects import Ready
 from skewless.node.messages import BatchlogAck, Envelope, MutationResponse
 from skewless.storage.diskspace import DiskFull, DiskState, is_io_error
@@ -165,7 +167,9 @@ class DiskWatch:
 def not_durable(ready: Ready, cause: str) -> Ready:
     """``ready`` as it may be carried out when its sync failed. A replica's acknowledgement to
     a coordinator (``MutationResponse``, ``BatchlogAck``) becomes that failure with ``cause``
-    (a failure already goes as it is); every other message to a peer is dropped. Each client
+    (a failure already goes as it is); reads' answers, requests this node coordinates and
+    liveness messages (``_ACKNOWLEDGE_NOTHING``) go as they are; every other message to a
+    peer (Paxos promises, stamps, truncation and repair acknowledgements...) is dropped. Each client
     answer that acknowledges a write (``Void``: INSERT, UPDATE, DELETE, BATCH, TRUNCATE, role
     changes; ``SchemaChange``: DDL) becomes a WriteFailure with ``cause``. Rows, prepared
     statements and USE go out as they are: they acknowledge nothing (the project has no LWT,
@@ -183,7 +187,17 @@ def not_durable(ready: Ready, cause: str) -> Ready:
             sends.append((address, replace(env, message=MutationResponse(m.req_id, cause, ()))))
         elif isinstance(m, BatchlogAck):
             sends.append((address, replace(env, message=BatchlogAck(m.req_id, cause))))
+        elif isinstance(m, _ACKNOWLEDGE_NOTHING):
+            sends.append((address, env))
     return replace(ready, sends=sends, replies=replies)
+
+
+# Messages that acknowledge nothing durable: sent even when the Ready's sync failed.
+_ACKNOWLEDGE_NOTHING = (
+    messages.ReadResponse, messages.RangeReadResponse, messages.IndexScanResponse,
+    messages.MutationRequest, messages.ReadRequest, messages.RangeReadRequest,
+    messages.Heartbeat, messages.ClockPing, messages.ClockPong, messages.ProbeRequest,
+    messages.ProbePing, messages.ProbeAck)
 
 
 class DiskCollector(Collector):

@@ -242,6 +242,8 @@ class NodeServer:
                 failed = await self.disk.sync()
                 if failed:  # nothing this Ready acknowledges may leave (runtime.disk_watch)
                     ready = not_durable(ready, failed)
+            elif self.disk_state.failure:  # nor what rests on writes the failed sync left
+                ready = not_durable(ready, self.disk_state.failure)
             self._carry_out(ready)
             if crash:
                 await self._crash(ready, crash)
