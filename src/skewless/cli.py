@@ -58,6 +58,7 @@ _NODE_OPTION_TO_FIELD = {
     "commitlog_sync": "commitlog_sync",
     "commitlog_periodic_ms": "commitlog_periodic_ms",
     "disk_failure_policy": "disk_failure_policy",
+    "min_free_space_per_drive_in_mb": "min_free_space_per_drive_in_mb",
     "max_hint_window_ms": "max_hint_window_ms",
     "cluster_name": "cluster_name",
     "metrics_port": "metrics_port",
@@ -153,6 +154,10 @@ def main() -> None:
               help="Corrupt storage: stop serving reads until rebuilt (stop), fail only the "
                    "reads that meet it (best_effort, ignore: not marked), stop the CQL port "
                    "(stop_paranoid) or exit (die). See docs/nodetool.md.")
+@click.option("--min-free-space-per-drive-in-mb", type=int,
+              default=limits.min_free_space_per_drive_mb_default, show_default=True,
+              help="Refuse writes while the data directory has less free space than this "
+                   "plus the memtables' size (0: no reserve).")
 @click.option("--no-hints", is_flag=True, default=False, help="Disable hinted handoff.")
 @click.option("--max-hint-window-ms", type=int, default=limits.hint_window_ms_max,
               show_default=True)

@@ -60,6 +60,9 @@ class NodeConfig:
     commitlog_periodic_ms: int = limits.commitlog_periodic_sync_ms
     # what corrupt storage does to the node (storage.integrity): Cassandra's option and default
     disk_failure_policy: str = "stop"
+    # data writes are refused while the data directory has less free space than this plus the
+    # memtables' size (storage.diskspace); 0: no reserve
+    min_free_space_per_drive_in_mb: int = limits.min_free_space_per_drive_mb_default
     hinted_handoff_enabled: bool = True
     max_hint_window_ms: int = limits.hint_window_ms_max
     repair_background_bytes_per_s: int = 0  # > 0: background anti-entropy (node.anti_entropy)
@@ -164,6 +167,8 @@ class NodeConfig:
             raise ValueError(f"disk_failure_policy: must be one of "
                              f"{', '.join(DISK_FAILURE_POLICIES)}, "
                              f"got {self.disk_failure_policy!r}")
+        _check_int("min_free_space_per_drive_in_mb", self.min_free_space_per_drive_in_mb, 0,
+                   1024 * 1024)
         if not isinstance(self.hinted_handoff_enabled, bool):
             raise ValueError(
                 "hinted_handoff_enabled: must be true or false, "

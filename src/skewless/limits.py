@@ -119,6 +119,10 @@ batch_unlogged_partitions_warn = 10  # unlogged_batch_across_partitions_warn_thr
 
 # --- Storage -------------------------------------------------------------------------------
 commitlog_periodic_sync_ms = 10000  # Cassandra's commitlog_sync_period (10 s)
+min_free_space_per_drive_mb_default = 50  # Cassandra's min_free_space_per_drive default
+disk_resume_margin_bytes = 2 * 1024 * 1024  # writes resume this far above the refusal: no flapping
+storage_reopen_margin_bytes = 4 * 1024 * 1024  # a reopen also writes a MANIFEST, OPTIONS, LOG
+disk_check_interval_ms = 200  # free space read this often: a burst between two is the reserve's
 gc_grace_seconds_default = 864000  # Cassandra's default (10 days)
 
 # --- Corrupt storage (storage.integrity, runtime.quarantine) ------------------------------

@@ -119,6 +119,11 @@ def test_info() -> None:
     fields = parse_colon_lines(text)
     assert fields["Load"] == "69.08 KiB" and fields["Uptime (seconds)"] == "12"
     assert fc.format_info(data, all_tokens=True).count("Token                  : ") == 2
+    assert "Disk" not in fields  # a simulated node
+    data["disk"] = {"state": "low", "free_bytes": 2793472, "needed_bytes": 9437184,
+                    "writes_refused": 7, "failure": ""}
+    fields = parse_colon_lines(fc.format_info(data, all_tokens=False))
+    assert fields["Disk"] == "low, 2.66 MiB free, writes refused below 9 MiB, 7 refused since start"
 
 
 def test_describecluster_and_its_schema_versions() -> None:

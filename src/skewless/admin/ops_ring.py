@@ -21,6 +21,7 @@ from skewless.node.placement import LOCAL, SIMPLE, Ring
 from skewless.node.tracing.trace_store import traces_keyspace
 from skewless.ring import token_of
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef
+from skewless.storage.diskspace import GuardedKV
 from skewless.storage.keys import composite_partition_key
 
 SNITCH = "org.apache.cassandra.locator.GossipingPropertyFileSnitch"  # dc and rack per node
@@ -133,7 +134,18 @@ def info(ctx: AdminContext, args: Json) -> Json:
         "dc": node.config.dc, "rack": node.config.rack,
         "tokens": [str(t) for t in node.membership.local.tokens],
         "joined": endpoint_state(node, node.address) == "Normal", "mode": rt.mode(),
+        "disk": _disk(node),
     }
+
+
+def _disk(node: Node) -> Json | None:
+    """The data directory's state (storage.diskspace); None on a simulated node."""
+    kv = node.storage.kv
+    if not isinstance(kv, GuardedKV):
+        return None
+    s = kv.state
+    return {"state": s.state(), "free_bytes": s.free_bytes, "needed_bytes": s.needed_bytes(),
+            "writes_refused": s.writes_refused, "failure": s.failure}
 
 
 def replication_info(ks: KeyspaceDef) -> str:

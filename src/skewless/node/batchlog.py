@@ -71,6 +71,7 @@ from skewless.node.messages import (
 from skewless.node.shadowing import ShadowReport
 from skewless.schema import KeyspaceDef, Schema
 from skewless.storage import codec
+from skewless.storage.diskspace import DiskFull
 from skewless.storage.model import PartitionUpdate
 
 if TYPE_CHECKING:
@@ -389,7 +390,11 @@ class Batchlog:
                 break
             if batch_id not in self.replays:
                 room -= 1
-                self._replay(batch_id, payload, now_ns)
+                try:
+                    self._replay(batch_id, payload, now_ns)
+                except DiskFull as e:  # kept, replayed again later (replaying twice is harmless)
+                    log.warning("batch %s not replayed: %s", batch_id.hex(), e)
+                    return
 
     def _replay(self, batch_id: bytes, payload: bytes, now_ns: int) -> None:
         node = self.node

@@ -58,6 +58,7 @@ class WriteOp:
     failed: list[str] = field(default_factory=list)
     shadowed: list[Shadowed] = field(default_factory=list)
     finished: bool = False
+    causes: dict[str, str] = field(default_factory=dict)  # failed replica -> its error
 
     def on_ack(self, address: str, shadowed: Sequence[Shadowed], error: str) -> None:
         assert address in self.targets
@@ -65,6 +66,7 @@ class WriteOp:
             return  # a duplicated response
         if error:
             self.failed.append(address)
+            self.causes[address] = error
         else:
             self.acked.append(address)
             self.shadowed.extend(shadowed)
@@ -79,11 +81,18 @@ class WriteOp:
         elif len(self.targets) - len(self.failed) < self.requirement.block_for:
             self.finished = True
             self.done(
-                WriteFailure("Operation failed", self.cl, len(self.acked),
+                WriteFailure(self._failure_message(), self.cl, len(self.acked),
                              self.requirement.block_for, len(self.failed), self.write_type,
                              reasons=dict.fromkeys(self.failed, UNKNOWN_FAILURE)),
                 (),
             )
+
+    def _failure_message(self) -> str:
+        """Cassandra's wording, with each failed replica's cause (the v4 protocol has no
+        reason map; v5's codes have none for a full disk)."""
+        causes = "; ".join(f"{a}: {self.causes[a]}" for a in self.failed)
+        return (f"Operation failed - received {len(self.acked)} responses and "
+                f"{len(self.failed)} failures: {causes}")
 
     def complete(self) -> bool:
         return len(self.acked) + len(self.failed) == len(self.targets)

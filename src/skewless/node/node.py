@@ -100,6 +100,7 @@ from skewless.node.truncation import Truncations
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
 from skewless.storage import codec, merge
+from skewless.storage.diskspace import DiskFull
 from skewless.storage.engine import Storage
 from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, gossiped_verdict
 from skewless.storage.model import PartitionUpdate, Shadowed
@@ -488,6 +489,9 @@ class Node:
                 except StorageCorruption as e:  # recorded (storage.integrity): a failed replica
                     op.on_ack(a, (), f"{CORRUPT_PREFIX} {self.address}: {e}")
                     continue
+                except DiskFull as e:  # refused or failed here: a replica's failure
+                    op.on_ack(a, (), str(e))
+                    continue
                 if trace is not None:
                     trace.event(f"Applied mutation locally ({len(u.rows)} rows)"
                                 f"{replica.shadow_note(shadowed)}", THREAD_MUTATION)
@@ -528,7 +532,12 @@ class Node:
             return
         if self.membership.down_for_ns(target, now_ns) > self.config.max_hint_window_ms * 10**6:
             return  # down longer than max_hint_window: repair must bring it back
-        if self.storage.add_hint(target, self.physical_us(), payload):
+        try:
+            stored = self.storage.add_hint(target, self.physical_us(), payload)
+        except DiskFull as e:  # the store failed (storage.diskspace): repair brings it back
+            log.warning("cannot store a hint for %s: %s", target, e)
+            return
+        if stored:
             self.ready.must_sync = True
         else:
             log.warning("hint log for %s is full; dropping a hint", target)
@@ -631,7 +640,10 @@ class Node:
                 if trace is not None:
                     trace.event(f"Read repair: sending the missing data to {addr}")
                 if addr == self.address:
-                    self.apply_local(codec.decode_update(msg.update))
+                    try:
+                        self.apply_local(codec.decode_update(msg.update))
+                    except DiskFull as e:  # as a peer's failed repair: acknowledged anyway
+                        log.warning("read repair not applied here: %s", e)
                     self.repairs.pop(msg.req_id)
                     op.on_repair_ack(msg.req_id)
                 else:

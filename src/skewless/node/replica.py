@@ -4,8 +4,9 @@ A replica answers a ``MutationRequest`` by applying the update to its storage (t
 in the update's newest timestamp first: ``Node.apply_local``) and returning the cells newer
 data shadowed (``node.shadowing``), and a ``ReadRequest`` with the partition (or its digest),
 unless reading it met too many tombstones (``node.thresholds``). A peer's bad frame or an
-unknown table is answered with an error, not raised. ``rt``: the replica's part of a traced
-request (``node.tracer``), or None.
+unknown table is answered with an error, not raised, and so is a write the disk refuses
+(``storage.diskspace.DiskFull``: the error names this node and the cause). ``rt``: the
+replica's part of a traced request (``node.tracer``), or None.
 
 Pure, like the node: it acts only through the node it is given.
 """
@@ -19,6 +20,7 @@ from skewless.node import thresholds
 from skewless.node.messages import MutationRequest, MutationResponse, ReadRequest, ReadResponse
 from skewless.node.tracing.records import THREAD_MUTATION, THREAD_READ, ReplicaTrace
 from skewless.storage import codec, merge
+from skewless.storage.diskspace import DiskFull
 from skewless.storage.engine import Slice
 from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, replica_refusal
 from skewless.storage.model import PartitionUpdate, Shadowed
@@ -42,6 +44,8 @@ def mutation_reply(node: Node, m: MutationRequest, rt: ReplicaTrace | None = Non
         shadowed = node.apply_local(update)
     except StorageCorruption as e:  # recorded (storage.integrity); the coordinator counts it
         return MutationResponse(m.req_id, f"{CORRUPT_PREFIX} {node.address}: {e}", ())
+    except DiskFull as e:  # the coordinator answers WriteFailure naming us and the cause
+        return MutationResponse(m.req_id, str(e), ())
     if rt is not None:
         rt.event(f"Applied mutation to {table.keyspace}.{table.name} "
                  f"({len(update.rows)} rows){shadow_note(shadowed)}", THREAD_MUTATION)

@@ -66,6 +66,7 @@ from skewless.node.schema.system_tables import stored_table_by_key
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.schema import KeyspaceDef, Schema
 from skewless.storage import codec, keys, merge
+from skewless.storage.diskspace import DiskFull
 from skewless.storage.engine import Slice, Storage
 from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, replica_refusal
 from skewless.storage.model import PartitionUpdate
@@ -430,7 +431,10 @@ def dispatch(node: Node, op: RangeRound, sender: str, resp: RangeReadResponse) -
     for addr, msg in op.on_response(sender, resp):
         if addr == node.address:
             assert isinstance(msg, MutationRequest)
-            node.apply_local(codec.decode_update(msg.update))
+            try:
+                node.apply_local(codec.decode_update(msg.update))
+            except DiskFull:  # a read repair the store refuses: the read is answered anyway
+                pass
         else:
             node.send(addr, msg)
 

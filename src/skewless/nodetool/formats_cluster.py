@@ -90,6 +90,20 @@ def _kv(name: str, value: object) -> str:
     return f"{name:<23}: {value}"
 
 
+def _disk(disk: Json) -> str:
+    """Skewless's line (Cassandra has none): ``ok, 70.1 GiB free, writes refused below
+    50 MiB`` (``low``: refusing now; ``failed``: the store failed, with its error)."""
+    free = "unknown" if disk["free_bytes"] is None else file_size(disk["free_bytes"])
+    text = f"{disk['state']}, {free} free"
+    if disk["needed_bytes"]:
+        text += f", writes refused below {file_size(disk['needed_bytes'])}"
+    if disk["writes_refused"]:
+        text += f", {disk['writes_refused']} refused since start"
+    if disk["failure"]:
+        text += f" ({disk['failure']})"
+    return text
+
+
 def format_info(data: Json, all_tokens: bool) -> str:
     """``nodetool info [-T]``."""
     out = [
@@ -97,6 +111,7 @@ def format_info(data: Json, all_tokens: bool) -> str:
         _kv("Gossip active", str(data["gossip_active"]).lower()),
         _kv("Native Transport active", str(data["native_transport_active"]).lower()),
         _kv("Load", file_size(data["load_bytes"])),
+        *([_kv("Disk", _disk(data["disk"]))] if data.get("disk") else []),
         _kv("Generation No", data["generation"]),
         _kv("Uptime (seconds)", data["uptime_s"]),
         _kv("Heap Memory (MB)", "N/A" if data["memory_rss_bytes"] is None else

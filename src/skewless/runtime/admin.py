@@ -213,11 +213,10 @@ class ProcessRuntime:
 
     async def settle(self) -> None:
         """Carry out what the operation asked for (worker thread / awaited task)."""
-        loop = asyncio.get_running_loop()
         blocking, self.blocking = self.blocking, []
         pending, self.pending = self.pending, []
         for fn in blocking:
-            await loop.run_in_executor(None, fn)
+            await self.server.space.run_blocking(fn)  # never while the store is reopened
         for aw in pending:
             await aw
 

@@ -19,7 +19,12 @@ This is the only place where the node meets real I/O. It owns:
   must be durable (batch commit-log mode), one fsync in a worker thread covers every write
   made since the previous flush (group commit: requests arriving during an fsync share the
   next one), then the messages are sent, then clients are answered and events pushed;
-* in periodic commit-log mode, a task that fsyncs every ``commitlog_periodic_ms`` instead.
+* in periodic commit-log mode, a task that fsyncs every ``commitlog_periodic_ms`` instead;
+* the disk watch (``runtime.disk_watch``, ``self.space``, polled by the ticker): free space,
+  and a store that failed on a full disk reopened once there is room; a Ready whose sync
+  failed is carried out without its acknowledgements (``not_durable``);
+* the disk guard (``runtime.quarantine``, ``self.disk``): corrupt storage found at open, by
+  the background verification or in a read, under ``disk_failure_policy``.
 
 Every background task runs under ``runtime.supervise``: one that fails stops the node with a
 non-zero exit. Every client request handed to the executor is opened in ``node.requests``
@@ -65,6 +70,7 @@ from skewless.node.executor import Executor
 from skewless.node.node import Node
 from skewless.runtime import admission, internode_auth, parse_slices
 from skewless.runtime.admin import AdminServer
+from skewless.runtime.disk_watch import DiskCollector, DiskWatch, not_durable
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.quarantine import DiskGuard
 from skewless.runtime.realclock import RealClock
@@ -78,6 +84,7 @@ from skewless.runtime.tls import (
     start_client_server,
 )
 from skewless.runtime.transport import Transport
+from skewless.storage.diskspace import DiskState, GuardedKV
 from skewless.storage.engine import Storage
 from skewless.storage.integrity import StorageCorruption
 from skewless.storage.kv import RocksKV
@@ -105,7 +112,11 @@ class NodeServer:
         self.clock = RealClock(config.clock_offset_ms, config.clock_drift_ppm)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.disk = DiskGuard(config.data_dir, config.disk_failure_policy, self._disk_policy)
-        self.storage = Storage(self.disk.kv)
+        self.disk_state = DiskState(config.address,
+                                    config.min_free_space_per_drive_in_mb * 1024 * 1024)
+        self.storage = Storage(GuardedKV(self.disk.kv, self.disk_state))
+        self.space = DiskWatch(lambda: self.disk.rocks, self.storage, self.disk_state,
+                               str(Path(config.data_dir) / "db"))
         seed = int.from_bytes(os.urandom(8), "big")
         try:
             self.node = Node(config, self.clock, random.Random(seed), self.storage)
@@ -148,6 +159,8 @@ class NodeServer:
             self.metrics.registry.register(admission.AdmissionCollector(self.admission))
         self.admin = AdminServer(self, config.address, config.admin_port) \
             if config.admin_port else None
+        if self.metrics is not None:
+            self.metrics.registry.register(DiskCollector(self.disk_state))
 
     @property
     def kv(self) -> RocksKV:
@@ -205,8 +218,7 @@ class NodeServer:
         await self.disk.stop_verifying()
         if self.mode != "DRAINED":
             await self.transport.close()
-        self.storage.sync()
-        self.storage.close()
+        self.space.close()  # sync and close the store (a failed one: logged)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -280,7 +292,7 @@ class NodeServer:
         for c in list(self.clients.values()):
             c.writer.close()
         await self.transport.close()
-        await asyncio.get_running_loop().run_in_executor(None, self.kv.flush)
+        await self.space.run_blocking(self.kv.flush)
         self.storage.sync()
         self.mode = "DRAINED"
         log.info("drained")
@@ -302,14 +314,14 @@ class NodeServer:
                 self.disk.caught("the node's tick")
             self.disk.tick(self.node)
             self.executor.auth.tick()
+            self.space.poll()
             self._kick.set()
 
     async def _periodic_sync(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.config.commitlog_periodic_ms / 1000)
             self._planted("periodic-sync")
-            await loop.run_in_executor(None, self.storage.sync)
+            await self.space.sync()  # a failure is logged; periodic mode acked already
 
     async def _flusher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -326,7 +338,11 @@ class NodeServer:
                                 self.supervisor.guard("timer", self._wake))
             if (ready.must_sync and self.config.commitlog_sync == "batch") \
                     or ready.must_sync_metadata:
-                await loop.run_in_executor(None, self.storage.sync)
+                failed = await self.space.sync()
+                if failed:  # nothing this Ready acknowledges may leave (runtime.disk_watch)
+                    ready = not_durable(ready, failed)
+            elif self.disk_state.failure:  # nor what rests on writes the failed sync left
+                ready = not_durable(ready, self.disk_state.failure)
             self._carry_out(ready)
             if crash:
                 await self._crash(ready, crash)

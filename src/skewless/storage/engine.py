@@ -511,6 +511,12 @@ class Storage:
     def sync(self) -> None:
         self._kv.sync()
 
+    def forget_cached_counts(self) -> None:
+        """Count hints and batches from the store again (it was reopened after a failed
+        write, which may have left the cached counts ahead of it)."""
+        self._hint_counts.clear()
+        self._batch_count = None
+
     def close(self) -> None:
         self._kv.close()
 

@@ -92,10 +92,8 @@ class RocksKV:
         options = rocksdict.Options(raw_mode=True)
         options.create_if_missing(True)
         options.create_missing_column_families(True)
-        self._db = rocksdict.Rdict(path, options, column_families={DATA_FAMILY: options})
-        self._data = self._db.get_column_family(DATA_FAMILY)
-        self._data_handle: rocksdict.ColumnFamily | None = self._db.get_column_family_handle(
-            DATA_FAMILY)
+        self._path, self._options = path, options
+        self._open()
         self._sync_mode = sync_mode
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = sync_mode == "write"
@@ -194,10 +192,40 @@ class RocksKV:
             self._db.flush_wal(True)
 
     def close(self) -> None:
-        self.sync()
+        try:
+            self.sync()
+        finally:  # closed even when the sync fails (a store failed by a full disk)
+            self._close_families()
+
+    def _open(self) -> None:
+        self._db = rocksdict.Rdict(self._path, self._options,
+                                   column_families={DATA_FAMILY: self._options})
+        self._data = self._db.get_column_family(DATA_FAMILY)
+        self._data_handle: rocksdict.ColumnFamily | None = self._db.get_column_family_handle(
+            DATA_FAMILY)
+
+    def _close_families(self) -> None:
         self._data_handle = None  # the database closes once no family object refers to it
-        self._data.close()
-        self._db.close()
+        try:
+            self._data.close()
+        finally:
+            self._db.close()
+
+    def reopen(self) -> None:
+        """Close and open the database again: the way out of RocksDB's read-only state after
+        a write error (rocksdict has no ``resume``). Opening replays the WAL into an SST file;
+        if that fails the store stays closed and this raises (call it again later)."""
+        try:
+            self._close_families()
+        except Exception:  # a failed store's close reports the error it already had
+            pass
+        self._open()
+
+    def unflushed_bytes(self) -> int:
+        """Bytes the memtables of both families hold: what flushing them writes before their
+        WAL goes."""
+        return sum(int(family.property_int_value("rocksdb.cur-size-all-mem-tables") or 0)
+                   for family in (self._db, self._data))
 
     def flush(self) -> None:
         """Write the memtables to SST files (nodetool flush)."""

@@ -31,6 +31,7 @@ from skewless.node.messages import (
 from skewless.node.repair import merkle
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.storage import codec
+from skewless.storage.diskspace import DiskFull
 
 if TYPE_CHECKING:
     from skewless.node.node import Node
@@ -163,8 +164,11 @@ def apply_stream(node: Node, partitions: tuple[bytes, ...]) -> str:
     for u in updates:
         if node.table_by_key(u.table) is None:
             return f"unknown table {u.table}"
-    for u in updates:
-        node.apply_local(u)
+    try:
+        for u in updates:
+            node.apply_local(u)
+    except DiskFull as e:  # the repair coordinator sees the failure
+        return str(e)
     return ""
 
 

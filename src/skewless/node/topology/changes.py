@@ -70,6 +70,7 @@ from skewless.node.topology.removal import Removals
 from skewless.node.topology.streaming import Inbound, Outbound, Task, Throttle, chunk_bytes, serve
 from skewless.schema import Schema, TableDef
 from skewless.storage import codec
+from skewless.storage.diskspace import DiskFull
 
 if TYPE_CHECKING:
     from skewless.node.node import Node
@@ -533,8 +534,13 @@ class Topology:
                 log.warning("stream %s from %s failed: %s", m.session, sender, m.error)
                 task.req_id = 0
                 return
-            for _, data in m.partitions:
-                self.node.apply_local(codec.decode_update(data))
+            try:
+                for _, data in m.partitions:
+                    self.node.apply_local(codec.decode_update(data))
+            except DiskFull as e:  # as a failed chunk: asked for again
+                log.warning("stream %s from %s not applied: %s", m.session, sender, e)
+                task.req_id = 0
+                return
             Inbound.advance(task, m)
             self._persist(inbound)
             if task.done:
