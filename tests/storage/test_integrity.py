@@ -151,3 +151,19 @@ def test_salvage_reports_a_family_it_could_not_read_whole(tmp_path: Path) -> Non
         assert 0 < sum(1 for k, _ in kept if k[:1] == b"m") < len(metas)
     finally:
         kv.close()
+
+
+def test_the_verdict_is_found_under_the_full_disk_guard(tmp_path: Path) -> None:
+    """In a process the node's store is GuardedKV(CheckedKV(RocksKV)): the corruption verdict
+    (status, gossip, replica refusals) must be found through the outer wrapper."""
+    from skewless.storage.diskspace import DiskState, GuardedKV
+    from skewless.storage.integrity import integrity_of, storage_verdict
+    integ = Integrity()
+    checked = CheckedKV(RocksKV(str(tmp_path / "db")), integ)
+    kv = GuardedKV(checked, DiskState("127.0.0.9", 0))
+    try:
+        assert integrity_of(kv) is integ
+        integ.mark("commit log truncated: test")
+        assert (storage_verdict(kv) or "").startswith("CORRUPT")
+    finally:
+        kv.close()

@@ -209,8 +209,16 @@ def salvage(kv: KV) -> tuple[list[tuple[bytes, bytes]], list[str]]:
 
 
 def integrity_of(kv: KV) -> Integrity | None:
-    """The node's verdict when its store is checked (a process); None in the simulator."""
-    return kv.integrity if isinstance(kv, CheckedKV) else None
+    """The node's verdict when its store is checked (a process); None in the simulator. The
+    ``CheckedKV`` may sit under other wrappers (``storage.diskspace.GuardedKV``: ``inner``)."""
+    for _ in range(4):  # a handful of wrappers at most
+        if isinstance(kv, CheckedKV):
+            return kv.integrity
+        inner = getattr(kv, "inner", None)
+        if inner is None:
+            return None
+        kv = inner
+    return None
 
 
 def replica_refusal(kv: KV, address: str) -> str | None:
