@@ -8,12 +8,13 @@ This is the only place where the node meets real I/O. It owns:
   fed with the bytes read from the socket; OPTIONS, STARTUP and REGISTER are answered here,
   QUERY/PREPARE/EXECUTE/BATCH go to the ``Executor``. Under PasswordAuthenticator STARTUP is
   answered AUTHENTICATE, AUTH_RESPONSE goes to the executor (``node.auth``), whose bcrypt work
-  runs in ``_ThreadHasher``'s threads. Which connections are admitted, their handshake and
-  idle deadlines and the pacing of a client that does not read its answers are
+  runs in ``runtime.startup.ThreadHasher``'s threads. Which connections are admitted, their
+  handshake and idle deadlines and the pacing of a client that does not read its answers are
   ``runtime.admission``'s (``ConnFlow``);
 * the internode ``Transport``, whose messages go to ``Node.peer_message``; with the default
-  ``internode_authenticator`` it is given the cluster secret read here from
-  ``internode_secret_file`` (``load_internode_secret``), and a node without one does not start;
+  ``internode_authenticator`` it is given the cluster secret read from
+  ``internode_secret_file`` (``runtime.startup.load_internode_secret``), and a node without
+  one does not start;
 * a ticker that calls ``Node.tick`` every ``limits.tick_interval_ms``;
 * the flusher, which carries out the node's Ready batches in the stated order: when a batch
   must be durable (batch commit-log mode), one fsync in a worker thread covers every write
@@ -43,7 +44,6 @@ import os
 import random
 import signal
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -60,21 +60,25 @@ from skewless.errors import Overloaded, ServerError
 from skewless.node import messages
 from skewless.node.auth.model import (
     PASSWORD_AUTHENTICATOR_CLASS,
-    checkpw,
-    hashpw,
     parse_superuser_file,
 )
 from skewless.node.batch_preflight import BatchPreflight
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.executor import Executor
 from skewless.node.node import Node
-from skewless.runtime import admission, internode_auth, parse_slices
+from skewless.runtime import admission, parse_slices
 from skewless.runtime.admin import AdminServer
 from skewless.runtime.disk_watch import DiskCollector, DiskWatch, not_durable
 from skewless.runtime.metrics import MetricsServer
 from skewless.runtime.quarantine import DiskGuard
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.responses import event_frame, request_to_call, response_for
+from skewless.runtime.startup import (
+    InternodeSecretError,
+    ThreadHasher,
+    connection_budget,
+    load_internode_secret,
+)
 from skewless.runtime.supervise import EXIT_TASK_FAILED, Supervisor, exit_watchdog
 from skewless.runtime.tls import (
     InternodeTls,
@@ -128,7 +132,8 @@ class NodeServer:
         if config.auth_superuser_file:
             first_superuser = parse_superuser_file(
                 Path(config.auth_superuser_file).read_text(encoding="utf-8"))
-        self.executor = Executor(self.node, random.Random(seed + 1), _ThreadHasher(self),
+        hasher = ThreadHasher(self.node.requests, lambda: self._kick.set())
+        self.executor = Executor(self.node, random.Random(seed + 1), hasher,
                                  first_superuser)
         try:
             self.client_tls = client_encryption_context(config)
@@ -141,7 +146,7 @@ class NodeServer:
             self.clock, encode=messages.encode, decode=messages.decode,
             rng=random.Random(seed + 2), tls=internode_tls, secret=internode_secret)
         self.clients: dict[int, ClientConn] = {}
-        self.admission = admission.Admission(_connection_budget(config))
+        self.admission = admission.Admission(connection_budget(config))
         self._next_conn = 0
         self.inflight_total = 0  # client requests handed to the executor, not yet answered
         self.answered_total = 0  # client requests answered since start (nodetool tpstats)
@@ -557,55 +562,6 @@ class NodeServer:
                 conn.writer.write(conn.protocol.send_event(event_frame(e)))
 
 
-class _ThreadHasher:
-    """bcrypt in worker threads of its own (bcrypt releases the GIL): a 50-100 ms check does
-    not stop the node, and a burst of logins queues here, not in the default executor where
-    the commit-log fsyncs run. ``done`` runs on the event loop."""
-
-    def __init__(self, server: NodeServer) -> None:
-        self.server = server
-        self.pool = ThreadPoolExecutor(limits.auth_bcrypt_threads, "bcrypt")
-
-    def hash(self, password: str, done: Callable[[str], None]) -> None:
-        self._run(lambda: hashpw(password, os.urandom), done)
-
-    def check(self, password: str, salted_hash: str, done: Callable[[bool], None]) -> None:
-        self._run(lambda: checkpw(password, salted_hash), done)
-
-    def _run(self, fn: Callable[[], _T], done: Callable[[_T], None]) -> None:
-        future = asyncio.get_running_loop().run_in_executor(self.pool, fn)
-        # Part of the current request: an exception (the hash's or the continuation's) is
-        # its reply (node.requests).
-        answer = self.server.node.requests.bind(lambda f: done(f.result()))
-
-        def finished(f: asyncio.Future[_T]) -> None:
-            try:
-                answer(f)
-            except Exception:  # no client request: a bug must not take the node down
-                log.exception("internal error after a password hash")
-            self.server._kick.set()
-        future.add_done_callback(finished)
-
-
-def _connection_budget(config: NodeConfig) -> admission.Budget:
-    """Raise the file descriptor soft limit to the hard one; fit the connection limits in."""
-    before, after = admission.raise_fd_limit()
-    budget = admission.connection_budget(
-        config.native_transport_max_concurrent_connections,
-        config.native_transport_max_concurrent_connections_per_ip, after)
-    if budget.lowered:
-        log.warning("native_transport_max_concurrent_connections %d does not fit the file "
-                    "descriptor limit %d less %d kept for peers and files: %d admitted; raise "
-                    "the hard limit (ulimit -Hn, LimitNOFILE)",
-                    config.native_transport_max_concurrent_connections, after, budget.reserve,
-                    budget.connections_max)
-    log.info("file descriptors: soft limit %d (was %d), %d kept for peers and files; CQL "
-             "connections at most %d, %s per address", after, before, budget.reserve,
-             budget.connections_max,
-             "unlimited" if budget.per_ip_max < 0 else str(budget.per_ip_max))
-    return budget
-
-
 def _peer_address(writer: asyncio.StreamWriter) -> str:
     peer = writer.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, tuple) and peer else ""
@@ -615,41 +571,6 @@ OVERLOADED_MESSAGE = "Server is in overloaded state. Cannot accept more requests
 SHUTTING_DOWN_MESSAGE = "The node is shutting down. Cannot accept more requests at this point"
 SUPPORTED = {"CQL_VERSION": ["3.4.7"], "COMPRESSION": ["lz4"],
              "PROTOCOL_VERSIONS": [f"{v}/v{v}" for v in proto.VERSIONS]}
-
-
-class InternodeSecretError(Exception):
-    """The node cannot authenticate its peers: no secret file, or an unusable one."""
-
-
-def load_internode_secret(config: NodeConfig) -> bytes | None:
-    """The cluster secret from ``internode_secret_file`` (None with AllowAll); raises
-    ``InternodeSecretError`` with what to do when the node cannot have one."""
-    if not config.internode_authentication:
-        log.warning("internode authentication is off (AllowAllInternodeAuthenticator): any "
-                    "process that reaches the internode port can act as a node")
-        return None
-    path = config.internode_secret_file
-    if not path:
-        raise InternodeSecretError(
-            "internode_authenticator is SharedSecretInternodeAuthenticator but no "
-            "internode_secret_file is set: give every node the same secret file "
-            "(--internode-secret-file PATH; `skewless cluster start` makes one), or set "
-            "internode_authenticator to AllowAllInternodeAuthenticator to run without "
-            "internode authentication")
-    try:
-        data = Path(path).read_bytes()
-        mode = Path(path).stat().st_mode
-    except OSError as e:
-        raise InternodeSecretError(f"internode_secret_file: cannot read {path!r}: "
-                                   f"{e.strerror or e}") from None
-    try:
-        secret = internode_auth.parse_secret(data, repr(path))
-    except ValueError as e:
-        raise InternodeSecretError(str(e)) from None
-    if mode & 0o077:
-        log.warning("internode_secret_file %s is readable by other users (mode %o); "
-                    "chmod 600 it", path, mode & 0o777)
-    return secret
 
 
 def run_node(config: NodeConfig) -> None:
