@@ -57,6 +57,20 @@ def test_deep_cast_is_a_syntax_error_not_a_recursion_error() -> None:
     assert parse(f"SELECT * FROM t WHERE k = {depth_ok}").bind_count == 0
 
 
+def test_too_many_markers_keeps_cassandras_message_past_the_token_bound() -> None:
+    """Over the token bound, a statement holding more bind markers than a statement may is
+    refused with Cassandra's own message (what Cassandra checks); markers inside a string
+    literal or a comment do not count."""
+    many = limits.cql_bind_markers_max + 1
+    marks = ", ".join("?" * many)
+    with pytest.raises(errors.InvalidRequest, match=f"Too many markers.*{many} markers exceed"):
+        parse(f"SELECT * FROM t WHERE k IN ({marks})")
+    quoted = "'" + "?" * many + "'"
+    with pytest.raises(errors.InvalidRequest, match="more than .* tokens"):
+        parse(f"SELECT * FROM t WHERE k IN ({', '.join([quoted] * 2)}, "
+              + "1, " * limits.cql_statement_tokens_max + "1) /* ??? */")
+
+
 def test_statement_tokens_are_bounded() -> None:
     n = limits.cql_statement_tokens_max
     with pytest.raises(errors.InvalidRequest, match=f"more than {n} tokens"):

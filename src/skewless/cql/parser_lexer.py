@@ -31,6 +31,7 @@ from typing import Any
 from lark import Lark, Token
 from lark.lexer import PatternStr
 from lark.parsers.lalr_analysis import Shift
+from lark.utils import TextSlice
 
 from skewless import errors, limits
 
@@ -55,6 +56,24 @@ def _accepts(states: dict[Any, dict[str, tuple[Any, Any]]], stack: list[Any], ki
     raise AssertionError("LALR reduction replay did not terminate")
 
 
+# What is not code in a statement: string and dollar-quoted literals, quoted names, comments.
+_NOT_CODE = re.compile(r"'(?:[^']|'')*'|\$\$.*?\$\$|\"(?:[^\"]|\"\")*\"|--[^\n]*|//[^\n]*"
+                       r"|/\*.*?\*/", re.S)
+
+
+def _too_long(text: Any, tokens_max: int) -> errors.InvalidRequest:
+    """The refusal of a statement over ``tokens_max`` tokens: Cassandra's own message when it
+    holds more bind markers than a statement may (what Cassandra checks first), else ours."""
+    whole = text.text[text.start:text.end] if isinstance(text, TextSlice) else str(text)
+    markers = _NOT_CODE.sub(" ", whole).count("?")
+    if markers > limits.cql_bind_markers_max:
+        return errors.InvalidRequest(f"Too many markers(?). {markers} markers exceed the "
+                                     f"allowed maximum of {limits.cql_bind_markers_max}")
+    return errors.InvalidRequest(
+        f"The statement has more than {tokens_max} tokens (the maximum); send long lists as "
+        "bound values of a prepared statement")
+
+
 class KeywordFallbackLexer:
     """Turns keyword tokens the parser cannot use into NAME tokens (module docstring)."""
 
@@ -66,9 +85,7 @@ class KeywordFallbackLexer:
         tokens_max = limits.cql_statement_tokens_max
         for n, token in enumerate(self.inner.lex(lexer_state, parser_state)):
             if n >= tokens_max:  # before the parse holds more live objects than is bearable
-                raise errors.InvalidRequest(
-                    f"The statement has more than {tokens_max} tokens (the maximum); send "
-                    "long lists as bound values of a prepared statement")
+                raise _too_long(lexer_state.text, tokens_max)
             if token.type in self.keyword_types:
                 self._demote(token, parser_state)
             yield token
