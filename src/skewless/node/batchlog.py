@@ -68,6 +68,7 @@ from skewless.node.messages import (
     MutationRequest,
     MutationResponse,
 )
+from skewless.node.planted import parse_point
 from skewless.node.shadowing import ShadowReport
 from skewless.schema import KeyspaceDef, Schema
 from skewless.storage import codec
@@ -84,19 +85,8 @@ BatchDone = Callable[[CqlError | None, tuple[ShadowReport, ...]], None]
 
 
 def parse_crash_point(text: str) -> tuple[str, int]:
-    """``''`` -> ``('', 0)``; ``'name'`` -> ``(name, 1)``; ``'name:N'`` -> ``(name, N)``."""
-    if not text:
-        return "", 0
-    name, sep, nth_text = text.partition(":")
-    nth = 1
-    if sep:
-        if not nth_text.isdigit() or int(nth_text) < 1:
-            raise ValueError(f"crash_point: {text!r}: the count after ':' must be 1 or more")
-        nth = int(nth_text)
-    if name not in CRASH_POINTS:
-        raise ValueError(f"crash_point: must be one of {', '.join(CRASH_POINTS)} "
-                         f"(optionally :N), got {text!r}")
-    return name, nth
+    """``--crash-point``: see ``node.planted.parse_point``."""
+    return parse_point("crash_point", text, CRASH_POINTS)
 
 
 # --------------------------------------------------------------------------- pure helpers

@@ -10,6 +10,8 @@ point raises once, at its N-th reach.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 RAISE_POINTS = ("ticker", "flusher", "periodic-sync", "peer-message-continuation")
 
 
@@ -17,20 +19,25 @@ class PlantedError(Exception):
     """The exception a planted point raises (never raised without ``--raise-at``)."""
 
 
-def parse_raise_at(text: str) -> tuple[str, int]:
-    """``''`` -> ``('', 0)``; ``'name'`` -> ``(name, 1)``; ``'name:N'`` -> ``(name, N)``."""
+def parse_point(option: str, text: str, points: Sequence[str]) -> tuple[str, int]:
+    """A test-only point option's value (``raise_at``, ``crash_point``): ``''`` -> ``('', 0)``;
+    ``'name'`` -> ``(name, 1)``; ``'name:N'`` -> ``(name, N)``; ``name`` one of ``points``."""
     if not text:
         return "", 0
     name, sep, nth_text = text.partition(":")
     nth = 1
     if sep:
         if not nth_text.isdigit() or int(nth_text) < 1:
-            raise ValueError(f"raise_at: {text!r}: the count after ':' must be 1 or more")
+            raise ValueError(f"{option}: {text!r}: the count after ':' must be 1 or more")
         nth = int(nth_text)
-    if name not in RAISE_POINTS:
-        raise ValueError(f"raise_at: must be one of {', '.join(RAISE_POINTS)} "
+    if name not in points:
+        raise ValueError(f"{option}: must be one of {', '.join(points)} "
                          f"(optionally :N), got {text!r}")
     return name, nth
+
+
+def parse_raise_at(text: str) -> tuple[str, int]:
+    return parse_point("raise_at", text, RAISE_POINTS)
 
 
 class Planted:
