@@ -7,30 +7,16 @@ from __future__ import annotations
 
 from skewless.cql.results import RowsResult
 from skewless.cql.types import parse_type
-from skewless.errors import CqlError
 from skewless.node import replica
 from skewless.node.consistency import ALL, ONE, QUORUM
-from skewless.node.effects import Reply
 from skewless.node.messages import RangeReadRequest, ReadRequest
 from skewless.node.scan import serve_range
 from skewless.ring import MAX_TOKEN, MIN_TOKEN
 from skewless.sim.world import World
 from skewless.storage.integrity import CORRUPT_PREFIX, CheckedKV, Integrity
+from tests.sim.test_sim_repair import _q  # a QUORUM query run until answered
 
 N1, N2, N3 = "127.0.0.1", "127.0.0.2", "127.0.0.3"
-
-
-def _q(w: World, node: str, text: str, cl: int = QUORUM) -> object:
-    out: list[object] = []
-
-    def on_reply(r: Reply) -> None:
-        out.append(r.body)
-
-    w.client_query(node, 1, text, cl, on_reply)
-    w.run_until(lambda: bool(out), 15 * 10**9)
-    assert out, f"no answer to {text}"
-    assert not isinstance(out[0], CqlError), out[0]
-    return out[0]
 
 
 def test_a_replica_that_needs_rebuild_serves_nothing_and_reads_go_elsewhere() -> None:
