@@ -65,6 +65,7 @@ read_tombstones_max = 100_000  # Cassandra's tombstone_failure_threshold: the re
 
 # --- Internode messaging -----------------------------------------------------------------
 internode_frame_bytes_max = 64 * 1024 * 1024  # one message; a mutation is bounded by the CQL frame
+internode_batch_bytes_max = 1024 * 1024  # a frame gathers queued messages up to this (one MAC each)
 internode_queue_messages_max = 8192  # per peer outbound; full means backpressure
 internode_reconnect_delay_ms_min = 50  # first reconnect attempt
 internode_reconnect_delay_ms_max = 5000  # cap of the exponential backoff (full jitter)

@@ -13,12 +13,15 @@ import msgpack
 import pytest
 import uvloop
 
+from skewless.errors import RemoteProtocolError
 from skewless.runtime import realclock
 from skewless.runtime.realclock import RealClock
 from skewless.runtime.transport import (
     HANDSHAKE_MAGIC,
     PROTOCOL_VERSION,
     Transport,
+    batch_payload,
+    split_payload,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -112,6 +115,7 @@ def test_messages_arrive_in_order_from_each_sender() -> None:
             assert c.messages_from(b_name) == [-i for i in range(100)]
             assert (b_name, True) in a.states and (b_name, True) in c.states
             assert a.t.stats.sent == 2000 and b.t.stats.received == 4000
+            assert a.t.stats.frames < 2000  # queued together, sent together
         finally:
             for n in (a, b, c):
                 await n.t.close()
@@ -259,7 +263,12 @@ def test_garbage_and_oversize_frames_close_only_that_connection() -> None:
                 (frame(b"\xc1\xc1"), False),  # not a handshake (not even msgpack)
                 (handshake(version=PROTOCOL_VERSION + 1), False),  # a future version
                 (handshake() + (1 << 20).to_bytes(4, "big") + b"x" * 100, True),  # oversize
-                (handshake() + frame(b"\xc1"), True),  # a payload the codec rejects
+                (handshake() + frame(batch_payload([b"\xc1"])), True),  # the codec rejects it
+                (handshake() + frame(b"\xc1"), True),  # a message length cut short
+                (handshake() + frame(b"\x00\x00\x00\x09\xa1x"), True),  # a length past the end
+                (handshake() + frame(b""), True),  # an empty frame
+                # a good message, then one the codec rejects: neither is delivered
+                (handshake() + frame(batch_payload([msgpack.packb("no"), b"\xc1"])), True),
                 (handshake() + b"\x00\x00", True),  # EOF inside a frame header
             ]
             for i, (data, answered) in enumerate(bad_inputs):
@@ -283,6 +292,38 @@ def test_garbage_and_oversize_frames_close_only_that_connection() -> None:
             await b.t.close()
 
     run(body())
+
+
+def test_messages_queued_in_one_turn_travel_in_one_frame() -> None:
+    port = free_port()
+
+    async def body() -> None:
+        a = await started("127.0.0.1", port)
+        b = await started("127.0.0.2", port)
+        try:
+            assert a.t.send("127.0.0.2", "hello")  # connect first
+            await b.wait_for(lambda: len(b.received) == 1)
+            frames = a.t.stats.frames
+            for i in range(300):  # one turn of the loop: no await between the sends
+                assert a.t.send("127.0.0.2", i)
+            await b.wait_for(lambda: len(b.received) == 301)
+            assert b.messages_from("127.0.0.1") == ["hello", *range(300)]
+            assert a.t.stats.frames == frames + 1
+            assert a.t.stats.sent == 301
+        finally:
+            await a.t.close()
+            await b.t.close()
+
+    run(body())
+
+
+def test_batch_payload_round_trip_and_malformed_batches() -> None:
+    messages = [b"", b"a", b"x" * 70000, msgpack.packb([1, "two"])]
+    assert split_payload(batch_payload(messages)) == messages
+    good = batch_payload([b"abc"])
+    for bad in (b"", good[:2], good[:-1], good + b"\x00", good + b"\x00\x00\x00\x05ab"):
+        with pytest.raises(RemoteProtocolError):
+            split_payload(bad)
 
 
 def test_a_failing_message_handler_does_not_break_the_connection() -> None:

@@ -12,6 +12,7 @@ from test_transport import frame, free_port, run, started
 
 from skewless.runtime import internode_auth as auth
 from skewless.runtime.internode_auth import Hello
+from skewless.runtime.transport import batch_payload
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -164,7 +165,7 @@ def test_a_legitimate_handshake_by_hand_then_forged_frames() -> None:
                 return reader, writer, auth.FrameSealer(key, client=True)
 
             reader, writer, sealer = await authenticated()
-            first = sealer.seal(msgpack.packb("one"))
+            first = sealer.seal(batch_payload([msgpack.packb("one")]))
             writer.write(frame(first))
             await b.wait_for(lambda: len(b.received) == 1)
             assert b.received == [("127.0.0.3", "one")]
@@ -172,7 +173,7 @@ def test_a_legitimate_handshake_by_hand_then_forged_frames() -> None:
                 (auth.REPLAY, first),  # the same frame again, same connection
                 (auth.BAD_MAC, msgpack.packb("bare")),  # no MAC at all
             ]
-            tampered = bytearray(sealer.seal(msgpack.packb("two")))
+            tampered = bytearray(sealer.seal(batch_payload([msgpack.packb("two")])))
             tampered[2] ^= 0x01
             cases.append((auth.BAD_MAC, bytes(tampered)))
             for reason, data in cases:

@@ -11,7 +11,10 @@ transport drops the connection.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import partial
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import msgpack
@@ -19,6 +22,7 @@ import msgpack
 from skewless.errors import RemoteProtocolError
 
 WIRE_VERSION = 1
+_packb = partial(msgpack.packb, use_bin_type=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,10 +630,27 @@ class Envelope:
     message: Message
 
 
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+# Per kind: the class, its field count, and a getter of its fields' values in order (encode and
+# decode run on every internode message: no per-message reflection or deep copies).
+_ARITY: dict[int, int] = {k: len(_field_names(c)) for k, c in _BY_KIND.items()}
+_GETTERS: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {}
+for _cls in _BY_KIND.values():
+    _names = _field_names(_cls)
+    if len(_names) == 1:
+        _GETTERS[_cls] = (lambda n: lambda m: (getattr(m, n),))(_names[0])
+    elif not _names:
+        _GETTERS[_cls] = lambda m: ()
+    else:
+        _GETTERS[_cls] = attrgetter(*_names)
+
+
 def encode(env: Envelope) -> bytes:
     m = env.message
-    data: bytes = msgpack.packb([WIRE_VERSION, m.KIND, env.sender_ts_us, *astuple(m)],
-                                use_bin_type=True)
+    data: bytes = _packb([WIRE_VERSION, m.KIND, env.sender_ts_us, *_GETTERS[type(m)](m)])
     return data
 
 
@@ -642,26 +663,30 @@ def tupled(v: Any) -> Any:
 
 def pack(m: Message) -> bytes:
     """One message without an envelope (what a Traced* message carries inside)."""
-    data: bytes = msgpack.packb([m.KIND, *astuple(m)], use_bin_type=True)
+    data: bytes = _packb([m.KIND, *_GETTERS[type(m)](m)])
     return data
 
 
-def unpack(data: bytes) -> Message:
+def _unpackb(data: bytes) -> Any:
+    """Arrays come back as tuples (what the messages' fields hold), at any depth."""
     try:
-        items = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        return msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=False)
     except Exception as e:  # msgpack raises several unrelated types on garbage
         raise RemoteProtocolError(f"undecodable internode message: {e}") from e
-    if not isinstance(items, list) or not items:
+
+
+def unpack(data: bytes) -> Message:
+    items = _unpackb(data)
+    if not isinstance(items, tuple) or not items:
         raise RemoteProtocolError("packed internode message is not a list")
     return _message(items[0], items[1:])
 
 
-def _message(kind: object, items: list[Any]) -> Message:
+def _message(kind: object, args: tuple[Any, ...]) -> Message:
     cls = _BY_KIND.get(kind) if isinstance(kind, int) else None
     if cls is None:
         raise RemoteProtocolError(f"unknown internode message kind {kind!r}")
-    args = [tupled(x) for x in items]
-    if len(args) != len(fields(cls)):
+    if len(args) != _ARITY[kind]:  # type: ignore[index]
         raise RemoteProtocolError(f"internode message {cls.__name__} has {len(args)} fields")
     try:
         msg: Message = cls(*args)
@@ -671,11 +696,8 @@ def _message(kind: object, items: list[Any]) -> Message:
 
 
 def decode(data: bytes) -> Envelope:
-    try:
-        items = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except Exception as e:  # msgpack raises several unrelated types on garbage
-        raise RemoteProtocolError(f"undecodable internode message: {e}") from e
-    if not isinstance(items, list) or len(items) < 3:
+    items = _unpackb(data)
+    if not isinstance(items, tuple) or len(items) < 3:
         raise RemoteProtocolError("internode message is not an envelope")
     version, kind, ts = items[0], items[1], items[2]
     if version != WIRE_VERSION:

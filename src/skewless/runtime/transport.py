@@ -21,16 +21,26 @@ With a cluster secret (``secret``; scheme ``hmac-sha256``: ``SharedSecretInterno
 the default) both sides prove they hold it (HMAC-SHA256 over both nonces, both names and the
 direction); the connecting side reports the peer up only once the accepting side's proof checks
 out, the accepting side decodes nothing and names nobody until the connecting side's proof
-does. Every later frame carries one message in the pluggable codec (``encode``/``decode``;
-default: msgpack of plain data) followed by a frame sequence number (8 bytes) and a 16-byte MAC
-under that connection's session key: ``payload | seq | tag``. Without a secret (``secret=None``,
-scheme ``none``: ``AllowAllInternodeAuthenticator``) the nonces are empty, there are no proofs
-(the third frame is not sent) and frames are bare payloads. The byte stream may be TLS: the
-handshake is a layer above it.
+does. Every later frame carries a batch of messages: each one a 4-byte big-endian length and
+that many bytes of the pluggable codec (``encode``/``decode``; default: msgpack of plain data),
+followed by a frame sequence number (8 bytes) and a 16-byte MAC under that connection's session
+key: ``(length | message)+ | seq | tag``. Without a secret (``secret=None``, scheme ``none``:
+``AllowAllInternodeAuthenticator``) the nonces are empty, there are no proofs (the third frame is
+not sent) and frames are bare batches. The byte stream may be TLS: the handshake is a layer above
+it.
+
+Batching: the writer task of a peer wakes once per turn of the event loop in which something was
+queued for that peer (the node queues a whole Ready batch's sends at once), and puts everything
+queued into frames of up to ``limits.internode_batch_bytes_max`` (one, unless the batch is
+large; a larger message goes alone), written with one ``write``: one MAC and one syscall per
+peer per turn, not one per message.
+The receiver checks the frame's MAC, decodes every message of the frame in order, and only then
+delivers them: a frame with one bad message delivers none of it (its connection is closed).
 
 A peer that breaks the protocol (a garbage or oversized first frame, an old or malformed
 handshake, a wrong proof, a frame whose MAC or sequence number does not check out, a frame over
-``limits.internode_frame_bytes_max``, a payload the codec rejects) has that one connection
+``limits.internode_frame_bytes_max``, a frame whose message lengths do not add up to it, a message
+the codec rejects) has that one connection
 closed, nothing of it applied, and is counted in ``stats.refused`` by reason (the node's
 ``skewless_internode_refused_total`` metric); each (address, reason) is logged once. A peer that
 does not finish its handshake within ``limits.internode_handshake_timeout_ms`` is dropped. The
@@ -39,10 +49,10 @@ transport keeps serving everyone else. Nothing a peer sends can raise out of thi
 Outbound messages wait in a bounded per-peer queue (``limits.internode_queue_messages_max``):
 ``send`` never blocks and returns False when the queue is full (backpressure the caller acts on)
 or the message is too large. A writer task per peer connects (with a timeout), drains the queue
-in batches with ``StreamWriter.drain`` for TCP backpressure, and after a failure reconnects with
-capped exponential backoff and full jitter, drawn from the injected ``random.Random``. Messages
-that waited longer than ``limits.internode_message_expiry_ms`` are dropped unsent: whoever sent
-them has timed out.
+into frames (above), with ``StreamWriter.drain`` for TCP backpressure, and after a failure
+reconnects with capped exponential backoff and full jitter, drawn from the injected
+``random.Random``. Messages that waited longer than ``limits.internode_message_expiry_ms`` are
+dropped unsent: whoever sent them has timed out.
 
 Addresses: a peer is named by its host alone when it listens on our own port (ccm's layout: every
 node on port 7000 of its own 127.0.0.i), else by ``host:port``. ``on_message`` and
@@ -74,7 +84,8 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = auth.VERSION
 HANDSHAKE_MAGIC = auth.MAGIC
 _HEADER_BYTES = 4
-_BATCH_MESSAGES_MAX = 256  # messages written before one drain
+_RECORD_HEADER_BYTES = 4  # each message's length inside a frame
+_BATCH_MESSAGES_MAX = 4096  # messages written before one drain (frames of up to the size limit)
 
 M = TypeVar("M")
 
@@ -95,7 +106,8 @@ def msgpack_decode(payload: bytes) -> Any:
 
 @dataclass
 class TransportStats:
-    sent: int = 0  # frames written to a socket
+    sent: int = 0  # messages written to a socket
+    frames: int = 0  # frames written to a socket (each carries one or more messages)
     received: int = 0  # messages delivered to on_message
     dropped_queue_full: int = 0  # send() returned False: the peer's queue was full
     dropped_oversize: int = 0  # send() returned False: the encoded message exceeds the frame limit
@@ -120,6 +132,33 @@ class _Peer:
 
 def _frame(payload: bytes) -> bytes:
     return len(payload).to_bytes(_HEADER_BYTES, "big") + payload
+
+
+def batch_payload(messages: list[bytes]) -> bytes:
+    """A frame's payload carrying ``messages`` (each already encoded), in order."""
+    return b"".join(len(m).to_bytes(_RECORD_HEADER_BYTES, "big") + m for m in messages)
+
+
+def split_payload(payload: bytes) -> list[bytes]:
+    """The encoded messages of a frame's payload, in order; ``RemoteProtocolError`` when its
+    lengths do not add up (a peer's bytes: never anything else)."""
+    out: list[bytes] = []
+    view = memoryview(payload)
+    end = len(payload)
+    at = 0
+    if not end:
+        raise RemoteProtocolError("an empty internode frame")
+    while at < end:
+        body = at + _RECORD_HEADER_BYTES
+        if body > end:
+            raise RemoteProtocolError("a message length cut short at the end of a frame")
+        stop = body + int.from_bytes(view[at:body], "big")
+        if stop > end:
+            raise RemoteProtocolError(f"a message of {stop - body} bytes runs past the end of "
+                                      f"its frame ({end - body} left)")
+        out.append(bytes(view[body:stop]))
+        at = stop
+    return out
 
 
 async def _read_frame(reader: asyncio.StreamReader, max_bytes: int) -> bytes | None:
@@ -178,6 +217,7 @@ class Transport(Generic[M]):
         self.rng = rng if rng is not None else random.Random()
         self.queue_messages_max = queue_messages_max
         self.frame_bytes_max = frame_bytes_max
+        self.batch_bytes_max = min(frame_bytes_max, limits.internode_batch_bytes_max)
         self.connect_timeout_s = connect_timeout_ms / 1000
         self.reconnect_delay_ms_min = reconnect_delay_ms_min
         self.reconnect_delay_ms_max = reconnect_delay_ms_max
@@ -276,7 +316,7 @@ class Transport(Generic[M]):
             self.stats.dropped_queue_full += 1
             return False
         payload = self.encode(message)
-        if len(payload) > self.frame_bytes_max:
+        if len(payload) + _RECORD_HEADER_BYTES > self.frame_bytes_max:
             self.stats.dropped_oversize += 1
             log.error(
                 "internode: message of %d bytes to %s exceeds the frame limit; dropped",
@@ -418,19 +458,35 @@ class Transport(Generic[M]):
                     await peer.wakeup.wait()
                     continue
                 now_ns = self.clock.monotonic_ns()
-                batch = 0
+                frames: list[bytes] = []
+                records: list[bytes] = []
+                size = batch = 0
                 while peer.queue and batch < _BATCH_MESSAGES_MAX:
                     queued_ns, payload = peer.queue.popleft()
                     if now_ns - queued_ns > self.message_expiry_ns:
                         self.stats.dropped_expired += 1
                         continue
-                    writer.write(_frame(payload if sealer is None else sealer.seal(payload)))
+                    record = _RECORD_HEADER_BYTES + len(payload)
+                    if records and size + record > self.batch_bytes_max:
+                        frames.append(self._sealed(records, sealer))
+                        records, size = [], 0
+                    records.append(payload)
+                    size += record
                     batch += 1
+                if records:
+                    frames.append(self._sealed(records, sealer))
                 if batch:
-                    await writer.drain()
+                    writer.write(b"".join(frames))
                     self.stats.sent += batch
+                    self.stats.frames += len(frames)
+                    await writer.drain()
         finally:
             watcher.cancel()
+
+    @staticmethod
+    def _sealed(records: list[bytes], sealer: FrameSealer | None) -> bytes:
+        payload = batch_payload(records)
+        return _frame(payload if sealer is None else sealer.seal(payload))
 
     # --- receiving ----------------------------------------------------------------------------
 
@@ -520,11 +576,14 @@ class Transport(Generic[M]):
             if opener is not None:
                 payload = opener.open(payload)
             try:
-                message = self.decode(payload)
+                batch = [self.decode(m) for m in split_payload(payload)]
+            except RemoteProtocolError as e:
+                raise RemoteProtocolError(f"malformed frame from {sender}: {e}") from None
             except Exception as e:  # the codec rejected the peer's bytes
                 raise RemoteProtocolError(f"undecodable message from {sender}: {e!r}") from None
-            self.stats.received += 1
-            try:
-                self.on_message(sender, message)
-            except Exception:
-                log.exception("internode: on_message from %s raised", sender)
+            self.stats.received += len(batch)
+            for message in batch:
+                try:
+                    self.on_message(sender, message)
+                except Exception:
+                    log.exception("internode: on_message from %s raised", sender)
