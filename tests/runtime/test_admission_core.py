@@ -142,7 +142,7 @@ def test_a_connection_that_does_not_read_gets_few_requests_dispatched() -> None:
         for _ in range(first):  # answered, 200 KB each, never read by the client
             inflight[0] -= 1
             writer.transport.buffered += 200_000
-            flow.replied(200_000)
+            flow.replied([bytes(200_000)])
         await asyncio.sleep(0)
         assert len(dispatched) == first  # 6.4 MB wait: nothing more until the client reads
         assert not waiting.done()

@@ -2,13 +2,27 @@
 
 The runtime (and the simulator) carry out a Ready batch in this order:
 
-1. if ``must_sync`` (in batch commit-log mode) or ``must_sync_metadata`` (in any mode): make
-   every storage write done so far durable (one fsync for the whole batch: group commit)
-   BEFORE anything below leaves the node;
-2. send ``sends`` to peers;
-3. answer ``replies`` to CQL clients and push ``events`` to the connections registered for them.
+1. if ``must_sync`` (in batch commit-log mode) or ``must_sync_metadata`` (in any mode): request
+   a sync that makes every storage write done so far durable (one fsync for the whole batch:
+   group commit; a sync covers every write done before it was requested);
+2. while that sync is under way, send the sends ``during_sync`` lets go: the requests this node
+   sends as a coordinator (``MutationRequest``, ``ReadRequest``, ``RangeReadRequest``,
+   ``IndexScanRequest``: ``LEAVE_DURING_SYNC``), which acknowledge nothing, and only when every
+   stamp they carry is below a durable stamp ceiling (``node.clock.stamping``: every stamp the
+   node issued is below its ceiling ``ceiling_us``; the ceiling a finished sync covered is
+   durable; while the ceiling has moved past the last durable one, a crash could forget stamps
+   these messages carry, so they wait for the sync like everything else). So a replica's write
+   and fsync overlap the coordinator's own fsync instead of following it;
+3. once the sync has finished, send every other message in ``sends`` (each one that
+   acknowledges a write or carries a promise, e.g. ``MutationResponse``, ``BatchlogAck``, a
+   Paxos promise, leaves only after the sync);
+4. answer ``replies`` to CQL clients and push ``events`` to the connections registered for them.
 
-Mutations are applied to storage by the core itself (unsynced writes); step 1 is what makes an
+Without a sync everything leaves at once, in the order 2-4. Batches are carried out one at a
+time, in order: a batch taken while a sync is under way waits for it (a client answer in it may
+rest on the writes that sync covers).
+
+Mutations are applied to storage by the core itself (unsynced writes); the sync is what makes an
 acknowledgement (a MutationResponse or a CQL reply) mean "durable" in batch commit-log mode.
 """
 
@@ -17,7 +31,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from skewless.node.messages import Envelope
+from skewless.node.messages import (
+    Envelope,
+    IndexScanRequest,
+    MutationRequest,
+    RangeReadRequest,
+    ReadRequest,
+)
+
+# A coordinator's requests: they acknowledge nothing this node stored (step 2 above).
+LEAVE_DURING_SYNC = (MutationRequest, ReadRequest, RangeReadRequest, IndexScanRequest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +80,18 @@ class Ready:
     def empty(self) -> bool:
         return not (self.must_sync or self.must_sync_metadata or self.sends or self.replies
                     or self.events or self.wake_after_ns)
+
+
+def during_sync(sends: list[tuple[str, Envelope]], ceiling_durable: bool
+                ) -> tuple[list[tuple[str, Envelope]], list[tuple[str, Envelope]]]:
+    """``sends`` split into (what may leave while the batch's sync is under way, what waits
+    for it), each in its order (step 2 above). ``ceiling_durable``: the node's stamp ceiling now
+    is at most the ceiling the last finished sync covered (every stamp issued is durably
+    bounded); otherwise nothing leaves early."""
+    if not ceiling_durable:
+        return [], sends
+    early: list[tuple[str, Envelope]] = []
+    late: list[tuple[str, Envelope]] = []
+    for send in sends:
+        (early if isinstance(send[1].message, LEAVE_DURING_SYNC) else late).append(send)
+    return early, late

@@ -280,11 +280,13 @@ class ConnFlow:
         """Bytes were read from the client."""
         self.last_active = self._loop.time()
 
-    def replied(self, nbytes: int) -> None:
-        """An answer of ``nbytes`` to a dispatched request was written."""
+    def replied(self, answers: list[bytes]) -> None:
+        """``answers`` to dispatched requests were written (one write for all of them)."""
         self.last_active = self._loop.time()
-        self.reply_bytes_estimate += (nbytes - self.reply_bytes_estimate) \
-            / limits.cql_reply_bytes_estimate_weight
+        estimate = self.reply_bytes_estimate
+        for data in answers:
+            estimate += (len(data) - estimate) / limits.cql_reply_bytes_estimate_weight
+        self.reply_bytes_estimate = estimate
         self.wake.set()
 
     # -- throttling

@@ -11,7 +11,9 @@ store in a failure state); this module measures and acts, on the event loop:
   them, it flushes (a worker thread): the WAL they replace is deleted and writes go on. When the
   store failed and there is now room to replay its WAL, it reopens the store (on the loop, so
   no node code runs meanwhile; only when no sync or flush is running in a thread).
-* ``sync`` runs the store's fsync in a worker thread and says whether it succeeded. The
+* ``sync`` (or ``begin_sync`` then ``end_sync``, so that the caller can act while it runs)
+  has the store's fsync run by the sync thread (``runtime.sync_thread``: one persistent
+  thread, group commit) and says whether it succeeded. The
   flusher acknowledges a Ready only after a successful sync; after a failed one, and for every
   Ready until the store is reopened (a coordinator's answer may rest on its own write of the
   Ready whose sync failed), it carries out ``not_durable(ready)`` instead: each client answer
@@ -43,6 +45,7 @@ from skewless.node import consistency as cl_mod
 from skewless.node import messages
 from skewless.node.effects import Ready
 from skewless.node.messages import BatchlogAck, Envelope, MutationResponse
+from skewless.runtime.sync_thread import SyncThread
 from skewless.storage.diskspace import DiskFull, DiskState, is_io_error
 from skewless.storage.engine import Storage
 from skewless.storage.kv import RocksKV
@@ -61,6 +64,7 @@ class DiskWatch:
         self._flushing = False
         self._next_check = 0.0
         self._logged = "ok"
+        self._syncer = SyncThread(self.storage.sync)
 
     @property
     def kv(self) -> RocksKV:
@@ -143,20 +147,33 @@ class DiskWatch:
         finally:
             self.busy -= 1
 
-    async def sync(self) -> str:
-        """Sync the store in a worker thread: '' when it succeeded, else the cause."""
+    def begin_sync(self) -> asyncio.Future[None]:
+        """Request a sync of every write done so far (the sync thread); ``end_sync`` awaits it.
+        The store is not reopened until it has ended."""
+        self.busy += 1
+        return self._syncer.request()
+
+    async def end_sync(self, syncing: asyncio.Future[None]) -> str:
+        """Wait for the sync ``begin_sync`` requested: '' when it succeeded, else the cause."""
         try:
-            await self.run_blocking(self.storage.sync)
+            await syncing
             return ""
         except DiskFull as e:
             log.error("sync failed: %s; the writes since the last sync are not acknowledged",
                       e)
             self._next_check = 0.0
             return str(e)
+        finally:
+            self.busy -= 1
+
+    async def sync(self) -> str:
+        """Sync the store (the sync thread): '' when it succeeded, else the cause."""
+        return await self.end_sync(self.begin_sync())
 
 
     def close(self) -> None:
         """Sync and close the store at shutdown; a failed store's error is logged."""
+        self._syncer.close()
         try:
             self.storage.sync()
         except DiskFull as e:

@@ -16,10 +16,14 @@ This is the only place where the node meets real I/O. It owns:
   ``internode_secret_file`` (``runtime.startup.load_internode_secret``), and a node without
   one does not start;
 * a ticker that calls ``Node.tick`` every ``limits.tick_interval_ms``;
-* the flusher, which carries out the node's Ready batches in the stated order: when a batch
-  must be durable (batch commit-log mode), one fsync in a worker thread covers every write
-  made since the previous flush (group commit: requests arriving during an fsync share the
-  next one), then the messages are sent, then clients are answered and events pushed;
+* the flusher, which carries out the node's Ready batches in the order ``node.effects``
+  states: when a batch must be durable (batch commit-log mode), it requests one fsync from the
+  sync thread (``runtime.sync_thread``) covering every write made since the previous flush
+  (group commit: requests arriving during an fsync share the next one); while it runs, the
+  coordinator's requests to replicas leave (``effects.during_sync``: only when the stamp
+  ceiling is durable, ``_durable_ceiling_us``); once it has ended, the other messages are
+  sent, then clients are answered (one write per connection for the batch's answers) and
+  events pushed;
 * in periodic commit-log mode, a task that fsyncs every ``commitlog_periodic_ms`` instead;
 * the disk watch (``runtime.disk_watch``, ``self.space``, polled by the ticker): free space,
   and a store that failed on a full disk reopened once there is room; a Ready whose sync
@@ -63,8 +67,9 @@ from skewless.node.auth.model import (
     parse_superuser_file,
 )
 from skewless.node.batch_preflight import BatchPreflight
-from skewless.node.effects import ClusterEvent, Ready, Reply
+from skewless.node.effects import ClusterEvent, Ready, Reply, during_sync
 from skewless.node.executor import Executor
+from skewless.node.messages import Envelope
 from skewless.node.node import Node
 from skewless.runtime import admission, parse_slices
 from skewless.runtime.admin import AdminServer
@@ -152,6 +157,9 @@ class NodeServer:
         self.answered_total = 0  # client requests answered since start (nodetool tpstats)
         self.mode = "STARTING"  # Cassandra's operation mode: NORMAL once serving, DRAINED...
         self._kick = asyncio.Event()
+        # The highest stamp ceiling (node.clock.stamping) a finished sync covered: read from
+        # storage at start, so durable. Below it, requests may leave during a sync.
+        self._durable_ceiling_us = self.node.stamping.ceiling_us
         self._stopping = asyncio.Event()
         self.supervisor = Supervisor(self._fatal)
         self.exit_code = 0  # the process's: EXIT_TASK_FAILED once a background task failed
@@ -326,7 +334,9 @@ class NodeServer:
         while True:
             await asyncio.sleep(self.config.commitlog_periodic_ms / 1000)
             self._planted("periodic-sync")
-            await self.space.sync()  # a failure is logged; periodic mode acked already
+            ceiling = self.node.stamping.ceiling_us
+            if not await self.space.sync():  # a failure is logged; periodic mode acked already
+                self._durable_ceiling_us = max(self._durable_ceiling_us, ceiling)
 
     async def _flusher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -341,27 +351,34 @@ class NodeServer:
             if ready.wake_after_ns:
                 loop.call_later(ready.wake_after_ns / 1e9,
                                 self.supervisor.guard("timer", self._wake))
+            sends = ready.sends
             if (ready.must_sync and self.config.commitlog_sync == "batch") \
                     or ready.must_sync_metadata:
-                failed = await self.space.sync()
+                ceiling = self.node.stamping.ceiling_us  # above every stamp in this batch
+                syncing = self.space.begin_sync()
+                early, ready.sends = during_sync(sends, ceiling <= self._durable_ceiling_us)
+                self._send(early)  # the replicas write and sync while we do (node.effects)
+                failed = await self.space.end_sync(syncing)
                 if failed:  # nothing this Ready acknowledges may leave (runtime.disk_watch)
                     ready = not_durable(ready, failed)
+                else:
+                    self._durable_ceiling_us = max(self._durable_ceiling_us, ceiling)
             elif self.disk_state.failure:  # nor what rests on writes the failed sync left
                 ready = not_durable(ready, self.disk_state.failure)
             self._carry_out(ready)
             if crash:
-                await self._crash(ready, crash)
+                await self._crash(sends, crash)
 
     def _wake(self) -> None:
         """A timer the node asked for (``Ready.wake_after_ns``)."""
         self.node.tick()
         self._kick.set()
 
-    async def _crash(self, ready: Ready, point: str) -> None:
+    async def _crash(self, sends: list[tuple[str, Envelope]], point: str) -> None:
         """A test-only crash point (``--crash-point``) was reached: let this Ready's messages
         reach the kernel (bounded wait), then die as kill -9 would."""
         loop = asyncio.get_running_loop()
-        peers = {address for address, _ in ready.sends}
+        peers = {address for address, _ in sends}
         deadline = loop.time() + 1.0
         while any(self.transport.queued(a) for a in peers) and loop.time() < deadline:
             await asyncio.sleep(0.005)
@@ -369,12 +386,25 @@ class NodeServer:
         log.warning("crash point %s reached: SIGKILL (test option --crash-point)", point)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    def _carry_out(self, ready: Ready) -> None:
-        for address, env in ([] if self.mode in ("DRAINING", "DRAINED") else ready.sends):
-            if not self.transport.send(address, env):
+    def _send(self, sends: list[tuple[str, Envelope]]) -> None:
+        if self.mode in ("DRAINING", "DRAINED"):
+            return
+        send = self.transport.send
+        for address, env in sends:
+            if not send(address, env):
                 log.debug("internode queue to %s full; message dropped", address)
-        for r in ready.replies:
-            self._reply(r)
+
+    def _carry_out(self, ready: Ready) -> None:
+        self._send(ready.sends)
+        if ready.replies:
+            # one write per connection for all of this batch's answers (not one per answer)
+            out: dict[int, tuple[ClientConn, list[bytes]]] = {}
+            for r in ready.replies:
+                self._reply(r, out)
+            for conn, frames in out.values():
+                conn.writer.write(frames[0] if len(frames) == 1 else b"".join(frames))
+                if conn.flow is not None:
+                    conn.flow.replied(frames)
         for e in ready.events:
             self._push_event(e)
 
@@ -530,7 +560,9 @@ class NodeServer:
                 call()
         parse_slices.drive(step, self.node.requests.bind(measured))
 
-    def _reply(self, r: Reply) -> None:
+    def _reply(self, r: Reply, out: dict[int, tuple[ClientConn, list[bytes]]]) -> None:
+        """Encode the answer ``r`` into ``out`` (per connection: its answers' frames, in order),
+        which ``_carry_out`` writes."""
         if r.conn > 0:  # a client's request (ids start at 1) gets exactly one reply, even
             self.inflight_total -= 1  # when its connection has gone meanwhile
             self.answered_total += 1
@@ -552,9 +584,11 @@ class NodeServer:
             data = conn.protocol.send_response(r.stream, response_for(ServerError(
                 f"Internal error (error id {error_id}) encoding the response: "
                 f"{type(e).__name__}: {e}")))
-        conn.writer.write(data)
-        if conn.flow is not None:
-            conn.flow.replied(len(data))
+        pending = out.get(r.conn)
+        if pending is None:
+            out[r.conn] = (conn, [data])
+        else:
+            pending[1].append(data)
 
     def _push_event(self, e: ClusterEvent) -> None:
         for conn in self.clients.values():

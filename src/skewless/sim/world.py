@@ -10,14 +10,16 @@ the real clock.
 Each simulated node is the real ``skewless.node.node.Node`` with its ``Executor``, over the real
 storage engine on ``MemoryKV`` (which models fsync: ``crash`` keeps only synced data; synced
 before each Ready's sends under ``commitlog_sync = batch``, every ``commitlog_periodic_ms``
-under ``periodic``; a slow disk, ``SimNode.disk_sync_ns``, holds a batch's sends and replies
-until its sync ends, and a crash in between loses the batch), with a
+under ``periodic``; a slow disk, ``SimNode.disk_sync_ns``, holds a batch's replies and the
+sends that must wait for the sync until it ends, and a crash in between loses them), with a
 ``SimClock``: monotonic time is the world's time; real time is the world's time plus the node's
 own offset, drift and steps (only real time is ever skewed, as in TigerBeetle's TimeSim).
 
 Messages between nodes go through the real wire codec (``node.messages.encode``/``decode``) and
 a ``SimNetwork`` that delays (a seeded latency), drops, duplicates or cuts them (partitions). A
-node's Ready batch is carried out exactly as the runtime does: sync, then send, then reply.
+node's Ready batch is carried out exactly as the runtime does (the order ``node.effects``
+states): sync requested, the coordinator's requests sent while it runs (when the stamp ceiling
+is durable: ``SimNode.durable_ceiling_us``), the other sends once it has ended, then replies.
 
 Every event appends one line to ``trace``: the same seed and options give a byte-identical
 trace (tests check it), and a failing run is reproduced from its seed.
@@ -41,9 +43,9 @@ from skewless import limits
 from skewless.clock import ClockReading
 from skewless.config import NodeConfig
 from skewless.node.batchlog import Batchlog
-from skewless.node.effects import Ready, Reply
+from skewless.node.effects import Ready, Reply, during_sync
 from skewless.node.executor import Executor, Params
-from skewless.node.messages import decode, encode
+from skewless.node.messages import Envelope, decode, encode
 from skewless.node.node import Node
 from skewless.node.planted import Planted
 from skewless.node.requests import TIMEOUT_MS
@@ -134,6 +136,9 @@ class SimNode:
     # the sync of a write it saw).
     behind_sync: list[Ready] | None = None
     errors_seen: int = 0  # node.requests.internal_errors already raised (check_errors)
+    # The highest stamp ceiling a finished sync covered (node.effects, step 2); at boot the one
+    # read from storage.
+    durable_ceiling_us: int = 0
 
 
 class World:
@@ -207,7 +212,8 @@ class World:
                          **{**self.node_options, **(extra or {})})  # type: ignore[arg-type]
         node = Node(cfg, clock, random.Random(self.rng.getrandbits(64)), Storage(kv))
         executor = Executor(node, random.Random(self.rng.getrandbits(64)))
-        sn = SimNode(address, cfg, clock, kv, node, executor)
+        sn = SimNode(address, cfg, clock, kv, node, executor,
+                     durable_ceiling_us=node.stamping.ceiling_us)
         self.nodes[address] = sn
         self.log(f"{address} boot host_id={node.host_id}")
         self._flush(sn)
@@ -233,7 +239,7 @@ class World:
             if not sn.up or sn.node.membership.local.generation != generation:
                 return
             if not sn.paused:
-                sn.kv.sync()
+                self._sync(sn)
             self._schedule_sync(sn, generation)
         self.at(sn.config.commitlog_periodic_ms * 1_000_000, sync)
 
@@ -258,16 +264,26 @@ class World:
             self.log(f"{sn.address} crash point {sn.node.crash_point_reached}")
             self.crash(sn.address)
 
+    def _sync(self, sn: SimNode) -> None:
+        """Sync the node's storage now: the stamp ceiling it covers is durable."""
+        ceiling = sn.node.stamping.ceiling_us
+        sn.kv.sync()
+        sn.durable_ceiling_us = max(sn.durable_ceiling_us, ceiling)
+
     def _carry_out(self, sn: SimNode, ready: Ready) -> None:
         if (ready.must_sync and sn.config.commitlog_sync == "batch") \
                 or ready.must_sync_metadata:
+            early, late = during_sync(
+                ready.sends, sn.node.stamping.ceiling_us <= sn.durable_ceiling_us)
+            self._send(sn, early)  # while the sync runs (node.effects, step 2)
+            ready = replace(ready, sends=late)
             if sn.disk_sync_ns:
                 sn.behind_sync = []
-                # A slow disk: the sends and replies wait for the sync; a crash before it ends
-                # loses the batch (never synced, never sent), as on a real power cut.
+                # A slow disk: the other sends and the replies wait for the sync; a crash
+                # before it ends loses them (never synced, never sent), as on a power cut.
                 self.at(sn.disk_sync_ns, self._synced(sn, sn.node, ready))
             else:
-                sn.kv.sync()
+                self._sync(sn)
                 self._send_ready(sn, ready)
         else:
             self._send_ready(sn, ready)
@@ -279,7 +295,7 @@ class World:
             if sn.paused:
                 self.at(limits.tick_interval_ms * 1_000_000, done)
                 return
-            sn.kv.sync()
+            self._sync(sn)
             self._send_ready(sn, ready)
             later, sn.behind_sync = sn.behind_sync or [], None
             if later:  # what the runtime takes next: one batch of all that came meanwhile
@@ -291,13 +307,16 @@ class World:
                     events=[x for r in later for x in r.events]))
         return done
 
-    def _send_ready(self, sn: SimNode, ready: Ready) -> None:
-        for dst, env in ready.sends:
+    def _send(self, sn: SimNode, sends: list[tuple[str, Envelope]]) -> None:
+        for dst, env in sends:
             if (dst, type(env.message).__name__) in self.network.withheld:
                 continue
             data = encode(env)
             for latency_us in self.network.deliveries(sn.address, dst):
                 self.at(latency_us * 1000, self._deliverer(sn.address, dst, data))
+
+    def _send_ready(self, sn: SimNode, ready: Ready) -> None:
+        self._send(sn, ready.sends)
         for r in ready.replies:
             key = (sn.address, r.conn, r.stream)
             owed = self.owed.get(key, 0)
@@ -340,7 +359,7 @@ class World:
         sn = self.nodes[address]
         sn.node.fd.announce_shutdown()
         self._flush(sn)
-        sn.kv.sync()
+        self._sync(sn)
         sn.up = False
         self._forget_owed(address)
         self.log(f"{address} stop")
