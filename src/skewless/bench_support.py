@@ -56,12 +56,13 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
-def disk_bytes(path: Path, skip_suffixes: tuple[str, ...] = (".log",)) -> int:
-    """Bytes allocated on disk to the files under ``path`` (as ``du``), logs left out."""
+def disk_bytes(path: Path, skip_names: tuple[str, ...] = ("node.log",)) -> int:
+    """Bytes allocated on disk to the files under ``path`` (as ``du``), the node's own log
+    left out (RocksDB's write-ahead ``*.log`` files count: they are data)."""
     total = 0
     for root, _dirs, files in os.walk(path):
         for name in files:
-            if name.endswith(skip_suffixes):
+            if name in skip_names:
                 continue
             try:
                 total += os.stat(os.path.join(root, name)).st_blocks * 512
@@ -130,7 +131,8 @@ class LoopResult:
 class DriverLoop:
     """``concurrency`` requests of ``statement`` in flight until ``deadline_s`` (perf_counter)
     or ``total`` requests; request i binds ``args_for(i)``; ``on_done(finished)`` is called
-    after each answer (on the driver's thread) with the count of answers so far."""
+    after each answer (on the driver's thread, under the loop's lock: keep it short) with the
+    count of answers so far."""
 
     def __init__(self, session: Any, statement: Any, args_for: Callable[[int], tuple[Any, ...]],
                  concurrency: int, *, deadline_s: float | None = None, total: int | None = None,
@@ -224,10 +226,9 @@ class DriverLoop:
                 r.error_kinds[error] = r.error_kinds.get(error, 0) + 1
             self._finished += 1
             self._last = ended
-            finished = self._finished
+            if self._on_done is not None:  # before the run can be seen to end
+                self._on_done(self._finished)
             self._check_idle()
-        if self._on_done is not None:
-            self._on_done(finished)
         self._issue()
 
     def _check_idle(self) -> None:
