@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +187,8 @@ def start_etcd(binary: str, root: Path, base_port: int, members: int = NODES) ->
 
 
 def _etcd_healthy(host: str, port: int) -> bool:
+    import urllib.request  # here: `skewless` (and every node) imports this module
+
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=2) as r:
             return bool(json.loads(r.read()).get("health") == "true")
@@ -294,11 +295,10 @@ def run_bench(options: Options, sides: Sequence[Side]) -> list[str]:
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool_a, \
             concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool_b:
         pools = {sides[0].name: pool_a, sides[1].name: pool_b}
-        if "reads" in options.kinds:
-            for side in sides:
-                r = _in_child(pools[side.name], side.spec("load", options, 1), LOAD_TIMEOUT_S)
-                click.echo(f"preloaded {options.read_keys:,} keys into {side.name}: "
-                           f"{r.per_s:,.0f}/s, {r.errors} errors")
+        for side in sides:  # the schema, and the keys for the reads
+            r = _in_child(pools[side.name], side.spec("load", options, 1), LOAD_TIMEOUT_S)
+            click.echo(f"preloaded {options.read_keys:,} keys into {side.name}: "
+                       f"{r.per_s:,.0f}/s, {r.errors} errors")
         for round_no in range(1, options.rounds + 1):
             for kind in options.kinds:
                 order = sides if round_no % 2 else list(reversed(sides))
@@ -341,7 +341,7 @@ def _kinds(text: str) -> tuple[str, ...]:
               show_default=True)
 @click.option("--read-keys", type=click.IntRange(1, 10_000_000), default=10_000,
               show_default=True, help="Keys preloaded for the reads.")
-@click.option("--base-port", type=click.IntRange(3000, 60000), default=29700,
+@click.option("--base-port", type=click.IntRange(3000, 60000), default=29400,
               show_default=True,
               help="Skewless CQL port BASE (internode BASE-2000; a wallclock cluster BASE+1); "
                    "etcd client ports BASE+10.., peer ports BASE+20...")

@@ -20,7 +20,7 @@ answers, their latencies, the client's own CPU (``time.process_time``) and the s
 
 from __future__ import annotations
 
-import asyncio
+import asyncio  # allow-real-clock (the etcd client is asyncio gRPC)
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence

@@ -152,7 +152,7 @@ def load(nodes: list[NodeProcess], cql_port: int, rows: int, concurrency: int,
               show_default=True, help="The nodes' timestamp policy.")
 @click.option("--data-dir", "data_parent", type=click.Path(file_okay=False), default=None,
               help="Where the run's temporary directory is made (default: the system's).")
-@click.option("--base-port", type=click.IntRange(3000, 60000), default=29600,
+@click.option("--base-port", type=click.IntRange(3000, 60000), default=29300,
               show_default=True, help="CQL port BASE, internode BASE-2000.")
 def main(rows: int, concurrency: int, value_bytes: int, max_seconds: float,
          timestamp_policy: str, data_parent: str | None, base_port: int) -> None:
