@@ -242,7 +242,15 @@ def start_skewless(root: Path, cql_port: int, internode_port: int, policy: str
 
 def _in_child(pool: concurrent.futures.ProcessPoolExecutor, spec: RoundSpec,
               timeout_s: float) -> RoundResult:
-    return pool.submit(run_round, spec).result(timeout=timeout_s)
+    """The round, run in the side's client process; its failure ends the command."""
+    try:
+        return pool.submit(run_round, spec).result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError:
+        raise click.ClickException(f"{spec.system} {spec.kind}: no result within "
+                                   f"{timeout_s:g} s") from None
+    except Exception as e:  # the client's own failure (connecting, the schema): say which
+        raise click.ClickException(f"{spec.system} {spec.kind} round failed: "
+                                   f"{type(e).__name__}: {e}") from None
 
 
 def round_line(round_no: int, kind: str, side: Side, r: RoundResult) -> str:
