@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skewless import __version__, limits
+from skewless.bench_group import bench
 from skewless.config import (
     COMMITLOG_SYNCS,
     DISK_FAILURE_POLICIES,
@@ -626,6 +627,7 @@ def nodetool(args: tuple[str, ...]) -> None:
 
 
 main.add_command(stress)
+main.add_command(bench)
 main.add_command(lab)
 
 
