@@ -131,6 +131,8 @@ verify_stop_check_entries = 4096  # a verification pass looks whether to stop (s
 kv_family_migration_batch_entries = 1024  # keys per atomic move splitting an old one-family store
 rebuild_refill_batch_entries = 512  # entries per write when a rebuilt database gets its own state
 storage_verdict_gossip_chars_max = 200  # a gossiped storage verdict: its state and a reason's start
+storage_newest_buckets_count = 1 << 20  # newest-timestamp buckets (8 MB): few partitions share one
+storage_high_water_step_ms = 1000  # the durable bound on stored timestamps moves in steps of this
 
 # --- Repair (node.merkle, node.repair) -----------------------------------------------------
 merkle_depth_max = 15  # 2^15 leaves per range at most, Cassandra's cap (8-byte hashes: 256 KiB)

@@ -12,7 +12,8 @@ Cassandra):
    alone in its datacenter; none: Unavailable "Cannot achieve consistency level ONE");
 2. send each endpoint a ``BatchlogStore`` with the batch's mutations, all stamped already (one
    timestamp for the statements without their own). An endpoint keeps it (``Storage.add_batch``)
-   and sets ``Ready.must_sync``, so its ``BatchlogAck`` leaves only after the fsync;
+   (a storage write, so the Ready batch is ``must_sync``): its ``BatchlogAck`` leaves only
+   after the fsync;
 3. once every endpoint acknowledged, write the mutations as an ordinary write at the client's
    consistency level, write type BATCH (replicas that are down or do not answer are hinted);
 4. once every mutation met the consistency level, answer the client and send ``BatchlogRemove``.
@@ -345,7 +346,6 @@ class Batchlog:
         if not node.storage.add_batch(batch_id, node.clock.real_time_us(), payload):
             log.warning("batchlog full (%d entries); refusing a batch", node.storage.batch_count())
             return f"batchlog full on {node.address}"
-        node.ready.must_sync = True  # acknowledged only once durable
         return ""
 
     def tick(self, now_ns: int) -> None:

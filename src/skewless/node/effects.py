@@ -68,6 +68,8 @@ class ClusterEvent:
 
 @dataclass
 class Ready:
+    # Storage was written since the last Ready (derived at ``Node.take_ready`` from
+    # ``Storage.take_unsynced``, never set by hand): sync before the sends in batch mode.
     must_sync: bool = False
     # Consensus state (node.metadata: a Paxos promise or accept) was written: sync before the
     # sends even in periodic commit-log mode, or a crash could forget a promise already made.

@@ -204,7 +204,11 @@ class Node:
     # ------------------------------------------------------------------ outputs
 
     def take_ready(self) -> Ready:
+        """The effects accumulated since the last call. ``must_sync`` is derived: it is set
+        when anything was written to storage meanwhile (``Storage.take_unsynced``)."""
         r, self.ready = self.ready, Ready()
+        if self.storage.take_unsynced():
+            r.must_sync = True
         return r
 
     def send(self, address: str, message: Message) -> None:
@@ -381,7 +385,6 @@ class Node:
         started_ns = self.clock.monotonic_ns()
         report = self.storage.apply(update, self._now_s())
         self.latency.local_write(update.table, self.clock.monotonic_ns() - started_ns)
-        self.ready.must_sync = True
         return report.shadowed
 
     def table_by_key(self, table_key: str) -> TableDef | None:
@@ -537,9 +540,7 @@ class Node:
         except DiskFull as e:  # the store failed (storage.diskspace): repair brings it back
             log.warning("cannot store a hint for %s: %s", target, e)
             return
-        if stored:
-            self.ready.must_sync = True
-        else:
+        if not stored:
             log.warning("hint log for %s is full; dropping a hint", target)
 
     def _replay_hints(self, now_ns: int) -> None:

@@ -76,7 +76,6 @@ class Truncations:
         self.truncated_at[table_key] = at
         node.storage.put_meta(_META, json.dumps(self.truncated_at, sort_keys=True).encode())
         node.observe(at)
-        node.ready.must_sync = True  # the answer leaves after the fsync
         log.info("truncated table %s at %d", table_key, at)
 
     def on_request(self, sender: str, m: TruncateRequest) -> None:

@@ -21,9 +21,13 @@ and a row entry is ``00`` (row header: ``[marker, row deletion]``), ``01`` + esc
 ``apply`` is a read-modify-write over the entries an update touches: it reads them (the whole
 partition when the update carries a partition deletion or range tombstones), merges with
 ``merge.merge`` and writes back the entries that changed, deleting those the merge removed
-(data a new deletion shadows). Stored partitions therefore stay *normalised* (``merge.normalize``)
+(data a new deletion shadows). An update newer than everything stored in its partition that
+deletes nothing is written without the read (``storage.newest`` says when; the result and the
+shadowing report are the same). Stored partitions therefore stay *normalised* (``merge.normalize``)
 and equal on replicas that saw the same writes in any order. ``apply`` never syncs: the caller
 applies a group of mutations, calls ``sync`` once (one WAL fsync), then acknowledges them all.
+Every write marks the storage unsynced; ``take_unsynced`` tells the node whether the Ready
+batch it hands over must sync (``Ready.must_sync`` is derived from it, never set by hand).
 
 ``read`` returns a partition's contents including tombstones, restricted to slices, with TTL'd
 cells past ``now_s`` turned into tombstones; ``row_limit`` counts live rows only.
@@ -50,6 +54,7 @@ from skewless import limits
 from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.storage import codec, keys
 from skewless.storage import index as sindex
+from skewless.storage import newest as newest_ts
 from skewless.storage.dropped import Dropped, skip_dropped, skip_dropped_row
 from skewless.storage.kv import KV
 from skewless.storage.merge import expired_as_tombstone, is_live, merge, normalize, purge
@@ -62,6 +67,7 @@ from skewless.storage.model import (
     PartitionUpdate,
     RangeTombstone,
     Row,
+    Shadowed,
 )
 
 _DATA, _META, _HINT, _HINT_COUNT, _HINT_SEQ = b"d", b"m", b"h", b"c", b"s"
@@ -69,6 +75,7 @@ _BATCH, _BATCH_INDEX = b"b", b"B"
 _HEADER, _STATIC, _ROWS, _ROWS_END = b"\x00", b"\x02", b"\x03", b"\x04"
 _ROW_HEADER, _COLUMN = b"\x00", b"\x01"
 _PARTITION_END = b"\x05"  # above every suffix
+_HIGH_WATER = _META + b"timestamp_high_water"  # bounds every stored timestamp (storage.newest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +100,11 @@ def _token_bytes(token: int) -> bytes:
 
 
 def partition_prefix(table: str, key: bytes) -> bytes:
-    return _table_prefix(table) + _token_bytes(token_of(key)) + struct.pack(">I", len(key)) + key
+    return _prefix_at(table, token_of(key), key)
+
+
+def _prefix_at(table: str, token: int, key: bytes) -> bytes:
+    return _table_prefix(table) + _token_bytes(token) + struct.pack(">I", len(key)) + key
 
 
 def _stored_partition(stored_key: bytes, table_prefix_len: int) -> tuple[bytes, bytes]:
@@ -244,8 +255,9 @@ def _rt_overlaps(t: RangeTombstone, ranges: list[tuple[bytes, bytes | None]]) ->
 class Storage:
     """Partitions, meta and hints of one node over a ``KV``."""
 
-    def __init__(self, kv: KV) -> None:
+    def __init__(self, kv: KV, newest_buckets: int = limits.storage_newest_buckets_count) -> None:
         self._kv = kv
+        self._newest_buckets = newest_buckets
         seq = kv.get(_HINT_SEQ)
         self._hint_seq = 0 if seq is None else struct.unpack(">Q", seq)[0]
         self._hint_counts: dict[str, int] = {}
@@ -256,6 +268,22 @@ class Storage:
         # table id -> its secondary indexes, maintained by ``apply`` (set by the node from the
         # schema; see ``storage.index``)
         self.index_specs: dict[str, tuple[sindex.IndexSpec, ...]] = {}
+        self._newest: newest_ts.NewestTimestamps | None = None  # at the first apply
+        self._unsynced = False  # written since the last take_unsynced or sync
+
+    def _write(self, batch: Sequence[tuple[bytes, bytes | None]]) -> None:
+        self._unsynced = True
+        self._kv.write(batch)
+
+    def _delete_range(self, start: bytes, end: bytes) -> None:
+        self._unsynced = True
+        self._kv.delete_range(start, end)
+
+    def take_unsynced(self) -> bool:
+        """Whether anything was written since the last call (or ``sync``): the Ready batch
+        taken now must sync before it acknowledges (``Node.take_ready``)."""
+        unsynced, self._unsynced = self._unsynced, False
+        return unsynced
 
     # --- writes ------------------------------------------------------------------------------
     def _stored(self, prefix: bytes, update: PartitionUpdate) -> dict[bytes, bytes]:
@@ -280,7 +308,69 @@ class Storage:
 
     def apply(self, update: PartitionUpdate, now_s: int) -> ApplyReport:
         """Merge ``update`` into the stored partition; report what did not take effect. No fsync."""
-        prefix = partition_prefix(update.table, update.key)
+        token = token_of(update.key)
+        prefix = _prefix_at(update.table, token, update.key)
+        newest = self._newest_index()
+        oldest_us, newest_us, deletes = newest_ts.bounds(update)
+        shadowed: tuple[Shadowed, ...] = ()
+        batch: list[tuple[bytes, bytes | None]]
+        if not deletes and newest.blind(token, oldest_us) \
+                and not self.index_specs.get(update.table) \
+                and not self.dropped.get(update.table) and self._headers_clear(prefix, update):
+            batch = [(prefix + s, v) for s, v in entries_of(update).items()]  # blind
+        else:
+            batch, shadowed = self._merged(prefix, update, now_s)
+        newest.raise_to(token, newest_us)
+        if batch:
+            mark = newest.mark_needed(newest_us)
+            if mark is not None:
+                batch.append((_HIGH_WATER, newest_ts.encode_high_water(mark)))
+            self._write(batch)
+            if mark is not None:
+                newest.marked(mark)
+        return ApplyReport(shadowed)
+
+    def blind_apply_possible(self, update: PartitionUpdate) -> bool:
+        """Whether ``apply`` would write ``update`` without reading (tests)."""
+        token = token_of(update.key)
+        oldest_us, _, deletes = newest_ts.bounds(update)
+        return not deletes and self._newest_index().blind(token, oldest_us) \
+            and not self.index_specs.get(update.table) and not self.dropped.get(update.table) \
+            and self._headers_clear(_prefix_at(update.table, token, update.key), update)
+
+    def _newest_index(self) -> newest_ts.NewestTimestamps:
+        if self._newest is None:
+            raw = self._kv.get(_HIGH_WATER)
+            if raw is not None:
+                self._newest = newest_ts.NewestTimestamps(newest_ts.decode_high_water(raw), True,
+                                                          self._newest_buckets)
+            else:  # a new store, or one from before the mark: read every data entry once
+                end = keys.prefix_successor(_DATA)
+                values = (v for _, v in self._kv.iter_from(_DATA, end))
+                self._newest = newest_ts.NewestTimestamps(newest_ts.newest_of_values(values),
+                                                          False, self._newest_buckets)
+        return self._newest
+
+    def _headers_clear(self, prefix: bytes, update: PartitionUpdate) -> bool:
+        """No row an update's marker would rewrite the header of holds a row deletion."""
+        if update.static_row is not None and update.static_row.marker is not None:
+            if not self._header_clear(prefix + _STATIC + _ROW_HEADER):
+                return False
+        for r in update.rows:
+            if r.marker is not None \
+                    and not self._header_clear(prefix + _row_prefix(r.clustering) + _ROW_HEADER):
+                return False
+        return True
+
+    def _header_clear(self, key: bytes) -> bool:
+        value = self._kv.get(key)
+        return value is None or not newest_ts.header_has_deletion(value)
+
+    def _merged(
+        self, prefix: bytes, update: PartitionUpdate, now_s: int
+    ) -> tuple[list[tuple[bytes, bytes | None]], tuple[Shadowed, ...]]:
+        """The read-merge path: the batch that makes the stored partition ``merge(stored,
+        update)``, and what the update could not overwrite."""
         stored = self._stored(prefix, update)
         dropped = self.dropped.get(update.table, {})
         update = skip_dropped(update, dropped)
@@ -296,9 +386,7 @@ class Storage:
         specs = self.index_specs.get(update.table)
         if specs and batch:
             batch.extend(sindex.maintenance(specs, existing, merged_update, now_s))
-        if batch:
-            self._kv.write(batch)
-        return ApplyReport(shadowed)
+        return batch, shadowed
 
     # --- reads -------------------------------------------------------------------------------
     def read(
@@ -466,18 +554,18 @@ class Storage:
             batch.extend((prefix + s, None) for s in gone)
             removed += len(gone)
             if batch:
-                self._kv.write(batch)
+                self._write(batch)
         return removed
 
     def truncate(self, table: str) -> None:
         tp = _table_prefix(table)
         end = keys.prefix_successor(tp)
         assert end is not None
-        self._kv.delete_range(tp, end)
+        self._delete_range(tp, end)
         ip = sindex.table_prefix(table)
         ip_end = keys.prefix_successor(ip)
         assert ip_end is not None
-        self._kv.delete_range(ip, ip_end)
+        self._delete_range(ip, ip_end)
 
     def build_index_entries(self, table: str, key: bytes, specs: Sequence[sindex.IndexSpec],
                             now_s: int) -> None:
@@ -486,7 +574,7 @@ class Storage:
         p = decode_entries(table, key, self._entries(prefix, b"", _PARTITION_END).items())
         batch = sindex.entries_for_build(specs, p, now_s)
         if batch:
-            self._kv.write(batch)
+            self._write(batch)
 
     @property
     def kv(self) -> KV:
@@ -502,14 +590,15 @@ class Storage:
             stored = decode_entries(table, key, self._entries(prefix, b"", _PARTITION_END).items())
             gone = sindex.maintenance(specs, stored, PartitionUpdate(table, key), now_s)
             if gone:
-                self._kv.write(gone)
-        self._kv.delete_range(prefix, prefix + _PARTITION_END)
+                self._write(gone)
+        self._delete_range(prefix, prefix + _PARTITION_END)
 
     def drop_table(self, table: str) -> None:
         self.truncate(table)
 
     def sync(self) -> None:
         self._kv.sync()
+        self._unsynced = False
 
     def forget_cached_counts(self) -> None:
         """Count hints and batches from the store again (it was reopened after a failed
@@ -528,10 +617,10 @@ class Storage:
         return self._kv.get(_META + name.encode())
 
     def put_meta(self, name: str, value: bytes) -> None:
-        self._kv.write([(_META + name.encode(), value)])
+        self._write([(_META + name.encode(), value)])
 
     def delete_meta(self, name: str) -> None:
-        self._kv.write([(_META + name.encode(), None)])
+        self._write([(_META + name.encode(), None)])
 
     # --- hints ---------------------------------------------------------------------------------
     @staticmethod
@@ -557,7 +646,7 @@ class Storage:
             return False
         self._hint_seq += 1
         hint_id = _token_bytes(created_us) + struct.pack(">Q", self._hint_seq)
-        self._kv.write([
+        self._write([
             (self._hint_prefix(target) + hint_id, payload),
             (_HINT_SEQ, struct.pack(">Q", self._hint_seq)),
             self._count_batch(target, count + 1),
@@ -582,7 +671,7 @@ class Storage:
             return
         batch: list[tuple[bytes, bytes | None]] = [(prefix + i, None) for i in present]
         batch.append(self._count_batch(target, self.hint_count(target) - len(present)))
-        self._kv.write(batch)
+        self._write(batch)
 
     def hint_targets(self) -> list[str]:
         end = keys.prefix_successor(_HINT_COUNT)
@@ -603,7 +692,7 @@ class Storage:
         if count >= limits.batchlog_entries_max:
             return False
         created = _token_bytes(created_us)
-        self._kv.write([(_BATCH + created + batch_id, payload),
+        self._write([(_BATCH + created + batch_id, payload),
                         (_BATCH_INDEX + batch_id, created)])
         self._batch_count = count + 1
         return True
@@ -624,5 +713,5 @@ class Storage:
         if created is None:
             return
         count = self.batch_count()
-        self._kv.write([(_BATCH + created + batch_id, None), (_BATCH_INDEX + batch_id, None)])
+        self._write([(_BATCH + created + batch_id, None), (_BATCH_INDEX + batch_id, None)])
         self._batch_count = count - 1

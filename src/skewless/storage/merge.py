@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from skewless.storage import codec, keys
 from skewless.storage.model import (
@@ -47,17 +47,18 @@ from skewless.storage.model import (
     RangeTombstone,
     Row,
     Shadowed,
+    value_class,
 )
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class LiveRow:
     clustering: bytes  # b'' for the static row
     cells: tuple[CellWrite, ...]  # live cells only, sorted by (column, path)
     marker: Cell | None = None  # the live row marker, if any
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class LiveView:
     static_row: LiveRow | None
     rows: tuple[LiveRow, ...]  # ascending clustering order

@@ -28,9 +28,20 @@ The time used to decide liveness (``now_s``) is always passed in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar, dataclass_transform
+
+_T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass_transform(frozen_default=True)
+def value_class(cls: type[_T]) -> type[_T]:
+    """A frozen dataclass to the type checker (assigning a field is a type error), built at run
+    time without frozen's ``object.__setattr__`` per field: constructing one is about 3x faster,
+    and these are made per cell, several times per write. Hashable by value, as frozen ones."""
+    return dataclass(slots=True, unsafe_hash=True)(cls)
+
+
+@value_class
 class Cell:
     """One versioned value. ``value is None`` makes it a tombstone.
 
@@ -46,7 +57,7 @@ class Cell:
     deleted_s: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class Deletion:
     """A partition, range, row or column deletion at ``ts_us`` (shadows everything <= it)."""
 
@@ -54,14 +65,14 @@ class Deletion:
     deleted_s: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class CellWrite:
     column: str
     path: bytes  # b'' for a simple column; the element key in a non-frozen collection
     cell: Cell
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class RangeTombstone:
     """Deletes rows whose clustering lies between two clustering *prefixes*.
 
@@ -76,7 +87,7 @@ class RangeTombstone:
     deletion: Deletion
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class Row:
     clustering: bytes  # order-preserving encoding (skewless.storage.keys); b'' for static/no ck
     marker: Cell | None = None  # liveness marker from INSERT: value b'' (or a tombstone)
@@ -85,7 +96,7 @@ class Row:
     column_deletions: tuple[tuple[str, Deletion], ...] = ()  # sorted by column
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class PartitionUpdate:
     """A mutation of one partition, or the (tombstone-carrying) contents read from one."""
 
@@ -97,7 +108,7 @@ class PartitionUpdate:
     rows: tuple[Row, ...] = ()  # sorted by clustering, at most one per clustering
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class Shadowed:
     """Part of an applied mutation that did not take effect because newer data was present."""
 
@@ -108,6 +119,6 @@ class Shadowed:
     existing_ts_us: int
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class ApplyReport:
     shadowed: tuple[Shadowed, ...] = ()

@@ -191,7 +191,6 @@ class Stamping:
         if self.hlc and ts >= self.ceiling_us:
             self.ceiling_us = ts + limits.stamp_ceiling_lease_ms * 1000
             self.node.storage.put_meta("stamp_floor", str(self.ceiling_us).encode())
-            self.node.ready.must_sync = True
         return ts
 
     def observe(self, ts_us: int) -> None:

@@ -97,7 +97,6 @@ class IndexManager:
 
     def _save(self) -> None:
         self.node.storage.put_meta(_META, msgpack.packb(self.state))
-        self.node.ready.must_sync = True
 
     def on_schema(self) -> None:
         """Adopt the node's current schema: maintain its indexes, build the new ones."""

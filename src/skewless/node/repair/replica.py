@@ -180,4 +180,3 @@ def on_repaired(node: Node, m: RangeRepaired) -> None:
     if node.table_by_key(m.table) is None or _bad_range(m.start_token, m.end_token):
         return
     node.active_repair.repaired.record(m.table, m.start_token, m.end_token, m.repaired_at_s)
-    node.ready.must_sync = True

@@ -184,7 +184,6 @@ class ActiveRepairService:
             raise InvalidRequest(f"Keyspace [{keyspace}] does not exist.")
         now_s = self.node.physical_us() // 1_000_000
         removed = sum(self.repaired.purge(t, now_s) for t in self._tables(keyspace, tables))
-        self.node.ready.must_sync = True
         return removed
 
     def _tables(self, keyspace: str, names: Sequence[str]) -> list[TableDef]:
@@ -409,7 +408,6 @@ class ActiveRepairService:
         node = self.node
         key = job.table.table_key
         self.repaired.record(key, job.lo, job.hi, s.started_s)
-        node.ready.must_sync = True
         for a in s.range.replicas[1:]:
             node.send(a, RangeRepaired(key, job.lo, job.hi, s.started_s))
         if job.streamed:

@@ -424,7 +424,6 @@ class Topology:
     def _persist(self, inbound: Inbound) -> None:
         if inbound.meta_name:
             self.node.storage.put_meta(inbound.meta_name, inbound.encode())
-            self.node.ready.must_sync = True
 
     # ------------------------------------------------------------------ others' changes
 

@@ -40,5 +40,4 @@ def drop_unowned(node: Node, keyspace: str | None, tables: Iterable[str]) -> dic
             for k in gone:
                 node.storage.drop_partition(t.table_key, k, now_s)
             out[f"{ks.name}.{t.name}"] = len(gone)
-    node.ready.must_sync = True
     return out

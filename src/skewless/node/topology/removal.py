@@ -156,7 +156,6 @@ class Removals:
             mem.removing.discard(m.address)
             mem.removed.add(m.address)
             self.node.storage.put_meta("removed", ",".join(sorted(mem.removed)).encode())
-            self.node.ready.must_sync = True
             log.info("removenode: %s is removed", m.address)
         else:
             mem.removing.add(m.address)
