@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from skewless import limits
-from skewless.cql import ast, paging, select
+from skewless.cql import ast, compiled, paging, select
 from skewless.cql.parser import parse
 from skewless.cql.prepare_checks import check_at_prepare
 from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
@@ -129,6 +129,7 @@ class Executor:
             "fail" if cfg.past_timestamps == "fail" else "warn")
         self.traces: dict[tuple[int, int], Trace] = {}  # (conn, stream) -> open session
         self.sampled: set[tuple[int, int]] = set()  # traced by settraceprobability, not asked
+        self.plans = compiled.Plans()  # statements compiled once (cql.compiled)
         self.writes = WritePath(self)
         node.requests.answer = self._answer  # the registry's answers end traces too
 
@@ -531,6 +532,8 @@ class Executor:
                 check_at_prepare(stmt, table, self.node.schema, binds, self.node.physical_us())
                 if isinstance(stmt, ast.Select):
                     result_cols = select.select_result_columns(stmt, table, self.node.schema)
+                else:
+                    self.plans.compile(stmt, table)
         elif isinstance(stmt, ast.Batch):  # Cassandra prepares a BATCH too (BatchStatement)
             tables = [self._table(s.keyspace, s.table, keyspace)[1] for s in stmt.statements]
             binds = batch_bind_metadata(stmt, parsed, tables, self.node.schema)
