@@ -39,6 +39,7 @@ from skewless.cql import ast, dml, key_sizes
 from skewless.cql import types as cqltypes
 from skewless.cql.list_ops import ListSeq
 from skewless.cql.terms import EvalContext, Unset, resolve_type
+from skewless.cql.types_native import BlobType, IntType
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage import keys
 from skewless.storage.model import Cell, CellWrite, PartitionUpdate, Row
@@ -54,7 +55,7 @@ class _Step:
     """One value of the statement: its source (a bind marker's index, or the constant's bytes)
     and where it goes."""
 
-    __slots__ = ("name", "place", "slot", "index", "const", "ctype")
+    __slots__ = ("name", "place", "slot", "index", "const", "ctype", "width")
 
     def __init__(self, name: str, place: int, slot: int, term: ast.Term,
                  ctype: cqltypes.CqlType) -> None:
@@ -62,6 +63,13 @@ class _Step:
         self.place = place
         self.slot = slot  # position among the partition key / clustering columns / cells
         self.ctype = ctype
+        # A value whose check is its size alone (the integers) or nothing (a blob) skips the
+        # type's validate when it passes: -1 validates, 0 accepts, n > 0 wants n bytes.
+        self.width = -1
+        if isinstance(ctype, IntType) and not ctype.is_counter:
+            self.width = ctype.width
+        elif isinstance(ctype, BlobType):
+            self.width = 0
         self.index = -1
         self.const: bytes | None = None
         if isinstance(term, ast.BindMarker):
@@ -160,7 +168,7 @@ class WritePlan:
         for s in steps:
             if s.index >= 0:
                 v = values[s.index]
-                if isinstance(v, bytes) and v:
+                if isinstance(v, bytes) and v and s.width and len(v) != s.width:
                     _validate(s, v)
             else:
                 v = s.const
