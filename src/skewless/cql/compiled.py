@@ -46,12 +46,12 @@ from skewless.storage.model import Cell, CellWrite, PartitionUpdate, Row
 
 Modification = ast.Insert | ast.Update | ast.Delete
 
-# Where a value goes (``_Step.place``).
-_PK, _CK, _REGULAR, _STATIC = 0, 1, 2, 3
+# Where a value goes (``Step.place``).
+PK, CK, _REGULAR, _STATIC = 0, 1, 2, 3
 _SKIP = object()  # an unset value: no cell
 
 
-class _Step:
+class Step:
     """One value of the statement: its source (a bind marker's index, or the constant's bytes)
     and where it goes."""
 
@@ -86,7 +86,7 @@ class WritePlan:
     __slots__ = ("stmt", "table", "table_key", "steps", "late_steps", "n_pk", "clustering",
                  "n_cells", "cell_order", "marker", "ttl_default", "ttl_term", "max_index")
 
-    def __init__(self, stmt: ast.Insert | ast.Update, table: TableDef, steps: list[_Step],
+    def __init__(self, stmt: ast.Insert | ast.Update, table: TableDef, steps: list[Step],
                  n_cells: int, marker: bool) -> None:
         self.stmt = stmt
         self.table = table
@@ -162,14 +162,14 @@ class WritePlan:
         return [PartitionUpdate(self.table_key, key, static_row=static_row, rows=rows)]
 
     @staticmethod
-    def _values(steps: tuple[_Step, ...], values: Sequence[object], pk: list[bytes],
+    def _values(steps: tuple[Step, ...], values: Sequence[object], pk: list[bytes],
                 ck: list[bytes], cells: list[object]) -> None:
         """Validate the values of ``steps`` in order and put each where it goes."""
         for s in steps:
             if s.index >= 0:
                 v = values[s.index]
                 if isinstance(v, bytes) and v and s.width and len(v) != s.width:
-                    _validate(s, v)
+                    validate(s, v)
             else:
                 v = s.const
             place = s.place
@@ -183,13 +183,13 @@ class WritePlan:
             if isinstance(v, Unset):
                 raise errors.InvalidRequest(f"Invalid unset value for column {s.name}")
             assert isinstance(v, bytes)
-            if place == _PK:
+            if place == PK:
                 pk[s.slot] = v
             else:
                 ck[s.slot] = v
 
 
-def _validate(s: _Step, v: bytes) -> None:
+def validate(s: Step, v: bytes) -> None:
     """``terms.bound_value``'s check of a bound value against its receiver's type."""
     try:
         s.ctype.validate(v)
@@ -202,37 +202,37 @@ def _validate(s: _Step, v: bytes) -> None:
 # ---------------------------------------------------------------- compiling
 
 
-class _NoPlan(Exception):
+class NoPlan(Exception):
     """The statement is outside the compiled forms: ``dml`` interprets it."""
 
 
-def _simple_type(col: ColumnDef) -> cqltypes.CqlType:
+def simple_type(col: ColumnDef) -> cqltypes.CqlType:
     """The column's type if it is a simple value naming no user type (a schema change could
     move a user type without a new TableDef)."""
     try:
         t = resolve_type(col.type, Schema(), None)
     except errors.CqlError:
-        raise _NoPlan from None
+        raise NoPlan from None
     if t.is_multicell or keys.parse_type(col.type)[0] == "counter":
-        raise _NoPlan
+        raise NoPlan
     return t
 
 
-def _term(term: ast.Term) -> ast.Term:
+def plain_term(term: ast.Term) -> ast.Term:
     if isinstance(term, ast.BindMarker) or (
             isinstance(term, ast.Constant) and term.kind in _PLAIN_CONSTANTS):
         return term
-    raise _NoPlan
+    raise NoPlan
 
 
 _PLAIN_CONSTANTS = ("string", "integer", "float", "boolean", "uuid", "hex", "duration", "null")
 
 
-def _key_step(col: ColumnDef, term: ast.Term, table: TableDef) -> _Step:
+def key_step(col: ColumnDef, term: ast.Term, table: TableDef) -> Step:
     if col.kind == "partition_key":
-        return _Step(col.name, _PK, table.partition_key.index(col), _term(term),
-                     _simple_type(col))
-    return _Step(col.name, _CK, table.clustering.index(col), _term(term), _simple_type(col))
+        return Step(col.name, PK, table.partition_key.index(col), plain_term(term),
+                     simple_type(col))
+    return Step(col.name, CK, table.clustering.index(col), plain_term(term), simple_type(col))
 
 
 def compile_write(stmt: Modification, table: TableDef) -> WritePlan | None:
@@ -242,7 +242,7 @@ def compile_write(stmt: Modification, table: TableDef) -> WritePlan | None:
             return _compile_insert(stmt, table)
         if isinstance(stmt, ast.Update):
             return _compile_update(stmt, table)
-    except (_NoPlan, errors.CqlError):  # a bad constant: dml gives the error at execution
+    except (NoPlan, errors.CqlError):  # a bad constant: dml gives the error at execution
         return None
     return None
 
@@ -250,51 +250,51 @@ def compile_write(stmt: Modification, table: TableDef) -> WritePlan | None:
 def _compile_insert(stmt: ast.Insert, table: TableDef) -> WritePlan:
     if stmt.json is not None or stmt.if_not_exists or len(stmt.columns) != len(stmt.values) \
             or len(set(stmt.columns)) != len(stmt.columns):
-        raise _NoPlan
+        raise NoPlan
     _check_table(table)
     given = set(stmt.columns)
     if any(c.name not in given for c in table.partition_key + table.clustering):
-        raise _NoPlan
-    steps: list[_Step] = []
+        raise NoPlan
+    steps: list[Step] = []
     n_cells = 0
     for name, term in zip(stmt.columns, stmt.values, strict=True):
         col = table.column(name)
         if col is None:
-            raise _NoPlan
+            raise NoPlan
         if col.kind in ("partition_key", "clustering"):
-            steps.append(_key_step(col, term, table))
+            steps.append(key_step(col, term, table))
         else:
             place = _STATIC if col.kind == "static" else _REGULAR
-            steps.append(_Step(col.name, place, n_cells, _term(term), _simple_type(col)))
+            steps.append(Step(col.name, place, n_cells, plain_term(term), simple_type(col)))
             n_cells += 1
     return WritePlan(stmt, table, steps, n_cells, marker=True)
 
 
 def _compile_update(stmt: ast.Update, table: TableDef) -> WritePlan:
     if stmt.if_exists or stmt.conditions or not stmt.assignments:
-        raise _NoPlan
+        raise NoPlan
     _check_table(table)
-    steps: list[_Step] = []
+    steps: list[Step] = []
     restricted: set[str] = set()
     for rel in stmt.where:  # dml evaluates the WHERE clause first
         if rel.op != "=" or not isinstance(rel.lhs, str) or isinstance(rel.rhs, tuple):
-            raise _NoPlan
+            raise NoPlan
         col = table.column(rel.lhs)
         if col is None or col.kind not in ("partition_key", "clustering") \
                 or col.name in restricted:
-            raise _NoPlan
+            raise NoPlan
         restricted.add(col.name)
-        steps.append(_key_step(col, rel.rhs, table))
+        steps.append(key_step(col, rel.rhs, table))
     if restricted != {c.name for c in table.partition_key + table.clustering}:
-        raise _NoPlan
+        raise NoPlan
     assigned: set[str] = set()
     n_cells = 0
     for a in stmt.assignments:
         col = table.column(a.column)
         if a.op != "set" or col is None or col.kind != "regular" or col.name in assigned:
-            raise _NoPlan
+            raise NoPlan
         assigned.add(col.name)
-        steps.append(_Step(col.name, _REGULAR, n_cells, _term(a.value), _simple_type(col)))
+        steps.append(Step(col.name, _REGULAR, n_cells, plain_term(a.value), simple_type(col)))
         n_cells += 1
     return WritePlan(stmt, table, steps, n_cells, marker=False)
 
@@ -302,7 +302,7 @@ def _compile_update(stmt: ast.Update, table: TableDef) -> WritePlan:
 def _check_table(table: TableDef) -> None:
     """A table with a counter column: ``dml`` refuses its statements (by name)."""
     if any(keys.parse_type(c.type)[0] == "counter" for c in table.columns):
-        raise _NoPlan
+        raise NoPlan
 
 
 # ---------------------------------------------------------------- the cache

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from skewless import limits
-from skewless.cql import ast, compiled, paging, select
+from skewless.cql import ast, compiled, compiled_read, paging, select
 from skewless.cql.parser import parse
 from skewless.cql.prepare_checks import check_at_prepare
 from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
@@ -130,6 +130,7 @@ class Executor:
         self.traces: dict[tuple[int, int], Trace] = {}  # (conn, stream) -> open session
         self.sampled: set[tuple[int, int]] = set()  # traced by settraceprobability, not asked
         self.plans = compiled.Plans()  # statements compiled once (cql.compiled)
+        self.read_plans = compiled_read.ReadPlans()  # and point reads (cql.compiled_read)
         self.writes = WritePath(self)
         node.requests.answer = self._answer  # the registry's answers end traces too
 
@@ -448,8 +449,7 @@ class Executor:
         page_size = None
         if params.page_size is not None and params.page_size > 0:
             page_size = min(params.page_size, limits.cql_page_rows_max)
-        plan = select.plan_select(stmt, table, self.node.schema, ctx, paging=state,
-                                  page_size=page_size)
+        plan = self.read_plans.plan(stmt, table, self.node.schema, ctx, state, page_size)
         self._read_plan(conn, stream, ks, plan, params)
 
     def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, plan: select.ReadPlan,
