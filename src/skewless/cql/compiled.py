@@ -242,8 +242,8 @@ def compile_write(stmt: Modification, table: TableDef) -> WritePlan | None:
             return _compile_insert(stmt, table)
         if isinstance(stmt, ast.Update):
             return _compile_update(stmt, table)
-    except (NoPlan, errors.CqlError):  # a bad constant: dml gives the error at execution
-        return None
+    except (NoPlan, errors.CqlError, ValueError, TypeError, OverflowError):
+        return None  # a bad constant: dml gives its error (or exception) at execution
     return None
 
 
