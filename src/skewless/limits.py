@@ -12,6 +12,7 @@ cql_connections_max = 65_536  # the most native_transport_max_concurrent_connect
 cql_page_rows_max = 100_000  # a larger fetch_size is served in pages of this many rows
 cql_batch_statements_max = 10_000  # bounds the memory of one BATCH
 cql_prepared_statements_max = 10_000  # prepared cache entries per node (LRU beyond)
+cql_compiled_plans_max = 10_000  # compiled write plans per node (cql.compiled; oldest out)
 cql_bind_markers_max = 65_535  # EXECUTE counts its values in a [short] (Cassandra's maximum)
 cql_ttl_s_max = 20 * 365 * 86400  # Cassandra's MAX_TTL (20 years); larger TTLs are refused
 cql_type_nesting_max = 32  # type text nesting depth; bounds parse_type's recursion

@@ -229,6 +229,9 @@ def decode_header(data: bytes) -> FrameHeader:
 # ------------------------------------------------------------------ body reader
 
 
+_U8, _U16, _I32, _I64 = (struct.Struct(f) for f in (">B", ">H", ">i", ">q"))
+
+
 class _Reader:
     """Bounds-checked reads of protocol primitives; any overrun is the peer's fault."""
 
@@ -240,29 +243,38 @@ class _Reader:
         self.version = version
 
     def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
+        pos = self.pos
+        end = pos + n
+        if n < 0 or end > len(self.data):
             raise errors.RemoteProtocolError(
-                f"Not enough bytes to read: need {n} at offset {self.pos} of {len(self.data)}"
+                f"Not enough bytes to read: need {n} at offset {pos} of {len(self.data)}"
             )
-        self.pos += n
-        return self.data[self.pos - n : self.pos]
+        self.pos = end
+        return self.data[pos:end]
 
-    def unpack(self, fmt: str) -> int:
-        (value,) = struct.unpack(fmt, self.take(struct.calcsize(fmt)))
-        assert isinstance(value, int)
+    def _fixed(self, s: struct.Struct) -> int:
+        """One fixed-size integer, unpacked in place (no slice)."""
+        pos = self.pos
+        end = pos + s.size
+        if end > len(self.data):
+            raise errors.RemoteProtocolError(
+                f"Not enough bytes to read: need {s.size} at offset {pos} of {len(self.data)}"
+            )
+        self.pos = end
+        value: int = s.unpack_from(self.data, pos)[0]
         return value
 
     def byte(self) -> int:
-        return self.unpack(">B")
+        return self._fixed(_U8)
 
     def short(self) -> int:
-        return self.unpack(">H")
+        return self._fixed(_U16)
 
     def int32(self) -> int:
-        return self.unpack(">i")
+        return self._fixed(_I32)
 
     def long(self) -> int:
-        return self.unpack(">q")
+        return self._fixed(_I64)
 
     def _text(self, n: int) -> str:
         try:
@@ -319,11 +331,25 @@ class _Reader:
         count = self.short()
         names: list[str] = []
         values: list[Value] = []
-        for _ in range(count):
-            if with_names:
+        if with_names:
+            for _ in range(count):
                 names.append(self.string())
-            values.append(self.value())
-        return tuple(values), (tuple(names) if with_names else None)
+                values.append(self.value())
+            return tuple(values), tuple(names)
+        # ``value`` inlined (every EXECUTE): a length, then that many bytes, else a special
+        data, pos, size, unpack = self.data, self.pos, len(self.data), _I32.unpack_from
+        for _ in range(count):
+            n: int = unpack(data, pos)[0] if pos + 4 <= size else -3
+            end = pos + 4 + n
+            if n < 0 or end > size:  # a null, an unset, or an error: ``value`` says which
+                self.pos = pos
+                values.append(self.value())
+                pos = self.pos
+                continue
+            values.append(data[pos + 4:end])
+            pos = end
+        self.pos = pos
+        return tuple(values), None
 
 
 # ------------------------------------------------------------------ request decoding

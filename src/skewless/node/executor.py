@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from skewless import limits
-from skewless.cql import ast, paging, select
+from skewless.cql import ast, compiled, compiled_read, paging, select
 from skewless.cql.parser import parse
 from skewless.cql.prepare_checks import check_at_prepare
 from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
@@ -71,7 +71,7 @@ from skewless.node.schema.system_tables import (
 from skewless.node.tracing.records import Trace
 from skewless.node.tracing.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
 from skewless.node.write_path import WritePath
-from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, TableDef
+from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, Schema, TableDef
 from skewless.storage.integrity import storage_verdict
 from skewless.storage.model import PartitionUpdate
 
@@ -104,12 +104,13 @@ class PreparedResult:
     result_columns: tuple[ColumnSpec, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Prepared:
     query: str
     keyspace: str | None
     parsed: ast.Parsed
     depends_on: Dependency | None = None  # evicted when the schema no longer matches it
+    valid_in: Schema | None = None  # the schema it was last found valid in (checked once)
 
 
 class Executor:
@@ -129,6 +130,12 @@ class Executor:
             "fail" if cfg.past_timestamps == "fail" else "warn")
         self.traces: dict[tuple[int, int], Trace] = {}  # (conn, stream) -> open session
         self.sampled: set[tuple[int, int]] = set()  # traced by settraceprobability, not asked
+        self.plans = compiled.Plans()  # statements compiled once (cql.compiled)
+        self._tables_in: Schema | None = None  # ``_table``'s finds, valid in this schema
+        self._tables: dict[tuple[str, str], tuple[KeyspaceDef, TableDef]] = {}
+        self._host: uuid.UUID | None = None  # ``_ctx``'s host id bits, for this host id
+        self._host_bits = (0, 0)
+        self.read_plans = compiled_read.ReadPlans()  # and point reads (cql.compiled_read)
         self.writes = WritePath(self)
         node.requests.answer = self._answer  # the registry's answers end traces too
 
@@ -257,9 +264,12 @@ class Executor:
 
     def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
         now_us = self.node.physical_us()
+        host = self.node.host_id
+        if host is not self._host:  # the timeuuid node id and clock seq, worked out once
+            self._host = host
+            self._host_bits = (host.int & (2**48 - 1), (host.int >> 48) & 0x3FFF)
         return EvalContext(now_us, self.rng.randbytes, tuple(values), keyspace,
-                           node_id=self.node.host_id.int & (2**48 - 1),
-                           clock_seq=(self.node.host_id.int >> 48) & 0x3FFF)
+                           self._host_bits[0], self._host_bits[1])
 
     def _values(self, parsed: ast.Parsed, params: Params) -> tuple[Value, ...]:
         if params.names is None:
@@ -284,6 +294,15 @@ class Executor:
     def _table(self, stmt_ks: str | None, name: str, keyspace: str | None
                ) -> tuple[KeyspaceDef, TableDef]:
         ks_name = self._keyspace_of(stmt_ks, keyspace)
+        schema = self.node.schema
+        if schema is not self._tables_in:  # found tables are remembered per schema object
+            self._tables_in, self._tables = schema, {}
+        found = self._tables.get((ks_name, name))
+        if found is None:
+            found = self._tables[(ks_name, name)] = self._lookup_table(ks_name, name)
+        return found
+
+    def _lookup_table(self, ks_name: str, name: str) -> tuple[KeyspaceDef, TableDef]:
         ks: KeyspaceDef | None
         if ks_name == TRACES_KEYSPACE:  # system tables stored as data (node.tracer)
             ks, table = traces_keyspace(), traces_table(name)
@@ -447,8 +466,7 @@ class Executor:
         page_size = None
         if params.page_size is not None and params.page_size > 0:
             page_size = min(params.page_size, limits.cql_page_rows_max)
-        plan = select.plan_select(stmt, table, self.node.schema, ctx, paging=state,
-                                  page_size=page_size)
+        plan = self.read_plans.plan(stmt, table, self.node.schema, ctx, state, page_size)
         self._read_plan(conn, stream, ks, plan, params)
 
     def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, plan: select.ReadPlan,
@@ -531,6 +549,8 @@ class Executor:
                 check_at_prepare(stmt, table, self.node.schema, binds, self.node.physical_us())
                 if isinstance(stmt, ast.Select):
                     result_cols = select.select_result_columns(stmt, table, self.node.schema)
+                else:
+                    self.plans.compile(stmt, table)
         elif isinstance(stmt, ast.Batch):  # Cassandra prepares a BATCH too (BatchStatement)
             tables = [self._table(s.keyspace, s.table, keyspace)[1] for s in stmt.statements]
             binds = batch_bind_metadata(stmt, parsed, tables, self.node.schema)
@@ -543,9 +563,13 @@ class Executor:
         """The statement prepared as ``statement_id``; Unprepared if unknown or if a schema
         change since evicted it (``prepared_deps``)."""
         p = self.prepared.get(statement_id)
-        if p is not None and not still_valid(p.depends_on, self.node.schema):
-            del self.prepared[statement_id]
-            p = None
+        schema = self.node.schema
+        if p is not None and p.valid_in is not schema:
+            if not still_valid(p.depends_on, schema):
+                del self.prepared[statement_id]
+                p = None
+            else:
+                p.valid_in = schema
         if p is None:
             raise Unprepared(f"Prepared query with ID {statement_id.hex()} not found",
                              statement_id)

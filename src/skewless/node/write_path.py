@@ -237,8 +237,8 @@ class WritePath:
             max_ts = max(max_ts, ts)
             if trace is not None and not dry_run:
                 trace.write_timestamp(ts, source)
-            ups = dml.build_mutations(stmt, table, self.node.schema, ctx, ts, now_s,
-                                      current[n] if current else (), self.list_seq)
+            ups = self.ex.plans.mutations(stmt, table, self.node.schema, ctx, ts, now_s,
+                                          current[n] if current else (), self.list_seq)
             by_ks.setdefault(ks.name, (ks, []))[1].extend(ups)
         groups = [(ks, dml.merge_by_partition(ups)) for ks, ups in by_ks.values() if ups]
         if dry_run:
