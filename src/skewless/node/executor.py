@@ -60,6 +60,8 @@ from skewless.node.info import NodeInfo
 from skewless.node.messages import ReadRequest
 from skewless.node.metadata.entries import DdlEntry, Outcome
 from skewless.node.node import Node
+from skewless.node.params import Params as Params  # re-exported: where callers found it
+from skewless.node.params import Value as Value
 from skewless.node.prepared_deps import Dependency, dependency, still_valid
 from skewless.node.schema import ddl, describe, virtual_select
 from skewless.node.schema.system_tables import (
@@ -76,24 +78,6 @@ from skewless.storage.integrity import storage_verdict
 from skewless.storage.model import PartitionUpdate
 
 log = logging.getLogger("skewless.executor")
-
-Value = bytes | None | Unset
-
-
-@dataclass(frozen=True, slots=True)
-class Params:
-    """The parts of QUERY/EXECUTE/BATCH parameters the executor uses."""
-
-    consistency: int = cl_mod.ONE
-    values: tuple[Value, ...] = ()
-    names: tuple[str, ...] | None = None
-    page_size: int | None = None
-    paging_state: bytes | None = None
-    serial_consistency: int | None = None
-    timestamp: int | None = None
-    token_us: int | None = None  # the client's session token (node.session_token)
-    tracing: bool = False  # the request frame's tracing flag
-    client: str = ""  # the client's address (for a tracing session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +113,7 @@ class Executor:
             "fail" if cfg.past_timestamps == "fail" else "warn")
         self.traces: dict[tuple[int, int], Trace] = {}  # (conn, stream) -> open session
         self.sampled: set[tuple[int, int]] = set()  # traced by settraceprobability, not asked
-        self.writes = WritePath(self)
+        self.writes = WritePath(self, node)
         node.requests.answer = self._answer  # the registry's answers end traces too
 
     # ------------------------------------------------------------------ entry points
@@ -255,8 +239,12 @@ class Executor:
         self.node.reply(Reply(conn, stream, body, warnings, payload,
                               tracing_id=trace.session_id if asked else None))
 
-    def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
-        now_us = self.node.physical_us()
+    def _ctx(self, values: Sequence[Value], keyspace: str | None,
+             now_us: int | None = None) -> EvalContext:
+        """The context statements evaluate in; ``now_us``: cluster time already read for
+        this input (read here otherwise)."""
+        if now_us is None:
+            now_us = self.node.physical_us()
         return EvalContext(now_us, self.rng.randbytes, tuple(values), keyspace,
                            node_id=self.node.host_id.int & (2**48 - 1),
                            clock_seq=(self.node.host_id.int >> 48) & 0x3FFF)
@@ -296,6 +284,11 @@ class Executor:
         if table is None:
             raise InvalidRequest(f"unconfigured table {name}")
         return ks, table
+
+    # The narrow interface the write path is given (``node.write_path.ExecutorSide``).
+    answer = _answer
+    context = _ctx
+    table = _table
 
     def system_context(self, with_clients: bool = False) -> SystemContext:
         """``with_clients``: list every CQL connection (system.skewless_clients only: a node

@@ -180,6 +180,14 @@ class Stamping:
             self.restart_floor_us = 0  # past it for good: the clock only moves forward here
         return not self.clocks.view().in_bounds or self.restart_floor_us > 0
 
+    def fenced_at(self, physical_us: int) -> bool:
+        """``fenced`` at cluster time already read (a write reads it once per input)."""
+        return self._fenced_at(physical_us)
+
+    def next_timestamp_at(self, physical_us: int) -> int:
+        """``next_timestamp`` at cluster time already read (a write reads it once per input)."""
+        return self._issue(physical_us)
+
     def next_timestamp(self) -> int:
         """A new timestamp from this node's own source, below the durable ceiling."""
         return self._issue(self.physical_us())
