@@ -29,21 +29,17 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Modules on an import cycle only through imports under TYPE_CHECKING (issue 13: shrink it).
 TYPING_CYCLE_MODULES = frozenset({
-    "skewless.config",  # node.batchlog's crash points, imported inside a function
     "skewless.cql.select", "skewless.cql.select_render",
     "skewless.cql.select_stamps", "skewless.cql.selection",
     "skewless.node.auth.authorizer", "skewless.node.auth.grants", "skewless.node.auth.roles",
     "skewless.node.auth.service", "skewless.node.auth.statements", "skewless.node.auth.wiring",
     "skewless.node.executor",
-    "skewless.node.batchlog", "skewless.node.clock.stamping", "skewless.node.index.manager",
-    "skewless.node.index.read", "skewless.node.membership.swim", "skewless.node.metadata.service",
-    "skewless.node.node", "skewless.node.ordered", "skewless.node.repair.anti_entropy",
-    "skewless.node.repair.replica", "skewless.node.repair.service", "skewless.node.replica",
-    "skewless.node.requests", "skewless.node.scan", "skewless.node.scan_page",
+    "skewless.node.index.manager", "skewless.node.index.read", "skewless.node.membership.swim",
+    "skewless.node.metadata.service", "skewless.node.node", "skewless.node.repair.anti_entropy",
+    "skewless.node.repair.replica", "skewless.node.repair.service",
     "skewless.node.topology.changes", "skewless.node.topology.cleanup",
     "skewless.node.topology.decide", "skewless.node.topology.movement",
-    "skewless.node.topology.removal", "skewless.node.tracing.tracer",
-    "skewless.node.truncation",
+    "skewless.node.topology.removal",
     "skewless.runtime.admin", "skewless.runtime.server",
 })
 

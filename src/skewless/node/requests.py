@@ -51,7 +51,7 @@ from skewless.node.effects import Reply
 from skewless.node.planted import Planted, PlantedError
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import RequestsHost
 
 log = logging.getLogger("skewless.requests")
 P = ParamSpec("P")
@@ -89,7 +89,7 @@ class OpenRequest:
 
 
 class ClientRequests:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: RequestsHost) -> None:
         self.node = node
         self.open: dict[tuple[int, int], list[OpenRequest]] = {}
         self.count = 0  # requests open now

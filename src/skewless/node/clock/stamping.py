@@ -53,7 +53,7 @@ from skewless.node.clock.clockwatch import ClockWatch
 from skewless.node.messages import ClockPing, ClockPong, StampRequest, StampResponse
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import StampingHost
 
 log = logging.getLogger("skewless.stamping")
 
@@ -75,7 +75,7 @@ class _Pending:
 
 
 class Stamping:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: StampingHost) -> None:
         self.node = node
         cfg = node.config
         self.hlc = cfg.timestamp_policy == "hlc"
