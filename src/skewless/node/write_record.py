@@ -134,7 +134,7 @@ class WriteRecord:
     """One client write or batch (see the module docstring)."""
 
     __slots__ = ("work", "node", "conn", "stream", "stmts", "values", "params", "keyspace",
-                 "write_type", "batch", "phase", "current", "restamps", "reports", "built",
+                 "write_type", "batch", "phase", "trail", "current", "restamps", "reports", "built",
                  "_reads", "_queue", "_running")
 
     def __init__(self, work: PhaseWork, conn: int, stream: int, stmts: Sequence[Statement],
@@ -151,6 +151,7 @@ class WriteRecord:
         self.write_type = write_type
         self.batch = batch
         self.phase = Phase.START
+        self.trail = [Phase.START]  # every phase it was in, in order (tests, debugging)
         self.current: Sequence[Sequence[PartitionUpdate]] = ()  # list reads' partitions
         self.restamps = 0  # rounds already sent and shadowed
         self.reports: list[ShadowReport] = []  # this round's shadowing reports
@@ -171,6 +172,7 @@ class WriteRecord:
     def _to(self, phase: Phase) -> None:
         assert phase in TRANSITIONS[self.phase], f"{self!r}: no transition to {phase.value}"
         self.phase = phase
+        self.trail.append(phase)
 
     def _input(self, step: Callable[..., None], *args: Any) -> None:
         """Queue an input; run the queue unless an input of this record is running."""
@@ -194,6 +196,7 @@ class WriteRecord:
                         self._answer(e)
                 except Exception as e:  # a bug in one write must not take the node down
                     self.phase = Phase.ANSWERED  # answered ServerError just below
+                    self.trail.append(Phase.ANSWERED)
                     self.node.requests.internal_error(self.conn, self.stream, e)
         finally:
             self._running = False
