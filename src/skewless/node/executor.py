@@ -44,7 +44,6 @@ from skewless.errors import (
     unsupported,
 )
 from skewless.node import consistency as cl_mod
-from skewless.node import scan_page, thresholds
 from skewless.node.auth import statements as role_statements
 from skewless.node.auth.model import AUTH_KEYSPACE, Hasher, InlineHasher, obfuscate_password
 from skewless.node.auth.service import Auth
@@ -52,17 +51,14 @@ from skewless.node.auth.statements import ROLE_STATEMENTS
 from skewless.node.auth.wiring import AuthzHooks
 from skewless.node.binds import batch_bind_metadata, bind_metadata
 from skewless.node.clock import client_clocks, session_token
-from skewless.node.clock.stamps import max_timestamp
-from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
-from skewless.node.index import read as index_read
 from skewless.node.info import NodeInfo
-from skewless.node.messages import ReadRequest
 from skewless.node.metadata.entries import DdlEntry, Outcome
 from skewless.node.node import Node
 from skewless.node.params import Params as Params  # re-exported: where callers found it
 from skewless.node.params import Value as Value
 from skewless.node.prepared_deps import Dependency, dependency, still_valid
+from skewless.node.read_record import ReadRecord
 from skewless.node.schema import ddl, describe, virtual_select
 from skewless.node.schema.system_tables import (
     STORED_SYSTEM_KEYSPACES,
@@ -446,50 +442,13 @@ class Executor:
 
     def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, plan: select.ReadPlan,
                    params: Params) -> None:
-        trace = self.traces.get((conn, stream))
-        if plan.partition_keys is None:
-            def answered(error: CqlError | None, rows: RowsResult | None) -> None:
-                self._answer(conn, stream, error if error is not None else rows,
-                             scan_page.warnings_of(plan))
+        """Read the plan's page: one ``ReadRecord`` from here to its answer."""
+        ReadRecord(self.node, self._answer, self._page, conn, stream, ks, plan, params,
+                   self.traces.get((conn, stream))).start()
 
-            read = index_read.read_index if plan.index is not None else scan_page.read_scan
-            read(self.node, ks, plan, params.consistency, self._now_s(),
-                 self.node.requests.bind(answered))
-            return
-        keys = list(plan.partition_keys)
-        if not keys:
-            self._answer(conn, stream, self._page(plan, []))
-            return
-        row_limit = plan.row_limit_hint() or 0
-
-        def finished(error: CqlError | None, results: list[object]) -> None:
-            if error is not None:
-                self._answer(conn, stream, error)
-                return
-            parts = [r for r in results if isinstance(r, PartitionUpdate)]
-            token = max([params.token_us or 0] + [max_timestamp(p) for p in parts])
-            self._guard(conn, stream, lambda: self._answer_page(conn, stream, plan, parts, token))
-
-        join = Join(len(keys), finished)
-        for i, key in enumerate(keys):
-            slices = tuple((x.start, x.start_inclusive, x.end, x.end_inclusive)
-                           for x in plan.slices_for(key))
-            req = ReadRequest(0, plan.table.table_key, key, slices, plan.reversed, row_limit,
-                              False)
-            cl = params.consistency
-            if params.token_us is not None:
-                cl = session_token.read_consistency(cl)
-            self.node.read(ks, req, cl, join.part(i), trace)
-
-    def _answer_page(self, conn: int, stream: int, plan: select.ReadPlan,
-                     parts: list[PartitionUpdate], token_us: int) -> None:
-        page = self._page(plan, parts)
-        name = f"{plan.table.keyspace}.{plan.table.name}"
-        warnings = thresholds.read_warnings(parts, len(page.rows), name) + select.key_warnings(plan)
-        self._answer(conn, stream, page, warnings, token_us)
-
-    def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
-        page = select.render(plan, parts, self._now_s())
+    def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate],
+              now_s: int | None = None) -> RowsResult:
+        page = select.render(plan, parts, self._now_s() if now_s is None else now_s)
         state = None
         if page.more and page.state is not None:
             state = paging.encode_paging_state(page.state)

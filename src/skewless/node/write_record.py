@@ -19,18 +19,10 @@ each; a move not in the table is a broken invariant (an assert). The phases:
 * ``COMMIT_WAIT``: cluster time must pass the stamp before the answer;
 * ``ANSWERED``: the one answer given; nothing leaves this phase.
 
-Inputs: what the asynchronous work hands back (reads done, floor known, stamped, replicated,
-commit wait over) is an input. Inputs are queued and run one at a time after the input being
-run returns, never re-entrantly: a callback called synchronously (a stamp this node issues at
-once, a write acknowledged locally) only queues its input. Each input runs under the
-request's context (``node.requests.bind``); a CqlError out of it is the write's answer, any
-other exception an internal error answered ServerError. An input after the answer (a replica's
-late acknowledgement after an error was answered) is dropped.
-
-The record registers with its client request (``node.requests``): the simulator's check that
-every request ends in exactly one reply (``ClientRequests.problems``, run by ``sim.world`` and
-the lab's ``exactly_one_reply`` verdict) names a request left open with its record's phase, and
-counts a reply to a request that its record did not give.
+Inputs (reads done, floor known, stamped, replicated, commit wait over) are queued and run
+one at a time, never re-entrantly, under the request's context; a CqlError out of one is the
+write's answer; the record attaches itself to its client request for the simulator's
+exactly-one-reply check. That machinery is ``node.record``'s, shared with reads.
 
 What each phase computes (timestamps, mutations, restamp floors, shadowing warnings) is in
 ``node.write_path``; the record only orders it.
@@ -40,9 +32,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from skewless import limits
 from skewless.cql import ast
@@ -52,6 +43,7 @@ from skewless.node import consistency as cl_mod
 from skewless.node.coordinator import Join
 from skewless.node.ordered import FloorJoin
 from skewless.node.params import Params, Value
+from skewless.node.record import Record
 from skewless.node.shadowing import ShadowReport
 from skewless.schema import KeyspaceDef
 from skewless.storage.model import PartitionUpdate
@@ -130,87 +122,42 @@ class PhaseWork(Protocol):
                  ) -> CqlError | None: ...
 
 
-class WriteRecord:
+class WriteRecord(Record):
     """One client write or batch (see the module docstring)."""
 
-    __slots__ = ("work", "node", "conn", "stream", "stmts", "values", "params", "keyspace",
-                 "write_type", "batch", "phase", "trail", "current", "restamps", "reports", "built",
-                 "_reads", "_queue", "_running")
+    TRANSITIONS = TRANSITIONS
+    START = Phase.START
+    ANSWERED = Phase.ANSWERED
+    KIND = "write"
+
+    __slots__ = ("work", "node", "stmts", "values", "params", "keyspace", "write_type", "batch",
+                 "current", "restamps", "reports", "built", "_reads")
 
     def __init__(self, work: PhaseWork, conn: int, stream: int, stmts: Sequence[Statement],
                  values: Sequence[tuple[Value, ...]], params: Params, keyspace: str | None,
                  write_type: str, batch: ast.Batch | None) -> None:
+        super().__init__(work.node.requests, work.answer, conn, stream)
         self.work = work
         self.node = work.node
-        self.conn = conn
-        self.stream = stream
         self.stmts = stmts
         self.values = values
         self.params = params
         self.keyspace = keyspace
         self.write_type = write_type
         self.batch = batch
-        self.phase = Phase.START
-        self.trail = [Phase.START]  # every phase it was in, in order (tests, debugging)
         self.current: Sequence[Sequence[PartitionUpdate]] = ()  # list reads' partitions
         self.restamps = 0  # rounds already sent and shadowed
         self.reports: list[ShadowReport] = []  # this round's shadowing reports
         self.built: Built | None = None  # this round's mutations
         self._reads: list[tuple[int, KeyspaceDef, ReadRequest]] = []
-        self._queue: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
-        self._running = False
-
-    @property
-    def answered(self) -> bool:
-        return self.phase is Phase.ANSWERED
 
     def __repr__(self) -> str:
         return f"write record ({self.write_type}, {self.phase.value})"
 
-    # ------------------------------------------------------------------ machinery
-
-    def _to(self, phase: Phase) -> None:
-        assert phase in TRANSITIONS[self.phase], f"{self!r}: no transition to {phase.value}"
-        self.phase = phase
-        self.trail.append(phase)
-
-    def _input(self, step: Callable[..., None], *args: Any) -> None:
-        """Queue an input; run the queue unless an input of this record is running."""
-        self._queue.append((step, args))
-        if self._running:
-            return
-        self._running = True
-        try:
-            while self._queue:
-                step, args = self._queue.popleft()
-                if self.phase is Phase.ANSWERED:
-                    log.debug("%r: a late input dropped (%s)", self, step.__name__)
-                    continue
-                try:
-                    step(*args)
-                except CqlError as e:
-                    if self.answered:
-                        log.warning("%s after the write's answer (stream %d, connection %d): "
-                                    "dropped", type(e).__name__, self.stream, self.conn)
-                    else:
-                        self._answer(e)
-                except Exception as e:  # a bug in one write must not take the node down
-                    self.phase = Phase.ANSWERED  # answered ServerError just below
-                    self.trail.append(Phase.ANSWERED)
-                    self.node.requests.internal_error(self.conn, self.stream, e)
-        finally:
-            self._running = False
-
-    def _answer(self, body: object, warnings: Sequence[str] = (),
-                token_us: int | None = None) -> None:
-        self._to(Phase.ANSWERED)
-        self.work.answer(self.conn, self.stream, body, tuple(warnings), token_us)
-
     # ------------------------------------------------------------------ inputs
 
     def start(self) -> None:
-        self.node.requests.attach(self.conn, self.stream, self)
-        self._input(self._start)
+        self._begin(self._start)
 
     def _start(self) -> None:
         reads = self.work.list_reads(self.stmts, self.values, self.keyspace)

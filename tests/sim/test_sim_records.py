@@ -1,19 +1,23 @@
-"""Each client write is one record (node.write_record) that ends answered, exactly once, in the
-deterministic simulator: the phases a write goes through for a plain write, a list operation
-that reads first, a LOGGED batch, an ordered write, a restamped write and commit wait; the
+"""Each client write and read is one record (node.write_record, node.read_record) that ends
+answered, exactly once, in the deterministic simulator: the phases a write goes through for a
+plain write, a list operation that reads first, a LOGGED batch, an ordered write, a restamped
+write and commit wait, and a read's for a partition and for a scan page; the
 transition table's shape; and the registry's check that flags a reply a request's record did
 not give (``ClientRequests.problems``, run by ``World.check_requests`` and by the lab's
 ``exactly_one_reply`` verdict)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
-from skewless.cql.results import Void
+from skewless.cql.results import RowsResult, Void
+from skewless.node import read_record
 from skewless.node.consistency import QUORUM
-from skewless.node.requests import Record
+from skewless.node.record import Record
+from skewless.node.requests import Record as RequestRecord
 from skewless.node.write_record import TRANSITIONS, Phase, WriteRecord
 from skewless.sim.world import World
 
@@ -21,15 +25,15 @@ N1 = "127.0.0.1"
 P = Phase
 
 
-def _world(seed: int, **options: object) -> tuple[World, list[WriteRecord]]:
+def _world(seed: int, **options: object) -> tuple[World, list[Record]]:
     w = World(seed, n_nodes=3, trace_enabled=False, node_options=dict(options))
     assert w.stabilize()
-    records: list[WriteRecord] = []
+    records: list[Record] = []
     requests = w.nodes[N1].node.requests
     attach = requests.attach
 
-    def spy(conn: int, stream: int, record: Record) -> None:  # the real attach, observed
-        assert isinstance(record, WriteRecord)
+    def spy(conn: int, stream: int, record: RequestRecord) -> None:  # the real attach, observed
+        assert isinstance(record, Record)
         records.append(record)
         attach(conn, stream, record)
     requests.attach = spy  # type: ignore[method-assign]
@@ -49,14 +53,15 @@ def _q(w: World, text: str, conn: int = 1) -> object:
     return out[0]
 
 
-def _trail(w: World, records: list[WriteRecord], text: str) -> list[Phase]:
+def _trail(w: World, records: list[Record], text: str) -> list[object]:
     before = len(records)
     body = _q(w, text)
-    assert isinstance(body, Void), body
-    assert len(records) == before + 1, "not one record for the write"
+    assert isinstance(body, Void | RowsResult), body
+    assert len(records) == before + 1, "not one record for the request"
     record = records[-1]
+    assert isinstance(record, WriteRecord if isinstance(body, Void) else read_record.ReadRecord)
     assert record.answered
-    return record.trail
+    return list(record.trail)
 
 
 def test_each_write_is_one_record_through_its_phases() -> None:
@@ -71,7 +76,17 @@ def test_each_write_is_one_record_through_its_phases() -> None:
         P.START, P.REPLICATION, P.ANSWERED]
     assert _trail(w, records, "INSERT INTO ks.o (k, v) VALUES (1, 1)") == [
         P.START, P.FLOOR_QUERY, P.STAMPING, P.REPLICATION, P.ANSWERED]
-    assert _q(w, "SELECT l FROM ks.t WHERE k = 2") is not None
+    w.check_requests()
+
+
+def test_each_read_is_one_record() -> None:
+    w, records = _world(85)
+    _q(w, "INSERT INTO ks.t (k, v) VALUES (1, 1)")
+    R = read_record.Phase
+    assert _trail(w, records, "SELECT v FROM ks.t WHERE k = 1") == [
+        R.START, R.READING, R.ANSWERED]
+    assert _trail(w, records, "SELECT v FROM ks.t WHERE k IN ()") == [R.START, R.ANSWERED]
+    assert _trail(w, records, "SELECT v FROM ks.t") == [R.START, R.SCANNING, R.ANSWERED]
     w.check_requests()
 
 
@@ -93,21 +108,25 @@ def test_commit_wait_comes_last() -> None:
     w.check_requests()
 
 
-def test_every_phase_can_end_answered_and_answered_is_final() -> None:
-    assert set(TRANSITIONS) == set(Phase)
-    assert TRANSITIONS[P.ANSWERED] == frozenset()
+@pytest.mark.parametrize("table", [TRANSITIONS, read_record.TRANSITIONS])
+def test_every_phase_can_end_answered_and_answered_is_final(
+        table: Mapping[Any, frozenset[Any]]) -> None:
+    phases = set(table)
+    start, answered = next(iter(table)), next(p for p in table if p.name == "ANSWERED")
+    assert phases == set(start.__class__.__members__.values())
+    assert table[answered] == frozenset()
 
-    def reach(p: Phase) -> Iterator[Phase]:
+    def reach(p: object) -> Iterator[object]:
         seen, todo = {p}, [p]
         while todo:
-            for q in TRANSITIONS[todo.pop()]:
+            for q in table[todo.pop()]:
                 if q not in seen:
                     seen.add(q)
                     todo.append(q)
         yield from seen
-    for phase in Phase:
-        assert P.ANSWERED in set(reach(phase)), phase
-    assert set(reach(P.START)) == set(Phase)
+    for phase in phases:
+        assert answered in set(reach(phase)), phase
+    assert set(reach(start)) == phases
 
 
 class _Unanswered:
