@@ -250,7 +250,7 @@ class NodeConfig:
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         self._check_encryption()
-        from skewless.node.batchlog import parse_crash_point  # raises ValueError
+        from skewless.node.planted import parse_crash_point  # raises ValueError
 
         parse_crash_point(self.crash_point)
         if not isinstance(self.raise_at, str):

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from skewless.lab.scenario_catalog import run_scenario, scenario_names
 from skewless.lab.scenario_cli import list_command, scenario_command
-from skewless.lab.scenarios import Run, ScenarioResult, run_scenario, scenario_names
+from skewless.lab.scenarios import Run, ScenarioResult
 
 SEEDS = (1, 7)
 

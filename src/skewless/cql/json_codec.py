@@ -32,6 +32,7 @@ from functools import cmp_to_key
 
 from skewless import errors
 from skewless.cql import types_values as tv
+from skewless.cql.cells import pack_cell, pack_collection, pack_map, split_fields
 from skewless.cql.types_base import CqlType, Duration
 from skewless.cql.types_collections import (
     ListType,
@@ -117,7 +118,6 @@ def to_json(t: CqlType, data: bytes | None) -> str:
             parts.append((key if key.startswith('"') else quote(key)) + ": " + to_json(t.value, v))
         return "{" + ", ".join(parts) + "}"
     if isinstance(t, TupleType | UdtType):
-        from skewless.cql.terms import split_fields
 
         subtypes = t.items if isinstance(t, TupleType) else tuple(ft for _, ft in t.fields)
         values = split_fields(data, len(subtypes))
@@ -203,7 +203,6 @@ def _from_json(t: CqlType, value: object) -> bytes:
         items = [_element(t.element, v) for v in value]
         if isinstance(t, SetType):
             items = _sorted_unique(items, t.element)
-        from skewless.cql.terms import pack_collection
 
         return pack_collection(items)
     if isinstance(t, MapType):
@@ -213,7 +212,6 @@ def _from_json(t: CqlType, value: object) -> bytes:
                  for k, v in value.items()]
         keys = _sorted_unique([k for k, _ in pairs], t.key)
         by_key = dict(pairs)
-        from skewless.cql.terms import pack_map
 
         return pack_map([(k, by_key[k]) for k in keys])
     if isinstance(t, TupleType):
@@ -262,7 +260,6 @@ def _sorted_unique(items: list[bytes], t: CqlType) -> list[bytes]:
 
 
 def _pack_fields(values: Sequence[bytes | None]) -> bytes:
-    from skewless.cql.terms import pack_cell
 
     return b"".join(pack_cell(v) for v in values)
 

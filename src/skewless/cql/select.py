@@ -40,6 +40,8 @@ from skewless.cql import ast, fixed, in_guardrails, index_plan, key_sizes
 from skewless.cql.grouping import group_prefix
 from skewless.cql.paging import PagingState
 from skewless.cql.results import ColumnSpec
+from skewless.cql.select_render import RenderedPage as RenderedPage  # re-exported
+from skewless.cql.select_render import render_page
 from skewless.cql.selection import (
     Selector,
     bind_selectors,
@@ -438,7 +440,6 @@ def _limit(term: ast.Term | None, what: str, env: Env) -> int | None:
 def render(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: int
            ) -> RenderedPage:
     """The result rows of ``partitions`` (merged, in plan order) under ``plan``."""
-    from skewless.cql.select_render import render_page
     from skewless.storage.dropped import skip_dropped
 
     dropped = plan.table.dropped_times()  # a replica may not have the drop yet
@@ -464,19 +465,3 @@ def json_rows(plan: ReadPlan, rows: Sequence[tuple[bytes | None, ...]]
              for s in plan.selectors]
     ctypes = [types.ctype(s.type) for s in plan.selectors]
     return tuple((row_json(names, ctypes, r).encode(),) for r in rows)
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedPage:
-    """Rows of serialized cells, in ``plan.columns`` order.
-
-    ``state`` is the position after the last row counted (None if no row was), with the limits
-    still remaining; ``more`` says the page stopped at ``page_size`` with rows possibly left
-    (encode ``state`` as the paging state then). ``limit_reached``: LIMIT is exhausted. A
-    coordinator scanning ranges that gets neither may read further partitions and render them
-    with ``resume(plan, state)`` (and a page size reduced by the rows it already has)."""
-
-    rows: tuple[tuple[bytes | None, ...], ...]
-    state: PagingState | None
-    more: bool
-    limit_reached: bool

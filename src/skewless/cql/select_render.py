@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from skewless.cql.grouping import Grouper
 from skewless.cql.paging import PagingState
-from skewless.cql.select import ReadPlan, RenderedPage
 from skewless.cql.selection import Aggregator, RowData, Types, column_value, evaluate_row
 from skewless.cql.where import Filter
 from skewless.ring import token_of
@@ -15,7 +15,26 @@ from skewless.storage import keys
 from skewless.storage.merge import LiveRow, live_view
 from skewless.storage.model import Cell, PartitionUpdate
 
+if TYPE_CHECKING:  # annotations only: ``select`` imports this module
+    from skewless.cql.select import ReadPlan
+
 Position = tuple[RowData, bytes | None]  # a candidate row and its clustering (None: static)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """Rows of serialized cells, in ``plan.columns`` order.
+
+    ``state`` is the position after the last row counted (None if no row was), with the limits
+    still remaining; ``more`` says the page stopped at ``page_size`` with rows possibly left
+    (encode ``state`` as the paging state then). ``limit_reached``: LIMIT is exhausted. A
+    coordinator scanning ranges that gets neither may read further partitions and render them
+    with ``resume(plan, state)`` (and a page size reduced by the rows it already has)."""
+
+    rows: tuple[tuple[bytes | None, ...], ...]
+    state: PagingState | None
+    more: bool
+    limit_reached: bool
 
 
 @dataclass

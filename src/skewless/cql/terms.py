@@ -22,6 +22,11 @@ from typing import Literal
 from skewless import errors
 from skewless.cql import ast, fixed
 from skewless.cql import types as cqltypes
+from skewless.cql.cells import pack_cell as pack_cell  # re-exported: where callers found them
+from skewless.cql.cells import pack_collection as pack_collection
+from skewless.cql.cells import pack_map as pack_map
+from skewless.cql.cells import split_collection as split_collection
+from skewless.cql.cells import split_fields as split_fields
 from skewless.cql.protocol import UNSET as UNSET  # the wire decoder's sentinel, re-exported
 from skewless.cql.protocol import Unset as Unset
 from skewless.schema import Schema
@@ -162,59 +167,6 @@ class Env:
 
     def shape(self, type_text: str) -> Shape:
         return shape_of(type_text, self.schema, self.keyspace)
-
-
-# ---------------------------------------------------------------- serialization helpers
-
-
-def pack_cell(v: bytes | None) -> bytes:
-    return struct.pack(">i", -1) if v is None else struct.pack(">i", len(v)) + v
-
-
-def pack_collection(items: Sequence[bytes]) -> bytes:
-    """Protocol v3+ collection body: int32 count, then (int32 length, bytes) per item."""
-    return b"".join([struct.pack(">i", len(items)), *(pack_cell(i) for i in items)])
-
-
-def pack_map(pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
-    """Protocol v3+ map body: int32 count of entries, then each key and value as a cell."""
-    cells = [pack_cell(x) for kv in pairs for x in kv]
-    return b"".join([struct.pack(">i", len(pairs)), *cells])
-
-
-def split_collection(data: bytes, kind: str) -> list[bytes]:
-    """The serialized items of a collection value (map: keys and values alternate)."""
-    try:
-        count = int(struct.unpack_from(">i", data, 0)[0]) * (2 if kind == "map" else 1)
-        pos, items = 4, []
-        for _ in range(count):
-            size = int(struct.unpack_from(">i", data, pos)[0])
-            if size < 0:
-                raise errors.InvalidRequest("null is not supported inside collections")
-            items.append(data[pos + 4 : pos + 4 + size])
-            pos += 4 + size
-            if pos > len(data):
-                raise struct.error("truncated")
-    except struct.error:
-        raise errors.InvalidRequest(f"Invalid serialized {kind} value") from None
-    if pos != len(data):
-        raise errors.InvalidRequest(f"Invalid serialized {kind} value")
-    return items
-
-
-def split_fields(data: bytes, count: int) -> list[bytes | None]:
-    """The fields of a serialized tuple or UDT value (missing trailing fields are null)."""
-    pos, out = 0, list[bytes | None]()
-    try:
-        while pos < len(data):
-            size = int(struct.unpack_from(">i", data, pos)[0])
-            out.append(None if size < 0 else data[pos + 4 : pos + 4 + size])
-            pos += 4 + max(size, 0)
-    except struct.error:
-        raise errors.InvalidRequest("Invalid serialized tuple or user type value") from None
-    if pos != len(data) or len(out) > count:
-        raise errors.InvalidRequest("Invalid serialized tuple or user type value")
-    return out + [None] * (count - len(out))
 
 
 def sorted_unique(items: Sequence[bytes], ctype: cqltypes.CqlType) -> list[bytes]:

@@ -11,13 +11,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from skewless.lab.scenario_catalog import describe, run_scenario, scenario_names
 from skewless.lab.scenarios import (
     POLICIES,
     Run,
     ScenarioResult,
-    describe,
-    run_scenario,
-    scenario_names,
 )
 
 WIDTH = 160  # fixed: the output must not depend on the terminal

@@ -249,33 +249,3 @@ class Registry:
 
 
 REGISTRY = Registry()
-
-
-ORDER = ("seed000", "leap-second", "two-clients", "doomstone", "server-ahead",
-         "slower-clock-loses", "zombie-writer")  # as the issue lists them
-
-
-def scenario_names() -> list[str]:
-    _load()
-    rank = {name: i for i, name in enumerate(ORDER)}
-    return sorted(REGISTRY.scenarios, key=lambda n: (rank.get(n, len(ORDER)), n))
-
-
-def describe(name: str) -> Scenario:
-    _load()
-    return REGISTRY.scenarios[name]
-
-
-def run_scenario(name: str, seed: int = 1, policies: tuple[str, ...] = POLICIES) -> ScenarioResult:
-    """Replay scenario ``name`` under each policy (KeyError if there is no such scenario)."""
-    scenario = describe(name)
-    runs: list[Run] = []
-    with quiet_node_logs():
-        for policy in policies:
-            runs.extend(scenario.replay(seed, policy))
-    return ScenarioResult(name, scenario.description, seed, tuple(runs))
-
-
-def _load() -> None:
-    if not REGISTRY.scenarios:
-        from skewless.lab import scenarios_clients, scenarios_clock  # noqa: F401  (registers)

@@ -61,7 +61,7 @@ from skewless.errors import (
     WriteTimeout,
 )
 from skewless.node import consistency as cl_mod
-from skewless.node.coordinator import Join
+from skewless.node.coordinator import Join, PlannedWrite
 from skewless.node.messages import (
     BatchlogAck,
     BatchlogRemove,
@@ -69,7 +69,8 @@ from skewless.node.messages import (
     MutationRequest,
     MutationResponse,
 )
-from skewless.node.planted import parse_point
+from skewless.node.planted import CRASH_POINTS as CRASH_POINTS  # re-exported
+from skewless.node.planted import parse_crash_point as parse_crash_point
 from skewless.node.shadowing import ShadowReport
 from skewless.schema import KeyspaceDef, Schema
 from skewless.storage import codec
@@ -77,17 +78,11 @@ from skewless.storage.diskspace import DiskFull
 from skewless.storage.model import PartitionUpdate
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node, PlannedWrite
+    from skewless.node.ports import BatchlogHost
 
 log = logging.getLogger("skewless.batchlog")
 
-CRASH_POINTS = ("batch-before-batchlog", "batch-after-batchlog", "batch-mid-mutations")
 BatchDone = Callable[[CqlError | None, tuple[ShadowReport, ...]], None]
-
-
-def parse_crash_point(text: str) -> tuple[str, int]:
-    """``--crash-point``: see ``node.planted.parse_point``."""
-    return parse_point("crash_point", text, CRASH_POINTS)
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -211,7 +206,7 @@ class _Replay:
 class Batchlog:
     """The batchlog of one node: coordinator side (``write_atomic``) and endpoint side."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: BatchlogHost) -> None:
         self.node = node
         self.stores: dict[int, _Store] = {}
         self.replays: dict[bytes, _Replay] = {}
@@ -228,7 +223,7 @@ class Batchlog:
         """Apply a LOGGED batch through the batchlog (see the module docstring). Raises
         Unavailable or Overloaded before anything is sent."""
         node = self.node
-        node._check_capacity()
+        node.check_capacity()
         plans = [node.plan_write(ks, ups, cl) for ks, ups in groups]
         endpoints = self._endpoints(cl == cl_mod.ANY)
         if not endpoints:
@@ -358,7 +353,7 @@ class Batchlog:
             replay = self.replays.pop(batch_id)
             for rid, (target, data) in replay.pending.items():
                 self.replay_reqs.pop(rid, None)
-                self.node._hint(target, data, now_ns)
+                self.node.hint(target, data, now_ns)
             self.node.storage.remove_batch(batch_id)
         if self._started_ns is None:
             self._started_ns = now_ns
@@ -407,7 +402,7 @@ class Batchlog:
                     self.replay_reqs[rid] = batch_id
                     node.send(a, MutationRequest(rid, data, False))
                 else:
-                    node._hint(a, data, now_ns)
+                    node.hint(a, data, now_ns)
         if pending:
             self.replays[batch_id] = _Replay(
                 now_ns + limits.write_timeout_ms * 1_000_000, pending)

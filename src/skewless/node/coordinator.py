@@ -40,6 +40,9 @@ from skewless.node.tracing.records import Trace
 from skewless.storage import codec, merge
 from skewless.storage.model import PartitionUpdate, Shadowed
 
+# Where one update of a write goes: (update, replicas, alive replicas, replica -> DC, need).
+PlannedWrite = tuple[PartitionUpdate, list[str], list[str], dict[str, str], Requirement]
+
 Send = tuple[str, Message]
 
 

@@ -44,7 +44,6 @@ from skewless.errors import (
     unsupported,
 )
 from skewless.node import consistency as cl_mod
-from skewless.node import scan_page, thresholds
 from skewless.node.auth import statements as role_statements
 from skewless.node.auth.model import AUTH_KEYSPACE, Hasher, InlineHasher, obfuscate_password
 from skewless.node.auth.service import Auth
@@ -52,15 +51,14 @@ from skewless.node.auth.statements import ROLE_STATEMENTS
 from skewless.node.auth.wiring import AuthzHooks
 from skewless.node.binds import batch_bind_metadata, bind_metadata
 from skewless.node.clock import client_clocks, session_token
-from skewless.node.clock.stamps import max_timestamp
-from skewless.node.coordinator import Join
 from skewless.node.effects import ClusterEvent, Reply
-from skewless.node.index import read as index_read
 from skewless.node.info import NodeInfo
-from skewless.node.messages import ReadRequest
 from skewless.node.metadata.entries import DdlEntry, Outcome
 from skewless.node.node import Node
+from skewless.node.params import Params as Params  # re-exported: where callers found it
+from skewless.node.params import Value as Value
 from skewless.node.prepared_deps import Dependency, dependency, still_valid
+from skewless.node.read_record import ReadRecord
 from skewless.node.schema import ddl, describe, virtual_select
 from skewless.node.schema.system_tables import (
     STORED_SYSTEM_KEYSPACES,
@@ -76,24 +74,6 @@ from skewless.storage.integrity import storage_verdict
 from skewless.storage.model import PartitionUpdate
 
 log = logging.getLogger("skewless.executor")
-
-Value = bytes | None | Unset
-
-
-@dataclass(frozen=True, slots=True)
-class Params:
-    """The parts of QUERY/EXECUTE/BATCH parameters the executor uses."""
-
-    consistency: int = cl_mod.ONE
-    values: tuple[Value, ...] = ()
-    names: tuple[str, ...] | None = None
-    page_size: int | None = None
-    paging_state: bytes | None = None
-    serial_consistency: int | None = None
-    timestamp: int | None = None
-    token_us: int | None = None  # the client's session token (node.session_token)
-    tracing: bool = False  # the request frame's tracing flag
-    client: str = ""  # the client's address (for a tracing session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +116,7 @@ class Executor:
         self._host: uuid.UUID | None = None  # ``_ctx``'s host id bits, for this host id
         self._host_bits = (0, 0)
         self.read_plans = compiled_read.ReadPlans()  # and point reads (cql.compiled_read)
-        self.writes = WritePath(self)
+        self.writes = WritePath(self, node)
         node.requests.answer = self._answer  # the registry's answers end traces too
 
     # ------------------------------------------------------------------ entry points
@@ -262,8 +242,12 @@ class Executor:
         self.node.reply(Reply(conn, stream, body, warnings, payload,
                               tracing_id=trace.session_id if asked else None))
 
-    def _ctx(self, values: Sequence[Value], keyspace: str | None) -> EvalContext:
-        now_us = self.node.physical_us()
+    def _ctx(self, values: Sequence[Value], keyspace: str | None,
+             now_us: int | None = None) -> EvalContext:
+        """The context statements evaluate in; ``now_us``: cluster time already read for
+        this input (read here otherwise)."""
+        if now_us is None:
+            now_us = self.node.physical_us()
         host = self.node.host_id
         if host is not self._host:  # the timeuuid node id and clock seq, worked out once
             self._host = host
@@ -315,6 +299,11 @@ class Executor:
         if table is None:
             raise InvalidRequest(f"unconfigured table {name}")
         return ks, table
+
+    # The narrow interface the write path is given (``node.write_path.ExecutorSide``).
+    answer = _answer
+    context = _ctx
+    table = _table
 
     def system_context(self, with_clients: bool = False) -> SystemContext:
         """``with_clients``: list every CQL connection (system.skewless_clients only: a node
@@ -471,50 +460,13 @@ class Executor:
 
     def _read_plan(self, conn: int, stream: int, ks: KeyspaceDef, plan: select.ReadPlan,
                    params: Params) -> None:
-        trace = self.traces.get((conn, stream))
-        if plan.partition_keys is None:
-            def answered(error: CqlError | None, rows: RowsResult | None) -> None:
-                self._answer(conn, stream, error if error is not None else rows,
-                             scan_page.warnings_of(plan))
+        """Read the plan's page: one ``ReadRecord`` from here to its answer."""
+        ReadRecord(self.node, self._answer, self._page, conn, stream, ks, plan, params,
+                   self.traces.get((conn, stream))).start()
 
-            read = index_read.read_index if plan.index is not None else scan_page.read_scan
-            read(self.node, ks, plan, params.consistency, self._now_s(),
-                 self.node.requests.bind(answered))
-            return
-        keys = list(plan.partition_keys)
-        if not keys:
-            self._answer(conn, stream, self._page(plan, []))
-            return
-        row_limit = plan.row_limit_hint() or 0
-
-        def finished(error: CqlError | None, results: list[object]) -> None:
-            if error is not None:
-                self._answer(conn, stream, error)
-                return
-            parts = [r for r in results if isinstance(r, PartitionUpdate)]
-            token = max([params.token_us or 0] + [max_timestamp(p) for p in parts])
-            self._guard(conn, stream, lambda: self._answer_page(conn, stream, plan, parts, token))
-
-        join = Join(len(keys), finished)
-        for i, key in enumerate(keys):
-            slices = tuple((x.start, x.start_inclusive, x.end, x.end_inclusive)
-                           for x in plan.slices_for(key))
-            req = ReadRequest(0, plan.table.table_key, key, slices, plan.reversed, row_limit,
-                              False)
-            cl = params.consistency
-            if params.token_us is not None:
-                cl = session_token.read_consistency(cl)
-            self.node.read(ks, req, cl, join.part(i), trace)
-
-    def _answer_page(self, conn: int, stream: int, plan: select.ReadPlan,
-                     parts: list[PartitionUpdate], token_us: int) -> None:
-        page = self._page(plan, parts)
-        name = f"{plan.table.keyspace}.{plan.table.name}"
-        warnings = thresholds.read_warnings(parts, len(page.rows), name) + select.key_warnings(plan)
-        self._answer(conn, stream, page, warnings, token_us)
-
-    def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate]) -> RowsResult:
-        page = select.render(plan, parts, self._now_s())
+    def _page(self, plan: select.ReadPlan, parts: list[PartitionUpdate],
+              now_s: int | None = None) -> RowsResult:
+        page = select.render(plan, parts, self._now_s() if now_s is None else now_s)
         state = None
         if page.more and page.state is not None:
             state = paging.encode_paging_state(page.state)

@@ -38,7 +38,7 @@ from skewless.node.auth.permissions_cache import PermissionsCache
 from skewless.node.batchlog import Batchlog
 from skewless.node.clock.stamping import Stamping
 from skewless.node.clock.stamps import max_timestamp
-from skewless.node.coordinator import Join, ReadOp, Send, WriteOp
+from skewless.node.coordinator import Join, PlannedWrite, ReadOp, Send, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.index import read as index_read
 from skewless.node.index.manager import IndexManager
@@ -111,7 +111,6 @@ WriteDone = Callable[[CqlError | None, tuple[Shadowed, ...]], None]  # one parti
 WritesDone = Callable[[CqlError | None, tuple[ShadowReport, ...]], None]  # a whole write
 ReadDone = Callable[[CqlError | None, PartitionUpdate | None], None]
 # One mutation ready to send: the update, its replicas, the live ones, their DCs, the need.
-PlannedWrite = tuple[PartitionUpdate, list[str], list[str], dict[str, str], cl_mod.Requirement]
 
 
 class Node:
@@ -412,7 +411,7 @@ class Node:
                               token_of(key), ks.replication_map(), natural)
         return natural + pending, pending
 
-    def _check_capacity(self) -> None:
+    def check_capacity(self) -> None:
         if len(self.ops) + len(self.batchlog.stores) >= limits.coordinator_requests_inflight_max:
             raise Overloaded("Too many in-flight requests on this coordinator")
 
@@ -423,7 +422,7 @@ class Node:
 
         Raises Unavailable (before anything is sent) when too few replicas are alive."""
         assert updates
-        self._check_capacity()
+        self.check_capacity()
         self.write_planned(self.plan_write(ks, updates, cl), cl, write_type, done, trace)
 
     def plan_write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int
@@ -479,7 +478,7 @@ class Node:
         self.ops[req_id] = op
         for a in replicas:
             if a not in alive:
-                self._hint(a, payload, now_ns)
+                self.hint(a, payload, now_ns)
                 if trace is not None:
                     trace.event(f"{a} is down: storing a hint for it")
         if cl == cl_mod.ANY and not alive:
@@ -530,7 +529,7 @@ class Node:
 
     # ------------------------------------------------------------------ hints
 
-    def _hint(self, target: str, payload: bytes, now_ns: int) -> None:
+    def hint(self, target: str, payload: bytes, now_ns: int) -> None:
         if not self.config.hinted_handoff_enabled:
             return
         if self.membership.down_for_ns(target, now_ns) > self.config.max_hint_window_ms * 10**6:
@@ -562,7 +561,7 @@ class Node:
     def read(self, ks: KeyspaceDef, request: ReadRequest, cl: int, done: ReadDone,
              trace: Trace | None = None) -> None:
         """Read one partition at ``cl`` (``request.req_id`` is ignored and reassigned)."""
-        self._check_capacity()
+        self.check_capacity()
         factors = dc_factors(ks.replication_map(), self.config.dc)
         need = cl_mod.requirement(cl, factors, self.config.dc, write=False)
         replicas = self.replicas_for(ks, request.key)
@@ -692,7 +691,7 @@ class Node:
             if isinstance(op, WriteOp):
                 op.expire()
                 for a in op.unacknowledged():
-                    self._hint(a, op.payload, now_ns)
+                    self.hint(a, op.payload, now_ns)
             else:
                 for rid in [r for r, o in self.repairs.items() if o is op]:
                     del self.repairs[rid]

@@ -32,7 +32,7 @@ from skewless.schema import KeyspaceDef
 from skewless.storage.model import PartitionUpdate
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import OrderedHost
 
 FloorDone = Callable[[int | None, str], None]  # (newest timestamp seen, or None and why)
 
@@ -91,7 +91,7 @@ def floor_need(replicas: Sequence[str], block_for: int) -> int:
 class OrderedWrites:
     """The node's side of ordered writes: coordinator queries and replica answers."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: OrderedHost) -> None:
         self.node = node
         self.ops: dict[int, FloorOp] = {}
 

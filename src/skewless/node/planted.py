@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 RAISE_POINTS = ("ticker", "flusher", "periodic-sync", "peer-message-continuation")
+# ``--crash-point`` (``node.batchlog``): here so that ``config`` checks it without the batchlog.
+CRASH_POINTS = ("batch-before-batchlog", "batch-after-batchlog", "batch-mid-mutations")
 
 
 class PlantedError(Exception):
@@ -53,3 +55,8 @@ class Planted:
         if self.reached == self.nth:
             raise PlantedError(f"planted exception at {point} (reach {self.nth}; test option "
                                f"--raise-at)")
+
+
+def parse_crash_point(text: str) -> tuple[str, int]:
+    """``--crash-point`` (``node.batchlog``): see ``parse_point``."""
+    return parse_point("crash_point", text, CRASH_POINTS)

@@ -26,10 +26,10 @@ from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, replic
 from skewless.storage.model import PartitionUpdate, Shadowed
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import ReplicaHost
 
 
-def mutation_reply(node: Node, m: MutationRequest, rt: ReplicaTrace | None = None
+def mutation_reply(node: ReplicaHost, m: MutationRequest, rt: ReplicaTrace | None = None
                    ) -> MutationResponse:
     try:
         update = codec.decode_update(m.update)
@@ -54,7 +54,7 @@ def mutation_reply(node: Node, m: MutationRequest, rt: ReplicaTrace | None = Non
     return MutationResponse(m.req_id, "", wire)
 
 
-def read_local(node: Node, r: ReadRequest) -> PartitionUpdate:
+def read_local(node: ReplicaHost, r: ReadRequest) -> PartitionUpdate:
     slices = [Slice(*s) for s in r.slices] or None
     started_ns = node.clock.monotonic_ns()
     data = node.storage.read(r.table, r.key, node.physical_us() // 1_000_000, slices=slices,
@@ -63,7 +63,7 @@ def read_local(node: Node, r: ReadRequest) -> PartitionUpdate:
     return data
 
 
-def read_checked(node: Node, r: ReadRequest) -> PartitionUpdate | str:
+def read_checked(node: ReplicaHost, r: ReadRequest) -> PartitionUpdate | str:
     """``read_local``, or why this replica cannot serve it: its data needs rebuild, or the
     read met corrupt storage (``storage.integrity``; the coordinator fails over)."""
     refused = replica_refusal(node.storage.kv, node.address)
@@ -75,14 +75,14 @@ def read_checked(node: Node, r: ReadRequest) -> PartitionUpdate | str:
         return f"{CORRUPT_PREFIX} {node.address}: {e}"
 
 
-def refusal(node: Node, r: ReadRequest, data: PartitionUpdate) -> str | None:
+def refusal(node: ReplicaHost, r: ReadRequest, data: PartitionUpdate) -> str | None:
     """Why this read must fail (too many tombstones), or None."""
     table = node.schema.table_by_key(r.table)
     name = r.table if table is None else f"{table.keyspace}.{table.name}"
     return thresholds.overwhelming(data, name)
 
 
-def read_reply(node: Node, r: ReadRequest, rt: ReplicaTrace | None = None) -> ReadResponse:
+def read_reply(node: ReplicaHost, r: ReadRequest, rt: ReplicaTrace | None = None) -> ReadResponse:
     table = node.table_by_key(r.table)
     if table is None:
         return ReadResponse(r.req_id, f"unknown table {r.table}", b"", b"")

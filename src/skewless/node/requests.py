@@ -24,6 +24,11 @@ before that, so a request still open past its deadline has lost its reply (a bug
 answers it ServerError with an error id, logs it and counts it (``unanswered``). Time the node
 did not run (a gap between ticks: SIGSTOP, a stalled loop) does not count.
 
+Records: a request run as an explicit record (a write: ``node.write_record``) ``attach``es it to
+its entry. The record gives the request's one reply; a reply to it that the record did not give
+(and not an internal error or a deadline: those are counted apart) is counted (``bypassed``),
+and a request still open is named with its record's phase. The simulator fails a run on both.
+
 Exceptions that no request's context catches (a peer's message handled outside any client
 request: ``unattributed``) are logged with an error id and counted too; the simulator fails a
 run on any of these counters (``sim.world``). Planted exceptions (``node.planted``) are
@@ -38,7 +43,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ParamSpec
+from typing import TYPE_CHECKING, ParamSpec, Protocol
 
 from skewless import limits
 from skewless.errors import CqlError, ServerError
@@ -46,7 +51,7 @@ from skewless.node.effects import Reply
 from skewless.node.planted import Planted, PlantedError
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import RequestsHost
 
 log = logging.getLogger("skewless.requests")
 P = ParamSpec("P")
@@ -63,6 +68,13 @@ TIMEOUT_MS = {
 PEER_CONTINUATION = "peer-message-continuation"
 
 
+class Record(Protocol):
+    """A request's explicit record (``node.write_record``): its repr names its phase."""
+
+    @property
+    def answered(self) -> bool: ...
+
+
 @dataclass(eq=False, slots=True)
 class OpenRequest:
     conn: int
@@ -73,10 +85,11 @@ class OpenRequest:
     deadline_ns: int
     closed: bool = False
     failed: bool = False  # answered for an exception or at its deadline
+    record: Record | None = None  # the request's explicit record, if it has one
 
 
 class ClientRequests:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: RequestsHost) -> None:
         self.node = node
         self.open: dict[tuple[int, int], list[OpenRequest]] = {}
         self.count = 0  # requests open now
@@ -94,6 +107,7 @@ class ClientRequests:
         self.replied = 0
         self.planted_errors = 0
         self.duplicates = 0  # a second reply to a request, dropped
+        self.bypassed = 0  # a reply to a request with a record that the record did not give
         self.unanswered = 0  # answered by the deadline, not by their own processing
         self.internal_errors = 0  # exceptions other than planted ones
         self.last_internal_error: BaseException | None = None
@@ -121,6 +135,12 @@ class ClientRequests:
             entry.kind = kind
             entry.deadline_ns = self.node.clock.monotonic_ns() + _allowance_ns(kind)
 
+    def attach(self, conn: int, stream: int, record: Record) -> None:
+        """The current request (if it is (conn, stream)) is run as ``record``."""
+        entry = self.current
+        if entry is not None and entry.conn == conn and entry.stream == stream:
+            entry.record = record
+
     def close(self, conn: int, stream: int) -> bool:
         """A reply to (conn, stream) is being given: True if it is the request's one reply
         (deliver it), False if the request already had its reply (drop it)."""
@@ -135,6 +155,11 @@ class ClientRequests:
             log.warning("a second reply to stream %d of connection %d dropped (the request "
                         "already had its reply)", stream, conn)
             return False
+        record = entry.record
+        if record is not None and not record.answered and not entry.failed:
+            self.bypassed += 1
+            log.warning("a reply to stream %d of connection %d not given by its %r", stream,
+                        conn, record)
         self._remove(entry)
         self.replied += 1
         return True
@@ -297,15 +322,19 @@ class ClientRequests:
         return len(entries)
 
     def problems(self) -> list[str]:
-        """What the simulator fails a run on: requests still open, second replies, replies
-        lost (answered by the deadline) and internal errors."""
+        """What the simulator fails a run on: requests still open (with their record's
+        phase), second replies, replies a request's record did not give, replies lost
+        (answered by the deadline) and internal errors."""
         out = []
         if self.count:
             out.append(f"{self.count} client request(s) still open: " + ", ".join(
                 f"{e.kind} conn {e.conn} stream {e.stream}"
+                + (f" ({e.record!r})" if e.record is not None else "")
                 for entries in self.open.values() for e in entries))
         if self.duplicates:
             out.append(f"{self.duplicates} second reply(ies) to a request")
+        if self.bypassed:
+            out.append(f"{self.bypassed} reply(ies) to a request not given by its record")
         if self.unanswered:
             out.append(f"{self.unanswered} request(s) answered only at their deadline "
                        "(a lost reply)")

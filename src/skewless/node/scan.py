@@ -72,7 +72,7 @@ from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, replic
 from skewless.storage.model import PartitionUpdate
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import ScanHost
 
 SliceTuple = tuple[bytes, bool, bytes, bool]
 
@@ -370,12 +370,12 @@ class RoundSpec:
     partition_row_limit: int  # 0: none
 
 
-def round_segment(node: Node, ks: KeyspaceDef, pos: Pos, end: Pos, cl: int
+def round_segment(node: ScanHost, ks: KeyspaceDef, pos: Pos, end: Pos, cl: int
                   ) -> tuple[int, list[str]]:
     """The next segment of a range read from ``pos`` towards ``end`` that one set of replicas
     serves (its end token) and the replicas to ask at ``cl``. Raises Overloaded past the node's
     in-flight bound and Unavailable when too few replicas are alive (nothing sent)."""
-    node._check_capacity()
+    node.check_capacity()
     factors = dc_factors(ks.replication_map(), node.config.dc)
     need = cl_mod.requirement(cl, factors, node.config.dc, write=False)
     replication = ks.replication_map()
@@ -387,7 +387,7 @@ def round_segment(node: Node, ks: KeyspaceDef, pos: Pos, end: Pos, cl: int
     return next_segment(ring, pos, end.token, targets)
 
 
-def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos, cl: int,
+def start_round(node: ScanHost, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos, cl: int,
                 done: RoundDone) -> None:
     """Read from ``pos`` towards ``end`` at ``cl``; ``done`` gets the merged partitions and
     how far they cover. Raises Unavailable (nothing sent) when too few replicas are alive."""
@@ -426,7 +426,7 @@ def start_round(node: Node, ks: KeyspaceDef, spec: RoundSpec, pos: Pos, end: Pos
                                                     node.address))
 
 
-def dispatch(node: Node, op: RangeRound, sender: str, resp: RangeReadResponse) -> None:
+def dispatch(node: ScanHost, op: RangeRound, sender: str, resp: RangeReadResponse) -> None:
     """Feed a replica's answer to its round and send the repairs the round asks for."""
     for addr, msg in op.on_response(sender, resp):
         if addr == node.address:
@@ -439,7 +439,7 @@ def dispatch(node: Node, op: RangeRound, sender: str, resp: RangeReadResponse) -
             node.send(addr, msg)
 
 
-def on_range_response(node: Node, sender: str, resp: RangeReadResponse) -> None:
+def on_range_response(node: ScanHost, sender: str, resp: RangeReadResponse) -> None:
     op = node.ops.get(resp.req_id)
     if isinstance(op, RangeRound):
         dispatch(node, op, sender, resp)

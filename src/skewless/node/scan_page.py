@@ -40,7 +40,7 @@ from skewless.ring import MAX_TOKEN, MIN_TOKEN, token_of
 from skewless.schema import KeyspaceDef
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import ScanHost
 
 log = logging.getLogger("skewless.scan")
 
@@ -58,7 +58,7 @@ def warnings_of(plan: select.ReadPlan) -> tuple[str, ...]:
     return (AGGREGATE_WARNING,) if grouped and whole_ring and not pk_filter else ()
 
 
-def read_scan(node: Node, ks: KeyspaceDef, plan: select.ReadPlan, cl: int, now_s: int,
+def read_scan(node: ScanHost, ks: KeyspaceDef, plan: select.ReadPlan, cl: int, now_s: int,
               done: PageDone) -> None:
     """Answer one page of the scan ``plan`` at ``cl`` through ``done``. Raises Unavailable
     when the first round cannot be sent."""
@@ -67,7 +67,7 @@ def read_scan(node: Node, ks: KeyspaceDef, plan: select.ReadPlan, cl: int, now_s
 
 
 class ScanPage:
-    def __init__(self, node: Node, ks: KeyspaceDef, plan: select.ReadPlan, cl: int,
+    def __init__(self, node: ScanHost, ks: KeyspaceDef, plan: select.ReadPlan, cl: int,
                  now_s: int, done: PageDone) -> None:
         if plan.token_end[0] == MIN_TOKEN:  # Cassandra: the minimum token as an end = ring end
             plan = replace(plan, token_end=(MAX_TOKEN, True))

@@ -36,7 +36,7 @@ from skewless.schema import TableDef
 from skewless.storage.model import PartitionUpdate
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import TruncationHost
 
 log = logging.getLogger("skewless.truncation")
 
@@ -55,7 +55,7 @@ class _Pending:
 class Truncations:
     """A node's truncation records (replica side) and its TRUNCATEs in flight (coordinator)."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: TruncationHost) -> None:
         self.node = node
         raw = node.storage.get_meta(_META)
         loaded = json.loads(raw.decode()) if raw else {}

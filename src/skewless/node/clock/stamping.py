@@ -53,7 +53,7 @@ from skewless.node.clock.clockwatch import ClockWatch
 from skewless.node.messages import ClockPing, ClockPong, StampRequest, StampResponse
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import StampingHost
 
 log = logging.getLogger("skewless.stamping")
 
@@ -75,7 +75,7 @@ class _Pending:
 
 
 class Stamping:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: StampingHost) -> None:
         self.node = node
         cfg = node.config
         self.hlc = cfg.timestamp_policy == "hlc"
@@ -179,6 +179,14 @@ class Stamping:
         if self.restart_floor_us and physical_us > self.restart_floor_us:
             self.restart_floor_us = 0  # past it for good: the clock only moves forward here
         return not self.clocks.view().in_bounds or self.restart_floor_us > 0
+
+    def fenced_at(self, physical_us: int) -> bool:
+        """``fenced`` at cluster time already read (a write reads it once per input)."""
+        return self._fenced_at(physical_us)
+
+    def next_timestamp_at(self, physical_us: int) -> int:
+        """``next_timestamp`` at cluster time already read (a write reads it once per input)."""
+        return self._issue(physical_us)
 
     def next_timestamp(self) -> int:
         """A new timestamp from this node's own source, below the durable ceiling."""

@@ -244,6 +244,8 @@ def read_index(node: Node, ks: KeyspaceDef, plan: select.ReadPlan, cl: int, now_
 class IndexPage(ScanPage):
     """A scan page whose rounds are index rounds (steps 1 and 2 of the module docstring)."""
 
+    node: Node  # index rounds use more of the node than a scan's (``ports.ScanHost``)
+
     def _start_round(self) -> None:
         query = self.plan.index
         assert query is not None

@@ -58,7 +58,7 @@ from skewless.node.tracing.trace_store import trace_mutations, traces_keyspace
 from skewless.storage.model import PartitionUpdate
 
 if TYPE_CHECKING:
-    from skewless.node.node import Node
+    from skewless.node.ports import TracerHost
 
 log = logging.getLogger("skewless.tracer")
 
@@ -67,7 +67,7 @@ _VERB = {MutationRequest: "MUTATION_REQ", ReadRequest: "READ_REQ",
 
 
 class Tracer:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: TracerHost) -> None:
         self.node = node
         self.sessions: dict[bytes, Trace] = {}  # open, or answered and not yet written
         self._seq = 0
