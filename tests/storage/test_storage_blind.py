@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+import msgpack
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_storage_strategies import TABLE, updates
 
-from skewless.storage import newest
-from skewless.storage.engine import Storage
+from skewless.storage import keys, newest
+from skewless.storage.engine import Storage, partition_prefix
 from skewless.storage.kv import KV, Batch, MemoryKV
 from skewless.storage.model import Cell, CellWrite, Deletion, PartitionUpdate, Row
 
@@ -21,7 +22,7 @@ KEYS = [b"pk", b"other", b"third"]
 class ReadMergeStorage(Storage):
     """The reference: every update takes the read-merge path."""
 
-    def _headers_clear(self, prefix: bytes, update: PartitionUpdate) -> bool:
+    def _may_write_blind(self, update: PartitionUpdate, token: int, oldest_us: int) -> bool:
         return False
 
 
@@ -154,24 +155,52 @@ def test_new_writes_do_not_read_and_old_ones_do() -> None:
     kv.scans = kv.gets = 0
     for i in range(10):
         assert s.apply(_insert(b"k%d" % i, b"\x01", 2000 + i), 0).shadowed == ()
-    assert kv.scans == 0  # no range read at all; one header get per row with a marker
-    assert kv.gets == 10
+    assert kv.scans == 0 and kv.gets == 0  # no read at all, markers included
     report = s.apply(_insert(b"k3", b"\x01", 1500), 0)  # below what the partition holds
     assert kv.scans > 0
     assert [x.existing_ts_us for x in report.shadowed] == [2003, 2003]
 
 
-def test_row_deletion_in_the_header_takes_the_read() -> None:
+def test_a_blind_marker_keeps_the_row_deletion() -> None:
     kv = CountingKV(MemoryKV())
     s = Storage(kv)
     s.apply(PartitionUpdate(TABLE, b"k", rows=(Row(b"\x01", deletion=Deletion(10, 1)),)), 0)
     update = _insert(b"k", b"\x01", 20)
-    assert not s.blind_apply_possible(update)  # the marker shares its entry with the deletion
-    kv.scans = 0
+    assert s.blind_apply_possible(update)  # the marker has a key of its own
+    kv.scans = kv.gets = 0
     s.apply(update, 0)
-    assert kv.scans > 0
+    assert kv.scans == 0 and kv.gets == 0
     stored = s.stored(TABLE, b"k")
     assert stored.rows[0].deletion == Deletion(10, 1) and stored.rows[0].marker == Cell(20, b"")
+
+
+def _legacy_row(ck: bytes, marker: Cell | None, deletion: Deletion | None) -> tuple[bytes, bytes]:
+    """A row header as stores written before the marker's own key hold it."""
+    prefix = partition_prefix(TABLE, b"k") + b"\x03" + keys.escape(ck)
+    value = msgpack.packb([None if marker is None else [marker.ts_us, marker.value],
+                           None if deletion is None else [deletion.ts_us, deletion.deleted_s]])
+    return prefix + b"\x00", value
+
+
+def test_a_store_from_before_the_split_reads_and_rewrites_its_headers() -> None:
+    kv = MemoryKV()
+    ReadMergeStorage(kv).apply(_insert(b"k", b"\x02", 5), 0)  # the mark and a cell
+    kv.write([_legacy_row(b"\x01", Cell(30, b""), Deletion(10, 1)),
+              _legacy_row(b"\x02", Cell(5, b""), None)])
+    s = Storage(kv)
+    assert s.stored(TABLE, b"k").rows[0] == Row(b"\x01", Cell(30, b""), Deletion(10, 1))
+    s.apply(_insert(b"k", b"\x02", 100), 0)  # blind: the old header stays beside the marker
+    row = s.stored(TABLE, b"k").rows[1]
+    assert row.marker == Cell(100, b"") and row.deletion is None
+    s.apply(PartitionUpdate(TABLE, b"k", rows=(Row(b"\x01", deletion=Deletion(20, 2)),)), 0)
+    stored = s.stored(TABLE, b"k")
+    assert stored.rows[0] == Row(b"\x01", Cell(30, b""), Deletion(20, 2))
+    ref = MemoryKV()  # what the same rows written in the split form look like
+    ReadMergeStorage(ref).apply(stored, 0)
+    s.apply(_insert(b"k", b"\x02", 50), 0)  # below the stored marker: the read-merge path
+    rewritten = [(k, v) for k, v in kv.iter_from(b"d", b"e") if k[-1:] in (b"\x00", b"\x02")]
+    assert rewritten == [(k, v) for k, v in ref.iter_from(b"d", b"e")
+                         if k[-1:] in (b"\x00", b"\x02")]
 
 
 def test_restart_is_conservative_and_the_mark_moves_in_steps() -> None:

@@ -7,11 +7,18 @@ PartitionUpdate is deterministic (fields in order, tuples in order), which makes
 canonical form ``merge.digest`` hashes.
 
 Decoding checks every type and shape: a malformed message raises ``RemoteProtocolError`` (the
-peer's fault), never a stray ``TypeError``.
+peer's fault), never a stray ``TypeError``. The common shapes (a live cell, a row without
+deletions) are checked inline, once per field, since a replica decodes every mutation it gets.
+
+``pack`` is one shared msgpack ``Packer`` (``use_bin_type``): building a Packer per call costs
+more than packing a cell. Sharing it is safe because the C Packer packs these plain values
+without releasing the GIL; the pure-Python fallback would not be, so it is used only with the C
+extension.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -27,6 +34,16 @@ from skewless.storage.model import (
 )
 
 VERSION = 1
+
+
+def _packer() -> Callable[[object], bytes]:
+    if msgpack.Packer.__module__ == "msgpack._cmsgpack":
+        pack: Callable[[object], bytes] = msgpack.Packer(use_bin_type=True).pack
+        return pack
+    return lambda x: msgpack.packb(x, use_bin_type=True)
+
+
+pack = _packer()
 
 
 # --- encoding ----------------------------------------------------------------------------------
@@ -61,18 +78,17 @@ def encode_update(p: PartitionUpdate) -> bytes:
         VERSION, p.table, p.key, deletion_fields(p.deletion), rts, row_fields(p.static_row),
         [row_fields(r) for r in p.rows],
     ]
-    out: bytes = msgpack.packb(body, use_bin_type=True)
-    return out
+    return pack(body)
 
 
 def encode_cell(c: Cell) -> bytes:
-    out: bytes = msgpack.packb(cell_fields(c), use_bin_type=True)
-    return out
+    if c.ttl_s or c.expires_s or c.deleted_s:
+        return pack([c.ts_us, c.value, c.ttl_s, c.expires_s, c.deleted_s])
+    return pack([c.ts_us, c.value])
 
 
 def encode_deletion(d: Deletion) -> bytes:
-    out: bytes = msgpack.packb(deletion_fields(d), use_bin_type=True)
-    return out
+    return pack([d.ts_us, d.deleted_s])
 
 
 # --- decoding ----------------------------------------------------------------------------------
@@ -107,6 +123,10 @@ def _list(x: object, size: int | None = None) -> list[Any]:
 
 
 def cell_from(x: object) -> Cell:
+    if type(x) is list and len(x) == 2:  # the common cell: checked inline
+        ts, value = x
+        if type(ts) is int and (type(value) is bytes or value is None):
+            return Cell(ts, value)
     f = _list(x)
     if len(f) not in (2, 5):
         raise RemoteProtocolError("a cell has 2 or 5 fields")
@@ -134,23 +154,26 @@ def row_from(x: object) -> Row | None:
     if x is None:
         return None
     f = _list(x, 5)
-    cells = tuple(
-        CellWrite(_str(c[0]), _bytes(c[1]), cell_from(c[2])) for c in map(_cell_write, _list(f[3]))
-    )
-    column_deletions = tuple(
-        (_str(cd[0]), required_deletion(cd[1])) for cd in (_list(y, 2) for y in _list(f[4]))
-    )
+    clustering, marker, deletion, cells, column_deletions = f
+    if type(cells) is not list:
+        raise RemoteProtocolError("expected a list of cells")
+    writes = []
+    for c in cells:
+        if type(c) is not list or len(c) != 3:
+            raise RemoteProtocolError("expected a list of 3 items")
+        column, path, cell = c
+        if type(column) is not str or type(path) is not bytes:
+            raise RemoteProtocolError("a cell's address is a string and bytes")
+        writes.append(CellWrite(column, path, cell_from(cell)))
     return Row(
-        clustering=_bytes(f[0]),
-        marker=None if f[1] is None else cell_from(f[1]),
-        deletion=deletion_from(f[2]),
-        cells=cells,
-        column_deletions=column_deletions,
+        _bytes(clustering),
+        None if marker is None else cell_from(marker),
+        None if deletion is None else deletion_from(deletion),
+        tuple(writes),
+        () if column_deletions == [] else tuple(
+            (_str(cd[0]), required_deletion(cd[1]))
+            for cd in (_list(y, 2) for y in _list(column_deletions))),
     )
-
-
-def _cell_write(x: object) -> list[Any]:
-    return _list(x, 3)
 
 
 def _range_tombstone(x: object) -> RangeTombstone:
@@ -174,15 +197,14 @@ def decode_update(b: bytes) -> PartitionUpdate:
     except (ValueError, TypeError, msgpack.UnpackException) as e:
         raise RemoteProtocolError(f"undecodable partition update: {e}") from e
     f = _list(body, 7)
-    if _int(f[0]) != VERSION:
-        raise RemoteProtocolError(f"unknown partition update version {f[0]}")
+    version, table, key, deletion, rts, static, rows = f
+    if type(version) is not int or version != VERSION:
+        raise RemoteProtocolError(f"unknown partition update version {version}")
     return PartitionUpdate(
-        table=_str(f[1]),
-        key=_bytes(f[2]),
-        deletion=deletion_from(f[3]),
-        range_tombstones=tuple(_range_tombstone(t) for t in _list(f[4])),
-        static_row=row_from(f[5]),
-        rows=tuple(_required_row(r) for r in _list(f[6])),
+        _str(table), _bytes(key), None if deletion is None else deletion_from(deletion),
+        () if rts == [] else tuple(_range_tombstone(t) for t in _list(rts)),
+        None if static is None else row_from(static),
+        tuple(_required_row(r) for r in _list(rows)),
     )
 
 

@@ -15,8 +15,13 @@ range. The suffix addresses a piece of the partition:
 * ``03`` + escape(clustering) + row entry: a row. ``keys.escape`` is order-preserving and
   prefix-free, so rows sort by clustering and a clustering range is a key range;
 
-and a row entry is ``00`` (row header: ``[marker, row deletion]``), ``01`` + escape(column) +
-``00`` (a column deletion) or ``01`` + escape(column) + ``01`` + path (a cell).
+and a row entry is ``00`` (row header: ``[None, row deletion]``), ``02`` (the row's liveness
+marker, a cell), ``01`` + escape(column) + ``00`` (a column deletion) or ``01`` +
+escape(column) + ``01`` + path (a cell). The marker and the row deletion have keys of their
+own so that writing a marker without reading (below) can never overwrite a deletion. A store
+written before the split may still hold headers ``[marker, row deletion]``: reading takes that
+marker too, reconciled with a ``02`` one (a blind write leaves the old header beside its newer
+marker), and the next read-merge of the row rewrites it in the split form.
 
 ``apply`` is a read-modify-write over the entries an update touches: it reads them (the whole
 partition when the update carries a partition deletion or range tombstones), merges with
@@ -57,7 +62,14 @@ from skewless.storage import index as sindex
 from skewless.storage import newest as newest_ts
 from skewless.storage.dropped import Dropped, skip_dropped, skip_dropped_row
 from skewless.storage.kv import KV
-from skewless.storage.merge import expired_as_tombstone, is_live, merge, normalize, purge
+from skewless.storage.merge import (
+    expired_as_tombstone,
+    is_live,
+    merge,
+    normalize,
+    purge,
+    reconcile_cells,
+)
 from skewless.storage.merge import shadowed_by as find_shadowed
 from skewless.storage.model import (
     ApplyReport,
@@ -73,7 +85,7 @@ from skewless.storage.model import (
 _DATA, _META, _HINT, _HINT_COUNT, _HINT_SEQ = b"d", b"m", b"h", b"c", b"s"
 _BATCH, _BATCH_INDEX = b"b", b"B"
 _HEADER, _STATIC, _ROWS, _ROWS_END = b"\x00", b"\x02", b"\x03", b"\x04"
-_ROW_HEADER, _COLUMN = b"\x00", b"\x01"
+_ROW_HEADER, _COLUMN, _ROW_MARKER = b"\x00", b"\x01", b"\x02"
 _PARTITION_END = b"\x05"  # above every suffix
 _HIGH_WATER = _META + b"timestamp_high_water"  # bounds every stored timestamp (storage.newest)
 
@@ -120,10 +132,10 @@ def _row_prefix(ck: bytes) -> bytes:
 
 
 def _row_entries(prefix: bytes, row: Row) -> Iterator[tuple[bytes, bytes]]:
-    if row.marker is not None or row.deletion is not None:
-        marker = None if row.marker is None else codec.cell_fields(row.marker)
-        header = [marker, codec.deletion_fields(row.deletion)]
-        yield prefix + _ROW_HEADER, msgpack.packb(header, use_bin_type=True)
+    if row.deletion is not None:
+        yield prefix + _ROW_HEADER, codec.pack([None, codec.deletion_fields(row.deletion)])
+    if row.marker is not None:
+        yield prefix + _ROW_MARKER, codec.encode_cell(row.marker)
     for col, d in row.column_deletions:
         yield prefix + _COLUMN + keys.escape(col.encode()) + b"\x00", codec.encode_deletion(d)
     for w in row.cells:
@@ -140,7 +152,7 @@ def entries_of(p: PartitionUpdate) -> dict[bytes, bytes]:
             for t in p.range_tombstones
         ]
         header = [codec.deletion_fields(p.deletion), rts]
-        out[_HEADER] = msgpack.packb(header, use_bin_type=True)
+        out[_HEADER] = codec.pack(header)
     if p.static_row is not None:
         out.update(_row_entries(_STATIC, p.static_row))
     for r in p.rows:
@@ -156,17 +168,25 @@ class _RowAcc:
     column_deletions: list[tuple[str, Deletion]] = field(default_factory=list)
 
     def add(self, entry: bytes, value: bytes) -> None:
-        if entry[:1] == _ROW_HEADER:
+        kind = entry[:1]
+        if kind == _ROW_MARKER:
+            self._add_marker(codec.decode_cell(value))
+            return
+        if kind == _ROW_HEADER:
             marker, deletion = msgpack.unpackb(value, raw=False)
-            self.marker = None if marker is None else codec.cell_from(marker)
+            if marker is not None:  # a header written before the marker had a key of its own
+                self._add_marker(codec.cell_from(marker))
             self.deletion = codec.deletion_from(deletion)
             return
-        assert entry[:1] == _COLUMN, entry
+        assert kind == _COLUMN, entry
         col, pos = keys.unescape(entry, 1)
         if entry[pos] == 0:
             self.column_deletions.append((col.decode(), codec.decode_deletion(value)))
         else:
             self.cells.append(CellWrite(col.decode(), entry[pos + 1 :], codec.decode_cell(value)))
+
+    def _add_marker(self, marker: Cell) -> None:
+        self.marker = marker if self.marker is None else reconcile_cells(self.marker, marker)
 
     def row(self, ck: bytes) -> Row:
         return Row(
@@ -314,9 +334,7 @@ class Storage:
         oldest_us, newest_us, deletes = newest_ts.bounds(update)
         shadowed: tuple[Shadowed, ...] = ()
         batch: list[tuple[bytes, bytes | None]]
-        if not deletes and newest.blind(token, oldest_us) \
-                and not self.index_specs.get(update.table) \
-                and not self.dropped.get(update.table) and self._headers_clear(prefix, update):
+        if not deletes and self._may_write_blind(update, token, oldest_us):
             batch = [(prefix + s, v) for s, v in entries_of(update).items()]  # blind
         else:
             batch, shadowed = self._merged(prefix, update, now_s)
@@ -332,11 +350,13 @@ class Storage:
 
     def blind_apply_possible(self, update: PartitionUpdate) -> bool:
         """Whether ``apply`` would write ``update`` without reading (tests)."""
-        token = token_of(update.key)
         oldest_us, _, deletes = newest_ts.bounds(update)
-        return not deletes and self._newest_index().blind(token, oldest_us) \
-            and not self.index_specs.get(update.table) and not self.dropped.get(update.table) \
-            and self._headers_clear(_prefix_at(update.table, token, update.key), update)
+        return not deletes and self._may_write_blind(update, token_of(update.key), oldest_us)
+
+    def _may_write_blind(self, update: PartitionUpdate, token: int, oldest_us: int) -> bool:
+        """An update that deletes nothing is written without reading (``storage.newest``)."""
+        return self._newest_index().blind(token, oldest_us) \
+            and not self.index_specs.get(update.table) and not self.dropped.get(update.table)
 
     def _newest_index(self) -> newest_ts.NewestTimestamps:
         if self._newest is None:
@@ -350,21 +370,6 @@ class Storage:
                 self._newest = newest_ts.NewestTimestamps(newest_ts.newest_of_values(values),
                                                           False, self._newest_buckets)
         return self._newest
-
-    def _headers_clear(self, prefix: bytes, update: PartitionUpdate) -> bool:
-        """No row an update's marker would rewrite the header of holds a row deletion."""
-        if update.static_row is not None and update.static_row.marker is not None:
-            if not self._header_clear(prefix + _STATIC + _ROW_HEADER):
-                return False
-        for r in update.rows:
-            if r.marker is not None \
-                    and not self._header_clear(prefix + _row_prefix(r.clustering) + _ROW_HEADER):
-                return False
-        return True
-
-    def _header_clear(self, key: bytes) -> bool:
-        value = self._kv.get(key)
-        return value is None or not newest_ts.header_has_deletion(value)
 
     def _merged(
         self, prefix: bytes, update: PartitionUpdate, now_s: int

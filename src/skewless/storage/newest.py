@@ -25,9 +25,9 @@ stamped now, so the read finds nothing newer and the merge is a plain union. Thi
   deletion, the last being how a collection is overwritten). Then every stored entry it meets
   is strictly older, so the merge keeps every stored entry, the update's entries overwrite the
   ones at their keys (a cell or marker with a higher timestamp wins), nothing is shadowed
-  either way, and the stored result is ``stored ∪ entries_of(update)``. One stored entry mixes
-  two things: a row header holds the marker *and* the row deletion, so an update with a marker
-  reads that one key and writes blind only when the stored row has no deletion. Tables with
+  either way, and the stored result is ``stored ∪ entries_of(update)``. Every stored entry holds
+  one thing (a row's marker and its deletion have separate keys, ``storage.engine``), so no
+  blind write can overwrite a deletion; the update reads nothing at all. Tables with
   secondary indexes (their maintenance needs the old values) or dropped columns take the read.
 
 A timestamp far in the future (``USING TIMESTAMP``) raises its bucket for good and, after a
@@ -78,12 +78,6 @@ def bounds(p: PartitionUpdate) -> tuple[int, int, bool]:
             if ts > hi:
                 hi = ts
     return lo, hi, deletes
-
-
-def header_has_deletion(value: bytes) -> bool:
-    """Whether a stored row header (``[marker, row deletion]``) holds a row deletion."""
-    header = msgpack.unpackb(value, raw=False)
-    return header[1] is not None
 
 
 def encode_high_water(ts_us: int) -> bytes:
