@@ -134,6 +134,7 @@ rebuild_refill_batch_entries = 512  # entries per write when a rebuilt database 
 storage_verdict_gossip_chars_max = 200  # a gossiped storage verdict: its state and a reason's start
 storage_newest_buckets_count = 1 << 20  # newest-timestamp buckets (8 MB): few partitions share one
 storage_high_water_step_ms = 1000  # the durable bound on stored timestamps moves in steps of this
+storage_table_prefixes_cached_max = 4096  # tables whose key prefix is kept: memory bounded
 
 # --- Repair (node.merkle, node.repair) -----------------------------------------------------
 merkle_depth_max = 15  # 2^15 leaves per range at most, Cassandra's cap (8-byte hashes: 256 KiB)

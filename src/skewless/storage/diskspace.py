@@ -149,10 +149,12 @@ class GuardedKV:
         return self.inner.iter_from(start, end, reverse)
 
     def write(self, batch: Batch) -> None:
-        if any(v is not None and k[:1] == _DATA for k, v in batch):
-            why = self.state.refusal()
+        state = self.state  # refusal() is None unless failed or refusing: look at those first
+        if (state.failure or state.refusing) \
+                and any(v is not None and k[:1] == _DATA for k, v in batch):
+            why = state.refusal()
             if why is not None:
-                self.state.writes_refused += 1
+                state.writes_refused += 1
                 raise DiskFull(why)
         try:
             self.inner.write(batch)

@@ -102,9 +102,18 @@ class Slice:
 
 # --- keys --------------------------------------------------------------------------------------
 def _table_prefix(table: str) -> bytes:
-    name = table.encode()
-    assert 0 < len(name) < 256, table
-    return _DATA + bytes((len(name),)) + name
+    prefix = _TABLE_PREFIXES.get(table)
+    if prefix is None:
+        name = table.encode()
+        assert 0 < len(name) < 256, table
+        prefix = _DATA + bytes((len(name),)) + name
+        if len(_TABLE_PREFIXES) < limits.storage_table_prefixes_cached_max:
+            _TABLE_PREFIXES[table] = prefix
+    return prefix
+
+
+_TABLE_PREFIXES: dict[str, bytes] = {}  # table id -> its data prefix (computed per write)
+_TOKEN_AND_LENGTH = struct.Struct(">QI")
 
 
 def _token_bytes(token: int) -> bytes:
@@ -116,7 +125,7 @@ def partition_prefix(table: str, key: bytes) -> bytes:
 
 
 def _prefix_at(table: str, token: int, key: bytes) -> bytes:
-    return _table_prefix(table) + _token_bytes(token) + struct.pack(">I", len(key)) + key
+    return _table_prefix(table) + _TOKEN_AND_LENGTH.pack(token + (1 << 63), len(key)) + key
 
 
 def _stored_partition(stored_key: bytes, table_prefix_len: int) -> tuple[bytes, bytes]:

@@ -135,9 +135,10 @@ class RocksKV:
         return value
 
     def write(self, batch: Batch) -> None:
-        wb = rocksdict.WriteBatch(raw_mode=True)  # one batch over both families: atomic
+        wb = rocksdict.WriteBatch(True)  # raw mode; one batch over both families: atomic
+        data = self._data_handle
         for key, value in batch:
-            family = self._data_handle if is_data_key(key) else None
+            family = data if key[:1] in DATA_PREFIXES else None  # is_data_key, inline
             if value is None:
                 wb.delete(key, family)
             else:
