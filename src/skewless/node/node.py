@@ -100,6 +100,7 @@ from skewless.node.truncation import Truncations
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
 from skewless.storage import codec, merge
+from skewless.storage import newest as newest_timestamps
 from skewless.storage.diskspace import DiskFull
 from skewless.storage.engine import Storage
 from skewless.storage.integrity import CORRUPT_PREFIX, StorageCorruption, gossiped_verdict
@@ -380,9 +381,10 @@ class Node:
         return self.physical_us() // 1_000_000
 
     def apply_local(self, update: PartitionUpdate) -> tuple[Shadowed, ...]:
-        self.observe(max_timestamp(update))
+        bounds = newest_timestamps.bounds(update)  # the storage needs them too: worked out once
+        self.observe(max(bounds[1], 0))  # max_timestamp(update)
         started_ns = self.clock.monotonic_ns()
-        report = self.storage.apply(update, self._now_s())
+        report = self.storage.apply(update, self._now_s(), bounds)
         self.latency.local_write(update.table, self.clock.monotonic_ns() - started_ns)
         return report.shadowed
 

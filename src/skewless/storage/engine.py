@@ -335,12 +335,14 @@ class Storage:
         n = len(prefix)
         return {k[n:]: v for k, v in self._kv.iter_from(prefix + lo, end)}
 
-    def apply(self, update: PartitionUpdate, now_s: int) -> ApplyReport:
-        """Merge ``update`` into the stored partition; report what did not take effect. No fsync."""
+    def apply(self, update: PartitionUpdate, now_s: int,
+              bounds: tuple[int, int, bool] | None = None) -> ApplyReport:
+        """Merge ``update`` into the stored partition; report what did not take effect. No fsync.
+        ``bounds``: ``storage.newest.bounds(update)`` when the caller has it already."""
         token = token_of(update.key)
         prefix = _prefix_at(update.table, token, update.key)
         newest = self._newest_index()
-        oldest_us, newest_us, deletes = newest_ts.bounds(update)
+        oldest_us, newest_us, deletes = newest_ts.bounds(update) if bounds is None else bounds
         shadowed: tuple[Shadowed, ...] = ()
         batch: list[tuple[bytes, bytes | None]]
         if not deletes and self._may_write_blind(update, token, oldest_us):
