@@ -227,8 +227,8 @@ def _row_is_live(row: Row, now_s: int) -> bool:
 
 def _slice_ranges(slices: Sequence[Slice] | None) -> list[tuple[bytes, bytes | None]]:
     """Disjoint, ascending clustering byte ranges covering the slices."""
-    if slices is None:
-        return [(b"", None)]
+    if slices is None or (len(slices) == 1 and not slices[0].start and not slices[0].end):
+        return [(b"", None)]  # every row (the one slice of a table without clustering)
     ranges = sorted(
         (r for s in slices
          if (r := keys.clustering_range(s.start, s.start_inclusive, s.end, s.end_inclusive))),
