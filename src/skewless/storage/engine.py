@@ -213,6 +213,9 @@ def decode_entries(
 
 def _expire(row: Row, now_s: int) -> Row:
     """Cells and marker whose TTL has passed read as tombstones."""
+    if not any(w.cell.expires_s for w in row.cells) \
+            and (row.marker is None or not row.marker.expires_s):
+        return row  # no TTL: nothing to turn (expired_as_tombstone keeps every such cell)
     cells = tuple(
         CellWrite(w.column, w.path, expired_as_tombstone(w.cell, now_s)) for w in row.cells
     )
