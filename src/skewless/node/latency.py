@@ -15,6 +15,7 @@ clock, so the same code records simulated time in the simulator.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ParamSpec
@@ -34,12 +35,27 @@ class Latency:
 
     def __init__(self) -> None:
         self._h = HdrHistogram(1, limits.latency_histogram_us_max, 3)
+        # values not yet in ``_h``: recording one into an HdrHistogram costs microseconds of
+        # Python, so they are folded in together (equal values once) when read or when many
+        self._pending: list[int] = []
 
     def record(self, elapsed_us: int) -> None:
-        self._h.record_value(min(max(1, elapsed_us), limits.latency_histogram_us_max))
+        pending = self._pending
+        pending.append(elapsed_us)
+        if len(pending) >= limits.latency_pending_values_max:
+            self._fold()
+
+    def _fold(self) -> None:
+        if not self._pending:
+            return
+        top = limits.latency_histogram_us_max
+        for value, n in Counter(self._pending).items():
+            self._h.record_value(min(max(1, value), top), n)
+        self._pending.clear()
 
     @property
     def count(self) -> int:
+        self._fold()
         return int(self._h.get_total_count())
 
     def mean_us(self) -> float | None:

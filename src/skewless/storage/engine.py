@@ -242,6 +242,9 @@ def decode_entries(
 
 def _expire(row: Row, now_s: int) -> Row:
     """Cells and marker whose TTL has passed read as tombstones."""
+    if not any(w.cell.expires_s for w in row.cells) \
+            and (row.marker is None or not row.marker.expires_s):
+        return row  # no TTL: nothing to turn (expired_as_tombstone keeps every such cell)
     cells = tuple(
         CellWrite(w.column, w.path, expired_as_tombstone(w.cell, now_s)) for w in row.cells
     )
@@ -256,8 +259,8 @@ def _row_is_live(row: Row, now_s: int) -> bool:
 
 def _slice_ranges(slices: Sequence[Slice] | None) -> list[tuple[bytes, bytes | None]]:
     """Disjoint, ascending clustering byte ranges covering the slices."""
-    if slices is None:
-        return [(b"", None)]
+    if slices is None or (len(slices) == 1 and not slices[0].start and not slices[0].end):
+        return [(b"", None)]  # every row (the one slice of a table without clustering)
     ranges = sorted(
         (r for s in slices
          if (r := keys.clustering_range(s.start, s.start_inclusive, s.end, s.end_inclusive))),
@@ -271,6 +274,20 @@ def _slice_ranges(slices: Sequence[Slice] | None) -> list[tuple[bytes, bytes | N
         else:
             out.append((lo, hi))
     return out
+
+
+_WHOLE: list[tuple[bytes, bytes | None]] = [(b"", None)]  # _slice_ranges(None): every row
+
+
+def _keep_row(row: Row, rows: list[Row], now_s: int, dropped: Dropped) -> int:
+    """Append ``row`` as read (dropped columns skipped, TTL past turned into tombstones) to
+    ``rows`` unless nothing is left of it; 1 when it is live."""
+    kept = skip_dropped_row(row, dropped)
+    if kept is None:
+        return 0
+    row = _expire(kept, now_s)
+    rows.append(row)
+    return int(_row_is_live(row, now_s))
 
 
 def _rt_overlaps(t: RangeTombstone, ranges: list[tuple[bytes, bytes | None]]) -> bool:
@@ -415,10 +432,12 @@ class Storage:
         ascending clustering order."""
         assert row_limit is None or row_limit > 0
         prefix = partition_prefix(table, key)
-        header = self._kv.get(prefix + _HEADER)
-        deletion, rts = (None, ()) if header is None else _header_from(header)
         ranges = _slice_ranges(slices)
         dropped = self.dropped.get(table, {})
+        if not reverse and ranges == _WHOLE:
+            return self._read_whole(table, key, prefix, now_s, row_limit, dropped)
+        header = self._kv.get(prefix + _HEADER)
+        deletion, rts = (None, ()) if header is None else _header_from(header)
         static = skip_dropped(
             decode_entries(table, key, self._entries(prefix, _STATIC, _ROWS).items()), dropped)
         rows = self._read_rows(prefix, ranges, reverse, row_limit, now_s, dropped)
@@ -426,6 +445,50 @@ class Storage:
             table, key, deletion, tuple(t for t in rts if _rt_overlaps(t, ranges)),
             None if static.static_row is None else _expire(static.static_row, now_s),
             tuple(sorted(rows, key=lambda r: r.clustering)),
+        )
+        return normalize(p)
+
+    def _read_whole(
+        self, table: str, key: bytes, prefix: bytes, now_s: int, row_limit: int | None,
+        dropped: Dropped,
+    ) -> PartitionUpdate:
+        """``read`` of every row in ascending order: header, static row and rows in one
+        ascending scan of the partition (they sort in that order), stopping after the row that
+        makes ``row_limit`` live rows."""
+        n = len(prefix)
+        header: bytes | None = None
+        static: _RowAcc | None = None
+        rows: list[Row] = []
+        live = 0
+        current: tuple[bytes, _RowAcc] | None = None
+        for k, v in self._kv.iter_from(prefix, prefix + _PARTITION_END):
+            kind = k[n : n + 1]
+            if kind == _ROWS:
+                ck, pos = keys.unescape(k, n + 1)
+                if current is None or current[0] != ck:
+                    if current is not None:
+                        live += _keep_row(current[1].row(current[0]), rows, now_s, dropped)
+                        current = None
+                        if row_limit is not None and live >= row_limit:
+                            break
+                    current = (ck, _RowAcc())
+                current[1].add(k[pos:], v)
+            elif kind == _HEADER:
+                header = v
+            else:
+                assert kind == _STATIC, k
+                static = static or _RowAcc()
+                static.add(k[n + 1 :], v)
+        if current is not None:
+            _keep_row(current[1].row(current[0]), rows, now_s, dropped)
+        deletion, rts = (None, ()) if header is None else _header_from(header)
+        static_row = None
+        if static is not None:
+            static_row = skip_dropped(
+                PartitionUpdate(table, key, None, (), static.row(b""), ()), dropped).static_row
+        p = PartitionUpdate(
+            table, key, deletion, tuple(t for t in rts if _rt_overlaps(t, _WHOLE)),
+            None if static_row is None else _expire(static_row, now_s), tuple(rows),
         )
         return normalize(p)
 

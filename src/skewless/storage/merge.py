@@ -194,8 +194,17 @@ def normalize_row(row: Row, outer: Deletion | None) -> Row | None:
     return Row(row.clustering, marker, deletion, cells, col_dels)
 
 
+def _plain(r: Row) -> bool:
+    """A row ``normalize_row`` returns as it is when nothing outside it deletes."""
+    return r.deletion is None and not r.column_deletions and (r.marker is not None or
+                                                               bool(r.cells))
+
+
 def normalize(p: PartitionUpdate) -> PartitionUpdate:
     """``p`` without shadowed data: the canonical form ``merge`` returns."""
+    if p.deletion is None and not p.range_tombstones \
+            and (p.static_row is None or _plain(p.static_row)) and all(map(_plain, p.rows)):
+        return p  # nothing deletes: already canonical (the common read)
     rts = _canonical_rts(p.range_tombstones, p.deletion)
     rows = []
     for r in p.rows:
