@@ -219,6 +219,13 @@ class Node:
         """Cluster time as this node reads it (see ``node.stamping``)."""
         return self.stamping.physical_us()
 
+    def begin_input(self) -> None:
+        """An input starts: cluster time is read once for all of it (``node.stamping``)."""
+        self.stamping.begin_input()
+
+    def end_input(self) -> None:
+        self.stamping.end_input()
+
     def reply(self, reply: Reply) -> None:
         """A client request's reply: delivered if it is the request's first (node.requests)."""
         if self.requests.close(reply.conn, reply.stream):
@@ -240,6 +247,7 @@ class Node:
         """A peer's message. An exception out of a client request's continuation is that
         request's reply (node.requests); any other is logged with an error id and counted."""
         self.requests.in_peer_message = True
+        self.stamping.begin_input()  # cluster time is read once for the whole message
         try:
             self._peer_message(sender, env)
         except StorageCorruption:  # recorded by the store; the runtime logs it once
@@ -249,6 +257,7 @@ class Node:
                 f"handling a {type(env.message).__name__} from {sender}", e)
         finally:
             self.requests.in_peer_message = False
+            self.stamping.end_input()
 
     def _peer_message(self, sender: str, env: Envelope) -> None:
         self.observe(env.sender_ts_us)
@@ -307,6 +316,13 @@ class Node:
             self.tracer.settle(self.clock.monotonic_ns())
 
     def tick(self) -> None:
+        self.stamping.begin_input()  # cluster time is read once for the whole tick
+        try:
+            self._tick()
+        finally:
+            self.stamping.end_input()
+
+    def _tick(self) -> None:
         now_ns = self.clock.monotonic_ns()
         for change in self.fd.tick(now_ns):
             self._membership_event(change)
