@@ -156,6 +156,7 @@ admin_request_bytes_max = 65536  # an admin request's head and JSON body; nodeto
 admin_request_timeout_ms = 10000  # an admin client that sends nothing for 10 s is dropped
 admin_partitions_scan_max = 1_000_000  # tablestats/histograms count at most this many partitions
 latency_histogram_us_max = 3_600_000_000  # latencies above one hour are recorded as one hour
+latency_pending_max = 4096  # latencies appended before being folded into the histogram
 nodetool_timeout_ms = 600_000  # nodetool waits this long for a node's answer (compact is slow)
 nodetool_poll_ms = 500  # between two status calls while nodetool follows a repair or a change
 nodetool_follow_ms_max = 24 * 3600 * 1000  # nodetool stops following after a day (the node goes on)

@@ -462,8 +462,19 @@ class Node:
     def write_planned(self, plans: Sequence[PlannedWrite], cl: int, write_type: str,
                       done: WritesDone, trace: Trace | None = None) -> None:
         """Send planned mutations (see ``plan_write``); ``done`` fires once ``cl`` is met."""
-        shadowed_all: list[ShadowReport] = []
         done = timed(self.clock, self.latency.coordinator_write, self.requests.bind(done))
+        if len(plans) == 1:  # one partition (most writes): no join
+            u, replicas, alive, dc_of, need = plans[0]
+
+            def single(error: CqlError | None, sh: tuple[Shadowed, ...]) -> None:
+                done(error, tuple(unique([ShadowReport(u.table, u.key, s) for s in sh])))
+
+            if trace is not None:
+                trace.event(f"Determining replicas for mutation: {', '.join(replicas)} "
+                            f"(alive: {', '.join(alive) or 'none'})")
+            self._write_one(u, replicas, alive, dc_of, need, cl, write_type, single, trace)
+            return
+        shadowed_all: list[ShadowReport] = []
 
         def joined(error: CqlError | None, results: list[object]) -> None:
             done(error, tuple(unique(shadowed_all)))
@@ -514,6 +525,8 @@ class Node:
                     trace.event(f"Applied mutation locally ({len(u.rows)} rows)"
                                 f"{replica.shadow_note(shadowed)}", THREAD_MUTATION)
                 op.on_ack(a, shadowed, "")
+            elif trace is None:
+                self.send(a, MutationRequest(req_id, payload, False))
             else:
                 self.tracer.send(a, MutationRequest(req_id, payload, False), trace)
         self._retire_if_complete(req_id)
