@@ -27,6 +27,15 @@ reading feeds the timestamp source (``skewless.clock.TimestampSource``: ``hlc`` 
   step test allows for both brackets' widths, so a preemption on a starved machine is never
   taken for a step. Reading time is pure; the tick detects and acts on a step
   (``_watch_step``).
+* **Once per input.** The node reads cluster time once per input (a peer's message, the tick,
+  a client request or one of its continuations: ``begin_input``/``end_input``), when first
+  asked for, and every later ask in that input gets the same value: the clock is read once
+  per message received and sent, not once per use. An input is short (no I/O, no waiting):
+  the stamps stay strictly increasing (the HLC), commit wait only waits longer on a reading
+  taken earlier in the input, and the tick reads again
+  after it changes the agreement, the anchor or the step state. Outside an input (a runtime
+  callback no input encloses) every read is fresh. Clock agreement does not use cluster time:
+  its pings and pongs carry raw readings taken when sent (``_watch_clocks``, ``on_message``).
 * **Fencing.** Under ``hlc`` a node whose clock is out of bounds (no majority agrees on cluster
   time, or its offset exceeds ``max_offset_ms``) does not stamp with its clock. A write whose
   consistency level meets every quorum is ordered by restamping anyway: it gets a stamp from
