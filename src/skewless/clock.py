@@ -39,10 +39,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from skewless.frozen import fast_init
+
 TimestampPolicy = Literal["hlc", "wallclock"]
 TIMESTAMP_POLICIES: tuple[TimestampPolicy, ...] = ("hlc", "wallclock")
 
 
+@fast_init  # one per input (node.clock.stamping)
 @dataclass(frozen=True, slots=True)
 class ClockReading:
     """Real time (µs) read between two monotonic readings (ns): the real clock read

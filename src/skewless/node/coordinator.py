@@ -46,7 +46,7 @@ PlannedWrite = tuple[PartitionUpdate, list[str], list[str], dict[str, str], Requ
 Send = tuple[str, Message]
 
 
-@dataclass
+@dataclass(slots=True)
 class WriteOp:
     req_id: int
     targets: tuple[str, ...]

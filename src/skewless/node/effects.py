@@ -31,6 +31,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from skewless.frozen import fast_init
 from skewless.node.messages import (
     Envelope,
     IndexScanRequest,
@@ -43,6 +44,7 @@ from skewless.node.messages import (
 LEAVE_DURING_SYNC = (MutationRequest, ReadRequest, RangeReadRequest, IndexScanRequest)
 
 
+@fast_init  # one per client request
 @dataclass(frozen=True, slots=True)
 class Reply:
     conn: int

@@ -15,7 +15,6 @@ clock, so the same code records simulated time in the simulator.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ParamSpec
@@ -31,42 +30,61 @@ PERCENTILES = (50.0, 75.0, 95.0, 98.0, 99.0)  # nodetool's rows, then Min and Ma
 
 
 class Latency:
-    """One latency histogram (µs), with the count Cassandra reports beside it."""
+    """One latency histogram (µs), with the count Cassandra reports beside it.
+
+    ``record`` runs several times per write: it only appends. The values are folded into the
+    histogram when it is read, or once ``latency_pending_max`` are waiting; folding rounds each
+    value down to the lowest of its histogram bucket (the bucket the histogram itself would
+    put it in, so counts, percentiles, min, max and mean are the same) and records each bucket
+    once with its count."""
 
     def __init__(self) -> None:
         self._h = HdrHistogram(1, limits.latency_histogram_us_max, 3)
-        # values not yet in ``_h``: recording one into an HdrHistogram costs microseconds of
-        # Python, so they are folded in together (equal values once) when read or when many
+        # Values below 2**_exact are their own bucket; above, a bucket spans 2**(bits - _exact).
+        self._exact = self._h.sub_bucket_half_count_magnitude + 1
+        assert self._h.unit_magnitude == 0
         self._pending: list[int] = []
 
     def record(self, elapsed_us: int) -> None:
         pending = self._pending
         pending.append(elapsed_us)
-        if len(pending) >= limits.latency_pending_values_max:
+        if len(pending) >= limits.latency_pending_max:
             self._fold()
 
     def _fold(self) -> None:
         if not self._pending:
             return
-        top = limits.latency_histogram_us_max
-        for value, n in Counter(self._pending).items():
-            self._h.record_value(min(max(1, value), top), n)
+        exact, top = self._exact, limits.latency_histogram_us_max
+        buckets: dict[int, int] = {}
+        for v in self._pending:
+            v = min(max(1, v), top)
+            shift = v.bit_length() - exact
+            if shift > 0:
+                v = (v >> shift) << shift
+            buckets[v] = buckets.get(v, 0) + 1
         self._pending.clear()
+        for v, n in buckets.items():
+            self._h.record_value(v, n)
+
+    @property
+    def histogram(self) -> HdrHistogram:
+        self._fold()
+        return self._h
 
     @property
     def count(self) -> int:
-        self._fold()
-        return int(self._h.get_total_count())
+        return int(self.histogram.get_total_count())
 
     def mean_us(self) -> float | None:
-        return float(self._h.get_mean_value()) if self.count else None
+        return float(self.histogram.get_mean_value()) if self.count else None
 
     def percentiles_us(self) -> list[float]:
         """50/75/95/98/99th percentiles, Min, Max (all 0 when empty, as Cassandra prints)."""
         if not self.count:
             return [0.0] * (len(PERCENTILES) + 2)
-        values = [float(self._h.get_value_at_percentile(p)) for p in PERCENTILES]
-        return values + [float(self._h.get_min_value()), float(self._h.get_max_value())]
+        h = self.histogram
+        values = [float(h.get_value_at_percentile(p)) for p in PERCENTILES]
+        return values + [float(h.get_min_value()), float(h.get_max_value())]
 
 
 def timed(clock: Clock, latency: Latency, done: Callable[P, None]) -> Callable[P, None]:

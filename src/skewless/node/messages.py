@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import msgpack
 
 from skewless.errors import RemoteProtocolError
+from skewless.frozen import fast_init
 
 WIRE_VERSION = 1
 _packb = partial(msgpack.packb, use_bin_type=True)
@@ -628,6 +629,10 @@ _BY_KIND: dict[int, type[Any]] = {
 class Envelope:
     sender_ts_us: int
     message: Message
+
+
+for _cls in (*_BY_KIND.values(), Envelope):  # built on every message sent and received
+    fast_init(_cls)
 
 
 def _field_names(cls: type[Any]) -> tuple[str, ...]:

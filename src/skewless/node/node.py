@@ -220,6 +220,13 @@ class Node:
         """Cluster time as this node reads it (see ``node.stamping``)."""
         return self.stamping.physical_us()
 
+    def begin_input(self) -> None:
+        """An input starts: cluster time is read once for all of it (``node.stamping``)."""
+        self.stamping.begin_input()
+
+    def end_input(self) -> None:
+        self.stamping.end_input()
+
     def reply(self, reply: Reply) -> None:
         """A client request's reply: delivered if it is the request's first (node.requests)."""
         if self.requests.close(reply.conn, reply.stream):
@@ -241,6 +248,7 @@ class Node:
         """A peer's message. An exception out of a client request's continuation is that
         request's reply (node.requests); any other is logged with an error id and counted."""
         self.requests.in_peer_message = True
+        self.stamping.begin_input()  # cluster time is read once for the whole message
         try:
             self._peer_message(sender, env)
         except StorageCorruption:  # recorded by the store; the runtime logs it once
@@ -250,6 +258,7 @@ class Node:
                 f"handling a {type(env.message).__name__} from {sender}", e)
         finally:
             self.requests.in_peer_message = False
+            self.stamping.end_input()
 
     def _peer_message(self, sender: str, env: Envelope) -> None:
         self.observe(env.sender_ts_us)
@@ -308,6 +317,13 @@ class Node:
             self.tracer.settle(self.clock.monotonic_ns())
 
     def tick(self) -> None:
+        self.stamping.begin_input()  # cluster time is read once for the whole tick
+        try:
+            self._tick()
+        finally:
+            self.stamping.end_input()
+
+    def _tick(self) -> None:
         now_ns = self.clock.monotonic_ns()
         for change in self.fd.tick(now_ns):
             self._membership_event(change)
@@ -448,8 +464,19 @@ class Node:
     def write_planned(self, plans: Sequence[PlannedWrite], cl: int, write_type: str,
                       done: WritesDone, trace: Trace | None = None) -> None:
         """Send planned mutations (see ``plan_write``); ``done`` fires once ``cl`` is met."""
-        shadowed_all: list[ShadowReport] = []
         done = timed(self.clock, self.latency.coordinator_write, self.requests.bind(done))
+        if len(plans) == 1:  # one partition (most writes): no join
+            u, replicas, alive, dc_of, need = plans[0]
+
+            def single(error: CqlError | None, sh: tuple[Shadowed, ...]) -> None:
+                done(error, tuple(unique([ShadowReport(u.table, u.key, s) for s in sh])))
+
+            if trace is not None:
+                trace.event(f"Determining replicas for mutation: {', '.join(replicas)} "
+                            f"(alive: {', '.join(alive) or 'none'})")
+            self._write_one(u, replicas, alive, dc_of, need, cl, write_type, single, trace)
+            return
+        shadowed_all: list[ShadowReport] = []
 
         def joined(error: CqlError | None, results: list[object]) -> None:
             done(error, tuple(unique(shadowed_all)))
@@ -500,6 +527,8 @@ class Node:
                     trace.event(f"Applied mutation locally ({len(u.rows)} rows)"
                                 f"{replica.shadow_note(shadowed)}", THREAD_MUTATION)
                 op.on_ack(a, shadowed, "")
+            elif trace is None:
+                self.send(a, MutationRequest(req_id, payload, False))
             else:
                 self.tracer.send(a, MutationRequest(req_id, payload, False), trace)
         self._retire_if_complete(req_id)

@@ -230,7 +230,8 @@ class ScanHost(Sender, Protocol):
 
 class RequestsHost(Protocol):
     """What the client request registry uses (``node.requests``): the clock for deadlines,
-    the planted-exception option, the gossip generation for error ids, and the reply."""
+    the planted-exception option, the gossip generation for error ids, the reply, and the
+    bounds of an input (cluster time is read once per input, ``node.clock.stamping``)."""
 
     @property
     def config(self) -> NodeConfig: ...
@@ -242,6 +243,10 @@ class RequestsHost(Protocol):
     def membership(self) -> Membership: ...
 
     def reply(self, reply: Reply) -> None: ...
+
+    def begin_input(self) -> None: ...
+
+    def end_input(self) -> None: ...
 
 
 class TruncationHost(Sender, Protocol):

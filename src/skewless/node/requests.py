@@ -207,6 +207,7 @@ class ClientRequests:
 
     def _within(self, entry: OpenRequest, fn: Callable[[], object]) -> None:
         previous, self.current = self.current, entry
+        self.node.begin_input()  # an input: cluster time is read once for all of it
         try:
             fn()
         except CqlError as e:  # a typed answer thrown past its handler: still the answer
@@ -219,6 +220,7 @@ class ClientRequests:
             self._failed(entry, e)
         finally:
             self.current = previous
+            self.node.end_input()
 
     # ------------------------------------------------------------------ errors
 

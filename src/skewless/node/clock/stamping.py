@@ -27,6 +27,15 @@ reading feeds the timestamp source (``skewless.clock.TimestampSource``: ``hlc`` 
   step test allows for both brackets' widths, so a preemption on a starved machine is never
   taken for a step. Reading time is pure; the tick detects and acts on a step
   (``_watch_step``).
+* **Once per input.** The node reads cluster time once per input (a peer's message, the tick,
+  a client request or one of its continuations: ``begin_input``/``end_input``), when first
+  asked for, and every later ask in that input gets the same value: the clock is read once
+  per message received and sent, not once per use. An input is short (no I/O, no waiting):
+  the stamps stay strictly increasing (the HLC), commit wait only waits longer on a reading
+  taken earlier in the input, and the tick reads again
+  after it changes the agreement, the anchor or the step state. Outside an input (a runtime
+  callback no input encloses) every read is fresh. Clock agreement does not use cluster time:
+  its pings and pongs carry raw readings taken when sent (``_watch_clocks``, ``on_message``).
 * **Fencing.** Under ``hlc`` a node whose clock is out of bounds (no majority agrees on cluster
   time, or its offset exceeds ``max_offset_ms``) does not stamp with its clock. A write whose
   consistency level meets every quorum is ordered by restamping anyway: it gets a stamp from
@@ -97,6 +106,9 @@ class Stamping:
         self.step_suspected = False
         self._step_at_ns = 0
         self._raw_step_us = 0  # the raw clock's jump (against the anchor) when last seen
+        # Cluster time read once per input (``begin_input``): None until first asked for.
+        self._now_us: int | None = None
+        self._inputs = 0  # inputs open (they nest)
 
     def _stamp_floor(self) -> int:
         raw = self.node.storage.get_meta("stamp_floor")
@@ -115,7 +127,29 @@ class Stamping:
         old correction no longer applies: cluster time is extrapolated from the anchor by
         monotonic time. The step itself (forgetting samples, the warning) is acted on by the
         tick (``_watch_step``)."""
-        return self._judge(self.node.clock.reading()).cluster_us
+        now = self._now_us
+        if now is None:
+            now = self._judge(self.node.clock.reading()).cluster_us
+            if self._inputs:
+                self._now_us = now  # the rest of this input reads the same cluster time
+        return now
+
+    def begin_input(self) -> None:
+        """An input starts (a peer's message, the tick, a client request): cluster time is
+        read once, when first asked for, and that reading serves the whole input. Inputs
+        nest (a client request's entry inside a peer's message): the outermost one bounds
+        the reading."""
+        self._inputs += 1
+
+    def end_input(self) -> None:
+        self._inputs -= 1
+        if not self._inputs:
+            self._now_us = None  # outside an input every read is fresh
+
+    def _reread(self) -> None:
+        """The clock's state changed within the input (agreement, anchor, step): the cluster
+        time read before no longer follows from it."""
+        self._now_us = None
 
     def _judge(self, r: ClockReading) -> _Judged:
         """Cluster time at reading ``r``, and whether the raw clock stepped since the anchor.
@@ -206,6 +240,8 @@ class Stamping:
         ``max_offset_ms`` ahead of both cluster time and this clock (which already holds every
         timestamp folded in: after cluster time moved back, the stamps issued before are not
         far-future, and the clocks of the nodes that follow them must keep up with them)."""
+        if ts_us <= self.ts.last_us:
+            return  # already below the clock: neither far-future nor news (no reading)
         reference = max(self.physical_us(), self.ts.last_us)
         if ts_us > reference + int(self.node.config.max_offset_ms * 1000):
             self.far_future_ignored += 1
@@ -373,6 +409,7 @@ class Stamping:
         # clock read now would not be paired with it on a busy machine.
         r = node.clock.reading()
         self._watch_step(r)
+        self._reread()  # a step changes what the reading is judged to be
         live = [a for a, p in node.membership.peers.items() if p.up]
         if self.clocks.pings_due(now_ns):
             # Dated by the bracket's start: the real reading was taken at or after it, so the
@@ -386,6 +423,7 @@ class Stamping:
         size = max(len(node.membership.peers) + 1, 2 if node.membership.seeds else 1)
         self.clocks.update(size, live, now_ns)
         self._reanchor(r)
+        self._reread()  # the agreement and the anchor may have moved
         after = self.clocks.view()
         if after.alarm != before.alarm or after.in_bounds != before.in_bounds:
             log.warning("clock: offset from cluster time %+.1f ms (+-%.1f ms), %d of %d clocks "
