@@ -95,7 +95,12 @@ def _pick(cls: type, kwargs: dict[str, Any]) -> Any:
 
 
 def _quiet_logs() -> None:
-    logging.getLogger("skewless").setLevel(logging.CRITICAL)  # the nodes' own warnings
+    """Silence the nodes' own warnings for this command, and only for it: the level is put
+    back when the command ends (a command run in-process, as tests do, leaves no trace)."""
+    logger = logging.getLogger("skewless")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    click.get_current_context().call_on_close(lambda: logger.setLevel(level))
 
 
 @click.group()
