@@ -84,3 +84,17 @@ def test_topology_is_drawn_in_the_default_mix_and_always_in_its_profile() -> Non
         assert t.topology and t.repairs
         assert replace(t, topology=p.topology, repairs=p.repairs) == p  # the rest as in "all"
     assert FaultPlan(topology=2).options() == ["--topology", "2"]
+
+
+def test_removenode_whose_coordinator_restarted_is_carried_on() -> None:
+    """Seed 5456 of the swarm: the node coordinating a removenode crashes during it and
+    restarts, having forgotten it (a removal is not on disk). Its peers still saw it alive
+    and left the removal to it, so the removed node stayed "removing" forever. A coordinator
+    whose gossip generation changed since it told us no longer counts as coordinating: the
+    lowest live node carries the removal on."""
+    plan = FaultPlan(delay_ms=5, dup_pct=10.0, crashes=2, pauses=1, topology=2)
+    result = run(RunConfig(5456, faults=plan), trace=True)
+    changes = _changes(result)
+    assert "removenode 127.0.0.4 by 127.0.0.3" in changes, changes
+    assert any("127.0.0.3 crash" in line for line in result.trace)
+    _assert_clean(result)

@@ -435,7 +435,7 @@ class Topology:
                 out.append((f"leave {a} {p.state.generation}", a, a))
         if self.node.membership.removing:
             for a in sorted(self.node.membership.removing):
-                out.append((f"remove {a}", a, self.removals.coordinator.get(a, "")))
+                out.append((f"remove {a}", a, self.removals.coordinator.get(a, ("", 0))[0]))
         return out
 
     def _follow_changes(self, now_ns: int) -> None:

@@ -36,7 +36,9 @@ class Removals:
         self.node = topology.node
         self.removal: tuple[str, str] | None = None  # (address, change id) we coordinate
         self.started = False  # our REMOVE START is in the log (the rings know)
-        self.coordinator: dict[str, str] = {}  # address being removed -> its coordinator
+        # address being removed -> its coordinator, and that node's gossip generation when it
+        # told us (a coordinator that restarted since has forgotten the removal: not on disk)
+        self.coordinator: dict[str, tuple[str, int]] = {}
         self.told_ns = 0  # when we last told the gainers (monotonic)
         self.orphan_ns: int | None = None  # when we first saw a REMOVE nobody coordinates
 
@@ -126,9 +128,11 @@ class Removals:
         it over after ``stream_retry_ms`` (its START and FINISH are idempotent in the log)."""
         d, mem, me = self.topology.decide, self.node.membership, self.node.address
         cur = d.in_progress()
-        known = self.coordinator.get(cur.address, "") if cur is not None else ""
+        known, generation = self.coordinator.get(cur.address, ("", 0)) if cur is not None \
+            else ("", 0)
         if cur is None or cur.op != "REMOVE" or d.behind() or \
-                (known and known != me and mem.is_alive(known)):
+                (known and known != me and mem.is_alive(known)
+                 and self._generation(known) == generation):
             self.orphan_ns = None
             return
         live = [a for a, p in mem.peers.items() if p.up and p.state.status == "NORMAL"]
@@ -143,6 +147,14 @@ class Removals:
             self.orphan_ns, self.removal, self.started = None, (cur.address,
                                                                 f"remove {cur.address}"), False
 
+    def _generation(self, address: str) -> int:
+        """The gossip generation we know of ``address`` (ours for this node; 0 unknown)."""
+        mem = self.node.membership
+        if address == self.node.address:
+            return mem.local.generation
+        peer = mem.peers.get(address)
+        return 0 if peer is None else peer.state.generation
+
     def _broadcast(self, m: RemoveNode) -> None:
         for a in self.node.membership.gossip_targets():
             if a != m.address:
@@ -151,7 +163,7 @@ class Removals:
 
     def on_remove_node(self, sender: str, m: RemoveNode) -> None:
         mem = self.node.membership
-        self.coordinator[m.address] = m.coordinator
+        self.coordinator[m.address] = (m.coordinator, self._generation(m.coordinator))
         if m.final:
             mem.removing.discard(m.address)
             mem.removed.add(m.address)
