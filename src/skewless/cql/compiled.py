@@ -228,6 +228,23 @@ def plain_term(term: ast.Term) -> ast.Term:
 _PLAIN_CONSTANTS = ("string", "integer", "float", "boolean", "uuid", "hex", "duration", "null")
 
 
+def key_steps(where: Sequence[ast.Relation], table: TableDef) -> tuple[list[Step], set[str]]:
+    """The steps of a WHERE clause made only of ``key column = term`` relations, in order, and
+    the key columns it restricts; ``NoPlan`` for anything else (or a column restricted twice)."""
+    steps: list[Step] = []
+    restricted: set[str] = set()
+    for rel in where:
+        if rel.op != "=" or not isinstance(rel.lhs, str) or isinstance(rel.rhs, tuple):
+            raise NoPlan
+        col = table.column(rel.lhs)
+        if col is None or col.kind not in ("partition_key", "clustering") \
+                or col.name in restricted:
+            raise NoPlan
+        restricted.add(col.name)
+        steps.append(key_step(col, rel.rhs, table))
+    return steps, restricted
+
+
 def key_step(col: ColumnDef, term: ast.Term, table: TableDef) -> Step:
     if col.kind == "partition_key":
         return Step(col.name, PK, table.partition_key.index(col), plain_term(term),
@@ -274,17 +291,7 @@ def _compile_update(stmt: ast.Update, table: TableDef) -> WritePlan:
     if stmt.if_exists or stmt.conditions or not stmt.assignments:
         raise NoPlan
     _check_table(table)
-    steps: list[Step] = []
-    restricted: set[str] = set()
-    for rel in stmt.where:  # dml evaluates the WHERE clause first
-        if rel.op != "=" or not isinstance(rel.lhs, str) or isinstance(rel.rhs, tuple):
-            raise NoPlan
-        col = table.column(rel.lhs)
-        if col is None or col.kind not in ("partition_key", "clustering") \
-                or col.name in restricted:
-            raise NoPlan
-        restricted.add(col.name)
-        steps.append(key_step(col, rel.rhs, table))
+    steps, restricted = key_steps(stmt.where, table)  # dml evaluates the WHERE clause first
     if restricted != {c.name for c in table.partition_key + table.clustering}:
         raise NoPlan
     assigned: set[str] = set()

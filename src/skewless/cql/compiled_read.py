@@ -30,7 +30,7 @@ from dataclasses import fields
 
 from skewless import errors, limits
 from skewless.cql import ast, key_sizes, select
-from skewless.cql.compiled import CK, PK, NoPlan, Step, key_step, validate
+from skewless.cql.compiled import CK, PK, NoPlan, Step, key_steps, validate
 from skewless.cql.paging import PagingState
 from skewless.cql.select import FULL_SLICE, ClusteringSlice, ReadPlan
 from skewless.cql.terms import EvalContext, Unset
@@ -105,17 +105,7 @@ def _compile(stmt: ast.Select, table: TableDef) -> ReadTemplate:
             t is not None and not isinstance(t, ast.Constant)
             for t in (stmt.limit, stmt.per_partition_limit)):
         raise NoPlan
-    steps: list[Step] = []
-    restricted: set[str] = set()
-    for rel in stmt.where:
-        if rel.op != "=" or not isinstance(rel.lhs, str) or isinstance(rel.rhs, tuple):
-            raise NoPlan
-        col = table.column(rel.lhs)
-        if col is None or col.kind not in ("partition_key", "clustering") \
-                or col.name in restricted:
-            raise NoPlan
-        restricted.add(col.name)
-        steps.append(key_step(col, rel.rhs, table))
+    steps, restricted = key_steps(stmt.where, table)
     pk = {c.name for c in table.partition_key}
     ck = {c.name for c in table.clustering}
     if restricted not in (pk, pk | ck):
