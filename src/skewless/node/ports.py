@@ -43,42 +43,35 @@ class Sender(Protocol):
     def new_req_id(self) -> int: ...
 
 
-class StampingHost(Sender, Protocol):
+class NodeCore(Sender, Protocol):
+    """What most components read of the node: its configuration, injected clock, the peers'
+    liveness and its storage (the Protocols below add what each needs beyond that)."""
+
+    @property
+    def config(self) -> NodeConfig: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def membership(self) -> Membership: ...
+
+    @property
+    def storage(self) -> Storage: ...
+
+
+class StampingHost(NodeCore, Protocol):
     """What timestamp issuing and the cluster clock use (``node.clock.stamping``): the node's
     configuration, its injected clock, the peers' liveness, the stamp ceiling's storage, and
     the effects batch (a durable ceiling moved; a wake-up for commit waiters)."""
 
     @property
-    def config(self) -> NodeConfig: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def membership(self) -> Membership: ...
-
-    @property
-    def storage(self) -> Storage: ...
-
-    @property
     def ready(self) -> Ready: ...
 
 
-class OrderedHost(Sender, Protocol):
+class OrderedHost(NodeCore, Protocol):
     """What ordered writes' floor queries use (``node.ordered``): placement, liveness, the
     schema and storage (a replica's newest timestamp), and cluster time."""
-
-    @property
-    def config(self) -> NodeConfig: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def membership(self) -> Membership: ...
-
-    @property
-    def storage(self) -> Storage: ...
 
     @property
     def schema(self) -> Schema: ...
@@ -142,7 +135,7 @@ class TracerHost(ReplicaHost, Sender, Protocol):
               write_type: str, done: WritesDone, trace: Trace | None = None) -> None: ...
 
 
-class BatchlogHost(Sender, Protocol):
+class BatchlogHost(NodeCore, Protocol):
     """What the batchlog uses (``node.batchlog``): planned coordinator writes and the
     capacity check, hints, local application and placement for replay, the batchlog's
     storage, truncation records, liveness and racks for its endpoints, randomness for batch
@@ -152,22 +145,10 @@ class BatchlogHost(Sender, Protocol):
     crash_point_reached: str
 
     @property
-    def config(self) -> NodeConfig: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
     def rng(self) -> random.Random: ...
 
     @property
-    def storage(self) -> Storage: ...
-
-    @property
     def schema(self) -> Schema: ...
-
-    @property
-    def membership(self) -> Membership: ...
 
     @property
     def ready(self) -> Ready: ...
@@ -190,26 +171,14 @@ class BatchlogHost(Sender, Protocol):
     def apply_local(self, update: PartitionUpdate) -> tuple[Shadowed, ...]: ...
 
 
-class ScanHost(Sender, Protocol):
+class ScanHost(NodeCore, Protocol):
     """What range scans use (``node.scan``, ``node.scan_page``): the coordinator's table of
     operations in flight and its capacity check, placement and read targets, local storage
     and application (read repair), timestamps seen folded into the clock, the range latency
     histogram."""
 
     @property
-    def config(self) -> NodeConfig: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def storage(self) -> Storage: ...
-
-    @property
     def schema(self) -> Schema: ...
-
-    @property
-    def membership(self) -> Membership: ...
 
     @property
     def latency(self) -> NodeLatency: ...
