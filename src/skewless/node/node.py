@@ -37,8 +37,7 @@ from skewless.node import replica, scan
 from skewless.node.auth.permissions_cache import PermissionsCache
 from skewless.node.batchlog import Batchlog
 from skewless.node.clock.stamping import Stamping
-from skewless.node.clock.stamps import max_timestamp
-from skewless.node.coordinator import Join, PlannedWrite, ReadOp, Send, WriteOp
+from skewless.node.coordinator import Join, PlannedWrite, ReadOp, WriteOp
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.index import read as index_read
 from skewless.node.index.manager import IndexManager
@@ -87,6 +86,7 @@ from skewless.node.metadata.paxos import MetaMessage
 from skewless.node.metadata.service import MetadataService
 from skewless.node.ordered import OrderedWrites
 from skewless.node.placement import dc_factors
+from skewless.node.read_coordinator import ReadCoordinator, ReadDone
 from skewless.node.repair.anti_entropy import AntiEntropy
 from skewless.node.repair.service import REPAIR_MESSAGES, ActiveRepairService
 from skewless.node.requests import ClientRequests
@@ -94,12 +94,12 @@ from skewless.node.schema.system_tables import stored_table_by_key
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.node.topology.changes import Topology
 from skewless.node.topology.pending import pending_for
-from skewless.node.tracing.records import THREAD_MUTATION, THREAD_READ, Trace
+from skewless.node.tracing.records import THREAD_MUTATION, Trace
 from skewless.node.tracing.tracer import Tracer
 from skewless.node.truncation import Truncations
 from skewless.ring import token_of
 from skewless.schema import KeyspaceDef, Schema, TableDef, dropped_by_table
-from skewless.storage import codec, merge
+from skewless.storage import codec
 from skewless.storage import newest as newest_timestamps
 from skewless.storage.diskspace import DiskFull
 from skewless.storage.engine import Storage
@@ -110,7 +110,6 @@ log = logging.getLogger("skewless.node")
 
 WriteDone = Callable[[CqlError | None, tuple[Shadowed, ...]], None]  # one partition's replicas
 WritesDone = Callable[[CqlError | None, tuple[ShadowReport, ...]], None]  # a whole write
-ReadDone = Callable[[CqlError | None, PartitionUpdate | None], None]
 # One mutation ready to send: the update, its replicas, the live ones, their DCs, the need.
 
 
@@ -153,6 +152,7 @@ class Node:
         self.batchlog = Batchlog(self)
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
+        self.reads = ReadCoordinator(self)  # the coordinator side of partition reads
         self.indexes = IndexManager(self)  # after the schema: it builds what the schema lists
         self.active_repair = ActiveRepairService(self)  # nodetool repair (node.repair)
         self.anti_entropy = AntiEntropy(self)  # background repair (node.anti_entropy)
@@ -272,7 +272,7 @@ class Node:
         elif isinstance(m, ReadRequest):
             self._on_read(sender, m)
         elif isinstance(m, ReadResponse):
-            self._on_read_response(sender, m)
+            self.reads.on_response(sender, m)
         elif isinstance(m, RangeReadRequest):
             self.send(sender, scan.serve_range(self.storage, self.schema, m, self._now_s(),
                                                    self.address))
@@ -313,7 +313,7 @@ class Node:
             if isinstance(inner, MutationResponse):
                 self._on_mutation_response(sender, inner)
             elif isinstance(inner, ReadResponse):
-                self._on_read_response(sender, inner)
+                self.reads.on_response(sender, inner)
             self.tracer.settle(self.clock.monotonic_ns())
 
     def tick(self) -> None:
@@ -591,128 +591,16 @@ class Node:
 
     def read(self, ks: KeyspaceDef, request: ReadRequest, cl: int, done: ReadDone,
              trace: Trace | None = None) -> None:
-        """Read one partition at ``cl`` (``request.req_id`` is ignored and reassigned)."""
-        self.check_capacity()
-        factors = dc_factors(ks.replication_map(), self.config.dc)
-        need = cl_mod.requirement(cl, factors, self.config.dc, write=False)
-        replicas = self.replicas_for(ks, request.key)
-        targets = self.read_targets(replicas, need, cl)
-        req_id = self.new_req_id()
-        req = ReadRequest(req_id, request.table, request.key, request.slices, request.reverse,
-                          request.row_limit, False)
-        deadline_ns = self.clock.monotonic_ns() + limits.read_timeout_ms * 1_000_000
-        done = timed(self.clock, self.latency.coordinator_read, self.requests.bind(done))
-
-        def finished(error: CqlError | None, data: PartitionUpdate | None) -> None:
-            self.ops.pop(req_id, None)
-            if data is not None:
-                self.observe(max_timestamp(data))
-            if trace is not None:
-                trace.event(f"Read failed: {error}" if error is not None else
-                            f"Read complete: {len(data.rows) if data else 0} rows")
-            done(error, data)
-
-        spares = tuple(sorted((a for a in replicas
-                               if a not in targets and self.membership.is_alive(a)),
-                              key=self.needs_rebuild))
-        op = ReadOp(req_id, req, tuple(targets), len(targets), deadline_ns, cl,
-                    self.new_req_id, finished, trace=trace, spares=spares,
-                    dc_of={a: self.membership.dc_of(a) for a in replicas})
-        self.ops[req_id] = op
-        if trace is not None:
-            trace.event(f"Determining replicas to query: {', '.join(targets)} "
-                        f"(of {', '.join(replicas)})")
-        self._dispatch_read(op, op.first_sends())
+        """Read one partition at ``cl`` (``node.read_coordinator``)."""
+        self.reads.read(ks, request, cl, done, trace)
 
     def read_targets(self, replicas: list[str], need: cl_mod.Requirement, cl: int) -> list[str]:
         """The live replicas to read from at ``cl``; raises Unavailable when too few are up."""
-        alive = [a for a in replicas if self.membership.is_alive(a)]
-        dc_of = {a: self.membership.dc_of(a) for a in replicas}
-        damaged = [a for a in alive if self.needs_rebuild(a)]
-        targets = None
-        if damaged:  # replicas whose storage needs rebuild are asked only when others are too few
-            targets = self._read_targets([a for a in alive if a not in damaged], dc_of, need)
-        targets = targets or self._read_targets(alive, dc_of, need)
-        if targets is None:
-            raise Unavailable("Cannot achieve consistency level " + cl_mod.NAMES[cl], cl,
-                              need.block_for, len(alive))
-        return targets
+        return self.reads.read_targets(replicas, need, cl)
 
     def needs_rebuild(self, address: str) -> bool:
         """Whether that replica's storage is corrupt (ours, or as its gossip says)."""
-        if address == self.address:
-            return bool(gossiped_verdict(self.storage.kv))
-        peer = self.membership.peers.get(address)
-        return peer is not None and bool(peer.state.storage)
-
-    def _read_targets(self, alive: list[str], dc_of: dict[str, str],
-                      need: cl_mod.Requirement) -> list[str] | None:
-        """The fewest live replicas meeting ``need``: this node first, then its datacenter."""
-        order = sorted(alive, key=lambda a: (a != self.address, dc_of[a] != self.config.dc, a))
-        chosen: list[str] = []
-        for dc, n in need.per_dc.items():
-            chosen.extend([a for a in order if dc_of[a] == dc][:n])
-        for a in order:
-            if len(chosen) >= need.block_for:
-                break
-            if a not in chosen:
-                chosen.append(a)
-        if not need.satisfied(chosen, dc_of) or len(chosen) < need.block_for:
-            return None
-        return sorted(chosen, key=order.index)
-
-    def _dispatch_read(self, op: ReadOp, sends: list[Send]) -> None:
-        trace = op.trace
-        if trace is not None and op.phase in _PHASE_NOTES:
-            trace.note_once(f"{op.req_id} {op.phase}", _PHASE_NOTES[op.phase])
-        for addr, msg in sends:
-            if isinstance(msg, MutationRequest):
-                self.repairs[msg.req_id] = op
-                if trace is not None:
-                    trace.event(f"Read repair: sending the missing data to {addr}")
-                if addr == self.address:
-                    try:
-                        self.apply_local(codec.decode_update(msg.update))
-                    except DiskFull as e:  # as a peer's failed repair: acknowledged anyway
-                        log.warning("read repair not applied here: %s", e)
-                    self.repairs.pop(msg.req_id)
-                    op.on_repair_ack(msg.req_id)
-                else:
-                    self.tracer.send(addr, msg, trace)
-                continue
-            assert isinstance(msg, ReadRequest)
-            if trace is not None:
-                what = "digest" if msg.digest else "data"
-                trace.event(f"reading {what} from {addr}")
-            if addr == self.address:
-                data = replica.read_checked(self, msg)
-                if isinstance(data, str):  # corrupt here: ask another replica
-                    log.warning("read %s failed locally: %s", msg.req_id, data)
-                    self._dispatch_read(op, op.on_failure(addr, failover=True))
-                    continue
-                refusal = replica.refusal(self, msg, data)
-                if refusal is not None:
-                    log.warning("read %s refused locally: %s", msg.req_id, refusal)
-                    op.on_failure(addr)
-                    continue
-                if trace is not None:
-                    trace.event(f"Read {len(data.rows)} rows locally", THREAD_READ)
-                more = op.on_response(addr, None if msg.digest else data,
-                                      merge.digest(data) if msg.digest else b"")
-                self._dispatch_read(op, more)
-            else:
-                self.tracer.send(addr, msg, trace)
-
-    def _on_read_response(self, sender: str, m: ReadResponse) -> None:
-        op = self.ops.get(m.req_id)
-        if not isinstance(op, ReadOp):
-            return
-        if m.error:
-            log.warning("read %s failed on %s: %s", m.req_id, sender, m.error)
-            self._dispatch_read(op, op.on_failure(sender, m.error.startswith(CORRUPT_PREFIX)))
-            return
-        data = codec.decode_update(m.data) if m.data else None
-        self._dispatch_read(op, op.on_response(sender, data, m.digest))
+        return self.reads.needs_rebuild(address)
 
     # ------------------------------------------------------------------ timeouts
 
@@ -730,8 +618,3 @@ class Node:
         for rid in [r for r, (_, _, d) in self.hint_replays.items() if d <= now_ns]:
             del self.hint_replays[rid]
 
-
-_PHASE_NOTES = {
-    "full": "Digest mismatch: reading full data from every contacted replica",
-    "repair": "Replicas differ: blocking read repair",
-}

@@ -22,7 +22,7 @@ from skewless.node.coordinator import PlannedWrite
 from skewless.node.effects import Ready, Reply
 from skewless.node.latency import NodeLatency
 from skewless.node.membership.membership import Membership
-from skewless.node.messages import Message
+from skewless.node.messages import Message, MutationRequest, ReadRequest
 from skewless.node.shadowing import ShadowReport
 from skewless.node.tracing.records import Trace
 from skewless.schema import KeyspaceDef, Schema, TableDef
@@ -195,6 +195,41 @@ class ScanHost(NodeCore, Protocol):
     def observe(self, ts_us: int) -> None: ...
 
     def apply_local(self, update: PartitionUpdate) -> tuple[Shadowed, ...]: ...
+
+
+class RequestBinder(Protocol):
+    def bind(self, fn: Callable[..., None]) -> Callable[..., None]: ...
+
+
+class ReplicaRequestSender(Protocol):
+    def send(self, address: str, message: MutationRequest | ReadRequest,
+             trace: Trace | None) -> None: ...
+
+
+class ReadCoordinatorHost(ReplicaHost, NodeCore, Protocol):
+    """What the coordinator side of reads uses (``node.read_coordinator``): a replica's side
+    (its own reads and read repairs are answered in place), placement, liveness and the
+    capacity check, the coordinator's tables of operations and read repairs in flight,
+    timestamps seen folded into the clock, the client request binding of continuations, and
+    the tracer's sender (requests wrapped for a tracing session)."""
+
+    @property
+    def ops(self) -> MutableMapping[int, Any]: ...
+
+    @property
+    def repairs(self) -> MutableMapping[int, Any]: ...
+
+    @property
+    def requests(self) -> RequestBinder: ...
+
+    @property
+    def tracer(self) -> ReplicaRequestSender: ...
+
+    def check_capacity(self) -> None: ...
+
+    def replicas_for(self, ks: KeyspaceDef, key: bytes) -> list[str]: ...
+
+    def observe(self, ts_us: int) -> None: ...
 
 
 class RequestsHost(Protocol):
