@@ -111,13 +111,13 @@ class CasPlan:
         updates: list[PartitionUpdate] = []
         seq = ListSeq()
         for w in self.writes:
-            updates.extend(dml.build_mutations(w.stmt, w.table, self.schema, self.ctx,
-                                               timestamp_us, now_s, reads, seq))
-        merged = dml.merge_by_partition(updates)
+            updates.extend(restamp(u, timestamp_us) for u in dml.build_mutations(
+                w.stmt, w.table, self.schema, self.ctx, timestamp_us, now_s, reads, seq))
+        merged = dml.merge_by_partition(updates)  # restamped first: a deletion stays below
         assert all(u.key == self.key and u.table == self.table_def.table_key for u in merged)
         if not merged:
             return PartitionUpdate(self.table_def.table_key, self.key)
-        return restamp(merged[0], timestamp_us)
+        return merged[0]
 
 
 # ---------------------------------------------------------------- restamping
