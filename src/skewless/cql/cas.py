@@ -275,8 +275,9 @@ def _analyse(stmt: Modification, table: TableDef, schema: Schema, ctx: EvalConte
     ck_restricted = any(r.restricted(c.name) for c in table.clustering)
     only_static = not ops_regular and not regular and (ops_static or bool(static)) and not (
         isinstance(stmt, ast.Insert) and ck_restricted)
-    target = _target(stmt, r, table, kind, only_static, ck_restricted, ops_regular,
-                     bool(regular))
+    deletes_rows = isinstance(stmt, ast.Delete) and not stmt.targets  # a row, range, partition
+    target = _target(stmt, r, table, kind, only_static, ck_restricted,
+                     ops_regular or deletes_rows, bool(regular))
     exists: CheckKind | None = None
     if isinstance(stmt, ast.Insert):
         exists = "not_exists" if stmt.if_not_exists else None
@@ -299,6 +300,10 @@ def _target(stmt: Modification, r: Restrictions, table: TableDef, kind: str, onl
         if ck_restricted and not isinstance(stmt, ast.Insert):
             raise errors.InvalidRequest(f"Invalid restrictions on clustering columns since the "
                                         f"{kind} statement modifies only static columns")
+        if ops_regular:  # a partition deletion with static conditions only
+            raise errors.InvalidRequest(
+                "DELETE statements must restrict all PRIMARY KEY columns with equality "
+                "relations in order to delete non static columns")
         return None
     sliced = any(c.name in r.lower or c.name in r.upper for c in cols) or bool(
         r.multi_lower or r.multi_upper)
@@ -310,7 +315,7 @@ def _target(stmt: Modification, r: Restrictions, table: TableDef, kind: str, onl
         if n < len(cols):
             raise errors.InvalidRequest("Some clustering keys are missing: "
                                         + ", ".join(c.name for c in cols[n:]))
-    elif sliced or n < len(cols):
+    elif sliced or n < len(cols):  # (DeleteStatement: a whole-row deletion counts as regular)
         if ops_regular:
             raise errors.InvalidRequest(
                 "DELETE statements must restrict all PRIMARY KEY columns with equality "
@@ -319,6 +324,7 @@ def _target(stmt: Modification, r: Restrictions, table: TableDef, kind: str, onl
             raise errors.InvalidRequest(
                 "DELETE statements must restrict all PRIMARY KEY columns with equality "
                 "relations in order to use IF condition on non static columns")
+        raise AssertionError("a DELETE of static columns only has no clustering to check")
     assert len(prefixes) == 1, prefixes  # no IN on clustering columns (refused before)
     return encode_prefix(table, prefixes[0])
 
