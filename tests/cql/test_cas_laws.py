@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cas_support import NOW_S, Replica, i32, plan
-from hypothesis import given, settings
+from cas_support import NOW_S, Replica, driver_decode, i32, plan
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from skewless import errors
 from skewless.cql.cas import restamp
-from skewless.cql.cas_results import evaluate
+from skewless.cql.cas_results import evaluate, result_set
+from skewless.cql.cells import pack_collection
+from skewless.cql.terms import UNSET, Value
+from skewless.cql.types import Duration, parse_type
 from skewless.storage.merge import live_view
 from skewless.storage.model import PartitionUpdate
 
@@ -131,3 +135,59 @@ def _stamps(p: PartitionUpdate) -> tuple[set[int], set[int]]:
         for w in r.cells:
             (dead if w.cell.value is None else live).add(w.cell.ts_us)
     return live, dead
+
+
+_JUNK = st.one_of(st.none(), st.just(UNSET), st.binary(max_size=9))
+_GOOD = {
+    "int": st.sampled_from([i32(0), i32(1), i32(2), i32(-1)]),
+    "text": st.sampled_from([b"a", b"x", b""]),
+    "list<int>": st.sampled_from([pack_collection([i32(1)]), pack_collection([])]),
+    "duration": st.just(parse_type("duration").serialize(Duration(0, 0, 3_600_000_000_000))),
+}
+BAD_INPUT_STATEMENTS = [
+    ("UPDATE kv SET v = ? WHERE k = ? IF v = ?", "int int int"),
+    ("UPDATE kv SET v = ? WHERE k = ? IF v IN ? AND w > ?", "int int list<int> text"),
+    ("UPDATE co SET l[?] = ? WHERE k = ? IF l[?] = ? AND m[?] IN (?, 1)",
+     "int int int int int text int"),
+    ("UPDATE co SET d = ? WHERE k = ? IF u.a < ? AND fu.b = ? AND fm CONTAINS KEY ?",
+     "duration int int text text"),
+    ("DELETE m[?] FROM co WHERE k = ? IF s CONTAINS ? AND fl[?] != ?", "text int text int int"),
+    ("INSERT INTO st (pk, ck, static_col, value) VALUES (?, ?, ?, ?) IF NOT EXISTS",
+     "int int int int"),
+    ("BEGIN BATCH UPDATE st SET value = ? WHERE pk = ? AND ck = ? IF static_col = ?; "
+     "DELETE FROM st WHERE pk = ? AND ck > ?; APPLY BATCH", "int int int int int int"),
+]
+
+
+@st.composite
+def bound_statements(draw: st.DrawFn) -> tuple[str, list[Value]]:
+    """A statement and its values: mostly of the marker's type, some null, unset or junk."""
+    q, types = draw(st.sampled_from(BAD_INPUT_STATEMENTS))
+    values: list[Value] = [draw(_JUNK if draw(st.integers(0, 9)) == 0 else _GOOD[t])
+                           for t in types.split()]
+    return q, values
+
+
+@settings(max_examples=300, deadline=None)
+@given(bound_statements())
+def test_bad_bound_values_are_answered_never_raised(case: tuple[str, list[Value]]) -> None:
+    """A client's values give a plan or InvalidRequest, and a plan evaluates, builds its
+    mutation (or InvalidRequest for a list index out of bounds) and encodes its result."""
+    q, values = case
+    r = Replica()
+    r.execute("INSERT INTO co (k, l, m, s, fl, fm, u, fu) VALUES (1, [1, 2], {'a': 1}, {'x'}, "
+              "[3], {'b': 2}, {a: 1, b: 'q'}, {a: 2})")
+    r.execute("INSERT INTO st (pk, ck, static_col, value) VALUES (1, 1, 1, 1)")
+    try:
+        pl = plan(q, *values)
+    except errors.InvalidRequest:
+        event("refused")
+        return
+    event("planned")
+    cur = r.current(pl)
+    outcome = evaluate(pl, cur, NOW_S)
+    driver_decode(result_set(pl, outcome))
+    try:
+        pl.mutation(10**12, NOW_S, cur)
+    except errors.InvalidRequest:
+        pass
