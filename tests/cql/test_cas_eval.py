@@ -245,3 +245,40 @@ def test_values_decode_through_the_driver() -> None:
     r.execute("INSERT INTO co (k, d, s) VALUES (3, 1h, {'q'})")
     assert r.rows("UPDATE co SET d = 2h WHERE k = 3 IF d = 2h AND s = {'z'}") == [
         (False, Duration(0, 0, 3_600_000_000_000), {"q"})]  # months, days, nanoseconds
+
+
+def test_static_only_statements_check_the_static_row() -> None:
+    r = Replica()
+    r.execute("INSERT INTO st (pk, ck, value) VALUES (6, 1, 1)")
+    # The static row is missing; the read (LIMIT 1 over the partition, static and condition
+    # columns only: columnsToRead) returns the first row, its regular columns unread.
+    assert r.rows("UPDATE st SET static_col = 1 WHERE pk = 6 IF EXISTS") == [
+        (False, 6, 1, None, None)]
+    assert r.rows("INSERT INTO st (pk, static_col) VALUES (6, 5) IF NOT EXISTS") == [(True,)]
+    assert r.rows("INSERT INTO st (pk, static_col) VALUES (6, 7) IF NOT EXISTS") == [
+        (False, 6, 1, 5, None)]
+    assert r.rows("UPDATE st SET static_col = 8 WHERE pk = 6 IF EXISTS") == [(True,)]
+    assert r.rows("UPDATE st SET static_col = 9 WHERE pk = 6 IF static_col = 8") == [(True,)]
+
+
+def test_insert_json_if_not_exists() -> None:
+    r = Replica()
+    assert r.rows("""INSERT INTO kv JSON '{"k": 3, "v": 4}' IF NOT EXISTS""") == [(True,)]
+    assert r.rows("""INSERT INTO kv JSON '{"k": 3, "w": "b"}' IF NOT EXISTS""") == [
+        (False, 3, None, 4, None)]
+
+
+def test_ttl_on_a_conditional_write_and_the_row_it_leaves() -> None:
+    r = Replica()
+    assert r.rows("INSERT INTO kv (k, v) VALUES (4, 1) IF NOT EXISTS USING TTL 10") == [(True,)]
+    assert r.rows("UPDATE kv SET w = 'a' WHERE k = 4 IF EXISTS", now_s=NOW_S + 9) == [(True,)]
+    assert r.rows("INSERT INTO kv (k, v) VALUES (4, 2) IF NOT EXISTS", now_s=NOW_S + 10) == [
+        (False, 4, None, None, "a")]  # v and the marker expired; w (no TTL) keeps the row
+
+
+def test_a_partition_with_only_static_content_reads_as_one_row() -> None:
+    r = Replica()
+    assert r.rows("INSERT INTO st (pk, static_col) VALUES (7, 1) IF NOT EXISTS") == [(True,)]
+    assert r.rows("INSERT INTO st (pk, static_col) VALUES (7, 2) IF NOT EXISTS") == [
+        (False, 7, None, 1, None)]
+    assert r.rows("INSERT INTO st (pk, ck, value) VALUES (7, 1, 1) IF NOT EXISTS") == [(True,)]
