@@ -35,6 +35,11 @@ CASES: list[tuple[str, tuple[Value, ...], str]] = [
      "IN on the clustering key columns is not supported with conditional updates"),
     ("DELETE FROM st WHERE pk = 0 AND ck IN (1) IF value = 2", (),
      "IN on the clustering key columns is not supported with conditional deletions"),
+    ("INSERT INTO kv (k, v) VALUES (?, 1) IF NOT EXISTS", (None,),
+     "Invalid null value in condition for column k"),
+    ("INSERT INTO kv (k, v) VALUES (?, 1) IF NOT EXISTS", (UNSET,),
+     "Invalid unset value for column k"),
+    ("INSERT INTO kv (k, v) VALUES (0) IF NOT EXISTS", (), "Unmatched column names/values"),
     # Cassandra's InsertUpdateIfConditionStaticsTest
     ("DELETE static_col FROM st WHERE ck = 1 IF static_col = 1", (),
      "Some partition key parts are missing: pk"),

@@ -202,13 +202,21 @@ def _op_columns(stmt: Modification, table: TableDef) -> tuple[list[ColumnDef], s
 
 
 def _insert_restrictions(stmt: ast.Insert, table: TableDef, env: Env) -> Restrictions:
+    """The primary key an INSERT names, as restrictions (dml's checks and messages)."""
+    if len(stmt.columns) != len(stmt.values):
+        raise errors.InvalidRequest("Unmatched column names/values")
+    if len(set(stmt.columns)) != len(stmt.columns):
+        raise errors.InvalidRequest("The column names contains duplicates")
     r = Restrictions()
-    for name, term in zip(stmt.columns, stmt.values, strict=False):
-        col = table.column(name)
-        if col is not None and col.kind in ("partition_key", "clustering"):
+    for name, term in zip(stmt.columns, stmt.values, strict=True):
+        col = column_of(table, name)
+        if col.kind in ("partition_key", "clustering"):
             v = evaluate(term, col.type, env, name)
-            if isinstance(v, bytes):
-                r.eq[name] = [v]
+            if v is None:
+                raise errors.InvalidRequest(f"Invalid null value in condition for column {name}")
+            if not isinstance(v, bytes):
+                raise errors.InvalidRequest(f"Invalid unset value for column {name}")
+            r.eq[name] = [v]
     return r
 
 
