@@ -91,3 +91,14 @@ def test_result_set_of_a_forged_outcome_has_one_column_per_result_column() -> No
     pl = plan("UPDATE kv SET v = 5 WHERE k = 1 IF w = 'y'")
     assert result_set(pl, CasOutcome(True, ())).columns[0].name == "[applied]"
     assert len(result_set(pl, CasOutcome(False, ())).columns) == 1
+
+
+def test_user_type_and_collection_columns_decode_in_a_failure_row() -> None:
+    r = Replica()
+    r.execute("INSERT INTO co (k, u, fu, m) VALUES (1, {a: 1, b: 'x'}, {a: 2}, {'q': 3})")
+    _, res = r.cas("UPDATE co SET d = 1h WHERE k = 1 IF u.a = 5 AND fu = {a: 3} AND m['q'] = 3")
+    msg = driver_decode(res)
+    assert msg.column_names == ["[applied]", "u", "fu", "m"]
+    ((applied, u, fu, m),) = msg.parsed_rows
+    assert applied is False and (u.a, u.b) == (1, "x") and (fu.a, fu.b) == (2, None)
+    assert m == {"q": 3}

@@ -10,12 +10,12 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from skewless import errors
-from skewless.cql.cas import restamp
+from skewless.cql.cas import restamp, stamp_floor
 from skewless.cql.cas_results import evaluate, result_set
 from skewless.cql.cells import pack_collection
 from skewless.cql.terms import UNSET, Value
 from skewless.cql.types import Duration, parse_type
-from skewless.storage.merge import live_view
+from skewless.storage.merge import live_view, shadowed_by
 from skewless.storage.model import PartitionUpdate
 
 VALUES = st.integers(-3, 3)
@@ -191,3 +191,24 @@ def test_bad_bound_values_are_answered_never_raised(case: tuple[str, list[Value]
         pl.mutation(10**12, NOW_S, cur)
     except errors.InvalidRequest:
         pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(states(), st.integers(0, 3))
+def test_a_proposal_at_or_above_the_stamp_floor_is_newer_than_all_it_read(s: State, extra: int
+                                                                          ) -> None:
+    for q in ("BEGIN BATCH DELETE FROM kv WHERE k = 0 IF EXISTS; "
+              "INSERT INTO kv (k, v) VALUES (0, 1); APPLY BATCH",
+              "UPDATE kv SET v = null, w = 'a' WHERE k = 0 IF v != 1",
+              "INSERT INTO kv (k, v) VALUES (0, 1) IF NOT EXISTS"):
+        pl = plan(q)
+        cur = s.replica.current(pl)
+        floor = stamp_floor(cur)
+        m = pl.mutation(floor + extra, s.now_s, cur)
+        if cur is None:
+            continue
+        assert shadowed_by(cur, m) == (), q
+        read_live, read_dead = _stamps(cur)
+        live, dead = _stamps(m)
+        assert min(live | dead) > max(read_live | read_dead | {0}), q
+        assert floor - 2 == max(read_live | read_dead | {0})  # the least such floor

@@ -26,6 +26,8 @@ return a frozen ``CasPlan``:
   ``timestamp_us``, every deletion and tombstone at ``timestamp_us - 1``, whatever USING
   TIMESTAMP the batch's unconditional statements carried. ``current`` is the partition as the
   Paxos read returned it, for list operations that need the list (``l[i] = v``).
+  ``stamp_floor(current)`` is the least timestamp at which all of them take effect over what
+  the read saw (deletions included).
 
 Validation follows Cassandra's order closely enough that a statement with one fault gets its
 message: ModificationStatement (custom timestamp, counter tables, IN on keys, static-only
@@ -146,6 +148,24 @@ def restamp(p: PartitionUpdate, ts: int) -> PartitionUpdate:
                 for t in p.range_tombstones)
     rows = tuple(r for r in (row(x) for x in p.rows) if r is not None)
     return PartitionUpdate(p.table, p.key, deletion(p.deletion), rts, row(p.static_row), rows)
+
+
+def stamp_floor(current: PartitionUpdate | None) -> int:
+    """The least proposal timestamp whose writes all take effect over ``current``: its
+    deletions (at ``ts - 1``) newer than every timestamp there, deletions included. The Paxos
+    part proposes at ``max(stamp_floor(read), ballot-derived ts)``, so an LWT's result is
+    never shadowed by what its own read saw."""
+    if current is None:
+        return 1
+    stamps = [0]
+    stamps.extend(d.ts_us for d in (current.deletion,) if d is not None)
+    stamps.extend(t.deletion.ts_us for t in current.range_tombstones)
+    for r in (*current.rows, *(() if current.static_row is None else (current.static_row,))):
+        stamps.extend(c.ts_us for c in (r.marker,) if c is not None)
+        stamps.extend(d.ts_us for d in (r.deletion,) if d is not None)
+        stamps.extend(d.ts_us for _, d in r.column_deletions)
+        stamps.extend(w.cell.ts_us for w in r.cells)
+    return max(stamps) + 2
 
 
 # ---------------------------------------------------------------- one statement
