@@ -194,16 +194,25 @@ class TokenOf:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldOf:
+    """``u.f`` on the left of an IF condition: field ``field`` of UDT column ``column``."""
+
+    column: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
 class Relation:
     """``lhs op rhs``.
 
     * lhs: a column name, a tuple of column names (multi-column relation ``(a, b) > (1, 2)``), a
-      TokenOf, or a (column, map key) pair for ``m['k'] = v`` conditions.
+      TokenOf, a (column, map key) pair for ``m['k'] = v`` conditions, or a FieldOf for
+      ``u.f = v`` conditions (IF only).
     * rhs: a Term; for IN, a tuple of Terms or a single BindMarker (``IN ?``); for a multi-column
       relation, a TupleLiteral / tuple of TupleLiterals for IN / a BindMarker.
     """
 
-    lhs: str | tuple[str, ...] | TokenOf | tuple[str, Term]
+    lhs: str | tuple[str, ...] | TokenOf | tuple[str, Term] | FieldOf
     op: RelationOp
     rhs: Term | tuple[Term, ...]
 

@@ -239,11 +239,7 @@ class TermBuilder(Transformer[Token, object]):
         return relations
 
     def conditions(self, *relations: ast.Relation) -> tuple[ast.Relation, ...]:
-        for rel in relations:
-            if rel.op == "IS NOT":  # Cassandra's grammar has no IS NOT NULL condition
-                raise errors.SyntaxException(f"line 1:0 no viable alternative at input 'IS' "
-                                             f"({rel.lhs} IS NOT NULL in a condition)")
-        return relations
+        return relations  # the grammar's `condition` admits only Cassandra's condition forms
 
     def in_list(self, items: tuple[ast.Term, ...] | None) -> tuple[ast.Term, ...]:
         return items or ()
@@ -302,6 +298,14 @@ class TermBuilder(Transformer[Token, object]):
         self, column: str, key: ast.Term, rhs: ast.Term | tuple[ast.Term, ...]
     ) -> ast.Relation:
         return ast.Relation((column, key), "IN", rhs)
+
+    def rel_field(self, column: str, field: str, op: ast.RelationOp, rhs: ast.Term
+                  ) -> ast.Relation:
+        return ast.Relation(ast.FieldOf(column, field), op, rhs)
+
+    def rel_field_in(self, column: str, field: str, rhs: ast.Term | tuple[ast.Term, ...]
+                     ) -> ast.Relation:
+        return ast.Relation(ast.FieldOf(column, field), "IN", rhs)
 
     # ------------------------------------------------------------ CREATE INDEX target
 

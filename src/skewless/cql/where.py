@@ -83,6 +83,8 @@ def collect(relations: Sequence[ast.Relation], table: TableDef, env: Env) -> Res
         lhs = rel.lhs
         if rel.op == "IS NOT":  # only materialized views take it (StatementRestrictions)
             raise errors.InvalidRequest(f"Unsupported restriction: {lhs} IS NOT NULL")
+        if isinstance(lhs, ast.FieldOf):  # the grammar gives these to IF conditions only
+            raise errors.InvalidRequest(f"Invalid relation on {lhs.column}.{lhs.field}")
         if isinstance(lhs, ast.TokenOf):
             _add_token(r, rel, lhs, table, env)
         elif isinstance(lhs, str):

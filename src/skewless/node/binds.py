@@ -126,7 +126,15 @@ class _Binds:
 
     def relation(self, r: ast.Relation, condition: bool = False) -> None:
         lhs = r.lhs
-        if isinstance(lhs, ast.TokenOf):
+        if isinstance(lhs, ast.FieldOf):  # IF u.f = ? / IN (...) / IN ?
+            ftype = self._field_type(self.column_type(lhs.column), lhs.field)
+            label = f"{lhs.column}.{lhs.field}"
+            if r.op == "IN" and not isinstance(r.rhs, tuple):
+                self.term(r.rhs, f"in({label})", f"list<{ftype}>")
+            else:
+                for x in r.rhs if isinstance(r.rhs, tuple) else (r.rhs,):
+                    self.term(x, label, ftype)
+        elif isinstance(lhs, ast.TokenOf):
             self.term(r.rhs, "partition key token", "bigint")
         elif isinstance(lhs, tuple) and len(lhs) == 2 and not isinstance(lhs[1], str):
             assert not isinstance(r.rhs, tuple)
