@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from skewless.storage import counters
 from skewless.storage.model import (
     Cell,
     CellWrite,
@@ -19,12 +20,26 @@ CLUSTERINGS = [b"", b"\x01", b"\x01\x05", b"\x02", b"\x02\x00", b"\x03"]
 
 ts = st.integers(0, 6)
 deletions = st.builds(Deletion, ts, st.integers(0, 3))
-values = st.sampled_from([None, b"", b"a", b"b"])
+values = st.sampled_from([None, b"", b"a", b"b", "counter"])
+HOSTS = [bytes([i]) * 16 for i in (1, 2, 3)]
+shard_maps = st.dictionaries(st.sampled_from(HOSTS), st.tuples(st.integers(0, 3),
+                                                                st.integers(-2, 2)),
+                             min_size=1)
+
+
+@st.composite
+def counter_cells(draw: st.DrawFn) -> Cell:
+    """Live counter cells over three hosts with small clocks and counts (so shards collide)."""
+    return counters.cell(draw(ts), draw(shard_maps))
 
 
 @st.composite
 def cells(draw: st.DrawFn) -> Cell:
+    """Any cell, counter cells among them: merge laws must hold however cells meet."""
     value = draw(values)
+    if value == "counter":
+        return draw(counter_cells())
+    assert not isinstance(value, str)
     if value is None:
         return Cell(draw(ts), None, deleted_s=draw(st.integers(0, 3)))
     if draw(st.booleans()):
