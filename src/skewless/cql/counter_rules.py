@@ -155,3 +155,28 @@ def counter_delta(op: Literal["add", "sub"], value: bytes | None | Unset) -> int
         raise errors.InvalidRequest(f"The negation of {n} overflows supported counter precision "
                                     f"(signed 8 bytes integer)")
     return -int(n)
+
+
+# --- schema ------------------------------------------------------------------------------------
+def check_added_columns(before: TableDef, after: TableDef) -> None:
+    """``ALTER TABLE ... ADD``: Cassandra validates the altered table against the COUNTER flag
+    the table already had (``TableMetadata.validate``, a ConfigurationException): a counter
+    table takes only counters, any other table no counter (not even one without regular
+    columns). Static columns are checked first, then regular ones, each by name."""
+    counter_table = is_counter_table(before)
+    where = f"{after.keyspace}.{after.name}"
+    for kind in ("static", "regular"):
+        for c in sorted((c for c in after.columns if c.kind == kind), key=lambda c: c.name):
+            if is_counter_type(c.type) and not counter_table:
+                raise errors.ConfigurationException(
+                    f'{where}: Cannot have a counter column ("{c.name}") in a non counter table')
+            if counter_table and not is_counter_type(c.type):
+                raise errors.ConfigurationException(
+                    f'{where}: Cannot have a non counter column ("{c.name}") in a counter table')
+
+
+def check_readd(table: TableDef, name: str) -> None:
+    """A dropped column cannot be added back to a counter table (CASSANDRA-7831); called for a
+    column ``table`` once dropped, after the type and kind checks."""
+    if is_counter_table(table):
+        raise errors.InvalidRequest(f"Cannot re-add previously dropped counter column {name}")
