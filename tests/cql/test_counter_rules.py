@@ -19,6 +19,7 @@ from skewless.cql.counter_rules import (
 )
 from skewless.cql.dml import batch_mutations, build_mutations
 from skewless.cql.parser import parse
+from skewless.cql.prepare_checks import check_at_prepare
 from skewless.cql.terms import UNSET, EvalContext
 from skewless.schema import ColumnDef, ColumnKind, DroppedColumn, Schema, TableDef
 
@@ -208,3 +209,13 @@ def test_dml_answers_cassandras_message_then_not_supported() -> None:
         "counter is not supported by Skewless yet")
     assert dml_error("UPDATE plain SET v = v + 1 WHERE k = 1") == (
         "Invalid operation (v = v + ?) for non counter column v")
+
+
+def test_prepare_refuses_what_every_execute_would() -> None:
+    with pytest.raises(errors.InvalidRequest, match="^INSERT statements are not allowed"):
+        check_at_prepare(stmt_of("INSERT INTO ctr (k, c, n) VALUES (?, ?, ?)"), CTR, SCHEMA,
+                         (), 1)
+    with pytest.raises(errors.InvalidRequest, match="^Cannot provide custom TTL for counter"):
+        check_at_prepare(stmt_of("UPDATE ctr USING TTL ? SET n = n + 1 WHERE k = 1 AND c = 1"),
+                         CTR, SCHEMA, (), 1)
+    check_at_prepare(stmt_of(U_CTR), CTR, SCHEMA, (), 1)  # valid: left to EXECUTE
