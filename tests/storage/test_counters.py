@@ -204,3 +204,33 @@ def test_the_engine_merges_counter_cells_and_never_writes_them_blind() -> None:
     stored = storage.read(TABLE, KEY, 0)
     (cell,) = (w.cell for w in stored.rows[0].cells)
     assert counters.total(cell) == 12 and cell.ts_us == 20
+
+
+# --- partition-level helpers -------------------------------------------------------------------
+def test_leader_update_sums_a_statements_increments_per_cell() -> None:
+    current = PartitionUpdate(TABLE, KEY, static_row=Row(b"", cells=(
+        CellWrite("s", b"", counters.cell(1, {A.bytes: (10, 100), B.bytes: (3, 7)})),)),
+        rows=(Row(b"\x01", cells=(CellWrite("n", b"", counters.cell(1, {A.bytes: (4, 1)})),)),))
+    incs = [counters.Increment(b"\x01", "n", 2), counters.Increment(b"\x01", "n", 3),
+            counters.Increment(b"\x02", "n", -1), counters.Increment(b"", "s", 5, static=True)]
+    u = counters.leader_update(TABLE, KEY, incs, current, A, now_us=50, ts_us=60)
+    assert u.static_row is not None
+    (s,) = u.static_row.cells
+    assert counters.shards_of(s.cell) == {A.bytes: (50, 105)} and s.cell.ts_us == 60
+    assert [r.clustering for r in u.rows] == [b"\x01", b"\x02"]
+    assert counters.shards_of(u.rows[0].cells[0].cell) == {A.bytes: (50, 6)}
+    assert counters.shards_of(u.rows[1].cells[0].cell) == {A.bytes: (50, -1)}
+    merged = merge.merge(current, u)
+    assert counters.total(merged.static_row.cells[0].cell) == 112  # type: ignore[union-attr]
+    assert counters.leader_update(TABLE, KEY, incs[:1], None, B, 1, 1).rows[0].cells[0].cell == (
+        counters.cell(1, {B.bytes: (1, 2)}))
+
+
+def test_read_view_turns_counter_cells_into_bigints() -> None:
+    k = counters.cell(3, {HOSTS[0]: (1, 40), HOSTS[1]: (1, 2)})
+    p = PartitionUpdate(TABLE, KEY, static_row=Row(b"", cells=(CellWrite("s", b"", k),)),
+                        rows=(Row(b"\x01", cells=(CellWrite("n", b"", k),)), Row(b"\x02")))
+    v = counters.read_view(p)
+    assert v.rows[0].cells[0].cell == Cell(3, struct.pack(">q", 42))
+    assert v.static_row is not None and v.static_row.cells[0].cell == Cell(3, struct.pack(">q", 42))
+    assert v.rows[1] is p.rows[1]

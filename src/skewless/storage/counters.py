@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
-from skewless.storage.model import Cell
+from skewless.storage.model import Cell, CellWrite, PartitionUpdate, Row, value_class
 
 VERSION = 1
 _SHARD = struct.Struct(">16sqq")
@@ -169,6 +170,64 @@ def read_cell(c: Cell) -> Cell:
     if not c.counter:
         return c
     return Cell(c.ts_us, struct.pack(">q", total(c)))
+
+
+@value_class
+class Increment:
+    """One ``c = c + delta`` of a statement, as the coordinator forwards it to the leader."""
+
+    clustering: bytes  # the row's clustering; b'' with ``static`` for the static row
+    column: str
+    delta: int
+    static: bool = False
+
+
+def leader_update(table: str, key: bytes, increments: Iterable[Increment],
+                  current: PartitionUpdate | None, host_id: uuid.UUID, now_us: int,
+                  ts_us: int) -> PartitionUpdate:
+    """The mutation a leader applies and sends for a statement's (or a counter batch's)
+    increments of one partition: ``leader_step`` on each cell, the deltas of one cell summed
+    first (Cassandra adds a statement's increments of one counter together). ``current`` is
+    the leader's own read of the partition (normalised, as ``Storage.read`` returns it: a cell a
+    deletion covers is already gone, so its shard starts afresh)."""
+    sums: dict[tuple[bool, bytes, str], int] = {}
+    for inc in increments:
+        address = (inc.static, b"" if inc.static else inc.clustering, inc.column)
+        sums[address] = wrap64(sums.get(address, 0) + inc.delta)
+    have = _cells_by_address(current)
+    static: list[CellWrite] = []
+    rows: dict[bytes, list[CellWrite]] = {}
+    for (is_static, ck, column), delta in sorted(sums.items()):
+        new = leader_step(have.get((is_static, ck, column)), host_id, delta, now_us, ts_us)
+        (static if is_static else rows.setdefault(ck, [])).append(CellWrite(column, b"", new))
+    return PartitionUpdate(
+        table, key, static_row=Row(b"", cells=tuple(static)) if static else None,
+        rows=tuple(Row(ck, cells=tuple(ws)) for ck, ws in sorted(rows.items())))
+
+
+def _cells_by_address(p: PartitionUpdate | None) -> dict[tuple[bool, bytes, str], Cell]:
+    out: dict[tuple[bool, bytes, str], Cell] = {}
+    if p is None:
+        return out
+    if p.static_row is not None:
+        out.update(((True, b"", w.column), w.cell) for w in p.static_row.cells if not w.path)
+    for r in p.rows:
+        out.update(((False, r.clustering, w.column), w.cell) for w in r.cells if not w.path)
+    return out
+
+
+def read_view(p: PartitionUpdate) -> PartitionUpdate:
+    """``p`` with every counter cell as a client reads it (``read_cell``): for rendering a
+    SELECT after the coordinator merged the replicas' answers (digests and read repair use
+    the contexts themselves)."""
+    def row(r: Row) -> Row:
+        if not any(w.cell.counter for w in r.cells):
+            return r
+        return replace(r, cells=tuple(CellWrite(w.column, w.path, read_cell(w.cell))
+                                      for w in r.cells))
+
+    return replace(p, static_row=None if p.static_row is None else row(p.static_row),
+                   rows=tuple(row(r) for r in p.rows))
 
 
 def _value(c: Cell) -> bytes:
