@@ -173,6 +173,8 @@ def test_codec_carries_counter_cells_and_refuses_bad_ones() -> None:
     for fields in ([3, b"\x01junk", True], [3, None, True], [3, k.value, False], [3, 1, True]):
         with pytest.raises(RemoteProtocolError):
             codec.cell_from(fields)
+    with pytest.raises(RemoteProtocolError, match="row marker"):
+        codec.row_from([b"", codec.cell_fields(k), None, [], []])
 
 
 # --- deletions and the storage engine ---------------------------------------------------------

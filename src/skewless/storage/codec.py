@@ -187,13 +187,20 @@ def row_from(x: object) -> Row | None:
         writes.append(CellWrite(column, path, cell_from(cell)))
     return Row(
         _bytes(clustering),
-        None if marker is None else cell_from(marker),
+        None if marker is None else _marker(marker),
         None if deletion is None else deletion_from(deletion),
         tuple(writes),
         () if column_deletions == [] else tuple(
             (_str(cd[0]), required_deletion(cd[1]))
             for cd in (_list(y, 2) for y in _list(column_deletions))),
     )
+
+
+def _marker(x: object) -> Cell:
+    marker = cell_from(x)
+    if marker.counter:
+        raise RemoteProtocolError("a row marker is not a counter cell")
+    return marker
 
 
 def _range_tombstone(x: object) -> RangeTombstone:
