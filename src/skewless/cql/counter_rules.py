@@ -29,6 +29,7 @@ counter...) are ``cql.dml``'s, as for every other column.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from typing import Literal
@@ -44,6 +45,7 @@ Modification = ast.Insert | ast.Update | ast.Delete
 _INT64_MIN = -(1 << 63)
 
 
+@functools.lru_cache(maxsize=1024)  # distinct column type texts: far fewer in practice
 def is_counter_type(type_text: str) -> bool:
     return keys.parse_type(type_text)[0] == "counter"
 
