@@ -32,6 +32,16 @@ one, ordered by ``merge``'s regular rank; a cell of the upper layer beats any co
 This is an ordinal sum of two semilattices, hence itself one. A counter column's tombstone is
 therefore an ordinary tombstone (``counter`` False): the DELETE path needs no change.
 
+Deletions of a wider scope (row, range, partition, collection) remove a counter cell they
+cover whatever the timestamps too (``merge.normalize_row``), where Cassandra compares
+timestamps. The reason is the merge laws: normalisation drops a cell tombstone that a wider
+deletion shadows, and that tombstone would have beaten any counter cell arriving later, so
+only a wider deletion that also removes counter cells keeps ``merge`` associative (Cassandra's
+own result there depends on the order of compactions: old shards can come back). The cost: a
+counter deleted in any way stays deleted until its deletion is purged (``gc_grace_seconds``);
+increments meanwhile are reported as shadowed (``merge.shadowed_by``), not applied. Cassandra's
+documentation says the same of deleted counters ("cannot be reused"), for cell deletions.
+
 Why a flag on ``Cell`` and not a marker inside the value: a value's bytes are the client's (a
 blob column can hold anything, including bytes that parse as a context), so a marker in the
 value could make two blob cells merge as counters. ``Cell.counter`` is set only by this module
