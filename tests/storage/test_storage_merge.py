@@ -30,7 +30,8 @@ def cell_row(ck: bytes, col: str, cell: Cell) -> Row:
 @given(cells(), cells())
 def test_reconcile_symmetric(a: Cell, b: Cell) -> None:
     assert m.reconcile_cells(a, b) == m.reconcile_cells(b, a)
-    assert m.reconcile_cells(a, b) in (a, b)
+    if not (a.counter and b.counter):  # two counter cells merge into a third
+        assert m.reconcile_cells(a, b) in (a, b)
 
 
 def test_reconcile_rules() -> None:

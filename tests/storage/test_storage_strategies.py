@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from skewless.storage import counters
 from skewless.storage.model import (
     Cell,
     CellWrite,
@@ -19,12 +20,29 @@ CLUSTERINGS = [b"", b"\x01", b"\x01\x05", b"\x02", b"\x02\x00", b"\x03"]
 
 ts = st.integers(0, 6)
 deletions = st.builds(Deletion, ts, st.integers(0, 3))
-values = st.sampled_from([None, b"", b"a", b"b"])
+values = st.sampled_from([None, b"", b"a", b"b", "counter"])
+HOSTS = [bytes([i]) * 16 for i in (1, 2, 3)]
+shard_maps = st.dictionaries(st.sampled_from(HOSTS), st.tuples(st.integers(0, 3),
+                                                                st.integers(-2, 2)),
+                             min_size=1)
 
 
 @st.composite
-def cells(draw: st.DrawFn) -> Cell:
+def counter_cells(draw: st.DrawFn) -> Cell:
+    """Live counter cells over three hosts with small clocks and counts (so shards collide)."""
+    return counters.cell(draw(ts), draw(shard_maps))
+
+
+@st.composite
+def cells(draw: st.DrawFn, counter: bool = True) -> Cell:
+    """Any cell, counter cells among them (unless ``counter`` is False: row markers are never
+    counter cells): merge laws must hold however cells meet."""
     value = draw(values)
+    if value == "counter":
+        if counter:
+            return draw(counter_cells())
+        value = b"c"
+    assert not isinstance(value, str)
     if value is None:
         return Cell(draw(ts), None, deleted_s=draw(st.integers(0, 3)))
     if draw(st.booleans()):
@@ -39,7 +57,7 @@ def rows(draw: st.DrawFn, clustering: bytes, static: bool = False) -> Row:
     cols = draw(st.sets(st.sampled_from(["a", "m"])))
     return Row(
         clustering=clustering,
-        marker=None if static else draw(st.none() | cells()),
+        marker=None if static else draw(st.none() | cells(counter=False)),
         deletion=None if static else draw(st.none() | deletions),
         cells=tuple(CellWrite(c, p, draw(cells())) for c, p in sorted(addresses)),
         column_deletions=tuple((c, draw(deletions)) for c in sorted(cols)),

@@ -30,7 +30,9 @@ List operations that need the list's current content (``l[i] = v``, ``DELETE l[i
 read, the coordinator reads them (at the statement's consistency level) and passes their
 contents to ``build_mutations`` (``current``), which applies them (``cql.list_ops``).
 
-Lightweight transactions and counters are refused (``unsupported``).
+Lightweight transactions and counters are refused (``unsupported``); a statement or batch on a
+counter table that breaks one of Cassandra's counter rules gets its message first
+(``cql.counter_rules``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from skewless import errors, limits
-from skewless.cql import ast, fixed, key_sizes
+from skewless.cql import ast, counter_rules, fixed, key_sizes
 from skewless.cql.list_ops import ListOp, ListSeq, apply_list_op
 from skewless.cql.slices import clustering_prefixes, clustering_slices, encode_prefix
 from skewless.cql.terms import (
@@ -482,13 +484,14 @@ def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: Ev
 
 
 def _refuse_unsupported(stmt: Modification, table: TableDef) -> None:
+    if any(_is_counter(c.type) for c in table.columns):
+        counter_rules.check_modification(stmt, table)  # Cassandra's refusals first
+        raise errors.unsupported("counter")
     if isinstance(stmt, ast.Insert):
         if stmt.if_not_exists:
             raise errors.unsupported(LWT)
     elif stmt.if_exists or stmt.conditions:
         raise errors.unsupported(LWT)
-    if any(_is_counter(c.type) for c in table.columns):
-        raise errors.unsupported("counter")
 
 
 @functools.lru_cache(maxsize=1024)  # distinct column type texts: far fewer in practice
@@ -627,19 +630,20 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
     """All updates of a BATCH, those of one partition merged into one ``PartitionUpdate``
     (in order of first appearance). A statement's own USING TIMESTAMP overrides
     ``timestamp_us``; tables are looked up in the statement's keyspace or ``ctx.keyspace``."""
-    if batch.kind == "COUNTER":
+    tables = [_table(stmt, schema, ctx) for stmt in batch.statements]
+    if batch.kind == "COUNTER" or any(map(counter_rules.is_counter_table, tables)):
+        counter_rules.check_batch(batch, tables)  # Cassandra's refusals first
         raise errors.unsupported("counter")
     if batch.using.ttl is not None:
         raise errors.InvalidRequest("Global TTL on the BATCH statement is not supported.")
     batch_ts = batch.using.timestamp is not None
     updates: list[PartitionUpdate] = []
     seq = ListSeq()
-    for stmt in batch.statements:
+    for stmt, table in zip(batch.statements, tables, strict=True):
         own_ts = using_timestamp(stmt, ctx)
         if batch_ts and stmt.using.timestamp is not None:
             raise errors.InvalidRequest(
                 "Timestamp must be set either on BATCH or individual statements")
-        table = _table(stmt, schema, ctx)
         ts = timestamp_us if own_ts is None else own_ts
         updates.extend(build_mutations(stmt, table, schema, ctx, ts, now_s, seq=seq))
     return merge_by_partition(updates)

@@ -101,7 +101,10 @@ def placeholder(t: CqlType) -> bytes | None:
 def check_at_prepare(stmt: ast.Select | ast.Insert | ast.Update | ast.Delete, table: TableDef,
                      schema: Schema, binds: Sequence[ColumnSpec], now_us: int) -> None:
     """Raise at PREPARE what every EXECUTE of ``stmt`` would raise (see the module doc)."""
-    from skewless.cql import dml, select
+    from skewless.cql import counter_rules, dml, select
+
+    if not isinstance(stmt, ast.Select):
+        counter_rules.check_modification(stmt, table)  # text and schema only, as Cassandra's
 
     values = []
     for spec in binds:

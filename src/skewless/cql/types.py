@@ -156,7 +156,13 @@ class _Parser:
         if word == "frozen":
             return self.freeze(params[0])
         if word == "tuple":
+            if any(p.is_counter for p in params):
+                raise errors.InvalidRequest("Counters are not allowed inside tuples")
             return TupleType(tuple(p.frozen() for p in params))
+        if any(p.is_counter for p in params):  # CQL3Type.Raw.RawCollection names itself
+            text = f"{word}<{', '.join(p.name for p in params)}>"
+            raise errors.InvalidRequest("Counters are not allowed inside collections: "
+                                        + (f"frozen<{text}>" if self.frozen_depth else text))
         params = [self.check_member(p, word) for p in params]
         if word == "list":
             return ListType(params[0])
@@ -196,8 +202,6 @@ class _Parser:
     def check_member(self, p: CqlType, word: str) -> CqlType:
         """A collection's element type: frozen when written inside frozen<...> (Cassandra's
         CQL3Type.Raw.freeze freezes nested types), refused when multi-cell otherwise."""
-        if p.is_counter:
-            raise self.fail("Counters are not allowed inside collections")
         if p.is_multicell and self.frozen_depth:
             return p.frozen()
         if p.is_multicell:

@@ -2,9 +2,10 @@
 
 A PartitionUpdate is one msgpack array ``[version, table, key, deletion, range_tombstones,
 static_row, rows]``. A cell is ``[ts_us, value]`` with ``ttl_s, expires_s, deleted_s`` appended
-only when one of them is non-zero, so the common cell costs a few bytes. The encoding of a given
-PartitionUpdate is deterministic (fields in order, tuples in order), which makes it usable as the
-canonical form ``merge.digest`` hashes.
+only when one of them is non-zero, so the common cell costs a few bytes; a counter cell is
+``[ts_us, context, True]`` (live, no TTL: decoding checks that and the context's shape). The
+encoding of a given PartitionUpdate is deterministic (fields in order, tuples in order), which
+makes it usable as the canonical form ``merge.digest`` hashes.
 
 Decoding checks every type and shape: a malformed message raises ``RemoteProtocolError`` (the
 peer's fault), never a stray ``TypeError``. The common shapes (a live cell, a row without
@@ -24,6 +25,7 @@ from typing import Any
 import msgpack
 
 from skewless.errors import RemoteProtocolError
+from skewless.storage import counters
 from skewless.storage.model import (
     Cell,
     CellWrite,
@@ -48,6 +50,9 @@ pack = _packer()
 
 # --- encoding ----------------------------------------------------------------------------------
 def cell_fields(c: Cell) -> list[Any]:
+    if c.counter:
+        assert c.value is not None and not (c.ttl_s or c.expires_s or c.deleted_s), c
+        return [c.ts_us, c.value, True]
     if c.ttl_s or c.expires_s or c.deleted_s:
         return [c.ts_us, c.value, c.ttl_s, c.expires_s, c.deleted_s]
     return [c.ts_us, c.value]
@@ -82,6 +87,8 @@ def encode_update(p: PartitionUpdate) -> bytes:
 
 
 def encode_cell(c: Cell) -> bytes:
+    if c.counter:
+        return pack(cell_fields(c))
     if c.ttl_s or c.expires_s or c.deleted_s:
         return pack([c.ts_us, c.value, c.ttl_s, c.expires_s, c.deleted_s])
     return pack([c.ts_us, c.value])
@@ -128,12 +135,25 @@ def cell_from(x: object) -> Cell:
         if type(ts) is int and (type(value) is bytes or value is None):
             return Cell(ts, value)
     f = _list(x)
+    if len(f) == 3:
+        return _counter_cell(f)
     if len(f) not in (2, 5):
-        raise RemoteProtocolError("a cell has 2 or 5 fields")
+        raise RemoteProtocolError("a cell has 2, 3 or 5 fields")
     value = None if f[1] is None else _bytes(f[1])
     if len(f) == 2:
         return Cell(_int(f[0]), value)
     return Cell(_int(f[0]), value, _int(f[2]), _int(f[3]), _int(f[4]))
+
+
+def _counter_cell(f: list[Any]) -> Cell:
+    """``[ts_us, context, True]``: a live counter cell holding a well-formed context."""
+    if f[2] is not True:
+        raise RemoteProtocolError("a 3-field cell is a counter cell")
+    value = _bytes(f[1])
+    problem = counters.check(value)
+    if problem is not None:
+        raise RemoteProtocolError(f"bad counter cell: {problem}")
+    return Cell(_int(f[0]), value, counter=True)
 
 
 def deletion_from(x: object) -> Deletion | None:
@@ -167,13 +187,20 @@ def row_from(x: object) -> Row | None:
         writes.append(CellWrite(column, path, cell_from(cell)))
     return Row(
         _bytes(clustering),
-        None if marker is None else cell_from(marker),
+        None if marker is None else _marker(marker),
         None if deletion is None else deletion_from(deletion),
         tuple(writes),
         () if column_deletions == [] else tuple(
             (_str(cd[0]), required_deletion(cd[1]))
             for cd in (_list(y, 2) for y in _list(column_deletions))),
     )
+
+
+def _marker(x: object) -> Cell:
+    marker = cell_from(x)
+    if marker.counter:
+        raise RemoteProtocolError("a row marker is not a counter cell")
+    return marker
 
 
 def _range_tombstone(x: object) -> RangeTombstone:

@@ -13,15 +13,21 @@ Theory of operation
    expiring cell), and only then the greater value bytes; the remaining fields (``ttl_s``...)
    break the ties Cassandra leaves to argument order, so that the result never depends on it.
    Row markers reconcile the same way (``LivenessInfo.supersedes``: expiring over not, later
-   expiry first). Each of these is commutative, associative and idempotent.
+   expiry first). Each of these is commutative, associative and idempotent. Where a counter
+   cell (``Cell.counter``) meets another cell, ``storage.counters.reconcile`` decides instead:
+   two counter cells merge their per-replica shards, any other cell (a tombstone) wins over a
+   counter cell whatever the timestamps; that is still a semilattice join over every cell.
 2. *Normalisation.* Everything a deletion shadows (``ts_us <= deletion.ts_us``: at equal
    timestamps the deletion wins, ``DeletionTime.deletes``) is removed:
    range tombstones under the partition deletion, row deletions and markers under the partition
    deletion or a covering range tombstone, column deletions and cells under any of those or
-   their row deletion, cells under their column deletion. Removing shadowed data before a
-   further merge never changes the outcome, because an address's later winner is at most as
-   new as what was removed only if it is shadowed too, and shadowing deletions are never removed
-   except by a deletion that shadows at least as much. So ``merge(merge(a, b), c)`` equals
+   their row deletion, cells under their column deletion. A counter cell is removed by any
+   deletion covering it, whatever the timestamps, as a counter cell's own tombstone always
+   wins. Removing shadowed data before a further merge never changes the outcome, because an
+   address's later winner is at most as new as what was removed only if it is shadowed too (a
+   removed tombstone could beat a newer counter cell, but the deletion that removed it removes
+   that counter cell as well), and shadowing deletions are never removed except by a deletion
+   that shadows at least as much. So ``merge(merge(a, b), c)`` equals
    ``merge(a, merge(b, c))``, and two replicas holding the same logical data hold the same
    bytes: their ``digest``s agree even if one of them once received since-deleted data.
 
@@ -38,7 +44,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from skewless.storage import codec, keys
+from skewless.storage import codec, counters, keys
 from skewless.storage.model import (
     Cell,
     CellWrite,
@@ -77,8 +83,19 @@ def _rank(c: Cell) -> tuple[int, int, int, bytes, int, int, int]:
 
 
 def reconcile_cells(a: Cell, b: Cell) -> Cell:
-    """The winner of two versions of one cell (symmetric: never depends on argument order)."""
+    """The winner of two versions of one cell (symmetric: never depends on argument order);
+    counter cells merge (``storage.counters.reconcile``)."""
+    if a.counter or b.counter:
+        return counters.reconcile(a, b)
     return a if _rank(a) >= _rank(b) else b
+
+
+def _loses(incoming: Cell, existing: Cell) -> bool:
+    """Whether ``incoming`` does not take effect against ``existing`` at one address. Two
+    counter cells merge (neither loses); a counter cell loses to any other cell."""
+    if incoming.counter or existing.counter:
+        return incoming.counter and not existing.counter
+    return _rank(existing) > _rank(incoming)
 
 
 def _max_deletion(a: Deletion | None, b: Deletion | None) -> Deletion | None:
@@ -99,8 +116,17 @@ def _max_cell(a: Cell | None, b: Cell | None) -> Cell | None:
     return a if b is None else reconcile_cells(a, b)
 
 
+_NO_DELETION_TS = -(1 << 63) - 1  # below every timestamp: what no deletion shadows
+
+
 def _ts(d: Deletion | None) -> int:
-    return -(1 << 63) - 1 if d is None else d.ts_us
+    return _NO_DELETION_TS if d is None else d.ts_us
+
+
+def _outlives(c: Cell, floor_ts: int) -> bool:
+    """Whether a cell survives the deletions covering it (the newest at ``floor_ts``): a
+    regular cell when newer, a counter cell only when nothing covers it."""
+    return floor_ts == _NO_DELETION_TS if c.counter else c.ts_us > floor_ts
 
 
 def is_live(c: Cell, now_s: int) -> bool:
@@ -186,7 +212,7 @@ def normalize_row(row: Row, outer: Deletion | None) -> Row | None:
     col_dels = tuple((c, d) for c, d in row.column_deletions if d.ts_us > floor)
     col_floor = dict(col_dels)
     cells = tuple(
-        w for w in row.cells if w.cell.ts_us > max(floor, _ts(col_floor.get(w.column)))
+        w for w in row.cells if _outlives(w.cell, max(floor, _ts(col_floor.get(w.column))))
     )
     marker = row.marker if row.marker is not None and row.marker.ts_us > floor else None
     if marker is None and deletion is None and not cells and not col_dels:
@@ -373,11 +399,11 @@ def _row_shadowed(
         incoming.append(("", b"", new.marker))
     for col, path, cell in incoming:
         existing = old_cells.get((col, path))
-        if existing is not None and _rank(existing) > _rank(cell):
+        if existing is not None and _loses(cell, existing):
             out.append(Shadowed(ck, col, path, cell.ts_us, existing.ts_us))
             continue
         d = _max_deletion(old_floor, old_cols.get(col) if col else None)
-        if d is not None and d.ts_us >= cell.ts_us:
+        if d is not None and (cell.counter or d.ts_us >= cell.ts_us):
             out.append(Shadowed(ck, col, path, cell.ts_us, d.ts_us))
     new_floor = _max_deletion(outer_new, new.deletion)
     if old is not None and new_floor is not None:
@@ -394,7 +420,7 @@ def _survivors(old: Row, floor: Deletion | None, col_dels: dict[str, Deletion]) 
         out.append(Shadowed(old.clustering, "", b"", floor.ts_us, old.marker.ts_us))
     for w in old.cells:
         d = _max_deletion(floor, col_dels.get(w.column))
-        if d is not None and w.cell.ts_us > d.ts_us:
+        if d is not None and w.cell.ts_us > d.ts_us and not w.cell.counter:
             out.append(Shadowed(old.clustering, w.column, w.path, d.ts_us, w.cell.ts_us))
     return out
 
@@ -403,7 +429,8 @@ def shadowed_by(existing: PartitionUpdate, incoming: PartitionUpdate) -> tuple[S
     """Parts of ``incoming`` that do not take effect against ``existing``.
 
     * an incoming cell or row marker (column ``''``) that loses to a different existing version
-      at its address, or that an existing deletion with ``ts_us >=`` its own shadows;
+      at its address (a counter cell merges with a counter cell, so it loses only to a
+      tombstone), or that an existing deletion with ``ts_us >=`` its own shadows;
     * an existing cell or marker that an incoming deletion covers but does not delete because it
       is newer (reported with the deletion's ts as ``incoming_ts_us``).
 

@@ -20,7 +20,9 @@ in which it receives updates (merge is commutative, associative and idempotent):
 * a deletion (partition, range, row, column) shadows every cell, marker or narrower deletion with
   ``ts_us <= deletion.ts_us``;
 * a TTL'd cell becomes a tombstone at ``expires_s``; tombstones are purged ``gc_grace_seconds``
-  after ``deleted_s``.
+  after ``deleted_s``;
+* counter cells merge their per-replica shards, and lose to a tombstone at any timestamp
+  (``storage.counters``).
 
 The time used to decide liveness (``now_s``) is always passed in.
 """
@@ -48,6 +50,9 @@ class Cell:
     ``ttl_s``/``expires_s`` are set (non-zero) for a cell written with a TTL: it is live until
     ``expires_s`` (seconds since the epoch, local time of the coordinator that stamped it).
     ``deleted_s`` is set for a tombstone: the local time of deletion, for gc_grace purging.
+    ``counter`` marks a live counter cell: ``value`` is a counter context (``storage.counters``),
+    there is no TTL, and it reconciles by merging shards. A counter column's tombstone is an
+    ordinary tombstone (``counter`` False), which wins over any counter cell.
     """
 
     ts_us: int
@@ -55,6 +60,7 @@ class Cell:
     ttl_s: int = 0
     expires_s: int = 0
     deleted_s: int = 0
+    counter: bool = False
 
 
 @value_class

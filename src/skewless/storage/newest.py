@@ -22,7 +22,9 @@ stamped now, so the read finds nothing newer and the merge is a plain union. Thi
   has no mark: it is computed once by reading every data entry (``scan_high_water``).
 * ``blind`` is the condition: every timestamp of the update is strictly above its bucket, and
   the update deletes nothing (no partition deletion, range tombstone, row deletion or column
-  deletion, the last being how a collection is overwritten). Then every stored entry it meets
+  deletion, the last being how a collection is overwritten) and holds no counter cell (a
+  counter cell merges with the stored one shard by shard, whatever the timestamps: ``bounds``
+  reports it as deleting). Then every stored entry it meets
   is strictly older, so the merge keeps every stored entry, the update's entries overwrite the
   ones at their keys (a cell or marker with a higher timestamp wins), nothing is shadowed
   either way, and the stored result is ``stored ∪ entries_of(update)``. Every stored entry holds
@@ -50,8 +52,9 @@ TS_MAX = (1 << 63) - 1
 
 
 def bounds(p: PartitionUpdate) -> tuple[int, int, bool]:
-    """(oldest, newest timestamp in ``p``, whether ``p`` deletes anything); an empty update is
-    (TS_MAX, TS_MIN, False)."""
+    """(oldest, newest timestamp in ``p``, whether ``p`` deletes anything or holds a counter
+    cell: either way it must be merged with what is stored); an empty update is (TS_MAX,
+    TS_MIN, False)."""
     lo, hi, deletes = TS_MAX, TS_MIN, False
     if p.deletion is not None:
         deletes, lo, hi = True, p.deletion.ts_us, p.deletion.ts_us
@@ -72,7 +75,10 @@ def bounds(p: PartitionUpdate) -> tuple[int, int, bool]:
             deletes = True
             lo, hi = min(lo, d.ts_us), max(hi, d.ts_us)
         for w in r.cells:
-            ts = w.cell.ts_us
+            c = w.cell
+            ts = c.ts_us
+            if c.counter:
+                deletes = True  # shards merge with the stored ones: never written blind
             if ts < lo:
                 lo = ts
             if ts > hi:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Literal
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, counter_rules
 from skewless.cql.results import SchemaChange
 from skewless.node.schema import ddl_types, nts, table_options
 from skewless.node.schema.ddl_columns import (
@@ -273,14 +273,15 @@ def _create_table(
             "Compact tables are not allowed in Cassandra starting with 4.0 version.")
     options = table_options.create(stmt.options)
     columns = build_columns(schema, keyspace, stmt)
-    _check_counter_ttl(columns, options)
     table = TableDef(keyspace, stmt.name, new_id, columns, options)
+    if counter_rules.is_counter_table(table):
+        _check_counter_ttl(options)
     new = replace(schema, tables=schema.tables + (table,))
     return _done(new, SchemaChange("CREATED", "TABLE", keyspace, stmt.name))
 
 
-def _check_counter_ttl(columns: tuple[ColumnDef, ...], options: table_options.OptionItems) -> None:
-    if any(c.type == "counter" for c in columns) and dict(options)["default_time_to_live"] != 0:
+def _check_counter_ttl(options: table_options.OptionItems) -> None:
+    if dict(options)["default_time_to_live"] != 0:
         raise errors.InvalidRequest("Cannot set default_time_to_live on a table with counters")
 
 
@@ -303,7 +304,8 @@ def _alter_table(schema: Schema, stmt: ast.AlterTable, keyspace: str, timestamp_
         schema, table = _rename_columns(schema, table, stmt.renames)
     elif stmt.action == "WITH":
         options = table_options.merge(table.options, stmt.options)
-        _check_counter_ttl(table.columns, options)
+        if counter_rules.is_counter_table(table):
+            _check_counter_ttl(options)
         table = replace(table, options=options)
     else:
         raise errors.InvalidRequest("Altering column types is no longer supported")
@@ -321,7 +323,9 @@ def _add_columns(schema: Schema, table: TableDef, specs: tuple[ast.ColumnSpec, .
             spec.name, type_name, "static" if spec.static else "regular", -1, "none"))
     keys = [c for c in columns if c.kind in ("partition_key", "clustering")]
     rest = sorted((c for c in columns if c.kind in ("regular", "static")), key=lambda c: c.name)
-    return replace(table, columns=tuple(keys + rest))
+    altered = replace(table, columns=tuple(keys + rest))
+    counter_rules.check_added_columns(table, altered)
+    return altered
 
 
 def _drop_columns(schema: Schema, table: TableDef, names: tuple[str, ...], timestamp_us: int

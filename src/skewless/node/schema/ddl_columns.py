@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from skewless import errors
-from skewless.cql import ast
+from skewless.cql import ast, counter_rules
 from skewless.cql.types import UdtLookup, parse_type
 from skewless.cql.types_base import CqlType
 from skewless.cql.types_collections import TupleType, UdtType
@@ -145,14 +145,7 @@ def check_add_column(table: TableDef, columns: Sequence[ColumnDef], spec: ast.Co
         raise errors.InvalidRequest(
             "Static columns are only useful (and thus allowed) if the table has at least one "
             "clustering column")
-    counters = [c.type == "counter" for c in columns if c.kind in ("regular", "static")]
-    is_counter = spec.type == "counter"
-    if counters and any(counters) and not is_counter:
-        raise errors.InvalidRequest("Cannot add a non counter column "
-                                    f"({spec.name}) in a counter column family")
-    if counters and not any(counters) and is_counter:
-        raise errors.InvalidRequest(f"Cannot add a counter column ({spec.name}) in a non counter "
-                                    "column family")
+    # counter and non-counter columns: counter_rules.check_added_columns, once all are added
 
 
 # A dropped column may come back with another type only if the new type reads the old values
@@ -186,6 +179,7 @@ def check_readd(table: TableDef, spec: ast.ColumnSpec, type_name: str) -> None:
         raise errors.InvalidRequest(
             f"Cannot re-add previously dropped column '{spec.name}' of kind {kind.upper()}, "
             f"incompatible with previous kind {dropped.kind.upper()}")
+    counter_rules.check_readd(table, spec.name)
 
 
 def check_index_type(schema: Schema, table: TableDef, target: str) -> None:
