@@ -336,3 +336,15 @@ def test_five_thousand_operations_from_ten_clients() -> None:
     assert result.verdict == "linearizable", str(result)
     (key,) = result.keys
     print(f"\n5,000 ops, 10 clients, one key: {key.explored} steps, {took:.3f} s")
+
+
+def test_verdict_parts_for_the_lab() -> None:
+    from skewless.lab.cas_linearizability import CHECKER
+    bad = cas_linearizable([ine(1, 1, 0, 1, applied=True), ine(1, 2, 2, 3, applied=True)])
+    assert (CHECKER, bad.ok, len(bad.details), bad.note) == ("cas_linearizability", False, 1, "")
+    assert bad.details[0].startswith("key 1: not linearizable (2 ops")
+    h = [w(1, v, 0, 100) for v in range(1, 9)] + [r(1, v, 10 * v, 10 * v + 1)
+                                                  for v in range(8, 0, -1)]
+    limited = cas_linearizable(h, max_states=5)
+    assert (limited.ok, limited.details) == (True, ())
+    assert limited.note == "1 keys unknown (search limit)"

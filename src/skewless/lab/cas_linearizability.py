@@ -77,6 +77,7 @@ from typing import Any
 
 from skewless.lab.linearizability import MAX_EXPLORED_STATES, WITNESS_CHECKS_MAX, Verdict
 
+CHECKER = "cas_linearizability"  # the lab verdict's name: Verdict(CHECKER, r.ok, r.details, r.note)
 INF = float("inf")
 _CALL, _RETURN, _RETIRE = 0, 1, 2
 _Config = tuple[object, int]  # (register value, bit set of the linearized pending slots)
@@ -181,6 +182,20 @@ class CasLinearizability:
     @property
     def unknown(self) -> list[CasKeyResult]:
         return [k for k in self.keys if k.verdict == "unknown"]
+
+    @property
+    def ok(self) -> bool:
+        """No key proved not linearizable (keys beyond the search limit do not fail a run)."""
+        return not self.violations
+
+    @property
+    def details(self) -> tuple[str, ...]:
+        return tuple(str(k) for k in self.violations)
+
+    @property
+    def note(self) -> str:
+        unknown = len(self.unknown)
+        return f"{unknown} keys unknown (search limit)" if unknown else ""
 
     def __str__(self) -> str:
         ops = sum(k.ops for k in self.keys)

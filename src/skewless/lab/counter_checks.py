@@ -44,6 +44,7 @@ from typing import Any
 
 from skewless.lab.checkers import Violation
 
+CHECKERS = ("counter_bounds", "counter_replicas")  # the lab verdicts' names, one per function
 STRONG_LEVELS = frozenset({"QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL", "SERIAL",
                            "LOCAL_SERIAL"})
 INF = float("inf")
