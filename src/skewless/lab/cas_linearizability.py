@@ -57,15 +57,23 @@ an unknown outcome) take about 200,000 search steps, 0.3 s here (25,000 steps wi
 uncertain ones). The steps per key are bounded by ``max_states`` (verdict "unknown" beyond).
 
 Witness. A key that is not linearizable is shrunk, as ``linearizability`` does, to a small
-subset not linearizable by itself. Every subset tried is *closed*: with each operation that
-observes v, every operation that may set v and started before the observer ended
-(transitively: a cas setting v observes its own expected value). A closed subset of a
-linearizable history is linearizable (restricted to it, the order still puts before each
-observer of v the last state change before it, which set v and so started before the observer
-ended), so the witness alone proves the violation. The price: a chain of cas increments
-0 -> 1 -> ... -> n is dragged into the witness of a fault that observes n (the shrinker unwinds
-chains from their latest end, so only what is needed stays); distinct values per key (every
-write and cas setting a fresh value) keep the rest of it small.
+subset not linearizable by itself, in one of two senses:
+
+* *from any state*, tried first: the subset fails whatever value the register held before it
+  (the search starts from each value it needs and one it does not). It is closed from its
+  start: with each operation that observes v, every operation that may set v, started before
+  the observer ended, and did not certainly end before the subset's first start (transitively:
+  a cas setting v observes its expected value). A subset so closed of a linearizable history is
+  linearizable from the value the register held just before its first operation in the
+  history's order: before each observer of v the last state change was either in the subset or
+  ended before the subset began (then nothing in the subset changed the register before the
+  observer). So a fault at the end of a long chain of cas increments has a witness of a few
+  operations.
+* *from the absent row*, when the first sense cannot prove it (a read of a value never set):
+  closed with every setter that started before the observer ended, checked from ``None``.
+
+Either way the witness alone proves the violation; distinct values per key (every write and cas
+setting a fresh value) keep it small.
 """
 
 from __future__ import annotations
@@ -84,16 +92,21 @@ _Config = tuple[object, int]  # (register value, bit set of the linearized pendi
 OPS = ("read", "write", "cas", "insert_if_not_exists")
 
 
-class _Never:
-    """The value a not-applied cas that saw its own expected value reads: the register never
-    holds it, so that operation can never be linearized."""
+class _Sentinel:
+    """A value equal only to itself."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
-        return "<impossible>"
+        return self.name
 
 
-ANY = object()  # a blind write's precondition: none
-NEVER = _Never()
+ANY = _Sentinel("<any>")  # a blind write's precondition: none
+# What a not-applied cas that saw its own expected value reads: the register never holds it,
+# so that operation can never be linearized.
+NEVER = _Sentinel("<impossible>")
+OTHER = _Sentinel("<other>")  # a witness's first value that no operation of the witness needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +165,7 @@ class CasKeyResult:
     explored: int  # search steps taken (configurations carried and transitions tried)
     stuck: CasOp | None  # the operation that could not be linearized, or where the limit hit
     witness: tuple[CasOp, ...]  # violations: a small closed subset not linearizable by itself
+    from_any_state: bool = False  # the witness fails whatever the register held before it
 
     def __str__(self) -> str:
         head = f"key {self.key}: {self.verdict} ({self.ops} ops, {self.explored} steps)"
@@ -159,8 +173,10 @@ class CasKeyResult:
             return f"{head}: search limit reached at {self.stuck}"
         if self.verdict == "linearizable":
             return head
+        start = ("whatever the register held before them" if self.from_any_state
+                 else "from the absent row")
         lines = [f"{head}: {self.stuck} cannot be linearized; these {len(self.witness)} "
-                 "operations alone are not linearizable:"]
+                 f"operations alone are not linearizable, {start}:"]
         lines += [f"  {op}" for op in self.witness]
         return "\n".join(lines)
 
@@ -236,10 +252,11 @@ def check_key(key: object, ops: Sequence[CasOp],
     """One key's verdict (``ops`` all of that key; failed reads already dropped)."""
     verdict, stuck, explored = _search(ops, max_states)
     witness: tuple[CasOp, ...] = ()
+    free = False
     if verdict == "not linearizable":
         assert stuck is not None
-        witness = _shrink(ops, stuck, max_states)
-    return CasKeyResult(key, verdict, len(ops), explored, stuck, witness)
+        witness, free = _shrink(ops, stuck, max_states)
+    return CasKeyResult(key, verdict, len(ops), explored, stuck, witness, free)
 
 
 class _Pending:
@@ -363,8 +380,11 @@ def _events(ops: Sequence[CasOp], retire: dict[int, float]) -> list[tuple[float,
     return events
 
 
-def _search(ops: Sequence[CasOp], max_states: int) -> tuple[Verdict, CasOp | None, int]:
-    frontier: set[_Config] = {(None, 0)}
+def _search(ops: Sequence[CasOp], max_states: int, initial: Iterable[object] = (None,)
+            ) -> tuple[Verdict, CasOp | None, int]:
+    """The verdict, the operation stuck (or where the limit hit) and the steps taken, starting
+    from any of the ``initial`` values."""
+    frontier: set[_Config] = {(v, 0) for v in initial}
     retire = _retire_times(ops)
     events = _events(ops, retire)
     pending = _Pending([ops[pos] for _, kind, pos in events if kind == _CALL])
@@ -442,36 +462,52 @@ def setters(ops: Sequence[CasOp]) -> dict[object, list[CasOp]]:
     return setters
 
 
-def _shrink(ops: Sequence[CasOp], stuck: CasOp, max_states: int) -> tuple[CasOp, ...]:
-    """A small closed subset of ``ops`` that is not linearizable by itself."""
+def _shrink(ops: Sequence[CasOp], stuck: CasOp,
+            max_states: int) -> tuple[tuple[CasOp, ...], bool]:
+    """A small closed subset of ``ops`` that is not linearizable by itself, and whether it is
+    so from any state (closed from its start) rather than from the absent row (closed): the
+    smaller of the two (a tie: from any state)."""
     setters_of = setters(ops)
+    prefix = [op for op in ops if op.start <= stuck.end]
+    free = _shrink_in(prefix, setters_of, True, max_states)
+    absent = _shrink_in(prefix, setters_of, False, max_states)
+    if absent is None:  # cannot happen (the search saw exactly these calls)
+        absent = tuple(ops)
+    return (free, True) if free is not None and len(free) <= len(absent) else (absent, False)
+
+
+def _shrink_in(prefix: Sequence[CasOp], setters_of: Mapping[object, list[CasOp]], free: bool,
+               max_states: int) -> tuple[CasOp, ...] | None:
+    """The shrunk witness in one sense (``free``: from any state); None if ``prefix`` (the
+    operations called until the one stuck returned) is no witness in that sense."""
     checks = spent = 0
 
     def closed(subset: Iterable[CasOp]) -> list[CasOp]:
         chosen = {op.index: op for op in subset}
-        todo = list(chosen.values())
-        while todo:
-            op = todo.pop()
-            if op.need is ANY:
-                continue
-            for s in setters_of.get(op.need, []):
-                if s.index not in chosen and s.start <= op.end:
-                    chosen[s.index] = s
-                    todo.append(s)
+        grew = True
+        while grew:
+            since = min((op.start for op in chosen.values()), default=INF) if free else -INF
+            grew = False
+            for op in list(chosen.values()):
+                for s in [] if op.need is ANY else setters_of.get(op.need, []):
+                    if (s.index not in chosen and s.start <= op.end
+                            and (s.end >= since or not s.certain)):
+                        chosen[s.index] = s
+                        grew = True
         return sorted(chosen.values(), key=lambda o: (o.start, o.index))
 
     def bad(subset: Sequence[CasOp]) -> bool:
         nonlocal checks, spent
-        verdict, _, explored = _search(subset, max_states)
+        verdict, _, explored = _search(subset, max_states, _initial(subset) if free else (None,))
         checks, spent = checks + 1, spent + explored
         return verdict == "not linearizable"
 
     def more() -> bool:  # at most WITNESS_CHECKS_MAX checks, stopped after max_states steps
         return checks < WITNESS_CHECKS_MAX and spent < max_states
 
-    best = closed(op for op in ops if op.start <= stuck.end)
-    if not bad(best):  # cannot happen (the search saw exactly these calls): keep everything
-        best = closed(ops)
+    best = closed(prefix)
+    if not bad(best):  # from any state: it needs the first value (a read of a value never set)
+        return None
     lo, hi = 0, len(best)  # drop the earliest: closed(best[lo:]) is known bad
     while hi - lo > 1 and more():
         mid = (lo + hi) // 2
@@ -489,3 +525,9 @@ def _shrink(ops: Sequence[CasOp], stuck: CasOp, max_states: int) -> tuple[CasOp,
             break
         chunk //= 2
     return tuple(best)
+
+
+def _initial(ops: Sequence[CasOp]) -> list[object]:
+    """The register's first values worth trying for ``ops``: each value one of them needs, and
+    one that none does (any other value behaves like it)."""
+    return [*{op.need for op in ops if op.need is not ANY}, OTHER]
