@@ -348,6 +348,62 @@ def test_a_fault_at_the_end_of_a_long_cas_chain_has_a_short_witness() -> None:
     assert len(bad.witness) <= 3 and bad.from_any_state, str(bad)
 
 
+def cas_increments(rng: random.Random, ops: int, clients: int, failed: float = 0.1,
+                   width: float = 3.0, plant: str | None = None) -> tuple[History, bool]:
+    """The issue's CAS workload on one register: each client reads v, then sends
+    ``UPDATE ... SET v = v + 1 IF v = <what it read>``; a real register's run, intervals around
+    the instants. ``plant``: "skip-prepare" (one cas applied on a stale read: the value it set
+    was already set), "lost-accept" (one applied cas leaves the register unchanged). Returns the
+    history (ending with a read of the final value) and whether the bug was planted."""
+    state, planted = 0, False
+    free_at, read, pending = [-INF] * clients, [0] * clients, [False] * clients
+    out: History = [w(0, 0, -10, -9)]
+    point = 0.0
+    for _ in range(ops):
+        c = min(range(clients), key=lambda j: free_at[j])
+        point = max(point + rng.uniform(0.01, 0.3), free_at[c] + 1e-3)
+        start = max(free_at[c] + 1e-3, point - rng.uniform(0, width))
+        end = free_at[c] = point + rng.uniform(0, width)
+        ok = rng.random() >= failed
+        if not pending[c]:
+            out.append(r(0, state if ok else None, start, end, ok))
+            read[c], pending[c] = state, ok
+            continue
+        pending[c] = False
+        e = read[c]
+        hit = state == e and (ok or rng.random() < 0.5)
+        stale = ok and not hit and state == e + 1
+        if plant == "skip-prepare" and stale and not planted:
+            planted = True
+            out.append(cas(0, e, e + 1, start, end, applied=True))
+            continue
+        if hit and plant == "lost-accept" and ok and not planted:
+            planted = True
+        elif hit:
+            state = e + 1
+        out.append(cas(0, e, e + 1, start, end, hit if ok else None, None if hit else state))
+    out.append(r(0, state, point + 100, point + 101))
+    return out, planted
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1, 300), st.integers(1, 8),
+       st.sampled_from([None, "skip-prepare", "lost-accept"]))
+def test_cas_increments_pass_and_planted_bugs_are_caught(seed: int, ops: int, clients: int,
+                                                         plant: str | None) -> None:
+    """The issue's planted bugs: a proposer that skips the prepare phase (two cas applied from
+    one value), an acceptor that answers before syncing (an applied cas lost, seen at the
+    latest by the final read)."""
+    h, planted = cas_increments(random.Random(seed), ops, clients, plant=plant)
+    result = cas_linearizable(h)
+    if not planted:
+        assert result.verdict == "linearizable", str(result)
+        return
+    assert result.verdict == "not linearizable", str(result)
+    (bad,) = result.violations
+    assert len(bad.witness) <= 4, str(bad)
+
+
 def test_five_thousand_operations_from_ten_clients() -> None:
     h = sequential_cas_run(random.Random(14), 5000, keys=1, clients=10)
     began = time.perf_counter()
@@ -356,6 +412,13 @@ def test_five_thousand_operations_from_ten_clients() -> None:
     assert result.verdict == "linearizable", str(result)
     (key,) = result.keys
     print(f"\n5,000 ops, 10 clients, one key: {key.explored} steps, {took:.3f} s")
+    h, _ = cas_increments(random.Random(14), 5000, clients=10)
+    began = time.perf_counter()
+    result = cas_linearizable(h)
+    took = time.perf_counter() - began
+    assert result.verdict == "linearizable", str(result)
+    print(f"5,000 cas increments and reads, 10 clients, one key: {result.keys[0].explored} "
+          f"steps, {took:.3f} s")
 
 
 def test_verdict_parts_for_the_lab() -> None:
