@@ -528,6 +528,6 @@ def _shrink_in(prefix: Sequence[CasOp], setters_of: Mapping[object, list[CasOp]]
 
 
 def _initial(ops: Sequence[CasOp]) -> list[object]:
-    """The register's first values worth trying for ``ops``: each value one of them needs, and
-    one that none does (any other value behaves like it)."""
-    return [*{op.need for op in ops if op.need is not ANY}, OTHER]
+    """The register's first values worth trying for ``ops``: each value one of them needs (but
+    NEVER, which it cannot hold), and one that none does (any other value behaves like it)."""
+    return [*{op.need for op in ops if op.need is not ANY and op.need is not NEVER}, OTHER]
