@@ -57,9 +57,10 @@ an unknown outcome) take about 200,000 search steps, 0.3 s here (25,000 steps wi
 uncertain ones). The steps per key are bounded by ``max_states`` (verdict "unknown" beyond).
 
 Witness. A key that is not linearizable is shrunk, as ``linearizability`` does, to a small
-subset not linearizable by itself, in one of two senses:
+subset not linearizable by itself, in one of two senses (both are tried, each within the
+budget of re-checks, and the smaller witness kept; a tie goes to the first):
 
-* *from any state*, tried first: the subset fails whatever value the register held before it
+* *from any state*: the subset fails whatever value the register held before it
   (the search starts from each value it needs and one it does not). It is closed from its
   start: with each operation that observes v, every operation that may set v, started before
   the observer ended, and did not certainly end before the subset's first start (transitively:
@@ -69,8 +70,9 @@ subset not linearizable by itself, in one of two senses:
   ended before the subset began (then nothing in the subset changed the register before the
   observer). So a fault at the end of a long chain of cas increments has a witness of a few
   operations.
-* *from the absent row*, when the first sense cannot prove it (a read of a value never set):
-  closed with every setter that started before the observer ended, checked from ``None``.
+* *from the absent row*, needed when the first sense cannot prove it (a read of a value never
+  set): closed with every setter that started before the observer ended, checked from
+  ``None``.
 
 Either way the witness alone proves the violation; distinct values per key (every write and cas
 setting a fresh value) keep it small.
