@@ -1,0 +1,439 @@
+"""One lightweight transaction (or SERIAL read) as an explicit record: the proposer of partition
+Paxos, a pure core.
+
+Theory of operation
+-------------------
+A ``Proposer`` runs one ``CasRequest`` from ``start`` to its one ``Outcome``, in the manner of
+``node.record`` (a phase enum, a transition table, a move outside it is an assert). Phases:
+
+* ``PREPARING``: prepare with the read. A ballot from the ballot clock is sent to every live
+  participant (the replicas counted by the serial consistency level); each promise carries the
+  acceptor's partition, its accepted-but-uncommitted proposal and its most recent commit (MRC).
+  A refusal restarts (``BACKOFF``). With a quorum of promises:
+
+  - the highest accepted proposal above the highest MRC is *in progress*: it may have been
+    chosen, so Paxos requires proposing it: ``FINISHING`` re-proposes it at our ballot, then the
+    record starts over with a new ballot (or, when it was our own earlier proposal, answers);
+  - the MRC is *missing* on a promise (an older or no commit there, commits older than
+    gc_grace ignored): it is repaired by piggy-backing it on our PROPOSE (acceptors apply it
+    before accepting), so every commit is on a quorum before anything newer is proposed;
+  - else ``decide(read)`` runs on the promises' partitions merged. Applied: the update, shifted
+    to ``commit_timestamp`` (``node.paxos.ballot``), is proposed (``PROPOSING``). Not applied
+    (or a SERIAL read): **answered at once when nothing is in flight**, that is when no promise
+    holds an accepted proposal above the MRC and every promise holds the MRC; otherwise an
+    empty update is proposed (with the repair) and the answer follows its commit.
+
+  Why answering without proposing is safe (CASSANDRA-12126's worry): a value not visible in our
+  quorum Q cannot be chosen at its own ballot any more (every quorum meets Q, which promised
+  above it), only re-proposed later at a higher ballot, which orders it after this read; and
+  its client cannot have been told it succeeded (that needs a quorum at its ballot, which meets
+  Q). When Q is not unanimous the empty proposal makes it so, as Cassandra does.
+
+* ``PROPOSING``/``FINISHING``, at most two round trips: when this node is a participant its
+  own acceptor accepts first (durably, if it promised nothing higher since), and PROPOSE names
+  it in ``accepted_by``; an acceptor that accepts and so completes a quorum knows the value
+  chosen and commits it at once (``node.paxos.acceptor``). With a quorum of accepts the value
+  is chosen: the proposer commits locally; once ``commit_required`` replicas have committed the
+  record answers: prepare + propose, the commit riding on the propose. When the proposer is not
+  a participant, or RF > 3 (one acceptor plus the proposer is then short of a quorum), the
+  acceptors cannot know: a separate COMMIT round (``COMMITTING``) makes it three round trips.
+* A propose round that cannot reach a quorum any more restarts (``BACKOFF``), counted as a
+  contention. If our own value may have been accepted somewhere (partially accepted, or an
+  acceptor did not answer), its outcome is unknown: the next prepare resolves it, since ballots
+  are unique: our ballot in progress is finished and answered as applied, our ballot as some
+  acceptor's MRC is answered as applied, and anything else is a WriteTimeout (the client learns
+  the outcome is unknown, as from Cassandra), never a second application of the same CAS.
+* Backoff: jittered, ``uniform(0, paxos_backoff_ms_max)`` from the injected random; a restart
+  that would begin after ``cas_contention_timeout`` ends the record in WriteTimeout (CAS, with
+  its contentions) or, for a SERIAL read, ReadTimeout. A round unanswered for
+  ``paxos_round_timeout_ms`` ends it the same way; fewer live participants than a quorum is
+  Unavailable at the start.
+
+Planted bug ``skip-prepare`` (tests only): the proposer evaluates ``decide`` on its own replica's
+data and proposes at a fresh ballot without a prepare round.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from skewless import limits
+from skewless.errors import CqlError, ReadTimeout, Unavailable, WriteTimeout
+from skewless.node import consistency as cl_mod
+from skewless.node.messages import (
+    LwtAccepted,
+    LwtCommit,
+    LwtCommitAck,
+    LwtPrepare,
+    LwtPromise,
+    LwtPropose,
+)
+from skewless.node.paxos.acceptor import Acceptor
+from skewless.node.paxos.ballot import ZERO, Ballot, BallotClock, commit_timestamp, shift
+from skewless.storage import codec
+from skewless.storage.merge import merge_many
+from skewless.storage.model import PartitionUpdate
+
+SKIP_PREPARE = "skip-prepare"
+
+# decide(current) -> (applied, update or None, result): the CQL part's condition and update.
+Decide = Callable[[PartitionUpdate], tuple[bool, PartitionUpdate | None, object]]
+
+
+class Phase(enum.Enum):
+    START = "start"
+    PREPARING = "preparing"
+    FINISHING = "finishing an in-progress proposal"
+    PROPOSING = "proposing"
+    COMMITTING = "committing"
+    BACKOFF = "backoff"
+    ANSWERED = "answered"
+
+
+_P = Phase
+TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    _P.START: frozenset({_P.PREPARING, _P.PROPOSING, _P.ANSWERED}),  # PROPOSING: skip-prepare
+    _P.PREPARING: frozenset({_P.FINISHING, _P.PROPOSING, _P.BACKOFF, _P.ANSWERED}),
+    _P.FINISHING: frozenset({_P.PREPARING, _P.COMMITTING, _P.BACKOFF, _P.ANSWERED}),
+    _P.PROPOSING: frozenset({_P.COMMITTING, _P.BACKOFF, _P.ANSWERED}),
+    _P.COMMITTING: frozenset({_P.PREPARING, _P.ANSWERED}),
+    _P.BACKOFF: frozenset({_P.PREPARING, _P.PROPOSING, _P.ANSWERED}),
+    _P.ANSWERED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class CasRequest:
+    """One LWT or SERIAL read of one partition, as the CQL part hands it over."""
+
+    table: str  # table id
+    key: bytes  # partition key as routed
+    decide: Decide
+    participants: tuple[str, ...]  # the replicas the serial level counts (local DC for LOCAL_)
+    replicas: tuple[str, ...]  # every replica (the commit reaches these)
+    alive: frozenset[str]
+    serial_cl: int = cl_mod.SERIAL
+    commit_cl: int = cl_mod.QUORUM
+    commit_required: int = 0  # replicas that must have committed before the answer (0: ANY)
+    read_only: bool = False  # a SERIAL read: timeouts are ReadTimeout, nothing is applied
+    contention_timeout_ms: int = limits.cas_contention_timeout_ms_default
+    round_timeout_ms: int = limits.paxos_round_timeout_ms
+    gc_grace_s: int = limits.gc_grace_seconds_default
+
+
+@dataclass(frozen=True)
+class Outcome:
+    applied: bool
+    result: object  # decide's result (a SERIAL read's: the read)
+    error: CqlError | None
+    contentions: int
+    round_trips: int  # rounds that waited for remote answers
+    ts_us: int  # the applied update's timestamp (0 when not applied)
+
+
+class Hub(Protocol):
+    """What a record needs of ``node.paxos.core.PaxosCore``."""
+
+    address: str
+    clock: BallotClock
+    acceptor: Acceptor
+    rng: random.Random
+    planted: frozenset[str]
+
+    def send(self, to: str, m: LwtPrepare | LwtPropose | LwtCommit) -> None: ...
+
+    def new_round(self, record: Proposer) -> int: ...
+
+    def answer(self, record: Proposer, outcome: Outcome) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Mine:
+    """Our own proposal whose outcome a refused round left unknown."""
+
+    ballot: Ballot
+    result: object
+    ts_us: int
+
+
+class Proposer:
+    def __init__(self, hub: Hub, op_id: int, req: CasRequest, now_ms: int) -> None:
+        assert req.participants and set(req.participants) <= set(req.replicas)
+        self.hub = hub
+        self.op_id = op_id
+        self.req = req
+        self.phase = Phase.START
+        self.trail = [Phase.START]
+        self.quorum = len(req.participants) // 2 + 1
+        self.started_ms = now_ms
+        self.deadline_ms = 0
+        self.retry_at_ms = 0
+        self.ballot = ZERO
+        self.req_id = 0
+        self.contentions = 0
+        self.round_trips = 0
+        self.promises: dict[str, LwtPromise] = {}
+        self.refused: set[str] = set()
+        self.targets: set[str] = set()
+        self.accepts: set[str] = set()
+        self.committed: set[str] = set()
+        self.update = b""  # the value proposed this round
+        self.kind = ""  # 'own', 'empty' or 'finish'
+        self.result: object = None
+        self.ts_us = 0
+        self.mine: _Mine | None = None
+        self.finishing_mine = False
+
+    def __repr__(self) -> str:
+        return f"LWT proposer ({self.phase.value})"
+
+    def _to(self, phase: Phase) -> None:
+        assert phase in TRANSITIONS[self.phase], f"{self!r}: no transition to {phase.value}"
+        self.phase = phase
+        self.trail.append(phase)
+
+    @property
+    def answered(self) -> bool:
+        return self.phase is Phase.ANSWERED
+
+    def _answer(self, applied: bool, result: object, error: CqlError | None = None,
+                ts_us: int = 0) -> None:
+        self._to(Phase.ANSWERED)
+        self.hub.answer(self, Outcome(applied, result, error, self.contentions,
+                                      self.round_trips, ts_us))
+
+    def _alive(self) -> list[str]:
+        return [p for p in self.req.participants if p in self.req.alive or p == self.hub.address]
+
+    # ------------------------------------------------------------------ inputs
+
+    def start(self, now_ms: int, clock_us: int) -> None:
+        alive = self._alive()
+        if len(alive) < self.quorum:
+            self._answer(False, None, Unavailable(
+                "Cannot achieve consistency level " + cl_mod.NAMES[self.req.serial_cl],
+                self.req.serial_cl, self.quorum, len(alive)))
+            return
+        self._prepare(now_ms, clock_us)
+
+    def tick(self, now_ms: int, clock_us: int) -> None:
+        if self.phase is Phase.BACKOFF and now_ms >= self.retry_at_ms:
+            self._prepare(now_ms, clock_us)
+        elif self.phase in _WAITING and now_ms >= self.deadline_ms:
+            self._timed_out()
+
+    def on_promise(self, sender: str, m: LwtPromise, now_ms: int, clock_us: int) -> None:
+        if (self.phase is not Phase.PREPARING or sender not in self.targets
+                or sender in self.promises or sender in self.refused):
+            return
+        if m.error or not m.ok:
+            self.hub.clock.observe(Ballot(m.promised_us, m.promised_node))
+            self._contended(now_ms)
+            return
+        self.promises[sender] = m
+        if len(self.promises) >= self.quorum:
+            self._promised(now_ms, clock_us)
+
+    def on_accepted(self, sender: str, m: LwtAccepted, now_ms: int, clock_us: int) -> None:
+        if (self.phase not in (Phase.PROPOSING, Phase.FINISHING) or sender not in self.targets
+                or sender in self.accepts or sender in self.refused):
+            return
+        if m.error or not m.ok:
+            self.hub.clock.observe(Ballot(m.promised_us, m.promised_node))
+            self.refused.add(sender)
+        else:
+            self.accepts.add(sender)
+            if m.committed:
+                self.committed.add(sender)
+        self._check_proposal(now_ms, clock_us)
+
+    def on_commit_ack(self, sender: str, m: LwtCommitAck, now_ms: int, clock_us: int) -> None:
+        if self.phase is not Phase.COMMITTING or m.error or sender not in self.req.replicas:
+            return
+        self.committed.add(sender)
+        if len(self.committed) >= self.req.commit_required:
+            self._round_done(now_ms, clock_us)
+
+    # ------------------------------------------------------------------ prepare
+
+    def _prepare(self, now_ms: int, clock_us: int) -> None:
+        self.ballot = self.hub.clock.next(clock_us)
+        if SKIP_PREPARE in self.hub.planted:  # planted bug: no prepare, our own data as the read
+            self._decide(self.hub.acceptor.data.read(self.req.table, self.req.key), b"",
+                         ZERO, True, now_ms, clock_us)
+            return
+        self._to(Phase.PREPARING)
+        self.req_id = self.hub.new_round(self)
+        self.promises, self.refused = {}, set()
+        self.targets = set(self._alive())
+        self._round(now_ms, self.targets)
+        m = LwtPrepare(self.req_id, self.req.table, self.req.key, *self.ballot)
+        for p in sorted(self.targets):
+            self.hub.send(p, m)
+
+    def _round(self, now_ms: int, targets: set[str]) -> None:
+        self.deadline_ms = now_ms + self.req.round_timeout_ms
+        if targets - {self.hub.address}:
+            self.round_trips += 1
+
+    def _promised(self, now_ms: int, clock_us: int) -> None:
+        ps = list(self.promises.values())
+        mrc_p = max(ps, key=lambda p: (p.committed_us, p.committed_node))
+        mrc = Ballot(mrc_p.committed_us, mrc_p.committed_node)
+        fresh = mrc != ZERO and clock_us - mrc.us <= self.req.gc_grace_s * 1_000_000
+        missing = fresh and any(Ballot(p.committed_us, p.committed_node) < mrc for p in ps)
+        repair = (mrc_p.committed_update, mrc) if missing else (b"", ZERO)
+        top = max(ps, key=lambda p: (p.accepted_us, p.accepted_node))
+        in_progress = Ballot(top.accepted_us, top.accepted_node)
+        if in_progress > mrc and in_progress != ZERO:
+            self.finishing_mine = self.mine is not None and self.mine.ballot == in_progress
+            self._propose("finish", top.accepted_update, repair, now_ms, clock_us)
+            return
+        if self.mine is not None:
+            if not any(p.committed_us == self.mine.ballot.us
+                       and p.committed_node == self.mine.ballot.node for p in ps):
+                self._answer(False, None, self._write_timeout(0, self.quorum))
+                return
+            self.finishing_mine = True  # ours was chosen: answer once the MRC is on a quorum
+            if missing:
+                self._propose("finish", self._empty(), repair, now_ms, clock_us)
+            else:
+                self._answer(True, self.mine.result, None, self.mine.ts_us)
+            return
+        read = merge_many([codec.decode_update(p.data) for p in ps])
+        self._decide(read, *repair, not missing, now_ms, clock_us)
+
+    def _decide(self, read: PartitionUpdate, repair_update: bytes, repair: Ballot,
+                unanimous: bool, now_ms: int, clock_us: int) -> None:
+        try:
+            applied, update, result = self.req.decide(read)
+        except CqlError as e:
+            self._answer(False, None, e)
+            return
+        self.result = result
+        if self.req.read_only or not applied:
+            if unanimous:
+                self._answer(False, result)  # nothing in flight: one round trip
+                return
+            self._propose("empty", self._empty(), (repair_update, repair), now_ms, clock_us)
+            return
+        self.ts_us = commit_timestamp(self.ballot, read)
+        own = shift(update or PartitionUpdate(self.req.table, self.req.key), self.ts_us)
+        self._propose("own", codec.encode_update(own), (repair_update, repair), now_ms, clock_us)
+
+    def _empty(self) -> bytes:
+        return codec.encode_update(PartitionUpdate(self.req.table, self.req.key))
+
+    # ------------------------------------------------------------------ propose
+
+    def _propose(self, kind: str, update: bytes, repair: tuple[bytes, Ballot], now_ms: int,
+                 clock_us: int) -> None:
+        self._to(Phase.FINISHING if kind == "finish" else Phase.PROPOSING)
+        self.kind, self.update = kind, update
+        self.req_id = self.hub.new_round(self)
+        self.accepts, self.committed, self.refused = set(), set(), set()
+        self.targets = set(self._alive())
+        me = self.hub.address
+        acceptor = self.hub.acceptor
+        repair_update, repair_ballot = repair
+        if me in self.targets:
+            if repair_ballot != ZERO:
+                acceptor.commit_local(self.req.table, self.req.key, repair_ballot, repair_update)
+            if acceptor.accept_local(self.req.table, self.req.key, self.ballot, update):
+                self.accepts.add(me)
+            else:
+                self.refused.add(me)
+        m = LwtPropose(self.req_id, self.req.table, self.req.key, *self.ballot, update,
+                       tuple(self.accepts), self.quorum, *repair_ballot, repair_update)
+        remote = self.targets - {me}
+        self._round(now_ms, remote)
+        for p in sorted(remote):
+            self.hub.send(p, m)
+        self._check_proposal(now_ms, clock_us)
+
+    def _check_proposal(self, now_ms: int, clock_us: int) -> None:
+        if len(self.accepts) >= self.quorum:
+            self._chosen(now_ms, clock_us)
+            return
+        if len(self.req.participants) - len(self.refused) >= self.quorum:
+            return  # a quorum may still accept
+        if self.kind == "own" and self.refused != self.targets:
+            # accepted somewhere, or not answered: our value's outcome is open
+            self.mine = _Mine(self.ballot, self.result, self.ts_us)
+        self._contended(now_ms)
+
+    def _chosen(self, now_ms: int, clock_us: int) -> None:
+        me = self.hub.address
+        if me in self.req.replicas and me not in self.committed:
+            self.hub.acceptor.commit_local(self.req.table, self.req.key, self.ballot, self.update)
+            self.committed.add(me)
+        missing = [r for r in self.req.replicas if r not in self.committed]
+        if len(self.committed) >= self.req.commit_required:
+            outside = [r for r in missing if r not in self.req.participants]
+            self._send_commit(outside, now_ms, wait=False)
+            self._round_done(now_ms, clock_us)
+            return
+        self._to(Phase.COMMITTING)
+        self._send_commit(missing, now_ms, wait=True)
+
+    def _send_commit(self, to: list[str], now_ms: int, wait: bool) -> None:
+        if not to:
+            return
+        if wait:
+            self.req_id = self.hub.new_round(self)
+            self._round(now_ms, set(to))
+        m = LwtCommit(self.req_id if wait else 0, self.req.table, self.req.key, *self.ballot,
+                      self.update)
+        for r in to:
+            self.hub.send(r, m)
+
+    def _round_done(self, now_ms: int, clock_us: int) -> None:
+        if self.kind == "own":
+            self._answer(True, self.result, None, self.ts_us)
+        elif self.finishing_mine:
+            assert self.mine is not None
+            self._answer(True, self.mine.result, None, self.mine.ts_us)
+        elif self.kind == "empty":
+            self._answer(False, self.result)
+        else:  # someone's in-progress proposal is done: our own attempt starts over
+            self._prepare(now_ms, clock_us)
+
+    # ------------------------------------------------------------------ failures
+
+    def _contended(self, now_ms: int) -> None:
+        self.contentions += 1
+        delay = int(self.hub.rng.uniform(0, limits.paxos_backoff_ms_max))
+        if now_ms + delay >= self.started_ms + self.req.contention_timeout_ms:
+            self._answer(False, None, self._timeout(0, self.quorum))
+            return
+        self._to(Phase.BACKOFF)
+        self.retry_at_ms = now_ms + delay
+
+    def _timed_out(self) -> None:
+        if self.phase is Phase.COMMITTING:
+            n, need = len(self.committed), self.req.commit_required
+            self._answer(False, None, WriteTimeout(
+                f"Operation timed out - received only {n} responses.", self.req.commit_cl, n,
+                need, "CAS", self.contentions))
+            return
+        got = len(self.promises) if self.phase is Phase.PREPARING else len(self.accepts)
+        self._answer(False, None, self._timeout(got, self.quorum))
+
+    def _timeout(self, received: int, block_for: int) -> CqlError:
+        if self.req.read_only:
+            return ReadTimeout(f"Operation timed out - received only {received} responses.",
+                               self.req.serial_cl, received, block_for, False)
+        return self._write_timeout(received, block_for)
+
+    def _write_timeout(self, received: int, block_for: int) -> WriteTimeout:
+        return WriteTimeout(
+            f"CAS operation timed out: received {received} of {block_for} required responses "
+            f"after {self.contentions} contention retries", self.req.serial_cl, received,
+            block_for, "CAS", self.contentions)
+
+
+_WAITING = frozenset({Phase.PREPARING, Phase.PROPOSING, Phase.FINISHING, Phase.COMMITTING})
