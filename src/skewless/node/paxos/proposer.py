@@ -11,8 +11,8 @@ A ``Proposer`` runs one ``CasRequest`` from ``start`` to its one ``Outcome``, in
   acceptor's partition, its accepted-but-uncommitted proposal and its most recent commit (MRC).
   A refusal restarts (``BACKOFF``). With a quorum of promises:
 
-  - the highest accepted proposal above the highest MRC is *in progress*: it may have been
-    chosen, so Paxos requires proposing it: ``FINISHING`` re-proposes it at our ballot, then the
+  - the highest accepted proposal above the highest MRC is *in progress* (unless empty: it
+    changes nothing): it may have been chosen, so Paxos requires proposing it: ``FINISHING`` re-proposes it at our ballot, then the
     record starts over with a new ballot (or, when it was our own earlier proposal, answers);
   - the MRC is *missing* on a promise (an older or no commit there, commits older than
     gc_grace ignored): it is repaired by piggy-backing it on our PROPOSE (acceptors apply it
@@ -224,7 +224,11 @@ class Proposer:
         if self.phase is Phase.BACKOFF and now_ms >= self.retry_at_ms:
             self._prepare(now_ms, clock_us)
         elif self.phase in _WAITING and now_ms >= self.deadline_ms:
-            self._timed_out()
+            if (self.phase in (Phase.PROPOSING, Phase.FINISHING)
+                    and len(self.req.participants) - len(self.refused) < self.quorum):
+                self._lost(now_ms)  # refused by enough, the rest silent
+            else:
+                self._timed_out()
 
     def on_promise(self, sender: str, m: LwtPromise, now_ms: int, clock_us: int) -> None:
         if (self.phase is not Phase.PREPARING or sender not in self.targets
@@ -289,7 +293,7 @@ class Proposer:
         repair = (mrc_p.committed_update, mrc) if missing else (b"", ZERO)
         top = max(ps, key=lambda p: (p.accepted_us, p.accepted_node))
         in_progress = Ballot(top.accepted_us, top.accepted_node)
-        if in_progress > mrc and in_progress != ZERO:
+        if in_progress > mrc and not self._is_empty(top.accepted_update):
             self.finishing_mine = self.mine is not None and self.mine.ballot == in_progress
             self._propose("finish", top.accepted_update, repair, now_ms, clock_us)
             return
@@ -324,6 +328,12 @@ class Proposer:
         self.ts_us = commit_timestamp(self.ballot, read)
         own = shift(update or PartitionUpdate(self.req.table, self.req.key), self.ts_us)
         self._propose("own", codec.encode_update(own), (repair_update, repair), now_ms, clock_us)
+
+    def _is_empty(self, update: bytes) -> bool:
+        """An empty proposal changes nothing: left unfinished (as Cassandra does), it is not
+        in flight."""
+        return not update or codec.decode_update(update) == PartitionUpdate(self.req.table,
+                                                                            self.req.key)
 
     def _empty(self) -> bytes:
         return codec.encode_update(PartitionUpdate(self.req.table, self.req.key))
@@ -361,6 +371,12 @@ class Proposer:
             return
         if len(self.req.participants) - len(self.refused) >= self.quorum:
             return  # a quorum may still accept
+        if self.kind == "own" and not self.accepts and self.refused != self.targets:
+            return  # wait for the rest: all refusing would prove our value lost, cleanly
+        self._lost(now_ms)
+
+    def _lost(self, now_ms: int) -> None:
+        """The proposal can no longer reach a quorum at this ballot: start over."""
         if self.kind == "own" and self.refused != self.targets:
             # accepted somewhere, or not answered: our value's outcome is open
             self.mine = _Mine(self.ballot, self.result, self.ts_us)
