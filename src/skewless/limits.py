@@ -256,4 +256,4 @@ cas_contention_timeout_ms_default = 1000  # cassandra.yaml 4.1/5.0 cas_contentio
 paxos_backoff_ms_max = 100  # a refused proposer waits up to this, jittered (Cassandra v1: 0-100 ms)
 paxos_ballot_lease_ms = 1000  # the durable ballot ceiling moves this far per write, not per ballot
 paxos_round_timeout_ms = write_timeout_ms  # Cassandra waits write_request_timeout per Paxos round
-paxos_accepted_by_max = 16  # acceptors a PROPOSE may name as having accepted (RF is far below)
+paxos_recent_commits_kept = 16  # commit origins an acceptor keeps: a refused proposer's proof

@@ -26,8 +26,15 @@ from skewless.node.messages import (
     encode,
 )
 from skewless.node.paxos.acceptor import Acceptor, PaxosState, purgeable, state_key
-from skewless.node.paxos.ballot import CEILING_KEY, ZERO, Ballot, BallotClock, commit_timestamp, \
-    newest_us, shift
+from skewless.node.paxos.ballot import (
+    CEILING_KEY,
+    ZERO,
+    Ballot,
+    BallotClock,
+    commit_timestamp,
+    newest_us,
+    shift,
+)
 from skewless.node.paxos.core import PaxosCore
 from skewless.node.paxos.proposer import TRANSITIONS, CasRequest, Phase
 from skewless.storage import codec
@@ -120,33 +127,36 @@ def _acceptor(name: str = "b") -> tuple[Acceptor, DictDurable, DictData]:
 def test_acceptor_promises_refuses_accepts_and_commits_on_quorum_knowledge() -> None:
     acc, durable, data = _acceptor()
     up = codec.encode_update(register_update(b"k", 7))
-    r = acc.prepare("a", LwtPrepare(1, TABLE, b"k", 10, "a"))
+    r = acc.prepare("a", LwtPrepare(1, TABLE, b"k", 10, "a", False))
     assert isinstance(r.message, LwtPromise) and r.message.ok and r.wrote and r.sync
-    r = acc.prepare("c", LwtPrepare(2, TABLE, b"k", 5, "c"))
+    r = acc.prepare("c", LwtPrepare(2, TABLE, b"k", 5, "c", False))
     assert isinstance(r.message, LwtPromise) and not r.message.ok
     assert (r.message.promised_us, r.message.promised_node) == (10, "a") and not r.wrote
     # accepted, not known chosen: 'a' did not claim its own acceptance
-    r = acc.propose("a", LwtPropose(3, TABLE, b"k", 10, "a", up, (), 2, 0, "", b""))
+    r = acc.propose("a", LwtPropose(3, TABLE, b"k", 10, "a", up, (), 2, 0, "", b"", 10, "a", 0,
+                                    ""))
     assert isinstance(r.message, LwtAccepted) and r.message.ok and not r.message.committed
     assert row_value(data.read(TABLE, b"k")) is None
     st_ = acc.state(TABLE, b"k")
     assert st_.accepted == Ballot(10, "a") and st_.committed == ZERO
     # the same (ballot, value) with the proposer's acceptance: chosen, committed at once
-    r = acc.propose("a", LwtPropose(4, TABLE, b"k", 10, "a", up, ("a",), 2, 0, "", b""))
+    r = acc.propose("a", LwtPropose(4, TABLE, b"k", 10, "a", up, ("a",), 2, 0, "", b"", 10, "a",
+                                    0, ""))
     assert isinstance(r.message, LwtAccepted) and r.message.committed
     assert row_value(data.read(TABLE, b"k")) == 7
     st_ = acc.state(TABLE, b"k")
     assert st_.committed == Ballot(10, "a") and st_.accepted == ZERO
     # a lower ballot is refused
-    r = acc.propose("c", LwtPropose(5, TABLE, b"k", 9, "c", up, ("c",), 2, 0, "", b""))
+    r = acc.propose("c", LwtPropose(5, TABLE, b"k", 9, "c", up, ("c",), 2, 0, "", b"", 9, "c", 0,
+                                    ""))
     assert isinstance(r.message, LwtAccepted) and not r.message.ok
 
 
 @pytest.mark.parametrize("bad", [
-    LwtPrepare(1, TABLE, b"k", -1, "a"),
-    LwtPropose(1, TABLE, b"k", 10, "a", b"\xc1garbage", (), 2, 0, "", b""),
-    LwtPropose(1, TABLE, b"k", 10, "a", b"", (), 0, 0, "", b""),
-    LwtCommit(1, TABLE, b"k", 10, "a", b"\x00"),
+    LwtPrepare(1, TABLE, b"k", -1, "a", False),
+    LwtPropose(1, TABLE, b"k", 10, "a", b"\xc1garbage", (), 2, 0, "", b"", 10, "a", 0, ""),
+    LwtPropose(1, TABLE, b"k", 10, "a", b"", (), 0, 0, "", b"", 10, "a", 0, ""),
+    LwtCommit(1, TABLE, b"k", 10, "a", b"\x00", 10, "a"),
 ])
 def test_a_peers_bad_request_is_answered_not_raised(bad: LwtPrepare | LwtPropose | LwtCommit
                                                     ) -> None:
@@ -176,10 +186,13 @@ def test_purge_removes_only_old_settled_commits() -> None:
 
 
 def test_lwt_messages_survive_their_wire_form() -> None:
-    for m in (LwtPrepare(1, TABLE, b"k", 10, "a"),
-              LwtPromise(2, True, 10, "a", 9, "b", b"x", 8, "c", b"y", b"z", ""),
-              LwtPropose(3, TABLE, b"k", 10, "a", b"u", ("a", "b"), 2, 8, "c", b"y"),
-              LwtAccepted(4, True, True, 10, "a", ""), LwtCommit(5, TABLE, b"k", 10, "a", b"u"),
+    for m in (LwtPrepare(1, TABLE, b"k", 10, "a", False),
+              LwtPromise(2, True, 10, "a", 9, "b", b"x", 8, "c", b"y", b"z", "", 7, "b", 6, "c",
+                         ((8, "c", 6, "c"),)),
+              LwtPropose(3, TABLE, b"k", 10, "a", b"u", ("a", "b"), 2, 8, "c", b"y", 7, "b", 6,
+                         "c"),
+              LwtAccepted(4, True, True, 10, "a", ""),
+              LwtCommit(5, TABLE, b"k", 10, "a", b"u", 7, "b"),
               LwtCommitAck(6, "")):
         assert decode(encode(Envelope(1, m))).message == m
 
@@ -282,7 +295,7 @@ def test_contention_is_counted_and_ends_in_a_cas_write_timeout() -> None:
         for addr in c.addresses:
             n = c.nodes[addr]
             assert n.core is not None
-            m = LwtPrepare(0, TABLE, b"k", c.now * 1000 + 10**9, "rival")
+            m = LwtPrepare(0, TABLE, b"k", c.now * 1000 + 10**9, "rival", False)
             c._effects(n, n.core.on_message("rival", m, c.now, n.clock(c.now)))
         if c.now < 3000:
             c.at(c.now + 1, bump)

@@ -571,6 +571,7 @@ class LwtPrepare:
     key: bytes
     ballot_us: int
     ballot_node: str
+    recent: bool  # also send the recent commits' origins (a proposer resolving its own value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -592,6 +593,13 @@ class LwtPromise:
     committed_update: bytes
     data: bytes
     error: str  # '' unless the request was bad (then nothing else counts)
+    # the ballot each value was first proposed at (a re-proposal keeps it): its proposer
+    # recognises its own value, finished or committed by another
+    accepted_origin_us: int
+    accepted_origin_node: str
+    committed_origin_us: int
+    committed_origin_node: str
+    recent: tuple[tuple[int, str, int, str], ...]  # (commit ballot, origin), when asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -613,6 +621,10 @@ class LwtPropose:
     repair_us: int
     repair_node: str
     repair_update: bytes
+    origin_us: int  # the ballot the value was first proposed at
+    origin_node: str
+    repair_origin_us: int
+    repair_origin_node: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,6 +651,8 @@ class LwtCommit:
     ballot_us: int
     ballot_node: str
     update: bytes
+    origin_us: int
+    origin_node: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,12 @@ Theory of operation
 Per partition the acceptor keeps (``PaxosState``, under ``state_key``): the highest ballot
 promised, the proposal accepted and not yet known committed (ballot and update), and the most
 recent commit (ballot and update; the update kept for proposers that find the commit missing on
-some of their promises and repair it). Every change goes through the ``Durable`` port and the
-answer that follows it is sent only after the host's sync (the handlers return whether they
-wrote; ``node.paxos.core`` turns that into ``Effects.sync``), so a crash never forgets a promise
+some of their promises and repair it). Each value also carries its *origin*, the ballot it was
+first proposed at (a re-proposal keeps it), so that a proposer whose round was refused can
+recognise its own value once another proposer finished or committed it. Every change goes
+through the ``Durable`` port and the answer that follows it is sent only after the host's sync
+(the handlers return whether they wrote; ``node.paxos.core`` turns that into
+``Effects.sync``), so a crash never forgets a promise
 or an acceptance that was answered.
 
 * ``prepare``: a ballot above the promised one is promised; either way the answer carries the
@@ -37,10 +40,11 @@ synced (``Reply.sync`` False), so a crash right after loses the promise it answe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgpack
 
+from skewless import limits
 from skewless.node.messages import (
     LwtAccepted,
     LwtCommit,
@@ -63,16 +67,26 @@ class PaxosState:
     accepted_update: bytes = b""
     committed: Ballot = ZERO
     committed_update: bytes = b""
+    accepted_origin: Ballot = ZERO  # the ballot the accepted value was first proposed at
+    committed_origin: Ballot = ZERO
+    # the highest commits applied here, (ballot, origin), ascending, at most
+    # limits.paxos_recent_commits_kept: what a refused proposer checks its own value against
+    recent: list[tuple[Ballot, Ballot]] = field(default_factory=list)
 
     def encode(self) -> bytes:
         out: bytes = msgpack.packb([*self.promised, *self.accepted, self.accepted_update,
-                                    *self.committed, self.committed_update], use_bin_type=True)
+                                    *self.committed, self.committed_update,
+                                    *self.accepted_origin, *self.committed_origin,
+                                    [[*b, *o] for b, o in self.recent]], use_bin_type=True)
         return out
 
     @staticmethod
     def decode(raw: bytes) -> PaxosState:
-        pu, pn, au, an, aup, cu, cn, cup = msgpack.unpackb(raw, raw=False)
-        return PaxosState(Ballot(pu, pn), Ballot(au, an), aup, Ballot(cu, cn), cup)
+        pu, pn, au, an, aup, cu, cn, cup, aou, aon, cou, con, rec = msgpack.unpackb(raw,
+                                                                                  raw=False)
+        return PaxosState(Ballot(pu, pn), Ballot(au, an), aup, Ballot(cu, cn), cup,
+                          Ballot(aou, aon), Ballot(cou, con),
+                          [(Ballot(bu, bn), Ballot(ou, on)) for bu, bn, ou, on in rec])
 
 
 def state_key(table: str, key: bytes) -> bytes:
@@ -134,14 +148,16 @@ class Acceptor:
         self.durable.delete(state_key(table, key))
         return True
 
-    def _commit(self, table: str, key: bytes, st: PaxosState, ballot: Ballot, update: bytes
-                ) -> None:
+    def _commit(self, table: str, key: bytes, st: PaxosState, ballot: Ballot, update: bytes,
+                origin: Ballot) -> None:
         """Apply a chosen update and record it (the caller saves ``st``)."""
         self.data.apply(codec.decode_update(update))
         if ballot > st.committed:
-            st.committed, st.committed_update = ballot, update
+            st.committed, st.committed_update, st.committed_origin = ballot, update, origin
         if st.accepted <= ballot:
-            st.accepted, st.accepted_update = ZERO, b""
+            st.accepted, st.accepted_update, st.accepted_origin = ZERO, b"", ZERO
+        if (ballot, origin) not in st.recent:
+            st.recent = sorted([*st.recent, (ballot, origin)])[-limits.paxos_recent_commits_kept:]
 
     # ------------------------------------------------------------------ handlers
 
@@ -149,7 +165,8 @@ class Acceptor:
         ballot = _ballot(m.ballot_us, m.ballot_node)
         if ballot is None or not isinstance(m.key, bytes) or not isinstance(m.table, str):
             return self._reply(sender, LwtPromise(m.req_id, False, 0, "", 0, "", b"", 0, "", b"",
-                                                  b"", "bad prepare"), False)
+                                                  b"", "bad prepare", 0, "", 0, "", ()),
+                               False)
         self.clock.observe(ballot)
         st = self.state(m.table, m.key)
         ok = ballot > st.promised
@@ -159,28 +176,34 @@ class Acceptor:
         data = codec.encode_update(self.data.read(m.table, m.key)) if ok else b""
         return self._reply(sender, LwtPromise(
             m.req_id, ok, *st.promised, *st.accepted, st.accepted_update, *st.committed,
-            st.committed_update, data, ""), ok)
+            st.committed_update, data, "", *st.accepted_origin, *st.committed_origin,
+            tuple((*b, *o) for b, o in st.recent) if m.recent is True else ()), ok)
 
-    def accept_local(self, table: str, key: bytes, ballot: Ballot, update: bytes) -> bool:
+    def accept_local(self, table: str, key: bytes, ballot: Ballot, update: bytes,
+                     origin: Ballot) -> bool:
         """The proposer's own acceptance before it sends PROPOSE: only if nothing higher was
         promised here since its prepare."""
         st = self.state(table, key)
         if ballot < st.promised:
             return False
         st.promised = st.accepted = ballot
-        st.accepted_update = update
+        st.accepted_update, st.accepted_origin = update, origin
         self._save(table, key, st)
         return True
 
-    def commit_local(self, table: str, key: bytes, ballot: Ballot, update: bytes) -> None:
+    def commit_local(self, table: str, key: bytes, ballot: Ballot, update: bytes,
+                     origin: Ballot) -> None:
         st = self.state(table, key)
-        self._commit(table, key, st, ballot, update)
+        self._commit(table, key, st, ballot, update, origin)
         self._save(table, key, st)
 
     def propose(self, sender: str, m: LwtPropose) -> Reply:
         ballot = _ballot(m.ballot_us, m.ballot_node)
         repair = _ballot(m.repair_us, m.repair_node)
-        if (ballot is None or repair is None or not isinstance(m.quorum, int) or m.quorum < 1
+        origin = _ballot(m.origin_us, m.origin_node)
+        repair_origin = _ballot(m.repair_origin_us, m.repair_origin_node)
+        if (ballot is None or repair is None or origin is None or repair_origin is None
+                or not isinstance(m.quorum, int) or m.quorum < 1
                 or not _decodes(m.update) or (m.repair_us and not _decodes(m.repair_update))
                 or not isinstance(m.accepted_by, tuple)):
             return self._reply(sender, LwtAccepted(m.req_id, False, False, 0, "",
@@ -189,16 +212,16 @@ class Acceptor:
         st = self.state(m.table, m.key)
         wrote = False
         if repair != ZERO:
-            self._commit(m.table, m.key, st, repair, m.repair_update)
+            self._commit(m.table, m.key, st, repair, m.repair_update, repair_origin)
             wrote = True
         ok = ballot >= st.promised
         committed = False
         if ok:
             st.promised = st.accepted = ballot
-            st.accepted_update = m.update
+            st.accepted_update, st.accepted_origin = m.update, origin
             knows = {self.address, *[a for a in m.accepted_by if isinstance(a, str)]}
             if len(knows) >= m.quorum:
-                self._commit(m.table, m.key, st, ballot, m.update)
+                self._commit(m.table, m.key, st, ballot, m.update, origin)
                 committed = True
             wrote = True
         if wrote:
@@ -207,11 +230,12 @@ class Acceptor:
 
     def commit(self, sender: str, m: LwtCommit) -> Reply:
         ballot = _ballot(m.ballot_us, m.ballot_node)
-        if ballot is None or not _decodes(m.update):
+        origin = _ballot(m.origin_us, m.origin_node)
+        if ballot is None or origin is None or not _decodes(m.update):
             return self._reply(sender, LwtCommitAck(m.req_id, "bad commit"), False)
         self.clock.observe(ballot)
         st = self.state(m.table, m.key)
-        self._commit(m.table, m.key, st, ballot, m.update)
+        self._commit(m.table, m.key, st, ballot, m.update, origin)
         self._save(m.table, m.key, st)
         return self._reply(sender, LwtCommitAck(m.req_id, ""), True)
 

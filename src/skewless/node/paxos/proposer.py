@@ -12,8 +12,9 @@ A ``Proposer`` runs one ``CasRequest`` from ``start`` to its one ``Outcome``, in
   A refusal restarts (``BACKOFF``). With a quorum of promises:
 
   - the highest accepted proposal above the highest MRC is *in progress* (unless empty: it
-    changes nothing): it may have been chosen, so Paxos requires proposing it: ``FINISHING`` re-proposes it at our ballot, then the
-    record starts over with a new ballot (or, when it was our own earlier proposal, answers);
+    changes nothing): it may have been chosen, so Paxos requires proposing it: ``FINISHING``
+    re-proposes it at our ballot, then the record starts over with a new ballot (or, when it
+    was our own earlier proposal, answers);
   - the MRC is *missing* on a promise (an older or no commit there, commits older than
     gc_grace ignored): it is repaired by piggy-backing it on our PROPOSE (acceptors apply it
     before accepting), so every commit is on a quorum before anything newer is proposed;
@@ -38,11 +39,25 @@ A ``Proposer`` runs one ``CasRequest`` from ``start`` to its one ``Outcome``, in
   a participant, or RF > 3 (one acceptor plus the proposer is then short of a quorum), the
   acceptors cannot know: a separate COMMIT round (``COMMITTING``) makes it three round trips.
 * A propose round that cannot reach a quorum any more restarts (``BACKOFF``), counted as a
-  contention. If our own value may have been accepted somewhere (partially accepted, or an
-  acceptor did not answer), its outcome is unknown: the next prepare resolves it, since ballots
-  are unique: our ballot in progress is finished and answered as applied, our ballot as some
-  acceptor's MRC is answered as applied, and anything else is a WriteTimeout (the client learns
-  the outcome is unknown, as from Cassandra), never a second application of the same CAS.
+  contention. Our own value may still have been accepted somewhere (partially accepted, an
+  acceptor silent, or even refused: a duplicated PROPOSE may have been accepted before a
+  higher promise refused its copy), so its outcome stays open (``mines``) and every later
+  prepare asks for the acceptors' recent commits to settle it, through the values' *origins*
+  (the ballot a value was first proposed at, kept by re-proposals; ballots are unique):
+
+  - one of ours in progress: finished, and answered as applied. Its read is still the state
+    it applies to: anything chosen between its ballot and ours would show in our quorum as a
+    higher proposal in progress or a newer MRC;
+  - one of ours among a promise's MRC or recent commits: chosen, answered as applied (after
+    repairing the MRC onto a quorum when some promise lacks it);
+  - none, and every promise's recent commits reach below its origin (``_fate``): not chosen
+    *yet*. Had it been chosen, it was committed on a quorum before anything later was chosen
+    (each proposal carries the MRC it saw missing), and our quorum meets that one. The record
+    decides afresh, and whatever it then gets chosen (its new update, or an empty one when
+    the condition is now false: never an answer without proposing while ours are open) makes
+    every older value of ours stale for good;
+  - otherwise the outcome is unknown: WriteTimeout (CAS), as Cassandra answers, never a second
+    application of the same CAS.
 * Backoff: jittered, ``uniform(0, paxos_backoff_ms_max)`` from the injected random; a restart
   that would begin after ``cas_contention_timeout`` ends the record in WriteTimeout (CAS, with
   its contentions) or, for a SERIAL read, ReadTimeout. A round unanswered for
@@ -59,7 +74,7 @@ import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from skewless import limits
 from skewless.errors import CqlError, ReadTimeout, Unavailable, WriteTimeout
@@ -151,11 +166,22 @@ class Hub(Protocol):
     def answer(self, record: Proposer, outcome: Outcome) -> None: ...
 
 
+class _Repair(NamedTuple):
+    """A commit some promises lacked, carried by the next PROPOSE."""
+
+    update: bytes
+    ballot: Ballot
+    origin: Ballot
+
+
+NO_REPAIR = _Repair(b"", ZERO, ZERO)
+
+
 @dataclass(frozen=True)
 class _Mine:
     """Our own proposal whose outcome a refused round left unknown."""
 
-    ballot: Ballot
+    origin: Ballot  # the ballot we proposed it at
     result: object
     ts_us: int
 
@@ -182,11 +208,12 @@ class Proposer:
         self.accepts: set[str] = set()
         self.committed: set[str] = set()
         self.update = b""  # the value proposed this round
+        self.origin = ZERO  # the ballot it was first proposed at
         self.kind = ""  # 'own', 'empty' or 'finish'
         self.result: object = None
         self.ts_us = 0
-        self.mine: _Mine | None = None
-        self.finishing_mine = False
+        self.mines: list[_Mine] = []  # our proposals refused, whose outcome is still open
+        self.resolved: _Mine | None = None  # the one of them found chosen
 
     def __repr__(self) -> str:
         return f"LWT proposer ({self.phase.value})"
@@ -267,15 +294,16 @@ class Proposer:
     def _prepare(self, now_ms: int, clock_us: int) -> None:
         self.ballot = self.hub.clock.next(clock_us)
         if SKIP_PREPARE in self.hub.planted:  # planted bug: no prepare, our own data as the read
-            self._decide(self.hub.acceptor.data.read(self.req.table, self.req.key), b"",
-                         ZERO, True, now_ms, clock_us)
+            self._decide(self.hub.acceptor.data.read(self.req.table, self.req.key), NO_REPAIR,
+                         now_ms, clock_us)
             return
         self._to(Phase.PREPARING)
         self.req_id = self.hub.new_round(self)
         self.promises, self.refused = {}, set()
         self.targets = set(self._alive())
         self._round(now_ms, self.targets)
-        m = LwtPrepare(self.req_id, self.req.table, self.req.key, *self.ballot)
+        m = LwtPrepare(self.req_id, self.req.table, self.req.key, *self.ballot,
+                       bool(self.mines))
         for p in sorted(self.targets):
             self.hub.send(p, m)
 
@@ -285,34 +313,42 @@ class Proposer:
             self.round_trips += 1
 
     def _promised(self, now_ms: int, clock_us: int) -> None:
+        self.resolved = None
         ps = list(self.promises.values())
         mrc_p = max(ps, key=lambda p: (p.committed_us, p.committed_node))
         mrc = Ballot(mrc_p.committed_us, mrc_p.committed_node)
         fresh = mrc != ZERO and clock_us - mrc.us <= self.req.gc_grace_s * 1_000_000
         missing = fresh and any(Ballot(p.committed_us, p.committed_node) < mrc for p in ps)
-        repair = (mrc_p.committed_update, mrc) if missing else (b"", ZERO)
+        repair = NO_REPAIR
+        if missing:
+            repair = _Repair(mrc_p.committed_update, mrc, Ballot(mrc_p.committed_origin_us,
+                                                                 mrc_p.committed_origin_node))
         top = max(ps, key=lambda p: (p.accepted_us, p.accepted_node))
         in_progress = Ballot(top.accepted_us, top.accepted_node)
         if in_progress > mrc and not self._is_empty(top.accepted_update):
-            self.finishing_mine = self.mine is not None and self.mine.ballot == in_progress
-            self._propose("finish", top.accepted_update, repair, now_ms, clock_us)
+            origin = Ballot(top.accepted_origin_us, top.accepted_origin_node)
+            origin = origin if origin != ZERO else in_progress
+            self.resolved = next((m for m in self.mines if m.origin == origin), None)
+            self._propose("finish", top.accepted_update, origin, repair, now_ms, clock_us)
             return
-        if self.mine is not None:
-            if not any(p.committed_us == self.mine.ballot.us
-                       and p.committed_node == self.mine.ballot.node for p in ps):
-                self._answer(False, None, self._write_timeout(0, self.quorum))
-                return
-            self.finishing_mine = True  # ours was chosen: answer once the MRC is on a quorum
+        fates = [(_fate(m.origin, ps), m) for m in self.mines]
+        chosen = [m for fate, m in fates if fate == "chosen"]
+        if chosen:
+            self.resolved = chosen[0]  # answered once the MRC is on a quorum
             if missing:
-                self._propose("finish", self._empty(), repair, now_ms, clock_us)
+                self._propose("finish", self._empty(), self.ballot, repair, now_ms, clock_us)
             else:
-                self._answer(True, self.mine.result, None, self.mine.ts_us)
+                self._answer(True, chosen[0].result, None, chosen[0].ts_us)
             return
+        if any(fate == "unknown" for fate, _ in fates):
+            self._answer(False, None, self._write_timeout(0, self.quorum))
+            return
+        # none of ours chosen yet: whatever we propose now, once chosen, makes them stale
         read = merge_many([codec.decode_update(p.data) for p in ps])
-        self._decide(read, *repair, not missing, now_ms, clock_us)
+        self._decide(read, repair, now_ms, clock_us)
 
-    def _decide(self, read: PartitionUpdate, repair_update: bytes, repair: Ballot,
-                unanimous: bool, now_ms: int, clock_us: int) -> None:
+    def _decide(self, read: PartitionUpdate, repair: _Repair, now_ms: int, clock_us: int
+                ) -> None:
         try:
             applied, update, result = self.req.decide(read)
         except CqlError as e:
@@ -320,14 +356,14 @@ class Proposer:
             return
         self.result = result
         if self.req.read_only or not applied:
-            if unanimous:
+            if repair == NO_REPAIR and not self.mines:
                 self._answer(False, result)  # nothing in flight: one round trip
                 return
-            self._propose("empty", self._empty(), (repair_update, repair), now_ms, clock_us)
+            self._propose("empty", self._empty(), self.ballot, repair, now_ms, clock_us)
             return
         self.ts_us = commit_timestamp(self.ballot, read)
         own = shift(update or PartitionUpdate(self.req.table, self.req.key), self.ts_us)
-        self._propose("own", codec.encode_update(own), (repair_update, repair), now_ms, clock_us)
+        self._propose("own", codec.encode_update(own), self.ballot, repair, now_ms, clock_us)
 
     def _is_empty(self, update: bytes) -> bool:
         """An empty proposal changes nothing: left unfinished (as Cassandra does), it is not
@@ -340,25 +376,26 @@ class Proposer:
 
     # ------------------------------------------------------------------ propose
 
-    def _propose(self, kind: str, update: bytes, repair: tuple[bytes, Ballot], now_ms: int,
+    def _propose(self, kind: str, update: bytes, origin: Ballot, repair: _Repair, now_ms: int,
                  clock_us: int) -> None:
         self._to(Phase.FINISHING if kind == "finish" else Phase.PROPOSING)
-        self.kind, self.update = kind, update
+        self.kind, self.update, self.origin = kind, update, origin
         self.req_id = self.hub.new_round(self)
         self.accepts, self.committed, self.refused = set(), set(), set()
         self.targets = set(self._alive())
         me = self.hub.address
         acceptor = self.hub.acceptor
-        repair_update, repair_ballot = repair
         if me in self.targets:
-            if repair_ballot != ZERO:
-                acceptor.commit_local(self.req.table, self.req.key, repair_ballot, repair_update)
-            if acceptor.accept_local(self.req.table, self.req.key, self.ballot, update):
+            if repair != NO_REPAIR:
+                acceptor.commit_local(self.req.table, self.req.key, repair.ballot, repair.update,
+                                      repair.origin)
+            if acceptor.accept_local(self.req.table, self.req.key, self.ballot, update, origin):
                 self.accepts.add(me)
             else:
                 self.refused.add(me)
         m = LwtPropose(self.req_id, self.req.table, self.req.key, *self.ballot, update,
-                       tuple(self.accepts), self.quorum, *repair_ballot, repair_update)
+                       tuple(self.accepts), self.quorum, *repair.ballot, repair.update, *origin,
+                       *repair.origin)
         remote = self.targets - {me}
         self._round(now_ms, remote)
         for p in sorted(remote):
@@ -371,21 +408,22 @@ class Proposer:
             return
         if len(self.req.participants) - len(self.refused) >= self.quorum:
             return  # a quorum may still accept
-        if self.kind == "own" and not self.accepts and self.refused != self.targets:
-            return  # wait for the rest: all refusing would prove our value lost, cleanly
         self._lost(now_ms)
 
     def _lost(self, now_ms: int) -> None:
-        """The proposal can no longer reach a quorum at this ballot: start over."""
-        if self.kind == "own" and self.refused != self.targets:
-            # accepted somewhere, or not answered: our value's outcome is open
-            self.mine = _Mine(self.ballot, self.result, self.ts_us)
+        """The proposal can no longer reach a quorum at this ballot: start over. Our own value
+        may still have been accepted somewhere (even a refusal does not prove it was not: a
+        duplicated PROPOSE may have been accepted before a higher promise refused its copy),
+        so its outcome stays open."""
+        if self.kind == "own":
+            self.mines.append(_Mine(self.origin, self.result, self.ts_us))
         self._contended(now_ms)
 
     def _chosen(self, now_ms: int, clock_us: int) -> None:
         me = self.hub.address
         if me in self.req.replicas and me not in self.committed:
-            self.hub.acceptor.commit_local(self.req.table, self.req.key, self.ballot, self.update)
+            self.hub.acceptor.commit_local(self.req.table, self.req.key, self.ballot, self.update,
+                                           self.origin)
             self.committed.add(me)
         missing = [r for r in self.req.replicas if r not in self.committed]
         if len(self.committed) >= self.req.commit_required:
@@ -403,16 +441,15 @@ class Proposer:
             self.req_id = self.hub.new_round(self)
             self._round(now_ms, set(to))
         m = LwtCommit(self.req_id if wait else 0, self.req.table, self.req.key, *self.ballot,
-                      self.update)
+                      self.update, *self.origin)
         for r in to:
             self.hub.send(r, m)
 
     def _round_done(self, now_ms: int, clock_us: int) -> None:
         if self.kind == "own":
             self._answer(True, self.result, None, self.ts_us)
-        elif self.finishing_mine:
-            assert self.mine is not None
-            self._answer(True, self.mine.result, None, self.mine.ts_us)
+        elif self.resolved is not None:
+            self._answer(True, self.resolved.result, None, self.resolved.ts_us)
         elif self.kind == "empty":
             self._answer(False, self.result)
         else:  # someone's in-progress proposal is done: our own attempt starts over
@@ -450,6 +487,25 @@ class Proposer:
             f"CAS operation timed out: received {received} of {block_for} required responses "
             f"after {self.contentions} contention retries", self.req.serial_cl, received,
             block_for, "CAS", self.contentions)
+
+
+def _fate(origin: Ballot, ps: list[LwtPromise]) -> str:
+    """Whether our own value (first proposed at ``origin``, not in progress in this quorum) was
+    chosen, per a quorum's promises: 'chosen', 'lost' or 'unknown'.
+
+    Had it been chosen, it was committed on a quorum before any later value was chosen (each
+    proposal carries the MRC it saw missing), so some member of this quorum applied it: its
+    recent commits hold it unless evicted by later ones, and eviction drops the lowest commit
+    ballot first, so a member whose recent commits are not full or reach below ``origin``
+    (every commit of our value is at or above it) would still show it."""
+    keep = limits.paxos_recent_commits_kept
+    for p in ps:
+        if Ballot(p.committed_origin_us, p.committed_origin_node) == origin or any(
+                Ballot(ou, on) == origin for _, _, ou, on in p.recent):
+            return "chosen"
+    if all(len(p.recent) < keep or Ballot(*p.recent[0][:2]) < origin for p in ps):
+        return "lost"
+    return "unknown"
 
 
 _WAITING = frozenset({Phase.PREPARING, Phase.PROPOSING, Phase.FINISHING, Phase.COMMITTING})
