@@ -367,3 +367,34 @@ def test_a_restarted_proposer_never_reuses_a_ballot(seed: int) -> None:
             durable.sync()  # the effects' sync, before the ballot leaves
         durable.crash()
         clock_us -= rng.randint(0, 10**6)  # the clock stepped back across the restart
+
+
+def _promise(corigin: Ballot = ZERO, recent: tuple[tuple[int, str, int, str], ...] = ()
+             ) -> LwtPromise:
+    return LwtPromise(1, True, 0, "", 0, "", b"", 0, "", b"", b"", "", 0, "", *corigin, recent)
+
+
+def test_a_refused_proposers_value_is_settled_by_the_recent_commits() -> None:
+    from skewless.node.paxos.proposer import _fate
+    mine = Ballot(100, "a")
+    keep = limits.paxos_recent_commits_kept
+    assert _fate(mine, [_promise(mine), _promise()]) == "chosen"
+    assert _fate(mine, [_promise(), _promise(recent=((120, "b", 100, "a"),))]) == "chosen"
+    assert _fate(mine, [_promise(), _promise(recent=((90, "b", 90, "b"),))]) == "lost"
+    full_above = tuple((200 + i, "b", 200 + i, "b") for i in range(keep))
+    assert _fate(mine, [_promise(), _promise(recent=full_above)]) == "unknown"
+    full_reaching_below = ((50, "b", 50, "b"), *full_above[1:])
+    assert _fate(mine, [_promise(), _promise(recent=full_reaching_below)]) == "lost"
+
+
+def test_seed_9_a_duplicated_propose_accepted_then_refused_applies_no_cas_twice() -> None:
+    """A PROPOSE's copy was accepted, then the original refused after a higher promise: the
+    proposer took the refusals as proof its value was lost, decided again and answered
+    'not applied' while another proposer finished its value (found by the sim, seed 9)."""
+    from lwt_harness import cas_workload
+    c = Cluster(9, faults=Faults(crash_every_ms=20, down_ms=(1, 10), sync_every_ms=1000))
+    c.start_ticks()
+    cas_workload(c, 4, 2, 2000)
+    c.run_until(3000)
+    lin, forks = c.check()
+    assert lin.verdict == "linearizable" and forks == [], (str(lin), forks)
