@@ -398,3 +398,22 @@ def test_seed_9_a_duplicated_propose_accepted_then_refused_applies_no_cas_twice(
     c.run_until(3000)
     lin, forks = c.check()
     assert lin.verdict == "linearizable" and forks == [], (str(lin), forks)
+
+
+def test_a_peers_garbage_reply_is_dropped_not_raised() -> None:
+    durable, data = DictDurable(), DictData()
+    core = PaxosCore("10.0.0.1", durable, data, random.Random(1))
+    peers = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
+    req = CasRequest(TABLE, b"k", lambda cur: (True, register_update(b"k", 1), None), peers,
+                     peers, frozenset(peers))
+    fx = core.cas(1, req, 0, 1000)
+    prep = fx.sends[0][1]
+    assert isinstance(prep, LwtPrepare)
+    b = (prep.ballot_us, prep.ballot_node)
+    bad = LwtPromise(prep.req_id, True, *b, 0, "", b"", 0, "", b"", b"\xc1", "", 0, "", 0, "", ())
+    fx = core.on_message("10.0.0.2", bad, 1, 1001)
+    assert not fx.sends and not fx.answers
+    good = LwtPromise(prep.req_id, True, *b, 0, "", b"", 0, "", b"",
+                      codec.encode_update(PartitionUpdate(TABLE, b"k")), "", 0, "", 0, "", ())
+    fx = core.on_message("10.0.0.3", good, 2, 1002)
+    assert [type(m) for _, m in fx.sends] == [LwtPropose, LwtPropose] and fx.sync

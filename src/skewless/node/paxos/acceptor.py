@@ -114,12 +114,18 @@ def _ballot(us: object, node: object) -> Ballot | None:
     return None
 
 
-def _decodes(raw: bytes) -> bool:
+def _decodes(raw: object) -> bool:
+    if not isinstance(raw, bytes):
+        return False
     try:
         codec.decode_update(raw)
     except Exception:  # a peer's garbage: answered, never raised
         return False
     return True
+
+
+def _addressed(m: LwtPrepare | LwtPropose | LwtCommit) -> bool:
+    return isinstance(m.table, str) and isinstance(m.key, bytes)
 
 
 class Acceptor:
@@ -163,7 +169,7 @@ class Acceptor:
 
     def prepare(self, sender: str, m: LwtPrepare) -> Reply:
         ballot = _ballot(m.ballot_us, m.ballot_node)
-        if ballot is None or not isinstance(m.key, bytes) or not isinstance(m.table, str):
+        if ballot is None or not _addressed(m) or not isinstance(m.recent, bool):
             return self._reply(sender, LwtPromise(m.req_id, False, 0, "", 0, "", b"", 0, "", b"",
                                                   b"", "bad prepare", 0, "", 0, "", ()),
                                False)
@@ -177,7 +183,7 @@ class Acceptor:
         return self._reply(sender, LwtPromise(
             m.req_id, ok, *st.promised, *st.accepted, st.accepted_update, *st.committed,
             st.committed_update, data, "", *st.accepted_origin, *st.committed_origin,
-            tuple((*b, *o) for b, o in st.recent) if m.recent is True else ()), ok)
+            tuple((*b, *o) for b, o in st.recent) if m.recent else ()), ok)
 
     def accept_local(self, table: str, key: bytes, ballot: Ballot, update: bytes,
                      origin: Ballot) -> bool:
@@ -203,7 +209,7 @@ class Acceptor:
         origin = _ballot(m.origin_us, m.origin_node)
         repair_origin = _ballot(m.repair_origin_us, m.repair_origin_node)
         if (ballot is None or repair is None or origin is None or repair_origin is None
-                or not isinstance(m.quorum, int) or m.quorum < 1
+                or not _addressed(m) or not isinstance(m.quorum, int) or m.quorum < 1
                 or not _decodes(m.update) or (m.repair_us and not _decodes(m.repair_update))
                 or not isinstance(m.accepted_by, tuple)):
             return self._reply(sender, LwtAccepted(m.req_id, False, False, 0, "",
@@ -231,7 +237,7 @@ class Acceptor:
     def commit(self, sender: str, m: LwtCommit) -> Reply:
         ballot = _ballot(m.ballot_us, m.ballot_node)
         origin = _ballot(m.origin_us, m.origin_node)
-        if ballot is None or origin is None or not _decodes(m.update):
+        if ballot is None or origin is None or not _addressed(m) or not _decodes(m.update):
             return self._reply(sender, LwtCommitAck(m.req_id, "bad commit"), False)
         self.clock.observe(ballot)
         st = self.state(m.table, m.key)

@@ -133,7 +133,9 @@ class CasRequest:
     alive: frozenset[str]
     serial_cl: int = cl_mod.SERIAL
     commit_cl: int = cl_mod.QUORUM
-    commit_required: int = 0  # replicas that must have committed before the answer (0: ANY)
+    # replicas that must have committed before the answer (the commit level's block-for: 0 for
+    # ANY); None: a quorum of ``replicas``
+    commit_required: int | None = None
     read_only: bool = False  # a SERIAL read: timeouts are ReadTimeout, nothing is applied
     contention_timeout_ms: int = limits.cas_contention_timeout_ms_default
     round_timeout_ms: int = limits.paxos_round_timeout_ms
@@ -195,6 +197,8 @@ class Proposer:
         self.phase = Phase.START
         self.trail = [Phase.START]
         self.quorum = len(req.participants) // 2 + 1
+        self.commit_required = (len(req.replicas) // 2 + 1 if req.commit_required is None
+                                else req.commit_required)
         self.started_ms = now_ms
         self.deadline_ms = 0
         self.retry_at_ms = 0
@@ -261,6 +265,8 @@ class Proposer:
         if (self.phase is not Phase.PREPARING or sender not in self.targets
                 or sender in self.promises or sender in self.refused):
             return
+        if not _well_formed(m):
+            return  # a peer's garbage: as if unanswered
         if m.error or not m.ok:
             self.hub.clock.observe(Ballot(m.promised_us, m.promised_node))
             self._contended(now_ms)
@@ -274,7 +280,8 @@ class Proposer:
                 or sender in self.accepts or sender in self.refused):
             return
         if m.error or not m.ok:
-            self.hub.clock.observe(Ballot(m.promised_us, m.promised_node))
+            if isinstance(m.promised_us, int) and isinstance(m.promised_node, str):
+                self.hub.clock.observe(Ballot(m.promised_us, m.promised_node))
             self.refused.add(sender)
         else:
             self.accepts.add(sender)
@@ -286,7 +293,7 @@ class Proposer:
         if self.phase is not Phase.COMMITTING or m.error or sender not in self.req.replicas:
             return
         self.committed.add(sender)
-        if len(self.committed) >= self.req.commit_required:
+        if len(self.committed) >= self.commit_required:
             self._round_done(now_ms, clock_us)
 
     # ------------------------------------------------------------------ prepare
@@ -426,7 +433,7 @@ class Proposer:
                                            self.origin)
             self.committed.add(me)
         missing = [r for r in self.req.replicas if r not in self.committed]
-        if len(self.committed) >= self.req.commit_required:
+        if len(self.committed) >= self.commit_required:
             outside = [r for r in missing if r not in self.req.participants]
             self._send_commit(outside, now_ms, wait=False)
             self._round_done(now_ms, clock_us)
@@ -468,7 +475,7 @@ class Proposer:
 
     def _timed_out(self) -> None:
         if self.phase is Phase.COMMITTING:
-            n, need = len(self.committed), self.req.commit_required
+            n, need = len(self.committed), self.commit_required
             self._answer(False, None, WriteTimeout(
                 f"Operation timed out - received only {n} responses.", self.req.commit_cl, n,
                 need, "CAS", self.contentions))
@@ -487,6 +494,27 @@ class Proposer:
             f"CAS operation timed out: received {received} of {block_for} required responses "
             f"after {self.contentions} contention retries", self.req.serial_cl, received,
             block_for, "CAS", self.contentions)
+
+
+def _well_formed(m: LwtPromise) -> bool:
+    ints = (m.promised_us, m.accepted_us, m.committed_us, m.accepted_origin_us,
+            m.committed_origin_us)
+    strs = (m.promised_node, m.accepted_node, m.committed_node, m.accepted_origin_node,
+            m.committed_origin_node)
+    if not (all(isinstance(x, int) for x in ints) and all(isinstance(x, str) for x in strs)
+            and isinstance(m.recent, tuple)):
+        return False
+    for r in m.recent:
+        if not (isinstance(r, tuple) and len(r) == 4 and isinstance(r[0], int)
+                and isinstance(r[1], str) and isinstance(r[2], int) and isinstance(r[3], str)):
+            return False
+    try:
+        for raw in (m.data, m.accepted_update, m.committed_update):
+            if raw:
+                codec.decode_update(raw)
+    except Exception:  # undecodable: a peer's garbage
+        return False
+    return True
 
 
 def _fate(origin: Ballot, ps: list[LwtPromise]) -> str:
