@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,6 +181,7 @@ class Cluster:
         self.history: list[dict[str, Any]] = []
         self.applied: list[Op] = []
         self.messages = 0
+        self.sent: Counter[str] = Counter()  # messages sent, by type
         self.outcomes: dict[int, Outcome] = {}
         self._next_op = 0
         self.on_done: Callable[[Op, Outcome | None], None] | None = None
@@ -261,6 +263,7 @@ class Cluster:
 
     def _send(self, node: SimNode, to: str, m: LwtMessage) -> None:
         self.messages += 1
+        self.sent[type(m).__name__] += 1
         wire = encode(Envelope(node.hlc_us, m))  # every message survives its wire form
         f = self.faults
         copies = 0 if self.rng.random() < f.drop else 1

@@ -226,6 +226,7 @@ def test_an_uncontended_lwt_takes_two_round_trips() -> None:
     msgs, out = _one(c, "cas", None, 1)
     # prepare + promise, propose + accepted, per remote acceptor (2 of them): 8 messages
     assert (msgs, out.applied, out.round_trips, out.contentions) == (8, True, 2, 0)  # type: ignore[attr-defined]
+    assert c.sent == {"LwtPrepare": 2, "LwtPromise": 2, "LwtPropose": 2, "LwtAccepted": 2}
     for node in c.nodes.values():  # every replica committed it with the propose
         assert row_value(node.data.read(TABLE, b"k")) == 1
     msgs, out = _one(c, "cas", 1, 2)
@@ -417,3 +418,18 @@ def test_a_peers_garbage_reply_is_dropped_not_raised() -> None:
                       codec.encode_update(PartitionUpdate(TABLE, b"k")), "", 0, "", 0, "", ())
     fx = core.on_message("10.0.0.3", good, 2, 1002)
     assert [type(m) for _, m in fx.sends] == [LwtPropose, LwtPropose] and fx.sync
+
+
+def test_when_an_lwt_is_answered_its_commit_is_durable_on_a_quorum() -> None:
+    c = Cluster(2, faults=Faults(drop=0, duplicate=0, delay_ms=(1, 5), sync_every_ms=10**9))
+    c.start_ticks()
+    durable_at_answer: list[int] = []
+
+    def done(op: object, outcome: object) -> None:
+        durable_at_answer.append(sum(
+            1 for n in c.nodes.values()
+            if row_value(n.data.synced.get((TABLE, b"k"), PartitionUpdate(TABLE, b"k"))) == 1))
+    c.on_done = done  # type: ignore[assignment]
+    c.submit(0, c.addresses[0], b"k", "cas", None, 1)
+    c.run_until(100)
+    assert durable_at_answer and durable_at_answer[0] >= 2
