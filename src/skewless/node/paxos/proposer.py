@@ -272,6 +272,8 @@ class Proposer:
             self._contended(now_ms)
             return
         self.promises[sender] = m
+        self.hub.clock.observe(max(Ballot(m.accepted_us, m.accepted_node),
+                                   Ballot(m.committed_us, m.committed_node)))
         if len(self.promises) >= self.quorum:
             self._promised(now_ms, clock_us)
 
