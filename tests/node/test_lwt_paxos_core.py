@@ -433,3 +433,22 @@ def test_when_an_lwt_is_answered_its_commit_is_durable_on_a_quorum() -> None:
     c.submit(0, c.addresses[0], b"k", "cas", None, 1)
     c.run_until(100)
     assert durable_at_answer and durable_at_answer[0] >= 2
+
+
+def test_replicas_outside_the_serial_participants_get_the_commit() -> None:
+    """LOCAL_SERIAL: Paxos among the local replicas; every replica gets the commit."""
+    from lwt_harness import Op
+    c = Cluster(1, n=4, faults=QUIET)
+    c.start_ticks()
+    local, everyone = c.addresses[:3], c.addresses
+    node = c.nodes[c.addresses[0]]
+    assert node.core is not None
+    req = CasRequest(TABLE, b"k", lambda cur: (True, register_update(b"k", 1), None), local,
+                     everyone, frozenset(everyone), commit_required=3)
+    c.ops[1000] = Op(0, b"k", "cas", None, 1, 0, node.address)
+    c._effects(node, node.core.cas(1000, req, c.now, node.clock(c.now)))
+    c.run_until(100)
+    out = c.outcomes[1000]
+    assert (out.applied, out.round_trips) == (True, 2)
+    assert c.sent["LwtPrepare"] == 2 and c.sent["LwtCommit"] == 1
+    assert all(row_value(n.data.read(TABLE, b"k")) == 1 for n in c.nodes.values())

@@ -216,6 +216,8 @@ class Proposer:
         self.kind = ""  # 'own', 'empty' or 'finish'
         self.result: object = None
         self.ts_us = 0
+        self.commit_sent: set[str] = set()
+        self.commit_acked = False
         self.mines: list[_Mine] = []  # our proposals refused, whose outcome is still open
         self.resolved: _Mine | None = None  # the one of them found chosen
 
@@ -278,6 +280,9 @@ class Proposer:
             self._promised(now_ms, clock_us)
 
     def on_accepted(self, sender: str, m: LwtAccepted, now_ms: int, clock_us: int) -> None:
+        if self.phase is Phase.COMMITTING and sender in self.targets:
+            self._late_accepted(sender, m, now_ms, clock_us)
+            return
         if (self.phase not in (Phase.PROPOSING, Phase.FINISHING) or sender not in self.targets
                 or sender in self.accepts or sender in self.refused):
             return
@@ -291,10 +296,23 @@ class Proposer:
                 self.committed.add(sender)
         self._check_proposal(now_ms, clock_us)
 
+    def _late_accepted(self, sender: str, m: LwtAccepted, now_ms: int, clock_us: int) -> None:
+        """A participant's answer to the PROPOSE while the commit is awaited: committed, it
+        counts; otherwise it is sent the commit."""
+        if sender in self.committed or sender in self.commit_sent:
+            return
+        if m.ok and m.committed and not m.error:
+            self.committed.add(sender)
+            if len(self.committed) >= self.commit_required:
+                self._round_done(now_ms, clock_us)
+        else:
+            self._send_commit([sender])
+
     def on_commit_ack(self, sender: str, m: LwtCommitAck, now_ms: int, clock_us: int) -> None:
         if self.phase is not Phase.COMMITTING or m.error or sender not in self.req.replicas:
             return
         self.committed.add(sender)
+        self.commit_acked = True
         if len(self.committed) >= self.commit_required:
             self._round_done(now_ms, clock_us)
 
@@ -434,27 +452,32 @@ class Proposer:
             self.hub.acceptor.commit_local(self.req.table, self.req.key, self.ballot, self.update,
                                            self.origin)
             self.committed.add(me)
-        missing = [r for r in self.req.replicas if r not in self.committed]
+        self.commit_sent, self.commit_acked = set(), False
+        # Replicas outside the Paxos participants (LOCAL_SERIAL: other DCs) and participants
+        # that answered without committing get the commit; the others may still answer
+        # "accepted+committed" to the PROPOSE (``_late_accepted``).
+        answered = self.accepts | self.refused
+        need = [r for r in self.req.replicas if r not in self.committed
+                and (r not in self.req.participants or r in answered)]
         if len(self.committed) >= self.commit_required:
-            outside = [r for r in missing if r not in self.req.participants]
-            self._send_commit(outside, now_ms, wait=False)
+            self.req_id = 0  # nobody waits: acks are dropped
+            self._send_commit([r for r in need if r not in self.req.participants])
             self._round_done(now_ms, clock_us)
             return
-        self._to(Phase.COMMITTING)
-        self._send_commit(missing, now_ms, wait=True)
+        self._to(Phase.COMMITTING)  # same round id: the PROPOSE's answers still count
+        self.deadline_ms = now_ms + self.req.round_timeout_ms
+        self._send_commit(need)
 
-    def _send_commit(self, to: list[str], now_ms: int, wait: bool) -> None:
-        if not to:
-            return
-        if wait:
-            self.req_id = self.hub.new_round(self)
-            self._round(now_ms, set(to))
-        m = LwtCommit(self.req_id if wait else 0, self.req.table, self.req.key, *self.ballot,
-                      self.update, *self.origin)
+    def _send_commit(self, to: list[str]) -> None:
+        m = LwtCommit(self.req_id, self.req.table, self.req.key, *self.ballot, self.update,
+                      *self.origin)
         for r in to:
+            self.commit_sent.add(r)
             self.hub.send(r, m)
 
     def _round_done(self, now_ms: int, clock_us: int) -> None:
+        if self.phase is Phase.COMMITTING and self.commit_acked:
+            self.round_trips += 1  # a third round trip was needed
         if self.kind == "own":
             self._answer(True, self.result, None, self.ts_us)
         elif self.resolved is not None:
