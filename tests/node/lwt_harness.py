@@ -163,7 +163,8 @@ class Op:
 
 class Cluster:
     def __init__(self, seed: int, n: int = 3, faults: Faults | None = None,
-                 planted: frozenset[str] = frozenset(), planted_on: int | None = None) -> None:
+                 planted: frozenset[str] = frozenset(), planted_on: int | None = None,
+                 participants: int | None = None, commit_required: int | None = None) -> None:
         self.rng = random.Random(seed)
         self.faults = faults or Faults()
         self.now = 0
@@ -177,6 +178,9 @@ class Cluster:
             node.boot()
             self.nodes[addr] = node
         self.addresses = tuple(self.nodes)
+        # Paxos among the first ``participants`` nodes (LOCAL_SERIAL's local DC), all replicas
+        self.participants = self.addresses[:participants or n]
+        self.commit_required = commit_required
         self.ops: dict[int, Op] = {}
         self.history: list[dict[str, Any]] = []
         self.applied: list[Op] = []
@@ -300,9 +304,9 @@ class Cluster:
             return op_id
         decide = read_decide if kind == "read" else cas_decide(key, expected, new)
         alive = frozenset(a for a, n in self.nodes.items() if n.up)
-        req = CasRequest(TABLE, key, decide, self.addresses, self.addresses, alive,
-                         commit_required=len(self.addresses) // 2 + 1,
-                         read_only=kind == "read", **options)
+        req = CasRequest(TABLE, key, decide, self.participants, self.addresses, alive,
+                         commit_required=self.commit_required, read_only=kind == "read",
+                         **options)
         assert node.core is not None
         self._effects(node, node.core.cas(op_id, req, self.now, node.clock(self.now)))
         return op_id
