@@ -100,6 +100,7 @@ class PaxosCore:
         self.acceptor = Acceptor(address, self._ports, self._ports, self.clock, planted)
         self.proposers: dict[int, Proposer] = {}  # op id -> record in flight
         self._rounds: dict[int, Proposer] = {}  # round req id -> record
+        self._round_of: dict[int, int] = {}  # op id -> its current round's req id
         self._next_req = rng.getrandbits(62)
         self._local: deque[tuple[str, LwtMessage]] = deque()
         self._fx = Effects()
@@ -144,16 +145,17 @@ class PaxosCore:
             self._fx.sends.append((to, m))
 
     def new_round(self, record: Proposer) -> int:
-        self._rounds = {r: p for r, p in self._rounds.items() if p is not record}
+        self._rounds.pop(self._round_of.get(record.op_id, -1), None)
         self._next_req = (self._next_req + 1) % (1 << 62)
         self._rounds[self._next_req] = record
+        self._round_of[record.op_id] = self._next_req
         return self._next_req
 
     def answer(self, record: Proposer, outcome: Outcome) -> None:
         self._fx.answers.append((record.op_id, outcome))
         self._observe(outcome.ts_us)
         self.proposers.pop(record.op_id, None)
-        self._rounds = {r: p for r, p in self._rounds.items() if p is not record}
+        self._rounds.pop(self._round_of.pop(record.op_id, -1), None)
 
     # ------------------------------------------------------------------ internals
 
