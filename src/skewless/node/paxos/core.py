@@ -21,6 +21,14 @@ Round ids: each round of a proposer gets a fresh ``req_id`` (replies to an older
 dropped), drawn from a counter that starts at a random 62-bit point per incarnation (the
 injected random), so a restarted node does not take a reply meant for its former self.
 
+Wiring (the node's part, not done here): one ``PaxosCore`` per node. ``Durable`` on the node's
+local storage (keys ``paxos/<table id>/<partition key>`` and ``ballot_ceiling``), ``Data.read``
+the local partition with its tombstones, ``Data.apply`` the replica's ordinary apply path, both
+durable at the node's Ready sync. ``cas`` with a ``CasRequest`` per LWT or SERIAL read,
+``on_message`` for every ``Lwt*`` message, ``tick`` on the node's tick; ``now_ms`` monotonic,
+``clock_us`` an HLC reading (ballots are drawn from it). Per ``Effects``: sync if asked, then
+send and answer; fold ``observed_us`` into the HLC (``stamping.observe``).
+
 Planted bug ``answer-before-sync`` (tests only): the acceptor's answers are in ``early_sends``,
 to be sent before the sync, and its writes do not ask for one (the host syncs them later, as a
 periodic commitlog would); ``skip-prepare`` is the proposer's (``node.paxos.proposer``).
