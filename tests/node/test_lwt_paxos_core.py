@@ -452,3 +452,13 @@ def test_replicas_outside_the_serial_participants_get_the_commit() -> None:
     assert (out.applied, out.round_trips) == (True, 2)
     assert c.sent["LwtPrepare"] == 2 and c.sent["LwtCommit"] == 1
     assert all(row_value(n.data.read(TABLE, b"k")) == 1 for n in c.nodes.values())
+
+
+_ballots = st.builds(Ballot, st.integers(0, 2**62), st.text(max_size=8))
+
+
+@given(st.builds(PaxosState, _ballots, _ballots, st.binary(max_size=8), _ballots,
+                 st.binary(max_size=8), _ballots, _ballots,
+                 st.lists(st.tuples(_ballots, _ballots), max_size=4)))
+def test_acceptor_state_survives_its_durable_form(state: PaxosState) -> None:
+    assert PaxosState.decode(state.encode()) == state
