@@ -76,7 +76,8 @@ class WriteTimeout(CqlError):
     )
 
     def __init__(
-        self, message: str, consistency: int, received: int, block_for: int, write_type: str
+        self, message: str, consistency: int, received: int, block_for: int, write_type: str,
+        contentions: int = 0,
     ) -> None:
         super().__init__(message)
         assert write_type in self.WRITE_TYPES, write_type
@@ -84,6 +85,8 @@ class WriteTimeout(CqlError):
         self.received = received
         self.block_for = block_for
         self.write_type = write_type
+        # CAS only: the Paxos rounds lost to other proposers (protocol v5's <contentions>)
+        self.contentions = contentions
 
 
 class ReadTimeout(CqlError):

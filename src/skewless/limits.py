@@ -250,3 +250,10 @@ partition_keys_in_select_fail_threshold = 100  # Cassandra's guardrail (off ther
 in_select_cartesian_product_fail_threshold = 1000  # Cassandra's guardrail: clustering IN product
 items_per_collection_fail_threshold = 2000  # Cassandra's guardrail (off there): one write's items
 cql_statement_tokens_max = 32_768  # one statement's tokens: GC passes over its parse stay ~10 ms
+
+# Lightweight transactions (node.paxos): Paxos per partition (issue 14).
+cas_contention_timeout_ms_default = 1000  # cassandra.yaml 4.1/5.0 cas_contention_timeout: 1000ms
+paxos_backoff_ms_max = 100  # a refused proposer waits up to this, jittered (Cassandra v1: 0-100 ms)
+paxos_ballot_lease_ms = 1000  # the durable ballot ceiling moves this far per write, not per ballot
+paxos_round_timeout_ms = write_timeout_ms  # Cassandra waits write_request_timeout per Paxos round
+paxos_recent_commits_kept = 16  # commit origins an acceptor keeps: a refused proposer's proof

@@ -557,6 +557,112 @@ class PermissionsInvalidate:
     all: bool  # every role's entries (after a DROP)
 
 
+# Lightweight transactions (node.paxos): Paxos per partition. A ballot is (µs, proposer
+# address); updates travel as storage.codec.encode_update bytes (b'': none).
+
+
+@dataclass(frozen=True, slots=True)
+class LwtPrepare:
+    """Phase 1a with the read: promise ``ballot`` for (table, key) and send the partition."""
+
+    KIND: ClassVar[int] = 141
+    req_id: int
+    table: str
+    key: bytes
+    ballot_us: int
+    ballot_node: str
+    recent: bool  # also send the recent commits' origins (a proposer resolving its own value)
+
+
+@dataclass(frozen=True, slots=True)
+class LwtPromise:
+    """Phase 1b. ``ok`` False: refused, ``promised_*`` is the higher ballot promised. Either
+    way the acceptor's accepted-but-uncommitted proposal (``accepted_us`` 0: none), its most
+    recent commit (``committed_us`` 0: none) and, when ``ok``, the partition (``data``)."""
+
+    KIND: ClassVar[int] = 142
+    req_id: int
+    ok: bool
+    promised_us: int
+    promised_node: str
+    accepted_us: int
+    accepted_node: str
+    accepted_update: bytes
+    committed_us: int
+    committed_node: str
+    committed_update: bytes
+    data: bytes
+    error: str  # '' unless the request was bad (then nothing else counts)
+    # the ballot each value was first proposed at (a re-proposal keeps it): its proposer
+    # recognises its own value, finished or committed by another
+    accepted_origin_us: int
+    accepted_origin_node: str
+    committed_origin_us: int
+    committed_origin_node: str
+    recent: tuple[tuple[int, str, int, str], ...]  # (commit ballot, origin), when asked
+
+
+@dataclass(frozen=True, slots=True)
+class LwtPropose:
+    """Phase 2a. ``accepted_by``: acceptors known to have accepted this (ballot, update) (the
+    proposer's own, accepted before sending); an acceptor that accepts and so completes
+    ``quorum`` commits at once. ``repair_*``: a commit the proposer saw missing on some of its
+    promises (``repair_us`` 0: none), applied before accepting."""
+
+    KIND: ClassVar[int] = 143
+    req_id: int
+    table: str
+    key: bytes
+    ballot_us: int
+    ballot_node: str
+    update: bytes
+    accepted_by: tuple[str, ...]
+    quorum: int
+    repair_us: int
+    repair_node: str
+    repair_update: bytes
+    origin_us: int  # the ballot the value was first proposed at
+    origin_node: str
+    repair_origin_us: int
+    repair_origin_node: str
+
+
+@dataclass(frozen=True, slots=True)
+class LwtAccepted:
+    """Phase 2b. ``committed``: the acceptor knew the value chosen and applied it."""
+
+    KIND: ClassVar[int] = 144
+    req_id: int
+    ok: bool
+    committed: bool
+    promised_us: int
+    promised_node: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class LwtCommit:
+    """A chosen (ballot, update): apply it (the fallback third round, or a repair)."""
+
+    KIND: ClassVar[int] = 145
+    req_id: int
+    table: str
+    key: bytes
+    ballot_us: int
+    ballot_node: str
+    update: bytes
+    origin_us: int
+    origin_node: str
+
+
+@dataclass(frozen=True, slots=True)
+class LwtCommitAck:
+    KIND: ClassVar[int] = 146
+    req_id: int
+    error: str  # '' when applied and synced
+
+
+
 Message = (
     Heartbeat
     | MutationRequest
@@ -607,6 +713,12 @@ Message = (
     | ReplaceQuery
     | ReplaceInfo
     | PermissionsInvalidate
+    | LwtPrepare
+    | LwtPromise
+    | LwtPropose
+    | LwtAccepted
+    | LwtCommit
+    | LwtCommitAck
 )
 
 
@@ -621,7 +733,8 @@ _BY_KIND: dict[int, type[Any]] = {
               LeafResponse, RepairStream, RepairStreamAck, RangeRepaired,
               MerkleLeavesRequest, MerkleLeavesResponse, MetaPrepare, MetaPromise, MetaAccept,
               MetaAccepted, MetaCommit, MetaPull, MetaEntries, StreamRequest, StreamChunk,
-              StreamDone, RemoveNode, ReplaceQuery, ReplaceInfo, PermissionsInvalidate)
+              StreamDone, RemoveNode, ReplaceQuery, ReplaceInfo, PermissionsInvalidate,
+              LwtPrepare, LwtPromise, LwtPropose, LwtAccepted, LwtCommit, LwtCommitAck)
 }
 
 
