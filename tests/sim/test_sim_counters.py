@@ -11,8 +11,8 @@ from skewless.sim.world import World
 NODES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 
 
-def _setup(seed: int) -> World:
-    w = World(seed, n_nodes=3)
+def _setup(seed: int, n: int = 3) -> World:
+    w = World(seed, n_nodes=n)
     assert w.stabilize()
     _q(w, NODES[0], "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', "
        "'replication_factor': 3}")
@@ -99,3 +99,112 @@ def test_refusals_with_cassandras_messages() -> None:
     assert isinstance(body, InvalidRequest) and str(body) == \
         "Counter and non-counter mutations cannot exist in the same batch", body
     w.check_requests()
+
+
+def _local_value(w: World, address: str, key: int) -> int | None:
+    """What ``address``'s own storage holds for counter ``n`` of row (key, 0)."""
+    from skewless.storage import counters
+
+    node = w.nodes[address].node
+    table = node.schema.table("ks", "c")
+    assert table is not None
+    p = node.storage.read(table.table_key, key.to_bytes(4, "big", signed=True), 10**9)
+    cells = [c.cell for r in p.rows for c in r.cells if c.column == "n"]
+    return counters.total(cells[0]) if cells and cells[0].counter else None
+
+
+def _key(k: int) -> bytes:
+    return k.to_bytes(4, "big", signed=True)
+
+
+def _workload(seed: int, duplicate_per_million: int, crash: bool) -> list[object]:
+    """Increments through rotating coordinators (RF 3 of 4 nodes), then reads at ALL: the
+    checkers' violations (``lab.counter_checks``)."""
+    from skewless.errors import Unavailable
+    from skewless.lab.counter_checks import counter_bounds, counter_replicas
+
+    w = _setup(seed, 4)  # RF 3 of 4: some coordinators are not replicas and forward
+    w.network.duplicate_per_million = duplicate_per_million
+    everyone = (*NODES, "127.0.0.4")
+    history: list[dict[str, object]] = []
+    open_ops: dict[int, dict[str, object]] = {}
+    keys = (0, 1, 2)
+
+    def increment(i: int) -> None:
+        key, delta, node = keys[i % 3], w.rng.randint(-3, 5), everyone[i % 4]
+        conn = 100 + i
+        op: dict[str, object] = {"op": "increment", "key": key, "delta": delta,
+                                 "start": w.now_ns, "end": w.now_ns, "ok": False}
+        open_ops[conn] = op
+
+        def on_reply(r: Reply) -> None:
+            op["end"] = w.now_ns
+            op["ok"] = not isinstance(r.body, CqlError)
+            if isinstance(r.body, Unavailable):
+                op["applied"] = False
+            history.append(open_ops.pop(conn))
+
+        sign = "+" if delta >= 0 else "-"
+        w.client_query(node, conn, f"UPDATE ks.c SET n = n {sign} {abs(delta)} "
+                       f"WHERE k = {key} AND ck = 0", QUORUM, on_reply)
+
+    for i in range(240):
+        w.at(i * 10_000_000, lambda i=i: increment(i))
+    if crash:
+        w.at(800_000_000, lambda: w.crash(NODES[2]))
+        w.at(1_600_000_000, lambda: w.restart(NODES[2]))
+    w.run_for(2_400_000_000 + 6_000_000_000)  # every request answered or its node crashed
+    for op in open_ops.values():  # a crashed coordinator's requests: outcome unknown
+        op["end"] = w.now_ns
+        history.append(op)
+    assert w.stabilize()
+    w.run_for(15_000_000_000)  # hints replayed to the restarted replica
+    final: dict[object, int | None] = {}
+    for key in keys:
+        rows = _rows(_q(w, NODES[key % 3], f"SELECT n FROM ks.c WHERE k = {key} AND ck = 0",
+                        ALL, conn=999))
+        final[key] = rows[0][0] if rows else None
+        history.append({"op": "read", "key": key, "value": final[key], "consistency": "ALL",
+                        "start": w.now_ns, "end": w.now_ns, "ok": True})
+    w.run_for(1_000_000_000)
+    ks_def = w.nodes[NODES[0]].node.schema.keyspace("ks")
+    assert ks_def is not None
+    replicas = {key: {a: _local_value(w, a, key) for a in everyone
+                      if a in w.nodes[a].node.replicas_for(ks_def, _key(key))} for key in keys}
+    assert "CounterMutationRequest" in "\n".join(w.trace)  # leaders were forwarded to
+    assert all(len(r) == 3 for r in replicas.values()), replicas
+    acked = sum(1 for op in history if op["op"] == "increment" and op["ok"])
+    # the workload mostly succeeded (without a crash: all of it, so the bounds are exact)
+    assert acked >= (150 if crash else 240), acked
+    w.check_requests()
+    return [*counter_bounds(history, final), *counter_replicas(history, replicas)]
+
+
+def test_totals_within_bounds_through_a_replica_crash_and_restart() -> None:
+    assert _workload(11, 0, crash=True) == []
+
+
+def test_duplicated_messages_never_count_twice() -> None:
+    # one message in five delivered twice; no crash: every increment acknowledged, exact bounds
+    assert _workload(12, 200_000, crash=False) == []
+
+
+def test_a_leader_without_duplicate_detection_is_caught(monkeypatch: object) -> None:
+    """The check above can fail: a leader that forgets the op ids it saw applies duplicated
+    requests twice, and the exact bounds catch it."""
+    import pytest
+
+    from skewless.node import counter_write
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    original = counter_write.CounterLeader.on_request
+
+    def forgetful(self: counter_write.CounterLeader, sender: str,
+                  m: counter_write.CounterMutationRequest) -> None:
+        self.seen.clear()
+        original(self, sender, m)
+
+    monkeypatch.setattr(counter_write.CounterLeader, "on_request", forgetful)
+    violations = _workload(12, 200_000, crash=False)
+    assert violations and all(getattr(v, "seen", 0) > getattr(v, "high", 0)
+                              for v in violations), violations
