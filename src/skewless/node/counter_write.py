@@ -46,7 +46,7 @@ import enum
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from skewless import limits
 from skewless.cql import ast, counter_rules
@@ -66,6 +66,7 @@ from skewless.node import consistency as cl_mod
 from skewless.node.coordinator import Join
 from skewless.node.messages import CounterMutationRequest, CounterMutationResponse
 from skewless.node.params import Params, Value
+from skewless.node.ports import NodeCore
 from skewless.node.record import Record
 from skewless.schema import KeyspaceDef
 from skewless.storage import codec, counters
@@ -74,9 +75,15 @@ from skewless.storage.model import PartitionUpdate, Row
 
 if TYPE_CHECKING:
     import random
+    import uuid
 
-    from skewless.node.node import Node
-    from skewless.node.write_path import WritePath
+    from skewless.cql.compiled import Plans
+    from skewless.cql.list_ops import ListSeq
+    from skewless.cql.terms import EvalContext
+    from skewless.node.coordinator import PlannedWrite
+    from skewless.node.ports import WritesDone
+    from skewless.node.requests import ClientRequests
+    from skewless.schema import Schema, TableDef
 
 log = logging.getLogger("skewless.counters")
 
@@ -84,6 +91,71 @@ Statement = ast.Insert | ast.Update | ast.Delete
 LeaderDone = Callable[[CqlError | None], None]
 # one partition of a counter write: keyspace, table id, key, deletions, increments
 Part = tuple[KeyspaceDef, str, bytes, PartitionUpdate | None, list[counters.Increment]]
+
+
+# ---------------------------------------------------------------- what it is given
+
+
+class CounterHost(NodeCore, Protocol):
+    """What counter writes use of their node (the ``Node``): placement and coordinator writes,
+    local storage and the schema, the node's identity, timestamps and randomness (leader
+    choice, op ids), the client requests (records and their continuations), and the node's
+    ``CounterLeader``."""
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    @property
+    def schema(self) -> Schema: ...
+
+    @property
+    def host_id(self) -> uuid.UUID: ...
+
+    @property
+    def requests(self) -> ClientRequests: ...
+
+    @property
+    def counters(self) -> CounterLeader: ...
+
+    def physical_us(self) -> int: ...
+
+    def next_timestamp(self) -> int: ...
+
+    def write_replicas(self, ks: KeyspaceDef, key: bytes) -> tuple[list[str], list[str]]: ...
+
+    def plan_write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int
+                   ) -> list[PlannedWrite]: ...
+
+    def write(self, ks: KeyspaceDef, updates: Sequence[PartitionUpdate], cl: int,
+              write_type: str, done: WritesDone) -> None: ...
+
+
+class CounterExecutor(Protocol):
+    """What the coordinator's record uses of the executor (``node.write_path.ExecutorSide``)."""
+
+    plans: Plans
+
+    def context(self, values: Sequence[Value], keyspace: str | None,
+                now_us: int | None = None) -> EvalContext: ...
+
+    def table(self, stmt_ks: str | None, name: str, keyspace: str | None
+              ) -> tuple[KeyspaceDef, TableDef]: ...
+
+
+class CounterPath(Protocol):
+    """What the record uses of its write path (``node.write_path.WritePath``)."""
+
+    @property
+    def node(self) -> CounterHost: ...
+
+    @property
+    def ex(self) -> CounterExecutor: ...
+
+    @property
+    def list_seq(self) -> ListSeq: ...
+
+    def answer(self, conn: int, stream: int, body: object,
+               warnings: tuple[str, ...] = (), token_us: int | None = None) -> None: ...
 
 
 # ---------------------------------------------------------------- pure parts
@@ -169,7 +241,7 @@ def error_of(m: CounterMutationResponse, cl: int) -> CqlError | None:
 class CounterLeader:
     """A node's leader side and its coordinators' pending leader requests."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: CounterHost) -> None:
         self.node = node
         self.inflight = 0  # increments this leader is replicating
         self.seen: OrderedDict[tuple[str, int], CounterMutationResponse | None] = OrderedDict()
@@ -310,7 +382,7 @@ class CounterWriteRecord(Record):
 
     __slots__ = ("path", "node", "stmts", "values", "params", "keyspace", "ts_us")
 
-    def __init__(self, path: WritePath, conn: int, stream: int, stmts: Sequence[Statement],
+    def __init__(self, path: CounterPath, conn: int, stream: int, stmts: Sequence[Statement],
                  values: Sequence[tuple[Value, ...]], params: Params,
                  keyspace: str | None) -> None:
         super().__init__(path.node.requests, path.answer, conn, stream)
