@@ -46,6 +46,7 @@ import enum
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from skewless import limits
@@ -204,24 +205,25 @@ def choose_leader(replicas: Sequence[str], alive: Sequence[str], me: str,
 def response_of(req_id: int, error: CqlError | None) -> CounterMutationResponse:
     """The leader's answer carrying ``error`` (None: the level was met)."""
     if error is None:
-        return CounterMutationResponse(req_id, 0, "", 0, 0, 0)
+        return CounterMutationResponse(req_id, True, 0, "", 0, 0, 0)
+    received = block_for = failures = 0
     if isinstance(error, WriteTimeout):
-        return CounterMutationResponse(req_id, error.code, str(error), error.received,
-                                       error.block_for, 0)
-    if isinstance(error, Unavailable):
-        return CounterMutationResponse(req_id, error.code, str(error), error.alive,
-                                       error.required, 0)
-    if isinstance(error, WriteFailure):
-        return CounterMutationResponse(req_id, error.code, str(error), error.received,
-                                       error.block_for, error.failures)
-    if isinstance(error, Overloaded):
-        return CounterMutationResponse(req_id, error.code, str(error), 0, 0, 0)
-    return CounterMutationResponse(req_id, ServerError.code, str(error), 0, 0, 0)
+        received, block_for = error.received, error.block_for
+    elif isinstance(error, Unavailable):
+        received, block_for = error.alive, error.required
+    elif isinstance(error, WriteFailure):
+        received, block_for, failures = error.received, error.block_for, error.failures
+    code = error.code if isinstance(error, _PASSED_ON) else ServerError.code
+    return CounterMutationResponse(req_id, False, code, str(error), received, block_for,
+                                   failures)
+
+
+_PASSED_ON = (WriteTimeout, Unavailable, WriteFailure, Overloaded, InvalidRequest)
 
 
 def error_of(m: CounterMutationResponse, cl: int) -> CqlError | None:
     """The client's error for a leader's answer (None: applied at ``cl``)."""
-    if m.error_code == 0:
+    if m.ok:
         return None
     if m.error_code == WriteTimeout.code:
         return WriteTimeout(m.message, cl, m.received, m.block_for, "COUNTER")
@@ -232,6 +234,8 @@ def error_of(m: CounterMutationResponse, cl: int) -> CqlError | None:
                             reasons={})
     if m.error_code == Overloaded.code:
         return Overloaded(m.message)
+    if m.error_code == InvalidRequest.code:  # e.g. the leader does not have the table yet
+        return InvalidRequest(m.message)
     return ServerError(m.message)
 
 
@@ -256,9 +260,7 @@ class CounterLeader:
         if key in self.seen:
             answer = self.seen[key]
             if answer is not None:  # finished: the same answer again
-                self.node.send(sender, CounterMutationResponse(
-                    m.req_id, answer.error_code, answer.message, answer.received,
-                    answer.block_for, answer.failures))
+                self.node.send(sender, replace(answer, req_id=m.req_id))
             return
         self.seen[key] = None
         while len(self.seen) > limits.counter_leader_seen_max:

@@ -684,11 +684,13 @@ class CounterMutationRequest:
 
 @dataclass(frozen=True, slots=True)
 class CounterMutationResponse:
-    """The leader's answer: ``error_code`` 0 when ``cl`` was met, else the protocol's error
-    code (WriteTimeout, Unavailable, WriteFailure, Overloaded, ServerError) with its counts."""
+    """The leader's answer: ``ok`` when ``cl`` was met, else the protocol's error code
+    (WriteTimeout, Unavailable, WriteFailure, Overloaded, Invalid; any other: ServerError)
+    with its counts."""
 
     KIND: ClassVar[int] = 148
     req_id: int
+    ok: bool
     error_code: int
     message: str
     received: int
