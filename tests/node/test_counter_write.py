@@ -131,11 +131,11 @@ def test_a_peers_bad_counter_mutations_are_answered_not_raised() -> None:
     }
     for why, m in bad.items():
         answers: list[CqlError | None] = []
-        node.counters.lead(m, answers.append)
+        node.counters.lead(m, lambda e, _reports, into=answers: into.append(e))
         assert len(answers) == 1 and isinstance(answers[0], InvalidRequest), (why, answers)
     assert node.counters.applied == 0 and node.counters.inflight == 0
     answers = []
     node.counters.lead(CounterMutationRequest(1, 9, tid, key, 5, ONE, (good,), b""),
-                       answers.append)
+                       lambda e, _reports: answers.append(e))
     w.run_for(500_000_000)
     assert answers == [None] and node.counters.applied == 1 and node.counters.inflight == 0

@@ -77,6 +77,23 @@ def test_delete_beats_counters() -> None:
     assert _rows(_q(w, NODES[2], "SELECT m FROM ks.c WHERE k = 3", ALL)) == []
 
 
+def test_an_increment_of_a_deleted_counter_is_not_applied_and_says_so() -> None:
+    w = _setup(5)
+    _q(w, NODES[0], "UPDATE ks.c SET n = n + 4 WHERE k = 1 AND ck = 1")
+    _q(w, NODES[1], "DELETE n FROM ks.c WHERE k = 1 AND ck = 1")
+    replies: list[Reply] = []
+    w.client_query(NODES[2], 7, "UPDATE ks.c SET n = n + 1 WHERE k = 1 AND ck = 1", QUORUM,
+                   replies.append)
+    w.run_until(lambda: bool(replies), 6_000_000_000)
+    assert replies and not isinstance(replies[0].body, CqlError), replies
+    assert replies[0].warnings == (
+        "Counter update to ks.c did not take effect on 1 cell(s), deleted (column n of "
+        "partition 0x00000001 row 0x0180000001): a deleted counter stays deleted until its "
+        "deletion is purged (gc_grace_seconds)",), \
+        replies[0].warnings
+    assert _rows(_q(w, NODES[0], "SELECT n FROM ks.c WHERE k = 1 AND ck = 1", ALL)) == []
+
+
 def test_refusals_with_cassandras_messages() -> None:
     w = _setup(4)
     cases = {

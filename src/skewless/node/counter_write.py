@@ -15,7 +15,10 @@ coordinator, from its start to its one answer:
   node when it is a replica, else a live replica of its datacenter, else any live replica),
   as a ``CounterMutationRequest`` (or a direct call when the leader is this node). The record
   waits for every leader's answer, at most ``counter_write_request_timeout_in_ms`` (then
-  WriteTimeout, write_type COUNTER); the first error is the answer.
+  WriteTimeout, write_type COUNTER); the first error is the answer. Increments that did not
+  take effect because a deletion covers the counter (a tombstone beats a counter whatever the
+  timestamps: ``storage.counters``) come back as the replicas' shadowing reports and are
+  answered with a warning (``deleted_warnings``): no increment is lost in silence.
 * ``ANSWERED``.
 
 The leader (``CounterLeader.lead``) reads its own partition, builds ``counters.leader_update``
@@ -69,10 +72,11 @@ from skewless.node.messages import CounterMutationRequest, CounterMutationRespon
 from skewless.node.params import Params, Value
 from skewless.node.ports import NodeCore
 from skewless.node.record import Record
+from skewless.node.shadowing import ShadowReport, unique
 from skewless.schema import KeyspaceDef
 from skewless.storage import codec, counters
 from skewless.storage.merge import merge, merge_many
-from skewless.storage.model import PartitionUpdate, Row
+from skewless.storage.model import PartitionUpdate, Row, Shadowed
 
 if TYPE_CHECKING:
     import random
@@ -89,7 +93,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("skewless.counters")
 
 Statement = ast.Insert | ast.Update | ast.Delete
-LeaderDone = Callable[[CqlError | None], None]
+LeaderDone = Callable[[CqlError | None, tuple[ShadowReport, ...]], None]
 # one partition of a counter write: keyspace, table id, key, deletions, increments
 Part = tuple[KeyspaceDef, str, bytes, PartitionUpdate | None, list[counters.Increment]]
 
@@ -159,6 +163,7 @@ class CounterPath(Protocol):
                warnings: tuple[str, ...] = (), token_us: int | None = None) -> None: ...
 
 
+
 # ---------------------------------------------------------------- pure parts
 
 
@@ -202,10 +207,14 @@ def choose_leader(replicas: Sequence[str], alive: Sequence[str], me: str,
     return rng.choice(pool) if pool else None
 
 
-def response_of(req_id: int, error: CqlError | None) -> CounterMutationResponse:
-    """The leader's answer carrying ``error`` (None: the level was met)."""
+def response_of(req_id: int, error: CqlError | None,
+                reports: Sequence[ShadowReport] = ()) -> CounterMutationResponse:
+    """The leader's answer carrying ``error`` (None: the level was met, with the shadowing
+    ``reports`` of its replicas)."""
     if error is None:
-        return CounterMutationResponse(req_id, True, 0, "", 0, 0, 0)
+        return CounterMutationResponse(req_id, True, 0, "", 0, 0, 0, tuple(
+            (r.shadowed.clustering, r.shadowed.column, r.shadowed.path,
+             r.shadowed.incoming_ts_us, r.shadowed.existing_ts_us) for r in reports))
     received = block_for = failures = 0
     if isinstance(error, WriteTimeout):
         received, block_for = error.received, error.block_for
@@ -215,10 +224,47 @@ def response_of(req_id: int, error: CqlError | None) -> CounterMutationResponse:
         received, block_for, failures = error.received, error.block_for, error.failures
     code = error.code if isinstance(error, _PASSED_ON) else ServerError.code
     return CounterMutationResponse(req_id, False, code, str(error), received, block_for,
-                                   failures)
+                                   failures, ())
 
 
 _PASSED_ON = (WriteTimeout, Unavailable, WriteFailure, Overloaded, InvalidRequest)
+
+
+def reports_of(m: CounterMutationResponse, table: str, key: bytes
+               ) -> tuple[ShadowReport, ...] | None:
+    """The shadowing reports a leader's answer carries (None: malformed, a peer's fault)."""
+    out = []
+    for s in m.shadowed:
+        if not (isinstance(s, tuple) and len(s) == 5 and isinstance(s[0], bytes)
+                and isinstance(s[1], str) and isinstance(s[2], bytes)
+                and type(s[3]) is int and type(s[4]) is int):
+            return None
+        out.append(ShadowReport(table, key, Shadowed(*s)))
+    return tuple(out)
+
+
+def deleted_warnings(schema: Schema, reports: Sequence[ShadowReport]) -> list[str]:
+    """The client's warning, one per table, for increments that did not take effect: a
+    deletion covers the counter (it stays deleted until the deletion is purged)."""
+    by_table: dict[str, list[ShadowReport]] = {}
+    for r in reports:
+        by_table.setdefault(r.table, []).append(r)
+    out = []
+    for table_id, rs in by_table.items():
+        table = schema.table_by_key(table_id)
+        name = f"{table.keyspace}.{table.name}" if table is not None else table_id
+        cells = "; ".join(
+            f"column {r.shadowed.column or '?'} of partition 0x{r.key.hex()}"
+            + (f" row 0x{r.shadowed.clustering.hex()}" if r.shadowed.clustering else "")
+            for r in rs[:_SHOWN_MAX])
+        more = f"; and {len(rs) - _SHOWN_MAX} more" if len(rs) > _SHOWN_MAX else ""
+        out.append(f"Counter update to {name} did not take effect on {len(rs)} cell(s), "
+                   f"deleted ({cells}{more}): a deleted counter stays deleted until its "
+                   f"deletion is purged (gc_grace_seconds)")
+    return out
+
+
+_SHOWN_MAX = 5  # cells named in one warning
 
 
 def error_of(m: CounterMutationResponse, cl: int) -> CqlError | None:
@@ -249,8 +295,8 @@ class CounterLeader:
         self.node = node
         self.inflight = 0  # increments this leader is replicating
         self.seen: OrderedDict[tuple[str, int], CounterMutationResponse | None] = OrderedDict()
-        # coordinator side: req id -> (its continuation, deadline, cl, block_for)
-        self.pending: dict[int, tuple[Callable[[CqlError | None], None], int, int, int]] = {}
+        # coordinator side: req id -> (its continuation, deadline, cl, block_for, table, key)
+        self.pending: dict[int, tuple[LeaderDone, int, int, int, str, bytes]] = {}
         self.applied = 0  # increments led here (tests, metrics)
 
     # -- as a leader
@@ -266,8 +312,8 @@ class CounterLeader:
         while len(self.seen) > limits.counter_leader_seen_max:
             self.seen.popitem(last=False)
 
-        def done(error: CqlError | None) -> None:
-            response = response_of(m.req_id, error)
+        def done(error: CqlError | None, reports: tuple[ShadowReport, ...]) -> None:
+            response = response_of(m.req_id, error, reports)
             if key in self.seen:
                 self.seen[key] = response
             self.node.send(sender, response)
@@ -280,17 +326,17 @@ class CounterLeader:
         node = self.node
         checked = self._check(m)
         if isinstance(checked, CqlError):
-            done(checked)
+            done(checked, ())
             return
         ks, incs, rest = checked
         if self.inflight >= limits.counter_leader_inflight_max:
-            done(Overloaded("Too many counter writes in flight on this leader"))
+            done(Overloaded("Too many counter writes in flight on this leader"), ())
             return
         replicas, _ = node.write_replicas(ks, m.key)
         if node.address not in replicas:
             done(WriteFailure(f"Operation failed - {node.address} is not a replica of this "
                               "counter's partition", m.cl, 0, 1, 1, "COUNTER",
-                              reasons={node.address: UNKNOWN_FAILURE}))
+                              reasons={node.address: UNKNOWN_FAILURE}), ())
             return
         # Read and local apply in one synchronous step: serialised (module docstring).
         now_us = node.physical_us()
@@ -300,14 +346,14 @@ class CounterLeader:
         if rest is not None:
             update = merge(rest, update)
 
-        def replicated(error: CqlError | None, _reports: object) -> None:
+        def replicated(error: CqlError | None, reports: tuple[ShadowReport, ...]) -> None:
             self.inflight -= 1
-            done(error)
+            done(error, reports)
 
         try:
             node.write(ks, [update], m.cl, "COUNTER", replicated)  # applies here first
         except CqlError as e:  # Unavailable or Overloaded: nothing applied nor sent
-            done(e)
+            done(e, ())
             return
         self.inflight += 1
         self.applied += len(incs)
@@ -346,16 +392,21 @@ class CounterLeader:
     # -- as a coordinator
 
     def on_response(self, sender: str, m: CounterMutationResponse) -> None:
-        entry = self.pending.pop(m.req_id, None)
+        entry = self.pending.get(m.req_id)
         if entry is None:
             return  # late, or a duplicate
-        entry[0](error_of(m, entry[2]))
+        reports = reports_of(m, entry[4], entry[5])
+        if reports is None:
+            log.warning("a malformed counter mutation response from %s: dropped", sender)
+            return  # a peer's bad answer: the request times out
+        del self.pending[m.req_id]
+        entry[0](error_of(m, entry[2]), reports)
 
     def tick(self, now_ns: int) -> None:
         for rid in [r for r, e in self.pending.items() if e[1] <= now_ns]:
-            cont, _, cl, block_for = self.pending.pop(rid)
+            cont, _, cl, block_for, _, _ = self.pending.pop(rid)
             cont(WriteTimeout("Operation timed out - received only 0 responses.", cl, 0,
-                              block_for, "COUNTER"))
+                              block_for, "COUNTER"), ())
 
 
 # ---------------------------------------------------------------- the coordinator's record
@@ -433,15 +484,16 @@ class CounterWriteRecord(Record):
         for i, (leader, block_for, req) in enumerate(plans):
             part = join.part(i)
 
-            def cont(error: CqlError | None,
+            def cont(error: CqlError | None, reports: tuple[ShadowReport, ...],
                      part: Callable[[CqlError | None, object], None] = part) -> None:
-                part(error, None)
+                part(error, reports)
 
             if leader == node.address:
                 service.lead(req, node.requests.bind(cont))
                 continue
             rid = node.new_req_id()
-            service.pending[rid] = (node.requests.bind(cont), deadline, cl, block_for)
+            service.pending[rid] = (node.requests.bind(cont), deadline, cl, block_for,
+                                    req.table, req.key)
             node.send(leader, CounterMutationRequest(
                 rid, req.op_id, req.table, req.key, req.ts_us, req.cl, req.increments,
                 req.rest))
@@ -467,8 +519,17 @@ class CounterWriteRecord(Record):
         return [(ks, table_key, key, merge_many(rests) if rests else None, incs)
                 for (table_key, key), (ks, rests, incs) in by_key.items()]
 
-    def _leaders_done(self, error: CqlError | None, _results: list[object]) -> None:
-        self._input(self._on_leaders, error)
+    def _leaders_done(self, error: CqlError | None, results: list[object]) -> None:
+        self._input(self._on_leaders, error, results)
 
-    def _on_leaders(self, error: CqlError | None) -> None:
-        self._answer(Void() if error is None else error, (), None if error else self.ts_us)
+    def _on_leaders(self, error: CqlError | None, results: list[object]) -> None:
+        """Every leader answered (or the first error): increments of a deleted counter were
+        not applied, and the client is told as for any shadowed write (``node.shadowing``)."""
+        if error is not None:
+            self._answer(error)
+            return
+        reports = unique([r for rs in results if isinstance(rs, tuple) for r in rs])
+        warnings = deleted_warnings(self.node.schema, reports)
+        for text in warnings:
+            log.warning("%s", text)
+        self._answer(Void(), warnings, self.ts_us)

@@ -696,6 +696,8 @@ class CounterMutationResponse:
     received: int
     block_for: int
     failures: int
+    # cells of the applied state that did not take effect (a deleted counter stays deleted)
+    shadowed: tuple[tuple[bytes, str, bytes, int, int], ...]  # storage.model.Shadowed fields
 
 
 Message = (
