@@ -75,6 +75,7 @@ from skewless.node.record import Record
 from skewless.node.shadowing import ShadowReport, unique
 from skewless.schema import KeyspaceDef
 from skewless.storage import codec, counters
+from skewless.storage.engine import Slice
 from skewless.storage.merge import merge, merge_many
 from skewless.storage.model import PartitionUpdate, Row, Shadowed
 
@@ -340,7 +341,10 @@ class CounterLeader:
             return
         # Read and local apply in one synchronous step: serialised (module docstring).
         now_us = node.physical_us()
-        current = node.storage.read(m.table, m.key, now_us // 1_000_000)
+        rows = sorted({i.clustering for i in incs if not i.static})
+        current = node.storage.read(  # the rows incremented (and the static row) only
+            m.table, m.key, now_us // 1_000_000,
+            slices=[Slice(ck, True, ck, True) for ck in rows] or None)
         update = counters.leader_update(m.table, m.key, incs, current, node.host_id, now_us,
                                         m.ts_us)
         if rest is not None:
