@@ -457,13 +457,15 @@ class CounterWriteRecord(Record):
 
     def _start(self) -> None:
         node, cl = self.node, self.params.consistency
-        cl_mod.check_cl(cl)
-        parts = self._build()
+        cl_mod.check_cl(cl)  # Cassandra's validateForWrite, then validateCounterForWrite
         if cl == cl_mod.ANY:
-            table = node.schema.table_by_key(parts[0][1]) if parts else None
-            name = table.name if table is not None else "?"
+            name = self.path.ex.table(self.stmts[0].keyspace, self.stmts[0].table,
+                                      self.keyspace)[1].name
             raise InvalidRequest(
                 f"Consistency level ANY is not yet supported for counter table {name}")
+        if cl in (cl_mod.SERIAL, cl_mod.LOCAL_SERIAL):
+            raise InvalidRequest("Counter operations are inherently non-serializable")
+        parts = self._build()
         if not parts:
             self._answer(Void())
             return
