@@ -225,3 +225,15 @@ def test_a_leader_without_duplicate_detection_is_caught(monkeypatch: object) -> 
     violations = _workload(12, 200_000, crash=False)
     assert violations and all(getattr(v, "seen", 0) > getattr(v, "high", 0)
                               for v in violations), violations
+
+
+def test_aggregates_json_and_filtering_see_totals() -> None:
+    w = _setup(9)
+    _q(w, NODES[0], "UPDATE ks.c SET n = n + 4, m = m + 2 WHERE k = 1 AND ck = 1")
+    _q(w, NODES[2], "UPDATE ks.c SET n = n + 6 WHERE k = 1 AND ck = 2")
+    assert _rows(_q(w, NODES[1], "SELECT sum(n), max(n), min(m), avg(n), count(n) FROM ks.c "
+                    "WHERE k = 1", ALL)) == [(10, 6, 2, 5, 2)]
+    body = _q(w, NODES[1], "SELECT JSON n FROM ks.c WHERE k = 1", ALL)
+    assert [r[0] for r in body.rows] == [b'{"n": 4}', b'{"n": 6}']  # type: ignore[attr-defined]
+    assert _rows(_q(w, NODES[1], "SELECT n FROM ks.c WHERE n > 5 ALLOW FILTERING", ALL)) == \
+        [(6,)]
