@@ -105,6 +105,8 @@ class NodeConfig:
     native_transport_max_concurrent_connections_per_ip: int = \
         limits.cql_connections_per_ip_default
     native_transport_idle_timeout_in_ms: int = limits.cql_idle_timeout_ms_default  # 0: never
+    # cassandra.yaml's (4.0 name): how long a coordinator waits for a counter write's leader
+    counter_write_request_timeout_in_ms: int = limits.counter_write_timeout_ms_default
 
     def __post_init__(self) -> None:
         _check_ipv4("address", self.address)
@@ -245,6 +247,9 @@ class NodeConfig:
             _check_int(name, getattr(self, name), -1, limits.cql_connections_max)
             if getattr(self, name) == 0:
                 raise ValueError(f"{name}: must be -1 (unlimited) or at least 1, got 0")
+        _check_int("counter_write_request_timeout_in_ms",
+                   self.counter_write_request_timeout_in_ms, 1,
+                   limits.counter_write_timeout_ms_max_option)
         _check_int("native_transport_idle_timeout_in_ms", self.native_transport_idle_timeout_in_ms,
                    0, limits.cql_idle_timeout_ms_max_option)
         if not isinstance(self.crash_point, str):

@@ -164,12 +164,14 @@ def test_insert_errors(q: str, msg: str) -> None:
     invalid(q, msg)
 
 
-def test_lwt_and_counters_are_refused() -> None:
+def test_lwt_is_refused_and_a_counter_update_builds_a_delta_cell() -> None:
     invalid("INSERT INTO t (k, c) VALUES (1, 2) IF NOT EXISTS", "lightweight transactions")
     invalid("UPDATE t SET v = 'a' WHERE k = 1 AND c = 1 IF v = 'b'", "lightweight transactions")
     invalid("DELETE FROM t WHERE k = 1 IF EXISTS", "lightweight transactions")
     ctr = table("ctr", pk("k"), reg("n", "counter"))
-    invalid("UPDATE ctr SET n = n + 1 WHERE k = 1", "counter is not supported", ctr)
+    (u,) = mut("UPDATE ctr SET n = n - 3 WHERE k = 1", ctr)
+    assert [(w.column, w.cell.value) for w in u.rows[0].cells] == [
+        ("n", struct.pack(">q", -3))]
 
 
 # ---------------------------------------------------------------- UPDATE

@@ -1,7 +1,7 @@
 """Compiled statements (cql.compiled, cql.compiled_read) through the stock driver on a real
 3-node cluster: prepared writes and point reads answer what the same statements unprepared
 answer; a table change the prepared cache does not evict (a new default TTL) still reaches
-the compiled plan; the LWT and counter refusals still name the feature."""
+the compiled plan; the LWT refusals still name the feature, prepared counter increments apply."""
 
 from __future__ import annotations
 
@@ -103,6 +103,7 @@ def test_lwt_and_counter_refusals_name_the_feature(session: Session) -> None:
         args = (1, b"x") if query.startswith("INSERT") else (b"x", 1)
         with pytest.raises(InvalidRequest, match="lightweight transactions"):
             s.execute(stmt, args)
-    inc = s.prepare("UPDATE cs.n SET n = n + ? WHERE k = ?")
-    with pytest.raises(InvalidRequest, match="counter"):
-        s.execute(inc, (1, 1))
+    inc = s.prepare("UPDATE cs.n SET n = n + ? WHERE k = ?")  # counters: no plan, dml's path
+    s.execute(inc, (2, 1))
+    s.execute(inc, (-5, 1))
+    assert [tuple(r) for r in s.execute("SELECT n FROM cs.n WHERE k = 1")] == [(-3,)]

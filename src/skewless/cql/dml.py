@@ -30,9 +30,11 @@ List operations that need the list's current content (``l[i] = v``, ``DELETE l[i
 read, the coordinator reads them (at the statement's consistency level) and passes their
 contents to ``build_mutations`` (``current``), which applies them (``cql.list_ops``).
 
-Lightweight transactions and counters are refused (``unsupported``); a statement or batch on a
-counter table that breaks one of Cassandra's counter rules gets its message first
-(``cql.counter_rules``).
+Lightweight transactions are refused (``unsupported``). A statement or batch on a counter table
+is checked against Cassandra's counter rules (``cql.counter_rules``); ``c = c + v`` on a counter
+column builds a *delta cell*: a live cell holding the signed 64-bit delta (the deltas of one cell
+in one statement summed), which ``node.counter_write`` turns into the leader's increments. A
+delta cell never reaches storage.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from skewless.cql.terms import (
 from skewless.cql.where import Restrictions, collect, column_of
 from skewless.schema import ColumnDef, Schema, TableDef
 from skewless.storage import keys
+from skewless.storage.counters import wrap64
 from skewless.storage.dropped import skip_dropped
 from skewless.storage.merge import LiveRow, LiveView, live_view, reconcile_cells
 from skewless.storage.model import (
@@ -352,6 +355,9 @@ def _set_field(w: _Writer, col: ColumnDef, shape: Shape, a: ast.Assignment) -> N
 
 def _add_or_sub(w: _Writer, col: ColumnDef, shape: Shape, a: ast.Assignment) -> None:
     sign = "-" if a.op == "sub" else "+"
+    if a.op in ("add", "sub") and _is_counter(col.type):
+        _count(w, col, a)
+        return
     if shape.kind == "native" or shape.kind in ("tuple", "udt"):
         raise errors.InvalidRequest(
             f"Invalid operation ({col.name} = {col.name} {sign} ?) for non counter column "
@@ -368,6 +374,20 @@ def _add_or_sub(w: _Writer, col: ColumnDef, shape: Shape, a: ast.Assignment) -> 
     elems = elements_of(a.value, shape, w.env, col.name)
     if elems is not None and not isinstance(elems, Unset):
         _add_elements(w, col, shape, elems, prepend=a.op == "prepend")
+
+
+def _count(w: _Writer, col: ColumnDef, a: ast.Assignment) -> None:
+    """``c = c + v`` / ``c = c - v`` on a counter: a delta cell (see the module docstring);
+    two increments of one counter in one statement add up."""
+    assert a.op in ("add", "sub")
+    delta = counter_rules.counter_delta(a.op, evaluate(a.value, col.type, w.env, col.name))
+    if delta is None:
+        return
+    cells = w.target(col).cells
+    old = cells.get((col.name, b""))
+    if old is not None and old.value is not None:
+        delta = wrap64(delta + int.from_bytes(old.value, "big", signed=True))
+    cells[(col.name, b"")] = Cell(w.ts, delta.to_bytes(8, "big", signed=True))
 
 
 def _subtract(w: _Writer, col: ColumnDef, shape: Shape, term: ast.Term) -> None:
@@ -485,8 +505,7 @@ def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: Ev
 
 def _refuse_unsupported(stmt: Modification, table: TableDef) -> None:
     if any(_is_counter(c.type) for c in table.columns):
-        counter_rules.check_modification(stmt, table)  # Cassandra's refusals first
-        raise errors.unsupported("counter")
+        counter_rules.check_modification(stmt, table)
     if isinstance(stmt, ast.Insert):
         if stmt.if_not_exists:
             raise errors.unsupported(LWT)
@@ -632,8 +651,7 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
     ``timestamp_us``; tables are looked up in the statement's keyspace or ``ctx.keyspace``."""
     tables = [_table(stmt, schema, ctx) for stmt in batch.statements]
     if batch.kind == "COUNTER" or any(map(counter_rules.is_counter_table, tables)):
-        counter_rules.check_batch(batch, tables)  # Cassandra's refusals first
-        raise errors.unsupported("counter")
+        counter_rules.check_batch(batch, tables)
     if batch.using.ttl is not None:
         raise errors.InvalidRequest("Global TTL on the BATCH statement is not supported.")
     batch_ts = batch.using.timestamp is not None

@@ -439,11 +439,13 @@ def _limit(term: ast.Term | None, what: str, env: Env) -> int | None:
 
 def render(plan: ReadPlan, partitions: Sequence[PartitionUpdate], now_s: int
            ) -> RenderedPage:
-    """The result rows of ``partitions`` (merged, in plan order) under ``plan``."""
+    """The result rows of ``partitions`` (merged, in plan order) under ``plan``; counter cells
+    are rendered as their totals (``storage.counters.read_view``)."""
+    from skewless.storage.counters import read_view
     from skewless.storage.dropped import skip_dropped
 
     dropped = plan.table.dropped_times()  # a replica may not have the drop yet
-    page = render_page(plan, [skip_dropped(p, dropped) for p in partitions], now_s)
+    page = render_page(plan, [read_view(skip_dropped(p, dropped)) for p in partitions], now_s)
     if not plan.json:
         return page
     from dataclasses import replace

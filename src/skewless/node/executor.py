@@ -543,9 +543,7 @@ class Executor:
                                      "statements are allowed.")
             stmts.append(s)
             values.append(self._values(parsed, Params(values=vals)))
-        if kind == 2:
-            raise unsupported("COUNTER BATCH")
-        write_type = "BATCH" if kind == 0 else "UNLOGGED_BATCH"
+        write_type = ("BATCH", "UNLOGGED_BATCH", "COUNTER")[kind]
         self.authz.before(conn, stream, ast.Batch("LOGGED", tuple(stmts)), keyspace,
                          lambda: self.writes.write(
             conn, stream, stmts, values, params, keyspace, write_type))

@@ -662,6 +662,43 @@ class LwtCommitAck:
     error: str  # '' when applied and synced
 
 
+# Counters (node.counter_write): the coordinator forwards a statement's increments of one
+# partition to a leader replica, which applies its own shard and replicates the state.
+
+
+@dataclass(frozen=True, slots=True)
+class CounterMutationRequest:
+    """Increments of one partition for the leader to apply and replicate at ``cl``.
+    ``op_id``: drawn at random by the coordinator, so a duplicated request is applied once."""
+
+    KIND: ClassVar[int] = 147
+    req_id: int
+    op_id: int
+    table: str
+    key: bytes
+    ts_us: int
+    cl: int
+    increments: tuple[tuple[bytes, str, int, bool], ...]  # (clustering, column, delta, static)
+    rest: bytes  # deletions of the same partition (storage.codec.encode_update), b'': none
+
+
+@dataclass(frozen=True, slots=True)
+class CounterMutationResponse:
+    """The leader's answer: ``ok`` when ``cl`` was met, else the protocol's error code
+    (WriteTimeout, Unavailable, WriteFailure, Overloaded, Invalid; any other: ServerError)
+    with its counts."""
+
+    KIND: ClassVar[int] = 148
+    req_id: int
+    ok: bool
+    error_code: int
+    message: str
+    received: int
+    block_for: int
+    failures: int
+    # cells of the applied state that did not take effect (a deleted counter stays deleted)
+    shadowed: tuple[tuple[bytes, str, bytes, int, int], ...]  # storage.model.Shadowed fields
+
 
 Message = (
     Heartbeat
@@ -719,6 +756,8 @@ Message = (
     | LwtAccepted
     | LwtCommit
     | LwtCommitAck
+    | CounterMutationRequest
+    | CounterMutationResponse
 )
 
 
@@ -734,7 +773,8 @@ _BY_KIND: dict[int, type[Any]] = {
               MerkleLeavesRequest, MerkleLeavesResponse, MetaPrepare, MetaPromise, MetaAccept,
               MetaAccepted, MetaCommit, MetaPull, MetaEntries, StreamRequest, StreamChunk,
               StreamDone, RemoveNode, ReplaceQuery, ReplaceInfo, PermissionsInvalidate,
-              LwtPrepare, LwtPromise, LwtPropose, LwtAccepted, LwtCommit, LwtCommitAck)
+              LwtPrepare, LwtPromise, LwtPropose, LwtAccepted, LwtCommit, LwtCommitAck,
+              CounterMutationRequest, CounterMutationResponse)
 }
 
 

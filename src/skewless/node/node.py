@@ -38,6 +38,7 @@ from skewless.node.auth.permissions_cache import PermissionsCache
 from skewless.node.batchlog import Batchlog
 from skewless.node.clock.stamping import Stamping
 from skewless.node.coordinator import Join, PlannedWrite, ReadOp, WriteOp
+from skewless.node.counter_write import CounterLeader
 from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.index import read as index_read
 from skewless.node.index.manager import IndexManager
@@ -51,6 +52,8 @@ from skewless.node.messages import (
     BatchlogStore,
     ClockPing,
     ClockPong,
+    CounterMutationRequest,
+    CounterMutationResponse,
     Envelope,
     FloorQuery,
     FloorReply,
@@ -148,11 +151,12 @@ class Node:
         self._last_gossip_ns = -(10**18)
         self._last_hint_round_ns = -(10**18)
         self.crash_point_reached = ""  # set by a test-only crash point: the runtime kills us
-        self.requests = ClientRequests(self)  # open client requests: one reply each (.requests)
+        self.requests: ClientRequests = ClientRequests(self)  # open client requests: one reply each
         self.batchlog = Batchlog(self)
         self.truncations = Truncations(self)
         self.tracer = Tracer(self)
         self.reads = ReadCoordinator(self)  # the coordinator side of partition reads
+        self.counters = CounterLeader(self)  # counter writes' leader side (node.counter_write)
         self.indexes = IndexManager(self)  # after the schema: it builds what the schema lists
         self.active_repair = ActiveRepairService(self)  # nodetool repair (node.repair)
         self.anti_entropy = AntiEntropy(self)  # background repair (node.anti_entropy)
@@ -304,6 +308,10 @@ class Node:
         elif isinstance(m, StreamRequest | StreamChunk | StreamDone | RemoveNode | ReplaceQuery
                         | ReplaceInfo):
             self.topology.on_message(sender, m)
+        elif isinstance(m, CounterMutationRequest):
+            self.counters.on_request(sender, m)
+        elif isinstance(m, CounterMutationResponse):
+            self.counters.on_response(sender, m)
         elif isinstance(m, PermissionsInvalidate):  # a peer's GRANT / REVOKE / DROP
             names = m.roles if isinstance(m.roles, tuple) and \
                 all(isinstance(r, str) for r in m.roles) else None
@@ -328,6 +336,7 @@ class Node:
         for change in self.fd.tick(now_ns):
             self._membership_event(change)
         self._expire_ops(now_ns)
+        self.counters.tick(now_ns)
         self.tracer.settle(now_ns)
         self.metadata.tick(now_ns)
         if now_ns - self._last_gossip_ns >= limits.gossip_interval_ms * 1_000_000:

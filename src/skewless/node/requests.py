@@ -61,6 +61,7 @@ TIMEOUT_MS = {
     "read": limits.read_timeout_ms,
     "range": limits.range_read_timeout_ms,
     "write": limits.write_timeout_ms,
+    "counter": limits.counter_write_timeout_ms_max_option,  # its own, configured, is below
     "truncate": limits.truncate_timeout_ms,
     "request": limits.request_timeout_ms,
     "auth": limits.auth_handshake_ms,

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from skewless import limits
-from skewless.cql import ast, dml
+from skewless.cql import ast, counter_rules, dml
 from skewless.cql.compiled import Plans
 from skewless.cql.list_ops import ListSeq
 from skewless.cql.terms import EvalContext
@@ -54,6 +54,7 @@ from skewless.node.auth.model import AUTH_KEYSPACE
 from skewless.node.batchlog import batch_warnings
 from skewless.node.clock import client_clocks, fencing, session_token
 from skewless.node.clock.client_clocks import ClientClocks, TimestampRules
+from skewless.node.counter_write import CounterWriteRecord
 from skewless.node.messages import ReadRequest
 from skewless.node.params import Params, Value
 from skewless.node.placement import dc_factors
@@ -108,8 +109,31 @@ class WritePath:
         if params.timestamp == -(2**63):  # QueryOptions' codec: the minimum long is reserved
             raise ProtocolError(f"Out of bound timestamp, must be in [{-(2**63) + 1}, "
                                 f"{2**63 - 1}] (got {params.timestamp})")
+        if self._counter_write(stmts, keyspace, write_type, batch):
+            CounterWriteRecord(self, conn, stream, stmts, values, params, keyspace).start()
+            return
         WriteRecord(self, conn, stream, stmts, values, params, keyspace, write_type,
                     batch).start()
+
+    def _counter_write(self, stmts: Sequence[Statement], keyspace: str | None, write_type: str,
+                       batch: ast.Batch | None) -> bool:
+        """Whether this write goes to counter leaders (``node.counter_write``), after
+        Cassandra's counter rules (``cql.counter_rules``): a counter UPDATE or a counter
+        batch. A DELETE alone on a counter table is an ordinary write."""
+        tables = [self.ex.table(s.keyspace, s.table, keyspace)[1] for s in stmts]
+        counter = [counter_rules.is_counter_table(t) for t in tables]
+        if batch is None and write_type in ("BATCH", "UNLOGGED_BATCH", "COUNTER"):
+            batch = ast.Batch({"BATCH": "LOGGED", "UNLOGGED_BATCH": "UNLOGGED"}.get(
+                write_type, "COUNTER"), tuple(stmts))  # type: ignore[arg-type]
+        if batch is not None:
+            if batch.kind == "COUNTER" or any(counter):
+                counter_rules.check_batch(batch, tables)
+                return True
+            return False
+        if not any(counter):
+            return False
+        counter_rules.check_modification(stmts[0], tables[0])
+        return isinstance(stmts[0], ast.Update)
 
     def list_reads(self, stmts: Sequence[Statement], values: Sequence[tuple[Value, ...]],
                    keyspace: str | None) -> list[tuple[int, KeyspaceDef, ReadRequest]]:
