@@ -105,6 +105,8 @@ class NodeConfig:
     native_transport_max_concurrent_connections_per_ip: int = \
         limits.cql_connections_per_ip_default
     native_transport_idle_timeout_in_ms: int = limits.cql_idle_timeout_ms_default  # 0: never
+    # cassandra.yaml's cas_contention_timeout_in_ms: how long an LWT retries contended Paxos
+    cas_contention_timeout_in_ms: int = limits.cas_contention_timeout_ms_default
 
     def __post_init__(self) -> None:
         _check_ipv4("address", self.address)
@@ -247,6 +249,8 @@ class NodeConfig:
                 raise ValueError(f"{name}: must be -1 (unlimited) or at least 1, got 0")
         _check_int("native_transport_idle_timeout_in_ms", self.native_transport_idle_timeout_in_ms,
                    0, limits.cql_idle_timeout_ms_max_option)
+        _check_int("cas_contention_timeout_in_ms", self.cas_contention_timeout_in_ms, 1,
+                   limits.cas_contention_timeout_ms_max_option)
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         self._check_encryption()
