@@ -151,3 +151,31 @@ def test_no_quorum_is_unavailable_never_a_wrong_applied() -> None:
     assert isinstance(body, CqlError) and not isinstance(body, Void), body
     assert type(body).__name__ in ("Unavailable", "WriteTimeout"), body
     w.check_requests()
+
+
+def _paxos_states(sn: SimNode, table: str) -> list[str]:
+    """The partitions of ``table`` (ks.<table>) with Paxos state on ``sn``."""
+    from skewless.node.lwt import META_PREFIX
+    from skewless.node.paxos.acceptor import state_key
+
+    tdef = sn.node.schema.table("ks", table)
+    assert tdef is not None
+    prefix = META_PREFIX + state_key(tdef.table_key, b"").hex()
+    return [n for n, _ in sn.node.storage.meta_after(prefix, "", 1000)]
+
+
+def test_paxos_state_is_durable_meta_and_swept_after_gc_grace() -> None:
+    w, _ = _world(1406)
+    _q(w, "CREATE TABLE ks.g (k int PRIMARY KEY, v int) WITH gc_grace_seconds = 1")
+    for k in range(3):
+        assert _applied(_q(w, f"INSERT INTO ks.g (k, v) VALUES ({k}, 0) IF NOT EXISTS"))
+        assert _applied(_q(w, f"INSERT INTO ks.t (k, v) VALUES ({k}, 0) IF NOT EXISTS"))
+    for a in (N1, N2, N3):  # every replica accepted and committed each partition
+        assert len(_paxos_states(w.nodes[a], "t")) == 3, a
+        assert 0 < len(_paxos_states(w.nodes[a], "g")) <= 3, a  # a sweep may have come
+    w.run_for(25 * 10**9)  # past gc_grace (1 s) and a purge sweep (every 10 s)
+    for a in (N1, N2, N3):  # ks.t keeps its 10 days of gc_grace
+        assert len(_paxos_states(w.nodes[a], "t")) == 3, a
+        assert _paxos_states(w.nodes[a], "g") == [], a
+    assert not _applied(_q(w, "INSERT INTO ks.g (k, v) VALUES (1, 5) IF NOT EXISTS"))
+    w.check_requests()
