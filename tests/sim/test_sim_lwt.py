@@ -119,6 +119,12 @@ def test_an_uncontended_lwt_takes_two_round_trips() -> None:
         assert delta == Counter({"LwtPrepare": 2, "LwtPromise": 2, "LwtPropose": 2,
                                  "LwtAccepted": 2}), delta
     assert sum(w.nodes[a].node.lwt.contentions for a in (N1, N2, N3)) == 0
+    assert [w.nodes[a].node.lwt.started for a in (N1, N2, N3)] == [3, 2, 1]
+    from skewless.runtime.metrics import NodeCollector
+
+    exported = {m.name: m.samples[0].value for m in NodeCollector(w.nodes[N1].node).collect()
+                if m.name.startswith("skewless_cas_")}
+    assert exported == {"skewless_cas_requests": 3.0, "skewless_cas_contentions": 0.0}
     w.check_requests()
 
 
@@ -178,4 +184,27 @@ def test_paxos_state_is_durable_meta_and_swept_after_gc_grace() -> None:
         assert len(_paxos_states(w.nodes[a], "t")) == 3, a
         assert _paxos_states(w.nodes[a], "g") == [], a
     assert not _applied(_q(w, "INSERT INTO ks.g (k, v) VALUES (1, 5) IF NOT EXISTS"))
+    w.check_requests()
+
+
+def test_concurrent_cas_on_one_partition_applies_once() -> None:
+    w, _ = _world(1407)
+    assert _applied(_q(w, "INSERT INTO ks.t (k, v) VALUES (9, 0) IF NOT EXISTS"))
+    out: dict[int, object] = {}
+    for round_ in range(4):
+        out.clear()
+        for conn, node in ((11, N1), (12, N2), (13, N3)):  # three proposers at once
+            w.client_execute(node, conn, f"UPDATE ks.t SET v = {round_ + 1}, w = '{node}' "
+                                         f"WHERE k = 9 IF v = {round_}",
+                             Params(consistency=QUORUM),
+                             lambda r, conn=conn: out.__setitem__(conn, r.body))
+        assert w.run_until(lambda: len(out) == 3, 30 * 10**9)
+        applied = [c for c, body in out.items()
+                   if isinstance(body, RowsResult) and _applied(body)]
+        assert len(applied) == 1, out  # this seed: no timeout, exactly one winner per round
+        for c, body in out.items():
+            if c not in applied:  # the losers see the winner's value
+                assert _rows(body) == [(b"\x00", _int(round_ + 1))], body
+    assert _rows(_q(w, "SELECT v FROM ks.t WHERE k = 9", cl=SERIAL)) == [(_int(4),)]
+    assert sum(w.nodes[a].node.lwt.contentions for a in (N1, N2, N3)) > 0  # they did contend
     w.check_requests()
