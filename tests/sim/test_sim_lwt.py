@@ -208,3 +208,27 @@ def test_concurrent_cas_on_one_partition_applies_once() -> None:
     assert _rows(_q(w, "SELECT v FROM ks.t WHERE k = 9", cl=SERIAL)) == [(_int(4),)]
     assert sum(w.nodes[a].node.lwt.contentions for a in (N1, N2, N3)) > 0  # they did contend
     w.check_requests()
+
+
+def test_session_tokens_order_an_lwt_after_the_write_they_cover() -> None:
+    from skewless.node.clock.session_token import PAYLOAD_KEY
+    from skewless.node.effects import Reply
+
+    w, _ = _world(1408)
+
+    def token_of(text: str, token_us: int | None, node: str, cl: int = QUORUM) -> int:
+        got: list[Reply] = []
+        w.client_execute(node, 2, text, Params(consistency=cl, token_us=token_us), got.append)
+        assert w.run_until(lambda: bool(got), 20 * 10**9), text
+        payload = dict(got[0].custom_payload)
+        assert not isinstance(got[0].body, CqlError), got[0].body
+        return int.from_bytes(payload[PAYLOAD_KEY], "big", signed=True)
+
+    far = w.nodes[N1].node.physical_us() + 300_000  # a token 300 ms ahead of N2's clock
+    lwt = token_of("INSERT INTO ks.t (k, v) VALUES (8, 1) IF NOT EXISTS", far, N2)
+    assert lwt > far  # the LWT's commit is stamped above the token it was given
+    read = token_of("SELECT v FROM ks.t WHERE k = 8", lwt, N3, cl=SERIAL)
+    assert read == lwt  # the SERIAL read's token: the newest timestamp it returned
+    plain = token_of("UPDATE ks.t SET v = 2 WHERE k = 8", read, N1)
+    assert plain > lwt  # an ordinary write after it is stamped above the LWT
+    assert _rows(_q(w, "SELECT v FROM ks.t WHERE k = 8")) == [(_int(2),)]

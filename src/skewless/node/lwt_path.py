@@ -22,7 +22,10 @@ refusal with Cassandra's message) and starts a ``CasRecord``:
   ``node.paxos.ballot.commit_timestamp``), keeping the deletions one below the cells;
 * ``ANSWERED``: the ``[applied]`` result set (``cas_results.result_set``), the SERIAL read's
   page (rendered like any SELECT), or the core's error (WriteTimeout with write_type CAS and
-  its contentions, ReadTimeout for a SERIAL read, Unavailable).
+  its contentions, ReadTimeout for a SERIAL read, Unavailable). Session tokens
+  (``node.clock.session_token``): a request's token is folded into the clock before the ballot
+  is drawn; the answer carries the commit timestamp of an applied LWT, the newest timestamp of
+  a SERIAL read's partition.
 
 A protocol BATCH message carries one set of bound values per statement, each numbered from 0:
 its statements' bind markers are renumbered into one sequence so that one evaluation context
@@ -45,6 +48,8 @@ from skewless.cql.results import RowsResult
 from skewless.cql.terms import EvalContext
 from skewless.errors import InvalidRequest, Unavailable
 from skewless.node import consistency as cl_mod
+from skewless.node.clock import session_token
+from skewless.node.clock.stamps import max_timestamp
 from skewless.node.params import Params, Value
 from skewless.node.paxos.proposer import CasRequest, Decide, Outcome
 from skewless.node.placement import dc_factors
@@ -88,7 +93,8 @@ class ExecutorSide(Protocol):
               ) -> tuple[KeyspaceDef, TableDef]: ...
 
 
-Render = Callable[[PartitionUpdate], object]  # an Outcome's result -> the client's answer
+# an Outcome -> the client's answer and its session token (``node.clock.session_token``)
+Render = Callable[[Outcome], tuple[object, int | None]]
 
 
 class CasRecord(Record):
@@ -102,7 +108,7 @@ class CasRecord(Record):
     __slots__ = ("node", "req", "render")
 
     def __init__(self, node: Node, reply: Answer, conn: int, stream: int, req: CasRequest,
-                 render: Callable[[object], object]) -> None:
+                 render: Render) -> None:
         super().__init__(node.requests, reply, conn, stream)
         self.node = node
         self.req = req
@@ -122,7 +128,8 @@ class CasRecord(Record):
         if outcome.error is not None:
             self._answer(outcome.error)
         else:
-            self._answer(self.render(outcome.result))
+            body, token_us = self.render(outcome)
+            self._answer(body, (), token_us)
 
 
 class LwtPath:
@@ -158,11 +165,11 @@ class LwtPath:
         commit = 0 if params.consistency == cl_mod.ANY else cl_mod.requirement(
             params.consistency, factors, self.node.config.dc, write=True).block_for
         req = self._request(ks, plan.table_def, plan.key, _decide(self.node, plan), serial,
-                            params.consistency, commit, read_only=False)
+                            params.consistency, commit, False, params.token_us)
 
-        def render(result: object) -> object:
-            assert isinstance(result, cas_results.CasOutcome), result
-            return cas_results.result_set(plan, result)
+        def render(outcome: Outcome) -> tuple[object, int | None]:
+            assert isinstance(outcome.result, cas_results.CasOutcome), outcome.result
+            return cas_results.result_set(plan, outcome.result), outcome.ts_us or None
 
         CasRecord(self.node, self.ex.answer, conn, stream, req, render).start()
 
@@ -188,11 +195,12 @@ class LwtPath:
             return False, None, current
 
         req = self._request(ks, table, key, decide, params.consistency, cl_mod.QUORUM, None,
-                            read_only=True)
+                            True, params.token_us)
 
-        def render(result: object) -> object:
+        def render(outcome: Outcome) -> tuple[object, int | None]:
+            result = outcome.result
             assert isinstance(result, PartitionUpdate), result
-            return self.page(plan, [result], self._now_s())
+            return self.page(plan, [result], self._now_s()), max_timestamp(result) or None
 
         CasRecord(self.node, self.ex.answer, conn, stream, req, render).start()
 
@@ -202,9 +210,13 @@ class LwtPath:
         return self.node.physical_us() // 1_000_000
 
     def _request(self, ks: KeyspaceDef, table: TableDef, key: bytes, decide: Decide,
-                 serial: int, commit_cl: int, commit_required: int | None, read_only: bool
-                 ) -> CasRequest:
+                 serial: int, commit_cl: int, commit_required: int | None, read_only: bool,
+                 token_us: int | None) -> CasRequest:
         node = self.node
+        node.check_capacity()
+        if token_us is not None:  # the ballot, and so the commit, above the session's token
+            session_token.check(token_us, node.physical_us(), node.config.max_offset_ms)
+            node.observe(token_us)
         replicas, _pending = node.write_replicas(ks, key)
         participants = replicas
         if serial == cl_mod.LOCAL_SERIAL:
