@@ -91,6 +91,8 @@ class _Data:
     def apply(self, update: PartitionUpdate) -> None:
         if self.host.table_by_key(update.table) is None:
             return  # the table was dropped meanwhile: nothing to apply it to
+        if self.host.truncations.covers(update):
+            return  # a commit from before a TRUNCATE (repaired late): as a hint, dropped
         self.host.apply_local(update)
 
 
