@@ -232,3 +232,23 @@ def test_session_tokens_order_an_lwt_after_the_write_they_cover() -> None:
     plain = token_of("UPDATE ks.t SET v = 2 WHERE k = 8", read, N1)
     assert plain > lwt  # an ordinary write after it is stamped above the LWT
     assert _rows(_q(w, "SELECT v FROM ks.t WHERE k = 8")) == [(_int(2),)]
+
+
+def test_plain_writes_and_lwts_mix_with_a_clock_500ms_behind() -> None:
+    """Sequential per key, through different coordinators, N2's clock 500 ms behind: every
+    acknowledged plain write and LWT result is what the next one sees (nothing lost)."""
+    w, _ = _world(1409)
+    w.nodes[N2].clock.offset_us -= 500_000
+    w.run_for(3 * 10**9)
+    expected = 0
+    for i in range(6):
+        plain_via, lwt_via = (N1, N2, N3)[i % 3], (N2, N3, N1)[i % 3]
+        _q(w, f"UPDATE ks.t SET v = {expected + 1} WHERE k = 20", node=plain_via)
+        expected += 1
+        body = _q(w, f"UPDATE ks.t SET v = {expected + 1} WHERE k = 20 IF v = {expected}",
+                  node=lwt_via)
+        assert _applied(body), (i, body)  # it saw the plain write acknowledged before it
+        expected += 1
+        assert _rows(_q(w, "SELECT v FROM ks.t WHERE k = 20", node=plain_via)) == [
+            (_int(expected),)], i
+    w.check_requests()
