@@ -177,3 +177,47 @@ def test_cqlsh_prints_the_applied_column(session: Session, tmp_path: Path) -> No
         if line.strip()]
     assert [c.strip() for c in lines[0].split("|")] == ["[applied]", "k", "v", "w"], lines
     assert [c.strip() for c in lines[2].split("|")] == ["False", "50", "1", "x"], lines
+
+
+def test_without_a_serial_quorum_an_lwt_fails_never_a_wrong_applied(
+        shared_cluster: LocalCluster, session: Session) -> None:
+    import time
+
+    from cassandra import Unavailable, WriteTimeout, WriteType
+
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import FallthroughRetryPolicy, WhiteListRoundRobinPolicy
+
+    session.execute("INSERT INTO lwt.kv (k, v) VALUES (60, 0)")
+    address = shared_cluster.nodes[0].address
+    profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([address]),
+                               retry_policy=FallthroughRetryPolicy(), request_timeout=30.0)
+    c = Cluster([address], port=CQL_PORT, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+    shared_cluster.clusters.append(c)
+    s1 = c.connect()  # every server error as it is, protocol v5
+    stmt = SimpleStatement("UPDATE lwt.kv SET v = 1 WHERE k = 60 IF v = 0", consistency_level=Q)
+    for n in shared_cluster.nodes[1:]:
+        n.sigstop()
+    try:
+        with pytest.raises((Unavailable, WriteTimeout)) as e:  # before they are seen down
+            s1.execute(stmt)
+        if isinstance(e.value, WriteTimeout):
+            assert e.value.write_type == WriteType.CAS
+        deadline = time.monotonic() + 60
+        while sum(1 for r in s1.execute("SELECT * FROM system.skewless_status")
+                  if not r.up) < 2:
+            assert time.monotonic() < deadline, "the paused nodes were not seen down"
+            time.sleep(0.2)
+        with pytest.raises(Unavailable) as u:
+            s1.execute(stmt)
+        assert u.value.consistency == ConsistencyLevel.SERIAL
+        assert "Cannot achieve consistency level SERIAL" in str(u.value)
+    finally:
+        for n in shared_cluster.nodes[1:]:
+            n.sigcont()
+        for n in shared_cluster.nodes:
+            shared_cluster.wait_gossip(3, via=n.address)
+    # the timed-out attempt may have been applied: the value says, and nothing else changed
+    (v,) = _rows(session, "SELECT v FROM lwt.kv WHERE k = 60")[0]
+    assert v in (0, 1)
+    assert session.execute(f"UPDATE lwt.kv SET v = 2 WHERE k = 60 IF v = {v}").was_applied
