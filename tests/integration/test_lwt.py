@@ -112,10 +112,12 @@ class Account(Model):
     balance = columns.Integer()
 
 
-def test_cqlengine_iff_if_not_exists_if_exists(session: Session) -> None:
+def test_cqlengine_iff_if_not_exists_if_exists(shared_cluster: LocalCluster,
+                                               session: Session) -> None:
     from cassandra.cqlengine.management import sync_table
 
-    connection.register_connection("lwt", session=session, default=True)
+    own = shared_cluster.session()  # CQLEngine sets its session's row factory to dicts
+    connection.register_connection("lwt", session=own, default=True)
     sync_table(Account)
     aid = uuid.uuid4()
     Account.if_not_exists().create(id=aid, owner="ann", balance=10)
@@ -184,7 +186,6 @@ def test_without_a_serial_quorum_an_lwt_fails_never_a_wrong_applied(
     import time
 
     from cassandra import Unavailable, WriteTimeout, WriteType
-
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import FallthroughRetryPolicy, WhiteListRoundRobinPolicy
 
