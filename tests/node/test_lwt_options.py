@@ -8,8 +8,8 @@ import pytest
 from skewless import limits
 from skewless.config import NodeConfig, normalize_options
 from skewless.node.consistency import QUORUM
-from skewless.node.paxos.proposer import CasRequest
 from skewless.node.params import Params
+from skewless.node.paxos.proposer import CasRequest
 from skewless.sim.world import World
 
 
