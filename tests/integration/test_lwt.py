@@ -222,3 +222,12 @@ def test_without_a_serial_quorum_an_lwt_fails_never_a_wrong_applied(
     (v,) = _rows(session, "SELECT v FROM lwt.kv WHERE k = 60")[0]
     assert v in (0, 1)
     assert session.execute(f"UPDATE lwt.kv SET v = 2 WHERE k = 60 IF v = {v}").was_applied
+
+
+def test_prepare_refuses_what_cassandra_refuses_at_prepare(session: Session) -> None:
+    with pytest.raises(InvalidRequest, match="Cannot provide custom timestamp for conditional "
+                                             "updates"):
+        session.prepare("INSERT INTO lwt.kv (k, v) VALUES (?, ?) IF NOT EXISTS "
+                        "USING TIMESTAMP 5")
+    with pytest.raises(InvalidRequest, match="Undefined column name nope"):
+        session.prepare("UPDATE lwt.kv SET v = 1 WHERE k = ? IF nope = ?")

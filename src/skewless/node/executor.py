@@ -44,6 +44,7 @@ from skewless.errors import (
     unsupported,
 )
 from skewless.node import consistency as cl_mod
+from skewless.node import lwt_path
 from skewless.node.auth import statements as role_statements
 from skewless.node.auth.model import AUTH_KEYSPACE, Hasher, InlineHasher, obfuscate_password
 from skewless.node.auth.service import Auth
@@ -511,6 +512,7 @@ class Executor:
                 if isinstance(stmt, ast.Select):
                     result_cols = select.select_result_columns(stmt, table, self.node.schema)
                 else:
+                    lwt_path.check_at_prepare(stmt)
                     self.plans.compile(stmt, table)
         elif isinstance(stmt, ast.Batch):  # Cassandra prepares a BATCH too (BatchStatement)
             tables = [self._table(s.keyspace, s.table, keyspace)[1] for s in stmt.statements]

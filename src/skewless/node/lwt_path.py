@@ -230,6 +230,13 @@ class LwtPath:
                           node.config.cas_contention_timeout_in_ms)
 
 
+def check_at_prepare(stmt: Modification) -> None:
+    """What Cassandra refuses when it prepares a conditional statement (ModificationStatement)
+    that only the text shows: a custom timestamp."""
+    if cas.is_conditional(stmt) and stmt.using.timestamp is not None:
+        raise InvalidRequest("Cannot provide custom timestamp for conditional updates")
+
+
 def _serial_level(params: Params) -> int:
     serial = cl_mod.SERIAL if params.serial_consistency is None else params.serial_consistency
     if serial not in (cl_mod.SERIAL, cl_mod.LOCAL_SERIAL):
