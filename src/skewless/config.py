@@ -107,6 +107,8 @@ class NodeConfig:
     native_transport_idle_timeout_in_ms: int = limits.cql_idle_timeout_ms_default  # 0: never
     # cassandra.yaml's (4.0 name): how long a coordinator waits for a counter write's leader
     counter_write_request_timeout_in_ms: int = limits.counter_write_timeout_ms_default
+    # cassandra.yaml's cas_contention_timeout_in_ms: how long an LWT retries contended Paxos
+    cas_contention_timeout_in_ms: int = limits.cas_contention_timeout_ms_default
 
     def __post_init__(self) -> None:
         _check_ipv4("address", self.address)
@@ -252,6 +254,8 @@ class NodeConfig:
                    limits.counter_write_timeout_ms_max_option)
         _check_int("native_transport_idle_timeout_in_ms", self.native_transport_idle_timeout_in_ms,
                    0, limits.cql_idle_timeout_ms_max_option)
+        _check_int("cas_contention_timeout_in_ms", self.cas_contention_timeout_in_ms, 1,
+                   limits.cas_contention_timeout_ms_max_option)
         if not isinstance(self.crash_point, str):
             raise ValueError(f"crash_point: expected a string, got {self.crash_point!r}")
         self._check_encryption()

@@ -257,7 +257,10 @@ cql_statement_tokens_max = 32_768  # one statement's tokens: GC passes over its 
 
 # Lightweight transactions (node.paxos): Paxos per partition (issue 14).
 cas_contention_timeout_ms_default = 1000  # cassandra.yaml 4.1/5.0 cas_contention_timeout: 1000ms
+cas_contention_timeout_ms_max_option = 600_000  # a longer contention timeout outlives every client
 paxos_backoff_ms_max = 100  # a refused proposer waits up to this, jittered (Cassandra v1: 0-100 ms)
 paxos_ballot_lease_ms = 1000  # the durable ballot ceiling moves this far per write, not per ballot
 paxos_round_timeout_ms = write_timeout_ms  # Cassandra waits write_request_timeout per Paxos round
 paxos_recent_commits_kept = 16  # commit origins an acceptor keeps: a refused proposer's proof
+paxos_purge_interval_ms = 10_000  # how often a node sweeps its Paxos state for purgeable entries
+paxos_purge_batch_max = 100  # Paxos states one sweep step looks at (bounds a tick's work)

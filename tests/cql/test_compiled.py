@@ -185,11 +185,9 @@ def test_a_new_table_definition_compiles_again() -> None:
     assert second.rows[0].marker is not None and second.rows[0].marker.ttl_s == 60
 
 
-def test_counter_and_lwt_still_refused_by_name() -> None:
+def test_counter_still_refused_by_name() -> None:
     plans = compiled.Plans()
-    for tbl, q, feature in [(N, "INSERT INTO n (k) VALUES (?)", "counter"),
-                            (K, "INSERT INTO kv (k, v) VALUES (?, ?) IF NOT EXISTS",
-                             "lightweight transactions")]:
+    for tbl, q, feature in [(N, "INSERT INTO n (k) VALUES (?)", "counter")]:
         stmt = _stmt(q)
         values = tuple(struct.pack(">q", 1) for _ in range(parse(q).bind_count))
         with pytest.raises(errors.InvalidRequest, match=feature):

@@ -77,7 +77,6 @@ from skewless.storage.model import (
 )
 
 Modification = ast.Insert | ast.Update | ast.Delete
-LWT = "lightweight transactions (IF)"
 
 
 # ---------------------------------------------------------------- USING
@@ -505,12 +504,10 @@ def build_mutations(stmt: Modification, table: TableDef, schema: Schema, ctx: Ev
 
 def _refuse_unsupported(stmt: Modification, table: TableDef) -> None:
     if any(_is_counter(c.type) for c in table.columns):
-        counter_rules.check_modification(stmt, table)
-    if isinstance(stmt, ast.Insert):
-        if stmt.if_not_exists:
-            raise errors.unsupported(LWT)
-    elif stmt.if_exists or stmt.conditions:
-        raise errors.unsupported(LWT)
+        counter_rules.check_modification(stmt, table)  # Cassandra's refusals first
+    # IF clauses are not refused here: a conditional statement runs as a CAS plan
+    # (``cql.cas``, ``node.lwt_path``), which builds its writes here with the clause removed;
+    # PREPARE checks a conditional statement's writes here too.
 
 
 @functools.lru_cache(maxsize=1024)  # distinct column type texts: far fewer in practice

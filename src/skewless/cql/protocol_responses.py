@@ -196,8 +196,12 @@ def _error_extra(e: errors.CqlError, version: int) -> bytes:
     if isinstance(e, errors.Unavailable):
         return pack_short(e.consistency) + pack_int(e.required) + pack_int(e.alive)
     if isinstance(e, errors.WriteTimeout):
+        # protocol v5: a CAS write timeout carries <contentions> [short] after write_type
+        cas = b""
+        if version >= 5 and e.write_type == "CAS":
+            cas = pack_short(min(e.contentions, 0xFFFF))
         return (pack_short(e.consistency) + pack_int(e.received) + pack_int(e.block_for)
-                + pack_string(e.write_type))
+                + pack_string(e.write_type) + cas)
     if isinstance(e, errors.ReadTimeout):
         return (pack_short(e.consistency) + pack_int(e.received) + pack_int(e.block_for)
                 + pack_byte(int(e.data_present)))

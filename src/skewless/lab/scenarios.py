@@ -105,6 +105,9 @@ class Outcome:
     token_us: int | None = None
 
 
+APPLIED, NOT_APPLIED = "[applied]", "[not applied]"  # an LWT write's Outcome.value
+
+
 class Replay:
     """One scenario run on one policy: a 3-node cluster at RF=3, clocks set, steps recorded."""
 
@@ -150,13 +153,15 @@ class Replay:
         out = self._request(address, cql, QUORUM, timestamp_us, token_us)
         if out.error:
             result = f"refused: {_short(out.error)}"
+        elif out.value in (APPLIED, NOT_APPLIED):  # an LWT's answer
+            result = f"[applied] = {out.value == APPLIED}"
         elif out.warnings:
             result = f"written, with a warning: {_short(out.warnings[0])}"
         else:
             result = "written"
         out.stamped_us = None if out.error else out.token_us
         self.steps.append(Step(t_ms, actor, NODE_NAMES[address], event, out.stamped_us, result,
-                               bool(out.error or out.warnings)))
+                               bool(out.error or out.warnings or out.value == NOT_APPLIED)))
         return out
 
     def read(self, t_ms: int, actor: str, address: str, cql: str, event: str = "READ",
@@ -202,7 +207,10 @@ def _outcome(reply: Reply) -> Outcome:
         out.error = str(body)
         return out
     rows = getattr(body, "rows", None)
-    if rows is not None:
+    columns = getattr(body, "columns", None)
+    if rows and columns and columns[0].name == "[applied]":  # an LWT's result (cql.cas_results)
+        out.value = APPLIED if rows[0][0] == b"\x01" else NOT_APPLIED
+    elif rows is not None:
         if not rows:
             out.value = ""
         else:

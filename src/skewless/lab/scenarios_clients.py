@@ -4,7 +4,7 @@ different machines and doomstones (seed 001), and the zombie writer with a stale
 
 from __future__ import annotations
 
-from skewless.lab.scenarios import BASE_US, REGISTRY, Replay, Run, Scenario
+from skewless.lab.scenarios import BASE_US, NOT_APPLIED, REGISTRY, Replay, Run, Scenario
 
 A, B, C = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 SELECT = "SELECT v, writetime(v) FROM app.t WHERE id = {k}"
@@ -115,8 +115,9 @@ def zombie_writer(seed: int, policy: str) -> list[Run]:
     verdict = (f"LOST: the reader gets {end.value!r}, not writer 2's last write. The zombie's "
                "write came later in real time, so last-write-wins keeps it under any clock. "
                if lost else "writer 2's last write kept. ")
-    verdict += ("Skewless has no LWT (the check-and-set is refused): fence with the token, next "
-                "table." if lwt.error else "The check-and-set was accepted.")
+    verdict += ("The check-and-set (IF v = writer 2's value) answers [applied] = False: it sees "
+                "the zombie's write but cannot undo it; plain writes need the fencing token, next "
+                "table." if lwt.value == NOT_APPLIED else "The check-and-set was applied.")
     runs = [r.run("Plain writes, no fencing: last write wins", end.value or "", lost, False,
                   verdict)]  # the refused check-and-set tells nobody about the loss
 
@@ -142,4 +143,4 @@ REGISTRY.add(Scenario("two-clients", "Client B, its clock 1 s behind, overwrites
 REGISTRY.add(Scenario("doomstone", "A DELETE with a timestamp far in the future poisons the row "
                       "for every later write", "seed 001", doomstone))
 REGISTRY.add(Scenario("zombie-writer", "A paused writer resumes with an old lease: what a "
-                      "fencing token stops (Skewless has no LWT)", "seed 003", zombie_writer))
+                      "fencing token stops", "seed 003", zombie_writer))

@@ -80,5 +80,5 @@ def check_cl(cl: int) -> None:
     if cl not in NAMES:
         raise InvalidRequest(f"Unknown consistency level {cl}")
     if cl in (SERIAL, LOCAL_SERIAL):
-        raise InvalidRequest(
-            f"{NAMES[cl]} is only for lightweight transactions, which Skewless has not built yet")
+        # SERIAL reads go through Paxos before this check (node.lwt_path); this is a write's
+        raise InvalidRequest("You must use conditional updates for serializable writes")

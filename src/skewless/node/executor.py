@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from skewless import limits
-from skewless.cql import ast, compiled, compiled_read, paging, select
+from skewless.cql import ast, cas, compiled, compiled_read, paging, select
 from skewless.cql.parser import parse
 from skewless.cql.prepare_checks import check_at_prepare
 from skewless.cql.results import ColumnSpec, RowsResult, SetKeyspace, Void
@@ -44,6 +44,7 @@ from skewless.errors import (
     unsupported,
 )
 from skewless.node import consistency as cl_mod
+from skewless.node import lwt_path
 from skewless.node.auth import statements as role_statements
 from skewless.node.auth.model import AUTH_KEYSPACE, Hasher, InlineHasher, obfuscate_password
 from skewless.node.auth.service import Auth
@@ -53,6 +54,7 @@ from skewless.node.binds import batch_bind_metadata, bind_metadata
 from skewless.node.clock import client_clocks, session_token
 from skewless.node.effects import ClusterEvent, Reply
 from skewless.node.info import NodeInfo
+from skewless.node.lwt_path import LwtPath, renumbered
 from skewless.node.metadata.entries import DdlEntry, Outcome
 from skewless.node.node import Node
 from skewless.node.params import Params as Params  # re-exported: where callers found it
@@ -117,6 +119,7 @@ class Executor:
         self._host_bits = (0, 0)
         self.read_plans = compiled_read.ReadPlans()  # and point reads (cql.compiled_read)
         self.writes = WritePath(self, node)
+        self.lwt = LwtPath(self, node, self._page)  # conditional statements, SERIAL reads
         node.requests.answer = self._answer  # the registry's answers end traces too
 
     # ------------------------------------------------------------------ entry points
@@ -363,6 +366,10 @@ class Executor:
         self.node.requests.classify(conn, stream, _kind(stmt))
         if isinstance(stmt, ast.Select):
             self._select(conn, stream, stmt, values, params, keyspace)
+        elif isinstance(stmt, ast.Insert | ast.Update | ast.Delete) and cas.is_conditional(stmt):
+            self.lwt.write(conn, stream, stmt, values, params, keyspace)
+        elif isinstance(stmt, ast.Batch) and any(cas.is_conditional(s) for s in stmt.statements):
+            self.lwt.write(conn, stream, stmt, values, params, keyspace)
         elif isinstance(stmt, ast.Insert | ast.Update | ast.Delete):
             self.writes.write(conn, stream, [stmt], [values], params, keyspace, "SIMPLE")
         elif isinstance(stmt, ast.Batch):
@@ -448,6 +455,9 @@ class Executor:
                 params.paging_state, keyspace)
             self._answer(conn, stream, rows)
             return
+        if params.consistency in (cl_mod.SERIAL, cl_mod.LOCAL_SERIAL):
+            self.lwt.serial_read(conn, stream, stmt, values, params, keyspace)
+            return
         ks, table = self._table(stmt.keyspace, stmt.table, keyspace)
         cl_mod.check_cl(params.consistency)
         ctx = self._ctx(values, keyspace)
@@ -502,6 +512,7 @@ class Executor:
                 if isinstance(stmt, ast.Select):
                     result_cols = select.select_result_columns(stmt, table, self.node.schema)
                 else:
+                    lwt_path.check_at_prepare(stmt)
                     self.plans.compile(stmt, table)
         elif isinstance(stmt, ast.Batch):  # Cassandra prepares a BATCH too (BatchStatement)
             tables = [self._table(s.keyspace, s.table, keyspace)[1] for s in stmt.statements]
@@ -544,6 +555,11 @@ class Executor:
             stmts.append(s)
             values.append(self._values(parsed, Params(values=vals)))
         write_type = ("BATCH", "UNLOGGED_BATCH", "COUNTER")[kind]
+        if kind != 2 and any(cas.is_conditional(s) for s in stmts):  # a conditional batch: one LWT
+            batch, flat = renumbered("LOGGED" if kind == 0 else "UNLOGGED", stmts, values)
+            self.authz.before(conn, stream, batch, keyspace, lambda: self.lwt.write(
+                conn, stream, batch, flat, params, keyspace))
+            return
         self.authz.before(conn, stream, ast.Batch("LOGGED", tuple(stmts)), keyspace,
                          lambda: self.writes.write(
             conn, stream, stmts, values, params, keyspace, write_type))

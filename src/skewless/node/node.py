@@ -43,6 +43,7 @@ from skewless.node.effects import ClusterEvent, Ready, Reply
 from skewless.node.index import read as index_read
 from skewless.node.index.manager import IndexManager
 from skewless.node.latency import NodeLatency, timed
+from skewless.node.lwt import LWT_MESSAGES, Lwt
 from skewless.node.membership.membership import Change, Membership
 from skewless.node.membership.peers_store import PeerStore
 from skewless.node.membership.swim import FailureDetector
@@ -161,6 +162,7 @@ class Node:
         self.active_repair = ActiveRepairService(self)  # nodetool repair (node.repair)
         self.anti_entropy = AntiEntropy(self)  # background repair (node.anti_entropy)
         self.latency = NodeLatency()  # nodetool tablestats/histograms
+        self.lwt = Lwt(self, generation)  # partition Paxos: LWTs and SERIAL reads (node.lwt)
         self.permissions = PermissionsCache(  # roles' grants (node.auth.authorizer)
             config.permissions_validity, limits.permissions_cache_entries_max)
         self.metadata.start()  # last: applying entries may touch the parts above
@@ -282,6 +284,8 @@ class Node:
                                                    self.address))
         elif isinstance(m, RangeReadResponse):
             scan.on_range_response(self, sender, m)
+        elif isinstance(m, LWT_MESSAGES):
+            self.lwt.on_message(sender, m)
         elif isinstance(m, MetaMessage):
             self.metadata.on_message(sender, m)
         elif isinstance(m, IndexScanRequest):
@@ -353,6 +357,7 @@ class Node:
         self._storage_step(self.active_repair.tick, now_ns)
         self._storage_step(self.anti_entropy.tick, now_ns)
         self._storage_step(self.topology.tick, now_ns)
+        self._storage_step(self.lwt.tick, now_ns)
         self.requests.tick(now_ns)  # last: the timeouts above answer first
 
     def _storage_step(self, step: Callable[[int], None], now_ns: int) -> None:

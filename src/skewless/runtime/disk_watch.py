@@ -39,7 +39,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from skewless import limits
-from skewless.cql.results import SchemaChange, Void
+from skewless.cql.cas_results import APPLIED
+from skewless.cql.results import RowsResult, SchemaChange, Void
 from skewless.errors import WriteFailure
 from skewless.node import consistency as cl_mod
 from skewless.node import messages
@@ -193,12 +194,15 @@ def not_durable(ready: Ready, cause: str) -> Ready:
     liveness messages (``_ACKNOWLEDGE_NOTHING``) go as they are; every other message to a
     peer (Paxos promises, stamps, truncation and repair acknowledgements...) is dropped. Each client
     answer that acknowledges a write (``Void``: INSERT, UPDATE, DELETE, BATCH, TRUNCATE, role
-    changes; ``SchemaChange``: DDL) becomes a WriteFailure with ``cause``. Rows, prepared
-    statements and USE go out as they are: they acknowledge nothing (the project has no LWT,
-    whose ``[applied]`` rows would), so a new driver's handshake queries are answered."""
+    changes; ``SchemaChange``: DDL) becomes a WriteFailure with ``cause``, and so does an
+    LWT's ``[applied]`` result (write type CAS: its commit may rest on this sync). Other rows,
+    prepared statements and USE go out as they are: they acknowledge nothing, so a new
+    driver's handshake queries are answered."""
     message = f"Operation failed - the write could not be made durable: {cause}"
     replies = [replace(r, body=WriteFailure(message, cl_mod.ONE, 0, 1, 1, "SIMPLE"))
-               if isinstance(r.body, (Void, SchemaChange)) else r
+               if isinstance(r.body, (Void, SchemaChange)) else
+               replace(r, body=WriteFailure(message, cl_mod.SERIAL, 0, 1, 1, "CAS"))
+               if _is_cas_result(r.body) else r
                for r in ready.replies]
     sends: list[tuple[str, Envelope]] = []
     for address, env in ready.sends:
@@ -251,3 +255,9 @@ class DiskCollector(Collector):
         yield CounterMetricFamily("skewless_storage_reopens",
                                   "Times the store was reopened after a failure",
                                   value=s.recoveries)
+
+
+def _is_cas_result(body: object) -> bool:
+    """An LWT's answer: rows whose first column is ``[applied]`` (``cql.cas_results``)."""
+    return isinstance(body, RowsResult) and bool(body.columns) and \
+        body.columns[0].name == APPLIED

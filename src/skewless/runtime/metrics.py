@@ -90,6 +90,13 @@ class NodeCollector(Collector):
         yield _gauge("skewless_coordinator_requests_inflight",
                      "Requests this node coordinates now", float(len(node.ops)))
         yield from _client_requests(node)
+        yield CounterMetricFamily(
+            "skewless_cas_requests", "LWTs and SERIAL reads this node coordinated (node.lwt)",
+            value=float(node.lwt.started))
+        yield CounterMetricFamily(
+            "skewless_cas_contentions",
+            "Paxos rounds this node's LWTs lost to other proposers (Cassandra's CasWrite "
+            "contention)", value=float(node.lwt.contentions))
 
 
 def _client_requests(node: Node) -> Iterator[Metric]:

@@ -701,6 +701,18 @@ class Storage:
     def delete_meta(self, name: str) -> None:
         self._write([(_META + name.encode(), None)])
 
+    def meta_after(self, prefix: str, after: str, limit: int) -> list[tuple[str, bytes]]:
+        """Up to ``limit`` meta entries whose names start with ``prefix`` (ASCII), in name
+        order, from the first name above ``after`` (a sweep's cursor; "" from the start)."""
+        lo = _META + (after.encode() + b"\x00" if after else prefix.encode())
+        hi = _META + prefix.encode() + b"\xff"
+        out: list[tuple[str, bytes]] = []
+        for k, v in self._kv.iter_from(lo, hi):
+            out.append((k[len(_META):].decode(), v))
+            if len(out) >= limit:
+                break
+        return out
+
     # --- hints ---------------------------------------------------------------------------------
     @staticmethod
     def _hint_prefix(target: str) -> bytes:
