@@ -107,6 +107,11 @@ def test_zombie_writer(seed: int) -> None:
     fenced_wall, fenced_hlc = _one(res, "wallclock", 1), _one(res, "hlc", 1)
     assert fenced_wall.winner == "writer 2 #1" and fenced_wall.lost  # zombie fenced, clock not
     assert fenced_hlc.winner == "writer 2 #2" and not fenced_hlc.lost
+    for policy in ("wallclock", "hlc"):  # the LWT fence: the zombie refused under any clock
+        by_lwt = _one(res, policy, 2)
+        assert by_lwt.winner == "writer 2 #2" and not by_lwt.lost, by_lwt.verdict
+        assert [s.result for s in by_lwt.steps if s.result.startswith("[applied]")] == [
+            "[applied] = True", "[applied] = True", "[applied] = True", "[applied] = False"]
 
 
 @pytest.mark.parametrize("name", ["seed000", "two-clients", "zombie-writer"])

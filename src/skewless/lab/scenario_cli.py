@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from skewless.lab.scenario_catalog import describe, run_scenario, scenario_names
@@ -62,5 +63,6 @@ def _table(run: Run) -> Table:
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for i, s in enumerate(run.steps, 1):
         stamped = "-" if s.stamped_us is None else f"{s.stamped_us:,}"
-        table.add_row(str(i), f"t={s.t_ms}ms", s.actor, s.node, s.event, stamped, s.result)
+        table.add_row(str(i), f"t={s.t_ms}ms", escape(s.actor), escape(s.node),
+                      escape(s.event), stamped, escape(s.result))  # "[applied]" is no markup
     return table

@@ -10,6 +10,9 @@ A, B, C = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 SELECT = "SELECT v, writetime(v) FROM app.t WHERE id = {k}"
 FENCED_TABLE = ("CREATE TABLE app.fenced (k int, token bigint, v text, PRIMARY KEY (k, token)) "
                 "WITH CLUSTERING ORDER BY (token DESC)")
+LEASE_TABLE = "CREATE TABLE app.lease (id int PRIMARY KEY, token bigint, v text)"
+LEASE_WRITE = ("UPDATE app.lease SET token = {token}, v = '{v}' WHERE id = 1 "
+               "IF token <= {token}")
 FENCED_SELECT = "SELECT v, writetime(v) FROM app.fenced WHERE k = 1 LIMIT 1"
 CLIENT_B_SKEW_US = -1_000_000  # client B's machine clock is 1 s behind
 
@@ -135,7 +138,34 @@ def zombie_writer(seed: int, policy: str) -> list[Run]:
         verdict = "The fencing token pattern failed: the zombie's write is current."
     runs.append(r.run("Fencing token as a clustering column, compared by value",
                       end.value or "", end.value != "writer 2 #2", False, verdict))
+    runs.append(_zombie_fenced_by_lwt(seed, policy))
     return runs
+
+
+def _zombie_fenced_by_lwt(seed: int, policy: str) -> Run:
+    """The token kept in the row and every write conditional on it (``IF token <= mine``): the
+    zombie's write is refused, and Paxos orders writer 2's two writes whatever node B's clock."""
+    r = Replay(seed, policy, ZOMBIE_SKEW_US, tables=(LEASE_TABLE,))
+    r.write(50, "writer 1", A, "write as token 42", "INSERT INTO app.lease (id, token, v) "
+            "VALUES (1, 42, 'writer 1') IF NOT EXISTS")
+    r.note(100, "writer 1", "-", "GC pause, longer than its lease",
+           "writer 1 stops; its lease expires")
+    r.note(200, "lock service", "-", "lease to writer 2, fencing token 43", "writer 2 leads")
+    for t_ms, node, v in ((300, A, "writer 2 #1"), (350, B, "writer 2 #2")):
+        r.write(t_ms, "writer 2", node, f"write #{v[-1]} as token 43, IF token <= 43",
+                LEASE_WRITE.format(token=43, v=v))
+    r.note(400, "writer 1", "-", "GC pause ends", "writer 1 still believes it leads")
+    zombie = r.write(500, "writer 1", A, "write as token 42, IF token <= 42 (zombie)",
+                     LEASE_WRITE.format(token=42, v="zombie"))
+    end = r.read(700, "reader", C, "SELECT v, writetime(v) FROM app.lease WHERE id = 1")
+    kept = end.value == "writer 2 #2"
+    verdict = ("Kept: the zombie's conditional write answers [applied] = False (the row holds "
+               "token 43), and writer 2's second write, through node B (200 ms slow), is "
+               "ordered after its first by Paxos, not by B's clock." if kept and
+               zombie.value == NOT_APPLIED else
+               f"The LWT fencing failed: the reader gets {end.value!r}.")
+    return r.run("Fencing token checked by a lightweight transaction (IF token <= ?)",
+                 end.value or "", not kept, zombie.value == NOT_APPLIED, verdict)
 
 
 REGISTRY.add(Scenario("two-clients", "Client B, its clock 1 s behind, overwrites what it read "
