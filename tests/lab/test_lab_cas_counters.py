@@ -76,3 +76,21 @@ def test_final_count_problems() -> None:
     assert final_count_problems(history, {0: None}, 1) != []  # the claim lost
     assert final_count_problems(history, {}, 1) != []  # not read
     assert final_count_problems([], {0: None}, 1) == []  # never claimed, never there
+
+
+def test_planted_answer_before_sync_is_caught() -> None:
+    """Node 1's acceptor answers (at once, before any sync) and never asks for a sync: with
+    the periodic commitlog and many crashes, a crash forgets a promise or an acceptance that a
+    proposer counted on. CAS registers only (the periodic commitlog's crashes may lose
+    acknowledged plain and counter writes, which is not what this test is about)."""
+    spec = WorkloadSpec(cas_keys=2, cas_sessions=6)
+    caught = None
+    for seed in range(4):
+        r = run(RunConfig(seed, duration_s=10, faults=FaultPlan(crashes=8), workload=spec,
+                          planted_bug="answer-before-sync", commitlog="periodic"), trace=False)
+        failing = set(_failing(r)) & {"cas_linearizability", "cas_final_count"}
+        if failing:
+            print(f"planted answer-before-sync: caught at seed {seed} by {sorted(failing)}")
+            caught = seed
+            break
+    assert caught is not None
