@@ -35,7 +35,14 @@ policy; ``drop-mutations`` makes node 1's storage acknowledge every third mutati
 applying it; ``join-without-streaming`` makes the topology fault's joiners start with
 ``auto_bootstrap`` off (they own ranges without having streamed them: ``lab.topology``);
 ``lose-replies`` makes node 1 lose the continuation of every fifth write it coordinates (the
-request is answered only by its deadline: ``exactly_one_reply`` fails).
+request is answered only by its deadline: ``exactly_one_reply`` fails); ``skip-prepare``,
+``answer-before-sync`` and ``counter-replay-twice`` are the LWT and counter paths' bugs
+(``lab.lab_planted``).
+
+CAS registers and counters (``cas_keys``, ``counter_keys``; off by default, so runs without them
+are what they were): ``lab.cas_runs`` runs those workloads beside the register one and adds
+their verdicts (``cas_linearizability``, ``cas_final_count``, ``counter_bounds``,
+``counter_replicas``); their operations are in ``RunResult.extra_history``.
 """
 
 from __future__ import annotations
