@@ -58,6 +58,11 @@ _HELP = {
     "batch_pct": "Share of writes that are LOGGED BATCHes of two registers, percent.",
     "seed000": "The seed-000 flow: each write followed at once by the register's next write "
                "through another coordinator.",
+    "cas_keys": "CAS registers (lab.cas, IF NOT EXISTS claims, IF v = ? increments, SERIAL "
+                "reads); 0: no CAS workload.",
+    "cas_sessions": "CAS client sessions (with --cas-keys).",
+    "counter_keys": "Counters (lab.ctr, increments of -3..5); 0: no counter workload.",
+    "counter_sessions": "Counter client sessions (with --counter-keys).",
 }
 
 
@@ -121,12 +126,15 @@ def lab() -> None:
               help="Write the operation history as JSON lines.")
 @click.option("--planted-bug",
               type=click.Choice(["raw-clock", "drop-mutations", "join-without-streaming",
-                                 "lose-replies"]),
+                                 "lose-replies", "skip-prepare", "answer-before-sync",
+                                 "counter-replay-twice"]),
               default=None,
               help="For checker tests: node 1 stamps with its raw clock, or drops every third "
                    "mutation it acknowledges; or the topology fault's joiners take their ranges "
                    "without streaming them (auto_bootstrap off); or node 1 loses the reply of "
-                   "every fifth write it coordinates.")
+                   "every fifth write it coordinates; or node 1's Paxos skips the prepare, its "
+                   "acceptor answers before syncing, or its counter leader applies a duplicated "
+                   "request twice (with --cas-keys / --counter-keys).")
 @click.option("--commit-wait", is_flag=True, help="Every node runs with --commit-wait.")
 @click.option("--no-restamp", is_flag=True,
               help="Every node runs with --no-restamp (shadowed writes are reported, not "

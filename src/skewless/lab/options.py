@@ -116,6 +116,10 @@ class WorkloadSpec:
     delete_pct: int = 0  # share of writes that DELETE the row (the next write re-INSERTs it)
     batch_pct: int = 0  # share of writes that are LOGGED BATCHes of two registers
     seed000: bool = False  # each write followed at once by one more through another node
+    cas_keys: int = 0  # CAS registers (lab.cas_workload): 0 runs no CAS workload
+    cas_sessions: int = 4  # CAS sessions (with cas_keys)
+    counter_keys: int = 0  # counters (lab.cas_workload): 0 runs no counter workload
+    counter_sessions: int = 4  # counter sessions (with counter_keys)
 
     def options(self) -> list[str]:
         return cli_options(self)

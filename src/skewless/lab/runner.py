@@ -35,7 +35,14 @@ policy; ``drop-mutations`` makes node 1's storage acknowledge every third mutati
 applying it; ``join-without-streaming`` makes the topology fault's joiners start with
 ``auto_bootstrap`` off (they own ranges without having streamed them: ``lab.topology``);
 ``lose-replies`` makes node 1 lose the continuation of every fifth write it coordinates (the
-request is answered only by its deadline: ``exactly_one_reply`` fails).
+request is answered only by its deadline: ``exactly_one_reply`` fails); ``skip-prepare``,
+``answer-before-sync`` and ``counter-replay-twice`` are the LWT and counter paths' bugs
+(``lab.lab_planted``).
+
+CAS registers and counters (``cas_keys``, ``counter_keys``; off by default, so runs without them
+are what they were): ``lab.cas_runs`` runs those workloads beside the register one and adds
+their verdicts (``cas_linearizability``, ``cas_final_count``, ``counter_bounds``,
+``counter_replicas``); their operations are in ``RunResult.extra_history``.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skewless.clock import TimestampSource
-from skewless.lab import convergence, session_checks
+from skewless.lab import cas_runs, convergence, lab_planted, session_checks
 from skewless.lab.checkers import as_register_writes, resolve_deletes, superseded_writes
 from skewless.lab.faults import Nemesis
 from skewless.lab.linearizability import linearizable
@@ -63,7 +70,8 @@ convergence_sample_ms = 500  # how often the replicas are compared after the hea
 convergence_samples_max = 200  # a bound on the sampling (100 s at 500 ms)
 convergence_bound_s = 60  # replicas must agree this long after the heal at most
 topology_settle_s = 90  # a topology change under way at the heal must complete within this
-PLANTED_BUGS = ("raw-clock", "drop-mutations", "join-without-streaming", "lose-replies")
+PLANTED_BUGS = ("raw-clock", "drop-mutations", "join-without-streaming", "lose-replies",
+                *lab_planted.PLANTED_BUGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +123,7 @@ class RunResult:
     verdicts: list[Verdict]
     trace: list[str]
     stats: dict[str, Any]
+    extra_history: list[dict[str, Any]] = field(default_factory=list)  # CAS and counter ops
 
     @property
     def ok(self) -> bool:
@@ -137,15 +146,18 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     assert world.stabilize(), "the cluster did not form"
     workload = Workload(world, cfg.workload, random.Random(f"lab-workload-{cfg.seed}"))
     workload.setup()
+    extra = cas_runs.Extra.make(world, cfg.workload, cfg.seed)
     for address in sorted(world.nodes):
         plant(address)
     duration_ns = cfg.duration_s * NS_PER_S
     started_ns = world.now_ns
     nemesis.start(duration_ns * 8 // 10)
     workload.start(duration_ns)
+    extra.start(duration_ns)
     world.run_for(duration_ns)
     nemesis.heal()
-    finished = world.run_until(workload.finished, 10 * NS_PER_S)
+    finished = world.run_until(lambda: workload.finished() and extra.finished(),
+                               10 * NS_PER_S)
     nemesis.exact_clocks()
     healed_ns = world.now_ns
     samples = _sample_convergence(world, workload)
@@ -155,6 +167,7 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
     stable = world.stabilize(stabilize_timeout_s * NS_PER_S)
     world.run_for(settle_s * NS_PER_S)
     final = workload.final_reads(final_read_timeout_s * NS_PER_S)
+    extra_verdicts = extra.verdicts(final_read_timeout_s * NS_PER_S)
     samples.append((world.now_ns / 1e9, convergence.converged(*workload.replica_contents())))
     world.settle_requests()
     requests = world.request_problems()
@@ -170,8 +183,12 @@ def run(cfg: RunConfig, trace: bool = True) -> RunResult:
                 _convergence(cfg.workload.keys, final, stable, workload, samples,
                              healed_ns / 1e9, unfinished)]
     verdicts += _extra_checkers(workload.history, resolved)
+    verdicts += [Verdict(name, not found, tuple(found), note)
+                 for name, found, note in extra_verdicts]
     verdicts.append(Verdict("exactly_one_reply", not requests, tuple(requests)))
-    return RunResult(cfg, workload.history, final, verdicts, world.trace, stats)
+    stats.update(extra.stats())
+    return RunResult(cfg, workload.history, final, verdicts, world.trace, stats,
+                     extra.history())
 
 
 def _stats(history: list[dict[str, Any]], final: dict[int, object],
@@ -274,7 +291,9 @@ def _planter(world: World, bug: str | None) -> Callable[[str], None]:
         if bug in (None, "join-without-streaming") or address != target:
             return
         node = world.nodes[address].node
-        if bug == "raw-clock":
+        if bug in lab_planted.PLANTED_BUGS:
+            lab_planted.plant(world, node, bug)
+        elif bug == "raw-clock":
             _stamp_with_raw_clock(node)
         elif bug == "lose-replies":
             _lose_every_fifth_write_continuation(node)

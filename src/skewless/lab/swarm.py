@@ -29,6 +29,8 @@ class SeedOutcome:
     writes_acknowledged: int
     silent: int  # lost acknowledged writes nobody was told about
     topology: tuple[tuple[str, int], ...] = ()  # topology changes completed per kind, refused
+    cas_ops: int = 0  # CAS operations checked (with cas_keys)
+    counter_ops: int = 0  # counter operations checked (with counter_keys)
 
 
 def config_for(seed: int, policy: str, nodes: int, duration_s: int, workload: WorkloadSpec,
@@ -51,7 +53,8 @@ def run_seed(cfg: RunConfig) -> SeedOutcome:
                 failures.append(f"  ... and {more} more")
     return SeedOutcome(cfg.seed, result.ok, cfg.command(), tuple(failures),
                        result.stats["writes_acknowledged"], sum(v.silent for v in result.verdicts),
-                       tuple(sorted(result.stats["topology"].items())))
+                       tuple(sorted(result.stats["topology"].items())),
+                       result.stats.get("cas_ops", 0), result.stats.get("counter_ops", 0))
 
 
 def _outcomes(configs: list[RunConfig], jobs: int) -> Iterator[SeedOutcome]:
@@ -76,7 +79,7 @@ def swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
     configs = [config_for(s, policy, nodes, duration_s, workload, commit_wait, profile,
                           no_restamp)
                for s in range(first_seed, first_seed + seeds)]
-    failed = acked = silent = 0
+    failed = acked = silent = cas_ops = counter_ops = 0
     drawn = {f.name: 0 for f in fields(FaultPlan)}
     default = FaultPlan()
     for cfg in configs:
@@ -85,6 +88,8 @@ def swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
     changes: dict[str, int] = {}
     for o in _outcomes(configs, jobs):
         acked += o.writes_acknowledged
+        cas_ops += o.cas_ops
+        counter_ops += o.counter_ops
         for kind, n in o.topology:
             changes[kind] = changes.get(kind, 0) + n
         if o.ok:
@@ -96,6 +101,8 @@ def swarm(seeds: int, first_seed: int, policy: str, nodes: int, duration_s: int,
             out(f"  {line}")
         out(f"  reproduce: {o.command}")
     out(f"acknowledged writes checked: {acked}")
+    if cas_ops or counter_ops:
+        out(f"CAS operations checked: {cas_ops}; counter operations checked: {counter_ops}")
     out("seeds drawing each fault: " + ", ".join(f"{k} {n}" for k, n in drawn.items() if n))
     if changes:
         out("topology changes completed: " + ", ".join(
