@@ -114,10 +114,17 @@ class Account(Model):
 
 def test_cqlengine_iff_if_not_exists_if_exists(shared_cluster: LocalCluster,
                                                session: Session) -> None:
-    from cassandra.cqlengine.management import sync_table
-
     own = shared_cluster.session()  # CQLEngine sets its session's row factory to dicts
     connection.register_connection("lwt", session=own, default=True)
+    try:
+        _account_lwts()
+    finally:  # CQLEngine's connections are global: other tests in this process register theirs
+        connection.unregister_connection("lwt")
+
+
+def _account_lwts() -> None:
+    from cassandra.cqlengine.management import sync_table
+
     sync_table(Account)
     aid = uuid.uuid4()
     Account.if_not_exists().create(id=aid, owner="ann", balance=10)
