@@ -102,7 +102,8 @@ class Window:
 class Contended:
     applied: int
     not_applied: int
-    timeouts: int
+    timeouts: int  # CAS WriteTimeouts (contention or no quorum): applied or not, unknown
+    read_timeouts: int  # SERIAL reads of the register that timed out
     errors: int
     error_kinds: str
     elapsed_s: float
@@ -112,8 +113,9 @@ class Contended:
     def line(self, clients: int) -> str:
         s = max(self.elapsed_s, 1e-9)
         errors = f" ({self.error_kinds})" if self.errors else ""
-        return (f"contended, {clients} clients on one partition: applied {self.applied / s:,.1f}/s"
-                f"  not applied {self.not_applied / s:,.1f}/s  timeouts {self.timeouts}  "
+        return (f"contended, {clients} clients on one partition: applied "
+                f"{self.applied / s:,.1f}/s  not applied {self.not_applied / s:,.1f}/s  "
+                f"timeouts {self.timeouts} CAS, {self.read_timeouts} SERIAL reads  "
                 f"errors {self.errors}{errors}  contentions {self.contentions:,}  "
                 f"register +{self.increase:,} for {self.applied:,} applied")
 
@@ -214,23 +216,30 @@ class Bench:
         increase = self.register() - start_value
         with tally.lock:
             kinds = ", ".join(f"{n} {k}" for k, n in sorted(tally.error_kinds.items()))
-            return Contended(tally.applied, tally.not_applied, tally.timeouts, tally.errors,
-                             kinds, elapsed, self.counters.contentions() - contentions0,
-                             increase)
+            return Contended(tally.applied, tally.not_applied, tally.timeouts,
+                             tally.read_timeouts, tally.errors, kinds, elapsed,
+                             self.counters.contentions() - contentions0, increase)
 
     def _cas_client(self, deadline: float, tally: Tally) -> None:
         from cassandra import ReadTimeout, WriteTimeout
 
         current: int | None = None
         while now_s() < deadline:
-            try:
-                if current is None:
+            if current is None:
+                try:
                     current = self.register()
+                except ReadTimeout:
+                    tally.count("read_timeouts")
+                    continue
+                except Exception as e:  # counted by kind; the client reads again
+                    tally.count("errors", type(e).__name__)
+                    continue
+            try:
                 rs = self.session.execute(self.cas, (current + 1, current))
                 applied = rs.was_applied
                 current = current + 1 if applied else int(rs.one().v)
                 tally.count("applied" if applied else "not_applied")
-            except (WriteTimeout, ReadTimeout):
+            except WriteTimeout:
                 current = None
                 tally.count("timeouts")
             except Exception as e:  # counted by kind; the client reads the register again
@@ -241,7 +250,7 @@ class Bench:
 class Tally:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.applied = self.not_applied = self.timeouts = self.errors = 0
+        self.applied = self.not_applied = self.timeouts = self.read_timeouts = self.errors = 0
         self.error_kinds: dict[str, int] = {}
 
     def count(self, what: str, kind: str = "") -> None:

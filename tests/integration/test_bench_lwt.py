@@ -29,7 +29,8 @@ WINDOW = re.compile(r"^round 1 (LWT|plain)\s+(8 in flight|one at a time)\s+([\d,
 MESSAGES = re.compile(r"^round 1 internode messages per LWT ([\d.]+) \(([\d.]+) per remote "
                       r"replica\), per plain write ([\d.]+) \(background [\d.]+/s removed\)$")
 CONTENDED = re.compile(r"^round 1 contended, 8 clients on one partition: applied ([\d.,]+)/s"
-                       r"\s+not applied ([\d.,]+)/s\s+timeouts (\d+)\s+errors (\d+)\s+"
+                       r"\s+not applied ([\d.,]+)/s\s+timeouts (\d+) CAS, \d+ SERIAL reads\s+"
+                       r"errors (\d+)\s+"
                        r"contentions ([\d,]+)\s+register \+([\d,]+) for ([\d,]+) applied$")
 
 
