@@ -1,12 +1,12 @@
-"""``skewless bench``: the throughput benchmarks as subcommands (``etcd``, ``load``); each is
-also ``python -m skewless.bench_etcd`` / ``python -m skewless.bench_load``. The etcd client
-(aetcd) is imported only by a round's client process, never here."""
+"""``skewless bench``: the throughput benchmarks as subcommands (``etcd``, ``load``, ``lwt``);
+each is also ``python -m skewless.bench_etcd`` / ``bench_load`` / ``bench_lwt``. The etcd
+client (aetcd) is imported only by a round's client process, never here."""
 
 from __future__ import annotations
 
 import click
 
-from skewless import bench_etcd, bench_load
+from skewless import bench_etcd, bench_load, bench_lwt
 
 
 @click.group()
@@ -16,3 +16,4 @@ def bench() -> None:
 
 bench.add_command(bench_etcd.main, "etcd")
 bench.add_command(bench_load.main, "load")
+bench.add_command(bench_lwt.main, "lwt")
