@@ -466,7 +466,7 @@ def plan_batch(batch: ast.Batch, schema: Schema, ctx: EvalContext) -> CasPlan:
     """The CAS plan of a BATCH holding at least one conditional statement: one partition of
     one table, the conditions of every statement together, the writes of every statement."""
     assert any(is_conditional(s) for s in batch.statements), batch
-    tables = [_table(s, schema, ctx) for s in batch.statements]
+    tables = [dml.statement_table(s, schema, ctx) for s in batch.statements]
     for stmt, table in zip(batch.statements, tables, strict=True):
         if is_conditional(stmt):
             if stmt.using.timestamp is not None:
@@ -532,15 +532,3 @@ def _analyse_in_batch(stmt: Modification, table: TableDef, schema: Schema, ctx: 
     return _Analysed(pkeys[0], None, None, [], [], _Write(_strip(original, table, False), table),
                      not table.clustering or ck_restricted,
                      any(c.kind == "static" for c in op_cols), reads)
-
-
-def _table(stmt: Modification, schema: Schema, ctx: EvalContext) -> TableDef:
-    """The statement's table (its keyspace or the session's), with dml's messages."""
-    ks = stmt.keyspace or ctx.keyspace
-    if ks is None:
-        raise errors.InvalidRequest("No keyspace has been specified. USE a keyspace, or "
-                                    "explicitly specify keyspace.tablename")
-    table = schema.table(ks, stmt.table)
-    if table is None:
-        raise errors.InvalidRequest(f"unconfigured table {stmt.table}")
-    return table

@@ -646,7 +646,7 @@ def batch_mutations(batch: ast.Batch, schema: Schema, ctx: EvalContext, timestam
     """All updates of a BATCH, those of one partition merged into one ``PartitionUpdate``
     (in order of first appearance). A statement's own USING TIMESTAMP overrides
     ``timestamp_us``; tables are looked up in the statement's keyspace or ``ctx.keyspace``."""
-    tables = [_table(stmt, schema, ctx) for stmt in batch.statements]
+    tables = [statement_table(stmt, schema, ctx) for stmt in batch.statements]
     if batch.kind == "COUNTER" or any(map(counter_rules.is_counter_table, tables)):
         counter_rules.check_batch(batch, tables)
     if batch.using.ttl is not None:
@@ -675,7 +675,8 @@ def merge_by_partition(updates: Sequence[PartitionUpdate]) -> list[PartitionUpda
     return [g[0] if len(g) == 1 else merge_many(g) for g in groups.values()]
 
 
-def _table(stmt: Modification, schema: Schema, ctx: EvalContext) -> TableDef:
+def statement_table(stmt: Modification, schema: Schema, ctx: EvalContext) -> TableDef:
+    """The statement's table (its keyspace or the session's), with Cassandra's messages."""
     ks = stmt.keyspace or ctx.keyspace
     if ks is None:
         raise errors.InvalidRequest("No keyspace has been specified. USE a keyspace, or "
