@@ -15,8 +15,8 @@ from skewless.runtime.cluster import start_local_cluster, stop_nodes, suite_port
 
 # Ports of their own (the integration tests use 19042/17000 plus the same offset).
 PORT_OFFSET = suite_port_offset()
-CQL_PORT = 29042 + PORT_OFFSET
-INTERNODE_PORT = 27000 + PORT_OFFSET
+CQL_PORT = 21042 + PORT_OFFSET
+INTERNODE_PORT = 19000 + PORT_OFFSET
 
 
 def _session(n: int, tmp: Path) -> Iterator[Session]:

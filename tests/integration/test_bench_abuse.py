@@ -15,7 +15,7 @@ from skewless.bench_abuse import CASES
 
 pytestmark = pytest.mark.timeout(400)
 
-BASE_PORT = 30500 + PORT_OFFSET  # apart from the tests' clusters and bench_security's
+BASE_PORT = 23300 + PORT_OFFSET  # apart from the tests' clusters and bench_security's
 
 
 def test_bench_abuse_small() -> None:

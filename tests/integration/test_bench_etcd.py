@@ -20,8 +20,8 @@ from skewless.bench_etcd import AETCD_REQUIREMENTS, EXIT_MISSING
 
 pytestmark = pytest.mark.timeout(600)
 
-ETCD_BASE_PORT = 30700 + PORT_OFFSET  # apart from the tests' clusters and the other benches'
-LOAD_BASE_PORT = 30800 + PORT_OFFSET
+ETCD_BASE_PORT = 23600 + PORT_OFFSET  # apart from the tests' clusters and the other benches'
+LOAD_BASE_PORT = 23900 + PORT_OFFSET
 ROUND = re.compile(r"^round 1 (writes|reads|one-at-a-time writes)\s+(\S+)\s+([\d,]+)/s\s+"
                    r"p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms\s+server CPU\s+([\d,]+) µs/op\s+"
                    r"client CPU\s+([\d,]+) µs/op$")

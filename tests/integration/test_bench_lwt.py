@@ -21,7 +21,7 @@ from skewless.bench_lwt import metric_value
 
 pytestmark = pytest.mark.timeout(300)
 
-BASE_PORT = 26300 + PORT_OFFSET  # apart from the tests' and other benches' (+-2000), and below
+BASE_PORT = 26500 + PORT_OFFSET  # apart from the other clusters (test_port_layout), and below
 # the kernel's ephemeral ports (32768..) for offsets up to 6000: a client's port can take ours
 NOISE_PER_REPLICA = 0.25  # the background estimate's error, in messages per LWT per replica
 WINDOW = re.compile(r"^round 1 (LWT|plain)\s+(8 in flight|one at a time)\s+([\d,]+)/s\s+"

@@ -13,7 +13,7 @@ from conftest import PORT_OFFSET
 
 pytestmark = pytest.mark.timeout(240)
 
-BASE_PORT = 30000 + PORT_OFFSET  # apart from the tests' clusters (19042 + offset and below)
+BASE_PORT = 23000 + PORT_OFFSET  # apart from the tests' clusters (19042 + offset and below)
 
 
 def test_bench_security_tiny() -> None:

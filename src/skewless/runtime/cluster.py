@@ -249,7 +249,7 @@ class NodeProcess:
 
 
 XDIST_WORKERS_MAX = 2  # run.py's parallel test workers; a third would reach the next range
-XDIST_PORT_STRIDE = 5000  # worker gw1's ports: past every port worker gw0's tests use
+XDIST_PORT_STRIDE = 5000  # gw1 = gw0 + this: no port of both, all below 32768 (test_port_layout)
 
 
 def suite_port_offset() -> int:
