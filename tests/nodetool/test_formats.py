@@ -214,10 +214,13 @@ def test_tablestats_and_histograms() -> None:
     empty = {**t, "partition_size_bytes": None, "cell_count": None}
     assert fl.format_tablehistograms({"tables": [empty]}).startswith(
         "No SSTables exists, unable to calculate 'Partition Size' and 'Cell Count' percentiles")
-    proxy = fl.format_proxyhistograms({k: _latency(seven) for k in ("read", "write", "range")})
+    proxy = fl.format_proxyhistograms({k: _latency(seven) for k in (
+        "read", "write", "range", "cas_read", "cas_write")})
     assert proxy.splitlines()[1] == ("Percentile       Read Latency      Write Latency"
-                                     "      Range Latency")
-    assert proxy.splitlines()[-2].startswith("Max                     60.00")
+                                     "      Range Latency   CAS Read Latency  CAS Write Latency"
+                                     " View Write Latency")
+    assert proxy.splitlines()[2] == " " * 10 + "           (micros)" * 6
+    assert proxy.splitlines()[-2] == "Max       " + "              60.00" * 5 + " " * 15 + "0.00"
 
 
 def test_snapshot_messages_and_listing() -> None:

@@ -80,6 +80,11 @@ def test_conditional_statements_answer_applied_and_the_current_row() -> None:
     assert _applied(_q(w, "DELETE FROM ks.t WHERE k = 1 IF EXISTS"))
     assert not _applied(_q(w, "DELETE FROM ks.t WHERE k = 1 IF EXISTS"))
     assert _rows(_q(w, "SELECT v FROM ks.t WHERE k = 1")) == []
+    # nodetool proxyhistograms' CAS columns: what each node coordinated, in virtual time
+    latency = {a: w.nodes[a].node.latency for a in (N1, N2, N3)}
+    assert [latency[a].coordinator_cas_write.count for a in (N1, N2, N3)] == [4, 2, 1]
+    assert [latency[a].coordinator_cas_read.count for a in (N1, N2, N3)] == [1, 0, 0]
+    assert latency[N1].coordinator_cas_write.percentiles_us()[0] > 0
     w.check_requests()
 
 

@@ -128,7 +128,9 @@ def tablestats(ctx: AdminContext, args: Json) -> Json:
 def proxyhistograms(ctx: AdminContext, args: Json) -> Json:
     lat = ctx.node.latency
     return {"read": _latency(lat.coordinator_read), "write": _latency(lat.coordinator_write),
-            "range": _latency(lat.coordinator_range)}
+            "range": _latency(lat.coordinator_range),
+            "cas_read": _latency(lat.coordinator_cas_read),
+            "cas_write": _latency(lat.coordinator_cas_write)}
 
 
 @operation("settraceprobability", "Trace this fraction of the requests this node coordinates")

@@ -7,7 +7,9 @@ Two kinds, as Cassandra keeps them:
   shown by ``nodetool tablestats`` and ``tablehistograms``);
 * per node, the *coordinator* latency of whole requests this node coordinated, from the
   first replica message to the consistency level being met or failing (Cassandra's
-  ``ClientRequestMetrics``, shown by ``nodetool proxyhistograms``).
+  ``ClientRequestMetrics``, shown by ``nodetool proxyhistograms``); for an LWT or a SERIAL
+  read, from its first Paxos round to its outcome, contention and backoff included (CASWrite,
+  CASRead).
 
 The caller passes the elapsed time it measured with its injected clock: nothing here reads a
 clock, so the same code records simulated time in the simulator.
@@ -112,6 +114,8 @@ class NodeLatency:
         self.coordinator_read = Latency()
         self.coordinator_write = Latency()
         self.coordinator_range = Latency()
+        self.coordinator_cas_read = Latency()  # SERIAL / LOCAL_SERIAL reads (Cassandra: CASRead)
+        self.coordinator_cas_write = Latency()  # conditional statements (CASWrite)
 
     def table(self, table_key: str) -> TableLatency:
         t = self.tables.get(table_key)

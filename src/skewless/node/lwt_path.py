@@ -50,6 +50,7 @@ from skewless.errors import InvalidRequest, Unavailable
 from skewless.node import consistency as cl_mod
 from skewless.node.clock import session_token
 from skewless.node.clock.stamps import max_timestamp
+from skewless.node.latency import timed
 from skewless.node.params import Params, Value
 from skewless.node.paxos.proposer import CasRequest, Decide, Outcome
 from skewless.node.placement import dc_factors
@@ -119,7 +120,10 @@ class CasRecord(Record):
 
     def _start(self) -> None:
         self._to(Phase.PAXOS)
-        self.node.lwt.cas(self.req, self.node.requests.bind(self._done))
+        node = self.node
+        latency = (node.latency.coordinator_cas_read if self.req.read_only
+                   else node.latency.coordinator_cas_write)  # nodetool proxyhistograms
+        node.lwt.cas(self.req, timed(node.clock, latency, node.requests.bind(self._done)))
 
     def _done(self, outcome: Outcome) -> None:
         self._input(self._on_done, outcome)
