@@ -14,6 +14,7 @@ from lwt_harness import TABLE, Cluster, DictData, DictDurable, Faults, register_
 
 from skewless import limits
 from skewless.errors import ReadTimeout, Unavailable, WriteTimeout
+from skewless.node.effects import during_sync
 from skewless.node.messages import (
     Envelope,
     LwtAccepted,
@@ -350,6 +351,21 @@ def test_effects_sync_before_sending() -> None:
     assert fx.sync and len(fx.sends) == 2 and not fx.early_sends  # our promise, then prepares
     assert fx.observed_us >= 1000
     assert all(isinstance(m, LwtPrepare) for _, m in fx.sends)
+    assert fx.ceiling_moved  # the first ballot wrote the ceiling: these PREPAREs wait
+    req2 = CasRequest(TABLE, b"k2", req.decide, req.participants, req.replicas, req.alive)
+    fx2 = core.cas(2, req2, 1, 1001)  # within the lease: the ceiling stays where it was
+    assert fx2.sync and not fx2.ceiling_moved and len(fx2.sends) == 2
+
+
+def test_prepares_leave_during_the_sync_unless_the_batch_wrote_a_ballot_ceiling() -> None:
+    """node.effects step 2: a PREPARE acknowledges nothing this node stored; only a ballot
+    above the durable ceiling keeps it for after the sync (and, like the coordinator's other
+    requests, a stamp ceiling not yet durable)."""
+    prepare = ("10.0.0.2", Envelope(1, LwtPrepare(1, TABLE, b"k", 5, "10.0.0.1", False)))
+    ack = ("10.0.0.3", Envelope(1, LwtCommitAck(7, "")))  # acknowledges a commit: after
+    assert during_sync([prepare, ack], True) == ([prepare], [ack])
+    assert during_sync([prepare, ack], True, hold_prepares=True) == ([], [prepare, ack])
+    assert during_sync([prepare, ack], False) == ([], [prepare, ack])
 
 
 @settings(max_examples=30, deadline=None)

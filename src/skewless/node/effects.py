@@ -7,7 +7,9 @@ The runtime (and the simulator) carry out a Ready batch in this order:
    group commit; a sync covers every write done before it was requested);
 2. while that sync is under way, send the sends ``during_sync`` lets go: the requests this node
    sends as a coordinator (``MutationRequest``, ``ReadRequest``, ``RangeReadRequest``,
-   ``IndexScanRequest``: ``LEAVE_DURING_SYNC``), which acknowledge nothing, and only when every
+   ``IndexScanRequest``: ``LEAVE_DURING_SYNC``; and ``LwtPrepare`` unless ``hold_prepares``: a
+   Paxos ballot above the ceiling this batch's sync makes durable), which acknowledge nothing,
+   and only when every
    stamp they carry is below a durable stamp ceiling (``node.clock.stamping``: every stamp the
    node issued is below its ceiling ``ceiling_us``; the ceiling a finished sync covered is
    durable; while the ceiling has moved past the last durable one, a crash could forget stamps
@@ -35,6 +37,7 @@ from skewless.frozen import fast_init
 from skewless.node.messages import (
     Envelope,
     IndexScanRequest,
+    LwtPrepare,
     MutationRequest,
     RangeReadRequest,
     ReadRequest,
@@ -42,6 +45,8 @@ from skewless.node.messages import (
 
 # A coordinator's requests: they acknowledge nothing this node stored (step 2 above).
 LEAVE_DURING_SYNC = (MutationRequest, ReadRequest, RangeReadRequest, IndexScanRequest)
+# A Paxos proposer's PREPARE: likewise, unless the batch wrote a ballot ceiling (step 2).
+LEAVE_DURING_SYNC_UNLESS_HELD = (*LEAVE_DURING_SYNC, LwtPrepare)
 
 
 @fast_init  # one per client request
@@ -76,6 +81,8 @@ class Ready:
     # Consensus state (node.metadata: a Paxos promise or accept) was written: sync before the
     # sends even in periodic commit-log mode, or a crash could forget a promise already made.
     must_sync_metadata: bool = False
+    # A Paxos ballot ceiling was written (node.lwt): this batch's LwtPrepares wait for the sync.
+    hold_prepares: bool = False
     sends: list[tuple[str, Envelope]] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     events: list[ClusterEvent] = field(default_factory=list)
@@ -86,16 +93,19 @@ class Ready:
                     or self.events or self.wake_after_ns)
 
 
-def during_sync(sends: list[tuple[str, Envelope]], ceiling_durable: bool
+def during_sync(sends: list[tuple[str, Envelope]], ceiling_durable: bool,
+                hold_prepares: bool = False
                 ) -> tuple[list[tuple[str, Envelope]], list[tuple[str, Envelope]]]:
     """``sends`` split into (what may leave while the batch's sync is under way, what waits
     for it), each in its order (step 2 above). ``ceiling_durable``: the node's stamp ceiling now
     is at most the ceiling the last finished sync covered (every stamp issued is durably
-    bounded); otherwise nothing leaves early."""
+    bounded); otherwise nothing leaves early. ``hold_prepares``: the batch's
+    ``Ready.hold_prepares`` (its Paxos PREPAREs wait too)."""
     if not ceiling_durable:
         return [], sends
+    kinds = LEAVE_DURING_SYNC if hold_prepares else LEAVE_DURING_SYNC_UNLESS_HELD
     early: list[tuple[str, Envelope]] = []
     late: list[tuple[str, Envelope]] = []
     for send in sends:
-        (early if isinstance(send[1].message, LEAVE_DURING_SYNC) else late).append(send)
+        (early if isinstance(send[1].message, kinds) else late).append(send)
     return early, late

@@ -12,9 +12,10 @@ core's order, through the node's Ready batch (``node.effects``):
 2. when the core asks for a sync (a promise, an acceptance, a commit or a ballot ceiling was
    written) the batch's ``must_sync_metadata`` is set too: the sync happens in every commitlog
    mode, since a promise or an acceptance answered and then forgotten by a crash breaks Paxos;
-3. ``sends`` go into the same batch, after the sync (``Lwt*`` messages are not among the ones
-   that may leave during a sync); ``answers`` call the continuation the LWT was started with
-   (``cas``), which answers the client, after the sends in the batch;
+3. ``sends`` go into the same batch, after the sync, except ``LwtPrepare``, which may leave
+   during it unless the batch wrote a ballot ceiling (``Ready.hold_prepares``); ``answers``
+   call the continuation the LWT was started with (``cas``), which answers the client, after
+   the sends in the batch;
 4. ``observed_us`` is folded into the node's hybrid clock: later ordinary writes from this node
    are stamped above every ballot and LWT commit it has seen.
 
@@ -136,6 +137,8 @@ class Lwt:
     def _carry(self, fx: Effects) -> None:
         if fx.sync:
             self.host.ready.must_sync_metadata = True
+        if fx.ceiling_moved:
+            self.host.ready.hold_prepares = True
         for to, m in (*fx.early_sends, *fx.sends):  # early_sends: a planted bug's, tests only
             self.host.send(to, m)
         if fx.observed_us:

@@ -356,7 +356,8 @@ class NodeServer:
                     or ready.must_sync_metadata:
                 ceiling = self.node.stamping.ceiling_us  # above every stamp in this batch
                 syncing = self.space.begin_sync()
-                early, ready.sends = during_sync(sends, ceiling <= self._durable_ceiling_us)
+                early, ready.sends = during_sync(sends, ceiling <= self._durable_ceiling_us,
+                                                 ready.hold_prepares)
                 self._send(early)  # the replicas write and sync while we do (node.effects)
                 failed = await self.space.end_sync(syncing)
                 if failed:  # nothing this Ready acknowledges may leave (runtime.disk_watch)

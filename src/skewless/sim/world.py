@@ -274,7 +274,8 @@ class World:
         if (ready.must_sync and sn.config.commitlog_sync == "batch") \
                 or ready.must_sync_metadata:
             early, late = during_sync(
-                ready.sends, sn.node.stamping.ceiling_us <= sn.durable_ceiling_us)
+                ready.sends, sn.node.stamping.ceiling_us <= sn.durable_ceiling_us,
+                ready.hold_prepares)
             self._send(sn, early)  # while the sync runs (node.effects, step 2)
             ready = replace(ready, sends=late)
             if sn.disk_sync_ns:
@@ -302,6 +303,7 @@ class World:
                 self._carry_out(sn, Ready(
                     must_sync=any(r.must_sync for r in later),
                     must_sync_metadata=any(r.must_sync_metadata for r in later),
+                    hold_prepares=any(r.hold_prepares for r in later),
                     sends=[x for r in later for x in r.sends],
                     replies=[x for r in later for x in r.replies],
                     events=[x for r in later for x in r.events]))

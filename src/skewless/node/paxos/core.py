@@ -7,7 +7,12 @@ Theory of operation
 an ``Effects`` whose order is the contract:
 
 1. durable state and committed data were written through the ports during the input;
-2. ``sync``: the host syncs them (storage's sync) before anything below leaves the node;
+2. ``sync``: the host syncs them (storage's sync) before anything below leaves the node, except
+   the PREPAREs of this node's proposers unless ``ceiling_moved``: a PREPARE acknowledges
+   nothing this node stored, and its ballot is below the ballot ceiling a finished sync
+   covered, so it may leave while the sync runs (``node.effects.during_sync``); the proposer
+   counts its own promise at once, but its PROPOSE comes from a later input, whose sends leave
+   after this sync;
 3. ``sends`` go out and ``answers`` are given to clients (an answer can report a commit only
    once it is durable, a promise or an acceptance only once it is).
 
@@ -66,6 +71,9 @@ class Effects:
     answers: list[tuple[int, Outcome]] = field(default_factory=list)  # (op id, outcome)
     early_sends: list[tuple[str, LwtMessage]] = field(default_factory=list)  # planted bug only
     observed_us: int = 0  # fold into the node's hybrid clock
+    # The ballot ceiling was written: a PREPARE's ballot may be above the durable ceiling, so
+    # the PREPAREs must wait for the sync too (without it they may leave during it: step 2).
+    ceiling_moved: bool = False
 
 
 class _Tracked:
@@ -170,12 +178,14 @@ class PaxosCore:
     def _begin(self, now_ms: int, clock_us: int) -> None:
         self._fx = Effects()
         self._ports.dirty = False
+        self.clock.moved = False
         self._now = (now_ms, clock_us)
 
     def _end(self) -> Effects:
         self._drain()
         fx = self._fx
         fx.sync = self._ports.dirty
+        fx.ceiling_moved = self.clock.moved
         self._observe(self.clock.high_us)
         self._fx = Effects()
         return fx
