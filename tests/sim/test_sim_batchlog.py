@@ -8,7 +8,6 @@ import hashlib
 from skewless import limits
 from skewless.errors import CqlError, Unavailable
 from skewless.node.consistency import ONE, QUORUM
-from skewless.node.effects import Reply
 from skewless.node.membership import phi
 from skewless.sim.world import World
 
@@ -32,14 +31,7 @@ def _setup(seed: int, n: int = 3) -> World:
 
 def _q(w: World, node: str, text: str, cl: int = QUORUM, wait_ns: int = 300_000_000,
        conn: int = 1) -> object:
-    out: list[object] = []
-
-    def on_reply(r: Reply) -> None:
-        out.append(r.body)
-
-    w.client_query(node, conn, text, cl, on_reply)
-    w.run_until(lambda: bool(out), wait_ns)
-    return out[0] if out else None
+    return w.query(node, text, cl, wait_ns, conn)
 
 
 def _present(w: World, via: str, cl: int = QUORUM) -> set[int]:

@@ -23,14 +23,7 @@ def _setup(seed: int, n: int = 3) -> World:
 
 def _q(w: World, node: str, text: str, cl: int = QUORUM, wait_ns: int = 6_000_000_000,
        conn: int = 1) -> object:
-    out: list[object] = []
-
-    def on_reply(r: Reply) -> None:
-        out.append(r.body)
-
-    w.client_query(node, conn, text, cl, on_reply)
-    w.run_until(lambda: bool(out), wait_ns)
-    return out[0] if out else None
+    return w.query(node, text, cl, wait_ns, conn)
 
 
 def _rows(body: object) -> list[tuple[int | None, ...]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from skewless import limits
 from skewless.errors import CqlError, TruncateError
 from skewless.node.consistency import ALL, ONE, QUORUM
-from skewless.node.effects import Reply
 from skewless.sim.world import World
 
 KEYS = (1, 2, 3, 4, 5, 6)
@@ -20,14 +19,7 @@ HINT_WAIT_NS = (3 * limits.hint_replay_interval_ms + limits.write_timeout_ms) * 
 
 
 def _q(w: World, node: str, text: str, cl: int = QUORUM, wait_ns: int = 300_000_000) -> object:
-    out: list[object] = []
-
-    def on_reply(r: Reply) -> None:
-        out.append(r.body)
-
-    w.client_query(node, 1, text, cl, on_reply)
-    w.run_until(lambda: bool(out), wait_ns)
-    return out[0] if out else None
+    return w.query(node, text, cl, wait_ns)
 
 
 def _setup(seed: int) -> World:

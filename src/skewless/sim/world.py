@@ -461,6 +461,14 @@ class World:
             conn, 0, query, Params(consistency=cl, timestamp=timestamp_us, token_us=token_us,
                                    tracing=tracing, client=client), keyspace))
 
+    def query(self, address: str, text: str, cl: int, wait_ns: int, conn: int = 1) -> object:
+        """``client_query`` run until it is answered: the reply's body, or None when no reply
+        came within ``wait_ns`` of virtual time (tests)."""
+        out: list[object] = []
+        self.client_query(address, conn, text, cl, lambda r: out.append(r.body))
+        self.run_until(lambda: bool(out), wait_ns)
+        return out[0] if out else None
+
     def client_execute(self, address: str, conn: int, query: str, params: Params,
                        on_reply: Callable[[Reply], None]) -> None:
         """A CQL QUERY with full parameters (page size, paging state) from connection ``conn``."""
