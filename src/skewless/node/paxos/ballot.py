@@ -69,7 +69,6 @@ class BallotClock:
         raw = self.durable.get(CEILING_KEY)
         self.ceiling_us = int(raw.decode()) if raw is not None else 0
         self.high_us = self.ceiling_us  # after a restart: above everything issued before
-        self.moved = False  # the ceiling was written since the core's input began (reset there)
 
     def observe(self, ballot: Ballot) -> None:
         if ballot.us > self.high_us:
@@ -83,7 +82,6 @@ class BallotClock:
         if us >= self.ceiling_us:
             self.ceiling_us = us + limits.paxos_ballot_lease_ms * 1000
             self.durable.put(CEILING_KEY, str(self.ceiling_us).encode())
-            self.moved = True
         return Ballot(us, self.address)
 
 

@@ -120,6 +120,7 @@ class PaxosCore:
         self._next_req = rng.getrandbits(62)
         self._local: deque[tuple[str, LwtMessage]] = deque()
         self._fx = Effects()
+        self._ceiling_us = self.clock.ceiling_us
         self._now = (0, 0)
 
     # ------------------------------------------------------------------ inputs
@@ -178,14 +179,14 @@ class PaxosCore:
     def _begin(self, now_ms: int, clock_us: int) -> None:
         self._fx = Effects()
         self._ports.dirty = False
-        self.clock.moved = False
+        self._ceiling_us = self.clock.ceiling_us  # moved during the input: PREPAREs wait
         self._now = (now_ms, clock_us)
 
     def _end(self) -> Effects:
         self._drain()
         fx = self._fx
         fx.sync = self._ports.dirty
-        fx.ceiling_moved = self.clock.moved
+        fx.ceiling_moved = self.clock.ceiling_us != self._ceiling_us
         self._observe(self.clock.high_us)
         self._fx = Effects()
         return fx
