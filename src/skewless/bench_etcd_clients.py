@@ -30,10 +30,10 @@ from typing import Any
 from skewless.bench_support import (
     DriverLoop,
     LoopResult,
+    Measured,
     connect_driver,
     cpu_seconds,
     now_s,
-    percentile,
 )
 
 KEYSPACE = "bench_etcd"
@@ -60,24 +60,9 @@ class RoundSpec:
 
 
 @dataclass(frozen=True)
-class RoundResult:
-    ops: int
-    errors: int
-    error_kinds: str
-    elapsed_s: float
-    p50_ms: float
-    p99_ms: float
-    server_cpu_s: float
+class RoundResult(Measured):
     client_cpu_s: float
     unfinished: int
-
-    @property
-    def per_s(self) -> float:
-        return self.ops / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    @property
-    def server_us_per_op(self) -> float:
-        return self.server_cpu_s * 1e6 / self.ops if self.ops else float("nan")
 
     @property
     def client_us_per_op(self) -> float:
@@ -85,11 +70,9 @@ class RoundResult:
 
 
 def _result(loop: LoopResult, server_cpu_s: float, client_cpu_s: float) -> RoundResult:
-    lat = sorted(loop.latencies_s)
-    kinds = ", ".join(f"{n} {k}" for k, n in sorted(loop.error_kinds.items()))
-    return RoundResult(loop.ops, loop.errors, kinds, loop.elapsed_s,
-                       percentile(lat, 0.5) * 1000, percentile(lat, 0.99) * 1000,
-                       server_cpu_s, client_cpu_s, loop.unfinished)
+    return RoundResult(loop.ops, loop.errors, loop.error_text(), loop.elapsed_s,
+                       loop.percentile_ms(0.5), loop.percentile_ms(0.99), server_cpu_s,
+                       client_cpu_s, loop.unfinished)
 
 
 def run_round(spec: RoundSpec) -> RoundResult:

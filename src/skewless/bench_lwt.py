@@ -49,10 +49,10 @@ from skewless import limits
 from skewless.bench_support import (
     DriverLoop,
     LoopResult,
+    Measured,
     connect_driver,
     cpu_seconds,
     now_s,
-    percentile,
     wait_all_up,
 )
 from skewless.nodetool.client import AdminClient
@@ -77,25 +77,10 @@ MODES = ("many", "one")
 
 
 @dataclass(frozen=True)
-class Window:
+class Window(Measured):
     """One measured window of one shape."""
 
-    ops: int
-    errors: int
-    error_kinds: str
-    elapsed_s: float
-    p50_ms: float
-    p99_ms: float
-    server_cpu_s: float
     messages: int  # internode messages sent by all nodes during the window
-
-    @property
-    def per_s(self) -> float:
-        return self.ops / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    @property
-    def server_us_per_op(self) -> float:
-        return self.server_cpu_s * 1e6 / self.ops if self.ops else float("nan")
 
 
 @dataclass(frozen=True)
@@ -185,10 +170,8 @@ class Bench:
         r = self._loop(shape, concurrency, seconds)
         cpu1 = cpu_seconds(self.pids)
         sent1 = self.counters.messages_sent() if mode == "one" else 0
-        lat = sorted(r.latencies_s)
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(r.error_kinds.items()))
-        return Window(r.ops, r.errors, kinds, r.elapsed_s, percentile(lat, 0.5) * 1000,
-                      percentile(lat, 0.99) * 1000, cpu1 - cpu0, sent1 - sent0)
+        return Window(r.ops, r.errors, r.error_text(), r.elapsed_s, r.percentile_ms(0.5),
+                      r.percentile_ms(0.99), cpu1 - cpu0, sent1 - sent0)
 
     def background_per_s(self) -> float:
         """Internode messages per second of the idle cluster (gossip, clock probes)."""

@@ -127,6 +127,36 @@ class LoopResult:
     elapsed_s: float = 0.0  # from the first issue to the last answer
     unfinished: int = 0  # still in flight when the drain gave up
 
+    def error_text(self) -> str:
+        """The errors by kind, e.g. "3 WriteTimeout, 1 Unavailable" ('' without errors)."""
+        return ", ".join(f"{n} {k}" for k, n in sorted(self.error_kinds.items()))
+
+    def percentile_ms(self, q: float) -> float:
+        """The ``q`` quantile (0..1) of the successful requests' latencies, in ms."""
+        return percentile(sorted(self.latencies_s), q) * 1000
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One measured window of a benchmark: what a ``LoopResult`` gives, with the servers' CPU
+    time over it (the benchmarks add their own fields)."""
+
+    ops: int
+    errors: int
+    error_kinds: str
+    elapsed_s: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu_s: float
+
+    @property
+    def per_s(self) -> float:
+        return self.ops / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def server_us_per_op(self) -> float:
+        return self.server_cpu_s * 1e6 / self.ops if self.ops else float("nan")
+
 
 class DriverLoop:
     """``concurrency`` requests of ``statement`` in flight until ``deadline_s`` (perf_counter)
