@@ -15,17 +15,14 @@ asserted; the nodes are stopped by pid and the data removed at the end.
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 
-from skewless import limits
 from skewless.bench_support import (
     DriverLoop,
+    bench_cluster,
     connect_driver,
     cpu_seconds,
     disk_bytes,
@@ -35,11 +32,8 @@ from skewless.bench_support import (
     wait_all_up,
 )
 from skewless.runtime.cluster import (
-    ClusterStartError,
     NodeProcess,
     node_address,
-    start_local_cluster,
-    stop_nodes,
 )
 
 NODES = 3
@@ -157,21 +151,13 @@ def load(nodes: list[NodeProcess], cql_port: int, rows: int, concurrency: int,
 def main(rows: int, concurrency: int, value_bytes: int, max_seconds: float,
          timestamp_policy: str, data_parent: str | None, base_port: int) -> None:
     """Load ROWS rows through one driver process; throughput per decile, disk and memory."""
-    root = Path(tempfile.mkdtemp(prefix="skewless-bench-load-", dir=data_parent))
-    nodes: list[NodeProcess] = []
-    try:
-        args = ["--timestamp-policy", timestamp_policy, "--commitlog-sync", "batch"]
-        nodes = start_local_cluster(NODES, root, [args] * NODES, cql_port=base_port,
-                                    internode_port=base_port - 2000)
+    args = ["--timestamp-policy", timestamp_policy, "--commitlog-sync", "batch"]
+    with bench_cluster("bench-load", NODES, args, base_port, base_port - 2000,
+                       data_parent) as nodes:
         click.echo(f"bench_load: {rows:,} rows into a {NODES}-node local cluster "
                    f"({timestamp_policy}), QUORUM, RF=3, {concurrency} in flight, "
                    f"{value_bytes}-byte values, server timestamps, one driver process")
         load(nodes, base_port, rows, concurrency, value_bytes, max_seconds)
-    except ClusterStartError as e:
-        raise click.ClickException(f"{e.message}\n{e.log_tail}") from None
-    finally:
-        stop_nodes(nodes, limits.cluster_stop_grace_ms / 1000)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

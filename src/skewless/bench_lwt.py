@@ -32,24 +32,21 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import statistics
-import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
 
-from skewless import limits
 from skewless.bench_support import (
     DriverLoop,
     LoopResult,
     Measured,
+    bench_cluster,
     connect_driver,
     cpu_seconds,
     now_s,
@@ -57,11 +54,8 @@ from skewless.bench_support import (
 )
 from skewless.nodetool.client import AdminClient
 from skewless.runtime.cluster import (
-    ClusterStartError,
     NodeProcess,
     admin_port_for,
-    start_local_cluster,
-    stop_nodes,
 )
 
 NODES = 3
@@ -381,13 +375,10 @@ def main(rounds: int, seconds: float, warmup_s: float, concurrency: int, value_b
          timestamp_policy: str, base_port: int) -> None:
     """LWTs against plain QUORUM writes, messages per LWT, contended CAS on one partition."""
     options = Options(rounds, seconds, warmup_s, concurrency, value_bytes)
-    root = Path(tempfile.mkdtemp(prefix="skewless-bench-lwt-"))
-    nodes: list[NodeProcess] = []
-    try:
-        args = ["--timestamp-policy", timestamp_policy, "--commitlog-sync", "batch",
-                "--metrics-port", str(base_port + METRICS_PORT_FROM_BASE)]
-        nodes = start_local_cluster(NODES, root, [args] * NODES, cql_port=base_port,
-                                    internode_port=base_port + INTERNODE_PORT_FROM_BASE)
+    args = ["--timestamp-policy", timestamp_policy, "--commitlog-sync", "batch",
+            "--metrics-port", str(base_port + METRICS_PORT_FROM_BASE)]
+    with bench_cluster("bench-lwt", NODES, args, base_port,
+                       base_port + INTERNODE_PORT_FROM_BASE) as nodes:
         click.echo(f"bench_lwt: {NODES} local nodes ({timestamp_policy}), RF={RF}, QUORUM "
                    f"(serial SERIAL), batch commit log, one driver process; {rounds} round(s) "
                    f"of {seconds:g} s per window (after {warmup_s:g} s warm-up); LWT = INSERT "
@@ -395,11 +386,6 @@ def main(rounds: int, seconds: float, warmup_s: float, concurrency: int, value_b
                    f"{value_bytes}-byte values; {os.cpu_count()} CPUs")
         for line in run(nodes, base_port, options):
             click.echo(line)
-    except ClusterStartError as e:
-        raise click.ClickException(f"{e.message}\n{e.log_tail}") from None
-    finally:
-        stop_nodes(nodes, limits.cluster_stop_grace_ms / 1000)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

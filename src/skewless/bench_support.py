@@ -1,5 +1,7 @@
-"""What the throughput benchmarks (``bench_etcd``, ``bench_load``) share.
+"""What the throughput benchmarks (``bench_etcd``, ``bench_load``, ``bench_lwt``) share.
 
+- ``bench_cluster``: a local cluster in a temporary directory for the length of a run, its
+  failure to start answered as a command-line error, stopped by pid and removed at the end.
 - Process accounting from /proc: the CPU seconds (utime + stime) of a set of server processes,
   the resident memory of one, and the bytes a data directory holds on disk.
 - ``DriverLoop``: keeps N requests of one prepared statement in flight through the stock
@@ -15,12 +17,25 @@ Nothing here asserts a number: benchmarks measure the machine at hand.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import click
+
+from skewless import limits
+from skewless.runtime.cluster import (
+    ClusterStartError,
+    NodeProcess,
+    start_local_cluster,
+    stop_nodes,
+)
 
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 DRAIN_S_MAX = 30.0  # after the deadline, how long the answers still in flight are awaited
@@ -266,3 +281,23 @@ class DriverLoop:
         done = self._stopping or (self._total is not None and self._issued >= self._total)
         if done and self._issued == self._finished:
             self._idle.set()
+
+
+@contextmanager
+def bench_cluster(name: str, nodes: int, args: Sequence[str], cql_port: int,
+                  internode_port: int, data_parent: str | None = None
+                  ) -> Iterator[list[NodeProcess]]:
+    """``nodes`` local nodes started with ``args`` in a fresh directory (``skewless-<name>-``
+    under ``data_parent``, default the system's), for the ``with`` block; a start that fails
+    is a ``click.ClickException`` with the node's log tail."""
+    root = Path(tempfile.mkdtemp(prefix=f"skewless-{name}-", dir=data_parent))
+    started: list[NodeProcess] = []
+    try:
+        started = start_local_cluster(nodes, root, [list(args)] * nodes, cql_port=cql_port,
+                                      internode_port=internode_port)
+        yield started
+    except ClusterStartError as e:
+        raise click.ClickException(f"{e.message}\n{e.log_tail}") from None
+    finally:
+        stop_nodes(started, limits.cluster_stop_grace_ms / 1000)
+        shutil.rmtree(root, ignore_errors=True)
