@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
+from cassandra.query import SimpleStatement
 from conftest import LocalCluster
 
 from skewless.lab.cas_linearizability import cas_linearizable
@@ -114,7 +115,7 @@ def _run_rows(sessions: list[Session], rows: list[int], rng: random.Random
 def _write(session: Session, k: int, value: int) -> dict[str, Any]:
     op = {"op": "write", "key": k, "value": value, "start": time.monotonic()}
     return _finish(op, lambda: session.execute(
-        _statement(session, "UPDATE mix.r SET v = %s WHERE k = %s", ConsistencyLevel.QUORUM),
+        _statement("UPDATE mix.r SET v = %s WHERE k = %s", ConsistencyLevel.QUORUM),
         (value, k), timeout=REQUEST_TIMEOUT_S))
 
 
@@ -123,7 +124,7 @@ def _cas(session: Session, k: int, expected: int | None, value: int) -> dict[str
                           "start": time.monotonic()}
 
     def run() -> None:
-        stmt = _statement(session, "UPDATE mix.r SET v = %s WHERE k = %s IF v = %s",
+        stmt = _statement("UPDATE mix.r SET v = %s WHERE k = %s IF v = %s",
                           ConsistencyLevel.QUORUM)
         rs = session.execute(stmt, (value, k, expected), timeout=REQUEST_TIMEOUT_S)
         op["applied"] = bool(rs.was_applied)
@@ -136,14 +137,13 @@ def _read(session: Session, k: int, level: int) -> dict[str, Any]:
     op: dict[str, Any] = {"op": "read", "key": k, "value": None, "start": time.monotonic()}
 
     def run() -> None:
-        row = session.execute(_statement(session, "SELECT v FROM mix.r WHERE k = %s", level),
+        row = session.execute(_statement("SELECT v FROM mix.r WHERE k = %s", level),
                               (k,), timeout=REQUEST_TIMEOUT_S).one()
         op["value"] = row.v if row else None
     return _finish(op, run)
 
 
-def _statement(session: Session, cql: str, level: int) -> Any:
-    from cassandra.query import SimpleStatement
+def _statement(cql: str, level: int) -> SimpleStatement:
     return SimpleStatement(cql, consistency_level=level,
                            serial_consistency_level=ConsistencyLevel.SERIAL)
 
