@@ -59,3 +59,21 @@ def test_wide_brackets_are_not_steps(step_us: int, caplog: pytest.LogCaptureFixt
         assert len(steps) == 1, steps
         ms = float(steps[0].split("stepped by ")[1].split(" ms")[0])
         assert abs(ms - step_us / 1000) <= WIDTH_US_MAX / 1000, steps
+
+
+def test_a_second_step_is_logged_as_its_own_move(caplog: pytest.LogCaptureFixture) -> None:
+    """+3 s, then -5 s before peers re-measured (a clock set ahead, then 2 s behind): the
+    second warning names the -5 s move, and -2 s from the last agreed reading."""
+    w = World(72, n_nodes=3)
+    assert w.stabilize()
+    w.run_for(3 * 10**9)
+    clock = w.nodes[NODE].clock
+    with caplog.at_level(logging.WARNING, logger="skewless.stamping"):
+        clock.offset_us += 3_000_000
+        w.run_for(1 * 10**9)
+        clock.offset_us -= 5_000_000
+        w.run_for(1 * 10**9)
+    steps = [r.getMessage() for r in caplog.records if "clock stepped" in r.getMessage()]
+    assert len(steps) == 2, steps
+    assert "stepped by +3000.0 ms (+3000.0 ms from the last reading" in steps[0], steps
+    assert "stepped by -5000.0 ms (-2000.0 ms from the last reading" in steps[1], steps

@@ -180,12 +180,16 @@ class Stamping:
         """The tick's step detector: a new step drops every peer sample taken before it."""
         judged = self._judge(r)
         if judged.new_step:
+            # A second step before peers re-measured: the step itself is the move from the
+            # first one; the anchor (the last reading peers agreed with) gives the total.
+            moved_us = judged.raw_step_us - (self._raw_step_us if self.step_suspected else 0)
             self.step_suspected = True
             self._step_at_ns = r.mono_before_ns
             self._raw_step_us = judged.raw_step_us
             self.clocks.drop_before(r.mono_before_ns)
-            log.warning("clock: the real-time clock stepped by %+.1f ms; following the "
-                        "monotonic clock until peers measure it again", judged.raw_step_us / 1000)
+            log.warning("clock: the real-time clock stepped by %+.1f ms (%+.1f ms from the last "
+                        "reading peers agreed with); following the monotonic clock until peers "
+                        "measure it again", moved_us / 1000, judged.raw_step_us / 1000)
         elif self.step_suspected and abs(judged.raw_step_us) <= (
                 limits.clock_step_us_min + r.width_us // 2):
             self.step_suspected = False  # the raw clock came back: a later jump is a new step
