@@ -27,7 +27,7 @@ write nobody reads is dead) are what make it fast and its witnesses small on the
 read/write histories; a cas observes the register, so the shortcuts need more conditions. Rather
 than slow down or risk the existing checker, this one generalizes the same search and accepts
 read/write histories too (where it agrees with the existing one, a property test says so); it
-reuses that module's limits and verdict type.
+reuses that module's limits, verdict types and witness shrinker (``shrink``).
 
 Theory of operation. CAS registers are P-compositional like registers (a per-key property), so
 keys are checked one by one. Per key, Lowe's just-in-time search processes calls and returns in
@@ -83,9 +83,18 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from skewless.lab.linearizability import MAX_EXPLORED_STATES, WITNESS_CHECKS_MAX, Verdict
+from skewless.lab.linearizability import (
+    MAX_EXPLORED_STATES,
+    KeyResult,
+    PerKey,
+    Verdict,
+    WitnessBudget,
+    describe_key,
+    shrink,
+    split_frontier,
+)
 
 CHECKER = "cas_linearizability"  # the lab verdict's name: Verdict(CHECKER, r.ok, r.details, r.note)
 INF = float("inf")
@@ -160,46 +169,21 @@ class CasOp:
 
 
 @dataclass(frozen=True, slots=True)
-class CasKeyResult:
-    key: object
-    verdict: Verdict
-    ops: int  # operations searched (failed reads dropped)
-    explored: int  # search steps taken (configurations carried and transitions tried)
-    stuck: CasOp | None  # the operation that could not be linearized, or where the limit hit
-    witness: tuple[CasOp, ...]  # violations: a small closed subset not linearizable by itself
+class CasKeyResult(KeyResult[CasOp]):
+    """The witness is closed (``_shrink_in``) in one of two senses, ``from_any_state`` says."""
+
     from_any_state: bool = False  # the witness fails whatever the register held before it
 
     def __str__(self) -> str:
-        head = f"key {self.key}: {self.verdict} ({self.ops} ops, {self.explored} steps)"
-        if self.verdict == "unknown":
-            return f"{head}: search limit reached at {self.stuck}"
-        if self.verdict == "linearizable":
-            return head
         start = ("whatever the register held before them" if self.from_any_state
                  else "from the absent row")
-        lines = [f"{head}: {self.stuck} cannot be linearized; these {len(self.witness)} "
-                 f"operations alone are not linearizable, {start}:"]
-        lines += [f"  {op}" for op in self.witness]
-        return "\n".join(lines)
+        return describe_key(self.key, self.verdict, self.ops, self.explored, self.stuck,
+                            self.witness, f"operations alone are not linearizable, {start}")
 
 
 @dataclass(frozen=True, slots=True)
-class CasLinearizability:
-    keys: tuple[CasKeyResult, ...]
-
-    @property
-    def verdict(self) -> Verdict:
-        if self.violations:
-            return "not linearizable"
-        return "unknown" if self.unknown else "linearizable"
-
-    @property
-    def violations(self) -> list[CasKeyResult]:
-        return [k for k in self.keys if k.verdict == "not linearizable"]
-
-    @property
-    def unknown(self) -> list[CasKeyResult]:
-        return [k for k in self.keys if k.verdict == "unknown"]
+class CasLinearizability(PerKey[CasKeyResult]):
+    NAME: ClassVar[str] = "cas linearizability"
 
     @property
     def ok(self) -> bool:
@@ -214,13 +198,6 @@ class CasLinearizability:
     def note(self) -> str:
         unknown = len(self.unknown)
         return f"{unknown} keys unknown (search limit)" if unknown else ""
-
-    def __str__(self) -> str:
-        ops = sum(k.ops for k in self.keys)
-        lines = [f"cas linearizability: {self.verdict} ({len(self.keys)} keys, {ops} ops, "
-                 f"{len(self.violations)} not linearizable, {len(self.unknown)} unknown)"]
-        lines += [str(k) for k in self.violations + self.unknown]
-        return "\n".join(lines)
 
 
 def parse(i: int, raw: Mapping[str, Any]) -> CasOp:
@@ -423,15 +400,7 @@ def _linearize(frontier: set[_Config], bit: int, pending: _Pending,
     Configurations that have not linearized it yet apply legal pending state changes (and, with
     them, the reads they satisfy) until it is. None: more than ``budget`` steps.
     """
-    out: set[_Config] = set()
-    seen: set[_Config] = set()
-    stack: list[_Config] = []
-    for config in frontier:
-        if config[1] & bit:
-            out.add((config[0], config[1] & ~bit))
-        elif config not in seen:
-            seen.add(config)
-            stack.append(config)
+    out, seen, stack = split_frontier(frontier, bit)
     steps = len(seen)
     while stack:
         state, mask = stack.pop()
@@ -482,8 +451,6 @@ def _shrink_in(prefix: Sequence[CasOp], setters_of: Mapping[object, list[CasOp]]
                max_states: int) -> tuple[CasOp, ...] | None:
     """The shrunk witness in one sense (``free``: from any state); None if ``prefix`` (the
     operations called until the one stuck returned) is no witness in that sense."""
-    checks = spent = 0
-
     def closed(subset: Iterable[CasOp]) -> list[CasOp]:
         chosen = {op.index: op for op in subset}
         grew = True
@@ -498,35 +465,16 @@ def _shrink_in(prefix: Sequence[CasOp], setters_of: Mapping[object, list[CasOp]]
                         grew = True
         return sorted(chosen.values(), key=lambda o: (o.start, o.index))
 
-    def bad(subset: Sequence[CasOp]) -> bool:
-        nonlocal checks, spent
-        verdict, _, explored = _search(subset, max_states, _initial(subset) if free else (None,))
-        checks, spent = checks + 1, spent + explored
-        return verdict == "not linearizable"
+    def search(subset: Sequence[CasOp]) -> tuple[Verdict, int]:
+        verdict, _, explored = _search(subset, max_states,
+                                       _initial(subset) if free else (None,))
+        return verdict, explored
 
-    def more() -> bool:  # at most WITNESS_CHECKS_MAX checks, stopped after max_states steps
-        return checks < WITNESS_CHECKS_MAX and spent < max_states
-
+    budget = WitnessBudget(search, max_states)
     best = closed(prefix)
-    if not bad(best):  # from any state: it needs the first value (a read of a value never set)
+    if not budget.bad(best):  # from any state: it needs the first value (a read never set)
         return None
-    lo, hi = 0, len(best)  # drop the earliest: closed(best[lo:]) is known bad
-    while hi - lo > 1 and more():
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if bad(closed(best[mid:])) else (lo, mid)
-    best = closed(best[lo:])
-    chunk = max(1, len(best) // 2)
-    while more():  # chunks removed from the latest back: a cas chain unwinds from its end
-        i = len(best) - chunk
-        while i >= 0 and more():
-            trial = closed(best[:i] + best[i + chunk:])
-            if len(trial) < len(best) and bad(trial):
-                best = trial
-            i = min(i, len(best)) - chunk
-        if chunk == 1:
-            break
-        chunk //= 2
-    return tuple(best)
+    return tuple(shrink(best, closed, budget, from_end=True))
 
 
 def _initial(ops: Sequence[CasOp]) -> list[object]:

@@ -57,9 +57,9 @@ read of a value written twice may be explained by either write).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 # Per key: the most search steps before the verdict is "unknown" (about a million per second
 # here): typical histories take about ten per operation; a pathological key stops in ~2 s.
@@ -90,30 +90,56 @@ class Op:
         return f"#{self.index} {what}{failed} [{self.start:.3f}, {self.end:.3f}]"
 
 
+OpT = TypeVar("OpT")  # an operation of a history: Op here, cas_linearizability.CasOp there
+
+
 @dataclass(frozen=True, slots=True)
-class KeyResult:
+class KeyResult(Generic[OpT]):
     key: object
     verdict: Verdict
     ops: int  # operations searched (failed reads dropped)
     explored: int  # search steps taken (configurations carried and transitions tried)
-    stuck: Op | None  # the operation that could not be linearized, or where the limit hit
-    witness: tuple[Op, ...]  # violations: a small subset not linearizable by itself
+    stuck: OpT | None  # the operation that could not be linearized, or where the limit hit
+    witness: tuple[OpT, ...]  # violations: a small subset not linearizable by itself
 
     def __str__(self) -> str:
-        head = f"key {self.key}: {self.verdict} ({self.ops} ops, {self.explored} steps)"
-        if self.verdict == "unknown":
-            return f"{head}: search limit reached at {self.stuck}"
-        if self.verdict == "linearizable":
-            return head
-        lines = [f"{head}: {self.stuck} cannot be linearized; these {len(self.witness)} "
-                 "operations alone are not linearizable:"]
-        lines += [f"  {op}" for op in self.witness]
-        return "\n".join(lines)
+        return describe_key(self.key, self.verdict, self.ops, self.explored, self.stuck,
+                            self.witness, "operations alone are not linearizable")
+
+
+def describe_key(key: object, verdict: Verdict, ops: int, explored: int, stuck: object,
+                 witness: Sequence[object], alone: str) -> str:
+    """A key's verdict as the lab prints it; a violation with its witness, one op a line."""
+    head = f"key {key}: {verdict} ({ops} ops, {explored} steps)"
+    if verdict == "unknown":
+        return f"{head}: search limit reached at {stuck}"
+    if verdict == "linearizable":
+        return head
+    lines = [f"{head}: {stuck} cannot be linearized; these {len(witness)} {alone}:"]
+    lines += [f"  {op}" for op in witness]
+    return "\n".join(lines)
+
+
+class KeyVerdict(Protocol):
+    """What a per-key result shows to the history's verdict."""
+
+    @property
+    def verdict(self) -> Verdict: ...
+
+    @property
+    def ops(self) -> int: ...
+
+
+K = TypeVar("K", bound=KeyVerdict)
 
 
 @dataclass(frozen=True, slots=True)
-class Linearizability:
-    keys: tuple[KeyResult, ...]
+class PerKey(Generic[K]):
+    """A history's verdict from its keys' (registers are P-compositional): not linearizable
+    if any key is not, else unknown if any key hit the search limit."""
+
+    keys: tuple[K, ...]
+    NAME: ClassVar[str] = "linearizability"
 
     @property
     def verdict(self) -> Verdict:
@@ -122,19 +148,24 @@ class Linearizability:
         return "unknown" if self.unknown else "linearizable"
 
     @property
-    def violations(self) -> list[KeyResult]:
+    def violations(self) -> list[K]:
         return [k for k in self.keys if k.verdict == "not linearizable"]
 
     @property
-    def unknown(self) -> list[KeyResult]:
+    def unknown(self) -> list[K]:
         return [k for k in self.keys if k.verdict == "unknown"]
 
     def __str__(self) -> str:
         ops = sum(k.ops for k in self.keys)
-        lines = [f"linearizability: {self.verdict} ({len(self.keys)} keys, {ops} ops, "
+        lines = [f"{self.NAME}: {self.verdict} ({len(self.keys)} keys, {ops} ops, "
                  f"{len(self.violations)} not linearizable, {len(self.unknown)} unknown)"]
         lines += [str(k) for k in self.violations + self.unknown]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Linearizability(PerKey[KeyResult[Op]]):
+    pass
 
 
 def linearizable(history: Iterable[Mapping[str, Any]],
@@ -151,7 +182,8 @@ def linearizable(history: Iterable[Mapping[str, Any]],
     return Linearizability(tuple(check_key(k, ops, max_states) for k, ops in per_key.items()))
 
 
-def check_key(key: object, ops: Sequence[Op], max_states: int = MAX_EXPLORED_STATES) -> KeyResult:
+def check_key(key: object, ops: Sequence[Op],
+              max_states: int = MAX_EXPLORED_STATES) -> KeyResult[Op]:
     """One key's verdict (``ops`` all of that key; failed reads already dropped)."""
     verdict, stuck, explored = _search(ops, max_states)
     witness: tuple[Op, ...] = ()
@@ -257,15 +289,7 @@ def _linearize(frontier: set[_Config], op: Op, bit: int, pending: _Pending,
     Configurations that have not linearized it yet apply pending writes (and, with them, the
     reads they satisfy) until it is. None: more than ``budget`` steps.
     """
-    out: set[_Config] = set()
-    seen: set[_Config] = set()
-    stack: list[_Config] = []
-    for config in frontier:
-        if config[1] & bit:
-            out.add((config[0], config[1] & ~bit))
-        elif config not in seen:
-            seen.add(config)
-            stack.append(config)
+    out, seen, stack = split_frontier(frontier, bit)
     steps = len(seen)
     while stack:
         _, mask = stack.pop()
@@ -286,13 +310,28 @@ def _linearize(frontier: set[_Config], op: Op, bit: int, pending: _Pending,
     return out, steps
 
 
+def split_frontier(frontier: set[_Config], bit: int
+                   ) -> tuple[set[_Config], set[_Config], list[_Config]]:
+    """The configurations that have linearized the operation in slot ``bit`` (its bit now
+    cleared), and those that must still do so: as a visited set and as the stack to search."""
+    out: set[_Config] = set()
+    seen: set[_Config] = set()
+    stack: list[_Config] = []
+    for config in frontier:
+        if config[1] & bit:
+            out.add((config[0], config[1] & ~bit))
+        elif config not in seen:
+            seen.add(config)
+            stack.append(config)
+    return out, seen, stack
+
+
 def _shrink(ops: Sequence[Op], stuck: Op, max_states: int) -> tuple[Op, ...]:
     """A small closed subset of ``ops`` that is not linearizable by itself."""
     writes_of: dict[object, list[Op]] = {}
     for op in ops:
         if op.kind == "write":
             writes_of.setdefault(op.value, []).append(op)
-    checks = spent = 0
 
     def closed(subset: Iterable[Op]) -> list[Op]:
         chosen = {op.index: op for op in subset}
@@ -301,33 +340,64 @@ def _shrink(ops: Sequence[Op], stuck: Op, max_states: int) -> tuple[Op, ...]:
                 chosen.update((w.index, w) for w in writes_of.get(op.value, []))
         return sorted(chosen.values(), key=lambda o: (o.start, o.index))
 
-    def bad(subset: Sequence[Op]) -> bool:
-        nonlocal checks, spent
+    def search(subset: Sequence[Op]) -> tuple[Verdict, int]:
         verdict, _, explored = _search(subset, max_states)
-        checks, spent = checks + 1, spent + explored
+        return verdict, explored
+
+    budget = WitnessBudget(search, max_states)
+    best = closed(op for op in ops if op.start <= stuck.end)
+    if not budget.bad(best):  # cannot happen (the search saw exactly these calls): keep all
+        best = closed(ops)
+    return tuple(shrink(best, closed, budget, from_end=False))
+
+
+T = TypeVar("T")
+
+
+class WitnessBudget(Generic[T]):
+    """The witness shrinker's re-checks of subsets: at most ``WITNESS_CHECKS_MAX`` of them,
+    stopped once they have taken ``max_states`` search steps in all."""
+
+    def __init__(self, search: Callable[[Sequence[T]], tuple[Verdict, int]],
+                 max_states: int) -> None:
+        self.search = search  # a subset -> (its verdict, the steps it took)
+        self.max_states = max_states
+        self.checks = self.spent = 0
+
+    def bad(self, subset: Sequence[T]) -> bool:
+        """Whether ``subset`` alone is not linearizable (one re-check)."""
+        verdict, explored = self.search(subset)
+        self.checks, self.spent = self.checks + 1, self.spent + explored
         return verdict == "not linearizable"
 
-    def more() -> bool:  # at most WITNESS_CHECKS_MAX checks, stopped after max_states steps
-        return checks < WITNESS_CHECKS_MAX and spent < max_states
+    def more(self) -> bool:
+        return self.checks < WITNESS_CHECKS_MAX and self.spent < self.max_states
 
-    best = closed(op for op in ops if op.start <= stuck.end)
-    if not bad(best):  # cannot happen (the search saw exactly these calls): keep everything
-        best = closed(ops)
-    lo, hi = 0, len(best)  # drop the earliest: best[lo:] is known bad
-    while hi - lo > 1 and more():
+
+def shrink(best: list[T], closed: Callable[[Iterable[T]], list[T]], budget: WitnessBudget[T],
+           from_end: bool) -> list[T]:
+    """Shrink ``best`` (closed, known not linearizable) within ``budget``: drop as many of the
+    earliest operations as possible (bisection), then remove chunks one by one (ddmin), the
+    subset closed again after each cut; keep a cut only if the subset stays not linearizable.
+    ``from_end``: try chunks from the latest back (a cas chain unwinds from its end)."""
+    lo, hi = 0, len(best)  # closed(best[lo:]) is known bad
+    while hi - lo > 1 and budget.more():
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if bad(closed(best[mid:])) else (lo, mid)
+        lo, hi = (mid, hi) if budget.bad(closed(best[mid:])) else (lo, mid)
     best = closed(best[lo:])
     chunk = max(1, len(best) // 2)
-    while more():
-        i = 0
-        while i < len(best) and more():
+    while budget.more():
+        i = len(best) - chunk if from_end else 0
+        while (i >= 0 if from_end else i < len(best)) and budget.more():
             trial = closed(best[:i] + best[i + chunk:])
-            if len(trial) < len(best) and bad(trial):
+            cut = len(trial) < len(best) and budget.bad(trial)
+            if cut:
                 best = trial
-            else:
+            if from_end:
+                i = min(i, len(best)) - chunk
+            elif not cut:
                 i += chunk
         if chunk == 1:
             break
         chunk //= 2
-    return tuple(best)
+    return best
