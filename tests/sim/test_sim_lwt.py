@@ -40,13 +40,8 @@ def _world(seed: int) -> tuple[World, Counter[str]]:
 
 def _q(w: World, text: str, node: str = N1, cl: int = QUORUM, serial: int | None = None
        ) -> object:
-    out: list[object] = []
-    w.client_execute(node, 1, text, Params(consistency=cl, serial_consistency=serial),
-                     lambda r: out.append(r.body))
-    assert w.run_until(lambda: len(out) >= 1, 20 * 10**9), f"no answer to {text}"
-    w.run_for(10**9)  # a second answer would come now
-    assert len(out) == 1, out
-    return out[0]
+    return w.query_once(node, text, Params(consistency=cl, serial_consistency=serial),
+                        20 * 10**9)
 
 
 def _rows(body: object) -> list[tuple[bytes | None, ...]]:

@@ -17,6 +17,7 @@ import pytest
 from skewless.cql.results import RowsResult, Void
 from skewless.node import read_record
 from skewless.node.consistency import QUORUM
+from skewless.node.executor import Params
 from skewless.node.record import Record
 from skewless.node.requests import Record as RequestRecord
 from skewless.node.write_record import TRANSITIONS, Phase, WriteRecord
@@ -46,12 +47,7 @@ def _world(seed: int, **options: object) -> tuple[World, list[Record]]:
 
 
 def _q(w: World, text: str, conn: int = 1) -> object:
-    out: list[object] = []
-    w.client_query(N1, conn, text, QUORUM, lambda r: out.append(r.body))
-    assert w.run_until(lambda: len(out) >= 1, 10 * 10**9), f"no answer to {text}"
-    w.run_for(10**9)  # a second answer would come now
-    assert len(out) == 1, out
-    return out[0]
+    return w.query_once(N1, text, Params(consistency=QUORUM), 10 * 10**9, conn)
 
 
 def _trail(w: World, records: list[Record], text: str) -> list[object]:

@@ -20,16 +20,10 @@ NODES = (N1, N2, N3)
 
 
 def _q(w: World, node: str, text: str, cl: int = QUORUM) -> object:
-    out: list[object] = []
-
-    def on_reply(r: Reply) -> None:
-        out.append(r.body)
-
-    w.client_query(node, 1, text, cl, on_reply)
-    w.run_until(lambda: bool(out), 15 * 10**9)
-    assert out, f"no answer to {text}"
-    assert not isinstance(out[0], CqlError), out[0]
-    return out[0]
+    body = w.query(node, text, cl, 15 * 10**9)
+    assert body is not None, f"no answer to {text}"
+    assert not isinstance(body, CqlError), body
+    return body
 
 
 def _world(seed: int, table_options: str = "") -> World:

@@ -15,6 +15,7 @@ from skewless.cql.results import Void
 from skewless.errors import CqlError, ServerError
 from skewless.node.consistency import QUORUM
 from skewless.node.effects import Reply
+from skewless.node.executor import Params
 from skewless.sim.world import World
 
 N1 = "127.0.0.1"
@@ -30,12 +31,7 @@ def _setup(seed: int) -> World:
 
 
 def _q(w: World, node: str, text: str, conn: int = 1) -> object:
-    out: list[object] = []
-    w.client_query(node, conn, text, QUORUM, lambda r: out.append(r.body))
-    assert w.run_until(lambda: len(out) >= 1, 10 * 10**9), f"no answer to {text}"
-    w.run_for(10**9)  # a second answer would come now
-    assert len(out) == 1, out
-    return out[0]
+    return w.query_once(node, text, Params(consistency=QUORUM), 10 * 10**9, conn)
 
 
 def test_planted_exception_in_a_peer_message_continuation_is_one_server_error(

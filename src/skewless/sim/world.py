@@ -469,6 +469,18 @@ class World:
         self.run_until(lambda: bool(out), wait_ns)
         return out[0] if out else None
 
+    def query_once(self, address: str, text: str, params: Params, wait_ns: int,
+                   conn: int = 1) -> object:
+        """``client_execute`` run until it is answered, then one more virtual second, in which a
+        second reply to the one request would come: the reply's body (tests; no answer, or
+        two, fails the assertion)."""
+        out: list[object] = []
+        self.client_execute(address, conn, text, params, lambda r: out.append(r.body))
+        assert self.run_until(lambda: bool(out), wait_ns), f"no answer to {text}"
+        self.run_for(10**9)
+        assert len(out) == 1, out
+        return out[0]
+
     def client_execute(self, address: str, conn: int, query: str, params: Params,
                        on_reply: Callable[[Reply], None]) -> None:
         """A CQL QUERY with full parameters (page size, paging state) from connection ``conn``."""
