@@ -92,7 +92,8 @@ def parallel(args: list[str]) -> list[str]:
                 for a in args)
     if workers < 2 or chose:
         return []
-    return ["-n", str(workers), "--dist", "loadfile"]
+    # Files in collection order, which tests/integration/conftest.py sorts longest first.
+    return ["-n", str(workers), "--dist", "loadfile", "--no-loadscope-reorder"]
 
 
 def main(argv: list[str]) -> int:
