@@ -29,24 +29,21 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing as mp
-import shutil
 import socket  # allow-real-clock (the pipelining clients speak raw CQL)
 import statistics
 import struct
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import click
 
 from skewless import limits
-from skewless.runtime import cluster as local
-from skewless.runtime.cluster import NodeProcess, node_address, start_local_cluster, stop_nodes
+from skewless.bench_support import bench_cluster
+from skewless.runtime.cluster import NodeProcess, node_address
 
 NODES = 3
 KEYSPACE = "abuse"
@@ -343,15 +340,18 @@ def main(cases: str, scale: float, settle_s: float, pipeline_seconds: float,
     names = [c.strip() for c in cases.split(",") if c.strip()]
     if not names or any(n not in CASES for n in names):
         raise click.BadParameter(f"of: {', '.join(CASES)}", param_hint="--cases")
-    root = Path(tempfile.mkdtemp(prefix="skewless-bench-abuse-"))
-    nodes: list[NodeProcess] = []
+    with bench_cluster("bench-abuse", NODES, [], base_port, base_port - 2000) as nodes:
+        _run_cases(nodes, names, scale, settle_s, pipeline_seconds, base_port)
+
+
+def _run_cases(nodes: list[NodeProcess], names: list[str], scale: float, settle_s: float,
+               pipeline_seconds: float, base_port: int) -> None:
+    """The canary beside the baseline and each case, on the started cluster."""
     drivers: list[Any] = []
     canary: Canary | None = None
     pool: concurrent.futures.ProcessPoolExecutor | None = None
     thread: threading.Thread | None = None
     try:
-        nodes = start_local_cluster(NODES, root, cql_port=base_port,
-                                    internode_port=base_port - 2000)
         host = node_address(1)
         canary_driver, canary_session = _connect(base_port, host)
         drivers.append(canary_driver)
@@ -375,8 +375,6 @@ def main(cases: str, scale: float, settle_s: float, pipeline_seconds: float,
             window = canary.window(t0)
             click.echo(f"{name:11} {canary_stats(window)}  {log_findings(nodes, since)}")
             click.echo(f"{'':11} abusive request: {outcome} ({took:.2f} s)")
-    except local.ClusterStartError as e:
-        raise click.ClickException(f"{e.message}\n{e.log_tail}") from None
     finally:
         if canary is not None:
             canary.stop.set()
@@ -386,9 +384,6 @@ def main(cases: str, scale: float, settle_s: float, pipeline_seconds: float,
             d.shutdown()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        stop_nodes(nodes, limits.cluster_stop_grace_ms / 1000)
-        shutil.rmtree(root, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

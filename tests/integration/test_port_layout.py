@@ -20,7 +20,7 @@ import test_failure_detector
 import test_full_disk
 import test_internode_auth
 import test_lab_real
-from conftest import CQL_PORT, INTERNODE_PORT, PORT_OFFSET
+from conftest import CQL_PORT, INTERNODE_PORT, LONGEST_FILES_FIRST, PORT_OFFSET
 
 from skewless.runtime.cluster import ADMIN_PORT_OFFSET, XDIST_PORT_STRIDE
 
@@ -74,3 +74,11 @@ def test_workers_never_share_a_port_and_stay_below_the_ephemeral_range() -> None
     assert not both, f"ports used by both workers: {both}"
     top = max(gw1)
     assert top < EPHEMERAL_FIRST, f"worker gw1 listens on {top}, in the ephemeral range"
+
+
+def test_the_longest_files_first_are_files_of_the_suite() -> None:
+    """``conftest.LONGEST_FILES_FIRST`` orders the workers' files: a renamed or removed file
+    there would silently go back to the end of the run."""
+    tests = Path(__file__).resolve().parent.parent
+    for name in LONGEST_FILES_FIRST:
+        assert (tests / name).is_file(), name
