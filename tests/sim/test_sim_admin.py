@@ -5,12 +5,15 @@ not ask for it (their answers carry no tracing id)."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from skewless.admin.registry import AdminError
 from skewless.node.consistency import ONE, QUORUM
 from skewless.node.effects import Reply
 from skewless.node.membership import phi
+from skewless.node.schema.system_tables import stored_keyspace
 from skewless.nodetool.formats_cluster import format_status
 from skewless.nodetool.parse import parse_status
 from skewless.ring import token_of
@@ -64,6 +67,16 @@ def test_effective_ownership_replicas_and_ranges_agree_with_the_ring() -> None:
         key = k.to_bytes(4, "big", signed=True)
         assert got["endpoints"] == node.replicas_for(ks, key)
         assert got["token"] == str(token_of(key))
+    # the stored system keyspaces too, at their replication (system_auth RF 1, traces RF 2)
+    for ks_name, table, rf in (("system_auth", "roles", 1), ("system_traces", "sessions", 2)):
+        stored = stored_keyspace(node.schema, ks_name)
+        assert stored is not None
+        key_text = "cassandra" if table == "roles" else "9a4f2e1c-0000-4000-8000-000000000001"
+        got = admin_call(w, N1, "getendpoints", {"keyspace": ks_name, "table": table,
+                                                 "key": key_text})
+        assert len(got["endpoints"]) == rf, got
+        routing = key_text.encode() if table == "roles" else uuid.UUID(key_text).bytes
+        assert got["endpoints"] == node.replicas_for(stored, routing)
 
 
 def test_different_replication_means_no_effective_ownership_as_cassandra_says() -> None:
