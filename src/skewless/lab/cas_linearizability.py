@@ -91,7 +91,6 @@ from skewless.lab.linearizability import (
     PerKey,
     Verdict,
     WitnessBudget,
-    describe_key,
     shrink,
     split_frontier,
 )
@@ -174,11 +173,10 @@ class CasKeyResult(KeyResult[CasOp]):
 
     from_any_state: bool = False  # the witness fails whatever the register held before it
 
-    def __str__(self) -> str:
+    def witness_claim(self) -> str:
         start = ("whatever the register held before them" if self.from_any_state
                  else "from the absent row")
-        return describe_key(self.key, self.verdict, self.ops, self.explored, self.stuck,
-                            self.witness, f"operations alone are not linearizable, {start}")
+        return f"operations alone are not linearizable, {start}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,21 +103,19 @@ class KeyResult(Generic[OpT]):
     witness: tuple[OpT, ...]  # violations: a small subset not linearizable by itself
 
     def __str__(self) -> str:
-        return describe_key(self.key, self.verdict, self.ops, self.explored, self.stuck,
-                            self.witness, "operations alone are not linearizable")
+        head = f"key {self.key}: {self.verdict} ({self.ops} ops, {self.explored} steps)"
+        if self.verdict == "unknown":
+            return f"{head}: search limit reached at {self.stuck}"
+        if self.verdict == "linearizable":
+            return head
+        lines = [f"{head}: {self.stuck} cannot be linearized; these {len(self.witness)} "
+                 f"{self.witness_claim()}:"]
+        lines += [f"  {op}" for op in self.witness]
+        return "\n".join(lines)
 
-
-def describe_key(key: object, verdict: Verdict, ops: int, explored: int, stuck: object,
-                 witness: Sequence[object], alone: str) -> str:
-    """A key's verdict as the lab prints it; a violation with its witness, one op a line."""
-    head = f"key {key}: {verdict} ({ops} ops, {explored} steps)"
-    if verdict == "unknown":
-        return f"{head}: search limit reached at {stuck}"
-    if verdict == "linearizable":
-        return head
-    lines = [f"{head}: {stuck} cannot be linearized; these {len(witness)} {alone}:"]
-    lines += [f"  {op}" for op in witness]
-    return "\n".join(lines)
+    def witness_claim(self) -> str:
+        """What the witness is shown to be, after its size."""
+        return "operations alone are not linearizable"
 
 
 class KeyVerdict(Protocol):
