@@ -92,6 +92,8 @@ _NODE_OPTION_TO_FIELD = {
     "authenticator": "authenticator",
     "auth_superuser_file": "auth_superuser_file",
     "superuser_setup_delay_ms": "superuser_setup_delay_ms",
+    "auth_read_consistency_level": "auth_read_consistency_level",
+    "auth_write_consistency_level": "auth_write_consistency_level",
     "native_transport_max_concurrent_connections": "native_transport_max_concurrent_connections",
     "native_transport_max_concurrent_connections_per_ip":
         "native_transport_max_concurrent_connections_per_ip",
@@ -239,6 +241,12 @@ def main() -> None:
               default=limits.auth_superuser_setup_delay_ms, show_default=True,
               help="Wait this long after start before creating the first superuser "
                    "(Cassandra's cassandra.superuser_setup_delay_ms).")
+@click.option("--auth-read-consistency-level", default="LOCAL_QUORUM", show_default=True,
+              help="Consistency level of role and permission reads (a login's among them); "
+                   "the default superuser cassandra is read at QUORUM.")
+@click.option("--auth-write-consistency-level", default="EACH_QUORUM", show_default=True,
+              help="Consistency level of role and permission writes (CREATE ROLE, GRANT...); "
+                   "the default superuser cassandra is written at QUORUM.")
 @click.option("--native-transport-max-concurrent-connections", type=int,
               default=limits.cql_connections_default, show_default=True,
               help="CQL connections this node admits (-1: as many as file descriptors allow); "

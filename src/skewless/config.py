@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from skewless import limits
+from skewless.node import consistency as cl_mod
 
 TimestampPolicy = Literal["hlc", "wallclock"]
 CommitlogSync = Literal["batch", "periodic"]
@@ -100,6 +101,10 @@ class NodeConfig:
     authenticator: str = "AllowAllAuthenticator"  # cassandra.yaml's: or PasswordAuthenticator
     auth_superuser_file: str = ""  # first superuser from this file, not cassandra/cassandra
     superuser_setup_delay_ms: int = limits.auth_superuser_setup_delay_ms  # before the first
+    # cassandra.yaml's (4.1+): the levels of role and permission reads and writes, but the
+    # default superuser cassandra's (QUORUM), as CassandraRoleManager.consistencyForRole*
+    auth_read_consistency_level: str = "LOCAL_QUORUM"
+    auth_write_consistency_level: str = "EACH_QUORUM"
     # CQL connection admission (issue 15, runtime.admission): cassandra.yaml's, -1 = unlimited
     native_transport_max_concurrent_connections: int = limits.cql_connections_default
     native_transport_max_concurrent_connections_per_ip: int = \
@@ -244,6 +249,14 @@ class NodeConfig:
                              f"got {self.auth_superuser_file!r}")
         _check_int("superuser_setup_delay_ms", self.superuser_setup_delay_ms, 0,
                    limits.auth_superuser_setup_delay_ms_max_option)
+        for name, refused in (("auth_read_consistency_level", ("ANY", "EACH_QUORUM")),
+                              ("auth_write_consistency_level", ("SERIAL", "LOCAL_SERIAL"))):
+            level = getattr(self, name)
+            if not isinstance(level, str) or level.upper() not in cl_mod.NAMES.values() \
+                    or level.upper() in refused:
+                allowed = [n for n in cl_mod.NAMES.values() if n not in refused]
+                raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {level!r}")
+            object.__setattr__(self, name, level.upper())
         for name in ("native_transport_max_concurrent_connections",
                      "native_transport_max_concurrent_connections_per_ip"):
             _check_int(name, getattr(self, name), -1, limits.cql_connections_max)

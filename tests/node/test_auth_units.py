@@ -8,6 +8,7 @@ import random
 import pytest
 
 from skewless import errors
+from skewless.config import NodeConfig
 from skewless.cql import ast
 from skewless.cql.parser import parse
 from skewless.node import consistency as cl_mod
@@ -33,8 +34,28 @@ def test_failure_message_is_cassandras_and_the_same_for_any_name() -> None:
 
 
 def test_consistency_for_role() -> None:
-    assert model.consistency_for_role("cassandra") == cl_mod.QUORUM
-    assert model.consistency_for_role("alice") == cl_mod.LOCAL_ONE
+    """Cassandra 4.1+'s: the configured levels (LOCAL_QUORUM, EACH_QUORUM by default), but
+    QUORUM for the default superuser."""
+    levels = model.AuthLevels()
+    assert (levels.role_read("cassandra"), levels.role_write("cassandra")) == \
+        (cl_mod.QUORUM, cl_mod.QUORUM)
+    assert (levels.role_read("alice"), levels.role_write("alice")) == \
+        (cl_mod.LOCAL_QUORUM, cl_mod.EACH_QUORUM)
+    configured = model.AuthLevels.named("LOCAL_ONE", "ONE")
+    assert (configured.role_read("alice"), configured.role_write("alice")) == \
+        (cl_mod.LOCAL_ONE, cl_mod.ONE)
+    assert configured.role_read("cassandra") == cl_mod.QUORUM
+
+
+def test_auth_levels_are_validated_as_options() -> None:
+    config = NodeConfig(address="127.0.0.1", auth_read_consistency_level="local_one")
+    assert model.auth_levels(config) == model.AuthLevels(cl_mod.LOCAL_ONE, cl_mod.EACH_QUORUM)
+    with pytest.raises(ValueError, match="auth_read_consistency_level: must be one of"):
+        NodeConfig(address="127.0.0.1", auth_read_consistency_level="EACH_QUORUM")
+    with pytest.raises(ValueError, match="auth_write_consistency_level: must be one of"):
+        NodeConfig(address="127.0.0.1", auth_write_consistency_level="SERIAL")
+    with pytest.raises(ValueError, match="auth_write_consistency_level: must be one of"):
+        NodeConfig(address="127.0.0.1", auth_write_consistency_level="MOST")
 
 
 def test_bcrypt_hashes_as_cassandra_and_the_dummy_hash_matches_nothing() -> None:

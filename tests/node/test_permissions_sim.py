@@ -21,24 +21,26 @@ class Client:
         self.world, self.address, self.conn = world, address, conn
         token = b"\0" + user.encode() + b"\0" + password.encode()
         for _ in range(60):  # the first superuser is set up some seconds after start
-            body = self.call(lambda: world.nodes[address].executor.auth_response(conn, 0, token))
+            body = self.call(lambda: world.nodes[address].executor.auth_response(conn, 0, token),
+                             kind="auth")
             if type(body).__name__ == "AuthOk":
                 return
             world.run_for(10**9)
         raise AssertionError(f"{user} cannot log in: {body}")
 
-    def call(self, request: object) -> object:
+    def call(self, request: object, kind: str = "request") -> object:
         answers: list[object] = []
         self.world.replies[self.conn] = lambda r: answers.append(r.body) if isinstance(
             r, Reply) else None
         assert callable(request)
-        self.world.request(self.address, self.conn, 0, request)
+        self.world.request(self.address, self.conn, 0, request, kind)  # as the runtime opens it
         assert self.world.run_until(lambda: bool(answers), 20 * 10**9), "no answer"
         return answers[0]
 
     def q(self, cql: str) -> object:
-        return self.call(lambda: self.world.client_query(
-            self.address, self.conn, cql, ONE, self.world.replies[self.conn]))
+        body = self.world.query(self.address, cql, ONE, 20 * 10**9, self.conn)
+        assert body is not None, f"no answer to {cql}"
+        return body
 
     def ok(self, cql: str) -> object:
         body = self.q(cql)
@@ -46,10 +48,12 @@ class Client:
         return body
 
 
-def test_a_lost_invalidation_is_covered_by_expiry() -> None:
-    world = World(5, n_nodes=3, trace_enabled=False, node_options={
+def auth_world(seed: int, **options: object) -> World:
+    """Three nodes with PasswordAuthenticator and CassandraAuthorizer (and ``options``), run
+    until one of them has set up the default superuser."""
+    world = World(seed, n_nodes=3, trace_enabled=False, node_options={
         "authenticator": "PasswordAuthenticator", "authorizer": "CassandraAuthorizer",
-        "permissions_validity": VALIDITY_MS, "superuser_setup_delay_ms": 200})
+        "superuser_setup_delay_ms": 200, **options})
     assert world.stabilize()
     for _ in range(300):  # the runtime ticks the authenticator; the simulator does not
         for sn in world.nodes.values():
@@ -58,6 +62,11 @@ def test_a_lost_invalidation_is_covered_by_expiry() -> None:
         world.run_for(100 * 10**6)
         if any(sn.executor.auth.setup_done for sn in world.nodes.values()):
             break
+    return world
+
+
+def test_a_lost_invalidation_is_covered_by_expiry() -> None:
+    world = auth_world(5, permissions_validity=VALIDITY_MS)
     su = Client(world, N1, 1, "cassandra", "cassandra")
     su.ok("ALTER KEYSPACE system_auth WITH replication = {'class': 'SimpleStrategy', "
           "'replication_factor': 3}")

@@ -11,7 +11,7 @@ Credentials: under PasswordAuthenticator (``SuperuserAuthenticator``) every requ
 operations included, must carry ``Authorization: Basic`` credentials (nodetool's ``-u``/``-pw``)
 of a role that can LOGIN and has superuser status (itself or through a granted role), checked
 before the body is looked at. They are checked by ``Auth.login``, the CQL login's own path: the
-role's row is read at ``consistency_for_role``, bcrypt runs in the node's hashing threads, and a
+role's row is read at ``AuthLevels.role_read``, bcrypt runs in the node's hashing threads, and a
 good check is remembered in the same credentials cache. Refused: ``401`` with
 ``WWW-Authenticate`` for missing, malformed or wrong credentials or a role that cannot LOGIN,
 ``403`` for a role that can log in but is no superuser (Cassandra's JMX AuthorizationProxy's

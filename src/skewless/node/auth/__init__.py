@@ -8,7 +8,8 @@ Theory of operation
 * ``roles``: the role manager. Roles live in ``system_auth.roles`` / ``role_members``, real
   replicated tables (``schema.system_tables``); every read and write is an ordinary CQL
   statement run through the executor as an *internal* query (``Executor.internal``), at
-  Cassandra's levels: LOCAL_ONE, QUORUM for the default superuser ``cassandra``.
+  Cassandra 4.1+'s levels: auth_read_consistency_level / auth_write_consistency_level
+  (LOCAL_QUORUM / EACH_QUORUM by default), QUORUM for the default superuser ``cassandra``.
 * ``service``: the per-node ``Auth``: the SASL exchange (read the role, bcrypt-check the
   password through the injected hasher, which the runtime runs in a worker thread), a small
   credentials cache (Cassandra's credentials_validity), the authenticated user of each

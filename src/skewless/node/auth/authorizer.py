@@ -33,6 +33,7 @@ from skewless.cql.results import ColumnSpec, RowsResult, Void
 from skewless.errors import CqlError
 from skewless.node.auth import permissions as perms
 from skewless.node.auth.grants import Grants, GrantStore, Internal
+from skewless.node.auth.model import auth_levels
 from skewless.node.auth.permissions import Need, Resource
 from skewless.node.auth.permissions_cache import merge
 from skewless.node.auth.roles import Done, sequence
@@ -68,7 +69,7 @@ class Authorization:
     def __init__(self, node: Node, executor: Internal) -> None:
         self.node = node
         self.enabled = node.config.authorizer == CASSANDRA_AUTHORIZER
-        self.store = GrantStore(executor)
+        self.store = GrantStore(executor, auth_levels(node.config))
         # The grants last loaded for each user (by name), for the role statements' synchronous
         # checks (node.auth.statements calls ``check_loaded``): the executor loads them just
         # before it runs such a statement (``preload``), whatever the cache's validity.

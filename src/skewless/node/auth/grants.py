@@ -5,8 +5,9 @@ written with CQL, as Cassandra's CassandraAuthorizer does.
 partition per role; ``resource_role_permissons_index (resource, role)`` (Cassandra's spelling)
 names the roles holding grants on a resource, so that dropping the resource can revoke them.
 Every operation is an ordinary statement run as an internal query of the executor (replicated,
-hinted, read-repaired like any other row) at LOCAL_ONE, Cassandra's level for them. Operations
-are continuations: ``done`` is called once. Values are bound (``?``), never spliced.
+hinted, read-repaired like any other row): reads at auth_read_consistency_level, writes at
+auth_write_consistency_level (``model.AuthLevels``), as Cassandra 4.1+'s. Operations are
+continuations: ``done`` is called once. Values are bound (``?``), never spliced.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from typing import Protocol
 from skewless import limits
 from skewless.cql.types import parse_type
 from skewless.errors import CqlError
-from skewless.node import consistency as cl_mod
+from skewless.node.auth.model import AuthLevels
 from skewless.node.auth.permissions import AUTH_KEYSPACE, PERMISSIONS, Resource
 from skewless.node.auth.roles import Done, Step, rows_of, sequence, text
 
 _PERMS = f"{AUTH_KEYSPACE}.role_permissions"
 _INDEX = f"{AUTH_KEYSPACE}.resource_role_permissons_index"
 _SET = parse_type("set<text>")
-_CL = cl_mod.LOCAL_ONE
 
 Answered = Callable[[object], None]  # a RowsResult, a Void, or a CqlError
 Grants = dict[Resource, frozenset[str]]
@@ -65,20 +65,22 @@ def grants_of_rows(rows: list[dict[str, bytes | None]]) -> dict[str, Grants]:
 
 
 class GrantStore:
-    def __init__(self, executor: Internal) -> None:
+    def __init__(self, executor: Internal, levels: AuthLevels) -> None:
         self.ex = executor
+        self.levels = levels
 
     def _run(self, query: str, values: tuple[bytes | None, ...],
-             done: Callable[[CqlError | None, object], None]) -> None:
+             done: Callable[[CqlError | None, object], None], write: bool = False) -> None:
         def answered(body: object) -> None:
             if isinstance(body, CqlError):
                 done(body, None)
             else:
                 done(None, body)
-        self.ex.internal(query, values, _CL, answered)
+        self.ex.internal(query, values, self.levels.write if write else self.levels.read,
+                         answered)
 
     def _write(self, query: str, values: tuple[bytes | None, ...]) -> Step:
-        return lambda done: self._run(query, values, lambda e, _: done(e))
+        return lambda done: self._run(query, values, lambda e, _: done(e), write=True)
 
     # ------------------------------------------------------------------ reads
 

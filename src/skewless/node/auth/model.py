@@ -29,9 +29,41 @@ DEFAULT_SUPERUSER_PASSWORD = "cassandra"
 DUMMY_HASH = "$2a$10$AMXSRfwfadzfh7EPERCP2uMIShZcqGQavItJ9jZlG.83Rx2KforuC"
 
 
-def consistency_for_role(role: str) -> int:
-    """CassandraRoleManager.consistencyForRole: QUORUM for the default superuser."""
-    return cl_mod.QUORUM if role == DEFAULT_SUPERUSER else cl_mod.LOCAL_ONE
+@dataclass(frozen=True, slots=True)
+class AuthLevels:
+    """cassandra.yaml's auth_read_consistency_level and auth_write_consistency_level (4.1+):
+    the levels of the auth tables' reads and writes (Cassandra's defaults here)."""
+
+    read: int = cl_mod.LOCAL_QUORUM
+    write: int = cl_mod.EACH_QUORUM
+
+    @classmethod
+    def named(cls, read: str, write: str) -> AuthLevels:
+        by_name = {n: cl for cl, n in cl_mod.NAMES.items()}
+        return cls(by_name[read], by_name[write])
+
+    def role_read(self, role: str) -> int:
+        """CassandraRoleManager.consistencyForRoleRead: QUORUM for the default superuser."""
+        return cl_mod.QUORUM if role == DEFAULT_SUPERUSER else self.read
+
+    def role_write(self, role: str) -> int:
+        """consistencyForRoleWrite: QUORUM for the default superuser."""
+        return cl_mod.QUORUM if role == DEFAULT_SUPERUSER else self.write
+
+
+
+class LevelsConfig(Protocol):
+    @property
+    def auth_read_consistency_level(self) -> str: ...
+
+    @property
+    def auth_write_consistency_level(self) -> str: ...
+
+
+def auth_levels(config: LevelsConfig) -> AuthLevels:
+    """The node's configured levels (``NodeConfig`` validated the names)."""
+    return AuthLevels.named(config.auth_read_consistency_level,
+                            config.auth_write_consistency_level)
 
 
 def bad_credentials(username: str) -> errors.AuthenticationFailed:

@@ -2,7 +2,9 @@
 
 Every operation is an ordinary statement run as an internal query of the executor (so the
 rows are replicated, hinted, read-repaired like any other) at Cassandra's consistency for the
-role (``model.consistency_for_role``); LIST of all roles reads at QUORUM as Cassandra's
+role (``model.AuthLevels``: cassandra.yaml's auth_read_consistency_level and
+auth_write_consistency_level, QUORUM for the default superuser); LIST of all roles reads at
+QUORUM as Cassandra's
 getAllRoles. Operations are continuations: ``done`` is called once, with an error or the
 result. Values are bound (``?``), never spliced into the text.
 """
@@ -17,7 +19,7 @@ from skewless.cql.results import RowsResult
 from skewless.cql.types import parse_type
 from skewless.errors import CqlError, ServerError
 from skewless.node import consistency as cl_mod
-from skewless.node.auth.model import AUTH_KEYSPACE, Role, consistency_for_role
+from skewless.node.auth.model import AUTH_KEYSPACE, AuthLevels, Role
 
 if TYPE_CHECKING:
     from skewless.node.executor import Executor
@@ -70,8 +72,9 @@ def sequence(steps: Sequence[Step], done: Done) -> None:
 
 
 class RoleStore:
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, levels: AuthLevels) -> None:
         self.ex = executor
+        self.levels = levels
 
     def _run(self, query: str, values: tuple[bytes | None, ...], cl: int,
              done: Callable[[CqlError | None, object], None],
@@ -99,7 +102,7 @@ class RoleStore:
             rows = rows_of(body)
             done(None, _role(rows[0]) if rows else None)
         self._run(f"SELECT {_ROLE_COLUMNS} FROM {_ROLES} WHERE role = ?", (text(name),),
-                  consistency_for_role(name) if cl is None else cl, answered)
+                  self.levels.role_read(name) if cl is None else cl, answered)
 
     def all(self, done: Callable[[CqlError | None, list[Role]], None],
             cl: int = cl_mod.QUORUM) -> None:
@@ -141,13 +144,13 @@ class RoleStore:
                 return
             done(None, [m.decode("utf-8") for r in rows_of(body) if (m := r.get("member"))])
         self._run(f"SELECT member FROM {_MEMBERS} WHERE role = ?", (text(role),),
-                  consistency_for_role(role), answered)
+                  self.levels.role_read(role), answered)
 
     # ------------------------------------------------------------------ writes
 
     def create(self, name: str, superuser: bool, login: bool, salted_hash: str | None,
                done: Done, timestamp_us: int | None = None) -> None:
-        cl = consistency_for_role(name)
+        cl = self.levels.role_write(name)
         if salted_hash is None:
             self._write(f"INSERT INTO {_ROLES} (role, is_superuser, can_login) VALUES (?, ?, ?)",
                         (text(name), boolean(superuser), boolean(login)), cl, timestamp_us)(done)
@@ -172,27 +175,27 @@ class RoleStore:
             done(None)
             return
         self._write(f"UPDATE {_ROLES} SET {', '.join(sets)} WHERE role = ?",
-                    (*values, text(name)), consistency_for_role(name))(done)
+                    (*values, text(name)), self.levels.role_write(name))(done)
 
     def _membership(self, grantee: str, role: str, op: str) -> Step:
         return self._write(f"UPDATE {_ROLES} SET member_of = member_of {op} ? WHERE role = ?",
-                           (_SET.serialize({role}), text(grantee)), consistency_for_role(grantee))
+                           (_SET.serialize({role}), text(grantee)), self.levels.role_write(grantee))
 
     def grant(self, role: str, grantee: str, done: Done) -> None:
         sequence([self._membership(grantee, role, "+"),
                   self._write(f"INSERT INTO {_MEMBERS} (role, member) VALUES (?, ?)",
-                              (text(role), text(grantee)), consistency_for_role(role))], done)
+                              (text(role), text(grantee)), self.levels.role_write(role))], done)
 
     def revoke(self, role: str, revokee: str, done: Done) -> None:
         sequence([self._membership(revokee, role, "-"),
                   self._write(f"DELETE FROM {_MEMBERS} WHERE role = ? AND member = ?",
-                              (text(role), text(revokee)), consistency_for_role(role))], done)
+                              (text(role), text(revokee)), self.levels.role_write(role))], done)
 
     def drop(self, role: Role, done: Done) -> None:
         """Delete the role, take it out of its members' member_of and the role_members of the
         roles it was granted (Cassandra leaves those; nothing reads them but LIST)."""
         name = role.name
-        cl = consistency_for_role(name)
+        cl = self.levels.role_write(name)
 
         def with_members(error: CqlError | None, members: list[str]) -> None:
             if error is not None:
@@ -203,7 +206,7 @@ class RoleStore:
             steps += [self._membership(m, name, "-") for m in members]
             steps.append(self._write(f"DELETE FROM {_MEMBERS} WHERE role = ?", (text(name),), cl))
             steps += [self._write(f"DELETE FROM {_MEMBERS} WHERE role = ? AND member = ?",
-                                  (text(r), text(name)), consistency_for_role(r))
+                                  (text(r), text(name)), self.levels.role_write(r))
                       for r in sorted(role.member_of)]
             sequence(steps, done)
         self.members(name, with_members)

@@ -2,7 +2,7 @@
 
 Login (PasswordAuthenticator, SASL PLAIN in one AUTH_RESPONSE; the admin endpoint's HTTP Basic
 credentials come through the same ``login``): read the role's row at
-``consistency_for_role`` (so a DROP ROLE or LOGIN = false is seen at once by every
+``AuthLevels.role_read`` (so a DROP ROLE or LOGIN = false is seen at once by every
 coordinator: the row is read each time, from its replicas), then bcrypt-check the password
 through the injected ``Hasher`` (a worker thread in the runtime). A missing role is checked
 against ``DUMMY_HASH``, so both failures take as long and say the same. A successful check is
@@ -43,6 +43,7 @@ from skewless.node.auth.model import (
     AuthOk,
     Hasher,
     Role,
+    auth_levels,
     bad_credentials,
     decode_plain,
 )
@@ -63,7 +64,7 @@ class Auth:
         self.ex = executor
         self.node = executor.node
         self.required = self.node.config.authenticator == PASSWORD_AUTHENTICATOR
-        self.store = RoleStore(executor)
+        self.store = RoleStore(executor, auth_levels(self.node.config))
         self.hasher = hasher
         self.first_superuser = first_superuser  # (name, password); None: cassandra/cassandra
         self.users: dict[int, AuthenticatedUser] = {}
