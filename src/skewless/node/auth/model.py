@@ -51,8 +51,9 @@ class AuthLevels:
         return cl_mod.QUORUM if role == DEFAULT_SUPERUSER else self.write
 
 
-
 class LevelsConfig(Protocol):
+    """What ``auth_levels`` reads of a ``NodeConfig``."""
+
     @property
     def auth_read_consistency_level(self) -> str: ...
 

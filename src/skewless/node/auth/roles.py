@@ -4,9 +4,8 @@ Every operation is an ordinary statement run as an internal query of the executo
 rows are replicated, hinted, read-repaired like any other) at Cassandra's consistency for the
 role (``model.AuthLevels``: cassandra.yaml's auth_read_consistency_level and
 auth_write_consistency_level, QUORUM for the default superuser); LIST of all roles reads at
-QUORUM as Cassandra's
-getAllRoles. Operations are continuations: ``done`` is called once, with an error or the
-result. Values are bound (``?``), never spliced into the text.
+QUORUM as Cassandra's getAllRoles. Operations are continuations: ``done`` is called once, with
+an error or the result. Values are bound (``?``), never spliced into the text.
 """
 
 from __future__ import annotations
