@@ -18,11 +18,7 @@ from skewless.cql.types import parse_type
 from skewless.node.info import CLUSTER_NAME_DEFAULT, PARTITIONER, RELEASE_VERSION
 from skewless.node.node import Node
 from skewless.node.placement import LOCAL, SIMPLE, Ring
-from skewless.node.schema.system_tables import (
-    STORED_SYSTEM_KEYSPACES,
-    stored_keyspace,
-    system_table,
-)
+from skewless.node.schema.system_tables import named_keyspace, named_table
 from skewless.node.tracing.trace_store import traces_keyspace
 from skewless.ring import token_of
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef
@@ -66,11 +62,7 @@ def _endpoints(node: Node) -> list[Json]:
 
 
 def _keyspace(node: Node, name: str) -> KeyspaceDef:
-    ks = node.schema.keyspace(name)
-    if ks is None and name == traces_keyspace().name:
-        ks = traces_keyspace()
-    if ks is None:  # system_auth: a default definition until ALTER KEYSPACE stores one
-        ks = stored_keyspace(node.schema, name)
+    ks = named_keyspace(node.schema, name)
     if ks is None:
         raise AdminError(f"The keyspace {name}, does not exist")
     return ks
@@ -219,9 +211,7 @@ def getendpoints(ctx: AdminContext, args: Json) -> Json:
     if not ks_name or not table_name or key is None:
         raise AdminError("getendpoints requires keyspace, table and partition key arguments")
     ks = _keyspace(node, ks_name)
-    table = node.schema.table(ks_name, table_name)
-    if table is None and ks_name in STORED_SYSTEM_KEYSPACES:  # system_auth.roles, ...
-        table = system_table(ks_name, table_name)
+    table = named_table(node.schema, ks_name, table_name)
     if table is None:
         raise AdminError(f"Table '{table_name}' does not exist in keyspace '{ks_name}'")
     columns = table.partition_key

@@ -46,7 +46,7 @@ from skewless.errors import (
 from skewless.node import consistency as cl_mod
 from skewless.node import lwt_path
 from skewless.node.auth import statements as role_statements
-from skewless.node.auth.model import AUTH_KEYSPACE, Hasher, InlineHasher, obfuscate_password
+from skewless.node.auth.model import Hasher, InlineHasher, obfuscate_password
 from skewless.node.auth.service import Auth
 from skewless.node.auth.statements import ROLE_STATEMENTS
 from skewless.node.auth.wiring import AuthzHooks
@@ -65,11 +65,10 @@ from skewless.node.schema import ddl, describe, virtual_select
 from skewless.node.schema.system_tables import (
     STORED_SYSTEM_KEYSPACES,
     SystemContext,
-    stored_keyspace,
-    system_table,
+    named_keyspace,
+    named_table,
 )
 from skewless.node.tracing.records import Trace
-from skewless.node.tracing.trace_store import TRACES_KEYSPACE, traces_keyspace, traces_table
 from skewless.node.write_path import WritePath
 from skewless.schema import SYSTEM_KEYSPACES, KeyspaceDef, Schema, TableDef
 from skewless.storage.integrity import storage_verdict
@@ -290,13 +289,9 @@ class Executor:
         return found
 
     def _lookup_table(self, ks_name: str, name: str) -> tuple[KeyspaceDef, TableDef]:
-        ks: KeyspaceDef | None
-        if ks_name == TRACES_KEYSPACE:  # system tables stored as data (node.tracer)
-            ks, table = traces_keyspace(), traces_table(name)
-        elif ks_name == AUTH_KEYSPACE:  # stored as data too (node.auth), replication alterable
-            ks, table = stored_keyspace(self.node.schema, ks_name), system_table(ks_name, name)
-        else:
-            ks, table = self.node.schema.keyspace(ks_name), self.node.schema.table(ks_name, name)
+        # system_traces and system_auth are stored as data (node.tracer, node.auth)
+        ks = named_keyspace(self.node.schema, ks_name)
+        table = named_table(self.node.schema, ks_name, name)
         if ks is None:
             raise InvalidRequest(f"Keyspace '{ks_name}' does not exist")
         if table is None:

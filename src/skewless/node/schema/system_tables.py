@@ -201,6 +201,19 @@ def stored_keyspace(schema: Schema, name: str) -> KeyspaceDef | None:
     return schema.keyspace(name) or SYSTEM_SCHEMA.keyspace(name)
 
 
+def named_keyspace(schema: Schema, name: str) -> KeyspaceDef | None:
+    """The keyspace a statement or an admin operation names: a stored system keyspace
+    (system_auth, as altered or by default; system_traces), else the user schema's."""
+    return stored_keyspace(schema, name) if name in STORED_SYSTEM_KEYSPACES \
+        else schema.keyspace(name)
+
+
+def named_table(schema: Schema, keyspace: str, name: str) -> TableDef | None:
+    """The table a statement or an admin operation names (see ``named_keyspace``)."""
+    return system_table(keyspace, name) if keyspace in STORED_SYSTEM_KEYSPACES \
+        else schema.table(keyspace, name)
+
+
 def keyspace_tables(schema: Schema, keyspace: str) -> list[TableDef]:
     """The tables of a keyspace of ``schema``, those of an altered system keyspace included
     (so that streaming and repair, which walk ``schema.keyspaces``, carry system_auth once
