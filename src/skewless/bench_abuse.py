@@ -32,6 +32,7 @@ import multiprocessing as mp
 import socket  # allow-real-clock (the pipelining clients speak raw CQL)
 import statistics
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -277,6 +278,9 @@ def log_findings(nodes: list[NodeProcess], since: list[int]) -> str:
         server_errors += text.count("ServerError") + text.count("Internal error")
         tracebacks += text.count("Traceback")
         downs += text.count("is now DOWN")
+        if "Traceback" in text:  # the first one, on stderr, so a failed run says what broke
+            start = text.index("Traceback")
+            sys.stderr.write(f"{node.log_path}:\n{text[max(0, start - 300):start + 3000]}\n")
     return f"logs: {server_errors} ServerError, {tracebacks} tracebacks, {downs} DOWN"
 
 

@@ -30,6 +30,7 @@ cql_refused_connections_pending_max = 256  # refused ones awaiting their answer;
 cql_connection_write_buffer_bytes_max = 2 * 1024 * 1024  # answers a client has not read yet
 cql_reply_bytes_estimate_initial = 64 * 1024  # until measured: 32 requests fill the bound
 cql_reply_bytes_estimate_weight = 8  # the estimate moves 1/8 of the way to each answer's size
+cql_dispatch_turn_ms = 10  # a connection starts requests this long, then the others get a turn
 cql_listen_backlog = 4096  # SYNs queued while the loop is busy (a flood must not drop ours)
 cql_admission_log_interval_ms = 1000  # a refusal or close is logged once a second per kind
 fd_reserve_count = 2048  # descriptors kept for peers (2 each), RocksDB files, logs, listeners

@@ -4,6 +4,7 @@ node options that set them (the real connections are in tests/integration/test_a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -135,7 +136,8 @@ def test_a_connection_that_does_not_read_gets_few_requests_dispatched() -> None:
                         handshake_ms=5000, auth_required=False, idle_timeout_ms=0)
         flow.pending.extend(range(1000))  # type: ignore[arg-type]
         waiting = asyncio.ensure_future(flow.until_readable(dispatch))
-        await asyncio.sleep(0)
+        for _ in range(10):  # a share per turn (test below): enough turns to fill the bound
+            await asyncio.sleep(0)
         first = len(dispatched)
         bound = limits.cql_connection_write_buffer_bytes_max
         assert first == bound // limits.cql_reply_bytes_estimate_initial + 1  # 1 with none out
@@ -143,7 +145,8 @@ def test_a_connection_that_does_not_read_gets_few_requests_dispatched() -> None:
             inflight[0] -= 1
             writer.transport.buffered += 200_000
             flow.replied([bytes(200_000)])
-        await asyncio.sleep(0)
+        for _ in range(10):
+            await asyncio.sleep(0)
         assert len(dispatched) == first  # 6.4 MB wait: nothing more until the client reads
         assert not waiting.done()
         flow.abort()
@@ -152,3 +155,75 @@ def test_a_connection_that_does_not_read_gets_few_requests_dispatched() -> None:
         flow.release()
         assert a.admitted == 0
     asyncio.run(run())
+
+
+
+class _SteppedLoop(asyncio.SelectorEventLoop):
+    """A loop whose clock moves only when a test says: a turn's length is then exact."""
+
+    now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def _run_stepped(test: Callable[[_SteppedLoop], Awaitable[None]]) -> None:
+    loop = _SteppedLoop()
+    try:
+        loop.run_until_complete(test(loop))
+    finally:
+        loop.close()
+
+
+def _pipelining(a: Admission, requests: int) -> ConnFlow:
+    flow = ConnFlow(a, "10.0.0.1", a.decide("10.0.0.1", 0.0), _Writer(),  # type: ignore[arg-type]
+                    is_ready=lambda: True, inflight=lambda: 0, kick=lambda: None,
+                    handshake_ms=5000, auth_required=False, idle_timeout_ms=0)
+    flow.pending.extend(range(requests))  # type: ignore[arg-type]
+    return flow
+
+
+def test_connections_whose_requests_take_long_to_start_take_turns() -> None:
+    """Two connections with 100 requests each waiting, each request taking a turn's time to
+    start (as a local read of a big row): one request of a, then one of b, and so on; before
+    turns, a started all 100 (the bound allows any number: nothing is in flight)."""
+    async def run(loop: _SteppedLoop) -> None:
+        a = Admission(Budget(10, -1, 0, False))
+        order: list[str] = []
+
+        def dispatcher(name: str) -> Callable[[object], None]:
+            def dispatch(ev: object) -> None:
+                order.append(name)
+                loop.now += limits.cql_dispatch_turn_ms / 1000
+            return dispatch
+
+        flows = [(name, _pipelining(a, 100)) for name in ("a", "b")]
+        waiting = [asyncio.ensure_future(f.until_readable(dispatcher(n))) for n, f in flows]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert order[:6] == ["a", "b"] * 3
+        for (_, flow), w in zip(flows, waiting, strict=True):
+            flow.abort()
+            w.cancel()
+            flow.release()
+    _run_stepped(run)
+
+
+def test_cheap_requests_start_many_to_a_turn() -> None:
+    """Requests that start in no time all start in one turn; one that takes just under a turn
+    is followed by the next in the same turn."""
+    async def run(loop: _SteppedLoop) -> None:
+        a = Admission(Budget(10, -1, 0, False))
+        started: list[object] = []
+
+        def dispatch(ev: object) -> None:
+            started.append(ev)
+            if ev == 0:
+                loop.now += limits.cql_dispatch_turn_ms / 1000 * 0.9
+
+        flow = _pipelining(a, 100)
+        waiting = asyncio.ensure_future(flow.until_readable(dispatch))
+        await asyncio.sleep(0)
+        assert len(started) == 100 and waiting.done() and waiting.result() is True
+        flow.release()
+    _run_stepped(run)
