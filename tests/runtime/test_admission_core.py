@@ -227,3 +227,34 @@ def test_cheap_requests_start_many_to_a_turn() -> None:
         assert len(started) == 100 and waiting.done() and waiting.result() is True
         flow.release()
     _run_stepped(run)
+
+
+def test_busy_connections_share_a_turn() -> None:
+    """Requests taking 1 ms to start: a connection alone starts a whole turn of them (10 ms);
+    once three connections have requests left, each starts a third of that per loop turn, so
+    a loop turn starts about 10 ms of requests however many connections pipeline."""
+    async def run(loop: _SteppedLoop) -> None:
+        a = Admission(Budget(10, -1, 0, False))
+        started: list[str] = []
+
+        def dispatcher(name: str) -> Callable[[object], None]:
+            def dispatch(ev: object) -> None:
+                started.append(name)
+                loop.now += 0.001
+            return dispatch
+
+        flows = [(name, _pipelining(a, 1000)) for name in ("a", "b", "c")]
+        waiting = [asyncio.ensure_future(f.until_readable(dispatcher(n))) for n, f in flows]
+        await asyncio.sleep(0)
+        turn = limits.cql_dispatch_turn_ms
+        assert started.count("a") in (turn, turn + 1) and a.busy == 3
+        before = len(started)
+        await asyncio.sleep(0)
+        second = started[before:]
+        assert [second.count(n) for n in "abc"] == [turn // 3 + 1] * 3, second
+        for (_, flow), w in zip(flows, waiting, strict=True):
+            flow.abort()
+            w.cancel()
+            flow.release()
+        assert a.busy == 0
+    _run_stepped(run)

@@ -45,15 +45,18 @@ in-flight budget, not a thousand, and the node holds at most about the bound (pl
 burst's answers) of its answers. A client that reads is never slowed: its answers leave at once
 and the estimate only bounds what is in flight.
 
-*Turns.* A connection starts requests for at most ``limits.cql_dispatch_turn_ms`` of the loop
-(one at least), then yields the loop for a turn, so the requests of a client that pipelines
-thousands start a turn's worth at a time, between those of the other connections and the node's
-peers. Starting all that fit the bound at once stalled a node for 1.2 to 2.0 s (and, on a busy
-machine, long enough for its peers to convict it): 8 connections pipelining SELECTs of a 4 KB
-row each started hundreds of local reads in one go (``bench_abuse``'s ``pipeline`` case). The
-turn is 10 ms, not less, because shorter turns split the bursts of an ordinary busy connection
-and cost CPU (measured with ``bench_load`` at 128 in flight: 2 ms turns used 10% more server
-CPU per row, 5 ms 5%, 10 ms none).
+*Turns.* A connection starts requests for at most its turn of the loop (one request at least),
+then yields the loop, so the requests of a client that pipelines thousands start a turn's worth
+at a time, between those of the other connections and the node's peers. The turns of all the
+connections that have requests left to start (``Admission.busy``) share
+``limits.cql_dispatch_turn_ms`` (10 ms): one busy connection gets all of it, eight get 1.25 ms
+each, so a turn of the loop starts about 10 ms of requests whoever sends them. Starting all
+that fit the bound at once stalled a node for 1.2 to 2.0 s (and, on a busy machine, long enough
+for its peers to convict it): 8 connections pipelining SELECTs of a 4 KB row each started
+hundreds of local reads in one go (``bench_abuse``'s ``pipeline`` case). Not less than 10 ms
+for one connection, because shorter turns split an ordinary busy connection's bursts and cost
+CPU (``bench_load`` at 128 in flight: 2 ms turns used 10% more server CPU per row, 5 ms 5%,
+10 ms none).
 """
 
 from __future__ import annotations
@@ -143,6 +146,7 @@ class Admission:
         self.refused_total = 0
         self.closed_handshake_total = 0
         self.closed_idle_total = 0
+        self.busy = 0  # connections whose last turn ended with requests still to start
         self._log = _Throttled()
 
     def decide(self, address: str, now: float) -> Decision:
@@ -265,6 +269,7 @@ class ConnFlow:
         self.reply_bytes_estimate = float(limits.cql_reply_bytes_estimate_initial)
         self.wake = asyncio.Event()
         self.closed = False
+        self._busy = False  # counted in ``admission.busy``
         self._is_ready = is_ready
         self._inflight = inflight
         self._kick = kick
@@ -311,8 +316,10 @@ class ConnFlow:
                 return False
             self.wake.clear()
             if self._dispatch(dispatch, bound):
-                await asyncio.sleep(0)  # its share of this turn is used: the others go first
+                self._set_busy(True)
+                await asyncio.sleep(0)  # its turn is used: the others go first
                 continue
+            self._set_busy(False)
             buffered = transport.get_write_buffer_size()
             if not self.pending and buffered <= bound:
                 return True
@@ -326,7 +333,8 @@ class ConnFlow:
         time; True when the turn ended it (more could go once the others had a turn)."""
         transport = self.writer.transport
         dispatched = 0
-        turn_ends = self._loop.time() + limits.cql_dispatch_turn_ms / 1000
+        turn_ends = self._loop.time() + limits.cql_dispatch_turn_ms / 1000 / max(
+            1, self.admission.busy)
         while self.pending:
             inflight = self._inflight()
             buffered = transport.get_write_buffer_size()
@@ -341,6 +349,12 @@ class ConnFlow:
         if dispatched:
             self._kick()
         return False
+
+    def _set_busy(self, busy: bool) -> None:
+        if busy != self._busy:
+            self._busy = busy
+            self.admission.busy += 1 if busy else -1
+            assert self.admission.busy >= 0
 
     # -- deadlines
 
@@ -394,4 +408,5 @@ class ConnFlow:
             self._timer.cancel()
             self._timer = None
         self.pending.clear()
+        self._set_busy(False)
         self.admission.release(self.address, self.decision)
