@@ -183,6 +183,31 @@ def _pipelining(a: Admission, requests: int) -> ConnFlow:
     return flow
 
 
+Pipelining = tuple[list[ConnFlow], list["asyncio.Task[bool]"]]
+
+
+def _pipeline(loop: _SteppedLoop, a: Admission, names: str, requests: int, cost_s: float,
+              started: list[str]) -> Pipelining:
+    """A connection per letter of ``names`` with ``requests`` waiting, each taking ``cost_s``
+    of the loop's clock to start; each start is logged in ``started`` by its letter."""
+    def dispatcher(name: str) -> Callable[[object], None]:
+        def dispatch(ev: object) -> None:
+            started.append(name)
+            loop.now += cost_s
+        return dispatch
+
+    flows = [_pipelining(a, requests) for _ in names]
+    return flows, [asyncio.ensure_future(f.until_readable(dispatcher(n)))
+                   for n, f in zip(names, flows, strict=True)]
+
+
+def _close(pipelining: Pipelining) -> None:
+    for flow, w in zip(*pipelining, strict=True):
+        flow.abort()
+        w.cancel()
+        flow.release()
+
+
 def test_connections_whose_requests_take_long_to_start_take_turns() -> None:
     """Two connections with 100 requests each waiting, each request taking a turn's time to
     start (as a local read of a big row): one request of a, then one of b, and so on; before
@@ -190,22 +215,11 @@ def test_connections_whose_requests_take_long_to_start_take_turns() -> None:
     async def run(loop: _SteppedLoop) -> None:
         a = Admission(Budget(10, -1, 0, False))
         order: list[str] = []
-
-        def dispatcher(name: str) -> Callable[[object], None]:
-            def dispatch(ev: object) -> None:
-                order.append(name)
-                loop.now += limits.cql_dispatch_turn_ms / 1000
-            return dispatch
-
-        flows = [(name, _pipelining(a, 100)) for name in ("a", "b")]
-        waiting = [asyncio.ensure_future(f.until_readable(dispatcher(n))) for n, f in flows]
+        pipelining = _pipeline(loop, a, "ab", 100, limits.cql_dispatch_turn_ms / 1000, order)
         for _ in range(3):
             await asyncio.sleep(0)
         assert order[:6] == ["a", "b"] * 3
-        for (_, flow), w in zip(flows, waiting, strict=True):
-            flow.abort()
-            w.cancel()
-            flow.release()
+        _close(pipelining)
     _run_stepped(run)
 
 
@@ -236,15 +250,7 @@ def test_busy_connections_share_a_turn() -> None:
     async def run(loop: _SteppedLoop) -> None:
         a = Admission(Budget(10, -1, 0, False))
         started: list[str] = []
-
-        def dispatcher(name: str) -> Callable[[object], None]:
-            def dispatch(ev: object) -> None:
-                started.append(name)
-                loop.now += 0.001
-            return dispatch
-
-        flows = [(name, _pipelining(a, 1000)) for name in ("a", "b", "c")]
-        waiting = [asyncio.ensure_future(f.until_readable(dispatcher(n))) for n, f in flows]
+        pipelining = _pipeline(loop, a, "abc", 1000, 0.001, started)
         await asyncio.sleep(0)
         turn = limits.cql_dispatch_turn_ms
         assert started.count("a") in (turn, turn + 1) and a.busy == 3
@@ -252,9 +258,6 @@ def test_busy_connections_share_a_turn() -> None:
         await asyncio.sleep(0)
         second = started[before:]
         assert [second.count(n) for n in "abc"] == [turn // 3 + 1] * 3, second
-        for (_, flow), w in zip(flows, waiting, strict=True):
-            flow.abort()
-            w.cancel()
-            flow.release()
+        _close(pipelining)
         assert a.busy == 0
     _run_stepped(run)
