@@ -51,7 +51,7 @@ at a time, between those of the other connections and the node's peers. The turn
 connections that have requests left to start (``Admission.busy``) share
 ``limits.cql_dispatch_turn_ms`` (10 ms): one busy connection gets all of it, eight get 1.25 ms
 each, so a turn of the loop starts about 10 ms of requests whoever sends them. Starting all
-that fit the bound at once stalled a node for 1.2 to 2.0 s (and, on a busy machine, long enough
+that fit the bound at once stalled a node for 1 to 2 s (and, on a busy machine, long enough
 for its peers to convict it): 8 connections pipelining SELECTs of a 4 KB row each started
 hundreds of local reads in one go (``bench_abuse``'s ``pipeline`` case). Not less than 10 ms
 for one connection, because shorter turns split an ordinary busy connection's bursts and cost
