@@ -47,7 +47,6 @@ from skewless.lab.workloads import (
     KEYSPACE,
     NS_PER_MS,
     client_timeout_ms,
-    consistency,
     final_read_retry_ms,
     serving,
 )
@@ -307,12 +306,12 @@ class CounterWorkload(_Base):
             self._send(s, {"op": "read", "key": key, "value": None,
                            "consistency": self.read_cl.upper()},
                        f"SELECT c FROM {KEYSPACE}.{CTR_TABLE} WHERE k = {key}",
-                       Params(consistency=consistency(self.read_cl)), _on_counter_read)
+                       Params(consistency=cl_mod.named(self.read_cl)), _on_counter_read)
             return
         delta = self.rng.choice([-3, -2, -1, 1, 2, 3, 4, 5])
         self._send(s, {"op": "increment", "key": key, "delta": delta},
                    f"UPDATE {KEYSPACE}.{CTR_TABLE} SET c = c + {delta} WHERE k = {key}",
-                   Params(consistency=consistency(self.write_cl)), lambda op, body: None)
+                   Params(consistency=cl_mod.named(self.write_cl)), lambda op, body: None)
 
     def _record(self, s: _Session, op: dict[str, Any], error: str | None) -> None:
         if op["op"] == "increment" and not op["ok"]:

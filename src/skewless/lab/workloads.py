@@ -57,13 +57,6 @@ pair_turnaround_ns = 100_000  # seed000: the client sends the UPDATE this soon a
 SERVING = ("NORMAL", "LEAVING")  # a node's own status when it answers clients
 
 
-def consistency(name: str) -> int:
-    for code, n in cl_mod.NAMES.items():
-        if n == name.upper():
-            return code
-    raise ValueError(f"unknown consistency level {name!r}")
-
-
 @dataclass
 class _Session:
     index: int
@@ -90,8 +83,8 @@ class Workload:
         self.world = world
         self.spec = spec
         self.rng = rng
-        self.write_cl = consistency(spec.write_cl)
-        self.read_cl = consistency(spec.read_cl)
+        self.write_cl = cl_mod.named(spec.write_cl)
+        self.read_cl = cl_mod.named(spec.read_cl)
         self.history: list[dict[str, Any]] = []
         self.next_value = dict.fromkeys(range(spec.keys), 0)
         self.writing: set[int] = set()

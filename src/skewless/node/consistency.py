@@ -16,6 +16,14 @@ NAMES = {
 }
 
 
+def named(name: str) -> int:
+    """The level called ``name`` (any case), as cassandra.yaml and the lab's options spell it."""
+    for code, n in NAMES.items():
+        if n == name.upper():
+            return code
+    raise ValueError(f"unknown consistency level {name!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Requirement:
     """Acks needed: ``total`` from any datacenter, plus ``per_dc[dc]`` from each listed one."""

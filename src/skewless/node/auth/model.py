@@ -39,8 +39,7 @@ class AuthLevels:
 
     @classmethod
     def named(cls, read: str, write: str) -> AuthLevels:
-        by_name = {n: cl for cl, n in cl_mod.NAMES.items()}
-        return cls(by_name[read], by_name[write])
+        return cls(cl_mod.named(read), cl_mod.named(write))
 
     def role_read(self, role: str) -> int:
         """CassandraRoleManager.consistencyForRoleRead: QUORUM for the default superuser."""
