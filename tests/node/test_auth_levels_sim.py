@@ -13,14 +13,8 @@ from skewless.sim.world import World
 
 
 def _login(world: World, conn: int, user: str, password: str) -> object:
-    """The answer to one SASL PLAIN AUTH_RESPONSE to N1."""
-    token = b"\0" + user.encode() + b"\0" + password.encode()
-    answers: list[object] = []
-    world.replies[conn] = lambda r: answers.append(r.body)
-    world.request(N1, conn, 0, lambda: world.nodes[N1].executor.auth_response(conn, 0, token),
-                  "auth")
-    assert world.run_until(lambda: bool(answers), 30 * 10**9), "no answer"
-    return answers[0]
+    """The answer to one login on a new connection ``conn`` to N1."""
+    return Client(world, N1, conn).login(user, password)
 
 
 def _two_nodes_down(world: World) -> Client:

@@ -17,16 +17,25 @@ N1, N2, N3 = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 
 
 class Client:
-    def __init__(self, world: World, address: str, conn: int, user: str, password: str) -> None:
+    def __init__(self, world: World, address: str, conn: int, user: str = "",
+                 password: str = "") -> None:
+        """A client on connection ``conn`` to ``address``; given a ``user``, logged in as it
+        (asked again each second: the first superuser is set up some seconds after start)."""
         self.world, self.address, self.conn = world, address, conn
-        token = b"\0" + user.encode() + b"\0" + password.encode()
-        for _ in range(60):  # the first superuser is set up some seconds after start
-            body = self.call(lambda: world.nodes[address].executor.auth_response(conn, 0, token),
-                             kind="auth")
+        if not user:
+            return
+        for _ in range(60):
+            body = self.login(user, password)
             if type(body).__name__ == "AuthOk":
                 return
             world.run_for(10**9)
         raise AssertionError(f"{user} cannot log in: {body}")
+
+    def login(self, user: str, password: str) -> object:
+        """The answer to one SASL PLAIN AUTH_RESPONSE."""
+        token = b"\0" + user.encode() + b"\0" + password.encode()
+        executor = self.world.nodes[self.address].executor
+        return self.call(lambda: executor.auth_response(self.conn, 0, token), kind="auth")
 
     def call(self, request: object, kind: str = "request") -> object:
         answers: list[object] = []
