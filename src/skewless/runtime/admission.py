@@ -332,7 +332,7 @@ class ConnFlow:
         """Dispatch pending requests while their answers fit ``bound``, for at most a turn's
         time; True when the turn ended it (more could go once the others had a turn)."""
         transport = self.writer.transport
-        dispatched = 0
+        dispatched = False
         turn_ends = self._loop.time() + limits.cql_dispatch_turn_ms / 1000 / max(
             1, self.admission.busy)
         while self.pending:
@@ -345,7 +345,7 @@ class ConnFlow:
                 self._kick()  # what this turn started goes out while the others have theirs
                 return True
             dispatch(self.pending.popleft())
-            dispatched += 1
+            dispatched = True
         if dispatched:
             self._kick()
         return False
